@@ -1,0 +1,69 @@
+"""Additive sufficient statistics of a Gaussian mixture's E-step."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SufficientStats:
+    """Expected complete-data sufficient statistics, summed over rows.
+
+    With ``resp`` the responsibilities, ``xhat`` a row with its missing part
+    replaced by its conditional mean under a component, ``C`` that
+    component's conditional covariance of the missing part (zero elsewhere)
+    and ``shift`` a fixed centre:
+
+    - ``nk[k] = sum_i resp[i, k]``
+    - ``s1[k] = sum_i resp[i, k] (xhat_ik - shift)``
+    - ``s2[k] = sum_i resp[i, k] ((xhat_ik - shift)(xhat_ik - shift)^T + C_ik)``
+
+    ``s2`` holds full matrices ``(K, d, d)`` for the full and tied models and
+    only their diagonals ``(K, d)`` for the diagonal and spherical ones.
+    Centring on ``shift`` (the current mixture mean) keeps the one-pass
+    covariance ``s2 / nk - mean mean^T`` free of cancellation on offset data.
+
+    Statistics are additive over rows: those of a data set are the sum of
+    those of any split of its rows, which is what lets the E-step run in
+    chunks (or on separate machines) and be summed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._stats import SufficientStats
+    >>> a = SufficientStats.zeros(2, 3, dense=True, shift=np.zeros(3))
+    >>> (a + a).nk.tolist()
+    [0.0, 0.0]
+    """
+
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    shift: np.ndarray
+
+    @classmethod
+    def zeros(cls, n_components, n_features, *, dense, shift):
+        """Statistics of no rows."""
+        s2_shape = (n_components, n_features) + ((n_features,) if dense else ())
+        return cls(
+            nk=np.zeros(n_components),
+            s1=np.zeros((n_components, n_features)),
+            s2=np.zeros(s2_shape),
+            shift=np.asarray(shift, dtype=float),
+        )
+
+    @property
+    def dense(self):
+        return self.s2.ndim == 3
+
+    def __add__(self, other):
+        if not isinstance(other, SufficientStats):
+            return NotImplemented
+        if not np.array_equal(self.shift, other.shift):
+            raise ValueError("cannot add statistics accumulated around different shifts")
+        return SufficientStats(
+            nk=self.nk + other.nk,
+            s1=self.s1 + other.s1,
+            s2=self.s2 + other.s2,
+            shift=self.shift,
+        )
