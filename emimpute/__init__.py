@@ -1,3 +1,14 @@
-"""emimpute: Gaussian and Gaussian-mixture models fit by EM on incomplete data."""
+"""emimpute: Gaussian and Gaussian-mixture models fit by EM on incomplete data.
+
+- :class:`EMImputer`: an imputation step that fills each missing entry with
+  its conditional expectation (or a posterior draw) under a Gaussian or
+  Gaussian mixture fit to the observed entries.
+- :class:`EMMixture`: scikit-learn's ``GaussianMixture`` with NaN allowed
+  everywhere; missing coordinates are marginalised.
+"""
+
+from emimpute._mixture import EMMixture
 
 __version__ = "0.1.0"
+
+__all__ = ["EMMixture", "__version__"]

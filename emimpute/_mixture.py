@@ -1,0 +1,482 @@
+"""EMMixture: scikit-learn's GaussianMixture API, with NaN allowed everywhere."""
+
+import math
+from numbers import Integral
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
+
+from emimpute._base import EM_PARAMETER_CONSTRAINTS, fit_em, fitted_params
+from emimpute._em._covariance import (
+    n_covariance_parameters,
+    precisions_from_cholesky,
+)
+from emimpute._em._estep import weighted_log_prob
+from emimpute._em._init import check_initial_params
+from emimpute._em._patterns import find_patterns
+from emimpute._em._sample import sample_mixture
+from emimpute._sklearn_compat import (
+    Interval,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
+
+
+class EMMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fit by EM to data with missing values.
+
+    The constructor, fitted attributes and methods are those of
+    :class:`sklearn.mixture.GaussianMixture`, but ``X`` may contain NaN
+    anywhere, in ``fit`` as in ``predict``, ``predict_proba``,
+    ``score_samples`` and ``score``. Missing coordinates are marginalised,
+    not imputed: each row is scored by the density of its observed
+    coordinates, and EM maximises the likelihood of the observed data under
+    the missing-at-random assumption. On complete data the fit equals
+    ``GaussianMixture``'s.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The type of covariance parameters:
+
+        - 'full': each component has its own general covariance matrix.
+        - 'tied': all components share the same general covariance matrix.
+        - 'diag': each component has its own diagonal covariance matrix.
+        - 'spherical': each component has its own single variance.
+
+    tol : float, default=1e-3
+        The convergence threshold. EM stops when the per-sample observed-data
+        log-likelihood changes by less than ``tol``.
+
+    reg_covar : float, default=1e-6
+        Non-negative regularization added to the diagonal of the covariances
+        after each M-step, as in ``GaussianMixture``. It is absolute, in the
+        squared units of the data.
+
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+
+    n_init : int, default=1
+        The number of initializations to perform. The best result (highest
+        final log-likelihood) is kept.
+
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+            default='kmeans'
+        The method used to initialize the responsibilities, run on the rows
+        with at least one observed value after filling each missing entry
+        with its column's observed mean:
+
+        - 'kmeans': responsibilities from k-means.
+        - 'k-means++': the k-means++ seeds, one row per component.
+        - 'random': random responsibilities.
+        - 'random_from_data': random rows, one per component.
+
+    weights_init : array-like of shape (n_components,), default=None
+        The user-provided initial weights.
+
+    means_init : array-like of shape (n_components, n_features), default=None
+        The user-provided initial means.
+
+    precisions_init : array-like, default=None
+        The user-provided initial precisions (inverse covariances), of shape
+        (n_components,) for 'spherical', (n_features, n_features) for 'tied',
+        (n_components, n_features) for 'diag' and
+        (n_components, n_features, n_features) for 'full'.
+
+    random_state : int, RandomState instance or None, default=None
+        Controls the initialization and :meth:`sample`. Pass an int for
+        reproducible results.
+
+    warm_start : bool, default=False
+        If True, each ``fit`` starts from the previous fit's parameters and
+        ``n_init`` is ignored.
+
+    verbose : int, default=0
+        0 is silent; 1 prints the current initialization and iteration; 2
+        also prints the time and the log-likelihood change.
+
+    verbose_interval : int, default=10
+        Number of iterations between two progress lines.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        The weight of each mixture component.
+
+    means_ : ndarray of shape (n_components, n_features)
+        The mean of each mixture component.
+
+    covariances_ : ndarray
+        The covariance of each mixture component, of shape (n_components,)
+        for 'spherical', (n_features, n_features) for 'tied',
+        (n_components, n_features) for 'diag' and
+        (n_components, n_features, n_features) for 'full'.
+
+    precisions_ : ndarray
+        The precision matrices (inverse covariances), same shape as
+        ``covariances_``.
+
+    precisions_cholesky_ : ndarray
+        The Cholesky factors ``U`` of the precisions, ``U @ U.T ==
+        precision``, same shape as ``covariances_``.
+
+    converged_ : bool
+        True when the best fit reached ``tol``.
+
+    n_iter_ : int
+        Number of EM iterations of the best fit.
+
+    lower_bound_ : float
+        Per-sample observed-data log-likelihood of the best fit (rows with
+        nothing observed contribute 0).
+
+    lower_bounds_ : list of float
+        Its value at each iteration of the best fit.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : The same model, for complete data.
+    EMImputer : Imputes missing values with this model.
+
+    Notes
+    -----
+    For row ``x`` with observed coordinates ``O`` and missing ``M``, the
+    E-step computes the responsibilities from the observed-part densities
+    ``log pi_k + log N(x_O; mu_k,O, S_k,OO)`` and the conditional
+    distribution of the missing part under each component, ``N(m_k, C_k)``
+    with ``m_k = mu_k,M + S_k,MO inv(S_k,OO) (x_O - mu_k,O)`` and
+    ``C_k = S_k,MM - S_k,MO inv(S_k,OO) S_k,OM``. The M-step re-estimates
+    the parameters from the expected statistics, where the row's missing
+    part is replaced by ``m_k`` and ``C_k`` is added to its outer product.
+    Each iteration never lowers the observed-data likelihood (when
+    ``reg_covar=0``).
+
+    The model is correct when values are missing at random (MAR): whether
+    an entry is missing may depend on the observed entries, not on the
+    missing value itself. Rows with nothing observed carry no information:
+    they do not influence the fit, their ``score_samples`` is 0 and their
+    ``predict_proba`` is ``weights_``.
+
+    Cost per iteration: ``O(n K d^2)`` for 'full' and 'tied', like complete
+    data, plus factorisations of size ``r`` (the number of missing entries
+    of a row) per distinct missingness pattern; ``O(n K d)`` for 'diag' and
+    'spherical'. See ``emimpute._em._estep`` for details.
+
+    References
+    ----------
+    Dempster, Laird and Rubin (1977), Maximum likelihood from incomplete data
+    via the EM algorithm. JRSS B 39(1).
+
+    Ghahramani and Jordan (1994), Supervised learning from incomplete data
+    via an EM approach. NIPS 6.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute import EMMixture
+    >>> X = np.array([[1, 2], [1, np.nan], [1, 0], [1, 4],
+    ...               [10, 2], [10, 0], [10, 4], [np.nan, 4]])
+    >>> gm = EMMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_.round(1)
+    array([[ 1. ,  2.3],
+           [10. ,  2.2]])
+    >>> gm.predict([[0, np.nan], [12, 3]])
+    array([0, 1])
+    >>> gm.score_samples([[np.nan, np.nan]])
+    array([0.])
+    """
+
+    _parameter_constraints: dict = {
+        **EM_PARAMETER_CONSTRAINTS,
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "warm_start": ["boolean"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _validate_X(self, X, *, reset):
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+        return np.asarray(X, dtype=np.float64), np.isnan(X)
+
+    def fit(self, X, y=None):
+        """Estimate the model parameters with the EM algorithm.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN marks a missing entry.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted mixture.
+        """
+        self.fit_predict(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X, y=None):
+        """Estimate the model parameters and predict the labels of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN marks a missing entry.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        X, mask = self._validate_X(X, reset=True)
+        n_features = X.shape[1]
+        weights, means, precisions = check_initial_params(
+            self.weights_init,
+            self.means_init,
+            self.precisions_init,
+            n_components=self.n_components,
+            n_features=n_features,
+            covariance_type=self.covariance_type,
+        )
+        warm = self.warm_start and hasattr(self, "converged_")
+        result, patterns = fit_em(
+            self,
+            X,
+            mask,
+            start=fitted_params(self) if warm else None,
+            weights_init=weights,
+            means_init=means,
+            precisions_init=precisions,
+        )
+        params = result.params
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = precisions_from_cholesky(
+            params.precisions_cholesky, self.covariance_type
+        )
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.lower_bounds_ = result.lower_bounds
+        # A final E-step with the kept parameters, so that the labels of
+        # fit_predict(X) always equal fit(X).predict(X), whichever of the
+        # n_init runs won.
+        return weighted_log_prob(X, patterns, params).argmax(axis=1)
+
+    def _weighted_log_prob(self, X):
+        """Weighted log-probabilities and the rows with nothing observed."""
+        check_is_fitted(self)
+        X, mask = self._validate_X(X, reset=False)
+        patterns = find_patterns(mask)
+        return (
+            weighted_log_prob(X, patterns, fitted_params(self)),
+            patterns.empty_rows,
+        )
+
+    def score_samples(self, X):
+        """Log-density of the observed coordinates of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            ``log p(x_O)`` under the model, the marginal over the missing
+            coordinates; 0 for a row with nothing observed.
+        """
+        weighted, empty_rows = self._weighted_log_prob(X)
+        log_prob = logsumexp(weighted, axis=1)
+        # An empty row's marginal is exactly 1; logsumexp(log weights_) would
+        # only round to 0.
+        log_prob[empty_rows] = 0.0
+        return log_prob
+
+    def score(self, X, y=None):
+        """Mean per-row log-likelihood of the observed data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        log_likelihood : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X):
+        """Posterior probability of each component given the observed part.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Rows sum to 1; a row with nothing observed gets ``weights_``.
+        """
+        weighted, _ = self._weighted_log_prob(X)
+        log_norm = logsumexp(weighted, axis=1, keepdims=True)
+        with np.errstate(under="ignore"):
+            return np.exp(weighted - log_norm)
+
+    def predict(self, X):
+        """Most probable component of each row given its observed part.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self._weighted_log_prob(X)[0].argmax(axis=1)
+
+    def sample(self, n_samples=1):
+        """Generate random samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Randomly generated sample, grouped by component.
+
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                "requires at least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        return sample_mixture(fitted_params(self), int(n_samples), rng)
+
+    def _n_parameters(self):
+        n_features = self.means_.shape[1]
+        covariance = n_covariance_parameters(
+            self.covariance_type, self.n_components, n_features
+        )
+        mean = n_features * self.n_components
+        return int(covariance + mean + self.n_components - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        ``-2 * n_samples * score(X) + n_parameters * log(n_samples)``, as in
+        ``GaussianMixture``, with the observed-data likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        bic : float
+            The lower the better.
+        """
+        n_samples = np.shape(X)[0]
+        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(
+            n_samples
+        )
+
+    def aic(self, X):
+        """Akaike information criterion on ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        aic : float
+            The lower the better.
+        """
+        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()

@@ -1,0 +1,10 @@
+"""The one module that imports scikit-learn names that are private or new.
+
+A scikit-learn upgrade that moves one of these touches this file only.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["Interval", "StrOptions", "_fit_context", "check_is_fitted", "validate_data"]
