@@ -7,8 +7,9 @@
   everywhere; missing coordinates are marginalised.
 """
 
+from emimpute._imputer import EMImputer
 from emimpute._mixture import EMMixture
 
 __version__ = "0.1.0"
 
-__all__ = ["EMMixture", "__version__"]
+__all__ = ["EMImputer", "EMMixture", "__version__"]

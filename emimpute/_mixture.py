@@ -13,7 +13,7 @@ from emimpute._em._covariance import (
     n_covariance_parameters,
     precisions_from_cholesky,
 )
-from emimpute._em._estep import weighted_log_prob
+from emimpute._em._estep import observed_log_likelihood, weighted_log_prob
 from emimpute._em._init import check_initial_params
 from emimpute._em._patterns import find_patterns
 from emimpute._em._sample import sample_mixture
@@ -191,10 +191,10 @@ class EMMixture(DensityMixin, BaseEstimator):
     ...               [10, 2], [10, 0], [10, 4], [np.nan, 4]])
     >>> gm = EMMixture(n_components=2, random_state=0).fit(X)
     >>> gm.means_.round(1)
-    array([[ 1. ,  2.3],
-           [10. ,  2.2]])
+    array([[10. ,  2.2],
+           [ 1. ,  2.3]])
     >>> gm.predict([[0, np.nan], [12, 3]])
-    array([0, 1])
+    array([1, 0])
     >>> gm.score_samples([[np.nan, np.nan]])
     array([0.])
     """
@@ -330,15 +330,13 @@ class EMMixture(DensityMixin, BaseEstimator):
         # n_init runs won.
         return weighted_log_prob(X, patterns, params).argmax(axis=1)
 
-    def _weighted_log_prob(self, X):
-        """Weighted log-probabilities and the rows with nothing observed."""
+    def _validated_patterns(self, X):
         check_is_fitted(self)
         X, mask = self._validate_X(X, reset=False)
-        patterns = find_patterns(mask)
-        return (
-            weighted_log_prob(X, patterns, fitted_params(self)),
-            patterns.empty_rows,
-        )
+        return X, find_patterns(mask)
+
+    def _weighted_log_prob(self, X):
+        return weighted_log_prob(*self._validated_patterns(X), fitted_params(self))
 
     def score_samples(self, X):
         """Log-density of the observed coordinates of each row.
@@ -354,12 +352,9 @@ class EMMixture(DensityMixin, BaseEstimator):
             ``log p(x_O)`` under the model, the marginal over the missing
             coordinates; 0 for a row with nothing observed.
         """
-        weighted, empty_rows = self._weighted_log_prob(X)
-        log_prob = logsumexp(weighted, axis=1)
-        # An empty row's marginal is exactly 1; logsumexp(log weights_) would
-        # only round to 0.
-        log_prob[empty_rows] = 0.0
-        return log_prob
+        return observed_log_likelihood(
+            *self._validated_patterns(X), fitted_params(self)
+        )
 
     def score(self, X, y=None):
         """Mean per-row log-likelihood of the observed data.
@@ -392,7 +387,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1; a row with nothing observed gets ``weights_``.
         """
-        weighted, _ = self._weighted_log_prob(X)
+        weighted = self._weighted_log_prob(X)
         log_norm = logsumexp(weighted, axis=1, keepdims=True)
         with np.errstate(under="ignore"):
             return np.exp(weighted - log_norm)
@@ -410,7 +405,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        return self._weighted_log_prob(X)[0].argmax(axis=1)
+        return self._weighted_log_prob(X).argmax(axis=1)
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted mixture.

@@ -109,9 +109,7 @@ def covariances_from_cholesky(precisions_cholesky, covariance_type):
         inverse = np.empty_like(stack)
         for k, factor in enumerate(stack):
             inverse[k] = linalg.solve_triangular(factor, np.eye(d), lower=False)
-        return _unstack(
-            np.swapaxes(inverse, -1, -2) @ inverse, covariance_type
-        )
+        return _unstack(np.swapaxes(inverse, -1, -2) @ inverse, covariance_type)
     return 1.0 / precisions_cholesky**2
 
 

@@ -135,8 +135,10 @@ def iter_blocks(X, patterns, shift, chunk_size, groups=None):
     mask = patterns.mask
     for group in patterns.groups if groups is None else groups:
         for rows, row_pattern, pattern_missing in group.chunks(chunk_size):
-            if len(rows) > 1 and rows[-1] - rows[0] == len(rows) - 1 and np.all(
-                np.diff(rows) == 1
+            if (
+                len(rows) > 1
+                and rows[-1] - rows[0] == len(rows) - 1
+                and np.all(np.diff(rows) == 1)
             ):
                 # Contiguous rows (always so for complete data): slice, not
                 # gather.
@@ -191,9 +193,11 @@ class _DenseKernel:
             if r == 0:
                 whitened = block.centred @ factor - mean @ factor
                 log_density[:, k] = (
-                    -0.5 * (n_features * _LOG_2PI + np.einsum(
-                        "ij,ij->i", whitened, whitened
-                    ))
+                    -0.5
+                    * (
+                        n_features * _LOG_2PI
+                        + np.einsum("ij,ij->i", whitened, whitened)
+                    )
                     + log_det
                 )
                 continue
@@ -209,9 +213,7 @@ class _DenseKernel:
                 # Nothing observed: the marginal of no coordinates is 1.
                 log_density[:, k] = 0.0
             else:
-                maha = np.einsum("ij,ij->i", z0, y) - np.einsum(
-                    "ijk,ijk->i", v, v
-                )
+                maha = np.einsum("ij,ij->i", z0, y) - np.einsum("ijk,ijk->i", v, v)
                 np.maximum(maha, 0.0, out=maha)
                 log_density[:, k] = (
                     -0.5
@@ -235,7 +237,9 @@ def _missing_block_inverse(precision, pattern_missing):
     Returns ``inv(L)``, ``log det P_MM`` and ``inv(P_MM) = inv(L)^T inv(L)``
     for each pattern, with ``L`` the lower Cholesky factor of ``P_MM``.
     """
-    blocks = precision[pattern_missing[:, :, np.newaxis], pattern_missing[:, np.newaxis, :]]
+    blocks = precision[
+        pattern_missing[:, :, np.newaxis], pattern_missing[:, np.newaxis, :]
+    ]
     lower = np.linalg.cholesky(blocks)
     log_det = 2.0 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)
     inverse_factor = np.linalg.inv(lower)
@@ -278,9 +282,7 @@ class _DiagonalKernel:
         if not moments or r == 0:
             n_components = len(means)
             empty = np.empty((n_components, len(x), r))
-            return Conditionals(
-                log_density, empty, np.empty((n_components, 0, r, r))
-            )
+            return Conditionals(log_density, empty, np.empty((n_components, 0, r, r)))
         conditional_means = means[:, block.missing]
         pattern_variances = self.variances[:, block.pattern_missing]
         covariances = pattern_variances[..., np.newaxis] * np.eye(r)
@@ -336,8 +338,8 @@ def _accumulate(block, resp, conditionals, stats):
         pattern_weight = np.bincount(
             block.row_pattern, weights=resp[:, k], minlength=n_patterns
         )
-        weighted_cov = pattern_weight[:, np.newaxis, np.newaxis] * (
-            conditionals.covariances[k]
+        weighted_cov = (
+            pattern_weight[:, np.newaxis, np.newaxis] * (conditionals.covariances[k])
         )
         if dense:
             s2[k] += weighted.T @ xhat
@@ -433,3 +435,19 @@ def weighted_log_prob(X, patterns, params, *, chunk_size=None):
         out[block.rows] = kernel(block, moments=False).log_density
     out[patterns.empty_rows] = 0.0
     return out + np.log(params.weights)
+
+
+def observed_log_likelihood(X, patterns, params, *, chunk_size=None):
+    """``log p(x_O)`` of every row: the mixture's marginal on its observed part.
+
+    Returns
+    -------
+    log_prob : ndarray of shape (n_samples,)
+        Exactly 0 for a row with nothing observed (the marginal of no
+        coordinates is 1; ``logsumexp(log weights)`` would only round to 0).
+    """
+    log_prob = logsumexp(
+        weighted_log_prob(X, patterns, params, chunk_size=chunk_size), axis=1
+    )
+    log_prob[patterns.empty_rows] = 0.0
+    return log_prob

@@ -124,7 +124,12 @@ def initial_params(
 
 
 def check_initial_params(
-    weights_init, means_init, precisions_init, *, n_components, n_features,
+    weights_init,
+    means_init,
+    precisions_init,
+    *,
+    n_components,
+    n_features,
     covariance_type,
 ):
     """Validate user-given initial parameters; return float64 copies.

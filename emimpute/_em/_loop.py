@@ -106,7 +106,9 @@ def run_em(
     best = None
     for init_index in range(n_runs):
         monitor = ConvergenceMonitor(
-            tol, verbose=verbose, verbose_interval=verbose_interval,
+            tol,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
             init_index=init_index,
         )
         params = start

@@ -42,9 +42,7 @@ class ConvergenceMonitor:
     [False, False, True]
     """
 
-    def __init__(
-        self, tol, verbose=0, verbose_interval=10, init_index=0, stream=None
-    ):
+    def __init__(self, tol, verbose=0, verbose_interval=10, init_index=0, stream=None):
         self.tol = tol
         self.verbose = verbose
         self.verbose_interval = verbose_interval
@@ -83,7 +81,7 @@ class ConvergenceMonitor:
                 f"\t time lapse {now - self._last:.5f}s\t ll change {change:.5f}", 2
             )
             self._last = now
-        self.converged = abs(change) < self.tol
+        self.converged = bool(abs(change) < self.tol)
         return self.converged
 
     def finish(self):

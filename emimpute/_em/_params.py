@@ -52,9 +52,7 @@ class MixtureParams:
         return cls(
             weights=weights,
             means=means,
-            covariances=covariances_from_cholesky(
-                precisions_cholesky, covariance_type
-            ),
+            covariances=covariances_from_cholesky(precisions_cholesky, covariance_type),
             precisions_cholesky=precisions_cholesky,
             covariance_type=covariance_type,
         )
@@ -66,3 +64,45 @@ class MixtureParams:
     @property
     def n_features(self):
         return self.means.shape[1]
+
+
+def standardisation(X, mask):
+    """Per-feature centre and scale of the observed entries.
+
+    Returns the observed mean and standard deviation of each feature; a
+    feature with zero spread (or one observed value) gets scale 1, so
+    that standardising leaves it finite.
+    """
+    observed = ~mask
+    counts = observed.sum(axis=0)
+    values = np.where(observed, X, 0.0)
+    centre = values.sum(axis=0) / np.maximum(counts, 1)
+    deviations = np.where(observed, X - centre, 0.0)
+    scale = np.sqrt((deviations**2).sum(axis=0) / np.maximum(counts, 1))
+    scale[~(scale > 0.0)] = 1.0
+    return centre, scale
+
+
+def in_data_units(params, centre, scale):
+    """Means and covariances of a model fit to ``(X - centre) / scale``.
+
+    The Gaussian family is closed under per-feature affine maps, so the model
+    in the data's units has means ``mu * scale + centre`` and covariances
+    ``S * outer(scale, scale)``. A spherical covariance stops being
+    spherical under unequal scales: it is returned as per-feature variances,
+    shape ``(n_components, n_features)``, like 'diag'.
+
+    Returns
+    -------
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+    """
+    means = params.means * scale + centre
+    covariances = params.covariances
+    if params.covariance_type in ("full", "tied"):
+        covariances = covariances * np.outer(scale, scale)
+    elif params.covariance_type == "diag":
+        covariances = covariances * scale**2
+    else:
+        covariances = covariances[:, np.newaxis] * scale**2
+    return means, covariances

@@ -149,8 +149,9 @@ def find_patterns(mask):
 
     groups = []
     for n_missing in np.unique(sorted_sizes):
-        first, last = np.searchsorted(sorted_sizes, n_missing, side="left"), (
-            np.searchsorted(sorted_sizes, n_missing, side="right")
+        first, last = (
+            np.searchsorted(sorted_sizes, n_missing, side="left"),
+            (np.searchsorted(sorted_sizes, n_missing, side="right")),
         )
         lo, hi = np.searchsorted(sorted_rank, [first, last])
         rows = row_order[lo:hi]

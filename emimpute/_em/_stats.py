@@ -60,7 +60,9 @@ class SufficientStats:
         if not isinstance(other, SufficientStats):
             return NotImplemented
         if not np.array_equal(self.shift, other.shift):
-            raise ValueError("cannot add statistics accumulated around different shifts")
+            raise ValueError(
+                "cannot add statistics accumulated around different shifts"
+            )
         return SufficientStats(
             nk=self.nk + other.nk,
             s1=self.s1 + other.s1,

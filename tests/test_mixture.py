@@ -1,0 +1,283 @@
+"""Behaviour of EMMixture: agreement with GaussianMixture, NaN handling, API."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV
+
+from emimpute import EMMixture
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+INIT_METHODS = ["kmeans", "k-means++", "random", "random_from_data"]
+
+
+def _blobs(rng, n=300, d=3, offset=0.0):
+    """Three well-separated Gaussian clusters with different shapes."""
+    centres = np.array(
+        [[0.0] * d, [6.0] + [0.0] * (d - 1), [0.0, 6.0] + [1.0] * (d - 2)]
+    )
+    parts = []
+    for k, centre in enumerate(centres):
+        a = rng.normal(size=(d, d)) * 0.4 + np.eye(d) * (1 + 0.3 * k)
+        parts.append(rng.normal(size=(n // 3, d)) @ a + centre)
+    # Shuffled, so that cross-validation folds see every cluster.
+    return rng.permutation(np.vstack(parts)) + offset
+
+
+def _with_holes(X, rng, rate=0.2):
+    Xm = X.copy()
+    Xm[rng.random(X.shape) < rate] = np.nan
+    return Xm
+
+
+def _relative_error(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_complete_data_matches_gaussian_mixture(covariance_type, global_random_seed):
+    # Same initial parameters and max_iter on complete data: EMMixture runs
+    # the same EM as GaussianMixture. The two accumulate the statistics
+    # differently (one pass around a shift vs two passes around the mean),
+    # so agreement is to rounding, amplified by the iterations: 1e-10 holds
+    # with margin (observed ~1e-14).
+    rng = np.random.default_rng(global_random_seed)
+    X = _blobs(rng, offset=5.0)
+    reference = GaussianMixture(
+        3, covariance_type=covariance_type, max_iter=0, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference.fit(X)
+    inits = dict(
+        weights_init=reference.weights_,
+        means_init=reference.means_,
+        precisions_init=reference.precisions_,
+    )
+    kwargs = dict(covariance_type=covariance_type, max_iter=50, tol=1e-6)
+    gm = GaussianMixture(3, **kwargs, **inits).fit(X)
+    em = EMMixture(3, **kwargs, **inits).fit(X)
+    assert em.n_iter_ == gm.n_iter_
+    assert em.converged_ == gm.converged_
+    assert _relative_error(em.lower_bound_, gm.lower_bound_) < 1e-10
+    assert _relative_error(em.lower_bounds_, gm.lower_bounds_) < 1e-10
+    for name in ("weights_", "means_", "covariances_", "precisions_"):
+        assert _relative_error(getattr(em, name), getattr(gm, name)) < 1e-10, name
+    assert np.array_equal(em.predict(X), gm.predict(X))
+    np.testing.assert_allclose(em.score_samples(X), gm.score_samples(X), rtol=1e-10)
+    np.testing.assert_allclose(
+        em.predict_proba(X), gm.predict_proba(X), rtol=1e-8, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("init_params", INIT_METHODS)
+def test_same_random_state_same_fit_as_gaussian_mixture(init_params):
+    # On complete data the initialisation consumes the random state as
+    # GaussianMixture's does, so even the initial parameters agree.
+    X = _blobs(np.random.default_rng(0))
+    # n_init=1: with several runs converging to the same optimum under
+    # permuted labels, rounding alone would pick which one is kept.
+    kwargs = dict(init_params=init_params, random_state=3, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm = GaussianMixture(3, **kwargs).fit(X)
+        em = EMMixture(3, **kwargs).fit(X)
+    assert em.n_iter_ == gm.n_iter_
+    assert _relative_error(em.means_, gm.means_) < 1e-10
+    assert _relative_error(em.lower_bound_, gm.lower_bound_) < 1e-10
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", INIT_METHODS)
+def test_every_init_works_on_nan_data(covariance_type, init_params):
+    rng = np.random.default_rng(1)
+    X = _with_holes(_blobs(rng), rng, rate=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        em = EMMixture(
+            3, covariance_type=covariance_type, init_params=init_params, random_state=0
+        ).fit(X)
+    assert np.isfinite(em.lower_bound_)
+    assert np.all(np.isfinite(em.means_))
+    proba = em.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def _reference_score_samples(em, X):
+    """Per-row marginal log-density from scipy, on the observed coordinates."""
+    covariances = {
+        "full": lambda k: em.covariances_[k],
+        "tied": lambda k: em.covariances_,
+        "diag": lambda k: np.diag(em.covariances_[k]),
+        "spherical": lambda k: np.eye(X.shape[1]) * em.covariances_[k],
+    }[em.covariance_type]
+    out = np.zeros(len(X))
+    for i, x in enumerate(X):
+        obs = ~np.isnan(x)
+        if not obs.any():
+            continue
+        terms = [
+            np.log(em.weights_[k])
+            + multivariate_normal(
+                em.means_[k][obs], covariances(k)[np.ix_(obs, obs)]
+            ).logpdf(x[obs])
+            for k in range(em.n_components)
+        ]
+        out[i] = logsumexp(terms)
+    return out
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_scores_are_observed_marginals(covariance_type):
+    # score_samples is the marginal density of the observed coordinates,
+    # computed here independently with scipy; 1e-10 relative is rounding in
+    # two different factorisations of well-conditioned matrices.
+    rng = np.random.default_rng(2)
+    X = _with_holes(_blobs(rng), rng, rate=0.35)
+    X[:3] = np.nan
+    em = EMMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    scores = em.score_samples(X)
+    np.testing.assert_allclose(scores, _reference_score_samples(em, X), rtol=1e-10)
+    assert np.all(scores[:3] == 0.0)
+    np.testing.assert_allclose(em.predict_proba(X[:3]), np.tile(em.weights_, (3, 1)))
+    assert np.all(em.predict(X[:3]) == np.argmax(em.weights_))
+    assert em.score(X) == pytest.approx(scores.mean(), rel=1e-15)
+
+
+@pytest.mark.parametrize("n_init", [1, 5])
+def test_fit_predict_equals_fit_then_predict(n_init):
+    rng = np.random.default_rng(3)
+    X = _with_holes(_blobs(rng), rng)
+    kwargs = dict(n_init=n_init, random_state=0, max_iter=5, tol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = EMMixture(3, **kwargs).fit_predict(X)
+        assert np.array_equal(labels, EMMixture(3, **kwargs).fit(X).predict(X))
+
+
+def test_n_init_keeps_the_best_run():
+    rng = np.random.default_rng(4)
+    X = _with_holes(_blobs(rng), rng)
+    single = [
+        EMMixture(3, init_params="random", random_state=seed).fit(X).lower_bound_
+        for seed in range(5)
+    ]
+    best = EMMixture(3, init_params="random", n_init=5, random_state=0).fit(X)
+    # The five runs of n_init=5 draw from one stream, so they differ from the
+    # five single runs; the kept run is the best of its own five.
+    assert best.lower_bound_ >= min(single)
+    one = EMMixture(3, init_params="random", n_init=1, random_state=0).fit(X)
+    assert best.lower_bound_ >= one.lower_bound_
+
+
+def test_convergence_warning_and_attributes():
+    rng = np.random.default_rng(5)
+    X = _with_holes(_blobs(rng), rng)
+    em = EMMixture(3, max_iter=1, tol=1e-12, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        em.fit(X)
+    assert em.converged_ is False
+    assert em.n_iter_ == 1
+    assert len(em.lower_bounds_) == 1
+
+
+def test_warm_start_continues_and_is_monotone():
+    rng = np.random.default_rng(6)
+    X = _with_holes(_blobs(rng), rng)
+    em = EMMixture(3, warm_start=True, max_iter=1, reg_covar=0, random_state=0)
+    bounds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(20):
+            em.fit(X)
+            bounds.append(em.lower_bound_)
+    # With reg_covar=0 each EM step never lowers the likelihood; 1e-12
+    # relative allows for rounding in the log-likelihood sum.
+    assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:]))
+    # A new data set is not declared converged at its first iteration.
+    em.set_params(max_iter=100)
+    em.fit(X[::-1] + 1.0)
+    assert em.n_iter_ >= 2
+
+
+def test_grid_search_on_nan_data():
+    rng = np.random.default_rng(7)
+    X = _with_holes(_blobs(rng, n=150), rng)
+    grid = GridSearchCV(
+        EMMixture(max_iter=20),
+        {
+            "n_components": [1, 3],
+            "covariance_type": COVARIANCE_TYPES,
+            "init_params": ["kmeans", "random_from_data"],
+            "random_state": [0, 1],
+        },
+        cv=3,
+        error_score="raise",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid.fit(X)
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    assert grid.best_params_["n_components"] == 3
+
+
+def test_sample_and_information_criteria():
+    rng = np.random.default_rng(8)
+    X = _with_holes(_blobs(rng), rng)
+    em = EMMixture(3, covariance_type="diag", random_state=0).fit(X)
+    for n in (1, 7, 100):
+        sample, labels = em.sample(n)
+        assert sample.shape == (n, 3) and labels.shape == (n,)
+        assert labels.min() >= 0 and labels.max() < 3
+    with pytest.raises(ValueError, match="Invalid value for 'n_samples': 0"):
+        em.sample(0)
+    n_parameters = 3 * 3 + 3 * 3 + 2
+    n = len(X)
+    assert em.bic(X) == pytest.approx(-2 * n * em.score(X) + n_parameters * np.log(n))
+    assert em.aic(X) == pytest.approx(-2 * n * em.score(X) + 2 * n_parameters)
+
+
+def test_sample_recovers_parameters():
+    em = EMMixture(2, random_state=0).fit(_blobs(np.random.default_rng(9), d=2))
+    sample, _ = em.sample(50_000)
+    refit = EMMixture(2, random_state=0).fit(sample)
+    order = np.argsort(refit.means_[:, 0])
+    # 50 000 draws: the means' standard errors are ~0.01.
+    np.testing.assert_allclose(
+        refit.means_[order], em.means_[np.argsort(em.means_[:, 0])], atol=0.05
+    )
+
+
+def test_clear_errors():
+    X = np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]])
+    with pytest.raises(
+        ValueError, match=re.escape("features without any observed value: [1]")
+    ):
+        EMMixture().fit(X)
+    with pytest.raises(
+        ValueError,
+        match="Expected n_samples >= n_components but got n_components = 5, "
+        "n_samples = 3",
+    ):
+        EMMixture(5).fit(np.arange(6.0).reshape(3, 2))
+    collapsed = np.repeat([[0.0, 1.0], [2.0, 3.0]], 5, axis=0)
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        EMMixture(2, reg_covar=0).fit(collapsed)
+    with pytest.raises(ValueError, match="should be normalized"):
+        EMMixture(2, weights_init=[0.2, 0.2]).fit(_blobs(np.random.default_rng(0)))
+
+
+def test_verbose_prints_progress(capsys):
+    X = _blobs(np.random.default_rng(10))
+    EMMixture(3, verbose=2, verbose_interval=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "Initialization 0" in out
+    assert "Iteration 1" in out
+    assert "converged" in out
