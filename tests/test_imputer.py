@@ -18,11 +18,11 @@ from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
     check_get_feature_names_out_error,
     check_global_output_transform_pandas,
+    check_global_set_output_transform_polars,
     check_param_validation,
     check_set_output_transform,
     check_set_output_transform_pandas,
     check_set_output_transform_polars,
-    check_global_set_output_transform_polars,
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
 )
