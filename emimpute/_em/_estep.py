@@ -55,10 +55,12 @@ from scipy.special import logsumexp
 
 from emimpute._em._covariance import (
     DENSE_TYPES,
+    ILL_DEFINED_COVARIANCE,
     diagonal_variances,
     log_det_precision_cholesky,
     precisions_from_cholesky,
 )
+from emimpute._em._linalg import cholesky_and_inverse
 from emimpute._em._stats import SufficientStats
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -163,23 +165,33 @@ def iter_blocks(X, patterns, shift, chunk_size, groups=None):
 
 
 class _DenseKernel:
-    """Conditionals under full or tied covariances (the precision route)."""
+    """Conditionals and statistics under full or tied covariances.
+
+    Uses the precision route for rows with missing entries (see the module
+    docstring) and ``|(x - mu) U|^2`` for complete rows.
+    """
 
     def __init__(self, params, shift):
         factors = params.precisions_cholesky
-        if params.covariance_type == "tied":
-            factors = factors[np.newaxis]
         self.shared = params.covariance_type == "tied"
+        if self.shared:
+            factors = factors[np.newaxis]
         self.means = params.means - shift
         self.factors = factors
         self.precisions = precisions_from_cholesky(factors, "full")
         self.log_det = log_det_precision_cholesky(factors, "full", None)
+        self.whitened_means = np.einsum(
+            "kd,kde->ke",
+            self.means,
+            np.broadcast_to(factors, (len(self.means),) + factors.shape[1:]),
+        )
 
-    def _parameters(self, k):
-        j = 0 if self.shared else k
-        return self.means[k], self.factors[j], self.precisions[j], self.log_det[j]
+    def _index(self, k):
+        return 0 if self.shared else k
 
     def __call__(self, block, moments=True):
+        if block.n_missing == 0:
+            return self._complete(block)
         n_rows, n_features = block.centred.shape
         n_components = len(self.means)
         r = block.n_missing
@@ -187,48 +199,156 @@ class _DenseKernel:
         log_density = np.empty((n_rows, n_components))
         means = np.empty((n_components, n_rows, r))
         covariances = np.empty((n_components, n_patterns, r, r))
+        row_index = np.arange(n_rows)[:, np.newaxis]
         cached = None
         for k in range(n_components):
-            mean, factor, precision, log_det = self._parameters(k)
-            if r == 0:
-                whitened = block.centred @ factor - mean @ factor
-                log_density[:, k] = (
-                    -0.5
-                    * (
-                        n_features * _LOG_2PI
-                        + np.einsum("ij,ij->i", whitened, whitened)
-                    )
-                    + log_det
-                )
-                continue
+            mean = self.means[k]
+            j = self._index(k)
+            precision = self.precisions[j]
             z0 = block.centred - block.observed * mean
             y = z0 @ precision
             if cached is None or not self.shared:
                 cached = _missing_block_inverse(precision, block.pattern_missing)
             inverse_factor, log_det_missing, conditional_covariance = cached
-            row_inverse = inverse_factor[block.row_pattern]
-            y_missing = np.take_along_axis(y, block.missing, axis=1)
-            v = np.matmul(row_inverse, y_missing[:, :, np.newaxis])
+            if len(block.pattern_missing) == n_rows:
+                # One row per pattern (cell-wise missingness): no gather.
+                row_inverse, row_log_det = inverse_factor, log_det_missing
+            else:
+                row_inverse = inverse_factor[block.row_pattern]
+                row_log_det = log_det_missing[block.row_pattern]
+            y_missing = y[row_index, block.missing]
+            v = np.einsum("nij,nj->ni", row_inverse, y_missing)
             if r == n_features:
                 # Nothing observed: the marginal of no coordinates is 1.
                 log_density[:, k] = 0.0
             else:
-                maha = np.einsum("ij,ij->i", z0, y) - np.einsum("ijk,ijk->i", v, v)
+                maha = np.einsum("ij,ij->i", z0, y) - np.einsum("ij,ij->i", v, v)
                 np.maximum(maha, 0.0, out=maha)
                 log_density[:, k] = (
-                    -0.5
-                    * (
-                        (n_features - r) * _LOG_2PI
-                        + maha
-                        + log_det_missing[block.row_pattern]
-                    )
-                    + log_det
+                    -0.5 * ((n_features - r) * _LOG_2PI + maha + row_log_det)
+                    + self.log_det[j]
                 )
             if moments:
-                w = np.matmul(np.swapaxes(row_inverse, 1, 2), v)[:, :, 0]
+                w = np.einsum("nji,nj->ni", row_inverse, v)
                 means[k] = mean[block.missing] - w
                 covariances[k] = conditional_covariance
         return Conditionals(log_density, means, covariances)
+
+    def _complete(self, block):
+        x = block.centred
+        n_rows, n_features = x.shape
+        n_components = len(self.means)
+        log_density = np.empty((n_rows, n_components))
+        shared_whitened = x @ self.factors[0] if self.shared else None
+        for k in range(n_components):
+            j = self._index(k)
+            whitened = (
+                shared_whitened if self.shared else x @ self.factors[j]
+            ) - self.whitened_means[k]
+            log_density[:, k] = (
+                -0.5
+                * (n_features * _LOG_2PI + np.einsum("ij,ij->i", whitened, whitened))
+                + self.log_det[j]
+            )
+        return Conditionals(
+            log_density,
+            np.empty((n_components, n_rows, 0)),
+            np.empty((n_components, len(block.pattern_missing), 0, 0)),
+        )
+
+    def accumulate(self, block, resp, conditionals, stats):
+        """Add a block's expected statistics to ``stats`` (arrays, in place)."""
+        nk, s1, s2 = stats
+        if block.n_missing == 0:
+            _accumulate_complete(block.centred, resp, stats)
+            return
+        nk += resp.sum(axis=0)
+        x = block.centred
+        n_rows, n_features = x.shape
+        missing, pattern_missing = block.missing, block.pattern_missing
+        row_index = np.arange(n_rows)[:, np.newaxis]
+        # Expected conditional covariance of the missing part, summed per
+        # pattern with its rows' responsibilities: the term whose omission
+        # makes covariances collapse (scikit-learn PR #9581).
+        pattern_weights = np.stack(
+            [
+                np.bincount(block.row_pattern, resp[:, k], len(pattern_missing))
+                for k in range(len(nk))
+            ]
+        )
+        weighted_covariances = (
+            pattern_weights[:, :, np.newaxis, np.newaxis] * conditionals.covariances
+        )
+        if self.shared:
+            # All the tied M-step needs is the sum over components. With
+            # xbar the responsibility-weighted completion, sum_k r_k xhat_k
+            # xhat_k^T = xbar xbar^T + sum_k r_k (m_k - mbar)(m_k - mbar)^T
+            # on the missing block: one product instead of one per component.
+            mean_fill = np.einsum("nk,kni->ni", resp, conditionals.means)
+            xbar = x.copy()
+            xbar[row_index, missing] = mean_fill
+            s1 += resp.T @ x
+            s1 += _scatter(
+                resp.T[:, :, np.newaxis] * conditionals.means, missing, n_features
+            )
+            spread = conditionals.means - mean_fill
+            weighted_spread = resp.T[:, :, np.newaxis] * spread
+            between = np.einsum("kni,knj->nij", weighted_spread, spread)
+            s2[0] += xbar.T @ xbar
+            s2[0] += _scatter_blocks(between[np.newaxis], missing, n_features)[0]
+            s2[0] += _scatter_blocks(
+                weighted_covariances.sum(axis=0)[np.newaxis],
+                pattern_missing,
+                n_features,
+            )[0]
+            return
+        s2 += _scatter_blocks(weighted_covariances, pattern_missing, n_features)
+        for k in range(len(nk)):
+            xhat = x.copy()
+            xhat[row_index, missing] = conditionals.means[k]
+            weighted = resp[:, k, np.newaxis] * xhat
+            s1[k] += weighted.sum(axis=0)
+            s2[k] += weighted.T @ xhat
+
+
+def _scatter(values, missing, n_features):
+    """Sum ``values[k, i, a]`` into ``out[k, missing[i, a]]``."""
+    n_components = values.shape[0]
+    positions = np.arange(n_components)[:, np.newaxis, np.newaxis] * n_features
+    return np.bincount(
+        (positions + missing).ravel(),
+        weights=values.ravel(),
+        minlength=n_components * n_features,
+    ).reshape(n_components, n_features)
+
+
+def _scatter_blocks(values, missing, n_features):
+    """Sum ``values[k, i, a, b]`` into ``out[k, missing[i, a], missing[i, b]]``."""
+    n_components = values.shape[0]
+    square = missing[:, :, np.newaxis] * n_features + missing[:, np.newaxis, :]
+    positions = np.arange(n_components)[:, np.newaxis, np.newaxis, np.newaxis] * (
+        n_features**2
+    )
+    return np.bincount(
+        (positions + square).ravel(),
+        weights=values.ravel(),
+        minlength=n_components * n_features**2,
+    ).reshape(n_components, n_features, n_features)
+
+
+def _accumulate_complete(x, resp, stats):
+    """Statistics of complete rows; ``s2``'s shape tells the layout."""
+    nk, s1, s2 = stats
+    nk += resp.sum(axis=0)
+    s1 += resp.T @ x
+    if s2.ndim == 2:
+        s2 += resp.T @ (x * x)
+    elif len(s2) == 1 and len(nk) > 1:
+        # Tied: responsibilities sum to one over components.
+        s2[0] += x.T @ x
+    else:
+        for k in range(len(nk)):
+            s2[k] += (resp[:, k, np.newaxis] * x).T @ x
 
 
 def _missing_block_inverse(precision, pattern_missing):
@@ -240,9 +360,11 @@ def _missing_block_inverse(precision, pattern_missing):
     blocks = precision[
         pattern_missing[:, :, np.newaxis], pattern_missing[:, np.newaxis, :]
     ]
-    lower = np.linalg.cholesky(blocks)
+    try:
+        lower, inverse_factor = cholesky_and_inverse(blocks)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(ILL_DEFINED_COVARIANCE) from exc
     log_det = 2.0 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)
-    inverse_factor = np.linalg.inv(lower)
     return (
         inverse_factor,
         log_det,
@@ -251,7 +373,12 @@ def _missing_block_inverse(precision, pattern_missing):
 
 
 class _DiagonalKernel:
-    """Conditionals under diagonal or spherical covariances."""
+    """Conditionals and statistics under diagonal or spherical covariances.
+
+    No solves: the missing coordinates drop out of the density, the
+    conditional mean of a missing coordinate is the component's mean and its
+    conditional variance the component's variance.
+    """
 
     def __init__(self, params, shift):
         n_features = params.means.shape[1]
@@ -259,34 +386,48 @@ class _DiagonalKernel:
         self.variances = diagonal_variances(
             params.covariances, params.covariance_type, n_features
         )
-        self.precisions = 1.0 / self.variances
-        self.log_variances = np.log(self.variances)
+        precisions = 1.0 / self.variances
+        # Contiguous (d, K) operands: products with transposed views of
+        # small matrices hit a slow path in some BLAS builds.
+        self._quadratic = np.ascontiguousarray(precisions.T)
+        self._linear = np.ascontiguousarray((-2.0 * self.means * precisions).T)
+        self._constant = np.ascontiguousarray((self.means**2 * precisions).T)
+        self._log_variances = np.ascontiguousarray(np.log(self.variances).T)
 
     def __call__(self, block, moments=True):
-        means, precisions = self.means, self.precisions
         x, observed = block.centred, block.observed
         # sum over observed j of (x_j - mu_j)^2 / var_j, expanded so that all
-        # components take one product each; x is centred, so this does not
-        # cancel.
-        maha = (
-            (x * x) @ precisions.T
-            - 2.0 * x @ (means * precisions).T
-            + observed @ (means**2 * precisions).T
-        )
-        np.maximum(maha, 0.0, out=maha)
-        n_observed = observed.sum(axis=1, keepdims=True)
-        log_density = -0.5 * (
-            n_observed * _LOG_2PI + observed @ self.log_variances.T + maha
-        )
+        # components take one product each; x is centred and zero where
+        # missing, so this does not cancel.
+        maha = (x * x) @ self._quadratic + x @ self._linear
         r = block.n_missing
-        if not moments or r == 0:
-            n_components = len(means)
-            empty = np.empty((n_components, len(x), r))
-            return Conditionals(log_density, empty, np.empty((n_components, 0, r, r)))
-        conditional_means = means[:, block.missing]
+        n_features = x.shape[1]
+        if r == 0:
+            maha += self._constant.sum(axis=0)
+            log_det = self._log_variances.sum(axis=0)
+        else:
+            maha += observed @ self._constant
+            log_det = observed @ self._log_variances
+        np.maximum(maha, 0.0, out=maha)
+        log_density = -0.5 * ((n_features - r) * _LOG_2PI + log_det + maha)
+        # The moments are gathers of the parameters, cheap enough to return
+        # whether or not they are wanted.
+        conditional_means = self.means[:, block.missing]
         pattern_variances = self.variances[:, block.pattern_missing]
         covariances = pattern_variances[..., np.newaxis] * np.eye(r)
         return Conditionals(log_density, conditional_means, covariances)
+
+    def accumulate(self, block, resp, conditionals, stats):
+        """Add a block's expected statistics to ``stats`` (arrays, in place)."""
+        x = block.centred
+        _accumulate_complete(x, resp, stats)
+        if block.n_missing:
+            # Missing coordinates contribute mu_kj (to s1) and mu_kj^2 +
+            # var_kj (to s2), weighted by the responsibility mass on them.
+            _, s1, s2 = stats
+            missing_mass = resp.T @ (1.0 - block.observed)
+            s1 += missing_mass * self.means
+            s2 += missing_mass * (self.means**2 + self.variances)
 
 
 def make_kernel(params, shift):
@@ -303,56 +444,6 @@ def responsibilities(log_density, log_weights):
     with np.errstate(under="ignore"):
         resp = np.exp(weighted - log_prob_norm[:, np.newaxis])
     return log_prob_norm, resp
-
-
-def _accumulate(block, resp, conditionals, stats):
-    """Add a block's expected statistics to ``stats`` (arrays, in place)."""
-    nk, s1, s2 = stats
-    nk += resp.sum(axis=0)
-    x = block.centred
-    dense = s2.ndim == 3
-    n_features = x.shape[1]
-    if block.n_missing == 0:
-        s1 += resp.T @ x
-        if dense:
-            for k in range(len(nk)):
-                s2[k] += (resp[:, k, np.newaxis] * x).T @ x
-        else:
-            s2 += resp.T @ (x * x)
-        return
-    missing, pattern_missing = block.missing, block.pattern_missing
-    n_patterns = len(pattern_missing)
-    if dense:
-        flat = (
-            pattern_missing[:, :, np.newaxis] * n_features
-            + pattern_missing[:, np.newaxis, :]
-        ).ravel()
-    for k in range(len(nk)):
-        xhat = x.copy()
-        np.put_along_axis(xhat, missing, conditionals.means[k], axis=1)
-        weighted = resp[:, k, np.newaxis] * xhat
-        s1[k] += weighted.sum(axis=0)
-        # The conditional covariance of each pattern, weighted by its rows'
-        # total responsibility: the term whose omission makes covariances
-        # collapse (scikit-learn PR #9581).
-        pattern_weight = np.bincount(
-            block.row_pattern, weights=resp[:, k], minlength=n_patterns
-        )
-        weighted_cov = (
-            pattern_weight[:, np.newaxis, np.newaxis] * (conditionals.covariances[k])
-        )
-        if dense:
-            s2[k] += weighted.T @ xhat
-            s2[k] += np.bincount(
-                flat, weights=weighted_cov.ravel(), minlength=n_features**2
-            ).reshape(n_features, n_features)
-        else:
-            s2[k] += (weighted * xhat).sum(axis=0)
-            s2[k] += np.bincount(
-                pattern_missing.ravel(),
-                weights=np.diagonal(weighted_cov, axis1=1, axis2=2).ravel(),
-                minlength=n_features,
-            )
 
 
 def e_step(X, patterns, params, *, chunk_size=None):
@@ -382,8 +473,9 @@ def e_step(X, patterns, params, *, chunk_size=None):
     shift = mixture_mean(params)
     if chunk_size is None:
         chunk_size = default_chunk_size(n_features, n_components)
-    dense = params.covariance_type in DENSE_TYPES
-    stats = SufficientStats.zeros(n_components, n_features, dense=dense, shift=shift)
+    stats = SufficientStats.zeros(
+        n_components, n_features, params.covariance_type, shift=shift
+    )
     arrays = (stats.nk, stats.s1, stats.s2)
     kernel = make_kernel(params, shift)
     log_weights = np.log(params.weights)
@@ -394,23 +486,16 @@ def e_step(X, patterns, params, *, chunk_size=None):
         conditionals = kernel(block, moments=True)
         block_norm, resp = responsibilities(conditionals.log_density, log_weights)
         log_prob_norm[block.rows] = block_norm
-        _accumulate(block, resp, conditionals, arrays)
+        kernel.accumulate(block, resp, conditionals, arrays)
     return log_prob_norm, stats
 
 
-def complete_data_stats(X, resp, *, dense, shift):
+def complete_data_stats(X, resp, *, covariance_type, shift):
     """Statistics of complete data ``X`` under responsibilities ``resp``."""
-    n_samples, n_features = X.shape
-    stats = SufficientStats.zeros(resp.shape[1], n_features, dense=dense, shift=shift)
-    block = Block(
-        rows=np.arange(n_samples),
-        centred=X - shift,
-        observed=np.ones_like(X),
-        missing=np.empty((n_samples, 0), dtype=np.intp),
-        row_pattern=np.zeros(n_samples, dtype=np.intp),
-        pattern_missing=np.empty((1, 0), dtype=np.intp),
+    stats = SufficientStats.zeros(
+        resp.shape[1], X.shape[1], covariance_type, shift=shift
     )
-    _accumulate(block, resp, None, (stats.nk, stats.s1, stats.s2))
+    _accumulate_complete(X - shift, resp, (stats.nk, stats.s1, stats.s2))
     return stats
 
 

@@ -100,7 +100,7 @@ def initial_params(
     resp = initial_responsibilities(filled, n_components, init_params, random_state)
     shift = filled.mean(axis=0)
     stats = complete_data_stats(
-        filled, resp, dense=covariance_type in DENSE_TYPES, shift=shift
+        filled, resp, covariance_type=covariance_type, shift=shift
     )
     params = m_step(stats, covariance_type, reg_covar)
     weights = params.weights if weights_init is None else weights_init

@@ -45,12 +45,11 @@ def m_step(stats, covariance_type, reg_covar):
         covariances = _symmetrise(covariances)
         covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
     elif covariance_type == "tied":
-        covariances = stats.s2.sum(axis=0) - (nk * centred_means.T) @ centred_means
+        covariances = stats.s2[0] - (nk * centred_means.T) @ centred_means
         covariances = _symmetrise(covariances / nk.sum())
         covariances.flat[:: n_features + 1] += reg_covar
     else:
-        s2 = stats.s2 if not stats.dense else np.diagonal(stats.s2, axis1=1, axis2=2)
-        covariances = s2 / nk[:, np.newaxis] - centred_means**2 + reg_covar
+        covariances = stats.s2 / nk[:, np.newaxis] - centred_means**2 + reg_covar
         if covariance_type == "spherical":
             covariances = covariances.mean(axis=1)
     return MixtureParams.from_covariances(

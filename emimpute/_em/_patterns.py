@@ -102,6 +102,29 @@ class MissingPatterns:
         return np.sort(np.concatenate(rows)) if rows else np.empty(0, np.intp)
 
 
+def _unique_rows(mask):
+    """Distinct rows of a boolean mask and each row's index among them.
+
+    Rows are packed into bytes first: sorting short byte keys is much
+    faster than ``np.unique(mask, axis=0)`` on the boolean rows.
+    """
+    n_samples, n_features = mask.shape
+    if not mask.any():
+        return mask[:1], np.zeros(n_samples, dtype=np.intp)
+    packed = np.packbits(mask, axis=1)
+    width = packed.shape[1]
+    if width <= 8:
+        keys = np.zeros((n_samples, 8), dtype=np.uint8)
+        keys[:, :width] = packed
+        keys = keys.view(np.uint64).ravel()
+        _, first, row_pattern = np.unique(keys, return_index=True, return_inverse=True)
+    else:
+        _, first, row_pattern = np.unique(
+            packed, axis=0, return_index=True, return_inverse=True
+        )
+    return mask[first], row_pattern.reshape(-1)
+
+
 def find_patterns(mask):
     """Group the rows of a missingness mask by pattern.
 
@@ -134,8 +157,7 @@ def find_patterns(mask):
     n_samples, n_features = mask.shape
     if n_samples == 0:
         return MissingPatterns(mask, [])
-    unique, row_pattern = np.unique(mask, axis=0, return_inverse=True)
-    row_pattern = row_pattern.reshape(-1)
+    unique, row_pattern = _unique_rows(mask)
     pattern_size = unique.sum(axis=1)
     # Sort patterns by their number of missing entries so that each group's
     # patterns are contiguous and each group's rows are sorted by pattern.

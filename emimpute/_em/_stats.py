@@ -18,8 +18,9 @@ class SufficientStats:
     - ``s1[k] = sum_i resp[i, k] (xhat_ik - shift)``
     - ``s2[k] = sum_i resp[i, k] ((xhat_ik - shift)(xhat_ik - shift)^T + C_ik)``
 
-    ``s2`` holds full matrices ``(K, d, d)`` for the full and tied models and
-    only their diagonals ``(K, d)`` for the diagonal and spherical ones.
+    ``s2`` holds full matrices ``(K, d, d)`` for the full model, their sum
+    over components ``(1, d, d)`` for the tied model (all its M-step needs)
+    and only their diagonals ``(K, d)`` for the diagonal and spherical ones.
     Centring on ``shift`` (the current mixture mean) keeps the one-pass
     covariance ``s2 / nk - mean mean^T`` free of cancellation on offset data.
 
@@ -31,7 +32,7 @@ class SufficientStats:
     --------
     >>> import numpy as np
     >>> from emimpute._em._stats import SufficientStats
-    >>> a = SufficientStats.zeros(2, 3, dense=True, shift=np.zeros(3))
+    >>> a = SufficientStats.zeros(2, 3, "full", shift=np.zeros(3))
     >>> (a + a).nk.tolist()
     [0.0, 0.0]
     """
@@ -42,19 +43,20 @@ class SufficientStats:
     shift: np.ndarray
 
     @classmethod
-    def zeros(cls, n_components, n_features, *, dense, shift):
-        """Statistics of no rows."""
-        s2_shape = (n_components, n_features) + ((n_features,) if dense else ())
+    def zeros(cls, n_components, n_features, covariance_type, *, shift):
+        """Statistics of no rows, laid out for ``covariance_type``."""
+        s2_shape = {
+            "full": (n_components, n_features, n_features),
+            "tied": (1, n_features, n_features),
+            "diag": (n_components, n_features),
+            "spherical": (n_components, n_features),
+        }[covariance_type]
         return cls(
             nk=np.zeros(n_components),
             s1=np.zeros((n_components, n_features)),
             s2=np.zeros(s2_shape),
             shift=np.asarray(shift, dtype=float),
         )
-
-    @property
-    def dense(self):
-        return self.s2.ndim == 3
 
     def __add__(self, other):
         if not isinstance(other, SufficientStats):
