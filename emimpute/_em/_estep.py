@@ -60,7 +60,7 @@ from emimpute._em._covariance import (
     log_det_precision_cholesky,
     precisions_from_cholesky,
 )
-from emimpute._em._linalg import cholesky_and_inverse
+from emimpute._em._linalg import inverse_and_log_det
 from emimpute._em._stats import SufficientStats
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -121,10 +121,14 @@ class Conditionals:
     covariances: np.ndarray
 
 
-def default_chunk_size(n_features, n_components):
-    """Rows per chunk so that the scratch space stays near 16 MiB."""
-    per_row = 6 * n_features + n_components * (n_features + 2) + n_features**2 // 4
-    return max(64, _CHUNK_FLOATS // max(per_row, 1))
+def default_chunk_size(n_features, n_components, n_missing):
+    """Rows per chunk so that the scratch space stays near 16 MiB.
+
+    Per row the E-step holds a few ``d``-vectors, ``K`` conditional means of
+    size ``r`` and, for the missing block, ``K`` ``r x r`` matrices.
+    """
+    per_row = 6 * n_features + n_components * (3 * n_features + 2 + 2 * n_missing**2)
+    return max(64, _CHUNK_FLOATS // per_row)
 
 
 def mixture_mean(params):
@@ -132,11 +136,18 @@ def mixture_mean(params):
     return params.weights @ params.means
 
 
-def iter_blocks(X, patterns, shift, chunk_size, groups=None):
-    """Yield the :class:`Block` s of ``X``, group by group, chunk by chunk."""
+def iter_blocks(X, patterns, shift, *, n_components, chunk_size=None, groups=None):
+    """Yield the :class:`Block` s of ``X``, group by group, chunk by chunk.
+
+    ``chunk_size=None`` picks, per group, the rows that fit the scratch
+    budget (see :func:`default_chunk_size`).
+    """
     mask = patterns.mask
     for group in patterns.groups if groups is None else groups:
-        for rows, row_pattern, pattern_missing in group.chunks(chunk_size):
+        size = chunk_size or default_chunk_size(
+            X.shape[1], n_components, group.n_missing
+        )
+        for rows, row_pattern, pattern_missing in group.chunks(size):
             if (
                 len(rows) > 1
                 and rows[-1] - rows[0] == len(rows) - 1
@@ -168,7 +179,9 @@ class _DenseKernel:
     """Conditionals and statistics under full or tied covariances.
 
     Uses the precision route for rows with missing entries (see the module
-    docstring) and ``|(x - mu) U|^2`` for complete rows.
+    docstring) and ``|(x - mu) U|^2`` for complete rows. Work on rows with
+    missing entries is vectorised over the components too: arrays carry a
+    leading component axis.
     """
 
     def __init__(self, params, shift):
@@ -180,14 +193,12 @@ class _DenseKernel:
         self.factors = factors
         self.precisions = precisions_from_cholesky(factors, "full")
         self.log_det = log_det_precision_cholesky(factors, "full", None)
+        n_components = len(self.means)
         self.whitened_means = np.einsum(
             "kd,kde->ke",
             self.means,
-            np.broadcast_to(factors, (len(self.means),) + factors.shape[1:]),
+            np.broadcast_to(factors, (n_components,) + factors.shape[1:]),
         )
-
-    def _index(self, k):
-        return 0 if self.shared else k
 
     def __call__(self, block, moments=True):
         if block.n_missing == 0:
@@ -195,44 +206,39 @@ class _DenseKernel:
         n_rows, n_features = block.centred.shape
         n_components = len(self.means)
         r = block.n_missing
-        n_patterns = len(block.pattern_missing)
-        log_density = np.empty((n_rows, n_components))
-        means = np.empty((n_components, n_rows, r))
-        covariances = np.empty((n_components, n_patterns, r, r))
+        # z0 = x - mu_k with the missing coordinates set to 0, y = P_k z0.
+        z0 = block.centred - block.observed * self.means[:, np.newaxis, :]
+        y = z0 @ self.precisions
+        covariances, log_det_missing = _missing_block_inverse(
+            self.precisions, block.pattern_missing
+        )
+        if len(block.pattern_missing) != n_rows:
+            row_covariances = covariances[..., block.row_pattern]
+            log_det_missing = log_det_missing[:, block.row_pattern]
+        else:
+            # One row per pattern (cell-wise missingness): no gather.
+            row_covariances = covariances
         row_index = np.arange(n_rows)[:, np.newaxis]
-        cached = None
-        for k in range(n_components):
-            mean = self.means[k]
-            j = self._index(k)
-            precision = self.precisions[j]
-            z0 = block.centred - block.observed * mean
-            y = z0 @ precision
-            if cached is None or not self.shared:
-                cached = _missing_block_inverse(precision, block.pattern_missing)
-            inverse_factor, log_det_missing, conditional_covariance = cached
-            if len(block.pattern_missing) == n_rows:
-                # One row per pattern (cell-wise missingness): no gather.
-                row_inverse, row_log_det = inverse_factor, log_det_missing
-            else:
-                row_inverse = inverse_factor[block.row_pattern]
-                row_log_det = log_det_missing[block.row_pattern]
-            y_missing = y[row_index, block.missing]
-            v = np.einsum("nij,nj->ni", row_inverse, y_missing)
-            if r == n_features:
-                # Nothing observed: the marginal of no coordinates is 1.
-                log_density[:, k] = 0.0
-            else:
-                maha = np.einsum("ij,ij->i", z0, y) - np.einsum("ij,ij->i", v, v)
-                np.maximum(maha, 0.0, out=maha)
-                log_density[:, k] = (
-                    -0.5 * ((n_features - r) * _LOG_2PI + maha + row_log_det)
-                    + self.log_det[j]
-                )
-            if moments:
-                w = np.einsum("nji,nj->ni", row_inverse, v)
-                means[k] = mean[block.missing] - w
-                covariances[k] = conditional_covariance
-        return Conditionals(log_density, means, covariances)
+        y_missing = y[:, row_index, block.missing]
+        # w = inv(P_MM) y_M; the conditional mean is mu_M - w.
+        w = np.einsum("ijkn,knj->kni", row_covariances, y_missing)
+        if r == n_features:
+            # Nothing observed: the marginal of no coordinates is 1.
+            log_density = np.zeros((n_rows, n_components))
+        else:
+            maha = np.einsum("knd,knd->kn", z0, y) - np.einsum(
+                "kni,kni->kn", y_missing, w
+            )
+            np.maximum(maha, 0.0, out=maha)
+            log_det = self.log_det[:, np.newaxis] - 0.5 * log_det_missing
+            log_density = (-0.5 * ((n_features - r) * _LOG_2PI + maha) + log_det).T
+        means = self.means[:, block.missing] - w
+        # As (K, n_patterns, r, r), the layout consumers index by pattern.
+        covariances = np.broadcast_to(
+            np.moveaxis(covariances, (0, 1), (2, 3)),
+            (n_components, len(block.pattern_missing), r, r),
+        )
+        return Conditionals(np.ascontiguousarray(log_density), means, covariances)
 
     def _complete(self, block):
         x = block.centred
@@ -241,7 +247,7 @@ class _DenseKernel:
         log_density = np.empty((n_rows, n_components))
         shared_whitened = x @ self.factors[0] if self.shared else None
         for k in range(n_components):
-            j = self._index(k)
+            j = 0 if self.shared else k
             whitened = (
                 shared_whitened if self.shared else x @ self.factors[j]
             ) - self.whitened_means[k]
@@ -265,6 +271,7 @@ class _DenseKernel:
         nk += resp.sum(axis=0)
         x = block.centred
         n_rows, n_features = x.shape
+        n_components = len(nk)
         missing, pattern_missing = block.missing, block.pattern_missing
         row_index = np.arange(n_rows)[:, np.newaxis]
         # Expected conditional covariance of the missing part, summed per
@@ -273,12 +280,13 @@ class _DenseKernel:
         pattern_weights = np.stack(
             [
                 np.bincount(block.row_pattern, resp[:, k], len(pattern_missing))
-                for k in range(len(nk))
+                for k in range(n_components)
             ]
         )
         weighted_covariances = (
             pattern_weights[:, :, np.newaxis, np.newaxis] * conditionals.covariances
         )
+        resp_t = resp.T[:, :, np.newaxis]
         if self.shared:
             # All the tied M-step needs is the sum over components. With
             # xbar the responsibility-weighted completion, sum_k r_k xhat_k
@@ -288,12 +296,9 @@ class _DenseKernel:
             xbar = x.copy()
             xbar[row_index, missing] = mean_fill
             s1 += resp.T @ x
-            s1 += _scatter(
-                resp.T[:, :, np.newaxis] * conditionals.means, missing, n_features
-            )
+            s1 += _scatter(resp_t * conditionals.means, missing, n_features)
             spread = conditionals.means - mean_fill
-            weighted_spread = resp.T[:, :, np.newaxis] * spread
-            between = np.einsum("kni,knj->nij", weighted_spread, spread)
+            between = np.einsum("kni,knj->nij", resp_t * spread, spread)
             s2[0] += xbar.T @ xbar
             s2[0] += _scatter_blocks(between[np.newaxis], missing, n_features)[0]
             s2[0] += _scatter_blocks(
@@ -303,12 +308,11 @@ class _DenseKernel:
             )[0]
             return
         s2 += _scatter_blocks(weighted_covariances, pattern_missing, n_features)
-        for k in range(len(nk)):
-            xhat = x.copy()
-            xhat[row_index, missing] = conditionals.means[k]
-            weighted = resp[:, k, np.newaxis] * xhat
-            s1[k] += weighted.sum(axis=0)
-            s2[k] += weighted.T @ xhat
+        xhat = np.repeat(x[np.newaxis], n_components, axis=0)
+        xhat[:, row_index, missing] = conditionals.means
+        weighted = resp_t * xhat
+        s1 += weighted.sum(axis=1)
+        s2 += np.swapaxes(weighted, 1, 2) @ xhat
 
 
 def _scatter(values, missing, n_features):
@@ -351,25 +355,30 @@ def _accumulate_complete(x, resp, stats):
             s2[k] += (resp[:, k, np.newaxis] * x).T @ x
 
 
-def _missing_block_inverse(precision, pattern_missing):
-    """Factor ``P_MM`` for each pattern.
+def _missing_block_inverse(precisions, pattern_missing):
+    """``inv(P_MM)`` and ``log det P_MM`` for each precision and pattern.
 
-    Returns ``inv(L)``, ``log det P_MM`` and ``inv(P_MM) = inv(L)^T inv(L)``
-    for each pattern, with ``L`` the lower Cholesky factor of ``P_MM``.
+    Parameters
+    ----------
+    precisions : ndarray of shape (n_precisions, d, d)
+    pattern_missing : ndarray of shape (n_patterns, r)
+
+    Returns
+    -------
+    conditional_covariances : ndarray of shape (r, r, n_precisions, n_patterns)
+        Batch axes last (see ``_linalg``).
+    log_det : ndarray of shape (n_precisions, n_patterns)
     """
-    blocks = precision[
-        pattern_missing[:, :, np.newaxis], pattern_missing[:, np.newaxis, :]
+    index = pattern_missing.T
+    blocks = precisions[
+        np.arange(len(precisions))[:, np.newaxis],
+        index[:, np.newaxis, np.newaxis, :],
+        index[np.newaxis, :, np.newaxis, :],
     ]
     try:
-        lower, inverse_factor = cholesky_and_inverse(blocks)
+        return inverse_and_log_det(blocks)
     except np.linalg.LinAlgError as exc:
         raise ValueError(ILL_DEFINED_COVARIANCE) from exc
-    log_det = 2.0 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)
-    return (
-        inverse_factor,
-        log_det,
-        np.swapaxes(inverse_factor, 1, 2) @ inverse_factor,
-    )
 
 
 class _DiagonalKernel:
@@ -471,8 +480,6 @@ def e_step(X, patterns, params, *, chunk_size=None):
     n_samples, n_features = X.shape
     n_components = params.n_components
     shift = mixture_mean(params)
-    if chunk_size is None:
-        chunk_size = default_chunk_size(n_features, n_components)
     stats = SufficientStats.zeros(
         n_components, n_features, params.covariance_type, shift=shift
     )
@@ -481,7 +488,12 @@ def e_step(X, patterns, params, *, chunk_size=None):
     log_weights = np.log(params.weights)
     log_prob_norm = np.zeros(n_samples)
     for block in iter_blocks(
-        X, patterns, shift, chunk_size, groups=patterns.informative_groups
+        X,
+        patterns,
+        shift,
+        n_components=params.n_components,
+        chunk_size=chunk_size,
+        groups=patterns.informative_groups,
     ):
         conditionals = kernel(block, moments=True)
         block_norm, resp = responsibilities(conditionals.log_density, log_weights)
@@ -510,12 +522,15 @@ def weighted_log_prob(X, patterns, params, *, chunk_size=None):
     """
     n_samples, n_features = X.shape
     shift = mixture_mean(params)
-    if chunk_size is None:
-        chunk_size = default_chunk_size(n_features, params.n_components)
     kernel = make_kernel(params, shift)
     out = np.empty((n_samples, params.n_components))
     for block in iter_blocks(
-        X, patterns, shift, chunk_size, groups=patterns.informative_groups
+        X,
+        patterns,
+        shift,
+        n_components=params.n_components,
+        chunk_size=chunk_size,
+        groups=patterns.informative_groups,
     ):
         out[block.rows] = kernel(block, moments=False).log_density
     out[patterns.empty_rows] = 0.0

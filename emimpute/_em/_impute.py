@@ -3,7 +3,6 @@
 import numpy as np
 
 from emimpute._em._estep import (
-    default_chunk_size,
     iter_blocks,
     make_kernel,
     mixture_mean,
@@ -55,14 +54,19 @@ def conditional_fill(
     """
     n_samples, n_features = X.shape
     shift = mixture_mean(params)
-    if chunk_size is None:
-        chunk_size = default_chunk_size(n_features, params.n_components)
     filled = np.array(X, dtype=float, copy=True)
     std = np.zeros((n_samples, n_features)) if return_std else None
     kernel = make_kernel(params, shift)
     log_weights = np.log(params.weights)
     incomplete = [group for group in patterns.groups if group.n_missing > 0]
-    for block in iter_blocks(X, patterns, shift, chunk_size, groups=incomplete):
+    for block in iter_blocks(
+        X,
+        patterns,
+        shift,
+        n_components=params.n_components,
+        chunk_size=chunk_size,
+        groups=incomplete,
+    ):
         conditionals = kernel(block, moments=True)
         _, resp = responsibilities(conditionals.log_density, log_weights)
         mean = np.einsum("nk,kni->ni", resp, conditionals.means)
