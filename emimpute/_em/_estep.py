@@ -110,9 +110,10 @@ class Conditionals:
     log_density : ndarray of shape (n_rows, n_components)
         ``log N(x_O; mu_O, S_OO)`` per row and component (0 when nothing is
         observed).
-    means : ndarray of shape (n_components, n_rows, r)
-        Conditional means of the missing part, relative to the shift.
-    covariances : ndarray of shape (n_components, n_patterns, r, r)
+    means : ndarray of shape (n_components, n_rows, r) or None
+        Conditional means of the missing part, relative to the shift; None
+        when the kernel was asked for densities only.
+    covariances : ndarray of shape (n_components, n_patterns, r, r) or None
         Conditional covariances of the missing part, per pattern.
     """
 
@@ -183,6 +184,8 @@ class _DenseKernel:
     missing entries is vectorised over the components too: arrays carry a
     leading component axis.
     """
+
+    moments_for_stats = True
 
     def __init__(self, params, shift):
         factors = params.precisions_cholesky
@@ -389,6 +392,9 @@ class _DiagonalKernel:
     conditional variance the component's variance.
     """
 
+    # accumulate reads the parameters, not the conditional moments.
+    moments_for_stats = False
+
     def __init__(self, params, shift):
         n_features = params.means.shape[1]
         self.means = params.means - shift
@@ -419,8 +425,8 @@ class _DiagonalKernel:
             log_det = observed @ self._log_variances
         np.maximum(maha, 0.0, out=maha)
         log_density = -0.5 * ((n_features - r) * _LOG_2PI + log_det + maha)
-        # The moments are gathers of the parameters, cheap enough to return
-        # whether or not they are wanted.
+        if not moments:
+            return Conditionals(log_density, None, None)
         conditional_means = self.means[:, block.missing]
         pattern_variances = self.variances[:, block.pattern_missing]
         covariances = pattern_variances[..., np.newaxis] * np.eye(r)
@@ -495,7 +501,7 @@ def e_step(X, patterns, params, *, chunk_size=None):
         chunk_size=chunk_size,
         groups=patterns.informative_groups,
     ):
-        conditionals = kernel(block, moments=True)
+        conditionals = kernel(block, moments=kernel.moments_for_stats)
         block_norm, resp = responsibilities(conditionals.log_density, log_weights)
         log_prob_norm[block.rows] = block_norm
         kernel.accumulate(block, resp, conditionals, arrays)
