@@ -64,6 +64,8 @@ from emimpute._em._linalg import inverse_and_log_det
 from emimpute._em._stats import SufficientStats
 
 _LOG_2PI = np.log(2.0 * np.pi)
+_EPS = np.finfo(float).eps
+_NK_FLOOR = 10 * _EPS
 
 # Floats of scratch space per chunk; sets the number of rows per chunk.
 _CHUNK_FLOATS = 2**21
@@ -115,11 +117,15 @@ class Conditionals:
         when the kernel was asked for densities only.
     covariances : ndarray of shape (n_components, n_patterns, r, r) or None
         Conditional covariances of the missing part, per pattern.
+    deviations : ndarray of shape (n_components, n_rows, n_features) or None
+        ``x - mu_k`` on the observed entries and 0 on the missing ones, when
+        the kernel computed it anyway (diagonal covariances).
     """
 
     log_density: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
+    deviations: np.ndarray = None
 
 
 def default_chunk_size(n_features, n_components, n_missing):
@@ -193,6 +199,11 @@ class _DenseKernel:
         if self.shared:
             factors = factors[np.newaxis]
         self.means = params.means - shift
+        # Statistics are accumulated around each component's current mean
+        # (its offset from the block's shift), so that the one-pass
+        # covariance does not cancel for a tight component far from the
+        # others; tied pools all components around the common shift.
+        self.centres = np.zeros_like(self.means) if self.shared else self.means
         self.factors = factors
         self.precisions = precisions_from_cholesky(factors, "full")
         self.log_det = log_det_precision_cholesky(factors, "full", None)
@@ -269,7 +280,7 @@ class _DenseKernel:
         """Add a block's expected statistics to ``stats`` (arrays, in place)."""
         nk, s1, s2 = stats
         if block.n_missing == 0:
-            _accumulate_complete(block.centred, resp, stats)
+            _accumulate_complete(block.centred, resp, stats, self.centres)
             return
         nk += resp.sum(axis=0)
         x = block.centred
@@ -311,11 +322,15 @@ class _DenseKernel:
             )[0]
             return
         s2 += _scatter_blocks(weighted_covariances, pattern_missing, n_features)
-        xhat = np.repeat(x[np.newaxis], n_components, axis=0)
-        xhat[:, row_index, missing] = conditionals.means
-        weighted = resp_t * xhat
+        # xhat_k - mu_k: the observed deviations, and m_k - mu_k = -w where
+        # missing.
+        deviations = x - block.observed * self.centres[:, np.newaxis, :]
+        deviations[:, row_index, missing] = (
+            conditionals.means - (self.centres[:, missing])
+        )
+        weighted = resp_t * deviations
         s1 += weighted.sum(axis=1)
-        s2 += np.swapaxes(weighted, 1, 2) @ xhat
+        s2 += np.swapaxes(weighted, 1, 2) @ deviations
 
 
 def _scatter(values, missing, n_features):
@@ -343,19 +358,27 @@ def _scatter_blocks(values, missing, n_features):
     ).reshape(n_components, n_features, n_features)
 
 
-def _accumulate_complete(x, resp, stats):
-    """Statistics of complete rows; ``s2``'s shape tells the layout."""
+def _accumulate_complete(x, resp, stats, centres):
+    """Statistics of complete rows around per-component ``centres``.
+
+    ``s2``'s shape tells the layout: ``(K, d)`` diagonal, ``(1, d, d)``
+    tied (whose centres are all zero), ``(K, d, d)`` full.
+    """
     nk, s1, s2 = stats
     nk += resp.sum(axis=0)
-    s1 += resp.T @ x
-    if s2.ndim == 2:
-        s2 += resp.T @ (x * x)
-    elif len(s2) == 1 and len(nk) > 1:
+    if s2.ndim == 3 and len(s2) == 1:
         # Tied: responsibilities sum to one over components.
+        s1 += resp.T @ x
         s2[0] += x.T @ x
-    else:
-        for k in range(len(nk)):
-            s2[k] += (resp[:, k, np.newaxis] * x).T @ x
+        return
+    for k in range(len(nk)):
+        deviations = x - centres[k]
+        weighted = resp[:, k, np.newaxis] * deviations
+        s1[k] += weighted.sum(axis=0)
+        if s2.ndim == 2:
+            s2[k] += (weighted * deviations).sum(axis=0)
+        else:
+            s2[k] += weighted.T @ deviations
 
 
 def _missing_block_inverse(precisions, pattern_missing):
@@ -398,51 +421,99 @@ class _DiagonalKernel:
     def __init__(self, params, shift):
         n_features = params.means.shape[1]
         self.means = params.means - shift
+        self.centres = self.means
         self.variances = diagonal_variances(
             params.covariances, params.covariance_type, n_features
         )
-        precisions = 1.0 / self.variances
-        # Contiguous (d, K) operands: products with transposed views of
-        # small matrices hit a slow path in some BLAS builds.
-        self._quadratic = np.ascontiguousarray(precisions.T)
-        self._linear = np.ascontiguousarray((-2.0 * self.means * precisions).T)
-        self._constant = np.ascontiguousarray((self.means**2 * precisions).T)
-        self._log_variances = np.ascontiguousarray(np.log(self.variances).T)
+        self.precisions = 1.0 / self.variances
+        self.log_variances = np.log(self.variances)
+        # Contiguous (d, K) operands of the expanded square: products with
+        # transposed views of small matrices hit a slow path in some BLAS
+        # builds.
+        self._quadratic = np.ascontiguousarray(self.precisions.T)
+        self._linear = np.ascontiguousarray((-2.0 * self.means * self.precisions).T)
+        self._constant = np.ascontiguousarray((self.means**2 * self.precisions).T)
+        self._log_variances = np.ascontiguousarray(self.log_variances.T)
+        self._mean_scale = (self.means**2 * self.precisions).sum(axis=1)
+
+    def _expansion_is_accurate(self, x):
+        """Whether expanding ``(x - mu)^2 / var`` into products is accurate.
+
+        Expanded, each term of the square carries a rounding error of about
+        ``eps (x^2 + mu^2) / var`` (x and mu measured from the shift): tiny
+        for ordinary data, but not for a tight component far from the shift.
+        The expansion (scikit-learn's way, three matrix products for all
+        components) is used when that bound is below 1e-11 in every
+        component, and the direct difference (K times the memory traffic)
+        otherwise.
+        """
+        spread = (x * x).max(axis=0)
+        bound = _EPS * (self.precisions @ spread + self._mean_scale)
+        return bool(np.all(bound < 1e-11))
+
+    def _deviations(self, block):
+        """``x - mu_k`` on observed entries, 0 on missing ones."""
+        deviations = block.centred - self.means[:, np.newaxis, :]
+        if block.n_missing:
+            deviations *= block.observed
+        return deviations
 
     def __call__(self, block, moments=True):
         x, observed = block.centred, block.observed
-        # sum over observed j of (x_j - mu_j)^2 / var_j, expanded so that all
-        # components take one product each; x is centred and zero where
-        # missing, so this does not cancel.
-        maha = (x * x) @ self._quadratic + x @ self._linear
         r = block.n_missing
         n_features = x.shape[1]
         if r == 0:
-            maha += self._constant.sum(axis=0)
-            log_det = self._log_variances.sum(axis=0)
+            log_det = self.log_variances.sum(axis=1)
         else:
-            maha += observed @ self._constant
             log_det = observed @ self._log_variances
-        np.maximum(maha, 0.0, out=maha)
+        deviations = None
+        if self._expansion_is_accurate(x):
+            maha = (x * x) @ self._quadratic + x @ self._linear
+            maha += self._constant.sum(axis=0) if r == 0 else observed @ self._constant
+            np.maximum(maha, 0.0, out=maha)
+        else:
+            deviations = self._deviations(block)
+            whitened = deviations * np.sqrt(self.precisions)[:, np.newaxis, :]
+            maha = np.einsum("knd,knd->nk", whitened, whitened)
         log_density = -0.5 * ((n_features - r) * _LOG_2PI + log_det + maha)
         if not moments:
-            return Conditionals(log_density, None, None)
+            return Conditionals(log_density, None, None, deviations)
         conditional_means = self.means[:, block.missing]
         pattern_variances = self.variances[:, block.pattern_missing]
         covariances = pattern_variances[..., np.newaxis] * np.eye(r)
-        return Conditionals(log_density, conditional_means, covariances)
+        return Conditionals(log_density, conditional_means, covariances, deviations)
 
     def accumulate(self, block, resp, conditionals, stats):
-        """Add a block's expected statistics to ``stats`` (arrays, in place)."""
+        """Add a block's expected statistics to ``stats`` (arrays, in place).
+
+        Around each component's mean, a missing coordinate's completion
+        ``mu_kj`` deviates by 0 and adds its variance ``var_kj`` to ``s2``.
+        """
+        nk, s1, s2 = stats
+        block_nk = resp.sum(axis=0)
+        nk += block_nk
         x = block.centred
-        _accumulate_complete(x, resp, stats)
-        if block.n_missing:
-            # Missing coordinates contribute mu_kj (to s1) and mu_kj^2 +
-            # var_kj (to s2), weighted by the responsibility mass on them.
-            _, s1, s2 = stats
-            missing_mass = resp.T @ (1.0 - block.observed)
-            s1 += missing_mass * self.means
-            s2 += missing_mass * (self.means**2 + self.variances)
+        missing_mass = resp.T @ (1.0 - block.observed) if block.n_missing else 0.0
+        deviations = conditionals.deviations
+        if deviations is None and self._expansion_is_accurate(x):
+            # Sums around the shift by products, then moved to each
+            # component's mean; exact algebra, and accurate under the same
+            # bound as the expanded density.
+            observed_mass = block_nk[:, np.newaxis] - missing_mass
+            linear = resp.T @ x
+            s1 += linear - self.means * observed_mass
+            s2 += (
+                resp.T @ (x * x)
+                - 2.0 * self.means * linear
+                + self.means**2 * observed_mass
+            )
+        else:
+            if deviations is None:
+                deviations = self._deviations(block)
+            weighted = resp.T[:, :, np.newaxis] * deviations
+            s1 += weighted.sum(axis=1)
+            s2 += np.einsum("knd,knd->kd", weighted, deviations)
+        s2 += missing_mass * self.variances
 
 
 def make_kernel(params, shift):
@@ -486,11 +557,14 @@ def e_step(X, patterns, params, *, chunk_size=None):
     n_samples, n_features = X.shape
     n_components = params.n_components
     shift = mixture_mean(params)
+    kernel = make_kernel(params, shift)
     stats = SufficientStats.zeros(
-        n_components, n_features, params.covariance_type, shift=shift
+        n_components,
+        n_features,
+        params.covariance_type,
+        shift=shift + kernel.centres,
     )
     arrays = (stats.nk, stats.s1, stats.s2)
-    kernel = make_kernel(params, shift)
     log_weights = np.log(params.weights)
     log_prob_norm = np.zeros(n_samples)
     for block in iter_blocks(
@@ -508,12 +582,22 @@ def e_step(X, patterns, params, *, chunk_size=None):
     return log_prob_norm, stats
 
 
-def complete_data_stats(X, resp, *, covariance_type, shift):
-    """Statistics of complete data ``X`` under responsibilities ``resp``."""
+def complete_data_stats(X, resp, *, covariance_type):
+    """Statistics of complete data ``X`` under responsibilities ``resp``.
+
+    Accumulated around each component's weighted mean (two passes, as
+    scikit-learn does), or around the overall mean for 'tied'.
+    """
+    shift = X.mean(axis=0)
+    x = X - shift
+    if covariance_type == "tied":
+        centres = np.zeros((resp.shape[1], X.shape[1]))
+    else:
+        centres = (resp.T @ x) / (resp.sum(axis=0)[:, np.newaxis] + _NK_FLOOR)
     stats = SufficientStats.zeros(
-        resp.shape[1], X.shape[1], covariance_type, shift=shift
+        resp.shape[1], X.shape[1], covariance_type, shift=shift + centres
     )
-    _accumulate_complete(X - shift, resp, (stats.nk, stats.s1, stats.s2))
+    _accumulate_complete(x, resp, (stats.nk, stats.s1, stats.s2), centres)
     return stats
 
 

@@ -98,10 +98,7 @@ def initial_params(
     rows = patterns.observed_rows
     filled = mean_filled(X[rows], patterns.mask[rows])
     resp = initial_responsibilities(filled, n_components, init_params, random_state)
-    shift = filled.mean(axis=0)
-    stats = complete_data_stats(
-        filled, resp, covariance_type=covariance_type, shift=shift
-    )
+    stats = complete_data_stats(filled, resp, covariance_type=covariance_type)
     params = m_step(stats, covariance_type, reg_covar)
     weights = params.weights if weights_init is None else weights_init
     means = params.means if means_init is None else means_init

@@ -27,7 +27,7 @@ def m_step(stats, covariance_type, reg_covar):
     Notes
     -----
     With ``nk`` the expected counts and ``m_k = s1_k / nk`` (means relative
-    to the shift): ``weights = nk / sum(nk)``, ``means = shift + m_k`` and
+    to the shifts): ``weights = nk / sum(nk)``, ``means = shift_k + m_k`` and
 
     - full: ``S_k = s2_k / nk - m_k m_k^T + reg_covar I``
     - tied: ``S = sum_k (s2_k - nk m_k m_k^T) / sum(nk) + reg_covar I``

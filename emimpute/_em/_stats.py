@@ -12,17 +12,18 @@ class SufficientStats:
     With ``resp`` the responsibilities, ``xhat`` a row with its missing part
     replaced by its conditional mean under a component, ``C`` that
     component's conditional covariance of the missing part (zero elsewhere)
-    and ``shift`` a fixed centre:
+    and ``shift[k]`` a fixed centre per component:
 
     - ``nk[k] = sum_i resp[i, k]``
-    - ``s1[k] = sum_i resp[i, k] (xhat_ik - shift)``
-    - ``s2[k] = sum_i resp[i, k] ((xhat_ik - shift)(xhat_ik - shift)^T + C_ik)``
+    - ``s1[k] = sum_i resp[i, k] (xhat_ik - shift[k])``
+    - ``s2[k] = sum_i resp[i, k] ((xhat_ik - shift[k])(...)^T + C_ik)``
 
     ``s2`` holds full matrices ``(K, d, d)`` for the full model, their sum
-    over components ``(1, d, d)`` for the tied model (all its M-step needs)
-    and only their diagonals ``(K, d)`` for the diagonal and spherical ones.
-    Centring on ``shift`` (the current mixture mean) keeps the one-pass
-    covariance ``s2 / nk - mean mean^T`` free of cancellation on offset data.
+    over components ``(1, d, d)`` for the tied model (all its M-step needs;
+    its centres are then all equal) and only their diagonals ``(K, d)`` for
+    the diagonal and spherical ones. Centring on each component's current
+    mean keeps the one-pass covariance ``s2 / nk - m m^T`` free of
+    cancellation, even for a tight component far from the others.
 
     Statistics are additive over rows: those of a data set are the sum of
     those of any split of its rows, which is what lets the E-step run in
@@ -32,7 +33,7 @@ class SufficientStats:
     --------
     >>> import numpy as np
     >>> from emimpute._em._stats import SufficientStats
-    >>> a = SufficientStats.zeros(2, 3, "full", shift=np.zeros(3))
+    >>> a = SufficientStats.zeros(2, 3, "full", shift=np.zeros((2, 3)))
     >>> (a + a).nk.tolist()
     [0.0, 0.0]
     """
@@ -55,7 +56,7 @@ class SufficientStats:
             nk=np.zeros(n_components),
             s1=np.zeros((n_components, n_features)),
             s2=np.zeros(s2_shape),
-            shift=np.asarray(shift, dtype=float),
+            shift=np.broadcast_to(shift, (n_components, n_features)).astype(float),
         )
 
     def __add__(self, other):
