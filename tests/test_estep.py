@@ -1,0 +1,374 @@
+"""The engine's E-step against a per-row scipy reference.
+
+Every quantity the E-step produces (log-densities of the observed parts,
+responsibilities, conditional means and covariances of the missing parts,
+expected sufficient statistics, observed-data log-likelihood) is compared
+with :func:`_reference.reference_e_step`, which uses
+``scipy.stats.multivariate_normal`` on each row's observed part and explicit
+inverses of ``S_OO``, for every covariance type, 1 to 3 components, and
+missingness structures that exercise the engine's grouping: MCAR and MAR,
+few patterns, one pattern per row, rows with nothing observed, complete rows,
+outlying rows, and chunk sizes that split the groups.
+
+Why the tolerance is 1e-10: the parameters have covariances with
+eigenvalues in [0.5, 2] (condition number <= 4, and so is every principal
+block ``S_OO`` and every ``P_MM``), the data are O(1) to O(10) away from the
+means, so both routes (the engine's precision route with Cholesky factors of
+``P_MM``, the reference's inverses of ``S_OO``) are backward stable with
+errors of a few ``eps * cond * |value|``, about 1e-14 relative; the
+statistics are sums of at most 200 such terms, so their norm-wise error
+stays below 1e-13. 1e-10 leaves three orders of magnitude for rounding and
+none for a wrong formula.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+from _reference import (
+    COVARIANCE_TYPES,
+    assert_close,
+    dense_covariances,
+    distinct_patterns_mask,
+    mar_mask,
+    mcar_mask,
+    norm_scale,
+    random_params,
+    reference_e_step,
+    reference_stats,
+    sample_mixture,
+)
+
+from emimpute._em._estep import (
+    e_step,
+    iter_blocks,
+    make_kernel,
+    mixture_mean,
+    responsibilities,
+    weighted_log_prob,
+)
+from emimpute._em._params import MixtureParams
+from emimpute._em._patterns import find_patterns
+
+TOL = 1e-10
+
+
+def _mask_mcar(rng, X, rate):
+    return mcar_mask(rng, *X.shape, rate)
+
+
+def _mask_mar(rng, X, rate):
+    # Column 0 always observed; every other column missing with a
+    # probability that increases with X[:, 0].
+    return mar_mask(rng, X, rate)
+
+
+def _mask_few(rng, X, rate):
+    # Missingness restricted to two columns: at most four patterns.
+    return mar_mask(rng, X, rate, driver=0, columns=[3, 5])
+
+
+def _mask_distinct(rng, X, rate):
+    return distinct_patterns_mask(rng, *X.shape, rate)
+
+
+def _mask_edge(rng, X, rate):
+    # MCAR, plus rows with nothing observed, complete rows, and rows with
+    # all but one coordinate missing.
+    mask = mcar_mask(rng, *X.shape, rate)
+    mask[:3] = True
+    mask[3:6] = False
+    mask[6:9] = True
+    mask[6, 0] = mask[7, 2] = mask[8, 3] = False
+    return mask
+
+
+# name: (n_samples, n_features, mask maker, missing rate, means offset,
+#        number of outlying rows)
+SCENARIOS = {
+    "mcar-n30-d1": (30, 1, _mask_mcar, 0.3, 0.0, 0),
+    "mcar-n200-d2": (200, 2, _mask_mcar, 0.4, 0.0, 0),
+    "mar-n200-d4": (200, 4, _mask_mar, 0.35, 0.0, 0),
+    "few-n100-d7": (100, 7, _mask_few, 0.4, 0.0, 0),
+    "distinct-n40-d10": (40, 10, _mask_distinct, 0.5, 0.0, 0),
+    "mcar-n60-d7": (60, 7, _mask_mcar, 0.2, 0.0, 0),
+    "edge-n30-d4": (30, 4, _mask_edge, 0.25, 0.0, 3),
+    "offset-mar-n30-d4": (30, 4, _mask_mar, 0.5, 1e3, 0),
+}
+
+
+@functools.cache
+def _case(scenario, covariance_type, n_components, seed):
+    """Data, mask, parameters and the reference E-step of one test case."""
+    n_samples, n_features, make_mask, rate, offset, n_outliers = SCENARIOS[scenario]
+    rng = np.random.default_rng(
+        [
+            seed,
+            list(SCENARIOS).index(scenario),
+            COVARIANCE_TYPES.index(covariance_type),
+            n_components,
+        ]
+    )
+    params = random_params(rng, n_components, n_features, covariance_type)
+    if offset:
+        params = MixtureParams.from_covariances(
+            params.weights,
+            params.means + offset,
+            params.covariances,
+            covariance_type,
+        )
+    X, _ = sample_mixture(
+        rng, n_samples, params.weights, params.means, dense_covariances(params)
+    )
+    if n_outliers:
+        # Rows moved 8 units away (6 to 11 standard deviations, as the
+        # covariance eigenvalues are in [0.5, 2]): log-densities of -20 to
+        # -60, responsibilities within 1e-10 of 0 and 1.
+        direction = rng.standard_normal((n_outliers, n_features))
+        X[-n_outliers:] += 8.0 * direction / np.linalg.norm(direction, axis=1)[:, None]
+    mask = make_mask(rng, X, rate)
+    X_nan = X.copy()
+    X_nan[mask] = np.nan
+    return X_nan, mask, params, reference_e_step(X_nan, mask, params)
+
+
+CASES = pytest.mark.parametrize(
+    "scenario, covariance_type, n_components",
+    [
+        (scenario, covariance_type, n_components)
+        for scenario in SCENARIOS
+        for covariance_type in COVARIANCE_TYPES
+        for n_components in (1, 2, 3)
+    ],
+)
+
+
+def _chunk_sizes(X):
+    # 3 (and 1 on the small data sets) split every group of more than a few
+    # rows, often in the middle of a pattern; the default (None) keeps the
+    # groups whole at these sizes.
+    small = (1,) if X.shape[0] <= 40 else ()
+    return (*small, 3, None)
+
+
+def _engine_conditionals(X, mask, params, shift, chunk_size):
+    """Gather the kernel's output over all blocks, row by row."""
+    patterns = find_patterns(mask)
+    kernel = make_kernel(params, shift)
+    n_samples = X.shape[0]
+    log_density = np.full((n_samples, params.n_components), np.nan)
+    means, covs = [None] * n_samples, [None] * n_samples
+    seen = np.zeros(n_samples, dtype=int)
+    for block in iter_blocks(
+        X, patterns, shift, n_components=params.n_components, chunk_size=chunk_size
+    ):
+        conditionals = kernel(block)
+        assert chunk_size is None or len(block.rows) <= chunk_size
+        assert np.array_equal(block.missing, block.pattern_missing[block.row_pattern])
+        np.add.at(seen, block.rows, 1)
+        log_density[block.rows] = conditionals.log_density
+        for j, row in enumerate(block.rows):
+            missing = block.missing[j]
+            assert np.array_equal(missing, np.flatnonzero(mask[row])), row
+            # Conditional means are relative to the shift.
+            means[row] = conditionals.means[:, j] + shift[missing]
+            covs[row] = conditionals.covariances[:, block.row_pattern[j]]
+    np.testing.assert_array_equal(seen, 1)
+    return log_density, means, covs
+
+
+def _flat(arrays):
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+def _assert_conditionals(X, mask, params, reference, shift, chunk_size):
+    log_density, means, covs = _engine_conditionals(X, mask, params, shift, chunk_size)
+    assert_close(log_density, reference.log_density, TOL, "log-density")
+    # Row by row, each component's conditional mean and covariance, in one
+    # flat array (the shapes were checked when gathering).
+    assert [m.shape for m in means] == [m.shape for m in reference.cond_means]
+    assert [c.shape for c in covs] == [c.shape for c in reference.cond_covs]
+    assert_close(_flat(means), _flat(reference.cond_means), TOL, "conditional mean")
+    assert_close(_flat(covs), _flat(reference.cond_covs), TOL, "conditional covariance")
+
+
+@CASES
+def test_conditionals_match_reference(
+    scenario, covariance_type, n_components, global_random_seed
+):
+    X, mask, params, reference = _case(
+        scenario, covariance_type, n_components, global_random_seed
+    )
+    shift = mixture_mean(params)
+    for chunk_size in _chunk_sizes(X):
+        _assert_conditionals(X, mask, params, reference, shift, chunk_size)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("scenario", ["mar-n200-d4", "edge-n30-d4", "mcar-n30-d1"])
+def test_conditionals_do_not_depend_on_the_shift(
+    scenario, covariance_type, global_random_seed
+):
+    # Any shift gives the same conditionals once added back: zero, an offset
+    # far from the data, and a random one.
+    X, mask, params, reference = _case(scenario, covariance_type, 2, global_random_seed)
+    rng = np.random.default_rng(global_random_seed)
+    n_features = X.shape[1]
+    for shift in (
+        np.zeros(n_features),
+        np.full(n_features, 50.0),
+        rng.standard_normal(n_features),
+    ):
+        _assert_conditionals(X, mask, params, reference, shift, 3)
+
+
+@CASES
+def test_responsibilities_match_reference(
+    scenario, covariance_type, n_components, global_random_seed
+):
+    X, mask, params, reference = _case(
+        scenario, covariance_type, n_components, global_random_seed
+    )
+    log_weights = np.log(params.weights)
+    empty = mask.all(axis=1)
+    for chunk_size in (3, None):
+        weighted = weighted_log_prob(
+            X, find_patterns(mask), params, chunk_size=chunk_size
+        )
+        # Rows with nothing observed get log pi_k (their log-density is 0).
+        assert_close(
+            weighted, reference.log_density + log_weights, TOL, "weighted log-prob"
+        )
+    log_prob_norm, resp = responsibilities(weighted, 0.0)
+    log_prob_norm[empty] = 0.0
+    # Responsibilities are in [0, 1]: an absolute tolerance.
+    assert_close(resp, reference.resp, TOL, "responsibilities", scale=1.0)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+    assert_close(log_prob_norm, reference.log_prob_norm, TOL, "log p(x_O) per row")
+
+
+@CASES
+def test_e_step_matches_reference(
+    scenario, covariance_type, n_components, global_random_seed
+):
+    X, mask, params, reference = _case(
+        scenario, covariance_type, n_components, global_random_seed
+    )
+    patterns = find_patterns(mask)
+    for chunk_size in _chunk_sizes(X):
+        log_prob_norm, stats = e_step(X, patterns, params, chunk_size=chunk_size)
+        # Whatever shift the engine accumulates around, the reference uses
+        # the same one.
+        nk, s1, s2 = reference_stats(X, mask, params, stats.shift, reference)
+        if covariance_type in ("diag", "spherical"):
+            # The engine keeps only the diagonal of s2 for these types,
+            s2 = np.diagonal(s2, axis1=1, axis2=2)
+        elif covariance_type == "tied":
+            # and only the sum over components for the tied one.
+            s2 = s2.sum(axis=0, keepdims=True)
+        assert_close(log_prob_norm, reference.log_prob_norm, TOL, "log p(x_O) per row")
+        assert_close(
+            log_prob_norm.sum(),
+            reference.log_prob_norm.sum(),
+            TOL,
+            "observed-data log-likelihood",
+        )
+        # Norm-wise relative: each statistic is a sum of up to n_samples
+        # terms, so it is compared with the size of the array.
+        assert_close(stats.nk, nk, TOL, "stats nk", scale=norm_scale(nk))
+        assert_close(stats.s1, s1, TOL, "stats s1", scale=norm_scale(s1))
+        assert_close(stats.s2, s2, TOL, "stats s2", scale=norm_scale(s2))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_every_row_has_its_own_pattern(covariance_type, global_random_seed):
+    # The "distinct" scenario really has one pattern per row, so the engine
+    # factorises one P_MM per row there.
+    X, mask, params, _ = _case(
+        "distinct-n40-d10", covariance_type, 2, global_random_seed
+    )
+    patterns = find_patterns(mask)
+    n_patterns = sum(len(group.missing) for group in patterns.groups)
+    assert n_patterns == X.shape[0]
+    assert len(patterns.groups) > 3
+
+
+def test_scenarios_cover_the_edge_cases(global_random_seed):
+    # Rows with nothing observed, complete rows, a single observed entry and
+    # few patterns are really present in the data the tests above use.
+    _, mask, _, _ = _case("edge-n30-d4", "full", 2, global_random_seed)
+    n_missing = mask.sum(axis=1)
+    assert {0, 3, 4} <= set(n_missing.tolist())
+    _, mask, _, _ = _case("few-n100-d7", "full", 2, global_random_seed)
+    assert len(np.unique(mask, axis=0)) <= 4
+    assert not mask[:, [0, 1, 2, 4, 6]].any()
+    _, mask, _, _ = _case("mar-n200-d4", "full", 2, global_random_seed)
+    assert not mask[:, 0].any() and 0.1 < mask[:, 1:].mean() < 0.5
+    _, mask, _, _ = _case("mcar-n30-d1", "full", 2, global_random_seed)
+    assert 0 < mask.sum() < mask.size
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_conditionals_have_documented_shapes(covariance_type, global_random_seed):
+    # Conditionals: log_density (n_rows, K), means (K, n_rows, r),
+    # covariances (K, n_patterns, r, r), for every block, complete rows
+    # (r = 0) and rows with nothing observed (r = d) included.
+    X, mask, params, _ = _case("edge-n30-d4", covariance_type, 2, global_random_seed)
+    shift = mixture_mean(params)
+    kernel = make_kernel(params, shift)
+    K = params.n_components
+    n_missing = set()
+    for block in iter_blocks(
+        X, find_patterns(mask), shift, n_components=K, chunk_size=3
+    ):
+        conditionals = kernel(block)
+        n_rows, r = len(block.rows), block.n_missing
+        n_missing.add(r)
+        assert conditionals.log_density.shape == (n_rows, K)
+        assert conditionals.means.shape == (K, n_rows, r)
+        assert conditionals.covariances.shape == (K, len(block.pattern_missing), r, r)
+    assert {0, X.shape[1]} <= n_missing
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_log_density_of_tight_distant_clusters(covariance_type, global_random_seed):
+    # Two components 200 apart, standard deviation 0.01 in every direction
+    # (2e4 standard deviations apart; the mixture mean lies between them).
+    # Regression test: the diagonal kernel once expanded (x - mu)^2 / var
+    # around the mixture mean, whose terms cancel here to an absolute error
+    # of eps * ((x - shift)^2 + (mu - shift)^2) / var ~ 1e-8.
+    # The log-densities themselves are moderate (-0.5 * chi2 + 3 * 4.6 for
+    # the own component), so the 1e-10 tolerance of this module applies.
+    rng = np.random.default_rng(global_random_seed)
+    n_samples, n_features, variance = 60, 3, 1e-4
+    direction = rng.standard_normal(n_features)
+    means = np.outer([1.0, -1.0], 100.0 * direction / np.linalg.norm(direction))
+    covariances = {
+        "full": np.stack([variance * np.eye(n_features)] * 2),
+        "tied": variance * np.eye(n_features),
+        "diag": np.full((2, n_features), variance),
+        "spherical": np.full(2, variance),
+    }[covariance_type]
+    params = MixtureParams.from_covariances(
+        np.array([0.4, 0.6]), means, covariances, covariance_type
+    )
+    X, _ = sample_mixture(
+        rng, n_samples, params.weights, means, dense_covariances(params)
+    )
+    mask = mcar_mask(rng, n_samples, n_features, 0.3)
+    X[mask] = np.nan
+    reference = reference_e_step(X, mask, params)
+    weighted = weighted_log_prob(X, find_patterns(mask), params)
+    assert_close(
+        weighted,
+        reference.log_density + np.log(params.weights),
+        TOL,
+        f"tight distant clusters ({covariance_type}): weighted log-prob",
+    )
+    log_prob_norm, _ = e_step(X, find_patterns(mask), params)
+    assert_close(
+        log_prob_norm,
+        reference.log_prob_norm,
+        TOL,
+        f"tight distant clusters ({covariance_type}): log p(x_O)",
+    )
