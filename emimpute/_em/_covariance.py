@@ -17,7 +17,6 @@ scikit-learn) satisfies ``U @ U.T == inv(covariance)``; for ``full`` and
 """
 
 import numpy as np
-from scipy import linalg
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 DENSE_TYPES = ("full", "tied")
@@ -30,10 +29,13 @@ ILL_DEFINED_COVARIANCE = (
 )
 
 
-def _cholesky_lower(matrix):
+def _cholesky_lower(matrices):
+    """Lower Cholesky factors of a stack; a clear error if not PD."""
+    if not np.all(np.isfinite(matrices)):
+        raise ValueError(ILL_DEFINED_COVARIANCE)
     try:
-        return linalg.cholesky(matrix, lower=True, check_finite=True)
-    except (linalg.LinAlgError, ValueError) as exc:
+        return np.linalg.cholesky(matrices)
+    except np.linalg.LinAlgError as exc:
         raise ValueError(ILL_DEFINED_COVARIANCE) from exc
 
 
@@ -67,12 +69,11 @@ def precision_cholesky_from_covariances(covariances, covariance_type):
         change.
     """
     if covariance_type in DENSE_TYPES:
-        stack = _stack(covariances, covariance_type)
-        d = stack.shape[-1]
-        factors = np.empty_like(stack)
-        for k, matrix in enumerate(stack):
-            lower = _cholesky_lower(matrix)
-            factors[k] = linalg.solve_triangular(lower, np.eye(d), lower=True).T
+        # numpy's batched routines rather than scipy's per-matrix ones: on a
+        # busy machine a multithreaded BLAS call on a tiny matrix can cost
+        # milliseconds, and this runs at every M-step.
+        lower = _cholesky_lower(_stack(covariances, covariance_type))
+        factors = np.swapaxes(np.linalg.inv(lower), -1, -2)
         return _unstack(factors, covariance_type)
     if np.any(~np.isfinite(covariances)) or np.any(covariances <= 0.0):
         raise ValueError(ILL_DEFINED_COVARIANCE)
@@ -82,14 +83,10 @@ def precision_cholesky_from_covariances(covariances, covariance_type):
 def precision_cholesky_from_precisions(precisions, covariance_type):
     """Precision Cholesky factors of precision matrices (upper triangular)."""
     if covariance_type in DENSE_TYPES:
-        stack = _stack(precisions, covariance_type)
-        factors = np.empty_like(stack)
-        for k, matrix in enumerate(stack):
-            # U with U @ U.T == P: the transposed lower Cholesky factor of
-            # P with both axes reversed.
-            flipped = _cholesky_lower(matrix[::-1, ::-1])
-            factors[k] = flipped[::-1, ::-1]
-        return _unstack(factors, covariance_type)
+        # U with U @ U.T == P: the lower Cholesky factor of P with both axes
+        # reversed, reversed back.
+        flipped = _cholesky_lower(_stack(precisions, covariance_type)[..., ::-1, ::-1])
+        return _unstack(flipped[..., ::-1, ::-1].copy(), covariance_type)
     return np.sqrt(precisions)
 
 
@@ -104,11 +101,7 @@ def precisions_from_cholesky(precisions_cholesky, covariance_type):
 def covariances_from_cholesky(precisions_cholesky, covariance_type):
     """Covariance matrices ``inv(U @ U.T)`` from precision Cholesky factors."""
     if covariance_type in DENSE_TYPES:
-        stack = _stack(precisions_cholesky, covariance_type)
-        d = stack.shape[-1]
-        inverse = np.empty_like(stack)
-        for k, factor in enumerate(stack):
-            inverse[k] = linalg.solve_triangular(factor, np.eye(d), lower=False)
+        inverse = np.linalg.inv(_stack(precisions_cholesky, covariance_type))
         return _unstack(np.swapaxes(inverse, -1, -2) @ inverse, covariance_type)
     return 1.0 / precisions_cholesky**2
 
