@@ -352,3 +352,62 @@ def test_grid_search_by_score_on_incomplete_data():
 )
 def test_extra_sklearn_checks(check):
     check("EMImputer", EMImputer(max_iter=10))
+
+
+@pytest.mark.parametrize(
+    "mechanism, n_features, rate",
+    [("mcar", 2, 0.3), ("mar", 3, 0.35), ("mcar", 4, 0.25)],
+)
+def test_one_component_equals_direct_maximum_likelihood(mechanism, n_features, rate):
+    # EMImputer standardises internally and reports the model in the data's
+    # units; with reg_covar=0 that is still the maximum-likelihood Gaussian of
+    # the observed entries. scipy maximises that likelihood directly (over
+    # the mean and a log-Cholesky factor, from the mean-imputed estimate,
+    # BFGS then Newton steps to a gradient at rounding level); EM's fixed
+    # point is reached to ~1e-12 with tol=1e-14, so 1e-7 relative is a wide
+    # margin on parameters whose optimum is known to ~1e-13.
+    from _reference import (
+        UnconstrainedMixture,
+        mar_mask,
+        mcar_mask,
+        newton_polish,
+        pattern_rows,
+    )
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(n_features)
+    # Unequal units (scipy's reference density rejects covariances whose
+    # condition number nears 1e10, so not too unequal).
+    scale = np.array([10.0, 0.1, 1.0, 5.0])[:n_features]
+    X, _, _ = _correlated(rng, n=150, d=n_features)
+    X = X * scale + 10.0
+    if mechanism == "mcar":
+        mask = mcar_mask(rng, len(X), n_features, rate)
+    else:
+        mask = mar_mask(rng, X, rate)
+    Xm = np.where(mask, np.nan, X)
+
+    model = UnconstrainedMixture(1, n_features, "full")
+    groups = pattern_rows(mask)
+
+    def objective(theta):
+        return model.objective(theta, Xm, mask, groups)
+
+    column_means = np.nanmean(Xm, axis=0)
+    filled = np.where(mask, column_means, Xm)
+    start = model.pack(
+        np.ones(1), column_means[np.newaxis], np.cov(filled.T, bias=True)[np.newaxis]
+    )
+    result = minimize(
+        objective, start, jac=True, method="BFGS", options={"gtol": 1e-10}
+    )
+    _, means, covariances, _ = model.unpack(newton_polish(objective, result.x))
+
+    imputer = EMImputer(reg_covar=0.0, tol=1e-14, max_iter=10_000).fit(Xm)
+    np.testing.assert_allclose(imputer.means_, means, rtol=1e-7)
+    np.testing.assert_allclose(
+        imputer.covariances_,
+        covariances,
+        rtol=1e-7,
+        atol=1e-7 * np.abs(covariances).max(),
+    )
