@@ -1,0 +1,1 @@
+"""Benchmarks of emimpute against scikit-learn; run ``python -m benchmarks``."""
