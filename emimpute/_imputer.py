@@ -10,7 +10,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 
 from emimpute._base import EM_PARAMETER_CONSTRAINTS, fit_em
-from emimpute._em._estep import observed_log_likelihood
+from emimpute._em._estep import posterior
 from emimpute._em._impute import conditional_fill
 from emimpute._em._params import in_data_units, standardisation
 from emimpute._em._patterns import find_patterns
@@ -402,7 +402,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X, mask = self._validate_X(X, reset=False)
         Z, patterns = self._standardised(X, mask)
-        log_prob = observed_log_likelihood(Z, patterns, self._params)
+        log_prob, _ = posterior(Z, patterns, self._params)
         return float(np.mean(log_prob - self._log_scale(mask[:, self._kept])))
 
     def get_feature_names_out(self, input_features=None):

@@ -4,7 +4,6 @@ import math
 from numbers import Integral
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 
@@ -13,7 +12,7 @@ from emimpute._em._covariance import (
     n_covariance_parameters,
     precisions_from_cholesky,
 )
-from emimpute._em._estep import observed_log_likelihood, weighted_log_prob
+from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._init import check_initial_params
 from emimpute._em._patterns import find_patterns
 from emimpute._em._sample import sample_mixture
@@ -335,8 +334,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         X, mask = self._validate_X(X, reset=False)
         return X, find_patterns(mask)
 
-    def _weighted_log_prob(self, X):
-        return weighted_log_prob(*self._validated_patterns(X), fitted_params(self))
+    def _posterior(self, X):
+        return posterior(*self._validated_patterns(X), fitted_params(self))
 
     def score_samples(self, X):
         """Log-density of the observed coordinates of each row.
@@ -352,9 +351,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             ``log p(x_O)`` under the model, the marginal over the missing
             coordinates; 0 for a row with nothing observed.
         """
-        return observed_log_likelihood(
-            *self._validated_patterns(X), fitted_params(self)
-        )
+        return self._posterior(X)[0]
 
     def score(self, X, y=None):
         """Mean per-row log-likelihood of the observed data.
@@ -387,10 +384,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1; a row with nothing observed gets ``weights_``.
         """
-        weighted = self._weighted_log_prob(X)
-        log_norm = logsumexp(weighted, axis=1, keepdims=True)
-        with np.errstate(under="ignore"):
-            return np.exp(weighted - log_norm)
+        return self._posterior(X)[1]
 
     def predict(self, X):
         """Most probable component of each row given its observed part.
@@ -405,7 +399,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        return self._weighted_log_prob(X).argmax(axis=1)
+        return self._posterior(X)[1].argmax(axis=1)
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted mixture.

@@ -254,7 +254,6 @@ def test_warm_start_on_shifting_data_stays_healthy():
 # --------------------------------------------------------------------------
 # 39. non-finite objective
 # --------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # see the xfail below
 @pytest.mark.parametrize("n_init", [1, 3])
 def test_non_finite_objective_is_clear_error(n_init):
     # scikit-learn #18216: a NaN lower bound ended in UnboundLocalError.
@@ -270,16 +269,6 @@ def test_non_finite_objective_is_clear_error(n_init):
     assert not hasattr(gm, "means_")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="BUG: before the clear ValueError, the E-step leaks numpy "
-    "RuntimeWarnings ('overflow encountered in matmul', 'invalid value "
-    "encountered in subtract' from emimpute/_em/_estep.py), which pyproject's "
-    "filterwarnings turns into errors; compute the E-step under "
-    "np.errstate(over='ignore', invalid='ignore') since the objective is "
-    "checked for finiteness right after.",
-)
 def test_non_finite_objective_leaks_no_numpy_warning():
     _, Xm = _clusters(8)
     gm = EMMixture(2, means_init=[[1e200] * 3, [0.0] * 3])
@@ -289,16 +278,6 @@ def test_non_finite_objective_leaks_no_numpy_warning():
             gm.fit(Xm)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="BUG (minor): weights_init with a zero weight passes validation "
-    "(weights in [0, 1]) but the first E-step takes np.log(0) and emits "
-    "'divide by zero encountered in log' from emimpute/_em/_estep.py "
-    "(GaussianMixture does the same); the fit itself is fine. Fix: "
-    "np.errstate(divide='ignore') around log(weights) (a zero weight is a "
-    "legal -inf log-weight).",
-)
 def test_zero_initial_weight_leaks_no_numpy_warning():
     _, Xm = _clusters(12)
     with warnings.catch_warnings():

@@ -359,23 +359,8 @@ def test_integer_input(estimator, dtype):
 # 33. far-away test points
 # --------------------------------------------------------------------------
 FAR = [1e4, 1e150, -1e150]
-TIED_FAR_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with covariance_type='tied' and a test row at 1e150, the "
-    "components' weighted log-probabilities (~-4e299) differ by less than one "
-    "ulp, scipy's logsumexp rounds to their common value, and "
-    "EMMixture.predict_proba's exp(a - logsumexp(a)) is 1 for every component: "
-    "rows sum to 2. (The E-step's responsibilities() now subtracts the row "
-    "maximum first and is right; predict_proba in _mixture.py should reuse it.)",
-)
 MIXTURE_FAR_CASES = [
-    pytest.param(
-        covariance_type,
-        far,
-        marks=[TIED_FAR_BUG] if covariance_type == "tied" and abs(far) > 1e100 else [],
-    )
-    for covariance_type in COVARIANCE_TYPES
-    for far in FAR
+    (covariance_type, far) for covariance_type in COVARIANCE_TYPES for far in FAR
 ]
 
 
@@ -460,15 +445,6 @@ def test_far_points_imputer(clustered_models, covariance_type, far):
             assert np.all(xt[np.isnan(x)] <= means.max(axis=0) + slack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FloatingPointError,
-    reason="BUG: under np.errstate(all='raise'), EMMixture.score_samples/score "
-    "(_estep.observed_log_likelihood) and EMMixture.predict_proba call "
-    "scipy.special.logsumexp, whose exp underflows (benign) and raises "
-    "FloatingPointError. Fix: compute them with the max-shifted log-sum-exp of "
-    "_estep.responsibilities (under np.errstate(under='ignore')).",
-)
 @pytest.mark.parametrize("far", [1e4, 1e150])
 def test_far_points_raise_no_underflow(clustered_models, far):
     gm, imputer = clustered_models["full"]
@@ -479,15 +455,6 @@ def test_far_points_raise_no_underflow(clustered_models, far):
         imputer.transform(T)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FloatingPointError,
-    reason="BUG: fit under np.errstate(all='raise') on two clusters 30 standard "
-    "deviations apart raises 'underflow encountered in multiply' in "
-    "_estep._DenseKernel.accumulate (responsibilities ~1e-300 times the "
-    "deviations); benign, so the E-step should run under "
-    "np.errstate(under='ignore').",
-)
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_fit_raises_no_underflow(estimator):
     X = _clusters(distance=30.0)
@@ -650,16 +617,6 @@ def test_mixture_scale_equivariance_with_scaled_reg_covar(scale):
     np.testing.assert_array_equal(gm.predict(X * scale), reference.predict(X))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EMImputer's standardisation squares the deviations "
-    "(_params.standardisation), which underflow to 0 at scale 1e-200 (the scale "
-    "then falls back to 1 and the two clusters merge: ConvergenceWarning "
-    "'Number of distinct clusters (1)') and overflow to inf at 1e200 (NaN "
-    "means_ and NaN imputations, 'overflow encountered in square'); the "
-    "docstring says reg_covar is relative to each feature's variance and does "
-    "not depend on units. Fix: divide by max|x - centre| before squaring.",
-)
 @pytest.mark.parametrize("scale", [1e-200, 1e200])
 def test_imputer_scale_equivariance_extreme(scale):
     X = _clusters()
@@ -674,17 +631,6 @@ def test_imputer_scale_equivariance_extreme(scale):
 # --------------------------------------------------------------------------
 # warnings on supported input with default parameters
 # --------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="BUG (noise): with the default reg_covar=1e-6, EMImputer and EMMixture "
-    "emit a series of RuntimeWarning 'The log-likelihood decreased by ... at "
-    "iteration ...' on inputs their docstrings support (a constant column, a "
-    "feature with one observed value, n < d), and pyproject turns it into an "
-    "error. The decrease is the documented effect of adding reg_covar after the "
-    "M-step (RELIABILITY.md: no objective is monotone then). Suggested fix: warn "
-    "only when reg_covar == 0, where a decrease signals a real problem.",
-)
 @pytest.mark.parametrize("label", ["single-observed", "n<d"])
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_default_fit_of_supported_degenerate_data_is_silent(estimator, label):

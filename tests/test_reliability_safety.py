@@ -263,15 +263,6 @@ def test_mixture_output_shapes():
 # --------------------------------------------------------------------------
 # 45. pickle and joblib round trips
 # --------------------------------------------------------------------------
-NON_CONTIGUOUS_FACTORS = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EMMixture(covariance_type='full').precisions_cholesky_ is a "
-    "non-contiguous view (strides (72, 8, 24) for shape (2, 3, 3), from the "
-    "batched factorisation's swapaxes); pickle and joblib restore it "
-    "C-contiguous, BLAS then rounds differently and score_samples changes in "
-    "the last bit (-3.3063228937943654 vs -3.306322893794366). Fix: store "
-    "np.ascontiguousarray factors (or make the kernels copy them).",
-)
 
 
 def _models():
@@ -280,12 +271,7 @@ def _models():
         models.append(
             EMImputer(n_components=2, covariance_type=covariance_type, random_state=0)
         )
-        models.append(
-            pytest.param(
-                EMMixture(2, covariance_type=covariance_type, random_state=0),
-                marks=[NON_CONTIGUOUS_FACTORS] if covariance_type == "full" else [],
-            )
-        )
+        models.append(EMMixture(2, covariance_type=covariance_type, random_state=0))
     models.append(EMImputer(add_indicator=True, sample_posterior=True, random_state=3))
     return models
 

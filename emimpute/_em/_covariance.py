@@ -73,7 +73,8 @@ def precision_cholesky_from_covariances(covariances, covariance_type):
         # busy machine a multithreaded BLAS call on a tiny matrix can cost
         # milliseconds, and this runs at every M-step.
         lower = _cholesky_lower(_stack(covariances, covariance_type))
-        factors = np.swapaxes(np.linalg.inv(lower), -1, -2)
+        # Contiguous, so that a pickled model scores bit for bit alike.
+        factors = np.ascontiguousarray(np.swapaxes(np.linalg.inv(lower), -1, -2))
         return _unstack(factors, covariance_type)
     if np.any(~np.isfinite(covariances)) or np.any(covariances <= 0.0):
         raise ValueError(ILL_DEFINED_COVARIANCE)

@@ -51,7 +51,6 @@ chunks and the components only.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from emimpute._em._covariance import (
     DENSE_TYPES,
@@ -533,7 +532,7 @@ def responsibilities(log_density, log_weights):
     weighted = log_density + log_weights
     top = weighted.max(axis=1, keepdims=True)
     top[~np.isfinite(top)] = 0.0
-    with np.errstate(under="ignore", divide="ignore"):
+    with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
         shifted = np.exp(weighted - top)
         total = shifted.sum(axis=1, keepdims=True)
         log_prob_norm = (np.log(total) + top)[:, 0]
@@ -574,21 +573,39 @@ def e_step(X, patterns, params, *, chunk_size=None):
         shift=shift + kernel.centres,
     )
     arrays = (stats.nk, stats.s1, stats.s2)
-    log_weights = np.log(params.weights)
+    log_weights = log_mixture_weights(params)
     log_prob_norm = np.zeros(n_samples)
-    for block in iter_blocks(
-        X,
-        patterns,
-        shift,
-        n_components=params.n_components,
-        chunk_size=chunk_size,
-        groups=patterns.informative_groups,
-    ):
-        conditionals = kernel(block, moments=kernel.moments_for_stats)
-        block_norm, resp = responsibilities(conditionals.log_density, log_weights)
-        log_prob_norm[block.rows] = block_norm
-        kernel.accumulate(block, resp, conditionals, arrays)
+    # Underflow of tiny responsibilities is benign; the caller checks that
+    # the log-likelihood is finite, and says what to change if it is not.
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        for block in iter_blocks(
+            X,
+            patterns,
+            shift,
+            n_components=params.n_components,
+            chunk_size=chunk_size,
+            groups=patterns.informative_groups,
+        ):
+            conditionals = kernel(block, moments=kernel.moments_for_stats)
+            block_norm, resp = responsibilities(conditionals.log_density, log_weights)
+            log_prob_norm[block.rows] = block_norm
+            kernel.accumulate(block, resp, conditionals, arrays)
     return log_prob_norm, stats
+
+
+def log_mixture_weights(params):
+    """``log pi_k``; a zero weight gives ``-inf`` silently (an empty component)."""
+    with np.errstate(divide="ignore"):
+        return np.log(params.weights)
+
+
+def check_finite_scores(values):
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            "The model's log-density overflowed on some rows of X (values "
+            "far outside the range of the training data, for instance "
+            "1e200). Scale the data, or remove those rows."
+        )
 
 
 def complete_data_stats(X, resp, *, covariance_type):
@@ -618,35 +635,44 @@ def weighted_log_prob(X, patterns, params, *, chunk_size=None):
     Returns
     -------
     weighted_log_prob : ndarray of shape (n_samples, n_components)
+
+    Raises
+    ------
+    ValueError
+        If a row's log-density overflows (a row far outside the data).
     """
     n_samples, n_features = X.shape
     shift = mixture_mean(params)
     kernel = make_kernel(params, shift)
     out = np.empty((n_samples, params.n_components))
-    for block in iter_blocks(
-        X,
-        patterns,
-        shift,
-        n_components=params.n_components,
-        chunk_size=chunk_size,
-        groups=patterns.informative_groups,
-    ):
-        out[block.rows] = kernel(block, moments=False).log_density
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        for block in iter_blocks(
+            X,
+            patterns,
+            shift,
+            n_components=params.n_components,
+            chunk_size=chunk_size,
+            groups=patterns.informative_groups,
+        ):
+            out[block.rows] = kernel(block, moments=False).log_density
     out[patterns.empty_rows] = 0.0
-    return out + np.log(params.weights)
+    check_finite_scores(out)
+    return out + log_mixture_weights(params)
 
 
-def observed_log_likelihood(X, patterns, params, *, chunk_size=None):
-    """``log p(x_O)`` of every row: the mixture's marginal on its observed part.
+def posterior(X, patterns, params, *, chunk_size=None):
+    """``log p(x_O)`` of every row and the component responsibilities.
 
     Returns
     -------
     log_prob : ndarray of shape (n_samples,)
-        Exactly 0 for a row with nothing observed (the marginal of no
-        coordinates is 1; ``logsumexp(log weights)`` would only round to 0).
+        The mixture's marginal density on each row's observed part; exactly
+        0 for a row with nothing observed (the marginal of no coordinates is
+        1; the log-sum-exp of the log weights would only round to 0).
+    resp : ndarray of shape (n_samples, n_components)
+        Rows sum to 1; ``weights`` for a row with nothing observed.
     """
-    log_prob = logsumexp(
-        weighted_log_prob(X, patterns, params, chunk_size=chunk_size), axis=1
-    )
+    weighted = weighted_log_prob(X, patterns, params, chunk_size=chunk_size)
+    log_prob, resp = responsibilities(weighted, 0.0)
     log_prob[patterns.empty_rows] = 0.0
-    return log_prob
+    return log_prob, resp

@@ -3,7 +3,9 @@
 import numpy as np
 
 from emimpute._em._estep import (
+    check_finite_scores,
     iter_blocks,
+    log_mixture_weights,
     make_kernel,
     mixture_mean,
     responsibilities,
@@ -57,33 +59,37 @@ def conditional_fill(
     filled = np.array(X, dtype=float, copy=True)
     std = np.zeros((n_samples, n_features)) if return_std else None
     kernel = make_kernel(params, shift)
-    log_weights = np.log(params.weights)
+    log_weights = log_mixture_weights(params)
     incomplete = [group for group in patterns.groups if group.n_missing > 0]
-    for block in iter_blocks(
-        X,
-        patterns,
-        shift,
-        n_components=params.n_components,
-        chunk_size=chunk_size,
-        groups=incomplete,
-    ):
-        conditionals = kernel(block, moments=True)
-        _, resp = responsibilities(conditionals.log_density, log_weights)
-        mean = np.einsum("nk,kni->ni", resp, conditionals.means)
-        rows = block.rows[:, np.newaxis]
-        if random_state is None:
-            filled[rows, block.missing] = mean + shift[block.missing]
-        else:
-            draws = _draw(block, conditionals, resp, random_state)
-            filled[rows, block.missing] = draws + shift[block.missing]
-        if return_std:
-            variances = np.diagonal(conditionals.covariances, axis1=2, axis2=3)
-            second_moment = np.einsum(
-                "nk,kni->ni",
-                resp,
-                variances[:, block.row_pattern] + conditionals.means**2,
-            )
-            std[rows, block.missing] = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        for block in iter_blocks(
+            X,
+            patterns,
+            shift,
+            n_components=params.n_components,
+            chunk_size=chunk_size,
+            groups=incomplete,
+        ):
+            conditionals = kernel(block, moments=True)
+            _, resp = responsibilities(conditionals.log_density, log_weights)
+            mean = np.einsum("nk,kni->ni", resp, conditionals.means)
+            rows = block.rows[:, np.newaxis]
+            if random_state is None:
+                filled[rows, block.missing] = mean + shift[block.missing]
+            else:
+                draws = _draw(block, conditionals, resp, random_state)
+                filled[rows, block.missing] = draws + shift[block.missing]
+            if return_std:
+                variances = np.diagonal(conditionals.covariances, axis1=2, axis2=3)
+                second_moment = np.einsum(
+                    "nk,kni->ni",
+                    resp,
+                    variances[:, block.row_pattern] + conditionals.means**2,
+                )
+                std[rows, block.missing] = np.sqrt(
+                    np.maximum(second_moment - mean**2, 0.0)
+                )
+    check_finite_scores(filled[patterns.mask])
     return filled, std
 
 

@@ -110,6 +110,7 @@ def run_em(
             verbose=verbose,
             verbose_interval=verbose_interval,
             init_index=init_index,
+            warn_on_decrease=reg_covar == 0,
         )
         params = start
         if params is None:

@@ -78,7 +78,12 @@ def standardisation(X, mask):
     values = np.where(observed, X, 0.0)
     centre = values.sum(axis=0) / np.maximum(counts, 1)
     deviations = np.where(observed, X - centre, 0.0)
-    scale = np.sqrt((deviations**2).sum(axis=0) / np.maximum(counts, 1))
+    # Divided by the largest deviation before squaring, so that features in
+    # units of 1e-200 or 1e200 neither underflow nor overflow.
+    largest = np.abs(deviations).max(axis=0)
+    unit = np.where(largest > 0.0, largest, 1.0)
+    relative = deviations / unit
+    scale = unit * np.sqrt((relative**2).sum(axis=0) / np.maximum(counts, 1))
     scale[~(scale > 0.0)] = 1.0
     return centre, scale
 
