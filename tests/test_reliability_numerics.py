@@ -462,14 +462,6 @@ def test_fit_raises_no_underflow(estimator):
         estimator(n_components=2, random_state=0).fit(X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a test row with entries of 1e200 (squares overflow) gives NaN "
-    "predict_proba rows, NaN/-inf score_samples and a NaN imputed cell in "
-    "EMImputer.transform, with numpy RuntimeWarnings ('invalid value "
-    "encountered in subtract', 'overflow encountered in multiply'); expected a "
-    "finite result or a ValueError that says to scale the data.",
-)
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_overflowing_test_point_is_not_silent_garbage(
     clustered_models, covariance_type

@@ -604,7 +604,7 @@ def check_finite_scores(values):
         raise ValueError(
             "The model's log-density overflowed on some rows of X (values "
             "far outside the range of the training data, for instance "
-            "1e200). Scale the data, or remove those rows."
+            "1e200); scale the data, or remove those rows."
         )
 
 
