@@ -4,6 +4,7 @@
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
     python -m benchmarks --only mixture  # or: --only imputer
     python -m benchmarks --output FILE   # write the report elsewhere
+    python -m benchmarks reliability     # the reliability figures (--quick too)
 
 The full run takes tens of minutes (IterativeImputer on the 20000 x 50
 table alone takes minutes); ``--quick`` takes well under a minute and checks
@@ -176,6 +177,11 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "reliability":
+        from benchmarks import bench_reliability
+
+        return bench_reliability.main(argv[1:])
     args = build_parser().parse_args(argv)
     from threadpoolctl import threadpool_limits
 
