@@ -608,22 +608,28 @@ def check_finite_scores(values):
         )
 
 
-def complete_data_stats(X, resp, *, covariance_type):
+def complete_data_stats(X, resp, *, covariance_type, chunk_size=8192):
     """Statistics of complete data ``X`` under responsibilities ``resp``.
 
     Accumulated around each component's weighted mean (two passes, as
-    scikit-learn does), or around the overall mean for 'tied'.
+    scikit-learn does), or around the overall mean for 'tied', in row chunks
+    so that no temporary of the size of ``X`` is made.
     """
+    n_samples, n_features = X.shape
+    n_components = resp.shape[1]
     shift = X.mean(axis=0)
-    x = X - shift
-    if covariance_type == "tied":
-        centres = np.zeros((resp.shape[1], X.shape[1]))
-    else:
-        centres = (resp.T @ x) / (resp.sum(axis=0)[:, np.newaxis] + _NK_FLOOR)
+    chunks = [slice(i, i + chunk_size) for i in range(0, n_samples, chunk_size)]
+    centres = np.zeros((n_components, n_features))
+    if covariance_type != "tied":
+        for rows in chunks:
+            centres += resp[rows].T @ (X[rows] - shift)
+        centres /= resp.sum(axis=0)[:, np.newaxis] + _NK_FLOOR
     stats = SufficientStats.zeros(
-        resp.shape[1], X.shape[1], covariance_type, shift=shift + centres
+        n_components, n_features, covariance_type, shift=shift + centres
     )
-    _accumulate_complete(x, resp, (stats.nk, stats.s1, stats.s2), centres)
+    arrays = (stats.nk, stats.s1, stats.s2)
+    for rows in chunks:
+        _accumulate_complete(X[rows] - shift, resp[rows], arrays, centres)
     return stats
 
 

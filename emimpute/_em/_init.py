@@ -16,7 +16,12 @@ INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
 def mean_filled(X, mask):
-    """A copy of ``X`` with each missing entry replaced by its column's mean."""
+    """``X`` with each missing entry replaced by its column's observed mean.
+
+    A copy when anything is missing; ``X`` itself otherwise.
+    """
+    if not mask.any():
+        return X
     filled = np.array(X, dtype=float, copy=True)
     observed = ~mask
     counts = observed.sum(axis=0)
@@ -95,8 +100,12 @@ def initial_params(
     -------
     params : MixtureParams
     """
-    rows = patterns.observed_rows
-    filled = mean_filled(X[rows], patterns.mask[rows])
+    if len(patterns.empty_rows):
+        rows = patterns.observed_rows
+        filled = mean_filled(X[rows], patterns.mask[rows])
+    else:
+        # No copy of complete data: nothing below writes to it.
+        filled = mean_filled(X, patterns.mask)
     resp = initial_responsibilities(filled, n_components, init_params, random_state)
     stats = complete_data_stats(filled, resp, covariance_type=covariance_type)
     params = m_step(stats, covariance_type, reg_covar)
