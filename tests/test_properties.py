@@ -60,7 +60,6 @@ VARIANTS = ("plain", "plain", "constant", "duplicates", "empty-row")
 # from emimpute in particular -- is an error (pyproject.toml).
 QUIET = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
-    pytest.mark.filterwarnings("ignore:The log-likelihood decreased:RuntimeWarning"),
 ]
 
 

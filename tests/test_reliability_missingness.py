@@ -35,7 +35,7 @@ COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 # result and leave that warning to test_reliability_numerics, where it is
 # reported (xfail) as noise on supported input.
 IGNORE_DECREASE = pytest.mark.filterwarnings(
-    "ignore:The log-likelihood decreased:RuntimeWarning"
+    "ignore:The log-likelihood decreased:sklearn.exceptions.ConvergenceWarning"
 )
 
 

@@ -38,7 +38,7 @@ ILL_DEFINED = "ill-defined empirical covariance"
 # the documented finite results ignore that warning;
 # test_default_fit_of_supported_degenerate_data_is_silent reports it.
 IGNORE_DECREASE = pytest.mark.filterwarnings(
-    "ignore:The log-likelihood decreased:RuntimeWarning"
+    "ignore:The log-likelihood decreased:sklearn.exceptions.ConvergenceWarning"
 )
 
 

@@ -5,6 +5,7 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 
 class ConvergenceMonitor:
@@ -85,7 +86,7 @@ class ConvergenceMonitor:
                 f"{n_iter} although reg_covar=0. This happens when "
                 "a component is collapsing onto a few rows; set reg_covar > 0, "
                 "decrease n_components or scale the data.",
-                RuntimeWarning,
+                ConvergenceWarning,
                 stacklevel=4,
             )
         if n_iter % self.verbose_interval == 0:
