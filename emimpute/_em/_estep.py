@@ -170,7 +170,9 @@ def iter_blocks(X, patterns, shift, *, n_components, chunk_size=None, groups=Non
                 centred[row_mask] = 0.0
                 observed = (~row_mask).astype(float)
             else:
-                observed = np.ones_like(centred)
+                # Complete rows: a read-only view, not a chunk-sized array of
+                # ones on every E-step (the complete-row paths never read it).
+                observed = np.broadcast_to(1.0, centred.shape)
             yield Block(
                 rows=rows,
                 centred=centred,
