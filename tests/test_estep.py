@@ -13,8 +13,9 @@ outlying rows, and chunk sizes that split the groups.
 Why the tolerance is 1e-10: the parameters have covariances with
 eigenvalues in [0.5, 2] (condition number <= 4, and so is every principal
 block ``S_OO`` and every ``P_MM``), the data are O(1) to O(10) away from the
-means, so both routes (the engine's precision route with Cholesky factors of
-``P_MM``, the reference's inverses of ``S_OO``) are backward stable with
+means, so all routes (the engine's precision route through ``P_MM`` and its
+covariance route through ``S_OO``, each tested on its own, and the
+reference's inverses of ``S_OO``) are backward stable with
 errors of a few ``eps * cond * |value|``, about 1e-14 relative; the
 statistics are sums of at most 200 such terms, so their norm-wise error
 stays below 1e-13. 1e-10 leaves three orders of magnitude for rounding and
@@ -151,17 +152,30 @@ def _chunk_sizes(X):
     return (*small, 3, None)
 
 
-def _engine_conditionals(X, mask, params, shift, chunk_size):
+def _kernel(params, shift, route):
+    """The E-step kernel, its route forced for full and tied covariances.
+
+    'mixed' sends every other component through the covariance route (as
+    when only some components are ill-conditioned), and rows with fewer
+    observed than missing entries through it for all components.
+    """
+    if route == "mixed":
+        kernel = make_kernel(params, shift)
+        if hasattr(kernel, "ill_conditioned"):
+            kernel.ill_conditioned = np.arange(params.n_components) % 2 == 0
+        return kernel
+    return make_kernel(params, shift, route)
+
+
+def _engine_conditionals(X, mask, params, shift, chunk_size, route="auto"):
     """Gather the kernel's output over all blocks, row by row."""
     patterns = find_patterns(mask)
-    kernel = make_kernel(params, shift)
+    kernel = _kernel(params, shift, route)
     n_samples = X.shape[0]
     log_density = np.full((n_samples, params.n_components), np.nan)
     means, covs = [None] * n_samples, [None] * n_samples
     seen = np.zeros(n_samples, dtype=int)
-    for block in iter_blocks(
-        X, patterns, shift, n_components=params.n_components, chunk_size=chunk_size
-    ):
+    for block in iter_blocks(X, patterns, kernel, chunk_size=chunk_size):
         conditionals = kernel(block)
         assert chunk_size is None or len(block.rows) <= chunk_size
         assert np.array_equal(block.missing, block.pattern_missing[block.row_pattern])
@@ -181,8 +195,10 @@ def _flat(arrays):
     return np.concatenate([np.ravel(a) for a in arrays])
 
 
-def _assert_conditionals(X, mask, params, reference, shift, chunk_size):
-    log_density, means, covs = _engine_conditionals(X, mask, params, shift, chunk_size)
+def _assert_conditionals(X, mask, params, reference, shift, chunk_size, route="auto"):
+    log_density, means, covs = _engine_conditionals(
+        X, mask, params, shift, chunk_size, route
+    )
     assert_close(log_density, reference.log_density, TOL, "log-density")
     # Row by row, each component's conditional mean and covariance, in one
     # flat array (the shapes were checked when gathering).
@@ -192,16 +208,22 @@ def _assert_conditionals(X, mask, params, reference, shift, chunk_size):
     assert_close(_flat(covs), _flat(reference.cond_covs), TOL, "conditional covariance")
 
 
+ROUTES = ("auto", "precision", "covariance", "mixed")
+
+
 @CASES
 def test_conditionals_match_reference(
     scenario, covariance_type, n_components, global_random_seed
 ):
+    # Each route of the full and tied kernels on its own, and mixed per
+    # component; the diagonal kernel has one route and ignores the choice.
     X, mask, params, reference = _case(
         scenario, covariance_type, n_components, global_random_seed
     )
     shift = mixture_mean(params)
-    for chunk_size in _chunk_sizes(X):
-        _assert_conditionals(X, mask, params, reference, shift, chunk_size)
+    for route in ROUTES:
+        for chunk_size in _chunk_sizes(X):
+            _assert_conditionals(X, mask, params, reference, shift, chunk_size, route)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -318,9 +340,7 @@ def test_conditionals_have_documented_shapes(covariance_type, global_random_seed
     kernel = make_kernel(params, shift)
     K = params.n_components
     n_missing = set()
-    for block in iter_blocks(
-        X, find_patterns(mask), shift, n_components=K, chunk_size=3
-    ):
+    for block in iter_blocks(X, find_patterns(mask), kernel, chunk_size=3):
         conditionals = kernel(block)
         n_rows, r = len(block.rows), block.n_missing
         n_missing.add(r)
@@ -372,3 +392,98 @@ def test_log_density_of_tight_distant_clusters(covariance_type, global_random_se
         TOL,
         f"tight distant clusters ({covariance_type}): log p(x_O)",
     )
+
+
+# A valid covariance whose correlation matrix has condition number 1e10 (what
+# EM reached on 5 rows x 3 features at scale 1e3): the precision route loses
+# about eps * 1e10 of relative accuracy here, although every principal block
+# S_OO is well conditioned (correlation condition numbers below 100).
+ILL_CONDITIONED_COVARIANCE = np.array(
+    [
+        [789108.77729698, -151373.85630995, 13993.17374561],
+        [-151373.85630995, 3325172.94918945, 231373.34241765],
+        [13993.17374561, 231373.34241765, 16868.50723873],
+    ]
+)
+ILL_CONDITIONED_MEAN = np.array([-130.10262193, 1082.76171973, 290.20240767])
+
+
+def _ill_conditioned_case(covariance_type, global_random_seed):
+    """An ill-conditioned and (for 'full') a well-conditioned component, and
+    rows with every pattern of three features with a missing entry, about 1e3
+    from the means. (Complete rows have no well-conditioned block to work
+    with: their density depends on S itself.)"""
+    rng = np.random.default_rng(global_random_seed)
+    if covariance_type == "tied":
+        weights, covariances = np.array([1.0]), ILL_CONDITIONED_COVARIANCE
+        means = ILL_CONDITIONED_MEAN[np.newaxis]
+    else:
+        weights = np.array([0.5, 0.5])
+        covariances = np.stack([ILL_CONDITIONED_COVARIANCE, 1e5 * np.eye(3)])
+        means = np.stack([ILL_CONDITIONED_MEAN, -ILL_CONDITIONED_MEAN])
+    params = MixtureParams.from_covariances(
+        weights, means, covariances, covariance_type
+    )
+    patterns = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])
+    patterns = patterns[patterns.any(axis=1)]
+    mask = np.repeat(patterns.astype(bool), 4, axis=0)
+    X = ILL_CONDITIONED_MEAN + 1e3 * rng.standard_normal(mask.shape)
+    X[mask] = np.nan
+    return X, mask, params
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_ill_conditioned_covariance_takes_the_covariance_route(
+    covariance_type, global_random_seed
+):
+    # The kernel flags the ill-conditioned component only, and the result
+    # matches the reference (explicit inverses of the well-conditioned S_OO)
+    # to 1e-10 relative on log-densities and conditional means and 1e-10 of
+    # the covariance's scale on conditional covariances: C = S_MM - S_MO
+    # inv(S_OO) S_OM cancels to about eps * |S_MM| absolute whichever way it
+    # is computed, since C is 1e-10 times smaller than S_MM here.
+    X, mask, params = _ill_conditioned_case(covariance_type, global_random_seed)
+    kernel = make_kernel(params, mixture_mean(params))
+    expected_flags = [True] if covariance_type == "tied" else [True, False]
+    np.testing.assert_array_equal(kernel.ill_conditioned, expected_flags)
+    reference = reference_e_step(X, mask, params)
+    shift = mixture_mean(params)
+    log_density, means, covs = _engine_conditionals(X, mask, params, shift, None)
+    assert_close(log_density, reference.log_density, TOL, "ill-conditioned density")
+    assert_close(
+        _flat(means),
+        _flat(reference.cond_means),
+        TOL,
+        "ill-conditioned conditional mean",
+    )
+    scale = np.abs(ILL_CONDITIONED_COVARIANCE).max()
+    assert_close(
+        _flat(covs),
+        _flat(reference.cond_covs),
+        TOL,
+        "ill-conditioned conditional covariance",
+        scale=scale,
+    )
+    # The precision route alone is off by far more than the tolerance here:
+    # the test would catch a kernel that ignored the condition number.
+    forced, _, _ = _engine_conditionals(X, mask, params, shift, None, "precision")
+    assert np.max(np.abs(forced - reference.log_density)) > 1e-3
+
+
+def test_route_choice_ignores_the_scales_of_the_features():
+    # Rescaling features changes cond(S) but not the rounding of either
+    # route; the choice depends on the correlation matrix only.
+    rng = np.random.default_rng(0)
+    correlation = np.corrcoef(rng.standard_normal((4, 50)))
+    scales = np.array([1e-4, 1.0, 1e3, 1e6])
+    covariance = correlation * np.outer(scales, scales)
+    assert np.linalg.cond(covariance) > 1e18
+    params = MixtureParams.from_covariances(
+        np.ones(1), np.zeros((1, 4)), covariance[np.newaxis], "full"
+    )
+    kernel = make_kernel(params, np.zeros(4))
+    assert not kernel.ill_conditioned.any()
+    # Fewer observed than missing coordinates: the covariance route, whose
+    # factorisation is the smaller one, whatever the conditioning.
+    assert not kernel.covariance_route(2, 4).any()
+    assert kernel.covariance_route(3, 4).all()

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import norm
+from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -482,19 +482,6 @@ def test_overflowing_test_point_is_not_silent_garbage(
     assert np.all(np.isfinite(Xt))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EMMixture.score_samples (and the E-step) evaluate log N(x_O; "
-    "mu_O, S_OO) through the full precision matrix (z0' P z0 - |inv(L) y_M|^2, "
-    "log det S + log det P_MM), which cancels catastrophically when S is "
-    "ill-conditioned although S_OO is not: with a valid positive-definite S "
-    "of condition number 5e11 (what EM reaches on 5 rows x 3 features at "
-    "scale 1e3), rows with one observed coordinate get -7.708 instead of the "
-    "exact -8.944 (also -11.84 vs -8.52, -6.85 vs -5.82). Found by "
-    "test_properties.py (nightly profile). Suggested fix: factor S_OO per "
-    "pattern (the covariance route) when cond(S) is large, e.g. when the "
-    "ratio of the Cholesky diagonal exceeds ~1e4.",
-)
 def test_marginal_density_accurate_when_full_covariance_is_ill_conditioned():
     covariance = np.array(
         [
@@ -512,14 +499,27 @@ def test_marginal_density_accurate_when_full_covariance_is_ill_conditioned():
         ).fit(X)
     S = gm.covariances_[0]
     assert np.linalg.eigvalsh(S).min() > 0.0  # a valid model
-    T = np.array([[-1526.66, np.nan, np.nan], [np.nan, 1866.1, np.nan]])
-    # One observed coordinate: the exact marginal is a 1-D normal density
-    # (the model's own variances; errors ~1e-15 with a direct computation).
+    # Rows with one observed coordinate (fewer observed than missing) and
+    # with two (the kernel must notice the ill-conditioning of S: its
+    # precision route, z0' P z0 - |inv(L) y_M|^2 and log det S + log det
+    # P_MM, once cancelled here to errors of 1.2 nats and 7e-8). The exact
+    # marginals are normal densities with the model's own blocks S_OO, whose
+    # correlation condition numbers are below 100: a direct evaluation is
+    # accurate to ~1e-15, and 1e-12 leaves room for rounding only.
+    T = np.array(
+        [
+            [-1526.66, np.nan, np.nan],
+            [np.nan, 1866.1, np.nan],
+            [-1526.66, 1866.1, np.nan],
+            [-1526.66, np.nan, 300.0],
+            [np.nan, 1866.1, 300.0],
+        ]
+    )
     expected = [
-        norm.logpdf(T[0, 0], gm.means_[0, 0], np.sqrt(S[0, 0])),
-        norm.logpdf(T[1, 1], gm.means_[0, 1], np.sqrt(S[1, 1])),
+        multivariate_normal(gm.means_[0, ~m], S[np.ix_(~m, ~m)]).logpdf(x[~m])
+        for x, m in zip(T, np.isnan(T), strict=True)
     ]
-    np.testing.assert_allclose(gm.score_samples(T), expected, rtol=1e-8)
+    np.testing.assert_allclose(gm.score_samples(T), expected, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------

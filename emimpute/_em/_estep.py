@@ -29,6 +29,22 @@ are processed together, their patterns' factors stacked into one batched
 per pattern. Complete rows take the plain path ``|(x - mu) U|^2`` with the
 stored precision Cholesky factor ``U``.
 
+**The covariance route** (full and tied). Factor ``S_OO`` per pattern
+instead: ``inv(S_OO)`` and ``log det S_OO`` by the same batched sweep, the
+gain ``G = S_MO inv(S_OO)``, ``C = S_MM - G S_OM``, ``m = mu_M + G (x_O -
+mu_O)``. It is taken
+
+- when fewer coordinates are observed than missing (``|O| < r``): then the
+  factorisation of size ``|O|`` is the smaller one and the product with the
+  full precision is not needed;
+- for a component whose correlation matrix has a condition number above
+  ``1e7``: the precision route subtracts quantities of the size of ``z0^T P
+  z0``, which for a nearly singular ``S`` are far larger than the result
+  (``log p`` off by 1.2 nats at condition number 1e10), while the blocks
+  ``S_OO`` of such an ``S`` are usually well conditioned. The condition
+  number is that of the correlation matrix, because rescaling a feature
+  changes the rounding of neither route.
+
 **Diagonal and spherical covariances** need no solves: the missing
 coordinates drop out of the density, ``m = mu_M`` and ``C = diag(S_MM)``.
 
@@ -36,16 +52,19 @@ coordinates drop out of the density, ``m = mu_M`` and ``C = diag(S_MM)``.
 distinct patterns with ``r`` missing entries and ``n_r`` rows with ``r``
 missing entries:
 
-- full: ``O(n K d^2)`` for the products (the cost of complete data), plus
-  ``O(sum_r u_r K r^3)`` for the factorisations and ``O(sum_r n_r K r^2)``
-  for the per-row solves; tied factorises once per pattern, not per
+- full, precision route: ``O(n K d^2)`` for the products (the cost of
+  complete data), plus ``O(sum_r u_r K r^3)`` for the factorisations and
+  ``O(sum_r n_r K r^2)`` for the per-row solves; covariance route: ``O(sum_r
+  u_r K (d - r)^2 d)`` for the factorisations and gains and ``O(sum_r n_r K
+  (d - r) d)`` per row; tied factorises once per pattern, not per
   component; diag and spherical: ``O(n K d)``.
-- memory: rows are processed in chunks, so the E-step holds
-  ``O(chunk (K r + d + r^2))`` floats beyond the data, never
+- memory: rows are processed in chunks, so the E-step holds about 16 MiB
+  of scratch space (``O(chunk K (d + r^2))`` floats, plus ``O(chunk K
+  (d - r) d)`` on the covariance route) beyond the data, never
   ``O(n K d^2)``.
 
 Python loops run over the distinct values of ``r`` (at most ``d + 1``), the
-chunks and the components only.
+chunks, the two routes and the components only.
 """
 
 from dataclasses import dataclass
@@ -68,6 +87,12 @@ _NK_FLOOR = 10 * _EPS
 
 # Floats of scratch space per chunk; sets the number of rows per chunk.
 _CHUNK_FLOATS = 2**21
+
+# Above this condition number of a component's correlation matrix, the
+# precision route's rounding error (about eps times the condition number,
+# relative) could reach 1e-8 in a log-density, and the covariance route is
+# taken instead.
+_MAX_PRECISION_CONDITION = 1e7
 
 
 @dataclass(frozen=True)
@@ -127,14 +152,9 @@ class Conditionals:
     deviations: np.ndarray = None
 
 
-def default_chunk_size(n_features, n_components, n_missing):
-    """Rows per chunk so that the scratch space stays near 16 MiB.
-
-    Per row the E-step holds a few ``d``-vectors, ``K`` conditional means of
-    size ``r`` and, for the missing block, ``K`` ``r x r`` matrices.
-    """
-    per_row = 6 * n_features + n_components * (3 * n_features + 2 + 2 * n_missing**2)
-    return max(64, _CHUNK_FLOATS // per_row)
+def _rows_per_chunk(floats_per_row):
+    """Rows per chunk so that the scratch space stays near 16 MiB."""
+    return max(64, _CHUNK_FLOATS // floats_per_row)
 
 
 def mixture_mean(params):
@@ -142,16 +162,18 @@ def mixture_mean(params):
     return params.weights @ params.means
 
 
-def iter_blocks(X, patterns, shift, *, n_components, chunk_size=None, groups=None):
+def iter_blocks(X, patterns, kernel, *, chunk_size=None, groups=None):
     """Yield the :class:`Block` s of ``X``, group by group, chunk by chunk.
 
-    ``chunk_size=None`` picks, per group, the rows that fit the scratch
-    budget (see :func:`default_chunk_size`).
+    Rows are centred on ``kernel.shift``. ``chunk_size=None`` picks, per
+    group, the rows whose scratch space in ``kernel`` fits a budget of about
+    16 MiB.
     """
     mask = patterns.mask
+    shift = kernel.shift
     for group in patterns.groups if groups is None else groups:
-        size = chunk_size or default_chunk_size(
-            X.shape[1], n_components, group.n_missing
+        size = chunk_size or _rows_per_chunk(
+            kernel.floats_per_row(X.shape[1], group.n_missing)
         )
         for rows, row_pattern, pattern_missing in group.chunks(size):
             if (
@@ -194,11 +216,16 @@ class _DenseKernel:
 
     moments_for_stats = True
 
-    def __init__(self, params, shift):
+    def __init__(self, params, shift, route="auto"):
         factors = params.precisions_cholesky
+        covariances = params.covariances
         self.shared = params.covariance_type == "tied"
         if self.shared:
             factors = factors[np.newaxis]
+            covariances = covariances[np.newaxis]
+        self.route = route
+        self.shift = shift
+        self.covariances = covariances
         self.means = params.means - shift
         # Statistics are accumulated around each component's current mean
         # (its offset from the block's shift), so that the one-pass
@@ -208,6 +235,9 @@ class _DenseKernel:
         self.factors = factors
         self.precisions = precisions_from_cholesky(factors, "full")
         self.log_det = log_det_precision_cholesky(factors, "full", None)
+        self.ill_conditioned = (
+            condition_numbers(covariances, self.precisions) > _MAX_PRECISION_CONDITION
+        )
         n_components = len(self.means)
         self.whitened_means = np.einsum(
             "kd,kde->ke",
@@ -221,11 +251,75 @@ class _DenseKernel:
         n_rows, n_features = block.centred.shape
         n_components = len(self.means)
         r = block.n_missing
-        # z0 = x - mu_k with the missing coordinates set to 0, y = P_k z0.
+        # z0 = x - mu_k with the missing coordinates set to 0.
         z0 = block.centred - block.observed * self.means[:, np.newaxis, :]
-        y = z0 @ self.precisions
-        covariances, log_det_missing = _missing_block_inverse(
-            self.precisions, block.pattern_missing
+        by_covariance = self.covariance_route(r, n_features)
+        if by_covariance.all() or not by_covariance.any():
+            route = (
+                self._covariance_route if by_covariance[0] else self._precision_route
+            )
+            log_density, means, covariances = route(block, z0, slice(None))
+        else:
+            # Full covariances only (tied components share one route).
+            log_density = np.empty((n_components, n_rows))
+            means = np.empty((n_components, n_rows, r))
+            covariances = np.empty((n_components, len(block.pattern_missing), r, r))
+            for route, chosen in (
+                (self._precision_route, ~by_covariance),
+                (self._covariance_route, by_covariance),
+            ):
+                (log_density[chosen], means[chosen], covariances[chosen]) = route(
+                    block, z0[chosen], chosen
+                )
+        # As (K, n_patterns, r, r), the layout consumers index by pattern.
+        covariances = np.broadcast_to(
+            covariances, (n_components, len(block.pattern_missing), r, r)
+        )
+        return Conditionals(np.ascontiguousarray(log_density.T), means, covariances)
+
+    def covariance_route(self, n_missing, n_features):
+        """Which components take the covariance route for ``r`` missing entries.
+
+        Returns
+        -------
+        by_covariance : ndarray of shape (n_components,) of bool
+        """
+        n_components = len(self.means)
+        if self.route != "auto":
+            return np.full(n_components, self.route == "covariance")
+        # Fewer observed than missing coordinates: factoring S_OO is the
+        # smaller job, and no product with the full precision is needed.
+        if n_features - n_missing < n_missing:
+            return np.ones(n_components, dtype=bool)
+        return np.broadcast_to(self.ill_conditioned, n_components).copy()
+
+    def floats_per_row(self, n_features, n_missing):
+        """Scratch floats per row of a block with ``n_missing`` missing entries.
+
+        A few ``d``-vectors per component, the ``r x r`` blocks of the
+        precision route and, when the covariance route may be taken, the
+        per-row inverses of ``S_OO`` and gains ``S_MO inv(S_OO)``.
+        """
+        n_observed = n_features - n_missing
+        per_component = 3 * n_features + 2 + 2 * n_missing**2
+        if n_missing and self.covariance_route(n_missing, n_features).any():
+            per_component += n_observed * (n_observed + 2 * n_missing + 1)
+        return 6 * n_features + len(self.means) * per_component
+
+    def _precision_route(self, block, z0, components):
+        """``(log_density, means, covariances)`` through ``P_MM``.
+
+        ``z0`` and the results carry a leading axis over ``components``; the
+        covariances a leading axis over the matrices used (1 when tied) and
+        one over the block's patterns.
+        """
+        n_rows, n_features = block.centred.shape
+        r = block.n_missing
+        matrices = slice(None) if self.shared else components
+        precisions = self.precisions[matrices]
+        y = z0 @ precisions
+        covariances, log_det_missing = _block_inverses(
+            precisions, block.pattern_missing
         )
         if len(block.pattern_missing) != n_rows:
             row_covariances = covariances[..., block.row_pattern]
@@ -239,21 +333,59 @@ class _DenseKernel:
         w = np.einsum("ijkn,knj->kni", row_covariances, y_missing)
         if r == n_features:
             # Nothing observed: the marginal of no coordinates is 1.
-            log_density = np.zeros((n_rows, n_components))
+            log_density = np.zeros(w.shape[:2])
         else:
             maha = np.einsum("knd,knd->kn", z0, y) - np.einsum(
                 "kni,kni->kn", y_missing, w
             )
             np.maximum(maha, 0.0, out=maha)
-            log_det = self.log_det[:, np.newaxis] - 0.5 * log_det_missing
-            log_density = (-0.5 * ((n_features - r) * _LOG_2PI + maha) + log_det).T
-        means = self.means[:, block.missing] - w
-        # As (K, n_patterns, r, r), the layout consumers index by pattern.
-        covariances = np.broadcast_to(
-            np.moveaxis(covariances, (0, 1), (2, 3)),
-            (n_components, len(block.pattern_missing), r, r),
+            log_det = self.log_det[matrices][:, np.newaxis] - 0.5 * log_det_missing
+            log_density = -0.5 * ((n_features - r) * _LOG_2PI + maha) + log_det
+        means = self.means[components][:, block.missing] - w
+        return log_density, means, np.moveaxis(covariances, (0, 1), (2, 3))
+
+    def _covariance_route(self, block, z0, components):
+        """``(log_density, means, covariances)`` through ``S_OO``.
+
+        Same layout as :meth:`_precision_route`.
+        """
+        n_rows, n_features = block.centred.shape
+        matrices = slice(None) if self.shared else components
+        covariances = self.covariances[matrices]
+        pattern_missing = block.pattern_missing
+        pattern_observed = _complement(pattern_missing, n_features)
+        n_observed = pattern_observed.shape[1]
+        # inv(S_OO) and log det S_OO per matrix and pattern, batch axes last.
+        inverse, log_det = _block_inverses(covariances, pattern_observed)
+        # S_MO per matrix and pattern: (n_matrices, n_patterns, r, |O|).
+        cross = covariances[
+            np.arange(len(covariances))[:, np.newaxis, np.newaxis, np.newaxis],
+            pattern_missing[np.newaxis, :, :, np.newaxis],
+            pattern_observed[np.newaxis, :, np.newaxis, :],
+        ]
+        # C = S_MM - S_MO inv(S_OO) S_OM, symmetrised against rounding.
+        gain = np.einsum("kpmo,oqkp->kpmq", cross, inverse)
+        conditional = covariances[
+            np.arange(len(covariances))[:, np.newaxis, np.newaxis, np.newaxis],
+            pattern_missing[np.newaxis, :, :, np.newaxis],
+            pattern_missing[np.newaxis, :, np.newaxis, :],
+        ] - gain @ np.swapaxes(cross, -1, -2)
+        conditional = 0.5 * (conditional + np.swapaxes(conditional, -1, -2))
+        row_index = np.arange(n_rows)[:, np.newaxis]
+        z_observed = z0[:, row_index, pattern_observed[block.row_pattern]]
+        if len(pattern_missing) != n_rows:
+            gain = gain[:, block.row_pattern]
+            inverse = inverse[..., block.row_pattern]
+            log_det = log_det[:, block.row_pattern]
+        maha = np.einsum(
+            "kni,ijkn,knj->kn", z_observed, inverse, z_observed, optimize=True
         )
-        return Conditionals(np.ascontiguousarray(log_density), means, covariances)
+        np.maximum(maha, 0.0, out=maha)
+        log_density = -0.5 * (n_observed * _LOG_2PI + maha + log_det)
+        means = self.means[components][:, block.missing] + np.einsum(
+            "knmo,kno->knm", gain, z_observed
+        )
+        return log_density, means, conditional
 
     def _complete(self, block):
         x = block.centred
@@ -382,23 +514,26 @@ def _accumulate_complete(x, resp, stats, centres):
             s2[k] += weighted.T @ deviations
 
 
-def _missing_block_inverse(precisions, pattern_missing):
-    """``inv(P_MM)`` and ``log det P_MM`` for each precision and pattern.
+def _block_inverses(matrices, pattern_index):
+    """Inverse and log-determinant of each matrix's block on each pattern.
 
     Parameters
     ----------
-    precisions : ndarray of shape (n_precisions, d, d)
-    pattern_missing : ndarray of shape (n_patterns, r)
+    matrices : ndarray of shape (n_matrices, d, d)
+        Precisions (blocks on the missing coordinates) or covariances
+        (blocks on the observed ones).
+    pattern_index : ndarray of shape (n_patterns, s)
+        Coordinates of each pattern's block.
 
     Returns
     -------
-    conditional_covariances : ndarray of shape (r, r, n_precisions, n_patterns)
+    inverse : ndarray of shape (s, s, n_matrices, n_patterns)
         Batch axes last (see ``_linalg``).
-    log_det : ndarray of shape (n_precisions, n_patterns)
+    log_det : ndarray of shape (n_matrices, n_patterns)
     """
-    index = pattern_missing.T
-    blocks = precisions[
-        np.arange(len(precisions))[:, np.newaxis],
+    index = pattern_index.T
+    blocks = matrices[
+        np.arange(len(matrices))[:, np.newaxis],
         index[:, np.newaxis, np.newaxis, :],
         index[np.newaxis, :, np.newaxis, :],
     ]
@@ -406,6 +541,37 @@ def _missing_block_inverse(precisions, pattern_missing):
         return inverse_and_log_det(blocks)
     except np.linalg.LinAlgError as exc:
         raise ValueError(ILL_DEFINED_COVARIANCE) from exc
+
+
+def _complement(pattern_missing, n_features):
+    """The observed coordinates of each pattern, in increasing order."""
+    n_patterns, n_missing = pattern_missing.shape
+    is_missing = np.zeros((n_patterns, n_features), dtype=bool)
+    is_missing[np.arange(n_patterns)[:, np.newaxis], pattern_missing] = True
+    return np.nonzero(~is_missing)[1].reshape(n_patterns, n_features - n_missing)
+
+
+def condition_numbers(covariances, precisions):
+    """1-norm condition numbers of the correlation matrices.
+
+    ``||R||_1 ||inv(R)||_1`` with ``R = D^-1 S D^-1``, ``D = sqrt(diag S)``:
+    the condition number that governs rounding in the precision route, which
+    is invariant to the scales of the features (rescaling a feature changes
+    neither the rounding nor the result).
+
+    Parameters
+    ----------
+    covariances, precisions : ndarray of shape (n_matrices, d, d)
+
+    Returns
+    -------
+    condition : ndarray of shape (n_matrices,)
+    """
+    scale = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1))
+    outer = scale[:, :, np.newaxis] * scale[:, np.newaxis, :]
+    correlation_norm = np.abs(covariances / outer).sum(axis=-2).max(axis=-1)
+    inverse_norm = np.abs(precisions * outer).sum(axis=-2).max(axis=-1)
+    return correlation_norm * inverse_norm
 
 
 class _DiagonalKernel:
@@ -421,6 +587,7 @@ class _DiagonalKernel:
 
     def __init__(self, params, shift):
         n_features = params.means.shape[1]
+        self.shift = shift
         self.means = params.means - shift
         self.centres = self.means
         self.variances = diagonal_variances(
@@ -436,6 +603,10 @@ class _DiagonalKernel:
         self._constant = np.ascontiguousarray((self.means**2 * self.precisions).T)
         self._log_variances = np.ascontiguousarray(self.log_variances.T)
         self._mean_scale = (self.means**2 * self.precisions).sum(axis=1)
+
+    def floats_per_row(self, n_features, n_missing):
+        """Scratch floats per row: a few ``d``-vectors per component."""
+        return 6 * n_features + len(self.means) * (3 * n_features + 2)
 
     def _expansion_is_accurate(self, x):
         """Whether expanding ``(x - mu)^2 / var`` into products is accurate.
@@ -517,10 +688,15 @@ class _DiagonalKernel:
         s2 += missing_mass * self.variances
 
 
-def make_kernel(params, shift):
-    """The conditionals calculator for ``params``, centred on ``shift``."""
+def make_kernel(params, shift, route="auto"):
+    """The conditionals calculator for ``params``, centred on ``shift``.
+
+    ``route`` ('auto', 'precision' or 'covariance') forces the route of the
+    full and tied kernels, for tests; 'auto' picks per block and component
+    (see the module docstring).
+    """
     if params.covariance_type in DENSE_TYPES:
-        return _DenseKernel(params, shift)
+        return _DenseKernel(params, shift, route)
     return _DiagonalKernel(params, shift)
 
 
@@ -583,8 +759,7 @@ def e_step(X, patterns, params, *, chunk_size=None):
         for block in iter_blocks(
             X,
             patterns,
-            shift,
-            n_components=params.n_components,
+            kernel,
             chunk_size=chunk_size,
             groups=patterns.informative_groups,
         ):
@@ -657,8 +832,7 @@ def weighted_log_prob(X, patterns, params, *, chunk_size=None):
         for block in iter_blocks(
             X,
             patterns,
-            shift,
-            n_components=params.n_components,
+            kernel,
             chunk_size=chunk_size,
             groups=patterns.informative_groups,
         ):

@@ -65,8 +65,7 @@ def conditional_fill(
         for block in iter_blocks(
             X,
             patterns,
-            shift,
-            n_components=params.n_components,
+            kernel,
             chunk_size=chunk_size,
             groups=incomplete,
         ):
