@@ -20,6 +20,7 @@ Run with the derandomised "ci" profile by default; set
 
 import copy
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -308,8 +309,16 @@ def test_column_permutation_equivariance(data, covariance_type, seed):
     Xp = fit_or_reject(EMImputer(**params), data.X[:, permutation])
     Xp = Xp.transform(data.X[:, permutation])
     # The imputer works in standardised units; its rounding is that of
-    # solves with the correlation matrix (condition number kappa).
-    covariance = _dense_covariances(imputer)[0]
+    # solves with the correlation matrix (condition number kappa). Taken from
+    # the model in standardised units: in data units, a feature whose spread
+    # is a subnormal number (a constant column at 1e-299) has a variance
+    # that underflows to 0.
+    internal = SimpleNamespace(
+        covariances_=imputer._params.covariances,
+        means_=imputer._params.means,
+        covariance_type=covariance_type,
+    )
+    covariance = _dense_covariances(internal)[0]
     sd = np.sqrt(np.diag(covariance))
     eigenvalues = _floored_eigenvalues(covariance / np.outer(sd, sd))
     kappa = eigenvalues.max() / eigenvalues.min()

@@ -71,12 +71,18 @@ def standardisation(X, mask):
 
     Returns the observed mean and standard deviation of each feature; a
     feature with zero spread (or one observed value) gets scale 1, so
-    that standardising leaves it finite.
+    that standardising leaves it finite. A constant feature is centred on
+    its value exactly, not on its computed mean, which may differ from it by
+    rounding (0.1 sixty times sums to 6.000000000000001) and would give the
+    feature a spurious spread of an ulp.
     """
     observed = ~mask
     counts = observed.sum(axis=0)
     values = np.where(observed, X, 0.0)
     centre = values.sum(axis=0) / np.maximum(counts, 1)
+    lowest = np.where(observed, X, np.inf).min(axis=0)
+    constant = lowest == np.where(observed, X, -np.inf).max(axis=0)
+    centre[constant] = lowest[constant]
     deviations = np.where(observed, X - centre, 0.0)
     # Divided by the largest deviation before squaring, so that features in
     # units of 1e-200 or 1e200 neither underflow nor overflow.
