@@ -143,7 +143,8 @@ class Conditionals:
         Conditional covariances of the missing part, per pattern.
     deviations : ndarray of shape (n_components, n_rows, n_features) or None
         ``x - mu_k`` on the observed entries and 0 on the missing ones, when
-        the kernel computed it anyway (diagonal covariances).
+        the kernel computed it anyway; scratch space, which ``accumulate``
+        may overwrite.
     """
 
     log_density: np.ndarray
@@ -275,7 +276,7 @@ class _DenseKernel:
         covariances = np.broadcast_to(
             covariances, (n_components, len(block.pattern_missing), r, r)
         )
-        return Conditionals(np.ascontiguousarray(log_density.T), means, covariances)
+        return Conditionals(np.ascontiguousarray(log_density.T), means, covariances, z0)
 
     def covariance_route(self, n_missing, n_features):
         """Which components take the covariance route for ``r`` missing entries.
@@ -455,11 +456,11 @@ class _DenseKernel:
             )[0]
             return
         s2 += _scatter_blocks(weighted_covariances, pattern_missing, n_features)
-        # xhat_k - mu_k: the observed deviations, and m_k - mu_k = -w where
-        # missing.
-        deviations = x - block.observed * self.centres[:, np.newaxis, :]
+        # xhat_k - mu_k: the observed deviations (the kernel's z0, as the
+        # centres are the means), and m_k - mu_k where missing.
+        deviations = conditionals.deviations
         deviations[:, row_index, missing] = (
-            conditionals.means - (self.centres[:, missing])
+            conditionals.means - self.centres[:, missing]
         )
         weighted = resp_t * deviations
         s1 += weighted.sum(axis=1)

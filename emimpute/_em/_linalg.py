@@ -2,17 +2,18 @@
 
 ``numpy.linalg`` calls LAPACK once per matrix of a stack; for the tens of
 thousands of 2x2 to 10x10 blocks of a data set with cell-wise missing values
-that per-call overhead dominates. :func:`inverse_and_log_det` instead applies
-the sweep operator (Goodnight 1979; the classic tool of missing-data EM,
-Little and Rubin section 7.4) to the whole stack at once: ``r`` rank-one
-updates, each one numpy operation over the stack.
+that per-call overhead dominates. :func:`inverse_and_log_det` instead runs a
+Cholesky factorisation and inversion entry by entry, each step one numpy
+operation on the vector of that entry over the whole stack: ``O(r^3)`` numpy
+calls, none per matrix. Small stacks of large matrices go to LAPACK.
 """
 
 import numpy as np
 
-# Above this block size LAPACK's per-matrix cost is no longer dominated by
-# call overhead, and the r-step Python loop would be the slower one.
-_SWEEP_MAX_SIZE = 16
+# The entry-wise route makes about r^3 / 2 numpy calls whatever the stack
+# size, LAPACK one call per matrix: entry-wise wins (by 2x to 4x measured)
+# once the stack holds this many times r^2 matrices, for r up to 24 at least.
+_ENTRYWISE_MIN_STACK_PER_ENTRY = 8
 
 
 def inverse_and_log_det(blocks):
@@ -22,12 +23,13 @@ def inverse_and_log_det(blocks):
     ----------
     blocks : ndarray of shape (r, r, *batch)
         Symmetric positive-definite ``r x r`` matrices, stacked along the
-        trailing axes: every step then works on contiguous batch vectors,
-        two to three times faster than with the batch axes first.
+        trailing axes, so that each entry ``blocks[i, j]`` is a contiguous
+        vector over the stack. Only the lower triangle is read.
 
     Returns
     -------
     inverse : ndarray of shape (r, r, *batch)
+        Exactly symmetric.
     log_det : ndarray of shape batch
 
     Raises
@@ -37,11 +39,12 @@ def inverse_and_log_det(blocks):
 
     Notes
     -----
-    Sweeping a symmetric matrix on every index in turn leaves minus its
-    inverse; the pivots are the successive Schur complements, whose product
-    is the determinant (they are the squared diagonal of the Cholesky
-    factor). Without pivoting this is Gaussian elimination, which is stable
-    for positive-definite matrices.
+    ``A = L L^T`` (Cholesky, lower ``L``), ``W = inv(L)`` by forward
+    substitution, ``inv(A) = W^T W`` and ``log det A = 2 sum log L_jj``.
+    Each stage touches only a triangle: about ``r^3 / 2`` multiply-adds per
+    matrix, three times fewer than the sweep operator, which updates the
+    whole square at every step. Cholesky is backward stable for
+    positive-definite matrices and needs no pivoting.
 
     Examples
     --------
@@ -56,24 +59,58 @@ def inverse_and_log_det(blocks):
     array([16.])
     """
     r = blocks.shape[0]
-    if r > _SWEEP_MAX_SIZE:
-        stack = np.moveaxis(blocks, (0, 1), (-2, -1))
-        lower = np.linalg.cholesky(stack)
-        log_det = 2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
-        inverse = np.linalg.solve(stack, np.broadcast_to(np.eye(r), stack.shape))
-        return np.moveaxis(inverse, (-2, -1), (0, 1)), log_det
-    swept = np.array(blocks, dtype=float, copy=True)
-    log_det = np.zeros(blocks.shape[2:])
-    update = np.empty_like(swept)
-    for k in range(r):
-        pivot = swept[k, k].copy()
+    batch = blocks.shape[2:]
+    if np.prod(batch) < _ENTRYWISE_MIN_STACK_PER_ENTRY * r * r:
+        return _lapack_inverse_and_log_det(blocks)
+    log_det = np.zeros(batch)
+    scratch = np.empty(batch)
+    # lower[i][j] = L_ij for j < i; inverse_diagonal[j] = 1 / L_jj.
+    lower = [[None] * r for _ in range(r)]
+    inverse_diagonal = [None] * r
+    for j in range(r):
+        pivot = np.array(blocks[j, j], dtype=float, copy=True)
+        for k in range(j):
+            pivot -= np.multiply(lower[j][k], lower[j][k], out=scratch)
         if not np.all(pivot > 0.0):
             raise np.linalg.LinAlgError("Matrix is not positive definite")
         log_det += np.log(pivot)
-        column = swept[:, k] / pivot
-        np.multiply(swept[:, k, np.newaxis], column[np.newaxis], out=update)
-        swept -= update
-        swept[:, k] = column
-        swept[k, :] = column
-        swept[k, k] = -1.0 / pivot
-    return np.negative(swept, out=swept), log_det
+        inverse_diagonal[j] = 1.0 / np.sqrt(pivot)
+        for i in range(j + 1, r):
+            entry = np.array(blocks[i, j], dtype=float, copy=True)
+            for k in range(j):
+                entry -= np.multiply(lower[i][k], lower[j][k], out=scratch)
+            entry *= inverse_diagonal[j]
+            lower[i][j] = entry
+    # W = inv(L), lower triangular, by columns.
+    factor = [[None] * r for _ in range(r)]
+    for j in range(r):
+        factor[j][j] = inverse_diagonal[j]
+        for i in range(j + 1, r):
+            entry = lower[i][j] * inverse_diagonal[j]
+            for k in range(j + 1, i):
+                entry += np.multiply(lower[i][k], factor[k][j], out=scratch)
+            entry *= -inverse_diagonal[i]
+            factor[i][j] = entry
+    # inv(A)_ij = sum_{k >= i} W_ki W_kj for j <= i.
+    inverse = np.empty((r, r, *batch))
+    for i in range(r):
+        for j in range(i + 1):
+            entry = np.multiply(factor[i][i], factor[i][j], out=inverse[i, j])
+            for k in range(i + 1, r):
+                entry += np.multiply(factor[k][i], factor[k][j], out=scratch)
+            inverse[j, i] = entry
+    return inverse, log_det
+
+
+def _lapack_inverse_and_log_det(blocks):
+    """:func:`inverse_and_log_det` through LAPACK, one call per matrix."""
+    r = blocks.shape[0]
+    stack = np.moveaxis(blocks, (0, 1), (-2, -1))
+    lower = np.linalg.cholesky(stack)
+    log_det = 2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
+    if not np.all(np.isfinite(log_det)):
+        # LAPACK passes NaN through instead of failing.
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+    inverse = np.linalg.solve(stack, np.broadcast_to(np.eye(r), stack.shape))
+    inverse = 0.5 * (inverse + np.swapaxes(inverse, -1, -2))
+    return np.moveaxis(inverse, (-2, -1), (0, 1)), log_det
