@@ -1167,6 +1167,16 @@ def _open_bugs():
         got = gm.score_samples(T)
         return not np.allclose(got, exact, rtol=1e-12, atol=0.0)
 
+    def constant_underflow():
+        # A constant feature at 2.3e-203 whose computed mean is an ulp off.
+        rng = np.random.default_rng(0)
+        X = np.column_stack([Xm, np.full(len(Xm), 2.3e-203)])
+        X[rng.random(len(X)) < 0.3, -1] = np.nan
+        imputer = EMImputer(random_state=0).fit(X)
+        variance = imputer.covariances_[0][-1, -1]
+        filled = imputer.transform(X)[:, -1]
+        return not (variance > 0.0 and np.all(filled == 2.3e-203))
+
     def non_contiguous_factors():
         gm = EMMixture(2, random_state=0).fit(Xm)
         return not all(
@@ -1184,6 +1194,7 @@ def _open_bugs():
         "score_samples inaccurate when S is ill-conditioned (cond 5e11)": (
             ill_conditioned_marginal
         ),
+        "constant feature at 2.3e-203: variance underflows to 0": (constant_underflow),
         "precisions_cholesky_ non-contiguous (pickle not bitwise)": (
             non_contiguous_factors
         ),
