@@ -23,15 +23,18 @@ def mean_filled(X, mask):
     if not mask.any():
         return X
     filled = np.array(X, dtype=float, copy=True)
-    observed = ~mask
-    counts = observed.sum(axis=0)
-    sums = np.where(observed, filled, 0.0).sum(axis=0)
+    # Zeros first, so that the sums need no second array of X's size.
+    filled[mask] = 0.0
+    counts = len(mask) - mask.sum(axis=0)
+    sums = filled.sum(axis=0)
     column_means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     filled[mask] = np.broadcast_to(column_means, filled.shape)[mask]
     return filled
 
 
-def initial_responsibilities(X, n_components, init_params, random_state):
+def initial_responsibilities(
+    X, n_components, init_params, random_state, *, private=False
+):
     """Responsibilities to start EM from, as scikit-learn's GaussianMixture.
 
     Parameters
@@ -41,6 +44,10 @@ def initial_responsibilities(X, n_components, init_params, random_state):
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
+    private : bool, default=False
+        Whether ``X`` is a scratch copy that k-means may centre in place
+        (and restore, to rounding) instead of copying it once more: the
+        largest allocation of a fit on data with missing entries.
 
     Returns
     -------
@@ -49,7 +56,12 @@ def initial_responsibilities(X, n_components, init_params, random_state):
     n_samples = X.shape[0]
     if init_params == "kmeans":
         labels = (
-            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            KMeans(
+                n_clusters=n_components,
+                n_init=1,
+                random_state=random_state,
+                copy_x=not private,
+            )
             .fit(X)
             .labels_
         )
@@ -106,7 +118,9 @@ def initial_params(
     else:
         # No copy of complete data: nothing below writes to it.
         filled = mean_filled(X, patterns.mask)
-    resp = initial_responsibilities(filled, n_components, init_params, random_state)
+    resp = initial_responsibilities(
+        filled, n_components, init_params, random_state, private=filled is not X
+    )
     stats = complete_data_stats(filled, resp, covariance_type=covariance_type)
     params = m_step(stats, covariance_type, reg_covar)
     weights = params.weights if weights_init is None else weights_init
