@@ -359,24 +359,19 @@ class _DenseKernel:
         n_observed = pattern_observed.shape[1]
         # inv(S_OO) and log det S_OO per matrix and pattern, batch axes last.
         inverse, log_det = _block_inverses(covariances, pattern_observed)
-        # S_MO per matrix and pattern: (n_matrices, n_patterns, r, |O|).
-        cross = covariances[
-            np.arange(len(covariances))[:, np.newaxis, np.newaxis, np.newaxis],
-            pattern_missing[np.newaxis, :, :, np.newaxis],
-            pattern_observed[np.newaxis, :, np.newaxis, :],
-        ]
-        # C = S_MM - S_MO inv(S_OO) S_OM, symmetrised against rounding.
-        gain = np.einsum("kpmo,oqkp->kpmq", cross, inverse)
-        conditional = covariances[
-            np.arange(len(covariances))[:, np.newaxis, np.newaxis, np.newaxis],
-            pattern_missing[np.newaxis, :, :, np.newaxis],
-            pattern_missing[np.newaxis, :, np.newaxis, :],
-        ] - gain @ np.swapaxes(cross, -1, -2)
+        # S_MO, gain G = S_MO inv(S_OO) and C = S_MM - G S_OM per matrix and
+        # pattern, batch axes last; C symmetrised against rounding.
+        cross = _pattern_blocks(covariances, pattern_missing, pattern_observed)
+        gain = np.einsum("mokp,oqkp->mqkp", cross, inverse)
+        conditional = _pattern_blocks(
+            covariances, pattern_missing, pattern_missing
+        ) - np.einsum("mokp,nokp->mnkp", gain, cross)
+        conditional = np.moveaxis(conditional, (0, 1), (2, 3))
         conditional = 0.5 * (conditional + np.swapaxes(conditional, -1, -2))
         row_index = np.arange(n_rows)[:, np.newaxis]
         z_observed = z0[:, row_index, pattern_observed[block.row_pattern]]
         if len(pattern_missing) != n_rows:
-            gain = gain[:, block.row_pattern]
+            gain = gain[..., block.row_pattern]
             inverse = inverse[..., block.row_pattern]
             log_det = log_det[:, block.row_pattern]
         maha = np.einsum(
@@ -385,7 +380,7 @@ class _DenseKernel:
         np.maximum(maha, 0.0, out=maha)
         log_density = -0.5 * (n_observed * _LOG_2PI + maha + log_det)
         means = self.means[components][:, block.missing] + np.einsum(
-            "knmo,kno->knm", gain, z_observed
+            "mokn,kno->knm", gain, z_observed
         )
         return log_density, means, conditional
 
@@ -435,7 +430,6 @@ class _DenseKernel:
         weighted_covariances = (
             pattern_weights[:, :, np.newaxis, np.newaxis] * conditionals.covariances
         )
-        resp_t = resp.T[:, :, np.newaxis]
         if self.shared:
             # All the tied M-step needs is the sum over components. With
             # xbar the responsibility-weighted completion, sum_k r_k xhat_k
@@ -445,7 +439,9 @@ class _DenseKernel:
             xbar = x.copy()
             xbar[row_index, missing] = mean_fill
             s1 += resp.T @ x
-            s1 += _scatter(resp_t * conditionals.means, missing, n_features)
+            s1 += _scatter(
+                resp.T[:, :, np.newaxis] * conditionals.means, missing, n_features
+            )
             spread = np.moveaxis(conditionals.means - mean_fill, 2, 0)
             s2[0] += xbar.T @ xbar
             s2[0] += _scatter_square(
@@ -464,9 +460,12 @@ class _DenseKernel:
         deviations[:, row_index, missing] = (
             conditionals.means - self.centres[:, missing]
         )
-        weighted = resp_t * deviations
-        s1 += weighted.sum(axis=1)
-        s2 += np.swapaxes(weighted, 1, 2) @ deviations
+        # Scaled in place by sqrt(r): s2 is then one product of an array
+        # with itself, and no second array of this size is made.
+        root = np.sqrt(resp.T)
+        deviations *= root[:, :, np.newaxis]
+        s1 += np.matmul(root[:, np.newaxis, :], deviations)[:, 0]
+        s2 += np.swapaxes(deviations, 1, 2) @ deviations
 
 
 def _gather_entries(values, missing):
@@ -475,12 +474,10 @@ def _gather_entries(values, missing):
     Entries first, so that each entry is a contiguous ``(K, n_rows)`` array
     for the entry-wise products of :func:`_batched_matvec`.
     """
-    n_components, n_rows, _ = values.shape
-    return values[
-        np.arange(n_components)[np.newaxis, :, np.newaxis],
-        np.arange(n_rows)[np.newaxis, np.newaxis, :],
-        missing.T[:, np.newaxis, :],
-    ]
+    n_components, n_rows, n_features = values.shape
+    flat = (np.arange(n_rows) * n_features)[np.newaxis, :] + missing.T
+    flat_values = values.reshape(n_components, n_rows * n_features)
+    return np.moveaxis(np.take(flat_values, flat, axis=1), 0, 1)
 
 
 def _batched_matvec(matrices, vectors):
@@ -593,16 +590,24 @@ def _block_inverses(matrices, pattern_index):
         Batch axes last (see ``_linalg``).
     log_det : ndarray of shape (n_matrices, n_patterns)
     """
-    index = pattern_index.T
-    blocks = matrices[
-        np.arange(len(matrices))[:, np.newaxis],
-        index[:, np.newaxis, np.newaxis, :],
-        index[np.newaxis, :, np.newaxis, :],
-    ]
     try:
-        return inverse_and_log_det(blocks)
+        return inverse_and_log_det(
+            _pattern_blocks(matrices, pattern_index, pattern_index)
+        )
     except np.linalg.LinAlgError as exc:
         raise ValueError(ILL_DEFINED_COVARIANCE) from exc
+
+
+def _pattern_blocks(matrices, row_index, column_index):
+    """``matrices[k, row_index[p, a], column_index[p, b]]`` as ``(a, b, k, p)``.
+
+    One ``take`` of flat indices: several times faster than indexing with
+    three broadcast index arrays.
+    """
+    n_matrices, n_features, _ = matrices.shape
+    flat = row_index.T[:, np.newaxis, :] * n_features + column_index.T[np.newaxis]
+    blocks = np.take(matrices.reshape(n_matrices, n_features**2), flat, axis=1)
+    return np.moveaxis(blocks, 0, 2)
 
 
 def _complement(pattern_missing, n_features):
