@@ -177,21 +177,13 @@ def iter_blocks(X, patterns, kernel, *, chunk_size=None, groups=None):
             kernel.floats_per_row(X.shape[1], group.n_missing)
         )
         for rows, row_pattern, pattern_missing in group.chunks(size):
-            if (
-                len(rows) > 1
-                and rows[-1] - rows[0] == len(rows) - 1
-                and np.all(np.diff(rows) == 1)
-            ):
-                # Contiguous rows (always so for complete data): slice, not
-                # gather.
-                rows_index = slice(rows[0], rows[-1] + 1)
-            else:
-                rows_index = rows
-            centred = X[rows_index] - shift
+            # take, not fancy indexing: several times faster for row gathers.
+            centred = np.take(X, rows, axis=0)
+            centred -= shift
             if group.n_missing:
-                row_mask = mask[rows_index]
-                centred[row_mask] = 0.0
-                observed = (~row_mask).astype(float)
+                row_mask = np.take(mask, rows, axis=0)
+                np.putmask(centred, row_mask, 0.0)
+                observed = np.logical_not(row_mask).astype(float)
             else:
                 # Complete rows: a read-only view, not a chunk-sized array of
                 # ones on every E-step (the complete-row paths never read it).
@@ -343,7 +335,9 @@ class _DenseKernel:
             np.maximum(maha, 0.0, out=maha)
             log_det = self.log_det[matrices][:, np.newaxis] - 0.5 * log_det_missing
             log_density = -0.5 * ((n_features - r) * _LOG_2PI + maha) + log_det
-        means = self.means[components][:, block.missing] - np.moveaxis(w, 0, 2)
+        means = np.take(self.means[components], block.missing, axis=1) - np.moveaxis(
+            w, 0, 2
+        )
         return log_density, means, np.moveaxis(covariances, (0, 1), (2, 3))
 
     def _covariance_route(self, block, z0, components):
@@ -379,7 +373,7 @@ class _DenseKernel:
         )
         np.maximum(maha, 0.0, out=maha)
         log_density = -0.5 * (n_observed * _LOG_2PI + maha + log_det)
-        means = self.means[components][:, block.missing] + np.einsum(
+        means = np.take(self.means[components], block.missing, axis=1) + np.einsum(
             "mokn,kno->knm", gain, z_observed
         )
         return log_density, means, conditional
@@ -457,8 +451,8 @@ class _DenseKernel:
         # xhat_k - mu_k: the observed deviations (the kernel's z0, as the
         # centres are the means), and m_k - mu_k where missing.
         deviations = conditionals.deviations
-        deviations[:, row_index, missing] = (
-            conditionals.means - self.centres[:, missing]
+        deviations[:, row_index, missing] = conditionals.means - np.take(
+            self.centres, missing, axis=1
         )
         # Scaled in place by sqrt(r): s2 is then one product of an array
         # with itself, and no second array of this size is made.
@@ -717,8 +711,8 @@ class _DiagonalKernel:
         log_density = -0.5 * ((n_features - r) * _LOG_2PI + log_det + maha)
         if not moments:
             return Conditionals(log_density, None, None, deviations)
-        conditional_means = self.means[:, block.missing]
-        pattern_variances = self.variances[:, block.pattern_missing]
+        conditional_means = np.take(self.means, block.missing, axis=1)
+        pattern_variances = np.take(self.variances, block.pattern_missing, axis=1)
         covariances = pattern_variances[..., np.newaxis] * np.eye(r)
         return Conditionals(log_density, conditional_means, covariances, deviations)
 
