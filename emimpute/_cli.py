@@ -253,6 +253,26 @@ def _check_rows(table, n_components, path):
         )
 
 
+def _read_fit_table(args, *, passthrough, hint):
+    """The ``--input`` table, checked to have enough rows to fit."""
+    table = read_table(
+        args.input, delimiter=args.delimiter, passthrough=passthrough, hint=hint
+    )
+    _check_rows(table, args.n_components, args.input)
+    return table
+
+
+def _em_parameters(args):
+    """The estimator parameters that ``impute`` and ``cluster`` share."""
+    return dict(
+        n_components=args.n_components,
+        covariance_type=args.covariance_type,
+        max_iter=args.max_iter,
+        n_init=args.n_init,
+        random_state=args.random_state,
+    )
+
+
 # --------------------------------------------------------------------------
 # Subcommands
 
@@ -261,21 +281,12 @@ def run_impute(args):
     """``emimpute impute``: fill the holes of a CSV file."""
     from emimpute import EMImputer
 
-    table = read_table(
-        args.input,
-        delimiter=args.delimiter,
+    table = _read_fit_table(
+        args,
         passthrough=args.passthrough,
         hint=" or pass --passthrough to copy them to the output untouched",
     )
-    _check_rows(table, args.n_components, args.input)
-    imputer = EMImputer(
-        n_components=args.n_components,
-        covariance_type=args.covariance_type,
-        max_iter=args.max_iter,
-        n_init=args.n_init,
-        random_state=args.random_state,
-        sample_posterior=args.sample_posterior,
-    )
+    imputer = EMImputer(**_em_parameters(args), sample_posterior=args.sample_posterior)
     n_rows, n_cols = table.values.shape
     with (
         progress(f"fitting EMImputer on {n_rows} rows x {n_cols} columns"),
@@ -297,20 +308,10 @@ def run_cluster(args):
     """``emimpute cluster``: label the rows of a CSV file."""
     from emimpute import EMMixture
 
-    table = read_table(
-        args.input,
-        delimiter=args.delimiter,
-        passthrough=args.ignore_non_numeric,
-        hint=" or pass --ignore-non-numeric",
+    table = _read_fit_table(
+        args, passthrough=args.ignore_non_numeric, hint=" or pass --ignore-non-numeric"
     )
-    _check_rows(table, args.n_components, args.input)
-    mixture = EMMixture(
-        n_components=args.n_components,
-        covariance_type=args.covariance_type,
-        max_iter=args.max_iter,
-        n_init=args.n_init,
-        random_state=args.random_state,
-    )
+    mixture = EMMixture(**_em_parameters(args))
     n_rows, n_cols = table.values.shape
     with (
         progress(f"fitting EMMixture on {n_rows} rows x {n_cols} columns"),
