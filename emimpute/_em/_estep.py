@@ -478,11 +478,17 @@ def _batched_matvec(matrices, vectors):
     """``out[a, k, i] = sum_b matrices[a, b, k, i] vectors[b, k, i]``.
 
     ``matrices`` of shape ``(r, r, K or 1, n_rows)``, ``vectors`` of shape
-    ``(r, K, n_rows)``: with the entries leading, ``einsum`` streams over
-    contiguous ``(K, n_rows)`` arrays (measured 2x to 7x faster than with
-    the entries trailing, and than a Python loop over the entries).
+    ``(r, K, n_rows)``: ``r^2`` multiply-adds over whole ``(K, n_rows)``
+    arrays, several times faster than ``einsum`` on these tiny matrices.
     """
-    return np.einsum("abkn,bkn->akn", matrices, vectors)
+    r = len(vectors)
+    out = np.empty(vectors.shape)
+    scratch = np.empty(vectors.shape[1:])
+    for a in range(r):
+        row = np.multiply(matrices[a, 0], vectors[0], out=out[a])
+        for b in range(1, r):
+            row += np.multiply(matrices[a, b], vectors[b], out=scratch)
+    return out
 
 
 def _scatter(values, missing, n_features):
@@ -499,10 +505,20 @@ def _scatter(values, missing, n_features):
 def _weighted_outer_sums(weighted, values):
     """``out[a, b, i] = sum_k weighted[a, k, i] values[b, k, i]``.
 
-    For ``(r, K, n_rows)`` inputs (entries leading, as in
-    :func:`_batched_matvec`).
+    For ``(r, K, n_rows)`` inputs, entry by entry over ``(K, n_rows)``
+    arrays and only for ``b <= a`` (the result is symmetric when
+    ``weighted`` is ``values`` scaled per ``(k, i)``), several times faster
+    than ``einsum`` on these tiny matrices.
     """
-    return np.einsum("akn,bkn->abn", weighted, values)
+    r = len(values)
+    out = np.empty((r, r, values.shape[2]))
+    product = np.empty(values.shape[1:])
+    for a in range(r):
+        for b in range(a + 1):
+            np.multiply(weighted[a], values[b], out=product)
+            product.sum(axis=0, out=out[a, b])
+            out[b, a] = out[a, b]
+    return out
 
 
 def _scatter_square(values, missing, n_features):
