@@ -95,6 +95,9 @@ SCENARIOS = {
     "mcar-n60-d7": (60, 7, _mask_mcar, 0.2, 0.0, 0),
     "edge-n30-d4": (30, 4, _mask_edge, 0.25, 0.0, 3),
     "offset-mar-n30-d4": (30, 4, _mask_mar, 0.5, 1e3, 0),
+    # Rows with 9 to 12 missing of 24 observed through P_MM: the products
+    # of the missing blocks switch from entry loops to einsum above 8.
+    "mcar-n40-d24": (40, 24, _mask_mcar, 0.4, 0.0, 0),
 }
 
 
@@ -313,6 +316,14 @@ def test_every_row_has_its_own_pattern(covariance_type, global_random_seed):
     n_patterns = sum(len(group.missing) for group in patterns.groups)
     assert n_patterns == X.shape[0]
     assert len(patterns.groups) > 3
+
+
+def test_wide_scenario_has_large_missing_blocks_on_the_precision_route(
+    global_random_seed,
+):
+    _, mask, _, _ = _case("mcar-n40-d24", "full", 2, global_random_seed)
+    n_missing = mask.sum(axis=1)
+    assert np.any((n_missing > 8) & (n_missing <= 12))
 
 
 def test_scenarios_cover_the_edge_cases(global_random_seed):

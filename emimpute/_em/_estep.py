@@ -88,6 +88,11 @@ _NK_FLOOR = 10 * _EPS
 # Floats of scratch space per chunk; sets the number of rows per chunk.
 _CHUNK_FLOATS = 2**21
 
+# Up to this many missing entries per row, products of tiny matrices run as
+# a Python loop over their entries (one numpy call on a (K, rows) array per
+# entry, fastest in place); above it the r^2 calls cost more than einsum.
+_LOOP_MAX_ENTRIES = 8
+
 # Above this condition number of a component's correlation matrix, the
 # precision route's rounding error (about eps times the condition number,
 # relative) could reach 1e-8 in a log-density, and the covariance route is
@@ -479,9 +484,12 @@ def _batched_matvec(matrices, vectors):
 
     ``matrices`` of shape ``(r, r, K or 1, n_rows)``, ``vectors`` of shape
     ``(r, K, n_rows)``: ``r^2`` multiply-adds over whole ``(K, n_rows)``
-    arrays, several times faster than ``einsum`` on these tiny matrices.
+    arrays, several times faster than ``einsum`` on these tiny matrices
+    (``einsum`` above ``_LOOP_MAX_ENTRIES``).
     """
     r = len(vectors)
+    if r > _LOOP_MAX_ENTRIES:
+        return np.einsum("abkn,bkn->akn", matrices, vectors)
     out = np.empty(vectors.shape)
     scratch = np.empty(vectors.shape[1:])
     for a in range(r):
@@ -511,6 +519,9 @@ def _weighted_outer_sums(weighted, values):
     than ``einsum`` on these tiny matrices.
     """
     r = len(values)
+    if r > _LOOP_MAX_ENTRIES:
+        values = np.ascontiguousarray(values)
+        return np.einsum("akn,bkn->abn", weighted, values)
     out = np.empty((r, r, values.shape[2]))
     product = np.empty(values.shape[1:])
     for a in range(r):
