@@ -64,7 +64,10 @@ missing entries:
   ``O(n K d^2)``.
 
 Python loops run over the distinct values of ``r`` (at most ``d + 1``), the
-chunks, the two routes and the components only.
+chunks, the two routes, the components and, inside the batched linear
+algebra on small blocks, the entries of an ``r x r`` block (each step one
+numpy operation over all the chunk's rows and components; see ``_linalg``),
+never over rows or patterns.
 """
 
 from dataclasses import dataclass
