@@ -429,8 +429,13 @@ class _DenseKernel:
                 for k in range(n_components)
             ]
         )
-        weighted_covariances = (
-            pattern_weights[:, :, np.newaxis, np.newaxis] * conditionals.covariances
+        covariances = conditionals.covariances
+        if self.shared:
+            # One conditional covariance per pattern for all components.
+            pattern_weights = pattern_weights.sum(axis=0, keepdims=True)
+            covariances = covariances[:1]
+        weighted_covariances = pattern_weights[:, :, np.newaxis] * _lower_triangles(
+            covariances
         )
         if self.shared:
             # All the tied M-step needs is the sum over components. With
@@ -446,16 +451,13 @@ class _DenseKernel:
             )
             spread = np.moveaxis(conditionals.means - mean_fill, 2, 0)
             s2[0] += xbar.T @ xbar
-            s2[0] += _scatter_square(
-                _weighted_outer_sums(resp.T * spread, spread), missing, n_features
-            )
-            s2[0] += _scatter_blocks(
-                weighted_covariances.sum(axis=0)[np.newaxis],
-                pattern_missing,
-                n_features,
+            between = _weighted_outer_sums(resp.T * spread, spread)
+            s2[0] += _scatter_symmetric(between.T[np.newaxis], missing, n_features)[0]
+            s2[0] += _scatter_symmetric(
+                weighted_covariances, pattern_missing, n_features
             )[0]
             return
-        s2 += _scatter_blocks(weighted_covariances, pattern_missing, n_features)
+        s2 += _scatter_symmetric(weighted_covariances, pattern_missing, n_features)
         # xhat_k - mu_k: the observed deviations (the kernel's z0, as the
         # centres are the means), and m_k - mu_k where missing.
         deviations = conditionals.deviations
@@ -514,48 +516,61 @@ def _scatter(values, missing, n_features):
 
 
 def _weighted_outer_sums(weighted, values):
-    """``out[a, b, i] = sum_k weighted[a, k, i] values[b, k, i]``.
+    """Lower triangles of ``out[a, b, i] = sum_k weighted[a, k, i] values[b, k, i]``.
 
-    For ``(r, K, n_rows)`` inputs, entry by entry over ``(K, n_rows)``
-    arrays and only for ``b <= a`` (the result is symmetric when
-    ``weighted`` is ``values`` scaled per ``(k, i)``), several times faster
-    than ``einsum`` on these tiny matrices.
+    For ``(r, K, n_rows)`` inputs; returns ``(r (r + 1) / 2, n_rows)``, the
+    entries in ``numpy.tril_indices(r)`` order (the result is symmetric when
+    ``weighted`` is ``values`` scaled per ``(k, i)``). Entry by entry over
+    ``(K, n_rows)`` arrays up to ``_LOOP_MAX_ENTRIES``, ``einsum`` above.
     """
     r = len(values)
+    rows, columns = np.tril_indices(r)
     if r > _LOOP_MAX_ENTRIES:
         values = np.ascontiguousarray(values)
-        return np.einsum("akn,bkn->abn", weighted, values)
-    out = np.empty((r, r, values.shape[2]))
+        return np.einsum("akn,bkn->abn", weighted, values)[rows, columns]
+    out = np.empty((len(rows), values.shape[2]))
     product = np.empty(values.shape[1:])
-    for a in range(r):
-        for b in range(a + 1):
-            np.multiply(weighted[a], values[b], out=product)
-            product.sum(axis=0, out=out[a, b])
-            out[b, a] = out[a, b]
+    for entry, (a, b) in enumerate(zip(rows, columns, strict=True)):
+        np.multiply(weighted[a], values[b], out=product)
+        product.sum(axis=0, out=out[entry])
     return out
 
 
-def _scatter_square(values, missing, n_features):
-    """Sum ``values[a, b, i]`` into ``out[missing[i, a], missing[i, b]]``."""
-    index = missing.T * n_features
-    square = index[:, np.newaxis, :] + missing.T[np.newaxis, :, :]
-    return np.bincount(
-        square.ravel(), weights=values.ravel(), minlength=n_features**2
-    ).reshape(n_features, n_features)
+def _lower_triangles(blocks):
+    """``blocks[..., a, b]`` for ``(a, b)`` in ``numpy.tril_indices(r)``."""
+    rows, columns = np.tril_indices(blocks.shape[-1])
+    return blocks[..., rows, columns]
 
 
-def _scatter_blocks(values, missing, n_features):
-    """Sum ``values[k, i, a, b]`` into ``out[k, missing[i, a], missing[i, b]]``."""
-    n_components = values.shape[0]
-    square = missing[:, :, np.newaxis] * n_features + missing[:, np.newaxis, :]
-    positions = np.arange(n_components)[:, np.newaxis, np.newaxis, np.newaxis] * (
-        n_features**2
-    )
-    return np.bincount(
-        (positions + square).ravel(),
-        weights=values.ravel(),
-        minlength=n_components * n_features**2,
-    ).reshape(n_components, n_features, n_features)
+def _scatter_symmetric(lower, missing, n_features):
+    """Sum symmetric blocks into ``(d, d)`` matrices at their coordinates.
+
+    Parameters
+    ----------
+    lower : ndarray of shape (n_matrices, n_blocks, r (r + 1) / 2)
+        Each block's lower triangle, in ``numpy.tril_indices(r)`` order.
+    missing : ndarray of shape (n_blocks, r)
+        The coordinates of each block.
+
+    Returns
+    -------
+    out : ndarray of shape (n_matrices, d, d)
+        ``sum_i B_i`` embedded at ``missing[i]``, per matrix. Only the lower
+        triangles are scattered (half the work), then mirrored.
+    """
+    n_matrices = lower.shape[0]
+    rows, columns = np.tril_indices(missing.shape[1])
+    index = missing[:, rows] * n_features + missing[:, columns]
+    positions = np.arange(n_matrices)[:, np.newaxis, np.newaxis] * n_features**2 + index
+    half = np.bincount(
+        positions.ravel(),
+        weights=lower.ravel(),
+        minlength=n_matrices * n_features**2,
+    ).reshape(n_matrices, n_features, n_features)
+    out = half + np.swapaxes(half, 1, 2)
+    diagonal = np.arange(n_features)
+    out[:, diagonal, diagonal] = half[:, diagonal, diagonal]
+    return out
 
 
 def _accumulate_complete(x, resp, stats, centres):
