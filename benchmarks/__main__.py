@@ -56,6 +56,7 @@ METHOD = """\
     python -m benchmarks               # full run (~15 min), rewrites this file
     python -m benchmarks --quick       # tiny sizes, < 1 min, writes a temp file
     python -m benchmarks --only mixture --n-samples 50000 --repeats 5
+    python -m benchmarks.bench_mixture --covariance-types tied  # one type, A/B runs
     python -m benchmarks.bench_imputer --datasets iris,wine --seeds 5
 
 `benchmarks/_data.py` holds the simulators (Gaussian and mixture data with

@@ -173,9 +173,14 @@ def run(
     n_reference=2000,
     rss=True,
     seed=0,
+    covariance_types=COVARIANCE_TYPES,
     log=print,
 ):
-    """Run the mixture benchmark; return ``(results, markdown)``."""
+    """Run the mixture benchmark; return ``(results, markdown)``.
+
+    ``covariance_types`` narrows the run (for quick A/B comparisons); the
+    few-pattern table is timed with the ``full`` runs only.
+    """
     rng = np.random.default_rng(seed)
     X, _, weights, means, covariances = _data.mixture_data(
         n_samples, n_features, n_components, rng
@@ -211,7 +216,7 @@ def run(
 
     results = {"by_type": {}, "n_patterns": n_patterns}
     variant_times = {}
-    for cov_type in COVARIANCE_TYPES:
+    for cov_type in covariance_types:
         init = _initial_params(
             weights, means, covariances, cov_type, np.random.default_rng(seed + 1)
         )
@@ -244,7 +249,7 @@ def run(
                 _make(name, n_components, cov_type, lo + 1, init).fit, data[key]
             )
             rss_bytes = float("nan")
-            if rss is True or (rss == "first" and cov_type == COVARIANCE_TYPES[0]):
+            if rss is True or (rss == "first" and cov_type == covariance_types[0]):
                 rss_bytes = rss_peak_subprocess(
                     {
                         "estimator": name,
@@ -303,7 +308,7 @@ def run(
     results["reference"] = []
     if n_reference:
         X_ref = X_missing[:n_reference]
-        for cov_type in COVARIANCE_TYPES:
+        for cov_type in covariance_types:
             est = results["by_type"][cov_type]["EMMixture, 20% MCAR"]["estimator"]
             fast, t_fast = timed(est.score_samples, X_ref)
             start = time.perf_counter()
@@ -502,6 +507,12 @@ def build_parser(parser=None):
     parser.add_argument("--n-reference", type=int, default=2000)
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--covariance-types",
+        type=lambda s: tuple(v for v in s.split(",") if v),
+        default=COVARIANCE_TYPES,
+        help="comma-separated subset of full,tied,diag (default: all three)",
+    )
     return parser
 
 
@@ -519,6 +530,7 @@ def main(argv=None):
         n_reference=args.n_reference,
         rss=not args.no_rss,
         seed=args.seed,
+        covariance_types=args.covariance_types,
     )
     print(markdown)
 
