@@ -30,7 +30,7 @@ per pattern. Complete rows take the plain path ``|(x - mu) U|^2`` with the
 stored precision Cholesky factor ``U``.
 
 **The covariance route** (full and tied). Factor ``S_OO`` per pattern
-instead: ``inv(S_OO)`` and ``log det S_OO`` by the same batched sweep, the
+instead: ``inv(S_OO)`` and ``log det S_OO`` by the same batched inverse, the
 gain ``G = S_MO inv(S_OO)``, ``C = S_MM - G S_OM``, ``m = mu_M + G (x_O -
 mu_O)``. It is taken
 
