@@ -36,17 +36,11 @@ from hypothesis import assume, given, reject
 from hypothesis import strategies as st
 from scipy import linalg
 from scipy.special import logsumexp
-from threadpoolctl import threadpool_limits
 
 from emimpute import EMImputer, EMMixture
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded():
-    """BLAS and OpenMP limited to one thread: on these tiny problems threads
-    only contend with each other on a shared machine (5x faster measured)."""
-    with threadpool_limits(limits=1):
-        yield
+# BLAS and OpenMP limited to one thread (see conftest.single_threaded).
+pytestmark = pytest.mark.usefixtures("single_threaded")
 
 
 EPS = np.finfo(np.float64).eps

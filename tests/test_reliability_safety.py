@@ -20,17 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from emimpute import EMImputer, EMMixture
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded():
-    """BLAS and OpenMP limited to one thread: on these tiny problems threads
-    only contend with each other on a shared machine (5x faster measured)."""
-    with threadpool_limits(limits=1):
-        yield
+# BLAS and OpenMP limited to one thread (see conftest.single_threaded).
+pytestmark = pytest.mark.usefixtures("single_threaded")
 
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]

@@ -16,17 +16,11 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
-from threadpoolctl import threadpool_limits
 
 from emimpute import EMImputer, EMMixture
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded():
-    """BLAS and OpenMP limited to one thread: on these tiny problems threads
-    only contend with each other on a shared machine (5x faster measured)."""
-    with threadpool_limits(limits=1):
-        yield
+# BLAS and OpenMP limited to one thread (see conftest.single_threaded).
+pytestmark = pytest.mark.usefixtures("single_threaded")
 
 
 ESTIMATORS = {"EMImputer": EMImputer, "EMMixture": EMMixture}
