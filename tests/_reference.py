@@ -90,24 +90,28 @@ def dense_covariances(params):
 
     Parameters
     ----------
-    params : MixtureParams
+    params : MixtureParams, or a fitted EMMixture or EMImputer
+        Anything with ``covariances`` / ``covariances_``, ``means`` /
+        ``means_`` and ``covariance_type``. EMImputer reports 'spherical'
+        covariances per feature, shape ``(K, d)``, like 'diag'.
 
     Returns
     -------
     covariances : ndarray of shape (n_components, n_features, n_features)
     """
-    n_components, n_features = params.means.shape
-    covariances = np.asarray(params.covariances, dtype=float)
-    kind = params.covariance_type
-    if kind == "full":
-        return covariances.copy()
-    if kind == "tied":
+    covariances = getattr(params, "covariances", None)
+    if covariances is None:
+        covariances = params.covariances_
+    means = getattr(params, "means", None)
+    n_components, n_features = (params.means_ if means is None else means).shape
+    covariances = np.asarray(covariances, dtype=float)
+    if params.covariance_type == "tied":
         return np.repeat(covariances[np.newaxis], n_components, axis=0)
-    if kind == "diag":
-        return np.stack([np.diag(variances) for variances in covariances])
-    if kind == "spherical":
-        return np.stack([variance * np.eye(n_features) for variance in covariances])
-    raise ValueError(kind)
+    if covariances.ndim == 3:
+        return covariances.copy()
+    if covariances.ndim == 1:
+        return covariances[:, np.newaxis, np.newaxis] * np.eye(n_features)
+    return np.stack([np.diag(variances) for variances in covariances])
 
 
 def random_spd(rng, n_features, low=0.5, high=2.0):

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from _reference import dense_covariances
 from _strategies import (
     covariance_types,
     float_dtypes,
@@ -62,19 +63,6 @@ def quiet(test):
     for mark in QUIET:
         test = mark(test)
     return test
-
-
-def _dense_covariances(model):
-    """Every component's covariance as a (d, d) matrix: shape (K, d, d)."""
-    covariances = np.asarray(model.covariances_)
-    n_components, d = model.means_.shape
-    if model.covariance_type == "tied":
-        return np.broadcast_to(covariances, (n_components, d, d))
-    if covariances.ndim == 3:
-        return covariances
-    if covariances.ndim == 1:
-        return covariances[:, None, None] * np.eye(d)
-    return np.stack([np.diag(c) for c in covariances])
 
 
 # The ValueErrors the estimators document for degenerate fits; each says
@@ -128,7 +116,7 @@ def _log_density_tolerance(model, X):
     over components: C eps (|x_O - mu_O|^2 / lambda_min(S) + d cond(S)) for
     the dense models (the precision route inverts the full covariance),
     elementwise for the diagonal ones. Callers add their relative term."""
-    covariances = _dense_covariances(model)
+    covariances = dense_covariances(model)
     out = np.zeros(len(X))
     for mu, S in zip(model.means_, covariances, strict=True):
         # On n <= d data at large scale the absolute reg_covar is below
@@ -157,7 +145,7 @@ def _reference_log_density(x, mu, S):
 def _reference_weighted_log_prob(model, X):
     """log w_k + log N(x_O; mu_k,O, S_k,OO) per row, independently of the
     engine."""
-    covariances = _dense_covariances(model)
+    covariances = dense_covariances(model)
     out = np.tile(np.log(model.weights_), (len(X), 1))
     for i, x in enumerate(X):
         o = ~np.isnan(x)
@@ -312,7 +300,7 @@ def test_column_permutation_equivariance(data, covariance_type, seed):
         means_=imputer._params.means,
         covariance_type=covariance_type,
     )
-    covariance = _dense_covariances(internal)[0]
+    covariance = dense_covariances(internal)[0]
     sd = np.sqrt(np.diag(covariance))
     eigenvalues = _floored_eigenvalues(covariance / np.outer(sd, sd))
     kappa = eigenvalues.max() / eigenvalues.min()
@@ -369,7 +357,7 @@ def _reference_conditional(model, X):
     (eps * cond(correlation) * sigma_M * (1 + |z_O|)), plus the effect of
     the responsibilities' rounding on the mixture of conditional means.
     """
-    covariances = _dense_covariances(model)
+    covariances = dense_covariances(model)
     weighted = _reference_weighted_log_prob(model, X)
     resp = np.exp(weighted - logsumexp(weighted, axis=1, keepdims=True))
     log_tolerance = 1e-8 * np.maximum(1.0, np.abs(weighted)).max(axis=1)

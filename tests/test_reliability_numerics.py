@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import dense_covariances
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 
@@ -319,19 +320,6 @@ def test_duplicated_points(estimator, covariance_type):
 # --------------------------------------------------------------------------
 # 31-32. float32 and integer input
 # --------------------------------------------------------------------------
-def _dense_covariances(model):
-    """Every component's covariance as a (d, d) matrix: shape (K, d, d)."""
-    covariances = np.asarray(model.covariances_)
-    n_components, d = model.means_.shape
-    if model.covariance_type == "tied":
-        return np.broadcast_to(covariances, (n_components, d, d))
-    if covariances.ndim == 3:
-        return covariances
-    if covariances.ndim == 1:  # EMMixture spherical
-        return covariances[:, None, None] * np.eye(d)
-    return np.stack([np.diag(c) for c in covariances])
-
-
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_float32_input(estimator, covariance_type):
@@ -340,7 +328,7 @@ def test_float32_input(estimator, covariance_type):
     model.fit(X32)
     # Covariances positive definite in every component (scikit-learn #30382:
     # float32 gave negative variances). Computations are in float64.
-    for matrix in _dense_covariances(model):
+    for matrix in dense_covariances(model):
         assert np.linalg.eigvalsh(matrix).min() > 0.0
     # float32 input is computed in float64: same fit as the upcast data.
     reference = estimator(
@@ -437,7 +425,7 @@ def _component_conditional_means(imputer, x):
     m = np.isnan(x)
     o = ~m
     means = []
-    for k, S in enumerate(_dense_covariances(imputer)):
+    for k, S in enumerate(dense_covariances(imputer)):
         mu = imputer.means_[k]
         if not o.any():
             means.append(mu[m])
