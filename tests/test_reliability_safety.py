@@ -307,18 +307,15 @@ def test_same_seed_bitwise_identical_and_clone_refit(estimator, init_params):
     _assert_params_identical(first, second)
 
 
-_SUBPROCESS = textwrap.dedent(
+# The digests of one set of fits, as source code: run here and, verbatim, in
+# fresh interpreters.
+_DIGESTS = textwrap.dedent(
     """
-    import json, sys
-    import numpy as np
-    from threadpoolctl import threadpool_limits
-    from emimpute import EMImputer, EMMixture
-    X = np.array(json.loads(sys.stdin.read()))
-    with threadpool_limits(limits=1):
+    def digests(X):
         imputer = EMImputer(n_components=2, random_state=11).fit(X)
         draws = EMImputer(sample_posterior=True, random_state=11).fit(X)
         gm = EMMixture(3, n_init=2, init_params="k-means++", random_state=11).fit(X)
-        out = {
+        return {
             "transform": imputer.transform(X).tobytes().hex(),
             "draws": draws.transform(X).tobytes().hex(),
             "means": gm.means_.tobytes().hex(),
@@ -326,8 +323,26 @@ _SUBPROCESS = textwrap.dedent(
             "score_samples": gm.score_samples(X).tobytes().hex(),
             "sample": gm.sample(5)[0].tobytes().hex(),
         }
-    print(json.dumps(out))
     """
+)
+
+_SUBPROCESS = (
+    textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        from threadpoolctl import threadpool_limits
+        from emimpute import EMImputer, EMMixture
+        """
+    )
+    + _DIGESTS
+    + textwrap.dedent(
+        """
+        X = np.array(json.loads(sys.stdin.read()))
+        with threadpool_limits(limits=1):
+            print(json.dumps(digests(X)))
+        """
+    )
 )
 
 
@@ -357,17 +372,9 @@ def test_determinism_across_processes():
     X = _clusters()
     first, second = _run_elsewhere(X)
     assert first == second
-    imputer = EMImputer(n_components=2, random_state=11).fit(X)
-    draws = EMImputer(sample_posterior=True, random_state=11).fit(X)
-    gm = EMMixture(3, n_init=2, init_params="k-means++", random_state=11).fit(X)
-    here = {
-        "transform": imputer.transform(X).tobytes().hex(),
-        "draws": draws.transform(X).tobytes().hex(),
-        "means": gm.means_.tobytes().hex(),
-        "covariances": gm.covariances_.tobytes().hex(),
-        "score_samples": gm.score_samples(X).tobytes().hex(),
-        "sample": gm.sample(5)[0].tobytes().hex(),
-    }
+    namespace = {"EMImputer": EMImputer, "EMMixture": EMMixture}
+    exec(_DIGESTS, namespace)
+    here = namespace["digests"](X)
     assert here == first
 
 
