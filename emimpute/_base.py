@@ -5,14 +5,20 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emimpute._em._covariance import COVARIANCE_TYPES
+from emimpute._em._config import EMConfig, Prior
+from emimpute._em._data import EMData
+from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
-from emimpute._em._params import MixtureParams
-from emimpute._em._patterns import find_patterns
 from emimpute._sklearn_compat import Interval, StrOptions
 
 EM_PARAMETER_CONSTRAINTS = {
+    "categorical_features": [
+        StrOptions({"from_dtype"}),
+        "array-like",
+        None,
+    ],
+    "category_smoothing": [Interval(Real, 0.0, None, closed="left")],
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
     "tol": [Interval(Real, 0.0, None, closed="left")],
@@ -25,12 +31,16 @@ EM_PARAMETER_CONSTRAINTS = {
 }
 
 
-def check_fit_rows(patterns, n_components, estimator_name):
+def check_fit_rows(data, n_components, estimator_name, mask=None):
     """Raise a clear error when EM cannot be fit on these rows.
 
     EM needs at least ``n_components`` rows with something observed and at
-    least one observed value per feature (else no mean is estimable).
+    least one observed value per feature (else no mean or category
+    probability is estimable). ``mask`` is the input's missingness mask, for
+    the features' indices in the message (``data``'s numeric mask by
+    default).
     """
+    patterns = data.patterns
     n_samples = patterns.n_samples
     if n_samples < n_components:
         raise ValueError(
@@ -44,7 +54,8 @@ def check_fit_rows(patterns, n_components, estimator_name):
             f"with an observed value, but only {n_informative} of the "
             f"{n_samples} rows have one."
         )
-    empty_features = np.flatnonzero(patterns.mask.all(axis=0))
+    mask = patterns.mask if mask is None else mask
+    empty_features = np.flatnonzero(mask.all(axis=0))
     if len(empty_features):
         raise ValueError(
             f"{estimator_name} cannot estimate a mean for features without any "
@@ -52,53 +63,69 @@ def check_fit_rows(patterns, n_components, estimator_name):
         )
 
 
-def fit_em(estimator, X, mask, *, start=None, **initial):
-    """Run EM with the estimator's parameters.
+def em_config(estimator, *, standardise=False):
+    """The engine's :class:`EMConfig` from an estimator's parameters."""
+    return EMConfig(
+        n_components=estimator.n_components,
+        form=covariance_form(estimator.covariance_type),
+        prior=Prior(
+            reg_covar=estimator.reg_covar,
+            category_smoothing=estimator.category_smoothing,
+        ),
+        tol=estimator.tol,
+        max_iter=estimator.max_iter,
+        n_init=estimator.n_init,
+        init_params=estimator.init_params,
+        random_state=check_random_state(estimator.random_state),
+        standardise=standardise,
+        verbose=estimator.verbose,
+        verbose_interval=getattr(estimator, "verbose_interval", 10),
+    )
+
+
+def fit_em(estimator, data, *, standardise=False, start=None, mask=None, **initial):
+    """Run EM on ``data`` with the estimator's parameters.
 
     Parameters
     ----------
     estimator : estimator with the parameters of ``EM_PARAMETER_CONSTRAINTS``
-    X : ndarray of shape (n_samples, n_features)
-        Float64 data; entries flagged in ``mask`` are ignored.
-    mask : ndarray of shape (n_samples, n_features)
-        True where missing.
+    data : EMData
+    standardise : bool, default=False
+        Fit the numeric columns standardised (see ``EMConfig``).
     start : MixtureParams, default=None
         Warm-start parameters.
+    mask : ndarray of shape (n_samples, n_features), default=None
+        The input's missingness mask, for the error on empty features.
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
     Returns
     -------
     result : EMResult
-    patterns : MissingPatterns
     """
-    patterns = find_patterns(mask)
-    check_fit_rows(patterns, estimator.n_components, type(estimator).__name__)
-    result = run_em(
-        X,
-        patterns,
-        n_components=estimator.n_components,
-        covariance_type=estimator.covariance_type,
-        tol=estimator.tol,
-        reg_covar=estimator.reg_covar,
-        max_iter=estimator.max_iter,
-        n_init=estimator.n_init,
-        init_params=estimator.init_params,
-        random_state=check_random_state(estimator.random_state),
-        start=start,
-        verbose=estimator.verbose,
-        verbose_interval=getattr(estimator, "verbose_interval", 10),
-        **initial,
+    check_fit_rows(data, estimator.n_components, type(estimator).__name__, mask)
+    return run_em(
+        data, em_config(estimator, standardise=standardise), start=start, **initial
     )
-    return result, patterns
 
 
-def fitted_params(estimator):
-    """The fitted ``MixtureParams`` stored on an estimator."""
-    return MixtureParams(
-        weights=estimator.weights_,
-        means=estimator.means_,
-        covariances=estimator.covariances_,
-        precisions_cholesky=estimator.precisions_cholesky_,
-        covariance_type=estimator.covariance_type,
+def engine_data(table_input, numeric=None, categorical=None):
+    """The engine's data of some of an input's numeric and categorical columns.
+
+    ``numeric`` and ``categorical`` are positions among the input's numeric
+    and categorical columns (all by default).
+    """
+    layout = table_input.layout
+    numeric = slice(None) if numeric is None else numeric
+    categorical = slice(None) if categorical is None else categorical
+    n_categories = ()
+    if layout is not None:
+        n_categories = [len(c) for c in layout.categories]
+        n_categories = np.asarray(n_categories, dtype=int)[categorical]
+    mask = table_input.mask[:, table_input.numeric_columns]
+    return EMData.build(
+        table_input.numeric[:, numeric],
+        mask[:, numeric],
+        table_input.codes[:, categorical],
+        tuple(n_categories),
     )

@@ -9,17 +9,19 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 
-from emimpute._base import EM_PARAMETER_CONSTRAINTS, fit_em
+from emimpute._base import EM_PARAMETER_CONSTRAINTS, engine_data, fit_em
 from emimpute._em._estep import posterior
-from emimpute._em._impute import conditional_fill
-from emimpute._em._params import in_data_units, standardisation
-from emimpute._em._patterns import find_patterns
+from emimpute._em._forms import covariance_form
+from emimpute._em._impute import complete
+from emimpute._input import read_input
 from emimpute._sklearn_compat import (
     _check_feature_names_in,
     _fit_context,
+    _get_output_config,
     check_is_fitted,
     validate_data,
 )
+from emimpute._table import append_columns, container_of, decode, select_columns
 
 
 def _is_nan(value):
@@ -101,6 +103,25 @@ class EMImputer(TransformerMixin, BaseEstimator):
     verbose : int, default=0
         Progress output of EM, as in :class:`EMMixture`.
 
+    categorical_features : 'from_dtype', array-like of int, str or bool, \
+            or None, default='from_dtype'
+        The categorical features, as in :class:`EMMixture`: by default
+        pandas ``category``, ``string``, ``bool`` and text ``object``
+        columns, polars ``Categorical``, ``Enum``, ``String`` and
+        ``Boolean`` columns, and the columns of a numpy object array that
+        hold text or booleans. A missing categorical entry is filled with
+        its most probable category given the observed entries of its row
+        (a draw with ``sample_posterior=True``); see
+        :meth:`predict_category_proba`. A category not seen in fit is an
+        error at transform time. With one component, the categorical
+        features are independent of everything else, so a categorical hole
+        gets its feature's mode: use ``n_components > 1`` to carry
+        dependence between features of both kinds.
+
+    category_smoothing : float, default=1.0
+        Pseudo-count added to every category of every component in each
+        M-step, so that no category has probability 0 inside a component.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -130,6 +151,21 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     indicator_ : MissingIndicator
         The indicator of missing values; None when ``add_indicator=False``.
+
+    categories_ : list of ndarray
+        The categories of each categorical feature kept, in the order of
+        ``categorical_features_``.
+
+    category_probabilities_ : list of ndarray of shape (n_components, n_categories_j)
+        The probability of each category of each categorical feature, per
+        component.
+
+    numeric_features_ : ndarray of shape (n_numeric,)
+        Indices of the numeric input features kept: ``means_`` and
+        ``covariances_`` refer to them, in this order.
+
+    categorical_features_ : ndarray of shape (n_categorical,)
+        Indices of the categorical input features kept.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -214,6 +250,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         add_indicator=False,
         keep_empty_features=False,
         verbose=0,
+        categorical_features="from_dtype",
+        category_smoothing=1.0,
     ):
         self.missing_values = missing_values
         self.n_components = n_components
@@ -228,6 +266,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
         self.verbose = verbose
+        self.categorical_features = categorical_features
+        self.category_smoothing = category_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -268,7 +308,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self : object
             The fitted imputer.
         """
-        X, mask = self._validate_X(X, reset=True)
+        table = self._read(X, reset=True)
+        self._layout = table.layout
+        mask = table.mask
         empty = mask.all(axis=0)
         if empty.any() and not self.keep_empty_features:
             warnings.warn(
@@ -282,40 +324,83 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.indicator_ = None
         if self.add_indicator:
             self.indicator_ = MissingIndicator(
-                missing_values=self.missing_values, error_on_new=False
-            ).fit(X)
+                missing_values=self._indicator_marker, error_on_new=False
+            ).fit(self._indicator_input(table))
         if len(self._kept) == 0:
             raise ValueError(
                 "EMImputer needs at least one feature with an observed value; "
                 "every feature of X is entirely missing."
             )
-        X_kept, mask_kept = X[:, self._kept], mask[:, self._kept]
-        self._centre, self._scale = standardisation(X_kept, mask_kept)
-        result, _ = fit_em(self, (X_kept - self._centre) / self._scale, mask_kept)
-        self._params = result.params
-        self.weights_ = result.params.weights
-        self.means_, self.covariances_ = in_data_units(
-            result.params, self._centre, self._scale
+        # Positions of the kept features among the numeric and the
+        # categorical ones.
+        self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
+        self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
+        result = fit_em(self, self._engine_data(table), standardise=True)
+        params = result.params
+        self._params = params
+        self._scaling = result.scaling
+        self.weights_ = params.weights
+        n_components = len(params.weights)
+        if params.gaussian is None:
+            self.means_ = np.empty((n_components, 0))
+            self.covariances_ = np.empty(
+                covariance_form(self.covariance_type).shape(n_components, 0)
+            )
+        else:
+            self.means_, self.covariances_ = params.gaussian.scaled(
+                result.scaling.centre, result.scaling.scale
+            )
+        self.numeric_features_ = table.numeric_columns[self._numeric_kept]
+        self.categorical_features_ = table.categorical_columns[self._categorical_kept]
+        self.categories_ = (
+            []
+            if table.layout is None
+            else [table.layout.categories[j] for j in self._categorical_kept]
+        )
+        self.category_probabilities_ = (
+            [] if params.categorical is None else list(params.categorical.probabilities)
         )
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
-        self.lower_bound_ = float(
-            result.lower_bound - self._log_scale(mask_kept).mean()
-        )
+        self.lower_bound_ = result.lower_bound
         return self
 
-    def _log_scale(self, mask_kept):
-        """Per row, the log-Jacobian of the standardisation of its observed part.
+    def _read(self, X, *, reset):
+        return read_input(
+            self,
+            X,
+            reset=reset,
+            validate_numeric=self._validate_X,
+            missing_values=self.missing_values,
+        )
 
-        The density of a row's observed entries in the data's units is that
-        of the standardised entries divided by the product of their scales.
-        """
-        return np.where(mask_kept, 0.0, np.log(self._scale)).sum(axis=1)
+    @property
+    def _indicator_marker(self):
+        return self.missing_values if self._layout is None else np.nan
 
-    def _standardised(self, X, mask):
-        X_kept = (X[:, self._kept] - self._centre) / self._scale
-        mask_kept = mask[:, self._kept]
-        return np.where(mask_kept, np.nan, X_kept), find_patterns(mask_kept)
+    def _indicator_input(self, table):
+        """What the MissingIndicator reads: X, or NaN where a mixed table has holes."""
+        if table.layout is None:
+            return table.table
+        return np.where(table.mask, np.nan, 0.0)
+
+    def _engine_data(self, table):
+        return engine_data(table, self._numeric_kept, self._categorical_kept)
+
+    def _complete(self, X, **options):
+        check_is_fitted(self)
+        table = self._read(X, reset=False)
+        random_state = (
+            check_random_state(self.random_state) if self.sample_posterior else None
+        )
+        completion = complete(
+            self._engine_data(table),
+            self._params,
+            scaling=self._scaling,
+            random_state=random_state,
+            **options,
+        )
+        return table, completion
 
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.
@@ -341,26 +426,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         std : ndarray of shape (n_samples, n_features_out)
             Conditional standard deviations; only when ``return_std``.
         """
-        check_is_fitted(self)
-        X, mask = self._validate_X(X, reset=False)
-        Z, patterns = self._standardised(X, mask)
-        random_state = (
-            check_random_state(self.random_state) if self.sample_posterior else None
-        )
-        filled, std = conditional_fill(
-            Z,
-            patterns,
-            self._params,
-            return_std=return_std,
-            random_state=random_state,
-        )
-        kept_mask = mask[:, self._kept]
+        table, completion = self._complete(X, return_std=return_std)
+        if table.layout is not None:
+            return self._mixed_output(table, completion, return_std)
+        X = table.table
+        std = completion.std
         Xt = X.copy()
-        # Observed entries are copied from X, never round-tripped through
-        # the standardisation, so they come back bit for bit.
-        Xt[:, self._kept] = np.where(
-            kept_mask, filled * self._scale + self._centre, X[:, self._kept]
-        )
+        Xt[:, self._kept] = completion.numeric
         if self.keep_empty_features:
             empty = np.setdiff1d(np.arange(X.shape[1]), self._kept)
             Xt[:, empty] = 0.0
@@ -368,7 +440,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             Xt = Xt[:, self._kept]
         if return_std:
             std_out = np.full(X.shape, np.nan)
-            std_out[:, self._kept] = std * self._scale
+            std_out[:, self._kept] = std
             if not self.keep_empty_features:
                 std_out = std_out[:, self._kept]
         if self.indicator_ is not None:
@@ -377,6 +449,74 @@ class EMImputer(TransformerMixin, BaseEstimator):
             if return_std:
                 std_out = np.hstack([std_out, np.zeros_like(indicator)])
         return (Xt, std_out) if return_std else Xt
+
+    def _mixed_output(self, table, completion, return_std):
+        """The completed mixed table, in the input's kind and column types.
+
+        With scikit-learn's default output a numpy object array; with
+        ``set_output(transform='pandas' | 'polars')`` a DataFrame whose
+        categorical columns keep their type (a pandas ``category`` column
+        stays ``category`` with the same categories).
+        """
+        layout = table.layout
+        numeric = table.numeric.copy()
+        numeric[:, self._numeric_kept] = completion.numeric
+        codes = table.codes.copy()
+        codes[:, self._categorical_kept] = completion.codes
+        empty_numeric = np.setdiff1d(np.arange(len(layout.numeric)), self._numeric_kept)
+        # sklearn's rule for kept empty features: filled with 0; an empty
+        # categorical feature has no category to fill with and stays missing.
+        numeric[:, empty_numeric] = 0.0
+        container = _get_output_config("transform", self)["dense"]
+        if container == "default":
+            output = decode(numeric, codes, layout, container="numpy")
+        elif container == layout.container == container_of(table.table):
+            output = decode(numeric, codes, layout, like=table.table)
+        else:
+            output = decode(numeric, codes, layout, container=container, columns=None)
+        columns = np.arange(layout.n_features)
+        if not self.keep_empty_features:
+            columns = self._kept
+        output = select_columns(output, columns)
+        indicator = None
+        if self.indicator_ is not None:
+            indicator = self.indicator_.transform(self._indicator_input(table))
+            names = self.indicator_.get_feature_names_out(
+                _check_feature_names_in(self, None)
+            )
+            output = append_columns(output, indicator.astype(float), names)
+        if not return_std:
+            return output
+        std = np.full(table.mask.shape, np.nan)
+        std[:, layout.numeric[self._numeric_kept]] = completion.std
+        std[:, layout.categorical] = np.nan
+        std = std[:, columns]
+        if indicator is not None:
+            std = np.hstack([std, np.zeros(indicator.shape)])
+        return output, std
+
+    def predict_category_proba(self, X):
+        """Posterior predictive probabilities of each categorical feature.
+
+        For a missing categorical entry of a row with observed part
+        ``x_O``, ``P(x_j = c | x_O) = sum_k r_k(x_O) theta_kjc``, with
+        ``r_k`` the responsibilities of the components given ``x_O`` and
+        ``theta_kj`` the category probabilities of feature ``j`` in
+        component ``k``; an observed entry gets probability 1 on its
+        category.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with missing entries.
+
+        Returns
+        -------
+        probabilities : list of ndarray of shape (n_samples, n_categories_j)
+            One array per categorical feature (``categorical_features_``),
+            columns in the order of ``categories_``.
+        """
+        return self._complete(X, return_proba=True)[1].probabilities
 
     def score(self, X, y=None):
         """Mean log-likelihood of the observed entries of each row.
@@ -400,10 +540,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
             Mean observed-data log-likelihood per row.
         """
         check_is_fitted(self)
-        X, mask = self._validate_X(X, reset=False)
-        Z, patterns = self._standardised(X, mask)
-        log_prob, _ = posterior(Z, patterns, self._params)
-        return float(np.mean(log_prob - self._log_scale(mask[:, self._kept])))
+        log_prob, _ = posterior(
+            self._engine_data(self._read(X, reset=False)),
+            self._params,
+            scaling=self._scaling,
+        )
+        return float(np.mean(log_prob))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.

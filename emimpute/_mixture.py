@@ -7,21 +7,22 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 
-from emimpute._base import EM_PARAMETER_CONSTRAINTS, fit_em, fitted_params
-from emimpute._em._covariance import (
-    n_covariance_parameters,
-    precisions_from_cholesky,
-)
+from emimpute._base import EM_PARAMETER_CONSTRAINTS, engine_data, fit_em
+from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._estep import posterior, weighted_log_prob
+from emimpute._em._forms import covariance_form
+from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import check_initial_params
-from emimpute._em._patterns import find_patterns
+from emimpute._em._params import MixtureParams
 from emimpute._em._sample import sample_mixture
+from emimpute._input import read_input
 from emimpute._sklearn_compat import (
     Interval,
     _fit_context,
     check_is_fitted,
     validate_data,
 )
+from emimpute._table import decode
 
 
 class EMMixture(DensityMixin, BaseEstimator):
@@ -103,6 +104,29 @@ class EMMixture(DensityMixin, BaseEstimator):
     verbose_interval : int, default=10
         Number of iterations between two progress lines.
 
+    categorical_features : 'from_dtype', array-like of int, str or bool, \
+            or None, default='from_dtype'
+        The categorical features, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+
+        - 'from_dtype': pandas ``category``, ``string``, ``bool`` columns
+          and ``object`` columns of text; polars ``Categorical``, ``Enum``,
+          ``String`` and ``Boolean`` columns; the columns of a numpy object
+          array that hold text or booleans. A numeric array has none.
+        - indices, feature names or a boolean mask.
+        - None: every feature is numeric.
+
+        Given the component, each categorical feature follows its own
+        categorical distribution (``category_probabilities_``), independent
+        of the other features (the latent class model). A missing
+        categorical entry is marginalised. A category not seen in fit is
+        an error at predict time.
+
+    category_smoothing : float, default=1.0
+        Pseudo-count added to every category of every component in each
+        M-step (a symmetric Dirichlet prior), so that no category has
+        probability 0 inside a component; 0 gives maximum likelihood.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -134,6 +158,23 @@ class EMMixture(DensityMixin, BaseEstimator):
     lower_bound_ : float
         Per-sample observed-data log-likelihood of the best fit (rows with
         nothing observed contribute 0).
+
+    categories_ : list of ndarray
+        The categories of each categorical feature (in the order of
+        ``categorical_features_``), sorted as
+        :class:`~sklearn.preprocessing.OneHotEncoder` sorts them (a pandas
+        ``category`` column keeps its declared categories).
+
+    category_probabilities_ : list of ndarray of shape (n_components, n_categories_j)
+        The probability of each category of each categorical feature, per
+        component.
+
+    numeric_features_ : ndarray of shape (n_numeric,)
+        Indices of the numeric input features: ``means_`` and
+        ``covariances_`` refer to them, in this order.
+
+    categorical_features_ : ndarray of shape (n_categorical,)
+        Indices of the categorical input features.
 
     lower_bounds_ : list of float
         Its value at each iteration of the best fit.
@@ -224,6 +265,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        categorical_features="from_dtype",
+        category_smoothing=1.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -239,6 +282,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.categorical_features = categorical_features
+        self.category_smoothing = category_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -292,33 +337,48 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X, mask = self._validate_X(X, reset=True)
-        n_features = X.shape[1]
+        table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
+        self._layout = table.layout
+        data = engine_data(table)
+        form = covariance_form(self.covariance_type)
+        n_components = self.n_components
         weights, means, precisions = check_initial_params(
             self.weights_init,
             self.means_init,
             self.precisions_init,
-            n_components=self.n_components,
-            n_features=n_features,
-            covariance_type=self.covariance_type,
+            n_components=n_components,
+            n_features=data.n_numeric,
+            form=form,
         )
         warm = self.warm_start and hasattr(self, "converged_")
-        result, patterns = fit_em(
+        result = fit_em(
             self,
-            X,
-            mask,
-            start=fitted_params(self) if warm else None,
+            data,
+            start=self._fitted_params() if warm else None,
+            mask=table.mask,
             weights_init=weights,
             means_init=means,
             precisions_init=precisions,
         )
         params = result.params
+        gaussian = params.gaussian
+        if gaussian is None:
+            # No numeric feature: the Gaussian attributes are empty.
+            empty_shape = form.shape(n_components, 0)
+            gaussian = GaussianFamily(
+                form, np.empty((n_components, 0)), *2 * [np.empty(empty_shape)]
+            )
+        categorical = params.categorical
         self.weights_ = params.weights
-        self.means_ = params.means
-        self.covariances_ = params.covariances
-        self.precisions_cholesky_ = params.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(
-            params.precisions_cholesky, self.covariance_type
+        self.means_ = gaussian.means
+        self.covariances_ = gaussian.covariances
+        self.precisions_cholesky_ = gaussian.precisions_cholesky
+        self.precisions_ = form.precisions(gaussian.precisions_cholesky)
+        self.numeric_features_ = table.numeric_columns
+        self.categorical_features_ = table.categorical_columns
+        self.categories_ = [] if table.layout is None else table.layout.categories
+        self.category_probabilities_ = (
+            [] if categorical is None else list(categorical.probabilities)
         )
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
@@ -327,15 +387,32 @@ class EMMixture(DensityMixin, BaseEstimator):
         # A final E-step with the kept parameters, so that the labels of
         # fit_predict(X) always equal fit(X).predict(X), whichever of the
         # n_init runs won.
-        return weighted_log_prob(X, patterns, params).argmax(axis=1)
+        return weighted_log_prob(data, params).argmax(axis=1)
 
-    def _validated_patterns(self, X):
+    def _fitted_params(self):
+        """The fitted parameters as the engine's ``MixtureParams``."""
+        families = []
+        if len(self.numeric_features_):
+            families.append(
+                GaussianFamily(
+                    covariance_form(self.covariance_type),
+                    self.means_,
+                    self.covariances_,
+                    self.precisions_cholesky_,
+                )
+            )
+        if len(self.categorical_features_):
+            families.append(CategoricalFamily(tuple(self.category_probabilities_)))
+        return MixtureParams(weights=self.weights_, families=tuple(families))
+
+    def _validated_data(self, X):
         check_is_fitted(self)
-        X, mask = self._validate_X(X, reset=False)
-        return X, find_patterns(mask)
+        return engine_data(
+            read_input(self, X, reset=False, validate_numeric=self._validate_X)
+        )
 
     def _posterior(self, X):
-        return posterior(*self._validated_patterns(X), fitted_params(self))
+        return posterior(self._validated_data(X), self._fitted_params())
 
     def score_samples(self, X):
         """Log-density of the observed coordinates of each row.
@@ -412,7 +489,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Randomly generated sample, grouped by component.
+            Randomly generated sample, grouped by component; an object
+            array holding the categories in the categorical features when
+            there are any.
 
         y : ndarray of shape (n_samples,)
             Component labels.
@@ -424,15 +503,17 @@ class EMMixture(DensityMixin, BaseEstimator):
                 "requires at least one sample."
             )
         rng = check_random_state(self.random_state)
-        return sample_mixture(fitted_params(self), int(n_samples), rng)
+        draws, labels = sample_mixture(self._fitted_params(), int(n_samples), rng)
+        if self._layout is None:
+            return draws[0], labels
+        numeric = draws[0] if len(self.numeric_features_) else None
+        codes = draws[-1]
+        if numeric is None:
+            numeric = np.empty((len(labels), 0))
+        return decode(numeric, codes, self._layout, container="numpy"), labels
 
     def _n_parameters(self):
-        n_features = self.means_.shape[1]
-        covariance = n_covariance_parameters(
-            self.covariance_type, self.n_components, n_features
-        )
-        mean = n_features * self.n_components
-        return int(covariance + mean + self.n_components - 1)
+        return self._fitted_params().n_parameters()
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).

@@ -5,6 +5,7 @@ A scikit-learn upgrade that moves one of these touches this file only.
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_is_fitted,
@@ -16,6 +17,7 @@ __all__ = [
     "StrOptions",
     "_check_feature_names_in",
     "_fit_context",
+    "_get_output_config",
     "check_is_fitted",
     "validate_data",
 ]

@@ -1,9 +1,14 @@
-"""Tests of the bundled data loader and of make_missing."""
+"""Tests of the bundled data loaders and of make_missing."""
+
+import csv
+import math
+import sys
+from importlib import resources
 
 import numpy as np
 import pytest
 
-from emimpute.datasets import load_old_faithful, make_missing
+from emimpute.datasets import load_old_faithful, load_penguins, make_missing
 
 
 def test_load_old_faithful():
@@ -26,6 +31,137 @@ def test_load_old_faithful_as_frame():
     assert faithful.data is faithful.frame
     assert list(faithful.frame.columns) == ["eruptions", "waiting"]
     np.testing.assert_array_equal(faithful.frame.to_numpy(), load_old_faithful().data)
+
+
+PENGUIN_FEATURES = [
+    "species",
+    "island",
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+    "sex",
+]
+PENGUIN_CATEGORICAL = ["species", "island", "sex"]
+PENGUIN_NUMERIC = [
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+]
+
+
+@pytest.fixture(scope="module")
+def penguins_csv():
+    """The bundled CSV read with the csv module alone: ``(header, rows)``."""
+    path = resources.files("emimpute.datasets").joinpath("data", "penguins.csv")
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def _holes_per_column(header, rows):
+    return {
+        name: sum(row[j] in ("", "NA") for row in rows) for j, name in enumerate(header)
+    }
+
+
+def test_penguins_csv_is_the_published_table(penguins_csv):
+    header, rows = penguins_csv
+    assert header == [*PENGUIN_FEATURES, "year"]
+    assert len(rows) == 344
+    assert all(len(row) == 8 for row in rows)
+    # The published table: 2 birds unmeasured, 11 unsexed, no other holes.
+    assert _holes_per_column(header, rows) == {
+        "species": 0,
+        "island": 0,
+        "bill_length_mm": 2,
+        "bill_depth_mm": 2,
+        "flipper_length_mm": 2,
+        "body_mass_g": 2,
+        "sex": 11,
+        "year": 0,
+    }
+
+
+def test_load_penguins_as_frame(penguins_csv):
+    pd = pytest.importorskip("pandas")
+    header, rows = penguins_csv
+    penguins = load_penguins()
+    frame, data = penguins.frame, penguins.data
+    assert isinstance(frame, pd.DataFrame)
+    assert isinstance(data, pd.DataFrame)
+    assert frame.shape == (344, 8)
+    assert data.shape == (344, 7)
+    assert list(frame.columns) == header
+    assert list(data.columns) == PENGUIN_FEATURES
+    assert penguins.feature_names == PENGUIN_FEATURES
+    assert "Gorman" in penguins.DESCR and "CC0" in penguins.DESCR
+    assert frame.isna().sum().to_dict() == _holes_per_column(header, rows)
+    for name in PENGUIN_CATEGORICAL:
+        assert isinstance(frame[name].dtype, pd.CategoricalDtype)
+        assert not frame[name].cat.ordered
+    for name in PENGUIN_NUMERIC:
+        assert frame[name].dtype == np.float64
+    assert frame["year"].dtype == np.int64
+    assert sorted(frame["year"].unique()) == [2007, 2008, 2009]
+    assert frame["species"].cat.categories.tolist() == ["Adelie", "Chinstrap", "Gentoo"]
+    assert frame["island"].cat.categories.tolist() == ["Biscoe", "Dream", "Torgersen"]
+    assert frame["sex"].cat.categories.tolist() == ["female", "male"]
+    assert frame["species"].value_counts().to_dict() == {
+        "Adelie": 152,
+        "Gentoo": 124,
+        "Chinstrap": 68,
+    }
+    # Every cell as written in the file.
+    for j, name in enumerate(header):
+        column = frame[name].tolist()
+        for i, row in enumerate(rows):
+            if row[j] in ("", "NA"):
+                assert pd.isna(column[i])
+            elif name in PENGUIN_CATEGORICAL:
+                assert column[i] == row[j]
+            else:
+                assert column[i] == float(row[j])
+
+
+def test_load_penguins_numpy(penguins_csv):
+    header, rows = penguins_csv
+    penguins = load_penguins(as_frame=False)
+    X = penguins.data
+    assert isinstance(X, np.ndarray)
+    assert X.dtype == object
+    assert X.shape == (344, 7)
+    assert penguins.frame is None
+    assert penguins.feature_names == PENGUIN_FEATURES
+    for j, name in enumerate(PENGUIN_FEATURES):
+        raw = [row[header.index(name)] for row in rows]
+        if name in PENGUIN_CATEGORICAL:
+            assert all(
+                (v is None) if r == "" else (type(v) is str and v == r)
+                for v, r in zip(X[:, j], raw, strict=True)
+            )
+        else:
+            assert all(type(v) is float for v in X[:, j])
+            expected = [math.nan if r == "" else float(r) for r in raw]
+            np.testing.assert_array_equal(X[:, j].astype(float), expected)
+    assert sorted(set(X[:, 0])) == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_load_penguins_frame_matches_numpy():
+    pd = pytest.importorskip("pandas")
+    X = load_penguins(as_frame=False).data
+    data = load_penguins().data
+    expected = pd.DataFrame(X, columns=PENGUIN_FEATURES).astype(data.dtypes.to_dict())
+    pd.testing.assert_frame_equal(data, expected)
+
+
+def test_load_penguins_without_pandas(monkeypatch):
+    # A None entry in sys.modules makes `import pandas` raise ImportError.
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        load_penguins()
+    assert load_penguins(as_frame=False).data.shape == (344, 7)
 
 
 @pytest.fixture

@@ -26,7 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import ConvergenceWarning
 
+from emimpute._em._config import EMConfig, Prior
+from emimpute._em._data import EMData
 from emimpute._em._estep import e_step
+from emimpute._em._forms import covariance_form
 from emimpute._em._init import initial_params
 from emimpute._em._loop import run_em
 from emimpute._em._patterns import find_patterns
@@ -154,7 +157,8 @@ def test_statistics_are_additive_over_rows(
     X[:4] = np.nan
     X[4:8] = rng.standard_normal((4, 4))
     params = random_params(rng, n_components, 4, covariance_type)
-    log_prob_norm, stats = e_step(X, find_patterns(mask), params)
+    log_prob_norm, mixture_stats = e_step(EMData.build(X, mask), params)
+    stats = mixture_stats.families[0]
     order = rng.permutation(len(X))
     splits = [
         np.split(order, [40, 41, 100]),  # a part of one row
@@ -166,10 +170,11 @@ def test_statistics_are_additive_over_rows(
         per_row = np.empty(len(X))
         for rows in parts:
             part_norm, part = e_step(
-                X[rows], find_patterns(mask[rows]), params, chunk_size=7
+                EMData.build(X[rows], mask[rows]), params, chunk_size=7
             )
             per_row[rows] = part_norm
             total = part if total is None else total + part
+        total = total.families[0]
         np.testing.assert_array_equal(total.shift, stats.shift)
         for name in ("nk", "s1", "s2"):
             desired = getattr(stats, name)
@@ -192,30 +197,32 @@ def test_chunk_size_changes_no_fitted_value(covariance_type, global_random_seed)
     # over 12 iterations beyond ~1e-14, so 1e-12 relative holds.
     rng = np.random.default_rng(global_random_seed)
     X, mask = _incomplete_data(rng, 60, 3, 2, 0.25, spread=3.0)
-    patterns = find_patterns(mask)
+    data = EMData.build(X, mask)
     start = initial_params(
-        X,
-        patterns,
-        n_components=2,
-        covariance_type=covariance_type,
-        reg_covar=0.0,
-        init_params="kmeans",
-        random_state=np.random.RandomState(global_random_seed),
+        data,
+        EMConfig(
+            n_components=2,
+            form=covariance_form(covariance_type),
+            prior=Prior(reg_covar=0.0),
+            init_params="kmeans",
+            random_state=np.random.RandomState(global_random_seed),
+        ),
     )
     results = {
         chunk_size: run_em(
-            X,
-            patterns,
-            n_components=2,
-            covariance_type=covariance_type,
-            tol=0.0,
-            reg_covar=0.0,
-            max_iter=12,
-            n_init=1,
-            init_params="kmeans",
-            random_state=np.random.RandomState(0),
+            data,
+            EMConfig(
+                n_components=2,
+                form=covariance_form(covariance_type),
+                prior=Prior(reg_covar=0.0),
+                tol=0.0,
+                max_iter=12,
+                n_init=1,
+                init_params="kmeans",
+                random_state=np.random.RandomState(0),
+                chunk_size=chunk_size,
+            ),
             start=start,
-            chunk_size=chunk_size,
         )
         for chunk_size in (1, 5, 64, None)
     }
@@ -290,16 +297,17 @@ def test_log_likelihood_never_decreases(covariance_type, global_random_seed):
                 n_warnings = len(caught)
                 try:
                     result = run_em(
-                        X,
-                        find_patterns(mask),
-                        n_components=n_components,
-                        covariance_type=covariance_type,
-                        tol=0.0,
-                        reg_covar=0.0,
-                        max_iter=30,
-                        n_init=1,
-                        init_params=init_params,
-                        random_state=np.random.RandomState(j),
+                        EMData.build(X, mask),
+                        EMConfig(
+                            n_components=n_components,
+                            form=covariance_form(covariance_type),
+                            prior=Prior(reg_covar=0.0),
+                            tol=0.0,
+                            max_iter=30,
+                            n_init=1,
+                            init_params=init_params,
+                            random_state=np.random.RandomState(j),
+                        ),
                     )
                 except ValueError as exc:
                     # A covariance that is no longer positive definite.

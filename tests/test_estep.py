@@ -40,14 +40,9 @@ from _reference import (
     sample_mixture,
 )
 
-from emimpute._em._estep import (
-    e_step,
-    iter_blocks,
-    make_kernel,
-    mixture_mean,
-    responsibilities,
-    weighted_log_prob,
-)
+from emimpute._em._blocks import iter_blocks
+from emimpute._em._data import EMData
+from emimpute._em._estep import e_step, responsibilities, weighted_log_prob
 from emimpute._em._params import MixtureParams
 from emimpute._em._patterns import find_patterns
 
@@ -155,7 +150,17 @@ def _chunk_sizes(X):
     return (*small, 3, None)
 
 
-def _kernel(params, shift, route):
+def mixture_mean(params):
+    """The mean of the mixture, ``sum_k pi_k mu_k``."""
+    return params.weights @ params.means
+
+
+def make_kernel(data, params, shift, route="auto"):
+    """The Gaussian family's kernel bound to ``data``, centred on ``shift``."""
+    return params.gaussian.kernel(data, params.weights, shift=shift, route=route)
+
+
+def _kernel(data, params, shift, route):
     """The E-step kernel, its route forced for full and tied covariances.
 
     'mixed' sends every other component through the covariance route (as
@@ -163,23 +168,28 @@ def _kernel(params, shift, route):
     observed than missing entries through it for all components.
     """
     if route == "mixed":
-        kernel = make_kernel(params, shift)
-        if hasattr(kernel, "ill_conditioned"):
-            kernel.ill_conditioned = np.arange(params.n_components) % 2 == 0
+        kernel = make_kernel(data, params, shift)
+        if hasattr(kernel.inner, "ill_conditioned"):
+            kernel.inner.ill_conditioned = np.arange(params.n_components) % 2 == 0
         return kernel
-    return make_kernel(params, shift, route)
+    return make_kernel(data, params, shift, route)
+
+
+def _conditionals(kernel, block):
+    """The kernel's conditionals of a block, moments included."""
+    return kernel.evaluate(block, moments=True).conditionals
 
 
 def _engine_conditionals(X, mask, params, shift, chunk_size, route="auto"):
     """Gather the kernel's output over all blocks, row by row."""
-    patterns = find_patterns(mask)
-    kernel = _kernel(params, shift, route)
+    data = EMData.build(X, mask)
+    kernel = _kernel(data, params, shift, route)
     n_samples = X.shape[0]
     log_density = np.full((n_samples, params.n_components), np.nan)
     means, covs = [None] * n_samples, [None] * n_samples
     seen = np.zeros(n_samples, dtype=int)
-    for block in iter_blocks(X, patterns, kernel, chunk_size=chunk_size):
-        conditionals = kernel(block)
+    for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
+        conditionals = _conditionals(kernel, block)
         assert chunk_size is None or len(block.rows) <= chunk_size
         assert np.array_equal(block.missing, block.pattern_missing[block.row_pattern])
         np.add.at(seen, block.rows, 1)
@@ -258,7 +268,7 @@ def test_responsibilities_match_reference(
     empty = mask.all(axis=1)
     for chunk_size in (3, None):
         weighted = weighted_log_prob(
-            X, find_patterns(mask), params, chunk_size=chunk_size
+            EMData.build(X, mask), params, chunk_size=chunk_size
         )
         # Rows with nothing observed get log pi_k (their log-density is 0).
         assert_close(
@@ -279,9 +289,10 @@ def test_e_step_matches_reference(
     X, mask, params, reference = _case(
         scenario, covariance_type, n_components, global_random_seed
     )
-    patterns = find_patterns(mask)
+    data = EMData.build(X, mask)
     for chunk_size in _chunk_sizes(X):
-        log_prob_norm, stats = e_step(X, patterns, params, chunk_size=chunk_size)
+        log_prob_norm, mixture_stats = e_step(data, params, chunk_size=chunk_size)
+        stats = mixture_stats.families[0]
         # Whatever shift the engine accumulates around, the reference uses
         # the same one.
         nk, s1, s2 = reference_stats(X, mask, params, stats.shift, reference)
@@ -348,11 +359,12 @@ def test_conditionals_have_documented_shapes(covariance_type, global_random_seed
     # (r = 0) and rows with nothing observed (r = d) included.
     X, mask, params, _ = _case("edge-n30-d4", covariance_type, 2, global_random_seed)
     shift = mixture_mean(params)
-    kernel = make_kernel(params, shift)
+    data = EMData.build(X, mask)
+    kernel = make_kernel(data, params, shift)
     K = params.n_components
     n_missing = set()
-    for block in iter_blocks(X, find_patterns(mask), kernel, chunk_size=3):
-        conditionals = kernel(block)
+    for block in iter_blocks(data.patterns, [kernel], chunk_size=3):
+        conditionals = _conditionals(kernel, block)
         n_rows, r = len(block.rows), block.n_missing
         n_missing.add(r)
         assert conditionals.log_density.shape == (n_rows, K)
@@ -389,14 +401,15 @@ def test_log_density_of_tight_distant_clusters(covariance_type, global_random_se
     mask = mcar_mask(rng, n_samples, n_features, 0.3)
     X[mask] = np.nan
     reference = reference_e_step(X, mask, params)
-    weighted = weighted_log_prob(X, find_patterns(mask), params)
+    data = EMData.build(X, mask)
+    weighted = weighted_log_prob(data, params)
     assert_close(
         weighted,
         reference.log_density + np.log(params.weights),
         TOL,
         f"tight distant clusters ({covariance_type}): weighted log-prob",
     )
-    log_prob_norm, _ = e_step(X, find_patterns(mask), params)
+    log_prob_norm, _ = e_step(data, params)
     assert_close(
         log_prob_norm,
         reference.log_prob_norm,
@@ -454,9 +467,9 @@ def test_ill_conditioned_covariance_takes_the_covariance_route(
     # inv(S_OO) S_OM cancels to about eps * |S_MM| absolute whichever way it
     # is computed, since C is 1e-10 times smaller than S_MM here.
     X, mask, params = _ill_conditioned_case(covariance_type, global_random_seed)
-    kernel = make_kernel(params, mixture_mean(params))
+    kernel = make_kernel(EMData.build(X, mask), params, mixture_mean(params))
     expected_flags = [True] if covariance_type == "tied" else [True, False]
-    np.testing.assert_array_equal(kernel.ill_conditioned, expected_flags)
+    np.testing.assert_array_equal(kernel.inner.ill_conditioned, expected_flags)
     reference = reference_e_step(X, mask, params)
     shift = mixture_mean(params)
     log_density, means, covs = _engine_conditionals(X, mask, params, shift, None)
@@ -492,7 +505,8 @@ def test_route_choice_ignores_the_scales_of_the_features():
     params = MixtureParams.from_covariances(
         np.ones(1), np.zeros((1, 4)), covariance[np.newaxis], "full"
     )
-    kernel = make_kernel(params, np.zeros(4))
+    data = EMData.build(np.zeros((1, 4)), np.zeros((1, 4), dtype=bool))
+    kernel = make_kernel(data, params, np.zeros(4)).inner
     assert not kernel.ill_conditioned.any()
     # Fewer observed than missing coordinates: the covariance route, whose
     # factorisation is the smaller one, whatever the conditioning.

@@ -249,8 +249,12 @@ def test_mixture_output_shapes():
     assert gm.score_samples(X).shape == (60,)
     assert isinstance(gm.score(X), float)
     rows = X[[5, 0, 59]]
-    np.testing.assert_array_equal(
-        gm.score_samples(rows), gm.score_samples(X)[[5, 0, 59]], strict=True
+    # Equal to rounding, not bitwise: the engine inverts a chunk's stack of
+    # pattern blocks entry-wise or through LAPACK depending on the stack's
+    # size (``_linalg``), so a row scored alone may round differently (seen
+    # on 6 of 20 seeds of this very data before the family refactor).
+    np.testing.assert_allclose(
+        gm.score_samples(rows), gm.score_samples(X)[[5, 0, 59]], rtol=1e-14
     )
 
 

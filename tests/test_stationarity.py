@@ -36,8 +36,10 @@ from _reference import (
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
+from emimpute._em._config import EMConfig, Prior
+from emimpute._em._data import EMData
+from emimpute._em._forms import covariance_form
 from emimpute._em._loop import run_em
-from emimpute._em._patterns import find_patterns
 
 # name: (n_samples, n_features, n_components, missing rate, mechanism)
 DATASETS = {
@@ -72,21 +74,22 @@ def _dataset(name, seed):
     return X, mask
 
 
-def _run_em(X, patterns, n_components, covariance_type, max_iter, start=None):
+def _run_em(data, n_components, covariance_type, max_iter, start=None):
     with warnings.catch_warnings():
         # tol=0 never reports convergence.
         warnings.simplefilter("ignore", ConvergenceWarning)
         return run_em(
-            X,
-            patterns,
-            n_components=n_components,
-            covariance_type=covariance_type,
-            tol=0.0,
-            reg_covar=0.0,
-            max_iter=max_iter,
-            n_init=1,
-            init_params="kmeans",
-            random_state=np.random.RandomState(0),
+            data,
+            EMConfig(
+                n_components=n_components,
+                form=covariance_form(covariance_type),
+                prior=Prior(reg_covar=0.0),
+                tol=0.0,
+                max_iter=max_iter,
+                n_init=1,
+                init_params="kmeans",
+                random_state=np.random.RandomState(0),
+            ),
             start=start,
         )
 
@@ -113,13 +116,13 @@ def _em_fit(name, covariance_type, seed):
     """
     X, mask = _dataset(name, seed)
     n_components = DATASETS[name][2]
-    patterns = find_patterns(mask)
-    result = _run_em(X, patterns, n_components, covariance_type, 100)
+    data = EMData.build(X, mask)
+    result = _run_em(data, n_components, covariance_type, 100)
     for _ in range(20):
-        step = _run_em(X, patterns, n_components, covariance_type, 1, result.params)
+        step = _run_em(data, n_components, covariance_type, 1, result.params)
         if _relative_change(step.params, result.params) < 1e-13:
             return result.params
-        result = _run_em(X, patterns, n_components, covariance_type, 100, result.params)
+        result = _run_em(data, n_components, covariance_type, 100, result.params)
     raise AssertionError(f"EM did not converge in 2000 iterations on {name}")
 
 

@@ -1,109 +1,137 @@
 """Missing entries filled from their conditional distribution under a mixture."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from emimpute._em._blocks import iter_blocks
 from emimpute._em._estep import (
     check_finite_scores,
-    iter_blocks,
+    evaluate_block,
+    kernels,
     log_mixture_weights,
-    make_kernel,
-    mixture_mean,
     responsibilities,
 )
 
 
-def conditional_fill(
-    X, patterns, params, *, return_std=False, random_state=None, chunk_size=None
+@dataclass(frozen=True)
+class Completion:
+    """A data set with its missing entries filled.
+
+    While :func:`complete` runs, the arrays are the buffers each family's
+    kernel writes its block's entries into (``impute``).
+
+    Attributes
+    ----------
+    numeric : ndarray of shape (n_samples, n_numeric)
+        The numeric columns; observed entries are those of the input, bit
+        for bit.
+    codes : ndarray of shape (n_samples, n_categorical)
+        Category codes, every cell filled.
+    std : ndarray of shape (n_samples, n_numeric) or None
+        Conditional standard deviation of every numeric entry (0 where
+        observed), when asked for.
+    probabilities : list of ndarray of shape (n_samples, n_categories_j) or None
+        Posterior predictive probabilities of each categorical column (one-hot
+        where observed), when asked for.
+    """
+
+    numeric: np.ndarray
+    codes: np.ndarray
+    std: np.ndarray | None = None
+    probabilities: list | None = None
+
+
+def draw_components(resp, random_state):
+    """One component per row, drawn by responsibility."""
+    cumulative = np.cumsum(resp, axis=1)
+    u = random_state.uniform(size=(len(resp), 1)) * cumulative[:, -1:]
+    return np.minimum((cumulative < u).sum(axis=1), resp.shape[1] - 1)
+
+
+def complete(
+    data,
+    params,
+    *,
+    scaling=None,
+    return_std=False,
+    return_proba=False,
+    random_state=None,
+    chunk_size=None,
 ):
     """Fill each row's missing part from its distribution given the observed part.
 
     Given the observed part ``x_O`` of a row, the missing part follows the
-    mixture ``sum_k r_k N(m_k, C_k)``, with ``r_k`` the responsibilities of
-    the components given ``x_O`` and ``N(m_k, C_k)`` each component's
-    conditional Gaussian (see ``_estep``). Its mean is ``sum_k r_k m_k`` and,
-    by the law of total variance, its per-coordinate variance is
-    ``sum_k r_k (diag(C_k) + m_k**2) - (sum_k r_k m_k)**2``. A row with
-    nothing observed gets the mixture's marginal mean and variance.
+    mixture ``sum_k r_k p(x_M | x_O, k)``, with ``r_k`` the responsibilities
+    of the components given ``x_O``; under component ``k`` the missing
+    numeric entries are Gaussian (``_gaussian``) and each missing
+    categorical cell independent of them (``_categorical``). A numeric entry
+    gets the mean ``sum_k r_k m_k`` (and, by the law of total variance, the
+    standard deviation ``sqrt(sum_k r_k (diag(C_k) + m_k**2) - mean**2)``);
+    a categorical cell the most probable category of ``sum_k r_k theta_k``.
+    A row with nothing observed gets the mixture's marginal mean and mode.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Float64 data; the entries flagged in ``patterns.mask`` are replaced.
-    patterns : MissingPatterns
+    data : EMData
+        In the data's units.
     params : MixtureParams
+        Of the standardised numeric columns when ``scaling`` is given.
+    scaling : Scaling, default=None
+        The standardisation the parameters were fit under.
     return_std : bool, default=False
-        Also return the conditional standard deviation of every entry (0
-        where observed).
+    return_proba : bool, default=False
     random_state : numpy.random.RandomState, default=None
         When given, draw each row's missing part jointly from its
-        conditional distribution (a component by responsibility, then that
-        component's conditional Gaussian) instead of taking the mean.
+        conditional distribution (a component by responsibility, then every
+        missing entry from that component's conditional distribution)
+        instead of taking the mean and the mode.
     chunk_size : int, default=None
         Rows per chunk.
 
     Returns
     -------
-    filled : ndarray of shape (n_samples, n_features)
-        A copy of ``X``; its observed entries are those of ``X``, bit for
-        bit.
-    std : ndarray of shape (n_samples, n_features) or None
-        Conditional standard deviations, when ``return_std``.
+    completion : Completion
 
     Notes
     -----
     Cost: that of one E-step over the rows with a missing entry; a row's
     result depends on that row only (draws aside, which share one stream).
     """
-    n_samples, n_features = X.shape
-    shift = mixture_mean(params)
-    filled = np.array(X, dtype=float, copy=True)
-    std = np.zeros((n_samples, n_features)) if return_std else None
-    kernel = make_kernel(params, shift)
+    model_data = data if scaling is None else scaling.apply(data)
+    bound = kernels(model_data, params)
+    filled = Completion(
+        numeric=np.array(model_data.numeric, dtype=float, copy=True),
+        codes=data.codes.copy(),
+        std=np.zeros(data.numeric.shape) if return_std else None,
+        probabilities=(
+            [np.zeros((data.n_samples, n)) for n in data.n_categories]
+            if return_proba
+            else None
+        ),
+    )
     log_weights = log_mixture_weights(params)
-    incomplete = [group for group in patterns.groups if group.n_missing > 0]
+    groups = data.patterns.groups
+    if data.n_categorical == 0:
+        groups = [group for group in groups if group.n_missing > 0]
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         for block in iter_blocks(
-            X,
-            patterns,
-            kernel,
-            chunk_size=chunk_size,
-            groups=incomplete,
+            data.patterns, bound, chunk_size=chunk_size, groups=groups
         ):
-            conditionals = kernel(block, moments=True)
-            _, resp = responsibilities(conditionals.log_density, log_weights)
-            mean = np.einsum("nk,kni->ni", resp, conditionals.means)
-            rows = block.rows[:, np.newaxis]
-            if random_state is None:
-                filled[rows, block.missing] = mean + shift[block.missing]
-            else:
-                draws = _draw(block, conditionals, resp, random_state)
-                filled[rows, block.missing] = draws + shift[block.missing]
-            if return_std:
-                variances = np.diagonal(conditionals.covariances, axis1=2, axis2=3)
-                second_moment = np.einsum(
-                    "nk,kni->ni",
-                    resp,
-                    variances[:, block.row_pattern] + conditionals.means**2,
-                )
-                std[rows, block.missing] = np.sqrt(
-                    np.maximum(second_moment - mean**2, 0.0)
-                )
-    check_finite_scores(filled[patterns.mask])
-    return filled, std
-
-
-def _draw(block, conditionals, resp, random_state):
-    """One joint draw of each row's missing part."""
-    n_rows, r = block.missing.shape
-    cumulative = np.cumsum(resp, axis=1)
-    u = random_state.uniform(size=(n_rows, 1)) * cumulative[:, -1:]
-    component = np.minimum((cumulative < u).sum(axis=1), resp.shape[1] - 1)
-    mean = conditionals.means[component, np.arange(n_rows)]
-    covariance = conditionals.covariances[component, block.row_pattern]
-    # A symmetric square root rather than Cholesky: the conditional
-    # covariance may be singular to rounding (collinear features), and a
-    # clipped eigen-decomposition still gives a valid draw.
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    scale = np.sqrt(np.maximum(eigenvalues, 0.0))
-    noise = random_state.standard_normal(size=(n_rows, r))
-    return mean + np.einsum("nij,nj->ni", eigenvectors, scale * noise)
+            evaluations, log_density = evaluate_block(bound, block, moments=True)
+            _, resp = responsibilities(log_density, log_weights)
+            draw = None
+            if random_state is not None:
+                draw = (draw_components(resp, random_state), random_state)
+            for kernel, evaluation in zip(bound, evaluations, strict=True):
+                kernel.impute(block, resp, evaluation, filled, draw=draw)
+    mask = data.mask
+    numeric, std = filled.numeric, filled.std
+    check_finite_scores(numeric[mask])
+    if scaling is not None:
+        # Observed entries are copied from the input, never round-tripped
+        # through the standardisation, so they come back bit for bit.
+        numeric = np.where(mask, scaling.to_data(numeric), data.numeric)
+        if std is not None:
+            std = std * scaling.scale
+    return Completion(numeric, filled.codes, std, filled.probabilities)

@@ -1,16 +1,15 @@
 """Initial parameters: k-means, k-means++, random, random rows, or given."""
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from emimpute._em._covariance import (
-    DENSE_TYPES,
-    covariances_from_cholesky,
-    precision_cholesky_from_precisions,
-)
-from emimpute._em._estep import complete_data_stats
+from emimpute._em._categorical import CategoricalFamily, observed_counts
+from emimpute._em._gaussian import GaussianFamily, complete_data_statistics
 from emimpute._em._mstep import m_step
 from emimpute._em._params import MixtureParams
+from emimpute._em._stats import MixtureStats
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -86,61 +85,103 @@ def initial_responsibilities(
     return resp
 
 
+def _kmeans_features(data, rows):
+    """What k-means clusters to start EM: the informative rows, filled.
+
+    Numeric data alone: the numeric columns with each missing entry replaced
+    by its column's observed mean, exactly as scikit-learn's
+    ``GaussianMixture`` would see complete data. With categorical columns:
+    the numeric columns standardised (mean-filled to 0) beside each
+    categorical column's one-hot indicators (a missing cell gets the
+    column's observed frequencies), so that no feature's units decide the
+    clusters.
+
+    Returns
+    -------
+    features : ndarray of shape (n_rows, n_features)
+    numeric : ndarray of shape (n_rows, n_numeric)
+        The mean-filled numeric columns, for the Gaussian family's start.
+    private : bool
+        Whether ``features`` is a scratch copy k-means may centre in place.
+    """
+    numeric, mask = data.numeric, data.mask
+    if rows is not None:
+        numeric, mask = numeric[rows], mask[rows]
+    filled = mean_filled(numeric, mask)
+    if data.n_categorical == 0:
+        return filled, filled, filled is not data.numeric
+    codes = data.codes if rows is None else data.codes[rows]
+    spread = filled.std(axis=0)
+    standardised = (filled - filled.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    indicators = []
+    for j, n_categories in enumerate(data.n_categories):
+        one_hot = codes[:, j, np.newaxis] == np.arange(n_categories)
+        observed = codes[:, j] >= 0
+        frequencies = one_hot[observed].mean(axis=0) if observed.any() else 0.0
+        indicators.append(np.where(observed[:, np.newaxis], one_hot, frequencies))
+    return np.hstack([standardised, *indicators]), filled, True
+
+
 def initial_params(
-    X,
-    patterns,
-    *,
-    n_components,
-    covariance_type,
-    reg_covar,
-    init_params,
-    random_state,
-    weights_init=None,
-    means_init=None,
-    precisions_init=None,
+    data, config, *, weights_init=None, means_init=None, precisions_init=None
 ):
     """Initial mixture parameters for EM on data with missing entries.
 
-    Responsibilities come from ``init_params`` run on the rows with at least
-    one observed entry, each missing entry filled with its column's observed
-    mean; one M-step turns them into parameters. ``weights_init``,
-    ``means_init`` and ``precisions_init``, when given, replace the
-    corresponding result. On complete data this is exactly what
-    scikit-learn's ``GaussianMixture`` does with the same random state.
+    Responsibilities come from ``config.init_params`` run on the rows with at
+    least one observed entry (see :func:`_kmeans_features`); one M-step
+    turns them into parameters, each missing entry ignored.
+    ``weights_init``, ``means_init`` and ``precisions_init``, when given,
+    replace the corresponding result. On complete numeric data this is
+    exactly what scikit-learn's ``GaussianMixture`` does with the same
+    random state.
+
+    Parameters
+    ----------
+    data : EMData
+    config : EMConfig
+    weights_init, means_init, precisions_init : ndarray, default=None
+        Validated user-given initial values (the last two for the numeric
+        columns).
 
     Returns
     -------
     params : MixtureParams
     """
-    if len(patterns.empty_rows):
-        rows = patterns.observed_rows
-        filled = mean_filled(X[rows], patterns.mask[rows])
-    else:
-        # No copy of complete data: nothing below writes to it.
-        filled = mean_filled(X, patterns.mask)
+    # No copy of complete data: nothing below writes to it.
+    rows = data.patterns.observed_rows if len(data.patterns.empty_rows) else None
+    features, filled, private = _kmeans_features(data, rows)
     resp = initial_responsibilities(
-        filled, n_components, init_params, random_state, private=filled is not X
+        features,
+        config.n_components,
+        config.init_params,
+        config.random_state,
+        private=private,
     )
-    stats = complete_data_stats(filled, resp, covariance_type=covariance_type)
-    params = m_step(stats, covariance_type, reg_covar)
-    weights = params.weights if weights_init is None else weights_init
-    means = params.means if means_init is None else means_init
-    if precisions_init is None:
-        return MixtureParams(
-            weights=weights,
-            means=means,
-            covariances=params.covariances,
-            precisions_cholesky=params.precisions_cholesky,
-            covariance_type=covariance_type,
+    families, family_stats = [], []
+    if data.n_numeric:
+        families.append(GaussianFamily(config.form, None, None, None))
+        family_stats.append(complete_data_statistics(filled, resp, config.form))
+    if data.n_categorical:
+        codes = data.codes if rows is None else data.codes[rows]
+        families.append(CategoricalFamily(()))
+        family_stats.append(observed_counts(codes, data.n_categories, resp))
+    nk = family_stats[0].nk if data.n_numeric else resp.sum(axis=0)
+    params = m_step(
+        MixtureStats(nk=nk, families=tuple(family_stats)),
+        MixtureParams(weights=None, families=tuple(families)),
+        config.prior,
+    )
+    if weights_init is not None:
+        params = replace(params, weights=weights_init)
+    if means_init is not None:
+        params = params.replace_gaussian(means=means_init)
+    if precisions_init is not None:
+        factors = config.form.precision_cholesky_from_precisions(precisions_init)
+        params = params.replace_gaussian(
+            covariances=config.form.covariances(factors),
+            precisions_cholesky=factors,
         )
-    factors = precision_cholesky_from_precisions(precisions_init, covariance_type)
-    return MixtureParams(
-        weights=weights,
-        means=means,
-        covariances=covariances_from_cholesky(factors, covariance_type),
-        precisions_cholesky=factors,
-        covariance_type=covariance_type,
-    )
+    return params
 
 
 def check_initial_params(
@@ -150,7 +191,7 @@ def check_initial_params(
     *,
     n_components,
     n_features,
-    covariance_type,
+    form,
 ):
     """Validate user-given initial parameters; return float64 copies.
 
@@ -175,27 +216,9 @@ def check_initial_params(
     if means_init is not None:
         means = _as_float_array(means_init, "means_init", (n_components, n_features))
     if precisions_init is not None:
-        shape = {
-            "full": (n_components, n_features, n_features),
-            "tied": (n_features, n_features),
-            "diag": (n_components, n_features),
-            "spherical": (n_components,),
-        }[covariance_type]
+        shape = form.shape(n_components, n_features)
         precisions = _as_float_array(precisions_init, "precisions_init", shape)
-        if covariance_type in DENSE_TYPES:
-            stack = precisions[np.newaxis] if covariance_type == "tied" else precisions
-            for matrix in stack:
-                if not np.allclose(matrix, matrix.T) or np.any(
-                    np.linalg.eigvalsh(matrix) <= 0.0
-                ):
-                    raise ValueError(
-                        f"'{covariance_type} precision' in precisions_init should "
-                        "be symmetric, positive-definite"
-                    )
-        elif np.any(precisions <= 0.0):
-            raise ValueError(
-                f"'{covariance_type} precision' in precisions_init should be positive"
-            )
+        form.check_precisions(precisions)
     return weights, means, precisions
 
 

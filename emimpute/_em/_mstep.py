@@ -1,64 +1,34 @@
-"""M-step: sufficient statistics to mixture parameters."""
-
-import numpy as np
-
-from emimpute._em._params import MixtureParams
+"""M-step: statistics to mixture parameters, family by family."""
 
 # Keeps an empty component from dividing by zero (as scikit-learn does).
-_NK_FLOOR = 10 * np.finfo(float).eps
+from emimpute._em._gaussian import _NK_FLOOR
+from emimpute._em._params import MixtureParams
 
 
-def m_step(stats, covariance_type, reg_covar):
+def m_step(stats, params, prior):
     """Maximise the expected complete-data log-likelihood.
+
+    ``weights = nk / sum(nk)``; each family re-estimates its own parameters
+    from its own statistics (see their ``m_step``).
 
     Parameters
     ----------
-    stats : SufficientStats
-        Expected statistics from the E-step.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    reg_covar : float
-        Non-negative value added to the diagonal of every covariance, as in
-        scikit-learn's ``GaussianMixture``.
+    stats : MixtureStats
+    params : MixtureParams
+        The current parameters (their families' forms carry over).
+    prior : Prior
 
     Returns
     -------
     params : MixtureParams
-
-    Notes
-    -----
-    With ``nk`` the expected counts and ``m_k = s1_k / nk`` (means relative
-    to the shifts): ``weights = nk / sum(nk)``, ``means = shift_k + m_k`` and
-
-    - full: ``S_k = s2_k / nk - m_k m_k^T + reg_covar I``
-    - tied: ``S = sum_k (s2_k - nk m_k m_k^T) / sum(nk) + reg_covar I``
-    - diag: ``diag(S_k) = s2_k / nk - m_k**2 + reg_covar``
-    - spherical: the mean of the diag variances over features.
     """
     nk = stats.nk + _NK_FLOOR
-    centred_means = stats.s1 / nk[:, np.newaxis]
-    means = stats.shift + centred_means
-    n_features = means.shape[1]
-    if covariance_type == "full":
-        covariances = stats.s2 / nk[:, np.newaxis, np.newaxis] - (
-            centred_means[:, :, np.newaxis] * centred_means[:, np.newaxis, :]
-        )
-        covariances = _symmetrise(covariances)
-        covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
-    elif covariance_type == "tied":
-        covariances = stats.s2[0] - (nk * centred_means.T) @ centred_means
-        covariances = _symmetrise(covariances / nk.sum())
-        covariances.flat[:: n_features + 1] += reg_covar
-    else:
-        covariances = stats.s2 / nk[:, np.newaxis] - centred_means**2 + reg_covar
-        if covariance_type == "spherical":
-            covariances = covariances.mean(axis=1)
-    return MixtureParams.from_covariances(
+    return MixtureParams(
         weights=nk / nk.sum(),
-        means=means,
-        covariances=covariances,
-        covariance_type=covariance_type,
+        families=tuple(
+            family.m_step(family_stats, prior)
+            for family, family_stats in zip(
+                params.families, stats.families, strict=True
+            )
+        ),
     )
-
-
-def _symmetrise(matrices):
-    return 0.5 * (matrices + np.swapaxes(matrices, -1, -2))

@@ -69,6 +69,7 @@ class MissingPatterns:
 
     mask: np.ndarray
     groups: list
+    observed_elsewhere: np.ndarray = None
 
     @property
     def n_samples(self):
@@ -80,19 +81,41 @@ class MissingPatterns:
 
     @property
     def informative_groups(self):
-        """The groups of rows with at least one observed coordinate.
+        """The groups of rows with at least one observed entry.
 
         Rows with nothing observed carry no information about the parameters:
-        the observed-data likelihood does not depend on them.
+        the observed-data likelihood does not depend on them. A row whose
+        numeric entries are all missing is informative when
+        ``observed_elsewhere`` flags it (a categorical cell is observed).
         """
-        return [g for g in self.groups if g.n_missing < self.n_features]
+        groups = []
+        for group in self.groups:
+            if group.n_missing < self.n_features:
+                groups.append(group)
+            elif self.observed_elsewhere is not None:
+                # One pattern (everything missing): any subset of its rows
+                # is a valid group.
+                rows = group.rows[self.observed_elsewhere[group.rows]]
+                if len(rows):
+                    groups.append(
+                        PatternGroup(
+                            n_missing=group.n_missing,
+                            rows=rows,
+                            row_pattern=np.zeros(len(rows), dtype=np.intp),
+                            missing=group.missing,
+                        )
+                    )
+        return groups
 
     @property
     def empty_rows(self):
-        """Indices of the rows with no observed coordinate."""
+        """Indices of the rows with no observed entry."""
         for group in self.groups:
             if group.n_missing == self.n_features:
-                return np.sort(group.rows)
+                rows = group.rows
+                if self.observed_elsewhere is not None:
+                    rows = rows[~self.observed_elsewhere[rows]]
+                return np.sort(rows)
         return np.empty(0, dtype=np.intp)
 
     @property
@@ -125,13 +148,17 @@ def _unique_rows(mask):
     return mask[first], row_pattern.reshape(-1)
 
 
-def find_patterns(mask):
+def find_patterns(mask, observed_elsewhere=None):
     """Group the rows of a missingness mask by pattern.
 
     Parameters
     ----------
     mask : array-like of shape (n_samples, n_features)
         True where an entry is missing.
+    observed_elsewhere : ndarray of shape (n_samples,) of bool, default=None
+        Rows with an observed entry outside ``mask`` (a categorical cell);
+        they count as informative even when all their entries in ``mask``
+        are missing.
 
     Returns
     -------
@@ -156,7 +183,7 @@ def find_patterns(mask):
     mask = np.asarray(mask, dtype=bool)
     n_samples, n_features = mask.shape
     if n_samples == 0:
-        return MissingPatterns(mask, [])
+        return MissingPatterns(mask, [], observed_elsewhere)
     unique, row_pattern = _unique_rows(mask)
     pattern_size = unique.sum(axis=1)
     # Sort patterns by their number of missing entries so that each group's
@@ -189,4 +216,6 @@ def find_patterns(mask):
                 missing=missing,
             )
         )
-    return MissingPatterns(mask=mask, groups=groups)
+    return MissingPatterns(
+        mask=mask, groups=groups, observed_elsewhere=observed_elsewhere
+    )

@@ -1,4 +1,10 @@
-"""Additive sufficient statistics of a Gaussian mixture's E-step."""
+"""Additive sufficient statistics: the values an E-step returns.
+
+Statistics are additive over rows: those of a data set are the sum of those
+of any split of its rows. That is what lets the E-step run in chunks, and,
+later, on separate processes or machines, and be summed; every statistics
+value here is frozen and has ``__add__``, and no E-step mutates one.
+"""
 
 from dataclasses import dataclass
 
@@ -6,8 +12,34 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class MixtureStats:
+    """The statistics of one E-step: component counts and each family's.
+
+    Attributes
+    ----------
+    nk : ndarray of shape (n_components,)
+        ``sum_i resp[i, k]``, the expected number of rows per component.
+    families : tuple
+        One statistics value per family of the model, in its order.
+    """
+
+    nk: np.ndarray
+    families: tuple
+
+    def __add__(self, other):
+        if not isinstance(other, MixtureStats):
+            return NotImplemented
+        return MixtureStats(
+            nk=self.nk + other.nk,
+            families=tuple(
+                a + b for a, b in zip(self.families, other.families, strict=True)
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class SufficientStats:
-    """Expected complete-data sufficient statistics, summed over rows.
+    """Expected complete-data sufficient statistics of a Gaussian family.
 
     With ``resp`` the responsibilities, ``xhat`` a row with its missing part
     replaced by its conditional mean under a component, ``C`` that
@@ -25,15 +57,12 @@ class SufficientStats:
     mean keeps the one-pass covariance ``s2 / nk - m m^T`` free of
     cancellation, even for a tight component far from the others.
 
-    Statistics are additive over rows: those of a data set are the sum of
-    those of any split of its rows, which is what lets the E-step run in
-    chunks (or on separate machines) and be summed.
-
     Examples
     --------
     >>> import numpy as np
+    >>> from emimpute._em._forms import covariance_form
     >>> from emimpute._em._stats import SufficientStats
-    >>> a = SufficientStats.zeros(2, 3, "full", shift=np.zeros((2, 3)))
+    >>> a = SufficientStats.zeros(2, 3, covariance_form("full"), shift=np.zeros((2, 3)))
     >>> (a + a).nk.tolist()
     [0.0, 0.0]
     """
@@ -44,20 +73,22 @@ class SufficientStats:
     shift: np.ndarray
 
     @classmethod
-    def zeros(cls, n_components, n_features, covariance_type, *, shift):
-        """Statistics of no rows, laid out for ``covariance_type``."""
-        s2_shape = {
-            "full": (n_components, n_features, n_features),
-            "tied": (1, n_features, n_features),
-            "diag": (n_components, n_features),
-            "spherical": (n_components, n_features),
-        }[covariance_type]
+    def zeros(cls, n_components, n_features, form, *, shift):
+        """Statistics of no rows, laid out for the covariance ``form``.
+
+        The arrays are fresh: a kernel may add a block's terms into them in
+        place before returning the value.
+        """
         return cls(
             nk=np.zeros(n_components),
             s1=np.zeros((n_components, n_features)),
-            s2=np.zeros(s2_shape),
+            s2=np.zeros(form.statistics_shape(n_components, n_features)),
             shift=np.broadcast_to(shift, (n_components, n_features)).astype(float),
         )
+
+    @property
+    def arrays(self):
+        return self.nk, self.s1, self.s2
 
     def __add__(self, other):
         if not isinstance(other, SufficientStats):
@@ -72,3 +103,29 @@ class SufficientStats:
             s2=self.s2 + other.s2,
             shift=self.shift,
         )
+
+
+def add_complete_rows(arrays, x, resp, centres):
+    """Add the statistics of complete rows to fresh ``(nk, s1, s2)`` arrays.
+
+    ``x`` is centred on the statistics' shift; ``centres`` are the
+    per-component centres relative to it. ``s2``'s shape tells the layout:
+    ``(K, d)`` diagonal, ``(1, d, d)`` tied (whose centres are all zero),
+    ``(K, d, d)`` full. Only ever called on arrays a kernel has just
+    allocated for the value it returns.
+    """
+    nk, s1, s2 = arrays
+    nk += resp.sum(axis=0)
+    if s2.ndim == 3 and len(s2) == 1:
+        # Tied: responsibilities sum to one over components.
+        s1 += resp.T @ x
+        s2[0] += x.T @ x
+        return
+    for k in range(len(nk)):
+        deviations = x - centres[k]
+        weighted = resp[:, k, np.newaxis] * deviations
+        s1[k] += weighted.sum(axis=0)
+        if s2.ndim == 2:
+            s2[k] += (weighted * deviations).sum(axis=0)
+        else:
+            s2[k] += weighted.T @ deviations

@@ -1,0 +1,66 @@
+"""The options of an EM fit, as one frozen value."""
+
+from dataclasses import dataclass
+
+from emimpute._em._forms import FULL
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What the M-step adds to the data's statistics.
+
+    Attributes
+    ----------
+    reg_covar : float
+        Added to the diagonal of every covariance after each M-step
+        (scikit-learn's ``GaussianMixture`` meaning; not a prior of the
+        likelihood, so with ``reg_covar > 0`` EM is only nearly monotone).
+    category_smoothing : float
+        Pseudo-count added to every category of every component (the MAP
+        estimate under a symmetric Dirichlet prior of concentration
+        ``1 + category_smoothing``); 0 gives maximum likelihood.
+    """
+
+    reg_covar: float = 1e-6
+    category_smoothing: float = 1.0
+
+
+@dataclass(frozen=True)
+class EMConfig:
+    """Everything ``run_em`` needs besides the data.
+
+    Attributes
+    ----------
+    n_components : int
+    form : DenseForm or DiagonalForm
+        The covariance form of the Gaussian family.
+    prior : Prior
+    tol : float
+        Convergence threshold on the per-row observed-data log-likelihood.
+    max_iter : int
+    n_init : int
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
+    random_state : numpy.random.RandomState or None
+    standardise : bool
+        Fit the numeric columns standardised by their observed mean and
+        standard deviation (then ``reg_covar`` is relative to each
+        feature's variance); parameters and log-likelihoods are reported in
+        the data's units (``_scaling``).
+    verbose, verbose_interval : int
+        Progress output, see ``ConvergenceMonitor``.
+    chunk_size : int or None
+        Rows per E-step chunk; None bounds the scratch space to ~16 MiB.
+    """
+
+    n_components: int = 1
+    form: object = FULL
+    prior: Prior = Prior()
+    tol: float = 1e-3
+    max_iter: int = 100
+    n_init: int = 1
+    init_params: str = "kmeans"
+    random_state: object = None
+    standardise: bool = False
+    verbose: int = 0
+    verbose_interval: int = 10
+    chunk_size: int | None = None

@@ -1,0 +1,251 @@
+"""Covariance forms: one small object per ``covariance_type``.
+
+In the spirit of ``scipy.stats.Covariance``: each form knows the shape of its
+covariances, how to factor them, its share of the M-step and its number of
+free parameters, so that no other module dispatches on the
+``covariance_type`` string. :func:`covariance_form` is the one place that
+maps a string to a form.
+
+Shapes, for ``K`` components and ``d`` features:
+
+=============  ===============  =========================================
+type           covariances      meaning
+=============  ===============  =========================================
+``full``       ``(K, d, d)``    each component its own matrix
+``tied``       ``(d, d)``       one matrix shared by all components
+``diag``       ``(K, d)``       each component a diagonal matrix
+``spherical``  ``(K,)``         each component a multiple of the identity
+=============  ===============  =========================================
+
+The precision Cholesky factor ``U`` (stored as ``precisions_cholesky_``, as in
+scikit-learn) satisfies ``U @ U.T == inv(covariance)``; for ``full`` and
+``tied`` it is upper triangular, so ``(x - mu) @ U`` whitens a row.
+"""
+
+import numpy as np
+
+ILL_DEFINED_COVARIANCE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples, constant or collinear columns). Try to decrease "
+    "the number of components, increase reg_covar, or scale the input data."
+)
+
+
+def _cholesky_lower(matrices):
+    """Lower Cholesky factors of a stack; a clear error if not PD."""
+    if not np.all(np.isfinite(matrices)):
+        raise ValueError(ILL_DEFINED_COVARIANCE)
+    try:
+        return np.linalg.cholesky(matrices)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(ILL_DEFINED_COVARIANCE) from exc
+
+
+def _symmetrise(matrices):
+    return 0.5 * (matrices + np.swapaxes(matrices, -1, -2))
+
+
+class DenseForm:
+    """Full (one matrix per component) or tied (one shared) covariances.
+
+    Internally both are handled as a stack of matrices, ``(K, d, d)`` or
+    ``(1, d, d)``; :meth:`stack` and :meth:`unstack` convert.
+    """
+
+    dense = True
+
+    def __init__(self, name, shared):
+        self.name = name
+        self.shared = shared
+
+    def __repr__(self):
+        return f"covariance_form({self.name!r})"
+
+    def __reduce__(self):
+        # Pickles as the singleton, so that forms compare by identity.
+        return covariance_form, (self.name,)
+
+    def shape(self, n_components, n_features):
+        if self.shared:
+            return (n_features, n_features)
+        return (n_components, n_features, n_features)
+
+    def stack(self, matrices):
+        """View the covariances (or factors) as a stack ``(n, d, d)``."""
+        return matrices[np.newaxis] if self.shared else matrices
+
+    def unstack(self, stack):
+        return stack[0] if self.shared else stack
+
+    def dense_stack(self, covariances, n_components):
+        """Full ``(K, d, d)`` matrices, broadcast over components if tied."""
+        stack = self.stack(covariances)
+        return np.broadcast_to(stack, (n_components,) + stack.shape[1:])
+
+    def precision_cholesky(self, covariances):
+        """Precision Cholesky factors; a clear ValueError if not PD."""
+        # numpy's batched routines rather than scipy's per-matrix ones: on a
+        # busy machine a multithreaded BLAS call on a tiny matrix can cost
+        # milliseconds, and this runs at every M-step.
+        lower = _cholesky_lower(self.stack(covariances))
+        # Contiguous, so that a pickled model scores bit for bit alike.
+        return self.unstack(
+            np.ascontiguousarray(np.swapaxes(np.linalg.inv(lower), -1, -2))
+        )
+
+    def precision_cholesky_from_precisions(self, precisions):
+        # U with U @ U.T == P: the lower Cholesky factor of P with both axes
+        # reversed, reversed back.
+        flipped = _cholesky_lower(self.stack(precisions)[..., ::-1, ::-1])
+        return self.unstack(flipped[..., ::-1, ::-1].copy())
+
+    def precisions(self, factors):
+        stack = self.stack(factors)
+        return self.unstack(stack @ np.swapaxes(stack, -1, -2))
+
+    def covariances(self, factors):
+        inverse = np.linalg.inv(self.stack(factors))
+        return self.unstack(np.swapaxes(inverse, -1, -2) @ inverse)
+
+    def log_det_cholesky(self, factors, n_features):
+        """``log det U`` per matrix (a scalar when tied)."""
+        stack = self.stack(factors)
+        log_det = np.log(np.diagonal(stack, axis1=-2, axis2=-1)).sum(axis=-1)
+        return self.unstack(log_det)
+
+    def n_parameters(self, n_components, n_features):
+        n_matrices = 1 if self.shared else n_components
+        return n_matrices * n_features * (n_features + 1) / 2.0
+
+    def statistics_shape(self, n_components, n_features):
+        """Shape of ``s2``: tied needs only the sum over components."""
+        return (1 if self.shared else n_components, n_features, n_features)
+
+    def covariances_from_statistics(self, s2, nk, centred_means, reg_covar):
+        """The covariance part of the M-step (see ``_gaussian``)."""
+        n_features = centred_means.shape[1]
+        if self.shared:
+            covariances = s2[0] - (nk * centred_means.T) @ centred_means
+            covariances = _symmetrise(covariances / nk.sum())
+            covariances.flat[:: n_features + 1] += reg_covar
+            return covariances
+        covariances = s2 / nk[:, np.newaxis, np.newaxis] - (
+            centred_means[:, :, np.newaxis] * centred_means[:, np.newaxis, :]
+        )
+        covariances = _symmetrise(covariances)
+        covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+        return covariances
+
+    def scaled(self, covariances, scale):
+        """Covariances of the features multiplied by ``scale``."""
+        return covariances * np.outer(scale, scale)
+
+    def check_precisions(self, precisions):
+        for matrix in self.stack(precisions):
+            if not np.allclose(matrix, matrix.T) or np.any(
+                np.linalg.eigvalsh(matrix) <= 0.0
+            ):
+                raise ValueError(
+                    f"'{self.name} precision' in precisions_init should "
+                    "be symmetric, positive-definite"
+                )
+
+
+class DiagonalForm:
+    """Diagonal (per-feature variances) or spherical (one variance) components."""
+
+    dense = False
+    shared = False
+
+    def __init__(self, name, spherical):
+        self.name = name
+        self.spherical = spherical
+
+    def __repr__(self):
+        return f"covariance_form({self.name!r})"
+
+    def __reduce__(self):
+        return covariance_form, (self.name,)
+
+    def shape(self, n_components, n_features):
+        return (n_components,) if self.spherical else (n_components, n_features)
+
+    def variances(self, covariances, n_features):
+        """Per-component variances ``(K, d)``."""
+        if self.spherical:
+            return np.repeat(covariances[:, np.newaxis], n_features, axis=1)
+        return covariances
+
+    def precision_cholesky(self, covariances):
+        if np.any(~np.isfinite(covariances)) or np.any(covariances <= 0.0):
+            raise ValueError(ILL_DEFINED_COVARIANCE)
+        return 1.0 / np.sqrt(covariances)
+
+    def precision_cholesky_from_precisions(self, precisions):
+        return np.sqrt(precisions)
+
+    def precisions(self, factors):
+        return factors**2
+
+    def covariances(self, factors):
+        return 1.0 / factors**2
+
+    def log_det_cholesky(self, factors, n_features):
+        if self.spherical:
+            return n_features * np.log(factors)
+        return np.log(factors).sum(axis=1)
+
+    def n_parameters(self, n_components, n_features):
+        return n_components if self.spherical else n_components * n_features
+
+    def statistics_shape(self, n_components, n_features):
+        return (n_components, n_features)
+
+    def covariances_from_statistics(self, s2, nk, centred_means, reg_covar):
+        covariances = s2 / nk[:, np.newaxis] - centred_means**2 + reg_covar
+        return covariances.mean(axis=1) if self.spherical else covariances
+
+    def scaled(self, covariances, scale):
+        """Per-feature variances of the features multiplied by ``scale``.
+
+        A spherical covariance stops being spherical under unequal scales:
+        it comes back as per-feature variances, shape ``(K, d)``, like diag.
+        """
+        if self.spherical:
+            return covariances[:, np.newaxis] * scale**2
+        return covariances * scale**2
+
+    def check_precisions(self, precisions):
+        if np.any(precisions <= 0.0):
+            raise ValueError(
+                f"'{self.name} precision' in precisions_init should be positive"
+            )
+
+
+FULL = DenseForm("full", shared=False)
+TIED = DenseForm("tied", shared=True)
+DIAG = DiagonalForm("diag", spherical=False)
+SPHERICAL = DiagonalForm("spherical", spherical=True)
+
+_FORMS = {form.name: form for form in (FULL, TIED, DIAG, SPHERICAL)}
+
+COVARIANCE_TYPES = tuple(_FORMS)
+
+
+def covariance_form(covariance_type):
+    """The form object of a ``covariance_type`` string.
+
+    Examples
+    --------
+    >>> from emimpute._em._forms import covariance_form
+    >>> covariance_form("tied").shape(3, 2)
+    (2, 2)
+    """
+    try:
+        return _FORMS[covariance_type]
+    except KeyError:
+        raise ValueError(
+            f"Unknown covariance_type {covariance_type!r}; expected one of "
+            f"{COVARIANCE_TYPES}."
+        ) from None

@@ -1,0 +1,267 @@
+"""The Gaussian family: one multivariate normal block over the numeric columns.
+
+Each component has a mean and a covariance in the family's covariance form
+(``_forms``). Missing numeric coordinates are marginalised in the density
+and completed by their conditional distribution in the statistics; the
+arithmetic lives in the two kernels, ``_dense`` (full, tied) and
+``_diagonal`` (diag, spherical), which this module binds to the data.
+
+Cost per E-step, for ``n`` rows, ``d`` numeric features and ``K``
+components: ``O(n K d^2)`` for full and tied (plus the per-pattern
+factorisations described in ``_dense``), ``O(n K d)`` for diag and
+spherical; the M-step is ``O(K d^3)`` (one Cholesky per component).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emimpute._em._dense import DenseKernel
+from emimpute._em._diagonal import DiagonalKernel
+from emimpute._em._forms import DenseForm, DiagonalForm
+from emimpute._em._gaussian_block import GaussianBlock
+from emimpute._em._stats import SufficientStats, add_complete_rows
+
+# Keeps an empty component from dividing by zero (as scikit-learn does).
+_NK_FLOOR = 10 * np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class GaussianFamily:
+    """Means and covariances of the numeric columns, per component.
+
+    Attributes
+    ----------
+    form : DenseForm or DiagonalForm
+        The covariance form (``covariance_type``).
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+        In the shape of ``form``.
+    precisions_cholesky : ndarray
+        Same shape; ``U @ U.T == inv(covariance)``.
+    """
+
+    form: DenseForm | DiagonalForm
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+
+    @classmethod
+    def from_covariances(cls, form, means, covariances):
+        """Build the family and factor its covariances.
+
+        Raises
+        ------
+        ValueError
+            If a covariance is not positive definite; the message says what
+            to change.
+        """
+        return cls(form, means, covariances, form.precision_cholesky(covariances))
+
+    @classmethod
+    def from_precisions_cholesky(cls, form, means, precisions_cholesky):
+        return cls(
+            form, means, form.covariances(precisions_cholesky), precisions_cholesky
+        )
+
+    @property
+    def n_components(self):
+        return self.means.shape[0]
+
+    @property
+    def n_features(self):
+        return self.means.shape[1]
+
+    def kernel(self, data, weights, *, shift=None, route="auto"):
+        """This family's :class:`GaussianKernel` on ``data``."""
+        return GaussianKernel(self, data, weights, shift=shift, route=route)
+
+    def m_step(self, stats, prior):
+        """Maximise the expected complete-data log-likelihood.
+
+        With ``nk`` the expected counts and ``m_k = s1_k / nk`` (means
+        relative to the shifts): ``means = shift_k + m_k`` and
+
+        - full: ``S_k = s2_k / nk - m_k m_k^T + reg_covar I``
+        - tied: ``S = sum_k (s2_k - nk m_k m_k^T) / sum(nk) + reg_covar I``
+        - diag: ``diag(S_k) = s2_k / nk - m_k**2 + reg_covar``
+        - spherical: the mean of the diag variances over features.
+
+        ``reg_covar`` is ``prior.reg_covar``, added after the M-step as
+        scikit-learn's ``GaussianMixture`` does.
+        """
+        nk = stats.nk + _NK_FLOOR
+        centred_means = stats.s1 / nk[:, np.newaxis]
+        covariances = self.form.covariances_from_statistics(
+            stats.s2, nk, centred_means, prior.reg_covar
+        )
+        return GaussianFamily.from_covariances(
+            self.form, stats.shift + centred_means, covariances
+        )
+
+    def n_parameters(self):
+        """Free parameters: the means and the covariances."""
+        n_components, n_features = self.means.shape
+        return n_components * n_features + self.form.n_parameters(
+            n_components, n_features
+        )
+
+    def sample(self, labels, random_state):
+        """One draw per label from that component's Gaussian.
+
+        ``labels`` are sorted by component (as ``sample_mixture`` makes
+        them), so that the dense forms colour each component's rows with one
+        product.
+        """
+        n_features = self.n_features
+        noise = random_state.standard_normal(size=(len(labels), n_features))
+        if self.form.dense:
+            X = np.empty_like(noise)
+            covariances = self.form.dense_stack(self.covariances, self.n_components)
+            bounds = np.searchsorted(labels, np.arange(self.n_components + 1))
+            for k, lower in enumerate(np.linalg.cholesky(covariances)):
+                rows = slice(bounds[k], bounds[k + 1])
+                X[rows] = noise[rows] @ lower.T
+        else:
+            scales = np.sqrt(self.form.variances(self.covariances, n_features))
+            X = noise * scales[labels]
+        return X + self.means[labels]
+
+    def scaled(self, centre, scale):
+        """Means and covariances of the features mapped to ``x * scale + centre``.
+
+        The Gaussian family is closed under per-feature affine maps, so the
+        model in the data's units has means ``mu * scale + centre`` and
+        covariances ``S * outer(scale, scale)`` (per-feature variances for
+        diag and spherical forms).
+
+        Returns
+        -------
+        means : ndarray of shape (n_components, n_features)
+        covariances : ndarray
+        """
+        return self.means * scale + centre, self.form.scaled(self.covariances, scale)
+
+
+def complete_data_statistics(X, resp, form, *, chunk_size=8192):
+    """Statistics of complete data ``X`` under responsibilities ``resp``.
+
+    Accumulated around each component's weighted mean (two passes, as
+    scikit-learn does), or around the overall mean for 'tied', in row chunks
+    so that no temporary of the size of ``X`` is made.
+    """
+    n_samples, n_features = X.shape
+    n_components = resp.shape[1]
+    shift = X.mean(axis=0)
+    chunks = [slice(i, i + chunk_size) for i in range(0, n_samples, chunk_size)]
+    centres = np.zeros((n_components, n_features))
+    if not form.shared:
+        for rows in chunks:
+            centres += resp[rows].T @ (X[rows] - shift)
+        centres /= resp.sum(axis=0)[:, np.newaxis] + _NK_FLOOR
+    stats = SufficientStats.zeros(n_components, n_features, form, shift=shift + centres)
+    for rows in chunks:
+        add_complete_rows(stats.arrays, X[rows] - shift, resp[rows], centres)
+    return stats
+
+
+@dataclass(frozen=True)
+class GaussianEvaluation:
+    """A block's numeric rows and what the components say about them."""
+
+    block: GaussianBlock
+    conditionals: object
+
+    @property
+    def log_density(self):
+        return self.conditionals.log_density
+
+
+class GaussianKernel:
+    """The Gaussian family bound to a data set, for one E-step.
+
+    Rows are centred on the mixture's mean (``shift``), which keeps the
+    one-pass statistics free of cancellation for offset data.
+
+    Parameters
+    ----------
+    family : GaussianFamily
+    data : EMData
+    weights : ndarray of shape (n_components,)
+        The mixture weights, for the shift.
+    shift : ndarray of shape (n_features,), default=None
+        Centre the rows on this instead of the mixture's mean (results agree
+        to rounding whatever the shift; tests vary it).
+    route : {'auto', 'precision', 'covariance'}, default='auto'
+        Forces the route of the dense kernel, for tests.
+    """
+
+    def __init__(self, family, data, weights, *, shift=None, route="auto"):
+        self.shift = weights @ family.means if shift is None else shift
+        self.X = data.numeric
+        self.mask = data.patterns.mask
+        self.n_features = family.n_features
+        if family.form.dense:
+            self.inner = DenseKernel(family, self.shift, route)
+        else:
+            self.inner = DiagonalKernel(family, self.shift)
+
+    def floats_per_row(self, n_missing):
+        return self.inner.floats_per_row(self.n_features, n_missing)
+
+    def evaluate(self, block, *, moments=False):
+        """Log-densities of the block's observed numeric parts.
+
+        ``moments=True`` also computes the conditional means and covariances
+        of the missing parts (statistics never need them requested: the
+        dense kernel computes them anyway, the diagonal one reads the
+        parameters).
+        """
+        numeric = GaussianBlock.gather(block, self.X, self.mask, self.shift)
+        return GaussianEvaluation(numeric, self.inner.evaluate(numeric, moments))
+
+    def statistics(self, block, resp, evaluation):
+        return self.inner.statistics(evaluation.block, resp, evaluation.conditionals)
+
+    def impute(self, block, resp, evaluation, filled, *, draw=None):
+        """Write the block's completed numeric entries into ``filled.numeric``.
+
+        The conditional mean ``sum_k r_k m_k`` of each missing entry, or,
+        when ``draw = (component, random_state)`` gives each row's drawn
+        component, a draw from that component's conditional Gaussian.
+        ``filled.std``, when not None, receives, by the law of total variance,
+        ``sqrt(sum_k r_k (diag(C_k) + m_k**2) - mean**2)``.
+        """
+        if block.n_missing == 0:
+            return
+        out, std = filled.numeric, filled.std
+        conditionals = evaluation.conditionals
+        shift = self.shift[block.missing]
+        rows = block.rows[:, np.newaxis]
+        mean = np.einsum("nk,kni->ni", resp, conditionals.means)
+        if draw is None:
+            out[rows, block.missing] = mean + shift
+        else:
+            out[rows, block.missing] = _draw(block, conditionals, *draw) + shift
+        if std is not None:
+            variances = np.diagonal(conditionals.covariances, axis1=2, axis2=3)
+            second_moment = np.einsum(
+                "nk,kni->ni",
+                resp,
+                variances[:, block.row_pattern] + conditionals.means**2,
+            )
+            std[rows, block.missing] = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
+
+
+def _draw(block, conditionals, component, random_state):
+    """One joint draw of each row's missing part, given its component."""
+    n_rows, r = block.missing.shape
+    mean = conditionals.means[component, np.arange(n_rows)]
+    covariance = conditionals.covariances[component, block.row_pattern]
+    # A symmetric square root rather than Cholesky: the conditional
+    # covariance may be singular to rounding (collinear features), and a
+    # clipped eigen-decomposition still gives a valid draw.
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    scale = np.sqrt(np.maximum(eigenvalues, 0.0))
+    noise = random_state.standard_normal(size=(n_rows, r))
+    return mean + np.einsum("nij,nj->ni", eigenvectors, scale * noise)

@@ -1,0 +1,111 @@
+"""Reading an estimator's input: numeric arrays, or mixed tables with categories.
+
+Both estimators accept the same inputs: a numeric array (NaN, or
+``missing_values``, where missing), or a table whose categorical columns
+(chosen by ``categorical_features``, see :func:`emimpute._table.categorical_mask`)
+hold categories. A numeric input takes scikit-learn's usual validation, as
+before categorical features existed, so its results are unchanged; a mixed
+table is split by ``_table`` into the float block and the category codes the
+engine reads.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emimpute._sklearn_compat import validate_data
+from emimpute._table import as_table, categorical_mask, encode, fit_layout
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """A validated input, split for the engine.
+
+    Attributes
+    ----------
+    table : ndarray or DataFrame
+        The input: a float64 ndarray on the numeric path, else the raw table.
+    numeric : ndarray of shape (n_samples, n_numeric)
+        Float64 numeric columns; entries flagged in ``mask`` are not read.
+    codes : ndarray of shape (n_samples, n_categorical)
+        Category codes, -1 where missing.
+    mask : ndarray of shape (n_samples, n_features)
+        True where an entry is missing, over all input columns.
+    layout : TableLayout or None
+        None for a numeric input.
+    """
+
+    table: object
+    numeric: np.ndarray
+    codes: np.ndarray
+    mask: np.ndarray
+    layout: object
+
+    @property
+    def numeric_columns(self):
+        """Input indices of the numeric columns."""
+        if self.layout is None:
+            return np.arange(self.mask.shape[1])
+        return self.layout.numeric
+
+    @property
+    def categorical_columns(self):
+        """Input indices of the categorical columns."""
+        if self.layout is None:
+            return np.empty(0, dtype=np.intp)
+        return self.layout.categorical
+
+
+def read_input(estimator, X, *, reset, validate_numeric, missing_values=np.nan):
+    """Validate ``X`` for ``estimator`` and split it into numeric and codes.
+
+    Parameters
+    ----------
+    estimator : EMImputer or EMMixture
+        Its ``categorical_features`` decides the columns at fit
+        (``reset=True``); the layout fitted then (``estimator._layout``) is
+        reused afterwards.
+    X : array-like or DataFrame
+    reset : bool
+        True in fit.
+    validate_numeric : callable
+        ``validate_numeric(X, reset=...) -> (X, mask)``: the estimator's
+        scikit-learn validation of a numeric input.
+    missing_values : float, int or str, default=np.nan
+
+    Returns
+    -------
+    input : TableInput
+    """
+    if reset:
+        table = as_table(X)
+        validate_data(estimator, table, skip_check_array=True, reset=True)
+        is_categorical = categorical_mask(
+            table,
+            estimator.categorical_features,
+            n_features=estimator.n_features_in_,
+            feature_names_in=getattr(estimator, "feature_names_in_", None),
+            missing_values=missing_values,
+        )
+        layout = (
+            fit_layout(table, is_categorical, missing_values=missing_values)
+            if is_categorical.any()
+            else None
+        )
+    else:
+        layout = estimator._layout
+    if layout is None:
+        X, mask = validate_numeric(X, reset=reset)
+        return TableInput(X, X, np.empty((len(X), 0), dtype=np.intp), mask, None)
+    if not reset:
+        table = as_table(X)
+        validate_data(estimator, table, skip_check_array=True, reset=False)
+    if len(table) < 1:
+        raise ValueError(
+            "Found array with 0 sample(s) while a minimum of 1 is required."
+        )
+    numeric, codes = encode(table, layout, missing_values=missing_values)
+    mask = np.zeros((len(numeric), layout.n_features), dtype=bool)
+    mask[:, layout.numeric] = np.isnan(numeric)
+    mask[:, layout.categorical] = codes < 0
+    return TableInput(table, numeric, codes, mask, layout)
