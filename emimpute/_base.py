@@ -122,7 +122,9 @@ def engine_data(table_input, numeric=None, categorical=None):
     if layout is not None:
         n_categories = [len(c) for c in layout.categories]
         n_categories = np.asarray(n_categories, dtype=int)[categorical]
-    mask = table_input.mask[:, table_input.numeric_columns]
+    mask = table_input.mask
+    if layout is not None:
+        mask = mask[:, layout.numeric]
     return EMData.build(
         table_input.numeric[:, numeric],
         mask[:, numeric],

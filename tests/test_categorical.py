@@ -1,0 +1,298 @@
+"""Categorical features in EMImputer and EMMixture: the estimators' contract.
+
+The engine's arithmetic is checked against per-row brute-force references in
+``test_mixed_engine.py``; here, what a user sees: column detection, output
+types, observed cells untouched, posterior predictive probabilities against
+a direct computation, parameter counts, errors.
+"""
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from scipy.special import logsumexp
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from emimpute import EMImputer, EMMixture
+from emimpute.datasets import load_penguins
+
+CATEGORICAL = ["species", "island", "sex"]
+
+
+@pytest.fixture(scope="module")
+def penguins():
+    return load_penguins().data
+
+
+def _latent_class_table(seed, n=120, missing=0.2):
+    """Two classes: colour and size depend on the class, as does x."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    colour = np.where(rng.random(n) < 0.9, label, 1 - label)
+    size = np.where(rng.random(n) < 0.8, label, 1 - label)
+    x = rng.normal(3.0 * label, 1.0)
+    X = np.empty((n, 3), dtype=object)
+    X[:, 0] = x
+    X[:, 1] = np.array(["red", "blue"])[colour]
+    X[:, 2] = np.array(["small", "large"])[size]
+    holes = rng.random((n, 3)) < missing
+    X[holes[:, 0], 0] = np.nan
+    X[holes[:, 1], 1] = None
+    X[holes[:, 2], 2] = None
+    return X, label
+
+
+def test_columns_detected_from_dtype(penguins):
+    imputer = EMImputer(n_components=2, random_state=0).fit(penguins)
+    np.testing.assert_array_equal(imputer.categorical_features_, [0, 1, 6])
+    np.testing.assert_array_equal(imputer.numeric_features_, [2, 3, 4, 5])
+    assert [list(c) for c in imputer.categories_] == [
+        ["Adelie", "Chinstrap", "Gentoo"],
+        ["Biscoe", "Dream", "Torgersen"],
+        ["female", "male"],
+    ]
+    assert imputer.means_.shape == (2, 4)
+    assert [p.shape for p in imputer.category_probabilities_] == [
+        (2, 3),
+        (2, 3),
+        (2, 2),
+    ]
+    for probabilities in imputer.category_probabilities_:
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+
+
+def test_imputer_fills_every_hole_and_keeps_observed_cells(penguins):
+    out = EMImputer(n_components=3, random_state=0).fit_transform(penguins)
+    assert isinstance(out, np.ndarray) and out.dtype == object
+    assert out.shape == penguins.shape
+    observed = penguins.notna().to_numpy()
+    # Observed cells come back as they were, exactly.
+    assert all(
+        out[i, j] == penguins.iat[i, j]
+        for i, j in zip(*np.nonzero(observed), strict=True)
+    )
+    holes = ~observed
+    assert not pd.isna(out[holes]).any()
+    for j, name in enumerate(penguins.columns):
+        if name in CATEGORICAL:
+            assert set(out[holes[:, j], j]) <= set(penguins[name].cat.categories)
+
+
+def test_pandas_output_keeps_category_dtype(penguins):
+    imputer = EMImputer(n_components=2, random_state=0).set_output(transform="pandas")
+    out = imputer.fit_transform(penguins)
+    assert list(out.columns) == list(penguins.columns)
+    pd.testing.assert_index_equal(out.index, penguins.index)
+    for name in CATEGORICAL:
+        assert out[name].dtype == penguins[name].dtype
+    assert out.notna().all().all()
+    observed = penguins.notna()
+    pd.testing.assert_frame_equal(
+        out.where(observed), penguins.where(observed), check_dtype=False
+    )
+
+
+def test_polars_in_and_out(penguins):
+    frame = pl.DataFrame(
+        {
+            name: (
+                pl.Series(
+                    name,
+                    penguins[name]
+                    .astype(object)
+                    .where(penguins[name].notna(), None)
+                    .tolist(),
+                    pl.Categorical,
+                )
+                if name in CATEGORICAL
+                else pl.Series(name, penguins[name].to_numpy())
+            )
+            for name in penguins.columns
+        }
+    )
+    imputer = EMImputer(n_components=2, random_state=0).set_output(transform="polars")
+    out = imputer.fit_transform(frame)
+    assert isinstance(out, pl.DataFrame)
+    assert out.columns == frame.columns
+    assert out.null_count().sum_horizontal().item() == 0
+    for name in CATEGORICAL:
+        assert out[name].dtype == frame[name].dtype
+    np.testing.assert_array_equal(imputer.categorical_features_, [0, 1, 6])
+
+
+def test_numpy_object_in_object_out():
+    X, _ = _latent_class_table(0)
+    out = EMImputer(n_components=2, random_state=0).fit_transform(X)
+    assert out.dtype == object
+    observed = ~pd.isna(X)
+    assert np.all(out[observed] == X[observed])
+    assert set(out[:, 1]) == {"red", "blue"}
+    assert set(out[:, 2]) == {"small", "large"}
+
+
+def test_one_component_fills_with_the_mode():
+    # With one component the categorical features are independent of
+    # everything: a hole gets its column's most frequent observed category.
+    X, _ = _latent_class_table(1)
+    X[:, 1] = np.where(np.arange(len(X)) % 3 == 0, "blue", X[:, 1])
+    imputer = EMImputer(random_state=0).fit(X)
+    out = imputer.transform(X)
+    for j in (1, 2):
+        values = pd.Series(X[:, j]).dropna()
+        mode = values.value_counts().idxmax()
+        assert set(out[pd.isna(X[:, j]), j]) == {mode}
+
+
+def test_predict_category_proba_matches_direct_computation():
+    X, _ = _latent_class_table(2)
+    imputer = EMImputer(n_components=2, random_state=0).fit(X)
+    proba = imputer.predict_category_proba(X)
+    assert [p.shape for p in proba] == [(len(X), 2), (len(X), 2)]
+    # Direct computation: P(x_j = c | x_O) = sum_k r_k theta_kjc, with r_k
+    # from log w_k + log N(x; mu_k, S_k) + sum of observed log theta.
+    weights = imputer.weights_
+    mean = imputer.means_[:, 0]
+    variance = imputer.covariances_.reshape(2, -1)[:, 0]
+    thetas = imputer.category_probabilities_
+    for i in range(len(X)):
+        log_r = np.log(weights)
+        if not pd.isna(X[i, 0]):
+            log_r = log_r - 0.5 * (
+                np.log(2 * np.pi * variance) + (X[i, 0] - mean) ** 2 / variance
+            )
+        for j, categories in zip((1, 2), imputer.categories_, strict=True):
+            if X[i, j] is not None:
+                c = list(categories).index(X[i, j])
+                log_r = log_r + np.log(thetas[j - 1][:, c])
+        resp = np.exp(log_r - logsumexp(log_r))
+        for j, categories in zip((1, 2), imputer.categories_, strict=True):
+            if X[i, j] is None:
+                expected = resp @ thetas[j - 1]
+            else:
+                expected = (np.asarray(categories) == X[i, j]).astype(float)
+            # Same sums in a different order: rounding only.
+            np.testing.assert_allclose(
+                proba[j - 1][i], expected, rtol=1e-12, atol=1e-15
+            )
+
+
+def test_imputed_category_is_the_most_probable():
+    X, _ = _latent_class_table(3)
+    imputer = EMImputer(n_components=2, random_state=0).fit(X)
+    out = imputer.transform(X)
+    for j, probabilities in zip((1, 2), imputer.predict_category_proba(X), strict=True):
+        holes = pd.isna(X[:, j])
+        best = np.asarray(imputer.categories_[j - 1])[probabilities.argmax(axis=1)]
+        np.testing.assert_array_equal(out[holes, j], best[holes])
+
+
+def test_mixture_counts_categorical_parameters(penguins):
+    mixture = EMMixture(3, covariance_type="diag", random_state=0).fit(penguins)
+    n = len(penguins)
+    # weights, means and variances of 4 numeric features, and K (L_j - 1)
+    # category probabilities per categorical feature (3, 3 and 2 levels).
+    n_parameters = 2 + 3 * 4 + 3 * 4 + 3 * (2 + 2 + 1)
+    expected = -2 * n * mixture.score(penguins) + n_parameters * np.log(n)
+    np.testing.assert_allclose(mixture.bic(penguins), expected, rtol=1e-14)
+    assert mixture._n_parameters() == n_parameters
+
+
+def test_mixture_score_marginalises_categorical_holes(penguins):
+    mixture = EMMixture(2, covariance_type="diag", random_state=0).fit(penguins)
+    # A row whose only observed entry is a category: its density is the
+    # mixture of the category probabilities.
+    row = penguins.iloc[[0]].copy()
+    row.iloc[0, 1:] = None
+    row["species"] = pd.Categorical(
+        ["Gentoo"], categories=row["species"].cat.categories
+    )
+    expected = np.log(mixture.weights_ @ mixture.category_probabilities_[0][:, 2])
+    np.testing.assert_allclose(mixture.score_samples(row), [expected], rtol=1e-13)
+    proba = mixture.predict_proba(row)
+    prior = mixture.weights_ * mixture.category_probabilities_[0][:, 2]
+    np.testing.assert_allclose(proba[0], prior / prior.sum(), rtol=1e-13)
+
+
+def test_mixture_clusters_penguin_species(penguins):
+    mixture = EMMixture(3, covariance_type="diag", random_state=0)
+    labels = mixture.fit_predict(penguins)
+    species = penguins["species"].cat.codes.to_numpy()
+    # Each cluster is (almost) one species: the largest species per cluster
+    # covers nearly every bird.
+    majority = sum(np.bincount(species[labels == k]).max() for k in range(3))
+    assert majority / len(species) > 0.95
+    np.testing.assert_array_equal(labels, mixture.predict(penguins))
+
+
+def test_sample_draws_categories(penguins):
+    mixture = EMMixture(2, covariance_type="diag", random_state=0).fit(penguins)
+    X, labels = mixture.sample(50)
+    assert X.shape == (50, 7) and labels.shape == (50,)
+    assert set(X[:, 0]) <= {"Adelie", "Chinstrap", "Gentoo"}
+    assert np.all(np.isfinite(X[:, 2:6].astype(float)))
+
+
+def test_unknown_category_is_an_error(penguins):
+    imputer = EMImputer(random_state=0).fit(penguins)
+    other = penguins.copy()
+    other["island"] = other["island"].cat.add_categories("Anvers")
+    other.loc[0, "island"] = "Anvers"
+    with pytest.raises(ValueError, match=r"unknown categories \['Anvers'\].*'island'"):
+        imputer.transform(other)
+
+
+def test_categorical_features_by_index_name_and_none():
+    X, _ = _latent_class_table(4)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"])
+    by_name = EMImputer(n_components=2, random_state=0, categorical_features=["size"])
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        by_name.fit(frame)
+    by_index = EMImputer(n_components=2, random_state=0, categorical_features=[1, 2])
+    np.testing.assert_array_equal(by_index.fit(frame).categorical_features_, [1, 2])
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        EMImputer(categorical_features=None).fit(X)
+
+
+def test_posterior_draws_are_reproducible_and_keep_observed_cells():
+    X, _ = _latent_class_table(5)
+    imputer = EMImputer(n_components=2, sample_posterior=True, random_state=3)
+    first = imputer.fit(X).transform(X)
+    second = clone(imputer).fit(X).transform(X)
+    assert np.all(first == second)
+    observed = ~pd.isna(X)
+    assert np.all(first[observed] == X[observed])
+
+
+def test_grid_search_on_a_mixed_frame(penguins):
+    search = GridSearchCV(
+        EMMixture(covariance_type="diag", random_state=0),
+        {"n_components": [1, 3]},
+        cv=3,
+    ).fit(penguins)
+    assert search.best_params_ == {"n_components": 3}
+
+
+def test_student_heights_missing_genders_are_recovered():
+    # The classic first example of EM: heights all recorded, gender for a
+    # third of the students; the two Gaussians are learnt from both.
+    rng = np.random.default_rng(0)
+    n = 400
+    gender = rng.integers(0, 2, n)
+    height = np.where(gender == 1, rng.normal(178, 7, n), rng.normal(164, 6, n))
+    recorded = rng.random(n) < 0.3
+    frame = pd.DataFrame(
+        {
+            "height": height,
+            "gender": pd.Categorical(
+                np.where(recorded, np.array(["F", "M"])[gender], None),
+                categories=["F", "M"],
+            ),
+        }
+    )
+    imputer = EMImputer(n_components=2, random_state=0).fit(frame)
+    out = imputer.transform(frame)
+    truth = np.array(["F", "M"])[gender]
+    accuracy = np.mean(out[~recorded, 1] == truth[~recorded])
+    # Overlapping Gaussians (means 2 sd apart): the Bayes rate is about 0.84.
+    assert accuracy > 0.78
