@@ -1,8 +1,9 @@
 """The ``emimpute`` command line: impute or cluster a CSV file, or run a demo.
 
-Only the standard library and numpy read and write the CSV files, so the
-command line works without pandas. Every user error ends as one line on
-stderr and exit code 2, never as a traceback.
+Columns of numbers are modelled as numbers and columns of text as
+categories (see :func:`read_table`). Only the standard library and numpy read
+and write the CSV files, so the command line works without pandas. Every user
+error ends as one line on stderr and exit code 2, never as a traceback.
 """
 
 import argparse
@@ -35,10 +36,44 @@ class CLIError(Exception):
 # --------------------------------------------------------------------------
 # CSV input and output
 
+# The value of a bare --passthrough: every non-numeric column.
+ALL_NON_NUMERIC = "<every non-numeric column>"
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """What the command line says about the columns of the input.
+
+    Attributes
+    ----------
+    skip : tuple of str
+        Names of the columns left out of the model (``--passthrough COL`` of
+        ``impute``, ``--ignore COL`` of ``cluster``).
+    skip_non_numeric : bool
+        Leave out every column that is not all numbers, except those named
+        in ``categorical`` (a bare ``--passthrough``, ``--ignore-non-numeric``).
+    categorical : tuple of str
+        Names of the columns modelled as categories whatever they hold
+        (``--categorical``).
+    detect : bool
+        Model the text columns as categories (False with ``--no-categorical``).
+    skip_option : str
+        The option that leaves a column out, for the messages.
+    hint : str
+        End of the message that lists the columns nothing models.
+    """
+
+    skip: tuple = ()
+    skip_non_numeric: bool = False
+    categorical: tuple = ()
+    detect: bool = True
+    skip_option: str = "--passthrough"
+    hint: str = ""
+
 
 @dataclass
 class Table:
-    """A CSV file as read: the cells verbatim plus the numeric columns parsed.
+    """A CSV file as read: the cells verbatim plus the modelled columns parsed.
 
     Attributes
     ----------
@@ -47,63 +82,173 @@ class Table:
     cells : list of list of str
         Data rows, verbatim, so observed cells can be written back exactly.
     numeric : list of int
-        Indices of the columns that the model sees.
+        Indices of the columns that the model sees as numbers.
     values : ndarray of shape (n_rows, len(numeric))
         The numeric columns as float64, NaN where missing.
+    categorical : list of int
+        Indices of the columns that the model sees as categories.
+    labels : ndarray of shape (n_rows, len(categorical))
+        The categorical cells as str, stripped of surrounding spaces, None
+        where missing.
     """
 
     header: list
     cells: list
     numeric: list
     values: np.ndarray
+    categorical: list
+    labels: np.ndarray
 
     @property
     def n_rows(self):
         return len(self.cells)
 
+    @property
+    def modelled(self):
+        """Indices of the columns the model sees, in the file's order."""
+        return sorted(self.numeric + self.categorical)
 
-def read_table(path, *, delimiter=",", passthrough=False, hint=""):
+    @property
+    def categorical_positions(self):
+        """Positions of the categorical columns among :attr:`modelled`."""
+        modelled = self.modelled
+        return [modelled.index(j) for j in self.categorical]
+
+    def model_input(self):
+        """What the estimators fit: float64, or an object array with categories.
+
+        Without a categorical column this is :attr:`values` itself, so the
+        fit is exactly the one of a numeric array.
+        """
+        if not self.categorical:
+            return self.values
+        modelled = self.modelled
+        X = np.empty((self.n_rows, len(modelled)), dtype=object)
+        X[:, [modelled.index(j) for j in self.numeric]] = self.values
+        X[:, self.categorical_positions] = self.labels
+        return X
+
+    def missing(self):
+        """True where a modelled cell is missing, columns as :attr:`modelled`."""
+        if not self.categorical:
+            return np.isnan(self.values)
+        modelled = self.modelled
+        mask = np.zeros((self.n_rows, len(modelled)), dtype=bool)
+        mask[:, [modelled.index(j) for j in self.numeric]] = np.isnan(self.values)
+        mask[:, self.categorical_positions] = np.equal(self.labels, None)
+        return mask
+
+
+@dataclass
+class _Column:
+    """One column as parsed: its numbers, and its first cell that is not one."""
+
+    values: np.ndarray  # the numbers, NaN in the other cells
+    n_numbers: int
+    text: tuple | None  # (row, token) of the first non-numeric cell
+
+    @property
+    def kind(self):
+        if self.text is None:
+            return "numeric"
+        return "mixed" if self.n_numbers else "text"
+
+
+def read_table(path, *, delimiter=",", columns=ColumnChoice()):
     """Read a CSV file with a header row into a :class:`Table`.
 
-    Non-numeric columns raise a :class:`CLIError` naming them and ending with
-    ``hint``, unless ``passthrough`` is True, in which case they are left out
-    of ``values``.
+    ``columns`` decides which columns are modelled and how: a column of
+    numbers is numeric, a column of text categorical when
+    ``columns.detect``; a column named in ``columns.categorical`` is
+    categorical whatever it holds, one named in ``columns.skip`` left out.
+    A column that nothing models raises a :class:`CLIError` naming it.
     """
     with progress(f"reading {path}"):
         header, cells, lines = _read_rows(path, delimiter)
-        numeric, values, non_numeric = [], [], []
-        for j, name in enumerate(header):
-            column, bad = _parse_column([row[j] for row in cells])
-            if bad is None:
-                numeric.append(j)
-                values.append(column)
-            else:
-                row, token = bad
-                non_numeric.append(f"{name!r} ({token!r} on line {lines[row]})")
-
-    if non_numeric and not passthrough:
+        parsed = [_parse_column([row[j] for row in cells]) for j in range(len(header))]
+    skip = set(_resolve(columns.skip, header, columns.skip_option, path))
+    forced = set(_resolve(columns.categorical, header, "--categorical", path))
+    both = sorted(skip & forced)
+    if both:
         raise CLIError(
-            f"{path}: non-numeric column{_plural(non_numeric)} "
-            f"{_listing(non_numeric)}; remove {_them(non_numeric)}{hint}"
+            f"{path}: column{_plural(both)} {_names([header[j] for j in both])} "
+            f"named in both {columns.skip_option} and --categorical"
         )
-    if not numeric:
-        raise CLIError(f"{path}: no numeric column to work on")
-    values = np.column_stack(values)
 
-    infinite = [header[numeric[j]] for j in np.flatnonzero(np.isinf(values).any(0))]
+    numeric, categorical, text, mixed = [], [], [], []
+    for j, column in enumerate(parsed):
+        if j in forced:
+            categorical.append(j)
+        elif j in skip or (columns.skip_non_numeric and column.kind != "numeric"):
+            continue
+        elif column.kind == "numeric":
+            numeric.append(j)
+        elif column.kind == "text" and columns.detect:
+            categorical.append(j)
+        else:
+            (mixed if column.kind == "mixed" and columns.detect else text).append(j)
+
+    def listing(indices):
+        items = []
+        for j in indices:
+            row, token = parsed[j].text
+            items.append(f"{header[j]!r} ({token!r} on line {lines[row]})")
+        return items
+
+    if text:
+        text = listing(text)
+        raise CLIError(
+            f"{path}: non-numeric column{_plural(text)} "
+            f"{_listing(text)}; remove {_them(text)}{columns.hint}"
+        )
+    if mixed:
+        mixed = listing(mixed)
+        raise CLIError(
+            f"{path}: column{_plural(mixed)} {_listing(mixed)} "
+            f"mix{'es' if len(mixed) == 1 else ''} numbers and text; fix "
+            f"{_them(mixed)}, or name {_them(mixed)} in --categorical to model "
+            f"{_them(mixed)} as categories or in {columns.skip_option} to leave "
+            f"{_them(mixed)} out of the model"
+        )
+    if not numeric and not categorical:
+        raise CLIError(
+            f"{path}: no numeric column and no categorical column to work on"
+        )
+
+    detected = [j for j in categorical if j not in forced]
+    _check_comma_numbers(path, header, cells, lines, detected, columns.skip_option)
+
+    values = (
+        np.column_stack([parsed[j].values for j in numeric])
+        if numeric
+        else np.empty((len(cells), 0))
+    )
+    infinite = [header[numeric[k]] for k in np.flatnonzero(np.isinf(values).any(0))]
     if infinite:
         raise CLIError(
             f"{path}: infinite values in column{_plural(infinite)} "
             f"{_names(infinite)}; EM needs finite numbers"
         )
-    empty = [header[numeric[j]] for j in np.flatnonzero(np.isnan(values).all(0))]
+    labels = np.array(
+        [[_label(row[j]) for j in categorical] for row in cells], dtype=object
+    ).reshape(len(cells), len(categorical))
+    empty = [header[numeric[k]] for k in np.flatnonzero(np.isnan(values).all(0))]
+    unlabelled = np.equal(labels, None).all(0)
+    empty += [header[categorical[k]] for k in np.flatnonzero(unlabelled)]
     if empty:
         raise CLIError(
             f"{path}: column{_plural(empty)} {_names(empty)} "
             f"{'has' if len(empty) == 1 else 'have'} no values; "
             f"remove {_them(empty)} first"
         )
-    return Table(header=header, cells=cells, numeric=numeric, values=values)
+    return Table(
+        header=header,
+        cells=cells,
+        numeric=numeric,
+        values=values,
+        categorical=categorical,
+        labels=labels,
+    )
 
 
 def _read_rows(path, delimiter):
@@ -141,46 +286,122 @@ def _read_rows(path, delimiter):
 
 
 def _parse_column(tokens):
-    """Parse one column: (float64 array, None), or (None, (row, bad token))."""
-    column = np.empty(len(tokens))
+    """Parse one column into a :class:`_Column`: its numbers, NaN elsewhere."""
+    column = np.full(len(tokens), np.nan)
+    n_numbers, text = 0, None
     for i, token in enumerate(tokens):
         stripped = token.strip()
         if stripped.lower() in MISSING_TOKENS:
-            column[i] = np.nan
             continue
         try:
             column[i] = float(stripped)
         except ValueError:
-            return None, (i, token)
-    return column, None
+            if text is None:
+                text = (i, token)
+            continue
+        n_numbers += 1
+    return _Column(values=column, n_numbers=n_numbers, text=text)
 
 
-def write_table(path, table, numeric_values, *, fill="observed", delimiter=","):
-    """Write ``table`` with its numeric columns taken from ``numeric_values``.
+def _resolve(names, header, option, path):
+    """Indices of the columns named by an option's values.
+
+    Each value is a column name or a comma-separated list of them; names
+    are compared with the header's without surrounding spaces.
+    """
+    positions = {}
+    for j, name in enumerate(header):
+        positions.setdefault(name.strip(), []).append(j)
+    indices = []
+    for value in names:
+        parts = [value] if value.strip() in positions else value.split(",")
+        for name in (part.strip() for part in parts):
+            if not name:
+                continue
+            if name not in positions:
+                raise CLIError(
+                    f"{path}: {option} names no column {name!r}; the columns are "
+                    f"{_names(header)}"
+                )
+            if len(positions[name]) > 1:
+                raise CLIError(
+                    f"{path}: {option} names {name!r}, which is the name of "
+                    f"{len(positions[name])} columns"
+                )
+            indices.append(positions[name][0])
+    return indices
+
+
+def _label(token):
+    """A categorical cell's category: the token without spaces, None if missing."""
+    stripped = token.strip()
+    return None if stripped.lower() in MISSING_TOKENS else stripped
+
+
+def _check_comma_numbers(path, header, cells, lines, indices, skip_option):
+    """Refuse text columns that are numbers written with a comma.
+
+    Before text columns became categorical such a column was an error; as
+    categories it would be modelled, silently, as something it is not.
+    """
+    for j in indices:
+        first = None
+        for i, row in enumerate(cells):
+            token = row[j].strip()
+            if token.lower() in MISSING_TOKENS:
+                continue
+            try:
+                float(token.replace(",", "."))
+            except ValueError:
+                break
+            if first is None:
+                first = (i, row[j])
+        else:
+            row, token = first
+            raise CLIError(
+                f"{path}: column {header[j]!r} holds numbers written with a comma "
+                f"({token!r} on line {lines[row]}), which emimpute does not read "
+                f"as numbers; write them with a decimal point and no thousands "
+                f"separator, or name the column in "
+                f"--categorical to model it as categories or in {skip_option} to "
+                f"leave it out of the model"
+            )
+
+
+def write_table(path, table, filled, *, fill="observed", delimiter=","):
+    """Write ``table`` with its modelled columns taken from ``filled``.
 
     Parameters
     ----------
+    filled : ndarray of shape (n_rows, len(table.modelled))
+        The modelled columns, in the order of ``table.modelled``: numbers,
+        and categories in the categorical columns.
     fill : {"observed", "blank"}
-        What to write in the observed numeric cells and in the other columns:
+        What to write in the observed cells and in the other columns:
         ``"observed"`` writes them verbatim as read (the imputed table),
         ``"blank"`` writes the numeric values everywhere and leaves the
-        passthrough columns empty (the std table).
+        categorical and passthrough columns empty (the std table).
     """
     with progress(f"writing {path}"):
-        rows = _output_rows(table, numeric_values, fill)
+        rows = _output_rows(table, filled, fill)
         write_rows(path, [table.header, *rows], delimiter=delimiter)
 
 
-def _output_rows(table, numeric_values, fill):
+def _output_rows(table, filled, fill):
     """The data rows that :func:`write_table` writes, one list at a time."""
-    observed = ~np.isnan(table.values)
+    missing = table.missing()
+    modelled = table.modelled
+    categorical = set(table.categorical)
     for i, row in enumerate(table.cells):
         out = list(row) if fill == "observed" else [""] * len(row)
-        for k, j in enumerate(table.numeric):
-            if fill == "blank" or not observed[i, k]:
+        for k, j in enumerate(modelled):
+            if j in categorical:
+                if fill == "observed" and missing[i, k]:
+                    out[j] = str(filled[i, k])
+            elif fill == "blank" or missing[i, k]:
                 # repr gives the shortest string that reads back to the same
                 # float, so nothing is lost in the round trip.
-                out[j] = repr(float(numeric_values[i, k]))
+                out[j] = repr(float(filled[i, k]))
         yield out
 
 
@@ -253,16 +474,14 @@ def _check_rows(table, n_components, path):
         )
 
 
-def _read_fit_table(args, *, passthrough, hint):
+def _read_fit_table(args, columns):
     """The ``--input`` table, checked to have enough rows to fit."""
-    table = read_table(
-        args.input, delimiter=args.delimiter, passthrough=passthrough, hint=hint
-    )
+    table = read_table(args.input, delimiter=args.delimiter, columns=columns)
     _check_rows(table, args.n_components, args.input)
     return table
 
 
-def _em_parameters(args):
+def _em_parameters(args, table):
     """The estimator parameters that ``impute`` and ``cluster`` share."""
     return dict(
         n_components=args.n_components,
@@ -270,7 +489,15 @@ def _em_parameters(args):
         max_iter=args.max_iter,
         n_init=args.n_init,
         random_state=args.random_state,
+        categorical_features=table.categorical_positions or None,
     )
+
+
+def _shape(table):
+    """``rows x columns`` of what the model sees, for the progress line."""
+    n_categorical = len(table.categorical)
+    shape = f"{table.n_rows} rows x {len(table.modelled)} columns"
+    return f"{shape} ({n_categorical} categorical)" if n_categorical else shape
 
 
 # --------------------------------------------------------------------------
@@ -281,22 +508,42 @@ def run_impute(args):
     """``emimpute impute``: fill the holes of a CSV file."""
     from emimpute import EMImputer
 
-    table = _read_fit_table(
-        args,
-        passthrough=args.passthrough,
-        hint=" or pass --passthrough to copy them to the output untouched",
+    passthrough = list(args.passthrough or ())
+    if args.input is None:
+        # A bare --passthrough takes an optional value, so in
+        # "impute --passthrough IN.csv" it swallowed the input file.
+        named = [k for k, value in enumerate(passthrough) if value != ALL_NON_NUMERIC]
+        if not named:
+            args.parser.error("the following arguments are required: IN.csv")
+        args.input = passthrough[named[-1]]
+        passthrough[named[-1]] = ALL_NON_NUMERIC
+    columns = ColumnChoice(
+        skip=tuple(name for name in passthrough if name != ALL_NON_NUMERIC),
+        skip_non_numeric=ALL_NON_NUMERIC in passthrough,
+        categorical=tuple(args.categorical or ()),
+        detect=not args.no_categorical,
+        skip_option="--passthrough",
+        # Only --no-categorical leaves text columns unmodelled, so only then
+        # does the message that ends with the hint appear.
+        hint=(
+            " or pass --passthrough to copy them to the output untouched or "
+            "--categorical to impute them as categories"
+        ),
     )
-    imputer = EMImputer(**_em_parameters(args), sample_posterior=args.sample_posterior)
-    n_rows, n_cols = table.values.shape
+    table = _read_fit_table(args, columns)
+    imputer = EMImputer(
+        **_em_parameters(args, table), sample_posterior=args.sample_posterior
+    )
+    X = table.model_input()
     with (
-        progress(f"fitting EMImputer on {n_rows} rows x {n_cols} columns"),
+        progress(f"fitting EMImputer on {_shape(table)}"),
         user_errors("cannot impute"),
     ):
-        imputer.fit(table.values)
+        imputer.fit(X)
         if args.std is not None:
-            imputed, std = imputer.transform(table.values, return_std=True)
+            imputed, std = imputer.transform(X, return_std=True)
         else:
-            imputed = imputer.transform(table.values)
+            imputed = imputer.transform(X)
 
     write_table(args.output, table, imputed, delimiter=args.delimiter)
     if args.std is not None:
@@ -308,17 +555,25 @@ def run_cluster(args):
     """``emimpute cluster``: label the rows of a CSV file."""
     from emimpute import EMMixture
 
-    table = _read_fit_table(
-        args, passthrough=args.ignore_non_numeric, hint=" or pass --ignore-non-numeric"
+    columns = ColumnChoice(
+        skip=tuple(args.ignore or ()),
+        skip_non_numeric=args.ignore_non_numeric,
+        categorical=tuple(args.categorical or ()),
+        detect=not args.no_categorical,
+        skip_option="--ignore",
+        hint=(
+            " or pass --ignore-non-numeric or --categorical to model them as categories"
+        ),
     )
-    mixture = EMMixture(**_em_parameters(args))
-    n_rows, n_cols = table.values.shape
+    table = _read_fit_table(args, columns)
+    mixture = EMMixture(**_em_parameters(args, table))
+    X = table.model_input()
     with (
-        progress(f"fitting EMMixture on {n_rows} rows x {n_cols} columns"),
+        progress(f"fitting EMMixture on {_shape(table)}"),
         user_errors("cannot cluster"),
     ):
-        labels = mixture.fit_predict(table.values)
-        proba = mixture.predict_proba(table.values) if args.proba else None
+        labels = mixture.fit_predict(X)
+        proba = mixture.predict_proba(X) if args.proba else None
 
     write_rows(
         args.output,
@@ -415,6 +670,27 @@ def _add_model_options(parser, *, n_components):
     )
 
 
+def _add_column_options(parser, *, verb):
+    parser.add_argument(
+        "--categorical",
+        action="append",
+        metavar="COL[,COL]",
+        help=(
+            "model these columns as categories even if they hold numbers "
+            "(integer codes, years...); may be repeated"
+        ),
+    )
+    parser.add_argument(
+        "--no-categorical",
+        action="store_true",
+        help=(
+            "do not model text columns as categories: only the columns named "
+            f"in --categorical are; the other text columns are an error unless "
+            f"{verb}"
+        ),
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors fit on one line, like the others."""
 
@@ -428,8 +704,9 @@ def build_parser():
         prog="emimpute",
         description=(
             "Fit Gaussian mixtures by EM on incomplete data: fill the holes of a "
-            "CSV file, cluster its rows, or run a demo on bundled data. Empty "
-            "cells and NA, NaN, N/A, null are read as missing."
+            "CSV file, cluster its rows, or run a demo on bundled data. Columns "
+            "of numbers are modelled as numbers and columns of text as "
+            "categories. Empty cells and NA, NaN, N/A, null are read as missing."
         ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -437,14 +714,24 @@ def build_parser():
 
     impute = subparsers.add_parser(
         "impute",
+        usage="%(prog)s [options] IN.csv",
         help="fill the missing cells of a CSV file",
         description=(
-            "Fill the missing cells of a CSV file with their conditional "
-            "expectation under a Gaussian mixture fit by EM. The output has the "
-            "input's shape and column names, and the observed cells verbatim."
+            "Fill the missing cells of a CSV file under a Gaussian mixture fit "
+            "by EM: a number with its conditional expectation, a category (a "
+            "text column, or one named in --categorical) with its most probable "
+            "value. The output has the input's shape and column names, and the "
+            "observed cells verbatim. With one component the categories are "
+            "independent of the other columns and a missing one gets its "
+            "column's most frequent value; --n-components 2 or more relates them."
         ),
     )
-    impute.add_argument("input", metavar="IN.csv", help="CSV file with a header row")
+    # Optional only so that "impute --passthrough IN.csv", where the bare
+    # --passthrough takes the file for a column list, still works: run_impute
+    # takes the input back and fails if there is none.
+    impute.add_argument(
+        "input", metavar="IN.csv", nargs="?", help="CSV file with a header row"
+    )
     impute.add_argument(
         "-o",
         "--output",
@@ -455,7 +742,10 @@ def build_parser():
     impute.add_argument(
         "--std",
         metavar="OUT_STD.csv",
-        help="also write the conditional std of every cell (0 where observed)",
+        help=(
+            "also write the conditional std of every numeric cell (0 where "
+            "observed); categorical and passthrough columns are left empty"
+        ),
     )
     impute.add_argument(
         "--sample-posterior",
@@ -464,18 +754,29 @@ def build_parser():
     )
     impute.add_argument(
         "--passthrough",
-        action="store_true",
-        help="copy non-numeric columns to the output untouched instead of failing",
+        action="append",
+        nargs="?",
+        const=ALL_NON_NUMERIC,
+        metavar="COL[,COL]",
+        help=(
+            "copy these columns to the output untouched instead of modelling "
+            "them; without COL, every column that is not all numbers; may be "
+            "repeated"
+        ),
     )
+    _add_column_options(impute, verb="named in --passthrough")
     _add_model_options(impute, n_components=1)
-    impute.set_defaults(run=run_impute)
+    impute.set_defaults(run=run_impute, parser=impute)
 
     cluster = subparsers.add_parser(
         "cluster",
         help="assign the rows of a CSV file to mixture components",
         description=(
-            "Fit a Gaussian mixture by EM, marginalising the missing cells, and "
-            "write the most likely component of every row."
+            "Fit a mixture by EM, marginalising the missing cells, and write the "
+            "most likely component of every row. Columns of numbers are "
+            "Gaussian within a component; columns of text, and those named in "
+            "--categorical, are categories with their own probabilities in "
+            "each component."
         ),
     )
     cluster.add_argument("input", metavar="IN.csv", help="CSV file with a header row")
@@ -492,10 +793,20 @@ def build_parser():
         help="also write every row's component probabilities",
     )
     cluster.add_argument(
+        "--ignore",
+        action="append",
+        metavar="COL[,COL]",
+        help="leave these columns out of the model; may be repeated",
+    )
+    cluster.add_argument(
         "--ignore-non-numeric",
         action="store_true",
-        help="cluster on the numeric columns only instead of failing",
+        help=(
+            "leave out every column that is not all numbers, except those "
+            "named in --categorical"
+        ),
     )
+    _add_column_options(cluster, verb="--ignore-non-numeric is given")
     _add_model_options(cluster, n_components=2)
     cluster.set_defaults(run=run_cluster)
 

@@ -414,7 +414,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
             Also return the conditional standard deviation of every output
             entry: 0 where observed (and in indicator columns), NaN in
             features that were entirely missing at fit time and kept by
-            ``keep_empty_features``.
+            ``keep_empty_features`` and in every categorical feature (see
+            :meth:`predict_category_proba` for their uncertainty).
 
         Returns
         -------

@@ -9,6 +9,7 @@ import csv
 import subprocess
 import sys
 import time
+from importlib.resources import files
 
 import numpy as np
 import pytest
@@ -34,6 +35,9 @@ BAD_INPUTS = {
     "non_numeric": "a,b\n1,x\n2,y\n3,z\n",
     "all_empty_column": "a,b\n1,\n2,NA\n3,\n",
 }
+# Text columns are categories unless --no-categorical, which makes them an
+# error again.
+BAD_INPUT_OPTIONS = {"non_numeric": ["--no-categorical"]}
 
 
 def _write(path, text):
@@ -76,7 +80,13 @@ def cli_runs(tmp_path_factory):
         path = tmp / f"{name}.csv"
         if text is not None:
             _write(path, text)
-        commands[name] = ["impute", str(path), "-o", str(tmp / f"{name}.out")]
+        commands[name] = [
+            "impute",
+            str(path),
+            "-o",
+            str(tmp / f"{name}.out"),
+            *BAD_INPUT_OPTIONS.get(name, []),
+        ]
 
     processes = {
         name: subprocess.Popen(
@@ -185,8 +195,8 @@ def _assert_one_line_error(status, err, *fragments):
 
 
 def test_non_numeric_error_names_the_columns(capsys, holed):
-    status, _, err = _run(capsys, "impute", holed)
-    _assert_one_line_error(status, err, "'city'", "--passthrough")
+    status, _, err = _run(capsys, "impute", holed, "--no-categorical")
+    _assert_one_line_error(status, err, "'city'", "--passthrough", "--categorical")
 
 
 def test_impute_to_stdout_with_options(capsys, tmp_path):
@@ -228,18 +238,23 @@ def test_imputed_values_round_trip_exactly(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, fragment",
+    "text, options, fragment",
     [
-        ("a,b\n", "no data rows"),
-        ("\n\n", "empty file"),
-        ("a,b\n1,2\n3\n", "line 3 has 1 field"),
-        ("a,b\n1,inf\n2,3\n", "infinite"),
-        ("a,b\nx,y\nz,w\n", "non-numeric columns 'a'"),
+        ("a,b\n", [], "no data rows"),
+        ("\n\n", [], "empty file"),
+        ("a,b\n1,2\n3\n", [], "line 3 has 1 field"),
+        ("a,b\n1,inf\n2,3\n", [], "infinite"),
+        ("a,b\nx,y\nz,w\n", ["--no-categorical"], "non-numeric columns 'a'"),
+        ("a,b\n1,x\n2,3\n3,z\n", [], "column 'b' ('x' on line 2) mixes numbers"),
+        ("a,b\n1,x\n2,\n3,z\n", ["--categorical", "b,c"], "no column 'c'"),
+        ("a,b\n1,x\n2,\n3,z\n", ["--categorical", "a,b", "--passthrough", "a"], "both"),
+        ("a,a,b\n1,2,x\n2,3,y\n", ["--categorical", "a"], "name of 2 columns"),
+        ("a,b\n1,NA\n2,\n", ["--categorical", "b"], "'b' has no values"),
     ],
 )
-def test_more_bad_inputs(capsys, tmp_path, text, fragment):
+def test_more_bad_inputs(capsys, tmp_path, text, options, fragment):
     path = _write(tmp_path / "bad.csv", text)
-    status, _, err = _run(capsys, "impute", path)
+    status, _, err = _run(capsys, "impute", path, *options)
     _assert_one_line_error(status, err, fragment)
 
 
@@ -247,7 +262,7 @@ def test_many_non_numeric_columns_stay_on_one_line(capsys, tmp_path):
     header = ",".join(f"c{j}" for j in range(20))
     row = ",".join("x" for _ in range(20))
     path = _write(tmp_path / "wide.csv", f"num,{header}\n1,{row}\n2,{row}\n")
-    status, _, err = _run(capsys, "impute", path)
+    status, _, err = _run(capsys, "impute", path, "--no-categorical")
     _assert_one_line_error(status, err, "'c0'", "and 15 more")
     assert "'c19'" not in err
 
@@ -326,3 +341,212 @@ def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
     assert "mean imputation" in out
     assert err.count("\n") == 1 and "matplotlib" in err
     assert not (tmp_path / "demo.png").exists()
+
+
+# Text columns as categorical features
+
+PENGUINS = files("emimpute.datasets") / "data" / "penguins.csv"
+
+
+def _is_missing(cell):
+    return cell.strip().lower() in ("", "na", "nan", "n/a", "null")
+
+
+def test_impute_fills_text_holes_with_seen_categories(capsys, tmp_path):
+    out, std = tmp_path / "out.csv", tmp_path / "std.csv"
+    source = list(csv.reader(PENGUINS.read_text(encoding="utf-8").splitlines()))
+    header = source[0]
+    sex = header.index("sex")
+    text = [header.index(name) for name in ("species", "island", "sex")]
+    status, _, err = _run(
+        capsys, "impute", PENGUINS, "--n-components", "3", "-o", out, "--std", std
+    )
+    assert status == 0, err
+    rows, std_rows = _read_csv(out), _read_csv(std)
+    assert rows[0] == std_rows[0] == header
+    assert len(rows) == len(std_rows) == len(source)
+
+    seen = {row[sex] for row in source[1:] if not _is_missing(row[sex])}
+    assert seen == {"female", "male"}
+    holes = 0
+    for row_in, row_out, row_std in zip(
+        source[1:], rows[1:], std_rows[1:], strict=True
+    ):
+        for j, cell in enumerate(row_in):
+            if not _is_missing(cell):
+                assert row_out[j] == cell
+            elif j in text:
+                assert row_out[j] in seen
+                holes += 1
+            else:
+                assert np.isfinite(float(row_out[j]))
+        # No std for the categories; the numeric columns have theirs.
+        assert all(row_std[j] == "" for j in text)
+        assert all(row_std[j] != "" for j in range(len(header)) if j not in text)
+    assert holes == 11
+
+
+def test_impute_matches_the_estimator_on_a_dataframe(capsys, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from emimpute import EMImputer
+
+    out = tmp_path / "out.csv"
+    status, _, err = _run(capsys, "impute", PENGUINS, "--n-components", "2", "-o", out)
+    assert status == 0, err
+    frame = pd.read_csv(PENGUINS)
+    expected = EMImputer(n_components=2, random_state=0).fit_transform(frame)
+    got = pd.read_csv(out)
+    for k, name in enumerate(frame.columns):
+        if pd.api.types.is_numeric_dtype(frame[name]):
+            np.testing.assert_array_equal(got[name], expected[:, k].astype(float))
+        else:
+            assert got[name].tolist() == list(expected[:, k]), name
+
+
+def _sexed_rows(rng, n=40):
+    """Rows of a penguins-like table whose sex goes with the size."""
+    rows = []
+    for i in range(n):
+        male = i % 2 == 0
+        mass = rng.normal(5000 if male else 3500, 150)
+        flipper = rng.normal(220 if male else 190, 3)
+        rows.append([f"{mass:.0f}", f"{flipper:.1f}", "male" if male else "female"])
+    return rows
+
+
+def test_categories_are_related_to_the_numbers(capsys, tmp_path):
+    rows = _sexed_rows(np.random.RandomState(0))
+    rows[0][2] = ""  # a heavy bird
+    rows[1][2] = "NA"  # a light one
+    rows[2][0] = ""  # a male of unknown mass
+    lines = ["mass,flipper,sex", *(",".join(row) for row in rows)]
+    path = _write(tmp_path / "birds.csv", "\n".join(lines) + "\n")
+    status, out, err = _run(capsys, "impute", path, "--n-components", "2")
+    assert status == 0, err
+    filled = list(csv.reader(out.splitlines()))[1:]
+    assert filled[0][2] == "male" and filled[1][2] == "female"
+    assert float(filled[2][0]) > 4500
+    for row_in, row_out in zip(rows[3:], filled[3:], strict=True):
+        assert row_out == row_in
+
+
+def test_no_categorical(capsys, holed):
+    # Text columns are an error again, as before categories existed
+    # (test_non_numeric_error_names_the_columns) unless passed through...
+    status, out, err = _run(
+        capsys, "impute", holed, "--no-categorical", "--passthrough"
+    )
+    assert status == 0, err
+    source = list(csv.reader(HOLED.splitlines()))
+    rows = list(csv.reader(out.splitlines()))
+    assert [row[3] for row in rows] == [row[3] for row in source]
+    # ... or named in --categorical.
+    status, out, err = _run(
+        capsys, "impute", holed, "--no-categorical", "--categorical", "city"
+    )
+    assert status == 0, err
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[4][3] in {"Paris", "Lyon", "Nice"}
+
+
+def test_categorical_forces_codes_to_categories(capsys, tmp_path):
+    text = "x,code\n1.0,1\n1.2,1\n5.0,2\n5.1,2\n0.9,NA\n4.9,\n1.1,1\n"
+    path = _write(tmp_path / "codes.csv", text)
+    status, out, err = _run(capsys, "impute", path, "--n-components", "2")
+    assert status == 0, err
+    # Read as numbers, the holes get fractional codes...
+    as_numbers = list(csv.reader(out.splitlines()))
+    assert float(as_numbers[5][1]) not in (1.0, 2.0)
+    # ... read as categories, a code that is in the data, written as it is.
+    status, out, err = _run(
+        capsys, "impute", path, "--n-components", "2", "--categorical", "code"
+    )
+    assert status == 0, err
+    as_codes = list(csv.reader(out.splitlines()))
+    assert as_codes[5] == ["0.9", "1"] and as_codes[6] == ["4.9", "2"]
+
+
+def test_passthrough_copies_named_text_columns_untouched(capsys, tmp_path):
+    names = ["ann", "", "bob", "cy", "NA", "dee", "eve", "fay"]
+    lines = HOLED.splitlines()
+    lines = [
+        f"{line},{name}" for line, name in zip(lines, ["name", *names], strict=True)
+    ]
+    path = _write(tmp_path / "named.csv", "\n".join(lines) + "\n")
+    source = list(csv.reader(lines))
+
+    status, out, err = _run(capsys, "impute", path, "--passthrough", "name")
+    assert status == 0, err
+    rows = list(csv.reader(out.splitlines()))
+    assert [row[5] for row in rows] == [row[5] for row in source]
+    # city is still a category, its hole filled.
+    assert rows[4][3] in {"Paris", "Lyon", "Nice"}
+
+    # A bare --passthrough copies every text column, before the file too.
+    status, before, err = _run(capsys, "impute", "--passthrough", path)
+    assert status == 0, err
+    status, after, err = _run(capsys, "impute", path, "--passthrough")
+    assert status == 0, err
+    assert before == after
+    rows = list(csv.reader(after.splitlines()))
+    assert [row[3::2] for row in rows] == [row[3::2] for row in source]
+
+
+def test_only_categorical_columns(capsys, tmp_path):
+    path = _write(tmp_path / "cat.csv", "a,b\nx,y\nz,\nx,y\nz,w\n")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    assert out.splitlines()[2] == "z,y"
+
+
+def test_numbers_written_with_a_comma_are_refused(capsys, tmp_path):
+    path = _write(tmp_path / "fr.csv", "a;b\n1;1,5\n2;NA\n3;2,25\n")
+    status, _, err = _run(capsys, "impute", path, "--delimiter", ";")
+    _assert_one_line_error(status, err, "'b'", "comma", "'1,5' on line 2")
+    status, out, err = _run(
+        capsys, "impute", path, "--delimiter", ";", "--categorical", "b"
+    )
+    assert status == 0, err
+
+
+def _mixed_clusters(tmp_path):
+    """Two groups told apart by x, y and the text column; rows 0, 1 only by text."""
+    rng = np.random.RandomState(1)
+    lines = ["x,y,kind"]
+    for i in range(30):
+        group = i % 2
+        x, y = rng.normal(10 * group, 0.5, size=2)
+        lines.append(f"{x:.3f},{y:.3f},{'ab'[group]}")
+    lines[1] = ",,a"
+    lines[2] = "NA,,b"
+    lines[5] = f"{lines[5].rsplit(',', 1)[0]},"
+    return _write(tmp_path / "mixed.csv", "\n".join(lines) + "\n"), lines
+
+
+def test_cluster_on_a_mixed_table(capsys, tmp_path):
+    path, lines = _mixed_clusters(tmp_path)
+    proba = tmp_path / "proba.csv"
+    status, out, err = _run(capsys, "cluster", path, "--proba", proba)
+    assert status == 0, err
+    labels = [int(row) for row in out.splitlines()[1:]]
+    kinds = [line.rsplit(",", 1)[1] for line in lines[1:]]
+    by_kind = {
+        kind: {lab for lab, k in zip(labels, kinds, strict=True) if k == kind}
+        for kind in "ab"
+    }
+    # Each kind is one cluster, the rows known by their kind alone included.
+    assert len(by_kind["a"]) == len(by_kind["b"]) == 1
+    assert by_kind["a"] != by_kind["b"]
+    values = np.array(_read_csv(proba)[1:], dtype=float)
+    np.testing.assert_allclose(values.sum(axis=1), 1.0)
+    assert values[:2].max(axis=1).min() > 0.9
+
+    # Leaving the text out, a row with nothing else is anyone's.
+    for options in (["--ignore", "kind"], ["--ignore-non-numeric"]):
+        status, _, err = _run(capsys, "cluster", path, "--proba", proba, *options)
+        assert status == 0, err
+        values = np.array(_read_csv(proba)[1:], dtype=float)
+        assert values[0].max() < 0.9
+
+    status, _, err = _run(capsys, "cluster", path, "--no-categorical")
+    _assert_one_line_error(status, err, "'kind'", "--ignore-non-numeric")
