@@ -750,8 +750,9 @@ def _lookup(values, kinds, categories):
 
 def _raise_unknown(unknown_values, description):
     raise ValueError(
-        f"Found unknown categories {_shown(unknown_values)} in {description} at "
-        "transform time; the estimator knows only the categories seen in fit."
+        f"Found unknown categories {_shown(unknown_values)} in {description}; "
+        "the estimator knows only the categories seen in fit (refit on data "
+        "that holds them, or mark those cells missing)."
     )
 
 

@@ -282,8 +282,8 @@ def test_unknown_category_names_feature_and_values(pd):
         {"bill": [1.0, 2.0, 3.0], "island": ["Dream", "Biscoe", "Dream"]}
     )
     message = (
-        "Found unknown categories ['Dream'] in feature 'island' (column 1) at "
-        "transform time; the estimator knows only the categories seen in fit."
+        "Found unknown categories ['Dream'] in feature 'island' (column 1); "
+        "the estimator knows only the categories seen in fit"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         encode(test, layout)
@@ -300,7 +300,7 @@ def test_unknown_category_without_names_gives_the_column():
     layout = fit_layout(np.array([["a"], ["b"]], dtype=object), [True])
     # A number in a str column is unknown too, not a comparison error.
     with pytest.raises(
-        ValueError, match=r"unknown categories \['z', 3\] in column 0 at"
+        ValueError, match=r"unknown categories \['z', 3\] in column 0; "
     ):
         encode(np.array([["z"], [3], ["a"]], dtype=object), layout)
 
@@ -510,3 +510,14 @@ def test_numpy_input_without_pandas_or_polars(monkeypatch):
     X = np.array([[1.0, "a"], [None, "b"], [2.0, np.nan]], dtype=object)
     layout, numeric, codes, out = _round_trip(X)
     _same_cells(out, X)
+
+
+def test_text_mixed_with_numbers_stays_numeric():
+    # A numeric column with a stray string is a typo, not categories: it
+    # stays numeric so that its conversion names the problem.
+    X = np.array([[1.0, "a"], ["abc", "b"], [3.0, None]], dtype=object)
+    mask = categorical_mask(X, "from_dtype", n_features=2)
+    np.testing.assert_array_equal(mask, [False, True])
+    layout = fit_layout(X[[0, 2]], mask)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        encode(X, layout)

@@ -117,12 +117,34 @@ def e_step(data, params, *, chunk_size=None):
     return log_prob_norm, stats
 
 
+_OVERFLOW = (
+    "The model's log-density overflowed on some rows of X (values far "
+    "outside the range of the training data, for instance 1e200); scale the "
+    "data, or remove those rows."
+)
+
+
 def check_finite_scores(values):
+    """Raise the overflow error if any value is not finite."""
     if not np.all(np.isfinite(values)):
+        raise ValueError(_OVERFLOW)
+
+
+def check_log_densities(log_density):
+    """Raise a clear error for rows no component can have produced.
+
+    A log-density of ``-inf`` under *some* components is legitimate (a
+    category of probability 0 in them, with ``category_smoothing=0``); NaN,
+    ``+inf``, or ``-inf`` under every component is not.
+    """
+    if np.all(np.isfinite(log_density)):
+        return
+    if np.any(np.isnan(log_density) | (log_density == np.inf)):
+        raise ValueError(_OVERFLOW)
+    if np.any(np.all(log_density == -np.inf, axis=1)):
         raise ValueError(
-            "The model's log-density overflowed on some rows of X (values "
-            "far outside the range of the training data, for instance "
-            "1e200); scale the data, or remove those rows."
+            _OVERFLOW[:-1] + ", or holds a category that has probability 0 in "
+            "every component (possible with category_smoothing=0; set it > 0)."
         )
 
 
@@ -151,7 +173,7 @@ def weighted_log_prob(data, params, *, chunk_size=None):
         ):
             out[block.rows] = evaluate_block(bound, block)[1]
     out[data.patterns.empty_rows] = 0.0
-    check_finite_scores(out)
+    check_log_densities(out)
     return out + log_mixture_weights(params)
 
 

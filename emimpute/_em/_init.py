@@ -166,10 +166,17 @@ def initial_params(
         families.append(CategoricalFamily(()))
         family_stats.append(observed_counts(codes, data.n_categories, resp))
     nk = family_stats[0].nk if data.n_numeric else resp.sum(axis=0)
+    # The start never has a category of probability 0, whatever the
+    # smoothing: EM cannot move a probability away from 0 (every row with
+    # that category gets responsibility 0 there), so a hard k-means start
+    # without smoothing would pin the fit away from the maximum.
+    start_prior = replace(
+        config.prior, category_smoothing=max(config.prior.category_smoothing, 1.0)
+    )
     params = m_step(
         MixtureStats(nk=nk, families=tuple(family_stats)),
         MixtureParams(weights=None, families=tuple(families)),
-        config.prior,
+        start_prior,
     )
     if weights_init is not None:
         params = replace(params, weights=weights_init)
