@@ -4,39 +4,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._blocks import RowBlock
+
 LOG_2PI = np.log(2.0 * np.pi)
 
 
 @dataclass(frozen=True)
-class GaussianBlock:
-    """The numeric entries of a :class:`~emimpute._em._blocks.RowBlock`.
+class GaussianBlock(RowBlock):
+    """A :class:`~emimpute._em._blocks.RowBlock` with its numeric entries.
 
     Attributes
     ----------
-    rows : ndarray of shape (n_rows,)
-        Indices of the rows in the data.
     centred : ndarray of shape (n_rows, n_features)
         ``x - shift``, zero at the missing entries.
     observed : ndarray of shape (n_rows, n_features)
         1.0 where observed, 0.0 where missing.
-    missing : ndarray of shape (n_rows, r)
-        Missing coordinates of each row.
-    row_pattern : ndarray of shape (n_rows,)
-        Index of each row's pattern in ``pattern_missing``.
-    pattern_missing : ndarray of shape (n_patterns, r)
-        Missing coordinates of each pattern present in the chunk.
     """
 
-    rows: np.ndarray
     centred: np.ndarray
     observed: np.ndarray
-    missing: np.ndarray
-    row_pattern: np.ndarray
-    pattern_missing: np.ndarray
-
-    @property
-    def n_missing(self):
-        return self.missing.shape[1]
 
     @classmethod
     def gather(cls, block, X, mask, shift):
