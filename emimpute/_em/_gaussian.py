@@ -20,10 +20,7 @@ from emimpute._em._dense import DenseKernel
 from emimpute._em._diagonal import DiagonalKernel
 from emimpute._em._forms import DenseForm, DiagonalForm
 from emimpute._em._gaussian_block import GaussianBlock
-from emimpute._em._stats import SufficientStats, add_complete_rows
-
-# Keeps an empty component from dividing by zero (as scikit-learn does).
-_NK_FLOOR = 10 * np.finfo(float).eps
+from emimpute._em._stats import NK_FLOOR, SufficientStats, add_complete_rows
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ class GaussianFamily:
         ``reg_covar`` is ``prior.reg_covar``, added after the M-step as
         scikit-learn's ``GaussianMixture`` does.
         """
-        nk = stats.nk + _NK_FLOOR
+        nk = stats.nk + NK_FLOOR
         centred_means = stats.s1 / nk[:, np.newaxis]
         covariances = self.form.covariances_from_statistics(
             stats.s2, nk, centred_means, prior.reg_covar
@@ -158,7 +155,7 @@ def complete_data_statistics(X, resp, form, *, chunk_size=8192):
     if not form.shared:
         for rows in chunks:
             centres += resp[rows].T @ (X[rows] - shift)
-        centres /= resp.sum(axis=0)[:, np.newaxis] + _NK_FLOOR
+        centres /= resp.sum(axis=0)[:, np.newaxis] + NK_FLOOR
     stats = SufficientStats.zeros(n_components, n_features, form, shift=shift + centres)
     for rows in chunks:
         add_complete_rows(stats.arrays, X[rows] - shift, resp[rows], centres)

@@ -1,7 +1,7 @@
 """M-step: statistics to mixture parameters, family by family."""
 
 # Keeps an empty component from dividing by zero (as scikit-learn does).
-from emimpute._em._gaussian import _NK_FLOOR
+from emimpute._em._gaussian import NK_FLOOR
 from emimpute._em._params import MixtureParams
 
 
@@ -22,7 +22,7 @@ def m_step(stats, params, prior):
     -------
     params : MixtureParams
     """
-    nk = stats.nk + _NK_FLOOR
+    nk = stats.nk + NK_FLOOR
     return MixtureParams(
         weights=nk / nk.sum(),
         families=tuple(

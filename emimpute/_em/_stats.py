@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Added to expected counts before dividing by them, so that an empty
+# component does not divide by zero (as scikit-learn does).
+NK_FLOOR = 10 * np.finfo(float).eps
+
 
 @dataclass(frozen=True)
 class MixtureStats:
