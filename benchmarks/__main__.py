@@ -211,7 +211,7 @@ def build_parser():
     group.add_argument("--large-n-features", type=int, default=50)
     group = parser.add_argument_group("mixed-table sizes (full run)")
     group.add_argument("--mixed-masks", type=int, default=10)
-    group.add_argument("--mixed-max-components", type=int, default=8)
+    group.add_argument("--mixed-max-components", type=int, default=12)
     group.add_argument("--mixed-timing-n-samples", type=int, default=100_000)
     group.add_argument("--mixed-timing-repeats", type=int, default=3)
     return parser
