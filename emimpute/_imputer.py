@@ -490,7 +490,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return output
         std = np.full(table.mask.shape, np.nan)
         std[:, layout.numeric[self._numeric_kept]] = completion.std
-        std[:, layout.categorical] = np.nan
         std = std[:, columns]
         if indicator is not None:
             std = np.hstack([std, np.zeros(indicator.shape)])

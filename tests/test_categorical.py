@@ -296,3 +296,65 @@ def test_student_heights_missing_genders_are_recovered():
     accuracy = np.mean(out[~recorded, 1] == truth[~recorded])
     # Overlapping Gaussians (means 2 sd apart): the Bayes rate is about 0.84.
     assert accuracy > 0.78
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_empty_categorical_feature(keep_empty_features):
+    X, _ = _latent_class_table(6)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    frame["shade"] = pd.Categorical([None] * len(frame), categories=["dark", "pale"])
+    imputer = EMImputer(
+        n_components=2, random_state=0, keep_empty_features=keep_empty_features
+    )
+    if keep_empty_features:
+        out = imputer.fit_transform(frame)
+        # Kept, and left missing: there is no category to fill it with.
+        assert out.shape == frame.shape and pd.isna(out[:, 3]).all()
+    else:
+        with pytest.warns(UserWarning, match=r"observed values: \[3\]"):
+            out = imputer.fit_transform(frame)
+        assert out.shape == (len(frame), 3)
+    assert not pd.isna(out[:, :3]).any()
+    np.testing.assert_array_equal(imputer.categorical_features_, [1, 2])
+
+
+def test_all_missing_object_column_is_numeric():
+    # An object column with no value has no type to detect: it is numeric,
+    # and kept empty features are filled with 0, as scikit-learn's imputers
+    # do.
+    X, _ = _latent_class_table(6)
+    X = np.hstack([X, np.full((len(X), 1), None, dtype=object)])
+    out = EMImputer(n_components=2, random_state=0, keep_empty_features=True)
+    assert (out.fit_transform(X)[:, 3] == 0.0).all()
+
+
+def test_indicator_and_std_on_a_mixed_frame(penguins):
+    imputer = EMImputer(n_components=2, add_indicator=True, random_state=0)
+    imputer.set_output(transform="pandas")
+    out, std = imputer.fit(penguins).transform(penguins, return_std=True)
+    names = list(imputer.get_feature_names_out())
+    assert list(out.columns) == names
+    assert names[7:] == [f"missingindicator_{c}" for c in penguins.columns[2:]]
+    np.testing.assert_array_equal(
+        out[names[7:]].to_numpy(), penguins.iloc[:, 2:].isna().to_numpy()
+    )
+    assert std.shape == out.shape
+    # std: NaN for the categorical features, 0 where observed, positive in
+    # the holes of the measurements, 0 for the indicators.
+    assert np.isnan(std[:, [0, 1, 6]]).all()
+    measured = penguins.iloc[:, 2:6].notna().to_numpy()
+    assert (std[:, 2:6][measured] == 0).all() and (std[:, 2:6][~measured] > 0).all()
+    assert (std[:, 7:] == 0).all()
+
+
+def test_object_array_with_pandas_output():
+    X, _ = _latent_class_table(7)
+    imputer = EMImputer(n_components=2, random_state=0).set_output(transform="pandas")
+    out = imputer.fit_transform(X)
+    assert list(out.columns) == ["x0", "x1", "x2"]
+    assert out["x0"].dtype == np.float64
+    assert list(out["x1"].cat.categories) == ["blue", "red"]
+    assert list(out["x2"].cat.categories) == ["large", "small"]
+    assert out.notna().all().all()
