@@ -1,4 +1,4 @@
-"""What the two estimators share: EM parameters, their validation, the fit."""
+"""What the estimators share: EM parameters, their validation, the fit."""
 
 from numbers import Integral, Real
 
@@ -63,10 +63,16 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
         )
 
 
-def em_config(estimator, *, standardise=False):
-    """The engine's :class:`EMConfig` from an estimator's parameters."""
+def em_config(estimator, *, standardise=False, classes=None):
+    """The engine's :class:`EMConfig` from an estimator's parameters.
+
+    ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`)
+    sets the number of components instead of ``estimator.n_components``.
+    """
     return EMConfig(
-        n_components=estimator.n_components,
+        n_components=(
+            estimator.n_components if classes is None else classes.n_components
+        ),
         form=covariance_form(estimator.covariance_type),
         prior=Prior(
             reg_covar=estimator.reg_covar,
@@ -80,10 +86,20 @@ def em_config(estimator, *, standardise=False):
         standardise=standardise,
         verbose=estimator.verbose,
         verbose_interval=getattr(estimator, "verbose_interval", 10),
+        classes=classes,
     )
 
 
-def fit_em(estimator, data, *, standardise=False, start=None, mask=None, **initial):
+def fit_em(
+    estimator,
+    data,
+    *,
+    standardise=False,
+    start=None,
+    mask=None,
+    classes=None,
+    **initial,
+):
     """Run EM on ``data`` with the estimator's parameters.
 
     Parameters
@@ -96,6 +112,8 @@ def fit_em(estimator, data, *, standardise=False, start=None, mask=None, **initi
         Warm-start parameters.
     mask : ndarray of shape (n_samples, n_features), default=None
         The input's missingness mask, for the error on empty features.
+    classes : Classes, default=None
+        The components' classes, for data with labels (see ``em_config``).
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -103,17 +121,17 @@ def fit_em(estimator, data, *, standardise=False, start=None, mask=None, **initi
     -------
     result : EMResult
     """
-    check_fit_rows(data, estimator.n_components, type(estimator).__name__, mask)
-    return run_em(
-        data, em_config(estimator, standardise=standardise), start=start, **initial
-    )
+    config = em_config(estimator, standardise=standardise, classes=classes)
+    check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
+    return run_em(data, config, start=start, **initial)
 
 
-def engine_data(table_input, numeric=None, categorical=None):
+def engine_data(table_input, numeric=None, categorical=None, labels=None):
     """The engine's data of some of an input's numeric and categorical columns.
 
     ``numeric`` and ``categorical`` are positions among the input's numeric
-    and categorical columns (all by default).
+    and categorical columns (all by default); ``labels`` are class codes
+    (-1 where unlabelled) for a classifier's fit.
     """
     layout = table_input.layout
     numeric = slice(None) if numeric is None else numeric
@@ -130,4 +148,5 @@ def engine_data(table_input, numeric=None, categorical=None):
         mask[:, numeric],
         table_input.codes[:, categorical],
         tuple(n_categories),
+        labels,
     )

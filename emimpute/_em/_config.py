@@ -50,6 +50,10 @@ class EMConfig:
         Progress output, see ``ConvergenceMonitor``.
     chunk_size : int or None
         Rows per E-step chunk; None bounds the scratch space to ~16 MiB.
+    classes : Classes or None
+        For data with labels: the class of each component and the class
+        priors if they are fixed (``_labels``); the start is then made from
+        the labelled rows and the M-step keeps fixed priors.
     """
 
     n_components: int = 1
@@ -64,3 +68,4 @@ class EMConfig:
     verbose: int = 0
     verbose_interval: int = 10
     chunk_size: int | None = None
+    classes: object = None

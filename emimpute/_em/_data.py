@@ -1,4 +1,4 @@
-"""A data set as the engine reads it: numeric columns and category codes."""
+"""A data set as the engine reads it: numeric columns, category codes, labels."""
 
 from dataclasses import dataclass
 
@@ -22,17 +22,21 @@ class EMData:
         Number of categories of each categorical column.
     patterns : MissingPatterns
         Rows grouped by their numeric missingness pattern; rows with a
-        category observed count as informative even when all their numeric
-        entries are missing.
+        category or a label observed count as informative even when all
+        their numeric entries are missing.
+    labels : ndarray of shape (n_samples,) of intp or None
+        Class code of each row, -1 where unlabelled (read by the label
+        family, ``_labels``); None for data without labels.
     """
 
     numeric: np.ndarray
     codes: np.ndarray
     n_categories: tuple
     patterns: object
+    labels: np.ndarray | None = None
 
     @classmethod
-    def build(cls, numeric, mask=None, codes=None, n_categories=()):
+    def build(cls, numeric, mask=None, codes=None, n_categories=(), labels=None):
         """Group the rows by pattern; ``mask`` defaults to ``isnan(numeric)``.
 
         Examples
@@ -51,11 +55,18 @@ class EMData:
             codes = np.empty((len(numeric), 0), dtype=np.intp)
         codes = np.asarray(codes, dtype=np.intp)
         observed_elsewhere = (codes >= 0).any(axis=1) if codes.shape[1] else None
+        if labels is not None:
+            labels = np.asarray(labels, dtype=np.intp)
+            labelled = labels >= 0
+            if observed_elsewhere is not None:
+                labelled |= observed_elsewhere
+            observed_elsewhere = labelled
         return cls(
             numeric=numeric,
             codes=codes,
             n_categories=tuple(int(n) for n in n_categories),
             patterns=find_patterns(mask, observed_elsewhere),
+            labels=labels,
         )
 
     @property
@@ -77,5 +88,9 @@ class EMData:
     def take(self, rows):
         """The data of ``rows`` only (patterns rebuilt)."""
         return EMData.build(
-            self.numeric[rows], self.mask[rows], self.codes[rows], self.n_categories
+            self.numeric[rows],
+            self.mask[rows],
+            self.codes[rows],
+            self.n_categories,
+            None if self.labels is None else self.labels[rows],
         )

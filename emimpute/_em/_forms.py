@@ -118,6 +118,19 @@ class DenseForm:
         n_matrices = 1 if self.shared else n_components
         return n_matrices * n_features * (n_features + 1) / 2.0
 
+    def rows_needed(self, n_components, n_features):
+        """Rows each component, and all of them, need to estimate a covariance.
+
+        ``(per_component, in_all)``: a scatter matrix of ``n`` rows around
+        ``m`` means has rank at most ``n - m``, so a full covariance needs
+        ``n_features + 1`` rows per component, and a tied one a mean per
+        component plus ``n_features`` rows in all (fewer give a singular
+        estimate that only ``reg_covar`` keeps invertible).
+        """
+        if self.shared:
+            return 1, n_components + n_features
+        return n_features + 1, n_components * (n_features + 1)
+
     def statistics_shape(self, n_components, n_features):
         """Shape of ``s2``: tied needs only the sum over components."""
         return (1 if self.shared else n_components, n_features, n_features)
@@ -198,6 +211,10 @@ class DiagonalForm:
 
     def n_parameters(self, n_components, n_features):
         return n_components if self.spherical else n_components * n_features
+
+    def rows_needed(self, n_components, n_features):
+        """Two rows per component: a variance from one row is 0."""
+        return 2, 2 * n_components
 
     def statistics_shape(self, n_components, n_features):
         return (n_components, n_features)

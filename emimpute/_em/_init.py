@@ -7,6 +7,7 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 
 from emimpute._em._categorical import CategoricalFamily, observed_counts
 from emimpute._em._gaussian import GaussianFamily, complete_data_statistics
+from emimpute._em._labels import LabelFamily, LabelStats
 from emimpute._em._mstep import m_step
 from emimpute._em._params import MixtureParams
 from emimpute._em._stats import MixtureStats
@@ -147,6 +148,8 @@ def initial_params(
     -------
     params : MixtureParams
     """
+    if config.classes is not None:
+        return labelled_params(data, config)
     # No copy of complete data: nothing below writes to it.
     rows = data.patterns.observed_rows if len(data.patterns.empty_rows) else None
     features, filled, private = _kmeans_features(data, rows)
@@ -189,6 +192,138 @@ def initial_params(
             precisions_cholesky=factors,
         )
     return params
+
+
+def labelled_params(data, config):
+    """Initial parameters of a classifier's mixture, from the labelled rows.
+
+    Each labelled row's responsibilities are one-hot on its class's
+    component, or, with several components per class, on the component
+    ``config.init_params`` assigns it to among its class's labelled rows.
+    One M-step turns them into parameters: class frequencies (or the fixed
+    priors), and the Gaussian and categorical families of the labelled rows,
+    each missing numeric entry filled with its class's observed mean (its
+    column's when the class has none) and each missing category ignored.
+    With every label given and nothing missing this is the maximum-likelihood
+    estimate itself.
+
+    When some rows are unlabelled, every component starts instead with the
+    covariance of all the rows (mean-filled): a class's few labelled rows
+    give a poor, often nearly flat, covariance, and EM started from it can
+    stay in a poor local maximum. Measured on two overlapping Gaussian
+    classes, 400 rows of which 2% labelled, 60 seeds: the start from the
+    labelled covariances ended 2 or more points of accuracy below QDA fitted
+    to the labelled rows alone in 2 fits (in 22 with 20% of the entries
+    missing, QDA still seeing complete rows); the broad start in 0 (and 4).
+    Unlabelled rows enter at the first E-step.
+
+    Parameters
+    ----------
+    data : EMData
+        With ``labels``; every class has labelled rows.
+    config : EMConfig
+        With ``classes``.
+
+    Returns
+    -------
+    params : MixtureParams
+    """
+    classes = config.classes
+    labelled = np.flatnonzero(data.labels >= 0)
+    labels = data.labels[labelled]
+    resp = np.zeros((len(labelled), classes.n_components))
+    for c in range(classes.n_classes):
+        rows = np.flatnonzero(labels == c)
+        components = np.flatnonzero(classes.component_classes == c)
+        if len(components) == 1:
+            resp[rows, components[0]] = 1.0
+        else:
+            features = _kmeans_features(data, labelled[rows])[0]
+            resp[np.ix_(rows, components)] = initial_responsibilities(
+                features,
+                len(components),
+                config.init_params,
+                config.random_state,
+                private=True,
+            )
+    families, family_stats = [], []
+    if data.n_numeric:
+        # Labelled rows with no numeric entry observed tell nothing about the
+        # Gaussians; mean-filling them would shrink the covariances.
+        numeric_rows = ~data.mask[labelled].all(axis=1)
+        filled = _class_mean_filled(
+            data.numeric, data.mask, labelled[numeric_rows], labels[numeric_rows]
+        )
+        families.append(GaussianFamily(config.form, None, None, None))
+        family_stats.append(
+            complete_data_statistics(filled, resp[numeric_rows], config.form)
+        )
+    if data.n_categorical:
+        families.append(CategoricalFamily(()))
+        family_stats.append(
+            observed_counts(data.codes[labelled], data.n_categories, resp)
+        )
+    families.append(LabelFamily(classes.component_classes))
+    family_stats.append(LabelStats())
+    start_prior = replace(
+        config.prior, category_smoothing=max(config.prior.category_smoothing, 1.0)
+    )
+    params = m_step(
+        MixtureStats(nk=resp.sum(axis=0), families=tuple(family_stats)),
+        MixtureParams(weights=None, families=tuple(families)),
+        start_prior,
+        classes,
+    )
+    informative = ~data.mask.all(axis=1) if data.n_numeric else None
+    if data.n_numeric and np.any(data.labels[informative] < 0):
+        covariances = _overall_covariance(
+            data.numeric[informative], data.mask[informative], config
+        )
+        params = params.replace_gaussian(
+            covariances=covariances,
+            precisions_cholesky=config.form.precision_cholesky(covariances),
+        )
+    return params
+
+
+def _overall_covariance(X, mask, config):
+    """The covariance of all of ``X`` (mean-filled), for every component."""
+    filled = mean_filled(X, mask)
+    stats = complete_data_statistics(filled, np.ones((len(filled), 1)), config.form)
+    family = GaussianFamily(config.form, None, None, None).m_step(stats, config.prior)
+    shape = config.form.shape(config.n_components, X.shape[1])
+    return np.broadcast_to(family.covariances, shape).copy()
+
+
+def _class_mean_filled(X, mask, rows, labels):
+    """``X[rows]`` with each missing entry filled with its class's observed mean.
+
+    A class with no observed value in a column gets the column's observed
+    mean over all rows.
+    """
+    filled = np.array(X[rows], dtype=float, copy=True)
+    row_mask = mask[rows]
+    if not row_mask.any():
+        return filled
+    observed = ~mask
+    counts = observed.sum(axis=0)
+    sums = np.where(observed, X, 0.0).sum(axis=0)
+    column_means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    filled[row_mask] = 0.0
+    for c in np.unique(labels):
+        in_class = labels == c
+        counts = (~row_mask[in_class]).sum(axis=0)
+        means = np.divide(
+            filled[in_class].sum(axis=0),
+            counts,
+            out=column_means.copy(),
+            where=counts > 0,
+        )
+        class_rows = filled[in_class]
+        class_mask = row_mask[in_class]
+        class_rows[class_mask] = np.broadcast_to(means, class_rows.shape)[class_mask]
+        filled[in_class] = class_rows
+    return filled
 
 
 def check_initial_params(

@@ -106,7 +106,7 @@ def run_em(data, config, *, start=None, **initial):
                     f"{n_iter}: the model is degenerate. Increase reg_covar, "
                     "decrease n_components, or scale the input data."
                 )
-            params = m_step(stats, params, config.prior)
+            params = m_step(stats, params, config.prior, config.classes)
             if monitor.report(lower_bound):
                 break
         monitor.finish()

@@ -7,6 +7,7 @@ import numpy as np
 from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._forms import covariance_form
 from emimpute._em._gaussian import GaussianFamily
+from emimpute._em._labels import LabelFamily
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class MixtureParams:
     weights : ndarray of shape (n_components,)
     families : tuple
         A :class:`GaussianFamily` (when there are numeric columns), then a
-        :class:`CategoricalFamily` (when there are categorical ones).
+        :class:`CategoricalFamily` (when there are categorical ones), then a
+        :class:`LabelFamily` (when the components belong to classes).
     """
 
     weights: np.ndarray
@@ -49,6 +51,11 @@ class MixtureParams:
     def categorical(self):
         """The categorical family, or None without categorical columns."""
         return self._family(CategoricalFamily)
+
+    @property
+    def labels(self):
+        """The label family, or None when the components have no classes."""
+        return self._family(LabelFamily)
 
     def _family(self, kind):
         for family in self.families:
