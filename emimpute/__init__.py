@@ -5,11 +5,14 @@
   Gaussian mixture fit to the observed entries.
 - :class:`EMMixture`: scikit-learn's ``GaussianMixture`` with NaN allowed
   everywhere; missing coordinates are marginalised.
+- :class:`EMClassifier`: a Gaussian (QDA/LDA-like) classifier that learns
+  from unlabelled rows too, with NaN allowed everywhere.
 """
 
+from emimpute._classifier import EMClassifier
 from emimpute._imputer import EMImputer
 from emimpute._mixture import EMMixture
 
 __version__ = "0.1.0"
 
-__all__ = ["EMImputer", "EMMixture", "__version__"]
+__all__ = ["EMClassifier", "EMImputer", "EMMixture", "__version__"]

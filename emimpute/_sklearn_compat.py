@@ -4,6 +4,7 @@ A scikit-learn upgrade that moves one of these touches this file only.
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
@@ -19,5 +20,7 @@ __all__ = [
     "_fit_context",
     "_get_output_config",
     "check_is_fitted",
+    "is_pandas_na",
+    "is_scalar_nan",
     "validate_data",
 ]
