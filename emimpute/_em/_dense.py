@@ -117,6 +117,8 @@ class DenseKernel:
         # covariance does not cancel for a tight component far from the
         # others; tied pools all components around the common shift.
         self.centres = np.zeros_like(self.means) if self.shared else self.means
+        # Where the statistics are accumulated, one array for all blocks.
+        self.statistics_shift = (shift + self.centres).astype(float)
         self.factors = factors
         self.precisions = FULL.precisions(factors)
         self.log_det = FULL.log_det_cholesky(factors, None)
@@ -295,7 +297,7 @@ class DenseKernel:
         """A block's expected statistics, as a new :class:`SufficientStats`."""
         n_components, n_features = self.means.shape
         stats = SufficientStats.zeros(
-            n_components, n_features, self.form, shift=self.shift + self.centres
+            n_components, n_features, self.form, shift=self.statistics_shift
         )
         nk, s1, s2 = stats.arrays
         if block.n_missing == 0:

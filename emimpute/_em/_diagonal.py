@@ -32,6 +32,8 @@ class DiagonalKernel:
         self.shift = shift
         self.means = family.means - shift
         self.centres = self.means
+        # Where the statistics are accumulated, one array for all blocks.
+        self.statistics_shift = (shift + self.centres).astype(float)
         self.variances = family.form.variances(family.covariances, n_features)
         self.precisions = 1.0 / self.variances
         self.log_variances = np.log(self.variances)
@@ -104,7 +106,7 @@ class DiagonalKernel:
         """
         n_components, n_features = self.means.shape
         stats = SufficientStats.zeros(
-            n_components, n_features, self.form, shift=self.shift + self.centres
+            n_components, n_features, self.form, shift=self.statistics_shift
         )
         nk, s1, s2 = stats.arrays
         block_nk = resp.sum(axis=0)

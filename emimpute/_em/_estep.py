@@ -107,7 +107,9 @@ def e_step(data, params, *, chunk_size=None):
             block_norm, resp = responsibilities(log_density, log_weights)
             log_prob_norm[block.rows] = block_norm
             block_stats = MixtureStats(
-                nk=resp.sum(axis=0),
+                # A product, not resp.sum(axis=0): a column sum of a tall
+                # (rows, K) array is 6x slower, and this runs per block.
+                nk=np.ones(len(resp)) @ resp,
                 families=tuple(
                     kernel.statistics(block, resp, evaluation)
                     for kernel, evaluation in zip(bound, evaluations, strict=True)
