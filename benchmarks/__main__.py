@@ -2,7 +2,7 @@
 
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
-    python -m benchmarks --only mixture  # or: --only imputer, --only mixed
+    python -m benchmarks --only mixture  # or: --only imputer, mixed, classifier
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -10,9 +10,10 @@ The full run takes tens of minutes (IterativeImputer on the 20000 x 50
 table alone takes minutes); ``--quick`` takes well under a minute and checks
 nothing about time. Sizes of the full run can be changed with the options
 below; see also ``python -m benchmarks.bench_mixture --help``,
-``python -m benchmarks.bench_imputer --help`` and
-``python -m benchmarks.bench_mixed --help`` to run one part alone and print
-its tables.
+``python -m benchmarks.bench_imputer --help``,
+``python -m benchmarks.bench_mixed --help`` and
+``python -m benchmarks.bench_classifier --help`` to run one part alone and
+print its tables.
 """
 
 import argparse
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bench_imputer, bench_mixed, bench_mixture
+from benchmarks import bench_classifier, bench_imputer, bench_mixed, bench_mixture
 from benchmarks._util import machine_info, markdown_table, verdict
 
 HERE = Path(__file__).resolve().parent
@@ -56,6 +57,13 @@ QUICK = {
         "timing_n_samples": 2000,
         "timing_repeats": 1,
     },
+    # 1000 training rows: 20 labels at 2%, enough for QDA's model at d=2
+    "classifier": {
+        "dims": (2,),
+        "seeds": 2,
+        "n_train": 1000,
+        "n_test": 1000,
+    },
 }
 
 METHOD = """\
@@ -68,6 +76,7 @@ METHOD = """\
     python -m benchmarks.bench_mixture --covariance-types tied  # one type, A/B runs
     python -m benchmarks.bench_imputer --datasets iris,wine --seeds 5
     python -m benchmarks.bench_mixed --skip-em   # the peers alone, mixed tables
+    python -m benchmarks.bench_classifier --dims 2,3,4,5 --seeds 5
 
 `benchmarks/_data.py` holds the simulators (Gaussian and mixture data with
 known parameters; MCAR, MAR and few-pattern masks; the oracle imputation);
@@ -170,6 +179,25 @@ table (`bench_mixed.choose_model`; its time includes the search). Timing:
 latent class model (10 Gaussian numeric columns, 10 categorical columns of
 5 levels, K = 5), 20% MCAR, against the same fit on the 10 numeric columns
 alone.
+
+**Classification with missing labels.** Two Gaussian classes whose model
+is QDA's (class 1 with probability 0.4, means 2 apart along a random
+direction, a random factor-model covariance per class), d = 2 and 5, a new
+problem per seed (20 seeds): 2000 training rows, 5000 complete test rows.
+A random 2%, 5%, 10%, 20% or 50% of the training rows keep their label
+(`-1` for the others, whatever the class), and `X` is used complete and
+with 20% of its cells missing (cell-wise MCAR). Accuracy on the test rows
+of `EMClassifier(random_state=seed)` (defaults, `covariance_type='full'`,
+nothing tuned per setting), of `QuadraticDiscriminantAnalysis()` and
+`LinearDiscriminantAnalysis()` fitted on the labelled rows alone (behind
+`SimpleImputer()` when `X` has holes) and of
+`SelfTrainingClassifier(QuadraticDiscriminantAnalysis())` on every row
+(behind `SimpleImputer()` when `X` has holes, since it hands `X` to QDA,
+which refuses NaN); for scale, QDA fitted with every label on the complete
+training data (the reference of the target) and Bayes' rule under the true
+parameters. A fit that raises (too few labelled rows of a class) counts as
+failed and scores 0.5. Time: one `fit`, mean over seeds and label
+fractions, as a ratio to the reference QDA fit on the same 2000 rows.
 """
 
 
@@ -187,7 +215,9 @@ def build_parser():
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes, for a smoke test"
     )
-    parser.add_argument("--only", choices=["mixture", "imputer", "mixed"], default=None)
+    parser.add_argument(
+        "--only", choices=["mixture", "imputer", "mixed", "classifier"], default=None
+    )
     parser.add_argument(
         "--output",
         default=None,
@@ -214,6 +244,18 @@ def build_parser():
     group.add_argument("--mixed-max-components", type=int, default=12)
     group.add_argument("--mixed-timing-n-samples", type=int, default=100_000)
     group.add_argument("--mixed-timing-repeats", type=int, default=3)
+    group = parser.add_argument_group("classifier sizes (full run)")
+    group.add_argument("--classifier-seeds", type=int, default=20)
+    group.add_argument(
+        "--classifier-dims",
+        type=bench_classifier._numbers(int),
+        default=bench_classifier.DIMS,
+        help="comma-separated numbers of features",
+    )
+    group.add_argument(
+        "--classifier-n-train", type=int, default=bench_classifier.N_TRAIN
+    )
+    group.add_argument("--classifier-n-test", type=int, default=bench_classifier.N_TEST)
     return parser
 
 
@@ -228,7 +270,7 @@ def main(argv=None):
 
     if args.quick:
         mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
-        mixed_kw = QUICK["mixed"]
+        mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -251,6 +293,12 @@ def main(argv=None):
             "max_components": args.mixed_max_components,
             "timing_n_samples": args.mixed_timing_n_samples,
             "timing_repeats": args.mixed_timing_repeats,
+        }
+        classifier_kw = {
+            "dims": args.classifier_dims,
+            "seeds": args.classifier_seeds,
+            "n_train": args.classifier_n_train,
+            "n_test": args.classifier_n_test,
         }
     if args.output:
         output = Path(args.output)
@@ -287,6 +335,16 @@ def main(argv=None):
                 )
             )
             target_rows += bench_mixed.targets(results)
+        if args.only in (None, "classifier"):
+            results, markdown = bench_classifier.run(log=log, **classifier_kw)
+            sections.append(
+                (
+                    "EMClassifier vs scikit-learn's classifiers, most labels "
+                    "missing (issue 10)",
+                    markdown,
+                )
+            )
+            target_rows += bench_classifier.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 
