@@ -5,12 +5,14 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
+from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._config import EMConfig, Prior
 from emimpute._em._data import EMData
 from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
+from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
-from emimpute._sklearn_compat import Interval, StrOptions
+from emimpute._sklearn_compat import Interval, StrOptions, validate_data
 
 EM_PARAMETER_CONSTRAINTS = {
     "categorical_features": [
@@ -150,3 +152,75 @@ def engine_data(table_input, numeric=None, categorical=None, labels=None):
         tuple(n_categories),
         labels,
     )
+
+
+def fitted_families(estimator):
+    """The Gaussian and categorical families stored on a fitted estimator.
+
+    Read from its ``means_``, ``covariances_``, ``precisions_cholesky_`` (when
+    it has numeric features) and ``category_probabilities_`` (when it has
+    categorical ones).
+    """
+    families = []
+    if len(estimator.numeric_features_):
+        families.append(
+            GaussianFamily(
+                covariance_form(estimator.covariance_type),
+                estimator.means_,
+                estimator.covariances_,
+                estimator.precisions_cholesky_,
+            )
+        )
+    if len(estimator.categorical_features_):
+        families.append(CategoricalFamily(tuple(estimator.category_probabilities_)))
+    return families
+
+
+def validate_with_nan(estimator, X, *, reset):
+    """Float64 ``X`` and its NaN mask, as the mixture and the classifier read it.
+
+    NaN marks a missing entry; fit needs two rows at least (as
+    ``GaussianMixture``).
+    """
+    X = validate_data(
+        estimator,
+        X,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=2 if reset else 1,
+        reset=reset,
+    )
+    return np.asarray(X, dtype=np.float64), np.isnan(X)
+
+
+def store_fitted(estimator, result, table, form):
+    """Set a mixture-like estimator's fitted attributes from an EM result.
+
+    ``weights_``, the Gaussian family's ``means_``, ``covariances_``,
+    ``precisions_cholesky_`` and ``precisions_`` (empty arrays of the form's
+    shape without numeric features), the categorical family's
+    ``category_probabilities_``, the column split and the convergence
+    record; :func:`fitted_families` reads them back.
+    """
+    params = result.params
+    n_components = len(params.weights)
+    gaussian = params.gaussian
+    if gaussian is None:
+        empty = np.empty(form.shape(n_components, 0))
+        gaussian = GaussianFamily(form, np.empty((n_components, 0)), empty, empty)
+    categorical = params.categorical
+    estimator.weights_ = params.weights
+    estimator.means_ = gaussian.means
+    estimator.covariances_ = gaussian.covariances
+    estimator.precisions_cholesky_ = gaussian.precisions_cholesky
+    estimator.precisions_ = form.precisions(gaussian.precisions_cholesky)
+    estimator.numeric_features_ = table.numeric_columns
+    estimator.categorical_features_ = table.categorical_columns
+    estimator.categories_ = [] if table.layout is None else table.layout.categories
+    estimator.category_probabilities_ = (
+        [] if categorical is None else list(categorical.probabilities)
+    )
+    estimator.converged_ = result.converged
+    estimator.n_iter_ = result.n_iter
+    estimator.lower_bound_ = result.lower_bound
+    estimator.lower_bounds_ = result.lower_bounds

@@ -9,10 +9,15 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from emimpute._base import EM_PARAMETER_CONSTRAINTS, engine_data, fit_em
-from emimpute._em._categorical import CategoricalFamily
+from emimpute._base import (
+    EM_PARAMETER_CONSTRAINTS,
+    engine_data,
+    fit_em,
+    fitted_families,
+    store_fitted,
+    validate_with_nan,
+)
 from emimpute._em._forms import covariance_form
-from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._labels import Classes, LabelFamily, class_log_posterior
 from emimpute._em._params import MixtureParams
 from emimpute._input import read_input
@@ -22,7 +27,6 @@ from emimpute._sklearn_compat import (
     check_is_fitted,
     is_pandas_na,
     is_scalar_nan,
-    validate_data,
 )
 
 
@@ -299,15 +303,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate_X(self, X, *, reset):
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan",
-            ensure_min_samples=2 if reset else 1,
-            reset=reset,
-        )
-        return np.asarray(X, dtype=np.float64), np.isnan(X)
+        return validate_with_nan(self, X, reset=reset)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -374,31 +370,9 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         self._layout = table.layout
         result = fit_em(self, data, start=start, mask=table.mask, classes=classes)
         params = result.params
-        gaussian = params.gaussian
-        if gaussian is None:
-            empty_shape = form.shape(classes.n_components, 0)
-            gaussian = GaussianFamily(
-                form,
-                np.empty((classes.n_components, 0)),
-                *2 * [np.empty(empty_shape)],
-            )
+        store_fitted(self, result, table, form)
         self.classes_ = class_labels
-        self.weights_ = params.weights
         self.class_prior_ = classes.class_sums(params.weights[np.newaxis])[0]
-        self.means_ = gaussian.means
-        self.covariances_ = gaussian.covariances
-        self.precisions_cholesky_ = gaussian.precisions_cholesky
-        self.precisions_ = form.precisions(gaussian.precisions_cholesky)
-        self.numeric_features_ = table.numeric_columns
-        self.categorical_features_ = table.categorical_columns
-        self.categories_ = [] if table.layout is None else table.layout.categories
-        self.category_probabilities_ = (
-            [] if params.categorical is None else list(params.categorical.probabilities)
-        )
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
         # A final E-step with the kept parameters and the labels: the class
         # probabilities of the training rows, one-hot where labelled.
         log_class_proba = class_log_posterior(data, params, classes)[1]
@@ -432,18 +406,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
 
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams``."""
-        families = []
-        if len(self.numeric_features_):
-            families.append(
-                GaussianFamily(
-                    covariance_form(self.covariance_type),
-                    self.means_,
-                    self.covariances_,
-                    self.precisions_cholesky_,
-                )
-            )
-        if len(self.categorical_features_):
-            families.append(CategoricalFamily(tuple(self.category_probabilities_)))
+        families = fitted_families(self)
         families.append(LabelFamily(self._classes().component_classes))
         return MixtureParams(weights=self.weights_, families=tuple(families))
 

@@ -7,11 +7,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 
-from emimpute._base import EM_PARAMETER_CONSTRAINTS, engine_data, fit_em
-from emimpute._em._categorical import CategoricalFamily
+from emimpute._base import (
+    EM_PARAMETER_CONSTRAINTS,
+    engine_data,
+    fit_em,
+    fitted_families,
+    store_fitted,
+    validate_with_nan,
+)
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
-from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import check_initial_params
 from emimpute._em._params import MixtureParams
 from emimpute._em._sample import sample_mixture
@@ -20,7 +25,6 @@ from emimpute._sklearn_compat import (
     Interval,
     _fit_context,
     check_is_fitted,
-    validate_data,
 )
 from emimpute._table import decode
 
@@ -291,15 +295,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         return tags
 
     def _validate_X(self, X, *, reset):
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan",
-            ensure_min_samples=2 if reset else 1,
-            reset=reset,
-        )
-        return np.asarray(X, dtype=np.float64), np.isnan(X)
+        return validate_with_nan(self, X, reset=reset)
 
     def fit(self, X, y=None):
         """Estimate the model parameters with the EM algorithm.
@@ -360,50 +356,17 @@ class EMMixture(DensityMixin, BaseEstimator):
             means_init=means,
             precisions_init=precisions,
         )
-        params = result.params
-        gaussian = params.gaussian
-        if gaussian is None:
-            # No numeric feature: the Gaussian attributes are empty.
-            empty_shape = form.shape(n_components, 0)
-            gaussian = GaussianFamily(
-                form, np.empty((n_components, 0)), *2 * [np.empty(empty_shape)]
-            )
-        categorical = params.categorical
-        self.weights_ = params.weights
-        self.means_ = gaussian.means
-        self.covariances_ = gaussian.covariances
-        self.precisions_cholesky_ = gaussian.precisions_cholesky
-        self.precisions_ = form.precisions(gaussian.precisions_cholesky)
-        self.numeric_features_ = table.numeric_columns
-        self.categorical_features_ = table.categorical_columns
-        self.categories_ = [] if table.layout is None else table.layout.categories
-        self.category_probabilities_ = (
-            [] if categorical is None else list(categorical.probabilities)
-        )
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
+        store_fitted(self, result, table, form)
         # A final E-step with the kept parameters, so that the labels of
         # fit_predict(X) always equal fit(X).predict(X), whichever of the
         # n_init runs won.
-        return weighted_log_prob(data, params).argmax(axis=1)
+        return weighted_log_prob(data, result.params).argmax(axis=1)
 
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams``."""
-        families = []
-        if len(self.numeric_features_):
-            families.append(
-                GaussianFamily(
-                    covariance_form(self.covariance_type),
-                    self.means_,
-                    self.covariances_,
-                    self.precisions_cholesky_,
-                )
-            )
-        if len(self.categorical_features_):
-            families.append(CategoricalFamily(tuple(self.category_probabilities_)))
-        return MixtureParams(weights=self.weights_, families=tuple(families))
+        return MixtureParams(
+            weights=self.weights_, families=tuple(fitted_families(self))
+        )
 
     def _validated_data(self, X):
         check_is_fitted(self)
