@@ -224,21 +224,24 @@ class CategoricalKernel:
         codes = evaluation.codes
         for j in range(self.n_columns):
             missing = np.flatnonzero(codes[:, j] < 0)
+            # Needed for the probabilities and for the mode, not for draws.
+            if proba is not None or draw is None:
+                predictive = self.predictive(resp, j, missing)
             if proba is not None:
                 observed = np.flatnonzero(codes[:, j] >= 0)
                 proba[j][block.rows[observed], codes[observed, j]] = 1.0
-                proba[j][block.rows[missing]] = self.predictive(resp, j, missing)
+                proba[j][block.rows[missing]] = predictive
             if len(missing) == 0:
                 continue
             if draw is None:
-                filled = self.predictive(resp, j, missing).argmax(axis=1)
+                completion = predictive.argmax(axis=1)
             else:
                 component, random_state = draw
-                filled = _inverse_cdf(
+                completion = _inverse_cdf(
                     self.family.probabilities[j][component[missing]],
                     random_state.uniform(size=len(missing)),
                 )
-            out[block.rows[missing], j] = filled
+            out[block.rows[missing], j] = completion
 
 
 def observed_counts(codes, n_categories, resp):
