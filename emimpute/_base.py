@@ -12,7 +12,12 @@ from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
-from emimpute._sklearn_compat import Interval, StrOptions, validate_data
+from emimpute._sklearn_compat import (
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    validate_data,
+)
 
 EM_PARAMETER_CONSTRAINTS = {
     "categorical_features": [
@@ -124,16 +129,25 @@ def fit_em(
     result : EMResult
     """
     config = em_config(estimator, standardise=standardise, classes=classes)
+    if data.sample_weight is not None:
+        # A row of weight 0 is a row dropped: it changes no statistic, and
+        # the E-step never has to divide by its zero mass.
+        kept = data.sample_weight > 0
+        data = data.take(kept)
+        mask = None if mask is None else mask[kept]
     check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
     return run_em(data, config, start=start, **initial)
 
 
-def engine_data(table_input, numeric=None, categorical=None, labels=None):
+def engine_data(
+    table_input, numeric=None, categorical=None, labels=None, sample_weight=None
+):
     """The engine's data of some of an input's numeric and categorical columns.
 
     ``numeric`` and ``categorical`` are positions among the input's numeric
     and categorical columns (all by default); ``labels`` are class codes
-    (-1 where unlabelled) for a classifier's fit.
+    (-1 where unlabelled) for a classifier's fit; ``sample_weight`` the rows'
+    validated weights.
     """
     layout = table_input.layout
     numeric = slice(None) if numeric is None else numeric
@@ -151,6 +165,7 @@ def engine_data(table_input, numeric=None, categorical=None, labels=None):
         table_input.codes[:, categorical],
         tuple(n_categories),
         labels,
+        sample_weight,
     )
 
 
@@ -174,6 +189,25 @@ def fitted_families(estimator):
     if len(estimator.categorical_features_):
         families.append(CategoricalFamily(tuple(estimator.category_probabilities_)))
     return families
+
+
+def check_sample_weight(sample_weight, X):
+    """Validated non-negative float weights of ``X``'s rows, or None.
+
+    Raises
+    ------
+    ValueError
+        If the weights are negative, not finite, of the wrong length, or all
+        zero.
+    """
+    if sample_weight is None:
+        return None
+    weights = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    if not weights.sum() > 0:
+        raise ValueError(
+            "sample_weight sums to 0: give at least one row a positive weight."
+        )
+    return weights
 
 
 def validate_with_nan(estimator, X, *, reset):

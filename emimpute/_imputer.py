@@ -9,7 +9,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 
-from emimpute._base import EM_PARAMETER_CONSTRAINTS, engine_data, fit_em
+from emimpute._base import (
+    EM_PARAMETER_CONSTRAINTS,
+    check_sample_weight,
+    engine_data,
+    fit_em,
+)
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
 from emimpute._em._impute import complete
@@ -292,7 +297,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         return X, mask
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the Gaussian (mixture) to the observed entries of ``X`` by EM.
 
         Parameters
@@ -302,6 +307,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
         y : Ignored
             Not used, present for API consistency by convention.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: a row of integer weight ``w`` counts as
+            ``w`` copies of it (in the model's estimate and its
+            standardisation), a row of weight 0 as no row; every row is
+            imputed by :meth:`transform` whatever its weight. None for unit
+            weights.
 
         Returns
         -------
@@ -335,7 +347,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
-        result = fit_em(self, self._engine_data(table), standardise=True)
+        data = self._engine_data(
+            table, sample_weight=check_sample_weight(sample_weight, mask)
+        )
+        result = fit_em(self, data, standardise=True)
         params = result.params
         self._params = params
         self._scaling = result.scaling
@@ -384,8 +399,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return table.table
         return np.where(table.mask, np.nan, 0.0)
 
-    def _engine_data(self, table):
-        return engine_data(table, self._numeric_kept, self._categorical_kept)
+    def _engine_data(self, table, sample_weight=None):
+        return engine_data(
+            table,
+            self._numeric_kept,
+            self._categorical_kept,
+            sample_weight=sample_weight,
+        )
 
     def _complete(self, X, **options):
         check_is_fitted(self)

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
+    check_sample_weight,
     engine_data,
     fit_em,
     fitted_families,
@@ -297,7 +298,7 @@ class EMMixture(DensityMixin, BaseEstimator):
     def _validate_X(self, X, *, reset):
         return validate_with_nan(self, X, reset=reset)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Estimate the model parameters with the EM algorithm.
 
         Parameters
@@ -308,16 +309,22 @@ class EMMixture(DensityMixin, BaseEstimator):
         y : Ignored
             Not used, present for API consistency by convention.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: a row of integer weight ``w`` counts as
+            ``w`` copies of it (in the statistics, the log-likelihood and the
+            k-means start), a row of weight 0 as no row. None for unit
+            weights.
+
         Returns
         -------
         self : object
             The fitted mixture.
         """
-        self.fit_predict(X, y)
+        self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Estimate the model parameters and predict the labels of ``X``.
 
         Parameters
@@ -328,6 +335,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         y : Ignored
             Not used, present for API consistency by convention.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (see :meth:`fit`).
+
         Returns
         -------
         labels : ndarray of shape (n_samples,)
@@ -335,7 +345,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         """
         table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
         self._layout = table.layout
-        data = engine_data(table)
+        data = engine_data(
+            table, sample_weight=check_sample_weight(sample_weight, table.mask)
+        )
         form = covariance_form(self.covariance_type)
         n_components = self.n_components
         weights, means, precisions = check_initial_params(

@@ -27,6 +27,10 @@ class EMData:
     labels : ndarray of shape (n_samples,) of intp or None
         Class code of each row, -1 where unlabelled (read by the label
         family, ``_labels``); None for data without labels.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Positive weight of each row: a row of integer weight ``w`` counts as
+        ``w`` copies of it in every statistic and in the log-likelihood.
+        None for unit weights.
     """
 
     numeric: np.ndarray
@@ -34,9 +38,18 @@ class EMData:
     n_categories: tuple
     patterns: object
     labels: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None
 
     @classmethod
-    def build(cls, numeric, mask=None, codes=None, n_categories=(), labels=None):
+    def build(
+        cls,
+        numeric,
+        mask=None,
+        codes=None,
+        n_categories=(),
+        labels=None,
+        sample_weight=None,
+    ):
         """Group the rows by pattern; ``mask`` defaults to ``isnan(numeric)``.
 
         Examples
@@ -67,6 +80,11 @@ class EMData:
             n_categories=tuple(int(n) for n in n_categories),
             patterns=find_patterns(mask, observed_elsewhere),
             labels=labels,
+            sample_weight=(
+                None
+                if sample_weight is None
+                else np.asarray(sample_weight, dtype=float)
+            ),
         )
 
     @property
@@ -93,4 +111,18 @@ class EMData:
             self.codes[rows],
             self.n_categories,
             None if self.labels is None else self.labels[rows],
+            None if self.sample_weight is None else self.sample_weight[rows],
         )
+
+    def row_weights(self, rows):
+        """The weights of ``rows`` as a column to scale ``(rows, K)`` arrays.
+
+        None without sample weights (unit weights need no product).
+        """
+        if self.sample_weight is None:
+            return None
+        return self.sample_weight[rows, np.newaxis]
+
+    def average(self, values):
+        """The mean of per-row ``values``, weighted by the sample weights."""
+        return np.average(values, weights=self.sample_weight)

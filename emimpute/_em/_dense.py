@@ -331,7 +331,10 @@ class DenseKernel:
             # xbar the responsibility-weighted completion, sum_k r_k xhat_k
             # xhat_k^T = xbar xbar^T + sum_k r_k (m_k - mbar)(m_k - mbar)^T
             # on the missing block: one product instead of one per component.
-            mean_fill = np.einsum("nk,kni->ni", resp, conditionals.means)
+            # Responsibilities sum to each row's weight w (1 without sample
+            # weights, and w > 0: zero-weight rows never reach the E-step).
+            mass = resp.sum(axis=1)[:, np.newaxis]
+            mean_fill = np.einsum("nk,kni->ni", resp, conditionals.means) / mass
             xbar = x.copy()
             xbar[row_index, missing] = mean_fill
             s1 += resp.T @ x
@@ -339,7 +342,7 @@ class DenseKernel:
                 resp.T[:, :, np.newaxis] * conditionals.means, missing, n_features
             )
             spread = np.moveaxis(conditionals.means - mean_fill, 2, 0)
-            s2[0] += xbar.T @ xbar
+            s2[0] += (xbar * mass).T @ xbar
             between = weighted_outer_sums(resp.T * spread, spread)
             s2[0] += scatter_symmetric(between.T[np.newaxis], missing, n_features)[0]
             s2[0] += scatter_symmetric(

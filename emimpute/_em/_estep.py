@@ -88,7 +88,8 @@ def e_step(data, params, *, chunk_size=None):
     log_prob_norm : ndarray of shape (n_samples,)
         ``log p(x_O)`` per row; 0 for rows with nothing observed.
     stats : MixtureStats
-        Summed over the rows with at least one observed entry.
+        Summed over the rows with at least one observed entry, each weighted
+        by its sample weight.
     """
     bound = kernels(data, params)
     log_weights = log_mixture_weights(params)
@@ -106,6 +107,11 @@ def e_step(data, params, *, chunk_size=None):
             evaluations, log_density = evaluate_block(bound, block)
             block_norm, resp = responsibilities(log_density, log_weights)
             log_prob_norm[block.rows] = block_norm
+            weights = data.row_weights(block.rows)
+            if weights is not None:
+                # Statistics are linear in the responsibilities: a row of
+                # weight w counts as w copies of it.
+                resp *= weights
             block_stats = MixtureStats(
                 # A product, not resp.sum(axis=0): a column sum of a tall
                 # (rows, K) array is 6x slower, and this runs per block.

@@ -15,25 +15,30 @@ from emimpute._em._stats import MixtureStats
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-def mean_filled(X, mask):
+def mean_filled(X, mask, sample_weight=None):
     """``X`` with each missing entry replaced by its column's observed mean.
 
-    A copy when anything is missing; ``X`` itself otherwise.
+    The mean is weighted by ``sample_weight`` when given. A copy when
+    anything is missing; ``X`` itself otherwise.
     """
     if not mask.any():
         return X
     filled = np.array(X, dtype=float, copy=True)
     # Zeros first, so that the sums need no second array of X's size.
     filled[mask] = 0.0
-    counts = len(mask) - mask.sum(axis=0)
-    sums = filled.sum(axis=0)
+    if sample_weight is None:
+        counts = len(mask) - mask.sum(axis=0)
+        sums = filled.sum(axis=0)
+    else:
+        counts = sample_weight @ ~mask
+        sums = sample_weight @ filled
     column_means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     filled[mask] = np.broadcast_to(column_means, filled.shape)[mask]
     return filled
 
 
 def initial_responsibilities(
-    X, n_components, init_params, random_state, *, private=False
+    X, n_components, init_params, random_state, *, private=False, sample_weight=None
 ):
     """Responsibilities to start EM from, as scikit-learn's GaussianMixture.
 
@@ -48,6 +53,10 @@ def initial_responsibilities(
         Whether ``X`` is a scratch copy that k-means may centre in place
         (and restore, to rounding) instead of copying it once more: the
         largest allocation of a fit on data with missing entries.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Row weights: weighted k-means (and k-means++ seeding), and rows drawn
+        with probability proportional to their weight by
+        ``'random_from_data'``.
 
     Returns
     -------
@@ -62,7 +71,7 @@ def initial_responsibilities(
                 random_state=random_state,
                 copy_x=not private,
             )
-            .fit(X)
+            .fit(X, sample_weight=sample_weight)
             .labels_
         )
         resp = np.zeros((n_samples, n_components))
@@ -72,11 +81,18 @@ def initial_responsibilities(
         resp /= resp.sum(axis=1, keepdims=True)
     elif init_params == "random_from_data":
         resp = np.zeros((n_samples, n_components))
-        indices = random_state.choice(n_samples, size=n_components, replace=False)
+        probabilities = (
+            None if sample_weight is None else sample_weight / sample_weight.sum()
+        )
+        indices = random_state.choice(
+            n_samples, size=n_components, replace=False, p=probabilities
+        )
         resp[indices, np.arange(n_components)] = 1.0
     elif init_params == "k-means++":
         resp = np.zeros((n_samples, n_components))
-        _, indices = kmeans_plusplus(X, n_components, random_state=random_state)
+        _, indices = kmeans_plusplus(
+            X, n_components, random_state=random_state, sample_weight=sample_weight
+        )
         resp[indices, np.arange(n_components)] = 1.0
     else:
         raise ValueError(
@@ -105,20 +121,30 @@ def _kmeans_features(data, rows):
     private : bool
         Whether ``features`` is a scratch copy k-means may centre in place.
     """
-    numeric, mask = data.numeric, data.mask
+    numeric, mask, weights = data.numeric, data.mask, data.sample_weight
     if rows is not None:
         numeric, mask = numeric[rows], mask[rows]
-    filled = mean_filled(numeric, mask)
+        weights = None if weights is None else weights[rows]
+    filled = mean_filled(numeric, mask, weights)
     if data.n_categorical == 0:
         return filled, filled, filled is not data.numeric
     codes = data.codes if rows is None else data.codes[rows]
-    spread = filled.std(axis=0)
-    standardised = (filled - filled.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    centre = np.average(filled, axis=0, weights=weights)
+    spread = np.sqrt(np.average((filled - centre) ** 2, axis=0, weights=weights))
+    standardised = (filled - centre) / np.where(spread > 0, spread, 1.0)
     indicators = []
     for j, n_categories in enumerate(data.n_categories):
         one_hot = codes[:, j, np.newaxis] == np.arange(n_categories)
         observed = codes[:, j] >= 0
-        frequencies = one_hot[observed].mean(axis=0) if observed.any() else 0.0
+        frequencies = (
+            np.average(
+                one_hot[observed],
+                axis=0,
+                weights=None if weights is None else weights[observed],
+            )
+            if observed.any()
+            else 0.0
+        )
         indicators.append(np.where(observed[:, np.newaxis], one_hot, frequencies))
     return np.hstack([standardised, *indicators]), filled, True
 
@@ -153,13 +179,17 @@ def initial_params(
     # No copy of complete data: nothing below writes to it.
     rows = data.patterns.observed_rows if len(data.patterns.empty_rows) else None
     features, filled, private = _kmeans_features(data, rows)
+    weights = data.row_weights(slice(None) if rows is None else rows)
     resp = initial_responsibilities(
         features,
         config.n_components,
         config.init_params,
         config.random_state,
         private=private,
+        sample_weight=None if weights is None else weights[:, 0],
     )
+    if weights is not None:
+        resp = resp * weights
     families, family_stats = [], []
     if data.n_numeric:
         families.append(GaussianFamily(config.form, None, None, None))

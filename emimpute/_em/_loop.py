@@ -81,7 +81,7 @@ def run_em(data, config, *, start=None, **initial):
     log_jacobian = 0.0
     if config.standardise and data.n_numeric:
         scaling = Scaling.fit(data)
-        log_jacobian = scaling.log_jacobian(data.mask).mean()
+        log_jacobian = data.average(scaling.log_jacobian(data.mask))
         data = scaling.apply(data)
     n_runs = 1 if start is not None else config.n_init
     best = None
@@ -99,7 +99,7 @@ def run_em(data, config, *, start=None, **initial):
         lower_bound = -np.inf
         for n_iter in range(1, config.max_iter + 1):
             log_prob_norm, stats = e_step(data, params, chunk_size=config.chunk_size)
-            lower_bound = log_prob_norm.mean()
+            lower_bound = data.average(log_prob_norm)
             if not np.isfinite(lower_bound):
                 raise ValueError(
                     f"The log-likelihood became {lower_bound} at iteration "

@@ -39,9 +39,12 @@ class Scaling:
         """
         X, mask = data.numeric, data.mask
         observed = ~mask
-        counts = observed.sum(axis=0)
+        # Sample weights weigh the rows as copies would.
+        row_weights = data.row_weights(slice(None))
+        weights = observed if row_weights is None else observed * row_weights
+        counts = weights.sum(axis=0)
         values = np.where(observed, X, 0.0)
-        centre = values.sum(axis=0) / np.maximum(counts, 1)
+        centre = (weights * values).sum(axis=0) / np.where(counts > 0, counts, 1)
         lowest = np.where(observed, X, np.inf).min(axis=0)
         constant = lowest == np.where(observed, X, -np.inf).max(axis=0)
         centre[constant] = lowest[constant]
@@ -51,7 +54,9 @@ class Scaling:
         largest = np.abs(deviations).max(axis=0)
         unit = np.where(largest > 0.0, largest, 1.0)
         relative = deviations / unit
-        scale = unit * np.sqrt((relative**2).sum(axis=0) / np.maximum(counts, 1))
+        scale = unit * np.sqrt(
+            (weights * relative**2).sum(axis=0) / np.where(counts > 0, counts, 1)
+        )
         scale[~(scale > 0.0)] = 1.0
         return cls(centre, scale)
 

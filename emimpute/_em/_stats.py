@@ -128,9 +128,9 @@ def add_complete_rows(arrays, x, resp, centres):
     nk, s1, s2 = arrays
     nk += resp.sum(axis=0)
     if s2.ndim == 3 and len(s2) == 1:
-        # Tied: responsibilities sum to one over components.
+        # Tied: sum_k r_ik = w_i, the row's weight (1 without sample weights).
         s1 += resp.T @ x
-        s2[0] += x.T @ x
+        s2[0] += (x * resp.sum(axis=1)[:, np.newaxis]).T @ x
         return
     for k in range(len(nk)):
         deviations = x - centres[k]

@@ -1,0 +1,148 @@
+"""sample_weight: a row of integer weight w is w copies of it; weight 0 drops it.
+
+The references are the unweighted fits of the data with the rows repeated
+(or dropped). The two fits do the same arithmetic up to the order of
+summation, and k-means with weights picks the same start as on the repeated
+rows here (well-separated clusters), so they agree to rounding: 1e-10 leaves
+room for the ~50 iterations' accumulated rounding (seen: ~1e-15).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from emimpute import EMImputer, EMMixture
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+SETTINGS = dict(random_state=0, tol=1e-12, max_iter=500)
+
+
+def _clusters(missing_rate=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack(
+        [rng.normal(size=(50, 3)), rng.normal(5.0, 1.0, size=(50, 3)) * [1, 2, 0.5]]
+    )
+    X[rng.random(X.shape) < missing_rate] = np.nan
+    X[7] = np.nan  # a row with nothing observed
+    weights = rng.integers(0, 4, len(X))
+    return X, weights
+
+
+def _by_first_mean(estimator):
+    return np.argsort(estimator.means_[:, 0])
+
+
+def _assert_same_mixture(a, b):
+    order_a, order_b = _by_first_mean(a), _by_first_mean(b)
+    assert_allclose(a.weights_[order_a], b.weights_[order_b], rtol=0, atol=1e-10)
+    assert_allclose(a.means_[order_a], b.means_[order_b], rtol=0, atol=1e-10)
+    covariances_a, covariances_b = a.covariances_, b.covariances_
+    if a.covariance_type != "tied":
+        covariances_a, covariances_b = covariances_a[order_a], covariances_b[order_b]
+    assert_allclose(covariances_a, covariances_b, rtol=0, atol=1e-10)
+    assert_allclose(a.lower_bound_, b.lower_bound_, rtol=0, atol=1e-10)
+    assert a.n_iter_ == b.n_iter_
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("missing_rate", [0.0, 0.2])
+def test_mixture_integer_weights_equal_repeated_rows(covariance_type, missing_rate):
+    X, weights = _clusters(missing_rate)
+    if missing_rate == 0.0:
+        X = X[np.isfinite(X).all(axis=1)]
+        weights = weights[: len(X)]
+    weighted = EMMixture(2, covariance_type=covariance_type, **SETTINGS)
+    weighted.fit(X, sample_weight=weights)
+    repeated = EMMixture(2, covariance_type=covariance_type, **SETTINGS)
+    repeated.fit(np.repeat(X, weights, axis=0))
+    _assert_same_mixture(weighted, repeated)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_imputer_integer_weights_equal_repeated_rows(covariance_type):
+    X, weights = _clusters()
+    weighted = EMImputer(n_components=2, covariance_type=covariance_type, **SETTINGS)
+    weighted.fit(X, sample_weight=weights)
+    repeated = EMImputer(n_components=2, covariance_type=covariance_type, **SETTINGS)
+    repeated.fit(np.repeat(X, weights, axis=0))
+    _assert_same_mixture(weighted, repeated)
+    # The same model imputes every row, whatever its weight.
+    assert_allclose(weighted.transform(X), repeated.transform(X), rtol=0, atol=1e-9)
+
+
+def test_zero_weight_drops_the_row():
+    X, _ = _clusters()
+    weights = np.ones(len(X))
+    weights[::3] = 0.0
+    weighted = EMMixture(2, **SETTINGS).fit(X, sample_weight=weights)
+    dropped = EMMixture(2, **SETTINGS).fit(X[weights > 0])
+    _assert_same_mixture(weighted, dropped)
+
+
+def test_mixed_table_integer_weights_equal_repeated_rows():
+    rng = np.random.default_rng(1)
+    X, weights = _clusters()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    group = np.where(np.arange(len(X)) < 50, "low", "high")
+    frame["group"] = pd.Series(group, dtype="category").where(
+        rng.random(len(X)) > 0.2
+    )
+    repeated = frame.loc[frame.index.repeat(weights)].reset_index(drop=True)
+    a = EMImputer(n_components=2, **SETTINGS).fit(frame, sample_weight=weights)
+    b = EMImputer(n_components=2, **SETTINGS).fit(repeated)
+    _assert_same_mixture(a, b)
+    order_a, order_b = _by_first_mean(a), _by_first_mean(b)
+    assert_allclose(
+        a.category_probabilities_[0][order_a],
+        b.category_probabilities_[0][order_b],
+        rtol=0,
+        atol=1e-10,
+    )
+
+
+def test_fit_predict_and_fit_transform_take_weights():
+    X, weights = _clusters()
+    mixture = EMMixture(2, **SETTINGS)
+    labels = mixture.fit_predict(X, sample_weight=weights)
+    assert_allclose(labels, mixture.predict(X))
+    reference = EMMixture(2, **SETTINGS).fit(X, sample_weight=weights)
+    _assert_same_mixture(mixture, reference)
+    imputer = EMImputer(**SETTINGS)
+    completed = imputer.fit_transform(X, sample_weight=weights)
+    assert_allclose(
+        completed,
+        EMImputer(**SETTINGS).fit(X, sample_weight=weights).transform(X),
+    )
+
+
+def test_weights_change_the_fit():
+    # Weighting one cluster up moves the mixture weights to it.
+    X, _ = _clusters(0.0)
+    weights = np.where(np.arange(len(X)) < 50, 3.0, 1.0)
+    mixture = EMMixture(2, **SETTINGS).fit(X, sample_weight=weights)
+    # At EM's fixed point the mixture weights are the weighted mean of the
+    # responsibilities (to the tolerance of the converged fit) ...
+    assert_allclose(
+        mixture.weights_,
+        np.average(mixture.predict_proba(X), axis=0, weights=weights),
+        rtol=0,
+        atol=1e-8,
+    )
+    # ... near 3/4 for the up-weighted cluster (the clusters barely overlap).
+    assert_allclose(np.sort(mixture.weights_), [0.25, 0.75], atol=0.01)
+
+
+@pytest.mark.parametrize(
+    "sample_weight, message",
+    [
+        (-np.ones(100), "Negative values in data passed to sample_weight"),
+        (np.ones(3), "sample_weight.shape == "),
+        (np.zeros(100), "at least one non-zero"),
+    ],
+)
+@pytest.mark.parametrize("estimator", [EMMixture(), EMImputer()])
+def test_bad_weights_are_rejected(estimator, sample_weight, message):
+    X, _ = _clusters()
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(X, sample_weight=sample_weight)
