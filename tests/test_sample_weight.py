@@ -136,7 +136,7 @@ def test_weights_change_the_fit():
 @pytest.mark.parametrize(
     "sample_weight, message",
     [
-        (-np.ones(100), "Negative values in data passed to sample_weight"),
+        (-np.ones(100), "Negative values in data passed to .sample_weight"),
         (np.ones(3), "sample_weight.shape == "),
         (np.zeros(100), "at least one non-zero"),
     ],
