@@ -47,22 +47,20 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
     the features' indices in the message (``data``'s numeric mask by
     default).
     """
-    patterns = data.patterns
-    n_samples = patterns.n_samples
+    n_samples, n_informative, observed_counts = data.summary()
     if n_samples < n_components:
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = "
             f"{n_components}, n_samples = {n_samples}"
         )
-    n_informative = len(patterns.observed_rows)
     if n_informative < n_components:
         raise ValueError(
             f"{estimator_name} needs at least n_components = {n_components} rows "
             f"with an observed value, but only {n_informative} of the "
             f"{n_samples} rows have one."
         )
-    mask = patterns.mask if mask is None else mask
-    empty_features = np.flatnonzero(mask.all(axis=0))
+    empty = observed_counts == 0 if mask is None else mask.all(axis=0)
+    empty_features = np.flatnonzero(empty)
     if len(empty_features):
         raise ValueError(
             f"{estimator_name} cannot estimate a mean for features without any "
@@ -178,12 +176,13 @@ def fitted_families(estimator):
     """
     families = []
     if len(estimator.numeric_features_):
+        # float64 whatever the attributes' dtype (see output_dtype).
         families.append(
             GaussianFamily(
                 covariance_form(estimator.covariance_type),
-                estimator.means_,
-                estimator.covariances_,
-                estimator.precisions_cholesky_,
+                np.asarray(estimator.means_, dtype=np.float64),
+                np.asarray(estimator.covariances_, dtype=np.float64),
+                np.asarray(estimator.precisions_cholesky_, dtype=np.float64),
             )
         )
     if len(estimator.categorical_features_):
@@ -211,10 +210,11 @@ def check_sample_weight(sample_weight, X):
 
 
 def validate_with_nan(estimator, X, *, reset):
-    """Float64 ``X`` and its NaN mask, as the mixture and the classifier read it.
+    """Float ``X`` and its NaN mask, as the mixture and the classifier read it.
 
     NaN marks a missing entry; fit needs two rows at least (as
-    ``GaussianMixture``).
+    ``GaussianMixture``). float32 stays float32 (see :func:`output_dtype`);
+    any other dtype becomes float64.
     """
     X = validate_data(
         estimator,
@@ -224,18 +224,39 @@ def validate_with_nan(estimator, X, *, reset):
         ensure_min_samples=2 if reset else 1,
         reset=reset,
     )
-    return np.asarray(X, dtype=np.float64), np.isnan(X)
+    return X, np.isnan(X)
 
 
-def store_fitted(estimator, result, table, form):
+def output_dtype(data):
+    """The float dtype of the results computed on ``data``: its numeric dtype.
+
+    As scikit-learn's ``GaussianMixture`` and imputers, float32 input gives
+    float32 attributes and outputs. The engine keeps float32 data as it is
+    (half the memory) but computes in float64: every row block is promoted
+    when it meets the float64 parameters, and the factorisations, the
+    log-sum-exp and the accumulated statistics (sums over up to millions of
+    rows) run in float64, so float32 results are float64 ones rounded once.
+    """
+    return np.result_type(data.dtype, np.float32)
+
+
+def as_dtype(value, dtype):
+    """``value`` (an array or a float) rounded to ``dtype`` (no copy if it is)."""
+    if np.ndim(value) == 0:
+        return dtype.type(value)
+    return np.asarray(value).astype(dtype, copy=False)
+
+
+def store_fitted(estimator, result, table, form, dtype=None):
     """Set a mixture-like estimator's fitted attributes from an EM result.
 
     ``weights_``, the Gaussian family's ``means_``, ``covariances_``,
     ``precisions_cholesky_`` and ``precisions_`` (empty arrays of the form's
-    shape without numeric features), the categorical family's
-    ``category_probabilities_``, the column split and the convergence
-    record; :func:`fitted_families` reads them back.
+    shape without numeric features) in ``dtype`` (see :func:`output_dtype`),
+    the categorical family's ``category_probabilities_``, the column split
+    and the convergence record; :func:`fitted_families` reads them back.
     """
+    dtype = np.dtype(np.float64) if dtype is None else dtype
     params = result.params
     n_components = len(params.weights)
     gaussian = params.gaussian
@@ -243,11 +264,13 @@ def store_fitted(estimator, result, table, form):
         empty = np.empty(form.shape(n_components, 0))
         gaussian = GaussianFamily(form, np.empty((n_components, 0)), empty, empty)
     categorical = params.categorical
-    estimator.weights_ = params.weights
-    estimator.means_ = gaussian.means
-    estimator.covariances_ = gaussian.covariances
-    estimator.precisions_cholesky_ = gaussian.precisions_cholesky
-    estimator.precisions_ = form.precisions(gaussian.precisions_cholesky)
+    estimator.weights_ = as_dtype(params.weights, dtype)
+    estimator.means_ = as_dtype(gaussian.means, dtype)
+    estimator.covariances_ = as_dtype(gaussian.covariances, dtype)
+    estimator.precisions_cholesky_ = as_dtype(gaussian.precisions_cholesky, dtype)
+    estimator.precisions_ = as_dtype(
+        form.precisions(gaussian.precisions_cholesky), dtype
+    )
     estimator.numeric_features_ = table.numeric_columns
     estimator.categorical_features_ = table.categorical_columns
     estimator.categories_ = [] if table.layout is None else table.layout.categories
@@ -256,5 +279,5 @@ def store_fitted(estimator, result, table, form):
     )
     estimator.converged_ = result.converged
     estimator.n_iter_ = result.n_iter
-    estimator.lower_bound_ = result.lower_bound
+    estimator.lower_bound_ = as_dtype(result.lower_bound, dtype)
     estimator.lower_bounds_ = result.lower_bounds

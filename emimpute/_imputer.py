@@ -277,10 +277,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = _is_nan(self.missing_values)
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def _validate_X(self, X, *, reset):
-        """Validated float64 copy of ``X`` and its missingness mask."""
+        """Validated float ``X`` (float32 kept) and its missingness mask."""
         X = validate_data(
             self,
             X,
@@ -289,7 +290,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
             reset=reset,
             copy=False,
         )
-        X = np.asarray(X, dtype=np.float64)
+        # float32 stays float32: the engine computes in float64 and
+        # transform returns the input's dtype, as scikit-learn's imputers.
         if _is_nan(self.missing_values):
             mask = np.isnan(X)
         else:
@@ -460,7 +462,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         else:
             Xt = Xt[:, self._kept]
         if return_std:
-            std_out = np.full(X.shape, np.nan)
+            std_out = np.full(X.shape, np.nan, dtype=X.dtype)
             std_out[:, self._kept] = std
             if not self.keep_empty_features:
                 std_out = std_out[:, self._kept]

@@ -9,23 +9,27 @@ from sklearn.utils import check_random_state
 
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
+    as_dtype,
     check_sample_weight,
     engine_data,
     fit_em,
     fitted_families,
+    output_dtype,
     store_fitted,
     validate_with_nan,
 )
+from emimpute._em._dask import DaskData, check_row_chunks, is_dask_array
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import check_initial_params
 from emimpute._em._params import MixtureParams
 from emimpute._em._sample import sample_mixture
-from emimpute._input import read_input
+from emimpute._input import TableInput, read_input
 from emimpute._sklearn_compat import (
     Interval,
     _fit_context,
     check_is_fitted,
+    validate_data,
 )
 from emimpute._table import decode
 
@@ -343,11 +347,14 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
+        if is_dask_array(X):
+            table, data = self._dask_input(X, sample_weight)
+        else:
+            table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
+            data = engine_data(
+                table, sample_weight=check_sample_weight(sample_weight, table.mask)
+            )
         self._layout = table.layout
-        data = engine_data(
-            table, sample_weight=check_sample_weight(sample_weight, table.mask)
-        )
         form = covariance_form(self.covariance_type)
         n_components = self.n_components
         weights, means, precisions = check_initial_params(
@@ -363,21 +370,61 @@ class EMMixture(DensityMixin, BaseEstimator):
             self,
             data,
             start=self._fitted_params() if warm else None,
-            mask=table.mask,
+            mask=None if is_dask_array(X) else table.mask,
             weights_init=weights,
             means_init=means,
             precisions_init=precisions,
         )
-        store_fitted(self, result, table, form)
+        store_fitted(self, result, table, form, output_dtype(data))
+        if is_dask_array(X):
+            return self.predict(X)
         # A final E-step with the kept parameters, so that the labels of
         # fit_predict(X) always equal fit(X).predict(X), whichever of the
         # n_init runs won.
         return weighted_log_prob(data, result.params).argmax(axis=1)
 
+    def _dask_input(self, X, sample_weight):
+        """The fit's input and engine data from a row-chunked dask array.
+
+        Numeric only: categorical columns need their categories, which a
+        lazy array does not know before a pass over it.
+        """
+        check_row_chunks(X)
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported with a dask array X yet; "
+                "compute X, or fit without weights."
+            )
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        # n_features_in_ (and no feature names), as validate_data on X would.
+        validate_data(self, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
+        mask = np.zeros((0, X.shape[1]), dtype=bool)
+        return TableInput(X, None, None, mask, None), DaskData.build(X)
+
+    def _dask_map(self, X, method, dtype, n_columns=None):
+        """``method`` of the fitted mixture, lazily on every row chunk of ``X``.
+
+        One task per chunk, with the input's row chunks: a vector per row
+        (``n_columns`` None) or ``n_columns`` values per row.
+        """
+        check_is_fitted(self)
+        check_row_chunks(X)
+        if n_columns is None:
+            return X.map_blocks(_call_method, self, method, dtype=dtype, drop_axis=1)
+        return X.map_blocks(
+            _call_method,
+            self,
+            method,
+            dtype=dtype,
+            chunks=(X.chunks[0], (n_columns,)),
+        )
+
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams``."""
         return MixtureParams(
-            weights=self.weights_, families=tuple(fitted_families(self))
+            weights=np.asarray(self.weights_, dtype=np.float64),
+            families=tuple(fitted_families(self)),
         )
 
     def _validated_data(self, X):
@@ -387,7 +434,11 @@ class EMMixture(DensityMixin, BaseEstimator):
         )
 
     def _posterior(self, X):
-        return posterior(self._validated_data(X), self._fitted_params())
+        """Log-density and responsibilities, in the input's float dtype."""
+        data = self._validated_data(X)
+        log_prob, resp = posterior(data, self._fitted_params())
+        dtype = output_dtype(data)
+        return as_dtype(log_prob, dtype), as_dtype(resp, dtype)
 
     def score_samples(self, X):
         """Log-density of the observed coordinates of each row.
@@ -403,6 +454,8 @@ class EMMixture(DensityMixin, BaseEstimator):
             ``log p(x_O)`` under the model, the marginal over the missing
             coordinates; 0 for a row with nothing observed.
         """
+        if is_dask_array(X):
+            return self._dask_map(X, "score_samples", output_dtype(X))
         return self._posterior(X)[0]
 
     def score(self, X, y=None):
@@ -421,7 +474,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         log_likelihood : float
             Mean of :meth:`score_samples`.
         """
-        return float(self.score_samples(X).mean())
+        return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X):
         """Posterior probability of each component given the observed part.
@@ -436,6 +489,10 @@ class EMMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1; a row with nothing observed gets ``weights_``.
         """
+        if is_dask_array(X):
+            return self._dask_map(
+                X, "predict_proba", output_dtype(X), len(self.weights_)
+            )
         return self._posterior(X)[1]
 
     def predict(self, X):
@@ -451,6 +508,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
+        if is_dask_array(X):
+            return self._dask_map(X, "predict", np.intp)
         return self._posterior(X)[1].argmax(axis=1)
 
     def sample(self, n_samples=1):
@@ -525,3 +584,8 @@ class EMMixture(DensityMixin, BaseEstimator):
             The lower the better.
         """
         return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+
+def _call_method(chunk, estimator, method):
+    """``estimator.method(chunk)``: a task of a lazy prediction on a dask array."""
+    return getattr(estimator, method)(chunk)

@@ -188,13 +188,15 @@ def test_imputer_safety(data, covariance_type, n_components, container, add_indi
     Xt = imputer.transform(X)
     n_indicator = int(add_indicator) * int(data.mask.any(axis=0).sum())
     assert Xt.shape == (data.n_samples, data.n_features + n_indicator)
-    assert Xt.dtype == np.float64
+    # float32 stays float32 (as scikit-learn's imputers); the rest is float64.
+    dtype = np.float32 if data.X.dtype == np.float32 else np.float64
+    assert Xt.dtype == dtype
     assert np.all(np.isfinite(Xt))
     observed = ~data.mask
-    expected = data.X[observed].astype(np.float64)
-    # Bit for bit, compared as integers.
+    expected = data.X[observed].astype(dtype)
+    # Bit for bit, compared as bytes.
     values = Xt[:, : data.n_features][observed]
-    assert np.array_equal(values.view(np.int64), expected.view(np.int64))
+    assert np.array_equal(values.view(np.uint8), expected.view(np.uint8))
     if add_indicator:
         indicated = data.mask[:, data.mask.any(axis=0)]
         np.testing.assert_array_equal(Xt[:, data.n_features :], indicated)

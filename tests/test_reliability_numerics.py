@@ -330,25 +330,32 @@ def test_float32_input(estimator, covariance_type):
     # float32 gave negative variances). Computations are in float64.
     for matrix in dense_covariances(model):
         assert np.linalg.eigvalsh(matrix).min() > 0.0
-    # float32 input is computed in float64: same fit as the upcast data.
+    # Outputs in float32, as scikit-learn's; the fit of the same values in
+    # float64 differs only where float32 arrays are kept (the k-means start on
+    # complete data, the standardised copy): within 1e-4 relative.
     reference = estimator(
         n_components=2, covariance_type=covariance_type, random_state=0
     ).fit(X32.astype(np.float64))
     for got, expected in zip(
         _outputs(model, X32), _outputs(reference, X32.astype(np.float64)), strict=True
     ):
-        np.testing.assert_array_equal(got, expected, strict=True)
+        if got.size > 1:
+            assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_float32_output_dtype_follows_tag():
-    # The tag says float64 only, and float64 is what comes out.
+    # The tag says float32 is preserved, and float32 is what comes out.
     imputer = EMImputer(random_state=0)
-    assert imputer.__sklearn_tags__().transformer_tags.preserves_dtype == ["float64"]
+    assert imputer.__sklearn_tags__().transformer_tags.preserves_dtype == [
+        "float64",
+        "float32",
+    ]
     X32 = _clusters().astype(np.float32)
     Xt = imputer.fit_transform(X32)
-    assert Xt.dtype == np.float64
+    assert Xt.dtype == np.float32
     observed = ~np.isnan(X32)
-    assert np.array_equal(Xt[observed], X32[observed].astype(np.float64))
+    assert np.array_equal(Xt[observed], X32[observed])
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])

@@ -85,9 +85,7 @@ def test_mixed_table_integer_weights_equal_repeated_rows():
     X, weights = _clusters()
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     group = np.where(np.arange(len(X)) < 50, "low", "high")
-    frame["group"] = pd.Series(group, dtype="category").where(
-        rng.random(len(X)) > 0.2
-    )
+    frame["group"] = pd.Series(group, dtype="category").where(rng.random(len(X)) > 0.2)
     repeated = frame.loc[frame.index.repeat(weights)].reset_index(drop=True)
     a = EMImputer(n_components=2, **SETTINGS).fit(frame, sample_weight=weights)
     b = EMImputer(n_components=2, **SETTINGS).fit(repeated)

@@ -14,8 +14,9 @@ class EMData:
     Attributes
     ----------
     numeric : ndarray of shape (n_samples, n_numeric)
-        Float64 numeric columns; entries flagged in ``patterns.mask`` are
-        never read.
+        Float64 numeric columns, or float32 ones kept as given (half the
+        memory; every row block is computed in float64); entries flagged in
+        ``patterns.mask`` are never read.
     codes : ndarray of shape (n_samples, n_categorical) of intp
         Index of each categorical cell's category; -1 where missing.
     n_categories : tuple of int
@@ -62,7 +63,9 @@ class EMData:
         >>> data.patterns.empty_rows.tolist()
         [1]
         """
-        numeric = np.asarray(numeric, dtype=float)
+        numeric = np.asarray(numeric)
+        if numeric.dtype != np.float32:
+            numeric = numeric.astype(float, copy=False)
         mask = np.isnan(numeric) if mask is None else np.asarray(mask, dtype=bool)
         if codes is None:
             codes = np.empty((len(numeric), 0), dtype=np.intp)
@@ -96,6 +99,11 @@ class EMData:
         return self.numeric.shape[1]
 
     @property
+    def dtype(self):
+        """The numeric columns' dtype: float64, or float32 as given."""
+        return self.numeric.dtype
+
+    @property
     def n_categorical(self):
         return self.codes.shape[1]
 
@@ -126,3 +134,24 @@ class EMData:
     def average(self, values):
         """The mean of per-row ``values``, weighted by the sample weights."""
         return np.average(values, weights=self.sample_weight)
+
+    # The data-source protocol of run_em (shared with _dask.DaskData).
+
+    def summary(self):
+        """Rows, rows with an observed entry, observed entries per feature."""
+        return (
+            self.n_samples,
+            len(self.patterns.observed_rows),
+            (~self.mask).sum(axis=0),
+        )
+
+    def initialisation_data(self, random_state):
+        """The rows the start is computed on: all of them."""
+        return self
+
+    def expectation(self, params, chunk_size=None):
+        """Per-sample log-likelihood and summed statistics of one E-step."""
+        from emimpute._em._estep import e_step
+
+        log_prob_norm, stats = e_step(self, params, chunk_size=chunk_size)
+        return self.average(log_prob_norm), stats

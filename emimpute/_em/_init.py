@@ -129,8 +129,11 @@ def _kmeans_features(data, rows):
     if data.n_categorical == 0:
         return filled, filled, filled is not data.numeric
     codes = data.codes if rows is None else data.codes[rows]
-    centre = np.average(filled, axis=0, weights=weights)
-    spread = np.sqrt(np.average((filled - centre) ** 2, axis=0, weights=weights))
+    if weights is None:
+        centre, spread = filled.mean(axis=0), filled.std(axis=0)
+    else:
+        centre = weights @ filled / weights.sum()
+        spread = np.sqrt(weights @ (filled - centre) ** 2 / weights.sum())
     standardised = (filled - centre) / np.where(spread > 0, spread, 1.0)
     indicators = []
     for j, n_categories in enumerate(data.n_categories):
@@ -380,7 +383,11 @@ def check_initial_params(
                 "The parameter 'weights_init' should be in the range [0, 1], but "
                 f"got max value {weights.max():.5f}, min value {weights.min():.5f}"
             )
-        if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+        # float32 weights cannot sum to 1 closer than a few float32 ulps;
+        # the tolerance is GaussianMixture's for either dtype.
+        given_dtype = getattr(weights_init, "dtype", None)
+        atol = 1e-6 if given_dtype == np.float32 else 1e-8
+        if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=atol):
             raise ValueError(
                 "The parameter 'weights_init' should be normalized, but got "
                 f"sum(weights_init) = {weights.sum():.5f}"

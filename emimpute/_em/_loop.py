@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from emimpute._em._estep import e_step
 from emimpute._em._init import initial_params
 from emimpute._em._monitor import ConvergenceMonitor
 from emimpute._em._mstep import m_step
@@ -59,7 +58,10 @@ def run_em(data, config, *, start=None, **initial):
 
     Parameters
     ----------
-    data : EMData
+    data : EMData or DaskData
+        The data source: ``initialisation_data(random_state)`` gives the
+        in-memory rows the start is computed on, ``expectation(params,
+        chunk_size)`` one E-step's per-sample log-likelihood and statistics.
     config : EMConfig
     start : MixtureParams, default=None
         Start from these parameters instead (warm start); ``n_init`` is then
@@ -95,11 +97,12 @@ def run_em(data, config, *, start=None, **initial):
         )
         params = start
         if params is None:
-            params = initial_params(data, config, **initial)
+            params = initial_params(
+                data.initialisation_data(config.random_state), config, **initial
+            )
         lower_bound = -np.inf
         for n_iter in range(1, config.max_iter + 1):
-            log_prob_norm, stats = e_step(data, params, chunk_size=config.chunk_size)
-            lower_bound = data.average(log_prob_norm)
+            lower_bound, stats = data.expectation(params, config.chunk_size)
             if not np.isfinite(lower_bound):
                 raise ValueError(
                     f"The log-likelihood became {lower_bound} at iteration "

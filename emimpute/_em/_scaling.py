@@ -63,6 +63,8 @@ class Scaling:
     def apply(self, data):
         """The data with its numeric columns standardised (a copy)."""
         numeric = np.where(data.mask, np.nan, (data.numeric - self.centre) / self.scale)
+        # In the data's own float dtype: a float32 table stays half the size.
+        numeric = numeric.astype(data.numeric.dtype, copy=False)
         return replace(data, numeric=numeric)
 
     def log_jacobian(self, mask):

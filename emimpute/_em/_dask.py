@@ -1,0 +1,165 @@
+"""Dask arrays as EM data: every E-step one pass of tasks over the row chunks.
+
+Dask (the optional extra ``emimpute[dask]``) earns its place as the
+scheduler: the same task graph runs on local threads, on processes, or on a
+``distributed`` cluster of many machines (whichever ``dask.compute`` finds:
+an active ``distributed.Client`` first), with out-of-core chunks read where
+they are stored. Nothing here schedules work itself.
+
+The engine's statistics are additive over rows (``_stats``), so an E-step is
+a map and a reduction: one task per chunk runs the in-memory :func:`e_step`
+on it and returns its summed log-likelihood, its number of rows and its
+statistics (``K (1 + d + d^2)`` floats for full covariances, whatever the
+chunk's size); they are summed as a tree of ``SPLIT_EVERY``-way additions,
+and the tiny M-step runs on the client. The parameters enter each
+iteration's graph as a single key, so they travel to each worker once per
+iteration; what travels back per chunk is its statistics. Per iteration:
+the in-memory E-step's cost on every chunk, plus finding each chunk's
+missingness patterns again (``O(rows d)`` and a sort of the chunk's
+patterns), since an out-of-core chunk is read anew every pass; memory per
+worker: one chunk and its E-step scratch (bounded by ``chunk_size``).
+
+The start is computed in memory on a row sample of at most
+``INITIALISATION_ROWS`` rows (all rows when there are fewer): row indices
+drawn uniformly with replacement by the fit's ``random_state``, duplicates
+removed, in row order.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emimpute._em._data import EMData
+from emimpute._em._estep import e_step
+
+SPLIT_EVERY = 8
+INITIALISATION_ROWS = 100_000
+
+
+def is_dask_array(X):
+    """Whether ``X`` is a ``dask.array.Array`` (without importing Dask)."""
+    module = type(X).__module__
+    return module.startswith("dask.") and type(X).__name__ == "Array"
+
+
+def check_row_chunks(X, name="X"):
+    """Raise a clear error unless ``X`` is 2-D and chunked along rows only."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D dask array for {name}, got {X.ndim}-D.")
+    if len(X.chunks[1]) != 1:
+        raise ValueError(
+            f"The dask array {name} is chunked along its columns "
+            f"(column chunks {X.chunks[1]}); EM needs whole rows in every "
+            f"chunk: pass {name}.rechunk({{1: -1}})."
+        )
+
+
+def _chunk_expectation(chunk, params, chunk_size):
+    data = EMData.build(chunk)
+    log_prob_norm, stats = e_step(data, params, chunk_size=chunk_size)
+    return float(log_prob_norm.sum()), len(chunk), stats
+
+
+def _add_expectations(*parts):
+    log_likelihood = sum(part[0] for part in parts)
+    n_rows = sum(part[1] for part in parts)
+    stats = None
+    for part in parts:
+        if part[2] is not None:
+            stats = part[2] if stats is None else stats + part[2]
+    return log_likelihood, n_rows, stats
+
+
+def _chunk_summary(chunk):
+    missing = np.isnan(chunk)
+    informative = int((~missing.all(axis=1)).sum())
+    return len(chunk), informative, (~missing).sum(axis=0)
+
+
+def _add_summaries(*parts):
+    return (
+        sum(part[0] for part in parts),
+        sum(part[1] for part in parts),
+        sum(part[2] for part in parts),
+    )
+
+
+def tree_sum(parts, add):
+    """One delayed value: ``add`` applied over ``parts`` as a tree.
+
+    ``SPLIT_EVERY`` values per addition, so the client receives one value
+    and no task holds more than ``SPLIT_EVERY`` partial sums.
+    """
+    import dask
+
+    combine = dask.delayed(add, pure=True)
+    while len(parts) > 1:
+        parts = [
+            combine(*parts[i : i + SPLIT_EVERY])
+            for i in range(0, len(parts), SPLIT_EVERY)
+        ]
+    return parts[0]
+
+
+@dataclass(frozen=True)
+class DaskData:
+    """Numeric data in a row-chunked ``dask.array.Array``; NaN marks a hole.
+
+    The data-source protocol of :func:`~emimpute._em._loop.run_em`, as
+    :class:`~emimpute._em._data.EMData`: ``initialisation_data`` and
+    ``expectation``; ``summary`` for the fit's checks.
+    """
+
+    array: object
+
+    @classmethod
+    def build(cls, array):
+        check_row_chunks(array)
+        return cls(array)
+
+    @property
+    def n_samples(self):
+        return self.array.shape[0]
+
+    @property
+    def n_numeric(self):
+        return self.array.shape[1]
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+    n_categorical = 0
+    sample_weight = None
+
+    def _map_reduce(self, function, add, *args):
+        import dask
+
+        delayed = dask.delayed(function, pure=True)
+        parts = [delayed(chunk, *args) for chunk in self.array.to_delayed().ravel()]
+        return dask.compute(tree_sum(parts, add))[0]
+
+    def summary(self):
+        """Rows, rows with an observed entry, observed entries per feature."""
+        return self._map_reduce(_chunk_summary, _add_summaries)
+
+    def initialisation_data(self, random_state):
+        """The in-memory row sample the start is computed on (module doc)."""
+        if self.n_samples <= INITIALISATION_ROWS:
+            sample = self.array
+        else:
+            draws = random_state.randint(self.n_samples, size=INITIALISATION_ROWS)
+            rows = np.unique(draws)
+            sample = self.array[rows]
+        return EMData.build(np.asarray(sample.compute()))
+
+    def expectation(self, params, chunk_size=None):
+        """Per-sample log-likelihood and summed statistics of one E-step."""
+        import dask
+
+        # One key for the parameters: each worker receives them once.
+        shared = dask.delayed(params, pure=True)
+        log_likelihood, n_rows, stats = self._map_reduce(
+            _chunk_expectation, _add_expectations, shared, chunk_size
+        )
+        return log_likelihood / n_rows, stats
