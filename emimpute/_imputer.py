@@ -15,10 +15,11 @@ from emimpute._base import (
     engine_data,
     fit_em,
 )
+from emimpute._em._dask import DaskData, check_row_chunks, is_dask_array, map_rows
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
 from emimpute._em._impute import complete
-from emimpute._input import read_input
+from emimpute._input import TableInput, read_input
 from emimpute._sklearn_compat import (
     _check_feature_names_in,
     _fit_context,
@@ -322,10 +323,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self : object
             The fitted imputer.
         """
-        table = self._read(X, reset=True)
+        lazy = is_dask_array(X)
+        if lazy:
+            table, empty = self._dask_input(X, sample_weight)
+        else:
+            table = self._read(X, reset=True)
+            empty = table.mask.all(axis=0)
         self._layout = table.layout
-        mask = table.mask
-        empty = mask.all(axis=0)
         if empty.any() and not self.keep_empty_features:
             warnings.warn(
                 "Skipping features without any observed values: "
@@ -349,9 +353,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
-        data = self._engine_data(
-            table, sample_weight=check_sample_weight(sample_weight, mask)
-        )
+        if lazy:
+            data = DaskData.build(X[:, self._kept])
+        else:
+            data = self._engine_data(
+                table, sample_weight=check_sample_weight(sample_weight, table.mask)
+            )
         result = fit_em(self, data, standardise=True)
         params = result.params
         self._params = params
@@ -381,6 +388,30 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.converged_ = result.converged
         self.lower_bound_ = result.lower_bound
         return self
+
+    def _dask_input(self, X, sample_weight):
+        """The fit's input from a row-chunked dask array, and its empty features.
+
+        Numeric, NaN-marked holes only; one pass over the rows counts the
+        observed entries of each feature.
+        """
+        check_row_chunks(X)
+        unsupported = {
+            "sample_weight": sample_weight is not None,
+            "add_indicator=True": self.add_indicator,
+            "missing_values other than NaN": not _is_nan(self.missing_values),
+        }
+        for what, used in unsupported.items():
+            if used:
+                raise ValueError(
+                    f"{what} is not supported with a dask array X yet; compute "
+                    "X (X.compute()) to use it."
+                )
+        # n_features_in_ (and no feature names), as validate_data on X would.
+        validate_data(self, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
+        _, _, observed_counts = DaskData.build(X).summary()
+        mask = np.zeros((0, X.shape[1]), dtype=bool)
+        return TableInput(X, None, None, mask, None), observed_counts == 0
 
     def _read(self, X, *, reset):
         return read_input(
@@ -449,6 +480,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         std : ndarray of shape (n_samples, n_features_out)
             Conditional standard deviations; only when ``return_std``.
         """
+        if is_dask_array(X):
+            return self._lazy_transform(X, return_std)
         table, completion = self._complete(X, return_std=return_std)
         if table.layout is not None:
             return self._mixed_output(table, completion, return_std)
@@ -472,6 +505,24 @@ class EMImputer(TransformerMixin, BaseEstimator):
             if return_std:
                 std_out = np.hstack([std_out, np.zeros_like(indicator)])
         return (Xt, std_out) if return_std else Xt
+
+    def _lazy_transform(self, X, return_std):
+        """:meth:`transform` of every row chunk of a dask array, lazily.
+
+        With ``return_std`` the standard deviations are a second lazy array,
+        computed by a second pass of the same tasks.
+        """
+        check_is_fitted(self)
+        n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
+        dtype = np.result_type(X.dtype, np.float32)
+        imputed = map_rows(X, self.transform, dtype, n_columns)
+        if not return_std:
+            return imputed
+
+        def std(chunk):
+            return self.transform(chunk, return_std=True)[1]
+
+        return imputed, map_rows(X, std, dtype, n_columns)
 
     def _mixed_output(self, table, completion, return_std):
         """The completed mixed table, in the input's kind and column types.

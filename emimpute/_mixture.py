@@ -18,7 +18,7 @@ from emimpute._base import (
     store_fitted,
     validate_with_nan,
 )
-from emimpute._em._dask import DaskData, check_row_chunks, is_dask_array
+from emimpute._em._dask import DaskData, check_row_chunks, is_dask_array, map_rows
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import check_initial_params
@@ -395,30 +395,10 @@ class EMMixture(DensityMixin, BaseEstimator):
                 "sample_weight is not supported with a dask array X yet; "
                 "compute X, or fit without weights."
             )
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
         # n_features_in_ (and no feature names), as validate_data on X would.
         validate_data(self, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
         mask = np.zeros((0, X.shape[1]), dtype=bool)
         return TableInput(X, None, None, mask, None), DaskData.build(X)
-
-    def _dask_map(self, X, method, dtype, n_columns=None):
-        """``method`` of the fitted mixture, lazily on every row chunk of ``X``.
-
-        One task per chunk, with the input's row chunks: a vector per row
-        (``n_columns`` None) or ``n_columns`` values per row.
-        """
-        check_is_fitted(self)
-        check_row_chunks(X)
-        if n_columns is None:
-            return X.map_blocks(_call_method, self, method, dtype=dtype, drop_axis=1)
-        return X.map_blocks(
-            _call_method,
-            self,
-            method,
-            dtype=dtype,
-            chunks=(X.chunks[0], (n_columns,)),
-        )
 
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams``."""
@@ -455,7 +435,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             coordinates; 0 for a row with nothing observed.
         """
         if is_dask_array(X):
-            return self._dask_map(X, "score_samples", output_dtype(X))
+            return map_rows(X, self.score_samples, output_dtype(X))
         return self._posterior(X)[0]
 
     def score(self, X, y=None):
@@ -490,9 +470,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             Rows sum to 1; a row with nothing observed gets ``weights_``.
         """
         if is_dask_array(X):
-            return self._dask_map(
-                X, "predict_proba", output_dtype(X), len(self.weights_)
-            )
+            return map_rows(X, self.predict_proba, output_dtype(X), len(self.weights_))
         return self._posterior(X)[1]
 
     def predict(self, X):
@@ -509,7 +487,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         if is_dask_array(X):
-            return self._dask_map(X, "predict", np.intp)
+            return map_rows(X, self.predict, np.intp)
         return self._posterior(X)[1].argmax(axis=1)
 
     def sample(self, n_samples=1):
@@ -584,8 +562,3 @@ class EMMixture(DensityMixin, BaseEstimator):
             The lower the better.
         """
         return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
-
-
-def _call_method(chunk, estimator, method):
-    """``estimator.method(chunk)``: a task of a lazy prediction on a dask array."""
-    return getattr(estimator, method)(chunk)

@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 
 da = pytest.importorskip("dask.array")
 
-from emimpute import EMMixture  # noqa: E402
+from emimpute import EMImputer, EMMixture  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 ATTRIBUTES = ["weights_", "means_", "covariances_", "precisions_cholesky_"]
@@ -68,6 +68,51 @@ def test_dask_predictions_are_lazy_and_equal():
     fit_labels = EMMixture(2, random_state=0).fit_predict(lazy)
     assert isinstance(fit_labels, da.Array)
     assert np.array_equal(fit_labels.compute(), mixture.predict(X))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_dask_imputer_equals_in_memory_imputer(covariance_type):
+    # Features in different units (the fit is standardised: the scaling is
+    # computed by three passes over the chunks) and a feature never observed.
+    X = _data(0.2) * [1.0, 100.0, 0.01]
+    X = np.hstack([X, np.full((len(X), 1), np.nan)])
+    settings = dict(
+        n_components=2, covariance_type=covariance_type, random_state=0, tol=1e-10
+    )
+    with pytest.warns(UserWarning, match="Skipping features"):
+        in_memory = EMImputer(**settings).fit(X)
+    lazy = da.from_array(X, chunks=(97, 4))
+    with pytest.warns(UserWarning, match="Skipping features"):
+        on_dask = EMImputer(**settings).fit(lazy)
+    # Relative: the means are up to 500 and the variances 1e4 in these units.
+    for name in ["weights_", "means_", "covariances_"]:
+        assert_allclose(getattr(on_dask, name), getattr(in_memory, name), rtol=1e-10)
+    assert_allclose(on_dask.lower_bound_, in_memory.lower_bound_, rtol=1e-12)
+    assert on_dask.n_iter_ == in_memory.n_iter_
+    completed, std = on_dask.transform(lazy, return_std=True)
+    assert isinstance(completed, da.Array) and completed.chunks[0] == lazy.chunks[0]
+    expected, expected_std = in_memory.transform(X, return_std=True)
+    # atol for imputations near 0 (rounding of the fit's ~1e-15 relative
+    # differences, in units up to 100).
+    assert_allclose(completed.compute(), expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(std.compute(), expected_std, rtol=1e-10)
+    # Observed entries pass through exactly.
+    observed = ~np.isnan(X[:, :3])
+    assert np.array_equal(completed.compute()[observed], X[:, :3][observed])
+
+
+@pytest.mark.parametrize(
+    "settings, fit_options, message",
+    [
+        ({"add_indicator": True}, {}, "add_indicator=True is not supported"),
+        ({"missing_values": -1}, {}, "missing_values other than NaN"),
+        ({}, {"sample_weight": np.ones(400)}, "sample_weight is not supported"),
+    ],
+)
+def test_dask_imputer_options_not_supported_say_so(settings, fit_options, message):
+    lazy = da.from_array(_data(0.2), chunks=(97, 3))
+    with pytest.raises(ValueError, match=message):
+        EMImputer(**settings).fit(lazy, **fit_options)
 
 
 def test_column_chunks_are_rejected_with_the_fix():

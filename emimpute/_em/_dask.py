@@ -54,6 +54,18 @@ def check_row_chunks(X, name="X"):
         )
 
 
+def map_rows(X, function, dtype, n_columns=None):
+    """``function`` applied lazily to every row chunk of ``X``.
+
+    One task per chunk; the result has ``X``'s row chunks and either one
+    value per row (``n_columns`` None) or ``n_columns`` per row.
+    """
+    check_row_chunks(X)
+    if n_columns is None:
+        return X.map_blocks(function, dtype=dtype, drop_axis=1)
+    return X.map_blocks(function, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+
+
 def _chunk_expectation(chunk, params, chunk_size):
     data = EMData.build(chunk)
     log_prob_norm, stats = e_step(data, params, chunk_size=chunk_size)
@@ -114,7 +126,10 @@ class DaskData:
 
     @classmethod
     def build(cls, array):
+        """Check the chunks; any dtype but float32 becomes float64 (lazily)."""
         check_row_chunks(array)
+        if array.dtype not in (np.float32, np.float64):
+            array = array.astype(np.float64)
         return cls(array)
 
     @property
@@ -152,6 +167,27 @@ class DaskData:
             rows = np.unique(draws)
             sample = self.array[rows]
         return EMData.build(np.asarray(sample.compute()))
+
+    def fit_scaling(self):
+        """The observed mean and spread of each column (three passes)."""
+        import dask
+        import dask.array as da
+
+        from emimpute._em._scaling import Scaling
+
+        return Scaling.fit_columns(
+            self.array, da.isnan(self.array), compute=dask.compute
+        )
+
+    def mean_log_jacobian(self, scaling):
+        """The mean over rows of ``scaling``'s log-Jacobian (one pass)."""
+        n_samples, _, observed_counts = self.summary()
+        return float(observed_counts @ np.log(scaling.scale)) / n_samples
+
+    def standardised(self, scaling):
+        """The data with its columns standardised, lazily (holes stay NaN)."""
+        array = (self.array - scaling.centre) / scaling.scale
+        return DaskData(array.astype(self.dtype, copy=False))
 
     def expectation(self, params, chunk_size=None):
         """Per-sample log-likelihood and summed statistics of one E-step."""

@@ -149,6 +149,20 @@ class EMData:
         """The rows the start is computed on: all of them."""
         return self
 
+    def fit_scaling(self):
+        """The observed mean and spread of each numeric column (``Scaling``)."""
+        from emimpute._em._scaling import Scaling
+
+        return Scaling.fit(self)
+
+    def mean_log_jacobian(self, scaling):
+        """The mean over rows of ``scaling``'s log-Jacobian."""
+        return self.average(scaling.log_jacobian(self.mask))
+
+    def standardised(self, scaling):
+        """The data with its numeric columns standardised (a copy)."""
+        return scaling.apply(self)
+
     def expectation(self, params, chunk_size=None):
         """Per-sample log-likelihood and summed statistics of one E-step."""
         from emimpute._em._estep import e_step

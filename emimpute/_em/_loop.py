@@ -61,7 +61,9 @@ def run_em(data, config, *, start=None, **initial):
     data : EMData or DaskData
         The data source: ``initialisation_data(random_state)`` gives the
         in-memory rows the start is computed on, ``expectation(params,
-        chunk_size)`` one E-step's per-sample log-likelihood and statistics.
+        chunk_size)`` one E-step's per-sample log-likelihood and statistics;
+        ``fit_scaling()``, ``mean_log_jacobian(scaling)`` and
+        ``standardised(scaling)`` the standardisation.
     config : EMConfig
     start : MixtureParams, default=None
         Start from these parameters instead (warm start); ``n_init`` is then
@@ -82,9 +84,9 @@ def run_em(data, config, *, start=None, **initial):
     scaling = None
     log_jacobian = 0.0
     if config.standardise and data.n_numeric:
-        scaling = Scaling.fit(data)
-        log_jacobian = data.average(scaling.log_jacobian(data.mask))
-        data = scaling.apply(data)
+        scaling = data.fit_scaling()
+        log_jacobian = data.mean_log_jacobian(scaling)
+        data = data.standardised(scaling)
     n_runs = 1 if start is not None else config.n_init
     best = None
     for init_index in range(n_runs):

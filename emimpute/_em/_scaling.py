@@ -37,26 +37,40 @@ class Scaling:
         from it by rounding (0.1 sixty times sums to 6.000000000000001) and
         would give the feature a spurious spread of an ulp.
         """
-        X, mask = data.numeric, data.mask
+        return cls.fit_columns(data.numeric, data.mask, data.row_weights(slice(None)))
+
+    @classmethod
+    def fit_columns(cls, X, mask, row_weights=None, compute=None):
+        """:meth:`fit` on arrays: numpy, or lazy ones (``dask.array``).
+
+        ``compute(*arrays)`` returns the arrays' values (``dask.compute``
+        for lazy arrays); the three calls are three passes over the rows.
+        ``row_weights`` (a column) weigh the rows as copies would.
+        """
+        if compute is None:
+
+            def compute(*arrays):
+                return arrays
+
         observed = ~mask
-        # Sample weights weigh the rows as copies would.
-        row_weights = data.row_weights(slice(None))
         weights = observed if row_weights is None else observed * row_weights
-        counts = weights.sum(axis=0)
-        values = np.where(observed, X, 0.0)
-        centre = (weights * values).sum(axis=0) / np.where(counts > 0, counts, 1)
-        lowest = np.where(observed, X, np.inf).min(axis=0)
-        constant = lowest == np.where(observed, X, -np.inf).max(axis=0)
+        counts, sums, lowest, highest = compute(
+            weights.sum(axis=0),
+            (weights * np.where(observed, X, 0.0)).sum(axis=0),
+            np.where(observed, X, np.inf).min(axis=0),
+            np.where(observed, X, -np.inf).max(axis=0),
+        )
+        counts = np.where(counts > 0, counts, 1)
+        centre = np.asarray(sums / counts, dtype=float)
+        constant = lowest == highest
         centre[constant] = lowest[constant]
         deviations = np.where(observed, X - centre, 0.0)
         # Divided by the largest deviation before squaring, so that features in
         # units of 1e-200 or 1e200 neither underflow nor overflow.
-        largest = np.abs(deviations).max(axis=0)
+        (largest,) = compute(np.abs(deviations).max(axis=0))
         unit = np.where(largest > 0.0, largest, 1.0)
-        relative = deviations / unit
-        scale = unit * np.sqrt(
-            (weights * relative**2).sum(axis=0) / np.where(counts > 0, counts, 1)
-        )
+        (sum_of_squares,) = compute((weights * (deviations / unit) ** 2).sum(axis=0))
+        scale = unit * np.sqrt(sum_of_squares / counts)
         scale[~(scale > 0.0)] = 1.0
         return cls(centre, scale)
 
