@@ -23,7 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bench_classifier, bench_imputer, bench_mixed, bench_mixture
+from benchmarks import (
+    bench_classifier,
+    bench_imputer,
+    bench_mixed,
+    bench_mixture,
+    bench_scale,
+)
 from benchmarks._util import machine_info, markdown_table, verdict
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +69,14 @@ QUICK = {
         "seeds": 2,
         "n_train": 1000,
         "n_test": 1000,
+    },
+    # a LocalCluster of 1 and 2 processes on 20000 rows in 4 chunks
+    "scale": {
+        "rows": 20_000,
+        "chunk_rows": 5_000,
+        "reference_rows": 5_000,
+        "float32_rows": 5_000,
+        "repeats": 1,
     },
 }
 
@@ -198,6 +212,21 @@ training data (the reference of the target) and Bayes' rule under the true
 parameters. A fit that raises (too few labelled rows of a class) counts as
 failed and scores 0.5. Time: one `fit`, mean over seeds and label
 fractions, as a ratio to the reference QDA fit on the same 2000 rows.
+
+**Beyond memory: dask arrays and float32.** `EMMixture(full, K=3)`'s E-step
+on a dask array of 100 million rows x 10 features (20% MCAR), generated
+lazily and stored as `.npy` chunks of a million rows that every task reads
+memory-mapped, on a `distributed.LocalCluster` of 1 and of 2
+single-threaded worker processes: one E-step of the engine's data source
+(read, patterns, E-step, tree sum of the statistics) at fixed parameters,
+the minimum over 2 repeats, and the peak RSS of the client and of every
+worker (high-water marks reset before the repeats). The BLAS limit above
+applies to the client only; the workers run one thread each. Reference:
+the same E-step in memory on the first 10 million rows, times 10. One
+end-to-end `EMMixture(max_iter=2).fit` on the dask array is timed too.
+float32: `EMMixture(full, K=3)` on 1,000,000 x 20 with 20% MCAR, time per
+iteration as above and the peak RSS increase of a fit in a fresh process,
+float32 against float64 input.
 """
 
 
@@ -216,7 +245,9 @@ def build_parser():
         "--quick", action="store_true", help="tiny sizes, for a smoke test"
     )
     parser.add_argument(
-        "--only", choices=["mixture", "imputer", "mixed", "classifier"], default=None
+        "--only",
+        choices=["mixture", "imputer", "mixed", "classifier", "scale"],
+        default=None,
     )
     parser.add_argument(
         "--output",
@@ -256,6 +287,9 @@ def build_parser():
         "--classifier-n-train", type=int, default=bench_classifier.N_TRAIN
     )
     group.add_argument("--classifier-n-test", type=int, default=bench_classifier.N_TEST)
+    group = parser.add_argument_group("dask and float32 sizes (full run)")
+    group.add_argument("--scale-rows", type=int, default=100_000_000)
+    group.add_argument("--scale-reference-rows", type=int, default=10_000_000)
     return parser
 
 
@@ -271,6 +305,7 @@ def main(argv=None):
     if args.quick:
         mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
         mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
+        scale_kw = QUICK["scale"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -299,6 +334,10 @@ def main(argv=None):
             "seeds": args.classifier_seeds,
             "n_train": args.classifier_n_train,
             "n_test": args.classifier_n_test,
+        }
+        scale_kw = {
+            "rows": args.scale_rows,
+            "reference_rows": args.scale_reference_rows,
         }
     if args.output:
         output = Path(args.output)
@@ -345,6 +384,12 @@ def main(argv=None):
                 )
             )
             target_rows += bench_classifier.targets(results)
+        if args.only in (None, "scale"):
+            results, markdown = bench_scale.run(log=log, **scale_kw)
+            sections.append(
+                ("Beyond memory: dask arrays and float32 (issue 12)", markdown)
+            )
+            target_rows += bench_scale.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 
