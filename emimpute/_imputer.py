@@ -2,7 +2,7 @@
 
 import math
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -15,6 +15,7 @@ from emimpute._em._forms import covariance_form
 from emimpute._em._impute import complete
 from emimpute._input import read_input
 from emimpute._sklearn_compat import (
+    Interval,
     _check_feature_names_in,
     _fit_context,
     _get_output_config,
@@ -101,7 +102,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
         otherwise they are dropped, with a warning.
 
     verbose : int, default=0
-        Progress output of EM, as in :class:`EMMixture`.
+        Progress output of EM, as in :class:`EMMixture`: 0 is silent; 1
+        prints the current initialization and iteration; 2 also prints the
+        time and the log-likelihood change. Whatever its value, every
+        iteration is also reported to the ``"emimpute"`` :mod:`logging`
+        logger (at ``DEBUG``; the start and end of each run at ``INFO``), for
+        applications that route progress through logging.
+
+    verbose_interval : int, default=10
+        Number of iterations between two progress lines.
 
     categorical_features : 'from_dtype', array-like of int, str or bool, \
             or None, default='from_dtype'
@@ -232,6 +241,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -250,6 +260,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         add_indicator=False,
         keep_empty_features=False,
         verbose=0,
+        verbose_interval=10,
         categorical_features="from_dtype",
         category_smoothing=1.0,
     ):
@@ -266,6 +277,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
         self.verbose = verbose
+        self.verbose_interval = verbose_interval
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
 

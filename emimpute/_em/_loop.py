@@ -91,6 +91,7 @@ def run_em(data, config, *, start=None, **initial):
             verbose=config.verbose,
             verbose_interval=config.verbose_interval,
             init_index=init_index,
+            n_runs=n_runs,
             warn_on_decrease=config.prior.reg_covar == 0,
         )
         params = start
