@@ -11,7 +11,7 @@ from emimpute._em._init import initial_params
 from emimpute._em._monitor import ConvergenceMonitor
 from emimpute._em._mstep import m_step
 from emimpute._em._params import MixtureParams
-from emimpute._em._scaling import Scaling
+from emimpute._em._scaling import Scaling, check_range
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ def run_em(data, config, *, start=None, **initial):
         scaling = Scaling.fit(data)
         log_jacobian = scaling.log_jacobian(data.mask).mean()
         data = scaling.apply(data)
+    check_range(data, scaling)
     n_runs = 1 if start is not None else config.n_init
     best = None
     for init_index in range(n_runs):
