@@ -2,7 +2,7 @@
 
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
-    python -m benchmarks --only mixture  # or: --only imputer, mixed, classifier
+    python -m benchmarks --only mixture  # or: imputer, mixed, classifier, cli
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -23,7 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bench_classifier, bench_imputer, bench_mixed, bench_mixture
+from benchmarks import (
+    bench_classifier,
+    bench_cli,
+    bench_imputer,
+    bench_mixed,
+    bench_mixture,
+)
 from benchmarks._util import machine_info, markdown_table, verdict
 
 HERE = Path(__file__).resolve().parent
@@ -64,6 +70,7 @@ QUICK = {
         "n_train": 1000,
         "n_test": 1000,
     },
+    "cli": {"megabytes": 1.0, "repeats": 1},
 }
 
 METHOD = """\
@@ -198,6 +205,14 @@ training data (the reference of the target) and Bayes' rule under the true
 parameters. A fit that raises (too few labelled rows of a class) counts as
 failed and scores 0.5. Time: one `fit`, mean over seeds and label
 fractions, as a ratio to the reference QDA fit on the same 2000 rows.
+
+**Command line input and output.** A CSV of 30 MB (10 numeric columns of
+numbers with 4 decimals, 10% of the cells empty) is read and written back
+by the command line's own functions (`emimpute/_cli_table.py`: read typed
+and verbatim, choose the columns, fill the holes with the column means so
+that EM is left out, write the verbatim cells back) and by
+`pandas.read_csv` + `DataFrame.to_csv`, interleaved, best of 3 repeats;
+the ratio is the command line's time over pandas'.
 """
 
 
@@ -216,7 +231,9 @@ def build_parser():
         "--quick", action="store_true", help="tiny sizes, for a smoke test"
     )
     parser.add_argument(
-        "--only", choices=["mixture", "imputer", "mixed", "classifier"], default=None
+        "--only",
+        choices=["mixture", "imputer", "mixed", "classifier", "cli"],
+        default=None,
     )
     parser.add_argument(
         "--output",
@@ -256,6 +273,9 @@ def build_parser():
         "--classifier-n-train", type=int, default=bench_classifier.N_TRAIN
     )
     group.add_argument("--classifier-n-test", type=int, default=bench_classifier.N_TEST)
+    group = parser.add_argument_group("command line sizes (full run)")
+    group.add_argument("--cli-megabytes", type=float, default=30.0)
+    group.add_argument("--cli-repeats", type=int, default=3)
     return parser
 
 
@@ -271,6 +291,7 @@ def main(argv=None):
     if args.quick:
         mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
         mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
+        cli_kw = QUICK["cli"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -300,6 +321,7 @@ def main(argv=None):
             "n_train": args.classifier_n_train,
             "n_test": args.classifier_n_test,
         }
+        cli_kw = {"megabytes": args.cli_megabytes, "repeats": args.cli_repeats}
     if args.output:
         output = Path(args.output)
     elif args.quick:
@@ -345,6 +367,15 @@ def main(argv=None):
                 )
             )
             target_rows += bench_classifier.targets(results)
+        if args.only in (None, "cli"):
+            results, markdown = bench_cli.run(log=log, **cli_kw)
+            sections.append(
+                (
+                    "The command line's CSV input and output vs pandas (issue 14)",
+                    markdown,
+                )
+            )
+            target_rows += bench_cli.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 

@@ -187,8 +187,9 @@ def _read_csv(pd, path, data, sep, decimal):
 
     options = dict(sep=sep, low_memory=False, encoding="utf-8")
     typed = pd.read_csv(source(), decimal=decimal, **options)
-    # Every cell as the text in the file: na_filter=False keeps "NA" as
-    # "NA", so only a short row leaves a cell NaN.
+    # Every cell as the text in the file: na_filter=False keeps "NA" as "NA".
+    # (A row with fewer fields than the header has its last cells empty, as
+    # pandas and R's read.csv read it; one with more is an error.)
     text = pd.read_csv(
         source(),
         header=None,
@@ -199,14 +200,6 @@ def _read_csv(pd, path, data, sep, decimal):
     )
     header = text.iloc[0].tolist()
     text = text.iloc[1:].reset_index(drop=True)
-    short = np.flatnonzero(text.isna().to_numpy().any(axis=1))
-    if len(short):
-        row = short[0]
-        n_fields = int(text.iloc[row].notna().sum())
-        raise TableError(
-            f"{path}: data row {row + 1} has {n_fields} field"
-            f"{'' if n_fields == 1 else 's'} but the header has {len(header)}"
-        )
     return typed, text, header
 
 

@@ -252,7 +252,7 @@ def test_imputed_values_round_trip_exactly(capsys, tmp_path):
     [
         ("a,b\n", [], "no data rows"),
         ("\n\n", [], "empty file"),
-        ("a,b\n1,2\n3\n", [], "data row 2 has 1 field"),
+        ("a,b\n1,2\n3,4,5\n", [], "Expected 2 fields in line 3, saw 3"),
         ("a,b\n1,inf\n2,3\n", [], "infinite"),
         ("a,b\nx,y\nz,w\n", ["--no-categorical"], "non-numeric columns 'a'"),
         ("a,b\n1,x\n2,3\n3,z\n", [], "column 'b' ('x' in data row 1) mixes numbers"),
