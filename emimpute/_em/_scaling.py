@@ -6,8 +6,10 @@ centre`` and covariances ``S * outer(scale, scale)``; its density in the
 data's units is the standardised density times the Jacobian, that is, minus
 the sum of ``log scale`` over each row's *observed* numeric coordinates.
 Fitting standardised makes ``reg_covar`` relative to each feature's
-variance (scale-free, as Amelia's ridge), and keeps features in units of
-1e-200 or 1e200 finite.
+variance (scale-free, as Amelia's ridge), and keeps the fit of features in
+units of 1e-200 finite. Units so large that the covariances themselves
+overflow float64 (1e200: variances of 1e400) are refused up front with a
+message that says to rescale (:func:`check_range`).
 """
 
 from dataclasses import dataclass, replace
