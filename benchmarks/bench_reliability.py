@@ -1235,7 +1235,7 @@ def _open_bugs():
         "underflow FloatingPointError under np.errstate(all='raise')": underflow,
         "tied + test point at 1e150: predict_proba rows sum to 2": tied_far,
         "test point at 1e200: NaN predict_proba / imputations": overflow_point,
-        "EMImputer at scale 1e-200 / 1e200 not unit-free": extreme_scale,
+        "EMImputer at scale 1e-200 not unit-free (1e200: a ValueError)": extreme_scale,
         "'log-likelihood decreased' RuntimeWarning with default reg_covar": (
             decrease_noise
         ),
