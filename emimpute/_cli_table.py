@@ -87,7 +87,7 @@ class Table:
         for j in self.modelled:
             name = self.typed.columns[j]
             if j in self.numeric:
-                columns[name] = self.typed.iloc[:, j].to_numpy(dtype=float)
+                columns[name] = self.numbers(j)
             else:
                 cells = self.text.iloc[:, j] if self.text is not None else None
                 if cells is None:
@@ -96,6 +96,18 @@ class Table:
                 values[self.missing[:, j]] = None
                 columns[name] = values
         return pd.DataFrame(columns, index=self.typed.index)
+
+    def numbers(self, j):
+        """Column ``j`` as float64, NaN where missing.
+
+        pd.to_numeric also takes a Parquet column of numbers stored as text.
+        """
+        import pandas as pd
+
+        column = self.typed.iloc[:, j]
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            column = pd.to_numeric(column, errors="coerce")
+        return column.to_numpy(dtype=float, na_value=np.nan)
 
     @property
     def categorical_names(self):
@@ -413,7 +425,9 @@ def _first_text(table, j):
 def _check_values(table):
     """Refuse infinite numbers and columns with no value at all."""
     header, path = table.header, table.source
-    values = table.typed.iloc[:, table.numeric].to_numpy(dtype=float)
+    values = np.column_stack(
+        [table.numbers(j) for j in table.numeric] or [np.empty(table.n_rows)]
+    )[:, : len(table.numeric)]
     infinite = [
         header[table.numeric[k]] for k in np.flatnonzero(np.isinf(values).any(0))
     ]

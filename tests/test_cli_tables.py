@@ -267,6 +267,23 @@ def test_stdin_to_stdout_and_version(tmp_path):
     assert version.stdout.decode().strip() == f"emimpute {emimpute.__version__}"
 
 
+def test_help_and_version_import_nothing_heavy():
+    # --help and --version must answer at once: scikit-learn, scipy and
+    # pandas (over a second to import) are imported only when a command runs.
+    code = (
+        "import sys\n"
+        "from emimpute._cli import main\n"
+        "for argv in (['--help'], ['impute', '--help'], ['--version']):\n"
+        "    main(argv)\n"
+        "heavy = [m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=ENV, timeout=120
+    )
+    assert done.stderr.decode().strip().splitlines()[-1] == "HEAVY []"
+
+
 def test_broken_pipe_ends_quietly(tmp_path):
     # Output far larger than a pipe's buffer, read for one line only, as
     # "emimpute impute big.csv | head -1" does.
@@ -307,6 +324,28 @@ def test_parquet_in_and_out(capsys, tmp_path):
             ), name
             kept = observed[:, k]
             assert got[name][kept].tolist() == frame[name][kept].tolist(), name
+    # Labels and probabilities as Parquet too.
+    labels, proba = tmp_path / "labels.parquet", tmp_path / "proba.parquet"
+    status, _, err = _run(
+        capsys,
+        "cluster",
+        source,
+        "--exclude",
+        "species,island,sex",
+        "-o",
+        labels,
+        "--proba",
+        proba,
+    )
+    assert status == 0, err
+    numeric = frame.drop(columns=["species", "island", "sex"])
+    model = EMMixture(2, random_state=0).fit(numeric)
+    np.testing.assert_array_equal(
+        pd.read_parquet(labels)["label"], model.predict(numeric)
+    )
+    np.testing.assert_allclose(
+        pd.read_parquet(proba).to_numpy(), model.predict_proba(numeric), rtol=1e-12
+    )
 
 
 @pytest.mark.slow
