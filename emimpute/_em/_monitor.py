@@ -123,12 +123,15 @@ class ConvergenceMonitor:
                 stacklevel=4,
             )
         self.converged = bool(abs(change) < self.tol)
+        # The first iteration has nothing to change from (change is +inf).
+        message = "EM run %d of %d, iteration %d: log-likelihood %.6g"
+        figures = (n_iter, lower_bound)
+        if n_iter > 1:
+            message, figures = message + ", change %+.3e", (*figures, change)
         self._log(
             logging.DEBUG,
-            "EM run %d of %d, iteration %d: log-likelihood %.6g, change %+.3e",
-            n_iter,
-            lower_bound,
-            change,
+            message,
+            *figures,
             em_iteration=n_iter,
             em_log_likelihood=lower_bound,
             em_change=change,
