@@ -302,27 +302,31 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     def _validate_X(self, X, *, reset):
         """Validated float64 copy of ``X`` and its missingness mask."""
-        marker = _engine_marker(self.missing_values)
-        if isinstance(marker, str) or marker is None:
-            raise ValueError(
-                "'X' and 'missing_values' types are expected to be both "
-                f"numerical. Got X of numbers and missing_values={marker!r}: "
-                "a string or None marks cells of text (categorical) columns."
-            )
         X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan" if _is_nan(marker) else True,
+            ensure_all_finite="allow-nan" if _is_nan(self.missing_values) else True,
             reset=reset,
             copy=False,
         )
         X = np.asarray(X, dtype=np.float64)
-        if _is_nan(marker):
+        if _is_nan(self.missing_values):
             mask = np.isnan(X)
         else:
-            mask = X == marker
+            mask = X == self.missing_values
         return X, mask
+
+    def _validate_numeric(self, X, *, reset):
+        """:meth:`_validate_X`, once the marker is known to be one for numbers."""
+        if isinstance(self.missing_values, str) or self.missing_values is None:
+            raise ValueError(
+                "'X' and 'missing_values' types are expected to be both "
+                f"numerical. Got X of numbers and "
+                f"missing_values={self.missing_values!r}: a string or None marks "
+                "cells of text (categorical) columns."
+            )
+        return self._validate_X(X, reset=reset)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -420,7 +424,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             self,
             X,
             reset=reset,
-            validate_numeric=self._validate_X,
+            validate_numeric=self._validate_numeric,
             missing_values=_engine_marker(self.missing_values),
         )
 
