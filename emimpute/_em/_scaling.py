@@ -91,6 +91,10 @@ def check_range(data, scaling=None):
     if not data.n_numeric:
         return
     largest = np.finfo(np.float64).max
+    if scaling is None and getattr(data, "numeric", None) is None:
+        # A data source that is not in memory (one whose rows are read
+        # chunk by chunk) is not looked through here: that would cost a pass.
+        return
     if scaling is not None:
         reach, limit = scaling.scale.max(), np.sqrt(largest) / 4
         what = "standard deviations"
