@@ -2,7 +2,7 @@
 
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
-    python -m benchmarks --only mixture  # or: --only imputer, mixed, classifier
+    python -m benchmarks --only mixture  # or: imputer, mixed, classifier, cli
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks import (
     bench_classifier,
+    bench_cli,
     bench_imputer,
     bench_mixed,
     bench_mixture,
@@ -78,6 +79,7 @@ QUICK = {
         "float32_rows": 5_000,
         "repeats": 1,
     },
+    "cli": {"megabytes": 1.0, "repeats": 1},
 }
 
 METHOD = """\
@@ -227,6 +229,14 @@ end-to-end `EMMixture(max_iter=2).fit` on the dask array is timed too.
 float32: `EMMixture(full, K=3)` on 1,000,000 x 20 with 20% MCAR, time per
 iteration as above and the peak RSS increase of a fit in a fresh process,
 float32 against float64 input.
+
+**Command line input and output.** A CSV of 30 MB (10 numeric columns of
+numbers with 4 decimals, 10% of the cells empty) is read and written back
+by the command line's own functions (`emimpute/_cli_table.py`: read typed
+and verbatim, choose the columns, fill the holes with the column means so
+that EM is left out, write the verbatim cells back) and by
+`pandas.read_csv` + `DataFrame.to_csv`, interleaved, best of 3 repeats;
+the ratio is the command line's time over pandas'.
 """
 
 
@@ -246,7 +256,7 @@ def build_parser():
     )
     parser.add_argument(
         "--only",
-        choices=["mixture", "imputer", "mixed", "classifier", "scale"],
+        choices=["mixture", "imputer", "mixed", "classifier", "scale", "cli"],
         default=None,
     )
     parser.add_argument(
@@ -290,6 +300,9 @@ def build_parser():
     group = parser.add_argument_group("dask and float32 sizes (full run)")
     group.add_argument("--scale-rows", type=int, default=100_000_000)
     group.add_argument("--scale-reference-rows", type=int, default=10_000_000)
+    group = parser.add_argument_group("command line sizes (full run)")
+    group.add_argument("--cli-megabytes", type=float, default=30.0)
+    group.add_argument("--cli-repeats", type=int, default=3)
     return parser
 
 
@@ -306,6 +319,7 @@ def main(argv=None):
         mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
         mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
         scale_kw = QUICK["scale"]
+        cli_kw = QUICK["cli"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -339,6 +353,7 @@ def main(argv=None):
             "rows": args.scale_rows,
             "reference_rows": args.scale_reference_rows,
         }
+        cli_kw = {"megabytes": args.cli_megabytes, "repeats": args.cli_repeats}
     if args.output:
         output = Path(args.output)
     elif args.quick:
@@ -390,6 +405,15 @@ def main(argv=None):
                 ("Beyond memory: dask arrays and float32 (issue 12)", markdown)
             )
             target_rows += bench_scale.targets(results)
+        if args.only in (None, "cli"):
+            results, markdown = bench_cli.run(log=log, **cli_kw)
+            sections.append(
+                (
+                    "The command line's CSV input and output vs pandas (issue 14)",
+                    markdown,
+                )
+            )
+            target_rows += bench_cli.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 

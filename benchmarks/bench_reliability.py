@@ -627,6 +627,40 @@ def _numerical_cases(tally):
             )
 
 
+def _extreme_scale_cases(tally, scale):
+    """Every estimator and covariance type on data in units of ``scale``.
+
+    At 1e-200 the fit must work with finite fitted attributes and outputs
+    (covariances underflow towards 0, which float64 holds); at 1e200 the
+    covariances (1e400) are beyond float64, so the documented outcome is a
+    ValueError saying to rescale, raised before any arithmetic. Either way
+    with no numpy RuntimeWarning (counted by ``run_case``).
+    """
+    _, Xm = _clusters(1)
+    X = Xm * scale
+    attributes = ("weights_", "means_", "covariances_", "lower_bound_")
+    for name, E in ESTIMATORS.items():
+        outputs = _output_function(name)
+        for covariance_type in COVARIANCE_TYPES:
+            params = dict(n_components=2, covariance_type=covariance_type)
+            label = f"{name}({covariance_type}) at scale {scale:g}"
+            if scale > 1:
+                run_case(
+                    tally,
+                    label,
+                    lambda E=E, p=params: E(random_state=0, **p).fit(X),
+                    raises=ValueError,
+                    match="overflow float64.*Rescale X",
+                )
+                continue
+
+            def fit(E=E, p=params, o=outputs):
+                model = E(random_state=0, **p).fit(X)
+                return (*(getattr(model, a) for a in attributes), *o(model, X))
+
+            run_case(tally, label, fit, check=_finite)
+
+
 def _within_component_means(imputer, T, Xt):
     """Imputations lie between the components' conditional means."""
     for x, xt in zip(T, Xt, strict=True):
@@ -1201,7 +1235,7 @@ def _open_bugs():
         "underflow FloatingPointError under np.errstate(all='raise')": underflow,
         "tied + test point at 1e150: predict_proba rows sum to 2": tied_far,
         "test point at 1e200: NaN predict_proba / imputations": overflow_point,
-        "EMImputer at scale 1e-200 / 1e200 not unit-free": extreme_scale,
+        "EMImputer at scale 1e-200 not unit-free (1e200: a ValueError)": extreme_scale,
         "'log-likelihood decreased' RuntimeWarning with default reg_covar": (
             decrease_noise
         ),
@@ -1303,10 +1337,13 @@ def main(argv=None):
 
     with threadpool_limits(limits=1):
         bad, good, numeric = Tally(), Tally(), Tally()
+        tiny, huge = Tally(), Tally()
         log("adversarial catalogue")
         _bad_input_cases(bad)
         _good_input_cases(good)
         _numerical_cases(numeric)
+        _extreme_scale_cases(tiny, 1e-200)
+        _extreme_scale_cases(huge, 1e200)
         log("safety over random data sets")
         safety, safety_warnings = _safety(n_datasets)
         n_models, n_round_trips, pickle_mismatches = _pickles()
@@ -1334,6 +1371,8 @@ def main(argv=None):
         "bad inputs (1-15, 16, 23, 29)": bad,
         "valid unusual inputs (4, 11, 12, 15-23)": good,
         "numerics (24-34)": numeric,
+        "scale 1e-200: fit, finite attributes and outputs": tiny,
+        "scale 1e200: ValueError saying to rescale": huge,
     }
     lines = [
         "### Reliability figures",

@@ -43,6 +43,9 @@ sphinx_gallery_conf = {
 }
 
 html_theme = "pydata_sphinx_theme"
+# Code blocks wrap long lines (docs/_static/custom.css).
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_title = f"emimpute {release}"
 html_theme_options = {
     "navigation_with_keys": False,

@@ -9,10 +9,29 @@
   from unlabelled rows too, with NaN allowed everywhere.
 """
 
-from emimpute._classifier import EMClassifier
-from emimpute._imputer import EMImputer
-from emimpute._mixture import EMMixture
+import importlib
 
 __version__ = "0.1.0"
 
+# The estimators import scikit-learn and scipy (over a second); they are
+# imported on first use (PEP 562), so that the command line's --help and
+# --version, which import this package, answer at once.
+_ESTIMATORS = {
+    "EMClassifier": "emimpute._classifier",
+    "EMImputer": "emimpute._imputer",
+    "EMMixture": "emimpute._mixture",
+}
+
 __all__ = ["EMClassifier", "EMImputer", "EMMixture", "__version__"]
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        value = getattr(importlib.import_module(_ESTIMATORS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'emimpute' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

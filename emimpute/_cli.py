@@ -1,32 +1,42 @@
-"""The ``emimpute`` command line: impute or cluster a CSV file, or run a demo.
+"""The ``emimpute`` command line: impute or cluster a table, or run a demo.
 
-Columns of numbers are modelled as numbers and columns of text as
-categories (see :func:`read_table`). Only the standard library and numpy read
-and write the CSV files, so the command line works without pandas. Every user
-error ends as one line on stderr and exit code 2, never as a traceback.
+Tables are read and written by pandas (:mod:`emimpute._cli_table`): CSV, with
+the delimiter sniffed, or ``-`` for stdin and stdout, and Parquet when the
+file says so. Columns of numbers are modelled as numbers and columns of text
+as categories. Progress of long fits is the engine's own record of every EM
+iteration, sent through the ``"emimpute"`` :mod:`logging` logger and shown on
+stderr by a :class:`logging.StreamHandler` (:func:`progress`). Every user
+error ends as one line on stderr and exit code 2, never as a traceback; a
+closed pipe (``emimpute impute data.csv | head``) ends quietly with 0.
+
+Only :mod:`argparse` and the standard library are imported up front: pandas,
+scikit-learn and the estimators are imported when a command runs, so
+``emimpute --help`` and ``--version`` answer at once.
 """
 
 import argparse
-import csv
+import logging
+import os
 import sys
-import threading
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 
-import numpy as np
+from emimpute import __version__
 
 USER_ERROR = 2
 INTERNAL_ERROR = 1
 
-# Cells read as missing, compared case-insensitively after stripping spaces.
-MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null"})
-
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
-# Fits that take longer than this many seconds announce themselves on stderr.
-PROGRESS_DELAY = 2.0
+# On a terminal, an iteration is shown at most this often, and not before a
+# fit has run this long, so quick fits stay silent.
+PROGRESS_INTERVAL = 1.0
+
+# The value of a bare --passthrough: every non-numeric column.
+ALL_NON_NUMERIC = "<every non-numeric column>"
+
+log = logging.getLogger("emimpute.cli")
 
 
 class CLIError(Exception):
@@ -34,423 +44,90 @@ class CLIError(Exception):
 
 
 # --------------------------------------------------------------------------
-# CSV input and output
-
-# The value of a bare --passthrough: every non-numeric column.
-ALL_NON_NUMERIC = "<every non-numeric column>"
+# Progress on stderr, from the engine's log records
 
 
-@dataclass(frozen=True)
-class ColumnChoice:
-    """What the command line says about the columns of the input.
+class _Throttle(logging.Filter):
+    """Let through an EM iteration once per ``interval`` seconds of a run.
 
-    Attributes
-    ----------
-    skip : tuple of str
-        Names of the columns left out of the model (``--passthrough COL`` of
-        ``impute``, ``--ignore COL`` of ``cluster``).
-    skip_non_numeric : bool
-        Leave out every column that is not all numbers, except those named
-        in ``categorical`` (a bare ``--passthrough``, ``--ignore-non-numeric``).
-    categorical : tuple of str
-        Names of the columns modelled as categories whatever they hold
-        (``--categorical``).
-    detect : bool
-        Model the text columns as categories (False with ``--no-categorical``).
-    skip_option : str
-        The option that leaves a column out, for the messages.
-    hint : str
-        End of the message that lists the columns nothing models.
+    A run's first line comes after ``interval`` seconds, so quick fits print
+    nothing; a run's closing line comes only if one of its iterations was
+    shown. Records other than the engine's (the command's own) are dropped:
+    they are for ``--verbose``.
     """
 
-    skip: tuple = ()
-    skip_non_numeric: bool = False
-    categorical: tuple = ()
-    detect: bool = True
-    skip_option: str = "--passthrough"
-    hint: str = ""
+    def __init__(self, interval):
+        super().__init__()
+        self.interval = interval
+        self._run = None
+        self._shown = 0.0
+
+    def filter(self, record):
+        elapsed = getattr(record, "em_elapsed", None)
+        if elapsed is None:
+            return False
+        if record.em_run != self._run:
+            self._run, self._shown = record.em_run, 0.0
+        if record.levelno >= logging.INFO:
+            # A run's start (iteration 0) or end.
+            return record.em_iteration > 0 and self._shown > 0.0
+        if elapsed - self._shown < self.interval:
+            return False
+        self._shown = elapsed
+        return True
 
 
-@dataclass
-class Table:
-    """A CSV file as read: the cells verbatim plus the modelled columns parsed.
+class _Format(logging.Formatter):
+    """``emimpute: <message> (<seconds> s)``, the time since the run started."""
 
-    Attributes
-    ----------
-    header : list of str
-        Column names, verbatim.
-    cells : list of list of str
-        Data rows, verbatim, so observed cells can be written back exactly.
-    numeric : list of int
-        Indices of the columns that the model sees as numbers.
-    values : ndarray of shape (n_rows, len(numeric))
-        The numeric columns as float64, NaN where missing.
-    categorical : list of int
-        Indices of the columns that the model sees as categories.
-    labels : ndarray of shape (n_rows, len(categorical))
-        The categorical cells as str, stripped of surrounding spaces, None
-        where missing.
-    """
-
-    header: list
-    cells: list
-    numeric: list
-    values: np.ndarray
-    categorical: list
-    labels: np.ndarray
-
-    @property
-    def n_rows(self):
-        return len(self.cells)
-
-    @property
-    def modelled(self):
-        """Indices of the columns the model sees, in the file's order."""
-        return sorted(self.numeric + self.categorical)
-
-    @property
-    def categorical_positions(self):
-        """Positions of the categorical columns among :attr:`modelled`."""
-        modelled = self.modelled
-        return [modelled.index(j) for j in self.categorical]
-
-    def model_input(self):
-        """What the estimators fit: float64, or an object array with categories.
-
-        Without a categorical column this is :attr:`values` itself, so the
-        fit is exactly the one of a numeric array.
-        """
-        if not self.categorical:
-            return self.values
-        modelled = self.modelled
-        X = np.empty((self.n_rows, len(modelled)), dtype=object)
-        X[:, [modelled.index(j) for j in self.numeric]] = self.values
-        X[:, self.categorical_positions] = self.labels
-        return X
-
-    def missing(self):
-        """True where a modelled cell is missing, columns as :attr:`modelled`."""
-        if not self.categorical:
-            return np.isnan(self.values)
-        modelled = self.modelled
-        mask = np.zeros((self.n_rows, len(modelled)), dtype=bool)
-        mask[:, [modelled.index(j) for j in self.numeric]] = np.isnan(self.values)
-        mask[:, self.categorical_positions] = np.equal(self.labels, None)
-        return mask
-
-
-@dataclass
-class _Column:
-    """One column as parsed: its numbers, and its first cell that is not one."""
-
-    values: np.ndarray  # the numbers, NaN in the other cells
-    n_numbers: int
-    text: tuple | None  # (row, token) of the first non-numeric cell
-
-    @property
-    def kind(self):
-        if self.text is None:
-            return "numeric"
-        return "mixed" if self.n_numbers else "text"
-
-
-def read_table(path, *, delimiter=",", columns=ColumnChoice()):
-    """Read a CSV file with a header row into a :class:`Table`.
-
-    ``columns`` decides which columns are modelled and how: a column of
-    numbers is numeric, a column of text categorical when
-    ``columns.detect``; a column named in ``columns.categorical`` is
-    categorical whatever it holds, one named in ``columns.skip`` left out.
-    A column that nothing models raises a :class:`CLIError` naming it.
-    """
-    with progress(f"reading {path}"):
-        header, cells, lines = _read_rows(path, delimiter)
-        parsed = [_parse_column([row[j] for row in cells]) for j in range(len(header))]
-    skip = set(_resolve(columns.skip, header, columns.skip_option, path))
-    forced = set(_resolve(columns.categorical, header, "--categorical", path))
-    both = sorted(skip & forced)
-    if both:
-        raise CLIError(
-            f"{path}: column{_plural(both)} {_names([header[j] for j in both])} "
-            f"named in both {columns.skip_option} and --categorical"
-        )
-
-    numeric, categorical, text, mixed = [], [], [], []
-    for j, column in enumerate(parsed):
-        if j in forced:
-            categorical.append(j)
-        elif j in skip or (columns.skip_non_numeric and column.kind != "numeric"):
-            continue
-        elif column.kind == "numeric":
-            numeric.append(j)
-        elif column.kind == "text" and columns.detect:
-            categorical.append(j)
-        else:
-            (mixed if column.kind == "mixed" and columns.detect else text).append(j)
-
-    def listing(indices):
-        items = []
-        for j in indices:
-            row, token = parsed[j].text
-            items.append(f"{header[j]!r} ({token!r} on line {lines[row]})")
-        return items
-
-    if text:
-        text = listing(text)
-        raise CLIError(
-            f"{path}: non-numeric column{_plural(text)} "
-            f"{_listing(text)}; remove {_them(text)}{columns.hint}"
-        )
-    if mixed:
-        mixed = listing(mixed)
-        raise CLIError(
-            f"{path}: column{_plural(mixed)} {_listing(mixed)} "
-            f"mix{'es' if len(mixed) == 1 else ''} numbers and text; fix "
-            f"{_them(mixed)}, or name {_them(mixed)} in --categorical to model "
-            f"{_them(mixed)} as categories or in {columns.skip_option} to leave "
-            f"{_them(mixed)} out of the model"
-        )
-    if not numeric and not categorical:
-        raise CLIError(
-            f"{path}: no numeric column and no categorical column to work on"
-        )
-
-    detected = [j for j in categorical if j not in forced]
-    _check_comma_numbers(path, header, cells, lines, detected, columns.skip_option)
-
-    values = (
-        np.column_stack([parsed[j].values for j in numeric])
-        if numeric
-        else np.empty((len(cells), 0))
-    )
-    infinite = [header[numeric[k]] for k in np.flatnonzero(np.isinf(values).any(0))]
-    if infinite:
-        raise CLIError(
-            f"{path}: infinite values in column{_plural(infinite)} "
-            f"{_names(infinite)}; EM needs finite numbers"
-        )
-    labels = np.array(
-        [[_label(row[j]) for j in categorical] for row in cells], dtype=object
-    ).reshape(len(cells), len(categorical))
-    empty = [header[numeric[k]] for k in np.flatnonzero(np.isnan(values).all(0))]
-    unlabelled = np.equal(labels, None).all(0)
-    empty += [header[categorical[k]] for k in np.flatnonzero(unlabelled)]
-    if empty:
-        raise CLIError(
-            f"{path}: column{_plural(empty)} {_names(empty)} "
-            f"{'has' if len(empty) == 1 else 'have'} no values; "
-            f"remove {_them(empty)} first"
-        )
-    return Table(
-        header=header,
-        cells=cells,
-        numeric=numeric,
-        values=values,
-        categorical=categorical,
-        labels=labels,
-    )
-
-
-def _read_rows(path, delimiter):
-    """The header, the data rows and their line numbers; blank lines skipped."""
-    try:
-        # utf-8-sig drops the byte-order mark that spreadsheets like to add.
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, delimiter=delimiter)
-            rows, lines = [], []
-            for row in reader:
-                if row:
-                    rows.append(row)
-                    lines.append(reader.line_num)
-    except FileNotFoundError:
-        raise CLIError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CLIError(f"{path}: is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise CLIError(f"{path}: not a UTF-8 text file") from None
-    except (OSError, csv.Error) as exc:
-        raise CLIError(f"{path}: cannot read: {_one_line(exc)}") from None
-
-    if not rows:
-        raise CLIError(f"{path}: empty file, expected a header row and data rows")
-    header, cells, lines = rows[0], rows[1:], lines[1:]
-    if not cells:
-        raise CLIError(f"{path}: no data rows after the header")
-    for row, line in zip(cells, lines, strict=True):
-        if len(row) != len(header):
-            raise CLIError(
-                f"{path}: line {line} has {len(row)} field{_plural(row)} but the "
-                f"header has {len(header)}"
-            )
-    return header, cells, lines
-
-
-def _parse_column(tokens):
-    """Parse one column into a :class:`_Column`: its numbers, NaN elsewhere."""
-    column = np.full(len(tokens), np.nan)
-    n_numbers, text = 0, None
-    for i, token in enumerate(tokens):
-        stripped = token.strip()
-        if stripped.lower() in MISSING_TOKENS:
-            continue
-        try:
-            column[i] = float(stripped)
-        except ValueError:
-            if text is None:
-                text = (i, token)
-            continue
-        n_numbers += 1
-    return _Column(values=column, n_numbers=n_numbers, text=text)
-
-
-def _resolve(names, header, option, path):
-    """Indices of the columns named by an option's values.
-
-    Each value is a column name or a comma-separated list of them; names
-    are compared with the header's without surrounding spaces.
-    """
-    positions = {}
-    for j, name in enumerate(header):
-        positions.setdefault(name.strip(), []).append(j)
-    indices = []
-    for value in names:
-        parts = [value] if value.strip() in positions else value.split(",")
-        for name in (part.strip() for part in parts):
-            if not name:
-                continue
-            if name not in positions:
-                raise CLIError(
-                    f"{path}: {option} names no column {name!r}; the columns are "
-                    f"{_names(header)}"
-                )
-            if len(positions[name]) > 1:
-                raise CLIError(
-                    f"{path}: {option} names {name!r}, which is the name of "
-                    f"{len(positions[name])} columns"
-                )
-            indices.append(positions[name][0])
-    return indices
-
-
-def _label(token):
-    """A categorical cell's category: the token without spaces, None if missing."""
-    stripped = token.strip()
-    return None if stripped.lower() in MISSING_TOKENS else stripped
-
-
-def _check_comma_numbers(path, header, cells, lines, indices, skip_option):
-    """Refuse text columns that are numbers written with a comma.
-
-    Before text columns became categorical such a column was an error; as
-    categories it would be modelled, silently, as something it is not.
-    """
-    for j in indices:
-        first = None
-        for i, row in enumerate(cells):
-            token = row[j].strip()
-            if token.lower() in MISSING_TOKENS:
-                continue
-            try:
-                float(token.replace(",", "."))
-            except ValueError:
-                break
-            if first is None:
-                first = (i, row[j])
-        else:
-            row, token = first
-            raise CLIError(
-                f"{path}: column {header[j]!r} holds numbers written with a comma "
-                f"({token!r} on line {lines[row]}), which emimpute does not read "
-                f"as numbers; write them with a decimal point and no thousands "
-                f"separator, or name the column in "
-                f"--categorical to model it as categories or in {skip_option} to "
-                f"leave it out of the model"
-            )
-
-
-def write_table(path, table, filled, *, fill="observed", delimiter=","):
-    """Write ``table`` with its modelled columns taken from ``filled``.
-
-    Parameters
-    ----------
-    filled : ndarray of shape (n_rows, len(table.modelled))
-        The modelled columns, in the order of ``table.modelled``: numbers,
-        and categories in the categorical columns.
-    fill : {"observed", "blank"}
-        What to write in the observed cells and in the other columns:
-        ``"observed"`` writes them verbatim as read (the imputed table),
-        ``"blank"`` writes the numeric values everywhere and leaves the
-        categorical and passthrough columns empty (the std table).
-    """
-    with progress(f"writing {path}"):
-        rows = _output_rows(table, filled, fill)
-        write_rows(path, [table.header, *rows], delimiter=delimiter)
-
-
-def _output_rows(table, filled, fill):
-    """The data rows that :func:`write_table` writes, one list at a time."""
-    missing = table.missing()
-    modelled = table.modelled
-    categorical = set(table.categorical)
-    for i, row in enumerate(table.cells):
-        out = list(row) if fill == "observed" else [""] * len(row)
-        for k, j in enumerate(modelled):
-            if j in categorical:
-                if fill == "observed" and missing[i, k]:
-                    out[j] = str(filled[i, k])
-            elif fill == "blank" or missing[i, k]:
-                # repr gives the shortest string that reads back to the same
-                # float, so nothing is lost in the round trip.
-                out[j] = repr(float(filled[i, k]))
-        yield out
-
-
-def write_rows(path, rows, *, delimiter=","):
-    """Write rows to a CSV file, or to stdout when ``path`` is ``-``."""
-    try:
-        if path == "-":
-            csv.writer(sys.stdout, delimiter=delimiter, lineterminator="\n").writerows(
-                rows
-            )
-            return
-        with open(path, "w", newline="", encoding="utf-8") as file:
-            csv.writer(file, delimiter=delimiter, lineterminator="\n").writerows(rows)
-    except OSError as exc:
-        raise CLIError(f"{path}: cannot write: {_one_line(exc)}") from None
-
-
-# --------------------------------------------------------------------------
-# Fitting with a progress line and one-line errors and warnings
+    def format(self, record):
+        line = f"emimpute: {record.getMessage()}"
+        elapsed = getattr(record, "em_elapsed", None)
+        return line if elapsed is None else f"{line} ({elapsed:.1f} s)"
 
 
 @contextmanager
-def progress(what, *, delay=PROGRESS_DELAY):
-    """Announce ``what`` on stderr if it runs longer than ``delay`` seconds."""
-    announced = threading.Event()
+def progress(*, verbose=False, quiet=False, stream=None):
+    """Show the engine's progress records on stderr while a command runs.
 
-    def announce():
-        announced.set()
-        print(f"emimpute: {what} ...", file=sys.stderr, flush=True)
-
-    # A timer rather than a line up front keeps quick runs quiet while a
-    # long one still says at once (not only at the end) what it is doing.
-    timer = threading.Timer(delay, announce)
-    timer.daemon = True
-    start = time.perf_counter()
-    timer.start()
+    With ``verbose``, every record (each EM iteration, and the reading,
+    fitting and writing steps); otherwise, when ``stream`` is a terminal and
+    not ``quiet``, an iteration line at most once a second of a long fit;
+    else nothing.
+    """
+    stream = sys.stderr if stream is None else stream
+    logger = logging.getLogger("emimpute")
+    if quiet or not (verbose or stream.isatty()):
+        yield
+        return
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_Format())
+    if not verbose:
+        handler.addFilter(_Throttle(PROGRESS_INTERVAL))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     try:
         yield
     finally:
-        timer.cancel()
-        timer.join()
-    if announced.is_set():
-        elapsed = time.perf_counter() - start
-        print(f"emimpute: {what} done in {elapsed:.1f} s", file=sys.stderr)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@contextmanager
+def step(what):
+    """Log ``what ...`` and, when done, the time it took (``--verbose``)."""
+    log.debug("%s ...", what)
+    start = time.perf_counter()
+    yield
+    log.debug("%s: done in %.2f s", what, time.perf_counter() - start)
 
 
 @contextmanager
 def user_errors(what):
     """Turn the estimators' errors and warnings into one-line messages."""
+    import numpy as np
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -466,47 +143,72 @@ def user_errors(what):
                     print(f"emimpute: warning: {message}", file=sys.stderr)
 
 
-def _check_rows(table, n_components, path):
-    if table.n_rows < n_components:
-        raise CLIError(
-            f"{path}: {table.n_rows} data row{_plural(table.cells)}, fewer than "
-            f"--n-components {n_components}"
+# --------------------------------------------------------------------------
+# Subcommands
+
+
+def _read(args, columns):
+    """The input table with its modelled columns chosen, checked to fit."""
+    from emimpute._cli_table import choose_columns, read_table
+
+    with step(f"reading {args.input}"):
+        table = read_table(
+            args.input, sep=args.sep, decimal=args.decimal, index_col=args.index_col
         )
-
-
-def _read_fit_table(args, columns):
-    """The ``--input`` table, checked to have enough rows to fit."""
-    table = read_table(args.input, delimiter=args.delimiter, columns=columns)
-    _check_rows(table, args.n_components, args.input)
+        choose_columns(table, columns)
+    if table.n_rows < args.n_components:
+        raise CLIError(
+            f"{args.input}: {table.n_rows} data row{_plural(table.n_rows)}, fewer "
+            f"than --n-components {args.n_components}"
+        )
     return table
 
 
 def _em_parameters(args, table):
     """The estimator parameters that ``impute`` and ``cluster`` share."""
-    return dict(
+    parameters = dict(
         n_components=args.n_components,
         covariance_type=args.covariance_type,
         max_iter=args.max_iter,
         n_init=args.n_init,
         random_state=args.random_state,
-        categorical_features=table.categorical_positions or None,
+        categorical_features=table.categorical_names or None,
     )
+    # Unset, they keep the estimator's default (reg_covar means something
+    # else for EMImputer, which fits standardised data, than for EMMixture).
+    for name in ("tol", "reg_covar"):
+        if getattr(args, name) is not None:
+            parameters[name] = getattr(args, name)
+    return parameters
 
 
 def _shape(table):
-    """``rows x columns`` of what the model sees, for the progress line."""
+    """``rows x columns`` of what the model sees, for the progress lines."""
     n_categorical = len(table.categorical)
     shape = f"{table.n_rows} rows x {len(table.modelled)} columns"
     return f"{shape} ({n_categorical} categorical)" if n_categorical else shape
 
 
-# --------------------------------------------------------------------------
-# Subcommands
+def _write(path, frame, header, args, table=None):
+    from emimpute._cli_table import write_table
+
+    with step(f"writing {path}"):
+        write_table(
+            path,
+            frame,
+            header,
+            sep=table.sep if table is not None else args.sep or ",",
+            decimal=args.decimal,
+            float_format=args.float_format,
+        )
 
 
 def run_impute(args):
-    """``emimpute impute``: fill the holes of a CSV file."""
-    from emimpute import EMImputer
+    """``emimpute impute``: fill the holes of a table."""
+    import numpy as np
+
+    from emimpute._cli_table import ColumnChoice, filled_table, std_table
+    from emimpute._imputer import EMImputer
 
     passthrough = list(args.passthrough or ())
     if args.input is None:
@@ -517,12 +219,14 @@ def run_impute(args):
             args.parser.error("the following arguments are required: IN.csv")
         args.input = passthrough[named[-1]]
         passthrough[named[-1]] = ALL_NON_NUMERIC
+    skip = [name for name in passthrough if name != ALL_NON_NUMERIC]
     columns = ColumnChoice(
-        skip=tuple(name for name in passthrough if name != ALL_NON_NUMERIC),
+        only=tuple(args.columns or ()),
+        skip=tuple(skip + list(args.exclude or ())),
         skip_non_numeric=ALL_NON_NUMERIC in passthrough,
         categorical=tuple(args.categorical or ()),
         detect=not args.no_categorical,
-        skip_option="--passthrough",
+        skip_option="--exclude" if args.exclude else "--passthrough",
         # Only --no-categorical leaves text columns unmodelled, so only then
         # does the message that ends with the hint appear.
         hint=(
@@ -530,13 +234,15 @@ def run_impute(args):
             "--categorical to impute them as categories"
         ),
     )
-    table = _read_fit_table(args, columns)
+    table = _read(args, columns)
     imputer = EMImputer(
-        **_em_parameters(args, table), sample_posterior=args.sample_posterior
+        **_em_parameters(args, table),
+        sample_posterior=args.sample_posterior,
+        verbose_interval=1,
     )
     X = table.model_input()
     with (
-        progress(f"fitting EMImputer on {_shape(table)}"),
+        step(f"fitting EMImputer on {_shape(table)}"),
         user_errors("cannot impute"),
     ):
         imputer.fit(X)
@@ -544,46 +250,66 @@ def run_impute(args):
             imputed, std = imputer.transform(X, return_std=True)
         else:
             imputed = imputer.transform(X)
-
-    write_table(args.output, table, imputed, delimiter=args.delimiter)
+    modelled = table.modelled
+    imputed = np.asarray(imputed, dtype=object)
+    numeric = [modelled.index(j) for j in table.numeric]
+    categorical = [modelled.index(j) for j in table.categorical]
+    numbers = imputed[:, numeric].astype(float)
+    categories = imputed[:, categorical]
+    typed = _is_parquet_output(args.output)
+    frame = filled_table(
+        table, numbers, categories, float_format=args.float_format, typed=typed
+    )
+    _write(args.output, frame, table.header, args, table)
     if args.std is not None:
-        write_table(args.std, table, std, fill="blank", delimiter=args.delimiter)
+        std = np.asarray(std, dtype=float)[:, numeric]
+        _write(args.std, std_table(table, std), table.header, args, table)
     return 0
 
 
+def _is_parquet_output(path):
+    from emimpute._cli_table import PARQUET_SUFFIXES
+
+    return path != "-" and str(path).lower().endswith(PARQUET_SUFFIXES)
+
+
 def run_cluster(args):
-    """``emimpute cluster``: label the rows of a CSV file."""
-    from emimpute import EMMixture
+    """``emimpute cluster``: label the rows of a table."""
+    import pandas as pd
+
+    from emimpute._cli_table import ColumnChoice, index_frame
+    from emimpute._mixture import EMMixture
 
     columns = ColumnChoice(
-        skip=tuple(args.ignore or ()),
+        only=tuple(args.columns or ()),
+        skip=tuple(list(args.ignore or ()) + list(args.exclude or ())),
         skip_non_numeric=args.ignore_non_numeric,
         categorical=tuple(args.categorical or ()),
         detect=not args.no_categorical,
-        skip_option="--ignore",
+        skip_option="--exclude" if args.exclude else "--ignore",
         hint=(
             " or pass --ignore-non-numeric or --categorical to model them as categories"
         ),
     )
-    table = _read_fit_table(args, columns)
-    mixture = EMMixture(**_em_parameters(args, table))
+    table = _read(args, columns)
+    mixture = EMMixture(**_em_parameters(args, table), verbose_interval=1)
     X = table.model_input()
     with (
-        progress(f"fitting EMMixture on {_shape(table)}"),
+        step(f"fitting EMMixture on {_shape(table)}"),
         user_errors("cannot cluster"),
     ):
         labels = mixture.fit_predict(X)
         proba = mixture.predict_proba(X) if args.proba else None
 
-    write_rows(
-        args.output,
-        [["label"], *([str(label)] for label in labels)],
-        delimiter=args.delimiter,
-    )
+    index, names = index_frame(table)
+    frame = pd.concat([index, pd.DataFrame({len(names): labels})], axis=1)
+    _write(args.output, frame, [*names, "label"], args, table)
     if proba is not None:
-        header = [f"proba_{k}" for k in range(proba.shape[1])]
-        body = [[repr(float(p)) for p in row] for row in proba]
-        write_rows(args.proba, [header, *body], delimiter=args.delimiter)
+        columns = pd.DataFrame(
+            proba, columns=range(len(names), len(names) + proba.shape[1])
+        )
+        header = [*names, *(f"proba_{k}" for k in range(proba.shape[1]))]
+        _write(args.proba, pd.concat([index, columns], axis=1), header, args, table)
     return 0
 
 
@@ -613,11 +339,38 @@ def _positive_int(text):
     return value
 
 
+def _non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def _delimiter(text):
     # Shells make a literal tab awkward to type, so accept "\t" as well.
     text = {"\\t": "\t", "tab": "\t"}.get(text, text)
     if len(text) != 1:
         raise argparse.ArgumentTypeError(f"expected one character, got {text!r}")
+    return text
+
+
+def _decimal(text):
+    if text not in (".", ","):
+        raise argparse.ArgumentTypeError(f"expected '.' or ',', got {text!r}")
+    return text
+
+
+def _float_format(text):
+    try:
+        text % 1.5
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected a printf-style format of one number such as %.3f or %.6g, "
+            f"got {text!r}"
+        ) from None
     return text
 
 
@@ -632,41 +385,115 @@ def _rate(text):
 
 
 def _add_model_options(parser, *, n_components):
-    parser.add_argument(
+    model = parser.add_argument_group("model and fit")
+    model.add_argument(
         "--n-components",
         type=_positive_int,
         default=n_components,
-        help=f"number of Gaussian components (default: {n_components})",
+        help=f"number of mixture components (default: {n_components})",
     )
-    parser.add_argument(
+    model.add_argument(
         "--covariance-type",
         choices=COVARIANCE_TYPES,
         default="full",
         help="shape of each component's covariance (default: full)",
     )
-    parser.add_argument(
+    model.add_argument(
         "--random-state",
         type=int,
         default=0,
         help="seed of the initialisation, for reproducible output (default: 0)",
     )
-    parser.add_argument(
+    model.add_argument(
         "--max-iter",
         type=_positive_int,
         default=100,
         help="maximum number of EM iterations (default: 100)",
     )
-    parser.add_argument(
+    model.add_argument(
         "--n-init",
         type=_positive_int,
         default=1,
         help="number of EM restarts, the best is kept (default: 1)",
     )
-    parser.add_argument(
+    model.add_argument(
+        "--tol",
+        type=_non_negative,
+        help=(
+            "EM stops when the per-row log-likelihood changes by less "
+            "(default: the estimator's, 1e-3)"
+        ),
+    )
+    model.add_argument(
+        "--reg-covar",
+        type=_non_negative,
+        help="added to the covariances' diagonal (default: the estimator's, 1e-6)",
+    )
+    shown = parser.add_argument_group("progress")
+    shown.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=(
+            "show every EM iteration and each step's time on stderr (by "
+            "default a long fit shows its progress once a second, and only "
+            "when stderr is a terminal)"
+        ),
+    )
+    shown.add_argument(
+        "-q", "--quiet", action="store_true", help="show no progress on stderr"
+    )
+
+
+def _add_table_options(parser):
+    table = parser.add_argument_group("tables")
+    table.add_argument(
+        "--sep",
         "--delimiter",
+        dest="sep",
         type=_delimiter,
-        default=",",
-        help="field delimiter of the CSV files, one character or \\t (default: ',')",
+        help=(
+            "field delimiter of the CSV files, one character or \\t (default: "
+            "sniffed from the input among , ; tab |)"
+        ),
+    )
+    table.add_argument(
+        "--decimal",
+        type=_decimal,
+        default=".",
+        help="decimal mark of the numbers, . or , (default: .)",
+    )
+    table.add_argument(
+        "--index-col",
+        action="append",
+        default=[],
+        metavar="COL",
+        help=(
+            "a column that names the rows (by name or 0-based position), copied "
+            "to the output and not modelled; an unnamed first column, as pandas "
+            "writes its index, is one by default; may be repeated"
+        ),
+    )
+    table.add_argument(
+        "--columns",
+        action="append",
+        metavar="COL[,COL]",
+        help="model these columns only; may be repeated",
+    )
+    table.add_argument(
+        "--exclude",
+        action="append",
+        metavar="COL[,COL]",
+        help="leave these columns out of the model; may be repeated",
+    )
+    table.add_argument(
+        "--float-format",
+        type=_float_format,
+        help=(
+            "printf-style format of the numbers written, e.g. %%.3f (default: "
+            "the fewest digits that read back as the computed value); observed "
+            "cells are always written as read"
+        ),
     )
 
 
@@ -698,16 +525,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
 
 
+FORMATS = (
+    "Tables are CSV files with a header row (delimiter sniffed, - for "
+    "stdin/stdout) or Parquet files (by their suffix .parquet or .pq; needs "
+    "pyarrow). Empty cells and NA, NaN, N/A, null (pandas' missing values) "
+    "are missing."
+)
+
+
 def build_parser():
     """The argument parser of the ``emimpute`` command."""
     parser = _Parser(
         prog="emimpute",
         description=(
             "Fit Gaussian mixtures by EM on incomplete data: fill the holes of a "
-            "CSV file, cluster its rows, or run a demo on bundled data. Columns "
+            "table, cluster its rows, or run a demo on bundled data. Columns "
             "of numbers are modelled as numbers and columns of text as "
-            "categories. Empty cells and NA, NaN, N/A, null are read as missing."
+            f"categories. {FORMATS}"
         ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -715,22 +553,26 @@ def build_parser():
     impute = subparsers.add_parser(
         "impute",
         usage="%(prog)s [options] IN.csv",
-        help="fill the missing cells of a CSV file",
+        help="fill the missing cells of a table",
         description=(
-            "Fill the missing cells of a CSV file under a Gaussian mixture fit "
+            "Fill the missing cells of a table under a Gaussian mixture fit "
             "by EM: a number with its conditional expectation, a category (a "
             "text column, or one named in --categorical) with its most probable "
             "value. The output has the input's shape and column names, and the "
             "observed cells verbatim. With one component the categories are "
             "independent of the other columns and a missing one gets its "
-            "column's most frequent value; --n-components 2 or more relates them."
+            "column's most frequent value; --n-components 2 or more relates "
+            f"them. {FORMATS}"
         ),
     )
     # Optional only so that "impute --passthrough IN.csv", where the bare
     # --passthrough takes the file for a column list, still works: run_impute
     # takes the input back and fails if there is none.
     impute.add_argument(
-        "input", metavar="IN.csv", nargs="?", help="CSV file with a header row"
+        "input",
+        metavar="IN.csv",
+        nargs="?",
+        help="table with a header row (- for stdin)",
     )
     impute.add_argument(
         "-o",
@@ -744,7 +586,7 @@ def build_parser():
         metavar="OUT_STD.csv",
         help=(
             "also write the conditional std of every numeric cell (0 where "
-            "observed); categorical and passthrough columns are left empty"
+            "observed); categorical and unmodelled columns are left empty"
         ),
     )
     impute.add_argument(
@@ -760,26 +602,30 @@ def build_parser():
         metavar="COL[,COL]",
         help=(
             "copy these columns to the output untouched instead of modelling "
-            "them; without COL, every column that is not all numbers; may be "
-            "repeated"
+            "them (as --exclude); without COL, every column that is not all "
+            "numbers; may be repeated"
         ),
     )
     _add_column_options(impute, verb="named in --passthrough")
+    _add_table_options(impute)
     _add_model_options(impute, n_components=1)
     impute.set_defaults(run=run_impute, parser=impute)
 
     cluster = subparsers.add_parser(
         "cluster",
-        help="assign the rows of a CSV file to mixture components",
+        usage="%(prog)s [options] IN.csv",
+        help="assign the rows of a table to mixture components",
         description=(
             "Fit a mixture by EM, marginalising the missing cells, and write the "
-            "most likely component of every row. Columns of numbers are "
-            "Gaussian within a component; columns of text, and those named in "
-            "--categorical, are categories with their own probabilities in "
-            "each component."
+            "most likely component of every row (after the index columns, if "
+            "any). Columns of numbers are Gaussian within a component; columns "
+            "of text, and those named in --categorical, are categories with "
+            f"their own probabilities in each component. {FORMATS}"
         ),
     )
-    cluster.add_argument("input", metavar="IN.csv", help="CSV file with a header row")
+    cluster.add_argument(
+        "input", metavar="IN.csv", help="table with a header row (- for stdin)"
+    )
     cluster.add_argument(
         "-o",
         "--output",
@@ -796,7 +642,7 @@ def build_parser():
         "--ignore",
         action="append",
         metavar="COL[,COL]",
-        help="leave these columns out of the model; may be repeated",
+        help="leave these columns out of the model (as --exclude); may be repeated",
     )
     cluster.add_argument(
         "--ignore-non-numeric",
@@ -807,6 +653,7 @@ def build_parser():
         ),
     )
     _add_column_options(cluster, verb="--ignore-non-numeric is given")
+    _add_table_options(cluster)
     _add_model_options(cluster, n_components=2)
     cluster.set_defaults(run=run_cluster)
 
@@ -857,26 +704,36 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 on a user error (bad input or arguments), 1 on an
+        0 on success (also when the reader of stdout goes away, as with
+        ``| head``), 2 on a user error (bad input or arguments), 1 on an
         unexpected failure.
 
     Examples
     --------
     >>> from emimpute._cli import main
     >>> main(["--help"])  # doctest: +ELLIPSIS
-    usage: emimpute [-h] COMMAND ...
+    usage: emimpute [-h] [--version] COMMAND ...
     ...
     0
     """
+    from emimpute._cli_table import TableError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.run(args)
+        with progress(
+            verbose=getattr(args, "verbose", False),
+            quiet=getattr(args, "quiet", False),
+        ):
+            return args.run(args)
     except SystemExit as exc:
         # argparse exits on --help and on bad arguments; return its status so
         # that main() can be called from Python too.
         return exc.code if isinstance(exc.code, int) else USER_ERROR
-    except CLIError as exc:
+    except BrokenPipeError:
+        _close_stdout()
+        return 0
+    except (CLIError, TableError) as exc:
         print(f"emimpute: error: {exc}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
@@ -890,6 +747,20 @@ def main(argv=None):
         return INTERNAL_ERROR
 
 
+def _close_stdout():
+    """Point stdout at /dev/null once its reader is gone.
+
+    Python flushes stdout at exit, which would fail again on the closed
+    pipe and print a traceback; the Python docs' recipe (signal module,
+    "Note on SIGPIPE") is to redirect it to devnull.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (pytest's capture)
+        pass
+
+
 # --------------------------------------------------------------------------
 # Message helpers
 
@@ -899,19 +770,5 @@ def _one_line(exc):
     return " ".join(line.strip() for line in lines) if lines else type(exc).__name__
 
 
-def _plural(items):
-    return "" if len(items) == 1 else "s"
-
-
-def _them(items):
-    return "it" if len(items) == 1 else "them"
-
-
-def _names(names):
-    return _listing([repr(name) for name in names])
-
-
-def _listing(items, limit=5):
-    """Join items with commas, cut after ``limit`` so messages stay one line."""
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
+def _plural(count):
+    return "" if count == 1 else "s"

@@ -77,7 +77,7 @@ def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=N
     say()
 
     try:
-        _draw(output, X, X_missing, X_em, X_mean, mixture, names, missing_rate)
+        _draw(output, X, X_missing, X_em, X_mean, mixture, names)
     except ImportError:
         print(
             "emimpute: error: the figure needs matplotlib: "
@@ -96,11 +96,12 @@ def _rmse(X_imputed, X_true, mask):
     return np.sqrt((errors**2).sum(axis=0) / counts)
 
 
-def _draw(output, X, X_missing, X_em, X_mean, mixture, names, missing_rate):
+def _draw(output, X, X_missing, X_em, X_mean, mixture, names):
     """Two panels: mean imputation, and EM imputation with the fitted clusters."""
     # The Figure API draws with the Agg canvas and leaves pyplot's global
     # backend alone, so the demo also runs headless and inside notebooks.
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Ellipse
 
     mask = np.isnan(X_missing)
@@ -126,7 +127,6 @@ def _draw(output, X, X_missing, X_em, X_mean, mixture, names, missing_rate):
             s=18,
             marker="x",
             c=colors[labels[holed] % len(colors)],
-            label="imputed points",
             zorder=3,
         )
         ax.set_title(
@@ -154,9 +154,31 @@ def _draw(output, X, X_missing, X_em, X_mean, mixture, names, missing_rate):
                     lw=1.5 if n_std == 1 else 0.8,
                 )
             )
-    axes[0].legend(loc="upper left", fontsize=8)
+    # One legend entry per marker: the crosses are coloured by the cluster
+    # EMMixture assigns their row to, so each colour gets its own entry.
+    handles = [
+        Line2D([], [], ls="", marker="o", ms=4, c="0.6", label="fully observed rows"),
+        *(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="x",
+                ms=6,
+                c=colors[k % len(colors)],
+                label=f"imputed point, row in cluster {rank}",
+            )
+            for rank, k in enumerate(np.argsort(mixture.means_[:, 0]), start=1)
+        ),
+        Line2D([], [], c="0.8", lw=0.7, label="segment to the true point"),
+        Line2D([], [], c="0.3", lw=1.5, label="cluster: 1 and 2 std ellipses"),
+    ]
+    axes[0].legend(handles=handles, loc="upper left", fontsize=8)
+    # The share actually removed, as the printout says it (make_missing keeps
+    # one value in rows it would empty, so it is a little under the rate).
     fig.suptitle(
-        f"Old Faithful with {missing_rate:.0%} of the values removed "
+        f"Old Faithful with {mask.sum()} of the {mask.size} values "
+        f"({mask.mean():.0%}) removed "
         "(segments join each imputed point to the truth)"
     )
     fig.savefig(output, dpi=110)

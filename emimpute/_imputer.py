@@ -2,7 +2,8 @@
 
 import math
 import warnings
-from numbers import Real
+from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -21,17 +22,26 @@ from emimpute._em._forms import covariance_form
 from emimpute._em._impute import complete
 from emimpute._input import TableInput, read_input
 from emimpute._sklearn_compat import (
+    Interval,
+    MissingValues,
     _check_feature_names_in,
     _fit_context,
     _get_output_config,
     check_is_fitted,
+    is_pandas_na,
     validate_data,
 )
 from emimpute._table import append_columns, container_of, decode, select_columns
 
 
 def _is_nan(value):
-    return isinstance(value, Real) and math.isnan(value)
+    """Whether the marker is NaN; ``pd.NA`` is too, as pandas gives it as NaN."""
+    return (isinstance(value, Real) and math.isnan(value)) or is_pandas_na(value)
+
+
+def _engine_marker(value):
+    """The marker as the validated input holds it: ``pd.NA`` becomes NaN."""
+    return np.nan if is_pandas_na(value) else value
 
 
 class EMImputer(TransformerMixin, BaseEstimator):
@@ -47,9 +57,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    missing_values : int, float or np.nan, default=np.nan
+    missing_values : int, float, str, np.nan, None or pandas.NA, default=np.nan
         The placeholder for the missing values. All occurrences of
-        ``missing_values`` are imputed.
+        ``missing_values`` are imputed. NaN, None and ``pd.NA`` cells are
+        always missing; ``pd.NA`` as the marker means NaN (pandas' nullable
+        columns become NaN as floats). A string marker (``"NaN"``, ``"?"``)
+        marks cells of text columns (categorical features of an object array
+        or a DataFrame); numeric input with a string marker is an error, as
+        in :class:`~sklearn.impute.SimpleImputer`.
 
     n_components : int, default=1
         Number of Gaussian components. 1 fits a multivariate Gaussian (as
@@ -107,7 +122,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
         otherwise they are dropped, with a warning.
 
     verbose : int, default=0
-        Progress output of EM, as in :class:`EMMixture`.
+        Progress output of EM, as in :class:`EMMixture`: 0 is silent; 1
+        prints the current initialization and iteration; 2 also prints the
+        time and the log-likelihood change. Whatever its value, every
+        iteration is also reported to the ``"emimpute"`` :mod:`logging`
+        logger (at ``DEBUG``; the start and end of each run at ``INFO``), for
+        applications that route progress through logging.
+
+    verbose_interval : int, default=10
+        Number of iterations between two progress lines.
 
     categorical_features : 'from_dtype', array-like of int, str or bool, \
             or None, default='from_dtype'
@@ -234,10 +257,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         **EM_PARAMETER_CONSTRAINTS,
-        "missing_values": [Real],
+        "missing_values": [MissingValues()],
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -256,6 +280,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         add_indicator=False,
         keep_empty_features=False,
         verbose=0,
+        verbose_interval=10,
         categorical_features="from_dtype",
         category_smoothing=1.0,
     ):
@@ -272,6 +297,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
         self.verbose = verbose
+        self.verbose_interval = verbose_interval
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
 
@@ -298,6 +324,17 @@ class EMImputer(TransformerMixin, BaseEstimator):
         else:
             mask = X == self.missing_values
         return X, mask
+
+    def _validate_numeric(self, X, *, reset):
+        """:meth:`_validate_X`, once the marker is known to be one for numbers."""
+        if isinstance(self.missing_values, str) or self.missing_values is None:
+            raise ValueError(
+                "'X' and 'missing_values' types are expected to be both "
+                f"numerical. Got X of numbers and "
+                f"missing_values={self.missing_values!r}: a string or None marks "
+                "cells of text (categorical) columns."
+            )
+        return self._validate_X(X, reset=reset)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -331,10 +368,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
             empty = table.mask.all(axis=0)
         self._layout = table.layout
         if empty.any() and not self.keep_empty_features:
+            # Named as scikit-learn's imputers name them: by feature name
+            # when the input has names, else by index.
+            names = getattr(self, "feature_names_in_", None)
+            skipped = np.flatnonzero(empty) if names is None else names[empty]
             warnings.warn(
-                "Skipping features without any observed values: "
-                f"{np.flatnonzero(empty).tolist()}. At least one observed value "
-                "is needed to estimate a feature's distribution.",
+                f"Skipping features without any observed values: {skipped}. At "
+                "least one observed value is needed to estimate a feature's "
+                "distribution.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -345,10 +386,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 missing_values=self._indicator_marker, error_on_new=False
             ).fit(self._indicator_input(table))
         if len(self._kept) == 0:
-            raise ValueError(
-                "EMImputer needs at least one feature with an observed value; "
-                "every feature of X is entirely missing."
-            )
+            return self._fit_nothing()
         # Positions of the kept features among the numeric and the
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
@@ -413,18 +451,36 @@ class EMImputer(TransformerMixin, BaseEstimator):
         mask = np.zeros((0, X.shape[1]), dtype=bool)
         return TableInput(X, None, None, mask, None), observed_counts == 0
 
+    def _fit_nothing(self):
+        """Every feature empty: no model, as scikit-learn's imputers then do.
+
+        ``transform`` returns shape ``(n_samples, 0)`` (or zeros with
+        ``keep_empty_features``), plus the indicator columns.
+        """
+        self._params = self._scaling = None
+        self._numeric_kept = self._categorical_kept = np.empty(0, dtype=np.intp)
+        self.weights_ = np.ones(1)
+        self.means_ = np.empty((1, 0))
+        self.covariances_ = np.empty(covariance_form(self.covariance_type).shape(1, 0))
+        self.numeric_features_ = self.categorical_features_ = self._numeric_kept
+        self.categories_, self.category_probabilities_ = [], []
+        self.n_iter_, self.converged_, self.lower_bound_ = 0, True, 0.0
+        return self
+
     def _read(self, X, *, reset):
         return read_input(
             self,
             X,
             reset=reset,
-            validate_numeric=self._validate_X,
-            missing_values=self.missing_values,
+            validate_numeric=self._validate_numeric,
+            missing_values=_engine_marker(self.missing_values),
         )
 
     @property
     def _indicator_marker(self):
-        return self.missing_values if self._layout is None else np.nan
+        if self._layout is None:
+            return _engine_marker(self.missing_values)
+        return np.nan
 
     def _indicator_input(self, table):
         """What the MissingIndicator reads: X, or NaN where a mixed table has holes."""
@@ -443,6 +499,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
     def _complete(self, X, **options):
         check_is_fitted(self)
         table = self._read(X, reset=False)
+        if self._params is None:
+            n_samples = len(table.mask)
+            empty = np.empty((n_samples, 0))
+            return table, SimpleNamespace(
+                numeric=empty, std=empty, codes=empty.astype(np.intp), probabilities=[]
+            )
         random_state = (
             check_random_state(self.random_state) if self.sample_posterior else None
         )
@@ -613,6 +675,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
             Mean observed-data log-likelihood per row.
         """
         check_is_fitted(self)
+        if self._params is None:  # nothing observed at fit: density 1
+            self._read(X, reset=False)
+            return 0.0
         log_prob, _ = posterior(
             self._engine_data(self._read(X, reset=False)),
             self._params,

@@ -108,7 +108,10 @@ class EMMixture(DensityMixin, BaseEstimator):
 
     verbose : int, default=0
         0 is silent; 1 prints the current initialization and iteration; 2
-        also prints the time and the log-likelihood change.
+        also prints the time and the log-likelihood change. Whatever its
+        value, every iteration is also reported to the ``"emimpute"``
+        :mod:`logging` logger (at ``DEBUG``; the start and end of each run at
+        ``INFO``), for applications that route progress through logging.
 
     verbose_interval : int, default=10
         Number of iterations between two progress lines.

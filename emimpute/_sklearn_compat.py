@@ -5,7 +5,7 @@ A scikit-learn upgrade that moves one of these touches this file only.
 
 from sklearn.base import _fit_context
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
     _check_feature_names_in,
@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "Interval",
+    "MissingValues",
     "StrOptions",
     "_check_feature_names_in",
     "_check_sample_weight",

@@ -313,7 +313,7 @@ def test_empty_categorical_feature(keep_empty_features):
         # Kept, and left missing: there is no category to fill it with.
         assert out.shape == frame.shape and pd.isna(out[:, 3]).all()
     else:
-        with pytest.warns(UserWarning, match=r"observed values: \[3\]"):
+        with pytest.warns(UserWarning, match=r"observed values: \['shade'\]"):
             out = imputer.fit_transform(frame)
         assert out.shape == (len(frame), 3)
     assert not pd.isna(out[:, :3]).any()

@@ -627,7 +627,7 @@ def test_mixture_scale_equivariance_with_scaled_reg_covar(scale):
     np.testing.assert_array_equal(gm.predict(X * scale), reference.predict(X))
 
 
-@pytest.mark.parametrize("scale", [1e-200, 1e200])
+@pytest.mark.parametrize("scale", [1e-200, 1e-150, 1e150])
 def test_imputer_scale_equivariance_extreme(scale):
     X = _clusters()
     with warnings.catch_warnings():
@@ -636,6 +636,25 @@ def test_imputer_scale_equivariance_extreme(scale):
         Xt = _fixed_iterations(EMImputer).fit_transform(X * scale) / scale
     spread = np.nanstd(X, axis=0)
     assert np.max(np.abs(Xt - reference) / spread) < 1e-6
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_extreme_scales_are_finite_or_a_clear_error(estimator, scale):
+    # At 1e200 the covariances (1e400) are beyond float64: a clear error that
+    # says to rescale, raised before any arithmetic, so no RuntimeWarning.
+    # At 1e-200 they underflow towards 0, which float64 holds: a fit.
+    X = _clusters() * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if scale > 1:
+            with pytest.raises(ValueError, match="overflow float64.*Rescale X"):
+                estimator(random_state=0).fit(X)
+            return
+        model = estimator(random_state=0).fit(X)
+    for name in ("weights_", "means_", "covariances_", "lower_bound_"):
+        assert np.all(np.isfinite(getattr(model, name))), name
 
 
 # --------------------------------------------------------------------------

@@ -376,7 +376,7 @@ COMMON_BAD = [
     ("random_state", "a"),
 ]
 BAD_PARAMS = [(name, p, v) for name in NAMES for p, v in COMMON_BAD] + [
-    ("EMImputer", "missing_values", "a"),
+    ("EMImputer", "missing_values", [1]),
     ("EMImputer", "sample_posterior", "yes"),
     ("EMImputer", "add_indicator", 2),
     ("EMImputer", "keep_empty_features", None),

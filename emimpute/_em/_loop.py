@@ -10,7 +10,7 @@ from emimpute._em._init import initial_params
 from emimpute._em._monitor import ConvergenceMonitor
 from emimpute._em._mstep import m_step
 from emimpute._em._params import MixtureParams
-from emimpute._em._scaling import Scaling
+from emimpute._em._scaling import Scaling, check_range
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ def run_em(data, config, *, start=None, **initial):
         scaling = data.fit_scaling()
         log_jacobian = data.mean_log_jacobian(scaling)
         data = data.standardised(scaling)
+    check_range(data, scaling)
     n_runs = 1 if start is not None else config.n_init
     best = None
     for init_index in range(n_runs):
@@ -95,6 +96,7 @@ def run_em(data, config, *, start=None, **initial):
             verbose=config.verbose,
             verbose_interval=config.verbose_interval,
             init_index=init_index,
+            n_runs=n_runs,
             warn_on_decrease=config.prior.reg_covar == 0,
         )
         params = start

@@ -1,11 +1,25 @@
-"""Convergence monitor of one EM run: history, convergence test, progress."""
+"""Convergence monitor of one EM run: history, convergence test, progress.
 
+Progress goes two ways, both optional: printed lines, as scikit-learn's
+``GaussianMixture`` prints them (``verbose``), and records of the
+``"emimpute"`` :mod:`logging` logger, which an application routes, filters
+and formats like any other library's (the command line shows them on
+stderr). The logger gets every iteration at level ``DEBUG`` and the start
+and end of every run at ``INFO``; each record carries the figures as
+attributes (``em_run``, ``em_n_runs``, ``em_iteration``,
+``em_log_likelihood``, ``em_change``, ``em_elapsed``, ``em_converged``) for
+handlers that format their own lines.
+"""
+
+import logging
 import sys
 import time
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+
+logger = logging.getLogger("emimpute")
 
 
 class ConvergenceMonitor:
@@ -22,15 +36,18 @@ class ConvergenceMonitor:
         ``tol`` does not depend on the number of rows).
     verbose : int, default=0
         0: silent; 1: one line per run and per ``verbose_interval``
-        iterations; 2: also the time and the change of the log-likelihood.
+        iterations; 2: the same lines with the time since the previous one
+        and the change of the log-likelihood.
     verbose_interval : int, default=10
     init_index : int, default=0
-        Number of the run, for the progress lines.
+        Number of the run (from 0), for the progress lines.
     stream : file-like, default=None
         Where progress lines go; ``None`` means ``sys.stdout``.
     warn_on_decrease : bool, default=True
         Warn when the log-likelihood drops by more than 1e-6 relative; the
         loop sets it only when ``reg_covar == 0``.
+    n_runs : int, default=1
+        Number of runs of the fit (``n_init``), for the log records.
 
     Attributes
     ----------
@@ -54,21 +71,37 @@ class ConvergenceMonitor:
         init_index=0,
         stream=None,
         warn_on_decrease=True,
+        n_runs=1,
     ):
         self.tol = tol
         self.warn_on_decrease = warn_on_decrease
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.init_index = init_index
+        self.n_runs = n_runs
         self.stream = stream
         self.history = []
         self.converged = False
         self._start = self._last = time.perf_counter()
         self._say(f"Initialization {init_index}")
+        self._log(logging.INFO, "EM run %d of %d started", em_iteration=0)
 
     def _say(self, line, level=1):
         if self.verbose >= level:
             print(line, file=self.stream or sys.stdout, flush=True)
+
+    def _log(self, level, message, *args, **figures):
+        # isEnabledFor first: an unrouted logger costs one check per
+        # iteration, nothing is formatted.
+        if logger.isEnabledFor(level):
+            figures = {
+                "em_run": self.init_index + 1,
+                "em_n_runs": self.n_runs,
+                "em_elapsed": time.perf_counter() - self._start,
+                **figures,
+            }
+            run = (figures["em_run"], self.n_runs)
+            logger.log(level, message, *run, *args, extra=figures)
 
     def report(self, lower_bound):
         """Record one iteration's log-likelihood; return whether converged."""
@@ -89,18 +122,36 @@ class ConvergenceMonitor:
                 ConvergenceWarning,
                 stacklevel=4,
             )
+        self.converged = bool(abs(change) < self.tol)
+        # The first iteration has nothing to change from (change is +inf).
+        message = "EM run %d of %d, iteration %d: log-likelihood %.6g"
+        figures = (n_iter, lower_bound)
+        if n_iter > 1:
+            message, figures = message + ", change %+.3e", (*figures, change)
+        self._log(
+            logging.DEBUG,
+            message,
+            *figures,
+            em_iteration=n_iter,
+            em_log_likelihood=lower_bound,
+            em_change=change,
+            em_converged=self.converged,
+        )
         if n_iter % self.verbose_interval == 0:
             now = time.perf_counter()
-            self._say(f"  Iteration {n_iter}")
-            self._say(
-                f"\t time lapse {now - self._last:.5f}s\t ll change {change:.5f}", 2
-            )
+            if self.verbose >= 2:
+                self._say(
+                    f"  Iteration {n_iter}\t time lapse {now - self._last:.5f}s\t "
+                    f"ll change {change:.3e}",
+                    2,
+                )
+            else:
+                self._say(f"  Iteration {n_iter}")
             self._last = now
-        self.converged = bool(abs(change) < self.tol)
         return self.converged
 
     def finish(self):
-        """Print the run's closing line."""
+        """Print and log the run's closing line."""
         state = "converged" if self.converged else "did not converge"
         lower_bound = self.history[-1] if self.history else float("nan")
         elapsed = time.perf_counter() - self._start
@@ -112,3 +163,13 @@ class ConvergenceMonitor:
             )
         else:
             self._say(f"Initialization {state}.")
+        self._log(
+            logging.INFO,
+            "EM run %d of %d %s after %d iterations, log-likelihood %.6g",
+            state,
+            len(self.history),
+            lower_bound,
+            em_iteration=len(self.history),
+            em_log_likelihood=lower_bound,
+            em_converged=self.converged,
+        )

@@ -6,8 +6,10 @@ centre`` and covariances ``S * outer(scale, scale)``; its density in the
 data's units is the standardised density times the Jacobian, that is, minus
 the sum of ``log scale`` over each row's *observed* numeric coordinates.
 Fitting standardised makes ``reg_covar`` relative to each feature's
-variance (scale-free, as Amelia's ridge), and keeps features in units of
-1e-200 or 1e200 finite.
+variance (scale-free, as Amelia's ridge), and keeps the fit of features in
+units of 1e-200 finite. Units so large that the covariances themselves
+overflow float64 (1e200: variances of 1e400) are refused up front with a
+message that says to rescale (:func:`check_range`).
 """
 
 from dataclasses import dataclass, replace
@@ -92,3 +94,44 @@ class Scaling:
     def to_data(self, numeric):
         """Standardised values back in the data's units."""
         return numeric * self.scale + self.centre
+
+
+def check_range(data, scaling=None):
+    """Refuse numbers whose squares float64 cannot hold, saying to rescale.
+
+    A covariance is a mean of products of two deviations, so features in
+    units of 1e200 have covariances of 1e400, beyond float64's largest
+    number (1.8e308); fitting on would overflow into infinities and NaNs.
+    Without ``scaling`` the engine works in the data's units and sums
+    squares over the rows, so the limit is the square root of float64's
+    largest number over ``4 n_samples``; with it the standardised fit is
+    safe and only the covariances mapped back to the data's units
+    (``scale**2``) can overflow. Tiny units (1e-200) are no trouble: their
+    covariances underflow towards 0, which float64 represents.
+    """
+    if not data.n_numeric:
+        return
+    largest = np.finfo(np.float64).max
+    if scaling is None and getattr(data, "numeric", None) is None:
+        # A data source that is not in memory (one whose rows are read
+        # chunk by chunk) is not looked through here: that would cost a pass.
+        return
+    if scaling is not None:
+        reach, limit = scaling.scale.max(), np.sqrt(largest) / 4
+        what = "standard deviations"
+    else:
+        # fmax/fmin skip NaN without a copy of the data (a fit's peak
+        # memory); an entry flagged missing holds NaN or a small marker.
+        numeric = data.numeric
+        reach = max(
+            np.fmax.reduce(numeric, axis=None), -np.fmin.reduce(numeric, axis=None)
+        )
+        limit = np.sqrt(largest / (4 * len(data.numeric)))
+        what = "values"
+    if reach > limit:
+        raise ValueError(
+            f"The numeric features of X have {what} as large as {reach:.1e}: "
+            "their squares, and so the covariances, overflow float64 (largest "
+            f"{largest:.1e}). Rescale X, for example divide it by {reach:.0e}, "
+            "and scale the results back."
+        )

@@ -1,0 +1,593 @@
+"""Tables of the command line: CSV or Parquet in, CSV or Parquet out, via pandas.
+
+pandas earns its place here: its C parser reads CSV some twenty times faster
+than a Python loop over :mod:`csv` rows, it knows the usual spellings of a
+missing value (``NA``, ``NaN``, ``N/A``, ``null``, ``#N/A``, ...), reads a
+decimal comma, and reads and writes Parquet through pyarrow. pandas is
+imported here only, and this module only when a command runs, so
+``emimpute --help`` stays quick.
+
+A CSV file is read twice by pandas: once typed (numbers as float64, the
+missing cells found by pandas' rules), which is what the model sees, and once
+verbatim (every cell as the text in the file), which is what the observed
+cells are written back from, so they come out byte for byte as they came in.
+Only the imputed cells are formatted from floats.
+"""
+
+import csv
+import io
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+PARQUET_MAGIC = b"PAR1"
+SNIFF_BYTES = 1 << 16
+DELIMITERS = ",;\t|"
+
+
+class TableError(Exception):
+    """A problem with an input or output table, reported as one line."""
+
+
+@dataclass
+class Table:
+    """A table as read, and which of its columns the model sees.
+
+    Attributes
+    ----------
+    source : str
+        Its path, or ``-`` for stdin, for the messages.
+    header : list of str
+        Column names, verbatim (duplicates allowed).
+    typed : DataFrame
+        The cells as pandas parses them, columns named uniquely by pandas.
+    text : DataFrame or None
+        The cells verbatim as str (CSV input); None for Parquet input.
+    missing : ndarray of shape (n_rows, n_columns)
+        True where a cell is missing, by pandas' rules.
+    numeric, categorical, index : list of int
+        Positions of the columns modelled as numbers, as categories, and of
+        the index columns (never modelled, written back verbatim).
+    sep, decimal : str
+        The CSV field separator and decimal mark, kept for the output.
+    """
+
+    source: str
+    header: list
+    typed: object
+    text: object
+    missing: np.ndarray
+    numeric: list
+    categorical: list
+    index: list
+    sep: str = ","
+    decimal: str = "."
+
+    @property
+    def n_rows(self):
+        return len(self.typed)
+
+    @property
+    def modelled(self):
+        """Positions of the modelled columns, in the file's order."""
+        return sorted(self.numeric + self.categorical)
+
+    def model_input(self):
+        """The modelled columns as a DataFrame for the estimators.
+
+        Numeric columns as float64; categorical ones as the text of the cells
+        (None where missing) when the input is CSV, so that a category is
+        written back exactly as it was read.
+        """
+        import pandas as pd
+
+        columns = {}
+        for j in self.modelled:
+            name = self.typed.columns[j]
+            if j in self.numeric:
+                columns[name] = self.numbers(j)
+            else:
+                cells = self.text.iloc[:, j] if self.text is not None else None
+                if cells is None:
+                    cells = self.typed.iloc[:, j]
+                values = cells.to_numpy(dtype=object).copy()
+                values[self.missing[:, j]] = None
+                columns[name] = values
+        return pd.DataFrame(columns, index=self.typed.index)
+
+    def numbers(self, j):
+        """Column ``j`` as float64, NaN where missing.
+
+        pd.to_numeric also takes a Parquet column of numbers stored as text.
+        """
+        import pandas as pd
+
+        column = self.typed.iloc[:, j]
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            column = pd.to_numeric(column, errors="coerce")
+        return column.to_numpy(dtype=float, na_value=np.nan)
+
+    @property
+    def categorical_names(self):
+        """pandas' names of the categorical columns, for the estimators."""
+        return [self.typed.columns[j] for j in self.categorical]
+
+
+def is_parquet(path):
+    """Whether ``path`` names a Parquet file, by suffix or by magic number."""
+    if path == "-":
+        return False
+    if str(path).lower().endswith(PARQUET_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == PARQUET_MAGIC
+    except OSError:
+        return False
+
+
+def read_table(path, *, sep=None, decimal=".", index_col=()):
+    """Read a CSV (``-`` for stdin) or Parquet file into a :class:`Table`.
+
+    ``sep=None`` sniffs the delimiter among ``, ; tab |`` from the start of
+    the file. An unnamed first column (pandas writes its index so) and the
+    columns of ``index_col`` (names, or positions) are index columns. The
+    kinds of the columns are left to :func:`choose_columns`.
+    """
+    pd = _pandas()
+    try:
+        if is_parquet(path):
+            typed = pd.read_parquet(path)
+            header = [str(name) for name in typed.columns]
+            typed.columns = header
+            text = None
+        else:
+            data = sys.stdin.buffer.read() if path == "-" else None
+            sep = sep or _sniff(path, data)
+            typed, text, header = _read_csv(pd, path, data, sep, decimal)
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TableError(f"{path}: is a directory, not a table") from None
+    except UnicodeDecodeError:
+        raise TableError(f"{path}: not a UTF-8 text file") from None
+    except pd.errors.EmptyDataError:
+        raise TableError(
+            f"{path}: empty file, expected a header row and data rows"
+        ) from None
+    except ImportError as exc:
+        raise TableError(
+            f"{path}: reading Parquet needs pyarrow: python -m pip install "
+            f"'emimpute[parquet]' ({_one_line(exc)})"
+        ) from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise TableError(f"{path}: cannot read: {_one_line(exc)}") from None
+    if len(typed) == 0:
+        raise TableError(f"{path}: no data rows after the header")
+    index = _index_columns(path, header, index_col)
+    return Table(
+        source=path,
+        header=header,
+        typed=typed,
+        text=text,
+        missing=typed.isna().to_numpy(),
+        numeric=[],
+        categorical=[],
+        index=index,
+        sep=sep or ",",
+        decimal=decimal,
+    )
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        raise TableError(
+            "the command line needs pandas: python -m pip install pandas"
+        ) from None
+    return pd
+
+
+def _read_csv(pd, path, data, sep, decimal):
+    """The typed and the verbatim frames of a CSV file, and its header."""
+
+    def source():
+        return path if data is None else io.BytesIO(data)
+
+    options = dict(sep=sep, low_memory=False, encoding="utf-8")
+    typed = pd.read_csv(source(), decimal=decimal, **options)
+    # Every cell as the text in the file: na_filter=False keeps "NA" as "NA".
+    # (A row with fewer fields than the header has its last cells empty, as
+    # pandas and R's read.csv read it; one with more is an error.)
+    text = pd.read_csv(
+        source(),
+        header=None,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        **options,
+    )
+    header = text.iloc[0].tolist()
+    text = text.iloc[1:].reset_index(drop=True)
+    return typed, text, header
+
+
+def _sniff(path, data):
+    """The delimiter of a CSV file, guessed from its first lines by csv.Sniffer."""
+    if data is None:
+        with open(path, "rb") as file:
+            sample = file.read(SNIFF_BYTES)
+    else:
+        sample = data[:SNIFF_BYTES]
+    text = sample.decode("utf-8", errors="replace")
+    if len(sample) == SNIFF_BYTES:
+        text = text[: text.rfind("\n") + 1] or text
+    first_line = text.split("\n", 1)[0]
+    try:
+        sep = csv.Sniffer().sniff(text, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sep = ","
+    # The sniffer can settle on a character of the data in a one-column
+    # file; a delimiter must at least separate the header's fields.
+    return sep if sep in first_line else ","
+
+
+def _index_columns(path, header, index_col):
+    """Positions of the index columns: named ones, and an unnamed first one."""
+    positions = set(resolve(index_col, header, "--index-col", path, positional=True))
+    if header and not header[0].strip():
+        positions.add(0)
+    return sorted(positions)
+
+
+def resolve(names, header, option, path, *, positional=False):
+    """Positions of the columns named by an option's values.
+
+    Each value is a column name or a comma-separated list of them (with
+    ``positional``, a number that is not a name is a 0-based position).
+    """
+    where = {}
+    for j, name in enumerate(header):
+        where.setdefault(str(name).strip(), []).append(j)
+    positions = []
+    for value in names:
+        parts = [value] if value.strip() in where else value.split(",")
+        for name in (part.strip() for part in parts):
+            if not name:
+                continue
+            if name not in where:
+                if positional and name.isdigit() and int(name) < len(header):
+                    positions.append(int(name))
+                    continue
+                raise TableError(
+                    f"{path}: {option} names no column {name!r}; the columns are "
+                    f"{names_of(header)}"
+                )
+            if len(where[name]) > 1:
+                raise TableError(
+                    f"{path}: {option} names {name!r}, which is the name of "
+                    f"{len(where[name])} columns"
+                )
+            positions.append(where[name][0])
+    return positions
+
+
+# --------------------------------------------------------------------------
+# Which columns the model sees
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """What the command line says about the columns of the input.
+
+    Attributes
+    ----------
+    only : tuple of str
+        ``--columns``: model these columns only (all but the index if empty).
+    skip : tuple of str
+        ``--exclude`` (and ``--passthrough COL``, ``--ignore COL``): leave
+        these columns out of the model.
+    skip_non_numeric : bool
+        Leave out every column that is not all numbers, except those named
+        in ``categorical`` (a bare ``--passthrough``, ``--ignore-non-numeric``).
+    categorical : tuple of str
+        Columns modelled as categories whatever they hold.
+    detect : bool
+        Model text columns as categories (False with ``--no-categorical``).
+    skip_option : str
+        The option that leaves a column out, for the messages.
+    hint : str
+        End of the message that lists the columns nothing models.
+    """
+
+    only: tuple = ()
+    skip: tuple = ()
+    skip_non_numeric: bool = False
+    categorical: tuple = ()
+    detect: bool = True
+    skip_option: str = "--exclude"
+    hint: str = ""
+
+
+def choose_columns(table, columns):
+    """Set ``table.numeric`` and ``table.categorical`` from ``columns``.
+
+    A column pandas reads as numbers is numeric; one of text (or booleans) is
+    categorical when ``columns.detect``; one named in ``columns.categorical``
+    is categorical whatever it holds. A column nothing models, or one that
+    mixes numbers and text, raises a :class:`TableError` naming it.
+    """
+    header, path = table.header, table.source
+    skip = set(resolve(columns.skip, header, columns.skip_option, path))
+    forced = set(resolve(columns.categorical, header, "--categorical", path))
+    both = sorted(skip & forced)
+    if both:
+        raise TableError(
+            f"{path}: column{_plural(both)} {names_of([header[j] for j in both])} "
+            f"named in both {columns.skip_option} and --categorical"
+        )
+    candidates = range(len(header))
+    if columns.only:
+        candidates = resolve(columns.only, header, "--columns", path)
+    candidates = [j for j in candidates if j not in skip and j not in table.index]
+
+    numeric, categorical, text, mixed, decimal_comma = [], [], [], [], []
+    for j in candidates:
+        kind = _kind(table, j)
+        if j in forced:
+            categorical.append(j)
+        elif columns.skip_non_numeric and kind != "numeric":
+            continue
+        elif kind == "numeric":
+            numeric.append(j)
+        elif not columns.detect:
+            text.append(j)
+        elif kind == "mixed":
+            mixed.append(j)
+        elif kind == "decimal comma":
+            decimal_comma.append(j)
+        else:
+            categorical.append(j)
+
+    def listing(positions):
+        items = []
+        for j in positions:
+            row, cell = _first_text(table, j)
+            items.append(f"{header[j]!r} ({cell!r} in data row {row + 1})")
+        return items
+
+    if text:
+        text = listing(text)
+        raise TableError(
+            f"{path}: non-numeric column{_plural(text)} {_listing(text)}; remove "
+            f"{_them(text)}{columns.hint}"
+        )
+    if mixed:
+        mixed = listing(mixed)
+        them = _them(mixed)
+        raise TableError(
+            f"{path}: column{_plural(mixed)} {_listing(mixed)} "
+            f"mix{'es' if len(mixed) == 1 else ''} numbers and text; fix {them}, "
+            f"or name {them} in --categorical to model {them} as categories or "
+            f"in {columns.skip_option} to leave {them} out of the model"
+        )
+    if decimal_comma:
+        items = listing(decimal_comma)
+        raise TableError(
+            f"{path}: column{_plural(items)} {_listing(items)} "
+            f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
+            "decimal comma; pass --decimal , to read them as numbers, or name "
+            f"{_them(items)} in --categorical to model {_them(items)} as categories"
+        )
+    if not numeric and not categorical:
+        raise TableError(
+            f"{path}: no numeric column and no categorical column to work on"
+        )
+    table.numeric, table.categorical = numeric, categorical
+    _check_values(table)
+
+
+def _kind(table, j):
+    """'numeric', 'text', 'mixed' or 'decimal comma': a column as pandas read it."""
+    pd = _pandas()
+    column = table.typed.iloc[:, j]
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return "text"
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return "numeric"
+    cells = column[~table.missing[:, j]].astype(str)
+    numbers = pd.to_numeric(cells, errors="coerce").notna()
+    if numbers.all() and len(cells):
+        return "numeric"  # a Parquet column of numbers stored as text
+    if numbers.any():
+        return "mixed"
+    if len(cells) and table.decimal != ",":
+        comma = cells.str.replace(",", ".", regex=False)
+        if pd.to_numeric(comma, errors="coerce").notna().all():
+            return "decimal comma"
+    return "text"
+
+
+def _first_text(table, j):
+    """(row, cell) of the first cell of column ``j`` that is not a number."""
+    pd = _pandas()
+    column = table.typed.iloc[:, j]
+    values = pd.to_numeric(column.astype(str), errors="coerce")
+    text = np.flatnonzero(values.isna().to_numpy() & ~table.missing[:, j])
+    row = int(text[0]) if len(text) else 0
+    cells = table.text if table.text is not None else table.typed
+    return row, str(cells.iloc[row, j])
+
+
+def _check_values(table):
+    """Refuse infinite numbers and columns with no value at all."""
+    header, path = table.header, table.source
+    values = np.column_stack(
+        [table.numbers(j) for j in table.numeric] or [np.empty(table.n_rows)]
+    )[:, : len(table.numeric)]
+    infinite = [
+        header[table.numeric[k]] for k in np.flatnonzero(np.isinf(values).any(0))
+    ]
+    if infinite:
+        raise TableError(
+            f"{path}: infinite values in column{_plural(infinite)} "
+            f"{names_of(infinite)}; EM needs finite numbers"
+        )
+    empty = [header[j] for j in table.modelled if table.missing[:, j].all()]
+    if empty:
+        raise TableError(
+            f"{path}: column{_plural(empty)} {names_of(empty)} "
+            f"{'has' if len(empty) == 1 else 'have'} no values; "
+            f"remove {_them(empty)} first"
+        )
+
+
+# --------------------------------------------------------------------------
+# Writing
+
+
+def format_numbers(values, float_format=None, decimal="."):
+    """Floats as text: the shortest that reads back the same, or printf-style.
+
+    Examples
+    --------
+    >>> format_numbers([43.54685717794772, 0.1, 5.0]).tolist()
+    ['43.54685717794772', '0.1', '5.0']
+    >>> format_numbers([0.125], "%.2f", ",").tolist()
+    ['0,12']
+    """
+    values = np.asarray(values, dtype=float)
+    if float_format is None:
+        # numpy's str of a float64 is its shortest round-trip repr (Ryu/Dragon4).
+        text = values.astype(str)
+    else:
+        text = np.char.mod(float_format, values)
+    if decimal != ".":
+        text = np.char.replace(text, ".", decimal)
+    return text.astype(object)
+
+
+def filled_table(table, numbers, categories, *, float_format=None, typed=False):
+    """The table with its missing modelled cells filled.
+
+    Parameters
+    ----------
+    numbers : ndarray of shape (n_rows, len(table.numeric))
+        The numeric columns, imputed.
+    categories : ndarray of shape (n_rows, len(table.categorical))
+        The categorical columns, imputed.
+    typed : bool
+        Fill the typed frame (for Parquet output); otherwise the verbatim
+        text, with only the imputed cells formatted.
+    """
+    if typed or table.text is None:
+        out = table.typed.copy()
+        for k, j in enumerate(table.numeric):
+            out.isetitem(j, numbers[:, k])
+        for k, j in enumerate(table.categorical):
+            column = out.iloc[:, j].to_numpy(dtype=object).copy()
+            hole = table.missing[:, j]
+            column[hole] = categories[hole, k]
+            out.isetitem(j, column)
+        return out
+    out = table.text.copy()
+    for k, j in enumerate(table.numeric):
+        hole = table.missing[:, j]
+        if hole.any():
+            column = out.iloc[:, j].to_numpy(dtype=object).copy()
+            column[hole] = format_numbers(numbers[hole, k], float_format, table.decimal)
+            out.isetitem(j, column)
+    for k, j in enumerate(table.categorical):
+        hole = table.missing[:, j]
+        if hole.any():
+            column = out.iloc[:, j].to_numpy(dtype=object).copy()
+            column[hole] = [str(c) for c in categories[hole, k]]
+            out.isetitem(j, column)
+    return out
+
+
+def std_table(table, std):
+    """A frame of the conditional std of the numeric columns, others empty."""
+    pd = _pandas()
+    out = pd.DataFrame(np.full((table.n_rows, len(table.header)), np.nan))
+    for k, j in enumerate(table.numeric):
+        out[j] = std[:, k]
+    return out
+
+
+def index_frame(table):
+    """The index columns, verbatim, to head a labels or probabilities file."""
+    cells = table.text if table.text is not None else table.typed
+    frame = cells.iloc[:, table.index].copy()
+    frame.columns = range(len(table.index))
+    return frame, [table.header[j] for j in table.index]
+
+
+def write_table(path, frame, header, *, sep=",", decimal=".", float_format=None):
+    """Write ``frame`` to CSV (``-`` for stdout) or Parquet (by suffix)."""
+    try:
+        if path != "-" and str(path).lower().endswith(PARQUET_SUFFIXES):
+            frame = frame.copy()
+            frame.columns = _unique(header)
+            frame.to_parquet(path, index=False)
+            return
+        frame.to_csv(
+            sys.stdout if path == "-" else path,
+            sep=sep,
+            header=list(header),
+            index=False,
+            na_rep="",
+            float_format=float_format,
+            decimal=decimal,
+            lineterminator="\n",
+            encoding="utf-8",
+        )
+    except BrokenPipeError:
+        raise
+    except ImportError as exc:
+        raise TableError(
+            f"{path}: writing Parquet needs pyarrow: python -m pip install "
+            f"'emimpute[parquet]' ({_one_line(exc)})"
+        ) from None
+    except OSError as exc:
+        raise TableError(f"{path}: cannot write: {_one_line(exc)}") from None
+
+
+def _unique(header):
+    """Column names made unique (Parquet needs it): repeats get .1, .2, ..."""
+    seen, names = {}, []
+    for name in header:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        names.append(name if not count else f"{name}.{count}")
+    return names
+
+
+# --------------------------------------------------------------------------
+# Message helpers
+
+
+def _one_line(exc):
+    lines = str(exc).strip().splitlines()
+    return " ".join(line.strip() for line in lines) if lines else type(exc).__name__
+
+
+def _plural(items):
+    return "" if len(items) == 1 else "s"
+
+
+def _them(items):
+    return "it" if len(items) == 1 else "them"
+
+
+def names_of(names):
+    return _listing([repr(name) for name in names])
+
+
+def _listing(items, limit=5):
+    """Join items with commas, cut after ``limit`` so messages stay one line."""
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

@@ -1,0 +1,367 @@
+"""The command line on real files: pandas tables, pipes, progress, options.
+
+Observed cells are compared as text: the output must hold them byte for
+byte as the input did, whatever the numbers' spelling.
+"""
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emimpute
+from emimpute import EMImputer, EMMixture
+from emimpute._cli import _Throttle, main
+
+PENGUINS = files("emimpute.datasets") / "data" / "penguins.csv"
+ROOT = str(Path(emimpute.__file__).resolve().parents[1])
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+}
+
+
+def _run(capsys, *argv):
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _cells(source, sep=","):
+    """Every cell as text (header row first), as pandas' reader splits them."""
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return pd.read_csv(
+        source, sep=sep, header=None, dtype=str, keep_default_na=False
+    ).to_numpy()
+
+
+def _assert_observed_verbatim(source, out, *, sep=",", missing=None):
+    """Same shape and header; every observed input cell identical in out."""
+    before, after = _cells(source, sep), _cells(out, sep)
+    assert before.shape == after.shape
+    if missing is None:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        missing = pd.read_csv(source, sep=sep).isna().to_numpy()
+    observed = np.vstack([np.zeros(before.shape[1], bool), ~missing])
+    np.testing.assert_array_equal(after[observed], before[observed])
+    return before, after, missing
+
+
+def _holed_frame(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) @ [[1.0, 0.8, 0.0], [0.0, 0.6, 0.5], [0, 0, 1]]
+    X = np.round(X * [1.0, 10.0, 100.0] + [0, 50, 1000], 3)
+    X[rng.random(X.shape) < 0.15] = np.nan
+    return pd.DataFrame(X, columns=["x", "y", "z"])
+
+
+def test_penguins_with_excluded_year(capsys, tmp_path):
+    out = tmp_path / "out.csv"
+    status, _, err = _run(
+        capsys,
+        "impute",
+        PENGUINS,
+        "--n-components",
+        "2",
+        "--exclude",
+        "year",
+        "-o",
+        out,
+    )
+    assert status == 0, err
+    before, after, missing = _assert_observed_verbatim(PENGUINS, out)
+    year = list(before[0]).index("year")
+    np.testing.assert_array_equal(after[:, year], before[:, year])
+    # Every modelled hole is filled.
+    filled = pd.read_csv(out)
+    assert not filled.drop(columns="year").isna().any().any()
+    # The same fit as the estimator's on the same columns.
+    frame = pd.read_csv(PENGUINS).drop(columns="year")
+    expected = EMImputer(n_components=2, random_state=0).fit_transform(frame)
+    for k, name in enumerate(frame.columns):
+        if pd.api.types.is_numeric_dtype(frame[name]):
+            np.testing.assert_array_equal(filled[name], expected[:, k].astype(float))
+        else:
+            assert filled[name].tolist() == list(expected[:, k]), name
+
+
+def test_columns_selects_features(capsys, tmp_path):
+    out = tmp_path / "out.csv"
+    status, _, err = _run(
+        capsys,
+        "cluster",
+        PENGUINS,
+        "--columns",
+        "bill_length_mm,bill_depth_mm",
+        "--columns",
+        "flipper_length_mm",
+        "-o",
+        out,
+    )
+    assert status == 0, err
+    frame = pd.read_csv(PENGUINS)
+    X = frame[["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]]
+    expected = EMMixture(2, random_state=0).fit_predict(X)
+    np.testing.assert_array_equal(pd.read_csv(out)["label"], expected)
+    status, _, err = _run(capsys, "cluster", PENGUINS, "--columns", "beak")
+    assert status == 2 and "--columns names no column 'beak'" in err
+
+
+def test_semicolon_file_is_sniffed(capsys, tmp_path):
+    frame = _holed_frame(60)
+    path = tmp_path / "semi.csv"
+    frame.to_csv(path, sep=";", index=False)
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    assert out.splitlines()[0] == "x;y;z"
+    _assert_observed_verbatim(path, io.StringIO(out), sep=";")
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out), sep=";"), expected)
+
+
+def test_pandas_index_column_is_not_a_feature(capsys, tmp_path):
+    frame = _holed_frame(60)
+    frame.index = [f"row{i}" for i in range(len(frame))]
+    path = tmp_path / "indexed.csv"
+    frame.to_csv(path)  # an unnamed first column: pandas' index
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    before, after, _ = _assert_observed_verbatim(
+        path,
+        io.StringIO(out),
+        missing=pd.read_csv(path, index_col=0).reset_index().isna().to_numpy(),
+    )
+    np.testing.assert_array_equal(after[:, 0], before[:, 0])
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out), index_col=0), expected)
+    # A named index column, by --index-col; the labels file keeps it.
+    path = tmp_path / "named.csv"
+    frame.rename_axis("id").to_csv(path)
+    status, out, err = _run(capsys, "cluster", path, "--index-col", "id")
+    assert status == 0, err
+    labels = pd.read_csv(io.StringIO(out))
+    assert labels.columns.tolist() == ["id", "label"]
+    assert labels["id"].tolist() == frame.index.tolist()
+    np.testing.assert_array_equal(
+        labels["label"], EMMixture(2, random_state=0).fit_predict(frame)
+    )
+
+
+def test_float_format(capsys, tmp_path):
+    frame = _holed_frame(60)
+    path = tmp_path / "x.csv"
+    frame.to_csv(path, index=False)
+    status, out, err = _run(capsys, "impute", path, "--float-format", "%.2f")
+    assert status == 0, err
+    before, after, missing = _assert_observed_verbatim(path, io.StringIO(out))
+    imputed = after[1:][missing]
+    assert all(len(cell.split(".")[1]) == 2 for cell in imputed)
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    np.testing.assert_allclose(
+        pd.read_csv(io.StringIO(out)).to_numpy()[missing],
+        expected[missing],
+        atol=0.005,
+    )
+    status, _, err = _run(capsys, "impute", path, "--float-format", "%d%d")
+    assert status == 2 and "--float-format" in err
+
+
+def test_fit_options_reach_the_estimator(capsys, tmp_path):
+    frame = _holed_frame(100)
+    path = tmp_path / "x.csv"
+    frame.to_csv(path, index=False)
+    options = dict(tol=1e-6, reg_covar=1e-3, max_iter=7, n_init=2, random_state=3)
+    status, out, err = _run(
+        capsys,
+        "impute",
+        path,
+        "--n-components",
+        "2",
+        "--tol",
+        "1e-6",
+        "--reg-covar",
+        "1e-3",
+        "--max-iter",
+        "7",
+        "--n-init",
+        "2",
+        "--random-state",
+        "3",
+    )
+    assert status == 0, err
+    with pytest.warns(Warning):  # 7 iterations do not converge at 1e-6
+        expected = EMImputer(n_components=2, **options).fit_transform(frame)
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out)), expected)
+    assert "did not converge" in err
+
+
+def test_verbose_shows_every_iteration(capsys, tmp_path):
+    path = tmp_path / "x.csv"
+    _holed_frame(100).to_csv(path, index=False)
+    status, _, err = _run(capsys, "impute", path, "--verbose", "-o", tmp_path / "o.csv")
+    assert status == 0, err
+    lines = err.splitlines()
+    iterations = [line for line in lines if ", iteration " in line]
+    assert iterations[0].startswith("emimpute: EM run 1 of 1, iteration 1: ")
+    assert iterations[0].endswith(" s)") and "change" not in iterations[0]
+    assert "change +" in iterations[1] or "change -" in iterations[1]
+    assert any(line.startswith("emimpute: reading ") for line in lines)
+    assert any("writing " in line and "done in" in line for line in lines)
+    assert any(" converged after " in line for line in lines)
+    # Without --verbose, stderr not a terminal: nothing; --quiet too.
+    for options in ([], ["--quiet", "--verbose"]):
+        status, _, err = _run(
+            capsys, "impute", path, "-o", tmp_path / "o.csv", *options
+        )
+        assert status == 0 and err == ""
+
+
+def test_throttle_shows_a_long_run_once_a_second():
+    # On a terminal, iterations pass at most once per interval, none in the
+    # first interval; a run's end only if something of it was shown.
+    throttle = _Throttle(1.0)
+
+    def record(run, iteration, elapsed, level=logging.DEBUG):
+        r = logging.LogRecord("emimpute", level, "", 0, "m", (), None)
+        r.em_run, r.em_iteration, r.em_elapsed = run, iteration, elapsed
+        return throttle.filter(r)
+
+    shown = [record(1, i, 0.3 * i) for i in range(1, 12)]
+    assert [i for i, s in enumerate(shown, 1) if s] == [4, 8]
+    assert record(1, 11, 3.4, logging.INFO)
+    assert not record(2, 0, 0.0, logging.INFO)
+    assert not record(2, 1, 0.5) and not record(2, 1, 0.6, logging.INFO)
+    assert not throttle.filter(logging.LogRecord("x", 10, "", 0, "m", (), None))
+
+
+def _subprocess(args, **options):
+    return subprocess.run(
+        [sys.executable, "-m", "emimpute", *map(str, args)],
+        capture_output=True,
+        env=ENV,
+        timeout=300,
+        **options,
+    )
+
+
+def test_stdin_to_stdout_and_version(tmp_path):
+    frame = _holed_frame(80)
+    text = frame.to_csv(index=False)
+    done = _subprocess(["impute", "-"], input=text.encode())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    got = pd.read_csv(io.BytesIO(done.stdout))
+    np.testing.assert_array_equal(got, expected)
+    _assert_observed_verbatim(io.StringIO(text), io.BytesIO(done.stdout))
+    version = _subprocess(["--version"])
+    assert version.returncode == 0
+    assert version.stdout.decode().strip() == f"emimpute {emimpute.__version__}"
+
+
+def test_help_and_version_import_nothing_heavy():
+    # --help and --version must answer at once: scikit-learn, scipy and
+    # pandas (over a second to import) are imported only when a command runs.
+    code = (
+        "import sys\n"
+        "from emimpute._cli import main\n"
+        "for argv in (['--help'], ['impute', '--help'], ['--version']):\n"
+        "    main(argv)\n"
+        "heavy = [m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=ENV, timeout=120
+    )
+    assert done.stderr.decode().strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_broken_pipe_ends_quietly(tmp_path):
+    # Output far larger than a pipe's buffer, read for one line only, as
+    # "emimpute impute big.csv | head -1" does.
+    path = tmp_path / "big.csv"
+    _holed_frame(20000).to_csv(path, index=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emimpute", "impute", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    first = process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 0
+    assert first == b"x,y,z\n"
+    assert stderr == b""
+
+
+def test_parquet_in_and_out(capsys, tmp_path):
+    pytest.importorskip("pyarrow")
+    frame = pd.read_csv(PENGUINS).drop(columns="year")
+    source = tmp_path / "penguins.parquet"
+    frame.to_parquet(source, index=False)
+    expected = EMImputer(n_components=2, random_state=0).fit_transform(frame)
+    for out in (tmp_path / "out.parquet", tmp_path / "out.csv"):
+        status, _, err = _run(
+            capsys, "impute", source, "--n-components", "2", "-o", out
+        )
+        assert status == 0, err
+        got = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+        assert got.columns.tolist() == frame.columns.tolist()
+        observed = frame.notna().to_numpy()
+        for k, name in enumerate(frame.columns):
+            # Observed values unchanged, holes as the estimator fills them.
+            assert got[name].tolist() == list(expected[:, k]) or np.array_equal(
+                got[name].to_numpy(float), expected[:, k].astype(float)
+            ), name
+            kept = observed[:, k]
+            assert got[name][kept].tolist() == frame[name][kept].tolist(), name
+    # Labels and probabilities as Parquet too.
+    labels, proba = tmp_path / "labels.parquet", tmp_path / "proba.parquet"
+    status, _, err = _run(
+        capsys,
+        "cluster",
+        source,
+        "--exclude",
+        "species,island,sex",
+        "-o",
+        labels,
+        "--proba",
+        proba,
+    )
+    assert status == 0, err
+    numeric = frame.drop(columns=["species", "island", "sex"])
+    model = EMMixture(2, random_state=0).fit(numeric)
+    np.testing.assert_array_equal(
+        pd.read_parquet(labels)["label"], model.predict(numeric)
+    )
+    np.testing.assert_allclose(
+        pd.read_parquet(proba).to_numpy(), model.predict_proba(numeric), rtol=1e-12
+    )
+
+
+@pytest.mark.slow
+def test_a_million_rows(capsys, tmp_path):
+    # About 25 MB; ~20 s on 2 loaded cores (reading 2 s, EM 8 s, writing 2 s),
+    # so marked slow: run it with -m slow.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1_000_000, 3)) @ [[1.0, 0.5, 0.2], [0, 1.0, 0.3], [0, 0, 1]]
+    missing = rng.random(X.shape) < 0.1
+    path = tmp_path / "million.csv"
+    pd.DataFrame(np.where(missing, np.nan, X), columns=["a", "b", "c"]).to_csv(
+        path, index=False, float_format="%.4g"
+    )
+    out = tmp_path / "out.csv"
+    status, _, err = _run(capsys, "impute", path, "-o", out)
+    assert status == 0, err
+    _assert_observed_verbatim(path, out, missing=missing)
+    assert not pd.read_csv(out).isna().any().any()
