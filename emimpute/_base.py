@@ -1,5 +1,6 @@
 """What the estimators share: EM parameters, their validation, the fit."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -125,7 +126,68 @@ def fit_em(
     """
     config = em_config(estimator, standardise=standardise, classes=classes)
     check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
-    return run_em(data, config, start=start, **initial)
+    result = run_em(
+        data,
+        config,
+        start=start,
+        previous_lower_bound=(
+            None if start is None else getattr(estimator, "lower_bound_", None)
+        ),
+        **initial,
+    )
+    if not standardise:
+        warn_if_reg_covar_dominates(result.params, data, config.prior.reg_covar)
+    return result
+
+
+# reg_covar may make up at most this share of a fitted variance before the
+# absolute ridge is said to swamp the data's scale.
+REG_COVAR_SHARE = 0.1
+
+
+def warn_if_reg_covar_dominates(params, data, reg_covar):
+    """Warn when an absolute ``reg_covar`` swamps a fitted variance.
+
+    ``reg_covar`` is added to every variance after each M-step, in the
+    squared units of the data; when it makes up more than
+    ``REG_COVAR_SHARE`` (10%) of a fitted component's smallest variance
+    (features with no spread in the data left aside: nothing can help them),
+    it decides the fit rather than the data (two clusters at a scale of
+    1e-8 merge into one). The message gives the data's smallest variance
+    and a ``reg_covar`` scaled to it.
+    """
+    gaussian = params.gaussian
+    if gaussian is None or reg_covar == 0.0 or data.n_numeric == 0:
+        return
+    observed = ~data.mask
+    counts = np.maximum(observed.sum(axis=0), 1)
+    means = np.where(observed, data.numeric, 0.0).sum(axis=0) / counts
+    spread = np.where(observed, data.numeric - means, 0.0)
+    data_variances = (spread**2).sum(axis=0) / counts
+    varying = data_variances > 0.0
+    if not varying.any():
+        return
+    form = gaussian.form
+    if form.dense:
+        stack = form.dense_stack(gaussian.covariances, gaussian.n_components)
+        fitted = np.diagonal(stack, axis1=1, axis2=2)
+    else:
+        fitted = form.variances(gaussian.covariances, gaussian.n_features)
+    smallest = fitted[:, varying].min()
+    if reg_covar <= REG_COVAR_SHARE * smallest:
+        return
+    data_scale = data_variances[varying].min()
+    warnings.warn(
+        f"reg_covar={reg_covar:.3g} is {reg_covar / smallest:.0%} of the "
+        f"smallest fitted variance ({smallest:.3g}): it is absolute, in the "
+        "squared units of the data, and here it swamps the data's scale "
+        f"(smallest feature variance {data_scale:.3g}), so components may "
+        "merge. Scale the data (for example with StandardScaler) or set "
+        f"reg_covar to about 1e-6 times the data's variance "
+        f"(reg_covar={1e-6 * data_scale:.3g}).",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def engine_data(table_input, numeric=None, categorical=None, labels=None):

@@ -45,7 +45,7 @@ class EMResult:
     scaling: Scaling | None = None
 
 
-def run_em(data, config, *, start=None, **initial):
+def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
     """Fit a mixture to incomplete data by EM.
 
     Each iteration computes, in one pass over the rows, the observed-data
@@ -64,6 +64,12 @@ def run_em(data, config, *, start=None, **initial):
     start : MixtureParams, default=None
         Start from these parameters instead (warm start); ``n_init`` is then
         ignored. In standardised units when ``config.standardise``.
+    previous_lower_bound : float, default=None
+        The lower bound the warm start's parameters were reported with (in
+        the data's units, as ``EMResult.lower_bound``): the first iteration's
+        change is measured from it, as scikit-learn's ``GaussianMixture``
+        does, so that repeated fits of one iteration each detect
+        convergence instead of restarting from ``-inf``.
     **initial
         Validated ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -92,6 +98,11 @@ def run_em(data, config, *, start=None, **initial):
             verbose_interval=config.verbose_interval,
             init_index=init_index,
             warn_on_decrease=config.prior.reg_covar == 0,
+            previous=(
+                -np.inf
+                if start is None or previous_lower_bound is None
+                else previous_lower_bound + log_jacobian
+            ),
         )
         params = start
         if params is None:

@@ -31,6 +31,9 @@ class ConvergenceMonitor:
     warn_on_decrease : bool, default=True
         Warn when the log-likelihood drops by more than 1e-6 relative; the
         loop sets it only when ``reg_covar == 0``.
+    previous : float, default=-inf
+        The value before this run's first iteration: a warm start's previous
+        lower bound, so that a run of one iteration can converge.
 
     Attributes
     ----------
@@ -54,8 +57,10 @@ class ConvergenceMonitor:
         init_index=0,
         stream=None,
         warn_on_decrease=True,
+        previous=-np.inf,
     ):
         self.tol = tol
+        self.previous = previous
         self.warn_on_decrease = warn_on_decrease
         self.verbose = verbose
         self.verbose_interval = verbose_interval
@@ -72,7 +77,7 @@ class ConvergenceMonitor:
 
     def report(self, lower_bound):
         """Record one iteration's log-likelihood; return whether converged."""
-        previous = self.history[-1] if self.history else -np.inf
+        previous = self.history[-1] if self.history else self.previous
         self.history.append(lower_bound)
         change = lower_bound - previous
         n_iter = len(self.history)
