@@ -85,7 +85,13 @@ class ConvergenceMonitor:
         # arithmetic, so a visible drop means a collapsing component. With
         # reg_covar > 0 small drops are expected (the ridge is not a prior
         # of the likelihood), and warning about them would only be noise.
-        if self.warn_on_decrease and change < -1e-6 * max(1.0, abs(lower_bound)):
+        # Not at a warm start's first iteration: the previous value may be of
+        # other data.
+        if (
+            self.warn_on_decrease
+            and n_iter > 1
+            and change < -1e-6 * max(1.0, abs(lower_bound))
+        ):
             warnings.warn(
                 f"The log-likelihood decreased by {-change:.3g} at iteration "
                 f"{n_iter} although reg_covar=0. This happens when "
