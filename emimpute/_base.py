@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 
 from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._config import EMConfig, Prior
+from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
 from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
 from emimpute._em._gaussian import GaussianFamily
@@ -31,6 +32,7 @@ EM_PARAMETER_CONSTRAINTS = {
     "init_params": [StrOptions(set(INIT_METHODS))],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "prior": [None, StrOptions({"default"}), ConjugatePrior],
 }
 
 
@@ -66,6 +68,13 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
         )
 
 
+def conjugate_prior(prior):
+    """The :class:`ConjugatePrior` of a ``prior`` parameter, or None."""
+    if prior is None:
+        return None
+    return ConjugatePrior() if isinstance(prior, str) else prior
+
+
 def em_config(estimator, *, standardise=False, classes=None):
     """The engine's :class:`EMConfig` from an estimator's parameters.
 
@@ -80,6 +89,7 @@ def em_config(estimator, *, standardise=False, classes=None):
         prior=Prior(
             reg_covar=estimator.reg_covar,
             category_smoothing=estimator.category_smoothing,
+            conjugate=conjugate_prior(getattr(estimator, "prior", None)),
         ),
         tol=estimator.tol,
         max_iter=estimator.max_iter,

@@ -114,6 +114,19 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         Pseudo-count added to every category of every component in each
         M-step (a symmetric Dirichlet prior); 0 gives maximum likelihood.
 
+    prior : None, 'default' or ConjugatePrior, default=None
+        None fits by maximum likelihood. 'default' (mclust's
+        ``priorControl()``) or a :class:`ConjugatePrior` fits the maximum a
+        posteriori parameters (MAP-EM) under the conjugate prior of Fraley
+        and Raftery (2007): means shrunk towards the data's mean,
+        covariances towards its covariance scaled by
+        ``n_components ** (-2 / n_features)``, the data-dependent
+        hyperparameters computed from the observed entries. It keeps
+        covariances well defined where maximum likelihood degenerates
+        (fewer rows than features, small components); ``reg_covar`` is
+        still added after each M-step.
+        ``lower_bound_`` then includes the log-prior.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -281,6 +294,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         priors=None,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        prior=None,
     ):
         self.n_components_per_class = n_components_per_class
         self.covariance_type = covariance_type
@@ -296,6 +310,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         self.priors = priors
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

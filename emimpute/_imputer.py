@@ -122,6 +122,19 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Pseudo-count added to every category of every component in each
         M-step, so that no category has probability 0 inside a component.
 
+    prior : None, 'default' or ConjugatePrior, default=None
+        None fits by maximum likelihood. 'default' (mclust's
+        ``priorControl()``) or a :class:`ConjugatePrior` fits the maximum a
+        posteriori parameters (MAP-EM) under the conjugate prior of Fraley
+        and Raftery (2007): means shrunk towards the data's mean,
+        covariances towards its covariance scaled by
+        ``n_components ** (-2 / n_features)``, the data-dependent
+        hyperparameters computed from the observed entries. It keeps
+        covariances well defined where maximum likelihood degenerates
+        (fewer rows than features, small components); hyperparameters are
+        stated in the data's units (see :class:`ConjugatePrior`).
+        ``lower_bound_`` then includes the log-prior.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -252,6 +265,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         verbose=0,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        prior=None,
     ):
         self.missing_values = missing_values
         self.n_components = n_components
@@ -268,6 +282,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -131,6 +131,19 @@ class EMMixture(DensityMixin, BaseEstimator):
         M-step (a symmetric Dirichlet prior), so that no category has
         probability 0 inside a component; 0 gives maximum likelihood.
 
+    prior : None, 'default' or ConjugatePrior, default=None
+        None fits by maximum likelihood. 'default' (mclust's
+        ``priorControl()``) or a :class:`ConjugatePrior` fits the maximum a
+        posteriori parameters (MAP-EM) under the conjugate prior of Fraley
+        and Raftery (2007): means shrunk towards the data's mean,
+        covariances towards its covariance scaled by
+        ``n_components ** (-2 / n_features)``, the data-dependent
+        hyperparameters computed from the observed entries. It keeps
+        covariances well defined where maximum likelihood degenerates
+        (fewer rows than features, small components); ``reg_covar`` is
+        still added after each M-step.
+        ``lower_bound_`` then includes the log-prior.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -271,6 +284,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -288,6 +302,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

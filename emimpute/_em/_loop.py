@@ -1,7 +1,7 @@
 """run_em: initialise, repeat E and M steps, keep the best of n_init runs."""
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from emimpute._em._estep import e_step
 from emimpute._em._init import initial_params
 from emimpute._em._monitor import ConvergenceMonitor
-from emimpute._em._mstep import m_step
+from emimpute._em._mstep import log_prior, m_step
 from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling
 
@@ -24,8 +24,11 @@ class EMResult:
         Parameters after the last M-step of the best run (of the
         standardised numeric columns when ``scaling`` is set).
     lower_bound : float
-        Per-sample observed-data log-likelihood at the best run's last
-        E-step, in the data's units.
+        The objective at the best run's last E-step, per sample: the
+        observed-data log-likelihood in the data's units, plus, with a
+        conjugate prior (MAP-EM), the log-prior density of the parameters
+        (of the standardised model when ``scaling`` is set) divided by the
+        number of rows.
     lower_bounds : list of float
         Its value at each iteration of the best run (of the data as fit:
         standardised when ``scaling`` is set).
@@ -55,7 +58,11 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
     ``config.tol`` or after ``config.max_iter`` iterations. ``config.n_init``
     runs start from different initial parameters and the one with the
     highest final log-likelihood is kept. The loop knows no family: it sums
-    statistics, calls the M-step and monitors.
+    statistics, calls the M-step and monitors. With a conjugate prior
+    (``config.prior.conjugate``) it resolves the hyperparameters on the data
+    as fit (standardised or not), the M-step is the MAP one and the
+    objective monitored includes the log-prior, so that it never decreases
+    (with ``reg_covar=0``).
 
     Parameters
     ----------
@@ -89,6 +96,10 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
         scaling = Scaling.fit(data)
         log_jacobian = scaling.log_jacobian(data.mask).mean()
         data = scaling.apply(data)
+    config = replace(
+        config,
+        prior=config.prior.resolve(data, config.n_components, config.form, scaling),
+    )
     n_runs = 1 if start is not None else config.n_init
     best = None
     for init_index in range(n_runs):
@@ -111,6 +122,9 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
         for n_iter in range(1, config.max_iter + 1):
             log_prob_norm, stats = e_step(data, params, chunk_size=config.chunk_size)
             lower_bound = log_prob_norm.mean()
+            if config.prior.is_map:
+                # The parameters the E-step used, before this M-step.
+                lower_bound += log_prior(params, config.prior) / data.n_samples
             if not np.isfinite(lower_bound):
                 raise ValueError(
                     f"The log-likelihood became {lower_bound} at iteration "
