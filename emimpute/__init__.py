@@ -13,7 +13,15 @@ from emimpute._classifier import EMClassifier
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._imputer import EMImputer
 from emimpute._mixture import EMMixture
+from emimpute._selection import EMMixtureSelector
 
 __version__ = "0.1.0"
 
-__all__ = ["ConjugatePrior", "EMClassifier", "EMImputer", "EMMixture", "__version__"]
+__all__ = [
+    "ConjugatePrior",
+    "EMClassifier",
+    "EMImputer",
+    "EMMixture",
+    "EMMixtureSelector",
+    "__version__",
+]

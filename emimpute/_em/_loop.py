@@ -117,7 +117,7 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
         )
         params = start
         if params is None:
-            params = initial_params(data, config, **initial)
+            params = initial_params(data, config, init_index=init_index, **initial)
         lower_bound = -np.inf
         for n_iter in range(1, config.max_iter + 1):
             log_prob_norm, stats = e_step(data, params, chunk_size=config.chunk_size)
