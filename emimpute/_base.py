@@ -75,16 +75,19 @@ def conjugate_prior(prior):
     return ConjugatePrior() if isinstance(prior, str) else prior
 
 
-def em_config(estimator, *, standardise=False, classes=None):
+def em_config(estimator, *, standardise=False, classes=None, n_components=None):
     """The engine's :class:`EMConfig` from an estimator's parameters.
 
-    ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`)
-    sets the number of components instead of ``estimator.n_components``.
+    ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`), or
+    ``n_components`` when given, sets the number of components instead of
+    ``estimator.n_components``.
     """
-    return EMConfig(
-        n_components=(
+    if n_components is None:
+        n_components = (
             estimator.n_components if classes is None else classes.n_components
-        ),
+        )
+    return EMConfig(
+        n_components=n_components,
         form=covariance_form(estimator.covariance_type),
         prior=Prior(
             reg_covar=estimator.reg_covar,
@@ -111,6 +114,7 @@ def fit_em(
     start=None,
     mask=None,
     classes=None,
+    n_components=None,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -127,6 +131,8 @@ def fit_em(
         The input's missingness mask, for the error on empty features.
     classes : Classes, default=None
         The components' classes, for data with labels (see ``em_config``).
+    n_components : int, default=None
+        Overrides ``estimator.n_components`` (a selection's candidates).
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -134,7 +140,9 @@ def fit_em(
     -------
     result : EMResult
     """
-    config = em_config(estimator, standardise=standardise, classes=classes)
+    config = em_config(
+        estimator, standardise=standardise, classes=classes, n_components=n_components
+    )
     check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
     result = run_em(
         data,
@@ -150,8 +158,9 @@ def fit_em(
     return result
 
 
-# reg_covar may make up at most this share of a fitted variance before the
-# absolute ridge is said to swamp the data's scale.
+# reg_covar may make up at most this share of a fitted variance, and this
+# share squared of the data's variance of that feature, before the absolute
+# ridge is said to swamp the data's scale.
 REG_COVAR_SHARE = 0.1
 
 
@@ -160,11 +169,14 @@ def warn_if_reg_covar_dominates(params, data, reg_covar):
 
     ``reg_covar`` is added to every variance after each M-step, in the
     squared units of the data; when it makes up more than
-    ``REG_COVAR_SHARE`` (10%) of a fitted component's smallest variance
-    (features with no spread in the data left aside: nothing can help them),
-    it decides the fit rather than the data (two clusters at a scale of
-    1e-8 merge into one). The message gives the data's smallest variance
-    and a ``reg_covar`` scaled to it.
+    ``REG_COVAR_SHARE`` (10%) of a fitted component's variance of a feature
+    and more than 1% of that feature's variance in the data (features with
+    no spread in the data left aside: nothing can help them), it decides
+    the fit rather than the data (two clusters at a scale of 1e-8 merge
+    into one). The second condition leaves out a component collapsing onto
+    a few rows of data at an ordinary scale, where ``reg_covar`` is doing
+    its job. The message gives the data's smallest variance and a
+    ``reg_covar`` scaled to it.
     """
     gaussian = params.gaussian
     if gaussian is None or reg_covar == 0.0 or data.n_numeric == 0:
@@ -183,9 +195,13 @@ def warn_if_reg_covar_dominates(params, data, reg_covar):
         fitted = np.diagonal(stack, axis1=1, axis2=2)
     else:
         fitted = form.variances(gaussian.covariances, gaussian.n_features)
-    smallest = fitted[:, varying].min()
-    if reg_covar <= REG_COVAR_SHARE * smallest:
+    swamped = (reg_covar > REG_COVAR_SHARE * fitted) & (
+        reg_covar > REG_COVAR_SHARE**2 * data_variances
+    )
+    swamped &= varying
+    if not swamped.any():
         return
+    smallest = fitted[swamped].min()
     data_scale = data_variances[varying].min()
     warnings.warn(
         f"reg_covar={reg_covar:.3g} is {reg_covar / smallest:.0%} of the "

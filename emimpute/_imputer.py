@@ -2,7 +2,7 @@
 
 import math
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -14,7 +14,10 @@ from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
 from emimpute._em._impute import complete
 from emimpute._input import read_input
+from emimpute._selection import select_n_components
 from emimpute._sklearn_compat import (
+    Interval,
+    StrOptions,
     _check_feature_names_in,
     _fit_context,
     _get_output_config,
@@ -22,6 +25,9 @@ from emimpute._sklearn_compat import (
     validate_data,
 )
 from emimpute._table import append_columns, container_of, decode, select_columns
+
+# The candidates of n_components='auto': mclust's default G = 1:9.
+AUTO_COMPONENTS = range(1, 10)
 
 
 def _is_nan(value):
@@ -45,9 +51,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         The placeholder for the missing values. All occurrences of
         ``missing_values`` are imputed.
 
-    n_components : int, default=1
+    n_components : int or 'auto', default=1
         Number of Gaussian components. 1 fits a multivariate Gaussian (as
         Amelia and norm do); more fit a mixture, for multimodal data.
+        'auto' fits 1, 2, ... up to 9 components (mclust's default range,
+        stopping once BIC has not improved twice in a row) and keeps the fit
+        of lowest BIC of the observed data (see :class:`EMMixtureSelector`);
+        ``n_components_`` tells the choice.
 
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         Covariance structure of the components, as in
@@ -152,6 +162,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         units). ``n_features_kept`` counts the features with at least one
         observed value at fit time.
 
+    n_components_ : int
+        Number of components of the kept fit (``n_components``, or the
+        choice of 'auto').
+
     n_iter_ : int
         Number of EM iterations of the kept fit.
 
@@ -241,6 +255,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         **EM_PARAMETER_CONSTRAINTS,
+        "n_components": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "missing_values": [Real],
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
@@ -350,7 +368,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
-        result = fit_em(self, self._engine_data(table), standardise=True)
+        data = self._engine_data(table)
+        if self.n_components == "auto":
+            result = select_n_components(
+                data,
+                AUTO_COMPONENTS,
+                lambda k: fit_em(self, data, standardise=True, n_components=k),
+            )[0]
+        else:
+            result = fit_em(self, data, standardise=True)
         params = result.params
         self._params = params
         self._scaling = result.scaling
@@ -375,6 +401,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.category_probabilities_ = (
             [] if params.categorical is None else list(params.categorical.probabilities)
         )
+        self.n_components_ = len(params.weights)
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.lower_bound_ = result.lower_bound

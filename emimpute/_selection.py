@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from emimpute._em._conjugate import ConjugatePrior
+from emimpute._em._estep import posterior
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._init import INIT_METHODS
 from emimpute._mixture import EMMixture
@@ -582,39 +583,50 @@ def _prior_name(prior):
     return "ConjugatePrior(...)"
 
 
-def select_n_components(estimator, data, candidates, fit):
-    """The number of components of the lowest BIC among ``candidates``.
+def select_n_components(data, candidates, fit, *, criterion="bic", patience=2):
+    """The fit of lowest BIC among increasing numbers of components.
 
-    ``fit(n_components)`` runs EM (an :class:`EMResult`) on ``data``; the
+    ``fit(n_components)`` runs EM on ``data`` (an :class:`EMResult`); the
     criterion comes from the observed-data log-density of each row under
     the result, as :func:`information_criteria` computes it. A candidate
-    that cannot be fit (too many components for the rows) is skipped.
+    that cannot be fit (too many components for the rows, a degenerate
+    covariance) is skipped, as mclust's NA. The search stops once BIC has
+    not improved for ``patience`` candidates in a row: BIC over ``K`` is
+    nearly always unimodal, and the larger fits are the costly ones.
 
     Returns
     -------
-    n_components : int
-    results : list of dict
-        The criteria of every candidate tried.
-    """
-    from emimpute._em._estep import posterior
+    result : EMResult
+        The fit of lowest BIC.
+    table : list of dict
+        The criteria of every candidate fit (``n_components`` added).
 
-    best, best_bic, table = None, np.inf, []
+    Raises
+    ------
+    ValueError
+        When no candidate can be fit: the first candidate's error.
+    """
+    best, best_bic, table, first_error = None, np.inf, [], None
+    worse = 0
     for n_components in candidates:
+        if worse >= patience:
+            break
         try:
             with warnings.catch_warnings():
+                # Candidates that do not converge are still compared.
                 warnings.simplefilter("ignore")
                 result = fit(n_components)
-        except ValueError:
+        except ValueError as exc:
+            first_error = first_error or exc
             continue
         log_prob, resp = posterior(data, result.params, scaling=result.scaling)
         criteria = information_criteria(log_prob, resp, result.params.n_parameters())
         criteria["n_components"] = n_components
         table.append(criteria)
-        if criteria["bic"] < best_bic:
-            best, best_bic = n_components, criteria["bic"]
+        if criteria[criterion] < best_bic:
+            best, best_bic, worse = result, criteria[criterion], 0
+        else:
+            worse += 1
     if best is None:
-        raise ValueError(
-            f"{type(estimator).__name__} could not fit any number of "
-            f"components among {list(candidates)}."
-        )
+        raise first_error
     return best, table
