@@ -23,7 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bench_classifier, bench_imputer, bench_mixed, bench_mixture
+from benchmarks import (
+    bench_classifier,
+    bench_imputer,
+    bench_mixed,
+    bench_mixture,
+    bench_selection,
+)
 from benchmarks._util import machine_info, markdown_table, verdict
 
 HERE = Path(__file__).resolve().parent
@@ -57,6 +63,8 @@ QUICK = {
         "timing_n_samples": 2000,
         "timing_repeats": 1,
     },
+    # Old Faithful up to 2 components, one table, one seed
+    "selection": {"max_components": 2, "tables": ("iris",), "seeds": 1},
     # 1000 training rows: 20 labels at 2%, enough for QDA's model at d=2
     "classifier": {
         "dims": (2,),
@@ -216,7 +224,9 @@ def build_parser():
         "--quick", action="store_true", help="tiny sizes, for a smoke test"
     )
     parser.add_argument(
-        "--only", choices=["mixture", "imputer", "mixed", "classifier"], default=None
+        "--only",
+        choices=["mixture", "imputer", "mixed", "classifier", "selection"],
+        default=None,
     )
     parser.add_argument(
         "--output",
@@ -256,6 +266,8 @@ def build_parser():
         "--classifier-n-train", type=int, default=bench_classifier.N_TRAIN
     )
     group.add_argument("--classifier-n-test", type=int, default=bench_classifier.N_TEST)
+    group = parser.add_argument_group("selection sizes (full run)")
+    group.add_argument("--selection-seeds", type=int, default=3)
     return parser
 
 
@@ -271,6 +283,7 @@ def main(argv=None):
     if args.quick:
         mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
         mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
+        selection_kw = QUICK["selection"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -294,6 +307,7 @@ def main(argv=None):
             "timing_n_samples": args.mixed_timing_n_samples,
             "timing_repeats": args.mixed_timing_repeats,
         }
+        selection_kw = {"seeds": args.selection_seeds}
         classifier_kw = {
             "dims": args.classifier_dims,
             "seeds": args.classifier_seeds,
@@ -345,6 +359,16 @@ def main(argv=None):
                 )
             )
             target_rows += bench_classifier.targets(results)
+        if args.only in (None, "selection"):
+            results, markdown = bench_selection.run(log=log, **selection_kw)
+            sections.append(
+                (
+                    "Model choice: starts, selection by BIC, the conjugate prior "
+                    "(issue 13)",
+                    markdown,
+                )
+            )
+            target_rows += bench_selection.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 
