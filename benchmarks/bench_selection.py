@@ -340,11 +340,7 @@ def to_markdown(results):
                     name,
                     f"20% {mechanism.upper()}",
                     *[f"{np.mean(cell[k]['rmse']) / base:.3f}" for k in IMPUTERS],
-                    *[
-                        ",".join(map(str, cell[k]["k"]))
-                        for k in IMPUTERS
-                        if k != "K=1"
-                    ],
+                    *[",".join(map(str, cell[k]["k"])) for k in IMPUTERS if k != "K=1"],
                     *[f"{cell[k]['time']:.1f}" for k in IMPUTERS],
                 ]
             )
@@ -356,8 +352,7 @@ def to_markdown(results):
                 for (n, m), c in tables.items()
             )
             + " standard deviations), the numbers of components chosen per "
-            "seed, total time over the seeds.\n\n"
-            + markdown_table(header, rows)
+            "seed, total time over the seeds.\n\n" + markdown_table(header, rows)
         )
     rows = results["p_greater_than_n"]
     if rows:
