@@ -423,7 +423,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        return self.best_estimator_.predict(self._check_X(X))
+        X = self._check_X(X)
+        return self.best_estimator_.predict(X)
 
     def fit_predict(self, X, y=None):
         """Fit the grid and predict the components of ``X`` by the best fit.
@@ -456,7 +457,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        return self.best_estimator_.predict_proba(self._check_X(X))
+        X = self._check_X(X)
+        return self.best_estimator_.predict_proba(X)
 
     def score_samples(self, X):
         """Log-density of each row's observed coordinates, under the best fit.
@@ -471,7 +473,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             The observed-data log-density of each row.
         """
-        return self.best_estimator_.score_samples(self._check_X(X))
+        X = self._check_X(X)
+        return self.best_estimator_.score_samples(X)
 
     def score(self, X, y=None):
         """Mean observed-data log-likelihood per row, under the best fit.
