@@ -11,7 +11,8 @@ optimum is the same): ``GaussianMixture(n_init=20)`` (k-means starts),
 ``EMMixture`` with ``init_params='kmeans'`` and ``n_init`` 1 and 10, and
 with ``init_params='hierarchical'`` and ``n_init`` 1, 3 and 10 (runs 1-3:
 the hierarchical start on three views of the data, then k-means), and
-``EMMixtureSelector`` at its default start over the whole grid. The best
+``EMMixtureSelector`` at its default start (``init_params='hierarchical',
+n_init=10``, chosen on this table) over the whole grid. The best
 known optimum of a cell is the highest log-likelihood any of them found, and
 mclust's figure where one is known: -1111.248 for 4 'full' (VVV)
 components, the figure of issue 13 (R and CRAN are not reachable from this

@@ -13,7 +13,9 @@ def _estimators():
         estimators.append(emimpute.EMImputer(max_iter=5))
     estimators.append(EMClassifier())
     estimators.append(
-        EMMixtureSelector(n_components=2, covariance_type=("full", "diag"), max_iter=5)
+        EMMixtureSelector(
+            n_components=2, covariance_type=("full", "diag"), max_iter=5, n_init=2
+        )
     )
     return estimators
 

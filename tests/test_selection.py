@@ -31,7 +31,7 @@ def _holes(X, rng, rate=0.15):
 def test_selector_picks_the_true_number_of_components_with_holes():
     X, rng = _blobs(0)
     X = _holes(X, rng)
-    selector = EMMixtureSelector(n_components=5, random_state=0).fit(X)
+    selector = EMMixtureSelector(n_components=5, n_init=3, random_state=0).fit(X)
     assert selector.best_params_["n_components"] == 3
     results = selector.cv_results_
     assert len(results["bic"]) == 5 * 4
@@ -49,7 +49,11 @@ def test_cv_results_criteria_agree_with_the_mixture_and_gaussian_mixture():
     # its bic/aic; ICL adds twice the classification entropy.
     X, _ = _blobs(1)
     selector = EMMixtureSelector(
-        n_components=[1, 2, 3], covariance_type="diag", random_state=0
+        n_components=[1, 2, 3],
+        covariance_type="diag",
+        init_params="kmeans",
+        n_init=1,
+        random_state=0,
     ).fit(X)
     results = selector.cv_results_
     for i, params in enumerate(results["params"]):
@@ -88,6 +92,7 @@ def test_selector_grid_with_prior_and_failures_recorded():
             n_components=[1, 6, 13],
             covariance_type="full",
             prior=(None, "default"),
+            n_init=1,
             random_state=0,
         ).fit(X)
     results = selector.cv_results_
@@ -118,7 +123,7 @@ def test_selector_plot_draws_one_line_per_type():
     import matplotlib.pyplot as plt
 
     X, _ = _blobs(4)
-    selector = EMMixtureSelector(n_components=3, random_state=0).fit(X)
+    selector = EMMixtureSelector(n_components=3, n_init=1, random_state=0).fit(X)
     fig, ax = plt.subplots()
     assert selector.plot(ax=ax) is ax
     labels = [line.get_label() for line in ax.get_lines()]
