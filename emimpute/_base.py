@@ -75,13 +75,18 @@ def conjugate_prior(prior):
     return ConjugatePrior() if isinstance(prior, str) else prior
 
 
-def em_config(estimator, *, standardise=False, classes=None, n_components=None):
+def em_config(
+    estimator, *, standardise=False, classes=None, n_components=None, prior=None
+):
     """The engine's :class:`EMConfig` from an estimator's parameters.
 
     ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`), or
     ``n_components`` when given, sets the number of components instead of
-    ``estimator.n_components``.
+    ``estimator.n_components``; ``prior``, when given, replaces
+    ``estimator.prior``.
     """
+    if prior is None:
+        prior = getattr(estimator, "prior", None)
     if n_components is None:
         n_components = (
             estimator.n_components if classes is None else classes.n_components
@@ -92,7 +97,7 @@ def em_config(estimator, *, standardise=False, classes=None, n_components=None):
         prior=Prior(
             reg_covar=estimator.reg_covar,
             category_smoothing=estimator.category_smoothing,
-            conjugate=conjugate_prior(getattr(estimator, "prior", None)),
+            conjugate=conjugate_prior(prior),
         ),
         tol=estimator.tol,
         max_iter=estimator.max_iter,
@@ -115,6 +120,7 @@ def fit_em(
     mask=None,
     classes=None,
     n_components=None,
+    prior=None,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -133,6 +139,8 @@ def fit_em(
         The components' classes, for data with labels (see ``em_config``).
     n_components : int, default=None
         Overrides ``estimator.n_components`` (a selection's candidates).
+    prior : 'default' or ConjugatePrior, default=None
+        Overrides ``estimator.prior``.
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -141,7 +149,11 @@ def fit_em(
     result : EMResult
     """
     config = em_config(
-        estimator, standardise=standardise, classes=classes, n_components=n_components
+        estimator,
+        standardise=standardise,
+        classes=classes,
+        n_components=n_components,
+        prior=prior,
     )
     check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
     result = run_em(
