@@ -187,7 +187,9 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     lower_bound_ : float
         Per-sample log-likelihood of the observed data of the best fit:
         ``log p(x_O, y)`` for a labelled row, ``log p(x_O)`` for an
-        unlabelled one (0 for a row with nothing observed).
+        unlabelled one (0 for a row with nothing observed); with a
+        ``prior``, plus the log-prior density of the parameters divided by
+        ``n_samples`` (the objective of MAP-EM).
 
     lower_bounds_ : list of float
         Its value at each iteration of the best fit.

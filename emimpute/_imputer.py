@@ -182,7 +182,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     lower_bound_ : float
         Per-row observed-data log-likelihood of the kept fit, in the data's
-        units.
+        units; with a ``prior`` (or ``n_components='auto'``), plus the
+        log-prior density of the standardised model's parameters divided by
+        the number of rows (the objective of MAP-EM).
 
     indicator_ : MissingIndicator
         The indicator of missing values; None when ``add_indicator=False``.

@@ -174,7 +174,9 @@ class EMMixture(DensityMixin, BaseEstimator):
 
     lower_bound_ : float
         Per-sample observed-data log-likelihood of the best fit (rows with
-        nothing observed contribute 0).
+        nothing observed contribute 0); with a ``prior``, the objective of
+        MAP-EM: that plus the log-prior density of the parameters divided by
+        ``n_samples``.
 
     categories_ : list of ndarray
         The categories of each categorical feature (in the order of
