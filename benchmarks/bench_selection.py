@@ -141,6 +141,7 @@ def run_starts(max_components=MAX_COMPONENTS, log=print):
         "found": found,
         "times": times,
         "best": best,
+        "max_components": max_components,
         "selector_start": EMMixtureSelector().init_params,
         "selector_n_init": EMMixtureSelector().n_init,
     }
@@ -229,7 +230,8 @@ def targets(results):
         )
         out.append(
             (
-                "Old Faithful, G = 1..5 x 4 covariance types: EMMixtureSelector's "
+                f"Old Faithful, G = 1..{starts['max_components']} x 4 covariance "
+                "types: EMMixtureSelector's "
                 "default start reaches >= max(GaussianMixture(n_init=20), mclust "
                 "VVV G=4 -1111.248) - 1e-6 relative",
                 f"{n_ref}/{len(cells)} cells ({n_ok}/{len(cells)} reach the best "
@@ -323,7 +325,8 @@ def to_markdown(results):
         parts.append(
             "Old Faithful: log-likelihood of the best fit found (tol=1e-8); "
             "`*` marks a fit more than 1e-6 relative below the best known. "
-            "`selector` is `EMMixtureSelector(n_components=5)` at its default "
+            f"`selector` is `EMMixtureSelector(n_components="
+            f"{starts['max_components']})` at its default "
             f"start (init_params={starts['selector_start']!r}, "
             f"n_init={starts['selector_n_init']}), its time for the whole grid. "
             "mclust's figure is the one given in issue 13 (R is not reachable "
