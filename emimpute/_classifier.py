@@ -78,8 +78,8 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         kept. The start is made from the labelled rows, so restarts differ
         only when ``n_components_per_class > 1``.
 
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-            default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, default='kmeans'
         With ``n_components_per_class > 1``, how each class's labelled rows
         are split among its components to start (see :class:`EMMixture`).
 

@@ -90,8 +90,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Number of initialisations; the fit with the highest likelihood is
         kept.
 
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-            default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, default='kmeans'
         How the initial responsibilities are chosen (see
         :class:`EMMixture`).
 

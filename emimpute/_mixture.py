@@ -70,8 +70,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         The number of initializations to perform. The best result (highest
         final log-likelihood) is kept.
 
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-            default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, default='kmeans'
         The method used to initialize the responsibilities, run on the rows
         with at least one observed value after filling each missing entry
         with its column's observed mean:
@@ -80,6 +80,15 @@ class EMMixture(DensityMixin, BaseEstimator):
         - 'k-means++': the k-means++ seeds, one row per component.
         - 'random': random responsibilities.
         - 'random_from_data': random rows, one per component.
+        - 'hierarchical': mclust's start, a model-based agglomerative
+          clustering (Ward's criterion, mclust's 'EII') of at most 2000
+          rows, each missing entry first filled with its conditional mean
+          under one Gaussian; the first three of the ``n_init`` runs
+          agglomerate three views of the data (whitened principal
+          components, the data as given, standardised features), the
+          others start from k-means. It finds optima that k-means starts
+          miss (see the user guide); 'kmeans' stays the default so that
+          fits on complete data equal ``GaussianMixture``'s.
 
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
