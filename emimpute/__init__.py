@@ -17,12 +17,21 @@ __version__ = "0.1.0"
 # imported on first use (PEP 562), so that the command line's --help and
 # --version, which import this package, answer at once.
 _ESTIMATORS = {
+    "ConjugatePrior": "emimpute._em._conjugate",
     "EMClassifier": "emimpute._classifier",
     "EMImputer": "emimpute._imputer",
     "EMMixture": "emimpute._mixture",
+    "EMMixtureSelector": "emimpute._selection",
 }
 
-__all__ = ["EMClassifier", "EMImputer", "EMMixture", "__version__"]
+__all__ = [
+    "ConjugatePrior",
+    "EMClassifier",
+    "EMImputer",
+    "EMMixture",
+    "EMMixtureSelector",
+    "__version__",
+]
 
 
 def __getattr__(name):

@@ -1,5 +1,6 @@
 """What the estimators share: EM parameters, their validation, the fit."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -7,6 +8,7 @@ from sklearn.utils import check_random_state
 
 from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._config import EMConfig, Prior
+from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
 from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
 from emimpute._em._gaussian import GaussianFamily
@@ -35,6 +37,7 @@ EM_PARAMETER_CONSTRAINTS = {
     "init_params": [StrOptions(set(INIT_METHODS))],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "prior": [None, StrOptions({"default"}), ConjugatePrior],
 }
 
 
@@ -68,20 +71,36 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
         )
 
 
-def em_config(estimator, *, standardise=False, classes=None):
+def conjugate_prior(prior):
+    """The :class:`ConjugatePrior` of a ``prior`` parameter, or None."""
+    if prior is None:
+        return None
+    return ConjugatePrior() if isinstance(prior, str) else prior
+
+
+def em_config(
+    estimator, *, standardise=False, classes=None, n_components=None, prior=None
+):
     """The engine's :class:`EMConfig` from an estimator's parameters.
 
-    ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`)
-    sets the number of components instead of ``estimator.n_components``.
+    ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`), or
+    ``n_components`` when given, sets the number of components instead of
+    ``estimator.n_components``; ``prior``, when given, replaces
+    ``estimator.prior``.
     """
-    return EMConfig(
-        n_components=(
+    if prior is None:
+        prior = getattr(estimator, "prior", None)
+    if n_components is None:
+        n_components = (
             estimator.n_components if classes is None else classes.n_components
-        ),
+        )
+    return EMConfig(
+        n_components=n_components,
         form=covariance_form(estimator.covariance_type),
         prior=Prior(
             reg_covar=estimator.reg_covar,
             category_smoothing=estimator.category_smoothing,
+            conjugate=conjugate_prior(prior),
         ),
         tol=estimator.tol,
         max_iter=estimator.max_iter,
@@ -103,6 +122,8 @@ def fit_em(
     start=None,
     mask=None,
     classes=None,
+    n_components=None,
+    prior=None,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -119,6 +140,10 @@ def fit_em(
         The input's missingness mask, for the error on empty features.
     classes : Classes, default=None
         The components' classes, for data with labels (see ``em_config``).
+    n_components : int, default=None
+        Overrides ``estimator.n_components`` (a selection's candidates).
+    prior : 'default' or ConjugatePrior, default=None
+        Overrides ``estimator.prior``.
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -126,7 +151,13 @@ def fit_em(
     -------
     result : EMResult
     """
-    config = em_config(estimator, standardise=standardise, classes=classes)
+    config = em_config(
+        estimator,
+        standardise=standardise,
+        classes=classes,
+        n_components=n_components,
+        prior=prior,
+    )
     if data.sample_weight is not None:
         # A row of weight 0 is a row dropped: it changes no statistic, and
         # the E-step never has to divide by its zero mass.
@@ -134,7 +165,72 @@ def fit_em(
         data = data.take(kept)
         mask = None if mask is None else mask[kept]
     check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
-    return run_em(data, config, start=start, **initial)
+    result = run_em(
+        data,
+        config,
+        start=start,
+        previous_lower_bound=(
+            None if start is None else getattr(estimator, "lower_bound_", None)
+        ),
+        **initial,
+    )
+    if not standardise:
+        warn_if_reg_covar_dominates(result.params, data, config.prior.reg_covar)
+    return result
+
+
+# reg_covar may make up at most this share of a fitted variance, and this
+# share squared of the data's variance of that feature, before the absolute
+# ridge is said to swamp the data's scale.
+REG_COVAR_SHARE = 0.1
+
+
+def warn_if_reg_covar_dominates(params, data, reg_covar):
+    """Warn when an absolute ``reg_covar`` swamps a fitted variance.
+
+    ``reg_covar`` is added to every variance after each M-step, in the
+    squared units of the data; when it makes up more than
+    ``REG_COVAR_SHARE`` (10%) of a fitted component's variance of a feature
+    and more than 1% of that feature's variance in the data (features with
+    no spread in the data left aside: nothing can help them), it decides
+    the fit rather than the data (two clusters at a scale of 1e-8 merge
+    into one). The second condition leaves out a component collapsing onto
+    a few rows of data at an ordinary scale, where ``reg_covar`` is doing
+    its job. The message gives the data's smallest variance and a
+    ``reg_covar`` scaled to it.
+    """
+    gaussian = params.gaussian
+    if gaussian is None or reg_covar == 0.0 or data.n_numeric == 0:
+        return
+    form = gaussian.form
+    if form.dense:
+        stack = form.dense_stack(gaussian.covariances, gaussian.n_components)
+        fitted = np.diagonal(stack, axis1=1, axis2=2)
+    else:
+        fitted = form.variances(gaussian.covariances, gaussian.n_features)
+    swamped = reg_covar > REG_COVAR_SHARE * fitted
+    if not swamped.any():
+        return
+    # The data's observed variances: the standardisation's scales (1 for a
+    # feature with no spread, which reg_covar cannot swamp), computed only
+    # when a fitted variance is in doubt.
+    data_variances = data.fit_scaling().scale ** 2
+    swamped &= reg_covar > REG_COVAR_SHARE**2 * data_variances
+    if not swamped.any():
+        return
+    smallest = fitted[swamped].min()
+    data_scale = data_variances.min()
+    warnings.warn(
+        f"reg_covar={reg_covar:.3g} is {reg_covar / smallest:.0%} of the "
+        f"smallest fitted variance ({smallest:.3g}): it is absolute, in the "
+        "squared units of the data, and here it swamps the data's scale "
+        f"(smallest feature variance {data_scale:.3g}), so components may "
+        "merge. Scale the data (for example with StandardScaler) or set "
+        f"reg_covar to about 1e-6 times the data's variance "
+        f"(reg_covar={1e-6 * data_scale:.3g}).",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def engine_data(

@@ -78,8 +78,8 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         kept. The start is made from the labelled rows, so restarts differ
         only when ``n_components_per_class > 1``.
 
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-            default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, default='kmeans'
         With ``n_components_per_class > 1``, how each class's labelled rows
         are split among its components to start (see :class:`EMMixture`).
 
@@ -113,6 +113,19 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     category_smoothing : float, default=1.0
         Pseudo-count added to every category of every component in each
         M-step (a symmetric Dirichlet prior); 0 gives maximum likelihood.
+
+    prior : None, 'default' or ConjugatePrior, default=None
+        None fits by maximum likelihood. 'default' (mclust's
+        ``priorControl()``) or a :class:`ConjugatePrior` fits the maximum a
+        posteriori parameters (MAP-EM) under the conjugate prior of Fraley
+        and Raftery (2007): means shrunk towards the data's mean,
+        covariances towards its covariance scaled by
+        ``n_components ** (-2 / n_features)``, the data-dependent
+        hyperparameters computed from the observed entries. It keeps
+        covariances well defined where maximum likelihood degenerates
+        (fewer rows than features, small components); ``reg_covar`` is
+        still added after each M-step.
+        ``lower_bound_`` then includes the log-prior.
 
     Attributes
     ----------
@@ -174,7 +187,9 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     lower_bound_ : float
         Per-sample log-likelihood of the observed data of the best fit:
         ``log p(x_O, y)`` for a labelled row, ``log p(x_O)`` for an
-        unlabelled one (0 for a row with nothing observed).
+        unlabelled one (0 for a row with nothing observed); with a
+        ``prior``, plus the log-prior density of the parameters divided by
+        ``n_samples`` (the objective of MAP-EM).
 
     lower_bounds_ : list of float
         Its value at each iteration of the best fit.
@@ -281,6 +296,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         priors=None,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        prior=None,
     ):
         self.n_components_per_class = n_components_per_class
         self.covariance_type = covariance_type
@@ -296,6 +312,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         self.priors = priors
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -18,7 +18,13 @@ from emimpute._base import (
     store_fitted,
     validate_with_nan,
 )
-from emimpute._em._dask import DaskData, check_row_chunks, is_dask_array, map_rows
+from emimpute._em._dask import (
+    DaskData,
+    check_row_chunks,
+    is_dask_array,
+    map_rows,
+    refuse_unsupported,
+)
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import check_initial_params
@@ -75,8 +81,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         The number of initializations to perform. The best result (highest
         final log-likelihood) is kept.
 
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-            default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, default='kmeans'
         The method used to initialize the responsibilities, run on the rows
         with at least one observed value after filling each missing entry
         with its column's observed mean:
@@ -85,6 +91,15 @@ class EMMixture(DensityMixin, BaseEstimator):
         - 'k-means++': the k-means++ seeds, one row per component.
         - 'random': random responsibilities.
         - 'random_from_data': random rows, one per component.
+        - 'hierarchical': mclust's start, a model-based agglomerative
+          clustering (Ward's criterion, mclust's 'EII') of at most 2000
+          rows, each missing entry first filled with its conditional mean
+          under one Gaussian; the first three of the ``n_init`` runs
+          agglomerate three views of the data (whitened principal
+          components, the data as given, standardised features), the
+          others start from k-means. It finds optima that k-means starts
+          miss (see the user guide); 'kmeans' stays the default so that
+          fits on complete data equal ``GaussianMixture``'s.
 
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
@@ -139,6 +154,19 @@ class EMMixture(DensityMixin, BaseEstimator):
         M-step (a symmetric Dirichlet prior), so that no category has
         probability 0 inside a component; 0 gives maximum likelihood.
 
+    prior : None, 'default' or ConjugatePrior, default=None
+        None fits by maximum likelihood. 'default' (mclust's
+        ``priorControl()``) or a :class:`ConjugatePrior` fits the maximum a
+        posteriori parameters (MAP-EM) under the conjugate prior of Fraley
+        and Raftery (2007): means shrunk towards the data's mean,
+        covariances towards its covariance scaled by
+        ``n_components ** (-2 / n_features)``, the data-dependent
+        hyperparameters computed from the observed entries. It keeps
+        covariances well defined where maximum likelihood degenerates
+        (fewer rows than features, small components); ``reg_covar`` is
+        still added after each M-step.
+        ``lower_bound_`` then includes the log-prior.
+
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -169,7 +197,9 @@ class EMMixture(DensityMixin, BaseEstimator):
 
     lower_bound_ : float
         Per-sample observed-data log-likelihood of the best fit (rows with
-        nothing observed contribute 0).
+        nothing observed contribute 0); with a ``prior``, the objective of
+        MAP-EM: that plus the log-prior density of the parameters divided by
+        ``n_samples``.
 
     categories_ : list of ndarray
         The categories of each categorical feature (in the order of
@@ -279,6 +309,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -296,6 +327,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.prior = prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -393,11 +425,14 @@ class EMMixture(DensityMixin, BaseEstimator):
         lazy array does not know before a pass over it.
         """
         check_row_chunks(X)
-        if sample_weight is not None:
-            raise ValueError(
-                "sample_weight is not supported with a dask array X yet; "
-                "compute X, or fit without weights."
-            )
+        refuse_unsupported(
+            {
+                "sample_weight": sample_weight is not None,
+                "prior (its hyperparameters need the data in memory)": (
+                    self.prior is not None
+                ),
+            }
+        )
         # n_features_in_ (and no feature names), as validate_data on X would.
         validate_data(self, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
         mask = np.zeros((0, X.shape[1]), dtype=bool)

@@ -4,7 +4,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import emimpute
-from emimpute import EMClassifier, EMMixture
+from emimpute import EMClassifier, EMMixture, EMMixtureSelector
 
 
 def _estimators():
@@ -12,6 +12,11 @@ def _estimators():
     if hasattr(emimpute, "EMImputer"):
         estimators.append(emimpute.EMImputer(max_iter=5))
     estimators.append(EMClassifier())
+    estimators.append(
+        EMMixtureSelector(
+            n_components=2, covariance_type=("full", "diag"), max_iter=5, n_init=2
+        )
+    )
     return estimators
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from scipy.special import gammaln
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,21 @@ class CategoricalFamily:
     def m_step(self, stats, prior):
         """Category probabilities from expected counts and the smoothing."""
         return CategoricalFamily.from_counts(stats.counts, prior.category_smoothing)
+
+    def log_prior(self, prior):
+        """``log Dirichlet(theta; 1 + category_smoothing)`` of every column
+        and component: the prior whose MAP the M-step computes."""
+        alpha = 1.0 + prior.category_smoothing
+        total = 0.0
+        for probabilities in self.probabilities:
+            n_components, n_categories = probabilities.shape
+            total += n_components * (
+                gammaln(n_categories * alpha) - n_categories * gammaln(alpha)
+            )
+            if prior.category_smoothing:
+                with np.errstate(divide="ignore"):
+                    total += prior.category_smoothing * np.log(probabilities).sum()
+        return float(total)
 
     def n_parameters(self):
         """Free parameters: ``K (L_j - 1)`` per column."""

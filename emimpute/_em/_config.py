@@ -1,7 +1,8 @@
 """The options of an EM fit, as one frozen value."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from emimpute._em._conjugate import ConjugatePrior, GaussianPrior
 from emimpute._em._forms import FULL
 
 
@@ -19,10 +20,38 @@ class Prior:
         Pseudo-count added to every category of every component (the MAP
         estimate under a symmetric Dirichlet prior of concentration
         ``1 + category_smoothing``); 0 gives maximum likelihood.
+    conjugate : ConjugatePrior or None
+        The conjugate prior of the Gaussian family and the weights, as the
+        user stated it (None: maximum likelihood). ``run_em`` resolves it to
+        the data being fit (:meth:`resolve`).
+    gaussian : GaussianPrior or None
+        The resolved hyperparameters of the Gaussian family (set by
+        :meth:`resolve`).
+    weight_concentration : float
+        The resolved Dirichlet concentration of the weights (1: flat).
     """
 
     reg_covar: float = 1e-6
     category_smoothing: float = 1.0
+    conjugate: ConjugatePrior | None = None
+    gaussian: GaussianPrior | None = None
+    weight_concentration: float = 1.0
+
+    @property
+    def is_map(self):
+        """Whether EM maximises a posterior (the objective has a log-prior)."""
+        return self.conjugate is not None
+
+    def resolve(self, data, n_components, form, scaling=None):
+        """This prior with the conjugate hyperparameters fit to ``data``.
+
+        See :meth:`ConjugatePrior.resolve`; without a conjugate prior, the
+        prior itself.
+        """
+        if self.conjugate is None:
+            return self
+        gaussian, alpha = self.conjugate.resolve(data, n_components, form, scaling)
+        return replace(self, gaussian=gaussian, weight_concentration=alpha)
 
 
 @dataclass(frozen=True)

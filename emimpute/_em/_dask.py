@@ -54,6 +54,19 @@ def check_row_chunks(X, name="X"):
         )
 
 
+def refuse_unsupported(options):
+    """Raise a clear error for the first option used that dask data lacks.
+
+    ``options`` maps each option's description to whether it is used.
+    """
+    for what, used in options.items():
+        if used:
+            raise ValueError(
+                f"{what} is not supported with a dask array X yet; compute X "
+                "(X.compute()) to use it."
+            )
+
+
 def map_rows(X, function, dtype, n_columns=None):
     """``function`` applied lazily to every row chunk of ``X``.
 
@@ -146,6 +159,10 @@ class DaskData:
 
     n_categorical = 0
     sample_weight = None
+
+    @property
+    def total_weight(self):
+        return self.n_samples
 
     def _map_reduce(self, function, add, *args):
         import dask

@@ -131,6 +131,13 @@ class EMData:
             return None
         return self.sample_weight[rows, np.newaxis]
 
+    @property
+    def total_weight(self):
+        """The sum of the rows' weights: the number of rows without weights."""
+        if self.sample_weight is None:
+            return self.n_samples
+        return float(self.sample_weight.sum())
+
     def average(self, values):
         """The mean of per-row ``values``, weighted by the sample weights."""
         return np.average(values, weights=self.sample_weight)

@@ -135,17 +135,27 @@ class DenseForm:
         """Shape of ``s2``: tied needs only the sum over components."""
         return (1 if self.shared else n_components, n_features, n_features)
 
-    def covariances_from_statistics(self, s2, nk, centred_means, reg_covar):
-        """The covariance part of the M-step (see ``_gaussian``)."""
+    def covariances_from_statistics(
+        self, s2, nk, centred_means, reg_covar, divisor=None
+    ):
+        """The covariance part of the M-step (see ``_gaussian``).
+
+        ``divisor``, when given, replaces the count the scatter is divided
+        by (a prior's MAP update, ``_conjugate``).
+        """
         n_features = centred_means.shape[1]
         if self.shared:
             covariances = s2[0] - (nk * centred_means.T) @ centred_means
-            covariances = _symmetrise(covariances / nk.sum())
+            covariances = _symmetrise(
+                covariances / (nk.sum() if divisor is None else divisor)
+            )
             covariances.flat[:: n_features + 1] += reg_covar
             return covariances
         covariances = s2 / nk[:, np.newaxis, np.newaxis] - (
             centred_means[:, :, np.newaxis] * centred_means[:, np.newaxis, :]
         )
+        if divisor is not None:
+            covariances *= (nk / divisor)[:, np.newaxis, np.newaxis]
         covariances = _symmetrise(covariances)
         covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
         return covariances
@@ -219,8 +229,13 @@ class DiagonalForm:
     def statistics_shape(self, n_components, n_features):
         return (n_components, n_features)
 
-    def covariances_from_statistics(self, s2, nk, centred_means, reg_covar):
-        covariances = s2 / nk[:, np.newaxis] - centred_means**2 + reg_covar
+    def covariances_from_statistics(
+        self, s2, nk, centred_means, reg_covar, divisor=None
+    ):
+        covariances = s2 / nk[:, np.newaxis] - centred_means**2
+        if divisor is not None:
+            covariances *= (nk / divisor)[:, np.newaxis]
+        covariances += reg_covar
         return covariances.mean(axis=1) if self.spherical else covariances
 
     def scaled(self, covariances, scale):

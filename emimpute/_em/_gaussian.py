@@ -85,16 +85,28 @@ class GaussianFamily:
         - spherical: the mean of the diag variances over features.
 
         ``reg_covar`` is ``prior.reg_covar``, added after the M-step as
-        scikit-learn's ``GaussianMixture`` does.
+        scikit-learn's ``GaussianMixture`` does. With a conjugate prior
+        (``prior.gaussian``) the update is the MAP one: the same formulas on
+        the statistics augmented by the prior, the scatter divided by a
+        larger count (``_conjugate``).
         """
-        nk = stats.nk + NK_FLOOR
-        centred_means = stats.s1 / nk[:, np.newaxis]
+        nk, s1, s2, divisor = stats.nk, stats.s1, stats.s2, None
+        if prior.gaussian is not None:
+            nk, s1, s2, divisor = prior.gaussian.augment(stats, self.form)
+        nk = nk + NK_FLOOR
+        centred_means = s1 / nk[:, np.newaxis]
         covariances = self.form.covariances_from_statistics(
-            stats.s2, nk, centred_means, prior.reg_covar
+            s2, nk, centred_means, prior.reg_covar, divisor
         )
         return GaussianFamily.from_covariances(
             self.form, stats.shift + centred_means, covariances
         )
+
+    def log_prior(self, prior):
+        """The log-density of the means and covariances under the prior."""
+        if prior.gaussian is None:
+            return 0.0
+        return prior.gaussian.log_density(self)
 
     def n_parameters(self):
         """Free parameters: the means and the covariances."""

@@ -151,6 +151,10 @@ class LabelFamily:
         """The probabilities are fixed: the family itself."""
         return self
 
+    def log_prior(self, prior):
+        """No free parameter, no prior."""
+        return 0.0
+
     def n_parameters(self):
         """No free parameter."""
         return 0

@@ -1,14 +1,14 @@
 """run_em: initialise, repeat E and M steps, keep the best of n_init runs."""
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from emimpute._em._init import initial_params
 from emimpute._em._monitor import ConvergenceMonitor
-from emimpute._em._mstep import m_step
+from emimpute._em._mstep import log_prior, m_step
 from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling, check_range
 
@@ -23,8 +23,11 @@ class EMResult:
         Parameters after the last M-step of the best run (of the
         standardised numeric columns when ``scaling`` is set).
     lower_bound : float
-        Per-sample observed-data log-likelihood at the best run's last
-        E-step, in the data's units.
+        The objective at the best run's last E-step, per sample: the
+        observed-data log-likelihood in the data's units, plus, with a
+        conjugate prior (MAP-EM), the log-prior density of the parameters
+        (of the standardised model when ``scaling`` is set) divided by the
+        number of rows.
     lower_bounds : list of float
         Its value at each iteration of the best run (of the data as fit:
         standardised when ``scaling`` is set).
@@ -44,7 +47,7 @@ class EMResult:
     scaling: Scaling | None = None
 
 
-def run_em(data, config, *, start=None, **initial):
+def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
     """Fit a mixture to incomplete data by EM.
 
     Each iteration computes, in one pass over the rows, the observed-data
@@ -54,7 +57,11 @@ def run_em(data, config, *, start=None, **initial):
     ``config.tol`` or after ``config.max_iter`` iterations. ``config.n_init``
     runs start from different initial parameters and the one with the
     highest final log-likelihood is kept. The loop knows no family: it sums
-    statistics, calls the M-step and monitors.
+    statistics, calls the M-step and monitors. With a conjugate prior
+    (``config.prior.conjugate``) it resolves the hyperparameters on the data
+    as fit (standardised or not), the M-step is the MAP one and the
+    objective monitored includes the log-prior, so that it never decreases
+    (with ``reg_covar=0``).
 
     Parameters
     ----------
@@ -68,6 +75,12 @@ def run_em(data, config, *, start=None, **initial):
     start : MixtureParams, default=None
         Start from these parameters instead (warm start); ``n_init`` is then
         ignored. In standardised units when ``config.standardise``.
+    previous_lower_bound : float, default=None
+        The lower bound the warm start's parameters were reported with (in
+        the data's units, as ``EMResult.lower_bound``): the first iteration's
+        change is measured from it, as scikit-learn's ``GaussianMixture``
+        does, so that repeated fits of one iteration each detect
+        convergence instead of restarting from ``-inf``.
     **initial
         Validated ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -88,6 +101,10 @@ def run_em(data, config, *, start=None, **initial):
         log_jacobian = data.mean_log_jacobian(scaling)
         data = data.standardised(scaling)
     check_range(data, scaling)
+    config = replace(
+        config,
+        prior=config.prior.resolve(data, config.n_components, config.form, scaling),
+    )
     n_runs = 1 if start is not None else config.n_init
     best = None
     for init_index in range(n_runs):
@@ -98,15 +115,27 @@ def run_em(data, config, *, start=None, **initial):
             init_index=init_index,
             n_runs=n_runs,
             warn_on_decrease=config.prior.reg_covar == 0,
+            previous=(
+                -np.inf
+                if start is None or previous_lower_bound is None
+                else previous_lower_bound + log_jacobian
+            ),
         )
         params = start
         if params is None:
             params = initial_params(
-                data.initialisation_data(config.random_state), config, **initial
+                data.initialisation_data(config.random_state),
+                config,
+                init_index=init_index,
+                **initial,
             )
         lower_bound = -np.inf
         for n_iter in range(1, config.max_iter + 1):
             lower_bound, stats = data.expectation(params, config.chunk_size)
+            if config.prior.is_map:
+                # The parameters the E-step used, before this M-step; per
+                # unit of weight, as the log-likelihood.
+                lower_bound += log_prior(params, config.prior) / data.total_weight
             if not np.isfinite(lower_bound):
                 raise ValueError(
                     f"The log-likelihood became {lower_bound} at iteration "

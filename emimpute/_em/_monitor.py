@@ -48,6 +48,9 @@ class ConvergenceMonitor:
         loop sets it only when ``reg_covar == 0``.
     n_runs : int, default=1
         Number of runs of the fit (``n_init``), for the log records.
+    previous : float, default=-inf
+        The value before this run's first iteration: a warm start's previous
+        lower bound, so that a run of one iteration can converge.
 
     Attributes
     ----------
@@ -72,8 +75,10 @@ class ConvergenceMonitor:
         stream=None,
         warn_on_decrease=True,
         n_runs=1,
+        previous=-np.inf,
     ):
         self.tol = tol
+        self.previous = previous
         self.warn_on_decrease = warn_on_decrease
         self.verbose = verbose
         self.verbose_interval = verbose_interval
@@ -105,7 +110,7 @@ class ConvergenceMonitor:
 
     def report(self, lower_bound):
         """Record one iteration's log-likelihood; return whether converged."""
-        previous = self.history[-1] if self.history else -np.inf
+        previous = self.history[-1] if self.history else self.previous
         self.history.append(lower_bound)
         change = lower_bound - previous
         n_iter = len(self.history)
@@ -113,7 +118,13 @@ class ConvergenceMonitor:
         # arithmetic, so a visible drop means a collapsing component. With
         # reg_covar > 0 small drops are expected (the ridge is not a prior
         # of the likelihood), and warning about them would only be noise.
-        if self.warn_on_decrease and change < -1e-6 * max(1.0, abs(lower_bound)):
+        # Not at a warm start's first iteration: the previous value may be of
+        # other data.
+        if (
+            self.warn_on_decrease
+            and n_iter > 1
+            and change < -1e-6 * max(1.0, abs(lower_bound))
+        ):
             warnings.warn(
                 f"The log-likelihood decreased by {-change:.3g} at iteration "
                 f"{n_iter} although reg_covar=0. This happens when "

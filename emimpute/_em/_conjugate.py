@@ -1,0 +1,406 @@
+"""The conjugate prior of a Gaussian mixture: MAP-EM (Fraley and Raftery 2007).
+
+With a prior ``p(theta)`` EM climbs the log-posterior ``log p(X_O | theta) +
+log p(theta)`` instead of the log-likelihood: the E-step is unchanged and the
+M-step maximises the expected complete-data log-likelihood *plus* the
+log-prior. For the conjugate prior of mclust's ``priorControl()`` that
+maximum has a closed form. Per component, with ``nk`` the expected count,
+``xbar_k`` the weighted mean and ``W_k`` the weighted scatter around it:
+
+- means: ``mu_k | S_k ~ N(mu_P, S_k / kappa)``, so
+  ``mu_k = (nk xbar_k + kappa mu_P) / (nk + kappa)``;
+- full: ``S_k ~ inverse-Wishart(nu, Psi)``, so
+  ``S_k = (Psi + W_k + B_k) / (nu + nk + d + 2)``, where
+  ``B_k = kappa nk / (nk + kappa) (xbar_k - mu_P)(xbar_k - mu_P)^T``;
+- tied: one inverse-Wishart, so
+  ``S = (Psi + sum_k (W_k + B_k)) / (nu + n + d + K + 1)``;
+- diag: ``S_k,jj ~ inverse-gamma(nu / 2, psi_j / 2)``, so
+  ``S_k,jj = (psi_j + W_k,jj + B_k,jj) / (nu + nk + 3)``;
+- spherical: ``s_k^2 ~ inverse-gamma(nu / 2, psi / 2)``, so
+  ``s_k^2 = (psi + tr W_k + tr B_k) / (nu + (nk + 1) d + 2)``;
+- weights, optionally: ``pi ~ Dirichlet(alpha)``, so
+  ``pi_k = (nk + alpha - 1) / (n + K (alpha - 1))``.
+
+(Fraley and Raftery 2007, section 3 and table 2; the textbook updates, not
+the variants some of mclust's Fortran M-steps use.) In terms of the additive
+statistics these are the maximum-likelihood formulas applied to the
+statistics plus ``kappa`` pseudo-rows at ``mu_P`` and the scatter ``Psi``,
+divided by a larger count (:meth:`GaussianPrior.augment`), so the prior costs
+``O(K d^2)`` per M-step and nothing in the E-step.
+
+Missing entries change nothing here: the statistics are the E-step's
+expected ones, and the data-dependent hyperparameters
+(:meth:`ConjugatePrior.resolve`) come from the observed entries.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln, multigammaln
+
+
+@dataclass(frozen=True)
+class ConjugatePrior:
+    """A conjugate prior on the Gaussian mixture's parameters (MAP-EM).
+
+    The normal-inverse-Wishart prior of Fraley and Raftery (2007), mclust's
+    ``priorControl()``: given its covariance ``S_k``, the mean of component
+    ``k`` is ``N(mean, S_k / shrinkage)``; the covariance is
+    inverse-Wishart with ``dof`` degrees of freedom and scale matrix
+    ``scale`` ('full', 'tied'), or each variance inverse-gamma with shape
+    ``dof / 2`` and scale ``scale / 2`` ('diag', 'spherical'). Optionally the
+    weights are ``Dirichlet(weight_concentration)``. Every hyperparameter
+    left None takes mclust's data-dependent default (``defaultPrior``),
+    computed from the observed entries of the data being fit.
+
+    Parameters
+    ----------
+    shrinkage : float, default=0.01
+        ``kappa``: the prior's weight on ``mean``, in rows. 0 leaves the
+        means unshrunk (a flat prior on them).
+    mean : array-like of shape (n_features,), default=None
+        ``mu_P``; by default each feature's observed mean.
+    dof : float, default=None
+        ``nu``; by default ``n_features + 2``. Must exceed
+        ``n_features - 1`` for 'full' and 'tied' (0 for 'diag' and
+        'spherical') for the prior to be proper.
+    scale : float, array-like of shape (n_features,) or \
+            (n_features, n_features), default=None
+        ``Psi``; by default the data's covariance divided by
+        ``n_components ** (2 / n_features)``: the covariance of the observed
+        entries (pairwise, each pair of features over the rows where both
+        are observed; its diagonal when that is not positive definite, for
+        instance with fewer rows than features) for 'full' and 'tied', the
+        mean of the features' observed variances for 'diag' and 'spherical'.
+        A number is a multiple of the identity (of the variance for 'diag'
+        and 'spherical'); a vector, per-feature variances; a matrix must be
+        symmetric positive definite ('diag' takes its diagonal, 'spherical'
+        the mean of its diagonal).
+    weight_concentration : float, default=1.0
+        ``alpha`` of a symmetric Dirichlet prior on the weights; 1 is flat
+        (no prior on the weights, as mclust), larger values pull the
+        weights towards equal ones. At least 1, so that the MAP weights
+        exist.
+
+    Notes
+    -----
+    In :class:`EMImputer`, which fits standardised data, hyperparameters are
+    stated in the units of the data as the user sees them and converted:
+    ``mean`` standardised, ``scale`` divided by the product of the
+    features' standard deviations (for 'spherical', a number is divided by
+    the mean of the features' variances).
+
+    References
+    ----------
+    Fraley and Raftery (2007), Bayesian regularization for normal mixture
+    estimation and model-based clustering. Journal of Classification 24.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute import ConjugatePrior, EMMixture
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(20, 3))
+    >>> X[rng.rand(20, 3) < 0.2] = np.nan
+    >>> mixture = EMMixture(prior=ConjugatePrior(shrinkage=0.1), random_state=0)
+    >>> mixture.fit(X).converged_
+    True
+    """
+
+    shrinkage: float = 0.01
+    mean: object = None
+    dof: float | None = None
+    scale: object = None
+    weight_concentration: float = 1.0
+
+    def resolve(self, data, n_components, form, scaling=None):
+        """The hyperparameters for a fit: defaults filled in, all validated.
+
+        Parameters
+        ----------
+        data : EMData
+            The data being fit (standardised when ``scaling`` is given).
+        n_components : int
+        form : DenseForm or DiagonalForm
+        scaling : Scaling, default=None
+            The standardisation of ``data``: user-given ``mean`` and
+            ``scale`` are in the data's units and are converted.
+
+        Returns
+        -------
+        gaussian : GaussianPrior or None
+            None without numeric columns.
+        weight_concentration : float
+
+        Raises
+        ------
+        ValueError
+            Naming the hyperparameter that is invalid.
+        """
+        alpha = _real(self.weight_concentration, "weight_concentration")
+        if alpha < 1.0:
+            raise ValueError(
+                "prior.weight_concentration must be >= 1 (1 is a flat prior on "
+                f"the weights), got {alpha!r}."
+            )
+        n_features = data.n_numeric
+        if n_features == 0:
+            return None, alpha
+        shrinkage = _real(self.shrinkage, "shrinkage")
+        if shrinkage < 0.0:
+            raise ValueError(
+                f"prior.shrinkage must be >= 0 (0: no prior on the means), got "
+                f"{shrinkage!r}."
+            )
+        mean = self._mean(data, scaling)
+        dof = float(n_features + 2) if self.dof is None else _real(self.dof, "dof")
+        lowest = n_features - 1.0 if form.dense else 0.0
+        if not dof > lowest:
+            raise ValueError(
+                f"prior.dof must be > {lowest:g} (n_features - 1 for a proper "
+                f"inverse-Wishart prior on {n_features} features; > 0 for "
+                f"'diag' and 'spherical'), got {dof!r}."
+            )
+        scale = self._scale(data, n_components, form, scaling)
+        return GaussianPrior(shrinkage, mean, dof, scale), alpha
+
+    def _mean(self, data, scaling):
+        n_features = data.n_numeric
+        if self.mean is None:
+            return observed_moments(data)[0]
+        mean = np.asarray(self.mean, dtype=float)
+        if mean.shape != (n_features,) or not np.all(np.isfinite(mean)):
+            raise ValueError(
+                f"prior.mean must be a finite array of shape ({n_features},) "
+                f"(one value per numeric feature), got shape {mean.shape}."
+            )
+        if scaling is not None:
+            mean = (mean - scaling.centre) / scaling.scale
+        return mean
+
+    def _scale(self, data, n_components, form, scaling):
+        n_features = data.n_numeric
+        if self.scale is None:
+            factor = (1.0 / n_components) ** (2.0 / n_features)
+            covariance = observed_moments(data)[1]
+            if form.dense:
+                return factor * covariance
+            return factor * np.full(n_features, np.trace(covariance) / n_features)
+        scale = np.asarray(self.scale, dtype=float)
+        if not np.all(np.isfinite(scale)):
+            raise ValueError("prior.scale must be finite.")
+        if scale.ndim == 0:
+            scale = np.full(n_features, float(scale))
+        if scale.shape == (n_features,):
+            if np.any(scale <= 0.0):
+                raise ValueError(
+                    "prior.scale must be positive (a variance per feature), got "
+                    f"{scale.tolist()}."
+                )
+            matrix = np.diag(scale)
+        elif scale.shape == (n_features, n_features):
+            if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale)[0] <= 0:
+                raise ValueError(
+                    "prior.scale must be a symmetric positive-definite matrix."
+                )
+            matrix = scale
+        else:
+            raise ValueError(
+                f"prior.scale must be a number, an array of shape ({n_features},) "
+                f"or ({n_features}, {n_features}), got shape {scale.shape}."
+            )
+        if scaling is not None:
+            matrix = matrix / np.outer(scaling.scale, scaling.scale)
+        if form.dense:
+            return matrix
+        variances = np.diagonal(matrix).copy()
+        if getattr(form, "spherical", False):
+            if scale.ndim == 0 and scaling is not None:
+                # A number in the data's units: one variance for every
+                # feature, relative to the features' mean variance.
+                return np.full(n_features, float(self.scale)) / np.mean(
+                    scaling.scale**2
+                )
+            return np.full(n_features, variances.mean())
+        return variances
+
+
+def _real(value, name):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"prior.{name} must be a real number, got {value!r}.") from None
+    if not np.isfinite(value):
+        raise ValueError(f"prior.{name} must be finite, got {value!r}.")
+    return value
+
+
+def observed_moments(data):
+    """Each numeric feature's observed mean, and their covariance.
+
+    The covariance of each pair of features is taken over the rows where
+    both are observed (``n - 1`` denominator, as R's ``var``); when that
+    matrix is not positive definite (fewer rows than features, or holes that
+    make the pairwise estimates inconsistent) its diagonal is returned
+    instead. Cost ``O(n d^2)``.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,)
+    covariance : ndarray of shape (n_features, n_features)
+    """
+    observed = (~data.mask).astype(float)
+    values = np.where(data.mask, 0.0, data.numeric)
+    counts = observed.sum(axis=0)
+    mean = values.sum(axis=0) / np.maximum(counts, 1.0)
+    centred = np.where(data.mask, 0.0, values - mean)
+    pair_counts = observed.T @ observed
+    pair_sums = centred.T @ observed
+    cross = centred.T @ centred
+    with np.errstate(invalid="ignore", divide="ignore"):
+        covariance = (cross - pair_sums * pair_sums.T / pair_counts) / (
+            pair_counts - 1.0
+        )
+    covariance[~(pair_counts > 1.0)] = 0.0
+    covariance = 0.5 * (covariance + covariance.T)
+    variances = np.diagonal(covariance).copy()
+    # A feature observed once, or constant, still needs a positive scale.
+    positive = variances[variances > 0.0]
+    floor = positive.min() if len(positive) else 1.0
+    variances[~(variances > 0.0)] = floor
+    np.fill_diagonal(covariance, variances)
+    eigenvalues = np.linalg.eigvalsh(covariance)
+    if eigenvalues[0] <= 1e-10 * eigenvalues[-1]:
+        covariance = np.diag(variances)
+    return mean, covariance
+
+
+@dataclass(frozen=True)
+class GaussianPrior:
+    """Resolved hyperparameters of the Gaussian family's conjugate prior.
+
+    Attributes
+    ----------
+    shrinkage : float
+        ``kappa``.
+    mean : ndarray of shape (n_features,)
+        ``mu_P``.
+    dof : float
+        ``nu``.
+    scale : ndarray
+        ``Psi``: a matrix ``(d, d)`` for 'full' and 'tied', per-feature
+        inverse-gamma scales ``(d,)`` for 'diag' (all equal for 'spherical',
+        whose prior scale is their mean).
+    """
+
+    shrinkage: float
+    mean: np.ndarray
+    dof: float
+    scale: np.ndarray
+
+    def augment(self, stats, form):
+        """The statistics plus the prior's pseudo-rows, and the divisor.
+
+        ``kappa`` rows at ``mu_P`` and the scatter ``Psi`` added to the
+        statistics (see the module docstring): the maximum-likelihood mean
+        of the result is the MAP mean, and its scatter divided by the
+        returned ``divisor`` (instead of the count) the MAP covariance.
+
+        Returns
+        -------
+        nk, s1, s2 : ndarray
+            Augmented statistics, in the layout of ``stats``.
+        divisor : ndarray of shape (n_components,) or float
+        """
+        kappa, nu = self.shrinkage, self.dof
+        n_features = stats.s1.shape[1]
+        nk = stats.nk
+        offset = self.mean - stats.shift
+        s1 = stats.s1 + kappa * offset
+        if form.dense and form.shared:
+            # Tied: the shifts of all components are equal.
+            s2 = stats.s2 + (
+                len(nk) * kappa * np.outer(offset[0], offset[0]) + self.scale
+            )
+            divisor = nk.sum() + nu + n_features + len(nk) + 1.0
+        elif form.dense:
+            s2 = stats.s2 + (
+                kappa * offset[:, :, np.newaxis] * offset[:, np.newaxis, :] + self.scale
+            )
+            divisor = nk + nu + n_features + 2.0
+        elif form.spherical:
+            # The form averages the per-feature variances: Psi / d per feature
+            # sums to Psi, and the divisor times d is nu + (nk + 1) d + 2.
+            s2 = stats.s2 + kappa * offset**2 + self.scale / n_features
+            divisor = nk + 1.0 + (nu + 2.0) / n_features
+        else:
+            s2 = stats.s2 + kappa * offset**2 + self.scale
+            divisor = nk + nu + 3.0
+        return nk + kappa, s1, s2, divisor
+
+    def log_density(self, family):
+        """``log p(means, covariances)`` of a Gaussian family under the prior.
+
+        With ``shrinkage = 0`` the prior on the means is the improper
+        ``|S_k|^(-1/2)`` (its normalising constant left out).
+        """
+        form = family.form
+        kappa, nu = self.shrinkage, self.dof
+        n_components, n_features = family.means.shape
+        deviations = family.means - self.mean
+        factors = family.precisions_cholesky
+        log_det_factor = form.log_det_cholesky(factors, n_features)
+        if form.dense:
+            stack = form.dense_stack(factors, n_components)
+            whitened = np.einsum("ki,kij->kj", deviations, stack)
+            quadratic = (whitened**2).sum(axis=1)
+            precisions = form.stack(form.precisions(factors))
+            n_matrices = len(precisions)
+            log_det_cov = -2.0 * np.broadcast_to(log_det_factor, (n_matrices,))
+            scale_log_det = np.linalg.slogdet(self.scale)[1]
+            inverse_wishart = (
+                0.5 * nu * scale_log_det
+                - 0.5 * nu * n_features * np.log(2.0)
+                - multigammaln(0.5 * nu, n_features)
+                - 0.5 * (nu + n_features + 1.0) * log_det_cov
+                - 0.5 * np.einsum("ij,kij->k", self.scale, precisions)
+            ).sum()
+            mean_log_det = -2.0 * np.broadcast_to(log_det_factor, (n_components,))
+        else:
+            variances = form.variances(family.covariances, n_features)
+            quadratic = (deviations**2 / variances).sum(axis=1)
+            if form.spherical:
+                shape_, rate = 0.5 * nu, 0.5 * self.scale.mean()
+                var = variances[:, 0]
+                inverse_gamma = (
+                    shape_ * np.log(rate)
+                    - gammaln(shape_)
+                    - (shape_ + 1.0) * np.log(var)
+                    - rate / var
+                ).sum()
+            else:
+                shape_, rate = 0.5 * nu, 0.5 * self.scale
+                inverse_gamma = (
+                    shape_ * np.log(rate)
+                    - gammaln(shape_)
+                    - (shape_ + 1.0) * np.log(variances)
+                    - rate / variances
+                ).sum()
+            inverse_wishart = inverse_gamma
+            mean_log_det = np.log(variances).sum(axis=1)
+        log_mean_prior = -0.5 * mean_log_det
+        if kappa > 0.0:
+            log_mean_prior = log_mean_prior + (
+                0.5 * n_features * np.log(kappa / (2.0 * np.pi))
+                - 0.5 * kappa * quadratic
+            )
+        return float(inverse_wishart + log_mean_prior.sum())
+
+
+def log_dirichlet(weights, alpha):
+    """``log Dirichlet(weights; alpha, ..., alpha)``."""
+    n_components = len(weights)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(weights)
+    tail = 0.0 if alpha == 1.0 else (alpha - 1.0) * log_weights.sum()
+    return float(gammaln(n_components * alpha) - n_components * gammaln(alpha) + tail)

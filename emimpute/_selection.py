@@ -1,0 +1,643 @@
+"""EMMixtureSelector: a grid of mixtures on data with holes, kept by BIC, ICL or AIC.
+
+mclust's ``mclustBIC`` for scikit-learn: every combination of
+``n_components``, ``covariance_type`` and ``prior`` is fit to the observed
+entries by EM and scored by an information criterion of the observed-data
+likelihood; the best fit is kept and the whole table is reported, with
+mclust's plot of the criterion against the number of components. scikit-learn
+has no such selector (its ``GaussianMixture`` example loops by hand; issue
+#19338 is open).
+"""
+
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin, clone
+
+from emimpute._em._conjugate import ConjugatePrior
+from emimpute._em._estep import posterior
+from emimpute._em._forms import COVARIANCE_TYPES
+from emimpute._em._init import INIT_METHODS
+from emimpute._mixture import EMMixture
+from emimpute._sklearn_compat import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
+
+CRITERIA = ("bic", "icl", "aic")
+
+
+def information_criteria(log_prob, resp, n_parameters):
+    """BIC, ICL and AIC of a fit from its rows' log-densities (lower is better).
+
+    ``log_prob`` is each row's observed-data log-density (``score_samples``),
+    ``resp`` the responsibilities. With ``n`` rows and ``L`` the summed
+    log-likelihood: ``bic = -2 L + p log n``, ``aic = -2 L + 2 p`` and
+    ``icl = bic - 2 sum_i log resp[i, map_i]`` (Biernacki, Celeux and Govaert
+    2000: BIC plus twice the entropy of the hard classification, as mclust's
+    ``icl``). mclust reports ``-bic`` (higher is better).
+
+    Returns
+    -------
+    criteria : dict
+        ``log_likelihood``, ``n_parameters``, ``bic``, ``icl``, ``aic``.
+    """
+    n_samples = len(log_prob)
+    log_likelihood = float(np.sum(log_prob))
+    bic = -2.0 * log_likelihood + n_parameters * math.log(n_samples)
+    with np.errstate(divide="ignore"):
+        entropy = -np.log(resp.max(axis=1)).sum()
+    return {
+        "log_likelihood": log_likelihood,
+        "n_parameters": int(n_parameters),
+        "bic": bic,
+        "icl": bic + 2.0 * float(entropy),
+        "aic": -2.0 * log_likelihood + 2.0 * n_parameters,
+    }
+
+
+def _as_tuple(value):
+    if value is None or isinstance(value, str | ConjugatePrior):
+        return (value,)
+    return tuple(value)
+
+
+class EMMixtureSelector(DensityMixin, BaseEstimator):
+    """Fit a grid of mixtures to data with holes and keep the best by BIC.
+
+    Every combination of ``n_components``, ``covariance_type`` and ``prior``
+    is fit by :class:`EMMixture` (missing entries marginalised) and scored
+    by ``criterion`` on the training data; ``best_estimator_`` is the fit
+    with the lowest value. ``cv_results_`` holds the whole table and
+    :meth:`plot` draws mclust's BIC plot. The other methods are those of the
+    best fit.
+
+    Parameters
+    ----------
+    n_components : int or array-like of int, default=9
+        The numbers of components to try: an int ``G`` means ``1, ..., G``
+        (mclust's default is ``G = 1:9``).
+
+    covariance_type : str or array-like of str, \
+            default=('full', 'tied', 'diag', 'spherical')
+        The covariance types to try (see :class:`EMMixture`); mclust's VVV,
+        EEE, VVI and VII.
+
+    prior : None, 'default', ConjugatePrior or array-like of them, \
+            default=None
+        The priors to try (see :class:`EMMixture`): for example
+        ``(None, 'default')`` tries each model with and without mclust's
+        default conjugate prior. The criterion uses the log-likelihood (not
+        the log-posterior), as mclust's BIC does with a prior.
+
+    criterion : {'bic', 'icl', 'aic'}, default='bic'
+        Lower is better. 'icl' adds to BIC twice the entropy of the
+        classification, favouring well-separated clusters.
+
+    tol : float, default=1e-3
+        See :class:`EMMixture`.
+
+    reg_covar : float, default=1e-6
+        See :class:`EMMixture`.
+
+    max_iter : int, default=100
+        See :class:`EMMixture`.
+
+    n_init : int, default=10
+        See :class:`EMMixture`. With the hierarchical start: its three trees,
+        then seven k-means starts.
+
+    init_params : str, default='hierarchical'
+        See :class:`EMMixture`. With 'hierarchical' (mclust's start, see the
+        user guide) each agglomeration tree of the data is computed once and
+        cut at every number of components of the grid (mclust's reuse of
+        ``hc``). The default is the start that found the best known optimum
+        most often on Old Faithful, at the cost of ten k-means starts:
+        ``init_params='hierarchical', n_init=10`` reached it in 20 of the 20
+        cells (4 covariance types x 1 to 5 components), ten k-means starts
+        in 19, ``GaussianMixture(n_init=20)`` in 18 in twice the time
+        (``benchmarks/bench_selection.py``). Lower ``n_init`` on large data.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds every fit of the grid alike.
+
+    verbose : int, default=0
+        See :class:`EMMixture`.
+
+    categorical_features : 'from_dtype', array-like or None, \
+            default='from_dtype'
+        See :class:`EMMixture`.
+
+    category_smoothing : float, default=1.0
+        See :class:`EMMixture`.
+
+    Attributes
+    ----------
+    best_estimator_ : EMMixture
+        The fit with the lowest criterion.
+
+    best_params_ : dict
+        Its ``n_components``, ``covariance_type`` and ``prior``.
+
+    best_index_ : int
+        Its row in ``cv_results_``.
+
+    best_score_ : float
+        Its criterion value.
+
+    cv_results_ : dict of ndarray
+        One entry per fit of the grid (in the order ``prior``, then
+        ``covariance_type``, then ``n_components``): ``param_n_components``,
+        ``param_covariance_type``, ``param_prior``, ``params``, ``bic``,
+        ``icl``, ``aic``, ``log_likelihood`` (summed over rows),
+        ``n_parameters``, ``converged``, ``n_iter``, ``fit_time``, ``error``
+        (the message of a fit that failed, whose criteria are then inf, as
+        mclust's NA) and ``rank_criterion`` (1 for the best). Pass it to
+        ``pandas.DataFrame`` for a table.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    EMMixture : One fit of the grid.
+    EMImputer : ``n_components='auto'`` selects the number of components so.
+
+    Notes
+    -----
+    A fit that raises (a covariance that is not positive definite, too few
+    rows for the components) is recorded with an infinite criterion and
+    its message instead of stopping the search. With a prior in the grid,
+    models that maximum likelihood cannot fit still get a criterion.
+
+    References
+    ----------
+    Fraley and Raftery (2002), Model-based clustering, discriminant analysis
+    and density estimation. JASA 97.
+
+    Biernacki, Celeux and Govaert (2000), Assessing a mixture model for
+    clustering with the integrated completed likelihood. IEEE PAMI 22.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute import EMMixtureSelector
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(5, 1, (60, 2))])
+    >>> X[rng.rand(120, 2) < 0.1] = np.nan
+    >>> selector = EMMixtureSelector(n_components=4, n_init=1, random_state=0)
+    >>> selector = selector.fit(X)
+    >>> selector.best_params_["n_components"]
+    2
+    >>> len(selector.cv_results_["bic"])
+    16
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES)), "array-like"],
+        "prior": [None, StrOptions({"default"}), ConjugatePrior, "array-like"],
+        "criterion": [StrOptions(set(CRITERIA))],
+        "tol": [
+            Interval(Real, 0.0, None, closed="left"),
+        ],
+        "reg_covar": [
+            Interval(Real, 0.0, None, closed="left"),
+        ],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_METHODS))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
+        "category_smoothing": [
+            Interval(Real, 0.0, None, closed="left"),
+        ],
+    }
+
+    def __init__(
+        self,
+        n_components=9,
+        *,
+        covariance_type=COVARIANCE_TYPES,
+        prior=None,
+        criterion="bic",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=10,
+        init_params="hierarchical",
+        random_state=None,
+        verbose=0,
+        categorical_features="from_dtype",
+        category_smoothing=1.0,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.prior = prior
+        self.criterion = criterion
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.verbose = verbose
+        self.categorical_features = categorical_features
+        self.category_smoothing = category_smoothing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _grid(self):
+        """The ``(prior, covariance_type, n_components)`` of every fit."""
+        n_components = self.n_components
+        if isinstance(n_components, Integral):
+            n_components = range(1, int(n_components) + 1)
+        n_components = [int(k) for k in n_components]
+        covariance_types = _as_tuple(self.covariance_type)
+        priors = _as_tuple(self.prior)
+        for name, values in (
+            ("n_components", n_components),
+            ("covariance_type", covariance_types),
+            ("prior", priors),
+        ):
+            if len(values) == 0:
+                raise ValueError(
+                    f"{name} is empty: the grid of EMMixtureSelector needs at "
+                    f"least one value of {name}."
+                )
+        if min(n_components) < 1:
+            raise ValueError(
+                f"n_components should hold integers >= 1, got {n_components}."
+            )
+        for covariance_type in covariance_types:
+            if covariance_type not in COVARIANCE_TYPES:
+                raise ValueError(
+                    f"covariance_type should hold values of {COVARIANCE_TYPES}, "
+                    f"got {covariance_type!r}."
+                )
+        for prior in priors:
+            if not (
+                prior is None or prior == "default" or isinstance(prior, ConjugatePrior)
+            ):
+                raise ValueError(
+                    "prior should hold None, 'default' or ConjugatePrior "
+                    f"objects, got {prior!r}."
+                )
+        return [
+            {"n_components": k, "covariance_type": t, "prior": p}
+            for p in priors
+            for t in covariance_types
+            for k in n_components
+        ]
+
+    def _base_mixture(self):
+        return EMMixture(
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=self.n_init,
+            init_params=self.init_params,
+            random_state=self.random_state,
+            verbose=self.verbose,
+            categorical_features=self.categorical_features,
+            category_smoothing=self.category_smoothing,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit every mixture of the grid and keep the best.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN marks a missing entry.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted selector.
+        """
+        grid = self._grid()
+        validate_data(
+            self,
+            X,
+            dtype=None,
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2,
+            reset=True,
+        )
+        base = self._base_mixture()
+        rows, fits = [], []
+        for params in grid:
+            mixture = clone(base).set_params(**params)
+            start = time.perf_counter()
+            row = {"error": ""}
+            try:
+                mixture.fit(X)
+                log_prob, resp = mixture._posterior(X)
+                row.update(
+                    information_criteria(log_prob, resp, mixture._n_parameters())
+                )
+                row.update(converged=mixture.converged_, n_iter=mixture.n_iter_)
+            except ValueError as exc:
+                # A model the data cannot support (too many components, a
+                # degenerate covariance): recorded, as mclust's NA.
+                if len(grid) == 1:
+                    raise
+                row.update(
+                    log_likelihood=np.nan,
+                    n_parameters=-1,
+                    bic=np.inf,
+                    icl=np.inf,
+                    aic=np.inf,
+                    converged=False,
+                    n_iter=0,
+                    error=str(exc),
+                )
+                mixture = None
+            row["fit_time"] = time.perf_counter() - start
+            rows.append(row)
+            fits.append(mixture)
+        scores = np.array([row[self.criterion] for row in rows])
+        if not np.any(np.isfinite(scores)):
+            raise ValueError(
+                f"Every fit of the grid failed; the first error was: {rows[0]['error']}"
+            )
+        self.cv_results_ = self._results(grid, rows, scores)
+        self.best_index_ = int(np.argmin(scores))
+        self.best_params_ = grid[self.best_index_]
+        self.best_score_ = float(scores[self.best_index_])
+        self.best_estimator_ = fits[self.best_index_]
+        return self
+
+    def _results(self, grid, rows, scores):
+        results = {
+            f"param_{name}": np.ma.MaskedArray(
+                np.array([params[name] for params in grid], dtype=object),
+                mask=False,
+            )
+            for name in ("n_components", "covariance_type", "prior")
+        }
+        results["params"] = grid
+        for key, dtype in (
+            ("bic", float),
+            ("icl", float),
+            ("aic", float),
+            ("log_likelihood", float),
+            ("n_parameters", int),
+            ("converged", bool),
+            ("n_iter", int),
+            ("fit_time", float),
+            ("error", object),
+        ):
+            results[key] = np.array([row[key] for row in rows], dtype=dtype)
+        # Ties share the lowest rank, as GridSearchCV's rank_test_score.
+        order = np.searchsorted(np.sort(scores), scores, side="left")
+        results["rank_criterion"] = order.astype(int) + 1
+        return results
+
+    def _check_X(self, X):
+        check_is_fitted(self)
+        validate_data(self, X, dtype=None, ensure_all_finite="allow-nan", reset=False)
+        return X
+
+    def predict(self, X):
+        """Most probable component of each row, under the best fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        X = self._check_X(X)
+        return self.best_estimator_.predict(X)
+
+    def fit_predict(self, X, y=None):
+        """Fit the grid and predict the components of ``X`` by the best fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self.fit(X).predict(X)
+
+    def predict_proba(self, X):
+        """Component probabilities of each row, under the best fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Rows sum to 1.
+        """
+        X = self._check_X(X)
+        return self.best_estimator_.predict_proba(X)
+
+    def score_samples(self, X):
+        """Log-density of each row's observed coordinates, under the best fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            The observed-data log-density of each row.
+        """
+        X = self._check_X(X)
+        return self.best_estimator_.score_samples(X)
+
+    def score(self, X, y=None):
+        """Mean observed-data log-likelihood per row, under the best fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing entry.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        log_likelihood : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1):
+        """Draw rows from the best fit.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The drawn rows.
+
+        y : ndarray of shape (n_samples,)
+            Their components.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.sample(n_samples)
+
+    def plot(self, ax=None):
+        """Plot the criterion against the number of components (mclust's plot).
+
+        One line per covariance type (and prior, when several were tried);
+        failed fits are left out. Needs matplotlib.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; the current axes by default.
+
+        Returns
+        -------
+        ax : matplotlib Axes
+            The axes drawn on.
+        """
+        check_is_fitted(self)
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # pragma: no cover - plot extra missing
+            raise ImportError(
+                "EMMixtureSelector.plot needs matplotlib: pip install 'emimpute[plot]'."
+            ) from exc
+        if ax is None:
+            ax = plt.gca()
+        results = self.cv_results_
+        scores = results[self.criterion]
+        priors = _as_tuple(self.prior)
+        markers = "osD^v<>ph*"
+        for j, (prior, covariance_type) in enumerate(
+            (p, t) for p in priors for t in _as_tuple(self.covariance_type)
+        ):
+            rows = [
+                i
+                for i, params in enumerate(results["params"])
+                if params["covariance_type"] == covariance_type
+                and params["prior"] is prior
+                and np.isfinite(scores[i])
+            ]
+            if not rows:
+                continue
+            label = covariance_type
+            if len(priors) > 1:
+                label += f", prior={_prior_name(prior)}"
+            ax.plot(
+                [results["params"][i]["n_components"] for i in rows],
+                scores[rows],
+                marker=markers[j % len(markers)],
+                label=label,
+            )
+        best = self.best_params_
+        ax.plot(
+            [best["n_components"]],
+            [self.best_score_],
+            marker="o",
+            markersize=14,
+            markerfacecolor="none",
+            color="black",
+            linestyle="none",
+            label="selected",
+        )
+        ax.set_xlabel("number of components")
+        ax.set_ylabel(f"{self.criterion.upper()} (lower is better)")
+        ax.legend()
+        return ax
+
+
+def _prior_name(prior):
+    if prior is None or isinstance(prior, str):
+        return repr(prior)
+    return "ConjugatePrior(...)"
+
+
+def select_n_components(data, candidates, fit, *, criterion="bic", patience=2):
+    """The fit of lowest BIC among increasing numbers of components.
+
+    ``fit(n_components)`` runs EM on ``data`` (an :class:`EMResult`); the
+    criterion comes from the observed-data log-density of each row under
+    the result, as :func:`information_criteria` computes it. A candidate
+    that cannot be fit (too many components for the rows, a degenerate
+    covariance) is skipped, as mclust's NA. The search stops once BIC has
+    not improved for ``patience`` candidates in a row: BIC over ``K`` is
+    nearly always unimodal, and the larger fits are the costly ones.
+
+    Returns
+    -------
+    result : EMResult
+        The fit of lowest BIC.
+    table : list of dict
+        The criteria of every candidate fit (``n_components`` added).
+
+    Raises
+    ------
+    ValueError
+        When no candidate can be fit: the first candidate's error.
+    """
+    best, best_bic, table, first_error = None, np.inf, [], None
+    worse = 0
+    for n_components in candidates:
+        if worse >= patience:
+            break
+        try:
+            with warnings.catch_warnings():
+                # Candidates that do not converge are still compared.
+                warnings.simplefilter("ignore")
+                result = fit(n_components)
+        except ValueError as exc:
+            first_error = first_error or exc
+            continue
+        log_prob, resp = posterior(data, result.params, scaling=result.scaling)
+        criteria = information_criteria(log_prob, resp, result.params.n_parameters())
+        criteria["n_components"] = n_components
+        table.append(criteria)
+        if criteria[criterion] < best_bic:
+            best, best_bic, worse = result, criteria[criterion], 0
+        else:
+            worse += 1
+    if best is None:
+        raise first_error
+    return best, table
