@@ -9,12 +9,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
 
-from emimpute._base import EM_PARAMETER_CONSTRAINTS, engine_data, fit_em
+from emimpute._base import EM_PARAMETER_CONSTRAINTS, em_config, engine_data, fit_em
+from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
-from emimpute._em._impute import complete
+from emimpute._em._uncertainty import bootstrap_params, posterior_params
 from emimpute._input import read_input
 from emimpute._sklearn_compat import (
+    StrOptions,
     _check_feature_names_in,
     _fit_context,
     _get_output_config,
@@ -121,6 +123,50 @@ class EMImputer(TransformerMixin, BaseEstimator):
     category_smoothing : float, default=1.0
         Pseudo-count added to every category of every component in each
         M-step, so that no category has probability 0 inside a component.
+
+    parameter_uncertainty : bool, 'bootstrap' or 'posterior', default=False
+        With ``sample_posterior=True``, each ``transform`` call first draws
+        the model's parameters, then every missing entry under that draw
+        ("proper" imputation, see :func:`multiple_impute`): 'bootstrap' (or
+        True) refits EM to a row bootstrap of the training data, started
+        from the fit (Amelia's EMB); 'posterior' draws them from their
+        posterior under a non-informative prior by data augmentation
+        (``emimpute._em._uncertainty``). The draw comes from the
+        ``random_state`` stream: with an int ``random_state`` every call
+        restarts it, so repeated calls give the same imputation; give each
+        imputation its own seed (or pass a ``RandomState``) to get different
+        ones. The fitted attributes and ``predict_category_proba`` and
+        ``score`` keep the maximum-likelihood fit. The imputer then keeps a
+        copy of the training data. Requires ``sample_posterior=True``.
+
+    min_value, max_value : float, array-like of shape (n_features,) or dict, \
+            default=-np.inf and np.inf
+        Bounds of the imputed values, as in
+        :class:`~sklearn.impute.IterativeImputer`: a scalar for every
+        feature, one value per input feature, or a dict by feature name or
+        index (the others unbounded). Conditional means are clipped to the
+        bounds; a posterior draw outside them is redrawn (the row's whole
+        missing part, up to 100 times: a draw from the conditional
+        distribution truncated to the bounds), then clipped. Observed values
+        are never changed, even outside the bounds. Bounds of categorical
+        features are ignored.
+
+    feature_transforms : dict, array-like of shape (n_features,) or None, \
+            default=None
+        A transformation per numeric feature, by name or index in a dict
+        (or one entry per feature): 'log' (positive features), 'sqrt'
+        (non-negative ones), 'logit' (features within that feature's finite
+        ``min_value`` and ``max_value``: the logit of
+        ``(x - min_value) / (max_value - min_value)``) or None. EM is fit to
+        the transformed features (``means_`` and ``covariances_`` are theirs)
+        and imputations are mapped back, so they stay in the support: the
+        conditional mean of the transformed feature, mapped back, is the
+        conditional *median* of the feature under one component. With
+        ``return_std``, the standard deviation of such a feature is the
+        delta method's ``|g'(m)| s``, with ``m`` and ``s`` the conditional
+        mean and standard deviation of the transformed feature and ``g``
+        the back-transformation. ``score`` includes the transformations'
+        Jacobian, so it stays a density of the data in its units.
 
     Attributes
     ----------
@@ -232,6 +278,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
+        "parameter_uncertainty": ["boolean", StrOptions({"bootstrap", "posterior"})],
+        "min_value": [Real, "array-like", dict],
+        "max_value": [Real, "array-like", dict],
+        "feature_transforms": ["array-like", dict, None],
     }
 
     def __init__(
@@ -252,6 +302,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         verbose=0,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        parameter_uncertainty=False,
+        min_value=-np.inf,
+        max_value=np.inf,
+        feature_transforms=None,
     ):
         self.missing_values = missing_values
         self.n_components = n_components
@@ -268,6 +322,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.parameter_uncertainty = parameter_uncertainty
+        self.min_value = min_value
+        self.max_value = max_value
+        self.feature_transforms = feature_transforms
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -335,7 +393,24 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
-        result = fit_em(self, self._engine_data(table), standardise=True)
+        if self.parameter_uncertainty and not self.sample_posterior:
+            raise ValueError(
+                "parameter_uncertainty needs sample_posterior=True: a parameter "
+                "draw only matters for draws of the missing entries."
+            )
+        data = self._engine_data(table)
+        self._support = FeatureSupport.fit(
+            self.min_value,
+            self.max_value,
+            self.feature_transforms,
+            columns=table.numeric_columns[self._numeric_kept],
+            n_features=self.n_features_in_,
+            feature_names=getattr(self, "feature_names_in_", None),
+            numeric=data.numeric,
+            mask=data.mask,
+        )
+        model_data = self._support.model_data(data)
+        result = fit_em(self, model_data, standardise=True)
         params = result.params
         self._params = params
         self._scaling = result.scaling
@@ -363,6 +438,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.lower_bound_ = result.lower_bound
+        # The parameter draws refit to (or augment) the training data, in the
+        # units the model was fit in.
+        self._fit_data = None
+        if self.parameter_uncertainty:
+            self._fit_data = (
+                model_data
+                if result.scaling is None
+                else result.scaling.apply(model_data)
+            )
         return self
 
     def _read(self, X, *, reset):
@@ -387,20 +471,38 @@ class EMImputer(TransformerMixin, BaseEstimator):
     def _engine_data(self, table):
         return engine_data(table, self._numeric_kept, self._categorical_kept)
 
-    def _complete(self, X, **options):
+    def _complete(self, X, random_state=None, **options):
         check_is_fitted(self)
         table = self._read(X, reset=False)
-        random_state = (
-            check_random_state(self.random_state) if self.sample_posterior else None
-        )
-        completion = complete(
-            self._engine_data(table),
-            self._params,
+        if not self.sample_posterior:
+            random_state = None
+        elif random_state is None:
+            random_state = check_random_state(self.random_state)
+        params = self._params
+        if random_state is not None and self.parameter_uncertainty:
+            params = self._draw_parameters(random_state)
+        data = self._engine_data(table)
+        completion = complete_within(
+            data,
+            self._support.model_data(data),
+            params,
+            self._support,
             scaling=self._scaling,
             random_state=random_state,
             **options,
         )
         return table, completion
+
+    def _draw_parameters(self, random_state):
+        """A draw of the model's parameters (``parameter_uncertainty``)."""
+        if self.parameter_uncertainty == "posterior":
+            config = em_config(self)
+            return posterior_params(
+                self._fit_data, self._params, config.prior, random_state
+            )
+        return bootstrap_params(
+            self._fit_data, self._params, em_config(self), random_state
+        )
 
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.
@@ -427,7 +529,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         std : ndarray of shape (n_samples, n_features_out)
             Conditional standard deviations; only when ``return_std``.
         """
-        table, completion = self._complete(X, return_std=return_std)
+        return self._transform(X, return_std=return_std)
+
+    def _transform(self, X, return_std=False, random_state=None):
+        """``transform``, drawing from ``random_state`` when given."""
+        table, completion = self._complete(
+            X, random_state=random_state, return_std=return_std
+        )
         if table.layout is not None:
             return self._mixed_output(table, completion, return_std)
         X = table.table
@@ -540,11 +648,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
             Mean observed-data log-likelihood per row.
         """
         check_is_fitted(self)
+        data = self._engine_data(self._read(X, reset=False))
         log_prob, _ = posterior(
-            self._engine_data(self._read(X, reset=False)),
-            self._params,
-            scaling=self._scaling,
+            self._support.model_data(data), self._params, scaling=self._scaling
         )
+        log_prob += self._support.log_jacobian(data.numeric, data.mask)
         return float(np.mean(log_prob))
 
     def get_feature_names_out(self, input_features=None):
