@@ -7,6 +7,7 @@ process pool. Each imputation gets its own seed, drawn up front from
 ``random_state``, so the result does not depend on ``n_jobs``.
 """
 
+import copy
 from numbers import Integral
 
 import numpy as np
@@ -21,7 +22,15 @@ METHODS = ("bootstrap", "posterior")
 
 
 def _impute_once(imputer, X, seed):
-    return imputer._transform(X, random_state=np.random.RandomState(seed))
+    """One imputation, from its own stream.
+
+    A shallow copy of the fitted imputer (its arrays shared) gets the
+    stream, so that ``transform`` keeps its output container
+    (``set_output``) and the imputations share no state.
+    """
+    imputer = copy.copy(imputer)
+    imputer.random_state = np.random.RandomState(seed)
+    return imputer.transform(X)
 
 
 def multiple_impute(
