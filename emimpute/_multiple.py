@@ -74,7 +74,7 @@ def multiple_impute(
         - 'bootstrap': EM refit on a row bootstrap of the data, started from
           the full-data fit (Amelia's EMB);
         - 'posterior': a draw from the parameters' posterior under a
-          non-informative prior, by 20 steps of data augmentation from the
+          non-informative prior, by 10 steps of data augmentation from the
           fit (norm's and mice's approach; the prior is described in
           ``emimpute._em._uncertainty``).
 
