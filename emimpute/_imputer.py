@@ -88,8 +88,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         If True, each row's missing part is drawn jointly from its
         conditional distribution (a component chosen by responsibility, then
         that component's conditional Gaussian) instead of taking the
-        conditional mean. Use different ``random_state`` values to build
-        multiple imputations.
+        conditional mean. Draws under the one fit are *improper* multiple
+        imputations (they leave out the parameters' uncertainty): use
+        :func:`multiple_impute`, or ``parameter_uncertainty``, for proper
+        ones.
 
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` is fit on the
