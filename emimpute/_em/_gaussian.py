@@ -266,11 +266,13 @@ def _draw(block, conditionals, component, random_state):
     """One joint draw of each row's missing part, given its component."""
     n_rows, r = block.missing.shape
     mean = conditionals.means[component, np.arange(n_rows)]
-    covariance = conditionals.covariances[component, block.row_pattern]
     # A symmetric square root rather than Cholesky: the conditional
     # covariance may be singular to rounding (collinear features), and a
-    # clipped eigen-decomposition still gives a valid draw.
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    # clipped eigen-decomposition still gives a valid draw. One per
+    # component and pattern, not per row.
+    eigenvalues, eigenvectors = np.linalg.eigh(conditionals.covariances)
+    eigenvalues = eigenvalues[component, block.row_pattern]
+    eigenvectors = eigenvectors[component, block.row_pattern]
     scale = np.sqrt(np.maximum(eigenvalues, 0.0))
     noise = random_state.standard_normal(size=(n_rows, r))
     return mean + np.einsum("nij,nj->ni", eigenvectors, scale * noise)

@@ -1,0 +1,351 @@
+"""Bounds and transformations of the numeric features of an imputer.
+
+A feature with a bounded support (a concentration, a count, a proportion)
+is badly served by a Gaussian: conditional means and draws may fall outside
+the support. Two remedies, as in Amelia (``bounds``, ``logs``, ``sqrts``,
+``lgstc``) and scikit-learn's ``IterativeImputer`` (``min_value``,
+``max_value``):
+
+- a **transformation** per feature (``'log'``, ``'sqrt'``, ``'logit'``):
+  EM is fit to the transformed feature and imputations are mapped back, so
+  they lie inside the transformation's support;
+- **bounds** per feature: conditional means are clipped to
+  ``[min_value, max_value]``; posterior draws that fall outside are redrawn
+  (the row's whole missing part, jointly, up to ``MAX_REDRAWS`` times: a
+  draw from the conditional distribution truncated to the bounds), and the
+  few still outside are then clipped.
+
+Observed entries are never transformed back and forth: they are copied from
+the input, bit for bit.
+"""
+
+from dataclasses import dataclass, replace
+from numbers import Integral, Real
+
+import numpy as np
+
+from emimpute._em._impute import Completion, complete
+
+TRANSFORMS = ("log", "sqrt", "logit")
+
+# Rejection rounds for draws outside the bounds; each round redraws only the
+# rows still outside, so its cost shrinks geometrically.
+MAX_REDRAWS = 100
+
+
+def _feature_index(key, n_features, feature_names, argument):
+    """Input index of a feature given by index or by name."""
+    if isinstance(key, Integral) and not isinstance(key, bool):
+        if not -n_features <= key < n_features:
+            raise ValueError(
+                f"{argument}: feature index {key} is out of range for "
+                f"{n_features} features."
+            )
+        return int(key) % n_features
+    if isinstance(key, str) and feature_names is not None:
+        matches = np.flatnonzero(np.asarray(feature_names, dtype=object) == key)
+        if len(matches):
+            return int(matches[0])
+    known = "" if feature_names is None else f" (features: {list(feature_names)})"
+    raise ValueError(
+        f"{argument}: unknown feature {key!r}; give an index or a name of a "
+        f"feature seen in fit{known}."
+    )
+
+
+def _per_feature(value, default, n_features, feature_names, argument):
+    """A per-feature array (object) from a scalar, a sequence or a dict."""
+    if isinstance(value, dict):
+        resolved = np.full(n_features, default, dtype=object)
+        for key, item in value.items():
+            resolved[_feature_index(key, n_features, feature_names, argument)] = item
+        return resolved
+    if value is None or isinstance(value, str | Real):
+        return np.full(n_features, default if value is None else value, dtype=object)
+    resolved = np.asarray(list(value), dtype=object)
+    if resolved.shape != (n_features,):
+        raise ValueError(
+            f"{argument} must be a scalar, a dict by feature, or have one entry "
+            f"per feature ({n_features}); got {len(resolved)} entries."
+        )
+    return resolved
+
+
+def _bound(values, default, argument):
+    try:
+        return np.array(
+            [default if v is None else float(v) for v in values], dtype=float
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{argument} must hold numbers; got {list(values)}.") from exc
+
+
+@dataclass(frozen=True)
+class FeatureSupport:
+    """Bounds and transformations of the numeric features the model sees.
+
+    Attributes
+    ----------
+    lower, upper : ndarray of shape (n_numeric,)
+        Bounds in the data's units (``-inf``/``inf`` when unbounded).
+    transforms : tuple of str or None
+        One per numeric feature: ``'log'``, ``'sqrt'``, ``'logit'`` or None.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    transforms: tuple
+
+    @classmethod
+    def fit(
+        cls,
+        min_value,
+        max_value,
+        feature_transforms,
+        *,
+        columns,
+        n_features,
+        feature_names,
+        numeric,
+        mask,
+    ):
+        """Validate the imputer's parameters against the data seen in fit.
+
+        Parameters
+        ----------
+        min_value, max_value, feature_transforms
+            The imputer's parameters (see :class:`EMImputer`).
+        columns : ndarray of int
+            Input indices of the numeric features the model sees, in order.
+        n_features : int
+            Number of input features.
+        feature_names : ndarray of str or None
+        numeric, mask : ndarray of shape (n_samples, len(columns))
+            Their values and missingness mask.
+
+        Raises
+        ------
+        ValueError
+            When a bound is not a number, ``min_value > max_value`` for a
+            feature, a transformation is unknown or set on a categorical
+            feature, or the observed values lie outside a transformation's
+            domain; the message names the argument, the feature and the fix.
+        """
+        names = feature_names
+        lower = _bound(
+            _per_feature(min_value, -np.inf, n_features, names, "min_value"),
+            -np.inf,
+            "min_value",
+        )
+        upper = _bound(
+            _per_feature(max_value, np.inf, n_features, names, "max_value"),
+            np.inf,
+            "max_value",
+        )
+        transforms = _per_feature(
+            feature_transforms, None, n_features, names, "feature_transforms"
+        )
+
+        def describe(j):
+            return repr(names[j]) if names is not None else str(j)
+
+        crossed = np.flatnonzero(lower > upper)
+        if len(crossed):
+            j = crossed[0]
+            raise ValueError(
+                f"min_value ({lower[j]}) is greater than max_value ({upper[j]}) "
+                f"for feature {describe(j)}: give min_value <= max_value."
+            )
+        numeric_set = set(np.asarray(columns).tolist())
+        for j, name in enumerate(transforms):
+            if name is None:
+                continue
+            if name not in TRANSFORMS:
+                raise ValueError(
+                    f"feature_transforms: unknown transformation {name!r} for "
+                    f"feature {describe(j)}; use one of {list(TRANSFORMS)} or None."
+                )
+            if j not in numeric_set:
+                raise ValueError(
+                    f"feature_transforms: feature {describe(j)} is categorical or "
+                    f"entirely missing; transformations apply to numeric features."
+                )
+        support = cls(
+            lower=lower[columns],
+            upper=upper[columns],
+            transforms=tuple(transforms[columns]),
+        )
+        support._check_domain(numeric, mask, [describe(j) for j in columns])
+        return support
+
+    def _check_domain(self, numeric, mask, described):
+        for j, name in enumerate(self.transforms):
+            if name is None:
+                continue
+            observed = numeric[~mask[:, j], j]
+            if name == "log" and np.any(observed <= 0.0):
+                raise ValueError(
+                    f"feature_transforms: 'log' on feature {described[j]} needs "
+                    f"positive observed values, but its minimum is "
+                    f"{observed.min()}; shift the feature, or use 'sqrt' for a "
+                    "non-negative one."
+                )
+            if name == "sqrt" and np.any(observed < 0.0):
+                raise ValueError(
+                    f"feature_transforms: 'sqrt' on feature {described[j]} needs "
+                    f"non-negative observed values, but its minimum is "
+                    f"{observed.min()}; shift the feature first."
+                )
+            if name == "logit":
+                low, high = self.lower[j], self.upper[j]
+                if not (np.isfinite(low) and np.isfinite(high)):
+                    raise ValueError(
+                        f"feature_transforms: 'logit' on feature {described[j]} "
+                        "maps (min_value, max_value) to the real line and needs "
+                        "both finite for that feature, e.g. "
+                        "min_value={feature: 0}, max_value={feature: 1}."
+                    )
+                if np.any((observed <= low) | (observed >= high)):
+                    raise ValueError(
+                        f"feature_transforms: 'logit' on feature {described[j]} "
+                        f"needs observed values strictly between min_value "
+                        f"({low}) and max_value ({high}); widen the bounds."
+                    )
+
+    @property
+    def is_identity(self):
+        """True when nothing is bounded or transformed."""
+        return (
+            all(name is None for name in self.transforms)
+            and not np.isfinite(self.lower).any()
+            and not np.isfinite(self.upper).any()
+        )
+
+    def _columns(self, name):
+        return [j for j, t in enumerate(self.transforms) if t == name]
+
+    def to_model(self, numeric):
+        """The features in the space EM is fit in (NaN stays NaN)."""
+        out = np.array(numeric, dtype=float, copy=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j in self._columns("log"):
+                out[:, j] = np.log(out[:, j])
+            for j in self._columns("sqrt"):
+                out[:, j] = np.sqrt(out[:, j])
+            for j in self._columns("logit"):
+                p = (out[:, j] - self.lower[j]) / (self.upper[j] - self.lower[j])
+                out[:, j] = np.log(p) - np.log1p(-p)
+        return out
+
+    def to_data(self, values):
+        """Model-space values mapped back to the data's units."""
+        out = np.array(values, dtype=float, copy=True)
+        with np.errstate(over="ignore"):
+            for j in self._columns("log"):
+                out[:, j] = np.exp(out[:, j])
+            for j in self._columns("sqrt"):
+                # A negative value of the square root is below its support's
+                # edge: it maps to 0, not to its square.
+                out[:, j] = np.maximum(out[:, j], 0.0) ** 2
+            for j in self._columns("logit"):
+                width = self.upper[j] - self.lower[j]
+                out[:, j] = self.lower[j] + width / (1.0 + np.exp(-out[:, j]))
+        return out
+
+    def derivative(self, values):
+        """``d x / d y`` of the back-transformation at model-space ``values``."""
+        slope = np.ones_like(values, dtype=float)
+        with np.errstate(over="ignore"):
+            for j in self._columns("log"):
+                slope[:, j] = np.exp(values[:, j])
+            for j in self._columns("sqrt"):
+                slope[:, j] = 2.0 * np.maximum(values[:, j], 0.0)
+            for j in self._columns("logit"):
+                p = 1.0 / (1.0 + np.exp(-values[:, j]))
+                slope[:, j] = (self.upper[j] - self.lower[j]) * p * (1.0 - p)
+        return slope
+
+    def log_jacobian(self, numeric, mask):
+        """Per row, ``sum log |d y / d x|`` over its observed transformed entries.
+
+        The density of a row's observed entries in the data's units is that
+        of the transformed entries times this Jacobian.
+        """
+        if all(name is None for name in self.transforms):
+            return np.zeros(len(numeric))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = self.derivative(self.to_model(numeric))
+            return np.where(mask, 0.0, -np.log(slope)).sum(axis=1)
+
+    def outside(self, values):
+        """True where a data-unit value lies outside its feature's bounds."""
+        return (values < self.lower) | (values > self.upper)
+
+    def clip(self, values):
+        return np.clip(values, self.lower, self.upper)
+
+    def model_data(self, data):
+        """Engine data with the numeric features in model space."""
+        if all(name is None for name in self.transforms):
+            return data
+        return replace(data, numeric=self.to_model(data.numeric))
+
+
+def complete_within(
+    data, model_data, params, support, *, scaling, random_state=None, **options
+):
+    """:func:`~emimpute._em._impute.complete`, with bounds and transformations.
+
+    Parameters
+    ----------
+    data : EMData
+        In the data's units (observed entries are copied from it).
+    model_data : EMData
+        The same data in model space (``support.model_data(data)``).
+    params, scaling
+        The fitted model, of the model-space features.
+    support : FeatureSupport
+    random_state : numpy.random.RandomState, default=None
+        Draw instead of taking the conditional mean; a row whose drawn
+        missing part leaves the bounds is redrawn (all of its missing part,
+        jointly) up to ``MAX_REDRAWS`` times, then clipped.
+    **options
+        ``return_std``, ``return_proba`` (see ``complete``).
+
+    Returns
+    -------
+    completion : Completion
+        In the data's units. With a transformation, ``std`` is the delta
+        method's ``|d x / d y| * s`` at the imputed value, ``s`` the
+        conditional standard deviation in model space.
+    """
+    completion = complete(
+        model_data, params, scaling=scaling, random_state=random_state, **options
+    )
+    if support.is_identity:
+        return completion
+    mask = data.mask
+    numeric = support.to_data(completion.numeric)
+    codes = completion.codes
+    if random_state is not None:
+        bad = np.flatnonzero((support.outside(numeric) & mask).any(axis=1))
+        for _ in range(MAX_REDRAWS):
+            if len(bad) == 0:
+                break
+            redrawn = complete(
+                model_data.take(bad),
+                params,
+                scaling=scaling,
+                random_state=random_state,
+            )
+            numeric[bad] = support.to_data(redrawn.numeric)
+            codes[bad] = redrawn.codes
+            still = (support.outside(numeric[bad]) & mask[bad]).any(axis=1)
+            bad = bad[still]
+    std = completion.std
+    if std is not None:
+        std = std * np.abs(support.derivative(completion.numeric))
+        std[mask & ~np.isfinite(std)] = np.inf
+        std[~mask] = 0.0
+    numeric = np.where(mask, support.clip(numeric), data.numeric)
+    return Completion(numeric, codes, std, completion.probabilities)

@@ -1,0 +1,615 @@
+"""Rubin's rules: estimates from multiply imputed data, pooled.
+
+Each of ``m`` completed tables gives an estimate ``Q_i`` of the quantities of
+interest and its (complete-data) variance or covariance ``U_i``. Rubin
+(1987) pools them as
+
+- ``Qbar = mean(Q_i)``, the pooled estimate;
+- ``Ubar = mean(U_i)``, the within-imputation variance;
+- ``B = sum (Q_i - Qbar)(Q_i - Qbar)^T / (m - 1)``, the between-imputation
+  variance;
+- ``T = Ubar + (1 + 1/m) B``, the total variance.
+
+Per term, with ``b``, ``ubar`` and ``t`` the diagonals: the relative increase
+in variance ``riv = (1 + 1/m) b / ubar``, the proportion of the variance due
+to the missing data ``lambda = (1 + 1/m) b / t``, and the degrees of freedom
+``df_old = (m - 1) / lambda^2`` (Rubin 1987), corrected for small samples
+when the complete-data degrees of freedom ``nu_com`` are given (Barnard and
+Rubin 1999): ``df_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda)`` and
+``df = 1 / (1 / df_old + 1 / df_obs)``. The fraction of missing information
+is ``fmi = (riv + 2 / (df + 3)) / (1 + riv)``, and intervals are
+``Qbar +- t_{df, 1 - alpha/2} sqrt(t)``; the names and the layout of the
+tables follow R's mice (``pool``, ``summary``) so that results compare
+line by line.
+"""
+
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+from scipy import stats
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+
+def _format_table(columns, rows):
+    """Text of a table, numbers with 7 significant digits (as R prints)."""
+
+    def cell(value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Real) and float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value)) if np.isfinite(value) else str(value)
+        return f"{value:.7g}"
+
+    body = [[cell(v) for v in row] for row in rows]
+    widths = [
+        max([len(str(c))] + [len(r[j]) for r in body]) for j, c in enumerate(columns)
+    ]
+    lines = [" ".join(str(c).rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += [
+        " ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in body
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PoolTable:
+    """A table of pooled results: printable, and convertible to pandas.
+
+    Attributes
+    ----------
+    columns : list of str
+    rows : list of list
+        One row per term, its name first.
+    """
+
+    columns: list
+    rows: list
+
+    def __str__(self):
+        return _format_table(self.columns, self.rows)
+
+    def __repr__(self):
+        return str(self)
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (pandas must be installed)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+
+@dataclass(frozen=True)
+class PooledResult:
+    """Estimates pooled over imputations by Rubin's rules.
+
+    Per-term attributes are arrays of shape ``(n_terms,)`` (floats for a
+    scalar estimate); variance attributes are ``(n_terms, n_terms)``
+    matrices (floats for a scalar estimate).
+
+    Attributes
+    ----------
+    names : list of str
+        The terms' names.
+    n_imputations : int
+        ``m``.
+    estimate : ndarray
+        The pooled estimate ``Qbar``.
+    within : ndarray
+        ``Ubar``, the mean of the complete-data (co)variances.
+    between : ndarray
+        ``B``, the (co)variance of the estimates over imputations.
+    total : ndarray
+        ``T = Ubar + (1 + 1/m) B``.
+    std_error : ndarray
+        ``sqrt(diag(T))``.
+    riv : ndarray
+        Relative increase in variance due to nonresponse.
+    lambda_ : ndarray
+        Proportion of the total variance due to the missing data.
+    fmi : ndarray
+        Fraction of missing information.
+    df : ndarray
+        Degrees of freedom (Barnard-Rubin when ``n_samples`` was given;
+        ``inf`` when the imputations agree exactly and no ``n_samples``).
+    n_samples : float
+        The complete-data degrees of freedom (``inf`` if not given).
+    statistic : ndarray
+        ``estimate / std_error``.
+    p_value : ndarray
+        Two-sided p-value of ``statistic`` under a t distribution with
+        ``df`` degrees of freedom.
+    conf_int : ndarray of shape (n_terms, 2) or (2,)
+        The ``1 - alpha`` confidence intervals.
+    alpha : float
+    """
+
+    names: list
+    n_imputations: int
+    estimate: np.ndarray
+    within: np.ndarray
+    between: np.ndarray
+    total: np.ndarray
+    std_error: np.ndarray
+    riv: np.ndarray
+    lambda_: np.ndarray
+    fmi: np.ndarray
+    df: np.ndarray
+    n_samples: float
+    statistic: np.ndarray
+    p_value: np.ndarray
+    conf_int: np.ndarray
+    alpha: float
+
+    def _terms(self, name):
+        value = getattr(self, name)
+        if name in ("within", "between", "total"):
+            value = np.diagonal(np.atleast_2d(value))
+        return np.atleast_1d(value)
+
+    def summary(self, conf_int=False):
+        """The table of R's ``summary(pool(fit))``.
+
+        Parameters
+        ----------
+        conf_int : bool, default=False
+            Add the interval ends (columns named as in mice, e.g. ``2.5 %``
+            and ``97.5 %``).
+
+        Returns
+        -------
+        table : PoolTable
+            Columns ``term, estimate, std.error, statistic, df, p.value``;
+            prints as mice does, ``to_frame()`` gives a DataFrame.
+        """
+        columns = ["term", "estimate", "std.error", "statistic", "df", "p.value"]
+        parts = [self._terms(n) for n in ("estimate", "std_error", "statistic")]
+        parts += [self._terms("df"), self._terms("p_value")]
+        if conf_int:
+            low, high = 100 * self.alpha / 2, 100 * (1 - self.alpha / 2)
+            columns += [f"{low:g} %", f"{high:g} %"]
+            bounds = np.atleast_2d(self.conf_int)
+            parts += [bounds[:, 0], bounds[:, 1]]
+        rows = [
+            [name] + [float(p[i]) for p in parts] for i, name in enumerate(self.names)
+        ]
+        return PoolTable(columns, rows)
+
+    def table(self):
+        """The table R's mice prints for ``pool(fit)``.
+
+        Returns
+        -------
+        table : PoolTable
+            Columns ``term, m, estimate, ubar, b, t, dfcom, df, riv, lambda,
+            fmi``.
+        """
+        columns = ["term", "m", "estimate", "ubar", "b", "t", "dfcom", "df"]
+        columns += ["riv", "lambda", "fmi"]
+        names = ["estimate", "within", "between", "total"]
+        parts = [self._terms(n) for n in names]
+        parts += [np.full(len(self.names), self.n_samples), self._terms("df")]
+        parts += [self._terms(n) for n in ("riv", "lambda_", "fmi")]
+        rows = [
+            [name, self.n_imputations] + [float(p[i]) for p in parts]
+            for i, name in enumerate(self.names)
+        ]
+        return PoolTable(columns, rows)
+
+    def to_frame(self):
+        """The pooled results as a pandas DataFrame, one row per term.
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            The columns of :meth:`table` then ``std.error``, ``statistic``,
+            ``p.value`` and the interval ends, indexed by term.
+        """
+        frame = self.table().to_frame()
+        summary = self.summary(conf_int=True).to_frame()
+        for column in summary.columns[2:]:
+            if column != "df":
+                frame[column] = summary[column].to_numpy()
+        return frame.set_index("term")
+
+    def __str__(self):
+        return str(self.table())
+
+    def __repr__(self):
+        return f"Class: PooledResult  m = {self.n_imputations}\n{self.table()}"
+
+
+def _as_estimates(estimates):
+    shapes = {np.shape(e) for e in estimates}
+    if len(shapes) > 1:
+        raise ValueError(
+            "estimates: every imputation's estimate must have the same shape, "
+            f"got shapes {sorted(shapes)}; fit the same model on every "
+            "completed table."
+        )
+    values = np.asarray(estimates, dtype=float)
+    if values.ndim > 2:
+        raise ValueError(
+            "estimates must be one scalar or one vector per imputation, shape "
+            f"(m,) or (m, n_terms); got shape {values.shape}."
+        )
+    return values
+
+
+def _as_variances(variances, m, n_terms, scalar):
+    if variances is None:
+        return np.zeros((m, n_terms, n_terms))
+    if isinstance(variances, list | tuple):
+        shapes = {np.shape(v) for v in variances}
+        if len(shapes) > 1:
+            raise ValueError(
+                "variances: every imputation's variance must have the same "
+                f"shape, got shapes {sorted(shapes)}."
+            )
+    values = np.asarray(variances, dtype=float)
+    expected = [(m,)] if scalar else [(m, n_terms), (m, n_terms, n_terms)]
+    if values.shape not in expected:
+        raise ValueError(
+            f"variances must have shape {' or '.join(map(str, expected))} for "
+            f"{m} estimates of {'a scalar' if scalar else f'{n_terms} terms'} "
+            f"(one variance, or one covariance matrix, per imputation); got "
+            f"shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError("variances must be finite.")
+    if values.ndim < 3:
+        diagonal = values.reshape(m, n_terms)
+        values = diagonal[:, :, np.newaxis] * np.eye(n_terms)
+    diagonal = np.diagonal(values, axis1=1, axis2=2)
+    if np.any(diagonal < 0.0):
+        i, j = np.argwhere(diagonal < 0.0)[0]
+        raise ValueError(
+            f"variances must be non-negative; imputation {i} gives "
+            f"{diagonal[i, j]} for term {j}. Pass variances (squared "
+            "standard errors), not estimates or log-variances."
+        )
+    scale = np.maximum(np.abs(values).max(), np.finfo(float).tiny)
+    if not np.allclose(values, np.swapaxes(values, 1, 2), atol=1e-10 * scale):
+        raise ValueError("variances: the covariance matrices must be symmetric.")
+    return values
+
+
+def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
+    """Pool estimates from multiply imputed data by Rubin's rules.
+
+    Parameters
+    ----------
+    estimates : array-like of shape (m,) or (m, n_terms)
+        The estimate from each of the ``m`` completed tables: a scalar each,
+        or a vector each (a pandas DataFrame's columns name the terms).
+
+    variances : array-like of shape (m,), (m, n_terms) or (m, n_terms, n_terms), \
+            default=None
+        The complete-data variance of each estimate (squared standard
+        errors), or its covariance matrix. Without them only the
+        between-imputation variance is known: the total variance is then
+        ``(1 + 1/m) B``, with ``m - 1`` degrees of freedom.
+
+    n_samples : float, default=None
+        The complete-data degrees of freedom ``nu_com`` (mice's ``dfcom``),
+        for instance ``n - p`` for a regression with ``p`` coefficients on
+        ``n`` rows: gives the Barnard-Rubin small-sample degrees of freedom.
+        None for the large-sample ones (``nu_com = inf``).
+
+    alpha : float, default=0.05
+        The intervals have coverage ``1 - alpha``.
+
+    names : list of str, default=None
+        The terms' names; by default the estimates' column names, or
+        ``x0, x1, ...`` (``x`` for a scalar).
+
+    Returns
+    -------
+    result : PooledResult
+        With ``summary()``, ``table()`` and ``to_frame()``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two estimates, estimates of different shapes, variances
+        of the wrong shape, negative or non-finite, or ``n_samples <= 0``.
+
+    See Also
+    --------
+    multiple_impute : The imputations.
+    fit_and_pool : Fit an estimator on every imputation and pool.
+
+    References
+    ----------
+    Rubin (1987), Multiple Imputation for Nonresponse in Surveys. Wiley.
+
+    Barnard and Rubin (1999), Small-sample degrees of freedom with multiple
+    imputation. Biometrika 86(4), 948-955.
+
+    Van Buuren (2018), Flexible Imputation of Missing Data, 2nd ed., sec.
+    2.3 and 5.2.
+
+    Examples
+    --------
+    >>> from emimpute import pool
+    >>> result = pool([1.0, 1.2, 0.9, 1.1, 1.3], [0.04, 0.05, 0.04, 0.05, 0.04],
+    ...               n_samples=100)
+    >>> round(result.estimate, 3), round(result.std_error, 3)
+    (1.1, 0.272)
+    >>> round(result.df, 1), round(result.fmi, 3)
+    (17.2, 0.464)
+    >>> print(result.summary())
+    term estimate std.error statistic       df      p.value
+       x      1.1 0.2720294   4.04368 17.17045 0.0008285564
+    """
+    if names is None and hasattr(estimates, "columns"):
+        names = [str(c) for c in estimates.columns]
+    if hasattr(estimates, "to_numpy"):
+        estimates = estimates.to_numpy()
+    estimates = list(estimates) if not isinstance(estimates, np.ndarray) else estimates
+    if len(estimates) < 2:
+        raise ValueError(
+            f"estimates: pool needs estimates from at least 2 imputations, got "
+            f"{len(estimates)}; impute more than once (n_imputations >= 2)."
+        )
+    values = _as_estimates(estimates)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("estimates must be finite.")
+    scalar = values.ndim == 1
+    m = len(values)
+    values = values.reshape(m, -1)
+    n_terms = values.shape[1]
+    if names is None:
+        names = ["x"] if scalar else [f"x{j}" for j in range(n_terms)]
+    names = [str(n) for n in names]
+    if len(names) != n_terms:
+        raise ValueError(f"names: {len(names)} names for {n_terms} terms.")
+    if not (isinstance(alpha, Real) and 0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+    if n_samples is None:
+        n_samples = np.inf
+    elif not (isinstance(n_samples, Real) and n_samples > 0):
+        raise ValueError(
+            f"n_samples (the complete-data degrees of freedom) must be a "
+            f"positive number, got {n_samples!r}."
+        )
+    n_samples = float(n_samples)
+    covariances = _as_variances(variances, m, n_terms, scalar)
+
+    estimate = values.mean(axis=0)
+    within = covariances.mean(axis=0)
+    deviations = values - estimate
+    between = deviations.T @ deviations / (m - 1)
+    total = within + (1.0 + 1.0 / m) * between
+    ubar, b, t = (np.diagonal(a).copy() for a in (within, between, total))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        riv = np.where(b > 0.0, (1.0 + 1.0 / m) * b / ubar, 0.0)
+        lambda_ = np.where(t > 0.0, (1.0 + 1.0 / m) * b / t, 0.0)
+        df_old = (m - 1) / lambda_**2
+        if variances is None or not np.isfinite(n_samples):
+            df = df_old
+        else:
+            df_obs = (n_samples + 1) / (n_samples + 3) * n_samples * (1 - lambda_)
+            df = 1.0 / (1.0 / df_old + 1.0 / df_obs)
+        fmi = np.where(np.isinf(riv), 1.0, (riv + 2.0 / (df + 3.0)) / (1.0 + riv))
+        std_error = np.sqrt(t)
+        statistic = estimate / std_error
+    p_value = 2.0 * stats.t.sf(np.abs(statistic), df)
+    half_width = stats.t.ppf(1.0 - alpha / 2.0, df) * std_error
+    conf_int = np.column_stack([estimate - half_width, estimate + half_width])
+    per_term = [estimate, std_error, riv, lambda_, fmi, df, statistic, p_value]
+    matrices = [within, between, total]
+    if scalar:
+        per_term = [float(a[0]) for a in per_term]
+        matrices = [float(a[0, 0]) for a in matrices]
+        conf_int = conf_int[0]
+    estimate, std_error, riv, lambda_, fmi, df, statistic, p_value = per_term
+    within, between, total = matrices
+    return PooledResult(
+        names=names,
+        n_imputations=m,
+        estimate=estimate,
+        within=within,
+        between=between,
+        total=total,
+        std_error=std_error,
+        riv=riv,
+        lambda_=lambda_,
+        fmi=fmi,
+        df=df,
+        n_samples=n_samples,
+        statistic=statistic,
+        p_value=p_value,
+        conf_int=conf_int,
+        alpha=float(alpha),
+    )
+
+
+def _split_target(table, target):
+    """``(X, y)`` of a completed table, ``y`` its column ``target``."""
+    if hasattr(table, "columns"):
+        columns = list(table.columns)
+        if target not in columns:
+            raise ValueError(f"target {target!r} is not a column: {columns}.")
+        others = [c for c in columns if c != target]
+        y = np.asarray(table[target], dtype=float)
+        X = table.select(others) if hasattr(table, "select") else table[others]
+        return X, y
+    table = np.asarray(table)
+    n_features = table.shape[1]
+    if not isinstance(target, int) or not -n_features <= target < n_features:
+        raise ValueError(
+            f"target must be a column index of the completed arrays (0 to "
+            f"{n_features - 1}), got {target!r}."
+        )
+    others = np.delete(np.arange(n_features), target % n_features)
+    return table[:, others], table[:, target].astype(float)
+
+
+def _coefficients(estimator):
+    """An estimator's ``intercept_`` then ``coef_``, flattened."""
+    coef = np.ravel(estimator.coef_)
+    intercept = np.ravel(getattr(estimator, "intercept_", []))
+    if getattr(estimator, "fit_intercept", True) is False:
+        intercept = np.empty(0)
+    return np.concatenate([intercept, coef]), len(intercept)
+
+
+def fit_and_pool(
+    model,
+    imputations,
+    y=None,
+    *,
+    target=None,
+    variance="bootstrap",
+    n_bootstrap=200,
+    n_samples=None,
+    alpha=0.05,
+    random_state=None,
+):
+    """Fit a model on every completed table and pool its estimates.
+
+    R's ``pool(with(imp, lm(...)))`` in one call.
+
+    Parameters
+    ----------
+    model : scikit-learn estimator or callable
+        - A scikit-learn estimator with ``coef_`` (and ``intercept_``) after
+          fit, for instance :class:`~sklearn.linear_model.LinearRegression`:
+          cloned and fit on each table; the terms are ``intercept_`` (when
+          fit) then ``coef_``.
+        - A callable ``table -> results``, results with ``params`` and
+          ``cov_params()`` (a statsmodels results object, for instance
+          ``lambda d: smf.ols("y ~ x1 + x2", data=d).fit()``); its
+          ``df_resid``, when present, is the default ``n_samples``.
+          statsmodels is not needed by this function.
+
+    imputations : list of array-like or DataFrame
+        The completed tables (:func:`multiple_impute`).
+
+    y : array-like of shape (n_samples,), default=None
+        The target, the same for every table (a fully observed target), for
+        an estimator; give ``target`` instead when it was imputed too.
+
+    target : str or int, default=None
+        The column of each completed table that is the target (its name for
+        a DataFrame, its index for an array); the other columns are the
+        features.
+
+    variance : 'bootstrap' or callable, default='bootstrap'
+        The complete-data covariance of an estimator's terms in each table:
+        the covariance of the terms over ``n_bootstrap`` refits on row
+        bootstraps of the table, or ``variance(fitted_estimator, X, y)``
+        returning their covariance matrix (or variances) in the order of the
+        terms. Ignored for a callable ``model``.
+
+    n_bootstrap : int, default=200
+        Bootstrap refits per table.
+
+    n_samples : float, default=None
+        The complete-data degrees of freedom (see :func:`pool`).
+
+    alpha : float, default=0.05
+
+    random_state : int, RandomState instance or None, default=None
+        For the bootstrap.
+
+    Returns
+    -------
+    result : PooledResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from emimpute import fit_and_pool, multiple_impute
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> y = 1.0 + 2.0 * X[:, 0] + rng.normal(size=200)
+    >>> data = np.column_stack([y, X])
+    >>> data[rng.uniform(size=200) < 0.3, 1] = np.nan
+    >>> tables = multiple_impute(data, n_imputations=5, random_state=0)
+    >>> result = fit_and_pool(LinearRegression(), tables, target=0,
+    ...                       n_bootstrap=50, random_state=0)
+    >>> result.names
+    ['intercept', 'x0', 'x1']
+    >>> bool(result.conf_int[1, 0] < 2.0 < result.conf_int[1, 1])
+    True
+    """
+    if len(imputations) < 2:
+        raise ValueError(
+            f"imputations: fit_and_pool needs at least 2 completed tables, got "
+            f"{len(imputations)}."
+        )
+    estimates, covariances = [], []
+    names = None
+    if not hasattr(model, "fit"):
+        if not callable(model):
+            raise TypeError(
+                "model must be a scikit-learn estimator or a callable returning "
+                f"results with params and cov_params(); got {type(model).__name__}."
+            )
+        for table in imputations:
+            results = model(table)
+            if not (hasattr(results, "params") and hasattr(results, "cov_params")):
+                raise TypeError(
+                    "model(table) must return results with params and "
+                    f"cov_params() (statsmodels'); got {type(results).__name__}."
+                )
+            estimates.append(np.asarray(results.params, dtype=float))
+            covariances.append(np.asarray(results.cov_params(), dtype=float))
+            if names is None and hasattr(results.params, "index"):
+                names = [str(n) for n in results.params.index]
+            if n_samples is None and hasattr(results, "df_resid"):
+                n_samples = float(results.df_resid)
+        return pool(
+            estimates, covariances, n_samples=n_samples, alpha=alpha, names=names
+        )
+    if (y is None) == (target is None):
+        raise ValueError(
+            "Give exactly one of y (a target shared by every table) and target "
+            "(the column of each completed table to predict)."
+        )
+    if variance != "bootstrap" and not callable(variance):
+        raise ValueError(
+            f"variance must be 'bootstrap' or a callable, got {variance!r}."
+        )
+    rng = check_random_state(random_state)
+    for table in imputations:
+        if target is None:
+            X, target_values = table, np.asarray(y, dtype=float)
+        else:
+            X, target_values = _split_target(table, target)
+        fitted = clone(model).fit(X, target_values)
+        terms, n_intercept = _coefficients(fitted)
+        estimates.append(terms)
+        if names is None:
+            features = (
+                [str(c) for c in X.columns]
+                if hasattr(X, "columns")
+                else [f"x{j}" for j in range(len(terms) - n_intercept)]
+            )
+            names = ["intercept"] * n_intercept + features
+            if len(names) != len(terms):
+                names = [f"b{j}" for j in range(len(terms))]
+        if callable(variance):
+            covariances.append(np.asarray(variance(fitted, X, target_values)))
+            continue
+        n_rows = len(target_values)
+        draws = []
+        for _ in range(n_bootstrap):
+            rows = rng.randint(n_rows, size=n_rows)
+            X_boot = X[rows] if isinstance(X, np.ndarray) else _take_rows(X, rows)
+            refit = clone(model).fit(X_boot, target_values[rows])
+            draws.append(_coefficients(refit)[0])
+        covariances.append(np.atleast_2d(np.cov(np.asarray(draws), rowvar=False)))
+    return pool(estimates, covariances, n_samples=n_samples, alpha=alpha, names=names)
+
+
+def _take_rows(table, rows):
+    if hasattr(table, "iloc"):
+        return table.iloc[rows]
+    if hasattr(table, "select"):
+        return table[rows]
+    return np.asarray(table)[rows]

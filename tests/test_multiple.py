@@ -1,0 +1,205 @@
+"""Proper multiple imputation: multiple_impute and parameter_uncertainty."""
+
+import numpy as np
+import pytest
+
+from emimpute import EMImputer, multiple_impute
+from emimpute._em._categorical import CategoricalFamily
+from emimpute._em._config import Prior
+from emimpute._em._data import EMData
+from emimpute._em._forms import covariance_form
+from emimpute._em._params import MixtureParams
+from emimpute._em._uncertainty import _inverse_wishart, draw_params
+
+
+def _data(n=150, seed=0, p=0.25):
+    rng = np.random.RandomState(seed)
+    cov = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.5], [0.3, 0.5, 1.0]])
+    X = rng.multivariate_normal([1.0, -2.0, 5.0], cov, size=n)
+    X[rng.uniform(size=X.shape) < p] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_multiple_impute_reproducible_whatever_n_jobs(method):
+    X = _data()
+    original = X.copy()
+    a = multiple_impute(X, 3, method=method, random_state=1, n_jobs=1)
+    b = multiple_impute(X, 3, method=method, random_state=1, n_jobs=2)
+    np.testing.assert_array_equal(X, original)  # input never mutated
+    observed = ~np.isnan(X)
+    for table_a, table_b in zip(a, b, strict=True):
+        np.testing.assert_array_equal(table_a, table_b)
+        assert not np.isnan(table_a).any()
+        np.testing.assert_array_equal(table_a[observed], X[observed])
+    # Different imputations differ.
+    assert not np.array_equal(a[0], a[1])
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_parameter_draws_change_between_imputations(method):
+    X = _data()
+    imputer = EMImputer(sample_posterior=True, parameter_uncertainty=method).fit(X)
+    draws = [imputer._draw_parameters(np.random.RandomState(seed)) for seed in range(3)]
+    means = np.array([d.means[0] for d in draws])
+    assert not np.allclose(means[0], means[1])
+    assert not np.allclose(means[0], imputer._params.means[0])
+    again = imputer._draw_parameters(np.random.RandomState(0))
+    np.testing.assert_array_equal(again.means, draws[0].means)
+    np.testing.assert_array_equal(again.covariances, draws[0].covariances)
+
+
+def test_proper_imputations_vary_more_than_improper():
+    # The between-imputation variance of a column mean includes the
+    # parameters' uncertainty with a parameter draw: about (1/n_obs) sigma^2
+    # more than draws under one fit. 40 imputations estimate each variance to
+    # about 23% (sqrt(2/39)); the expected ratio here is above 2.
+    X = _data(n=100, p=0.4, seed=3)
+    proper = multiple_impute(X, 40, random_state=0)
+    improper_imputer = EMImputer(sample_posterior=True).fit(X)
+    improper = [
+        improper_imputer._transform(X, random_state=np.random.RandomState(s))
+        for s in range(40)
+    ]
+    v_proper = np.var([t[:, 0].mean() for t in proper], ddof=1)
+    v_improper = np.var([t[:, 0].mean() for t in improper], ddof=1)
+    assert v_proper > 1.5 * v_improper
+
+
+def test_multiple_impute_keeps_the_input_type():
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    X = _data(n=60)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"], index=np.arange(100, 160))
+    tables = multiple_impute(frame, 2, random_state=0)
+    assert isinstance(tables[0], pd.DataFrame)
+    assert list(tables[0].columns) == ["a", "b", "c"]
+    assert list(tables[0].index) == list(frame.index)
+    polars_tables = multiple_impute(pl.from_pandas(frame), 2, random_state=0)
+    assert isinstance(polars_tables[0], pl.DataFrame)
+    np.testing.assert_array_equal(polars_tables[0].to_numpy(), tables[0].to_numpy())
+
+
+def test_multiple_impute_mixed_table_posterior():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    n = 120
+    group = rng.choice(["a", "b"], size=n)
+    x = rng.normal(size=n) + (group == "a") * 3.0
+    frame = pd.DataFrame({"g": pd.Categorical(group), "x": x})
+    frame.loc[rng.uniform(size=n) < 0.2, "x"] = np.nan
+    frame.loc[rng.uniform(size=n) < 0.2, "g"] = np.nan
+    tables = multiple_impute(
+        frame, 2, imputer=EMImputer(n_components=2), method="posterior", random_state=0
+    )
+    assert tables[0]["g"].dtype == "category"
+    assert not tables[0].isna().any().any()
+
+
+def test_transform_with_parameter_uncertainty_semantics():
+    X = _data()
+    imputer = EMImputer(
+        sample_posterior=True, parameter_uncertainty=True, random_state=0
+    ).fit(X)
+    # An int seed restarts the stream at every call: the same imputation.
+    np.testing.assert_array_equal(imputer.transform(X), imputer.transform(X))
+    stream = EMImputer(
+        sample_posterior=True,
+        parameter_uncertainty="posterior",
+        random_state=np.random.RandomState(0),
+    ).fit(X)
+    assert not np.array_equal(stream.transform(X), stream.transform(X))
+
+
+def test_bad_input_is_named():
+    X = _data()
+    with pytest.raises(ValueError, match="n_imputations must be an integer >= 2"):
+        multiple_impute(X, 1)
+    with pytest.raises(ValueError, match="method must be one of"):
+        multiple_impute(X, 2, method="jackknife")
+    with pytest.raises(TypeError, match="imputer must be an EMImputer"):
+        multiple_impute(X, 2, imputer=object())
+    with pytest.raises(ValueError, match="needs sample_posterior=True"):
+        EMImputer(parameter_uncertainty=True).fit(X)
+
+
+def test_inverse_wishart_mean():
+    # E[IW(df, S)] = S / (df - d - 1). 20000 draws: each entry's Monte Carlo
+    # standard error is below 1.5% of the diagonal here; 5% is > 3 of them.
+    rng = np.random.RandomState(0)
+    scale = np.array([[2.0, 0.5], [0.5, 1.0]])
+    df = 12.0
+    draws = _inverse_wishart(
+        np.full(20000, df), np.broadcast_to(scale, (20000, 2, 2)), rng
+    )
+    np.testing.assert_allclose(draws.mean(axis=0), scale / (df - 3), atol=0.05 * 0.22)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_posterior_draw_centred_on_complete_data_estimates(covariance_type):
+    # Complete data, one component: mu | X ~ N(xbar, S / n) and S | X is
+    # inverse-Wishart (or scaled inverse chi-square) with mean close to the
+    # sample covariance. The mean of 2000 draws of mu is within
+    # 4 sqrt(var/(n 2000)) of xbar.
+    rng = np.random.RandomState(1)
+    n = 200
+    X = rng.multivariate_normal([0.0, 1.0], [[1.0, 0.5], [0.5, 2.0]], size=n)
+    form = covariance_form(covariance_type)
+    covariances = {
+        "full": np.eye(2)[None],
+        "tied": np.eye(2),
+        "diag": np.ones((1, 2)),
+        "spherical": np.ones(1),
+    }[covariance_type]
+    params = MixtureParams.from_covariances(
+        np.ones(1), np.zeros((1, 2)), covariances, covariance_type
+    )
+    codes = np.empty((n, 0), dtype=np.intp)
+    draws = [
+        draw_params(params, X, codes, (), Prior(reg_covar=0.0), rng)
+        for _ in range(2000)
+    ]
+    means = np.array([d.means[0] for d in draws])
+    xbar = X.mean(axis=0)
+    var = X.var(axis=0)
+    assert np.all(np.abs(means.mean(axis=0) - xbar) < 4 * np.sqrt(var / n / 2000))
+    # The spread of the drawn means is that of xbar: var / n (to 10%, the
+    # Monte Carlo error of a variance from 2000 draws being ~3%; the
+    # covariance's draw adds n / (n - d - 2) ~ 2%).
+    # A spherical model has one variance for both features.
+    expected = var if covariance_type != "spherical" else np.full(2, var.mean())
+    np.testing.assert_allclose(means.var(axis=0), expected / n, rtol=0.1)
+    variances = np.array(
+        [form.variances(d.covariances, 2)[0] for d in draws]
+        if not form.dense
+        else [np.diag(form.dense_stack(d.covariances, 1)[0]) for d in draws]
+    )
+    np.testing.assert_allclose(variances.mean(axis=0), expected, rtol=0.05)
+
+
+def test_posterior_draw_of_a_mixture_with_categories():
+    rng = np.random.RandomState(0)
+    n = 300
+    labels = rng.randint(2, size=n)
+    numeric = rng.normal(size=(n, 2)) + labels[:, None] * 4.0
+    codes = np.where(
+        rng.uniform(size=(n, 1)) < 0.9, labels[:, None], 1 - labels[:, None]
+    )
+    data = EMData.build(numeric, codes=codes, n_categories=(2,))
+    params = MixtureParams.from_covariances(
+        np.array([0.5, 0.5]),
+        np.array([[0.0, 0.0], [4.0, 4.0]]),
+        np.broadcast_to(np.eye(2), (2, 2, 2)).copy(),
+        "full",
+    )
+    params = MixtureParams(
+        params.weights,
+        params.families + (CategoricalFamily((np.array([[0.9, 0.1], [0.1, 0.9]]),)),),
+    )
+    drawn = draw_params(params, data.numeric, data.codes, (2,), Prior(), rng)
+    assert drawn.weights.sum() == pytest.approx(1.0)
+    # Components stay where the data put them (no label switching from a
+    # well-separated start), category probabilities stay near 0.9.
+    assert np.all(np.abs(drawn.means - [[0.0, 0.0], [4.0, 4.0]]) < 0.5)
+    probabilities = drawn.categorical.probabilities[0]
+    assert probabilities[0, 0] > 0.8 and probabilities[1, 1] > 0.8
