@@ -182,6 +182,54 @@ def _em_parameters(args, table):
     return parameters
 
 
+def _support_parameters(args, table):
+    """EMImputer's ``min_value``, ``max_value`` and ``feature_transforms``.
+
+    ``--min-value``/``--max-value`` take a number for every numeric column
+    or ``COL=NUMBER`` for one (repeatable); ``--log`` names columns.
+    """
+    from emimpute._cli_table import resolve
+
+    def numeric_names(values, option):
+        positions = resolve(values, table.header, option, args.input)
+        for j in positions:
+            if j not in table.numeric:
+                raise CLIError(
+                    f"{args.input}: {option} names {table.header[j]!r}, which is "
+                    "not a modelled column of numbers"
+                )
+        return [table.header[j] for j in positions]
+
+    parameters = {}
+    for option, name in (("--min-value", "min_value"), ("--max-value", "max_value")):
+        every, per_column = None, {}
+        for value in getattr(args, name) or ():
+            column, equals, number = value.rpartition("=")
+            try:
+                number = float(number)
+            except ValueError:
+                raise CLIError(
+                    f"{option} {value!r}: expected a number, or COL=NUMBER for "
+                    "one column"
+                ) from None
+            if equals:
+                per_column[numeric_names([column], option)[0]] = number
+            else:
+                every = number
+        if per_column:
+            if every is not None:
+                numbers = [table.header[j] for j in table.numeric]
+                per_column = {c: per_column.get(c, every) for c in numbers}
+            parameters[name] = per_column
+        elif every is not None:
+            parameters[name] = every
+    if args.log:
+        parameters["feature_transforms"] = dict.fromkeys(
+            numeric_names(args.log, "--log"), "log"
+        )
+    return parameters
+
+
 def _shape(table):
     """``rows x columns`` of what the model sees, for the progress lines."""
     n_categorical = len(table.categorical)
@@ -237,6 +285,7 @@ def run_impute(args):
     table = _read(args, columns)
     imputer = EMImputer(
         **_em_parameters(args, table),
+        **_support_parameters(args, table),
         sample_posterior=args.sample_posterior,
         verbose_interval=1,
     )
@@ -593,6 +642,30 @@ def build_parser():
         "--sample-posterior",
         action="store_true",
         help="fill with a draw from the conditional distribution, not its mean",
+    )
+    impute.add_argument(
+        "--min-value",
+        action="append",
+        metavar="[COL=]NUMBER",
+        help=(
+            "impute no value below NUMBER, in every numeric column or in COL "
+            "only; may be repeated (observed cells are never changed)"
+        ),
+    )
+    impute.add_argument(
+        "--max-value",
+        action="append",
+        metavar="[COL=]NUMBER",
+        help="impute no value above NUMBER, as --min-value",
+    )
+    impute.add_argument(
+        "--log",
+        action="append",
+        metavar="COL[,COL]",
+        help=(
+            "fit these positive columns on the log scale, so that their "
+            "imputations stay positive; may be repeated"
+        ),
     )
     impute.add_argument(
         "--passthrough",

@@ -365,3 +365,42 @@ def test_a_million_rows(capsys, tmp_path):
     assert status == 0, err
     _assert_observed_verbatim(path, out, missing=missing)
     assert not pd.read_csv(out).isna().any().any()
+
+
+def test_bounds_and_log_reach_the_imputer(capsys, tmp_path):
+    # x is centred on 0: unbounded, some of its imputations are negative.
+    frame = _holed_frame()
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    options = ["--min-value", "0", "--max-value", "y=55", "--log", "z"]
+    status, out, err = _run(capsys, "impute", path, *options, "--random-state", 0)
+    assert status == 0, err
+    _, after, missing = _assert_observed_verbatim(path, io.StringIO(out))
+    got = pd.read_csv(io.StringIO(out))
+    expected = EMImputer(
+        random_state=0,
+        min_value={"x": 0.0, "y": 0.0, "z": 0.0},
+        max_value={"y": 55.0},
+        feature_transforms={"z": "log"},
+    ).fit_transform(frame)
+    # The command line writes the shortest text that reads back exactly.
+    np.testing.assert_array_equal(got.to_numpy(), np.asarray(expected, dtype=float))
+    assert (got["x"][missing[:, 0]] >= 0.0).all()
+    assert (got["y"][missing[:, 1]] <= 55.0).all()
+    assert EMImputer(random_state=0).fit_transform(frame)[missing[:, 0], 0].min() < 0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--log", "w"], "--log names no column 'w'"),
+        (["--min-value", "x=a"], "expected a number, or COL=NUMBER"),
+        (["--log", "x"], "'log' on feature 'x' needs positive observed values"),
+    ],
+)
+def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):
+    path = tmp_path / "in.csv"
+    _holed_frame().to_csv(path, index=False)
+    status, _, err = _run(capsys, "impute", path, *options)
+    assert status != 0
+    assert message in err
