@@ -73,3 +73,19 @@ class Conditionals:
     means: np.ndarray
     covariances: np.ndarray
     deviations: np.ndarray = None
+
+
+@dataclass(frozen=True)
+class FusedConditionals:
+    """What a fused kernel keeps of a block between density and statistics.
+
+    Attributes
+    ----------
+    log_density : ndarray of shape (n_rows, n_components)
+    delta : ndarray of shape (n_components, n_rows, r) or None
+        Conditional mean of the missing part minus the component's mean
+        (None for the diagonal kernel, where it is 0).
+    """
+
+    log_density: np.ndarray
+    delta: np.ndarray = None
