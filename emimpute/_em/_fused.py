@@ -95,74 +95,99 @@ def n_tasks(n_rows):
     return max(1, min(threads, math.ceil(n_rows / ROWS_PER_TASK)))
 
 
-@jit()
-def cholesky(a, n):
-    """Lower Cholesky factor of ``a[:n, :n]`` in place; False if not SPD.
+# The helpers below work on matrix j of a stack, indexed in place: taking a
+# view (``stack[j]``) in a compiled loop costs a reference count update,
+# which in these loops over small blocks costs more than the arithmetic.
 
-    Only the lower triangle is read and written. Left-looking, row by row
-    (``a`` is C-ordered), no pivoting: Cholesky is backward stable for
-    positive-definite matrices.
+
+@jit()
+def cholesky(factors, reciprocals, j, n):
+    """Lower Cholesky factor of ``factors[j, :n, :n]`` in place; False if not SPD.
+
+    Only the lower triangle is read and written; ``reciprocals[j, i] = 1 /
+    L_ii``, so that the solves multiply rather than divide (a division costs
+    several multiplications' time). Row by row (C order), no pivoting:
+    Cholesky is backward stable for positive-definite matrices.
     """
-    for j in range(n):
-        for i in range(j, n):
-            total = a[i, j]
-            for p in range(j):
-                total -= a[i, p] * a[j, p]
-            if i == j:
+    for col in range(n):
+        for i in range(col, n):
+            total = factors[j, i, col]
+            for p in range(col):
+                total -= factors[j, i, p] * factors[j, col, p]
+            if i == col:
                 if not total > 0.0:
                     return False
-                a[j, j] = math.sqrt(total)
+                factors[j, col, col] = math.sqrt(total)
+                reciprocals[j, col] = 1.0 / factors[j, col, col]
             else:
-                a[i, j] = total / a[j, j]
+                factors[j, i, col] = total * reciprocals[j, col]
     return True
 
 
 @jit()
-def forward_solve(lower, b, n):
-    """``b[:n] = inv(L) b[:n]`` in place, ``L = lower[:n, :n]``."""
+def forward_solve(factors, reciprocals, j, b, n):
+    """``b[:n] = inv(L) b[:n]`` in place, ``L`` from :func:`cholesky`."""
     for i in range(n):
         total = b[i]
         for p in range(i):
-            total -= lower[i, p] * b[p]
-        b[i] = total / lower[i, i]
+            total -= factors[j, i, p] * b[p]
+        b[i] = total * reciprocals[j, i]
 
 
 @jit()
-def backward_solve(lower, b, n):
-    """``b[:n] = inv(L^T) b[:n]`` in place, ``L = lower[:n, :n]``."""
+def backward_solve(factors, reciprocals, j, b, n):
+    """``b[:n] = inv(L^T) b[:n]`` in place."""
     for i in range(n - 1, -1, -1):
         total = b[i]
         for p in range(i + 1, n):
-            total -= lower[p, i] * b[p]
-        b[i] = total / lower[i, i]
+            total -= factors[j, p, i] * b[p]
+        b[i] = total * reciprocals[j, i]
+
+
+# Bounds of a running product of diagonal entries before it is moved into
+# the logarithm: far from overflow and underflow.
+_PRODUCT_RANGE = 1e150
 
 
 @jit()
-def log_det_from_cholesky(lower, n):
-    """``log det A`` from the Cholesky factor of ``A``."""
-    total = 0.0
-    for i in range(n):
-        total += math.log(lower[i, i])
-    return 2.0 * total
+def log_det_from_cholesky(factors, j, n):
+    """``log det A = 2 sum log L_ii``, with about one ``log`` per factor.
 
-
-@jit()
-def inverse_from_cholesky(lower, inverse, n):
-    """Lower triangle of ``inv(L L^T)`` into ``inverse[:n, :n]``.
-
-    ``W = inv(L)`` by forward substitution into the upper triangle's
-    mirror (``lower`` is overwritten by ``W``), then ``inv(A) = W^T W``.
+    A logarithm costs tens of multiplications' time: the entries are
+    multiplied, and the running product moved into the logarithm only when
+    it leaves ``[1e-150, 1e150]``. The product's relative rounding, ``n
+    eps``, is an absolute error of ``2 n eps`` in the result.
     """
-    for j in range(n):
-        lower[j, j] = 1.0 / lower[j, j]
-        for i in range(j + 1, n):
-            total = 0.0
-            for p in range(j, i):
-                total -= lower[i, p] * lower[p, j]
-            lower[i, j] = total / lower[i, i]
+    total = 0.0
+    product = 1.0
+    for i in range(n):
+        product *= factors[j, i, i]
+        if product > _PRODUCT_RANGE or product < 1.0 / _PRODUCT_RANGE:
+            total += math.log(product)
+            product = 1.0
+    return 2.0 * (total + math.log(product))
+
+
+@jit()
+def inverse_from_cholesky(factors, reciprocals, j, inverses, n):
+    """Lower triangle of ``inv(L L^T)`` into ``inverses[j, :n, :n]``.
+
+    ``W = inv(L)`` by forward substitution, overwriting the factor's strict
+    lower triangle (W's diagonal is ``reciprocals[j]``), then ``inv(A) = W^T
+    W``.
+    """
+    for col in range(n):
+        for i in range(col + 1, n):
+            total = -factors[j, i, col] * reciprocals[j, col]
+            for p in range(col + 1, i):
+                total -= factors[j, i, p] * factors[j, p, col]
+            factors[j, i, col] = total * reciprocals[j, i]
     for a in range(n):
         for b in range(a + 1):
-            total = 0.0
-            for p in range(a, n):
-                total += lower[p, a] * lower[p, b]
-            inverse[a, b] = total
+            if a == b:
+                total = reciprocals[j, a] * reciprocals[j, a]
+            else:
+                total = reciprocals[j, a] * factors[j, a, b]
+            for p in range(a + 1, n):
+                total += factors[j, p, a] * factors[j, p, b]
+            inverses[j, a, b] = total

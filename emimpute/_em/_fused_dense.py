@@ -68,6 +68,14 @@ class FusedDenseKernel(DenseKernel):
         self.log_det_cholesky = np.ascontiguousarray(
             np.broadcast_to(self.log_det, (len(self.precisions),))
         )
+        # The precisions side by side, (d, M d): the products of a block's
+        # rows with all of them are one wide matrix product (several times
+        # faster than M products with a (d, d) matrix, or a batched matmul),
+        # laid out (rows, M, d) so that each row's products are contiguous.
+        n_features = self.means.shape[1]
+        self.wide_precisions = np.ascontiguousarray(
+            self.precisions.transpose(1, 0, 2).reshape(n_features, -1)
+        )
 
     def evaluate(self, block, moments=True):
         if moments or block.n_missing == 0:
@@ -75,13 +83,16 @@ class FusedDenseKernel(DenseKernel):
         x = block.centred
         n_rows, n_features = x.shape
         n_components = len(self.means)
-        by_covariance = self.covariance_route(block.n_missing, n_features)
+        r = block.n_missing
+        by_covariance = self.covariance_route(r, n_features)
         if by_covariance.all():
-            products = np.empty((len(self.precisions), 0, n_features))
+            products = np.empty((0, len(self.precisions), n_features))
         else:
-            products = np.matmul(x, self.precisions)
+            products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
         log_density = np.empty((n_rows, n_components))
-        delta = np.empty((n_components, n_rows, block.n_missing))
+        delta = np.empty((n_components, n_rows, r))
+        n_patterns = len(block.pattern_missing)
+        covariances = np.empty((len(self.precisions), n_patterns, r * (r + 1) // 2))
         failures = _evaluate(
             x,
             block.missing,
@@ -95,11 +106,12 @@ class FusedDenseKernel(DenseKernel):
             self.precision_means,
             log_density,
             delta,
+            covariances,
             n_tasks(n_rows),
         )
         if failures:
             raise ValueError(ILL_DEFINED_COVARIANCE)
-        return FusedConditionals(log_density, delta)
+        return FusedConditionals(log_density, delta, covariances)
 
     def statistics(self, block, resp, conditionals):
         if not isinstance(conditionals, FusedConditionals):
@@ -116,30 +128,24 @@ class FusedDenseKernel(DenseKernel):
         s1_parts = np.zeros((tasks, n_components, n_features))
         # Lower triangles of the summed conditional covariances, per task.
         lower_parts = np.zeros((tasks,) + s2.shape)
-        by_covariance = self.covariance_route(block.n_missing, n_features)
-        resp = np.ascontiguousarray(resp)
         # Completed rows (tied: the responsibility-weighted completion, whose
         # outer products plus the between-component spread of the
         # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
         # component's deviations scaled by sqrt(r_k).
         filled = np.empty((len(s2), n_rows, n_features))
-        failures = _statistics(
+        _statistics(
             x,
             block.missing,
             block.row_pattern,
-            resp,
+            np.ascontiguousarray(resp),
             self.means,
-            self.precisions,
-            self.covariances,
-            by_covariance,
             conditionals.delta,
+            conditionals.covariances,
             filled,
             s1_parts,
             lower_parts,
             tasks,
         )
-        if failures:
-            raise ValueError(ILL_DEFINED_COVARIANCE)
         s1 += s1_parts.sum(axis=0)
         lower = lower_parts.sum(axis=0)
         s2 += lower + np.swapaxes(lower, 1, 2)
@@ -152,24 +158,59 @@ class FusedDenseKernel(DenseKernel):
 
 
 @jit()
-def _mark_pattern(row_missing, is_missing, observed):
-    """Flag a pattern's missing coordinates and list its observed ones."""
-    is_missing[:] = False
-    for coordinate in row_missing:
-        is_missing[coordinate] = True
+def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
+    """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights."""
+    n_features = len(is_missing)
+    for c in range(n_features):
+        is_missing[c] = False
+    for a in range(len(row_missing)):
+        row_missing[a] = missing[i, a]
+        is_missing[missing[i, a]] = True
     position = 0
-    for coordinate in range(len(is_missing)):
-        if not is_missing[coordinate]:
-            observed[position] = coordinate
+    for c in range(n_features):
+        if is_missing[c]:
+            observed_ones[c] = 0.0
+        else:
+            observed_ones[c] = 1.0
+            observed[position] = c
             position += 1
 
 
 @jit()
-def _gather(matrix, index, out):
-    """``out[a, b] = matrix[index[a], index[b]]`` on the lower triangle."""
+def _gather(matrices, j, index, out):
+    """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle."""
     for a in range(len(index)):
         for b in range(a + 1):
-            out[a, b] = matrix[index[a], index[b]]
+            out[j, a, b] = matrices[j, index[a], index[b]]
+
+
+@jit()
+def _task_rows(row_pattern, task, tasks):
+    """The rows of a task: an equal share, moved to start on a new pattern.
+
+    Every pattern's rows then belong to one task, which alone writes the
+    pattern's conditional covariances.
+    """
+    n_rows = len(row_pattern)
+    start = task * n_rows // tasks
+    while 0 < start < n_rows and row_pattern[start] == row_pattern[start - 1]:
+        start += 1
+    stop = (task + 1) * n_rows // tasks
+    while 0 < stop < n_rows and row_pattern[stop] == row_pattern[stop - 1]:
+        stop += 1
+    return start, stop
+
+
+@jit()
+def _store_inverse(inverses, j, n, packed, pattern):
+    """Mirror ``inverses[j, :n, :n]`` and pack its lower triangle, row by row."""
+    position = 0
+    for a in range(n):
+        for b in range(a + 1):
+            value = inverses[j, a, b]
+            inverses[j, b, a] = value
+            packed[j, pattern, position] = value
+            position += 1
 
 
 @jit(parallel=True)
@@ -186,105 +227,143 @@ def _evaluate(
     precision_means,
     log_density,
     delta,
+    conditional_covariances,
     tasks,
 ):
-    """Log-densities and conditional-mean offsets of a block; returns failures.
+    """Log-densities, conditional means and covariances of a block.
 
-    ``x`` is centred and zero at the missing entries; ``products[j] = x
-    P_j`` (not read when every component takes the covariance route);
-    ``log_det_cholesky[j] = log det P_j / 2``.
+    ``x`` is centred and zero at the missing entries; ``products[:, j] = x
+    P_j`` (not read when every matrix takes the covariance route);
+    ``log_det_cholesky[j] = log det P_j / 2``. Writes ``delta[k, i]``, the
+    conditional mean minus ``mu_k`` on the missing coordinates, and
+    ``conditional_covariances[j, p]``, the packed lower triangle of matrix
+    ``j``'s conditional covariance on pattern ``p`` (made once per pattern,
+    with the factorisation). Returns the number of blocks that were not
+    positive definite.
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
     n_observed = n_features - n_missing
     n_components = means.shape[0]
-    shared = precisions.shape[0] == 1
+    n_matrices = precisions.shape[0]
     size = max(n_missing, n_observed, 1)
     failures = 0
     for task in prange(tasks):
-        start = task * n_rows // tasks
-        stop = (task + 1) * n_rows // tasks
+        start, stop = _task_rows(row_pattern, task, tasks)
+        row_missing = np.empty(n_missing, np.intp)
         is_missing = np.zeros(n_features, np.bool_)
         observed = np.empty(n_observed, np.intp)
-        factors = np.empty((n_components, size, size))
-        log_dets = np.zeros(n_components)
-        factored = np.zeros(n_components, np.bool_)
+        observed_ones = np.empty(n_features)
+        # Per matrix, for the current pattern: the Cholesky factor (of S_OO,
+        # kept for the rows on the covariance route), 1 / its diagonal, its
+        # log-determinant, and the conditional covariance of the missing part.
+        factors = np.empty((n_matrices, size, size))
+        reciprocals = np.empty((n_matrices, size))
+        log_dets = np.zeros(n_matrices)
+        inverses = np.empty((n_matrices, n_missing, n_missing))
+        missing_products = np.empty((n_components, n_missing))
+        cross = np.empty((max(n_observed, 1), n_missing))
         vector = np.empty(size)
         previous = -1
         for i in range(start, stop):
-            new_pattern = row_pattern[i] != previous
-            previous = row_pattern[i]
-            row_missing = missing[i]
-            if new_pattern:
-                _mark_pattern(row_missing, is_missing, observed)
+            pattern = row_pattern[i]
+            if pattern != previous:
+                previous = pattern
+                _mark_pattern(
+                    missing, i, row_missing, is_missing, observed, observed_ones
+                )
+                for j in range(n_matrices):
+                    if by_covariance[j]:
+                        # C = S_MM - B^T B with B = inv(L) S_OM, L L^T = S_OO.
+                        _gather(covariances, j, observed, factors)
+                        if not cholesky(factors, reciprocals, j, n_observed):
+                            failures += 1
+                            continue
+                        log_dets[j] = log_det_from_cholesky(factors, j, n_observed)
+                        for a in range(n_missing):
+                            for o in range(n_observed):
+                                vector[o] = covariances[j, observed[o], row_missing[a]]
+                            forward_solve(factors, reciprocals, j, vector, n_observed)
+                            for o in range(n_observed):
+                                cross[o, a] = vector[o]
+                        for a in range(n_missing):
+                            for b in range(a + 1):
+                                total = covariances[j, row_missing[a], row_missing[b]]
+                                for o in range(n_observed):
+                                    total -= cross[o, a] * cross[o, b]
+                                inverses[j, a, b] = total
+                    else:
+                        # C = inv(P_MM).
+                        _gather(precisions, j, row_missing, factors)
+                        if not cholesky(factors, reciprocals, j, n_missing):
+                            failures += 1
+                            continue
+                        log_dets[j] = log_det_from_cholesky(factors, j, n_missing)
+                        inverse_from_cholesky(
+                            factors, reciprocals, j, inverses, n_missing
+                        )
+                    _store_inverse(
+                        inverses, j, n_missing, conditional_covariances, pattern
+                    )
+                for k in range(n_components):
+                    # P_MM mu_M, for the rows' y_M on the precision route.
+                    j = 0 if n_matrices == 1 else k
+                    for a in range(n_missing):
+                        total = 0.0
+                        for b in range(n_missing):
+                            total += (
+                                precisions[j, row_missing[a], row_missing[b]]
+                                * means[k, row_missing[b]]
+                            )
+                        missing_products[k, a] = total
             for k in range(n_components):
-                j = 0 if shared else k
-                factor = factors[k]
-                if by_covariance[k]:
-                    # Through S_OO: maha = |inv(L) z_O|^2, and the offset of
-                    # the conditional mean S_MO inv(S_OO) z_O.
-                    if new_pattern:
-                        _gather(covariances[j], observed, factor)
-                        factored[k] = cholesky(factor, n_observed)
-                        if factored[k]:
-                            log_dets[k] = log_det_from_cholesky(factor, n_observed)
-                    if not factored[k]:
-                        failures += 1
-                        continue
+                j = 0 if n_matrices == 1 else k
+                if by_covariance[j]:
+                    # maha = |inv(L) z_O|^2; the conditional mean's offset is
+                    # S_MO inv(S_OO) z_O.
                     for o in range(n_observed):
-                        coordinate = observed[o]
-                        vector[o] = x[i, coordinate] - means[k, coordinate]
-                    forward_solve(factor, vector, n_observed)
+                        vector[o] = x[i, observed[o]] - means[k, observed[o]]
+                    forward_solve(factors, reciprocals, j, vector, n_observed)
                     maha = 0.0
                     for o in range(n_observed):
                         maha += vector[o] * vector[o]
-                    backward_solve(factor, vector, n_observed)
+                    backward_solve(factors, reciprocals, j, vector, n_observed)
                     for a in range(n_missing):
                         total = 0.0
                         for o in range(n_observed):
                             total += (
-                                covariances[j, row_missing[a], observed[o]] * vector[o]
+                                covariances[j, row_missing[a], observed[o]]
+                                * (vector[o])
                             )
                         delta[k, i, a] = total
                     log_density[i, k] = -0.5 * (
-                        n_observed * LOG_2PI + maha + log_dets[k]
+                        n_observed * LOG_2PI + maha + log_dets[j]
                     )
                     continue
                 # Through P_MM: with y0 = P_j (x0 - mu_k) from the product,
                 # y = P z0 = y0 + P_{., M} mu_M and z0^T y = z0^T y0 +
-                # y_M^T mu_M (P symmetric, z0 zero on M).
-                if new_pattern:
-                    _gather(precisions[j], row_missing, factor)
-                    factored[k] = cholesky(factor, n_missing)
-                    if factored[k]:
-                        log_dets[k] = log_det_from_cholesky(factor, n_missing)
-                if not factored[k]:
-                    failures += 1
-                    continue
+                # y_M^T mu_M (P symmetric, z0 zero on M); w = C y_M, and the
+                # conditional mean is mu_M - w. Branch-free over the
+                # coordinates (z0 = x0 - mu * o), which the compiler
+                # vectorises.
                 quadratic = 0.0
                 for c in range(n_features):
-                    if not is_missing[c]:
-                        quadratic += (x[i, c] - means[k, c]) * (
-                            products[j, i, c] - precision_means[k, c]
-                        )
+                    quadratic += (x[i, c] - means[k, c] * observed_ones[c]) * (
+                        products[i, j, c] - precision_means[k, c]
+                    )
                 for a in range(n_missing):
                     ma = row_missing[a]
-                    y = products[j, i, ma] - precision_means[k, ma]
-                    for b in range(n_missing):
-                        y += (
-                            precisions[j, ma, row_missing[b]] * means[k, row_missing[b]]
-                        )
+                    y = products[i, j, ma] - precision_means[k, ma]
+                    y += missing_products[k, a]
                     vector[a] = y
                     quadratic += y * means[k, ma]
-                # |inv(L) y_M|^2, then w = inv(P_MM) y_M; the conditional
-                # mean is mu_M - w.
-                forward_solve(factor, vector, n_missing)
                 correction = 0.0
                 for a in range(n_missing):
-                    correction += vector[a] * vector[a]
-                backward_solve(factor, vector, n_missing)
-                for a in range(n_missing):
-                    delta[k, i, a] = -vector[a]
+                    total = 0.0
+                    for b in range(n_missing):
+                        total += inverses[j, a, b] * vector[b]
+                    delta[k, i, a] = -total
+                    correction += total * vector[a]
                 if n_observed == 0:
                     # Nothing observed: the marginal of no coordinates is 1.
                     log_density[i, k] = 0.0
@@ -293,68 +372,9 @@ def _evaluate(
                     log_density[i, k] = (
                         -0.5 * (n_observed * LOG_2PI + maha)
                         + log_det_cholesky[j]
-                        - 0.5 * log_dets[k]
+                        - 0.5 * log_dets[j]
                     )
     return failures
-
-
-@jit()
-def _add_conditional_covariances(
-    row_missing,
-    observed,
-    weights,
-    precisions,
-    covariances,
-    by_covariance,
-    factor,
-    block,
-    cross,
-    lower,
-):
-    """Add ``weight_j C_j`` on the missing block of ``lower[j]``, per matrix.
-
-    ``C_j`` is the conditional covariance of the missing part under matrix
-    ``j`` (one per component, or the tied one weighted by the summed
-    responsibilities); only lower triangles are written (``row_missing`` is
-    increasing). Returns False if a block is not positive definite.
-    """
-    n_missing = len(row_missing)
-    n_observed = len(observed)
-    n_matrices = precisions.shape[0]
-    for j in range(n_matrices):
-        if n_matrices == 1:
-            weight = weights.sum()
-        else:
-            weight = weights[j]
-        # An exactly zero weight adds exactly nothing.
-        if weight == 0.0:
-            continue
-        if not by_covariance[j]:
-            _gather(precisions[j], row_missing, factor)
-            if not cholesky(factor, n_missing):
-                return False
-            inverse_from_cholesky(factor, block, n_missing)
-        else:
-            # C = S_MM - B^T B with B = inv(L) S_OM, L L^T = S_OO.
-            _gather(covariances[j], observed, factor)
-            if not cholesky(factor, n_observed):
-                return False
-            for a in range(n_missing):
-                for o in range(n_observed):
-                    cross[o] = covariances[j, observed[o], row_missing[a]]
-                forward_solve(factor, cross, n_observed)
-                for o in range(n_observed):
-                    factor[o, n_observed + a] = cross[o]
-            for a in range(n_missing):
-                for b in range(a + 1):
-                    total = covariances[j, row_missing[a], row_missing[b]]
-                    for o in range(n_observed):
-                        total -= factor[o, n_observed + a] * factor[o, n_observed + b]
-                    block[a, b] = total
-        for a in range(n_missing):
-            for b in range(a + 1):
-                lower[j, row_missing[a], row_missing[b]] += weight * block[a, b]
-    return True
 
 
 @jit(parallel=True)
@@ -364,87 +384,71 @@ def _statistics(
     row_pattern,
     resp,
     means,
-    precisions,
-    covariances,
-    by_covariance,
     delta,
+    conditional_covariances,
     filled,
     s1_parts,
     lower_parts,
     tasks,
 ):
-    """A block's statistics but the BLAS products; returns failures.
+    """A block's statistics but the BLAS products.
 
     Full (one matrix per component): ``filled[k, i] = sqrt(r_ik) (xhat_ik -
     mu_k)``, and ``s1[k] += r_ik (xhat_ik - mu_k)``. Tied (centres 0):
     ``filled[0, i] = sum_k r_ik xhat_ik`` and ``s1[k] += r_ik xhat_ik``,
     plus the between-component spread ``sum_k r_ik (m_k - mbar)(m_k -
-    mbar)^T`` on the missing block. Both add the conditional covariances,
-    weighted, into ``lower_parts`` (lower triangles, per task).
+    mbar)^T`` on the missing block. Both add each pattern's conditional
+    covariances, weighted by its rows' summed responsibilities, into
+    ``lower_parts`` (lower triangles, per task).
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
-    n_observed = n_features - n_missing
     n_components = means.shape[0]
-    shared = precisions.shape[0] == 1
-    failures = 0
+    n_matrices = conditional_covariances.shape[0]
+    shared = n_matrices == 1
     for task in prange(tasks):
-        start = task * n_rows // tasks
-        stop = (task + 1) * n_rows // tasks
-        s1 = s1_parts[task]
-        lower = lower_parts[task]
+        start, stop = _task_rows(row_pattern, task, tasks)
+        row_missing = np.empty(n_missing, np.intp)
         is_missing = np.zeros(n_features, np.bool_)
-        observed = np.empty(n_observed, np.intp)
-        factor = np.empty((max(n_missing, n_observed, 1), n_features))
-        block = np.empty((n_missing, n_missing))
-        cross = np.empty(max(n_observed, 1))
-        weights = np.zeros(n_components)
+        observed = np.empty(n_features - n_missing, np.intp)
+        observed_ones = np.empty(n_features)
+        weights = np.zeros(n_matrices)
         completion = np.empty(n_missing)
         previous = -1
         for i in range(start, stop):
-            row_missing = missing[i]
-            if row_pattern[i] != previous:
-                if previous >= 0 and not _add_conditional_covariances(
-                    missing[i - 1],
-                    observed,
-                    weights,
-                    precisions,
-                    covariances,
-                    by_covariance,
-                    factor,
-                    block,
-                    cross,
-                    lower,
-                ):
-                    failures += 1
-                weights[:] = 0.0
-                previous = row_pattern[i]
-                _mark_pattern(row_missing, is_missing, observed)
+            pattern = row_pattern[i]
+            if pattern != previous:
+                previous = pattern
+                _mark_pattern(
+                    missing, i, row_missing, is_missing, observed, observed_ones
+                )
             if shared:
                 for c in range(n_features):
                     filled[0, i, c] = x[i, c]
-                completion[:] = 0.0
+                for a in range(n_missing):
+                    completion[a] = 0.0
             for k in range(n_components):
                 rk = resp[i, k]
-                weights[k] += rk
+                weights[0 if shared else k] += rk
                 if shared:
                     for c in range(n_features):
-                        if not is_missing[c]:
-                            s1[k, c] += rk * x[i, c]
+                        s1_parts[task, k, c] += rk * x[i, c]
                     for a in range(n_missing):
                         value = means[k, row_missing[a]] + delta[k, i, a]
-                        s1[k, row_missing[a]] += rk * value
+                        s1_parts[task, k, row_missing[a]] += rk * value
                         completion[a] += rk * value
                     continue
                 root = np.sqrt(rk)
+                # Branch-free: the missing coordinates, where x is 0, are
+                # overwritten below (and their s1 terms are then exact 0s
+                # corrected by the conditional-mean offsets).
                 for c in range(n_features):
-                    if not is_missing[c]:
-                        deviation = x[i, c] - means[k, c]
-                        s1[k, c] += rk * deviation
-                        filled[k, i, c] = root * deviation
+                    deviation = x[i, c] - means[k, c] * observed_ones[c]
+                    s1_parts[task, k, c] += rk * deviation
+                    filled[k, i, c] = root * deviation
                 for a in range(n_missing):
                     deviation = delta[k, i, a]
-                    s1[k, row_missing[a]] += rk * deviation
+                    s1_parts[task, k, row_missing[a]] += rk * deviation
                     filled[k, i, row_missing[a]] = root * deviation
             if shared:
                 for a in range(n_missing):
@@ -457,20 +461,19 @@ def _statistics(
                         for b in range(a + 1):
                             spread_b = means[k, row_missing[b]] + delta[k, i, b]
                             spread_b -= completion[b]
-                            lower[0, row_missing[a], row_missing[b]] += (
+                            lower_parts[task, 0, row_missing[a], row_missing[b]] += (
                                 rk * spread_a * spread_b
                             )
-        if previous >= 0 and not _add_conditional_covariances(
-            missing[stop - 1],
-            observed,
-            weights,
-            precisions,
-            covariances,
-            by_covariance,
-            factor,
-            block,
-            cross,
-            lower,
-        ):
-            failures += 1
-    return failures
+            if i + 1 == stop or row_pattern[i + 1] != pattern:
+                # The end of a pattern's rows: its conditional covariances,
+                # once, with the rows' summed responsibilities.
+                for j in range(n_matrices):
+                    position = 0
+                    for a in range(n_missing):
+                        for b in range(a + 1):
+                            lower_parts[task, j, row_missing[a], row_missing[b]] += (
+                                weights[j]
+                                * conditional_covariances[j, pattern, position]
+                            )
+                            position += 1
+                    weights[j] = 0.0

@@ -75,9 +75,10 @@ def _evaluate(x, missing, means, precisions, log_variances, log_density, tasks):
     for task in prange(tasks):
         is_missing = np.zeros(n_features, np.bool_)
         for i in range(task * n_rows // tasks, (task + 1) * n_rows // tasks):
-            is_missing[:] = False
-            for coordinate in missing[i]:
-                is_missing[coordinate] = True
+            for c in range(n_features):
+                is_missing[c] = False
+            for a in range(missing.shape[1]):
+                is_missing[missing[i, a]] = True
             for k in range(n_components):
                 total = n_observed * LOG_2PI
                 for c in range(n_features):
@@ -98,20 +99,19 @@ def _statistics(x, missing, resp, means, variances, s1_parts, s2_parts, tasks):
     n_rows, n_features = x.shape
     n_components = means.shape[0]
     for task in prange(tasks):
-        s1 = s1_parts[task]
-        s2 = s2_parts[task]
         is_missing = np.zeros(n_features, np.bool_)
         for i in range(task * n_rows // tasks, (task + 1) * n_rows // tasks):
-            is_missing[:] = False
-            for coordinate in missing[i]:
-                is_missing[coordinate] = True
+            for c in range(n_features):
+                is_missing[c] = False
+            for a in range(missing.shape[1]):
+                is_missing[missing[i, a]] = True
             for k in range(n_components):
                 rk = resp[i, k]
                 for c in range(n_features):
                     if is_missing[c]:
-                        s2[k, c] += rk * variances[k, c]
+                        s2_parts[task, k, c] += rk * variances[k, c]
                     else:
                         deviation = x[i, c] - means[k, c]
                         weighted = rk * deviation
-                        s1[k, c] += weighted
-                        s2[k, c] += weighted * deviation
+                        s1_parts[task, k, c] += weighted
+                        s2_parts[task, k, c] += weighted * deviation
