@@ -247,13 +247,13 @@ def test_numpy_kernels_without_numba(monkeypatch):
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_fused_kernel_reports_an_ill_defined_covariance(covariance_type):
-    # A singular covariance (two identical features) reaches the kernel only
+    # A covariance that is not positive definite on the observed block
+    # (correlation 2 between features 1 and 2) reaches the kernel only
     # through a hand-made family; the message is the numpy kernel's.
     rng = np.random.default_rng(0)
     params = random_params(rng, 2, 3, covariance_type)
     covariances = dense_covariances(params)
-    covariances[:, 2, :] = covariances[:, 1, :]
-    covariances[:, :, 2] = covariances[:, :, 1]
+    covariances[:, 1:, 1:] = [[1.0, 2.0], [2.0, 1.0]]
     X = rng.standard_normal((20, 3))
     mask = np.zeros_like(X, dtype=bool)
     mask[:, 0] = True
