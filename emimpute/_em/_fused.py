@@ -26,8 +26,11 @@ fails without numba), and so does ``engine='numpy'`` where a kernel is made
 (tests run both).
 """
 
+import contextlib
+import functools
 import math
 import os
+import types
 
 try:
     import numba
@@ -37,10 +40,19 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 ENGINES = ("auto", "numba", "numpy")
 ENVIRONMENT_VARIABLE = "EMIMPUTE_KERNEL"
 
-# Rows per task of the parallel loops: enough that a task's fixed cost
-# (scratch space, scheduling) is small against its rows' work, few enough
-# that a chunk of a few thousand rows still splits over the threads.
-ROWS_PER_TASK = 256
+# Work (multiply-adds) below which a block's compiled loops run on one
+# thread: waking and joining threads costs tens of microseconds, and on a
+# machine whose cores are busy with other work, a parallel loop waits for its
+# slowest thread (measured: 2 threads 2x slower than 1 on a small block of a
+# loaded 2-core machine). A block this large takes milliseconds per thread.
+PARALLEL_MIN_WORK = 2_000_000
+
+# Up to this many features, the E-step's BLAS products run on one thread:
+# each is a chunk of rows (at most ~16 MiB of scratch) times a d x (K d)
+# matrix, memory-bound at small d, and a multi-threaded BLAS splitting it
+# gains little and loses much when the cores are shared (measured at d=20,
+# 1e5 rows: 0.37 s with 2 OpenBLAS threads, 0.13 s with 1).
+BLAS_SINGLE_THREAD_MAX_FEATURES = 64
 
 
 def numba_available():
@@ -78,21 +90,80 @@ def use_fused(engine="auto"):
     return engine == "numba" or (engine == "auto" and numba is not None)
 
 
-def jit(*, parallel=False):
+_OPTIONS = {
+    "cache": True,
+    "nogil": True,
+    # Reassociation and fused multiply-adds only (no finite-math or
+    # reciprocal approximations): lets the compiler vectorise the sums.
+    "fastmath": {"reassoc", "contract"},
+}
+
+
+def jit(function):
     """``numba.njit(cache=True, nogil=True)``, or no-op without numba."""
     if numba is None:  # pragma: no cover
-        return lambda function: function
-    return numba.njit(cache=True, nogil=True, parallel=parallel)
+        return function
+    return numba.njit(**_OPTIONS)(function)
+
+
+class ParallelKernel:
+    """A kernel compiled twice: serial, and parallel over its row tasks.
+
+    Called with ``tasks`` as its last argument, it runs the serial version
+    for one task: entering a parallel region wakes the thread pool, whose
+    threads then spin for a while, which on a machine whose cores are busy
+    costs milliseconds per call (measured: 3x the kernel's time on a
+    loaded 2-core machine) even when one thread does all the work.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        if numba is None:  # pragma: no cover
+            self.serial = self.parallel = function
+            return
+        # A copy under its own name, so that the two versions have their
+        # own entries in numba's on-disk cache.
+        serial = types.FunctionType(
+            function.__code__, function.__globals__, function.__name__ + "_serial"
+        )
+        serial.__qualname__ = function.__qualname__ + "_serial"
+        self.serial = numba.njit(**_OPTIONS)(serial)
+        self.parallel = numba.njit(parallel=True, **_OPTIONS)(function)
+
+    def __call__(self, *args):
+        kernel = self.parallel if args[-1] > 1 else self.serial
+        return kernel(*args)
 
 
 # numba.prange runs its loop on threads in a parallel kernel; range otherwise.
 prange = range if numba is None else numba.prange
 
 
-def n_tasks(n_rows):
-    """Row tasks of a parallel loop: at most one per thread."""
-    threads = numba.get_num_threads() if numba is not None else 1
-    return max(1, min(threads, math.ceil(n_rows / ROWS_PER_TASK)))
+def n_tasks(n_rows, work_per_row):
+    """Row tasks of a parallel loop: one per thread, or 1 for a small block."""
+    if numba is None or n_rows * work_per_row < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(numba.get_num_threads(), n_rows // 64))
+
+
+@functools.cache
+def _threadpool_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blas_threads_for(n_features):
+    """A context in which the E-step's BLAS products run.
+
+    One BLAS thread up to ``BLAS_SINGLE_THREAD_MAX_FEATURES`` features (see
+    there why), the caller's settings above. The controller is made once per
+    process (a few milliseconds); entering the limit costs about 0.1 ms, once
+    per E-step.
+    """
+    if n_features > BLAS_SINGLE_THREAD_MAX_FEATURES:
+        return contextlib.nullcontext()
+    return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
 # The helpers below work on matrix j of a stack, indexed in place: taking a
@@ -100,7 +171,7 @@ def n_tasks(n_rows):
 # which in these loops over small blocks costs more than the arithmetic.
 
 
-@jit()
+@jit
 def cholesky(factors, reciprocals, j, n):
     """Lower Cholesky factor of ``factors[j, :n, :n]`` in place; False if not SPD.
 
@@ -124,7 +195,7 @@ def cholesky(factors, reciprocals, j, n):
     return True
 
 
-@jit()
+@jit
 def forward_solve(factors, reciprocals, j, b, n):
     """``b[:n] = inv(L) b[:n]`` in place, ``L`` from :func:`cholesky`."""
     for i in range(n):
@@ -134,7 +205,7 @@ def forward_solve(factors, reciprocals, j, b, n):
         b[i] = total * reciprocals[j, i]
 
 
-@jit()
+@jit
 def backward_solve(factors, reciprocals, j, b, n):
     """``b[:n] = inv(L^T) b[:n]`` in place."""
     for i in range(n - 1, -1, -1):
@@ -149,7 +220,7 @@ def backward_solve(factors, reciprocals, j, b, n):
 _PRODUCT_RANGE = 1e150
 
 
-@jit()
+@jit
 def log_det_from_cholesky(factors, j, n):
     """``log det A = 2 sum log L_ii``, with about one ``log`` per factor.
 
@@ -168,26 +239,27 @@ def log_det_from_cholesky(factors, j, n):
     return 2.0 * (total + math.log(product))
 
 
-@jit()
+@jit
 def inverse_from_cholesky(factors, reciprocals, j, inverses, n):
     """Lower triangle of ``inv(L L^T)`` into ``inverses[j, :n, :n]``.
 
-    ``W = inv(L)`` by forward substitution, overwriting the factor's strict
-    lower triangle (W's diagonal is ``reciprocals[j]``), then ``inv(A) = W^T
-    W``.
+    ``W = inv(L)`` by forward substitution, stored transposed in the factor's
+    strict upper triangle (unused by the factor, which is kept; W's diagonal
+    is ``reciprocals[j]``), then ``inv(A) = W^T W``. Transposed, every inner
+    loop runs along a row: contiguous, and vectorised by the compiler.
     """
     for col in range(n):
         for i in range(col + 1, n):
-            total = -factors[j, i, col] * reciprocals[j, col]
+            total = factors[j, i, col] * reciprocals[j, col]
             for p in range(col + 1, i):
-                total -= factors[j, i, p] * factors[j, p, col]
-            factors[j, i, col] = total * reciprocals[j, i]
+                total += factors[j, i, p] * factors[j, col, p]
+            factors[j, col, i] = -total * reciprocals[j, i]
     for a in range(n):
         for b in range(a + 1):
             if a == b:
                 total = reciprocals[j, a] * reciprocals[j, a]
             else:
-                total = reciprocals[j, a] * factors[j, a, b]
+                total = reciprocals[j, a] * factors[j, b, a]
             for p in range(a + 1, n):
-                total += factors[j, p, a] * factors[j, p, b]
+                total += factors[j, a, p] * factors[j, b, p]
             inverses[j, a, b] = total

@@ -36,6 +36,7 @@ import numpy as np
 from emimpute._em._dense import DenseKernel
 from emimpute._em._forms import ILL_DEFINED_COVARIANCE
 from emimpute._em._fused import (
+    ParallelKernel,
     backward_solve,
     cholesky,
     forward_solve,
@@ -107,7 +108,7 @@ class FusedDenseKernel(DenseKernel):
             log_density,
             delta,
             covariances,
-            n_tasks(n_rows),
+            n_tasks(n_rows, n_components * (n_features + 2 * r * r) + r**3),
         )
         if failures:
             raise ValueError(ILL_DEFINED_COVARIANCE)
@@ -124,7 +125,8 @@ class FusedDenseKernel(DenseKernel):
         nk += np.ones(len(resp)) @ resp
         x = block.centred
         n_rows = len(x)
-        tasks = n_tasks(n_rows)
+        r = block.n_missing
+        tasks = n_tasks(n_rows, n_components * (n_features + r * r))
         s1_parts = np.zeros((tasks, n_components, n_features))
         # Lower triangles of the summed conditional covariances, per task.
         lower_parts = np.zeros((tasks,) + s2.shape)
@@ -157,7 +159,7 @@ class FusedDenseKernel(DenseKernel):
         return stats
 
 
-@jit()
+@jit
 def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
     """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights."""
     n_features = len(is_missing)
@@ -176,7 +178,7 @@ def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
             position += 1
 
 
-@jit()
+@jit
 def _gather(matrices, j, index, out):
     """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle."""
     for a in range(len(index)):
@@ -184,7 +186,7 @@ def _gather(matrices, j, index, out):
             out[j, a, b] = matrices[j, index[a], index[b]]
 
 
-@jit()
+@jit
 def _task_rows(row_pattern, task, tasks):
     """The rows of a task: an equal share, moved to start on a new pattern.
 
@@ -201,7 +203,7 @@ def _task_rows(row_pattern, task, tasks):
     return start, stop
 
 
-@jit()
+@jit
 def _store_inverse(inverses, j, n, packed, pattern):
     """Mirror ``inverses[j, :n, :n]`` and pack its lower triangle, row by row."""
     position = 0
@@ -213,7 +215,7 @@ def _store_inverse(inverses, j, n, packed, pattern):
             position += 1
 
 
-@jit(parallel=True)
+@ParallelKernel
 def _evaluate(
     x,
     missing,
@@ -377,7 +379,7 @@ def _evaluate(
     return failures
 
 
-@jit(parallel=True)
+@ParallelKernel
 def _statistics(
     x,
     missing,

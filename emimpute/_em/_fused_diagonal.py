@@ -13,7 +13,7 @@ thread beyond the chunk.
 import numpy as np
 
 from emimpute._em._diagonal import DiagonalKernel
-from emimpute._em._fused import jit, n_tasks, prange
+from emimpute._em._fused import ParallelKernel, n_tasks, prange
 from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
 from emimpute._em._stats import SufficientStats
 
@@ -36,7 +36,7 @@ class FusedDiagonalKernel(DiagonalKernel):
             self.precisions,
             self.log_variances,
             log_density,
-            n_tasks(len(block.rows)),
+            n_tasks(len(block.rows), log_density.shape[1] * block.centred.shape[1]),
         )
         return FusedConditionals(log_density)
 
@@ -49,7 +49,7 @@ class FusedDiagonalKernel(DiagonalKernel):
         )
         nk, s1, s2 = stats.arrays
         nk += np.ones(len(resp)) @ resp
-        tasks = n_tasks(len(resp))
+        tasks = n_tasks(len(resp), n_components * n_features)
         parts = np.zeros((2, tasks, n_components, n_features))
         _statistics(
             block.centred,
@@ -66,7 +66,7 @@ class FusedDiagonalKernel(DiagonalKernel):
         return stats
 
 
-@jit(parallel=True)
+@ParallelKernel
 def _evaluate(x, missing, means, precisions, log_variances, log_density, tasks):
     """``log N(x_O; mu_O, diag(var_O))`` per row and component."""
     n_rows, n_features = x.shape
@@ -89,7 +89,7 @@ def _evaluate(x, missing, means, precisions, log_variances, log_density, tasks):
                 log_density[i, k] = -0.5 * total
 
 
-@jit(parallel=True)
+@ParallelKernel
 def _statistics(x, missing, resp, means, variances, s1_parts, s2_parts, tasks):
     """``s1`` and the diagonal of ``s2`` around each component's mean, per task.
 
