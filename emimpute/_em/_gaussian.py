@@ -4,7 +4,9 @@ Each component has a mean and a covariance in the family's covariance form
 (``_forms``). Missing numeric coordinates are marginalised in the density
 and completed by their conditional distribution in the statistics; the
 arithmetic lives in the two kernels, ``_dense`` (full, tied) and
-``_diagonal`` (diag, spherical), which this module binds to the data.
+``_diagonal`` (diag, spherical), which this module binds to the data; their
+compiled versions ``_fused_dense`` and ``_fused_diagonal`` take the E-step's
+rows with missing entries when numba is installed (``_fused``).
 
 Cost per E-step, for ``n`` rows, ``d`` numeric features and ``K``
 components: ``O(n K d^2)`` for full and tied (plus the per-pattern
