@@ -49,7 +49,9 @@ class EMData:
         >>> data.patterns.empty_rows.tolist()
         [1]
         """
-        numeric = np.asarray(numeric, dtype=float)
+        # C order: sums over rows (column means, the initialisation) round
+        # differently on a Fortran-ordered copy of the same values.
+        numeric = np.ascontiguousarray(numeric, dtype=float)
         mask = np.isnan(numeric) if mask is None else np.asarray(mask, dtype=bool)
         if codes is None:
             codes = np.empty((len(numeric), 0), dtype=np.intp)

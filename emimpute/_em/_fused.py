@@ -90,13 +90,11 @@ def use_fused(engine="auto"):
     return engine == "numba" or (engine == "auto" and numba is not None)
 
 
-_OPTIONS = {
-    "cache": True,
-    "nogil": True,
-    # Reassociation and fused multiply-adds only (no finite-math or
-    # reciprocal approximations): lets the compiler vectorise the sums.
-    "fastmath": {"reassoc", "contract"},
-}
+# No fastmath: with reassociation or contraction, the rounding of a sum
+# would depend on how the compiler vectorised it, hence on the memory layout
+# and alignment of the arrays, and the same fit would not give the same bits
+# twice.
+_OPTIONS = {"cache": True, "nogil": True}
 
 
 def jit(function):
@@ -139,11 +137,17 @@ class ParallelKernel:
 prange = range if numba is None else numba.prange
 
 
+# Tasks of a parallel loop, whatever the number of threads: each task sums
+# its own statistics, and the tasks' sums are added in order, so that the
+# result does not depend on the machine's number of cores.
+PARALLEL_TASKS = 8
+
+
 def n_tasks(n_rows, work_per_row):
-    """Row tasks of a parallel loop: one per thread, or 1 for a small block."""
+    """Row tasks of a compiled loop: 1 for a small block, else PARALLEL_TASKS."""
     if numba is None or n_rows * work_per_row < PARALLEL_MIN_WORK:
         return 1
-    return max(1, min(numba.get_num_threads(), n_rows // 64))
+    return max(1, min(PARALLEL_TASKS, n_rows // 64))
 
 
 @functools.cache

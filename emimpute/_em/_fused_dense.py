@@ -81,7 +81,9 @@ class FusedDenseKernel(DenseKernel):
     def evaluate(self, block, moments=True):
         if moments or block.n_missing == 0:
             return super().evaluate(block, moments)
-        x = block.centred
+        # C order, as the compiled loops are specialised for (one layout,
+        # one compilation; the same bits whatever the caller's layout).
+        x = np.ascontiguousarray(block.centred)
         n_rows, n_features = x.shape
         n_components = len(self.means)
         r = block.n_missing
@@ -123,7 +125,7 @@ class FusedDenseKernel(DenseKernel):
         )
         nk, s1, s2 = stats.arrays
         nk += np.ones(len(resp)) @ resp
-        x = block.centred
+        x = np.ascontiguousarray(block.centred)
         n_rows = len(x)
         r = block.n_missing
         tasks = n_tasks(n_rows, n_components * (n_features + r * r))

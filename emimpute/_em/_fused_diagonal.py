@@ -30,7 +30,7 @@ class FusedDiagonalKernel(DiagonalKernel):
             return super().evaluate(block, moments)
         log_density = np.empty((len(block.rows), len(self.means)))
         _evaluate(
-            block.centred,
+            np.ascontiguousarray(block.centred),
             block.missing,
             self.means,
             self.precisions,
@@ -52,7 +52,7 @@ class FusedDiagonalKernel(DiagonalKernel):
         tasks = n_tasks(len(resp), n_components * n_features)
         parts = np.zeros((2, tasks, n_components, n_features))
         _statistics(
-            block.centred,
+            np.ascontiguousarray(block.centred),
             block.missing,
             np.ascontiguousarray(resp),
             self.means,
