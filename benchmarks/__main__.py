@@ -288,7 +288,7 @@ def build_parser():
     )
     group.add_argument("--classifier-n-test", type=int, default=bench_classifier.N_TEST)
     group = parser.add_argument_group("speed grid (full run)")
-    group.add_argument("--speed-repeats", type=int, default=2)
+    group.add_argument("--speed-repeats", type=int, default=3)
     return parser
 
 
