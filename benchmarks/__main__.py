@@ -3,7 +3,7 @@
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
     python -m benchmarks --only mixture  # or: imputer, mixed, classifier, scale, cli,
-                                         # selection, multiple
+                                         # selection, multiple, speed
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -34,6 +34,7 @@ from benchmarks import (
     bench_multiple,
     bench_scale,
     bench_selection,
+    bench_speed,
 )
 from benchmarks._util import machine_info, markdown_table, verdict
 
@@ -87,6 +88,12 @@ QUICK = {
     },
     "cli": {"megabytes": 1.0, "repeats": 1},
     "multiple": bench_multiple.QUICK,
+    "speed": {
+        "grid": bench_speed.QUICK_GRID,
+        "hi": 2,
+        "repeats": 1,
+        "rss_case": bench_speed.QUICK_RSS,
+    },
 }
 
 METHOD = """\
@@ -204,6 +211,23 @@ latent class model (10 Gaussian numeric columns, 10 categorical columns of
 5 levels, K = 5), 20% MCAR, against the same fit on the 10 numeric columns
 alone.
 
+**The E-step grid (issue 15).** `benchmarks/bench_speed.py`: for each case
+(covariance type, d, missing rate, n; K = 5; cell-wise MCAR) the time per
+iteration, measured as above (`tol=0`, explicit initial parameters, `lo=1`,
+`hi=4`, min over `--speed-repeats` interleaved repeats), of GaussianMixture
+on the complete data, EMMixture on the complete data, EMMixture on the data
+with holes (compiled kernels) and, at n x d <= 5e6, with the numpy kernels
+(`EMIMPUTE_KERNEL=numpy`); CPU time (`time.process_time`, all threads) and
+wall time, at 1 thread (BLAS and numba) and at the machine's default (this
+section sets its own thread limits, not `--blas-threads`). The dgemm rate
+is that of a 1500 x 1500 product on 1 thread in the same run; the fraction
+of the floor is `4 n K d^2` flops over it, divided by the time per
+iteration. Peak memory: fresh process per fit, as above, at 1e6 x 20. The
+slope is the least-squares slope of log time per iteration (CPU, with
+holes) against log n. Compile time: a fresh process with an empty numba
+cache runs one E-step of each covariance type, then a second process with
+the cache filled.
+
 **Classification with missing labels.** Two Gaussian classes whose model
 is QDA's (class 1 with probability 0.4, means 2 apart along a random
 direction, a random factor-model covariance per class), d = 2 and 5, a new
@@ -303,6 +327,7 @@ def build_parser():
             "cli",
             "selection",
             "multiple",
+            "speed",
         ],
         default=None,
     )
@@ -355,6 +380,8 @@ def build_parser():
     group = parser.add_argument_group("multiple imputation sizes (full run)")
     group.add_argument("--multiple-replications", type=int, default=1000)
     group.add_argument("--multiple-n-jobs", type=int, default=2)
+    group = parser.add_argument_group("speed grid (full run)")
+    group.add_argument("--speed-repeats", type=int, default=3)
     return parser
 
 
@@ -374,6 +401,7 @@ def main(argv=None):
         cli_kw = QUICK["cli"]
         selection_kw = QUICK["selection"]
         multiple_kw = QUICK["multiple"]
+        speed_kw = QUICK["speed"]
     else:
         mixture_kw = {
             "n_samples": args.n_samples,
@@ -413,6 +441,9 @@ def main(argv=None):
             "replications": args.multiple_replications,
             "n_jobs": args.multiple_n_jobs,
         }
+        speed_kw = {"repeats": args.speed_repeats}
+        if args.no_rss:
+            speed_kw["rss_case"] = None
     if args.output:
         output = Path(args.output)
     elif args.quick:
@@ -492,6 +523,17 @@ def main(argv=None):
                 )
             )
             target_rows += bench_multiple.targets(results)
+        if args.only in (None, "speed"):
+            # Its own thread settings: 1 thread and the machine's default.
+            results, markdown = bench_speed.run(log=log, **speed_kw)
+            sections.append(
+                (
+                    "Missing data at the speed of complete data: the E-step "
+                    "grid (issue 15)",
+                    markdown,
+                )
+            )
+            target_rows += bench_speed.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 

@@ -59,6 +59,24 @@ def test_mixture_integer_weights_equal_repeated_rows(covariance_type, missing_ra
     _assert_same_mixture(weighted, repeated)
 
 
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_both_kernels_weight_rows(covariance_type, engine, monkeypatch):
+    # The compiled and the numpy kernels each handle responsibilities that
+    # sum to the row's weight (tied pools the completions by that sum).
+    from emimpute._em import _fused
+
+    if engine == "numba" and _fused.numba is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, engine)
+    X, weights = _clusters()
+    weighted = EMMixture(2, covariance_type=covariance_type, **SETTINGS)
+    weighted.fit(X, sample_weight=weights)
+    repeated = EMMixture(2, covariance_type=covariance_type, **SETTINGS)
+    repeated.fit(np.repeat(X, weights, axis=0))
+    _assert_same_mixture(weighted, repeated)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_imputer_integer_weights_equal_repeated_rows(covariance_type):
     X, weights = _clusters()

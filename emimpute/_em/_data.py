@@ -63,9 +63,12 @@ class EMData:
         >>> data.patterns.empty_rows.tolist()
         [1]
         """
+        # C order: sums over rows (column means, the initialisation) round
+        # differently on a Fortran-ordered copy of the same values. float32
+        # stays float32 (half the memory; blocks are computed in float64).
         numeric = np.asarray(numeric)
-        if numeric.dtype != np.float32:
-            numeric = numeric.astype(float, copy=False)
+        dtype = np.float32 if numeric.dtype == np.float32 else np.float64
+        numeric = np.ascontiguousarray(numeric, dtype=dtype)
         mask = np.isnan(numeric) if mask is None else np.asarray(mask, dtype=bool)
         if codes is None:
             codes = np.empty((len(numeric), 0), dtype=np.intp)

@@ -29,6 +29,7 @@ patterns.
 import numpy as np
 
 from emimpute._em._blocks import iter_blocks
+from emimpute._em._fused import blas_threads_for
 from emimpute._em._stats import MixtureStats
 
 
@@ -97,7 +98,11 @@ def e_step(data, params, *, chunk_size=None):
     stats = None
     # Underflow of tiny responsibilities is benign; the caller checks that
     # the log-likelihood is finite, and says what to change if it is not.
-    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+    # Small BLAS products on one thread (see _fused.blas_threads_for).
+    with (
+        np.errstate(under="ignore", over="ignore", invalid="ignore"),
+        blas_threads_for(data.numeric.shape[1]),
+    ):
         for block in iter_blocks(
             data.patterns,
             bound,

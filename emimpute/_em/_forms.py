@@ -33,13 +33,29 @@ ILL_DEFINED_COVARIANCE = (
 
 
 def _cholesky_lower(matrices):
-    """Lower Cholesky factors of a stack; a clear error if not PD."""
+    """Lower Cholesky factors of a stack; a clear error if not PD.
+
+    Not PD includes singular to working precision: a pivot (squared
+    diagonal of the factor, the variance of a feature left unexplained by
+    the features before it) below ``16 d eps`` times that feature's variance
+    (a ratio that rescaling the features does not change). Whether the
+    factorisation of an exactly singular matrix (a collinear column,
+    ``reg_covar=0``) fails or returns a pivot of rounding size is a coin
+    toss of the last bits of the statistics; this makes the error
+    independent of it.
+    """
     if not np.all(np.isfinite(matrices)):
         raise ValueError(ILL_DEFINED_COVARIANCE)
     try:
-        return np.linalg.cholesky(matrices)
+        lower = np.linalg.cholesky(matrices)
     except np.linalg.LinAlgError as exc:
         raise ValueError(ILL_DEFINED_COVARIANCE) from exc
+    n_features = matrices.shape[-1]
+    pivots = np.diagonal(lower, axis1=-2, axis2=-1) ** 2
+    variances = np.diagonal(matrices, axis1=-2, axis2=-1)
+    if np.any(pivots <= 16 * n_features * np.finfo(float).eps * variances):
+        raise ValueError(ILL_DEFINED_COVARIANCE)
+    return lower
 
 
 def _symmetrise(matrices):

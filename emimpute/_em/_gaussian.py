@@ -4,7 +4,9 @@ Each component has a mean and a covariance in the family's covariance form
 (``_forms``). Missing numeric coordinates are marginalised in the density
 and completed by their conditional distribution in the statistics; the
 arithmetic lives in the two kernels, ``_dense`` (full, tied) and
-``_diagonal`` (diag, spherical), which this module binds to the data.
+``_diagonal`` (diag, spherical), which this module binds to the data; their
+compiled versions ``_fused_dense`` and ``_fused_diagonal`` take the E-step's
+rows with missing entries when numba is installed (``_fused``).
 
 Cost per E-step, for ``n`` rows, ``d`` numeric features and ``K``
 components: ``O(n K d^2)`` for full and tied (plus the per-pattern
@@ -19,6 +21,9 @@ import numpy as np
 from emimpute._em._dense import DenseKernel
 from emimpute._em._diagonal import DiagonalKernel
 from emimpute._em._forms import DenseForm, DiagonalForm
+from emimpute._em._fused import use_fused
+from emimpute._em._fused_dense import FusedDenseKernel
+from emimpute._em._fused_diagonal import FusedDiagonalKernel
 from emimpute._em._gaussian_block import GaussianBlock
 from emimpute._em._stats import NK_FLOOR, SufficientStats, add_complete_rows
 
@@ -69,9 +74,11 @@ class GaussianFamily:
     def n_features(self):
         return self.means.shape[1]
 
-    def kernel(self, data, weights, *, shift=None, route="auto"):
+    def kernel(self, data, weights, *, shift=None, route="auto", engine="auto"):
         """This family's :class:`GaussianKernel` on ``data``."""
-        return GaussianKernel(self, data, weights, shift=shift, route=route)
+        return GaussianKernel(
+            self, data, weights, shift=shift, route=route, engine=engine
+        )
 
     def m_step(self, stats, prior):
         """Maximise the expected complete-data log-likelihood.
@@ -203,17 +210,28 @@ class GaussianKernel:
         to rounding whatever the shift; tests vary it).
     route : {'auto', 'precision', 'covariance'}, default='auto'
         Forces the route of the dense kernel, for tests.
+    engine : {'auto', 'numba', 'numpy'}, default='auto'
+        The compiled kernels of ``_fused_dense`` and ``_fused_diagonal`` for
+        the E-step on rows with missing entries, or the numpy ones of
+        ``_dense`` and ``_diagonal``; 'auto' takes the compiled ones when
+        numba is installed, unless the ``EMIMPUTE_KERNEL`` environment
+        variable says ``numpy`` (see ``_fused``).
     """
 
-    def __init__(self, family, data, weights, *, shift=None, route="auto"):
+    def __init__(
+        self, family, data, weights, *, shift=None, route="auto", engine="auto"
+    ):
         self.shift = weights @ family.means if shift is None else shift
         self.X = data.numeric
         self.mask = data.patterns.mask
         self.n_features = family.n_features
+        fused = use_fused(engine)
         if family.form.dense:
-            self.inner = DenseKernel(family, self.shift, route)
+            dense = FusedDenseKernel if fused else DenseKernel
+            self.inner = dense(family, self.shift, route)
         else:
-            self.inner = DiagonalKernel(family, self.shift)
+            diagonal = FusedDiagonalKernel if fused else DiagonalKernel
+            self.inner = diagonal(family, self.shift)
 
     def floats_per_row(self, n_missing):
         return self.inner.floats_per_row(self.n_features, n_missing)

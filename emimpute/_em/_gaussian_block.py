@@ -73,3 +73,24 @@ class Conditionals:
     means: np.ndarray
     covariances: np.ndarray
     deviations: np.ndarray = None
+
+
+@dataclass(frozen=True)
+class FusedConditionals:
+    """What a fused kernel keeps of a block between density and statistics.
+
+    Attributes
+    ----------
+    log_density : ndarray of shape (n_rows, n_components)
+    delta : ndarray of shape (n_components, n_rows, r) or None
+        Conditional mean of the missing part minus the component's mean
+        (None for the diagonal kernel, where it is 0).
+    covariances : ndarray of shape (n_matrices, n_patterns, r (r + 1) / 2) or None
+        Conditional covariance of the missing part per covariance matrix (one
+        per component, or the tied one) and pattern of the block, as packed
+        lower triangles (row by row).
+    """
+
+    log_density: np.ndarray
+    delta: np.ndarray = None
+    covariances: np.ndarray = None

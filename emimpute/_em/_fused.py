@@ -1,0 +1,269 @@
+"""Which E-step kernels run, and the compiled helpers they share.
+
+The Gaussian family's E-step on rows with missing entries needs, per row
+and component, a factorisation of a small block (``r x r`` with ``r`` the
+missing entries, or ``|O| x |O|``), a few solves and a few sums. In numpy
+that work is vectorised over a chunk of rows through stacks of
+``(K, rows, r, r)`` arrays: most of the time goes to making, gathering and
+scattering those temporaries, not to arithmetic. The fused kernels
+(``_fused_dense``, ``_fused_diagonal``) do it row by row in compiled code,
+while the row is in cache, and keep the products every row needs (with the
+full precision matrices, the cost of complete data) in BLAS.
+
+Why numba: it compiles these loops from plain Python over numpy arrays, is
+kept alongside numpy and used by the scientific Python stack, caches the
+machine code on disk (``cache=True``: compiled once per installation, not
+per fit or process) and runs loops over row blocks on several threads
+(``prange``) with the GIL released. It is a core dependency (see
+``pyproject.toml``) on the platforms where it ships wheels; where it cannot
+be imported, the plain-numpy kernels (``_dense``, ``_diagonal``), which are
+also the reference the fused ones are tested against, run instead.
+
+Which kernels run: ``engine='auto'`` (the default) takes the fused kernels
+when numba is importable; the environment variable ``EMIMPUTE_KERNEL`` set
+to ``numpy`` forces the numpy kernels (``numba`` forces the fused ones and
+fails without numba), and so does ``engine='numpy'`` where a kernel is made
+(tests run both).
+"""
+
+import contextlib
+import functools
+import math
+import os
+import types
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+
+ENGINES = ("auto", "numba", "numpy")
+ENVIRONMENT_VARIABLE = "EMIMPUTE_KERNEL"
+
+# Work (multiply-adds) below which a block's compiled loops run on one
+# thread: waking and joining threads costs tens of microseconds, and on a
+# machine whose cores are busy with other work, a parallel loop waits for its
+# slowest thread (measured: 2 threads 2x slower than 1 on a small block of a
+# loaded 2-core machine). A block this large takes milliseconds per thread.
+PARALLEL_MIN_WORK = 2_000_000
+
+# Up to this many features, the E-step's BLAS products run on one thread:
+# each is a chunk of rows (at most ~16 MiB of scratch) times a d x (K d)
+# matrix, memory-bound at small d, and a multi-threaded BLAS splitting it
+# gains little and loses much when the cores are shared (measured at d=20,
+# 1e5 rows: 0.37 s with 2 OpenBLAS threads, 0.13 s with 1).
+BLAS_SINGLE_THREAD_MAX_FEATURES = 64
+
+
+def numba_available():
+    """Whether the compiled kernels can run."""
+    return numba is not None
+
+
+def use_fused(engine="auto"):
+    """Whether to run the fused kernels.
+
+    Parameters
+    ----------
+    engine : {'auto', 'numba', 'numpy'}, default='auto'
+        'auto' defers to the ``EMIMPUTE_KERNEL`` environment variable (same
+        values), then takes numba when it is importable.
+
+    Examples
+    --------
+    >>> from emimpute._em._fused import use_fused
+    >>> use_fused("numpy")
+    False
+    """
+    if engine == "auto":
+        engine = os.environ.get(ENVIRONMENT_VARIABLE, "auto").strip().lower() or "auto"
+    if engine not in ENGINES:
+        raise ValueError(
+            f"{ENVIRONMENT_VARIABLE} (or engine) must be one of {ENGINES}, "
+            f"got {engine!r}."
+        )
+    if engine == "numba" and numba is None:
+        raise ImportError(
+            f"{ENVIRONMENT_VARIABLE}=numba asks for the compiled kernels, but "
+            "numba is not installed; pip install numba, or unset it."
+        )
+    return engine == "numba" or (engine == "auto" and numba is not None)
+
+
+# No fastmath: with reassociation or contraction, the rounding of a sum
+# would depend on how the compiler vectorised it, hence on the memory layout
+# and alignment of the arrays, and the same fit would not give the same bits
+# twice.
+_OPTIONS = {"cache": True, "nogil": True}
+
+
+def jit(function):
+    """``numba.njit(cache=True, nogil=True)``, or no-op without numba."""
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(**_OPTIONS)(function)
+
+
+class ParallelKernel:
+    """A kernel compiled twice: serial, and parallel over its row tasks.
+
+    Called with ``tasks`` as its last argument, it runs the serial version
+    for one task: entering a parallel region wakes the thread pool, whose
+    threads then spin for a while, which on a machine whose cores are busy
+    costs milliseconds per call (measured: 3x the kernel's time on a
+    loaded 2-core machine) even when one thread does all the work.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        if numba is None:  # pragma: no cover
+            self.serial = self.parallel = function
+            return
+        # A copy under its own name, so that the two versions have their
+        # own entries in numba's on-disk cache.
+        serial = types.FunctionType(
+            function.__code__, function.__globals__, function.__name__ + "_serial"
+        )
+        serial.__qualname__ = function.__qualname__ + "_serial"
+        self.serial = numba.njit(**_OPTIONS)(serial)
+        self.parallel = numba.njit(parallel=True, **_OPTIONS)(function)
+
+    def __call__(self, *args):
+        kernel = self.parallel if args[-1] > 1 else self.serial
+        return kernel(*args)
+
+
+# numba.prange runs its loop on threads in a parallel kernel; range otherwise.
+prange = range if numba is None else numba.prange
+
+
+# Tasks of a parallel loop, whatever the number of threads: each task sums
+# its own statistics, and the tasks' sums are added in order, so that the
+# result does not depend on the machine's number of cores.
+PARALLEL_TASKS = 8
+
+
+def n_tasks(n_rows, work_per_row):
+    """Row tasks of a compiled loop: 1 for a small block, else PARALLEL_TASKS."""
+    if numba is None or n_rows * work_per_row < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(PARALLEL_TASKS, n_rows // 64))
+
+
+@functools.cache
+def _threadpool_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blas_threads_for(n_features):
+    """A context in which the E-step's BLAS products run.
+
+    One BLAS thread up to ``BLAS_SINGLE_THREAD_MAX_FEATURES`` features (see
+    there why), the caller's settings above. The controller is made once per
+    process (a few milliseconds); entering the limit costs about 0.1 ms, once
+    per E-step.
+    """
+    if n_features > BLAS_SINGLE_THREAD_MAX_FEATURES:
+        return contextlib.nullcontext()
+    return _threadpool_controller().limit(limits=1, user_api="blas")
+
+
+# The helpers below work on matrix j of a stack, indexed in place: taking a
+# view (``stack[j]``) in a compiled loop costs a reference count update,
+# which in these loops over small blocks costs more than the arithmetic.
+
+
+@jit
+def cholesky(factors, reciprocals, j, n):
+    """Lower Cholesky factor of ``factors[j, :n, :n]`` in place; False if not SPD.
+
+    Only the lower triangle is read and written; ``reciprocals[j, i] = 1 /
+    L_ii``, so that the solves multiply rather than divide (a division costs
+    several multiplications' time). Row by row (C order), no pivoting:
+    Cholesky is backward stable for positive-definite matrices.
+    """
+    for col in range(n):
+        for i in range(col, n):
+            total = factors[j, i, col]
+            for p in range(col):
+                total -= factors[j, i, p] * factors[j, col, p]
+            if i == col:
+                if not total > 0.0:
+                    return False
+                factors[j, col, col] = math.sqrt(total)
+                reciprocals[j, col] = 1.0 / factors[j, col, col]
+            else:
+                factors[j, i, col] = total * reciprocals[j, col]
+    return True
+
+
+@jit
+def forward_solve(factors, reciprocals, j, b, n):
+    """``b[:n] = inv(L) b[:n]`` in place, ``L`` from :func:`cholesky`."""
+    for i in range(n):
+        total = b[i]
+        for p in range(i):
+            total -= factors[j, i, p] * b[p]
+        b[i] = total * reciprocals[j, i]
+
+
+@jit
+def backward_solve(factors, reciprocals, j, b, n):
+    """``b[:n] = inv(L^T) b[:n]`` in place."""
+    for i in range(n - 1, -1, -1):
+        total = b[i]
+        for p in range(i + 1, n):
+            total -= factors[j, p, i] * b[p]
+        b[i] = total * reciprocals[j, i]
+
+
+# Bounds of a running product of diagonal entries before it is moved into
+# the logarithm: far from overflow and underflow.
+_PRODUCT_RANGE = 1e150
+
+
+@jit
+def log_det_from_cholesky(factors, j, n):
+    """``log det A = 2 sum log L_ii``, with about one ``log`` per factor.
+
+    A logarithm costs tens of multiplications' time: the entries are
+    multiplied, and the running product moved into the logarithm only when
+    it leaves ``[1e-150, 1e150]``. The product's relative rounding, ``n
+    eps``, is an absolute error of ``2 n eps`` in the result.
+    """
+    total = 0.0
+    product = 1.0
+    for i in range(n):
+        product *= factors[j, i, i]
+        if product > _PRODUCT_RANGE or product < 1.0 / _PRODUCT_RANGE:
+            total += math.log(product)
+            product = 1.0
+    return 2.0 * (total + math.log(product))
+
+
+@jit
+def inverse_from_cholesky(factors, reciprocals, j, inverses, n):
+    """Lower triangle of ``inv(L L^T)`` into ``inverses[j, :n, :n]``.
+
+    ``W = inv(L)`` by forward substitution, stored transposed in the factor's
+    strict upper triangle (unused by the factor, which is kept; W's diagonal
+    is ``reciprocals[j]``), then ``inv(A) = W^T W``. Transposed, every inner
+    loop runs along a row: contiguous, and vectorised by the compiler.
+    """
+    for col in range(n):
+        for i in range(col + 1, n):
+            total = factors[j, i, col] * reciprocals[j, col]
+            for p in range(col + 1, i):
+                total += factors[j, i, p] * factors[j, col, p]
+            factors[j, col, i] = -total * reciprocals[j, i]
+    for a in range(n):
+        for b in range(a + 1):
+            if a == b:
+                total = reciprocals[j, a] * reciprocals[j, a]
+            else:
+                total = reciprocals[j, a] * factors[j, b, a]
+            for p in range(a + 1, n):
+                total += factors[j, a, p] * factors[j, b, p]
+            inverses[j, a, b] = total

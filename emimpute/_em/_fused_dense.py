@@ -1,0 +1,496 @@
+"""The fused E-step for full and tied covariances, on rows with missing entries.
+
+The arithmetic is that of ``_dense`` (read its docstring for the notation and
+the two routes), reorganised so that nothing of size ``(K, rows, r, r)`` is
+ever made:
+
+- **in BLAS**, per matrix ``j`` (a component's precision, or the tied one),
+  the product ``X0 P_j`` of the zero-filled rows with the full precision
+  (``O(n d^2)``, the cost of complete data) and, in the statistics, the
+  products ``D_k^T D_k`` of the completed, responsibility-scaled deviations;
+- **compiled** (numba, ``_fused``), row by row and component by component,
+  parallel over row tasks: the ``O(d + r^2)`` corrections that turn the
+  product into ``y = P (x0 - mu + mu_M)`` on the missing coordinates and the
+  Mahalanobis term, the Cholesky factor of ``P_MM`` (precision route) or of
+  ``S_OO`` (covariance route), the solves, the log-density and the
+  conditional mean; then, in the statistics, the completed deviations and the
+  conditional covariance ``C = inv(P_MM)`` (or ``S_MM - S_MO inv(S_OO)
+  S_OM``), added with its rows' responsibilities straight into ``s2``.
+
+Rows of a chunk are sorted by pattern, so each factorisation is made once per
+run of rows that share a pattern and component, and each conditional
+covariance added once per run with the run's summed responsibilities: with
+few patterns the per-row work is the two triangular solves.
+
+**Cost** per E-step on ``n_r`` rows with ``r`` missing entries (``q = d -
+r`` observed), ``u_r`` runs of a pattern, ``K`` components: ``O(n_r K d^2)``
+in BLAS; compiled, ``O(n_r K (d + r^2))`` plus ``O(u_r K r^3)`` on the
+precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
+covariance route (tied: one factorisation per run, not per component).
+Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
+thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
+"""
+
+import numpy as np
+
+from emimpute._em._dense import DenseKernel
+from emimpute._em._forms import ILL_DEFINED_COVARIANCE
+from emimpute._em._fused import (
+    ParallelKernel,
+    backward_solve,
+    cholesky,
+    forward_solve,
+    inverse_from_cholesky,
+    jit,
+    log_det_from_cholesky,
+    n_tasks,
+    prange,
+)
+from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
+from emimpute._em._stats import SufficientStats
+
+
+class FusedDenseKernel(DenseKernel):
+    """:class:`~emimpute._em._dense.DenseKernel` with compiled rows with holes.
+
+    Complete rows and the conditional moments asked by imputation take the
+    numpy kernel's paths; the E-step's log-densities and statistics on rows
+    with missing entries take the fused one.
+    """
+
+    def __init__(self, family, shift, route="auto"):
+        super().__init__(family, shift, route)
+        n_components = len(self.means)
+        matrices = np.broadcast_to(
+            self.precisions, (n_components,) + self.precisions.shape[1:]
+        )
+        # P_j mu_k: subtracted from the product X0 P_j to give P_j (x0 - mu_k).
+        self.precision_means = np.einsum("kd,kde->ke", self.means, matrices)
+        self.log_det_cholesky = np.ascontiguousarray(
+            np.broadcast_to(self.log_det, (len(self.precisions),))
+        )
+        # The precisions side by side, (d, M d): the products of a block's
+        # rows with all of them are one wide matrix product (several times
+        # faster than M products with a (d, d) matrix, or a batched matmul),
+        # laid out (rows, M, d) so that each row's products are contiguous.
+        n_features = self.means.shape[1]
+        self.wide_precisions = np.ascontiguousarray(
+            self.precisions.transpose(1, 0, 2).reshape(n_features, -1)
+        )
+
+    def evaluate(self, block, moments=True):
+        if moments or block.n_missing == 0:
+            return super().evaluate(block, moments)
+        # C order, as the compiled loops are specialised for (one layout,
+        # one compilation; the same bits whatever the caller's layout).
+        x = np.ascontiguousarray(block.centred)
+        n_rows, n_features = x.shape
+        n_components = len(self.means)
+        r = block.n_missing
+        by_covariance = self.covariance_route(r, n_features)
+        if by_covariance.all():
+            products = np.empty((0, len(self.precisions), n_features))
+        else:
+            products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
+        log_density = np.empty((n_rows, n_components))
+        delta = np.empty((n_components, n_rows, r))
+        n_patterns = len(block.pattern_missing)
+        covariances = np.empty((len(self.precisions), n_patterns, r * (r + 1) // 2))
+        failures = _evaluate(
+            x,
+            block.missing,
+            block.row_pattern,
+            self.means,
+            self.precisions,
+            self.covariances,
+            self.log_det_cholesky,
+            by_covariance,
+            products,
+            self.precision_means,
+            log_density,
+            delta,
+            covariances,
+            n_tasks(n_rows, n_components * (n_features + 2 * r * r) + r**3),
+        )
+        if failures:
+            raise ValueError(ILL_DEFINED_COVARIANCE)
+        return FusedConditionals(log_density, delta, covariances)
+
+    def statistics(self, block, resp, conditionals):
+        if not isinstance(conditionals, FusedConditionals):
+            return super().statistics(block, resp, conditionals)
+        n_components, n_features = self.means.shape
+        stats = SufficientStats.zeros(
+            n_components, n_features, self.form, shift=self.statistics_shift
+        )
+        nk, s1, s2 = stats.arrays
+        nk += np.ones(len(resp)) @ resp
+        x = np.ascontiguousarray(block.centred)
+        n_rows = len(x)
+        r = block.n_missing
+        tasks = n_tasks(n_rows, n_components * (n_features + r * r))
+        s1_parts = np.zeros((tasks, n_components, n_features))
+        # Lower triangles of the summed conditional covariances, per task.
+        lower_parts = np.zeros((tasks,) + s2.shape)
+        # Completed rows (tied: the responsibility-weighted completion, whose
+        # outer products plus the between-component spread of the
+        # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
+        # component's deviations scaled by sqrt(r_k).
+        filled = np.empty((len(s2), n_rows, n_features))
+        _statistics(
+            x,
+            block.missing,
+            block.row_pattern,
+            np.ascontiguousarray(resp),
+            self.means,
+            conditionals.delta,
+            conditionals.covariances,
+            filled,
+            s1_parts,
+            lower_parts,
+            tasks,
+        )
+        s1 += s1_parts.sum(axis=0)
+        lower = lower_parts.sum(axis=0)
+        s2 += lower + np.swapaxes(lower, 1, 2)
+        diagonal = np.arange(n_features)
+        s2[:, diagonal, diagonal] -= lower[:, diagonal, diagonal]
+        for j, rows in enumerate(filled):
+            # A product of an array with its own transpose: numpy calls syrk.
+            s2[j] += rows.T @ rows
+        return stats
+
+
+@jit
+def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
+    """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights."""
+    n_features = len(is_missing)
+    for c in range(n_features):
+        is_missing[c] = False
+    for a in range(len(row_missing)):
+        row_missing[a] = missing[i, a]
+        is_missing[missing[i, a]] = True
+    position = 0
+    for c in range(n_features):
+        if is_missing[c]:
+            observed_ones[c] = 0.0
+        else:
+            observed_ones[c] = 1.0
+            observed[position] = c
+            position += 1
+
+
+@jit
+def _gather(matrices, j, index, out):
+    """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle."""
+    for a in range(len(index)):
+        for b in range(a + 1):
+            out[j, a, b] = matrices[j, index[a], index[b]]
+
+
+@jit
+def _task_rows(row_pattern, task, tasks):
+    """The rows of a task: an equal share, moved to start on a new pattern.
+
+    Every pattern's rows then belong to one task, which alone writes the
+    pattern's conditional covariances.
+    """
+    n_rows = len(row_pattern)
+    start = task * n_rows // tasks
+    while 0 < start < n_rows and row_pattern[start] == row_pattern[start - 1]:
+        start += 1
+    stop = (task + 1) * n_rows // tasks
+    while 0 < stop < n_rows and row_pattern[stop] == row_pattern[stop - 1]:
+        stop += 1
+    return start, stop
+
+
+@jit
+def _store_inverse(inverses, j, n, packed, pattern):
+    """Mirror ``inverses[j, :n, :n]`` and pack its lower triangle, row by row."""
+    position = 0
+    for a in range(n):
+        for b in range(a + 1):
+            value = inverses[j, a, b]
+            inverses[j, b, a] = value
+            packed[j, pattern, position] = value
+            position += 1
+
+
+@ParallelKernel
+def _evaluate(
+    x,
+    missing,
+    row_pattern,
+    means,
+    precisions,
+    covariances,
+    log_det_cholesky,
+    by_covariance,
+    products,
+    precision_means,
+    log_density,
+    delta,
+    conditional_covariances,
+    tasks,
+):
+    """Log-densities, conditional means and covariances of a block.
+
+    ``x`` is centred and zero at the missing entries; ``products[:, j] = x
+    P_j`` (not read when every matrix takes the covariance route);
+    ``log_det_cholesky[j] = log det P_j / 2``. Writes ``delta[k, i]``, the
+    conditional mean minus ``mu_k`` on the missing coordinates, and
+    ``conditional_covariances[j, p]``, the packed lower triangle of matrix
+    ``j``'s conditional covariance on pattern ``p`` (made once per pattern,
+    with the factorisation). Returns the number of blocks that were not
+    positive definite.
+    """
+    n_rows, n_features = x.shape
+    n_missing = missing.shape[1]
+    n_observed = n_features - n_missing
+    n_components = means.shape[0]
+    n_matrices = precisions.shape[0]
+    size = max(n_missing, n_observed, 1)
+    failures = 0
+    for task in prange(tasks):
+        start, stop = _task_rows(row_pattern, task, tasks)
+        row_missing = np.empty(n_missing, np.intp)
+        is_missing = np.zeros(n_features, np.bool_)
+        observed = np.empty(n_observed, np.intp)
+        observed_ones = np.empty(n_features)
+        # Per matrix, for the current pattern: the Cholesky factor (of S_OO,
+        # kept for the rows on the covariance route), 1 / its diagonal, its
+        # log-determinant, and the conditional covariance of the missing part.
+        factors = np.empty((n_matrices, size, size))
+        reciprocals = np.empty((n_matrices, size))
+        log_dets = np.zeros(n_matrices)
+        inverses = np.empty((n_matrices, n_missing, n_missing))
+        missing_products = np.empty((n_components, n_missing))
+        cross = np.empty((max(n_observed, 1), n_missing))
+        vector = np.empty(size)
+        previous = -1
+        for i in range(start, stop):
+            pattern = row_pattern[i]
+            if pattern != previous:
+                previous = pattern
+                _mark_pattern(
+                    missing, i, row_missing, is_missing, observed, observed_ones
+                )
+                for j in range(n_matrices):
+                    if by_covariance[j]:
+                        # C = S_MM - B^T B with B = inv(L) S_OM, L L^T = S_OO.
+                        _gather(covariances, j, observed, factors)
+                        if not cholesky(factors, reciprocals, j, n_observed):
+                            failures += 1
+                            continue
+                        log_dets[j] = log_det_from_cholesky(factors, j, n_observed)
+                        for a in range(n_missing):
+                            for o in range(n_observed):
+                                vector[o] = covariances[j, observed[o], row_missing[a]]
+                            forward_solve(factors, reciprocals, j, vector, n_observed)
+                            for o in range(n_observed):
+                                cross[o, a] = vector[o]
+                        for a in range(n_missing):
+                            for b in range(a + 1):
+                                total = covariances[j, row_missing[a], row_missing[b]]
+                                for o in range(n_observed):
+                                    total -= cross[o, a] * cross[o, b]
+                                inverses[j, a, b] = total
+                    else:
+                        # C = inv(P_MM).
+                        _gather(precisions, j, row_missing, factors)
+                        if not cholesky(factors, reciprocals, j, n_missing):
+                            failures += 1
+                            continue
+                        log_dets[j] = log_det_from_cholesky(factors, j, n_missing)
+                        inverse_from_cholesky(
+                            factors, reciprocals, j, inverses, n_missing
+                        )
+                    _store_inverse(
+                        inverses, j, n_missing, conditional_covariances, pattern
+                    )
+                for k in range(n_components):
+                    # P_MM mu_M, for the rows' y_M on the precision route.
+                    j = 0 if n_matrices == 1 else k
+                    for a in range(n_missing):
+                        total = 0.0
+                        for b in range(n_missing):
+                            total += (
+                                precisions[j, row_missing[a], row_missing[b]]
+                                * means[k, row_missing[b]]
+                            )
+                        missing_products[k, a] = total
+            for k in range(n_components):
+                j = 0 if n_matrices == 1 else k
+                if by_covariance[j]:
+                    # maha = |inv(L) z_O|^2; the conditional mean's offset is
+                    # S_MO inv(S_OO) z_O.
+                    for o in range(n_observed):
+                        vector[o] = x[i, observed[o]] - means[k, observed[o]]
+                    forward_solve(factors, reciprocals, j, vector, n_observed)
+                    maha = 0.0
+                    for o in range(n_observed):
+                        maha += vector[o] * vector[o]
+                    backward_solve(factors, reciprocals, j, vector, n_observed)
+                    for a in range(n_missing):
+                        total = 0.0
+                        for o in range(n_observed):
+                            total += (
+                                covariances[j, row_missing[a], observed[o]]
+                                * (vector[o])
+                            )
+                        delta[k, i, a] = total
+                    log_density[i, k] = -0.5 * (
+                        n_observed * LOG_2PI + maha + log_dets[j]
+                    )
+                    continue
+                # Through P_MM: with y0 = P_j (x0 - mu_k) from the product,
+                # y = P z0 = y0 + P_{., M} mu_M and z0^T y = z0^T y0 +
+                # y_M^T mu_M (P symmetric, z0 zero on M); w = C y_M, and the
+                # conditional mean is mu_M - w. Branch-free over the
+                # coordinates (z0 = x0 - mu * o), which the compiler
+                # vectorises.
+                quadratic = 0.0
+                for c in range(n_features):
+                    quadratic += (x[i, c] - means[k, c] * observed_ones[c]) * (
+                        products[i, j, c] - precision_means[k, c]
+                    )
+                for a in range(n_missing):
+                    ma = row_missing[a]
+                    y = products[i, j, ma] - precision_means[k, ma]
+                    y += missing_products[k, a]
+                    vector[a] = y
+                    quadratic += y * means[k, ma]
+                correction = 0.0
+                for a in range(n_missing):
+                    total = 0.0
+                    for b in range(n_missing):
+                        total += inverses[j, a, b] * vector[b]
+                    delta[k, i, a] = -total
+                    correction += total * vector[a]
+                if n_observed == 0:
+                    # Nothing observed: the marginal of no coordinates is 1.
+                    log_density[i, k] = 0.0
+                else:
+                    maha = max(quadratic - correction, 0.0)
+                    log_density[i, k] = (
+                        -0.5 * (n_observed * LOG_2PI + maha)
+                        + log_det_cholesky[j]
+                        - 0.5 * log_dets[j]
+                    )
+    return failures
+
+
+@ParallelKernel
+def _statistics(
+    x,
+    missing,
+    row_pattern,
+    resp,
+    means,
+    delta,
+    conditional_covariances,
+    filled,
+    s1_parts,
+    lower_parts,
+    tasks,
+):
+    """A block's statistics but the BLAS products.
+
+    Full (one matrix per component): ``filled[k, i] = sqrt(r_ik) (xhat_ik -
+    mu_k)``, and ``s1[k] += r_ik (xhat_ik - mu_k)``. Tied (centres 0), with
+    ``w_i = sum_k r_ik`` (the row's sample weight, 1 without weights) and
+    ``mbar_i = sum_k r_ik xhat_ik / w_i``: ``filled[0, i] = sqrt(w_i)
+    mbar_i`` and ``s1[k] += r_ik xhat_ik``, plus the between-component
+    spread ``sum_k r_ik (m_k - mbar)(m_k - mbar)^T`` on the missing block.
+    Both add each pattern's conditional covariances, weighted by its rows'
+    summed responsibilities, into ``lower_parts`` (lower triangles, per
+    task).
+    """
+    n_rows, n_features = x.shape
+    n_missing = missing.shape[1]
+    n_components = means.shape[0]
+    n_matrices = conditional_covariances.shape[0]
+    shared = n_matrices == 1
+    for task in prange(tasks):
+        start, stop = _task_rows(row_pattern, task, tasks)
+        row_missing = np.empty(n_missing, np.intp)
+        is_missing = np.zeros(n_features, np.bool_)
+        observed = np.empty(n_features - n_missing, np.intp)
+        observed_ones = np.empty(n_features)
+        weights = np.zeros(n_matrices)
+        completion = np.empty(n_missing)
+        previous = -1
+        for i in range(start, stop):
+            pattern = row_pattern[i]
+            if pattern != previous:
+                previous = pattern
+                _mark_pattern(
+                    missing, i, row_missing, is_missing, observed, observed_ones
+                )
+            if shared:
+                for c in range(n_features):
+                    filled[0, i, c] = x[i, c]
+                for a in range(n_missing):
+                    completion[a] = 0.0
+            for k in range(n_components):
+                rk = resp[i, k]
+                weights[0 if shared else k] += rk
+                if shared:
+                    for c in range(n_features):
+                        s1_parts[task, k, c] += rk * x[i, c]
+                    for a in range(n_missing):
+                        value = means[k, row_missing[a]] + delta[k, i, a]
+                        s1_parts[task, k, row_missing[a]] += rk * value
+                        completion[a] += rk * value
+                    continue
+                root = np.sqrt(rk)
+                # Branch-free: the missing coordinates, where x is 0, are
+                # overwritten below (and their s1 terms are then exact 0s
+                # corrected by the conditional-mean offsets).
+                for c in range(n_features):
+                    deviation = x[i, c] - means[k, c] * observed_ones[c]
+                    s1_parts[task, k, c] += rk * deviation
+                    filled[k, i, c] = root * deviation
+                for a in range(n_missing):
+                    deviation = delta[k, i, a]
+                    s1_parts[task, k, row_missing[a]] += rk * deviation
+                    filled[k, i, row_missing[a]] = root * deviation
+            if shared:
+                # The row's responsibilities sum to its weight w (1 without
+                # sample weights; w > 0): the completion is sum_k r_k xhat_k
+                # / w, and the row enters the scatter as sqrt(w) times it.
+                mass = 0.0
+                for k in range(n_components):
+                    mass += resp[i, k]
+                for a in range(n_missing):
+                    completion[a] /= mass
+                    filled[0, i, row_missing[a]] = completion[a]
+                if mass != 1.0:
+                    root = np.sqrt(mass)
+                    for c in range(n_features):
+                        filled[0, i, c] *= root
+                for k in range(n_components):
+                    rk = resp[i, k]
+                    for a in range(n_missing):
+                        spread_a = means[k, row_missing[a]] + delta[k, i, a]
+                        spread_a -= completion[a]
+                        for b in range(a + 1):
+                            spread_b = means[k, row_missing[b]] + delta[k, i, b]
+                            spread_b -= completion[b]
+                            lower_parts[task, 0, row_missing[a], row_missing[b]] += (
+                                rk * spread_a * spread_b
+                            )
+            if i + 1 == stop or row_pattern[i + 1] != pattern:
+                # The end of a pattern's rows: its conditional covariances,
+                # once, with the rows' summed responsibilities.
+                for j in range(n_matrices):
+                    position = 0
+                    for a in range(n_missing):
+                        for b in range(a + 1):
+                            lower_parts[task, j, row_missing[a], row_missing[b]] += (
+                                weights[j]
+                                * conditional_covariances[j, pattern, position]
+                            )
+                            position += 1
+                    weights[j] = 0.0

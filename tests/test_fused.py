@@ -1,0 +1,275 @@
+"""The compiled (numba) E-step kernels against the numpy ones and per-row references.
+
+Both engines run on every covariance type, every route of the dense kernel
+(precision through ``P_MM``, covariance through ``S_OO``, mixed per
+component), chunk sizes that split patterns, and rows with every number of
+missing entries from 0 to d; each is compared with the per-row scipy
+reference of ``_reference`` and with the other engine; fitted models of the
+two engines are compared too.
+
+Why 1e-12: the covariances have eigenvalues in [0.5, 2] (condition number
+<= 4, and so has every principal block ``S_OO`` and ``P_MM``), the data
+are O(1) to O(10) from the means; Cholesky factorisations and triangular
+solves of such blocks are backward stable, with errors of a few ``eps *
+cond`` relative (about 1e-15), and the statistics are sums of at most 120
+such terms compared norm-wise (below 1e-13). 1e-12 leaves an order of
+magnitude for rounding and none for a wrong formula.
+"""
+
+import numpy as np
+import pytest
+from _reference import (
+    COVARIANCE_TYPES,
+    assert_close,
+    dense_covariances,
+    norm_scale,
+    random_params,
+    reference_e_step,
+    sample_mixture,
+)
+
+from emimpute import EMMixture
+from emimpute._em import _fused
+from emimpute._em._blocks import iter_blocks
+from emimpute._em._data import EMData
+from emimpute._em._estep import e_step, weighted_log_prob
+from emimpute._em._gaussian_block import FusedConditionals
+
+pytestmark = pytest.mark.skipif(
+    not _fused.numba_available(), reason="numba is not installed"
+)
+
+TOL = 1e-12
+ENGINES = ("numba", "numpy")
+ROUTES = ("auto", "precision", "covariance", "mixed")
+
+
+def _every_count_mask(rng, n_samples, n_features):
+    """Rows with 0, 1, ..., d missing entries, in turn, at random places."""
+    mask = np.zeros((n_samples, n_features), dtype=bool)
+    for i in range(n_samples):
+        count = i % (n_features + 1)
+        mask[i, rng.choice(n_features, size=count, replace=False)] = True
+    return mask
+
+
+def _case(covariance_type, n_components, seed, n_samples=84, n_features=6):
+    rng = np.random.default_rng([seed, COVARIANCE_TYPES.index(covariance_type)])
+    params = random_params(rng, n_components, n_features, covariance_type)
+    X, _ = sample_mixture(
+        rng, n_samples, params.weights, params.means, dense_covariances(params)
+    )
+    mask = _every_count_mask(rng, n_samples, n_features)
+    # Few patterns too: the second half of the rows repeats the first's
+    # masks, so that runs of rows share their factorisations.
+    mask[n_samples // 2 :] = mask[: n_samples - n_samples // 2]
+    X[mask] = np.nan
+    return X, mask, params, reference_e_step(X, mask, params)
+
+
+def _reference_statistics(X, mask, params, reference, shift, rows):
+    """``nk, s1, s2`` over ``rows`` (nothing-observed rows included)."""
+    n_components, n_features = params.means.shape
+    shift = np.broadcast_to(shift, (n_components, n_features))
+    nk = np.zeros(n_components)
+    s1 = np.zeros((n_components, n_features))
+    s2 = np.zeros((n_components, n_features, n_features))
+    for i in rows:
+        m = np.flatnonzero(mask[i])
+        for k in range(n_components):
+            r = reference.resp[i, k]
+            centred = X[i].copy()
+            centred[m] = reference.cond_means[i][k]
+            centred -= shift[k]
+            nk[k] += r
+            s1[k] += r * centred
+            s2[k] += r * np.outer(centred, centred)
+            s2[k][np.ix_(m, m)] += r * reference.cond_covs[i][k]
+    return nk, s1, s2
+
+
+def _kernel(data, params, route, engine):
+    if route == "mixed":
+        kernel = params.gaussian.kernel(data, params.weights, engine=engine)
+        if hasattr(kernel.inner, "ill_conditioned"):
+            kernel.inner.ill_conditioned = np.arange(params.n_components) % 2 == 0
+        return kernel
+    return params.gaussian.kernel(data, params.weights, route=route, engine=engine)
+
+
+def _statistics_layout(s2, covariance_type):
+    if covariance_type in ("diag", "spherical"):
+        return np.diagonal(s2, axis1=1, axis2=2)
+    if covariance_type == "tied":
+        return s2.sum(axis=0, keepdims=True)
+    return s2
+
+
+def _kernel_pass(X, mask, params, reference, route, engine, chunk_size):
+    """Log-densities and statistics of every block, rows with 0..d missing."""
+    data = EMData.build(X, mask)
+    kernel = _kernel(data, params, route, engine)
+    log_density = np.full(reference.log_density.shape, np.nan)
+    total = None
+    for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
+        evaluation = kernel.evaluate(block)
+        fused = isinstance(evaluation.conditionals, FusedConditionals)
+        # The compiled kernel takes exactly the rows with missing entries.
+        assert fused == (engine == "numba" and block.n_missing > 0)
+        log_density[block.rows] = evaluation.log_density
+        stats = kernel.statistics(block, reference.resp[block.rows], evaluation)
+        total = stats if total is None else total + stats
+    return log_density, total
+
+
+@pytest.mark.parametrize("n_components", [1, 3])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_kernels_match_reference_on_every_route_and_chunking(
+    covariance_type, n_components, global_random_seed
+):
+    X, mask, params, reference = _case(
+        covariance_type, n_components, global_random_seed
+    )
+    results = {}
+    for route in ROUTES:
+        for chunk_size in (1, 5, None):
+            for engine in ENGINES:
+                log_density, stats = _kernel_pass(
+                    X, mask, params, reference, route, engine, chunk_size
+                )
+                what = f"{engine} {route}"
+                assert_close(
+                    log_density, reference.log_density, TOL, f"{what}: log-density"
+                )
+                nk, s1, s2 = _reference_statistics(
+                    X, mask, params, reference, stats.shift, range(len(X))
+                )
+                s2 = _statistics_layout(s2, covariance_type)
+                assert_close(stats.nk, nk, TOL, f"{what}: nk", scale=norm_scale(nk))
+                assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
+                assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
+                results[engine] = (log_density, stats)
+            # The engines against each other, on the same blocks.
+            (ld_a, st_a), (ld_b, st_b) = results["numba"], results["numpy"]
+            assert_close(ld_a, ld_b, TOL, "engines: log-density")
+            for a, b in zip(st_a.arrays, st_b.arrays, strict=True):
+                assert_close(a, b, TOL, "engines: statistics", scale=norm_scale(b))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_e_step_of_both_engines_matches_reference(
+    covariance_type, global_random_seed, monkeypatch
+):
+    # Through the environment switch, as users and CI select the engine.
+    X, mask, params, reference = _case(covariance_type, 2, global_random_seed)
+    data = EMData.build(X, mask)
+    informative = np.flatnonzero(~mask.all(axis=1))
+    for engine in ENGINES:
+        monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, engine)
+        for chunk_size in (3, None):
+            log_prob_norm, mixture_stats = e_step(data, params, chunk_size=chunk_size)
+            stats = mixture_stats.families[0]
+            assert_close(log_prob_norm, reference.log_prob_norm, TOL, "log p(x_O)")
+            nk, s1, s2 = _reference_statistics(
+                X, mask, params, reference, stats.shift, informative
+            )
+            s2 = _statistics_layout(s2, covariance_type)
+            assert_close(stats.s1, s1, TOL, "e-step s1", scale=norm_scale(s1))
+            assert_close(stats.s2, s2, TOL, "e-step s2", scale=norm_scale(s2))
+            weighted = weighted_log_prob(data, params, chunk_size=chunk_size)
+            assert_close(
+                weighted,
+                np.where(mask.all(axis=1)[:, None], 0.0, reference.log_density)
+                + np.log(params.weights),
+                TOL,
+                "weighted log-prob",
+            )
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fitted_models_of_both_engines_agree(
+    covariance_type, global_random_seed, monkeypatch
+):
+    # 30 EM iterations from the same start: the engines' rounding differs by
+    # about 1e-15 per step, and EM, a contraction near its fixed point, does
+    # not amplify it; 1e-10 (relative to max(1, |value|)) is far above that.
+    rng = np.random.default_rng(global_random_seed)
+    params = random_params(rng, 3, 5, "full")
+    X, _ = sample_mixture(
+        rng, 400, params.weights, params.means, dense_covariances(params)
+    )
+    X[rng.random(X.shape) < 0.3] = np.nan
+    fitted = {}
+    for engine in ENGINES:
+        monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, engine)
+        model = EMMixture(
+            n_components=3,
+            covariance_type=covariance_type,
+            max_iter=30,
+            tol=0,
+            random_state=0,
+        )
+        with pytest.warns(Warning):
+            model.fit(X)
+        fitted[engine] = model
+    a, b = fitted["numba"], fitted["numpy"]
+    for name in ("weights_", "means_", "covariances_"):
+        assert_close(getattr(a, name), getattr(b, name), 1e-10, f"fitted {name}")
+    assert_close(a.lower_bound_, b.lower_bound_, 1e-10, "fitted lower bound")
+    assert_close(a.score_samples(X), b.score_samples(X), 1e-10, "score_samples")
+
+
+def test_engine_switch(monkeypatch):
+    monkeypatch.delenv(_fused.ENVIRONMENT_VARIABLE, raising=False)
+    assert _fused.use_fused("auto")
+    assert not _fused.use_fused("numpy")
+    monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, "numpy")
+    assert not _fused.use_fused("auto")
+    # An explicit engine wins over the environment.
+    assert _fused.use_fused("numba")
+    monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, "fast")
+    with pytest.raises(ValueError, match="EMIMPUTE_KERNEL"):
+        _fused.use_fused("auto")
+
+
+def test_numpy_kernels_without_numba(monkeypatch):
+    # Where numba cannot be imported, 'auto' falls back to the numpy kernels
+    # and asking for numba says what to do.
+    monkeypatch.delenv(_fused.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setattr(_fused, "numba", None)
+    assert not _fused.use_fused("auto")
+    with pytest.raises(ImportError, match="pip install numba"):
+        _fused.use_fused("numba")
+    X, mask, params, reference = _case("full", 2, 0)
+    log_prob_norm, _ = e_step(EMData.build(X, mask), params)
+    assert_close(log_prob_norm, reference.log_prob_norm, TOL, "fallback log p(x_O)")
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_fused_kernel_reports_an_ill_defined_covariance(covariance_type):
+    # A covariance that is not positive definite on the observed block
+    # (correlation 2 between features 1 and 2) reaches the kernel only
+    # through a hand-made family; the message is the numpy kernel's.
+    rng = np.random.default_rng(0)
+    params = random_params(rng, 2, 3, covariance_type)
+    covariances = dense_covariances(params)
+    covariances[:, 1:, 1:] = [[1.0, 2.0], [2.0, 1.0]]
+    X = rng.standard_normal((20, 3))
+    mask = np.zeros_like(X, dtype=bool)
+    mask[:, 0] = True
+    X[mask] = np.nan
+    from emimpute._em._forms import covariance_form
+    from emimpute._em._gaussian import GaussianFamily
+
+    form = covariance_form(covariance_type)
+    family = GaussianFamily(
+        form,
+        params.means,
+        form.unstack(covariances[:1] if form.shared else covariances),
+        params.gaussian.precisions_cholesky,
+    )
+    data = EMData.build(X, mask)
+    kernel = family.kernel(data, params.weights, route="covariance", engine="numba")
+    block = next(iter_blocks(data.patterns, [kernel]))
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        kernel.evaluate(block)
