@@ -101,6 +101,18 @@ def test_dask_imputer_equals_in_memory_imputer(covariance_type):
     assert np.array_equal(completed.compute()[observed], X[:, :3][observed])
 
 
+def test_dask_transform_equals_in_memory_transform_of_the_same_model():
+    # One fitted imputer: each chunk is imputed by the same arithmetic as in
+    # memory (rows are imputed independently), so to the last bits.
+    X = _data(0.2)
+    imputer = EMImputer(n_components=2, random_state=0).fit(X)
+    lazy = da.from_array(X, chunks=(97, 3))
+    completed, std = imputer.transform(lazy, return_std=True)
+    expected, expected_std = imputer.transform(X, return_std=True)
+    assert_allclose(completed.compute(), expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(std.compute(), expected_std, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "settings, fit_options, message",
     [
