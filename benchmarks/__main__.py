@@ -96,6 +96,45 @@ QUICK = {
     },
 }
 
+# Every part of the report, in its order: (--only name, module, section title).
+# Each module has run(log=..., **sizes) -> (results, markdown) and
+# targets(results) -> rows of the Targets table.
+PARTS = (
+    ("mixture", bench_mixture, "EMMixture vs GaussianMixture (issue 2)"),
+    ("imputer", bench_imputer, "EMImputer vs scikit-learn's imputers (issue 3)"),
+    (
+        "mixed",
+        bench_mixed,
+        "EMImputer and EMMixture on mixed categorical/numeric tables",
+    ),
+    (
+        "classifier",
+        bench_classifier,
+        "EMClassifier vs scikit-learn's classifiers, most labels missing (issue 10)",
+    ),
+    ("scale", bench_scale, "Beyond memory: dask arrays and float32 (issue 12)"),
+    (
+        "cli",
+        bench_cli,
+        "The command line's CSV input and output vs pandas (issue 14)",
+    ),
+    (
+        "selection",
+        bench_selection,
+        "Model choice: starts, selection by BIC, the conjugate prior (issue 13)",
+    ),
+    (
+        "multiple",
+        bench_multiple,
+        "Multiple imputation: coverage, bounds and speed (issue 11)",
+    ),
+    (
+        "speed",
+        bench_speed,
+        "Missing data at the speed of complete data: the E-step grid (issue 15)",
+    ),
+)
+
 METHOD = """\
 ## Running
 
@@ -318,17 +357,7 @@ def build_parser():
     )
     parser.add_argument(
         "--only",
-        choices=[
-            "mixture",
-            "imputer",
-            "mixed",
-            "classifier",
-            "scale",
-            "cli",
-            "selection",
-            "multiple",
-            "speed",
-        ],
+        choices=[name for name, _, _ in PARTS],
         default=None,
     )
     parser.add_argument(
@@ -395,55 +424,51 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     if args.quick:
-        mixture_kw, imputer_kw = QUICK["mixture"], QUICK["imputer"]
-        mixed_kw, classifier_kw = QUICK["mixed"], QUICK["classifier"]
-        scale_kw = QUICK["scale"]
-        cli_kw = QUICK["cli"]
-        selection_kw = QUICK["selection"]
-        multiple_kw = QUICK["multiple"]
-        speed_kw = QUICK["speed"]
+        sizes = QUICK
     else:
-        mixture_kw = {
-            "n_samples": args.n_samples,
-            "n_features": args.n_features,
-            "n_components": args.n_components,
-            "repeats": args.repeats,
-            "lo": args.lo,
-            "hi": args.hi,
-            "rss": not args.no_rss,
+        sizes = {
+            "mixture": {
+                "n_samples": args.n_samples,
+                "n_features": args.n_features,
+                "n_components": args.n_components,
+                "repeats": args.repeats,
+                "lo": args.lo,
+                "hi": args.hi,
+                "rss": not args.no_rss,
+            },
+            "imputer": {
+                "seeds": args.seeds,
+                "cv": args.cv,
+                "max_components": args.max_components,
+                "large_n_samples": args.large_n_samples,
+                "large_n_features": args.large_n_features,
+            },
+            "mixed": {
+                "masks": args.mixed_masks,
+                "max_components": args.mixed_max_components,
+                "timing_n_samples": args.mixed_timing_n_samples,
+                "timing_repeats": args.mixed_timing_repeats,
+            },
+            "classifier": {
+                "dims": args.classifier_dims,
+                "seeds": args.classifier_seeds,
+                "n_train": args.classifier_n_train,
+                "n_test": args.classifier_n_test,
+            },
+            "scale": {
+                "rows": args.scale_rows,
+                "reference_rows": args.scale_reference_rows,
+            },
+            "cli": {"megabytes": args.cli_megabytes, "repeats": args.cli_repeats},
+            "selection": {"seeds": args.selection_seeds},
+            "multiple": {
+                "replications": args.multiple_replications,
+                "n_jobs": args.multiple_n_jobs,
+            },
+            "speed": {"repeats": args.speed_repeats},
         }
-        imputer_kw = {
-            "seeds": args.seeds,
-            "cv": args.cv,
-            "max_components": args.max_components,
-            "large_n_samples": args.large_n_samples,
-            "large_n_features": args.large_n_features,
-        }
-        mixed_kw = {
-            "masks": args.mixed_masks,
-            "max_components": args.mixed_max_components,
-            "timing_n_samples": args.mixed_timing_n_samples,
-            "timing_repeats": args.mixed_timing_repeats,
-        }
-        selection_kw = {"seeds": args.selection_seeds}
-        classifier_kw = {
-            "dims": args.classifier_dims,
-            "seeds": args.classifier_seeds,
-            "n_train": args.classifier_n_train,
-            "n_test": args.classifier_n_test,
-        }
-        scale_kw = {
-            "rows": args.scale_rows,
-            "reference_rows": args.scale_reference_rows,
-        }
-        cli_kw = {"megabytes": args.cli_megabytes, "repeats": args.cli_repeats}
-        multiple_kw = {
-            "replications": args.multiple_replications,
-            "n_jobs": args.multiple_n_jobs,
-        }
-        speed_kw = {"repeats": args.speed_repeats}
         if args.no_rss:
-            speed_kw["rss_case"] = None
+            sizes["speed"]["rss_case"] = None
     if args.output:
         output = Path(args.output)
     elif args.quick:
@@ -459,81 +484,12 @@ def main(argv=None):
     sections, target_rows = [], []
     with threadpool_limits(limits=args.blas_threads):
         machine = machine_info()
-        if args.only in (None, "mixture"):
-            results, markdown = bench_mixture.run(log=log, **mixture_kw)
-            sections.append(("EMMixture vs GaussianMixture (issue 2)", markdown))
-            target_rows += bench_mixture.targets(results)
-        if args.only in (None, "imputer"):
-            results, markdown = bench_imputer.run(log=log, **imputer_kw)
-            sections.append(
-                ("EMImputer vs scikit-learn's imputers (issue 3)", markdown)
-            )
-            if results["large"]:
-                target_rows += bench_imputer.targets(results["large"])
-        if args.only in (None, "mixed"):
-            results, markdown = bench_mixed.run(log=log, **mixed_kw)
-            sections.append(
-                (
-                    "EMImputer and EMMixture on mixed categorical/numeric tables",
-                    markdown,
-                )
-            )
-            target_rows += bench_mixed.targets(results)
-        if args.only in (None, "classifier"):
-            results, markdown = bench_classifier.run(log=log, **classifier_kw)
-            sections.append(
-                (
-                    "EMClassifier vs scikit-learn's classifiers, most labels "
-                    "missing (issue 10)",
-                    markdown,
-                )
-            )
-            target_rows += bench_classifier.targets(results)
-        if args.only in (None, "scale"):
-            results, markdown = bench_scale.run(log=log, **scale_kw)
-            sections.append(
-                ("Beyond memory: dask arrays and float32 (issue 12)", markdown)
-            )
-            target_rows += bench_scale.targets(results)
-        if args.only in (None, "cli"):
-            results, markdown = bench_cli.run(log=log, **cli_kw)
-            sections.append(
-                (
-                    "The command line's CSV input and output vs pandas (issue 14)",
-                    markdown,
-                )
-            )
-            target_rows += bench_cli.targets(results)
-        if args.only in (None, "selection"):
-            results, markdown = bench_selection.run(log=log, **selection_kw)
-            sections.append(
-                (
-                    "Model choice: starts, selection by BIC, the conjugate prior "
-                    "(issue 13)",
-                    markdown,
-                )
-            )
-            target_rows += bench_selection.targets(results)
-        if args.only in (None, "multiple"):
-            results, markdown = bench_multiple.run(log=log, **multiple_kw)
-            sections.append(
-                (
-                    "Multiple imputation: coverage, bounds and speed (issue 11)",
-                    markdown,
-                )
-            )
-            target_rows += bench_multiple.targets(results)
-        if args.only in (None, "speed"):
-            # Its own thread settings: 1 thread and the machine's default.
-            results, markdown = bench_speed.run(log=log, **speed_kw)
-            sections.append(
-                (
-                    "Missing data at the speed of complete data: the E-step "
-                    "grid (issue 15)",
-                    markdown,
-                )
-            )
-            target_rows += bench_speed.targets(results)
+        for name, module, title in PARTS:
+            if args.only in (None, name):
+                # bench_speed sets its own threads: 1 and the machine's default.
+                results, markdown = module.run(log=log, **sizes[name])
+                sections.append((title, markdown))
+                target_rows += module.targets(results)
     elapsed = time.perf_counter() - start
     load_after = _load()
 
