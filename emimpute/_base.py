@@ -9,11 +9,13 @@ from sklearn.utils import check_random_state
 from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._config import EMConfig, Prior
 from emimpute._em._conjugate import ConjugatePrior
+from emimpute._em._dask import check_row_chunks, refuse_unsupported
 from emimpute._em._data import EMData
 from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
+from emimpute._input import TableInput
 from emimpute._sklearn_compat import (
     Interval,
     StrOptions,
@@ -303,6 +305,29 @@ def check_sample_weight(sample_weight, X):
             "sample_weight sums to 0: give at least one row a positive weight."
         )
     return weights
+
+
+def dask_fit_input(estimator, X, sample_weight, **unsupported):
+    """The fit's input from a row-chunked dask array (numeric, NaN holes).
+
+    Checks the chunks, refuses the options dask data lacks (``sample_weight``,
+    ``prior``, and the estimator's own ``unsupported``: description -> used)
+    with a clear error, and sets ``n_features_in_`` (and no feature names) as
+    ``validate_data`` on ``X`` would. The returned input has no mask rows:
+    the missingness is read chunk by chunk.
+    """
+    check_row_chunks(X)
+    refuse_unsupported(
+        {
+            "sample_weight": sample_weight is not None,
+            "prior (its hyperparameters need the data in memory)": (
+                estimator.prior is not None
+            ),
+            **unsupported,
+        }
+    )
+    validate_data(estimator, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
+    return TableInput(X, None, None, np.zeros((0, X.shape[1]), dtype=bool), None)
 
 
 def validate_with_nan(estimator, X, *, reset):

@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
     check_sample_weight,
+    dask_fit_input,
     em_config,
     engine_data,
     fit_em,
@@ -20,7 +21,6 @@ from emimpute._base import (
 from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._dask import (
     DaskData,
-    check_row_chunks,
     is_dask_array,
     map_rows,
     refuse_unsupported,
@@ -28,7 +28,7 @@ from emimpute._em._dask import (
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
 from emimpute._em._uncertainty import bootstrap_params, posterior_params
-from emimpute._input import TableInput, read_input
+from emimpute._input import read_input
 from emimpute._selection import select_n_components
 from emimpute._sklearn_compat import (
     Interval,
@@ -593,23 +593,18 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Numeric, NaN-marked holes only; one pass over the rows counts the
         observed entries of each feature.
         """
-        check_row_chunks(X)
-        refuse_unsupported(
-            {
-                "sample_weight": sample_weight is not None,
+        table = dask_fit_input(
+            self,
+            X,
+            sample_weight,
+            **{
                 "add_indicator=True": self.add_indicator,
                 "missing_values other than NaN": not _is_nan(self.missing_values),
-                "prior (its hyperparameters need the data in memory)": (
-                    self.prior is not None
-                ),
                 "n_components='auto'": self.n_components == "auto",
-            }
+            },
         )
-        # n_features_in_ (and no feature names), as validate_data on X would.
-        validate_data(self, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
         _, _, observed_counts = DaskData.build(X).summary()
-        mask = np.zeros((0, X.shape[1]), dtype=bool)
-        return TableInput(X, None, None, mask, None), observed_counts == 0
+        return table, observed_counts == 0
 
     def _fit_nothing(self):
         """Every feature empty: no model, as scikit-learn's imputers then do.

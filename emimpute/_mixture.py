@@ -11,6 +11,7 @@ from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
     as_dtype,
     check_sample_weight,
+    dask_fit_input,
     engine_data,
     fit_em,
     fitted_families,
@@ -20,22 +21,19 @@ from emimpute._base import (
 )
 from emimpute._em._dask import (
     DaskData,
-    check_row_chunks,
     is_dask_array,
     map_rows,
-    refuse_unsupported,
 )
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import check_initial_params
 from emimpute._em._params import MixtureParams
 from emimpute._em._sample import sample_mixture
-from emimpute._input import TableInput, read_input
+from emimpute._input import read_input
 from emimpute._sklearn_compat import (
     Interval,
     _fit_context,
     check_is_fitted,
-    validate_data,
 )
 from emimpute._table import decode
 
@@ -383,7 +381,8 @@ class EMMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         if is_dask_array(X):
-            table, data = self._dask_input(X, sample_weight)
+            table = dask_fit_input(self, X, sample_weight)
+            data = DaskData.build(X)
         else:
             table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
             data = engine_data(
@@ -417,26 +416,6 @@ class EMMixture(DensityMixin, BaseEstimator):
         # fit_predict(X) always equal fit(X).predict(X), whichever of the
         # n_init runs won.
         return weighted_log_prob(data, result.params).argmax(axis=1)
-
-    def _dask_input(self, X, sample_weight):
-        """The fit's input and engine data from a row-chunked dask array.
-
-        Numeric only: categorical columns need their categories, which a
-        lazy array does not know before a pass over it.
-        """
-        check_row_chunks(X)
-        refuse_unsupported(
-            {
-                "sample_weight": sample_weight is not None,
-                "prior (its hyperparameters need the data in memory)": (
-                    self.prior is not None
-                ),
-            }
-        )
-        # n_features_in_ (and no feature names), as validate_data on X would.
-        validate_data(self, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
-        mask = np.zeros((0, X.shape[1]), dtype=bool)
-        return TableInput(X, None, None, mask, None), DaskData.build(X)
 
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams``."""
