@@ -15,6 +15,7 @@ from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
+from emimpute._em._warnings import user_stacklevel
 from emimpute._input import TableInput
 from emimpute._sklearn_compat import (
     Interval,
@@ -231,7 +232,7 @@ def warn_if_reg_covar_dominates(params, data, reg_covar):
         f"reg_covar to about 1e-6 times the data's variance "
         f"(reg_covar={1e-6 * data_scale:.3g}).",
         UserWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -20,6 +20,7 @@ from emimpute._base import (
 from emimpute._em._forms import covariance_form
 from emimpute._em._labels import Classes, LabelFamily, class_log_posterior
 from emimpute._em._params import MixtureParams
+from emimpute._em._warnings import user_stacklevel
 from emimpute._input import read_input
 from emimpute._sklearn_compat import (
     Interval,
@@ -413,7 +414,9 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
             )
         if not np.isclose(priors.sum(), 1.0):
             warnings.warn(
-                "The priors do not sum to 1. Renormalizing", UserWarning, stacklevel=3
+                "The priors do not sum to 1. Renormalizing",
+                UserWarning,
+                stacklevel=user_stacklevel(),
             )
         return priors / priors.sum()
 

@@ -18,8 +18,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from emimpute._em._conjugate import ConjugatePrior
-from emimpute._em._estep import posterior
 from emimpute._em._forms import COVARIANCE_TYPES
+from emimpute._em._holdout import (
+    held_out_errors,
+    held_out_folds,
+    one_standard_error_choice,
+)
 from emimpute._em._init import INIT_METHODS
 from emimpute._mixture import EMMixture
 from emimpute._sklearn_compat import (
@@ -171,7 +175,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
     See Also
     --------
     EMMixture : One fit of the grid.
-    EMImputer : ``n_components='auto'`` selects the number of components so.
+    EMImputer : ``n_components='auto'`` chooses by held-out cells instead.
 
     Notes
     -----
@@ -594,30 +598,29 @@ def _prior_name(prior):
     return "ConjugatePrior(...)"
 
 
-def select_n_components(data, candidates, fit, *, criterion="bic", patience=2):
-    """The fit of lowest BIC among increasing numbers of components.
+def _search(candidates, fit, score, patience):
+    """The fit of lowest ``score`` among increasing numbers of components.
 
-    ``fit(n_components)`` runs EM on ``data`` (an :class:`EMResult`); the
-    criterion comes from the observed-data log-density of each row under
-    the result, as :func:`information_criteria` computes it. A candidate
-    that cannot be fit (too many components for the rows, a degenerate
-    covariance) is skipped, as mclust's NA. The search stops once BIC has
-    not improved for ``patience`` candidates in a row: BIC over ``K`` is
+    ``fit(n_components)`` returns an :class:`EMResult`, ``score(result)`` a
+    dict whose ``"score"`` is compared (lower is better). A candidate that
+    cannot be fit (too many components for the rows, a degenerate
+    covariance) is skipped, as mclust's NA. The search stops once the score
+    has not improved for ``patience`` candidates in a row: over ``K`` it is
     nearly always unimodal, and the larger fits are the costly ones.
 
     Returns
     -------
     result : EMResult
-        The fit of lowest BIC.
+        The best fit.
     table : list of dict
-        The criteria of every candidate fit (``n_components`` added).
+        The scores of every candidate fit (``n_components`` added).
 
     Raises
     ------
     ValueError
         When no candidate can be fit: the first candidate's error.
     """
-    best, best_bic, table, first_error = None, np.inf, [], None
+    best, best_score, table, first_error = None, np.inf, [], None
     worse = 0
     for n_components in candidates:
         if worse >= patience:
@@ -630,14 +633,80 @@ def select_n_components(data, candidates, fit, *, criterion="bic", patience=2):
         except ValueError as exc:
             first_error = first_error or exc
             continue
-        log_prob, resp = posterior(data, result.params, scaling=result.scaling)
-        criteria = information_criteria(log_prob, resp, result.params.n_parameters())
-        criteria["n_components"] = n_components
-        table.append(criteria)
-        if criteria[criterion] < best_bic:
-            best, best_bic, worse = result, criteria[criterion], 0
+        row = {**score(result), "n_components": n_components}
+        table.append(row)
+        if row["score"] < best_score:
+            best, best_score, worse = result, row["score"], 0
         else:
             worse += 1
     if best is None:
         raise first_error
     return best, table
+
+
+def select_by_held_out_cells(
+    data, candidates, fit, *, random_state, fraction=0.1, patience=2
+):
+    """The number of components that best predicts observed cells held out.
+
+    The observed cells are split at random into groups of about
+    ``fraction`` of them, and enough groups to hold out a few thousand cells
+    are hidden in turn (:func:`~emimpute._em._holdout.held_out_folds`);
+    every candidate is fit on the rest and scored by the mean squared error
+    of its conditional expectations of the hidden cells
+    (:func:`~emimpute._em._holdout.held_out_errors`); the search stops as
+    :func:`_search` does. The fewest components within one standard error
+    of the best (:func:`~emimpute._em._holdout.one_standard_error_choice`)
+    are then fit again on all of ``data``.
+
+    Parameters
+    ----------
+    data : EMData
+    candidates : iterable of int
+        Increasing.
+    fit : callable
+        ``fit(data, n_components)`` returns an :class:`EMResult`.
+    random_state : numpy.random.RandomState
+        Chooses the hidden cells.
+    fraction : float, default=0.1
+    patience : int, default=2
+
+    Returns
+    -------
+    result : EMResult
+        The chosen candidate fit on all of ``data``.
+    table : list of dict
+        ``n_components`` and ``score`` (the mean held-out error) of every
+        candidate fit.
+
+    Notes
+    -----
+    Cost: per candidate tried, one fit and one imputation pass per group
+    hidden (one group once ``fraction`` of the observed cells reaches
+    ``MIN_HELD_OUT_CELLS``, up to ``1 / fraction`` groups on small tables),
+    and one more fit of the chosen candidate.
+    """
+    folds = held_out_folds(data, fraction, random_state)
+    weights = np.concatenate([fold.cell_weights for fold in folds])
+    if len(weights) == 0:
+        # Too few observed cells to hide any: nothing can be compared.
+        candidates = list(candidates)[:1]
+    errors = []
+
+    def fit_folds(n_components):
+        return [fit(fold.data, n_components) for fold in folds]
+
+    def score(results):
+        errors.append(
+            np.concatenate(
+                [
+                    held_out_errors(fold, result.params, scaling=result.scaling)
+                    for fold, result in zip(folds, results, strict=True)
+                ]
+            )
+        )
+        return {"score": float(errors[-1] @ weights / max(weights.sum(), 1.0))}
+
+    _, table = _search(candidates, fit_folds, score, patience)
+    chosen = table[one_standard_error_choice(errors, weights)]["n_components"]
+    return fit(data, chosen), table

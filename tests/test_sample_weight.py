@@ -59,6 +59,17 @@ def test_mixture_integer_weights_equal_repeated_rows(covariance_type, missing_ra
     _assert_same_mixture(weighted, repeated)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_data_dependent_prior_counts_weights_as_repeated_rows(covariance_type):
+    # prior='default' takes its mean and scale from the observed moments of
+    # the data: with weights, those of the repeated rows.
+    X, weights = _clusters()
+    settings = dict(covariance_type=covariance_type, prior="default", **SETTINGS)
+    weighted = EMMixture(2, **settings).fit(X, sample_weight=weights)
+    repeated = EMMixture(2, **settings).fit(np.repeat(X, weights, axis=0))
+    _assert_same_mixture(weighted, repeated)
+
+
 @pytest.mark.parametrize("engine", ["numba", "numpy"])
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_both_kernels_weight_rows(covariance_type, engine, monkeypatch):

@@ -242,7 +242,7 @@ def observed_moments(data):
     both are observed (``n - 1`` denominator, as R's ``var``); when that
     matrix is not positive definite (fewer rows than features, or holes that
     make the pairwise estimates inconsistent) its diagonal is returned
-    instead. Cost ``O(n d^2)``.
+    instead. Sample weights count as repeated rows. Cost ``O(n d^2)``.
 
     Returns
     -------
@@ -250,13 +250,18 @@ def observed_moments(data):
     covariance : ndarray of shape (n_features, n_features)
     """
     observed = (~data.mask).astype(float)
+    # Sample weights count a row as that many copies of it (the moments of
+    # the repeated rows), so they weigh one side of every product.
+    weights = data.row_weights(slice(None))
+    weighted = observed if weights is None else observed * weights
     values = np.where(data.mask, 0.0, data.numeric)
-    counts = observed.sum(axis=0)
-    mean = values.sum(axis=0) / np.maximum(counts, 1.0)
+    counts = weighted.sum(axis=0)
+    mean = (weighted * values).sum(axis=0) / np.maximum(counts, 1.0)
     centred = np.where(data.mask, 0.0, values - mean)
-    pair_counts = observed.T @ observed
-    pair_sums = centred.T @ observed
-    cross = centred.T @ centred
+    weighted_centred = centred if weights is None else centred * weights
+    pair_counts = weighted.T @ observed
+    pair_sums = weighted_centred.T @ observed
+    cross = weighted_centred.T @ centred
     with np.errstate(invalid="ignore", divide="ignore"):
         covariance = (cross - pair_sums * pair_sums.T / pair_counts) / (
             pair_counts - 1.0

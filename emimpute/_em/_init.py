@@ -7,6 +7,7 @@ EII model, Fraley 1998), so it costs ``O(m^2)`` time and memory on the
 ``m <= HIERARCHICAL_MAX_ROWS`` rows it agglomerates.
 """
 
+import contextlib
 import hashlib
 import warnings
 from dataclasses import replace
@@ -21,8 +22,14 @@ from emimpute._em._labels import LabelFamily, LabelStats
 from emimpute._em._mstep import m_step
 from emimpute._em._params import MixtureParams
 from emimpute._em._stats import MixtureStats
+from emimpute._em._threads import one_thread
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
+# k-means on at most this many cells runs in one OpenMP thread: scikit-learn's
+# threads cost more to start and synchronise than such a table's arithmetic
+# (a 272 x 2 table: 2.4 ms on one thread, 90-250 ms on two of a loaded
+# 2-core machine, where waiting threads spin against other work).
+KMEANS_SINGLE_THREAD_MAX_CELLS = 100_000
 
 # Rows the hierarchical start agglomerates at most (mclust's default subset
 # size): the tree costs O(m^2) memory, 2000 rows about 16 MB.
@@ -99,16 +106,19 @@ def initial_responsibilities(
             )
         init_params = "kmeans"
     if init_params == "kmeans":
-        labels = (
-            KMeans(
+        threads = (
+            one_thread("openmp")
+            if X.size <= KMEANS_SINGLE_THREAD_MAX_CELLS
+            else contextlib.nullcontext()
+        )
+        with threads:
+            kmeans = KMeans(
                 n_clusters=n_components,
                 n_init=1,
                 random_state=random_state,
                 copy_x=not private,
-            )
-            .fit(X, sample_weight=sample_weight)
-            .labels_
-        )
+            ).fit(X, sample_weight=sample_weight)
+        labels = kmeans.labels_
         resp = np.zeros((n_samples, n_components))
         resp[np.arange(n_samples), labels] = 1.0
     elif init_params == "random":

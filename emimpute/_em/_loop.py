@@ -11,6 +11,7 @@ from emimpute._em._monitor import ConvergenceMonitor
 from emimpute._em._mstep import log_prior, m_step
 from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling, check_range
+from emimpute._em._warnings import user_stacklevel
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
             "init parameters, or increase max_iter, tol, or check for "
             "degenerate data.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     if scaling is not None:
         best = EMResult(

@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from emimpute._em._warnings import user_stacklevel
+
 logger = logging.getLogger("emimpute")
 
 
@@ -131,7 +133,7 @@ class ConvergenceMonitor:
                 "a component is collapsing onto a few rows; set reg_covar > 0, "
                 "decrease n_components or scale the data.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         self.converged = bool(abs(change) < self.tol)
         # The first iteration has nothing to change from (change is +inf).
