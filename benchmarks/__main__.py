@@ -3,14 +3,20 @@
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
     python -m benchmarks --only mixture  # or: imputer, mixed, classifier, scale, cli,
-                                         # selection, multiple, speed
+                                         # selection, multiple, speed: reruns that
+                                         # part and replaces it in the report
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
-The full run takes tens of minutes (IterativeImputer on the 20000 x 50
-table alone takes minutes); ``--quick`` takes well under a minute and checks
-nothing about time. Sizes of the full run can be changed with the options
-below; see also ``python -m benchmarks.bench_mixture --help``,
+Every part's section and target rows are kept in ``benchmarks/results.json``
+beside the report, with the command, date, duration, machine load and git
+revision that produced them, so that ``--only`` can rerun one part after a
+change to it and rebuild the report from the stored others; the report says
+which run produced each section. The full run takes tens of minutes
+(IterativeImputer on the 20000 x 50 table alone takes minutes); ``--quick``
+takes well under a minute and checks nothing about time. Sizes of the full
+run can be changed with the options below; see also
+``python -m benchmarks.bench_mixture --help``,
 ``python -m benchmarks.bench_imputer --help``,
 ``python -m benchmarks.bench_mixed --help``,
 ``python -m benchmarks.bench_classifier --help`` and
@@ -19,6 +25,8 @@ print its tables.
 """
 
 import argparse
+import datetime
+import json
 import os
 import sys
 import tempfile
@@ -36,9 +44,11 @@ from benchmarks import (
     bench_selection,
     bench_speed,
 )
-from benchmarks._util import machine_info, markdown_table, verdict
+from benchmarks._util import git_revision, machine_info, markdown_table, verdict
 
 HERE = Path(__file__).resolve().parent
+# Each part's last results (section, target rows, how they were produced).
+RECORD = HERE / "results.json"
 
 QUICK = {
     "mixture": {
@@ -139,7 +149,8 @@ METHOD = """\
 ## Running
 
     pip install -e ".[bench]"          # psutil, pandas, statsmodels, vega_datasets
-    python -m benchmarks               # full run (~15 min), rewrites this file
+    python -m benchmarks               # full run (~30 min), rewrites this file
+    python -m benchmarks --only speed  # rerun one part, keep the others (results.json)
     python -m benchmarks --quick       # tiny sizes, < 1 min, writes a temp file
     python -m benchmarks --only mixture --n-samples 50000 --repeats 5
     python -m benchmarks.bench_mixture --covariance-types tied  # one type, A/B runs
@@ -479,27 +490,81 @@ def main(argv=None):
     def log(message):
         print(f"{time.perf_counter() - start:7.1f}s {message}", flush=True)
 
+    command = "python -m benchmarks " + " ".join(argv)
+    # Without --output, --only replaces its part in the stored record and the
+    # report is rebuilt from every part; --quick and --output write alone.
+    keep_others = args.only is not None and not args.quick and not args.output
+    record = _read_record() if keep_others else {}
     start = time.perf_counter()
-    load_before = _load()
-    sections, target_rows = [], []
     with threadpool_limits(limits=args.blas_threads):
         machine = machine_info()
         for name, module, title in PARTS:
-            if args.only in (None, name):
-                # bench_speed sets its own threads: 1 and the machine's default.
-                results, markdown = module.run(log=log, **sizes[name])
-                sections.append((title, markdown))
-                target_rows += module.targets(results)
+            if args.only not in (None, name):
+                continue
+            part_start, load_before = time.perf_counter(), _load()
+            # bench_speed sets its own threads: 1 and the machine's default.
+            results, markdown = module.run(log=log, **sizes[name])
+            record[name] = {
+                "title": title,
+                "markdown": markdown,
+                "targets": [[t, m, bool(ok)] for t, m, ok in module.targets(results)],
+                "command": command.strip(),
+                "date": datetime.date.today().isoformat(),
+                "minutes": round((time.perf_counter() - part_start) / 60, 1),
+                "load": [round(v, 2) for v in load_before + _load()],
+                "revision": git_revision(),
+            }
     elapsed = time.perf_counter() - start
-    load_after = _load()
+    if keep_others or (args.only is None and not args.quick and not args.output):
+        RECORD.write_text(json.dumps(record, indent=1) + "\n")
+    output.write_text(_report(record, machine, args))
+    print(f"wrote {output} ({elapsed:.0f} s)")
 
-    command = "python -m benchmarks " + " ".join(
-        argv if argv is not None else sys.argv[1:]
+
+def _read_record():
+    if not RECORD.exists():
+        return {}
+    return json.loads(RECORD.read_text())
+
+
+def _report(record, machine, args):
+    """The report: machine, targets of every part, then the parts' sections."""
+    names = [name for name, _, _ in PARTS if name in record]
+    runs = {}
+    for name in names:
+        entry = record[name]
+        runs.setdefault(
+            (entry["command"], entry["date"], entry["revision"]), []
+        ).append(name)
+    provenance = markdown_table(
+        [
+            "parts",
+            "generated by",
+            "date",
+            "git",
+            "minutes",
+            "load (1, 5, 15 min) before / after",
+        ],
+        [
+            [
+                ", ".join(parts),
+                f"`{command}`",
+                date,
+                revision,
+                f"{sum(record[n]['minutes'] for n in parts):.1f}",
+                " ".join(f"{v:.2f}" for v in record[parts[0]]["load"][:3])
+                + " / "
+                + " ".join(f"{v:.2f}" for v in record[parts[-1]]["load"][3:]),
+            ]
+            for (command, date, revision), parts in runs.items()
+        ],
+        align="llllrl",
     )
     parts = [
         "# emimpute benchmarks",
-        "Generated by `" + command.strip() + "` "
-        f"in {elapsed / 60:.1f} min; do not edit by hand, rerun instead."
+        "Generated by `python -m benchmarks` (do not edit by hand, rerun "
+        "instead; `--only NAME` reruns one part and keeps the others from "
+        "`benchmarks/results.json`)."
         + (
             "\n\n**Quick mode: tiny sizes, a smoke test. The figures mean "
             "nothing about speed and the targets below are not evaluated at "
@@ -510,19 +575,12 @@ def main(argv=None):
         "## Machine",
         markdown_table(
             ["", ""],
-            machine
-            + [
-                ("BLAS threads used", str(args.blas_threads)),
-                (
-                    "load average (1, 5, 15 min) at start / end",
-                    " ".join(f"{v:.2f}" for v in load_before)
-                    + " / "
-                    + " ".join(f"{v:.2f}" for v in load_after),
-                ),
-            ],
+            machine + [("BLAS threads used", str(args.blas_threads))],
             align="ll",
         ),
+        "Runs that produced the sections below:\n\n" + provenance,
     ]
+    target_rows = [row for name in names for row in record[name]["targets"]]
     if target_rows:
         parts += [
             "## Targets",
@@ -535,11 +593,10 @@ def main(argv=None):
                 align="lrl",
             ),
         ]
-    for title, markdown in sections:
-        parts += [f"## {title}", markdown]
+    for name in names:
+        parts += [f"## {record[name]['title']}", record[name]["markdown"]]
     parts.append(METHOD.format(blas_threads=args.blas_threads))
-    output.write_text("\n\n".join(parts).rstrip() + "\n")
-    print(f"wrote {output} ({elapsed:.0f} s)")
+    return "\n\n".join(parts).rstrip() + "\n"
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def _ram_gib():
     return float("nan")
 
 
-def _git_revision():
+def git_revision():
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -88,7 +88,7 @@ def machine_info():
         ("numpy", np.__version__),
         ("scipy", scipy.__version__),
         ("scikit-learn", sklearn.__version__),
-        ("emimpute", f"{emimpute.__version__} (git {_git_revision()})"),
+        ("emimpute", f"{emimpute.__version__} (git {git_revision()})"),
     ]
 
 
