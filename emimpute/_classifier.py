@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
+    check_sample_weight,
     engine_data,
     fit_em,
     fitted_families,
@@ -324,7 +325,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         return validate_with_nan(self, X, reset=reset)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the class models to the labelled and unlabelled rows by EM.
 
         Parameters
@@ -336,6 +337,11 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
             Class labels; ``-1`` marks an unlabelled row, and so do ``None``
             and NaN in an object or float ``y``. A string ``y`` has no
             marker: pass an object array to leave rows unlabelled.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: a row of integer weight ``w``
+            counts as ``w`` copies of it (labelled or not), and a row of
+            weight 0 is left out of the fit. None gives every row weight 1.
 
         Returns
         -------
@@ -371,7 +377,11 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
             self.n_components_per_class,
             self._check_priors(len(class_labels)),
         )
-        data = engine_data(table, labels=labels)
+        data = engine_data(
+            table,
+            labels=labels,
+            sample_weight=check_sample_weight(sample_weight, table.mask),
+        )
         form = covariance_form(self.covariance_type)
         _check_labelled_rows(data, classes, form, class_labels, self)
         start = None
@@ -585,10 +595,16 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
     """Raise a clear error when a class has too few labelled rows to start.
 
     A labelled row counts when it has a numeric entry observed (any row
-    counts without numeric features); each class needs enough of them for
-    its components' covariances (``form.rows_needed``).
+    counts without numeric features) and a positive sample weight; each
+    class needs enough of them for its components' covariances
+    (``form.rows_needed``). With sample weights a class has the larger of
+    its number of such rows and their summed weight: a row of integer
+    weight ``w`` counts as its ``w`` copies would, and small fractional
+    weights do not make a class short.
     """
     counted = data.labels >= 0
+    if data.sample_weight is not None:
+        counted &= data.sample_weight > 0
     n_components = estimator.n_components_per_class
     if data.n_numeric:
         counted &= ~data.mask.all(axis=1)
@@ -596,14 +612,21 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
     else:
         per_component, in_all = 1, classes.n_components
     counts = np.bincount(data.labels[counted], minlength=classes.n_classes)
+    if data.sample_weight is not None:
+        weighted = np.bincount(
+            data.labels[counted],
+            weights=data.sample_weight[counted],
+            minlength=classes.n_classes,
+        )
+        counts = np.maximum(counts, weighted)
     needed = per_component * n_components
     covariance_type = estimator.covariance_type
     short = np.flatnonzero(counts < needed)
     if len(short):
         c = short[0]
         raise ValueError(
-            f"Class {class_labels.tolist()[c]!r} has {counts[c]} labelled rows with an "
-            f"observed numeric feature, fewer than the {needed} that "
+            f"Class {class_labels.tolist()[c]!r} has {counts[c]:g} labelled rows "
+            f"with an observed numeric feature, fewer than the {needed} that "
             f"covariance_type={covariance_type!r} with n_components_per_class="
             f"{n_components} needs ({per_component} per component) to estimate "
             "its components. Label more rows of this class, or use a "

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from emimpute import EMImputer, EMMixture
+from emimpute import EMClassifier, EMImputer, EMMixture
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 SETTINGS = dict(random_state=0, tol=1e-12, max_iter=500)
@@ -173,3 +173,28 @@ def test_bad_weights_are_rejected(estimator, sample_weight, message):
     X, _ = _clusters()
     with pytest.raises(ValueError, match=message):
         estimator.fit(X, sample_weight=sample_weight)
+
+
+def test_classifier_integer_weights_equal_repeated_rows():
+    X, weights = _clusters()
+    y = np.where(np.arange(len(X)) < 50, 0, 1)
+    y[::3] = -1  # a third of the rows unlabelled
+    weighted = EMClassifier(**SETTINGS).fit(X, y, sample_weight=weights)
+    repeated = EMClassifier(**SETTINGS).fit(
+        np.repeat(X, weights, axis=0), np.repeat(y, weights)
+    )
+    # Components are in class order in both: no reordering needed.
+    for name in ("weights_", "means_", "covariances_", "class_prior_", "lower_bound_"):
+        assert_allclose(
+            getattr(weighted, name), getattr(repeated, name), rtol=0, atol=1e-10
+        )
+    assert weighted.n_iter_ == repeated.n_iter_
+    assert_allclose(
+        weighted.predict_proba(X), repeated.predict_proba(X), rtol=0, atol=1e-10
+    )
+    # A zero weight drops the row: the same fit as without it.
+    kept = weights > 0
+    dropped = EMClassifier(**SETTINGS).fit(
+        X[kept], y[kept], sample_weight=weights[kept]
+    )
+    assert_allclose(dropped.means_, weighted.means_, rtol=0, atol=1e-12)

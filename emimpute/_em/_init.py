@@ -446,6 +446,10 @@ def labelled_params(data, config):
     classes = config.classes
     labelled = np.flatnonzero(data.labels >= 0)
     labels = data.labels[labelled]
+    # Sample weights count a row as that many copies of it, here as in EM.
+    weights = (
+        np.ones(len(data.labels)) if data.sample_weight is None else data.sample_weight
+    )
     resp = np.zeros((len(labelled), classes.n_components))
     for c in range(classes.n_classes):
         rows = np.flatnonzero(labels == c)
@@ -460,14 +464,22 @@ def labelled_params(data, config):
                 config.init_params,
                 config.random_state,
                 private=True,
+                sample_weight=(
+                    None if data.sample_weight is None else weights[labelled[rows]]
+                ),
             )
+    resp *= weights[labelled, np.newaxis]
     families, family_stats = [], []
     if data.n_numeric:
         # Labelled rows with no numeric entry observed tell nothing about the
         # Gaussians; mean-filling them would shrink the covariances.
         numeric_rows = ~data.mask[labelled].all(axis=1)
         filled = _class_mean_filled(
-            data.numeric, data.mask, labelled[numeric_rows], labels[numeric_rows]
+            data.numeric,
+            data.mask,
+            labelled[numeric_rows],
+            labels[numeric_rows],
+            weights,
         )
         families.append(GaussianFamily(config.form, None, None, None))
         family_stats.append(
@@ -492,7 +504,10 @@ def labelled_params(data, config):
     informative = ~data.mask.all(axis=1) if data.n_numeric else None
     if data.n_numeric and np.any(data.labels[informative] < 0):
         covariances = _overall_covariance(
-            data.numeric[informative], data.mask[informative], config
+            data.numeric[informative],
+            data.mask[informative],
+            weights[informative],
+            config,
         )
         params = params.replace_gaussian(
             covariances=covariances,
@@ -501,35 +516,36 @@ def labelled_params(data, config):
     return params
 
 
-def _overall_covariance(X, mask, config):
+def _overall_covariance(X, mask, weights, config):
     """The covariance of all of ``X`` (mean-filled), for every component."""
-    filled = mean_filled(X, mask)
-    stats = complete_data_statistics(filled, np.ones((len(filled), 1)), config.form)
+    filled = mean_filled(X, mask, weights)
+    stats = complete_data_statistics(filled, weights[:, np.newaxis], config.form)
     family = GaussianFamily(config.form, None, None, None).m_step(stats, config.prior)
     shape = config.form.shape(config.n_components, X.shape[1])
     return np.broadcast_to(family.covariances, shape).copy()
 
 
-def _class_mean_filled(X, mask, rows, labels):
+def _class_mean_filled(X, mask, rows, labels, weights):
     """``X[rows]`` with each missing entry filled with its class's observed mean.
 
-    A class with no observed value in a column gets the column's observed
-    mean over all rows.
+    Means weighted by the rows' ``weights``. A class with no observed value
+    in a column gets the column's observed mean over all rows.
     """
     filled = np.array(X[rows], dtype=float, copy=True)
     row_mask = mask[rows]
     if not row_mask.any():
         return filled
     observed = ~mask
-    counts = observed.sum(axis=0)
-    sums = np.where(observed, X, 0.0).sum(axis=0)
+    counts = weights @ observed
+    sums = weights @ np.where(observed, X, 0.0)
     column_means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     filled[row_mask] = 0.0
+    row_weights = weights[rows]
     for c in np.unique(labels):
         in_class = labels == c
-        counts = (~row_mask[in_class]).sum(axis=0)
+        counts = row_weights[in_class] @ ~row_mask[in_class]
         means = np.divide(
-            filled[in_class].sum(axis=0),
+            row_weights[in_class] @ filled[in_class],
             counts,
             out=column_means.copy(),
             where=counts > 0,
