@@ -205,10 +205,13 @@ cell-wise MCAR (target <= 2.0x). `final log-likelihood / row` is
   other C code allocates by itself is not seen.
 - *peak RSS increase*: each fit runs again in a fresh interpreter
   (`benchmarks/_memchild.py`), which loads the data from `.npy` (no
-  temporary copies), resets the kernel's high-water mark
-  (`/proc/self/clear_refs`), fits, and reports `VmHWM` minus the RSS before
-  the fit. A fresh process per fit means no pages freed by an earlier fit are
-  reused, which would hide memory in an in-process RSS delta.
+  temporary copies), runs a one-iteration warm-up fit of the same estimator
+  on the first 500 rows (so that code loaded once per process, such as lazy
+  imports and the compiled kernels, is not counted as the fit's memory),
+  resets the kernel's high-water mark (`/proc/self/clear_refs`), fits, and
+  reports `VmHWM` minus the RSS before the fit. A fresh process per fit
+  means no pages freed by an earlier fit are reused, which would hide memory
+  in an in-process RSS delta.
 
 **Imputation RMSE.** The real data sets are scikit-learn's bundled ones,
 every column standardised (mean 0, variance 1) on the complete data before
