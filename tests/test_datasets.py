@@ -247,3 +247,59 @@ def test_make_missing_single_feature():
         np.ones((1000, 1)), missing_rate=0.5, allow_empty_rows=True, random_state=0
     )
     assert np.isnan(X_missing).mean() == pytest.approx(0.5, abs=0.05)
+
+
+@pytest.mark.parametrize("mechanism", ["mcar", "mar"])
+def test_make_missing_on_a_pandas_frame_keeps_its_type_and_cells(X, mechanism):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=list("abcd"), index=np.arange(2000) * 3)
+    frame["kind"] = pd.Categorical(np.where(X[:, 0] > 0, "up", "down"))
+    frame["count"] = np.arange(2000)
+    frame.loc[frame.index[:5], "kind"] = np.nan  # already missing, stays so
+    original = frame.copy()
+    holed = make_missing(
+        frame, missing_rate=0.3, mechanism=mechanism, driver="b", random_state=0
+    )
+    pd.testing.assert_frame_equal(frame, original)
+    assert list(holed.columns) == list(frame.columns)
+    assert (holed.index == frame.index).all()
+    assert isinstance(holed["kind"].dtype, pd.CategoricalDtype)
+    missing = holed.isna().to_numpy()
+    assert missing[:5, 4].all()
+    # Observed cells are the input's, in place.
+    pd.testing.assert_frame_equal(
+        holed.where(~missing, original), original, check_dtype=False
+    )
+    # The holes are those an array of the same shape gets from the same seed
+    # (same draws), the categorical column's own holes included.
+    reference = np.zeros(frame.shape)
+    reference[:5, 4] = np.nan
+    reference = make_missing(
+        reference + X[:, [1]] * (np.arange(6) == 1),
+        missing_rate=0.3,
+        mechanism=mechanism,
+        driver=1,
+        random_state=0,
+    )
+    np.testing.assert_array_equal(missing, np.isnan(reference))
+    if mechanism == "mar":
+        assert not missing[:, 1].any()
+
+
+def test_make_missing_on_a_polars_frame():
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "s": ["a", "b"] * 100})
+    holed = make_missing(frame, missing_rate=0.4, random_state=0)
+    assert isinstance(holed, pl.DataFrame)
+    assert holed.schema == frame.schema
+    assert 0.3 < holed.null_count().to_numpy().sum() / 400 < 0.5
+    assert frame.null_count().to_numpy().sum() == 0
+
+
+def test_make_missing_frame_driver_errors(X):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": X[:, 0], "s": ["x"] * len(X)})
+    with pytest.raises(ValueError, match="'s' is not numeric"):
+        make_missing(frame, missing_rate=0.2, mechanism="mar", driver="s")
+    with pytest.raises(ValueError, match="or a column name, got 'z'"):
+        make_missing(frame, missing_rate=0.2, mechanism="mar", driver="z")

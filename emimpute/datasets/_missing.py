@@ -7,6 +7,8 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from sklearn.utils import check_array, check_random_state
 
+from emimpute._table import container_of, is_missing_cell
+
 MECHANISMS = ("mcar", "mar")
 
 # Slope of the MAR logit per standard deviation of the driving column: strong
@@ -32,8 +34,10 @@ def make_missing(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        The data. NaN already in ``X`` stay NaN.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        The data: numeric, or a pandas or polars DataFrame whose columns may
+        be of any type (categorical, text, numbers). Missing cells already
+        in ``X`` stay missing.
     missing_rate : float in [0, 1)
         Expected share of the entries to remove. Under ``"mcar"`` it is the
         share of all entries; under ``"mar"`` the share of the entries of
@@ -47,9 +51,10 @@ def make_missing(
           (a logistic curve whose mean over the rows is ``missing_rate``).
           Whether a value is missing depends on observed values only, which
           is what EM (and any likelihood method) needs to stay unbiased.
-    driver : int, default=0
-        Under ``"mar"``, the index of the column that stays fully observed
-        and drives the missingness of the others. Ignored under ``"mcar"``.
+    driver : int or str, default=0
+        Under ``"mar"``, the index (or, for a DataFrame, the name) of the
+        numeric column that stays fully observed and drives the missingness
+        of the others. Ignored under ``"mcar"``.
     allow_empty_rows : bool, default=False
         If False, a row that would lose all its values keeps one of them,
         drawn at random, so the realised rate of ``"mcar"`` can be slightly
@@ -59,8 +64,12 @@ def make_missing(
 
     Returns
     -------
-    X_missing : ndarray of shape (n_samples, n_features)
-        A float64 copy of ``X`` with NaN holes; ``X`` is not modified.
+    X_missing : ndarray or DataFrame of shape (n_samples, n_features)
+        A copy of ``X`` with holes; ``X`` is not modified. An array comes
+        back as float64 with NaN holes; a DataFrame as a DataFrame of the
+        same library, index and columns, its holes the library's missing
+        value (pandas: NaN, integer and boolean columns becoming float and
+        object; polars: null, dtypes kept).
 
     See Also
     --------
@@ -79,14 +88,25 @@ def make_missing(
     >>> X_mar = make_missing(X, missing_rate=0.5, mechanism="mar", random_state=0)
     >>> bool(np.isnan(X_mar[:, 0]).any())
     False
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"size": X[:, 0], "kind": list("abcabc")})
+    >>> holed = make_missing(frame, missing_rate=0.3, mechanism="mar",
+    ...                      driver="size", random_state=0)
+    >>> list(holed.columns), int(holed["size"].isna().sum())
+    (['size', 'kind'], 0)
     """
     if not isinstance(missing_rate, Real) or not 0 <= missing_rate < 1:
         raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate!r}.")
     if mechanism not in MECHANISMS:
         raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}.")
-    X = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True)
-    n_samples, n_features = X.shape
+    container = container_of(X)
+    if container == "numpy":
+        X = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True)
+        already_missing = np.isnan(X)
+    else:
+        already_missing = _frame_missing(X, container)
     rng = check_random_state(random_state)
+    n_features = already_missing.shape[1]
 
     if mechanism == "mcar":
         if n_features == 1 and not allow_empty_rows and missing_rate > 0:
@@ -94,32 +114,86 @@ def make_missing(
                 "With a single feature every removed value empties its row; "
                 "pass allow_empty_rows=True."
             )
-        prob = np.full(X.shape, float(missing_rate))
+        prob = np.full(already_missing.shape, float(missing_rate))
     else:
-        prob = _mar_probabilities(X, missing_rate, driver)
+        column, driver = _driver_column(X, container, driver)
+        prob = _mar_probabilities(column, driver, n_features, missing_rate)
 
-    holes = rng.random_sample(X.shape) < prob
-    holes &= ~np.isnan(X)
+    holes = rng.random_sample(already_missing.shape) < prob
+    holes &= ~already_missing
     if not allow_empty_rows:
-        _keep_one_per_row(holes, np.isnan(X), rng)
-    X[holes] = np.nan
-    return X
+        _keep_one_per_row(holes, already_missing, rng)
+    if container == "numpy":
+        X[holes] = np.nan
+        return X
+    return _punch_frame(X, container, holes)
 
 
-def _mar_probabilities(X, missing_rate, driver):
-    """Per-entry removal probabilities driven by column ``driver``."""
+def _frame_missing(X, container):
+    """The missing cells of a DataFrame (None, NaN, pandas' NA, polars' null)."""
+    if container == "polars":
+        return np.column_stack(
+            [
+                X[name].is_null().to_numpy()
+                | (X[name].dtype.is_float() and X[name].is_nan().to_numpy())
+                for name in X.columns
+            ]
+        ).reshape(X.shape)
+    return np.column_stack(
+        [is_missing_cell(X.iloc[:, j].to_numpy()) for j in range(X.shape[1])]
+    ).reshape(X.shape)
+
+
+def _driver_column(X, container, driver):
+    """Column ``driver`` (an index, or a DataFrame's column name) as floats."""
     n_features = X.shape[1]
-    if n_features < 2:
-        raise ValueError("mechanism='mar' needs at least two features.")
+    names = list(X.columns) if container != "numpy" else []
+    if isinstance(driver, str) and driver in names:
+        driver = names.index(driver)
     if not isinstance(driver, Integral) or not -n_features <= driver < n_features:
         raise ValueError(
-            f"driver must be a column index in [0, {n_features}), got {driver!r}."
+            f"driver must be a column index in [0, {n_features})"
+            + (" or a column name" if names else "")
+            + f", got {driver!r}."
         )
-    column = X[:, driver]
+    if container == "numpy":
+        column = X[:, driver]
+    else:
+        values = X[:, driver].to_numpy() if container == "polars" else X.iloc[:, driver]
+        try:
+            column = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"mechanism='mar' needs a numeric driver column; column "
+                f"{names[driver]!r} is not numeric."
+            ) from None
     if np.isnan(column).any():
         raise ValueError(
             f"mechanism='mar' needs column driver={driver} to be fully observed."
         )
+    return column, driver
+
+
+def _punch_frame(X, container, holes):
+    """A copy of DataFrame ``X`` with its cells at ``holes`` missing."""
+    if container == "polars":
+        import polars as pl
+
+        return pl.DataFrame(
+            [
+                X[name].scatter(np.flatnonzero(holes[:, j]), None)
+                if holes[:, j].any()
+                else X[name].clone()
+                for j, name in enumerate(X.columns)
+            ]
+        )
+    return X.mask(holes)
+
+
+def _mar_probabilities(column, driver, n_features, missing_rate):
+    """Per-entry removal probabilities driven by ``column``, number ``driver``."""
+    if n_features < 2:
+        raise ValueError("mechanism='mar' needs at least two features.")
     std = column.std()
     z = (column - column.mean()) / std if std > 0 else np.zeros_like(column)
 
