@@ -156,7 +156,7 @@ def _read(args, columns):
             args.input, sep=args.sep, decimal=args.decimal, index_col=args.index_col
         )
         choose_columns(table, columns)
-    if table.n_rows < args.n_components:
+    if args.n_components != "auto" and table.n_rows < args.n_components:
         raise CLIError(
             f"{args.input}: {table.n_rows} data row{_plural(table.n_rows)}, fewer "
             f"than --n-components {args.n_components}"
@@ -173,6 +173,7 @@ def _em_parameters(args, table):
         n_init=args.n_init,
         random_state=args.random_state,
         categorical_features=table.categorical_names or None,
+        prior=args.prior,
     )
     # Unset, they keep the estimator's default (reg_covar means something
     # else for EMImputer, which fits standardised data, than for EMMixture).
@@ -295,6 +296,8 @@ def run_impute(args):
         user_errors("cannot impute"),
     ):
         imputer.fit(X)
+        if args.n_components == "auto":
+            log.info("--n-components auto chose %d", imputer.n_components_)
         if args.std is not None:
             imputed, std = imputer.transform(X, return_std=True)
         else:
@@ -388,6 +391,11 @@ def _positive_int(text):
     return value
 
 
+def _components(text):
+    """``--n-components`` of ``impute``: a positive integer or 'auto'."""
+    return text if text == "auto" else _positive_int(text)
+
+
 def _non_negative(text):
     try:
         value = float(text)
@@ -433,13 +441,25 @@ def _rate(text):
     return value
 
 
-def _add_model_options(parser, *, n_components):
+def _add_model_options(parser, *, n_components, auto=None):
+    """The options of the estimator; ``auto`` describes --n-components auto."""
     model = parser.add_argument_group("model and fit")
     model.add_argument(
         "--n-components",
-        type=_positive_int,
+        type=_positive_int if auto is None else _components,
         default=n_components,
-        help=f"number of mixture components (default: {n_components})",
+        help=f"number of mixture components (default: {n_components})"
+        + ("" if auto is None else f"; auto: {auto}"),
+    )
+    model.add_argument(
+        "--prior",
+        choices=["default"],
+        default=None,
+        help=(
+            "fit under mclust's default conjugate prior (MAP-EM), which keeps "
+            "mixtures on few rows or many columns well posed (default: none, "
+            "maximum likelihood)"
+        ),
     )
     model.add_argument(
         "--covariance-type",
@@ -681,7 +701,14 @@ def build_parser():
     )
     _add_column_options(impute, verb="named in --passthrough")
     _add_table_options(impute)
-    _add_model_options(impute, n_components=1)
+    _add_model_options(
+        impute,
+        n_components=1,
+        auto=(
+            "the number of components (1 to 9, under the default prior) "
+            "whose imputations best predict observed cells held out"
+        ),
+    )
     impute.set_defaults(run=run_impute, parser=impute)
 
     cluster = subparsers.add_parser(

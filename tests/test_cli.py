@@ -248,6 +248,40 @@ def test_imputed_values_round_trip_exactly(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "options, parameters",
+    [
+        (["--n-components", "auto"], {"n_components": "auto"}),
+        (["--prior", "default"], {"prior": "default"}),
+        (
+            ["--n-components", "2", "--prior", "default"],
+            {"n_components": 2, "prior": "default"},
+        ),
+    ],
+)
+def test_impute_auto_and_prior_equal_the_estimator(
+    capsys, tmp_path, options, parameters
+):
+    from emimpute import EMImputer
+
+    rng = np.random.RandomState(1)
+    X = np.vstack([rng.normal(0, 1, (40, 3)), rng.normal(4, 1, (40, 3))])
+    X[rng.rand(*X.shape) < 0.15] = np.nan
+    lines = ["a,b,c"]
+    lines += [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in X]
+    path = _write(tmp_path / "x.csv", "\n".join(lines) + "\n")
+    status, out, err = _run(capsys, "impute", path, "--random-state", "0", *options)
+    assert status == 0, err
+    expected = EMImputer(random_state=0, **parameters).fit_transform(X)
+    got = np.array(list(csv.reader(out.splitlines()))[1:], dtype=float)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_auto_is_for_impute_only(capsys, holed):
+    status, _, err = _run(capsys, "cluster", holed, "--n-components", "auto")
+    assert status == 2 and "expected an integer, got 'auto'" in err
+
+
+@pytest.mark.parametrize(
     "text, options, fragment",
     [
         ("a,b\n", [], "no data rows"),
