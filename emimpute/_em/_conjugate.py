@@ -235,6 +235,10 @@ def _real(value, name):
     return value
 
 
+# Rows per block of observed_moments' passes over the data.
+MOMENT_BLOCK_ROWS = 8192
+
+
 def observed_moments(data):
     """Each numeric feature's observed mean, and their covariance.
 
@@ -242,26 +246,44 @@ def observed_moments(data):
     both are observed (``n - 1`` denominator, as R's ``var``); when that
     matrix is not positive definite (fewer rows than features, or holes that
     make the pairwise estimates inconsistent) its diagonal is returned
-    instead. Sample weights count as repeated rows. Cost ``O(n d^2)``.
+    instead. Sample weights count as repeated rows. Cost ``O(n d^2)`` in
+    two passes over blocks of rows; memory ``O(d^2)`` beyond a block's.
 
     Returns
     -------
     mean : ndarray of shape (n_features,)
     covariance : ndarray of shape (n_features, n_features)
     """
-    observed = (~data.mask).astype(float)
-    # Sample weights count a row as that many copies of it (the moments of
-    # the repeated rows), so they weigh one side of every product.
     weights = data.row_weights(slice(None))
-    weighted = observed if weights is None else observed * weights
-    values = np.where(data.mask, 0.0, data.numeric)
-    counts = weighted.sum(axis=0)
-    mean = (weighted * values).sum(axis=0) / np.maximum(counts, 1.0)
-    centred = np.where(data.mask, 0.0, values - mean)
-    weighted_centred = centred if weights is None else centred * weights
-    pair_counts = weighted.T @ observed
-    pair_sums = weighted_centred.T @ observed
-    cross = weighted_centred.T @ centred
+    n_features = data.n_numeric
+
+    def blocks():
+        # Row blocks bound the temporaries to MOMENT_BLOCK_ROWS x d each.
+        for start in range(0, data.n_samples, MOMENT_BLOCK_ROWS):
+            rows = slice(start, start + MOMENT_BLOCK_ROWS)
+            mask = data.mask[rows]
+            observed = (~mask).astype(float)
+            values = np.where(mask, 0.0, data.numeric[rows])
+            # Sample weights count a row as that many copies of it (the
+            # moments of the repeated rows), so they weigh one side of
+            # every product.
+            row_weights = 1.0 if weights is None else weights[rows]
+            yield mask, observed, values, row_weights
+
+    counts, sums = np.zeros(n_features), np.zeros(n_features)
+    for _, observed, values, row_weights in blocks():
+        counts += (observed * row_weights).sum(axis=0)
+        sums += (values * row_weights).sum(axis=0)
+    mean = sums / np.maximum(counts, 1.0)
+    pair_counts = np.zeros((n_features, n_features))
+    pair_sums = np.zeros((n_features, n_features))
+    cross = np.zeros((n_features, n_features))
+    for mask, observed, values, row_weights in blocks():
+        centred = np.where(mask, 0.0, values - mean)
+        weighted_centred = centred * row_weights
+        pair_counts += (observed * row_weights).T @ observed
+        pair_sums += weighted_centred.T @ observed
+        cross += weighted_centred.T @ centred
     with np.errstate(invalid="ignore", divide="ignore"):
         covariance = (cross - pair_sums * pair_sums.T / pair_counts) / (
             pair_counts - 1.0
