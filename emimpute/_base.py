@@ -377,9 +377,15 @@ def store_fitted(estimator, result, table, form, dtype=None):
     shape without numeric features) in ``dtype`` (see :func:`output_dtype`),
     the categorical family's ``category_probabilities_``, the column split
     and the convergence record; :func:`fitted_families` reads them back.
+    ``_params`` keeps the engine's float64 parameters, which the estimator
+    scores, predicts and warm-starts with.
     """
     dtype = np.dtype(np.float64) if dtype is None else dtype
     params = result.params
+    # The model itself, in float64: float32 attributes are its rounded
+    # image, and a covariance of condition number beyond 1e7 rounded to
+    # float32 may not be positive definite any more.
+    estimator._params = params
     n_components = len(params.weights)
     gaussian = params.gaussian
     if gaussian is None:

@@ -14,7 +14,6 @@ from emimpute._base import (
     dask_fit_input,
     engine_data,
     fit_em,
-    fitted_families,
     output_dtype,
     store_fitted,
     validate_with_nan,
@@ -27,7 +26,6 @@ from emimpute._em._dask import (
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import check_initial_params
-from emimpute._em._params import MixtureParams
 from emimpute._em._sample import sample_mixture
 from emimpute._input import read_input
 from emimpute._sklearn_compat import (
@@ -418,11 +416,8 @@ class EMMixture(DensityMixin, BaseEstimator):
         return weighted_log_prob(data, result.params).argmax(axis=1)
 
     def _fitted_params(self):
-        """The fitted parameters as the engine's ``MixtureParams``."""
-        return MixtureParams(
-            weights=np.asarray(self.weights_, dtype=np.float64),
-            families=tuple(fitted_families(self)),
-        )
+        """The fitted parameters as the engine's ``MixtureParams`` (float64)."""
+        return self._params
 
     def _validated_data(self, X):
         check_is_fitted(self)

@@ -10,6 +10,8 @@ is the issue's bound for well-conditioned data (seen: ~1e-5).
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 from sklearn.mixture import GaussianMixture
 
 from emimpute import EMImputer, EMMixture
@@ -95,3 +97,45 @@ def test_float32_weights_init_tolerance():
     GaussianMixture(3, weights_init=weights, random_state=0).fit(X)
     with pytest.raises(ValueError, match="should be normalized"):
         EMMixture(3, weights_init=np.array([0.3, 0.3, 0.3])).fit(X)
+
+
+def test_scores_use_the_float64_model_not_its_rounded_attributes():
+    # The third feature is four times the first plus a little noise: the
+    # fitted covariance's condition number (5e8) is beyond float32's
+    # precision, and covariances_ rounded to float32 is not positive
+    # definite. Scoring (and predicting, warm-starting) uses the float64
+    # model the fit found.
+    X = np.array(
+        [
+            [3.95484863e02, -1.00694075e-01, 1.58167542e03],
+            [1.42758093e03, 5.28448701e-01, 5.70993555e03],
+            [1.43023889e03, -3.48085821e-01, 5.72034570e03],
+            [1.07581177e03, 8.98116231e-01, 4.30425195e03],
+        ],
+        dtype=np.float32,
+    )
+    mixture = EMMixture(1, covariance_type="tied", random_state=0).fit(X)
+    rounded = mixture.covariances_.astype(np.float64)
+    assert np.linalg.eigvalsh(rounded)[0] <= 0.0
+    assert mixture.covariances_.dtype == np.float32
+    scores = mixture.score_samples(X)
+    assert scores.dtype == np.float32 and np.isfinite(scores).all()
+    # Each row's observed-coordinate density under the float64 model, by
+    # scipy: equal up to the float32 rounding of the output.
+    params = mixture._params
+    gaussian = params.gaussian
+    reference = []
+    for row in X.astype(np.float64):
+        o = ~np.isnan(row)
+        reference.append(
+            logsumexp(
+                [
+                    np.log(w)
+                    + multivariate_normal(
+                        mean[o], gaussian.covariances[np.ix_(o, o)]
+                    ).logpdf(row[o])
+                    for w, mean in zip(params.weights, gaussian.means, strict=True)
+                ]
+            )
+        )
+    np.testing.assert_allclose(scores, reference, rtol=1e-6)
