@@ -309,3 +309,45 @@ def test_compiled_softmax_matches_scipy_and_numpy(monkeypatch):
             finite = np.isfinite(want)
             np.testing.assert_array_equal(got[~finite], want[~finite])
             assert_close(got[finite], want[finite], TOL, "special rows")
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_batched_and_per_pattern_dense_kernels_match_reference(
+    covariance_type, batched, global_random_seed, monkeypatch
+):
+    # The dense kernel factorises per pattern, or (most rows with a pattern
+    # of their own) _LANES rows at a time; each is forced on every block
+    # here, with rows of 0..d missing entries, tasks split at pattern and
+    # lane boundaries (chunk sizes 1, 5, all), against the per-row
+    # reference. Tolerance as the module's (see its docstring).
+    from emimpute._em import _fused_dense
+
+    threshold = 0.0 if batched else np.inf
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", threshold)
+    # 520 rows of 3 features: blocks of 130 rows, several batches of
+    # _LANES, and (every block run in parallel) two row tasks each.
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    X, mask, params, reference = _case(
+        covariance_type, 3, global_random_seed, n_samples=520, n_features=3
+    )
+    for route in ("auto", "precision"):
+        for chunk_size in (1, 5, None):
+            data = EMData.build(X, mask)
+            kernel = _kernel(data, params, route, "numba")
+            for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
+                evaluation = kernel.evaluate(block)
+                if block.n_missing:
+                    row_pattern = evaluation.conditionals.row_pattern
+                    assert (row_pattern is not None) == batched
+            log_density, stats = _kernel_pass(
+                X, mask, params, reference, route, "numba", chunk_size
+            )
+            what = f"batched={batched} {route} chunks of {chunk_size}"
+            assert_close(log_density, reference.log_density, TOL, what)
+            nk, s1, s2 = _reference_statistics(
+                X, mask, params, reference, stats.shift, range(len(X))
+            )
+            s2 = _statistics_layout(s2, covariance_type)
+            assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
+            assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))

@@ -112,8 +112,12 @@ class FusedConditionals:
         Conditional covariance of the missing part per covariance matrix (one
         per component, or the tied one) and pattern of the block, as packed
         lower triangles (row by row).
+    row_pattern : ndarray of shape (n_rows,) or None
+        Index of each row's entry in ``covariances``; None for the block's
+        own ``row_pattern`` (the batched kernel stores one per row).
     """
 
     log_density: np.ndarray
     delta: np.ndarray = None
     covariances: np.ndarray = None
+    row_pattern: np.ndarray = None
