@@ -351,3 +351,25 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             s2 = _statistics_layout(s2, covariance_type)
             assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
             assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_diagonal_kernels_on_tiles_and_tasks(
+    covariance_type, global_random_seed, monkeypatch
+):
+    # The diagonal kernels work on tiles of 64 rows read straight from X:
+    # blocks of 130 rows (520 rows, 3 features) span three tiles, the last
+    # one partial, and (every block run in parallel) two row tasks.
+    # Tolerance as the module's (see its docstring).
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    X, mask, params, reference = _case(
+        covariance_type, 3, global_random_seed, n_samples=520, n_features=3
+    )
+    log_density, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", None)
+    assert_close(log_density, reference.log_density, TOL, "tiles: log-density")
+    nk, s1, s2 = _reference_statistics(
+        X, mask, params, reference, stats.shift, range(len(X))
+    )
+    s2 = _statistics_layout(s2, covariance_type)
+    assert_close(stats.s1, s1, TOL, "tiles: s1", scale=norm_scale(s1))
+    assert_close(stats.s2, s2, TOL, "tiles: s2", scale=norm_scale(s2))

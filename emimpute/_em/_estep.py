@@ -48,7 +48,8 @@ def responsibilities(log_density, log_weights):
     the fused kernels run, else in plain numpy (scipy's version costs more
     than the rest of a small block's E-step). Numpy's reductions along a
     short row (K entries) cost several times the arithmetic: compiled, one
-    pass per row, the whole step costs about a fifth (measured at 1e5 x 5).
+    pass per row, the step takes about half the time (measured over the
+    blocks of an E-step at 1e5 x 5: 9 ms, 5 ms).
     """
     if use_fused():
         return softmax_rows(log_density, log_weights)

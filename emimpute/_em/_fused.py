@@ -23,7 +23,8 @@ Which kernels run: ``engine='auto'`` (the default) takes the fused kernels
 when numba is importable; the environment variable ``EMIMPUTE_KERNEL`` set
 to ``numpy`` forces the numpy kernels (``numba`` forces the fused ones and
 fails without numba), and so does ``engine='numpy'`` where a kernel is made
-(tests run both).
+(tests run both). The same switch selects the compiled log-sum-exp of the
+responsibilities (:func:`softmax_rows`).
 """
 
 import contextlib

@@ -22,11 +22,20 @@ run of rows that share a pattern and component, and each conditional
 covariance added once per run with the run's summed responsibilities: with
 few patterns the per-row work is the two triangular solves.
 
+With many patterns (cell-wise missingness: almost every row its own), a
+block takes ``_evaluate_batched`` instead: the precision route on ``_LANES``
+consecutive rows at once, their ``r x r`` blocks laid out with the row
+innermost, so that each step of the factorisation, inversion and products
+is one loop over the rows, which the compiler vectorises, instead of a chain
+of dependent scalar operations per row.
+
 **Cost** per E-step on ``n_r`` rows with ``r`` missing entries (``q = d -
 r`` observed), ``u_r`` runs of a pattern, ``K`` components: ``O(n_r K d^2)``
 in BLAS; compiled, ``O(n_r K (d + r^2))`` plus ``O(u_r K r^3)`` on the
 precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
-covariance route (tied: one factorisation per run, not per component).
+covariance route (tied: one factorisation per run, not per component);
+batched, ``O(n_r K r^3)`` (``O(n_r r^3)`` tied), in vector operations over
+``_LANES`` rows.
 Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
 """
@@ -96,37 +105,61 @@ class FusedDenseKernel(DenseKernel):
         n_components = len(self.means)
         r = block.n_missing
         n_patterns = len(block.pattern_missing)
-        if self._batched(r, n_patterns, n_rows):
-            return self._evaluate_batched(x, block)
-        by_covariance = self.covariance_route(r, n_features)
+        batched = self._batched(n_patterns, n_rows)
+        by_covariance = (
+            np.zeros(n_components, dtype=bool)
+            if batched
+            else self.covariance_route(r, n_features)
+        )
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
         else:
             products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
         log_density = np.empty((n_rows, n_components))
         delta = np.empty((n_components, n_rows, r))
-        covariances = np.empty((len(self.precisions), n_patterns, r * (r + 1) // 2))
-        failures = _evaluate(
-            x,
-            block.missing,
-            block.row_pattern,
-            self.means,
-            self.precisions,
-            self.covariances,
-            self.log_det_cholesky,
-            by_covariance,
-            products,
-            self.precision_means,
-            log_density,
-            delta,
-            covariances,
-            n_tasks(n_rows, n_components * (n_features + 2 * r * r) + r**3),
+        # Conditional covariances per pattern, or per row when batched.
+        covariances = np.empty(
+            (len(self.precisions), n_rows if batched else n_patterns, r * (r + 1) // 2)
         )
+        if batched:
+            row_pattern = np.arange(n_rows, dtype=np.intp)
+            failures = _evaluate_batched(
+                x,
+                block.missing,
+                self.means,
+                self.precisions,
+                self.log_det_cholesky,
+                products,
+                self.precision_means,
+                log_density,
+                delta,
+                covariances,
+                _LANES,
+                n_tasks(n_rows, n_components * (n_features + r * r) + r**3 // _LANES),
+            )
+        else:
+            row_pattern = None
+            failures = _evaluate(
+                x,
+                block.missing,
+                block.row_pattern,
+                self.means,
+                self.precisions,
+                self.covariances,
+                self.log_det_cholesky,
+                by_covariance,
+                products,
+                self.precision_means,
+                log_density,
+                delta,
+                covariances,
+                n_tasks(n_rows, n_components * (n_features + 2 * r * r) + r**3),
+            )
         if failures:
             raise ValueError(ILL_DEFINED_COVARIANCE)
-        return FusedConditionals(log_density, delta, covariances)
+        return FusedConditionals(log_density, delta, covariances, row_pattern)
 
-    def _batched(self, n_missing, n_patterns, n_rows):
+    def _batched(self, n_patterns, n_rows):
         """Whether a block takes :func:`_evaluate_batched`.
 
         When most rows have a pattern of their own (cell-wise missingness),
@@ -138,34 +171,6 @@ class FusedDenseKernel(DenseKernel):
         if self.route == "covariance" or np.any(self.ill_conditioned):
             return False
         return n_patterns >= BATCHED_MIN_PATTERNS_PER_ROW * n_rows
-
-    def _evaluate_batched(self, x, block):
-        n_rows, n_features = x.shape
-        n_components = len(self.means)
-        r = block.n_missing
-        products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
-        log_density = np.empty((n_rows, n_components))
-        delta = np.empty((n_components, n_rows, r))
-        covariances = np.empty((len(self.precisions), n_rows, r * (r + 1) // 2))
-        failures = _evaluate_batched(
-            x,
-            block.missing,
-            self.means,
-            self.precisions,
-            self.log_det_cholesky,
-            products,
-            self.precision_means,
-            log_density,
-            delta,
-            covariances,
-            _LANES,
-            n_tasks(n_rows, n_components * (n_features + r * r) + r**3 // _LANES),
-        )
-        if failures:
-            raise ValueError(ILL_DEFINED_COVARIANCE)
-        return FusedConditionals(
-            log_density, delta, covariances, np.arange(n_rows, dtype=np.intp)
-        )
 
     def statistics(self, block, resp, conditionals):
         if not isinstance(conditionals, FusedConditionals):
@@ -548,6 +553,15 @@ def _statistics(
                     weights[j] = 0.0
 
 
+@jit
+def _add_lane_products(matrices, vectors, out, n, lanes):
+    """``out[a, l] += sum_b matrices[a, b, l] vectors[b, l]`` for each lane ``l``."""
+    for a in range(n):
+        for b in range(n):
+            for lane in range(lanes):
+                out[a, lane] += matrices[a, b, lane] * vectors[b, lane]
+
+
 @ParallelKernel
 def _evaluate_batched(
     x,
@@ -706,10 +720,7 @@ def _evaluate_batched(
                             column[b, lane] = means[k, missing[first + lane, b]]
                         for lane in range(size, lanes):
                             column[b, lane] = 0.0
-                    for a in range(n_missing):
-                        for b in range(n_missing):
-                            for lane in range(lanes):
-                                y[a, lane] += blocks[a, b, lane] * column[b, lane]
+                    _add_lane_products(blocks, column, y, n_missing, lanes)
                     for lane in range(size):
                         i = first + lane
                         quadratic = 0.0
@@ -721,12 +732,8 @@ def _evaluate_batched(
                             quadratic += y[a, lane] * column[a, lane]
                         total[lane] = quadratic
                     # w = C y_M; the conditional mean is mu_M - w.
-                    for a in range(n_missing):
-                        for lane in range(lanes):
-                            column[a, lane] = 0.0
-                        for b in range(n_missing):
-                            for lane in range(lanes):
-                                column[a, lane] += inverse[a, b, lane] * y[b, lane]
+                    column[:] = 0.0
+                    _add_lane_products(inverse, y, column, n_missing, lanes)
                     for lane in range(size):
                         i = first + lane
                         correction = 0.0
