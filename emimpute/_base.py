@@ -11,7 +11,11 @@ from emimpute._em._config import EMConfig, Prior
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import check_row_chunks, refuse_unsupported
 from emimpute._em._data import EMData
-from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
+from emimpute._em._forms import (
+    COVARIANCE_TYPES,
+    ILL_DEFINED_COVARIANCE,
+    covariance_form,
+)
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
@@ -388,6 +392,19 @@ def store_fitted(estimator, result, table, form, dtype=None):
     estimator.weights_ = as_dtype(params.weights, dtype)
     estimator.means_ = as_dtype(gaussian.means, dtype)
     estimator.covariances_ = as_dtype(gaussian.covariances, dtype)
+    if dtype == np.float32 and gaussian.covariances.size:
+        # Later calls read the model back from these attributes (see
+        # fitted_families): a covariance positive definite in float64 but
+        # not once rounded to float32 (correlation within float32's eps of
+        # 1) would make every score and prediction fail; say so now.
+        try:
+            form.precision_cholesky(np.asarray(estimator.covariances_, np.float64))
+        except ValueError as exc:
+            raise ValueError(
+                f"{ILL_DEFINED_COVARIANCE} With float32 input, the fitted "
+                "covariances are stored in float32, and one is not positive "
+                "definite once rounded: pass float64 data."
+            ) from exc
     estimator.precisions_cholesky_ = as_dtype(gaussian.precisions_cholesky, dtype)
     estimator.precisions_ = as_dtype(
         form.precisions(gaussian.precisions_cholesky), dtype

@@ -95,3 +95,25 @@ def test_float32_weights_init_tolerance():
     GaussianMixture(3, weights_init=weights, random_state=0).fit(X)
     with pytest.raises(ValueError, match="should be normalized"):
         EMMixture(3, weights_init=np.array([0.3, 0.3, 0.3])).fit(X)
+
+
+def test_float32_fit_whose_rounded_covariance_is_singular_is_refused():
+    # Three rows of three features, two of them collinear to float32's
+    # precision: the float64 fit is positive definite, its covariance rounded
+    # to float32 (the stored covariances_, which every later call reads) has
+    # a negative eigenvalue; the fit says so, instead of every score failing.
+    X = np.array(
+        [
+            [np.nan, -398.01678466796875, np.nan],
+            [np.nan, -144.98292541503906, 557.35888671875],
+            [-3336.77978515625, -636.9490966796875, -903.4979248046875],
+        ],
+        dtype=np.float32,
+    )
+    with pytest.raises(ValueError, match="pass float64 data"):
+        EMMixture(1, covariance_type="full", random_state=0).fit(X)
+    # The same data in float64 fits, and scores every row.
+    model = EMMixture(1, covariance_type="full", random_state=0).fit(
+        X.astype(np.float64)
+    )
+    assert np.all(np.isfinite(model.score_samples(X.astype(np.float64))))
