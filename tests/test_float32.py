@@ -139,3 +139,28 @@ def test_scores_use_the_float64_model_not_its_rounded_attributes():
             )
         )
     np.testing.assert_allclose(scores, reference, rtol=1e-6)
+
+
+def test_float32_fit_whose_rounded_covariance_is_singular_still_scores():
+    # Three rows of three features, two of them collinear to float32's
+    # precision (the example hypothesis found): the float64 fit is positive
+    # definite, its covariance rounded to float32 (covariances_) has a
+    # negative eigenvalue. Scores come from the float64 model, finite, and
+    # equal to those of the same numbers fit as float64.
+    X = np.array(
+        [
+            [np.nan, -398.01678466796875, np.nan],
+            [np.nan, -144.98292541503906, 557.35888671875],
+            [-3336.77978515625, -636.9490966796875, -903.4979248046875],
+        ],
+        dtype=np.float32,
+    )
+    model = EMMixture(1, covariance_type="full", random_state=0).fit(X)
+    scores = model.score_samples(X)
+    assert np.all(np.isfinite(scores))
+    wide = EMMixture(1, covariance_type="full", random_state=0).fit(
+        X.astype(np.float64)
+    )
+    np.testing.assert_allclose(
+        scores, wide.score_samples(X.astype(np.float64)), rtol=1e-6
+    )

@@ -273,3 +273,103 @@ def test_fused_kernel_reports_an_ill_defined_covariance(covariance_type):
     block = next(iter_blocks(data.patterns, [kernel]))
     with pytest.raises(ValueError, match="ill-defined empirical covariance"):
         kernel.evaluate(block)
+
+
+def test_compiled_softmax_matches_scipy_and_numpy(monkeypatch):
+    # The compiled log-sum-exp of the E-step against scipy's (an independent
+    # reference) on ordinary rows, and against the numpy path on the rows it
+    # must reproduce exactly: -inf under some or every component, +inf, NaN.
+    # 1e-12: log-sum-exp of K=4 terms shifted by their maximum loses at most
+    # a few eps relative; the rows span [-200, 200], so absolute errors stay
+    # near 1e-13 on the log-density and 1e-16 on the responsibilities.
+    from scipy.special import logsumexp, softmax
+
+    from emimpute._em._estep import responsibilities
+
+    rng = np.random.default_rng(0)
+    log_density = rng.uniform(-200.0, 200.0, size=(300, 4))
+    log_weights = np.log(rng.dirichlet(np.ones(4)))
+    weighted = log_density + log_weights
+    norm, resp = _fused.softmax_rows(log_density, log_weights)
+    assert_close(norm, logsumexp(weighted, axis=1), TOL, "log p(x_O)")
+    assert_close(resp, softmax(weighted, axis=1), TOL, "responsibilities")
+    special = log_density[:5].copy()
+    special[0] = -np.inf
+    special[1, :2] = -np.inf
+    special[2, 3] = np.inf
+    special[3, 1] = np.nan
+    monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, "numpy")
+    empty_components = np.array([np.log(0.5), np.log(0.5), -np.inf, -np.inf])
+    for weights in (log_weights, empty_components, 0.0):
+        with np.errstate(all="ignore"):
+            expected = responsibilities(special, weights)
+        got_all = _fused.softmax_rows(special, weights)
+        for got, want in zip(got_all, expected, strict=True):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            finite = np.isfinite(want)
+            np.testing.assert_array_equal(got[~finite], want[~finite])
+            assert_close(got[finite], want[finite], TOL, "special rows")
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_batched_and_per_pattern_dense_kernels_match_reference(
+    covariance_type, batched, global_random_seed, monkeypatch
+):
+    # The dense kernel factorises per pattern, or (most rows with a pattern
+    # of their own) _LANES rows at a time; each is forced on every block
+    # here, with rows of 0..d missing entries, tasks split at pattern and
+    # lane boundaries (chunk sizes 1, 5, all), against the per-row
+    # reference. Tolerance as the module's (see its docstring).
+    from emimpute._em import _fused_dense
+
+    threshold = 0.0 if batched else np.inf
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", threshold)
+    # 520 rows of 3 features: blocks of 130 rows, several batches of
+    # _LANES, and (every block run in parallel) two row tasks each.
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    X, mask, params, reference = _case(
+        covariance_type, 3, global_random_seed, n_samples=520, n_features=3
+    )
+    for route in ("auto", "precision"):
+        for chunk_size in (1, 5, None):
+            data = EMData.build(X, mask)
+            kernel = _kernel(data, params, route, "numba")
+            for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
+                evaluation = kernel.evaluate(block)
+                if block.n_missing:
+                    row_pattern = evaluation.conditionals.row_pattern
+                    assert (row_pattern is not None) == batched
+            log_density, stats = _kernel_pass(
+                X, mask, params, reference, route, "numba", chunk_size
+            )
+            what = f"batched={batched} {route} chunks of {chunk_size}"
+            assert_close(log_density, reference.log_density, TOL, what)
+            nk, s1, s2 = _reference_statistics(
+                X, mask, params, reference, stats.shift, range(len(X))
+            )
+            s2 = _statistics_layout(s2, covariance_type)
+            assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
+            assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_diagonal_kernels_on_tiles_and_tasks(
+    covariance_type, global_random_seed, monkeypatch
+):
+    # The diagonal kernels work on tiles of 64 rows read straight from X:
+    # blocks of 130 rows (520 rows, 3 features) span three tiles, the last
+    # one partial, and (every block run in parallel) two row tasks.
+    # Tolerance as the module's (see its docstring).
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    X, mask, params, reference = _case(
+        covariance_type, 3, global_random_seed, n_samples=520, n_features=3
+    )
+    log_density, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", None)
+    assert_close(log_density, reference.log_density, TOL, "tiles: log-density")
+    nk, s1, s2 = _reference_statistics(
+        X, mask, params, reference, stats.shift, range(len(X))
+    )
+    s2 = _statistics_layout(s2, covariance_type)
+    assert_close(stats.s1, s1, TOL, "tiles: s1", scale=norm_scale(s1))
+    assert_close(stats.s2, s2, TOL, "tiles: s2", scale=norm_scale(s2))

@@ -23,7 +23,8 @@ Which kernels run: ``engine='auto'`` (the default) takes the fused kernels
 when numba is importable; the environment variable ``EMIMPUTE_KERNEL`` set
 to ``numpy`` forces the numpy kernels (``numba`` forces the fused ones and
 fails without numba), and so does ``engine='numpy'`` where a kernel is made
-(tests run both).
+(tests run both). The same switch selects the compiled log-sum-exp of the
+responsibilities (:func:`softmax_rows`).
 """
 
 import contextlib
@@ -31,6 +32,8 @@ import functools
 import math
 import os
 import types
+
+import numpy as np
 
 try:
     import numba
@@ -267,3 +270,72 @@ def inverse_from_cholesky(factors, reciprocals, j, inverses, n):
             for p in range(a + 1, n):
                 total += factors[j, a, p] * factors[j, b, p]
             inverses[j, a, b] = total
+
+
+def softmax_rows(log_density, log_weights):
+    """``log sum_k exp(w_ik)`` and ``exp(w_ik) / sum_k exp(w_ik)`` per row.
+
+    ``w = log_density + log_weights``; the numpy version in
+    ``_estep.responsibilities``, in one compiled pass per row (same
+    operations in the same order; only ``exp`` and ``log`` may differ from
+    numpy's in the last bit). A row whose maximum is not finite is taken
+    about 0, as there: ``-inf`` everywhere gives ``-inf`` and NaN
+    responsibilities, which the caller reports.
+
+    Parameters
+    ----------
+    log_density : ndarray of shape (n_rows, n_components)
+    log_weights : float or ndarray of shape (n_components,)
+
+    Returns
+    -------
+    log_prob_norm : ndarray of shape (n_rows,)
+    resp : ndarray of shape (n_rows, n_components)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._fused import softmax_rows
+    >>> norm, resp = softmax_rows(np.log([[1.0, 3.0]]), 0.0)
+    >>> round(float(norm[0]), 6), resp.tolist()
+    (1.386294, [[0.25, 0.75]])
+    """
+    log_density = np.ascontiguousarray(log_density, dtype=float)
+    n_rows, n_components = log_density.shape
+    weights = np.zeros(n_components) + log_weights
+    log_prob_norm = np.empty(n_rows)
+    resp = np.empty((n_rows, n_components))
+    _softmax_rows(log_density, weights, log_prob_norm, resp)
+    return log_prob_norm, resp
+
+
+# Serial: a few nanoseconds per entry (25 ms for 1e6 x 5), less than a
+# parallel region's start on a busy machine, and half the compile time.
+@jit
+def _softmax_rows(log_density, log_weights, log_prob_norm, resp):
+    n_rows, n_components = log_density.shape
+    for i in range(n_rows):
+        top = -np.inf
+        for k in range(n_components):
+            weighted = log_density[i, k] + log_weights[k]
+            resp[i, k] = weighted
+            # NaN compares false: a NaN is not the maximum, as in numpy
+            # it makes the maximum NaN, then 0; both give NaN below.
+            if weighted > top or weighted != weighted:
+                top = weighted
+        if not (top - top == 0.0):
+            top = 0.0
+        total = 0.0
+        for k in range(n_components):
+            shifted = math.exp(resp[i, k] - top)
+            resp[i, k] = shifted
+            total += shifted
+        # As numpy's log(0) and 0 / 0, without numba's division error.
+        if total == 0.0:
+            log_prob_norm[i] = -np.inf
+            for k in range(n_components):
+                resp[i, k] = np.nan
+            continue
+        log_prob_norm[i] = math.log(total) + top
+        for k in range(n_components):
+            resp[i, k] = resp[i, k] / total

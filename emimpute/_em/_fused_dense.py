@@ -22,11 +22,20 @@ run of rows that share a pattern and component, and each conditional
 covariance added once per run with the run's summed responsibilities: with
 few patterns the per-row work is the two triangular solves.
 
+With many patterns (cell-wise missingness: almost every row its own), a
+block takes ``_evaluate_batched`` instead: the precision route on ``_LANES``
+consecutive rows at once, their ``r x r`` blocks laid out with the row
+innermost, so that each step of the factorisation, inversion and products
+is one loop over the rows, which the compiler vectorises, instead of a chain
+of dependent scalar operations per row.
+
 **Cost** per E-step on ``n_r`` rows with ``r`` missing entries (``q = d -
 r`` observed), ``u_r`` runs of a pattern, ``K`` components: ``O(n_r K d^2)``
 in BLAS; compiled, ``O(n_r K (d + r^2))`` plus ``O(u_r K r^3)`` on the
 precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
-covariance route (tied: one factorisation per run, not per component).
+covariance route (tied: one factorisation per run, not per component);
+batched, ``O(n_r K r^3)`` (``O(n_r r^3)`` tied), in vector operations over
+``_LANES`` rows.
 Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
 """
@@ -48,6 +57,14 @@ from emimpute._em._fused import (
 )
 from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
 from emimpute._em._stats import SufficientStats
+
+# Rows factorised together by the batched kernel, the innermost loop of its
+# arithmetic: one vector register of doubles on AVX-512, two on AVX2.
+_LANES = 32
+
+# Patterns per row of a block above which the batched kernel runs: there,
+# sharing a factorisation between rows of one pattern saves little.
+BATCHED_MIN_PATTERNS_PER_ROW = 0.5
 
 
 class FusedDenseKernel(DenseKernel):
@@ -87,34 +104,73 @@ class FusedDenseKernel(DenseKernel):
         n_rows, n_features = x.shape
         n_components = len(self.means)
         r = block.n_missing
-        by_covariance = self.covariance_route(r, n_features)
+        n_patterns = len(block.pattern_missing)
+        batched = self._batched(n_patterns, n_rows)
+        by_covariance = (
+            np.zeros(n_components, dtype=bool)
+            if batched
+            else self.covariance_route(r, n_features)
+        )
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
         else:
             products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
         log_density = np.empty((n_rows, n_components))
         delta = np.empty((n_components, n_rows, r))
-        n_patterns = len(block.pattern_missing)
-        covariances = np.empty((len(self.precisions), n_patterns, r * (r + 1) // 2))
-        failures = _evaluate(
-            x,
-            block.missing,
-            block.row_pattern,
-            self.means,
-            self.precisions,
-            self.covariances,
-            self.log_det_cholesky,
-            by_covariance,
-            products,
-            self.precision_means,
-            log_density,
-            delta,
-            covariances,
-            n_tasks(n_rows, n_components * (n_features + 2 * r * r) + r**3),
+        # Conditional covariances per pattern, or per row when batched.
+        covariances = np.empty(
+            (len(self.precisions), n_rows if batched else n_patterns, r * (r + 1) // 2)
         )
+        if batched:
+            row_pattern = np.arange(n_rows, dtype=np.intp)
+            failures = _evaluate_batched(
+                x,
+                block.missing,
+                self.means,
+                self.precisions,
+                self.log_det_cholesky,
+                products,
+                self.precision_means,
+                log_density,
+                delta,
+                covariances,
+                _LANES,
+                n_tasks(n_rows, n_components * (n_features + r * r) + r**3 // _LANES),
+            )
+        else:
+            row_pattern = None
+            failures = _evaluate(
+                x,
+                block.missing,
+                block.row_pattern,
+                self.means,
+                self.precisions,
+                self.covariances,
+                self.log_det_cholesky,
+                by_covariance,
+                products,
+                self.precision_means,
+                log_density,
+                delta,
+                covariances,
+                n_tasks(n_rows, n_components * (n_features + 2 * r * r) + r**3),
+            )
         if failures:
             raise ValueError(ILL_DEFINED_COVARIANCE)
-        return FusedConditionals(log_density, delta, covariances)
+        return FusedConditionals(log_density, delta, covariances, row_pattern)
+
+    def _batched(self, n_patterns, n_rows):
+        """Whether a block takes :func:`_evaluate_batched`.
+
+        When most rows have a pattern of their own (cell-wise missingness),
+        factorising per pattern is factorising per row, and the batched
+        kernel does it for ``_LANES`` rows at once. It takes the precision
+        route, so not where the route is forced to the covariance or a
+        component is ill-conditioned for it (see ``_dense``).
+        """
+        if self.route == "covariance" or np.any(self.ill_conditioned):
+            return False
+        return n_patterns >= BATCHED_MIN_PATTERNS_PER_ROW * n_rows
 
     def statistics(self, block, resp, conditionals):
         if not isinstance(conditionals, FusedConditionals):
@@ -137,10 +193,11 @@ class FusedDenseKernel(DenseKernel):
         # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
         # component's deviations scaled by sqrt(r_k).
         filled = np.empty((len(s2), n_rows, n_features))
+        row_pattern = conditionals.row_pattern
         _statistics(
             x,
             block.missing,
-            block.row_pattern,
+            block.row_pattern if row_pattern is None else row_pattern,
             np.ascontiguousarray(resp),
             self.means,
             conditionals.delta,
@@ -494,3 +551,202 @@ def _statistics(
                             )
                             position += 1
                     weights[j] = 0.0
+
+
+@jit
+def _add_lane_products(matrices, vectors, out, n, lanes):
+    """``out[a, l] += sum_b matrices[a, b, l] vectors[b, l]`` for each lane ``l``."""
+    for a in range(n):
+        for b in range(n):
+            for lane in range(lanes):
+                out[a, lane] += matrices[a, b, lane] * vectors[b, lane]
+
+
+@ParallelKernel
+def _evaluate_batched(
+    x,
+    missing,
+    means,
+    precisions,
+    log_det_cholesky,
+    products,
+    precision_means,
+    log_density,
+    delta,
+    conditional_covariances,
+    lanes,
+    tasks,
+):
+    """:func:`_evaluate` on the precision route, ``lanes`` rows at a time.
+
+    Each row is its own pattern (``conditional_covariances[j, i]`` is row
+    ``i``'s). The ``r x r`` blocks ``P_MM`` of ``lanes`` consecutive rows
+    are laid out ``(a, b, lane)`` and factorised, inverted and applied with
+    the lane loop innermost: the same operations as the row-by-row kernel,
+    each done on ``lanes`` rows by one vector instruction, where a single
+    small factorisation is a chain of dependent scalar operations. Lanes past
+    the block's end factorise the identity and are not stored. Returns the
+    number of blocks that were not positive definite.
+    """
+    n_rows, n_features = x.shape
+    n_missing = missing.shape[1]
+    n_observed = n_features - n_missing
+    n_components = means.shape[0]
+    n_matrices = precisions.shape[0]
+    failures = 0
+    for task in prange(tasks):
+        # P_MM (both triangles), its factor, then its inverse C.
+        blocks = np.empty((n_missing, n_missing, lanes))
+        factor = np.empty((n_missing, n_missing, lanes))
+        inverse = np.empty((n_missing, n_missing, lanes))
+        reciprocal = np.empty((n_missing, lanes))
+        column = np.empty((n_missing, lanes))
+        y = np.empty((n_missing, lanes))
+        total = np.empty(lanes)
+        log_det = np.empty(lanes)
+        product = np.empty(lanes)
+        observed_ones = np.empty((lanes, n_features))
+        start = task * n_rows // tasks
+        stop = (task + 1) * n_rows // tasks
+        for first in range(start, stop, lanes):
+            size = min(lanes, stop - first)
+            for lane in range(size):
+                for c in range(n_features):
+                    observed_ones[lane, c] = 1.0
+                for a in range(n_missing):
+                    observed_ones[lane, missing[first + lane, a]] = 0.0
+            for j in range(n_matrices):
+                # Row by row (each row's indices read once), lower triangle,
+                # then mirrored.
+                for lane in range(lanes):
+                    i = first + lane
+                    for a in range(n_missing):
+                        if lane >= size:
+                            for b in range(a + 1):
+                                blocks[a, b, lane] = 1.0 if a == b else 0.0
+                            continue
+                        ma = missing[i, a]
+                        for b in range(a + 1):
+                            blocks[a, b, lane] = precisions[j, ma, missing[i, b]]
+                for a in range(n_missing):
+                    for b in range(a):
+                        for lane in range(lanes):
+                            blocks[b, a, lane] = blocks[a, b, lane]
+                # Cholesky, lower, column by column.
+                for col in range(n_missing):
+                    for i in range(col, n_missing):
+                        for lane in range(lanes):
+                            total[lane] = blocks[i, col, lane]
+                        for p in range(col):
+                            for lane in range(lanes):
+                                total[lane] -= factor[i, p, lane] * factor[col, p, lane]
+                        if i == col:
+                            for lane in range(lanes):
+                                if not total[lane] > 0.0:
+                                    failures += 1
+                                    total[lane] = 1.0
+                                factor[col, col, lane] = np.sqrt(total[lane])
+                                reciprocal[col, lane] = 1.0 / factor[col, col, lane]
+                        else:
+                            for lane in range(lanes):
+                                factor[i, col, lane] = (
+                                    total[lane] * reciprocal[col, lane]
+                                )
+                # log det P_MM = 2 sum log L_aa: products of a few factors
+                # per logarithm (see _fused.log_det_from_cholesky), each
+                # checked to be in range.
+                for lane in range(lanes):
+                    log_det[lane] = 0.0
+                    product[lane] = 1.0
+                for a in range(n_missing):
+                    for lane in range(lanes):
+                        product[lane] *= factor[a, a, lane]
+                    if a % 8 == 7 or a == n_missing - 1:
+                        for lane in range(lanes):
+                            if 1e-150 < product[lane] < 1e150:
+                                log_det[lane] += np.log(product[lane])
+                            else:
+                                for b in range(a - a % 8, a + 1):
+                                    log_det[lane] += np.log(factor[b, b, lane])
+                            product[lane] = 1.0
+                # W = inv(L), lower, into factor's strict upper triangle
+                # transposed (W[i, col] at factor[col, i]); W's diagonal is
+                # the reciprocals.
+                for col in range(n_missing):
+                    for i in range(col + 1, n_missing):
+                        for lane in range(lanes):
+                            total[lane] = factor[i, col, lane] * reciprocal[col, lane]
+                        for p in range(col + 1, i):
+                            for lane in range(lanes):
+                                total[lane] += factor[i, p, lane] * factor[col, p, lane]
+                        for lane in range(lanes):
+                            factor[col, i, lane] = -total[lane] * reciprocal[i, lane]
+                # C = W^T W (a, b: sum over p >= max(a, b) of W[p, a] W[p, b]).
+                for a in range(n_missing):
+                    for b in range(a + 1):
+                        for lane in range(lanes):
+                            if a == b:
+                                total[lane] = reciprocal[a, lane] * reciprocal[a, lane]
+                            else:
+                                total[lane] = reciprocal[a, lane] * factor[b, a, lane]
+                        for p in range(a + 1, n_missing):
+                            for lane in range(lanes):
+                                total[lane] += factor[a, p, lane] * factor[b, p, lane]
+                        for lane in range(lanes):
+                            inverse[a, b, lane] = total[lane]
+                            inverse[b, a, lane] = total[lane]
+                position = 0
+                for a in range(n_missing):
+                    for b in range(a + 1):
+                        for lane in range(size):
+                            conditional_covariances[j, first + lane, position] = (
+                                inverse[a, b, lane]
+                            )
+                        position += 1
+                for k in range(n_components):
+                    if n_matrices > 1 and k != j:
+                        continue
+                    # y_M = P_{M,.} (x0 - mu) + P_MM mu_M (see _evaluate).
+                    for a in range(n_missing):
+                        for lane in range(size):
+                            ma = missing[first + lane, a]
+                            y[a, lane] = (
+                                products[first + lane, j, ma] - precision_means[k, ma]
+                            )
+                        for lane in range(size, lanes):
+                            y[a, lane] = 0.0
+                    for b in range(n_missing):
+                        for lane in range(size):
+                            column[b, lane] = means[k, missing[first + lane, b]]
+                        for lane in range(size, lanes):
+                            column[b, lane] = 0.0
+                    _add_lane_products(blocks, column, y, n_missing, lanes)
+                    for lane in range(size):
+                        i = first + lane
+                        quadratic = 0.0
+                        for c in range(n_features):
+                            quadratic += (
+                                x[i, c] - means[k, c] * observed_ones[lane, c]
+                            ) * (products[i, j, c] - precision_means[k, c])
+                        for a in range(n_missing):
+                            quadratic += y[a, lane] * column[a, lane]
+                        total[lane] = quadratic
+                    # w = C y_M; the conditional mean is mu_M - w.
+                    column[:] = 0.0
+                    _add_lane_products(inverse, y, column, n_missing, lanes)
+                    for lane in range(size):
+                        i = first + lane
+                        correction = 0.0
+                        for a in range(n_missing):
+                            delta[k, i, a] = -column[a, lane]
+                            correction += column[a, lane] * y[a, lane]
+                        if n_observed == 0:
+                            log_density[i, k] = 0.0
+                        else:
+                            maha = max(total[lane] - correction, 0.0)
+                            log_density[i, k] = (
+                                -0.5 * (n_observed * LOG_2PI + maha)
+                                + log_det_cholesky[j]
+                                - log_det[lane]
+                            )
+    return failures

@@ -1,5 +1,6 @@
 """The numeric rows of a block, as the Gaussian kernels read them."""
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,40 +14,66 @@ LOG_2PI = np.log(2.0 * np.pi)
 class GaussianBlock(RowBlock):
     """A :class:`~emimpute._em._blocks.RowBlock` with its numeric entries.
 
+    The centred rows are gathered when first read: a compiled kernel that
+    reads ``X``, ``mask`` and ``shift`` at ``rows`` itself (the diagonal one)
+    never pays for the copy.
+
     Attributes
     ----------
-    centred : ndarray of shape (n_rows, n_features)
-        ``x - shift``, zero at the missing entries.
-    observed : ndarray of shape (n_rows, n_features)
-        1.0 where observed, 0.0 where missing.
+    X : ndarray of shape (n_samples, n_features)
+        All the numeric entries of the data (never written).
+    mask : ndarray of shape (n_samples, n_features)
+        True where an entry of ``X`` is missing.
+    shift : ndarray of shape (n_features,)
+        The centre the kernels measure the rows from.
     """
 
-    centred: np.ndarray
-    observed: np.ndarray
+    X: np.ndarray
+    mask: np.ndarray
+    shift: np.ndarray
 
     @classmethod
     def gather(cls, block, X, mask, shift):
-        """The rows of ``block`` from ``X``, centred on ``shift``."""
-        rows = block.rows
-        # take, not fancy indexing: several times faster for row gathers.
-        centred = np.take(X, rows, axis=0)
-        centred -= shift
-        if block.n_missing:
-            row_mask = np.take(mask, rows, axis=0)
-            np.putmask(centred, row_mask, 0.0)
-            observed = np.logical_not(row_mask).astype(float)
-        else:
-            # Complete rows: a read-only view, not a chunk-sized array of
-            # ones on every E-step (the complete-row paths never read it).
-            observed = np.broadcast_to(1.0, centred.shape)
+        """``block`` reading its rows from ``X``, centred on ``shift``."""
         return cls(
-            rows=rows,
-            centred=centred,
-            observed=observed,
+            rows=block.rows,
             missing=block.missing,
             row_pattern=block.row_pattern,
             pattern_missing=block.pattern_missing,
+            X=X,
+            mask=mask,
+            shift=shift,
         )
+
+    @functools.cached_property
+    def centred(self):
+        """``x - shift`` of the block's rows, zero at the missing entries.
+
+        ndarray of shape (n_rows, n_features).
+        """
+        # take, not fancy indexing: several times faster for row gathers.
+        centred = np.take(self.X, self.rows, axis=0)
+        if centred.dtype != np.float64:
+            # float32 data are centred in float64: subtracting the shift in
+            # float32 would round every difference to float32's precision.
+            centred = centred.astype(np.float64)
+        centred -= self.shift
+        if self.n_missing:
+            np.putmask(centred, self._row_mask, 0.0)
+        return centred
+
+    @functools.cached_property
+    def observed(self):
+        """1.0 where observed, 0.0 where missing; (n_rows, n_features)."""
+        if self.n_missing:
+            return np.logical_not(self._row_mask).astype(float)
+        # Complete rows: a read-only view, not a chunk-sized array of ones
+        # on every E-step (the complete-row paths never read it).
+        return np.broadcast_to(1.0, (len(self.rows), self.X.shape[1]))
+
+    @functools.cached_property
+    def _row_mask(self):
+        return np.take(self.mask, self.rows, axis=0)
 
 
 @dataclass(frozen=True)
@@ -89,8 +116,12 @@ class FusedConditionals:
         Conditional covariance of the missing part per covariance matrix (one
         per component, or the tied one) and pattern of the block, as packed
         lower triangles (row by row).
+    row_pattern : ndarray of shape (n_rows,) or None
+        Index of each row's entry in ``covariances``; None for the block's
+        own ``row_pattern`` (the batched kernel stores one per row).
     """
 
     log_density: np.ndarray
     delta: np.ndarray = None
     covariances: np.ndarray = None
+    row_pattern: np.ndarray = None
