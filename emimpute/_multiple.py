@@ -7,11 +7,9 @@ process pool. Each imputation gets its own seed, drawn up front from
 ``random_state``, so the result does not depend on ``n_jobs``.
 """
 
-import copy
 from numbers import Integral
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
@@ -19,18 +17,6 @@ from emimpute._imputer import EMImputer
 from emimpute._table import container_of
 
 METHODS = ("bootstrap", "posterior")
-
-
-def _impute_once(imputer, X, seed):
-    """One imputation, from its own stream.
-
-    A shallow copy of the fitted imputer (its arrays shared) gets the
-    stream, so that ``transform`` keeps its output container
-    (``set_output``) and the imputations share no state.
-    """
-    imputer = copy.copy(imputer)
-    imputer.random_state = np.random.RandomState(seed)
-    return imputer.transform(X)
 
 
 def multiple_impute(
@@ -146,7 +132,9 @@ def multiple_impute(
             "other imputers have no parameter draw."
         )
     rng = check_random_state(random_state)
-    seeds = rng.randint(np.iinfo(np.int32).max, size=n_imputations + 1)
+    # seeds[0] fits (when the imputer has no seed), seeds[1:-1] seed the
+    # imputations, seeds[-1] the posterior's chain.
+    seeds = rng.randint(np.iinfo(np.int32).max, size=n_imputations + 2)
     imputer = clone(imputer).set_params(
         sample_posterior=True, parameter_uncertainty=method
     )
@@ -156,6 +144,4 @@ def multiple_impute(
     if container in ("pandas", "polars"):
         imputer.set_output(transform=container)
     imputer.fit(X)
-    return Parallel(n_jobs=n_jobs)(
-        delayed(_impute_once)(imputer, X, seed) for seed in seeds[1:]
-    )
+    return imputer._proper_imputations(X, seeds[1:-1], seeds[-1], n_jobs=n_jobs)
