@@ -205,7 +205,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         True) refits EM to a row bootstrap of the training data, started
         from the fit (Amelia's EMB); 'posterior' draws them from their
         posterior under a non-informative prior by data augmentation
-        (``emimpute._em._uncertainty``). The draw comes from the
+        (``emimpute._em._uncertainty``; each call runs a chain of its own,
+        10 steps from the fit, where :func:`multiple_impute` takes its
+        draws from one chain). The draw comes from the
         ``random_state`` stream: with an int ``random_state`` every call
         restarts it, so repeated calls give the same imputation; give each
         imputation its own seed (or pass a ``RandomState``) to get different

@@ -1,10 +1,13 @@
 """multiple_impute: proper multiple imputation with EMImputer.
 
-The imputations are independent given the fit, so they run in parallel
-with joblib (scikit-learn's own dependency, and the library that scikit-learn
-users already steer with ``n_jobs`` and ``parallel_backend``): no home-made
-process pool. Each imputation gets its own seed, drawn up front from
-``random_state``, so the result does not depend on ``n_jobs``.
+The model is fit once and the data read once; then each imputation draws
+the parameters and the holes. Bootstrap draws are independent given the
+fit, so they run in parallel with joblib (scikit-learn's own dependency, and
+the library that scikit-learn users already steer with ``n_jobs`` and
+``parallel_backend``): no home-made process pool. Posterior draws are
+successive draws of one data augmentation chain, so they are sequential.
+Each imputation gets its own seed, and the chain its own, drawn up front
+from ``random_state``, so the result does not depend on ``n_jobs``.
 """
 
 from numbers import Integral
@@ -59,10 +62,12 @@ def multiple_impute(
 
         - 'bootstrap': EM refit on a row bootstrap of the data, started from
           the full-data fit (Amelia's EMB);
-        - 'posterior': a draw from the parameters' posterior under a
-          non-informative prior, by 10 steps of data augmentation from the
-          fit (norm's and mice's approach; the prior is described in
-          ``emimpute._em._uncertainty``).
+        - 'posterior': draws from the parameters' posterior under a
+          non-informative prior by data augmentation (norm's and mice's
+          approach; the prior is described in ``emimpute._em._uncertainty``):
+          one chain started at the fit, the first draw after 10 steps, each
+          next one 5 steps later (the steps' autocorrelation, and why these
+          numbers, in the same module).
 
     random_state : int, RandomState instance or None, default=None
         Seeds the imputations (and the fit, when ``imputer`` has no
@@ -70,8 +75,9 @@ def multiple_impute(
         ``n_jobs``.
 
     n_jobs : int, default=None
-        Imputations run in parallel by joblib; None means 1 unless in a
-        :func:`joblib.parallel_backend` context, -1 means all processors.
+        Bootstrap imputations run in parallel by joblib; None means 1 unless
+        in a :func:`joblib.parallel_backend` context, -1 means all
+        processors. Not used by 'posterior' (one chain is sequential).
 
     Returns
     -------
