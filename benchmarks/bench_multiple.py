@@ -184,19 +184,25 @@ def run_coverage(
     n_imputations=20,
     iterative_replications=200,
     n_jobs=2,
+    first_seed=0,
     log=print,
 ):
-    """Coverage, bias and width of every method over the replications."""
+    """Coverage, bias and width of every method over the replications.
+
+    Replication ``i`` simulates from seed ``first_seed + i``: another
+    ``first_seed`` gives an independent set of data sets (to tell a
+    method's error from the chance of one set).
+    """
     start = time.perf_counter()
 
     def methods_of(seed):
-        if seed < iterative_replications:
+        if seed < first_seed + iterative_replications:
             return METHODS
         return tuple(m for m in METHODS if m != "iterative")
 
     results = Parallel(n_jobs=n_jobs, batch_size=4)(
         delayed(replicate)(seed, n_samples, n_imputations, methods_of(seed))
-        for seed in range(replications)
+        for seed in range(first_seed, first_seed + replications)
     )
     elapsed = time.perf_counter() - start
     log(f"coverage: {replications} replications in {elapsed:.0f} s")
@@ -226,6 +232,7 @@ def run_coverage(
             "n_imputations": n_imputations,
             "iterative_replications": iterative_replications,
             "n_jobs": n_jobs,
+            "first_seed": first_seed,
         },
     }
 
@@ -375,7 +382,9 @@ def to_markdown(results):
         f"{cfg['n_samples']}; x1 and x2 each missing with probability "
         f"sigmoid({OFFSET:.2f} + {STRENGTH:g} s), s the standardised y + x3 "
         f"(MAR, {MISSING_RATE:.0%} of each on average). "
-        f"{cfg['replications']} replications (IterativeImputer, the slowest, "
+        f"{cfg['replications']} replications (data seeds "
+        f"{cfg['first_seed']}-{cfg['first_seed'] + cfg['replications'] - 1}; "
+        "IterativeImputer, the slowest, "
         f"on the first {cfg['iterative_replications']}), m = "
         f"{cfg['n_imputations']} imputations; OLS on each completed table, "
         "pooled by Rubin's rules with Barnard-Rubin degrees of freedom "
@@ -500,6 +509,7 @@ def run(
     n_imputations=20,
     iterative_replications=200,
     n_jobs=2,
+    first_seed=0,
     masks=10,
     speed_n_samples=10_000,
     speed_n_features=10,
@@ -517,6 +527,7 @@ def run(
                 n_imputations=n_imputations,
                 iterative_replications=iterative_replications,
                 n_jobs=n_jobs,
+                first_seed=first_seed,
                 log=log,
             ),
             "bounds": run_bounds(masks=masks, log=log),
@@ -540,6 +551,13 @@ def build_parser(parser=None):
     parser.add_argument("--n-imputations", type=int, default=20)
     parser.add_argument("--iterative-replications", type=int, default=200)
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seed of the first replication's data (another gives an "
+        "independent set of data sets)",
+    )
     parser.add_argument("--masks", type=int, default=10)
     parser.add_argument("--speed-n-samples", type=int, default=10_000)
     parser.add_argument("--speed-n-features", type=int, default=10)
@@ -560,6 +578,7 @@ def main(argv=None):
             "n_imputations",
             "iterative_replications",
             "n_jobs",
+            "first_seed",
             "masks",
             "speed_n_samples",
             "speed_n_features",
