@@ -141,6 +141,37 @@ def test_bootstrap_refit_reaches_the_bootstrap_maximum():
     assert max(short) > 0.04
 
 
+def test_bootstrap_of_weighted_rows_drops_the_rows_of_weight_zero():
+    # A row of sample weight 0 drawn by the bootstrap is still no row: the
+    # tied kernel would divide by its zero mass (it raised
+    # ZeroDivisionError). Reference: the bootstrap's definition, the drawn
+    # rows copied, each weighted by its sample weight, the zero ones left
+    # out; EM from the same start to the same threshold (to 1e-10, rounding).
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(60, 3)), rng.normal(size=(60, 3)) + 4])
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    weights = rng.randint(0, 3, size=len(X)).astype(float)
+    imputer = EMImputer(
+        n_components=2,
+        covariance_type="tied",
+        sample_posterior=True,
+        parameter_uncertainty=True,
+        random_state=0,
+    ).fit(X, sample_weight=weights)
+    data, params = imputer._fit_data, imputer._params
+    config = em_config(imputer)
+    drawn = bootstrap_params(data, params, config, np.random.RandomState(1))
+    rows = np.random.RandomState(1).randint(data.n_samples, size=data.n_samples)
+    rows = rows[weights[rows] > 0]
+    copies = data.take(rows)
+    reference = run_em(
+        copies,
+        replace(config, standardise=False, tol=bootstrap_tol(copies, params, 1e-3)),
+        start=params,
+    ).params
+    np.testing.assert_allclose(_vector(drawn), _vector(reference), rtol=0, atol=1e-10)
+
+
 def test_bootstrap_imputations_are_transform_with_their_stream():
     # multiple_impute reads X once for all imputations; each table is what
     # transform gives with that imputation's stream, bit for bit.

@@ -105,12 +105,13 @@ def bootstrap_params(data, params, config, random_state):
     """EM on a row bootstrap of ``data``, started from ``params``.
 
     The bootstrap sample is ``data`` with each row weighted by the number
-    of times it is drawn (``bootstrap_counts``); the rows drawn 0 times
-    (about 37%) are dropped, so no row is copied and every E-step runs on
-    the distinct rows only. The refit runs to ``bootstrap_tol`` (see
-    ``BOOTSTRAP_PRECISION``): a refit stopped by the fit's ``tol`` moves
-    only part of the way from the start to the bootstrap maximum, and the
-    draws then understate the parameters' variance.
+    of times it is drawn (``bootstrap_counts``) times its sample weight; the
+    rows drawn 0 times (about 37%) and those of sample weight 0 are dropped,
+    so no row is copied and every E-step runs on the distinct rows only.
+    The refit runs to ``bootstrap_tol`` (see ``BOOTSTRAP_PRECISION``): a
+    refit stopped by the fit's ``tol`` moves only part of the way from the
+    start to the bootstrap maximum, and the draws then understate the
+    parameters' variance.
 
     Parameters
     ----------
@@ -135,8 +136,10 @@ def bootstrap_params(data, params, config, random_state):
     fmi = 0.3, 7 at fmi = 0.5).
     """
     counts = bootstrap_counts(data, random_state)
-    drawn = counts > 0
     weights = counts if data.sample_weight is None else counts * data.sample_weight
+    # Rows of weight 0 (not drawn, or of sample weight 0) are no rows: the
+    # E-step never has to divide by their zero mass (as in fit_em).
+    drawn = weights > 0
     sample = data.take(drawn)
     sample = replace(sample, sample_weight=weights[drawn].astype(float))
     config = replace(
