@@ -95,16 +95,18 @@ def _vector(params):
     return np.concatenate([params.means.ravel(), params.covariances.ravel()])
 
 
-def test_bootstrap_refit_on_weights_equals_refit_on_copied_rows():
-    # The definition of the bootstrap: EM on the drawn rows, copies
-    # included. The weights (rows drawn 0 times dropped) give the same
-    # likelihood, so EM from the same start with the same threshold takes
-    # the same steps; only sums in another order differ (1e-10 covers a few
-    # iterations' rounding on standardised values of order 1).
-    X = _data()
-    _, data, params, config = _fitted(X)
-    drawn = bootstrap_params(data, params, config, np.random.RandomState(3))
-    rows = np.random.RandomState(3).randint(data.n_samples, size=data.n_samples)
+def _assert_bootstrap_of_copies(data, params, config, seed, weights=None):
+    """``bootstrap_params`` against the bootstrap's definition.
+
+    The drawn rows copied (those of sample weight 0 left out), EM from the
+    same start to the same threshold; 1e-10 covers the rounding of sums
+    taken in another order over a few iterations, on standardised values
+    of order 1.
+    """
+    drawn = bootstrap_params(data, params, config, np.random.RandomState(seed))
+    rows = np.random.RandomState(seed).randint(data.n_samples, size=data.n_samples)
+    if weights is not None:
+        rows = rows[weights[rows] > 0]
     copies = data.take(rows)
     reference = run_em(
         copies,
@@ -112,6 +114,16 @@ def test_bootstrap_refit_on_weights_equals_refit_on_copied_rows():
         start=params,
     ).params
     np.testing.assert_allclose(_vector(drawn), _vector(reference), rtol=0, atol=1e-10)
+
+
+def test_bootstrap_refit_on_weights_equals_refit_on_copied_rows():
+    # The definition of the bootstrap: EM on the drawn rows, copies
+    # included. The weights (rows drawn 0 times dropped) give the same
+    # likelihood, so EM from the same start with the same threshold takes
+    # the same steps; only sums in another order differ.
+    X = _data()
+    _, data, params, config = _fitted(X)
+    _assert_bootstrap_of_copies(data, params, config, seed=3)
 
 
 def test_bootstrap_refit_reaches_the_bootstrap_maximum():
@@ -146,7 +158,7 @@ def test_bootstrap_of_weighted_rows_drops_the_rows_of_weight_zero():
     # tied kernel would divide by its zero mass (it raised
     # ZeroDivisionError). Reference: the bootstrap's definition, the drawn
     # rows copied, each weighted by its sample weight, the zero ones left
-    # out; EM from the same start to the same threshold (to 1e-10, rounding).
+    # out.
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(size=(60, 3)), rng.normal(size=(60, 3)) + 4])
     X[rng.uniform(size=X.shape) < 0.2] = np.nan
@@ -158,18 +170,9 @@ def test_bootstrap_of_weighted_rows_drops_the_rows_of_weight_zero():
         parameter_uncertainty=True,
         random_state=0,
     ).fit(X, sample_weight=weights)
-    data, params = imputer._fit_data, imputer._params
-    config = em_config(imputer)
-    drawn = bootstrap_params(data, params, config, np.random.RandomState(1))
-    rows = np.random.RandomState(1).randint(data.n_samples, size=data.n_samples)
-    rows = rows[weights[rows] > 0]
-    copies = data.take(rows)
-    reference = run_em(
-        copies,
-        replace(config, standardise=False, tol=bootstrap_tol(copies, params, 1e-3)),
-        start=params,
-    ).params
-    np.testing.assert_allclose(_vector(drawn), _vector(reference), rtol=0, atol=1e-10)
+    _assert_bootstrap_of_copies(
+        imputer._fit_data, imputer._params, em_config(imputer), 1, weights
+    )
 
 
 def test_bootstrap_imputations_are_transform_with_their_stream():
