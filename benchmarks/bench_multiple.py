@@ -129,16 +129,18 @@ def ols(tables):
 
 
 def _single_analysis(table):
+    """Estimates, 95% intervals and variances of the slopes of one table."""
     beta, covariance, df = ols(table[None])
-    se = np.sqrt(np.diag(covariance[0]))
-    half = stats.t.ppf(0.975, df) * se
-    return beta[0], np.column_stack([beta[0] - half, beta[0] + half])
+    variance = np.diag(covariance[0])
+    half = stats.t.ppf(0.975, df) * np.sqrt(variance)
+    return beta[0], np.column_stack([beta[0] - half, beta[0] + half]), variance
 
 
 def _pooled_analysis(tables):
+    """Pooled estimates, intervals and total variances (Rubin's rules)."""
     beta, covariance, df = ols(tables)
     result = pool(beta, covariance, n_samples=df)
-    return result.estimate, result.conf_int
+    return result.estimate, result.conf_int, np.diag(result.total)
 
 
 def replicate(seed, n_samples, n_imputations, methods):
@@ -182,19 +184,25 @@ def run_coverage(
     n_imputations=20,
     iterative_replications=200,
     n_jobs=2,
+    first_seed=0,
     log=print,
 ):
-    """Coverage, bias and width of every method over the replications."""
+    """Coverage, bias and width of every method over the replications.
+
+    Replication ``i`` simulates from seed ``first_seed + i``: another
+    ``first_seed`` gives an independent set of data sets (to tell a
+    method's error from the chance of one set).
+    """
     start = time.perf_counter()
 
     def methods_of(seed):
-        if seed < iterative_replications:
+        if seed < first_seed + iterative_replications:
             return METHODS
         return tuple(m for m in METHODS if m != "iterative")
 
     results = Parallel(n_jobs=n_jobs, batch_size=4)(
         delayed(replicate)(seed, n_samples, n_imputations, methods_of(seed))
-        for seed in range(replications)
+        for seed in range(first_seed, first_seed + replications)
     )
     elapsed = time.perf_counter() - start
     log(f"coverage: {replications} replications in {elapsed:.0f} s")
@@ -203,12 +211,17 @@ def run_coverage(
         found = [r[method] for r in results if method in r]
         estimates = np.array([f[0] for f in found])
         intervals = np.array([f[1] for f in found])
+        variances = np.array([f[2] for f in found])
         covered = (intervals[:, :, 0] <= SLOPES) & (SLOPES <= intervals[:, :, 1])
         summary[method] = {
             "n": len(found),
             "coverage": covered.mean(axis=0),
             "bias": estimates.mean(axis=0) - SLOPES,
             "width": (intervals[:, :, 1] - intervals[:, :, 0]).mean(axis=0),
+            # The variance the intervals claim (mean over replications) over
+            # the estimate's actual variance across replications: below 1,
+            # the intervals are too narrow (by its square root).
+            "variance_ratio": variances.mean(axis=0) / estimates.var(axis=0, ddof=1),
         }
     return {
         "summary": summary,
@@ -219,6 +232,7 @@ def run_coverage(
             "n_imputations": n_imputations,
             "iterative_replications": iterative_replications,
             "n_jobs": n_jobs,
+            "first_seed": first_seed,
         },
     }
 
@@ -368,7 +382,9 @@ def to_markdown(results):
         f"{cfg['n_samples']}; x1 and x2 each missing with probability "
         f"sigmoid({OFFSET:.2f} + {STRENGTH:g} s), s the standardised y + x3 "
         f"(MAR, {MISSING_RATE:.0%} of each on average). "
-        f"{cfg['replications']} replications (IterativeImputer, the slowest, "
+        f"{cfg['replications']} replications (data seeds "
+        f"{cfg['first_seed']}-{cfg['first_seed'] + cfg['replications'] - 1}; "
+        "IterativeImputer, the slowest, "
         f"on the first {cfg['iterative_replications']}), m = "
         f"{cfg['n_imputations']} imputations; OLS on each completed table, "
         "pooled by Rubin's rules with Barnard-Rubin degrees of freedom "
@@ -376,8 +392,12 @@ def to_markdown(results):
         "includes y. Coverage of the 95% intervals of the slopes (Monte Carlo "
         f"standard error {mcse:.1f} points at {cfg['replications']} "
         "replications), bias of the estimate and mean interval width, for "
-        "x1 / x2 / x3. The first row analyses each table before its values "
-        "were deleted: the coverage the same data sets give without holes. "
+        "x1 / x2 / x3, and the variance the intervals claim (the mean squared "
+        "standard error; for multiple imputation Rubin's total variance) over "
+        "the estimate's variance across replications (its Monte Carlo error "
+        f"is about {100 * np.sqrt(2 / cfg['replications']):.0f}%). The first "
+        "row analyses each table before its values were deleted: the "
+        "coverage the same data sets give without holes. "
         f"Run time {coverage['seconds']:.0f} s with {cfg['n_jobs']} joblib "
         "workers."
     ]
@@ -391,13 +411,21 @@ def to_markdown(results):
                 " / ".join(f"{100 * v:.1f}" for v in s["coverage"]),
                 " / ".join(f"{v:+.3f}" for v in s["bias"]),
                 " / ".join(f"{v:.3f}" for v in s["width"]),
+                " / ".join(f"{v:.2f}" for v in s["variance_ratio"]),
             ]
         )
     parts.append(
         markdown_table(
-            ["method", "replications", "coverage %", "bias", "CI width"],
+            [
+                "method",
+                "replications",
+                "coverage %",
+                "bias",
+                "CI width",
+                "claimed / actual variance",
+            ],
             rows,
-            align="lrrrr",
+            align="lrrrrr",
         )
     )
     bounds = results["bounds"]
@@ -481,6 +509,7 @@ def run(
     n_imputations=20,
     iterative_replications=200,
     n_jobs=2,
+    first_seed=0,
     masks=10,
     speed_n_samples=10_000,
     speed_n_features=10,
@@ -498,6 +527,7 @@ def run(
                 n_imputations=n_imputations,
                 iterative_replications=iterative_replications,
                 n_jobs=n_jobs,
+                first_seed=first_seed,
                 log=log,
             ),
             "bounds": run_bounds(masks=masks, log=log),
@@ -521,6 +551,13 @@ def build_parser(parser=None):
     parser.add_argument("--n-imputations", type=int, default=20)
     parser.add_argument("--iterative-replications", type=int, default=200)
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seed of the first replication's data (another gives an "
+        "independent set of data sets)",
+    )
     parser.add_argument("--masks", type=int, default=10)
     parser.add_argument("--speed-n-samples", type=int, default=10_000)
     parser.add_argument("--speed-n-features", type=int, default=10)
@@ -541,6 +578,7 @@ def main(argv=None):
             "n_imputations",
             "iterative_replications",
             "n_jobs",
+            "first_seed",
             "masks",
             "speed_n_samples",
             "speed_n_features",

@@ -6,6 +6,7 @@ from numbers import Integral, Real
 from types import SimpleNamespace
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
@@ -27,7 +28,12 @@ from emimpute._em._dask import (
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
-from emimpute._em._uncertainty import bootstrap_params, posterior_params
+from emimpute._em._uncertainty import (
+    POSTERIOR_THIN,
+    bootstrap_params,
+    posterior_chain,
+    posterior_params,
+)
 from emimpute._em._warnings import user_stacklevel
 from emimpute._input import read_input
 from emimpute._selection import select_by_held_out_cells
@@ -38,6 +44,7 @@ from emimpute._sklearn_compat import (
     _check_feature_names_in,
     _fit_context,
     _get_output_config,
+    _wrap_data_with_container,
     check_is_fitted,
     is_pandas_na,
     validate_data,
@@ -205,7 +212,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         True) refits EM to a row bootstrap of the training data, started
         from the fit (Amelia's EMB); 'posterior' draws them from their
         posterior under a non-informative prior by data augmentation
-        (``emimpute._em._uncertainty``). The draw comes from the
+        (``emimpute._em._uncertainty``; each call runs a chain of its own,
+        10 steps from the fit, where :func:`multiple_impute` takes its
+        draws from one chain). The draw comes from the
         ``random_state`` stream: with an int ``random_state`` every call
         restarts it, so repeated calls give the same imputation; give each
         imputation its own seed (or pass a ``RandomState``) to get different
@@ -677,16 +686,22 @@ class EMImputer(TransformerMixin, BaseEstimator):
         if random_state is not None and self.parameter_uncertainty:
             params = self._draw_parameters(random_state)
         data = self._engine_data(table)
-        completion = complete_within(
+        completion = self._complete_data(
+            data, self._support.model_data(data), params, random_state, **options
+        )
+        return table, completion
+
+    def _complete_data(self, data, model_data, params, random_state=None, **options):
+        """Engine data completed under ``params`` (bounds and transformations)."""
+        return complete_within(
             data,
-            self._support.model_data(data),
+            model_data,
             params,
             self._support,
             scaling=self._scaling,
             random_state=random_state,
             **options,
         )
-        return table, completion
 
     def _draw_parameters(self, random_state):
         """A draw of the model's parameters (``parameter_uncertainty``)."""
@@ -698,6 +713,61 @@ class EMImputer(TransformerMixin, BaseEstimator):
         return bootstrap_params(
             self._fit_data, self._params, em_config(self), random_state
         )
+
+    def _proper_imputations(self, X, seeds, chain_seed, n_jobs=None):
+        """The tables of :func:`multiple_impute`: one parameter draw each.
+
+        ``X`` is read, checked and grouped by missingness pattern once for
+        all of them. 'bootstrap': imputation ``i`` draws its refit and its
+        holes from ``RandomState(seeds[i])``, as ``transform`` with that
+        stream would, in parallel over ``n_jobs`` joblib workers.
+        'posterior': the parameters are the successive draws of one data
+        augmentation chain, from ``RandomState(chain_seed)``
+        (``posterior_chain``: ``POSTERIOR_STEPS`` steps of burn-in from the
+        fit, then ``POSTERIOR_THIN`` steps between draws); imputation ``i``
+        draws its holes from ``RandomState(seeds[i])``. The chain is
+        sequential: ``n_jobs`` is not used.
+        """
+        check_is_fitted(self)
+        if self._params is None:
+            return [self.transform(X) for _ in seeds]
+        table = self._read(X, reset=False)
+        data = self._engine_data(table)
+        model_data = self._support.model_data(data)
+        if self.parameter_uncertainty == "posterior":
+            chain = posterior_chain(
+                self._fit_data,
+                self._params,
+                em_config(self).prior,
+                np.random.RandomState(chain_seed),
+                thin=POSTERIOR_THIN,
+            )
+            completions = [
+                self._complete_data(
+                    data, model_data, params, np.random.RandomState(seed)
+                )
+                # The chain is endless: the seeds say how many draws.
+                for params, seed in zip(chain, seeds, strict=False)
+            ]
+        else:
+            completions = Parallel(n_jobs=n_jobs)(
+                delayed(self._bootstrap_completion)(data, model_data, seed)
+                for seed in seeds
+            )
+        return [
+            _wrap_data_with_container(
+                "transform", self._output(table, completion), X, self
+            )
+            for completion in completions
+        ]
+
+    def _bootstrap_completion(self, data, model_data, seed):
+        """One bootstrap parameter draw and the holes under it, one stream."""
+        random_state = np.random.RandomState(seed)
+        params = bootstrap_params(
+            self._fit_data, self._params, em_config(self), random_state
+        )
+        return self._complete_data(data, model_data, params, random_state)
 
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.
@@ -733,6 +803,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         table, completion = self._complete(
             X, random_state=random_state, return_std=return_std
         )
+        return self._output(table, completion, return_std)
+
+    def _output(self, table, completion, return_std=False):
+        """The transformed table of a completion (``transform``'s output)."""
         if table.layout is not None:
             return self._mixed_output(table, completion, return_std)
         X = table.table

@@ -1,17 +1,18 @@
 """multiple_impute: proper multiple imputation with EMImputer.
 
-The imputations are independent given the fit, so they run in parallel
-with joblib (scikit-learn's own dependency, and the library that scikit-learn
-users already steer with ``n_jobs`` and ``parallel_backend``): no home-made
-process pool. Each imputation gets its own seed, drawn up front from
-``random_state``, so the result does not depend on ``n_jobs``.
+The model is fit once and the data read once; then each imputation draws
+the parameters and the holes. Bootstrap draws are independent given the
+fit, so they run in parallel with joblib (scikit-learn's own dependency, and
+the library that scikit-learn users already steer with ``n_jobs`` and
+``parallel_backend``): no home-made process pool. Posterior draws are
+successive draws of one data augmentation chain, so they are sequential.
+Each imputation gets its own seed, and the chain its own, drawn up front
+from ``random_state``, so the result does not depend on ``n_jobs``.
 """
 
-import copy
 from numbers import Integral
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
@@ -19,18 +20,6 @@ from emimpute._imputer import EMImputer
 from emimpute._table import container_of
 
 METHODS = ("bootstrap", "posterior")
-
-
-def _impute_once(imputer, X, seed):
-    """One imputation, from its own stream.
-
-    A shallow copy of the fitted imputer (its arrays shared) gets the
-    stream, so that ``transform`` keeps its output container
-    (``set_output``) and the imputations share no state.
-    """
-    imputer = copy.copy(imputer)
-    imputer.random_state = np.random.RandomState(seed)
-    return imputer.transform(X)
 
 
 def multiple_impute(
@@ -73,10 +62,12 @@ def multiple_impute(
 
         - 'bootstrap': EM refit on a row bootstrap of the data, started from
           the full-data fit (Amelia's EMB);
-        - 'posterior': a draw from the parameters' posterior under a
-          non-informative prior, by 10 steps of data augmentation from the
-          fit (norm's and mice's approach; the prior is described in
-          ``emimpute._em._uncertainty``).
+        - 'posterior': draws from the parameters' posterior under a
+          non-informative prior by data augmentation (norm's and mice's
+          approach; the prior is described in ``emimpute._em._uncertainty``):
+          one chain started at the fit, the first draw after 10 steps, each
+          next one 5 steps later (the steps' autocorrelation, and why these
+          numbers, in the same module).
 
     random_state : int, RandomState instance or None, default=None
         Seeds the imputations (and the fit, when ``imputer`` has no
@@ -84,8 +75,9 @@ def multiple_impute(
         ``n_jobs``.
 
     n_jobs : int, default=None
-        Imputations run in parallel by joblib; None means 1 unless in a
-        :func:`joblib.parallel_backend` context, -1 means all processors.
+        Bootstrap imputations run in parallel by joblib; None means 1 unless
+        in a :func:`joblib.parallel_backend` context, -1 means all
+        processors. Not used by 'posterior' (one chain is sequential).
 
     Returns
     -------
@@ -146,7 +138,9 @@ def multiple_impute(
             "other imputers have no parameter draw."
         )
     rng = check_random_state(random_state)
-    seeds = rng.randint(np.iinfo(np.int32).max, size=n_imputations + 1)
+    # seeds[0] fits (when the imputer has no seed), seeds[1:-1] seed the
+    # imputations, seeds[-1] the posterior's chain.
+    seeds = rng.randint(np.iinfo(np.int32).max, size=n_imputations + 2)
     imputer = clone(imputer).set_params(
         sample_posterior=True, parameter_uncertainty=method
     )
@@ -156,6 +150,4 @@ def multiple_impute(
     if container in ("pandas", "polars"):
         imputer.set_output(transform=container)
     imputer.fit(X)
-    return Parallel(n_jobs=n_jobs)(
-        delayed(_impute_once)(imputer, X, seed) for seed in seeds[1:]
-    )
+    return imputer._proper_imputations(X, seeds[1:-1], seeds[-1], n_jobs=n_jobs)

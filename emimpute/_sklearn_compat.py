@@ -6,7 +6,7 @@ A scikit-learn upgrade that moves one of these touches this file only.
 from sklearn.base import _fit_context
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
-from sklearn.utils._set_output import _get_output_config
+from sklearn.utils._set_output import _get_output_config, _wrap_data_with_container
 from sklearn.utils.validation import (
     _check_feature_names_in,
     _check_sample_weight,
@@ -22,6 +22,7 @@ __all__ = [
     "_check_sample_weight",
     "_fit_context",
     "_get_output_config",
+    "_wrap_data_with_container",
     "check_is_fitted",
     "is_pandas_na",
     "is_scalar_nan",

@@ -1,7 +1,8 @@
 """Properties of the EM engine that need no reference implementation.
 
 - Pattern round trip: ``find_patterns`` puts every row in exactly one group,
-  once, with its own missing coordinates, and its chunks cover the group.
+  once, with its own missing coordinates, and its chunks cover the group;
+  the grouping of a subset of the rows is that of their mask.
 - Additivity: the statistics of a data set are the sum of those of any split
   of its rows, and the chunk size changes no fitted value.
 - Monotonicity: without regularisation, EM never lowers the observed-data
@@ -94,6 +95,37 @@ def _check_round_trip(mask):
 )
 def test_patterns_round_trip(mask):
     _check_round_trip(mask)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    st.integers(0, 40).flatmap(
+        lambda n: st.tuples(
+            arrays(bool, st.tuples(st.just(n), st.integers(1, 6))),
+            arrays(bool, n),
+            arrays(bool, n),
+        )
+    )
+)
+def test_patterns_subset_is_find_patterns_of_the_rows(case):
+    # The reference is the grouping built afresh from the kept rows' mask:
+    # the subset must equal it field for field (same groups, patterns, rows
+    # and their order), with or without rows observed elsewhere.
+    mask, keep, elsewhere = case
+    for observed_elsewhere in (None, elsewhere):
+        subset = find_patterns(mask, observed_elsewhere).subset(keep)
+        expected = find_patterns(
+            mask[keep], None if observed_elsewhere is None else elsewhere[keep]
+        )
+        np.testing.assert_array_equal(subset.mask, expected.mask)
+        assert len(subset.groups) == len(expected.groups)
+        for got, want in zip(subset.groups, expected.groups, strict=True):
+            assert got.n_missing == want.n_missing
+            np.testing.assert_array_equal(got.rows, want.rows)
+            np.testing.assert_array_equal(got.row_pattern, want.row_pattern)
+            np.testing.assert_array_equal(got.missing, want.missing)
+        np.testing.assert_array_equal(subset.empty_rows, expected.empty_rows)
+        np.testing.assert_array_equal(subset.observed_rows, expected.observed_rows)
 
 
 @pytest.mark.parametrize(

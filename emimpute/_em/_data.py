@@ -115,7 +115,23 @@ class EMData:
         return self.patterns.mask
 
     def take(self, rows):
-        """The data of ``rows`` only (patterns rebuilt)."""
+        """The data of ``rows`` only (patterns rebuilt).
+
+        ``rows`` a boolean mask keeps the rows in order, and their patterns
+        are then taken from the data's own (``MissingPatterns.subset``).
+        """
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            return EMData(
+                numeric=self.numeric[rows],
+                codes=self.codes[rows],
+                n_categories=self.n_categories,
+                patterns=self.patterns.subset(rows),
+                labels=None if self.labels is None else self.labels[rows],
+                sample_weight=(
+                    None if self.sample_weight is None else self.sample_weight[rows]
+                ),
+            )
         return EMData.build(
             self.numeric[rows],
             self.mask[rows],

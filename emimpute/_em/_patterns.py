@@ -118,6 +118,51 @@ class MissingPatterns:
                 return np.sort(rows)
         return np.empty(0, dtype=np.intp)
 
+    def subset(self, keep):
+        """The structure of the rows where ``keep`` is True, renumbered.
+
+        What :func:`find_patterns` gives on ``mask[keep]``, without its sort:
+        every group keeps its patterns in order and its rows sorted by
+        pattern, so dropping rows only renumbers them and the patterns left.
+        Cost ``O(n)`` (a bootstrap sample drops a third of the rows at every
+        draw).
+
+        Parameters
+        ----------
+        keep : ndarray of shape (n_samples,) of bool
+
+        Returns
+        -------
+        patterns : MissingPatterns
+        """
+        keep = np.asarray(keep, dtype=bool)
+        new_index = np.cumsum(keep) - 1
+        groups = []
+        for group in self.groups:
+            kept = keep[group.rows]
+            if not kept.any():
+                continue
+            # row_pattern is non-decreasing: np.unique keeps the patterns'
+            # order and numbers the ones left from 0.
+            used, row_pattern = np.unique(group.row_pattern[kept], return_inverse=True)
+            groups.append(
+                PatternGroup(
+                    n_missing=group.n_missing,
+                    rows=new_index[group.rows[kept]],
+                    row_pattern=row_pattern.reshape(-1),
+                    missing=group.missing[used],
+                )
+            )
+        return MissingPatterns(
+            mask=self.mask[keep],
+            groups=groups,
+            observed_elsewhere=(
+                None
+                if self.observed_elsewhere is None
+                else self.observed_elsewhere[keep]
+            ),
+        )
+
     @property
     def observed_rows(self):
         """Indices of the rows with at least one observed coordinate."""
