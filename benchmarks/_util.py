@@ -194,6 +194,18 @@ def fmt_bytes(n_bytes):
     return f"{n_bytes / 2**20:.1f} MiB"
 
 
+def ratio_of(numerator, denominator):
+    """``numerator / denominator``, NaN (shown as n/a) when it is undefined.
+
+    A peak RSS increase of 0 bytes (a fit too small to touch a new page, as
+    in ``--quick``) has no ratio.
+    """
+    numerator, denominator = float(numerator), float(denominator)
+    if denominator == 0.0 or not np.isfinite(denominator):
+        return float("nan")
+    return numerator / denominator
+
+
 def fmt_ratio(ratio):
     if not np.isfinite(ratio):
         return "n/a"

@@ -39,6 +39,7 @@ from benchmarks._util import (
     fmt_seconds,
     markdown_table,
     quiet,
+    ratio_of,
     rss_peak_subprocess,
     timed,
     tracemalloc_peak,
@@ -364,9 +365,9 @@ def targets(results):
         )
         for label in ("EMMixture", "EMMixture, 20% MCAR"):
             ratios = {
-                key: row[label][key] / gm[key]
+                key: ratio_of(row[label][key], gm[key])
                 for key in ("rss", "tracemalloc")
-                if np.isfinite(row[label][key] / gm[key])
+                if np.isfinite(ratio_of(row[label][key], gm[key]))
             }
             out.append(
                 (
@@ -408,9 +409,9 @@ def to_markdown(results):
                     fmt_seconds(entry["per_iter"]),
                     fmt_ratio(entry["per_iter"] / gm["per_iter"]),
                     fmt_bytes(entry["tracemalloc"]),
-                    fmt_ratio(entry["tracemalloc"] / gm["tracemalloc"]),
+                    fmt_ratio(ratio_of(entry["tracemalloc"], gm["tracemalloc"])),
                     fmt_bytes(entry["rss"]),
-                    fmt_ratio(entry["rss"] / gm["rss"]),
+                    fmt_ratio(ratio_of(entry["rss"], gm["rss"])),
                     f"{entry['lower_bound']:.4f}",
                 ]
             )
