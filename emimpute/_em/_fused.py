@@ -28,12 +28,13 @@ responsibilities (:func:`softmax_rows`).
 """
 
 import contextlib
-import functools
 import math
 import os
 import types
 
 import numpy as np
+
+from emimpute._em._threads import one_thread
 
 try:
     import numba
@@ -153,13 +154,6 @@ def n_tasks(n_rows, work_per_row):
     return max(1, min(PARALLEL_TASKS, n_rows // 64))
 
 
-@functools.cache
-def _threadpool_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def blas_threads_for(n_features):
     """A context in which the E-step's BLAS products run.
 
@@ -170,7 +164,7 @@ def blas_threads_for(n_features):
     """
     if n_features > BLAS_SINGLE_THREAD_MAX_FEATURES:
         return contextlib.nullcontext()
-    return _threadpool_controller().limit(limits=1, user_api="blas")
+    return one_thread("blas")
 
 
 # The helpers below work on matrix j of a stack, indexed in place: taking a
