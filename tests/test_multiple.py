@@ -344,3 +344,55 @@ def test_posterior_draw_of_a_mixture_with_categories():
     assert np.all(np.abs(drawn.means - [[0.0, 0.0], [4.0, 4.0]]) < 0.5)
     probabilities = drawn.categorical.probabilities[0]
     assert probabilities[0, 0] > 0.8 and probabilities[1, 1] > 0.8
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_posterior_draw_counts_weights_as_repeated_rows(covariance_type):
+    # One component, so no component is drawn per row: the P-step then
+    # consumes the same random numbers for the weighted rows as for the rows
+    # repeated, and draws the same parameters (counts, means and scatter
+    # equal to rounding of sums over ~300 rows).
+    rng = np.random.RandomState(0)
+    n = 120
+    numeric = rng.multivariate_normal([0.0, 1.0], [[1.0, 0.3], [0.3, 2.0]], size=n)
+    codes = rng.randint(3, size=(n, 1))
+    weights = rng.randint(0, 5, size=n)
+    covariances = {
+        "full": np.eye(2)[None],
+        "tied": np.eye(2),
+        "diag": np.ones((1, 2)),
+        "spherical": np.ones(1),
+    }[covariance_type]
+    gaussian = MixtureParams.from_covariances(
+        np.ones(1), np.zeros((1, 2)), covariances, covariance_type
+    )
+    params = MixtureParams(
+        gaussian.weights,
+        gaussian.families + (CategoricalFamily((np.full((1, 3), 1 / 3),)),),
+    )
+    weighted = draw_params(
+        params,
+        numeric,
+        codes,
+        (3,),
+        Prior(),
+        np.random.RandomState(7),
+        weights=weights.astype(float),
+    )
+    repeated = draw_params(
+        params,
+        np.repeat(numeric, weights, axis=0),
+        np.repeat(codes, weights, axis=0),
+        (3,),
+        Prior(),
+        np.random.RandomState(7),
+    )
+    np.testing.assert_allclose(weighted.means, repeated.means, rtol=1e-12)
+    np.testing.assert_allclose(
+        weighted.gaussian.covariances, repeated.gaussian.covariances, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        weighted.categorical.probabilities[0],
+        repeated.categorical.probabilities[0],
+        rtol=1e-12,
+    )

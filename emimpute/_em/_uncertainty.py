@@ -199,16 +199,21 @@ def posterior_chain(
                 data.n_categories,
                 prior,
                 random_state,
+                weights=data.sample_weight,
             )
         yield params
         steps = thin
 
 
-def draw_params(params, numeric, codes, n_categories, prior, random_state):
+def draw_params(
+    params, numeric, codes, n_categories, prior, random_state, *, weights=None
+):
     """The P-step: parameters drawn given complete data.
 
     Each row's component is drawn given the complete row, then the weights
-    and each family's parameters given the rows of each component.
+    and each family's parameters given the rows of each component. Sample
+    ``weights`` count a row as that many copies of it in every count and
+    moment (the copies share the row's drawn holes and component).
 
     Parameters
     ----------
@@ -219,6 +224,7 @@ def draw_params(params, numeric, codes, n_categories, prior, random_state):
     n_categories : tuple of int
     prior : Prior
     random_state : numpy.random.RandomState
+    weights : ndarray of shape (n_samples,), default=None
 
     Returns
     -------
@@ -232,16 +238,21 @@ def draw_params(params, numeric, codes, n_categories, prior, random_state):
             numeric, np.zeros(numeric.shape, dtype=bool), codes, n_categories
         )
         labels = draw_components(posterior(full, params)[1], random_state)
-    counts = np.bincount(labels, minlength=n_components)
+    counts = np.bincount(labels, weights=weights, minlength=n_components)
     families = []
     for family in params.families:
         if family is params.gaussian:
             family = draw_gaussian(
-                family, numeric, labels, prior.reg_covar, random_state
+                family, numeric, labels, prior.reg_covar, random_state, weights=weights
             )
         elif family is params.categorical:
             family = draw_categorical(
-                family, codes, labels, prior.category_smoothing, random_state
+                family,
+                codes,
+                labels,
+                prior.category_smoothing,
+                random_state,
+                weights=weights,
             )
         else:
             raise ValueError("Parameter draws are for imputation models only.")
@@ -280,8 +291,10 @@ def _inverse_wishart(df, scale, random_state):
     return 0.5 * (draws + np.swapaxes(draws, -1, -2))
 
 
-def component_moments(values, labels, n_components):
+def component_moments(values, labels, n_components, weights=None):
     """Per-component counts, means and scatter matrices of complete rows.
+
+    Rows weighted by ``weights`` (copies), when given.
 
     Returns
     -------
@@ -292,7 +305,7 @@ def component_moments(values, labels, n_components):
         ``sum_i (x_i - mean_k)(x_i - mean_k)^T`` over the component's rows.
     """
     one_hot = np.zeros((len(values), n_components))
-    one_hot[np.arange(len(values)), labels] = 1.0
+    one_hot[np.arange(len(values)), labels] = 1.0 if weights is None else weights
     counts = one_hot.sum(axis=0)
     means = (one_hot.T @ values) / np.maximum(counts, 1.0)[:, np.newaxis]
     deviations = values - means[labels]
@@ -303,14 +316,14 @@ def component_moments(values, labels, n_components):
     return counts, means, scatter
 
 
-def draw_gaussian(family, values, labels, reg_covar, random_state):
+def draw_gaussian(family, values, labels, reg_covar, random_state, *, weights=None):
     """Means and covariances drawn given complete numeric rows and components.
 
-    See the module notes for the prior; returns a ``GaussianFamily`` of the
-    same form.
+    See the module notes for the prior; rows weighted by ``weights``
+    (copies); returns a ``GaussianFamily`` of the same form.
     """
     n_components, n_features = family.means.shape
-    counts, means, scatter = component_moments(values, labels, n_components)
+    counts, means, scatter = component_moments(values, labels, n_components, weights)
     form = family.form
     identity = np.eye(n_features)
     scatter = scatter + (np.maximum(counts, 1.0) * reg_covar)[:, None, None] * identity
@@ -354,17 +367,18 @@ def draw_gaussian(family, values, labels, reg_covar, random_state):
     return type(family).from_covariances(form, drawn_means, covariances)
 
 
-def draw_categorical(family, codes, labels, smoothing, random_state):
+def draw_categorical(family, codes, labels, smoothing, random_state, *, weights=None):
     """Category probabilities drawn given complete codes and components.
 
     Column ``j`` of component ``k`` gets ``Dirichlet(counts_kj + 1 +
     smoothing)``: the posterior under the Dirichlet prior whose mode the fit
-    uses (``category_smoothing`` pseudo-counts).
+    uses (``category_smoothing`` pseudo-counts); rows weighted by
+    ``weights`` (copies).
     """
     n_components = family.n_components
     probabilities = []
     for j, n in enumerate(family.n_categories):
         counts = np.zeros((n_components, n))
-        np.add.at(counts, (labels, codes[:, j]), 1.0)
+        np.add.at(counts, (labels, codes[:, j]), 1.0 if weights is None else weights)
         probabilities.append(_dirichlet(counts + 1.0 + smoothing, random_state))
     return type(family)(tuple(probabilities))
