@@ -276,6 +276,19 @@ def test_inverse_wishart_mean():
     np.testing.assert_allclose(draws.mean(axis=0), scale / (df - 3), atol=0.05 * 0.22)
 
 
+def _one_standard_gaussian(covariance_type):
+    """One component, N(0, I) in two features, in the covariance type's shape."""
+    covariances = {
+        "full": np.eye(2)[None],
+        "tied": np.eye(2),
+        "diag": np.ones((1, 2)),
+        "spherical": np.ones(1),
+    }[covariance_type]
+    return MixtureParams.from_covariances(
+        np.ones(1), np.zeros((1, 2)), covariances, covariance_type
+    )
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 def test_posterior_draw_centred_on_complete_data_estimates(covariance_type):
     # Complete data, one component: mu | X ~ N(xbar, S / n) and S | X is
@@ -286,15 +299,7 @@ def test_posterior_draw_centred_on_complete_data_estimates(covariance_type):
     n = 200
     X = rng.multivariate_normal([0.0, 1.0], [[1.0, 0.5], [0.5, 2.0]], size=n)
     form = covariance_form(covariance_type)
-    covariances = {
-        "full": np.eye(2)[None],
-        "tied": np.eye(2),
-        "diag": np.ones((1, 2)),
-        "spherical": np.ones(1),
-    }[covariance_type]
-    params = MixtureParams.from_covariances(
-        np.ones(1), np.zeros((1, 2)), covariances, covariance_type
-    )
+    params = _one_standard_gaussian(covariance_type)
     codes = np.empty((n, 0), dtype=np.intp)
     draws = [
         draw_params(params, X, codes, (), Prior(reg_covar=0.0), rng)
@@ -357,15 +362,7 @@ def test_posterior_draw_counts_weights_as_repeated_rows(covariance_type):
     numeric = rng.multivariate_normal([0.0, 1.0], [[1.0, 0.3], [0.3, 2.0]], size=n)
     codes = rng.randint(3, size=(n, 1))
     weights = rng.randint(0, 5, size=n)
-    covariances = {
-        "full": np.eye(2)[None],
-        "tied": np.eye(2),
-        "diag": np.ones((1, 2)),
-        "spherical": np.ones(1),
-    }[covariance_type]
-    gaussian = MixtureParams.from_covariances(
-        np.ones(1), np.zeros((1, 2)), covariances, covariance_type
-    )
+    gaussian = _one_standard_gaussian(covariance_type)
     params = MixtureParams(
         gaussian.weights,
         gaussian.families + (CategoricalFamily((np.full((1, 3), 1 / 3),)),),
