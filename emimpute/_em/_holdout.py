@@ -40,12 +40,16 @@ class HeldOutCells:
         The hidden categorical cells.
     truth : EMData
         The data before hiding (the hidden cells' values).
+    spread : ndarray of shape (n_numeric,)
+        Each numeric column's observed standard deviation in ``data``: the
+        unit of the hidden numeric cells' errors.
     """
 
     data: EMData
     numeric: np.ndarray
     codes: np.ndarray
     truth: EMData
+    spread: np.ndarray
 
     @property
     def n_hidden(self):
@@ -141,7 +145,15 @@ def held_out_folds(data, fraction, random_state, *, min_cells=MIN_HELD_OUT_CELLS
             data.labels,
             data.sample_weight,
         )
-        folds.append(HeldOutCells(hidden, hidden_numeric, hidden_codes, data))
+        folds.append(
+            HeldOutCells(
+                hidden,
+                hidden_numeric,
+                hidden_codes,
+                data,
+                hidden.fit_scaling().scale,
+            )
+        )
     return folds
 
 
@@ -175,12 +187,11 @@ def held_out_errors(held_out, params, *, scaling=None):
     completion = complete(
         data, params, scaling=scaling, return_proba=data.n_categorical > 0
     )
-    spread = data.fit_scaling().scale
     errors = []
     for j, rows, columns in held_out.cells():
         if j is None:
             residual = (completion.numeric - truth.numeric)[rows, columns]
-            errors.append((residual / spread[columns]) ** 2)
+            errors.append((residual / held_out.spread[columns]) ** 2)
         else:
             p = completion.probabilities[j][rows]
             true = p[np.arange(len(rows)), truth.codes[rows, j]]
