@@ -152,7 +152,8 @@ class CategoricalEvaluation:
 
     ``one_hot`` is a sparse ``(n_rows, L + m)`` matrix with one 1 per cell:
     at the cell's category in the flat table, or at its column's missing
-    row.
+    row (``EMData.flat_codes``). ``codes`` are the block's codes when the
+    evaluation is for imputation (``moments=True``), else None.
     """
 
     codes: np.ndarray
@@ -167,12 +168,14 @@ class CategoricalKernel:
     ----------
     family : CategoricalFamily
     data : EMData
-        Its ``codes`` (``-1`` where missing) are read.
+        Its ``flat_codes`` are read (and its ``codes``, ``-1`` where
+        missing, to impute).
     """
 
     def __init__(self, family, data):
         self.family = family
         self.codes = data.codes
+        self.flat_codes = data.flat_codes
         n_categories = np.array(family.n_categories)
         self.n_columns = len(n_categories)
         self.offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]])
@@ -185,16 +188,14 @@ class CategoricalKernel:
         self.log_table = np.concatenate(
             log_probabilities + [np.zeros((self.n_columns, n_components))]
         )
-        self.missing_index = self.n_flat + np.arange(self.n_columns)
 
     def floats_per_row(self, n_missing):
         """Scratch floats per row: codes, one-hot entries, log-densities."""
         return 4 * self.n_columns + 2 * self.family.n_components
 
     def evaluate(self, block, *, moments=False):
-        codes = np.take(self.codes, block.rows, axis=0)
-        n_rows = len(codes)
-        flat = np.where(codes >= 0, codes + self.offsets, self.missing_index)
+        flat = np.take(self.flat_codes, block.rows, axis=0)
+        n_rows = len(flat)
         # One-hot rows over the flat table, as a sparse matrix: the
         # log-density is one sparse product, and so are the counts (5x
         # faster than gathering an (n_rows, m, K) array and bincounting it).
@@ -206,6 +207,8 @@ class CategoricalKernel:
             ),
             shape=(n_rows, len(self.log_table)),
         )
+        # The codes themselves only for imputation (the completions).
+        codes = np.take(self.codes, block.rows, axis=0) if moments else None
         return CategoricalEvaluation(codes, one_hot, one_hot @ self.log_table)
 
     def statistics(self, block, resp, evaluation):

@@ -1,5 +1,6 @@
 """A data set as the engine reads it: numeric columns, category codes, labels."""
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +114,22 @@ class EMData:
     @property
     def mask(self):
         return self.patterns.mask
+
+    @functools.cached_property
+    def flat_codes(self):
+        """Each categorical cell's row in the columns' stacked categories.
+
+        ndarray of shape (n_samples, n_categorical) of intp: column ``j``'s
+        category ``c`` is row ``offset_j + c`` of the categories of all
+        columns stacked (``offset_j`` the categories of the columns before
+        it), and a missing cell of column ``j`` is row ``L + j`` (``L`` the
+        categories in all). Computed once per data set: every E-step of a
+        fit reads it (the categorical family's flat table, ``_categorical``).
+        """
+        n_categories = np.asarray(self.n_categories, dtype=np.intp)
+        offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]]).astype(np.intp)
+        missing = n_categories.sum() + np.arange(len(n_categories), dtype=np.intp)
+        return np.where(self.codes >= 0, self.codes + offsets, missing)
 
     def take(self, rows):
         """The data of ``rows`` only (patterns rebuilt).
