@@ -353,6 +353,47 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_batched_statistics_leave_out_only_negligible_weights(
+    covariance_type, global_random_seed, monkeypatch
+):
+    # The batched kernel inverts a row's P_MM only where its responsibility
+    # exceeds NEGLIGIBLE_WEIGHT (2^-104, ~4.9e-32) of the row's weight.
+    # Responsibilities set to exactly 0, to 1e-40 (left out) and to 1e-30
+    # (kept) on random rows, mixed within each lane group, against the
+    # per-row reference, which adds every term: the terms left out weigh at
+    # most 1e-40 ||C|| (C's eigenvalues <= 2 here), far below TOL. What the
+    # test catches: a weighing row left out or given another row's inverse
+    # (the kept rows are packed into lanes past the left-out ones), including
+    # lane groups where a component weighs nothing at all.
+    from emimpute._em import _fused_dense
+
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", 0.0)
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    X, mask, params, reference = _case(
+        covariance_type, 3, global_random_seed, n_samples=520, n_features=3
+    )
+    rng = np.random.default_rng(global_random_seed)
+    resp = reference.resp.copy()
+    choice = rng.integers(0, 4, size=len(X))
+    resp[choice == 0, 0] = 0.0
+    resp[choice == 1, 1] = 1e-40
+    resp[choice == 2, 2] = 1e-30
+    # Component 1 weighs nothing on the second half of the rows.
+    resp[len(X) // 2 :, 1] = 0.0
+    reference.resp = resp
+    for chunk_size in (5, None):
+        _, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", chunk_size)
+        nk, s1, s2 = _reference_statistics(
+            X, mask, params, reference, stats.shift, range(len(X))
+        )
+        s2 = _statistics_layout(s2, covariance_type)
+        what = f"chunks of {chunk_size}"
+        assert_close(stats.nk, nk, TOL, f"{what}: nk", scale=norm_scale(nk))
+        assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
+        assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
+
+
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
 def test_diagonal_kernels_on_tiles_and_tasks(
     covariance_type, global_random_seed, monkeypatch

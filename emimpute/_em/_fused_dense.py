@@ -691,6 +691,8 @@ def _evaluate_batched(
         log_det = np.empty(lanes)
         product = np.empty(lanes)
         observed_ones = np.empty((lanes, n_features))
+        # The group's missing coordinates, lane innermost.
+        index = np.zeros((n_missing, lanes), np.intp)
         start = task * n_rows // tasks
         stop = (task + 1) * n_rows // tasks
         for first in range(start, stop, lanes):
@@ -700,25 +702,26 @@ def _evaluate_batched(
                     observed_ones[lane, c] = 1.0
                 for a in range(n_missing):
                     observed_ones[lane, missing[first + lane, a]] = 0.0
+                    index[a, lane] = missing[first + lane, a]
             for j in range(n_matrices):
-                # Row by row (each row's indices read once), lower triangle.
-                for lane in range(lanes):
-                    i = first + lane
-                    for a in range(n_missing):
-                        if lane >= size:
-                            for b in range(a + 1):
-                                factor[a, b, lane] = 1.0 if a == b else 0.0
-                            continue
-                        ma = missing[i, a]
-                        for b in range(a + 1):
-                            factor[a, b, lane] = precisions[j, ma, missing[i, b]]
+                # Lower triangle, lane innermost: the stores are contiguous
+                # (row by row, each went to another cache line: 13% of the
+                # kernel's time at d=100).
+                for a in range(n_missing):
+                    for b in range(a + 1):
+                        for lane in range(size):
+                            factor[a, b, lane] = precisions[
+                                j, index[a, lane], index[b, lane]
+                            ]
+                        for lane in range(size, lanes):
+                            factor[a, b, lane] = 1.0 if a == b else 0.0
                 # y_M = P_{M,.} (x0 - mu) + P_MM mu_M (see _evaluate), with
                 # P_MM read from its lower triangle before it is factorised.
                 for s in range(served):
                     k = s if n_matrices == 1 else j
                     for a in range(n_missing):
                         for lane in range(size):
-                            ma = missing[first + lane, a]
+                            ma = index[a, lane]
                             y[s, a, lane] = (
                                 products[first + lane, j, ma] - precision_means[k, ma]
                             )
