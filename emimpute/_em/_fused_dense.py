@@ -29,18 +29,20 @@ innermost, so that each step of the factorisation, solves and inversion is
 one loop over the rows, which the compiler vectorises, instead of a chain
 of dependent scalar operations per row. There the density and conditional
 mean take only the factor and two triangular solves; the inverse (twice
-the factor's cost) is made in the statistics, and only for the (row,
-component) pairs whose responsibility is not negligible (often one per row).
+the factor's cost) is made in the statistics, from the factor made again
+(cheaper than storing it), and only for the (row, component) pairs whose
+responsibility is not negligible (often one per row).
 
 **Cost** per E-step on ``n_r`` rows with ``r`` missing entries (``q = d -
 r`` observed), ``u_r`` runs of a pattern, ``K`` components: ``O(n_r K d^2)``
 in BLAS; compiled, ``O(n_r K (d + r^2))`` plus ``O(u_r K r^3)`` on the
 precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
 covariance route (tied: one factorisation per run, not per component);
-batched, ``n_r K r^3 / 6`` multiply-adds for the factors plus ``n_w r^3 /
-3`` for the inverses, ``n_w`` the (row, component) pairs of non-negligible
-responsibility, between ``n_r`` and ``n_r K`` (tied: ``n_r (r^3 / 6 + r^3 /
-3)``), in vector operations over ``_LANES`` rows.
+batched, ``n_r K r^3 / 6`` multiply-adds for the factors in the density plus
+``n_w r^3 / 2`` to factorise again and invert in the statistics, ``n_w`` the
+(row, component) pairs of non-negligible responsibility, between ``n_r`` and
+``n_r K`` (tied: ``n_r (r^3 / 6 + r^3 / 2)``), in vector operations over
+``_LANES`` rows.
 Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
 """
@@ -202,10 +204,10 @@ class FusedDenseKernel(DenseKernel):
         row_pattern = conditionals.row_pattern
         covariances = conditionals.covariances
         if row_pattern is not None:
-            # The batched kernel left factors: their inverses, added where
-            # they weigh (then none per pattern).
-            _add_factor_covariances(
-                resp, block.missing, covariances, lower_parts, _LANES, tasks
+            # The batched kernel's are made here, where they weigh (then
+            # none per pattern).
+            _add_batched_covariances(
+                resp, block.missing, self.precisions, lower_parts, _LANES, tasks
             )
             covariances = covariances[:, :0]
         _statistics(
@@ -478,7 +480,7 @@ def _statistics(
     summed responsibilities, into ``lower_parts`` (lower triangles, per
     task), unless ``conditional_covariances`` has no pattern (0 entries on
     its second axis: the batched kernel's, added by
-    :func:`_add_factor_covariances`).
+    :func:`_add_batched_covariances`).
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
@@ -568,6 +570,24 @@ def _statistics(
                             )
                             position += 1
                     weights[j] = 0.0
+
+
+@jit
+def _lane_gather(matrices, j, index, size, out, lanes):
+    """``out[a, b, lane] = matrices[j, index[a, lane], index[b, lane]]``, ``b <= a``.
+
+    For the first ``size`` lanes; the others get the identity. Lane
+    innermost, so that the stores are contiguous (row by row, each went to
+    another cache line of the scratch: 13% of the batched kernel's time at
+    d=100).
+    """
+    n = index.shape[0]
+    for a in range(n):
+        for b in range(a + 1):
+            for lane in range(size):
+                out[a, b, lane] = matrices[j, index[a, lane], index[b, lane]]
+            for lane in range(size, lanes):
+                out[a, b, lane] = 1.0 if a == b else 0.0
 
 
 @jit
@@ -663,11 +683,11 @@ def _evaluate_batched(
     triangular solves (``r^2``): ``w = C y_M = inv(L^T) inv(L) y_M`` and
     ``y_M^T C y_M = |inv(L) y_M|^2``. The conditional covariance ``C =
     inv(P_MM)`` costs twice the factorisation and only the statistics need
-    it, weighted by the row's responsibility, which is often exactly 0 for
-    all but one component: ``conditional_covariances[j, i]`` receives row
-    ``i``'s factor ``L`` (packed lower triangle, row by row), which
-    :func:`_add_factor_covariances` inverts where its weight is not
-    negligible. Returns the number of blocks that were not positive definite.
+    it, weighted by the row's responsibility, which is often negligible for
+    all but one component: :func:`_add_batched_covariances` makes it there,
+    and ``conditional_covariances`` is not written (storing the factors for
+    it cost more, in memory traffic, than factorising again). Returns the
+    number of blocks that were not positive definite.
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
@@ -704,17 +724,7 @@ def _evaluate_batched(
                     observed_ones[lane, missing[first + lane, a]] = 0.0
                     index[a, lane] = missing[first + lane, a]
             for j in range(n_matrices):
-                # Lower triangle, lane innermost: the stores are contiguous
-                # (row by row, each went to another cache line: 13% of the
-                # kernel's time at d=100).
-                for a in range(n_missing):
-                    for b in range(a + 1):
-                        for lane in range(size):
-                            factor[a, b, lane] = precisions[
-                                j, index[a, lane], index[b, lane]
-                            ]
-                        for lane in range(size, lanes):
-                            factor[a, b, lane] = 1.0 if a == b else 0.0
+                _lane_gather(precisions, j, index, size, factor, lanes)
                 # y_M = P_{M,.} (x0 - mu) + P_MM mu_M (see _evaluate), with
                 # P_MM read from its lower triangle before it is factorised.
                 for s in range(served):
@@ -764,14 +774,6 @@ def _evaluate_batched(
                                 for b in range(a - a % 8, a + 1):
                                     log_det[lane] += np.log(factor[b, b, lane])
                             product[lane] = 1.0
-                position = 0
-                for a in range(n_missing):
-                    for b in range(a + 1):
-                        for lane in range(size):
-                            conditional_covariances[j, first + lane, position] = factor[
-                                a, b, lane
-                            ]
-                        position += 1
                 for s in range(served):
                     k = s if n_matrices == 1 else j
                     # inv(L) y_M, in place, and its squared norm y_M^T C y_M.
@@ -820,28 +822,30 @@ NEGLIGIBLE_WEIGHT = 2.0**-104
 
 
 @ParallelKernel
-def _add_factor_covariances(resp, missing, factors, lower_parts, lanes, tasks):
-    """Add the batched kernel's conditional covariances into the statistics.
+def _add_batched_covariances(resp, missing, precisions, lower_parts, lanes, tasks):
+    """Add the conditional covariances of a batched block into its statistics.
 
-    ``factors[j, i]`` is row ``i``'s packed factor ``L`` of ``P_MM`` (from
-    :func:`_evaluate_batched`); ``C = inv(L L^T)`` is added, weighted by
-    ``resp[i, j]`` (tied: ``sum_k resp[i, k]``), into ``lower_parts[task,
-    j]``'s lower triangle, on the rows where that weight exceeds
-    ``NEGLIGIBLE_WEIGHT`` times the row's. The rows kept are taken ``lanes``
-    at a time (each row's ``C`` has the same bits whatever lane it lands
-    in), so that a component that weighs a fifth of the rows costs a fifth
-    of the inverses: ``O(n_kept r^3 / 3)`` multiply-adds per matrix, in
-    vector operations over ``lanes`` rows, plus ``O(n_rows K)`` to choose
-    them and ``O(n_kept r^2)`` to add them.
+    For each matrix ``j`` and row ``i`` whose weight (``resp[i, j]``; tied,
+    ``sum_k resp[i, k]``) exceeds ``NEGLIGIBLE_WEIGHT`` times the row's,
+    ``C = inv(P_MM)`` times that weight is added into ``lower_parts[task,
+    j]``'s lower triangle. The rows kept are taken ``lanes`` at a time, and
+    their ``P_MM`` gathered, factorised (the same operations as
+    :func:`_evaluate_batched`'s, hence the same factor) and inverted with the
+    lane loop innermost; each row's ``C`` has the same bits whatever lane it
+    lands in. A component that weighs a fifth of the rows costs a fifth of
+    the factorisations and inverses: ``n_kept r^3 / 2`` multiply-adds per
+    matrix, in vector operations over ``lanes`` rows, plus ``O(n_rows K)``
+    to choose the rows and ``O(n_kept r^2)`` to gather and add.
     """
-    n_matrices, n_rows, n_packed = factors.shape
-    n_missing = missing.shape[1]
+    n_rows, n_missing = missing.shape
     n_components = resp.shape[1]
+    n_matrices = precisions.shape[0]
     shared = n_matrices == 1
     for task in prange(tasks):
         factor = np.empty((n_missing, n_missing, lanes))
         reciprocal = np.empty((n_missing, lanes))
         total = np.empty(lanes)
+        index = np.zeros((n_missing, lanes), np.intp)
         kept = np.empty(lanes, np.intp)
         weights = np.empty(lanes)
         start = task * n_rows // tasks
@@ -856,28 +860,20 @@ def _add_factor_covariances(resp, missing, factors, lower_parts, lanes, tasks):
                 if weight > NEGLIGIBLE_WEIGHT * mass:
                     kept[size] = i
                     weights[size] = weight
+                    for a in range(n_missing):
+                        index[a, size] = missing[i, a]
                     size += 1
                 if size == 0 or (size < lanes and i + 1 < stop):
                     continue
-                for lane in range(lanes):
-                    position = 0
-                    for a in range(n_missing):
-                        for b in range(a + 1):
-                            if lane < size:
-                                value = factors[j, kept[lane], position]
-                            else:
-                                value = 1.0 if a == b else 0.0
-                            factor[a, b, lane] = value
-                            position += 1
-                    for a in range(n_missing):
-                        reciprocal[a, lane] = 1.0 / factor[a, a, lane]
+                _lane_gather(precisions, j, index, size, factor, lanes)
+                # Not positive definite: reported by _evaluate_batched.
+                _lane_cholesky(factor, reciprocal, total, n_missing, lanes)
                 _lane_inverse(factor, reciprocal, total, n_missing, lanes)
                 for lane in range(size):
-                    row = kept[lane]
                     for a in range(n_missing):
-                        ma = missing[row, a]
+                        ma = index[a, lane]
                         for b in range(a + 1):
-                            lower_parts[task, j, ma, missing[row, b]] += (
+                            lower_parts[task, j, ma, index[b, lane]] += (
                                 weights[lane] * factor[a, b, lane]
                             )
                 size = 0
