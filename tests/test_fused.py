@@ -336,10 +336,19 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             data = EMData.build(X, mask)
             kernel = _kernel(data, params, route, "numba")
             for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
-                evaluation = kernel.evaluate(block)
+                evaluation = kernel.evaluate(block, moments=True)
                 if block.n_missing:
-                    row_pattern = evaluation.conditionals.row_pattern
-                    assert (row_pattern is not None) == batched
+                    conditionals = evaluation.conditionals
+                    assert (conditionals.row_pattern is not None) == batched
+                    # Imputation's conditional covariances (the batched
+                    # kernel makes them only when asked for moments).
+                    want = np.stack([reference.cond_covs[i] for i in block.rows], 1)
+                    assert_close(
+                        conditionals.row_covariances(block.row_pattern),
+                        want,
+                        TOL,
+                        f"batched={batched} {route} chunks of {chunk_size}: C",
+                    )
             log_density, stats = _kernel_pass(
                 X, mask, params, reference, route, "numba", chunk_size
             )

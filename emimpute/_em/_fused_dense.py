@@ -125,10 +125,11 @@ class FusedDenseKernel(DenseKernel):
             products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
         log_density = np.empty((n_rows, n_components))
         delta = np.empty((n_components, n_rows, r))
-        # Conditional covariances per pattern, or per row when batched.
-        covariances = np.empty(
-            (len(self.precisions), n_rows if batched else n_patterns, r * (r + 1) // 2)
-        )
+        # Conditional covariances per pattern, or per row when batched: the
+        # batched kernel makes them only for imputation (the statistics make
+        # their own, where they weigh).
+        entries = (n_rows if moments else 0) if batched else n_patterns
+        covariances = np.empty((len(self.precisions), entries, r * (r + 1) // 2))
         if batched:
             row_pattern = np.arange(n_rows, dtype=np.intp)
             failures = _evaluate_batched(
@@ -689,10 +690,12 @@ def _evaluate_batched(
     ``y_M^T C y_M = |inv(L) y_M|^2``. The conditional covariance ``C =
     inv(P_MM)`` costs twice the factorisation and only the statistics need
     it, weighted by the row's responsibility, which is often negligible for
-    all but one component: :func:`_add_batched_covariances` makes it there,
-    and ``conditional_covariances`` is not written (storing the factors for
-    it cost more, in memory traffic, than factorising again). Returns the
-    number of blocks that were not positive definite.
+    all but one component: :func:`_add_batched_covariances` makes it there
+    (storing the factors for it cost more, in memory traffic, than
+    factorising again). ``conditional_covariances[j, i]`` receives row
+    ``i``'s ``C`` (packed) only when it has a row per row (imputation asks
+    for it); with 0 (the E-step), nothing. Returns the number of blocks that
+    were not positive definite.
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
@@ -702,6 +705,7 @@ def _evaluate_batched(
     # The components whose conditional means one factor serves: its own
     # (full), or all (tied).
     served = n_components if n_matrices == 1 else 1
+    store = conditional_covariances.shape[1] > 0
     failures = 0
     for task in prange(tasks):
         # P_MM's lower triangle, then its factor L in place.
@@ -812,6 +816,18 @@ def _evaluate_batched(
                                 + log_det_cholesky[j]
                                 - log_det[lane]
                             )
+                if store:
+                    # C = inv(P_MM) from the factor, which the solves above
+                    # no longer need.
+                    _lane_inverse(factor, reciprocal, total, n_missing, lanes)
+                    position = 0
+                    for a in range(n_missing):
+                        for b in range(a + 1):
+                            for lane in range(size):
+                                conditional_covariances[j, first + lane, position] = (
+                                    factor[a, b, lane]
+                                )
+                            position += 1
     return failures
 
 
