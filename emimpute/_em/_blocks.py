@@ -6,17 +6,34 @@ group, so that the Gaussian family can stack the blocks of a chunk's patterns
 into batched linear algebra, while every family sees the same rows in the
 same order. A chunk holds as many rows as keep the families' scratch space
 near a fixed budget (about 16 MiB), whatever ``n``.
+
+The blocks of a data set are the same at every E-step of a fit (unless a
+kernel's scratch space per row, hence the chunk size, changes). For a data
+set of at most ``MEMO_FLOATS`` numeric entries they are made once and kept
+(:class:`BlockMemo`), each with a ``memo`` dictionary in which the families
+keep what they gather from the data for the block (the Gaussian family: its
+rows of ``X`` and of the mask), so that an E-step pays neither for the
+blocks' index arrays nor for the gathers again. That is where a small data
+set's E-step spends its time (a block's Python and numpy calls cost about
+0.1 ms whatever its rows; an E-step at 1e4 x 10 with 20% missing has 9
+blocks). The memory kept is bounded: at most about as much again as the
+numeric entries of a data set of ``MEMO_FLOATS`` entries (16 MiB); a larger
+data set makes its blocks per E-step, where their cost is small beside the
+blocks' arithmetic.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 # Floats of scratch space per chunk; sets the number of rows per chunk.
 _CHUNK_FLOATS = 2**21
 
+# Numeric entries up to which a data set keeps its blocks between E-steps.
+MEMO_FLOATS = 2**21
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class RowBlock:
     """A chunk of rows that all have ``r`` missing numeric entries.
 
@@ -30,12 +47,17 @@ class RowBlock:
         Index of each row's pattern in ``pattern_missing``.
     pattern_missing : ndarray of shape (n_patterns, r)
         Missing numeric coordinates of each pattern present in the chunk.
+    memo : dict or None
+        Arrays the families gathered for this block from the data set that
+        keeps it (see :class:`BlockMemo`), by name; None for a block made for
+        one pass, whose gathers are not kept.
     """
 
     rows: np.ndarray
     missing: np.ndarray
     row_pattern: np.ndarray
     pattern_missing: np.ndarray
+    memo: dict | None = field(default=None, kw_only=True, repr=False)
 
     @property
     def n_missing(self):
@@ -47,7 +69,43 @@ def rows_per_chunk(floats_per_row):
     return max(64, _CHUNK_FLOATS // max(int(floats_per_row), 1))
 
 
-def iter_blocks(patterns, kernels, *, chunk_size=None, groups=None):
+class BlockMemo:
+    """The blocks of one data set, kept between its E-steps.
+
+    One entry per group (its number of missing entries and of rows identify
+    it within a data set): the chunk size the blocks were cut at and the
+    blocks. A group cut at a new size replaces its old blocks, so at most
+    one set of blocks per group is kept.
+    """
+
+    def __init__(self):
+        self._groups = {}
+
+    def blocks(self, group, size):
+        """The :class:`RowBlock` s of ``group`` in chunks of ``size`` rows."""
+        key = (group.n_missing, len(group.rows))
+        # A size beyond the group's rows cuts the same single block.
+        size = min(size, max(len(group.rows), 1))
+        kept = self._groups.get(key)
+        if kept is None or kept[0] != size:
+            kept = (size, tuple(_cut(group, size, memo=True)))
+            self._groups[key] = kept
+        return kept[1]
+
+
+def _cut(group, size, *, memo=False):
+    """Yield the blocks of ``group`` in chunks of ``size`` rows."""
+    for rows, row_pattern, pattern_missing in group.chunks(size):
+        yield RowBlock(
+            rows=rows,
+            missing=pattern_missing[row_pattern],
+            row_pattern=row_pattern,
+            pattern_missing=pattern_missing,
+            memo={} if memo else None,
+        )
+
+
+def iter_blocks(patterns, kernels, *, chunk_size=None, groups=None, memo=None):
     """Yield the :class:`RowBlock` s of a data set, group by group.
 
     Parameters
@@ -61,15 +119,15 @@ def iter_blocks(patterns, kernels, *, chunk_size=None, groups=None):
         space in the kernels fits a budget of about 16 MiB.
     groups : list of PatternGroup, default=None
         The groups to visit; all of ``patterns.groups`` by default.
+    memo : BlockMemo, default=None
+        The data set's kept blocks (``EMData.block_memo``): taken from there,
+        or made and kept there; None makes them for this pass only.
     """
     for group in patterns.groups if groups is None else groups:
         size = chunk_size or rows_per_chunk(
             sum(kernel.floats_per_row(group.n_missing) for kernel in kernels)
         )
-        for rows, row_pattern, pattern_missing in group.chunks(size):
-            yield RowBlock(
-                rows=rows,
-                missing=pattern_missing[row_pattern],
-                row_pattern=row_pattern,
-                pattern_missing=pattern_missing,
-            )
+        if memo is None:
+            yield from _cut(group, size)
+        else:
+            yield from memo.blocks(group, size)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._blocks import MEMO_FLOATS, BlockMemo
 from emimpute._em._patterns import find_patterns
 
 
@@ -130,6 +131,18 @@ class EMData:
         offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]]).astype(np.intp)
         missing = n_categories.sum() + np.arange(len(n_categories), dtype=np.intp)
         return np.where(self.codes >= 0, self.codes + offsets, missing)
+
+    @functools.cached_property
+    def block_memo(self):
+        """The data set's row blocks, kept between E-steps, or None.
+
+        A :class:`~emimpute._em._blocks.BlockMemo` for a data set of at most
+        ``MEMO_FLOATS`` numeric entries (see ``_blocks``), else None: the
+        E-steps of a fit then make their blocks each time.
+        """
+        if self.numeric.size > MEMO_FLOATS:
+            return None
+        return BlockMemo()
 
     def take(self, rows):
         """The data of ``rows`` only (patterns rebuilt).

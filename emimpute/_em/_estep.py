@@ -101,7 +101,12 @@ def e_step(data, params, *, chunk_size=None):
     bound = kernels(data, params)
     log_weights = log_mixture_weights(params)
     log_prob_norm = np.zeros(data.n_samples)
-    stats = None
+    # Sums over the blocks: the counts in one array (0 + a is a: the same
+    # bits as adding the blocks' values), each family's statistics by its
+    # values' addition.
+    nk = np.zeros(params.n_components)
+    totals = [None] * len(bound)
+    n_blocks = 0
     # Underflow of tiny responsibilities is benign; the caller checks that
     # the log-likelihood is finite, and says what to change if it is not.
     # Small BLAS products on one thread (see _fused.blas_threads_for).
@@ -114,6 +119,7 @@ def e_step(data, params, *, chunk_size=None):
             bound,
             chunk_size=chunk_size,
             groups=data.patterns.informative_groups,
+            memo=data.block_memo,
         ):
             evaluations, log_density = evaluate_block(bound, block)
             block_norm, resp = responsibilities(log_density, log_weights)
@@ -123,16 +129,17 @@ def e_step(data, params, *, chunk_size=None):
                 # Statistics are linear in the responsibilities: a row of
                 # weight w counts as w copies of it.
                 resp *= weights
-            block_stats = MixtureStats(
-                # A product, not resp.sum(axis=0): a column sum of a tall
-                # (rows, K) array is 6x slower, and this runs per block.
-                nk=np.ones(len(resp)) @ resp,
-                families=tuple(
-                    kernel.statistics(block, resp, evaluation)
-                    for kernel, evaluation in zip(bound, evaluations, strict=True)
-                ),
-            )
-            stats = block_stats if stats is None else stats + block_stats
+            # A product, not resp.sum(axis=0): a column sum of a tall
+            # (rows, K) array is 6x slower, and this runs per block.
+            nk += np.ones(len(resp)) @ resp
+            n_blocks += 1
+            for index, (kernel, evaluation) in enumerate(
+                zip(bound, evaluations, strict=True)
+            ):
+                value = kernel.statistics(block, resp, evaluation)
+                total = totals[index]
+                totals[index] = value if total is None else total + value
+    stats = MixtureStats(nk, tuple(totals)) if n_blocks else None
     return log_prob_norm, stats
 
 
@@ -189,6 +196,7 @@ def weighted_log_prob(data, params, *, chunk_size=None):
             bound,
             chunk_size=chunk_size,
             groups=data.patterns.informative_groups,
+            memo=data.block_memo,
         ):
             out[block.rows] = evaluate_block(bound, block)[1]
     out[data.patterns.empty_rows] = 0.0

@@ -168,9 +168,11 @@ class FusedDenseKernel(DenseKernel):
         route, so not where the route is forced to the covariance or a
         component is ill-conditioned for it (see ``_dense``).
         """
-        if self.route == "covariance" or np.any(self.ill_conditioned):
-            return False
-        return n_patterns >= BATCHED_MIN_PATTERNS_PER_ROW * n_rows
+        return (
+            self.route != "covariance"
+            and not self.any_ill_conditioned
+            and n_patterns >= BATCHED_MIN_PATTERNS_PER_ROW * n_rows
+        )
 
     def statistics(self, block, resp, conditionals):
         if not isinstance(conditionals, FusedConditionals):
@@ -185,9 +187,15 @@ class FusedDenseKernel(DenseKernel):
         n_rows = len(x)
         r = block.n_missing
         tasks = n_tasks(n_rows, n_components * (n_features + r * r))
-        s1_parts = np.zeros((tasks, n_components, n_features))
-        # Lower triangles of the summed conditional covariances, per task.
-        lower_parts = np.zeros((tasks,) + s2.shape)
+        if tasks == 1:
+            # One task's parts are the block's sums: the kernel adds them
+            # into the fresh arrays themselves (the same bits as adding its
+            # parts to zeros; no reductions, no arrays per block).
+            s1_parts, lower_parts = s1[np.newaxis], s2[np.newaxis]
+        else:
+            s1_parts = np.zeros((tasks, n_components, n_features))
+            # Lower triangles of the summed conditional covariances, per task.
+            lower_parts = np.zeros((tasks,) + s2.shape)
         # Completed rows (tied: the responsibility-weighted completion, whose
         # outer products plus the between-component spread of the
         # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
@@ -207,11 +215,13 @@ class FusedDenseKernel(DenseKernel):
             lower_parts,
             tasks,
         )
-        s1 += s1_parts.sum(axis=0)
-        lower = lower_parts.sum(axis=0)
-        s2 += lower + np.swapaxes(lower, 1, 2)
-        diagonal = np.arange(n_features)
-        s2[:, diagonal, diagonal] -= lower[:, diagonal, diagonal]
+        if tasks > 1:
+            s1 += s1_parts.sum(axis=0)
+            s2 += lower_parts.sum(axis=0)
+        # s2 holds the lower triangles: mirror them (the diagonal, doubled,
+        # halved back exactly; a strided view of it, not a fancy index).
+        s2 += np.swapaxes(s2, 1, 2)
+        s2.reshape(len(s2), -1)[:, :: n_features + 1] *= 0.5
         for j, rows in enumerate(filled):
             # A product of an array with its own transpose: numpy calls syrk.
             s2[j] += rows.T @ rows

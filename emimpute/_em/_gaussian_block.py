@@ -10,7 +10,7 @@ from emimpute._em._blocks import RowBlock
 LOG_2PI = np.log(2.0 * np.pi)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianBlock(RowBlock):
     """A :class:`~emimpute._em._blocks.RowBlock` with its numeric entries.
 
@@ -40,6 +40,7 @@ class GaussianBlock(RowBlock):
             missing=block.missing,
             row_pattern=block.row_pattern,
             pattern_missing=block.pattern_missing,
+            memo=block.memo,
             X=X,
             mask=mask,
             shift=shift,
@@ -51,16 +52,35 @@ class GaussianBlock(RowBlock):
 
         ndarray of shape (n_rows, n_features).
         """
-        # take, not fancy indexing: several times faster for row gathers.
-        centred = np.take(self.X, self.rows, axis=0)
-        if centred.dtype != np.float64:
+        if self.memo is None:
+            # take, not fancy indexing: several times faster for row gathers.
             # float32 data are centred in float64: subtracting the shift in
             # float32 would round every difference to float32's precision.
-            centred = centred.astype(np.float64)
-        centred -= self.shift
+            centred = np.take(self.X, self.rows, axis=0).astype(np.float64, copy=False)
+            centred -= self.shift
+            if self.n_missing:
+                np.putmask(centred, self._row_mask, 0.0)
+            return centred
+        # The rows gathered once per data set (zero where missing, so that
+        # no value there can overflow), and zeroed again at the missing
+        # entries by their flat indices: a fifth of a mask's entries at 20%
+        # missing, half the time of putmask. The same values: x - shift
+        # where observed, +0.0 where missing.
+        centred = self._memoised("rows", self._gather_rows) - self.shift
         if self.n_missing:
-            np.putmask(centred, self._row_mask, 0.0)
+            centred.ravel()[self._memoised("flat_missing", self._flat_missing)] = 0.0
         return centred
+
+    def _gather_rows(self):
+        rows = np.take(self.X, self.rows, axis=0).astype(np.float64, copy=False)
+        if self.n_missing:
+            np.putmask(rows, self._row_mask, 0.0)
+        return rows
+
+    def _flat_missing(self):
+        n_rows, n_features = len(self.rows), self.X.shape[1]
+        starts = np.arange(0, n_rows * n_features, n_features)
+        return (starts[:, np.newaxis] + self.missing).ravel()
 
     @functools.cached_property
     def observed(self):
@@ -71,9 +91,23 @@ class GaussianBlock(RowBlock):
         # on every E-step (the complete-row paths never read it).
         return np.broadcast_to(1.0, (len(self.rows), self.X.shape[1]))
 
-    @functools.cached_property
+    @property
     def _row_mask(self):
-        return np.take(self.mask, self.rows, axis=0)
+        return self._memoised("row_mask", lambda: np.take(self.mask, self.rows, axis=0))
+
+    def _memoised(self, name, make):
+        """``make()``, kept in the block's memo when it has one."""
+        memo = self.memo
+        if memo is None:
+            # Kept on this object for the E-step (the cached_property way).
+            value = self.__dict__.get(name)
+            if value is None:
+                value = self.__dict__[name] = make()
+            return value
+        value = memo.get(name)
+        if value is None:
+            value = memo[name] = make()
+        return value
 
 
 @dataclass(frozen=True)
