@@ -219,8 +219,10 @@ class FusedDenseKernel(DenseKernel):
             s1 += s1_parts.sum(axis=0)
             s2 += lower_parts.sum(axis=0)
         # s2 holds the lower triangles: mirror them (the diagonal, doubled,
-        # halved back exactly; a strided view of it, not a fancy index).
-        s2 += np.swapaxes(s2, 1, 2)
+        # halved back exactly; a strided view of it, not a fancy index). The
+        # transpose copied first: numpy's own copy of an overlapping operand
+        # costs more.
+        s2 += np.swapaxes(s2, 1, 2).copy()
         s2.reshape(len(s2), -1)[:, :: n_features + 1] *= 0.5
         for j, rows in enumerate(filled):
             # A product of an array with its own transpose: numpy calls syrk.

@@ -16,7 +16,9 @@ class GaussianBlock(RowBlock):
 
     The centred rows are gathered when first read: a compiled kernel that
     reads ``X``, ``mask`` and ``shift`` at ``rows`` itself (the diagonal one)
-    never pays for the copy.
+    never pays for the copy. A block kept between E-steps (its ``memo``, see
+    ``_blocks``) gathers its rows of ``X`` and of the mask once per data set;
+    each E-step then only subtracts its shift.
 
     Attributes
     ----------
