@@ -180,6 +180,17 @@ class EMData:
             return None
         return self.sample_weight[rows, np.newaxis]
 
+    def block_weights(self, block):
+        """:meth:`row_weights` of a block's rows, kept in a kept block's memo."""
+        if self.sample_weight is None:
+            return None
+        if block.memo is None:
+            return self.row_weights(block.rows)
+        weights = block.memo.get("row_weights")
+        if weights is None:
+            weights = block.memo["row_weights"] = self.row_weights(block.rows)
+        return weights
+
     @property
     def total_weight(self):
         """The sum of the rows' weights: the number of rows without weights."""

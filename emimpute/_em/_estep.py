@@ -124,7 +124,7 @@ def e_step(data, params, *, chunk_size=None):
             evaluations, log_density = evaluate_block(bound, block)
             block_norm, resp = responsibilities(log_density, log_weights)
             log_prob_norm[block.rows] = block_norm
-            weights = data.row_weights(block.rows)
+            weights = data.block_weights(block)
             if weights is not None:
                 # Statistics are linear in the responsibilities: a row of
                 # weight w counts as w copies of it.

@@ -68,9 +68,11 @@ class GaussianBlock(RowBlock):
         # entries by their flat indices: a fifth of a mask's entries at 20%
         # missing, half the time of putmask. The same values: x - shift
         # where observed, +0.0 where missing.
-        centred = self._memoised("rows", self._gather_rows) - self.shift
+        centred = self._memoised("numeric_rows", self._gather_rows) - self.shift
         if self.n_missing:
-            centred.ravel()[self._memoised("flat_missing", self._flat_missing)] = 0.0
+            centred.ravel()[
+                self._memoised("numeric_flat_missing", self._flat_missing)
+            ] = 0.0
         return centred
 
     def _gather_rows(self):
@@ -95,7 +97,9 @@ class GaussianBlock(RowBlock):
 
     @property
     def _row_mask(self):
-        return self._memoised("row_mask", lambda: np.take(self.mask, self.rows, axis=0))
+        return self._memoised(
+            "numeric_mask", lambda: np.take(self.mask, self.rows, axis=0)
+        )
 
     def _memoised(self, name, make):
         """``make()``, kept in the block's memo when it has one."""
