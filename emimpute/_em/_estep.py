@@ -21,7 +21,9 @@ each family's kernel (``family.kernel(data, weights)``) implements
 - ``statistics(block, resp, evaluation)``: a new additive value;
 - ``impute(block, resp, evaluation, out, ...)``: the completed entries.
 
-Cost per E-step: the sum of the families' (``_gaussian``, ``_categorical``);
+Cost per E-step: the sum of the families' (``_gaussian``, ``_categorical``),
+plus a fixed cost per block of rows (``_blocks``: the blocks, and what the
+families gather for them, are kept between the E-steps of a small data set);
 Python loops run over the chunks and the families, never over rows or
 patterns.
 """
