@@ -590,3 +590,33 @@ def test_standardised_data_gather_their_own_rows():
     assert scaled.block_memo is not data.block_memo
     assert np.array_equal(norm, fresh_norm)
     assert np.array_equal(stats.families[0].s2, fresh_stats.families[0].s2)
+
+
+def test_kept_blocks_share_scratch_per_thread():
+    # Kept blocks borrow their temporaries from their keeper: one array per
+    # name, grown to the largest request, shared by the blocks, and separate
+    # per thread (a data set's E-steps may run on several); a block made for
+    # one pass gets a fresh array each time.
+    import threading
+
+    from emimpute._em._blocks import BlockMemo, RowBlock
+
+    memo = BlockMemo()
+    big = memo.scratch("products", (10, 4))
+    small = memo.scratch("products", (3, 2))
+    assert small.shape == (3, 2) and np.shares_memory(big, small)
+    grown = memo.scratch("products", (20, 4))
+    assert grown.shape == (20, 4) and not np.shares_memory(big, grown)
+    assert not np.shares_memory(grown, memo.scratch("filled", (20, 4)))
+    elsewhere = []
+    thread = threading.Thread(
+        target=lambda: elsewhere.append(memo.scratch("products", (20, 4)))
+    )
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(grown, elsewhere[0])
+    empty = np.empty(0, dtype=np.intp)
+    one_pass = RowBlock(empty, empty[:, np.newaxis], empty, empty[:, np.newaxis])
+    assert not np.shares_memory(
+        one_pass.scratch("products", (2, 2)), one_pass.scratch("products", (2, 2))
+    )

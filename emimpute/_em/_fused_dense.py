@@ -114,12 +114,19 @@ class FusedDenseKernel(DenseKernel):
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
         else:
-            products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
-        log_density = np.empty((n_rows, n_components))
-        delta = np.empty((n_components, n_rows, r))
+            # Into the block's scratch arrays (new ones for a block made for
+            # one pass; see _blocks.BlockMemo.scratch).
+            products = np.matmul(
+                x,
+                self.wide_precisions,
+                out=block.scratch("products", (n_rows, self.wide_precisions.shape[1])),
+            ).reshape(n_rows, -1, n_features)
+        log_density = block.scratch("log_density", (n_rows, n_components))
+        delta = block.scratch("delta", (n_components, n_rows, r))
         # Conditional covariances per pattern, or per row when batched.
-        covariances = np.empty(
-            (len(self.precisions), n_rows if batched else n_patterns, r * (r + 1) // 2)
+        covariances = block.scratch(
+            "covariances",
+            (len(self.precisions), n_rows if batched else n_patterns, r * (r + 1) // 2),
         )
         if batched:
             row_pattern = np.arange(n_rows, dtype=np.intp)
@@ -200,7 +207,7 @@ class FusedDenseKernel(DenseKernel):
         # outer products plus the between-component spread of the
         # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
         # component's deviations scaled by sqrt(r_k).
-        filled = np.empty((len(s2), n_rows, n_features))
+        filled = block.scratch("filled", (len(s2), n_rows, n_features))
         row_pattern = conditionals.row_pattern
         _statistics(
             x,
