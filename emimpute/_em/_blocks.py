@@ -20,16 +20,18 @@ index arrays nor for the gathers again.
 with ``r`` missing numeric entries, ``c_r`` rows per chunk): one per distinct
 ``r`` (at most ``d + 1``) while the groups fit in a chunk, then growing as
 ``n / c``. Each block costs a fixed amount of Python and numpy calls (about
-40 us on the fused path at K = 1, d = 10, measured on a 2-core machine; 75
+35 us on the fused path at K = 1, d = 10, measured on a 2-core machine; 75
 us before the blocks were kept) besides its rows' arithmetic: that fixed
 part is what weighs at small ``n`` (9 blocks for 1e4 x 10 at 20% missing:
-0.4 ms of a 2.1 ms E-step). Memory kept: about ``9 + 16 m + 16 / d`` bytes
+0.3 ms of a 2.0 ms E-step). Memory kept: about ``9 + 16 m + 16 / d`` bytes
 per numeric entry, ``m`` the missing fraction and ``d`` the numeric features
 (float64 rows, mask, indices): 13 MiB measured for a data set of
-``MEMO_FLOATS`` entries at 20% missing and d = 10. A larger data set makes
-its blocks at each E-step, where the gathers are a small part of the blocks'
-arithmetic (keeping them at 1e5 x 20 changed nothing measurable), and its
-memory stays that of one chunk.
+``MEMO_FLOATS`` entries at 20% missing and d = 10; plus the blocks' scratch
+arrays (:meth:`BlockMemo.scratch`), those of the largest block, at most a
+chunk's scratch space. A larger data set makes its blocks at each E-step,
+where the gathers are a small part of the blocks' arithmetic (keeping them
+at 1e5 x 20 changed nothing measurable), and its memory stays that of one
+chunk.
 """
 
 import math
