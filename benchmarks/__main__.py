@@ -3,8 +3,8 @@
     python -m benchmarks                 # full run, rewrites benchmarks/README.md
     python -m benchmarks --quick         # tiny sizes (CI smoke test), temp file
     python -m benchmarks --only mixture  # or: imputer, mixed, classifier, scale, cli,
-                                         # selection, multiple, speed: reruns that
-                                         # part and replaces it in the report
+                                         # selection, multiple, speed, grid: reruns
+                                         # that part and replaces it in the report
     python -m benchmarks --output FILE   # write the report elsewhere
     python -m benchmarks reliability     # the reliability figures (--quick too)
 
@@ -36,6 +36,7 @@ from pathlib import Path
 from benchmarks import (
     bench_classifier,
     bench_cli,
+    bench_grid,
     bench_imputer,
     bench_mixed,
     bench_mixture,
@@ -98,6 +99,7 @@ QUICK = {
     },
     "cli": {"megabytes": 1.0, "repeats": 1},
     "multiple": bench_multiple.QUICK,
+    "grid": bench_grid.QUICK,
     "speed": {
         "grid": bench_speed.QUICK_GRID,
         "hi": 2,
@@ -142,6 +144,11 @@ PARTS = (
         "speed",
         bench_speed,
         "Missing data at the speed of complete data: the E-step grid (issue 15)",
+    ),
+    (
+        "grid",
+        bench_grid,
+        "The E-step across width, missing rate and covariance type (issue 15)",
     ),
 )
 
@@ -279,7 +286,10 @@ iteration. Peak memory: fresh process per fit, as above, at 1e6 x 20. The
 slope is the least-squares slope of log time per iteration (CPU, with
 holes) against log n. Compile time: a fresh process with an empty numba
 cache runs one E-step of each covariance type, then a second process with
-the cache filled.
+the cache filled. `benchmarks/bench_grid.py` crosses d (10, 20, 50, 100),
+the missing rate (5%, 20%, 50%) and the covariance type at n = 20000, 1
+thread, with the same per-iteration method (`lo=1`, `hi=3`, 2 repeats), and
+gives for `full` the ratio that the flop counts alone allow.
 
 **Classification with missing labels.** Two Gaussian classes whose model
 is QDA's (class 1 with probability 0.4, means 2 apart along a random

@@ -746,9 +746,11 @@ def _check_imputer(X, mask, settings, options, counts):
         values = Xt[:, : X.shape[1]]
         observed = ~mask
         counts["observed cells"] += int(observed.sum())
+        # Bit for bit, both sides widened to float64 (exact from float32:
+        # a float32 input gives a float32 output, as scikit-learn's imputers).
         counts["observed cells altered"] += int(
             np.sum(
-                values[observed].view(np.int64)
+                values[observed].astype(np.float64).view(np.int64)
                 != X[observed].astype(np.float64).view(np.int64)
             )
         )

@@ -11,7 +11,7 @@
   multiple imputation and Rubin's rules.
 """
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -46,7 +46,7 @@ __all__ = [
 
 def __getattr__(name):
     if name in _PUBLIC_MODULES:
-        value = getattr(importlib.import_module(_PUBLIC_MODULES[name]), name)
+        value = getattr(_importlib.import_module(_PUBLIC_MODULES[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'emimpute' has no attribute {name!r}")

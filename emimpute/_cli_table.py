@@ -486,7 +486,13 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
     if typed or table.text is None:
         out = table.typed.copy()
         for k, j in enumerate(table.numeric):
-            out.isetitem(j, numbers[:, k])
+            hole = table.missing[:, j]
+            if hole.any():
+                # Imputed values are not integers: a column with holes comes
+                # back as floats; one without keeps its values and type.
+                column = np.array(table.numbers(j), copy=True)
+                column[hole] = numbers[hole, k]
+                out.isetitem(j, column)
         for k, j in enumerate(table.categorical):
             column = out.iloc[:, j].to_numpy(dtype=object).copy()
             hole = table.missing[:, j]

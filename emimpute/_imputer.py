@@ -491,6 +491,30 @@ class EMImputer(TransformerMixin, BaseEstimator):
             table = self._read(X, reset=True)
             empty = table.mask.all(axis=0)
         self._layout = table.layout
+        self._fit_features(table, empty)
+        if len(self._kept) == 0:
+            return self._fit_nothing()
+        if self.parameter_uncertainty and not self.sample_posterior:
+            raise ValueError(
+                "parameter_uncertainty needs sample_posterior=True: a parameter "
+                "draw only matters for draws of the missing entries."
+            )
+        model_data = self._fit_support(X, table, sample_weight, lazy)
+        result = self._fit_model(model_data)
+        self._store_fitted(result, table)
+        # The parameter draws refit to (or augment) the training data, in the
+        # units the model was fit in.
+        self._fit_data = None
+        if self.parameter_uncertainty:
+            self._fit_data = (
+                model_data
+                if result.scaling is None
+                else result.scaling.apply(model_data)
+            )
+        return self
+
+    def _fit_features(self, table, empty):
+        """The features kept (warning about the empty ones) and the indicator."""
         if empty.any() and not self.keep_empty_features:
             # Named as scikit-learn's imputers name them: by feature name
             # when the input has names, else by index.
@@ -509,17 +533,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
             self.indicator_ = MissingIndicator(
                 missing_values=self._indicator_marker, error_on_new=False
             ).fit(self._indicator_input(table))
-        if len(self._kept) == 0:
-            return self._fit_nothing()
         # Positions of the kept features among the numeric and the
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
-        if self.parameter_uncertainty and not self.sample_posterior:
-            raise ValueError(
-                "parameter_uncertainty needs sample_posterior=True: a parameter "
-                "draw only matters for draws of the missing entries."
-            )
+
+    def _fit_support(self, X, table, sample_weight, lazy):
+        """The bounds and transformations (``_support``); the data the model sees."""
         columns = table.numeric_columns[self._numeric_kept]
         if lazy:
             data = DaskData.build(X[:, self._kept])
@@ -550,22 +570,27 @@ class EMImputer(TransformerMixin, BaseEstimator):
                     "parameter_uncertainty": bool(self.parameter_uncertainty),
                 }
             )
-        model_data = self._support.model_data(data)
-        if self.n_components == "auto":
-            # Maximum-likelihood mixtures overfit tables of a few hundred rows
-            # (see n_components): 'auto' is MAP-EM by default.
-            prior = "default" if self.prior is None else self.prior
-            result = select_by_held_out_cells(
-                model_data,
-                AUTO_COMPONENTS,
-                lambda data, k: fit_em(
-                    self, data, standardise=True, n_components=k, prior=prior
-                ),
-                random_state=check_random_state(self.random_state),
-                fraction=AUTO_HELD_OUT_FRACTION,
-            )[0]
-        else:
-            result = fit_em(self, model_data, standardise=True)
+        return self._support.model_data(data)
+
+    def _fit_model(self, model_data):
+        """EM on the model's data: one fit, or the choice of 'auto' components."""
+        if self.n_components != "auto":
+            return fit_em(self, model_data, standardise=True)
+        # Maximum-likelihood mixtures overfit tables of a few hundred rows
+        # (see n_components): 'auto' is MAP-EM by default.
+        prior = "default" if self.prior is None else self.prior
+        return select_by_held_out_cells(
+            model_data,
+            AUTO_COMPONENTS,
+            lambda data, k: fit_em(
+                self, data, standardise=True, n_components=k, prior=prior
+            ),
+            random_state=check_random_state(self.random_state),
+            fraction=AUTO_HELD_OUT_FRACTION,
+        )[0]
+
+    def _store_fitted(self, result, table):
+        """The fitted attributes, in the data's units."""
         params = result.params
         self._params = params
         self._scaling = result.scaling
@@ -594,16 +619,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.lower_bound_ = result.lower_bound
-        # The parameter draws refit to (or augment) the training data, in the
-        # units the model was fit in.
-        self._fit_data = None
-        if self.parameter_uncertainty:
-            self._fit_data = (
-                model_data
-                if result.scaling is None
-                else result.scaling.apply(model_data)
-            )
-        return self
 
     def _dask_input(self, X, sample_weight):
         """The fit's input from a row-chunked dask array, and its empty features.

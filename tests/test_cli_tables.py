@@ -304,6 +304,35 @@ def test_broken_pipe_ends_quietly(tmp_path):
     assert stderr == b""
 
 
+def test_parquet_keeps_the_types_of_columns_without_holes(capsys, tmp_path):
+    # A complete integer column stays int64 (it used to come back as
+    # float64); a nullable integer column with holes comes back as floats
+    # (the imputed values are not integers), its observed values unchanged.
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "count": np.arange(40, dtype=np.int64),
+            "holes": pd.array(
+                [None if i % 5 == 0 else i for i in range(40)], dtype="Int64"
+            ),
+            "x": rng.standard_normal(40),
+        }
+    )
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(source, index=False)
+    status, _, err = _run(capsys, "impute", source, "-o", out)
+    assert status == 0, err
+    got = pd.read_parquet(out)
+    assert got["count"].dtype == np.int64
+    assert got["count"].tolist() == frame["count"].tolist()
+    assert got["holes"].dtype == np.float64
+    assert not got["holes"].isna().any()
+    kept = frame["holes"].notna().to_numpy()
+    assert got["holes"][kept].tolist() == frame["holes"][kept].astype(float).tolist()
+    assert got["x"].tolist() == frame["x"].tolist()
+
+
 def test_parquet_in_and_out(capsys, tmp_path):
     pytest.importorskip("pyarrow")
     frame = pd.read_csv(PENGUINS).drop(columns="year")

@@ -374,3 +374,33 @@ def test_log_likelihood_never_decreases(covariance_type, global_random_seed):
         str(w.message) for w in caught if not issubclass(w.category, ConvergenceWarning)
     ]
     assert not unexpected, unexpected
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_start_given_in_full_is_the_start(covariance_type, global_random_seed):
+    # With weights, means and precisions all given, the start is those
+    # values, exactly as when k-means runs and each of its results is
+    # replaced (two given, the third replaced after), on data with holes.
+    rng = np.random.default_rng(global_random_seed)
+    X, mask = _incomplete_data(rng, 60, 3, 2, 0.25, spread=3.0)
+    data = EMData.build(X, mask)
+    form = covariance_form(covariance_type)
+    config = EMConfig(n_components=2, form=form, init_params="kmeans", random_state=0)
+    reference = initial_params(data, config)
+    given = dict(
+        weights_init=np.array([0.3, 0.7]),
+        means_init=reference.means[::-1] + 0.5,
+        precisions_init=form.precisions(reference.precisions_cholesky),
+    )
+    start = initial_params(data, config, **given)
+    replaced = initial_params(
+        data,
+        config,
+        means_init=given["means_init"],
+        precisions_init=given["precisions_init"],
+    )
+    np.testing.assert_array_equal(start.weights, given["weights_init"])
+    for name in ("means", "covariances", "precisions_cholesky"):
+        np.testing.assert_array_equal(
+            getattr(start, name), getattr(replaced, name), err_msg=name
+        )

@@ -190,6 +190,7 @@ def _engine_conditionals(X, mask, params, shift, chunk_size, route="auto"):
     seen = np.zeros(n_samples, dtype=int)
     for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
         conditionals = _conditionals(kernel, block)
+        row_covariances = conditionals.row_covariances(block.row_pattern)
         assert chunk_size is None or len(block.rows) <= chunk_size
         assert np.array_equal(block.missing, block.pattern_missing[block.row_pattern])
         np.add.at(seen, block.rows, 1)
@@ -199,7 +200,7 @@ def _engine_conditionals(X, mask, params, shift, chunk_size, route="auto"):
             assert np.array_equal(missing, np.flatnonzero(mask[row])), row
             # Conditional means are relative to the shift.
             means[row] = conditionals.means[:, j] + shift[missing]
-            covs[row] = conditionals.covariances[:, block.row_pattern[j]]
+            covs[row] = row_covariances[:, j]
     np.testing.assert_array_equal(seen, 1)
     return log_density, means, covs
 
@@ -354,9 +355,10 @@ def test_scenarios_cover_the_edge_cases(global_random_seed):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_conditionals_have_documented_shapes(covariance_type, global_random_seed):
-    # Conditionals: log_density (n_rows, K), means (K, n_rows, r),
-    # covariances (K, n_patterns, r, r), for every block, complete rows
-    # (r = 0) and rows with nothing observed (r = d) included.
+    # Conditionals: log_density (n_rows, K), means (K, n_rows, r), per-row
+    # covariances (K, n_rows, r, r) and variances (K, n_rows, r), for every
+    # block, complete rows (r = 0) and rows with nothing observed (r = d)
+    # included.
     X, mask, params, _ = _case("edge-n30-d4", covariance_type, 2, global_random_seed)
     shift = mixture_mean(params)
     data = EMData.build(X, mask)
@@ -369,7 +371,13 @@ def test_conditionals_have_documented_shapes(covariance_type, global_random_seed
         n_missing.add(r)
         assert conditionals.log_density.shape == (n_rows, K)
         assert conditionals.means.shape == (K, n_rows, r)
-        assert conditionals.covariances.shape == (K, len(block.pattern_missing), r, r)
+        if r:
+            covariances = conditionals.row_covariances(block.row_pattern)
+            assert covariances.shape == (K, n_rows, r, r)
+            variances = conditionals.variances(block.row_pattern)
+            np.testing.assert_array_equal(
+                variances, np.diagonal(covariances, axis1=2, axis2=3)
+            )
     assert {0, X.shape[1]} <= n_missing
 
 

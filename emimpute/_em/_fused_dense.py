@@ -70,9 +70,10 @@ BATCHED_MIN_PATTERNS_PER_ROW = 0.5
 class FusedDenseKernel(DenseKernel):
     """:class:`~emimpute._em._dense.DenseKernel` with compiled rows with holes.
 
-    Complete rows and the conditional moments asked by imputation take the
-    numpy kernel's paths; the E-step's log-densities and statistics on rows
-    with missing entries take the fused one.
+    Complete rows take the numpy kernel's path; rows with missing entries
+    the fused one, for the E-step (log-densities, statistics) and for
+    imputation (conditional means and covariances, drawn from by
+    ``_conditional_draws``).
     """
 
     def __init__(self, family, shift, route="auto"):
@@ -96,7 +97,7 @@ class FusedDenseKernel(DenseKernel):
         )
 
     def evaluate(self, block, moments=True):
-        if moments or block.n_missing == 0:
+        if block.n_missing == 0:
             return super().evaluate(block, moments)
         # C order, as the compiled loops are specialised for (one layout,
         # one compilation; the same bits whatever the caller's layout).
@@ -164,7 +165,11 @@ class FusedDenseKernel(DenseKernel):
             )
         if failures:
             raise ValueError(ILL_DEFINED_COVARIANCE)
-        return FusedConditionals(log_density, delta, covariances, row_pattern)
+        means = None
+        if moments:
+            # For imputation: the conditional means, relative to the shift.
+            means = delta + np.take(self.means, block.missing, axis=1)
+        return FusedConditionals(log_density, delta, covariances, row_pattern, means)
 
     def _batched(self, n_patterns, n_rows):
         """Whether a block takes :func:`_evaluate_batched`.

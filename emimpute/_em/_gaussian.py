@@ -269,28 +269,16 @@ class GaussianKernel:
         if draw is None:
             out[rows, block.missing] = mean + shift
         else:
-            out[rows, block.missing] = _draw(block, conditionals, *draw) + shift
+            component, random_state = draw
+            n_rows = len(block.rows)
+            noise = random_state.standard_normal(size=(n_rows, block.n_missing))
+            drawn = conditionals.means[component, np.arange(n_rows)]
+            drawn += conditionals.noise(component, block.row_pattern, noise)
+            out[rows, block.missing] = drawn + shift
         if std is not None:
-            variances = np.diagonal(conditionals.covariances, axis1=2, axis2=3)
             second_moment = np.einsum(
                 "nk,kni->ni",
                 resp,
-                variances[:, block.row_pattern] + conditionals.means**2,
+                conditionals.variances(block.row_pattern) + conditionals.means**2,
             )
             std[rows, block.missing] = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
-
-
-def _draw(block, conditionals, component, random_state):
-    """One joint draw of each row's missing part, given its component."""
-    n_rows, r = block.missing.shape
-    mean = conditionals.means[component, np.arange(n_rows)]
-    # A symmetric square root rather than Cholesky: the conditional
-    # covariance may be singular to rounding (collinear features), and a
-    # clipped eigen-decomposition still gives a valid draw. One per
-    # component and pattern, not per row.
-    eigenvalues, eigenvectors = np.linalg.eigh(conditionals.covariances)
-    eigenvalues = eigenvalues[component, block.row_pattern]
-    eigenvectors = eigenvectors[component, block.row_pattern]
-    scale = np.sqrt(np.maximum(eigenvalues, 0.0))
-    noise = random_state.standard_normal(size=(n_rows, r))
-    return mean + np.einsum("nij,nj->ni", eigenvectors, scale * noise)

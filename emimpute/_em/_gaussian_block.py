@@ -6,6 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from emimpute._em._blocks import RowBlock
+from emimpute._em._conditional_draws import (
+    cholesky_noise,
+    packed_cholesky_noise,
+    unpack,
+)
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -143,6 +148,18 @@ class Conditionals:
     covariances: np.ndarray
     deviations: np.ndarray = None
 
+    def row_covariances(self, row_pattern):
+        """Conditional covariances per component and row, ``(K, n_rows, r, r)``."""
+        return self.covariances[:, row_pattern]
+
+    def variances(self, row_pattern):
+        """Conditional variances per component and row, ``(K, n_rows, r)``."""
+        return np.diagonal(self.covariances, axis1=2, axis2=3)[:, row_pattern]
+
+    def noise(self, component, row_pattern, z):
+        """``L z`` per row, ``L`` the Cholesky factor of its component's ``C``."""
+        return cholesky_noise(self.covariances, component, row_pattern, z)
+
 
 @dataclass(frozen=True)
 class FusedConditionals:
@@ -161,9 +178,37 @@ class FusedConditionals:
     row_pattern : ndarray of shape (n_rows,) or None
         Index of each row's entry in ``covariances``; None for the block's
         own ``row_pattern`` (the batched kernel stores one per row).
+    means : ndarray of shape (n_components, n_rows, r) or None
+        Conditional means of the missing part, relative to the shift, when
+        the kernel was asked for moments (imputation).
     """
 
     log_density: np.ndarray
     delta: np.ndarray = None
     covariances: np.ndarray = None
     row_pattern: np.ndarray = None
+    means: np.ndarray = None
+
+    def _entries(self, row_pattern):
+        return row_pattern if self.row_pattern is None else self.row_pattern
+
+    def row_covariances(self, row_pattern):
+        """Conditional covariances per component and row, ``(K, n_rows, r, r)``."""
+        n_components, n_rows, r = self.delta.shape
+        covariances = unpack(self.covariances[:, self._entries(row_pattern)], r)
+        return np.broadcast_to(covariances, (n_components, n_rows, r, r))
+
+    def variances(self, row_pattern):
+        """Conditional variances per component and row, ``(K, n_rows, r)``."""
+        r = self.delta.shape[2]
+        # Entry (a, a) of a lower triangle packed row by row.
+        diagonal = np.arange(r) * (np.arange(r) + 3) // 2
+        variances = self.covariances[:, self._entries(row_pattern)][..., diagonal]
+        return np.broadcast_to(variances, self.delta.shape)
+
+    def noise(self, component, row_pattern, z):
+        """``L z`` per row, ``L`` the Cholesky factor of its component's ``C``."""
+        matrix = component if len(self.covariances) > 1 else np.zeros_like(component)
+        return packed_cholesky_noise(
+            self.covariances, self._entries(row_pattern), matrix, z
+        )

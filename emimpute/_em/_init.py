@@ -304,8 +304,9 @@ def initial_params(
     least one observed entry (see :func:`_kmeans_features`); one M-step
     turns them into parameters, each missing entry ignored.
     ``weights_init``, ``means_init`` and ``precisions_init``, when given,
-    replace the corresponding result. On complete numeric data this is
-    exactly what scikit-learn's ``GaussianMixture`` does with the same
+    replace the corresponding result (all three given on numeric data: they
+    are the start, and nothing is computed). On complete numeric data this
+    is exactly what scikit-learn's ``GaussianMixture`` does with the same
     random state.
 
     The hierarchical start agglomerates the rows completed by a first EM
@@ -330,6 +331,17 @@ def initial_params(
     """
     if config.classes is not None:
         return labelled_params(data, config)
+    given = (weights_init, means_init, precisions_init)
+    if data.n_categorical == 0 and all(value is not None for value in given):
+        # Every parameter is given: the start needs no responsibilities, so
+        # no k-means and no pass over the data (with holes, a mean-filled
+        # copy of it). scikit-learn's GaussianMixture runs k-means and then
+        # replaces all three of its results; the start is the same.
+        factors = config.form.precision_cholesky_from_precisions(precisions_init)
+        family = GaussianFamily(
+            config.form, means_init, config.form.covariances(factors), factors
+        )
+        return MixtureParams(weights=weights_init, families=(family,))
     # No copy of complete data: nothing below writes to it.
     rows = data.patterns.observed_rows if len(data.patterns.empty_rows) else None
     features, filled, private = _kmeans_features(data, rows)
