@@ -112,20 +112,22 @@ class FusedDenseKernel(DenseKernel):
             if batched
             else self.covariance_route(r, n_features)
         )
+        # The E-step's evaluation serves its block only: into the block's
+        # scratch arrays (see _blocks.BlockMemo.scratch; new ones for a block
+        # made for one pass). Imputation's (moments) gets arrays of its own.
+        scratch = _new_array if moments else block.scratch
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
         else:
-            # Into the block's scratch arrays (new ones for a block made for
-            # one pass; see _blocks.BlockMemo.scratch).
             products = np.matmul(
                 x,
                 self.wide_precisions,
-                out=block.scratch("products", (n_rows, self.wide_precisions.shape[1])),
+                out=scratch("products", (n_rows, self.wide_precisions.shape[1])),
             ).reshape(n_rows, -1, n_features)
-        log_density = block.scratch("log_density", (n_rows, n_components))
-        delta = block.scratch("delta", (n_components, n_rows, r))
+        log_density = scratch("log_density", (n_rows, n_components))
+        delta = scratch("delta", (n_components, n_rows, r))
         # Conditional covariances per pattern, or per row when batched.
-        covariances = block.scratch(
+        covariances = scratch(
             "covariances",
             (len(self.precisions), n_rows if batched else n_patterns, r * (r + 1) // 2),
         )
@@ -240,6 +242,11 @@ class FusedDenseKernel(DenseKernel):
             # A product of an array with its own transpose: numpy calls syrk.
             s2[j] += rows.T @ rows
         return stats
+
+
+def _new_array(name, shape):
+    """A new uninitialised float64 array (``RowBlock.scratch``'s signature)."""
+    return np.empty(shape)
 
 
 @jit
