@@ -628,3 +628,25 @@ def test_kept_blocks_share_scratch_per_thread():
     assert not np.shares_memory(
         one_pass.scratch("products", (2, 2)), one_pass.scratch("products", (2, 2))
     )
+
+
+def test_data_with_kept_blocks_pickle_and_copy_without_them():
+    # The kept blocks are a cache (with thread-local scratch arrays, which
+    # cannot be pickled): a pickled or copied data set (an estimator keeps
+    # its fit data for parameter draws) starts with none, and its E-steps
+    # give the same bits.
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((80, 3))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    data = EMData.build(X)
+    params = random_params(rng, 2, 3, "full")
+    norm, stats = e_step(data, params)
+    assert data.block_memo._groups
+    for twin in (pickle.loads(pickle.dumps(data)), copy.deepcopy(data)):
+        assert not twin.block_memo._groups
+        twin_norm, twin_stats = e_step(twin, params)
+        assert np.array_equal(twin_norm, norm)
+        assert np.array_equal(twin_stats.families[0].s2, stats.families[0].s2)

@@ -130,6 +130,14 @@ class BlockMemo:
             buffer = buffers[name] = np.empty(size)
         return buffer[:size].reshape(shape)
 
+    def __getstate__(self):
+        # A cache: a pickled or copied data set (an estimator keeps its fit
+        # data for parameter draws) carries none of it, and no thread-local.
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
     def blocks(self, group, size):
         """The :class:`RowBlock` s of ``group`` in chunks of ``size`` rows."""
         key = (group.n_missing, len(group.rows))
