@@ -650,3 +650,19 @@ def test_data_with_kept_blocks_pickle_and_copy_without_them():
         twin_norm, twin_stats = e_step(twin, params)
         assert np.array_equal(twin_norm, norm)
         assert np.array_equal(twin_stats.families[0].s2, stats.families[0].s2)
+
+
+def test_a_fit_releases_the_kept_blocks():
+    # An estimator may keep its fit data (parameter draws): the blocks kept
+    # for the fit's E-steps, and their scratch arrays, are dropped after it.
+    from emimpute import EMMixture
+    from emimpute._base import em_config
+    from emimpute._em._loop import run_em
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 3))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    data = EMData.build(X)
+    estimator = EMMixture(n_components=2, tol=0.1, random_state=0)
+    run_em(data, em_config(estimator))
+    assert "block_memo" not in data.__dict__

@@ -144,6 +144,14 @@ class EMData:
             return None
         return BlockMemo()
 
+    def release_blocks(self):
+        """Drop the kept blocks and their scratch arrays (the fit is over).
+
+        An estimator may keep its fit data (for parameter draws), which
+        should not hold the blocks' memory; they are made again if needed.
+        """
+        self.__dict__.pop("block_memo", None)
+
     def take(self, rows):
         """The data of ``rows`` only (patterns rebuilt).
 
