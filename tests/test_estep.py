@@ -520,3 +520,149 @@ def test_route_choice_ignores_the_scales_of_the_features():
     # factorisation is the smaller one, whatever the conditioning.
     assert not kernel.covariance_route(2, 4).any()
     assert kernel.covariance_route(3, 4).all()
+
+
+def _without_memo(data):
+    """``data`` whose E-steps make their blocks each time (as a large one)."""
+    data = EMData.build(data.numeric, data.mask)
+    data.__dict__["block_memo"] = None  # the cached property, set first
+    return data
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_kept_blocks_give_the_same_bits_at_every_e_step(
+    covariance_type, engine, global_random_seed, monkeypatch
+):
+    # A data set keeps its blocks and their gathered rows between E-steps;
+    # each E-step with kept blocks (the parameters, hence the shift, change
+    # in between; so does the chunk size) must give exactly what blocks made
+    # afresh give: the same rows, zeroed at the same entries, summed in the
+    # same order. Bitwise, since nothing but the blocks' origin differs.
+    monkeypatch.setenv("EMIMPUTE_KERNEL", engine)
+    rng = np.random.default_rng([global_random_seed, 15])
+    X = rng.standard_normal((300, 6)) * 3.0 + 100.0
+    mask = mcar_mask(rng, *X.shape, 0.3)
+    mask[:4] = True  # rows with nothing observed, not visited
+    X[mask] = np.nan
+    data = EMData.build(X)
+    assert data.block_memo is not None
+    fresh = _without_memo(data)
+    for step, chunk_size in enumerate([None, None, 37, None, 37]):
+        params = random_params(rng, 2, 6, covariance_type)
+        params = MixtureParams.from_covariances(
+            params.weights, params.means + 100.0, params.covariances, covariance_type
+        )
+        kept_norm, kept = e_step(data, params, chunk_size=chunk_size)
+        fresh_norm, made = e_step(fresh, params, chunk_size=chunk_size)
+        assert np.array_equal(kept_norm, fresh_norm), step
+        assert np.array_equal(kept.nk, made.nk), step
+        for a, b in zip(kept.families[0].arrays, made.families[0].arrays, strict=True):
+            assert np.array_equal(a, b), step
+
+
+def test_block_memo_keeps_one_cut_per_group():
+    # The blocks of a group are made once per chunk size and reused while it
+    # holds; a new size replaces them (at most one set per group is kept).
+    rng = np.random.default_rng(0)
+    data = EMData.build(np.where(mcar_mask(rng, 200, 5, 0.3), np.nan, 1.0))
+    group = max(data.patterns.groups, key=lambda group: len(group.rows))
+    memo = data.block_memo
+    first = memo.blocks(group, 50)
+    assert memo.blocks(group, 50) is first
+    assert all(block.memo == {} for block in first)
+    assert sum(len(block.rows) for block in first) == len(group.rows)
+    second = memo.blocks(group, 30)
+    assert second is not first and max(len(block.rows) for block in second) == 30
+    assert len(memo._groups) == 1
+    # Sizes beyond the group's rows cut the same single block.
+    whole = memo.blocks(group, 10**6)
+    assert len(whole) == 1 and memo.blocks(group, 10**7) is whole
+
+
+def test_standardised_data_gather_their_own_rows():
+    # dataclasses.replace (the standardisation) shares the patterns but not
+    # the kept blocks: each data set gathers its own rows of X.
+    from dataclasses import replace
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((100, 3))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    data = EMData.build(X)
+    scaled = replace(data, numeric=data.numeric * 2.0)
+    params = random_params(rng, 1, 3, "full")
+    e_step(data, params)
+    norm, stats = e_step(scaled, params)
+    fresh_norm, fresh_stats = e_step(_without_memo(scaled), params)
+    assert scaled.patterns is data.patterns
+    assert scaled.block_memo is not data.block_memo
+    assert np.array_equal(norm, fresh_norm)
+    assert np.array_equal(stats.families[0].s2, fresh_stats.families[0].s2)
+
+
+def test_kept_blocks_share_scratch_per_thread():
+    # Kept blocks borrow their temporaries from their keeper: one array per
+    # name, grown to the largest request, shared by the blocks, and separate
+    # per thread (a data set's E-steps may run on several); a block made for
+    # one pass gets a fresh array each time.
+    import threading
+
+    from emimpute._em._blocks import BlockMemo, RowBlock
+
+    memo = BlockMemo()
+    big = memo.scratch("products", (10, 4))
+    small = memo.scratch("products", (3, 2))
+    assert small.shape == (3, 2) and np.shares_memory(big, small)
+    grown = memo.scratch("products", (20, 4))
+    assert grown.shape == (20, 4) and not np.shares_memory(big, grown)
+    assert not np.shares_memory(grown, memo.scratch("filled", (20, 4)))
+    elsewhere = []
+    thread = threading.Thread(
+        target=lambda: elsewhere.append(memo.scratch("products", (20, 4)))
+    )
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(grown, elsewhere[0])
+    empty = np.empty(0, dtype=np.intp)
+    one_pass = RowBlock(empty, empty[:, np.newaxis], empty, empty[:, np.newaxis])
+    assert not np.shares_memory(
+        one_pass.scratch("products", (2, 2)), one_pass.scratch("products", (2, 2))
+    )
+
+
+def test_data_with_kept_blocks_pickle_and_copy_without_them():
+    # The kept blocks are a cache (with thread-local scratch arrays, which
+    # cannot be pickled): a pickled or copied data set (an estimator keeps
+    # its fit data for parameter draws) starts with none, and its E-steps
+    # give the same bits.
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((80, 3))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    data = EMData.build(X)
+    params = random_params(rng, 2, 3, "full")
+    norm, stats = e_step(data, params)
+    assert data.block_memo._groups
+    for twin in (pickle.loads(pickle.dumps(data)), copy.deepcopy(data)):
+        assert not twin.block_memo._groups
+        twin_norm, twin_stats = e_step(twin, params)
+        assert np.array_equal(twin_norm, norm)
+        assert np.array_equal(twin_stats.families[0].s2, stats.families[0].s2)
+
+
+def test_a_fit_releases_the_kept_blocks():
+    # An estimator may keep its fit data (parameter draws): the blocks kept
+    # for the fit's E-steps, and their scratch arrays, are dropped after it.
+    from emimpute import EMMixture
+    from emimpute._base import em_config
+    from emimpute._em._loop import run_em
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 3))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    data = EMData.build(X)
+    estimator = EMMixture(n_components=2, tol=0.1, random_state=0)
+    run_em(data, em_config(estimator))
+    assert "block_memo" not in data.__dict__

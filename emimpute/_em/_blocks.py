@@ -6,17 +6,49 @@ group, so that the Gaussian family can stack the blocks of a chunk's patterns
 into batched linear algebra, while every family sees the same rows in the
 same order. A chunk holds as many rows as keep the families' scratch space
 near a fixed budget (about 16 MiB), whatever ``n``.
+
+The blocks of a data set are the same at every E-step of a fit (unless a
+kernel's scratch space per row, hence the chunk size, changes). For a data
+set of at most ``MEMO_FLOATS`` numeric entries they are made once and kept
+(:class:`BlockMemo`), each with a ``memo`` dictionary in which the families
+keep what they gather from the data for the block (the Gaussian family: its
+rows of ``X`` and of the mask, the flat indices of its missing entries; the
+sample weights of its rows), so that an E-step pays neither for the blocks'
+index arrays nor for the gathers again.
+
+**Cost.** An E-step visits ``sum_r ceil(n_r / c_r)`` blocks (``n_r`` rows
+with ``r`` missing numeric entries, ``c_r`` rows per chunk): one per distinct
+``r`` (at most ``d + 1``) while the groups fit in a chunk, then growing as
+``n / c``. Each block costs a fixed amount of Python and numpy calls (about
+35 us on the fused path at K = 1, d = 10, measured on a 2-core machine; 75
+us before the blocks were kept) besides its rows' arithmetic: that fixed
+part is what weighs at small ``n`` (9 blocks for 1e4 x 10 at 20% missing:
+0.3 ms of a 2.0 ms E-step). Memory kept: about ``9 + 16 m + 16 / d`` bytes
+per numeric entry, ``m`` the missing fraction and ``d`` the numeric features
+(float64 rows, mask, indices): 13 MiB measured for a data set of
+``MEMO_FLOATS`` entries at 20% missing and d = 10; plus the blocks' scratch
+arrays (:meth:`BlockMemo.scratch`), those of the largest block, at most a
+chunk's scratch space. A larger data set makes its blocks at each E-step,
+where the gathers are a small part of the blocks' arithmetic (keeping them
+at 1e5 x 20 changed nothing measurable), and its memory stays that of one
+chunk.
 """
 
-from dataclasses import dataclass
+import math
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
 # Floats of scratch space per chunk; sets the number of rows per chunk.
 _CHUNK_FLOATS = 2**21
 
+# Numeric entries up to which a data set keeps its blocks between E-steps
+# (1e5 x 10, 5e4 x 20).
+MEMO_FLOATS = 2**20
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class RowBlock:
     """A chunk of rows that all have ``r`` missing numeric entries.
 
@@ -30,16 +62,35 @@ class RowBlock:
         Index of each row's pattern in ``pattern_missing``.
     pattern_missing : ndarray of shape (n_patterns, r)
         Missing numeric coordinates of each pattern present in the chunk.
+    memo : dict or None
+        Arrays the families gathered for this block from the data set that
+        keeps it (see :class:`BlockMemo`), by name; None for a block made for
+        one pass, whose gathers are not kept.
+    kept_by : BlockMemo or None
+        The blocks' keeper, which also lends them scratch arrays
+        (:meth:`scratch`); None for a block made for one pass.
     """
 
     rows: np.ndarray
     missing: np.ndarray
     row_pattern: np.ndarray
     pattern_missing: np.ndarray
+    memo: dict | None = field(default=None, kw_only=True, repr=False)
+    kept_by: object = field(default=None, kw_only=True, repr=False)
 
     @property
     def n_missing(self):
         return self.missing.shape[1]
+
+    def scratch(self, name, shape):
+        """An uninitialised float64 array of ``shape`` for this block's work.
+
+        A kept block borrows it from its keeper (:meth:`BlockMemo.scratch`):
+        valid until the next block asks for ``name``. Else a new array.
+        """
+        if self.kept_by is None:
+            return np.empty(shape)
+        return self.kept_by.scratch(name, shape)
 
 
 def rows_per_chunk(floats_per_row):
@@ -47,7 +98,72 @@ def rows_per_chunk(floats_per_row):
     return max(64, _CHUNK_FLOATS // max(int(floats_per_row), 1))
 
 
-def iter_blocks(patterns, kernels, *, chunk_size=None, groups=None):
+class BlockMemo:
+    """The blocks of one data set, kept between its E-steps.
+
+    One entry per group (its number of missing entries and of rows identify
+    it within a data set): the chunk size the blocks were cut at and the
+    blocks. A group cut at a new size replaces its old blocks, so at most
+    one set of blocks per group is kept.
+    """
+
+    def __init__(self):
+        self._groups = {}
+        self._scratch = threading.local()
+
+    def scratch(self, name, shape):
+        """A float64 array of ``shape``, one per ``name`` for all the blocks.
+
+        The blocks' large temporaries (the centred rows, the products with
+        the precisions, the completed rows) are the same arrays at every
+        block and E-step, grown to the largest block (at most a chunk's
+        scratch space), instead of fresh ones: fresh arrays of a few MiB
+        are given back to the system at every E-step (the C library trims
+        its heap) and paid for again in page faults (measured at 1e4 x 20,
+        K = 5: 800 faults, about 1.5 ms of a 13 ms E-step). One set per
+        thread: a data set's E-steps may run on several.
+        """
+        buffers = self._scratch.__dict__
+        size = math.prod(shape)
+        buffer = buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = buffers[name] = np.empty(size)
+        return buffer[:size].reshape(shape)
+
+    def __getstate__(self):
+        # A cache: a pickled or copied data set (an estimator keeps its fit
+        # data for parameter draws) carries none of it, and no thread-local.
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
+    def blocks(self, group, size):
+        """The :class:`RowBlock` s of ``group`` in chunks of ``size`` rows."""
+        key = (group.n_missing, len(group.rows))
+        # A size beyond the group's rows cuts the same single block.
+        size = min(size, max(len(group.rows), 1))
+        kept = self._groups.get(key)
+        if kept is None or kept[0] != size:
+            kept = (size, tuple(_cut(group, size, kept_by=self)))
+            self._groups[key] = kept
+        return kept[1]
+
+
+def _cut(group, size, *, kept_by=None):
+    """Yield the blocks of ``group`` in chunks of ``size`` rows."""
+    for rows, row_pattern, pattern_missing in group.chunks(size):
+        yield RowBlock(
+            rows=rows,
+            missing=pattern_missing[row_pattern],
+            row_pattern=row_pattern,
+            pattern_missing=pattern_missing,
+            memo=None if kept_by is None else {},
+            kept_by=kept_by,
+        )
+
+
+def iter_blocks(patterns, kernels, *, chunk_size=None, groups=None, memo=None):
     """Yield the :class:`RowBlock` s of a data set, group by group.
 
     Parameters
@@ -61,15 +177,15 @@ def iter_blocks(patterns, kernels, *, chunk_size=None, groups=None):
         space in the kernels fits a budget of about 16 MiB.
     groups : list of PatternGroup, default=None
         The groups to visit; all of ``patterns.groups`` by default.
+    memo : BlockMemo, default=None
+        The data set's kept blocks (``EMData.block_memo``): taken from there,
+        or made and kept there; None makes them for this pass only.
     """
     for group in patterns.groups if groups is None else groups:
         size = chunk_size or rows_per_chunk(
             sum(kernel.floats_per_row(group.n_missing) for kernel in kernels)
         )
-        for rows, row_pattern, pattern_missing in group.chunks(size):
-            yield RowBlock(
-                rows=rows,
-                missing=pattern_missing[row_pattern],
-                row_pattern=row_pattern,
-                pattern_missing=pattern_missing,
-            )
+        if memo is None:
+            yield from _cut(group, size)
+        else:
+            yield from memo.blocks(group, size)

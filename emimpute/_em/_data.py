@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._blocks import MEMO_FLOATS, BlockMemo
 from emimpute._em._patterns import find_patterns
 
 
@@ -131,6 +132,26 @@ class EMData:
         missing = n_categories.sum() + np.arange(len(n_categories), dtype=np.intp)
         return np.where(self.codes >= 0, self.codes + offsets, missing)
 
+    @functools.cached_property
+    def block_memo(self):
+        """The data set's row blocks, kept between E-steps, or None.
+
+        A :class:`~emimpute._em._blocks.BlockMemo` for a data set of at most
+        ``MEMO_FLOATS`` numeric entries (see ``_blocks``), else None: the
+        E-steps of a fit then make their blocks each time.
+        """
+        if self.numeric.size > MEMO_FLOATS:
+            return None
+        return BlockMemo()
+
+    def release_blocks(self):
+        """Drop the kept blocks and their scratch arrays (the fit is over).
+
+        An estimator may keep its fit data (for parameter draws), which
+        should not hold the blocks' memory; they are made again if needed.
+        """
+        self.__dict__.pop("block_memo", None)
+
     def take(self, rows):
         """The data of ``rows`` only (patterns rebuilt).
 
@@ -166,6 +187,17 @@ class EMData:
         if self.sample_weight is None:
             return None
         return self.sample_weight[rows, np.newaxis]
+
+    def block_weights(self, block):
+        """:meth:`row_weights` of a block's rows, kept in a kept block's memo."""
+        if self.sample_weight is None:
+            return None
+        if block.memo is None:
+            return self.row_weights(block.rows)
+        weights = block.memo.get("row_weights")
+        if weights is None:
+            weights = block.memo["row_weights"] = self.row_weights(block.rows)
+        return weights
 
     @property
     def total_weight(self):

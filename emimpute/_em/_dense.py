@@ -126,6 +126,11 @@ class DenseKernel:
             condition_numbers(covariances, self.precisions) > _MAX_PRECISION_CONDITION
         )
         n_components = len(self.means)
+        # The answers of covariance_route but the conditioning one (see the
+        # ill_conditioned setter), asked for every block and for its chunk
+        # size: made once per kernel, read-only.
+        self._forced_route = _read_only(np.full(n_components, route == "covariance"))
+        self._by_size_route = _read_only(np.ones(n_components, dtype=bool))
         self.whitened_means = np.einsum(
             "kd,kde->ke",
             self.means,
@@ -174,14 +179,29 @@ class DenseKernel:
         -------
         by_covariance : ndarray of shape (n_components,) of bool
         """
-        n_components = len(self.means)
         if self.route != "auto":
-            return np.full(n_components, self.route == "covariance")
+            return self._forced_route
         # Fewer observed than missing coordinates: factoring S_OO is the
         # smaller job, and no product with the full precision is needed.
         if n_features - n_missing < n_missing:
-            return np.ones(n_components, dtype=bool)
-        return np.broadcast_to(self.ill_conditioned, n_components).copy()
+            return self._by_size_route
+        return self._conditioning_route
+
+    @property
+    def ill_conditioned(self):
+        """Per matrix, whether its condition number exceeds the precision
+        route's limit (ndarray of bool, one entry per covariance matrix)."""
+        return self._ill_conditioned
+
+    @ill_conditioned.setter
+    def ill_conditioned(self, value):
+        # What the blocks read of it, derived once (tests set it to force
+        # the routes).
+        self._ill_conditioned = value
+        self.any_ill_conditioned = bool(np.any(value))
+        self._conditioning_route = _read_only(
+            np.broadcast_to(value, len(self.means)).copy()
+        )
 
     def floats_per_row(self, n_features, n_missing):
         """Scratch floats per row of a block with ``n_missing`` missing entries.
@@ -363,3 +383,9 @@ class DenseKernel:
         s1 += np.matmul(root[:, np.newaxis, :], deviations)[:, 0]
         s2 += np.swapaxes(deviations, 1, 2) @ deviations
         return stats
+
+
+def _read_only(array):
+    """``array``, flagged read-only (it is shared between callers)."""
+    array.flags.writeable = False
+    return array

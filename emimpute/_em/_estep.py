@@ -21,7 +21,9 @@ each family's kernel (``family.kernel(data, weights)``) implements
 - ``statistics(block, resp, evaluation)``: a new additive value;
 - ``impute(block, resp, evaluation, out, ...)``: the completed entries.
 
-Cost per E-step: the sum of the families' (``_gaussian``, ``_categorical``);
+Cost per E-step: the sum of the families' (``_gaussian``, ``_categorical``),
+plus a fixed cost per block of rows (``_blocks``: the blocks, and what the
+families gather for them, are kept between the E-steps of a small data set);
 Python loops run over the chunks and the families, never over rows or
 patterns.
 """
@@ -40,8 +42,11 @@ def kernels(data, params, **options):
     ]
 
 
-def responsibilities(log_density, log_weights):
+def responsibilities(log_density, log_weights, *, fused=None):
     """Return ``log p(x_O)`` per row and the responsibilities.
+
+    ``fused`` says whether the compiled version runs (default: as
+    ``_fused.use_fused()``; an E-step asks once, not per block).
 
     A log-sum-exp over the components (max first, so nothing overflows or
     underflows to a wrong result): compiled (``_fused.softmax_rows``) when
@@ -51,7 +56,7 @@ def responsibilities(log_density, log_weights):
     pass per row, the step takes about half the time (measured over the
     blocks of an E-step at 1e5 x 5: 9 ms, 5 ms).
     """
-    if use_fused():
+    if use_fused() if fused is None else fused:
         return softmax_rows(log_density, log_weights)
     weighted = log_density + log_weights
     top = weighted.max(axis=1, keepdims=True)
@@ -100,8 +105,14 @@ def e_step(data, params, *, chunk_size=None):
     """
     bound = kernels(data, params)
     log_weights = log_mixture_weights(params)
+    fused = use_fused()
     log_prob_norm = np.zeros(data.n_samples)
-    stats = None
+    # Sums over the blocks: the counts in one array (0 + a is a: the same
+    # bits as adding the blocks' values), each family's statistics by its
+    # values' addition.
+    nk = np.zeros(params.n_components)
+    totals = [None] * len(bound)
+    n_blocks = 0
     # Underflow of tiny responsibilities is benign; the caller checks that
     # the log-likelihood is finite, and says what to change if it is not.
     # Small BLAS products on one thread (see _fused.blas_threads_for).
@@ -114,25 +125,27 @@ def e_step(data, params, *, chunk_size=None):
             bound,
             chunk_size=chunk_size,
             groups=data.patterns.informative_groups,
+            memo=data.block_memo,
         ):
             evaluations, log_density = evaluate_block(bound, block)
-            block_norm, resp = responsibilities(log_density, log_weights)
+            block_norm, resp = responsibilities(log_density, log_weights, fused=fused)
             log_prob_norm[block.rows] = block_norm
-            weights = data.row_weights(block.rows)
+            weights = data.block_weights(block)
             if weights is not None:
                 # Statistics are linear in the responsibilities: a row of
                 # weight w counts as w copies of it.
                 resp *= weights
-            block_stats = MixtureStats(
-                # A product, not resp.sum(axis=0): a column sum of a tall
-                # (rows, K) array is 6x slower, and this runs per block.
-                nk=np.ones(len(resp)) @ resp,
-                families=tuple(
-                    kernel.statistics(block, resp, evaluation)
-                    for kernel, evaluation in zip(bound, evaluations, strict=True)
-                ),
-            )
-            stats = block_stats if stats is None else stats + block_stats
+            # A product, not resp.sum(axis=0): a column sum of a tall
+            # (rows, K) array is 6x slower, and this runs per block.
+            nk += np.ones(len(resp)) @ resp
+            n_blocks += 1
+            for index, (kernel, evaluation) in enumerate(
+                zip(bound, evaluations, strict=True)
+            ):
+                value = kernel.statistics(block, resp, evaluation)
+                total = totals[index]
+                totals[index] = value if total is None else total + value
+    stats = MixtureStats(nk, tuple(totals)) if n_blocks else None
     return log_prob_norm, stats
 
 
@@ -189,6 +202,7 @@ def weighted_log_prob(data, params, *, chunk_size=None):
             bound,
             chunk_size=chunk_size,
             groups=data.patterns.informative_groups,
+            memo=data.block_memo,
         ):
             out[block.rows] = evaluate_block(bound, block)[1]
     out[data.patterns.empty_rows] = 0.0

@@ -119,17 +119,27 @@ class FusedDenseKernel(DenseKernel):
             if batched
             else self.covariance_route(r, n_features)
         )
+        # The E-step's evaluation serves its block only: into the block's
+        # scratch arrays (see _blocks.BlockMemo.scratch; new ones for a block
+        # made for one pass). Imputation's (moments) gets arrays of its own.
+        scratch = _new_array if moments else block.scratch
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
         else:
-            products = (x @ self.wide_precisions).reshape(n_rows, -1, n_features)
-        log_density = np.empty((n_rows, n_components))
-        delta = np.empty((n_components, n_rows, r))
+            products = np.matmul(
+                x,
+                self.wide_precisions,
+                out=scratch("products", (n_rows, self.wide_precisions.shape[1])),
+            ).reshape(n_rows, -1, n_features)
+        log_density = scratch("log_density", (n_rows, n_components))
+        delta = scratch("delta", (n_components, n_rows, r))
         # Conditional covariances per pattern, or per row when batched: the
         # batched kernel makes them only for imputation (the statistics make
         # their own, where they weigh).
         entries = (n_rows if moments else 0) if batched else n_patterns
-        covariances = np.empty((len(self.precisions), entries, r * (r + 1) // 2))
+        covariances = scratch(
+            "covariances", (len(self.precisions), entries, r * (r + 1) // 2)
+        )
         if batched:
             row_pattern = np.arange(n_rows, dtype=np.intp)
             failures = _evaluate_batched(
@@ -181,9 +191,11 @@ class FusedDenseKernel(DenseKernel):
         route, so not where the route is forced to the covariance or a
         component is ill-conditioned for it (see ``_dense``).
         """
-        if self.route == "covariance" or np.any(self.ill_conditioned):
-            return False
-        return n_patterns >= BATCHED_MIN_PATTERNS_PER_ROW * n_rows
+        return (
+            self.route != "covariance"
+            and not self.any_ill_conditioned
+            and n_patterns >= BATCHED_MIN_PATTERNS_PER_ROW * n_rows
+        )
 
     def statistics(self, block, resp, conditionals):
         if not isinstance(conditionals, FusedConditionals):
@@ -199,14 +211,20 @@ class FusedDenseKernel(DenseKernel):
         n_rows = len(x)
         r = block.n_missing
         tasks = n_tasks(n_rows, n_components * (n_features + r * r))
-        s1_parts = np.zeros((tasks, n_components, n_features))
-        # Lower triangles of the summed conditional covariances, per task.
-        lower_parts = np.zeros((tasks,) + s2.shape)
+        if tasks == 1:
+            # One task's parts are the block's sums: the kernel adds them
+            # into the fresh arrays themselves (the same bits as adding its
+            # parts to zeros; no reductions, no arrays per block).
+            s1_parts, lower_parts = s1[np.newaxis], s2[np.newaxis]
+        else:
+            s1_parts = np.zeros((tasks, n_components, n_features))
+            # Lower triangles of the summed conditional covariances, per task.
+            lower_parts = np.zeros((tasks,) + s2.shape)
         # Completed rows (tied: the responsibility-weighted completion, whose
         # outer products plus the between-component spread of the
         # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
         # component's deviations scaled by sqrt(r_k).
-        filled = np.empty((len(s2), n_rows, n_features))
+        filled = block.scratch("filled", (len(s2), n_rows, n_features))
         row_pattern = conditionals.row_pattern
         covariances = conditionals.covariances
         if row_pattern is not None:
@@ -229,15 +247,24 @@ class FusedDenseKernel(DenseKernel):
             lower_parts,
             tasks,
         )
-        s1 += s1_parts.sum(axis=0)
-        lower = lower_parts.sum(axis=0)
-        s2 += lower + np.swapaxes(lower, 1, 2)
-        diagonal = np.arange(n_features)
-        s2[:, diagonal, diagonal] -= lower[:, diagonal, diagonal]
+        if tasks > 1:
+            s1 += s1_parts.sum(axis=0)
+            s2 += lower_parts.sum(axis=0)
+        # s2 holds the lower triangles: mirror them (the diagonal, doubled,
+        # halved back exactly; a strided view of it, not a fancy index). The
+        # transpose copied first: numpy's own copy of an overlapping operand
+        # costs more.
+        s2 += np.swapaxes(s2, 1, 2).copy()
+        s2.reshape(len(s2), -1)[:, :: n_features + 1] *= 0.5
         for j, rows in enumerate(filled):
             # A product of an array with its own transpose: numpy calls syrk.
             s2[j] += rows.T @ rows
         return stats
+
+
+def _new_array(name, shape):
+    """A new uninitialised float64 array (``RowBlock.scratch``'s signature)."""
+    return np.empty(shape)
 
 
 @jit

@@ -70,7 +70,12 @@ class FusedDiagonalKernel(DiagonalKernel):
         nk, s1, s2 = stats.arrays
         nk += np.ones(len(resp)) @ resp
         tasks = n_tasks(len(resp), n_components * n_features)
-        parts = np.zeros((2, tasks, n_components, n_features))
+        if tasks == 1:
+            # One task's parts are the block's sums: added into the fresh
+            # arrays themselves (the same bits as adding them to zeros).
+            parts = (s1[np.newaxis], s2[np.newaxis])
+        else:
+            parts = np.zeros((2, tasks, n_components, n_features))
         _statistics(
             block.X,
             block.mask,
@@ -83,8 +88,9 @@ class FusedDiagonalKernel(DiagonalKernel):
             parts[1],
             tasks,
         )
-        s1 += parts[0].sum(axis=0)
-        s2 += parts[1].sum(axis=0)
+        if tasks > 1:
+            s1 += parts[0].sum(axis=0)
+            s2 += parts[1].sum(axis=0)
         return stats
 
 

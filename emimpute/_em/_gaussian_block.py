@@ -15,13 +15,15 @@ from emimpute._em._conditional_draws import (
 LOG_2PI = np.log(2.0 * np.pi)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianBlock(RowBlock):
     """A :class:`~emimpute._em._blocks.RowBlock` with its numeric entries.
 
     The centred rows are gathered when first read: a compiled kernel that
     reads ``X``, ``mask`` and ``shift`` at ``rows`` itself (the diagonal one)
-    never pays for the copy.
+    never pays for the copy. A block kept between E-steps (its ``memo``, see
+    ``_blocks``) gathers its rows of ``X`` and of the mask once per data set;
+    each E-step then only subtracts its shift.
 
     Attributes
     ----------
@@ -45,6 +47,8 @@ class GaussianBlock(RowBlock):
             missing=block.missing,
             row_pattern=block.row_pattern,
             pattern_missing=block.pattern_missing,
+            memo=block.memo,
+            kept_by=block.kept_by,
             X=X,
             mask=mask,
             shift=shift,
@@ -56,16 +60,38 @@ class GaussianBlock(RowBlock):
 
         ndarray of shape (n_rows, n_features).
         """
-        # take, not fancy indexing: several times faster for row gathers.
-        centred = np.take(self.X, self.rows, axis=0)
-        if centred.dtype != np.float64:
+        if self.memo is None:
+            # take, not fancy indexing: several times faster for row gathers.
             # float32 data are centred in float64: subtracting the shift in
             # float32 would round every difference to float32's precision.
-            centred = centred.astype(np.float64)
-        centred -= self.shift
+            centred = np.take(self.X, self.rows, axis=0).astype(np.float64, copy=False)
+            centred -= self.shift
+            if self.n_missing:
+                np.putmask(centred, self._row_mask, 0.0)
+            return centred
+        # The rows gathered once per data set (zero where missing, so that
+        # no value there can overflow), and zeroed again at the missing
+        # entries by their flat indices: a fifth of a mask's entries at 20%
+        # missing, half the time of putmask. The same values: x - shift
+        # where observed, +0.0 where missing.
+        rows = self._memoised("numeric_rows", self._gather_rows)
+        centred = np.subtract(rows, self.shift, out=self.scratch("centred", rows.shape))
         if self.n_missing:
-            np.putmask(centred, self._row_mask, 0.0)
+            centred.ravel()[
+                self._memoised("numeric_flat_missing", self._flat_missing)
+            ] = 0.0
         return centred
+
+    def _gather_rows(self):
+        rows = np.take(self.X, self.rows, axis=0).astype(np.float64, copy=False)
+        if self.n_missing:
+            np.putmask(rows, self._row_mask, 0.0)
+        return rows
+
+    def _flat_missing(self):
+        n_rows, n_features = len(self.rows), self.X.shape[1]
+        starts = np.arange(0, n_rows * n_features, n_features)
+        return (starts[:, np.newaxis] + self.missing).ravel()
 
     @functools.cached_property
     def observed(self):
@@ -76,9 +102,25 @@ class GaussianBlock(RowBlock):
         # on every E-step (the complete-row paths never read it).
         return np.broadcast_to(1.0, (len(self.rows), self.X.shape[1]))
 
-    @functools.cached_property
+    @property
     def _row_mask(self):
-        return np.take(self.mask, self.rows, axis=0)
+        return self._memoised(
+            "numeric_mask", lambda: np.take(self.mask, self.rows, axis=0)
+        )
+
+    def _memoised(self, name, make):
+        """``make()``, kept in the block's memo when it has one."""
+        memo = self.memo
+        if memo is None:
+            # Kept on this object for the E-step (the cached_property way).
+            value = self.__dict__.get(name)
+            if value is None:
+                value = self.__dict__[name] = make()
+            return value
+        value = memo.get(name)
+        if value is None:
+            value = memo[name] = make()
+        return value
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,10 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
                 converged=monitor.converged,
                 scaling=scaling,
             )
+    # The data's kept blocks served this fit's E-steps (DaskData keeps none).
+    release_blocks = getattr(data, "release_blocks", None)
+    if release_blocks is not None:
+        release_blocks()
     if not best.converged and config.max_iter > 0:
         warnings.warn(
             "Best performing initialization did not converge. Try different "
