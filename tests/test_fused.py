@@ -112,7 +112,9 @@ def _kernel_pass(X, mask, params, reference, route, engine, chunk_size):
     log_density = np.full(reference.log_density.shape, np.nan)
     total = None
     for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
-        evaluation = kernel.evaluate(block)
+        # As the E-step asks (the batched kernel then leaves the conditional
+        # covariances to the statistics).
+        evaluation = kernel.evaluate(block, moments=False)
         fused = isinstance(evaluation.conditionals, FusedConditionals)
         # The compiled kernel takes exactly the rows with missing entries.
         assert fused == (engine == "numba" and block.n_missing > 0)

@@ -41,8 +41,8 @@ covariance route (tied: one factorisation per run, not per component);
 batched, ``n_r K r^3 / 6`` multiply-adds for the factors in the density plus
 ``n_w r^3 / 2`` to factorise again and invert in the statistics, ``n_w`` the
 (row, component) pairs of non-negligible responsibility, between ``n_r`` and
-``n_r K`` (tied: ``n_r (r^3 / 6 + r^3 / 2)``), in vector operations over
-``_LANES`` rows.
+``n_r K`` (one matrix, tied or ``K = 1``: ``n_r r^3 / 2``, the inverse
+made with the factor), in vector operations over ``_LANES`` rows.
 Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
 """
@@ -134,9 +134,12 @@ class FusedDenseKernel(DenseKernel):
         log_density = scratch("log_density", (n_rows, n_components))
         delta = scratch("delta", (n_components, n_rows, r))
         # Conditional covariances per pattern, or per row when batched: the
-        # batched kernel makes them only for imputation (the statistics make
-        # their own, where they weigh).
-        entries = (n_rows if moments else 0) if batched else n_patterns
+        # batched kernel makes them for imputation, and with one matrix (tied,
+        # or one component), which every row weighs; else the statistics make
+        # their own, where they weigh (often one component per row).
+        entries = n_patterns
+        if batched:
+            entries = n_rows if moments or len(self.precisions) == 1 else 0
         covariances = scratch(
             "covariances", (len(self.precisions), entries, r * (r + 1) // 2)
         )
@@ -227,7 +230,7 @@ class FusedDenseKernel(DenseKernel):
         filled = block.scratch("filled", (len(s2), n_rows, n_features))
         row_pattern = conditionals.row_pattern
         covariances = conditionals.covariances
-        if row_pattern is not None:
+        if row_pattern is not None and covariances.shape[1] == 0:
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
             _add_batched_covariances(
@@ -720,9 +723,10 @@ def _evaluate_batched(
     all but one component: :func:`_add_batched_covariances` makes it there
     (storing the factors for it cost more, in memory traffic, than
     factorising again). ``conditional_covariances[j, i]`` receives row
-    ``i``'s ``C`` (packed) only when it has a row per row (imputation asks
-    for it); with 0 (the E-step), nothing. Returns the number of blocks that
-    were not positive definite.
+    ``i``'s ``C`` (packed) only when it has a row per row (imputation; and
+    the E-step with one matrix, tied or one component, where every row
+    weighs it: ``n^3 / 3`` more per row); with 0, nothing. Returns the
+    number of blocks that were not positive definite.
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
