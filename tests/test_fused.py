@@ -112,7 +112,9 @@ def _kernel_pass(X, mask, params, reference, route, engine, chunk_size):
     log_density = np.full(reference.log_density.shape, np.nan)
     total = None
     for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
-        evaluation = kernel.evaluate(block)
+        # As the E-step asks (the batched kernel then leaves the conditional
+        # covariances to the statistics).
+        evaluation = kernel.evaluate(block, moments=False)
         fused = isinstance(evaluation.conditionals, FusedConditionals)
         # The compiled kernel takes exactly the rows with missing entries.
         assert fused == (engine == "numba" and block.n_missing > 0)
@@ -336,10 +338,19 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             data = EMData.build(X, mask)
             kernel = _kernel(data, params, route, "numba")
             for block in iter_blocks(data.patterns, [kernel], chunk_size=chunk_size):
-                evaluation = kernel.evaluate(block)
+                evaluation = kernel.evaluate(block, moments=True)
                 if block.n_missing:
-                    row_pattern = evaluation.conditionals.row_pattern
-                    assert (row_pattern is not None) == batched
+                    conditionals = evaluation.conditionals
+                    assert (conditionals.row_pattern is not None) == batched
+                    # Imputation's conditional covariances (the batched
+                    # kernel makes them only when asked for moments).
+                    want = np.stack([reference.cond_covs[i] for i in block.rows], 1)
+                    assert_close(
+                        conditionals.row_covariances(block.row_pattern),
+                        want,
+                        TOL,
+                        f"batched={batched} {route} chunks of {chunk_size}: C",
+                    )
             log_density, stats = _kernel_pass(
                 X, mask, params, reference, route, "numba", chunk_size
             )
@@ -351,6 +362,47 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             s2 = _statistics_layout(s2, covariance_type)
             assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
             assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_batched_statistics_leave_out_only_negligible_weights(
+    covariance_type, global_random_seed, monkeypatch
+):
+    # The batched kernel inverts a row's P_MM only where its responsibility
+    # exceeds NEGLIGIBLE_WEIGHT (2^-104, ~4.9e-32) of the row's weight.
+    # Responsibilities set to exactly 0, to 1e-40 (left out) and to 1e-30
+    # (kept) on random rows, mixed within each lane group, against the
+    # per-row reference, which adds every term: the terms left out weigh at
+    # most 1e-40 ||C|| (C's eigenvalues <= 2 here), far below TOL. What the
+    # test catches: a weighing row left out or given another row's inverse
+    # (the kept rows are packed into lanes past the left-out ones), including
+    # lane groups where a component weighs nothing at all.
+    from emimpute._em import _fused_dense
+
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", 0.0)
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    X, mask, params, reference = _case(
+        covariance_type, 3, global_random_seed, n_samples=520, n_features=3
+    )
+    rng = np.random.default_rng(global_random_seed)
+    resp = reference.resp.copy()
+    choice = rng.integers(0, 4, size=len(X))
+    resp[choice == 0, 0] = 0.0
+    resp[choice == 1, 1] = 1e-40
+    resp[choice == 2, 2] = 1e-30
+    # Component 1 weighs nothing on the second half of the rows.
+    resp[len(X) // 2 :, 1] = 0.0
+    reference.resp = resp
+    for chunk_size in (5, None):
+        _, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", chunk_size)
+        nk, s1, s2 = _reference_statistics(
+            X, mask, params, reference, stats.shift, range(len(X))
+        )
+        s2 = _statistics_layout(s2, covariance_type)
+        what = f"chunks of {chunk_size}"
+        assert_close(stats.nk, nk, TOL, f"{what}: nk", scale=norm_scale(nk))
+        assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
+        assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
