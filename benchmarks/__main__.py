@@ -490,6 +490,7 @@ def main(argv=None):
                 "n_jobs": args.multiple_n_jobs,
             },
             "speed": {"repeats": args.speed_repeats},
+            "grid": {},
         }
         if args.no_rss:
             sizes["speed"]["rss_case"] = None
@@ -507,6 +508,7 @@ def main(argv=None):
     # Without --output, --only replaces its part in the stored record and the
     # report is rebuilt from every part; --quick and --output write alone.
     keep_others = args.only is not None and not args.quick and not args.output
+    keep_record = not args.quick and not args.output
     record = _read_record() if keep_others else {}
     start = time.perf_counter()
     with threadpool_limits(limits=args.blas_threads):
@@ -527,9 +529,11 @@ def main(argv=None):
                 "load": [round(v, 2) for v in load_before + _load()],
                 "revision": git_revision(),
             }
+            if keep_record:
+                # After every part: a part that fails keeps those before it.
+                stored = _read_record() if args.only is None else {}
+                RECORD.write_text(json.dumps({**stored, **record}, indent=1) + "\n")
     elapsed = time.perf_counter() - start
-    if keep_others or (args.only is None and not args.quick and not args.output):
-        RECORD.write_text(json.dumps(record, indent=1) + "\n")
     output.write_text(_report(record, machine, args))
     print(f"wrote {output} ({elapsed:.0f} s)")
 
