@@ -105,6 +105,18 @@ def _statistics_layout(s2, covariance_type):
     return s2
 
 
+def _assert_reference_statistics(
+    stats, X, mask, params, reference, covariance_type, what, rows=None
+):
+    """``nk``, ``s1`` and ``s2`` of ``stats`` against the per-row reference."""
+    rows = range(len(X)) if rows is None else rows
+    nk, s1, s2 = _reference_statistics(X, mask, params, reference, stats.shift, rows)
+    s2 = _statistics_layout(s2, covariance_type)
+    assert_close(stats.nk, nk, TOL, f"{what}: nk", scale=norm_scale(nk))
+    assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
+    assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
+
+
 def _kernel_pass(X, mask, params, reference, route, engine, chunk_size):
     """Log-densities and statistics of every block, rows with 0..d missing."""
     data = EMData.build(X, mask)
@@ -143,13 +155,9 @@ def test_kernels_match_reference_on_every_route_and_chunking(
                 assert_close(
                     log_density, reference.log_density, TOL, f"{what}: log-density"
                 )
-                nk, s1, s2 = _reference_statistics(
-                    X, mask, params, reference, stats.shift, range(len(X))
+                _assert_reference_statistics(
+                    stats, X, mask, params, reference, covariance_type, what
                 )
-                s2 = _statistics_layout(s2, covariance_type)
-                assert_close(stats.nk, nk, TOL, f"{what}: nk", scale=norm_scale(nk))
-                assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
-                assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
                 results[engine] = (log_density, stats)
             # The engines against each other, on the same blocks.
             (ld_a, st_a), (ld_b, st_b) = results["numba"], results["numpy"]
@@ -172,12 +180,16 @@ def test_e_step_of_both_engines_matches_reference(
             log_prob_norm, mixture_stats = e_step(data, params, chunk_size=chunk_size)
             stats = mixture_stats.families[0]
             assert_close(log_prob_norm, reference.log_prob_norm, TOL, "log p(x_O)")
-            nk, s1, s2 = _reference_statistics(
-                X, mask, params, reference, stats.shift, informative
+            _assert_reference_statistics(
+                stats,
+                X,
+                mask,
+                params,
+                reference,
+                covariance_type,
+                "e-step",
+                rows=informative,
             )
-            s2 = _statistics_layout(s2, covariance_type)
-            assert_close(stats.s1, s1, TOL, "e-step s1", scale=norm_scale(s1))
-            assert_close(stats.s2, s2, TOL, "e-step s2", scale=norm_scale(s2))
             weighted = weighted_log_prob(data, params, chunk_size=chunk_size)
             assert_close(
                 weighted,
@@ -356,12 +368,9 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             )
             what = f"batched={batched} {route} chunks of {chunk_size}"
             assert_close(log_density, reference.log_density, TOL, what)
-            nk, s1, s2 = _reference_statistics(
-                X, mask, params, reference, stats.shift, range(len(X))
+            _assert_reference_statistics(
+                stats, X, mask, params, reference, covariance_type, what
             )
-            s2 = _statistics_layout(s2, covariance_type)
-            assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
-            assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
@@ -395,14 +404,15 @@ def test_batched_statistics_leave_out_only_negligible_weights(
     reference.resp = resp
     for chunk_size in (5, None):
         _, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", chunk_size)
-        nk, s1, s2 = _reference_statistics(
-            X, mask, params, reference, stats.shift, range(len(X))
+        _assert_reference_statistics(
+            stats,
+            X,
+            mask,
+            params,
+            reference,
+            covariance_type,
+            f"chunks of {chunk_size}",
         )
-        s2 = _statistics_layout(s2, covariance_type)
-        what = f"chunks of {chunk_size}"
-        assert_close(stats.nk, nk, TOL, f"{what}: nk", scale=norm_scale(nk))
-        assert_close(stats.s1, s1, TOL, f"{what}: s1", scale=norm_scale(s1))
-        assert_close(stats.s2, s2, TOL, f"{what}: s2", scale=norm_scale(s2))
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
@@ -419,9 +429,6 @@ def test_diagonal_kernels_on_tiles_and_tasks(
     )
     log_density, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", None)
     assert_close(log_density, reference.log_density, TOL, "tiles: log-density")
-    nk, s1, s2 = _reference_statistics(
-        X, mask, params, reference, stats.shift, range(len(X))
+    _assert_reference_statistics(
+        stats, X, mask, params, reference, covariance_type, "tiles"
     )
-    s2 = _statistics_layout(s2, covariance_type)
-    assert_close(stats.s1, s1, TOL, "tiles: s1", scale=norm_scale(s1))
-    assert_close(stats.s2, s2, TOL, "tiles: s2", scale=norm_scale(s2))
