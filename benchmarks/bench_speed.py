@@ -115,12 +115,19 @@ def _fit_time(estimator, X, engine):
 
 
 def _per_iteration(fits, lo, hi, repeats):
-    """``{label: (cpu, wall)}`` per iteration, the labels interleaved."""
-    times = {label: [] for label in fits}
+    """``{key: (cpu, wall)}`` per iteration, the fits interleaved.
+
+    ``fits`` maps a key to ``(make, X, engine)`` or ``(make, X, engine,
+    thread mode)`` (the caller's threads without one): every repeat runs
+    every fit, so that a change of the machine's load over the run weighs on
+    all of them alike (thread modes included).
+    """
+    times = {key: [] for key in fits}
     for _ in range(repeats):
-        for label, (make, X, engine) in fits.items():
-            cpu_lo, wall_lo, est_lo = _fit_time(make(lo), X, engine)
-            cpu_hi, wall_hi, est_hi = _fit_time(make(hi), X, engine)
+        for label, (make, X, engine, *mode) in fits.items():
+            with _threads(mode[0]) if mode else contextlib.nullcontext():
+                cpu_lo, wall_lo, est_lo = _fit_time(make(lo), X, engine)
+                cpu_hi, wall_hi, est_hi = _fit_time(make(hi), X, engine)
             if est_hi.n_iter_ - est_lo.n_iter_ != hi - lo:
                 raise RuntimeError(f"{label}: did not run {hi - lo} more iterations")
             times[label].append((cpu_lo, wall_lo, cpu_hi, wall_hi))
@@ -235,19 +242,22 @@ def run(
         def make(name, init=init, covariance_type=covariance_type):
             return lambda it: _make(name, N_COMPONENTS, covariance_type, it, init)
 
-        fits = {
-            "GaussianMixture": (make("GaussianMixture"), X, "auto"),
-            "EMMixture": (make("EMMixture"), X, "auto"),
-            "EMMixture, holes": (make("EMMixture"), X_missing, "numba"),
-        }
-        if n_samples * n_features <= NUMPY_MAX_WORK:
-            fits["EMMixture, holes, numpy"] = (make("EMMixture"), X_missing, "numpy")
-        timings = {}
+        fits = {}
         for mode in thread_modes:
-            with _threads(mode):
-                if mode != "1 thread":
-                    fits.pop("EMMixture, holes, numpy", None)
-                timings[mode] = _per_iteration(fits, lo, hi, repeats)
+            fits[mode, "GaussianMixture"] = (make("GaussianMixture"), X, "auto")
+            fits[mode, "EMMixture"] = (make("EMMixture"), X, "auto")
+            fits[mode, "EMMixture, holes"] = (make("EMMixture"), X_missing, "numba")
+            if mode == "1 thread" and n_samples * n_features <= NUMPY_MAX_WORK:
+                fits[mode, "EMMixture, holes, numpy"] = (
+                    make("EMMixture"),
+                    X_missing,
+                    "numpy",
+                )
+        fits = {key: (*fit, key[0]) for key, fit in fits.items()}
+        measured = _per_iteration(fits, lo, hi, repeats)
+        timings = {mode: {} for mode in thread_modes}
+        for (mode, label), value in measured.items():
+            timings[mode][label] = value
         cases.append({"case": case, "missing": float(mask.mean()), "times": timings})
         first = timings[thread_modes[0]]
         log(

@@ -25,13 +25,16 @@ Cost per E-step: the sum of the families' (``_gaussian``, ``_categorical``),
 plus a fixed cost per block of rows (``_blocks``: the blocks, and what the
 families gather for them, are kept between the E-steps of a small data set);
 Python loops run over the chunks and the families, never over rows or
-patterns.
+patterns. The blocks are shared out to a pool of threads (``_parallel``:
+as many as numba's and BLAS's thread counts allow) and their values added
+in block order, so the result does not depend on the number of threads.
 """
 
 import numpy as np
 
 from emimpute._em._blocks import iter_blocks
 from emimpute._em._fused import blas_threads_for, softmax_rows, use_fused
+from emimpute._em._parallel import block_threads, map_blocks
 from emimpute._em._stats import MixtureStats
 
 
@@ -84,7 +87,7 @@ def evaluate_block(kernels, block, *, moments=False):
     return evaluations, log_density
 
 
-def e_step(data, params, *, chunk_size=None):
+def e_step(data, params, *, chunk_size=None, threads=None):
     """Expected sufficient statistics and observed-data log-likelihood.
 
     Parameters
@@ -94,6 +97,9 @@ def e_step(data, params, *, chunk_size=None):
         Current parameters.
     chunk_size : int, default=None
         Rows per chunk; ``None`` bounds the scratch space to about 16 MiB.
+    threads : int, default=None
+        Threads sharing the blocks (``_parallel``); ``None``:
+        ``_parallel.block_threads()``. The result does not depend on it.
 
     Returns
     -------
@@ -106,30 +112,15 @@ def e_step(data, params, *, chunk_size=None):
     bound = kernels(data, params)
     log_weights = log_mixture_weights(params)
     fused = use_fused()
-    log_prob_norm = np.zeros(data.n_samples)
-    # Sums over the blocks: the counts in one array (0 + a is a: the same
-    # bits as adding the blocks' values), each family's statistics by its
-    # values' addition.
-    nk = np.zeros(params.n_components)
-    totals = [None] * len(bound)
-    n_blocks = 0
-    # Underflow of tiny responsibilities is benign; the caller checks that
-    # the log-likelihood is finite, and says what to change if it is not.
-    # Small BLAS products on one thread (see _fused.blas_threads_for).
-    with (
-        np.errstate(under="ignore", over="ignore", invalid="ignore"),
-        blas_threads_for(data.numeric.shape[1]),
-    ):
-        for block in iter_blocks(
-            data.patterns,
-            bound,
-            chunk_size=chunk_size,
-            groups=data.patterns.informative_groups,
-            memo=data.block_memo,
-        ):
+    threads = block_threads() if threads is None else threads
+
+    def expect(block):
+        # Underflow of tiny responsibilities is benign; the caller checks
+        # that the log-likelihood is finite, and says what to change if it
+        # is not. (Set here: a pool thread has numpy's default state.)
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             evaluations, log_density = evaluate_block(bound, block)
             block_norm, resp = responsibilities(log_density, log_weights, fused=fused)
-            log_prob_norm[block.rows] = block_norm
             weights = data.block_weights(block)
             if weights is not None:
                 # Statistics are linear in the responsibilities: a row of
@@ -137,12 +128,35 @@ def e_step(data, params, *, chunk_size=None):
                 resp *= weights
             # A product, not resp.sum(axis=0): a column sum of a tall
             # (rows, K) array is 6x slower, and this runs per block.
-            nk += np.ones(len(resp)) @ resp
+            counts = np.ones(len(resp)) @ resp
+            values = [
+                kernel.statistics(block, resp, evaluation)
+                for kernel, evaluation in zip(bound, evaluations, strict=True)
+            ]
+        return block.rows, block_norm, counts, values
+
+    log_prob_norm = np.zeros(data.n_samples)
+    # Sums over the blocks, in block order whatever thread computed them:
+    # the counts in one array (0 + a is a: the same bits as adding the
+    # blocks' values), each family's statistics by its values' addition.
+    nk = np.zeros(params.n_components)
+    totals = [None] * len(bound)
+    n_blocks = 0
+    blocks = iter_blocks(
+        data.patterns,
+        bound,
+        chunk_size=chunk_size,
+        groups=data.patterns.informative_groups,
+        memo=data.block_memo,
+    )
+    # Small BLAS products on one thread (see _fused.blas_threads_for); on
+    # one per block when the blocks share the cores.
+    with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
+        for rows, block_norm, counts, values in map_blocks(expect, blocks, threads):
+            log_prob_norm[rows] = block_norm
+            nk += counts
             n_blocks += 1
-            for index, (kernel, evaluation) in enumerate(
-                zip(bound, evaluations, strict=True)
-            ):
-                value = kernel.statistics(block, resp, evaluation)
+            for index, value in enumerate(values):
                 total = totals[index]
                 totals[index] = value if total is None else total + value
     stats = MixtureStats(nk, tuple(totals)) if n_blocks else None
@@ -180,10 +194,11 @@ def check_log_densities(log_density):
         )
 
 
-def weighted_log_prob(data, params, *, chunk_size=None):
+def weighted_log_prob(data, params, *, chunk_size=None, threads=None):
     """``log pi_k + log p(x_O | k)`` for every row and component.
 
-    Rows with nothing observed get ``log pi_k``.
+    Rows with nothing observed get ``log pi_k``. ``threads`` as in
+    :func:`e_step`.
 
     Returns
     -------
@@ -196,15 +211,25 @@ def weighted_log_prob(data, params, *, chunk_size=None):
     """
     bound = kernels(data, params)
     out = np.empty((data.n_samples, params.n_components))
-    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        for block in iter_blocks(
-            data.patterns,
-            bound,
-            chunk_size=chunk_size,
-            groups=data.patterns.informative_groups,
-            memo=data.block_memo,
-        ):
+
+    def evaluate(block):
+        # Written here, not by the caller: the log-density is the block's
+        # scratch array, which this thread's next block overwrites. Blocks
+        # write disjoint rows.
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             out[block.rows] = evaluate_block(bound, block)[1]
+
+    blocks = iter_blocks(
+        data.patterns,
+        bound,
+        chunk_size=chunk_size,
+        groups=data.patterns.informative_groups,
+        memo=data.block_memo,
+    )
+    threads = block_threads() if threads is None else threads
+    with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
+        for _ in map_blocks(evaluate, blocks, threads):
+            pass
     out[data.patterns.empty_rows] = 0.0
     check_log_densities(out)
     return out + log_mixture_weights(params)

@@ -112,10 +112,14 @@ class ParallelKernel:
     """A kernel compiled twice: serial, and parallel over its row tasks.
 
     Called with ``tasks`` as its last argument, it runs the serial version
-    for one task: entering a parallel region wakes the thread pool, whose
-    threads then spin for a while, which on a machine whose cores are busy
-    costs milliseconds per call (measured: 3x the kernel's time on a
-    loaded 2-core machine) even when one thread does all the work.
+    for one task, and for any number of tasks where numba's thread count is
+    1 (a thread of the E-step's own pool, ``_parallel``, or a user's
+    ``numba.set_num_threads(1)``): entering a parallel region wakes the
+    OpenMP threads, which then spin for a while, which on a machine whose
+    cores are busy costs milliseconds per call (measured: 3x the kernel's
+    time on a loaded 2-core machine) even when one thread does all the work.
+    The serial version runs the same tasks in order, so the result has the
+    same bits either way.
     """
 
     def __init__(self, function):
@@ -133,8 +137,8 @@ class ParallelKernel:
         self.parallel = numba.njit(parallel=True, **_OPTIONS)(function)
 
     def __call__(self, *args):
-        kernel = self.parallel if args[-1] > 1 else self.serial
-        return kernel(*args)
+        parallel = args[-1] > 1 and numba.get_num_threads() > 1
+        return (self.parallel if parallel else self.serial)(*args)
 
 
 # numba.prange runs its loop on threads in a parallel kernel; range otherwise.
@@ -154,15 +158,16 @@ def n_tasks(n_rows, work_per_row):
     return max(1, min(PARALLEL_TASKS, n_rows // 64))
 
 
-def blas_threads_for(n_features):
+def blas_threads_for(n_features, *, shared=False):
     """A context in which the E-step's BLAS products run.
 
     One BLAS thread up to ``BLAS_SINGLE_THREAD_MAX_FEATURES`` features (see
-    there why), the caller's settings above. The controller is made once per
-    process (a few milliseconds); entering the limit costs about 0.1 ms, once
-    per E-step.
+    there why), or when the blocks are ``shared`` out to several threads
+    (``_parallel``: the parallelism is then theirs); the caller's settings
+    otherwise. The controller is made once per process (a few
+    milliseconds); entering the limit costs about 0.1 ms, once per E-step.
     """
-    if n_features > BLAS_SINGLE_THREAD_MAX_FEATURES:
+    if n_features > BLAS_SINGLE_THREAD_MAX_FEATURES and not shared:
         return contextlib.nullcontext()
     return one_thread("blas")
 

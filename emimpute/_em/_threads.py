@@ -30,3 +30,16 @@ def one_thread(user_api):
     4.0
     """
     return _controller().limit(limits=1, user_api=user_api)
+
+
+def blas_thread_count():
+    """The threads the loaded BLAS runs now (1 when none is found).
+
+    Reads the current setting, so it sees ``threadpoolctl.threadpool_limits``
+    as well as ``OMP_NUM_THREADS`` and friends (about 10 us).
+    """
+    counts = [
+        library.num_threads
+        for library in _controller().select(user_api="blas").lib_controllers
+    ]
+    return min(counts, default=1)

@@ -1,0 +1,127 @@
+"""Blocks of an E-step on several threads (``_em._parallel``).
+
+The blocks' values are added in block order whatever thread computed them,
+and a block's arithmetic does not depend on its thread, so an E-step on a
+pool of threads must give *the same bits* as on one: the comparisons below
+are exact (``array_equal``), not to a tolerance. The data sets are cut into
+many small blocks (``chunk_size``) so that the pool has blocks to share, and
+hold rows with every number of missing entries.
+"""
+
+import threading
+
+import numba
+import numpy as np
+import pytest
+from _mixed_reference import punch_holes, random_mixed_params, sample_mixed
+from _reference import COVARIANCE_TYPES
+from threadpoolctl import threadpool_limits
+
+from emimpute import EMMixture
+from emimpute._em import _parallel
+from emimpute._em._data import EMData
+from emimpute._em._estep import e_step, weighted_log_prob
+
+N_CATEGORIES = (3, 2)
+
+
+def _data_and_params(covariance_type, *, categorical, seed=0, n_samples=600):
+    rng = np.random.default_rng([seed, COVARIANCE_TYPES.index(covariance_type)])
+    n_categories = N_CATEGORIES if categorical else ()
+    params = random_mixed_params(rng, 3, 5, n_categories, covariance_type)
+    numeric, codes, _ = sample_mixed(rng, n_samples, params, 5)
+    numeric, codes = punch_holes(rng, numeric, codes, 0.3)
+    data = EMData.build(numeric, codes=codes, n_categories=n_categories)
+    return data, params
+
+
+def _stats_arrays(stats):
+    arrays = [stats.nk]
+    for family in stats.families:
+        for value in vars(family).values():
+            arrays.extend(value if isinstance(value, tuple) else [value])
+    return arrays
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("categorical", [False, True])
+def test_e_step_on_threads_has_the_same_bits(covariance_type, categorical):
+    data, params = _data_and_params(covariance_type, categorical=categorical)
+    one_norm, one_stats = e_step(data, params, chunk_size=16, threads=1)
+    for threads in (2, 3):
+        norm, stats = e_step(data, params, chunk_size=16, threads=threads)
+        assert np.array_equal(norm, one_norm)
+        for got, expected in zip(
+            _stats_arrays(stats), _stats_arrays(one_stats), strict=True
+        ):
+            assert np.array_equal(got, expected)
+    expected = weighted_log_prob(data, params, chunk_size=16, threads=1)
+    got = weighted_log_prob(data, params, chunk_size=16, threads=2)
+    assert np.array_equal(got, expected)
+
+
+def test_fit_is_the_same_on_one_thread_and_on_the_default():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 6)) @ rng.standard_normal((6, 6))
+    X[rng.uniform(size=X.shape) < 0.25] = np.nan
+    # Rows with 0 to 6 missing entries: several blocks per E-step, which the
+    # default shares out on a machine with more than one core.
+    model = EMMixture(n_components=3, random_state=0, max_iter=20)
+    default = model.fit(X).score_samples(X)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        with threadpool_limits(limits=1):
+            assert _parallel.block_threads() == 1
+            single = model.fit(X).score_samples(X)
+    finally:
+        numba.set_num_threads(previous)
+    assert np.array_equal(default, single)
+
+
+def test_block_threads_follows_numba_and_blas_limits():
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert _parallel.block_threads() == 1
+    finally:
+        numba.set_num_threads(previous)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _parallel.block_threads() == 1
+
+
+def test_map_blocks_keeps_order_and_reads_blocks_lazily():
+    taken = []
+
+    def blocks():
+        for i in range(40):
+            taken.append(i)
+            yield i
+
+    values = _parallel.map_blocks(
+        lambda i: (i, threading.current_thread().name), blocks(), 2
+    )
+    first = next(values)
+    assert first[0] == 0
+    # Only a bounded number of blocks is handed out ahead of the caller.
+    assert len(taken) <= 2 * _parallel.BLOCKS_AHEAD_PER_THREAD + 1
+    rest = list(values)
+    assert [value for value, _ in [first] + rest] == list(range(40))
+    assert all(name.startswith("emimpute-block") for _, name in [first] + rest)
+
+
+def test_map_blocks_runs_a_single_block_on_the_callers_thread():
+    names = list(
+        _parallel.map_blocks(lambda _: threading.current_thread().name, [0], 2)
+    )
+    assert names == [threading.current_thread().name]
+
+
+def test_map_blocks_raises_a_blocks_error():
+    def fail_at_five(i):
+        if i == 5:
+            raise ValueError("block 5")
+        return i
+
+    with pytest.raises(ValueError, match="block 5"):
+        list(_parallel.map_blocks(fail_at_five, range(20), 2))
