@@ -50,7 +50,8 @@ _pools_lock = threading.Lock()
 def block_threads():
     """Threads an E-step may use: ``min(numba's count, BLAS's count)``.
 
-    1 without numba: the numpy kernels hold the GIL for much of a block.
+    numba's count alone where threadpoolctl finds no BLAS it can limit; 1
+    without numba (the numpy kernels hold the GIL for much of a block).
 
     Examples
     --------
@@ -60,7 +61,9 @@ def block_threads():
     """
     if numba is None:  # pragma: no cover - exercised where numba is absent
         return 1
-    return max(1, min(numba.get_num_threads(), blas_thread_count()))
+    threads = numba.get_num_threads()
+    blas = blas_thread_count()
+    return max(1, threads if blas is None else min(threads, blas))
 
 
 def _serial_kernels():

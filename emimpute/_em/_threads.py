@@ -33,13 +33,14 @@ def one_thread(user_api):
 
 
 def blas_thread_count():
-    """The threads the loaded BLAS runs now (1 when none is found).
+    """The threads the loaded BLAS runs now; None if threadpoolctl finds none.
 
     Reads the current setting, so it sees ``threadpoolctl.threadpool_limits``
-    as well as ``OMP_NUM_THREADS`` and friends (about 10 us).
+    as well as ``OMP_NUM_THREADS`` and friends (about 10 us). None where the
+    BLAS is one threadpoolctl cannot control (Apple's Accelerate, for one).
     """
     counts = [
         library.num_threads
         for library in _controller().select(user_api="blas").lib_controllers
     ]
-    return min(counts, default=1)
+    return min(counts, default=None)
