@@ -60,7 +60,9 @@ def test_e_step_on_threads_has_the_same_bits(covariance_type, categorical):
     assert np.array_equal(got, expected)
 
 
-def test_fit_is_the_same_on_one_thread_and_on_the_default():
+def test_fit_is_the_same_on_one_thread_and_on_the_default(monkeypatch):
+    # Every E-step on the pool (this one is below the size that needs it).
+    monkeypatch.setattr(_parallel, "POOL_MIN_WORK", 0)
     rng = np.random.default_rng(3)
     X = rng.standard_normal((3000, 6)) @ rng.standard_normal((6, 6))
     X[rng.uniform(size=X.shape) < 0.25] = np.nan
@@ -125,3 +127,10 @@ def test_map_blocks_raises_a_blocks_error():
 
     with pytest.raises(ValueError, match="block 5"):
         list(_parallel.map_blocks(fail_at_five, range(20), 2))
+
+
+def test_a_small_e_step_runs_on_one_thread(monkeypatch):
+    data, _ = _data_and_params("full", categorical=True, n_samples=50)
+    assert _parallel.e_step_threads(data, 2) == 1
+    monkeypatch.setattr(_parallel, "POOL_MIN_WORK", 0)
+    assert _parallel.e_step_threads(data, 2) == _parallel.block_threads()

@@ -34,7 +34,7 @@ import numpy as np
 
 from emimpute._em._blocks import iter_blocks
 from emimpute._em._fused import blas_threads_for, softmax_rows, use_fused
-from emimpute._em._parallel import block_threads, map_blocks
+from emimpute._em._parallel import e_step_threads, map_blocks
 from emimpute._em._stats import MixtureStats
 
 
@@ -99,7 +99,8 @@ def e_step(data, params, *, chunk_size=None, threads=None):
         Rows per chunk; ``None`` bounds the scratch space to about 16 MiB.
     threads : int, default=None
         Threads sharing the blocks (``_parallel``); ``None``:
-        ``_parallel.block_threads()``. The result does not depend on it.
+        ``_parallel.e_step_threads`` (one for a small E-step). The result
+        does not depend on it.
 
     Returns
     -------
@@ -112,7 +113,7 @@ def e_step(data, params, *, chunk_size=None, threads=None):
     bound = kernels(data, params)
     log_weights = log_mixture_weights(params)
     fused = use_fused()
-    threads = block_threads() if threads is None else threads
+    threads = e_step_threads(data, params.n_components) if threads is None else threads
 
     def expect(block):
         # Underflow of tiny responsibilities is benign; the caller checks
@@ -226,7 +227,7 @@ def weighted_log_prob(data, params, *, chunk_size=None, threads=None):
         groups=data.patterns.informative_groups,
         memo=data.block_memo,
     )
-    threads = block_threads() if threads is None else threads
+    threads = e_step_threads(data, params.n_components) if threads is None else threads
     with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
         for _ in map_blocks(evaluate, blocks, threads):
             pass
