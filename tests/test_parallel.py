@@ -8,6 +8,8 @@ many small blocks (``chunk_size``) so that the pool has blocks to share, and
 hold rows with every number of missing entries.
 """
 
+import os
+import signal
 import threading
 
 import numba
@@ -134,3 +136,21 @@ def test_a_small_e_step_runs_on_one_thread(monkeypatch):
     assert _parallel.e_step_threads(data, 2) == 1
     monkeypatch.setattr(_parallel, "POOL_MIN_WORK", 0)
     assert _parallel.e_step_threads(data, 2) == _parallel.block_threads()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_makes_its_own_pool():
+    # The parent's pool threads do not exist in a child: it must not wait on
+    # them (a hang here is the failure).
+    list(_parallel.map_blocks(abs, range(-8, 8), 2))
+    data, params = _data_and_params("full", categorical=False)
+    expected = e_step(data, params, chunk_size=16, threads=1)[0]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's outcome is its exit code
+        # A hung child is killed (and the test fails) rather than the suite
+        # hanging: a bound on a deadlock, far above the milliseconds it takes.
+        signal.alarm(120)
+        ok = np.array_equal(e_step(data, params, chunk_size=16, threads=2)[0], expected)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -105,8 +105,11 @@ def _pool(threads):
 
 
 def _forget_pools():
-    # A forked child has the pools' objects but none of their threads.
+    # A forked child has the pools' objects but none of their threads, and
+    # the lock as it was in the parent (possibly held by another thread).
+    global _pools_lock
     _pools.clear()
+    _pools_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
