@@ -8,7 +8,8 @@ that draw. Two ways, as in R's Amelia and norm:
 
 - :func:`bootstrap_params`: EM refit on a row bootstrap of the data,
   started from the full-data fit (Amelia's EMB; Honaker, King and Blackwell
-  2011). Each refit costs a few EM iterations.
+  2011). Each refit costs a few EM iterations, Anderson-accelerated
+  (``_accelerate``): the start is in EM's linear regime.
 - :func:`posterior_params`: data augmentation (Tanner and Wong 1987;
   Schafer 1997, ch. 5-6): alternately draw the missing entries given the
   parameters (the I-step) and the parameters given the completed data (the
@@ -38,10 +39,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from emimpute._em._accelerate import anderson_em
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
 from emimpute._em._impute import complete, draw_components
-from emimpute._em._loop import run_em
 from emimpute._em._params import MixtureParams
 
 # Data augmentation steps from the maximum-likelihood fit to the first
@@ -111,7 +112,10 @@ def bootstrap_params(data, params, config, random_state):
     The refit runs to ``bootstrap_tol`` (see ``BOOTSTRAP_PRECISION``): a
     refit stopped by the fit's ``tol`` moves only part of the way from the
     start to the bootstrap maximum, and the draws then understate the
-    parameters' variance.
+    parameters' variance. It is EM with Anderson acceleration
+    (:func:`~emimpute._em._accelerate.anderson_em`), which stops at least as
+    close to the bootstrap maximum as plain EM in about two thirds of its
+    E-steps (5.1 instead of 7.7 at n = 10000, d = 10, 20% MCAR).
 
     Parameters
     ----------
@@ -131,9 +135,10 @@ def bootstrap_params(data, params, config, random_state):
     Notes
     -----
     Cost: one pattern grouping of the drawn rows, then an E-step over them
-    per iteration; the iterations grow as ``log(BOOTSTRAP_PRECISION) /
-    log(fmi**2)``, fmi the largest fraction of missing information (4 at
-    fmi = 0.3, 7 at fmi = 0.5).
+    per iteration; plain EM's iterations grow as ``log(BOOTSTRAP_PRECISION)
+    / log(fmi**2)``, fmi the largest fraction of missing information (4 at
+    fmi = 0.3, 7 at fmi = 0.5), the accelerated ones more slowly (see
+    ``_accelerate.AITKEN_SHARE`` for measured counts).
     """
     counts = bootstrap_counts(data, random_state)
     weights = counts if data.sample_weight is None else counts * data.sample_weight
@@ -149,7 +154,7 @@ def bootstrap_params(data, params, config, random_state):
         verbose=0,
         tol=bootstrap_tol(sample, params, config.tol),
     )
-    return run_em(sample, config, start=params).params
+    return anderson_em(sample, config, params).params
 
 
 def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS):
