@@ -58,6 +58,8 @@ def complete(
     return_proba=False,
     random_state=None,
     chunk_size=None,
+    keep_blocks=False,
+    scaled_data=None,
 ):
     """Fill each row's missing part from its distribution given the observed part.
 
@@ -88,6 +90,14 @@ def complete(
         instead of taking the mean and the mode.
     chunk_size : int, default=None
         Rows per chunk.
+    keep_blocks : bool, default=False
+        Use and keep the (model) data's row blocks and what the families
+        gather for them (``EMData.block_memo``), for a caller that completes
+        the same data many times (the draws of multiple imputation); that
+        caller releases them (``release_blocks``).
+    scaled_data : EMData, default=None
+        ``scaling.apply(data)``, when the caller keeps it for several calls
+        (with ``keep_blocks``, so are its blocks).
 
     Returns
     -------
@@ -98,7 +108,9 @@ def complete(
     Cost: that of one E-step over the rows with a missing entry; a row's
     result depends on that row only (draws aside, which share one stream).
     """
-    model_data = data if scaling is None else scaling.apply(data)
+    model_data = data
+    if scaling is not None:
+        model_data = scaling.apply(data) if scaled_data is None else scaled_data
     bound = kernels(model_data, params)
     filled = Completion(
         numeric=np.array(model_data.numeric, dtype=float, copy=True),
@@ -116,7 +128,11 @@ def complete(
         groups = [group for group in groups if group.n_missing > 0]
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         for block in iter_blocks(
-            data.patterns, bound, chunk_size=chunk_size, groups=groups
+            data.patterns,
+            bound,
+            chunk_size=chunk_size,
+            groups=groups,
+            memo=model_data.block_memo if keep_blocks else None,
         ):
             evaluations, log_density = evaluate_block(bound, block, moments=True)
             _, resp = responsibilities(log_density, log_weights)

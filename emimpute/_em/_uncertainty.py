@@ -175,7 +175,11 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     -------
     params : MixtureParams
     """
-    return next(posterior_chain(data, params, prior, random_state, burn_in=n_steps))
+    chain = posterior_chain(data, params, prior, random_state, burn_in=n_steps)
+    try:
+        return next(chain)
+    finally:
+        chain.close()
 
 
 def posterior_chain(
@@ -187,27 +191,35 @@ def posterior_chain(
     steps, every next one ``thin`` steps later (see ``POSTERIOR_STEPS`` and
     ``POSTERIOR_THIN``). A step is an I-step (every hole drawn given the
     parameters) and a P-step (the parameters drawn given the completed
-    data, :func:`draw_params`).
+    data, :func:`draw_params`). The I-steps keep ``data``'s row blocks
+    (``complete(keep_blocks=True)``) until the chain is closed.
 
     Yields
     ------
     params : MixtureParams
     """
     steps = burn_in
-    while True:
-        for _ in range(steps):
-            completion = complete(data, params, random_state=random_state)
-            params = draw_params(
-                params,
-                completion.numeric,
-                completion.codes,
-                data.n_categories,
-                prior,
-                random_state,
-                weights=data.sample_weight,
-            )
-        yield params
-        steps = thin
+    try:
+        while True:
+            for _ in range(steps):
+                # Every I-step completes the same data: its row blocks are
+                # kept for the whole chain, released when it is closed.
+                completion = complete(
+                    data, params, random_state=random_state, keep_blocks=True
+                )
+                params = draw_params(
+                    params,
+                    completion.numeric,
+                    completion.codes,
+                    data.n_categories,
+                    prior,
+                    random_state,
+                    weights=data.sample_weight,
+                )
+            yield params
+            steps = thin
+    finally:
+        data.release_blocks()
 
 
 def draw_params(
