@@ -766,8 +766,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 self._complete_data(
                     data, model_data, params, np.random.RandomState(seed), **options
                 )
-                # The chain is endless: the seeds say how many draws.
-                for params, seed in zip(chain, seeds, strict=False)
+                # The chain is endless: the seeds say how many draws (zipped
+                # first, so that no draw is made past the last seed).
+                for seed, params in zip(seeds, chain, strict=False)
             ]
             chain.close()
         else:

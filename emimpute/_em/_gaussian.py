@@ -265,7 +265,9 @@ class GaussianKernel:
         conditionals = evaluation.conditionals
         shift = self.shift[block.missing]
         rows = block.rows[:, np.newaxis]
-        mean = np.einsum("nk,kni->ni", resp, conditionals.means)
+        mean = None
+        if draw is None or std is not None:
+            mean = np.einsum("nk,kni->ni", resp, conditionals.means)
         if draw is None:
             out[rows, block.missing] = mean + shift
         else:
