@@ -321,15 +321,28 @@ def component_moments(values, labels, n_components, weights=None):
     scatter : ndarray of shape (K, d, d)
         ``sum_i (x_i - mean_k)(x_i - mean_k)^T`` over the component's rows.
     """
-    one_hot = np.zeros((len(values), n_components))
-    one_hot[np.arange(len(values)), labels] = 1.0 if weights is None else weights
-    counts = one_hot.sum(axis=0)
-    means = (one_hot.T @ values) / np.maximum(counts, 1.0)[:, np.newaxis]
-    deviations = values - means[labels]
-    # Batched products (BLAS), not a three-operand einsum: 7x faster at
-    # n = 10000, d = 10, and this runs at every data augmentation step.
-    weighted = one_hot.T[:, :, np.newaxis] * deviations
-    scatter = np.swapaxes(weighted, 1, 2) @ deviations
+    counts = np.bincount(labels, weights=weights, minlength=n_components)
+    counts = counts.astype(float, copy=False)
+    scatter = np.empty((n_components, values.shape[1], values.shape[1]))
+    means = np.empty((n_components, values.shape[1]))
+    # One component at a time (a loop over K, not over rows): each product
+    # is a plain 2-D one; the batched matmul of (K, d, n) strided views it
+    # replaces took 3x longer at n = 10000, d = 10, K = 1 (0.8 ms), and
+    # this runs at every data augmentation step.
+    # Column sums as products with the weights (or ones): a tall array's
+    # column sum is several times slower.
+    row_weights = np.ones(len(values)) if weights is None else weights
+    for k in range(n_components):
+        rows = slice(None) if n_components == 1 else labels == k
+        mine, mine_weights = values[rows], row_weights[rows]
+        means[k] = (mine_weights @ mine) / max(counts[k], 1.0)
+        deviations = mine - means[k]
+        if weights is not None:
+            # D^T W D as (W^1/2 D)^T (W^1/2 D): numpy takes the product of
+            # an array with itself's transpose as one symmetric BLAS call,
+            # 3x faster than that of two arrays (weights are >= 0).
+            deviations *= np.sqrt(mine_weights)[:, np.newaxis]
+        scatter[k] = deviations.T @ deviations
     return counts, means, scatter
 
 
