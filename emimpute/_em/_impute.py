@@ -113,7 +113,7 @@ def complete(
         model_data = scaling.apply(data) if scaled_data is None else scaled_data
     bound = kernels(model_data, params)
     filled = Completion(
-        numeric=np.array(model_data.numeric, dtype=float, copy=True),
+        numeric=np.array(model_data.numeric, dtype=float, copy=True, order="C"),
         codes=data.codes.copy(),
         std=np.zeros(data.numeric.shape) if return_std else None,
         probabilities=(
