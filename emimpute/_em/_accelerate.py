@@ -7,7 +7,7 @@ fractions of missing information (up to 0.6 on the benchmark's designs).
 Plain EM then gains a factor ``max(fmi)`` per E-step. Anderson acceleration
 (Walker and Ni 2011) combines the last ``m`` EM steps so that the residual
 ``F(x) - x`` is smallest in the span of the last differences; on a linear
-map it is GMRES (Walker and Ni, Theorem 2.2), whose rate on a spectrum in
+map it is essentially GMRES (Walker and Ni 2011), whose rate on a spectrum in
 ``[0, 0.6]`` is far better than 0.6 per step. Each iteration costs one
 E-step and one M-step, as plain EM's, plus a least-squares problem with
 ``m`` columns over the parameters (``O(p m^2)``, ``p`` the number of
@@ -167,8 +167,8 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
     Cost: an E-step per iteration, as plain EM (``O(n K d^2)`` for dense
     Gaussian forms, plus the blocks' fixed cost per missing-pattern group),
     and ``O(p memory^2)`` for the least squares, ``p`` the number of
-    parameters; about half the iterations of plain EM from a start in the
-    linear regime (measured on bootstrap refits in ``_uncertainty``).
+    parameters; about two thirds of plain EM's iterations from a start in
+    the linear regime (see ``AITKEN_SHARE``).
 
     Examples
     --------
