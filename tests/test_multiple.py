@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from emimpute import EMImputer, multiple_impute
 from emimpute._base import em_config
@@ -159,6 +160,16 @@ def test_bootstrap_refit_reaches_the_bootstrap_maximum():
         assert np.linalg.norm(_vector(drawn) - _vector(best)) < 0.04 * moved
         short.append(np.linalg.norm(_vector(loose) - _vector(best)) / moved)
     assert max(short) > 0.04
+
+
+def test_bootstrap_refit_stopped_by_max_iter_warns():
+    # Two E-steps cannot reach bootstrap_tol from the fit (it takes 5-10):
+    # the draw is short of the bootstrap maximum, and the user is told.
+    _, data, params, config = _fitted(_data())
+    with pytest.warns(ConvergenceWarning, match="bootstrap refit did not converge"):
+        bootstrap_params(
+            data, params, replace(config, max_iter=2), np.random.RandomState(0)
+        )
 
 
 def test_bootstrap_of_weighted_rows_drops_the_rows_of_weight_zero():

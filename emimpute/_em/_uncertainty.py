@@ -35,15 +35,18 @@ Cost of a P-step: ``O(n d^2 + K d^3)``; of an I-step, an E-step's
 (``_impute``); data augmentation is ``n_steps`` of each.
 """
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
 from emimpute._em._impute import complete, draw_components
 from emimpute._em._params import MixtureParams
+from emimpute._em._warnings import user_stacklevel
 
 # Data augmentation steps from the maximum-likelihood fit to the first
 # draw (the burn-in). The chain moves like an autoregression whose
@@ -154,7 +157,16 @@ def bootstrap_params(data, params, config, random_state):
         verbose=0,
         tol=bootstrap_tol(sample, params, config.tol),
     )
-    return anderson_em(sample, config, params).params
+    result = anderson_em(sample, config, params)
+    if not result.converged and config.max_iter > 0:
+        warnings.warn(
+            f"A bootstrap refit did not converge in max_iter={config.max_iter} "
+            "iterations: its parameter draw is short of the bootstrap "
+            "sample's maximum. Increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return result.params
 
 
 def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS):
