@@ -44,8 +44,13 @@ class Completion:
 
 def draw_components(resp, random_state):
     """One component per row, drawn by responsibility."""
+    u = random_state.uniform(size=(len(resp), 1))
+    if resp.shape[1] == 1:
+        # Component 0 whatever u (drawn all the same, so that the stream,
+        # hence every later draw, does not depend on this shortcut).
+        return np.zeros(len(resp), dtype=np.intp)
     cumulative = np.cumsum(resp, axis=1)
-    u = random_state.uniform(size=(len(resp), 1)) * cumulative[:, -1:]
+    u = u * cumulative[:, -1:]
     return np.minimum((cumulative < u).sum(axis=1), resp.shape[1] - 1)
 
 
