@@ -330,9 +330,19 @@ def run_speed(
 
 
 def targets(results):
-    """``[(description, measured, met)]``."""
+    """``[(description, measured, met)]`` of the parts in ``results``."""
     out = []
-    coverage = results["coverage"]
+    if "coverage" in results:
+        out += _coverage_targets(results["coverage"])
+    if "speed" in results:
+        out += _speed_targets(results["speed"])
+    if "bounds" in results:
+        out += _bounds_targets(results["bounds"])
+    return out
+
+
+def _coverage_targets(coverage):
+    out = []
     cfg = coverage["config"]
     for method in ("bootstrap", "posterior"):
         values = coverage["summary"][method]["coverage"]
@@ -345,7 +355,11 @@ def targets(results):
                 bool(np.all((values >= TARGET_LOW) & (values <= TARGET_HIGH))),
             )
         )
-    speed = results["speed"]
+    return out
+
+
+def _speed_targets(speed):
+    out = []
     s = speed["seconds"]
     c = speed["config"]
     for method in ("bootstrap", "posterior"):
@@ -360,7 +374,11 @@ def targets(results):
                 ratio <= TARGET_SPEED_RATIO,
             )
         )
-    bounds = results["bounds"]
+    return out
+
+
+def _bounds_targets(bounds):
+    out = []
     out.append(
         (
             "airquality with min_value=0: no negative Ozone imputation",
@@ -372,7 +390,7 @@ def targets(results):
     return out
 
 
-def to_markdown(results):
+def _coverage_markdown(results):
     coverage = results["coverage"]
     cfg = coverage["config"]
     mcse = 100 * np.sqrt(0.95 * 0.05 / cfg["replications"])
@@ -428,6 +446,11 @@ def to_markdown(results):
             align="lrrrrr",
         )
     )
+    return parts
+
+
+def _bounds_markdown(results):
+    parts = []
     bounds = results["bounds"]
     rows = []
     for name, errors in bounds["errors"].items():
@@ -454,6 +477,11 @@ def to_markdown(results):
             align="lrrr",
         )
     )
+    return parts
+
+
+def _speed_markdown(results):
+    parts = []
     speed = results["speed"]
     c = speed["config"]
     s = speed["seconds"]
@@ -479,6 +507,19 @@ def to_markdown(results):
             ],
         )
     )
+    return parts
+
+
+def to_markdown(results):
+    """The report of the parts in ``results`` and their targets."""
+    parts = []
+    for name, section in (
+        ("coverage", _coverage_markdown),
+        ("bounds", _bounds_markdown),
+        ("speed", _speed_markdown),
+    ):
+        if name in results:
+            parts += section(results)
     parts.append(
         markdown_table(
             ["target", "measured", "status"],
@@ -488,6 +529,8 @@ def to_markdown(results):
     )
     return "\n\n".join(parts)
 
+
+PARTS = ("coverage", "bounds", "speed")
 
 QUICK = {
     "replications": 4,
@@ -515,31 +558,36 @@ def run(
     speed_n_features=10,
     speed_repeats=3,
     speed_parallel=True,
+    parts=PARTS,
     log=print,
 ):
-    """The whole benchmark; returns ``(results, markdown)``."""
+    """The benchmark's ``parts`` (all by default); returns ``(results, markdown)``."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"parts must be among {list(PARTS)}, got {sorted(unknown)}.")
+    runs = {
+        "coverage": lambda: run_coverage(
+            replications=replications,
+            n_samples=n_samples,
+            n_imputations=n_imputations,
+            iterative_replications=iterative_replications,
+            n_jobs=n_jobs,
+            first_seed=first_seed,
+            log=log,
+        ),
+        "bounds": lambda: run_bounds(masks=masks, log=log),
+        "speed": lambda: run_speed(
+            n_samples=speed_n_samples,
+            n_features=speed_n_features,
+            n_imputations=20,
+            repeats=speed_repeats,
+            parallel=speed_parallel,
+            log=log,
+        ),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = {
-            "coverage": run_coverage(
-                replications=replications,
-                n_samples=n_samples,
-                n_imputations=n_imputations,
-                iterative_replications=iterative_replications,
-                n_jobs=n_jobs,
-                first_seed=first_seed,
-                log=log,
-            ),
-            "bounds": run_bounds(masks=masks, log=log),
-            "speed": run_speed(
-                n_samples=speed_n_samples,
-                n_features=speed_n_features,
-                n_imputations=20,
-                repeats=speed_repeats,
-                parallel=speed_parallel,
-                log=log,
-            ),
-        }
+        results = {name: run() for name, run in runs.items() if name in parts}
     return results, to_markdown(results)
 
 
@@ -563,6 +611,12 @@ def build_parser(parser=None):
     parser.add_argument("--speed-n-features", type=int, default=10)
     parser.add_argument("--speed-repeats", type=int, default=3)
     parser.add_argument("--blas-threads", type=int, default=1)
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated parts to run, among "
+        f"{', '.join(PARTS)} (all by default); e.g. --parts speed",
+    )
     return parser
 
 
@@ -585,6 +639,7 @@ def main(argv=None):
             "speed_repeats",
         )
     }
+    kwargs["parts"] = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     if args.quick:
         kwargs.update(QUICK)
     with threadpool_limits(limits=args.blas_threads):

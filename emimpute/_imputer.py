@@ -749,6 +749,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         table = self._read(X, reset=False)
         data = self._engine_data(table)
         model_data = self._support.model_data(data)
+        # Every draw completes the same data: standardised once, its row
+        # blocks (and the rows they gather) kept for all of them.
+        options = {"keep_blocks": True}
+        if self._scaling is not None:
+            options["scaled_data"] = self._scaling.apply(model_data)
         if self.parameter_uncertainty == "posterior":
             chain = posterior_chain(
                 self._fit_data,
@@ -759,14 +764,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
             completions = [
                 self._complete_data(
-                    data, model_data, params, np.random.RandomState(seed)
+                    data, model_data, params, np.random.RandomState(seed), **options
                 )
-                # The chain is endless: the seeds say how many draws.
-                for params, seed in zip(chain, seeds, strict=False)
+                # The chain is endless: the seeds say how many draws (zipped
+                # first, so that no draw is made past the last seed).
+                for seed, params in zip(seeds, chain, strict=False)
             ]
+            chain.close()
         else:
             completions = Parallel(n_jobs=n_jobs)(
-                delayed(self._bootstrap_completion)(data, model_data, seed)
+                delayed(self._bootstrap_completion)(data, model_data, seed, options)
                 for seed in seeds
             )
         return [
@@ -776,13 +783,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
             for completion in completions
         ]
 
-    def _bootstrap_completion(self, data, model_data, seed):
+    def _bootstrap_completion(self, data, model_data, seed, options):
         """One bootstrap parameter draw and the holes under it, one stream."""
         random_state = np.random.RandomState(seed)
         params = bootstrap_params(
             self._fit_data, self._params, em_config(self), random_state
         )
-        return self._complete_data(data, model_data, params, random_state)
+        return self._complete_data(data, model_data, params, random_state, **options)
 
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.

@@ -4,20 +4,25 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from emimpute import EMImputer, multiple_impute
 from emimpute._base import em_config
+from emimpute._em._accelerate import anderson_em
 from emimpute._em._categorical import CategoricalFamily
-from emimpute._em._config import Prior
+from emimpute._em._config import EMConfig, Prior
 from emimpute._em._data import EMData
 from emimpute._em._forms import covariance_form
+from emimpute._em._impute import complete
 from emimpute._em._loop import run_em
 from emimpute._em._params import MixtureParams
+from emimpute._em._scaling import Scaling
 from emimpute._em._uncertainty import (
     _inverse_wishart,
     bootstrap_counts,
     bootstrap_params,
     bootstrap_tol,
+    component_moments,
     draw_params,
     posterior_chain,
     posterior_params,
@@ -102,19 +107,20 @@ def _assert_bootstrap_of_copies(data, params, config, seed, weights=None):
     """``bootstrap_params`` against the bootstrap's definition.
 
     The drawn rows copied (those of sample weight 0 left out), EM from the
-    same start to the same threshold; 1e-10 covers the rounding of sums
-    taken in another order over a few iterations, on standardised values
-    of order 1.
+    same start to the same threshold (by the refit's accelerated EM, whose
+    agreement with plain EM tests/test_accelerate.py checks); 1e-10 covers
+    the rounding of sums taken in another order over a few iterations, on
+    standardised values of order 1.
     """
     drawn = bootstrap_params(data, params, config, np.random.RandomState(seed))
     rows = np.random.RandomState(seed).randint(data.n_samples, size=data.n_samples)
     if weights is not None:
         rows = rows[weights[rows] > 0]
     copies = data.take(rows)
-    reference = run_em(
+    reference = anderson_em(
         copies,
         replace(config, standardise=False, tol=bootstrap_tol(copies, params, 1e-3)),
-        start=params,
+        params,
     ).params
     np.testing.assert_allclose(_vector(drawn), _vector(reference), rtol=0, atol=1e-10)
 
@@ -156,6 +162,16 @@ def test_bootstrap_refit_reaches_the_bootstrap_maximum():
     assert max(short) > 0.04
 
 
+def test_bootstrap_refit_stopped_by_max_iter_warns():
+    # Two E-steps cannot reach bootstrap_tol from the fit (it takes 5-10):
+    # the draw is short of the bootstrap maximum, and the user is told.
+    _, data, params, config = _fitted(_data())
+    with pytest.warns(ConvergenceWarning, match="bootstrap refit did not converge"):
+        bootstrap_params(
+            data, params, replace(config, max_iter=2), np.random.RandomState(0)
+        )
+
+
 def test_bootstrap_of_weighted_rows_drops_the_rows_of_weight_zero():
     # A row of sample weight 0 drawn by the bootstrap is still no row: the
     # tied kernel would divide by its zero mass (it raised
@@ -190,6 +206,40 @@ def test_bootstrap_imputations_are_transform_with_their_stream():
     for table, seed in zip(tables, seeds, strict=True):
         expected = imputer._transform(X, random_state=np.random.RandomState(seed))
         np.testing.assert_array_equal(table, expected)
+
+
+def test_draws_from_kept_blocks_are_the_draws_from_fresh_ones():
+    # multiple_impute completes one data set many times from its kept row
+    # blocks (and standardised once); the draws must be those of a fresh
+    # pass, bit for bit, call after call (the stream runs on), with several
+    # chunks per pattern group and a categorical column.
+    rng = np.random.RandomState(1)
+    X = _data(n=400, seed=2, p=0.3)
+    codes = rng.randint(3, size=(len(X), 1))
+    codes[rng.uniform(size=len(X)) < 0.2] = -1
+    data = EMData.build(X, codes=codes, n_categories=(3,))
+    scaling = Scaling.fit(data)
+    model = run_em(
+        data, EMConfig(n_components=2, standardise=True, random_state=0)
+    ).params
+    scaled = scaling.apply(data)
+    fresh, kept = np.random.RandomState(7), np.random.RandomState(7)
+    for _ in range(3):
+        expected = complete(
+            data, model, scaling=scaling, random_state=fresh, chunk_size=64
+        )
+        actual = complete(
+            data,
+            model,
+            scaling=scaling,
+            random_state=kept,
+            chunk_size=64,
+            keep_blocks=True,
+            scaled_data=scaled,
+        )
+        np.testing.assert_array_equal(actual.numeric, expected.numeric)
+        np.testing.assert_array_equal(actual.codes, expected.codes)
+    assert scaled.block_memo._groups
 
 
 def test_posterior_chain_is_one_chain_thinned():
@@ -265,6 +315,31 @@ def test_bad_input_is_named():
         multiple_impute(X, 2, imputer=object())
     with pytest.raises(ValueError, match="needs sample_posterior=True"):
         EMImputer(parameter_uncertainty=True).fit(X)
+
+
+@pytest.mark.parametrize("n_components", [1, 3, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_component_moments_are_the_weighted_textbook_ones(n_components, weighted):
+    # Against numpy's weighted mean and np.cov(..., aweights, ddof=0) times
+    # the weight, per component (the 4th is empty: counts, means and
+    # scatter 0). Off-centre values (mean 10) check the centring; 1e-10
+    # relative is rounding of sums over 500 rows (measured: 1e-14).
+    rng = np.random.RandomState(4)
+    values = 3.0 * rng.normal(size=(500, 4)) + 10.0
+    labels = rng.randint(min(n_components, 3), size=500)
+    weights = rng.poisson(1.0, size=500).astype(float) if weighted else None
+    counts, means, scatter = component_moments(values, labels, n_components, weights)
+    for k in range(n_components):
+        rows = labels == k
+        w = np.ones(rows.sum()) if weights is None else weights[rows]
+        if w.sum() == 0:
+            assert counts[k] == 0 and not means[k].any() and not scatter[k].any()
+            continue
+        np.testing.assert_allclose(counts[k], w.sum(), rtol=1e-12)
+        mean = np.average(values[rows], axis=0, weights=w)
+        np.testing.assert_allclose(means[k], mean, rtol=1e-10)
+        cov = np.cov(values[rows], rowvar=False, aweights=w, ddof=0) * w.sum()
+        np.testing.assert_allclose(scatter[k], cov, rtol=1e-10)
 
 
 def test_inverse_wishart_mean():

@@ -265,16 +265,29 @@ class GaussianKernel:
         conditionals = evaluation.conditionals
         shift = self.shift[block.missing]
         rows = block.rows[:, np.newaxis]
-        mean = np.einsum("nk,kni->ni", resp, conditionals.means)
+        mean = None
+        if draw is None or std is not None:
+            mean = np.einsum("nk,kni->ni", resp, conditionals.means)
         if draw is None:
             out[rows, block.missing] = mean + shift
         else:
             component, random_state = draw
             n_rows = len(block.rows)
             noise = random_state.standard_normal(size=(n_rows, block.n_missing))
-            drawn = conditionals.means[component, np.arange(n_rows)]
-            drawn += conditionals.noise(component, block.row_pattern, noise)
-            out[rows, block.missing] = drawn + shift
+            noise = conditionals.noise(component, block.row_pattern, noise)
+            if len(conditionals.means) == 1:
+                # One component: no gather of each row's (the same sum).
+                drawn = conditionals.means[0] + noise
+            else:
+                drawn = conditionals.means[component, np.arange(n_rows)]
+                drawn += noise
+            drawn += shift
+            if out.flags.c_contiguous:
+                # By flat indices (kept with a kept block): a third of the
+                # time of the (rows, missing) scatter, at every draw.
+                out.ravel()[_flat_missing(block, out.shape[1])] = drawn.ravel()
+            else:
+                out[rows, block.missing] = drawn
         if std is not None:
             second_moment = np.einsum(
                 "nk,kni->ni",
@@ -282,3 +295,14 @@ class GaussianKernel:
                 conditionals.variances(block.row_pattern) + conditionals.means**2,
             )
             std[rows, block.missing] = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
+
+
+def _flat_missing(block, n_features):
+    """Flat indices of a block's missing entries in a C-ordered (n, d) array."""
+    memo = block.memo
+    flat = None if memo is None else memo.get("flat_missing_entries")
+    if flat is None:
+        flat = (block.rows[:, np.newaxis] * n_features + block.missing).ravel()
+        if memo is not None:
+            memo["flat_missing_entries"] = flat
+    return flat

@@ -44,8 +44,13 @@ class Completion:
 
 def draw_components(resp, random_state):
     """One component per row, drawn by responsibility."""
+    u = random_state.uniform(size=(len(resp), 1))
+    if resp.shape[1] == 1:
+        # Component 0 whatever u (drawn all the same, so that the stream,
+        # hence every later draw, does not depend on this shortcut).
+        return np.zeros(len(resp), dtype=np.intp)
     cumulative = np.cumsum(resp, axis=1)
-    u = random_state.uniform(size=(len(resp), 1)) * cumulative[:, -1:]
+    u = u * cumulative[:, -1:]
     return np.minimum((cumulative < u).sum(axis=1), resp.shape[1] - 1)
 
 
@@ -58,6 +63,8 @@ def complete(
     return_proba=False,
     random_state=None,
     chunk_size=None,
+    keep_blocks=False,
+    scaled_data=None,
 ):
     """Fill each row's missing part from its distribution given the observed part.
 
@@ -88,6 +95,14 @@ def complete(
         instead of taking the mean and the mode.
     chunk_size : int, default=None
         Rows per chunk.
+    keep_blocks : bool, default=False
+        Use and keep the (model) data's row blocks and what the families
+        gather for them (``EMData.block_memo``), for a caller that completes
+        the same data many times (the draws of multiple imputation); that
+        caller releases them (``release_blocks``).
+    scaled_data : EMData, default=None
+        ``scaling.apply(data)``, when the caller keeps it for several calls
+        (with ``keep_blocks``, so are its blocks).
 
     Returns
     -------
@@ -98,10 +113,12 @@ def complete(
     Cost: that of one E-step over the rows with a missing entry; a row's
     result depends on that row only (draws aside, which share one stream).
     """
-    model_data = data if scaling is None else scaling.apply(data)
+    model_data = data
+    if scaling is not None:
+        model_data = scaling.apply(data) if scaled_data is None else scaled_data
     bound = kernels(model_data, params)
     filled = Completion(
-        numeric=np.array(model_data.numeric, dtype=float, copy=True),
+        numeric=np.array(model_data.numeric, dtype=float, copy=True, order="C"),
         codes=data.codes.copy(),
         std=np.zeros(data.numeric.shape) if return_std else None,
         probabilities=(
@@ -116,7 +133,11 @@ def complete(
         groups = [group for group in groups if group.n_missing > 0]
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         for block in iter_blocks(
-            data.patterns, bound, chunk_size=chunk_size, groups=groups
+            data.patterns,
+            bound,
+            chunk_size=chunk_size,
+            groups=groups,
+            memo=model_data.block_memo if keep_blocks else None,
         ):
             evaluations, log_density = evaluate_block(bound, block, moments=True)
             _, resp = responsibilities(log_density, log_weights)
@@ -125,13 +146,22 @@ def complete(
                 draw = (draw_components(resp, random_state), random_state)
             for kernel, evaluation in zip(bound, evaluations, strict=True):
                 kernel.impute(block, resp, evaluation, filled, draw=draw)
-    mask = data.mask
     numeric, std = filled.numeric, filled.std
-    check_finite_scores(numeric[mask])
+    # The missing entries by their flat indices: a fifth of the entries at
+    # 20% missing, where a boolean mask or np.where would read them all
+    # (0.3 and 0.7 ms at 1e4 x 10, a fifth of a draw).
+    missing = np.flatnonzero(data.mask)
+    imputed = numeric.ravel()[missing]
+    check_finite_scores(imputed)
     if scaling is not None:
         # Observed entries are copied from the input, never round-tripped
-        # through the standardisation, so they come back bit for bit.
-        numeric = np.where(mask, scaling.to_data(numeric), data.numeric)
+        # through the standardisation, so they come back bit for bit; the
+        # missing ones get scaling.to_data's arithmetic.
+        columns = missing % data.n_numeric
+        numeric = data.numeric.astype(np.float64, copy=True)
+        numeric.ravel()[missing] = (
+            imputed * scaling.scale[columns] + scaling.centre[columns]
+        )
         if std is not None:
             std = std * scaling.scale
     return Completion(numeric, filled.codes, std, filled.probabilities)
