@@ -27,11 +27,13 @@ plain EM step:
   from (EM never does, but for ``reg_covar``): otherwise the step is
   rejected, the memory cleared and the EM step taken instead.
 
-The stopping rule is plain EM's: the run stops when an *EM step* (not an
-extrapolation) gains less than ``tol`` per row, and returns the M-step of
-the last E-step, as :func:`~emimpute._em._loop.run_em` does. When an
-accelerated step gains less than ``tol``, the next step is an EM step, to
-check.
+The run stops when an *EM step* (not an extrapolation) gains less than
+``tol`` per row, plain EM's rule, or when an accelerated point's distance
+to the maximum, estimated from its last two gains (Aitken's estimate), is
+below ``AITKEN_SHARE * tol``; it returns the M-step of the last E-step, as
+:func:`~emimpute._em._loop.run_em` does. When an accelerated step gains
+less than ``tol`` and the estimate does not stop it, the next step is an EM
+step, to check.
 """
 
 from dataclasses import dataclass, replace
