@@ -87,6 +87,25 @@ def evaluate_block(kernels, block, *, moments=False):
     return evaluations, log_density
 
 
+def _map_informative_blocks(function, data, bound, *, chunk_size, threads):
+    """``function(block)`` over the blocks of the rows with an observed entry.
+
+    In block order, on ``threads`` threads (``_parallel.map_blocks``); the
+    E-step's BLAS products on one thread up to 64 features (see
+    ``_fused.blas_threads_for``), and on one per block when the blocks share
+    the cores.
+    """
+    blocks = iter_blocks(
+        data.patterns,
+        bound,
+        chunk_size=chunk_size,
+        groups=data.patterns.informative_groups,
+        memo=data.block_memo,
+    )
+    with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
+        yield from map_blocks(function, blocks, threads)
+
+
 def e_step(data, params, *, chunk_size=None, threads=None):
     """Expected sufficient statistics and observed-data log-likelihood.
 
@@ -143,23 +162,15 @@ def e_step(data, params, *, chunk_size=None, threads=None):
     nk = np.zeros(params.n_components)
     totals = [None] * len(bound)
     n_blocks = 0
-    blocks = iter_blocks(
-        data.patterns,
-        bound,
-        chunk_size=chunk_size,
-        groups=data.patterns.informative_groups,
-        memo=data.block_memo,
-    )
-    # Small BLAS products on one thread (see _fused.blas_threads_for); on
-    # one per block when the blocks share the cores.
-    with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
-        for rows, block_norm, counts, values in map_blocks(expect, blocks, threads):
-            log_prob_norm[rows] = block_norm
-            nk += counts
-            n_blocks += 1
-            for index, value in enumerate(values):
-                total = totals[index]
-                totals[index] = value if total is None else total + value
+    for rows, block_norm, counts, values in _map_informative_blocks(
+        expect, data, bound, chunk_size=chunk_size, threads=threads
+    ):
+        log_prob_norm[rows] = block_norm
+        nk += counts
+        n_blocks += 1
+        for index, value in enumerate(values):
+            total = totals[index]
+            totals[index] = value if total is None else total + value
     stats = MixtureStats(nk, tuple(totals)) if n_blocks else None
     return log_prob_norm, stats
 
@@ -220,17 +231,11 @@ def weighted_log_prob(data, params, *, chunk_size=None, threads=None):
         with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             out[block.rows] = evaluate_block(bound, block)[1]
 
-    blocks = iter_blocks(
-        data.patterns,
-        bound,
-        chunk_size=chunk_size,
-        groups=data.patterns.informative_groups,
-        memo=data.block_memo,
-    )
     threads = e_step_threads(data, params.n_components) if threads is None else threads
-    with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
-        for _ in map_blocks(evaluate, blocks, threads):
-            pass
+    for _ in _map_informative_blocks(
+        evaluate, data, bound, chunk_size=chunk_size, threads=threads
+    ):
+        pass
     out[data.patterns.empty_rows] = 0.0
     check_log_densities(out)
     return out + log_mixture_weights(params)
