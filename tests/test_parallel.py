@@ -23,6 +23,7 @@ from emimpute import EMMixture
 from emimpute._em import _parallel
 from emimpute._em._data import EMData
 from emimpute._em._estep import e_step, weighted_log_prob
+from emimpute._em._impute import complete
 
 N_CATEGORIES = (3, 2)
 
@@ -154,3 +155,15 @@ def test_a_forked_child_makes_its_own_pool():
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_completion_on_threads_has_the_same_bits(categorical, monkeypatch):
+    data, params = _data_and_params("full", categorical=categorical)
+    one = complete(data, params, chunk_size=16, return_std=True)
+    monkeypatch.setattr(_parallel, "POOL_MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "block_threads", lambda: 2)
+    two = complete(data, params, chunk_size=16, return_std=True)
+    assert np.array_equal(two.numeric, one.numeric)
+    assert np.array_equal(two.std, one.std)
+    assert np.array_equal(two.codes, one.codes)

@@ -12,6 +12,8 @@ from emimpute._em._estep import (
     log_mixture_weights,
     responsibilities,
 )
+from emimpute._em._fused import blas_threads_for
+from emimpute._em._parallel import e_step_threads, map_blocks
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def complete(
     -----
     Cost: that of one E-step over the rows with a missing entry; a row's
     result depends on that row only (draws aside, which share one stream).
+    Without draws the blocks are shared out to threads as an E-step's
+    (``_parallel``), with the same result.
     """
     model_data = data
     if scaling is not None:
@@ -131,14 +135,10 @@ def complete(
     groups = data.patterns.groups
     if data.n_categorical == 0:
         groups = [group for group in groups if group.n_missing > 0]
-    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        for block in iter_blocks(
-            data.patterns,
-            bound,
-            chunk_size=chunk_size,
-            groups=groups,
-            memo=model_data.block_memo if keep_blocks else None,
-        ):
+
+    def fill(block):
+        # Each block writes its own rows of ``filled``.
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             evaluations, log_density = evaluate_block(bound, block, moments=True)
             _, resp = responsibilities(log_density, log_weights)
             draw = None
@@ -146,6 +146,21 @@ def complete(
                 draw = (draw_components(resp, random_state), random_state)
             for kernel, evaluation in zip(bound, evaluations, strict=True):
                 kernel.impute(block, resp, evaluation, filled, draw=draw)
+
+    blocks = iter_blocks(
+        data.patterns,
+        bound,
+        chunk_size=chunk_size,
+        groups=groups,
+        memo=model_data.block_memo if keep_blocks else None,
+    )
+    # Draws take their numbers from one stream in block order: one thread.
+    threads = 1
+    if random_state is None:
+        threads = e_step_threads(data, params.n_components)
+    with blas_threads_for(data.n_numeric, shared=threads > 1):
+        for _ in map_blocks(fill, blocks, threads):
+            pass
     numeric, std = filled.numeric, filled.std
     # The missing entries by their flat indices: a fifth of the entries at
     # 20% missing, where a boolean mask or np.where would read them all
