@@ -641,9 +641,21 @@ def _lane_cholesky(factor, reciprocal, total, n, lanes):
         for i in range(col, n):
             for lane in range(lanes):
                 total[lane] = factor[i, col, lane]
-            for p in range(col):
+            p = 0
+            while p + 4 <= col:
+                for lane in range(lanes):
+                    total[lane] = (
+                        (
+                            (total[lane] - factor[i, p, lane] * factor[col, p, lane])
+                            - factor[i, p + 1, lane] * factor[col, p + 1, lane]
+                        )
+                        - factor[i, p + 2, lane] * factor[col, p + 2, lane]
+                    ) - factor[i, p + 3, lane] * factor[col, p + 3, lane]
+                p += 4
+            while p < col:
                 for lane in range(lanes):
                     total[lane] -= factor[i, p, lane] * factor[col, p, lane]
+                p += 1
             if i == col:
                 for lane in range(lanes):
                     if not total[lane] > 0.0:
@@ -671,9 +683,21 @@ def _lane_inverse(factor, reciprocal, total, n, lanes):
         for i in range(col + 1, n):
             for lane in range(lanes):
                 total[lane] = factor[i, col, lane] * reciprocal[col, lane]
-            for p in range(col + 1, i):
+            p = col + 1
+            while p + 4 <= i:
+                for lane in range(lanes):
+                    total[lane] = (
+                        (
+                            (total[lane] + factor[i, p, lane] * factor[col, p, lane])
+                            + factor[i, p + 1, lane] * factor[col, p + 1, lane]
+                        )
+                        + factor[i, p + 2, lane] * factor[col, p + 2, lane]
+                    ) + factor[i, p + 3, lane] * factor[col, p + 3, lane]
+                p += 4
+            while p < i:
                 for lane in range(lanes):
                     total[lane] += factor[i, p, lane] * factor[col, p, lane]
+                p += 1
             for lane in range(lanes):
                 factor[col, i, lane] = -total[lane] * reciprocal[i, lane]
     for a in range(n):
@@ -683,9 +707,21 @@ def _lane_inverse(factor, reciprocal, total, n, lanes):
                     total[lane] = reciprocal[a, lane] * reciprocal[a, lane]
                 else:
                     total[lane] = reciprocal[a, lane] * factor[b, a, lane]
-            for p in range(a + 1, n):
+            p = a + 1
+            while p + 4 <= n:
+                for lane in range(lanes):
+                    total[lane] = (
+                        (
+                            (total[lane] + factor[a, p, lane] * factor[b, p, lane])
+                            + factor[a, p + 1, lane] * factor[b, p + 1, lane]
+                        )
+                        + factor[a, p + 2, lane] * factor[b, p + 2, lane]
+                    ) + factor[a, p + 3, lane] * factor[b, p + 3, lane]
+                p += 4
+            while p < n:
                 for lane in range(lanes):
                     total[lane] += factor[a, p, lane] * factor[b, p, lane]
+                p += 1
             for lane in range(lanes):
                 factor[a, b, lane] = total[lane]
 
