@@ -234,7 +234,13 @@ class FusedDenseKernel(DenseKernel):
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
             _add_batched_covariances(
-                resp, block.missing, self.precisions, lower_parts, _LANES, tasks
+                resp,
+                block.missing,
+                self.precisions,
+                _negligible_floors(nk, len(self.precisions), n_rows),
+                lower_parts,
+                _LANES,
+                tasks,
             )
             covariances = covariances[:, :0]
         _statistics(
@@ -263,6 +269,19 @@ class FusedDenseKernel(DenseKernel):
             # A product of an array with its own transpose: numpy calls syrk.
             s2[j] += rows.T @ rows
         return stats
+
+
+def _negligible_floors(nk, n_matrices, n_rows):
+    """Weights up to which a row's conditional covariance is left out.
+
+    ``NEGLIGIBLE_WEIGHT`` times each matrix's mean weight over the block's
+    ``n_rows`` rows: ``nk`` are the block's summed responsibilities, and the
+    tied matrix (``n_matrices == 1`` with several components) weighs them
+    all. The same for every task, so the rows kept do not depend on how the
+    block is split.
+    """
+    totals = nk if n_matrices == len(nk) else np.array([nk.sum()])
+    return NEGLIGIBLE_WEIGHT * totals / n_rows
 
 
 def _new_array(name, shape):
@@ -898,32 +917,38 @@ def _evaluate_batched(
     return failures
 
 
-# Below this fraction of its row's weight (eps^2), a responsibility's
-# conditional covariance is not added: the terms left out sum to at most
-# eps^2 (sum of weights) max ||C||, below the statistics' own rounding unless
-# the component holds less than eps of the data's weight, where the M-step's
-# floor on its mass (10 eps) is larger anyway. A well-separated mixture gives
-# most rows one responsibility this large (measured at 1e5 x 20, 50% MCAR,
-# K=5: 2.1 of 5 per row; 1e5 x 50, 20% MCAR: 1.0), and the inverse, twice the
+# Below this fraction (eps) of its matrix's mean weight over the block's
+# rows, a responsibility's conditional covariance is not added: the terms
+# left out of matrix j's sum weigh at most eps times the block's total weight
+# of j, so they change the sum of the weighted covariances by at most eps
+# (times the spread of ||C|| over the rows) relative to the sum itself: the
+# size of the rounding of the sum. A well-separated mixture gives most rows
+# one responsibility this large (measured at 1e5 x 20, 50% MCAR, K=5: 1.3
+# of 5 per row, against 2.0 with the earlier bound of eps^2 times the row's
+# weight; 1e5 x 50, 20% MCAR: 1.0), and the inverse, twice the
 # factorisation's cost, is then made for those only.
-NEGLIGIBLE_WEIGHT = 2.0**-104
+NEGLIGIBLE_WEIGHT = 2.0**-52
 
 
 @ParallelKernel
-def _add_batched_covariances(resp, missing, precisions, lower_parts, lanes, tasks):
+def _add_batched_covariances(
+    resp, missing, precisions, floors, lower_parts, lanes, tasks
+):
     """Add the conditional covariances of a batched block into its statistics.
 
     For each matrix ``j`` and row ``i`` whose weight (``resp[i, j]``; tied,
-    ``sum_k resp[i, k]``) exceeds ``NEGLIGIBLE_WEIGHT`` times the row's,
-    ``C = inv(P_MM)`` times that weight is added into ``lower_parts[task,
-    j]``'s lower triangle. The rows kept are taken ``lanes`` at a time, and
-    their ``P_MM`` gathered, factorised (the same operations as
-    :func:`_evaluate_batched`'s, hence the same factor) and inverted with the
-    lane loop innermost; each row's ``C`` has the same bits whatever lane it
-    lands in. A component that weighs a fifth of the rows costs a fifth of
-    the factorisations and inverses: ``n_kept r^3 / 2`` multiply-adds per
-    matrix, in vector operations over ``lanes`` rows, plus ``O(n_rows K)``
-    to choose the rows and ``O(n_kept r^2)`` to gather and add.
+    ``sum_k resp[i, k]``) exceeds ``floors[j]`` (``NEGLIGIBLE_WEIGHT`` times
+    the mean weight of ``j`` over the block's rows, see
+    :func:`_negligible_floors`), ``C = inv(P_MM)`` times that weight is
+    added into ``lower_parts[task, j]``'s lower triangle. The rows kept are
+    taken ``lanes`` at a time, and their ``P_MM`` gathered, factorised (the
+    same operations as :func:`_evaluate_batched`'s, hence the same factor)
+    and inverted with the lane loop innermost; each row's ``C`` has the same
+    bits whatever lane it lands in. A component that weighs a fifth of the
+    rows costs a fifth of the factorisations and inverses: ``n_kept r^3 /
+    2`` multiply-adds per matrix, in vector operations over ``lanes`` rows,
+    plus ``O(n_rows K)`` to choose the rows and ``O(n_kept r^2)`` to gather
+    and add.
     """
     n_rows, n_missing = missing.shape
     n_components = resp.shape[1]
@@ -941,11 +966,13 @@ def _add_batched_covariances(resp, missing, precisions, lower_parts, lanes, task
         for j in range(n_matrices):
             size = 0
             for i in range(start, stop):
-                mass = 0.0
-                for k in range(n_components):
-                    mass += resp[i, k]
-                weight = mass if shared else resp[i, j]
-                if weight > NEGLIGIBLE_WEIGHT * mass:
+                if shared:
+                    weight = 0.0
+                    for k in range(n_components):
+                        weight += resp[i, k]
+                else:
+                    weight = resp[i, j]
+                if weight > floors[j]:
                     kept[size] = i
                     weights[size] = weight
                     for a in range(n_missing):
