@@ -40,11 +40,30 @@ precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
 covariance route (tied: one factorisation per run, not per component);
 batched, ``n_r K r^3 / 6`` multiply-adds for the factors in the density plus
 ``n_w r^3 / 2`` to factorise again and invert in the statistics, ``n_w`` the
-(row, component) pairs of non-negligible responsibility, between ``n_r`` and
-``n_r K`` (one matrix, tied or ``K = 1``: ``n_r r^3 / 2``, the inverse
-made with the factor), in vector operations over ``_LANES`` rows.
+(row, component) pairs whose responsibility is above ``NEGLIGIBLE_WEIGHT``
+times the component's mean over the block, between ``n_r`` and ``n_r K``
+(measured per row at K = 5: 1.3 at d = 20, 50% MCAR; 1.0 at d = 50, 20%,
+and d = 100, 50%; one matrix, tied or ``K = 1``: ``n_r r^3 / 2``, the
+inverse made with the factor), in vector operations over ``_LANES`` rows.
 Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
+
+**Where the batched kernel's time goes** (1 thread, 2e4 rows, K = 5,
+measured by removing one step at a time). At r ~ 10 (d = 20 at 50%, d = 50
+at 20%), per row and component about 200-250 ns: the factorisation a
+quarter to a third (its ``r`` square roots and divisions are a third of
+that), gathering ``P_MM`` a fifth, the rest spread over ``y_M``, the
+solves, the log-determinant, the conditional mean's transposed store and,
+at d = 50, the O(d) quadratic (a chain of dependent additions per row,
+kept: every reordering tried, lane-innermost or across components, ran
+slower). At r ~ 50 (d = 100 at 50%) the factorisation and inverse are
+nearly all of it, at about 6 multiply-adds per ns: near the bound of
+vector code without fused multiply-adds on 256-bit registers (2 operations
+per multiply-add, 4 lanes, 2 ports: 4 per cycle), which is what numba
+emits with fastmath off (kept off: see ``_fused``). BLAS runs its products
+with FMA on 512-bit registers, 4x that rate, so the ratio to complete data
+at large ``r`` stays above the flop bound of ``bench_grid`` by about that
+factor.
 """
 
 import numpy as np
@@ -66,7 +85,10 @@ from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
 from emimpute._em._stats import SufficientStats
 
 # Rows factorised together by the batched kernel, the innermost loop of its
-# arithmetic: one vector register of doubles on AVX-512, two on AVX2.
+# arithmetic: 8 256-bit vectors of doubles, which the compiler runs 4 at a
+# time (the factorisation's time per row measured within 10% from 32 to 128
+# lanes at r = 10 to 50, up to 15% slower at 16; more lanes leave a longer
+# partial last group on small blocks).
 _LANES = 32
 
 # Patterns per row of a block above which the batched kernel runs: there,
