@@ -50,20 +50,22 @@ thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
 
 **Where the batched kernel's time goes** (1 thread, 2e4 rows, K = 5,
 measured by removing one step at a time). At r ~ 10 (d = 20 at 50%, d = 50
-at 20%), per row and component about 200-250 ns: the factorisation a
-quarter to a third (its ``r`` square roots and divisions are a third of
-that), gathering ``P_MM`` a fifth, the rest spread over ``y_M``, the
+at 20%), per row and component about 200-250 ns: at d = 20 the
+factorisation a quarter (its ``r`` square roots and divisions, by their
+throughput, an estimated third of that), gathering ``P_MM`` a fifth, the
+rest spread over ``y_M``, the
 solves, the log-determinant, the conditional mean's transposed store and,
 at d = 50, the O(d) quadratic (a chain of dependent additions per row,
 kept: every reordering tried, lane-innermost or across components, ran
 slower). At r ~ 50 (d = 100 at 50%) the factorisation and inverse are
-nearly all of it, at about 6 multiply-adds per ns: near the bound of
+nearly all of it, at about 6 multiply-adds per ns: 60% of the bound of
 vector code without fused multiply-adds on 256-bit registers (2 operations
-per multiply-add, 4 lanes, 2 ports: 4 per cycle), which is what numba
-emits with fastmath off (kept off: see ``_fused``). BLAS runs its products
-with FMA on 512-bit registers, 4x that rate, so the ratio to complete data
-at large ``r`` stays above the flop bound of ``bench_grid`` by about that
-factor.
+per multiply-add, 4 lanes, 2 ports: 4 per cycle, 10 per ns at the 2.5 GHz
+that dgemm's 80 GFLOP/s implies), which is what numba emits with fastmath
+off (kept off: see ``_fused``). BLAS runs its products with FMA on 512-bit
+registers, 4x that bound and 7x the kernel's rate, so the ratio to
+complete data at large ``r`` stays well above the flop bound of
+``bench_grid`` (which assumes equal rates) by up to that factor.
 """
 
 import numpy as np
