@@ -73,6 +73,7 @@ import numpy as np
 from emimpute._em._dense import DenseKernel
 from emimpute._em._forms import ILL_DEFINED_COVARIANCE
 from emimpute._em._fused import (
+    _OPTIONS,
     ParallelKernel,
     backward_solve,
     cholesky,
@@ -81,6 +82,7 @@ from emimpute._em._fused import (
     jit,
     log_det_from_cholesky,
     n_tasks,
+    numba,
     prange,
 )
 from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
@@ -306,6 +308,13 @@ def _negligible_floors(nk, n_matrices, n_rows):
     """
     totals = nk if n_matrices == len(nk) else np.array([nk.sum()])
     return NEGLIGIBLE_WEIGHT * totals / n_rows
+
+
+def _inline(function):
+    """:func:`~emimpute._em._fused.jit`, inlined into its callers by numba."""
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(inline="always", **_OPTIONS)(function)
 
 
 def _new_array(name, shape):
@@ -669,6 +678,36 @@ def _lane_gather(matrices, j, index, size, out, lanes):
                 out[a, b, lane] = 1.0 if a == b else 0.0
 
 
+@_inline
+def _lane_add_products(total, factor, first, second, start, stop, lanes):
+    """``total[lane] += factor[first, p, lane] * factor[second, p, lane]``, p in order.
+
+    For ``p`` from ``start`` to ``stop - 1``, one term at a time (the
+    rounding of the plain loop), but four terms per pass over the lanes:
+    ``total`` is then loaded and stored once per four products, where the
+    compiler, unable to prove that it does not overlap ``factor``, would do
+    it for every product (measured: the factorisation and inverse 10% to
+    15% faster at r = 25 to 50, the same at r = 10). Inlined into its
+    callers by numba: called as a function, its calls cost more than the
+    unrolling saves (measured 1.1x to 2x slower).
+    """
+    p = start
+    while p + 4 <= stop:
+        for lane in range(lanes):
+            total[lane] = (
+                (
+                    (total[lane] + factor[first, p, lane] * factor[second, p, lane])
+                    + factor[first, p + 1, lane] * factor[second, p + 1, lane]
+                )
+                + factor[first, p + 2, lane] * factor[second, p + 2, lane]
+            ) + factor[first, p + 3, lane] * factor[second, p + 3, lane]
+        p += 4
+    while p < stop:
+        for lane in range(lanes):
+            total[lane] += factor[first, p, lane] * factor[second, p, lane]
+        p += 1
+
+
 @jit
 def _lane_cholesky(factor, reciprocal, total, n, lanes):
     """Lower Cholesky factors of ``lanes`` matrices, in place, lane innermost.
@@ -682,33 +721,23 @@ def _lane_cholesky(factor, reciprocal, total, n, lanes):
     failures = 0
     for col in range(n):
         for i in range(col, n):
+            # A_ic - sum_p L_ip L_cp, as -(-A_ic + sum_p L_ip L_cp): negation
+            # is exact and rounding symmetric, so the same bits as
+            # subtracting each term in turn.
             for lane in range(lanes):
-                total[lane] = factor[i, col, lane]
-            p = 0
-            while p + 4 <= col:
-                for lane in range(lanes):
-                    total[lane] = (
-                        (
-                            (total[lane] - factor[i, p, lane] * factor[col, p, lane])
-                            - factor[i, p + 1, lane] * factor[col, p + 1, lane]
-                        )
-                        - factor[i, p + 2, lane] * factor[col, p + 2, lane]
-                    ) - factor[i, p + 3, lane] * factor[col, p + 3, lane]
-                p += 4
-            while p < col:
-                for lane in range(lanes):
-                    total[lane] -= factor[i, p, lane] * factor[col, p, lane]
-                p += 1
+                total[lane] = -factor[i, col, lane]
+            _lane_add_products(total, factor, i, col, 0, col, lanes)
             if i == col:
                 for lane in range(lanes):
-                    if not total[lane] > 0.0:
+                    pivot = -total[lane]
+                    if not pivot > 0.0:
                         failures += 1
-                        total[lane] = 1.0
-                    factor[col, col, lane] = np.sqrt(total[lane])
+                        pivot = 1.0
+                    factor[col, col, lane] = np.sqrt(pivot)
                     reciprocal[col, lane] = 1.0 / factor[col, col, lane]
             else:
                 for lane in range(lanes):
-                    factor[i, col, lane] = total[lane] * reciprocal[col, lane]
+                    factor[i, col, lane] = -total[lane] * reciprocal[col, lane]
     return failures
 
 
@@ -726,21 +755,7 @@ def _lane_inverse(factor, reciprocal, total, n, lanes):
         for i in range(col + 1, n):
             for lane in range(lanes):
                 total[lane] = factor[i, col, lane] * reciprocal[col, lane]
-            p = col + 1
-            while p + 4 <= i:
-                for lane in range(lanes):
-                    total[lane] = (
-                        (
-                            (total[lane] + factor[i, p, lane] * factor[col, p, lane])
-                            + factor[i, p + 1, lane] * factor[col, p + 1, lane]
-                        )
-                        + factor[i, p + 2, lane] * factor[col, p + 2, lane]
-                    ) + factor[i, p + 3, lane] * factor[col, p + 3, lane]
-                p += 4
-            while p < i:
-                for lane in range(lanes):
-                    total[lane] += factor[i, p, lane] * factor[col, p, lane]
-                p += 1
+            _lane_add_products(total, factor, i, col, col + 1, i, lanes)
             for lane in range(lanes):
                 factor[col, i, lane] = -total[lane] * reciprocal[i, lane]
     for a in range(n):
@@ -750,21 +765,7 @@ def _lane_inverse(factor, reciprocal, total, n, lanes):
                     total[lane] = reciprocal[a, lane] * reciprocal[a, lane]
                 else:
                     total[lane] = reciprocal[a, lane] * factor[b, a, lane]
-            p = a + 1
-            while p + 4 <= n:
-                for lane in range(lanes):
-                    total[lane] = (
-                        (
-                            (total[lane] + factor[a, p, lane] * factor[b, p, lane])
-                            + factor[a, p + 1, lane] * factor[b, p + 1, lane]
-                        )
-                        + factor[a, p + 2, lane] * factor[b, p + 2, lane]
-                    ) + factor[a, p + 3, lane] * factor[b, p + 3, lane]
-                p += 4
-            while p < n:
-                for lane in range(lanes):
-                    total[lane] += factor[a, p, lane] * factor[b, p, lane]
-                p += 1
+            _lane_add_products(total, factor, a, b, a + 1, n, lanes)
             for lane in range(lanes):
                 factor[a, b, lane] = total[lane]
 
