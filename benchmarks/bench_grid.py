@@ -164,6 +164,17 @@ def build_parser(parser=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n-samples", type=int, default=N_SAMPLES)
     parser.add_argument("--repeats", type=int, default=2)
+    # A part of the grid, e.g. the worst case alone: --widths 100
+    # --missing-rates 0.5 --covariance-types full.
+    parser.add_argument(
+        "--widths", default=None, help="comma-separated d (default: all)"
+    )
+    parser.add_argument(
+        "--missing-rates", default=None, help="comma-separated rates (default: all)"
+    )
+    parser.add_argument(
+        "--covariance-types", default=None, help="comma-separated (default: all)"
+    )
     return parser
 
 
@@ -172,6 +183,14 @@ def main(argv=None):
     sizes = dict(QUICK) if args.quick else {}
     if not args.quick:
         sizes.update(n_samples=args.n_samples, repeats=args.repeats)
+    if args.widths:
+        sizes["widths"] = tuple(int(d) for d in args.widths.split(","))
+    if args.missing_rates:
+        sizes["missing_rates"] = tuple(
+            float(rate) for rate in args.missing_rates.split(",")
+        )
+    if args.covariance_types:
+        sizes["covariance_types"] = tuple(args.covariance_types.split(","))
     _, markdown = run(**sizes)
     print(markdown)
 

@@ -378,14 +378,17 @@ def test_batched_statistics_leave_out_only_negligible_weights(
     covariance_type, global_random_seed, monkeypatch
 ):
     # The batched kernel inverts a row's P_MM only where its responsibility
-    # exceeds NEGLIGIBLE_WEIGHT (2^-104, ~4.9e-32) of the row's weight.
-    # Responsibilities set to exactly 0, to 1e-40 (left out) and to 1e-30
-    # (kept) on random rows, mixed within each lane group, against the
+    # exceeds NEGLIGIBLE_WEIGHT (2^-52, ~2.2e-16) times the component's mean
+    # responsibility over the block's rows (at most 1 here: floors below
+    # 2.2e-16). Responsibilities set to exactly 0, to 1e-20 (left out
+    # wherever the component's mean over the block exceeds 4.5e-5) and to
+    # 1e-10 (kept) on random rows, mixed within each lane group, against the
     # per-row reference, which adds every term: the terms left out weigh at
-    # most 1e-40 ||C|| (C's eigenvalues <= 2 here), far below TOL. What the
-    # test catches: a weighing row left out or given another row's inverse
-    # (the kept rows are packed into lanes past the left-out ones), including
-    # lane groups where a component weighs nothing at all.
+    # most 2.2e-16 times the block's weight of their component, times ||C||
+    # (C's eigenvalues <= 2 here), far below TOL. What the test catches: a
+    # weighing row left out or given another row's inverse (the kept rows
+    # are packed into lanes past the left-out ones), including lane groups
+    # where a component weighs nothing at all.
     from emimpute._em import _fused_dense
 
     monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", 0.0)
@@ -397,8 +400,8 @@ def test_batched_statistics_leave_out_only_negligible_weights(
     resp = reference.resp.copy()
     choice = rng.integers(0, 4, size=len(X))
     resp[choice == 0, 0] = 0.0
-    resp[choice == 1, 1] = 1e-40
-    resp[choice == 2, 2] = 1e-30
+    resp[choice == 1, 1] = 1e-20
+    resp[choice == 2, 2] = 1e-10
     # Component 1 weighs nothing on the second half of the rows.
     resp[len(X) // 2 :, 1] = 0.0
     reference.resp = resp

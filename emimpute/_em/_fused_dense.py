@@ -40,11 +40,33 @@ precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
 covariance route (tied: one factorisation per run, not per component);
 batched, ``n_r K r^3 / 6`` multiply-adds for the factors in the density plus
 ``n_w r^3 / 2`` to factorise again and invert in the statistics, ``n_w`` the
-(row, component) pairs of non-negligible responsibility, between ``n_r`` and
-``n_r K`` (one matrix, tied or ``K = 1``: ``n_r r^3 / 2``, the inverse
-made with the factor), in vector operations over ``_LANES`` rows.
+(row, component) pairs whose responsibility is above ``NEGLIGIBLE_WEIGHT``
+times the component's mean over the block (and ``NEGLIGIBLE_WEIGHT^2``
+times the row's weight), between ``n_r`` and ``n_r K``
+(measured per row at K = 5: 1.3 at d = 20, 50% MCAR; 1.0 at d = 50, 20%,
+and d = 100, 50%; one matrix, tied or ``K = 1``: ``n_r r^3 / 2``, the
+inverse made with the factor), in vector operations over ``_LANES`` rows.
 Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
+
+**Where the batched kernel's time goes** (1 thread, 2e4 rows, K = 5,
+measured by removing one step at a time). At r ~ 10 (d = 20 at 50%, d = 50
+at 20%), per row and component about 200-250 ns: at d = 20 the
+factorisation a quarter (its ``r`` square roots and divisions, by their
+throughput, an estimated third of that), gathering ``P_MM`` a fifth, the
+rest spread over ``y_M``, the
+solves, the log-determinant, the conditional mean's transposed store and,
+at d = 50, the O(d) quadratic (a chain of dependent additions per row,
+kept: every reordering tried, lane-innermost or across components, ran
+slower). At r ~ 50 (d = 100 at 50%) the factorisation and inverse are
+nearly all of it, at about 6 multiply-adds per ns: 60% of the bound of
+vector code without fused multiply-adds on 256-bit registers (2 operations
+per multiply-add, 4 lanes, 2 ports: 4 per cycle, 10 per ns at the 2.5 GHz
+that dgemm's 80 GFLOP/s implies), which is what numba emits with fastmath
+off (kept off: see ``_fused``). BLAS runs its products with FMA on 512-bit
+registers, 4x that bound and 7x the kernel's rate, so the ratio to
+complete data at large ``r`` stays well above the flop bound of
+``bench_grid`` (which assumes equal rates) by up to that factor.
 """
 
 import numpy as np
@@ -52,6 +74,7 @@ import numpy as np
 from emimpute._em._dense import DenseKernel
 from emimpute._em._forms import ILL_DEFINED_COVARIANCE
 from emimpute._em._fused import (
+    _OPTIONS,
     ParallelKernel,
     backward_solve,
     cholesky,
@@ -60,13 +83,17 @@ from emimpute._em._fused import (
     jit,
     log_det_from_cholesky,
     n_tasks,
+    numba,
     prange,
 )
 from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
 from emimpute._em._stats import SufficientStats
 
 # Rows factorised together by the batched kernel, the innermost loop of its
-# arithmetic: one vector register of doubles on AVX-512, two on AVX2.
+# arithmetic: 8 256-bit vectors of doubles, which the compiler runs 4 at a
+# time (the factorisation's time per row measured within 10% from 32 to 128
+# lanes at r = 10 to 50, up to 15% slower at 16; more lanes leave a longer
+# partial last group on small blocks).
 _LANES = 32
 
 # Patterns per row of a block above which the batched kernel runs: there,
@@ -234,7 +261,13 @@ class FusedDenseKernel(DenseKernel):
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
             _add_batched_covariances(
-                resp, block.missing, self.precisions, lower_parts, _LANES, tasks
+                resp,
+                block.missing,
+                self.precisions,
+                _negligible_floors(nk, len(self.precisions), n_rows),
+                lower_parts,
+                _LANES,
+                tasks,
             )
             covariances = covariances[:, :0]
         _statistics(
@@ -263,6 +296,26 @@ class FusedDenseKernel(DenseKernel):
             # A product of an array with its own transpose: numpy calls syrk.
             s2[j] += rows.T @ rows
         return stats
+
+
+def _negligible_floors(nk, n_matrices, n_rows):
+    """Weights up to which a row's conditional covariance is left out.
+
+    ``NEGLIGIBLE_WEIGHT`` times each matrix's mean weight over the block's
+    ``n_rows`` rows: ``nk`` are the block's summed responsibilities, and the
+    tied matrix (``n_matrices == 1`` with several components) weighs them
+    all. The same for every task, so the rows kept do not depend on how the
+    block is split.
+    """
+    totals = nk if n_matrices == len(nk) else np.array([nk.sum()])
+    return NEGLIGIBLE_WEIGHT * totals / n_rows
+
+
+def _inline(function):
+    """:func:`~emimpute._em._fused.jit`, inlined into its callers by numba."""
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(inline="always", **_OPTIONS)(function)
 
 
 def _new_array(name, shape):
@@ -626,6 +679,36 @@ def _lane_gather(matrices, j, index, size, out, lanes):
                 out[a, b, lane] = 1.0 if a == b else 0.0
 
 
+@_inline
+def _lane_add_products(total, factor, first, second, start, stop, lanes):
+    """``total[lane] += factor[first, p, lane] * factor[second, p, lane]``, p in order.
+
+    For ``p`` from ``start`` to ``stop - 1``, one term at a time (the
+    rounding of the plain loop), but four terms per pass over the lanes:
+    ``total`` is then loaded and stored once per four products, where the
+    compiler, unable to prove that it does not overlap ``factor``, would do
+    it for every product (measured: the factorisation and inverse 10% to
+    15% faster at r = 25 to 50, the same at r = 10). Inlined into its
+    callers by numba: called as a function, its calls cost more than the
+    unrolling saves (measured 1.1x to 2x slower).
+    """
+    p = start
+    while p + 4 <= stop:
+        for lane in range(lanes):
+            total[lane] = (
+                (
+                    (total[lane] + factor[first, p, lane] * factor[second, p, lane])
+                    + factor[first, p + 1, lane] * factor[second, p + 1, lane]
+                )
+                + factor[first, p + 2, lane] * factor[second, p + 2, lane]
+            ) + factor[first, p + 3, lane] * factor[second, p + 3, lane]
+        p += 4
+    while p < stop:
+        for lane in range(lanes):
+            total[lane] += factor[first, p, lane] * factor[second, p, lane]
+        p += 1
+
+
 @jit
 def _lane_cholesky(factor, reciprocal, total, n, lanes):
     """Lower Cholesky factors of ``lanes`` matrices, in place, lane innermost.
@@ -639,21 +722,23 @@ def _lane_cholesky(factor, reciprocal, total, n, lanes):
     failures = 0
     for col in range(n):
         for i in range(col, n):
+            # A_ic - sum_p L_ip L_cp, as -(-A_ic + sum_p L_ip L_cp): negation
+            # is exact and rounding symmetric, so the same bits as
+            # subtracting each term in turn.
             for lane in range(lanes):
-                total[lane] = factor[i, col, lane]
-            for p in range(col):
-                for lane in range(lanes):
-                    total[lane] -= factor[i, p, lane] * factor[col, p, lane]
+                total[lane] = -factor[i, col, lane]
+            _lane_add_products(total, factor, i, col, 0, col, lanes)
             if i == col:
                 for lane in range(lanes):
-                    if not total[lane] > 0.0:
+                    pivot = -total[lane]
+                    if not pivot > 0.0:
                         failures += 1
-                        total[lane] = 1.0
-                    factor[col, col, lane] = np.sqrt(total[lane])
+                        pivot = 1.0
+                    factor[col, col, lane] = np.sqrt(pivot)
                     reciprocal[col, lane] = 1.0 / factor[col, col, lane]
             else:
                 for lane in range(lanes):
-                    factor[i, col, lane] = total[lane] * reciprocal[col, lane]
+                    factor[i, col, lane] = -total[lane] * reciprocal[col, lane]
     return failures
 
 
@@ -671,9 +756,7 @@ def _lane_inverse(factor, reciprocal, total, n, lanes):
         for i in range(col + 1, n):
             for lane in range(lanes):
                 total[lane] = factor[i, col, lane] * reciprocal[col, lane]
-            for p in range(col + 1, i):
-                for lane in range(lanes):
-                    total[lane] += factor[i, p, lane] * factor[col, p, lane]
+            _lane_add_products(total, factor, i, col, col + 1, i, lanes)
             for lane in range(lanes):
                 factor[col, i, lane] = -total[lane] * reciprocal[i, lane]
     for a in range(n):
@@ -683,9 +766,7 @@ def _lane_inverse(factor, reciprocal, total, n, lanes):
                     total[lane] = reciprocal[a, lane] * reciprocal[a, lane]
                 else:
                     total[lane] = reciprocal[a, lane] * factor[b, a, lane]
-            for p in range(a + 1, n):
-                for lane in range(lanes):
-                    total[lane] += factor[a, p, lane] * factor[b, p, lane]
+            _lane_add_products(total, factor, a, b, a + 1, n, lanes)
             for lane in range(lanes):
                 factor[a, b, lane] = total[lane]
 
@@ -862,32 +943,42 @@ def _evaluate_batched(
     return failures
 
 
-# Below this fraction of its row's weight (eps^2), a responsibility's
-# conditional covariance is not added: the terms left out sum to at most
-# eps^2 (sum of weights) max ||C||, below the statistics' own rounding unless
-# the component holds less than eps of the data's weight, where the M-step's
-# floor on its mass (10 eps) is larger anyway. A well-separated mixture gives
-# most rows one responsibility this large (measured at 1e5 x 20, 50% MCAR,
-# K=5: 2.1 of 5 per row; 1e5 x 50, 20% MCAR: 1.0), and the inverse, twice the
-# factorisation's cost, is then made for those only.
-NEGLIGIBLE_WEIGHT = 2.0**-104
+# Below this fraction (eps) of its matrix's mean weight over the block's
+# rows, a responsibility's conditional covariance is not added: the terms
+# left out of matrix j's sum weigh at most eps times the block's total weight
+# of j, so they change the sum of the weighted covariances by at most eps
+# (times the spread of ||C|| over the rows) relative to the sum itself: the
+# size of the rounding of the sum. Rows below eps^2 of their own weight are
+# left out too (the earlier bound): where a component is nearly absent from
+# a block, its floor is tiny, and its few rows of weight 1e-40 would each
+# cost a batch of lanes (measured 10% slower at d = 100 without it). A
+# well-separated mixture gives most rows one responsibility this large
+# (measured at 1e5 x 20, 50% MCAR, K=5: 1.3 of 5 per row, against 2.0 with
+# the earlier bound alone; 1e5 x 50, 20% MCAR: 1.0), and the inverse, twice
+# the factorisation's cost, is then made for those only.
+NEGLIGIBLE_WEIGHT = 2.0**-52
 
 
 @ParallelKernel
-def _add_batched_covariances(resp, missing, precisions, lower_parts, lanes, tasks):
+def _add_batched_covariances(
+    resp, missing, precisions, floors, lower_parts, lanes, tasks
+):
     """Add the conditional covariances of a batched block into its statistics.
 
     For each matrix ``j`` and row ``i`` whose weight (``resp[i, j]``; tied,
-    ``sum_k resp[i, k]``) exceeds ``NEGLIGIBLE_WEIGHT`` times the row's,
-    ``C = inv(P_MM)`` times that weight is added into ``lower_parts[task,
-    j]``'s lower triangle. The rows kept are taken ``lanes`` at a time, and
-    their ``P_MM`` gathered, factorised (the same operations as
-    :func:`_evaluate_batched`'s, hence the same factor) and inverted with the
-    lane loop innermost; each row's ``C`` has the same bits whatever lane it
-    lands in. A component that weighs a fifth of the rows costs a fifth of
-    the factorisations and inverses: ``n_kept r^3 / 2`` multiply-adds per
-    matrix, in vector operations over ``lanes`` rows, plus ``O(n_rows K)``
-    to choose the rows and ``O(n_kept r^2)`` to gather and add.
+    ``sum_k resp[i, k]``) exceeds ``floors[j]`` (``NEGLIGIBLE_WEIGHT`` times
+    the mean weight of ``j`` over the block's rows, see
+    :func:`_negligible_floors`) and ``NEGLIGIBLE_WEIGHT^2`` times the row's
+    weight, ``C = inv(P_MM)`` times that weight is added into
+    ``lower_parts[task, j]``'s lower triangle. The rows kept are taken
+    ``lanes`` at a time, and their ``P_MM`` gathered, factorised (the same
+    operations as :func:`_evaluate_batched`'s, hence the same factor) and
+    inverted with the lane loop innermost; each row's ``C`` has the same
+    bits whatever lane it lands in. A component that weighs a fifth of the
+    rows costs a fifth of the factorisations and inverses: ``n_kept r^3 /
+    2`` multiply-adds per matrix, in vector operations over ``lanes`` rows,
+    plus ``O(n_rows K)`` to choose the rows and ``O(n_kept r^2)`` to gather
+    and add.
     """
     n_rows, n_missing = missing.shape
     n_components = resp.shape[1]
@@ -909,7 +1000,10 @@ def _add_batched_covariances(resp, missing, precisions, lower_parts, lanes, task
                 for k in range(n_components):
                     mass += resp[i, k]
                 weight = mass if shared else resp[i, j]
-                if weight > NEGLIGIBLE_WEIGHT * mass:
+                # Also below eps^2 of the row's weight: where a component
+                # is nearly absent from the block, its floor is tiny, and
+                # its few rows of weight 1e-40 would each cost a batch.
+                if weight > floors[j] and weight > NEGLIGIBLE_WEIGHT**2 * mass:
                     kept[size] = i
                     weights[size] = weight
                     for a in range(n_missing):
