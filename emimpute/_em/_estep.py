@@ -87,22 +87,26 @@ def evaluate_block(kernels, block, *, moments=False):
     return evaluations, log_density
 
 
-def _map_informative_blocks(function, data, bound, *, chunk_size, threads):
-    """``function(block)`` over the blocks of the rows with an observed entry.
+def map_row_blocks(
+    function, data, bound, *, chunk_size, threads, groups=None, keep=True
+):
+    """``function(block)`` over the blocks of ``groups`` of ``data``'s rows.
 
-    In block order, on ``threads`` threads (``_parallel.map_blocks``); the
-    E-step's BLAS products on one thread up to 64 features (see
-    ``_fused.blas_threads_for``), and on one per block when the blocks share
-    the cores.
+    ``groups`` defaults to the rows with an observed entry; ``keep`` takes
+    the blocks from ``data``'s kept ones (``EMData.block_memo``), else makes
+    them for this pass. In block order (``_blocks.iter_blocks``), on
+    ``threads`` threads (``_parallel.map_blocks``); BLAS products on one
+    thread up to 64 features (see ``_fused.blas_threads_for``), and on one
+    per block when the blocks share the cores.
     """
     blocks = iter_blocks(
         data.patterns,
         bound,
         chunk_size=chunk_size,
-        groups=data.patterns.informative_groups,
-        memo=data.block_memo,
+        groups=data.patterns.informative_groups if groups is None else groups,
+        memo=data.block_memo if keep else None,
     )
-    with blas_threads_for(data.numeric.shape[1], shared=threads > 1):
+    with blas_threads_for(data.n_numeric, shared=threads > 1):
         yield from map_blocks(function, blocks, threads)
 
 
@@ -162,7 +166,7 @@ def e_step(data, params, *, chunk_size=None, threads=None):
     nk = np.zeros(params.n_components)
     totals = [None] * len(bound)
     n_blocks = 0
-    for rows, block_norm, counts, values in _map_informative_blocks(
+    for rows, block_norm, counts, values in map_row_blocks(
         expect, data, bound, chunk_size=chunk_size, threads=threads
     ):
         log_prob_norm[rows] = block_norm
@@ -232,7 +236,7 @@ def weighted_log_prob(data, params, *, chunk_size=None, threads=None):
             out[block.rows] = evaluate_block(bound, block)[1]
 
     threads = e_step_threads(data, params.n_components) if threads is None else threads
-    for _ in _map_informative_blocks(
+    for _ in map_row_blocks(
         evaluate, data, bound, chunk_size=chunk_size, threads=threads
     ):
         pass

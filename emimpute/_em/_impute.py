@@ -4,16 +4,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emimpute._em._blocks import iter_blocks
 from emimpute._em._estep import (
     check_finite_scores,
     evaluate_block,
     kernels,
     log_mixture_weights,
+    map_row_blocks,
     responsibilities,
 )
-from emimpute._em._fused import blas_threads_for
-from emimpute._em._parallel import e_step_threads, map_blocks
+from emimpute._em._parallel import e_step_threads
 
 
 @dataclass(frozen=True)
@@ -147,20 +146,20 @@ def complete(
             for kernel, evaluation in zip(bound, evaluations, strict=True):
                 kernel.impute(block, resp, evaluation, filled, draw=draw)
 
-    blocks = iter_blocks(
-        data.patterns,
-        bound,
-        chunk_size=chunk_size,
-        groups=groups,
-        memo=model_data.block_memo if keep_blocks else None,
-    )
     # Draws take their numbers from one stream in block order: one thread.
     threads = 1
     if random_state is None:
         threads = e_step_threads(data, params.n_components)
-    with blas_threads_for(data.n_numeric, shared=threads > 1):
-        for _ in map_blocks(fill, blocks, threads):
-            pass
+    for _ in map_row_blocks(
+        fill,
+        model_data,
+        bound,
+        chunk_size=chunk_size,
+        threads=threads,
+        groups=groups,
+        keep=keep_blocks,
+    ):
+        pass
     numeric, std = filled.numeric, filled.std
     # The missing entries by their flat indices: a fifth of the entries at
     # 20% missing, where a boolean mask or np.where would read them all

@@ -15,11 +15,14 @@ a core busy, every parallel region waits for a descheduled thread. Measured
 on 2 cores with one of them busy, E-step at 1e5 x 10, K = 5, 20% missing:
 2 OpenMP threads 3.6x *slower* than 1; with passive waiting 0.87x, which
 only the user's environment can ask for. Threads of a pool wait on locks and
-never spin, so a busy machine costs them nothing beyond its share of the
-cores. Why :class:`concurrent.futures.ThreadPoolExecutor`: the standard
-library's pool, nothing to install; joblib's threading backend adds a
-dispatch cost per call that a block of a few hundred microseconds would
-feel.
+never spin: measured the same way, on 2 cores, the pool's E-step took
+0.54x to 0.73x one thread's wall time when the other core was free (1e5
+rows, d = 10 to 50, 20% and 50% missing, K = 5; ``bench_speed``'s default
+against 1 thread: 0.57x to 0.81x), and 1.00x to 1.06x (1% to 10% more CPU
+time for the hand-offs) when another process kept it busy. Why
+:class:`concurrent.futures.ThreadPoolExecutor`: the standard library's
+pool, nothing to install; joblib's threading backend adds a dispatch cost
+per call that a block of a few hundred microseconds would feel.
 
 How many threads: :func:`block_threads`, the smaller of numba's thread
 count (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) and BLAS's
