@@ -162,8 +162,9 @@ def fit_em(
         prior=prior,
     )
     if data.sample_weight is not None:
-        # A row of weight 0 is a row dropped: it changes no statistic, and
-        # the E-step never has to divide by its zero mass.
+        # A row of weight 0 is a row dropped: it changes no statistic (the
+        # E-step would count it as nothing), and the fit's row checks and
+        # start then see only the rows that count.
         kept = data.sample_weight > 0
         data = data.take(kept)
         mask = None if mask is None else mask[kept]

@@ -198,3 +198,34 @@ def test_classifier_integer_weights_equal_repeated_rows():
         X[kept], y[kept], sample_weight=weights[kept]
     )
     assert_allclose(dropped.means_, weighted.means_, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_e_step_leaves_zero_weight_rows_out(covariance_type, engine, monkeypatch):
+    # The estimators drop weight-0 rows before the engine sees them; the
+    # E-step itself must count them as nothing too (the compiled tied kernel
+    # divided by a row's weight, which made 0 / 0 there). Same arithmetic up
+    # to the order of summation: 1e-12.
+    from _reference import random_params
+
+    from emimpute._em import _fused
+    from emimpute._em._data import EMData
+    from emimpute._em._estep import e_step
+
+    if engine == "numba" and _fused.numba is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, engine)
+    X, weights = _clusters()
+    params = random_params(np.random.default_rng(1), 2, 3, covariance_type)
+    kept = weights > 0
+    norm_all, with_zeros = e_step(EMData.build(X, sample_weight=weights), params)
+    norm_kept, without = e_step(
+        EMData.build(X[kept], sample_weight=weights[kept]), params
+    )
+    assert_allclose(norm_all[kept], norm_kept, rtol=1e-12)
+    assert_allclose(with_zeros.nk, without.nk, rtol=1e-12)
+    for got, expected in zip(
+        with_zeros.families[0].arrays, without.families[0].arrays, strict=True
+    ):
+        assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

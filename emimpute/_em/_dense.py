@@ -352,9 +352,11 @@ class DenseKernel:
             # xhat_k^T = xbar xbar^T + sum_k r_k (m_k - mbar)(m_k - mbar)^T
             # on the missing block: one product instead of one per component.
             # Responsibilities sum to each row's weight w (1 without sample
-            # weights, and w > 0: zero-weight rows never reach the E-step).
+            # weights); a row of weight 0 enters nothing (its completion is
+            # taken as 0, not 0 / 0).
             mass = resp.sum(axis=1)[:, np.newaxis]
-            mean_fill = np.einsum("nk,kni->ni", resp, conditionals.means) / mass
+            mean_fill = np.einsum("nk,kni->ni", resp, conditionals.means)
+            np.divide(mean_fill, mass, out=mean_fill, where=mass > 0)
             xbar = x.copy()
             xbar[row_index, missing] = mean_fill
             s1 += resp.T @ x

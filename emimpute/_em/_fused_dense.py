@@ -623,13 +623,16 @@ def _statistics(
                     filled[k, i, row_missing[a]] = root * deviation
             if shared:
                 # The row's responsibilities sum to its weight w (1 without
-                # sample weights; w > 0): the completion is sum_k r_k xhat_k
-                # / w, and the row enters the scatter as sqrt(w) times it.
+                # sample weights): the completion is sum_k r_k xhat_k / w,
+                # and the row enters the scatter as sqrt(w) times it. A row
+                # of weight 0 enters nothing (its completion stays 0, not
+                # 0 / 0).
                 mass = 0.0
                 for k in range(n_components):
                     mass += resp[i, k]
                 for a in range(n_missing):
-                    completion[a] /= mass
+                    if mass > 0.0:
+                        completion[a] /= mass
                     filled[0, i, row_missing[a]] = completion[a]
                 if mass != 1.0:
                     root = np.sqrt(mass)

@@ -145,8 +145,8 @@ def bootstrap_params(data, params, config, random_state):
     """
     counts = bootstrap_counts(data, random_state)
     weights = counts if data.sample_weight is None else counts * data.sample_weight
-    # Rows of weight 0 (not drawn, or of sample weight 0) are no rows: the
-    # E-step never has to divide by their zero mass (as in fit_em).
+    # Rows of weight 0 (not drawn, or of sample weight 0) are no rows: every
+    # E-step of the refit skips them instead of counting them as nothing.
     drawn = weights > 0
     sample = data.take(drawn)
     sample = replace(sample, sample_weight=weights[drawn].astype(float))
