@@ -82,6 +82,18 @@ class RowBlock:
     def n_missing(self):
         return self.missing.shape[1]
 
+    def kept(self, name, make):
+        """``make()``, kept under ``name`` in the block's memo when it has one.
+
+        A block made for one pass (no memo) makes it at every call.
+        """
+        if self.memo is None:
+            return make()
+        value = self.memo.get(name)
+        if value is None:
+            value = self.memo[name] = make()
+        return value
+
     def scratch(self, name, shape):
         """An uninitialised float64 array of ``shape`` for this block's work.
 

@@ -192,12 +192,7 @@ class EMData:
         """:meth:`row_weights` of a block's rows, kept in a kept block's memo."""
         if self.sample_weight is None:
             return None
-        if block.memo is None:
-            return self.row_weights(block.rows)
-        weights = block.memo.get("row_weights")
-        if weights is None:
-            weights = block.memo["row_weights"] = self.row_weights(block.rows)
-        return weights
+        return block.kept("row_weights", lambda: self.row_weights(block.rows))
 
     @property
     def total_weight(self):

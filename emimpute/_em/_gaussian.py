@@ -299,10 +299,7 @@ class GaussianKernel:
 
 def _flat_missing(block, n_features):
     """Flat indices of a block's missing entries in a C-ordered (n, d) array."""
-    memo = block.memo
-    flat = None if memo is None else memo.get("flat_missing_entries")
-    if flat is None:
-        flat = (block.rows[:, np.newaxis] * n_features + block.missing).ravel()
-        if memo is not None:
-            memo["flat_missing_entries"] = flat
-    return flat
+    return block.kept(
+        "flat_missing_entries",
+        lambda: (block.rows[:, np.newaxis] * n_features + block.missing).ravel(),
+    )

@@ -110,17 +110,13 @@ class GaussianBlock(RowBlock):
 
     def _memoised(self, name, make):
         """``make()``, kept in the block's memo when it has one."""
-        memo = self.memo
-        if memo is None:
+        if self.memo is None:
             # Kept on this object for the E-step (the cached_property way).
             value = self.__dict__.get(name)
             if value is None:
                 value = self.__dict__[name] = make()
             return value
-        value = memo.get(name)
-        if value is None:
-            value = memo[name] = make()
-        return value
+        return self.kept(name, make)
 
 
 @dataclass(frozen=True)
