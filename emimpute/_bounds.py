@@ -292,7 +292,15 @@ class FeatureSupport:
 
 
 def complete_within(
-    data, model_data, params, support, *, scaling, random_state=None, **options
+    data,
+    model_data,
+    params,
+    support,
+    *,
+    scaling,
+    random_state=None,
+    completion=None,
+    **options,
 ):
     """:func:`~emimpute._em._impute.complete`, with bounds and transformations.
 
@@ -309,6 +317,11 @@ def complete_within(
         Draw instead of taking the conditional mean; a row whose drawn
         missing part leaves the bounds is redrawn (all of its missing part,
         jointly) up to ``MAX_REDRAWS`` times, then clipped.
+    completion : Completion, default=None
+        ``model_data`` already completed under ``params`` (in its units, as
+        ``complete`` returns it; a draw when ``random_state`` is given): the
+        bounds and transformations are applied to it instead of a new
+        completion.
     **options
         ``return_std``, ``return_proba`` (see ``complete``).
 
@@ -319,9 +332,10 @@ def complete_within(
         method's ``|d x / d y| * s`` at the imputed value, ``s`` the
         conditional standard deviation in model space.
     """
-    completion = complete(
-        model_data, params, scaling=scaling, random_state=random_state, **options
-    )
+    if completion is None:
+        completion = complete(
+            model_data, params, scaling=scaling, random_state=random_state, **options
+        )
     if support.is_identity:
         return completion
     mask = data.mask

@@ -28,6 +28,7 @@ from emimpute._em._dask import (
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
+from emimpute._em._impute import in_data_units
 from emimpute._em._uncertainty import (
     POSTERIOR_THIN,
     bootstrap_params,
@@ -732,16 +733,18 @@ class EMImputer(TransformerMixin, BaseEstimator):
     def _proper_imputations(self, X, seeds, chain_seed, n_jobs=None):
         """The tables of :func:`multiple_impute`: one parameter draw each.
 
-        ``X`` is read, checked and grouped by missingness pattern once for
-        all of them. 'bootstrap': imputation ``i`` draws its refit and its
-        holes from ``RandomState(seeds[i])``, as ``transform`` with that
-        stream would, in parallel over ``n_jobs`` joblib workers.
-        'posterior': the parameters are the successive draws of one data
-        augmentation chain, from ``RandomState(chain_seed)``
-        (``posterior_chain``: ``POSTERIOR_STEPS`` steps of burn-in from the
-        fit, then ``POSTERIOR_THIN`` steps between draws); imputation ``i``
-        draws its holes from ``RandomState(seeds[i])``. The chain is
-        sequential: ``n_jobs`` is not used.
+        ``X`` is the training data, read, checked and grouped by missingness
+        pattern once for all of them. 'bootstrap': imputation ``i`` draws
+        its refit and its holes from ``RandomState(seeds[i])``, as
+        ``transform`` with that stream would, in parallel over ``n_jobs``
+        joblib workers. 'posterior': the parameters and the holes are the
+        successive draws of one data augmentation chain on the training
+        data, from ``RandomState(chain_seed)`` (``posterior_chain``:
+        ``POSTERIOR_STEPS`` steps of burn-in from the fit, then
+        ``POSTERIOR_THIN`` steps between draws; each imputation is the
+        chain's I-step at its parameter draw), bounded as ``transform``
+        bounds a draw, with any redraw from ``RandomState(seeds[i])``. The
+        chain is sequential: ``n_jobs`` is not used.
         """
         check_is_fitted(self)
         if self._params is None:
@@ -749,12 +752,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
         table = self._read(X, reset=False)
         data = self._engine_data(table)
         model_data = self._support.model_data(data)
-        # Every draw completes the same data: standardised once, its row
-        # blocks (and the rows they gather) kept for all of them.
-        options = {"keep_blocks": True}
-        if self._scaling is not None:
-            options["scaled_data"] = self._scaling.apply(model_data)
         if self.parameter_uncertainty == "posterior":
+            if not np.array_equal(model_data.mask, self._fit_data.mask):
+                raise ValueError(
+                    "Posterior imputations are of the data the imputer was "
+                    "fit on: pass the same X to fit and to this call."
+                )
             chain = posterior_chain(
                 self._fit_data,
                 self._params,
@@ -764,14 +767,23 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
             completions = [
                 self._complete_data(
-                    data, model_data, params, np.random.RandomState(seed), **options
+                    data,
+                    model_data,
+                    params,
+                    np.random.RandomState(seed),
+                    completion=in_data_units(drawn, model_data, self._scaling),
                 )
                 # The chain is endless: the seeds say how many draws (zipped
                 # first, so that no draw is made past the last seed).
-                for seed, params in zip(seeds, chain, strict=False)
+                for seed, (params, drawn) in zip(seeds, chain, strict=False)
             ]
             chain.close()
         else:
+            # Every draw completes the same data: standardised once, its row
+            # blocks (and the rows they gather) kept for all of them.
+            options = {"keep_blocks": True}
+            if self._scaling is not None:
+                options["scaled_data"] = self._scaling.apply(model_data)
             completions = Parallel(n_jobs=n_jobs)(
                 delayed(self._bootstrap_completion)(data, model_data, seed, options)
                 for seed in seeds

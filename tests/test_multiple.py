@@ -245,19 +245,26 @@ def test_draws_from_kept_blocks_are_the_draws_from_fresh_ones():
 def test_posterior_chain_is_one_chain_thinned():
     # The first draw is the chain after its burn-in, the next one `thin`
     # steps later: the same stream through posterior_params with that many
-    # steps gives each of them, bit for bit (one chain, not restarts).
+    # steps gives each of them, bit for bit (one chain, not restarts). Each
+    # draw comes with the holes drawn given it: the stream's next I-step.
     X = _data()
     _, data, params, config = _fitted(X)
     chain = posterior_chain(
         data, params, config.prior, np.random.RandomState(0), burn_in=3, thin=2
     )
-    first, second = next(chain), next(chain)
-    for draw, steps in ((first, 3), (second, 5)):
-        expected = posterior_params(
-            data, params, config.prior, np.random.RandomState(0), n_steps=steps
-        )
+    (first, first_holes), (second, second_holes) = next(chain), next(chain)
+    chain.close()
+    for draw, holes, steps in ((first, first_holes, 3), (second, second_holes, 5)):
+        stream = np.random.RandomState(0)
+        expected = posterior_params(data, params, config.prior, stream, n_steps=steps)
         np.testing.assert_array_equal(_vector(draw), _vector(expected))
+        expected_holes = complete(data, expected, random_state=stream)
+        np.testing.assert_array_equal(holes.numeric, expected_holes.numeric)
+        np.testing.assert_array_equal(
+            holes.numeric[~data.mask], data.numeric[~data.mask]
+        )
     assert not np.array_equal(_vector(first), _vector(second))
+    assert not data.block_memo._groups
 
 
 def test_multiple_impute_keeps_the_input_type():

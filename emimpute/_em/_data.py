@@ -133,6 +133,17 @@ class EMData:
         return np.where(self.codes >= 0, self.codes + offsets, missing)
 
     @functools.cached_property
+    def missing_entries(self):
+        """Flat indices of the missing numeric entries, in C order.
+
+        ndarray of intp. Computed once per data set: every completion of it
+        (each draw of multiple imputation) reads and writes them, and at 20%
+        missing they are a fifth of the entries, where a boolean mask would
+        read them all.
+        """
+        return np.flatnonzero(self.mask)
+
+    @functools.cached_property
     def block_memo(self):
         """The data set's row blocks, kept between E-steps, or None.
 

@@ -44,12 +44,13 @@ class Completion:
 
 
 def draw_components(resp, random_state):
-    """One component per row, drawn by responsibility."""
-    u = random_state.uniform(size=(len(resp), 1))
+    """One component per row, drawn by responsibility.
+
+    With one component, component 0 and no number taken from the stream.
+    """
     if resp.shape[1] == 1:
-        # Component 0 whatever u (drawn all the same, so that the stream,
-        # hence every later draw, does not depend on this shortcut).
         return np.zeros(len(resp), dtype=np.intp)
+    u = random_state.uniform(size=(len(resp), 1))
     cumulative = np.cumsum(resp, axis=1)
     u = u * cumulative[:, -1:]
     return np.minimum((cumulative < u).sum(axis=1), resp.shape[1] - 1)
@@ -139,7 +140,12 @@ def complete(
         # Each block writes its own rows of ``filled``.
         with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             evaluations, log_density = evaluate_block(bound, block, moments=True)
-            _, resp = responsibilities(log_density, log_weights)
+            if params.n_components == 1:
+                # Every row's responsibility is 1 (a log-density that is not
+                # finite shows in the imputed entries, which are checked).
+                resp = np.ones((len(log_density), 1))
+            else:
+                _, resp = responsibilities(log_density, log_weights)
             draw = None
             if random_state is not None:
                 draw = (draw_components(resp, random_state), random_state)
@@ -160,22 +166,45 @@ def complete(
         keep=keep_blocks,
     ):
         pass
-    numeric, std = filled.numeric, filled.std
-    # The missing entries by their flat indices: a fifth of the entries at
-    # 20% missing, where a boolean mask or np.where would read them all
-    # (0.3 and 0.7 ms at 1e4 x 10, a fifth of a draw).
-    missing = np.flatnonzero(data.mask)
+    return in_data_units(filled, data, scaling)
+
+
+def in_data_units(completion, data, scaling=None):
+    """A completion in the model's (standardised) units, in ``data``'s.
+
+    Parameters
+    ----------
+    completion : Completion
+        Of ``scaling.apply(data)`` (of ``data`` when ``scaling`` is None).
+    data : EMData
+        In the data's units.
+    scaling : Scaling, default=None
+
+    Returns
+    -------
+    completion : Completion
+        Observed entries those of ``data``, bit for bit; the missing ones
+        mapped back by ``scaling``'s arithmetic.
+
+    Raises
+    ------
+    ValueError
+        If an imputed entry is not finite (a row far outside the data).
+    """
+    numeric, std = completion.numeric, completion.std
+    missing = data.missing_entries
     imputed = numeric.ravel()[missing]
     check_finite_scores(imputed)
-    if scaling is not None:
-        # Observed entries are copied from the input, never round-tripped
-        # through the standardisation, so they come back bit for bit; the
-        # missing ones get scaling.to_data's arithmetic.
-        columns = missing % data.n_numeric
-        numeric = data.numeric.astype(np.float64, copy=True)
-        numeric.ravel()[missing] = (
-            imputed * scaling.scale[columns] + scaling.centre[columns]
-        )
-        if std is not None:
-            std = std * scaling.scale
-    return Completion(numeric, filled.codes, std, filled.probabilities)
+    if scaling is None:
+        return completion
+    # Observed entries are copied from the input, never round-tripped
+    # through the standardisation, so they come back bit for bit; the
+    # missing ones get scaling.to_data's arithmetic.
+    columns = missing % data.n_numeric
+    numeric = data.numeric.astype(np.float64, copy=True)
+    numeric.ravel()[missing] = (
+        imputed * scaling.scale[columns] + scaling.centre[columns]
+    )
+    if std is not None:
+        std = std * scaling.scale
+    return Completion(numeric, completion.codes, std, completion.probabilities)

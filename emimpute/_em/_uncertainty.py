@@ -172,6 +172,10 @@ def bootstrap_params(data, params, config, random_state):
 def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS):
     """A draw of the parameters from their posterior, by data augmentation.
 
+    ``n_steps`` steps of the chain that :func:`posterior_chain` runs, from
+    ``params``: the same stream gives the same draw as that chain's first
+    one with ``burn_in=n_steps``.
+
     Parameters
     ----------
     data : EMData
@@ -187,51 +191,73 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     -------
     params : MixtureParams
     """
-    chain = posterior_chain(data, params, prior, random_state, burn_in=n_steps)
     try:
-        return next(chain)
+        for _ in range(n_steps):
+            params = _p_step(
+                data, params, _i_step(data, params, random_state), prior, random_state
+            )
     finally:
-        chain.close()
+        data.release_blocks()
+    return params
 
 
 def posterior_chain(
     data, params, prior, random_state, *, burn_in=POSTERIOR_STEPS, thin=POSTERIOR_THIN
 ):
-    """Draws of the parameters from one data augmentation chain.
+    """Draws of the parameters and the holes from one data augmentation chain.
 
     The chain starts at ``params``; the first draw comes after ``burn_in``
     steps, every next one ``thin`` steps later (see ``POSTERIOR_STEPS`` and
     ``POSTERIOR_THIN``). A step is an I-step (every hole drawn given the
     parameters) and a P-step (the parameters drawn given the completed
-    data, :func:`draw_params`). The I-steps keep ``data``'s row blocks
+    data, :func:`draw_params`). With each parameter draw comes the chain's
+    next I-step, the holes drawn given that draw: a proper imputation of
+    ``data``, which the chain then continues from (so that it costs no pass
+    over the data of its own: ``burn_in + 1 + (m - 1) thin`` I-steps for
+    ``m`` draws). The I-steps keep ``data``'s row blocks
     (``complete(keep_blocks=True)``) until the chain is closed.
 
     Yields
     ------
     params : MixtureParams
+    completion : Completion
+        ``data`` completed by a draw of its holes given ``params``, in
+        ``data``'s units (the model's).
     """
     steps = burn_in
     try:
         while True:
             for _ in range(steps):
-                # Every I-step completes the same data: its row blocks are
-                # kept for the whole chain, released when it is closed.
-                completion = complete(
-                    data, params, random_state=random_state, keep_blocks=True
-                )
-                params = draw_params(
-                    params,
-                    completion.numeric,
-                    completion.codes,
-                    data.n_categories,
-                    prior,
-                    random_state,
-                    weights=data.sample_weight,
-                )
-            yield params
-            steps = thin
+                completion = _i_step(data, params, random_state)
+                params = _p_step(data, params, completion, prior, random_state)
+            completion = _i_step(data, params, random_state)
+            yield params, completion
+            params = _p_step(data, params, completion, prior, random_state)
+            steps = thin - 1
     finally:
         data.release_blocks()
+
+
+def _i_step(data, params, random_state):
+    """Every hole of ``data`` drawn given ``params``.
+
+    Every I-step of a chain completes the same data: its row blocks are kept
+    for the whole chain, released when it is closed.
+    """
+    return complete(data, params, random_state=random_state, keep_blocks=True)
+
+
+def _p_step(data, params, completion, prior, random_state):
+    """The parameters drawn given ``data`` completed by ``completion``."""
+    return draw_params(
+        params,
+        completion.numeric,
+        completion.codes,
+        data.n_categories,
+        prior,
+        random_state,
+        weights=data.sample_weight,
+    )
 
 
 def draw_params(
@@ -301,22 +327,23 @@ def _dirichlet(alpha, random_state):
 def _inverse_wishart(df, scale, random_state):
     """Inverse-Wishart draws, one per matrix of ``scale`` ``(K, d, d)``.
 
-    By the Bartlett decomposition of the Wishart ``W(df, inv(scale))``:
-    ``W = L A A^T L^T`` with ``L`` the Cholesky factor of ``inv(scale)``,
-    ``A`` lower triangular with ``A_ii^2 ~ chi2(df_k - i)`` and standard
-    normal entries below the diagonal; the draw is ``inv(W)``.
+    With ``scale = L L^T`` (Cholesky) and ``A`` the Bartlett factor (lower
+    triangular, ``A_ii^2 ~ chi2(df_k - i)``, standard normal entries below
+    the diagonal), ``L^{-T} A A^T L^{-1}`` is ``Wishart(df, inv(scale))``
+    (a Wishart matrix transformed by ``M`` is Wishart with ``M M^T``), so
+    its inverse, the draw, is ``C C^T`` with ``C^T = A^{-1} L^T``: one
+    factorisation and one solve, no inverse of a matrix.
     """
     n_matrices, n_features = scale.shape[:2]
-    lower = np.linalg.cholesky(np.linalg.inv(scale))
+    lower = np.linalg.cholesky(scale)
     bartlett = np.tril(
         random_state.standard_normal(size=(n_matrices, n_features, n_features)), -1
     )
     dfs = np.asarray(df, dtype=float)[:, np.newaxis] - np.arange(n_features)
     diagonal = np.sqrt(random_state.chisquare(dfs))
     bartlett[:, np.arange(n_features), np.arange(n_features)] = diagonal
-    factor = lower @ bartlett
-    wishart = factor @ np.swapaxes(factor, -1, -2)
-    draws = np.linalg.inv(wishart)
+    factor_t = np.linalg.solve(bartlett, np.swapaxes(lower, -1, -2))
+    draws = np.swapaxes(factor_t, -1, -2) @ factor_t
     return 0.5 * (draws + np.swapaxes(draws, -1, -2))
 
 
