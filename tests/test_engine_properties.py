@@ -404,3 +404,35 @@ def test_a_start_given_in_full_is_the_start(covariance_type, global_random_seed)
         np.testing.assert_array_equal(
             getattr(start, name), getattr(replaced, name), err_msg=name
         )
+
+
+@pytest.mark.parametrize(
+    "init_params", ["kmeans", "k-means++", "random", "random_from_data", "hierarchical"]
+)
+def test_one_component_starts_at_the_mean_filled_moments(init_params):
+    # One component needs no clustering: whatever the method and seed, the
+    # start is the weight 1, the observed column means and the covariance of
+    # the mean-filled data (numpy's textbook formulas; plus reg_covar), as
+    # scikit-learn's GaussianMixture(1) on that data starts. Rows with
+    # nothing observed tell nothing and are left out.
+    rng = np.random.default_rng(0)
+    X, mask = _incomplete_data(rng, 80, 4, 1, 0.25, spread=3.0)
+    data = EMData.build(X, mask)
+    informative = ~mask.all(axis=1)
+    assert not informative.all()  # the case is in the data
+    X, mask = X[informative], mask[informative]
+    means = np.nanmean(X, axis=0)
+    filled = np.where(mask, means, X)
+    expected = np.cov(filled, rowvar=False, bias=True) + 1e-6 * np.eye(4)
+    for seed in (0, 1):
+        config = EMConfig(
+            n_components=1,
+            form=covariance_form("full"),
+            init_params=init_params,
+            random_state=seed,
+        )
+        start = initial_params(data, config)
+        np.testing.assert_array_equal(start.weights, [1.0])
+        # Rounding of sums over 79 rows of values of order 1-10.
+        np.testing.assert_allclose(start.means[0], means, rtol=1e-13)
+        np.testing.assert_allclose(start.covariances[0], expected, rtol=1e-12)

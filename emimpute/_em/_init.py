@@ -99,6 +99,11 @@ def initial_responsibilities(
     resp : ndarray of shape (n_samples, n_components)
     """
     n_samples = X.shape[0]
+    if n_components == 1:
+        # Every row belongs to the one component whatever the method: no
+        # clustering (k-means of one cluster cost an eighth of a small fit,
+        # and takes numbers from the random state to no end).
+        return np.ones((n_samples, 1))
     if init_params == "hierarchical":
         if init_index < len(HIERARCHICAL_VIEWS):
             return hierarchical_responsibilities(
@@ -347,6 +352,7 @@ def initial_params(
     features, filled, private = _kmeans_features(data, rows)
     if (
         config.init_params == "hierarchical"
+        and config.n_components > 1
         and init_index < len(HIERARCHICAL_VIEWS)
         and data.mask.any()
         and data.n_categorical == 0
