@@ -1,5 +1,6 @@
 """Proper multiple imputation: multiple_impute and parameter_uncertainty."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -478,3 +479,15 @@ def test_posterior_draw_counts_weights_as_repeated_rows(covariance_type):
         repeated.categorical.probabilities[0],
         rtol=1e-12,
     )
+
+
+def test_refit_warnings_point_at_the_callers_line():
+    # A bootstrap refit runs inside joblib (in this process at n_jobs=None):
+    # its warning names the line that called multiple_impute, not a line
+    # of joblib's.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        multiple_impute(_data(), 2, imputer=EMImputer(max_iter=2), random_state=0)
+    refits = [w for w in caught if "bootstrap refit" in str(w.message)]
+    assert refits
+    assert {w.filename for w in refits} == {__file__}

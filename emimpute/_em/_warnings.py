@@ -3,13 +3,16 @@
 import os
 import sys
 
+import joblib
 import sklearn
 
-# Frames in these directories are the package's, or scikit-learn's wrappers
-# around its methods (``_fit_context``, ``set_output``, meta-estimators).
-_INSIDE = (
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-    os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep,
+# Frames in these directories are the package's, scikit-learn's wrappers
+# around its methods (``_fit_context``, ``set_output``, meta-estimators), or
+# joblib's, which runs the package's parallel parts (the imputations of
+# ``multiple_impute``) in the caller's process when ``n_jobs`` is 1.
+_INSIDE = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules[__name__.split(".")[0]], sklearn, joblib)
 )
 
 
