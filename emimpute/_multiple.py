@@ -4,10 +4,12 @@ The model is fit once and the data read once; then each imputation draws
 the parameters and the holes. Bootstrap draws are independent given the
 fit, so they run in parallel with joblib (scikit-learn's own dependency, and
 the library that scikit-learn users already steer with ``n_jobs`` and
-``parallel_backend``): no home-made process pool. Posterior draws are
-successive draws of one data augmentation chain, so they are sequential.
-Each imputation gets its own seed, and the chain its own, drawn up front
-from ``random_state``, so the result does not depend on ``n_jobs``.
+``parallel_backend``): no home-made process pool. Posterior draws, of the
+parameters and of the holes, are successive draws of one data augmentation
+chain, so they are sequential. Each imputation gets its own seed (a
+bootstrap's refit and draws; a posterior imputation's redraws within
+bounds), and the chain its own, drawn up front from ``random_state``, so
+the result does not depend on ``n_jobs``.
 """
 
 from numbers import Integral

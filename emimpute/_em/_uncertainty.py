@@ -64,12 +64,14 @@ POSTERIOR_STEPS = 10
 # Measured on the two designs of benchmarks/bench_multiple.py (n = 200, 30%
 # of two of four columns missing at random; n = 10000, d = 10, 20% MCAR):
 # EM's late rate of convergence, which is that largest fmi, 0.55-0.63; in
-# chains of 3000 and 600 steps, the lag-1 autocorrelation of the slopes,
-# means, variances and extreme covariance eigenvalues 0.1-0.5, lag 3 at
-# most 0.09, lag 5 at most 0.07 (indistinguishable from 0: standard errors
-# 0.02-0.04). 5 steps keep rho below 0.08 even at fmi = 0.6, so the
-# between-imputation variance at m = 20 is short by under 1%, for half the
-# steps of independent chains of POSTERIOR_STEPS each.
+# chains of 3000 steps (three data sets of the first design: the OLS slopes
+# of the completed tables) and 800 (the second: means, variances, extreme
+# covariance eigenvalues), the largest autocorrelation at lag 1 to 5: 0.40-
+# 0.53, 0.19-0.27, 0.10-0.14, 0.05-0.09, 0.04-0.09 (standard errors 0.02 and
+# 0.035), close to 0.5**t. 5 steps keep rho below 0.08 even at fmi = 0.6,
+# so the between-imputation variance is short by under 1% at m = 20 and
+# about 2% at the default m = 5; 3 steps (rho 0.14) would leave it short by
+# 2% and 6%, which is why the chain does not take fewer.
 POSTERIOR_THIN = 5
 
 # A bootstrap refit stops when its per-row log-likelihood gains less than
