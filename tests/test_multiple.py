@@ -260,7 +260,11 @@ def test_posterior_chain_is_one_chain_thinned():
         expected = posterior_params(data, params, config.prior, stream, n_steps=steps)
         np.testing.assert_array_equal(_vector(draw), _vector(expected))
         expected_holes = complete(data, expected, random_state=stream)
-        np.testing.assert_array_equal(holes.numeric, expected_holes.numeric)
+        # The same draws; the compiled steps of one Gaussian round the
+        # conditional means in another order (values of order 1).
+        np.testing.assert_allclose(
+            holes.numeric, expected_holes.numeric, rtol=0, atol=1e-13
+        )
         np.testing.assert_array_equal(
             holes.numeric[~data.mask], data.numeric[~data.mask]
         )

@@ -42,9 +42,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from emimpute._em._accelerate import anderson_em
+from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
-from emimpute._em._impute import complete, draw_components
+from emimpute._em._impute import Completion, complete, draw_components
 from emimpute._em._params import MixtureParams
 from emimpute._em._warnings import user_stacklevel
 
@@ -193,10 +194,11 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     -------
     params : MixtureParams
     """
+    augmentation = _augmentation(data, params)
     try:
         for _ in range(n_steps):
-            params = _p_step(
-                data, params, _i_step(data, params, random_state), prior, random_state
+            params, _ = _augmentation_step(
+                data, params, prior, random_state, augmentation
             )
     finally:
         data.release_blocks()
@@ -216,8 +218,9 @@ def posterior_chain(
     next I-step, the holes drawn given that draw: a proper imputation of
     ``data``, which the chain then continues from (so that it costs no pass
     over the data of its own: ``burn_in + 1 + (m - 1) thin`` I-steps for
-    ``m`` draws). The I-steps keep ``data``'s row blocks
-    (``complete(keep_blocks=True)``) until the chain is closed.
+    ``m`` draws). One Gaussian on numeric columns takes the compiled steps
+    of ``_augmentation`` (the same draws); other models ``complete``, whose
+    row blocks are kept (``keep_blocks=True``) until the chain is closed.
 
     Yields
     ------
@@ -226,32 +229,50 @@ def posterior_chain(
         ``data`` completed by a draw of its holes given ``params``, in
         ``data``'s units (the model's).
     """
+    augmentation = _augmentation(data, params)
     steps = burn_in
     try:
         while True:
             for _ in range(steps):
-                completion = _i_step(data, params, random_state)
-                params = _p_step(data, params, completion, prior, random_state)
-            completion = _i_step(data, params, random_state)
-            yield params, completion
-            params = _p_step(data, params, completion, prior, random_state)
+                params, _ = _augmentation_step(
+                    data, params, prior, random_state, augmentation
+                )
+            drawn = params
+            params, completion = _augmentation_step(
+                data, params, prior, random_state, augmentation, record=True
+            )
+            yield drawn, completion
             steps = thin - 1
     finally:
         data.release_blocks()
 
 
-def _i_step(data, params, random_state):
-    """Every hole of ``data`` drawn given ``params``.
+def _augmentation(data, params):
+    """The compiled steps of one Gaussian, when they apply (else None)."""
+    if not OneGaussianAugmentation.applies(data, params):
+        return None
+    return OneGaussianAugmentation(data, params.gaussian.means[0])
 
-    Every I-step of a chain completes the same data: its row blocks are kept
-    for the whole chain, released when it is closed.
+
+def _augmentation_step(data, params, prior, random_state, augmentation, record=False):
+    """An I-step and a P-step: the next parameters, and the completion if asked.
+
+    By ``augmentation``'s compiled pass when given (and when it can draw
+    under ``params``), else by ``complete`` and :func:`draw_params`: the same
+    numbers from the stream, in the same order, either way.
     """
-    return complete(data, params, random_state=random_state, keep_blocks=True)
-
-
-def _p_step(data, params, completion, prior, random_state):
-    """The parameters drawn given ``data`` completed by ``completion``."""
-    return draw_params(
+    if augmentation is not None:
+        table = None
+        if record:
+            table = np.array(data.numeric, dtype=float, copy=True, order="C")
+        moments = augmentation.step(params, random_state, table)
+        if moments is not None:
+            completion = Completion(table, data.codes.copy()) if record else None
+            return draw_one_gaussian(params, moments, prior, random_state), completion
+    # Every I-step of a chain completes the same data: its row blocks are
+    # kept for the whole chain, released when it is closed.
+    completion = complete(data, params, random_state=random_state, keep_blocks=True)
+    params = draw_params(
         params,
         completion.numeric,
         completion.codes,
@@ -260,6 +281,7 @@ def _p_step(data, params, completion, prior, random_state):
         random_state,
         weights=data.sample_weight,
     )
+    return params, completion
 
 
 def draw_params(
@@ -317,6 +339,23 @@ def draw_params(
     return MixtureParams(
         weights=_dirichlet(counts[np.newaxis] + 1.0, random_state)[0],
         families=tuple(families),
+    )
+
+
+def draw_one_gaussian(params, moments, prior, random_state):
+    """The P-step of one Gaussian on numeric columns, given the moments.
+
+    The draws of :func:`draw_params` (the same numbers from the same
+    stream, in the same order) when ``moments`` are the
+    :func:`component_moments` of the completed rows with one component:
+    ``(counts, means, scatter)`` of shapes ``(1,)``, ``(1, d)``, ``(1, d, d)``.
+    """
+    family = draw_gaussian_from_moments(
+        params.gaussian, *moments, prior.reg_covar, random_state
+    )
+    return MixtureParams(
+        weights=_dirichlet(moments[0][np.newaxis] + 1.0, random_state)[0],
+        families=(family,),
     )
 
 
@@ -393,8 +432,13 @@ def draw_gaussian(family, values, labels, reg_covar, random_state, *, weights=No
     See the module notes for the prior; rows weighted by ``weights``
     (copies); returns a ``GaussianFamily`` of the same form.
     """
+    moments = component_moments(values, labels, family.n_components, weights)
+    return draw_gaussian_from_moments(family, *moments, reg_covar, random_state)
+
+
+def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random_state):
+    """:func:`draw_gaussian` given the rows' :func:`component_moments`."""
     n_components, n_features = family.means.shape
-    counts, means, scatter = component_moments(values, labels, n_components, weights)
     form = family.form
     identity = np.eye(n_features)
     scatter = scatter + (np.maximum(counts, 1.0) * reg_covar)[:, None, None] * identity
