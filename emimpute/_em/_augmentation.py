@@ -72,19 +72,21 @@ class OneGaussianAugmentation:
             starts.append(start)
         self.run_starts = np.concatenate(starts)
         self.n_draws = sum(len(group.rows) * group.n_missing for group in groups)
-        self.mask = np.ascontiguousarray(data.mask)
+        mask = data.mask
         centred = np.subtract(data.numeric, self.centre, dtype=float)
-        centred[self.mask] = 0.0
-        self.centred = np.ascontiguousarray(centred)
+        centred[mask] = 0.0
         weights = data.sample_weight
-        self.weights = (
-            np.ones(data.n_samples) if weights is None else weights.astype(float)
-        )
-        self.total_weight = float(self.weights.sum())
+        weights = np.ones(data.n_samples) if weights is None else weights.astype(float)
+        self.total_weight = float(weights.sum())
         # The observed entries' share of the sums, fixed along the chain.
-        self.observed_sum = self.weights @ self.centred
-        root = self.centred * np.sqrt(self.weights)[:, np.newaxis]
+        self.observed_sum = weights @ centred
+        root = centred * np.sqrt(weights)[:, np.newaxis]
         self.observed_scatter = root.T @ root
+        # The rows with holes in the order they are visited, so that every
+        # step reads them sequentially (a copy of those rows, once).
+        self.centred = np.ascontiguousarray(centred[self.rows])
+        self.mask = np.ascontiguousarray(mask[self.rows])
+        self.weights = np.ascontiguousarray(weights[self.rows])
 
     @staticmethod
     def applies(data, params):
@@ -195,6 +197,10 @@ def _augment(
 ):
     """The compiled pass of :meth:`OneGaussianAugmentation.step`; False on failure.
 
+    ``centred``, ``mask``, ``weights`` and ``run_starts`` are of the rows with
+    holes in the order they are visited, ``rows`` their rows in ``table``;
+    ``mean`` and the sums are centred on ``centre``.
+
     Per run of a pattern: ``C = inv(P_MM)``, its factor ``L`` and the
     regression ``B = C P_MO``, contiguous; per row, ``mu_M - B (x_O - mu_O)
     + L z``, added into the run's own sums, which are added into the
@@ -232,11 +238,10 @@ def _augment(
                     run_scatter[a, b] = 0.0
             if t == len(rows):
                 break
-            i = rows[t]
             r = 0
             q = 0
             for c in range(d):
-                if mask[i, c]:
+                if mask[t, c]:
                     missing[r] = c
                     r += 1
                 else:
@@ -262,9 +267,8 @@ def _augment(
                             conditional[0, a, c] * precision[missing[c], observed[b]]
                         )
                     regression[a, b] = total
-        i = rows[t]
         for b in range(q):
-            values[b] = centred[i, observed[b]]
+            values[b] = centred[t, observed[b]]
             residual[b] = values[b] - mean[observed[b]]
         for a in range(r):
             total = mean[missing[a]]
@@ -274,7 +278,7 @@ def _augment(
                 total += factors[1, a, b] * normals[position + b]
             draw[a] = total
         position += r
-        w = weights[i]
+        w = weights[t]
         for a in range(r):
             value = w * draw[a]
             run_sum[a] += value
@@ -283,5 +287,5 @@ def _augment(
             for b in range(r):
                 run_scatter[a, b] += value * draw[b]
             if write:
-                table[i, missing[a]] = draw[a] + centre[missing[a]]
+                table[rows[t], missing[a]] = draw[a] + centre[missing[a]]
     return True
