@@ -33,6 +33,8 @@ compiled call; then the P-step, ``O(d^3)``. No Python work per row, per
 pattern or per block of rows.
 """
 
+import functools
+
 import numpy as np
 
 from emimpute._em._blockops import condition_numbers
@@ -78,15 +80,23 @@ class OneGaussianAugmentation:
         weights = data.sample_weight
         weights = np.ones(data.n_samples) if weights is None else weights.astype(float)
         self.total_weight = float(weights.sum())
-        # The observed entries' share of the sums, fixed along the chain.
-        self.observed_sum = weights @ centred
-        root = centred * np.sqrt(weights)[:, np.newaxis]
-        self.observed_scatter = root.T @ root
+        self._all_rows = (centred, weights)
         # The rows with holes in the order they are visited, so that every
         # step reads them sequentially (a copy of those rows, once).
         self.centred = np.ascontiguousarray(centred[self.rows])
         self.mask = np.ascontiguousarray(mask[self.rows])
         self.weights = np.ascontiguousarray(weights[self.rows])
+
+    @functools.cached_property
+    def observed_moments(self):
+        """The observed entries' share of the sums, fixed along a chain.
+
+        ``(sum w x0, sum w x0 x0^T)`` over all rows, centred; made when a
+        step first returns moments (a completion alone does not need them).
+        """
+        centred, weights = self._all_rows
+        root = centred * np.sqrt(weights)[:, np.newaxis]
+        return weights @ centred, root.T @ root
 
     @staticmethod
     def applies(data, params):
@@ -125,6 +135,29 @@ class OneGaussianAugmentation:
             draws, if a conditional covariance is singular to rounding:
             then ``complete`` must make the draws (it has a fallback).
         """
+        sums = self._draw(params, random_state, table)
+        if sums is None:
+            return None
+        missing_sum, cross, missing_scatter = sums
+        total = self.total_weight
+        observed_sum, observed_scatter = self.observed_moments
+        centred_sum = observed_sum + missing_sum
+        scatter = observed_scatter + cross + cross.T + missing_scatter
+        centred_mean = centred_sum / max(total, np.finfo(float).tiny)
+        scatter -= total * np.outer(centred_mean, centred_mean)
+        counts = np.array([total])
+        return counts, (self.centre + centred_mean)[np.newaxis], scatter[np.newaxis]
+
+    def fill(self, params, random_state, table):
+        """Draw every hole under ``params`` into ``table``; False if it cannot.
+
+        :meth:`step` without the moments: ``complete``'s draws (False, and
+        no number taken from the stream, as :meth:`step` returns None).
+        """
+        return self._draw(params, random_state, table) is not None
+
+    def _draw(self, params, random_state, table):
+        """The compiled pass: the sums of the drawn missing parts, or None."""
         precision = self._precision(params.gaussian)
         if precision is None:
             return None
@@ -150,15 +183,7 @@ class OneGaussianAugmentation:
             self.centre,
             write,
         )
-        if not ok:
-            return None
-        total = self.total_weight
-        centred_sum = self.observed_sum + missing_sum
-        scatter = self.observed_scatter + cross + cross.T + missing_scatter
-        centred_mean = centred_sum / max(total, np.finfo(float).tiny)
-        scatter -= total * np.outer(centred_mean, centred_mean)
-        counts = np.array([total])
-        return counts, (self.centre + centred_mean)[np.newaxis], scatter[np.newaxis]
+        return (missing_sum, cross, missing_scatter) if ok else None
 
     def _precision(self, family):
         """The dense precision matrix, or None where too ill-conditioned.

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._estep import (
     check_finite_scores,
     evaluate_block,
@@ -131,6 +132,15 @@ def complete(
             else None
         ),
     )
+    if (
+        random_state is not None
+        and not (return_std or return_proba)
+        and OneGaussianAugmentation.applies(model_data, params)
+    ):
+        # One Gaussian: the blocks' draws below, in one compiled pass.
+        augmentation = OneGaussianAugmentation(model_data, params.gaussian.means[0])
+        if augmentation.fill(params, random_state, filled.numeric):
+            return in_data_units(filled, data, scaling)
     log_weights = log_mixture_weights(params)
     groups = data.patterns.groups
     if data.n_categorical == 0:
