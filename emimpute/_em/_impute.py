@@ -116,7 +116,9 @@ def complete(
     Cost: that of one E-step over the rows with a missing entry; a row's
     result depends on that row only (draws aside, which share one stream).
     Without draws the blocks are shared out to threads as an E-step's
-    (``_parallel``), with the same result.
+    (``_parallel``), with the same result. Draws under one Gaussian on
+    numeric columns take one compiled pass over the rows with holes instead
+    (``_augmentation``: the same draws, no Python work per block).
     """
     model_data = data
     if scaling is not None:
