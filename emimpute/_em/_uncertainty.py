@@ -41,6 +41,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from emimpute._em import _pattern_sums as pattern_sums
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
@@ -145,11 +146,16 @@ def bootstrap_params(data, params, config, random_state):
     """
     counts = bootstrap_counts(data, random_state)
     weights = counts if data.sample_weight is None else counts * data.sample_weight
-    # Rows of weight 0 (not drawn, or of sample weight 0) are no rows: every
-    # E-step of the refit skips them instead of counting them as nothing.
-    drawn = weights > 0
-    sample = data.take(drawn)
-    sample = replace(sample, sample_weight=weights[drawn].astype(float))
+    if pattern_sums.supports(data, params, config.prior):
+        # One Gaussian: every E-step from the drawn rows' per-pattern sums.
+        sample = _pattern_rows(data, params).weighted(weights)
+    else:
+        # Rows of weight 0 (not drawn, or of sample weight 0) are no rows:
+        # every E-step of the refit skips them instead of counting them as
+        # nothing.
+        drawn = weights > 0
+        sample = data.take(drawn)
+        sample = replace(sample, sample_weight=weights[drawn].astype(float))
     config = replace(
         config,
         standardise=False,
@@ -167,6 +173,20 @@ def bootstrap_params(data, params, config, random_state):
             stacklevel=user_stacklevel(),
         )
     return result.params
+
+
+def _pattern_rows(data, params):
+    """``data``'s :class:`~emimpute._em._pattern_sums.PatternRows`, made once.
+
+    Kept on ``data`` for the refits from ``params`` (centred on its mean),
+    so that every refit from the same fit sums the same centred rows: the
+    draws do not depend on which refit came first, nor on ``n_jobs``.
+    """
+    kept = data.__dict__.get("_pattern_rows")
+    if kept is None or kept[0] is not params:
+        kept = (params, pattern_sums.PatternRows(data, params.gaussian.means[0]))
+        data.__dict__["_pattern_rows"] = kept
+    return kept[1]
 
 
 def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS):
