@@ -51,10 +51,11 @@ def _resampled(data, counts):
     return replace(data.take(drawn), sample_weight=weights[drawn].astype(float))
 
 
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_pattern_e_step_equals_the_e_step_on_the_resampled_rows(
-    covariance_type, weighted
+    covariance_type, weighted, engine
 ):
     # At the fit and at a point away from it (the refit's later E-steps),
     # centred elsewhere than the mean. Sums of the same terms in another
@@ -65,7 +66,8 @@ def test_pattern_e_step_equals_the_e_step_on_the_resampled_rows(
     counts = bootstrap_counts(data, np.random.RandomState(1))
     reference = _resampled(data, counts)
     weights = counts if data.sample_weight is None else counts * data.sample_weight
-    sums = PatternRows(data, params.means[0] + 0.3).weighted(weights)
+    rows = PatternRows(data, params.means[0] + 0.3, engine=engine)
+    sums = rows.weighted(weights)
     moved = params.replace_gaussian(means=params.means + 0.2)
     for point in (params, moved):
         value, stats = sums.expectation(point)
@@ -80,8 +82,12 @@ def test_pattern_e_step_equals_the_e_step_on_the_resampled_rows(
     assert sums.total_weight == reference.total_weight
 
 
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_refit_equals_the_refit_on_the_resampled_rows(covariance_type):
+def test_refit_equals_the_refit_on_the_resampled_rows(
+    covariance_type, engine, monkeypatch
+):
+    monkeypatch.setenv("EMIMPUTE_KERNEL", engine)
     # The same accelerated EM from the same start, on E-steps that agree to
     # rounding: the same maximum. 1e-9 on parameters of order 1 leaves room
     # for the rounding carried through the least squares of the
@@ -89,6 +95,7 @@ def test_refit_equals_the_refit_on_the_resampled_rows(covariance_type):
     data, config, params = _fit(covariance_type, weighted=True)
     random_state = np.random.RandomState(5)
     fast = bootstrap_params(data, params, config, random_state)
+    assert "_pattern_rows" in data.__dict__  # the per-pattern path ran
     counts = bootstrap_counts(data, np.random.RandomState(5))
     sample = _resampled(data, counts)
     refit = replace(config, tol=bootstrap_tol(sample, params, config.tol))

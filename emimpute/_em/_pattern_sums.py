@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from emimpute._em._forms import DenseForm
+from emimpute._em._fused import jit, use_fused
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._stats import MixtureStats, SufficientStats
 
@@ -72,7 +73,8 @@ class PatternRows:
         cancellation).
     """
 
-    def __init__(self, data, centre):
+    def __init__(self, data, centre, *, engine="auto"):
+        self.compiled = use_fused(engine)
         groups = data.patterns.informative_groups
         self.n_features = data.n_numeric
         self.centre = np.asarray(centre, dtype=float)
@@ -91,17 +93,60 @@ class PatternRows:
             or [np.empty(0, np.intp)]
         )
         self.n_patterns = int(offsets[-1])
+        d = self.n_features
+        # Per group with missing entries: its patterns' slice, the flat
+        # indices of their precision blocks L_MM in a (d, d) matrix, and of
+        # the missing rows of A_p in the stack of the A_p^T (see expectation).
+        self.groups = []
+        for missing, start in zip(self.missing, offsets[:-1], strict=True):
+            n_patterns, r = missing.shape
+            if not r:
+                continue
+            patterns = np.arange(start, start + n_patterns)
+            self.groups.append(
+                (
+                    slice(start, start + n_patterns),
+                    missing,
+                    missing[:, :, None] * d + missing[:, None, :],
+                    (patterns[:, None, None] * d + np.arange(d)) * d
+                    + missing[:, :, None],
+                )
+            )
+        self.identities = np.broadcast_to(np.eye(d), (self.n_patterns, d, d)).copy()
+        # Each pattern's missing and observed coordinates, flat, with
+        # [missing start, stop, observed start, stop] per pattern (for the
+        # compiled terms), and its observed count.
+        masks = np.ones((self.n_patterns, d), dtype=bool)
+        for patterns, missing, _, _ in self.groups:
+            masks[np.arange(patterns.start, patterns.stop)[:, None], missing] = False
+        self.n_observed = masks.sum(axis=1)
+        self.observed_flat = np.nonzero(masks)[1]
+        self.missing_flat = np.nonzero(~masks)[1]
+        ends = np.cumsum(self.n_observed)
+        missing_ends = np.cumsum(d - self.n_observed)
+        self.pointers = np.stack(
+            [
+                missing_ends - (d - self.n_observed),
+                missing_ends,
+                ends - self.n_observed,
+                ends,
+            ],
+            axis=1,
+        )
         # Every pattern has a row: the first row of each is where its sum
         # starts (row_pattern is non-decreasing).
         self.starts = np.flatnonzero(np.diff(row_pattern, prepend=-1))
         values = np.asarray(data.numeric[self.rows], dtype=float) - self.centre
         values[data.mask[self.rows]] = 0.0
         self.values = values
-        # Each row's outer product's upper triangle, kept: gathering the
-        # columns at every draw took 3 ms of a refit at n = 10000, d = 10.
-        upper = np.triu_indices(self.n_features)
-        self.upper = upper
-        self.products = values[:, upper[0]] * values[:, upper[1]]
+        self.row_pattern = row_pattern
+        if not self.compiled:
+            # Each row's outer product's upper triangle, kept: gathering the
+            # columns at every draw took 3 ms of a refit at n = 10000, d =
+            # 10 (the compiled sums make them on the fly).
+            upper = np.triu_indices(self.n_features)
+            self.upper = upper
+            self.products = values[:, upper[0]] * values[:, upper[1]]
 
     def weighted(self, weights):
         """The per-pattern sums under row ``weights`` (a data source).
@@ -110,21 +155,51 @@ class PatternRows:
         order (0 drops a row). Cost ``O(n d^2)``.
         """
         row_weights = np.asarray(weights, dtype=float)[self.rows]
-        weighted = self.values * row_weights[:, np.newaxis]
-        products = self.products * row_weights[:, np.newaxis]
-        upper = self.upper
-        sums = np.add.reduceat(products, self.starts) if len(self.rows) else products
-        second = np.zeros((self.n_patterns, self.n_features, self.n_features))
-        second[:, upper[0], upper[1]] = sums
-        second[:, upper[1], upper[0]] = sums
-        reduce = functools.partial(np.add.reduceat, indices=self.starts)
+        d = self.n_features
+        counts = np.zeros(self.n_patterns)
+        first = np.zeros((self.n_patterns, d))
+        second = np.zeros((self.n_patterns, d, d))
+        if self.compiled:
+            _weighted_sums(
+                self.values, self.row_pattern, row_weights, counts, first, second
+            )
+        elif len(self.rows):
+            reduce = functools.partial(np.add.reduceat, indices=self.starts)
+            sums = reduce(self.products * row_weights[:, np.newaxis])
+            second[:, self.upper[0], self.upper[1]] = sums
+            second[:, self.upper[1], self.upper[0]] = sums
+            counts = reduce(row_weights)
+            first = reduce(self.values * row_weights[:, np.newaxis])
         return PatternSums(
             rows=self,
-            counts=reduce(row_weights) if len(self.rows) else row_weights,
-            first=reduce(weighted) if len(self.rows) else weighted,
+            counts=counts,
+            first=first,
             second=second,
             total_weight=float(np.sum(weights)),
         )
+
+
+@jit
+def _weighted_sums(
+    values, row_pattern, weights, counts, first, second
+):  # pragma: no cover - compiled; its Python twin is in PatternRows.weighted
+    # Rows in pattern order; a row of weight 0 (not drawn) is skipped.
+    n_features = values.shape[1]
+    for i in range(len(weights)):
+        w = weights[i]
+        if w == 0.0:
+            continue
+        p = row_pattern[i]
+        counts[p] += w
+        for a in range(n_features):
+            weighted = w * values[i, a]
+            first[p, a] += weighted
+            for b in range(a + 1):
+                second[p, a, b] += weighted * values[i, b]
+    for p in range(len(counts)):
+        for a in range(n_features):
+            for b in range(a):
+                second[p, b, a] = second[p, a, b]
 
 
 class PatternSums:
@@ -149,57 +224,28 @@ class PatternSums:
         """
         family = params.families[0]
         rows = self.pattern_rows
-        d = rows.n_features
         mean = family.means[0]
         covariance = _dense_covariance(family)
         precision = np.linalg.inv(covariance)
         precision = 0.5 * (precision + precision.T)
-        log_det = np.linalg.slogdet(covariance)[1]
-        transforms = np.broadcast_to(np.eye(d), (rows.n_patterns, d, d)).copy()
-        conditional = np.zeros((d, d))
-        log_dets = np.full(rows.n_patterns, log_det)
-        n_observed = np.full(rows.n_patterns, d)
-        start = 0
-        # A loop over the groups (at most d + 1), each batched over its
-        # patterns.
-        for missing in rows.missing:
-            n_patterns, r = missing.shape
-            stop = start + n_patterns
-            if r:
-                block = precision[missing[:, :, None], missing[:, None, :]]
-                inverse = np.linalg.inv(block)
-                patterns = np.arange(start, stop)[:, None]
-                transforms[patterns, missing, :] += -inverse @ precision[missing]
-                log_dets[start:stop] += np.linalg.slogdet(block)[1]
-                n_observed[start:stop] = d - r
-                # sum_p n_p C_p, each C_p added at its missing coordinates.
-                flat = (missing[:, :, None] * d + missing[:, None, :]).ravel()
-                conditional += np.bincount(
-                    flat,
-                    weights=(self.counts[start:stop, None, None] * inverse).ravel(),
-                    minlength=d * d,
-                ).reshape(d, d)
-            start = stop
+        # With s = mu - c and the sums U1, U2 around c (z = u - s):
+        # sum_p A_p Z2_p A_p^T = sum_p A U2 A^T - a^T b - b^T a + b^T n b,
+        # a_p = A_p U1_p, b_p = A_p s.
         shift = mean - rows.centre
-        first = self.first - self.counts[:, None] * shift
-        outer = first[:, :, None] * shift[None, None, :]
-        # Z2 = U2 - U1 s^T - s U1^T + n s s^T, written with Z1 = U1 - n s:
-        # Z2 = U2 - Z1 s^T - s Z1^T - n s s^T.
-        second = (
-            self.second
-            - outer
-            - np.swapaxes(outer, 1, 2)
-            - self.counts[:, None, None] * np.outer(shift, shift)
+        terms = _terms_compiled if rows.compiled else _terms_numpy
+        moved, offsets, scatter, conditional, log_dets = terms(
+            rows, precision, self.counts, self.first, self.second, shift
         )
-        # sum_p A_p Z2_p A_p^T as one product over (pattern, column) pairs:
-        # the batched product with a transposed stack took 7x longer.
-        scatter = np.tensordot(transforms @ second, transforms, axes=([0, 2], [0, 2]))
+        cross = moved.T @ offsets
+        scatter += (offsets * self.counts[:, None]).T @ offsets - cross - cross.T
         s2 = scatter + conditional
-        s1 = np.einsum("pij,pj->i", transforms, first)
+        s1 = moved.sum(axis=0) - self.counts @ offsets
+        # log det S_OO = log det S + log det L_MM, summed with the counts.
         log_likelihood = -0.5 * (
             np.sum(precision * scatter)
-            + self.counts @ log_dets
-            + _LOG_2PI * (self.counts @ n_observed)
+            + self.counts.sum() * np.linalg.slogdet(covariance)[1]
+            + log_dets
+            + _LOG_2PI * (self.counts @ rows.n_observed)
         )
         nk = np.array([self.counts.sum()])
         form = family.form
@@ -208,6 +254,166 @@ class PatternSums:
         stats = SufficientStats(nk=nk, s1=s1[None], s2=s2[None], shift=mean[None])
         value = log_likelihood / self.total_weight if self.total_weight else 0.0
         return value, MixtureStats(nk=nk, families=(stats,))
+
+
+def _terms_numpy(rows, precision, counts, first, second, shift):
+    """The per-pattern terms of :meth:`PatternSums.expectation`, in numpy.
+
+    Returns ``a`` and ``b`` of shape (P, d), ``sum_p A_p U2_p A_p^T`` and
+    ``sum_p n_p C_p`` of shape (d, d), and ``sum_p n_p log det L_MM``.
+    Batched over the patterns of a group (same number of missing entries).
+    """
+    d = rows.n_features
+    # The A_p^T stacked, so that the products below are plain batched or
+    # 2-D ones (a batched product with a transposed stack is several times
+    # slower): A_p is the identity but on the missing rows, where it is
+    # I - inv(L_MM) L_M.
+    transposed = rows.identities.copy()
+    flat = transposed.reshape(-1)
+    conditional = np.zeros(d * d)
+    log_dets = 0.0
+    # A loop over the groups (at most d), each batched over its patterns.
+    for patterns, missing, block_index, row_index in rows.groups:
+        block = precision.reshape(-1)[block_index]
+        inverse = np.linalg.inv(block)
+        flat[row_index] -= inverse @ precision[missing]
+        log_dets += counts[patterns] @ np.linalg.slogdet(block)[1]
+        # sum_p n_p C_p, each C_p = inv(L_MM) added at its missing entries.
+        conditional += np.bincount(
+            block_index.reshape(-1),
+            weights=(counts[patterns, None, None] * inverse).reshape(-1),
+            minlength=d * d,
+        )
+    moved = np.matmul(first[:, None, :], transposed)[:, 0, :]
+    offsets = np.matmul(shift, transposed)
+    # (A_p U2_p)^T = U2_p A_p^T stacked as (P d, d), times the A_p^T stacked
+    # the same way: sum_p A_p U2_p A_p^T in one product.
+    products = np.matmul(second, transposed).reshape(-1, d)
+    scatter = products.T @ transposed.reshape(-1, d)
+    return moved, offsets, scatter, conditional.reshape(d, d), log_dets
+
+
+def _terms_compiled(rows, precision, counts, first, second, shift):
+    """:func:`_terms_numpy`, compiled: one pattern at a time, no stacks.
+
+    The stacks of the numpy version (the A_p, the blocks and their
+    inverses) cost more to make and gather than their arithmetic; here each
+    pattern's block is factored (Cholesky) and used while in cache.
+    """
+    d = rows.n_features
+    moved = np.empty_like(first)
+    offsets = np.empty_like(first)
+    scatter = np.zeros((d, d))
+    conditional = np.zeros((d, d))
+    log_dets = _pattern_terms(
+        precision,
+        rows.missing_flat,
+        rows.observed_flat,
+        rows.pointers,
+        counts,
+        first,
+        second,
+        shift,
+        moved,
+        offsets,
+        scatter,
+        conditional,
+    )
+    return moved, offsets, scatter, conditional, log_dets
+
+
+@jit
+def _pattern_terms(
+    precision,
+    missing,
+    observed,
+    pointers,
+    counts,
+    first,
+    second,
+    shift,
+    moved,
+    offsets,
+    scatter,
+    conditional,
+):  # pragma: no cover - compiled; its Python twin is _terms_numpy
+    # Pattern p's missing coordinates are missing[pointers[p, 0]:pointers[p,
+    # 1]], its observed ones observed[pointers[p, 2]:pointers[p, 3]].
+    log_dets = 0.0
+    # Work arrays of the largest pattern, reused by every pattern.
+    n_features = len(shift)
+    chol = np.zeros((n_features, n_features))
+    solution = np.zeros((n_features, 2 * n_features))
+    for p in range(len(counts)):
+        m = missing[pointers[p, 0] : pointers[p, 1]]
+        o = observed[pointers[p, 2] : pointers[p, 3]]
+        r, q, n = len(m), len(o), counts[p]
+        if n == 0.0:
+            # No row of this pattern drawn: no terms (U1 = U2 = 0 give a = 0,
+            # and b counts n times).
+            moved[p] = 0.0
+            offsets[p] = 0.0
+            continue
+        # L_MM = R R^T (R lower triangular).
+        for i in range(r):
+            for j in range(i + 1):
+                value = precision[m[i], m[j]]
+                for k in range(j):
+                    value -= chol[i, k] * chol[j, k]
+                if i == j:
+                    chol[i, i] = np.sqrt(value)
+                else:
+                    chol[i, j] = value / chol[j, j]
+            log_dets += 2.0 * n * np.log(chol[i, i])
+        # [-B | C] = inv(L_MM) [L_MO | I]: B the regression of the missing
+        # coordinates on the observed ones, C their conditional covariance.
+        for i in range(r):
+            for b in range(q):
+                solution[i, b] = precision[m[i], o[b]]
+            for j in range(r):
+                solution[i, q + j] = 0.0
+            solution[i, q + i] = 1.0
+        for c in range(q + r):
+            for i in range(r):
+                value = solution[i, c]
+                for k in range(i):
+                    value -= chol[i, k] * solution[k, c]
+                solution[i, c] = value / chol[i, i]
+            for i in range(r - 1, -1, -1):
+                value = solution[i, c]
+                for k in range(i + 1, r):
+                    value -= chol[k, i] * solution[k, c]
+                solution[i, c] = value / chol[i, i]
+        for i in range(r):
+            for j in range(r):
+                conditional[m[i], m[j]] += n * solution[i, q + j]
+        # a = A U1, b = A s: observed coordinates kept, missing ones B x_O.
+        for b in range(q):
+            moved[p, o[b]] = first[p, o[b]]
+            offsets[p, o[b]] = shift[o[b]]
+        for i in range(r):
+            u = 0.0
+            v = 0.0
+            for b in range(q):
+                u -= solution[i, b] * first[p, o[b]]
+                v -= solution[i, b] * shift[o[b]]
+            moved[p, m[i]] = u
+            offsets[p, m[i]] = v
+        # A U2 A^T: U2_OO, B U2_OO and its transpose, B U2_OO B^T (U2 is 0
+        # on the missing rows and columns).
+        for a in range(q):
+            for b in range(q):
+                scatter[o[a], o[b]] += second[p, o[a], o[b]]
+        for i in range(r):
+            for b in range(q):
+                t = 0.0
+                for a in range(q):
+                    t -= solution[i, a] * second[p, o[a], o[b]]
+                scatter[m[i], o[b]] += t
+                scatter[o[b], m[i]] += t
+                for j in range(r):
+                    scatter[m[i], m[j]] -= t * solution[j, b]
+    return log_dets
 
 
 def _dense_covariance(family):
