@@ -5,6 +5,7 @@ taken physically (``EMData.take``) with their counts as sample weights, and
 the engine's row-block E-step on them.
 """
 
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -120,3 +121,19 @@ def test_refits_do_not_depend_on_their_order():
     ]
     for a, b in zip(first, second[::-1], strict=True):
         np.testing.assert_array_equal(flatten(a), flatten(b))
+
+
+def test_a_pickled_data_set_refits_alike_and_carries_no_kept_rows():
+    # A joblib worker gets the fit data pickled: it must make the same
+    # per-pattern rows, hence the same draw, bit for bit; the pickle does
+    # not carry the parent's kept rows (they are a cache of n x d floats).
+    data, config, params = _fit("full")
+    here = bootstrap_params(data, params, config, np.random.RandomState(3))
+    assert data.__dict__["_pattern_rows"].rows is not None
+    copy_data, copy_params = pickle.loads(pickle.dumps((data, params)))
+    assert copy_data.__dict__["_pattern_rows"].rows is None
+    there = bootstrap_params(copy_data, copy_params, config, np.random.RandomState(3))
+    np.testing.assert_array_equal(flatten(here), flatten(there))
+    # Released with the data's row blocks.
+    data.release_blocks()
+    assert "_pattern_rows" not in data.__dict__
