@@ -409,17 +409,25 @@ def _pattern_terms(
             for j in range(r):
                 solution[i, q + j] = 0.0
             solution[i, q + i] = 1.0
-        for c in range(q + r):
-            for i in range(r):
-                value = solution[i, c]
-                for k in range(i):
-                    value -= chol[i, k] * solution[k, c]
-                solution[i, c] = value / chol[i, i]
-            for i in range(r - 1, -1, -1):
-                value = solution[i, c]
-                for k in range(i + 1, r):
-                    value -= chol[k, i] * solution[k, c]
-                solution[i, c] = value / chol[i, i]
+        # R Y = [L_MO | I], then R^T X = Y, a row at a time (the inner loops
+        # run along contiguous rows).
+        width = q + r
+        for i in range(r):
+            for k in range(i):
+                factor = chol[i, k]
+                for c in range(width):
+                    solution[i, c] -= factor * solution[k, c]
+            pivot = chol[i, i]
+            for c in range(width):
+                solution[i, c] /= pivot
+        for i in range(r - 1, -1, -1):
+            for k in range(i + 1, r):
+                factor = chol[k, i]
+                for c in range(width):
+                    solution[i, c] -= factor * solution[k, c]
+            pivot = chol[i, i]
+            for c in range(width):
+                solution[i, c] /= pivot
         for i in range(r):
             for j in range(r):
                 conditional[m[i], m[j]] += n * solution[i, q + j]
