@@ -23,7 +23,7 @@ from emimpute._em._config import EMConfig
 from emimpute._em._data import EMData
 from emimpute._em._forms import covariance_form
 from emimpute._em._loop import run_em
-from emimpute._em._pattern_sums import PatternRows
+from emimpute._em._pattern_sums import PatternRows, pattern_work, supports
 from emimpute._em._uncertainty import bootstrap_counts, bootstrap_params, bootstrap_tol
 
 
@@ -137,3 +137,23 @@ def test_a_pickled_data_set_refits_alike_and_carries_no_kept_rows():
     # Released with the data's row blocks.
     data.release_blocks()
     assert "_pattern_rows" not in data.__dict__
+
+
+def test_the_row_blocks_run_where_patterns_are_many():
+    # pattern_work against an explicit sum over the distinct patterns, and
+    # the choice: one pattern per row at d = 30 (every row its own solve)
+    # keeps the row-block E-step; few patterns take the per-pattern sums.
+    rng = np.random.default_rng(0)
+    for n, d, rate, expected in [(2000, 30, 0.3, False), (2000, 5, 0.3, True)]:
+        X = rng.normal(size=(n, d))
+        X[rng.uniform(size=X.shape) < rate] = np.nan
+        data = EMData.build(X)
+        patterns = np.unique(np.isnan(X), axis=0)
+        r = patterns.sum(axis=1)
+        r = r[r < d]  # a row with nothing observed has no terms
+        assert pattern_work(data) == np.sum(r * (d - r) * d)
+        params = random_params(rng, 1, d, "full")
+        prior = EMConfig(n_components=1).prior
+        assert supports(data, params, prior) is expected
+    # Two components: never.
+    assert not supports(data, random_params(rng, 2, d, "full"), prior)

@@ -113,12 +113,14 @@ def bootstrap_params(data, params, config, random_state):
     The bootstrap sample is ``data`` with each row weighted by the number
     of times it is drawn (``bootstrap_counts``) times its sample weight, so
     no row is copied. With one Gaussian component on numeric columns (and
-    no conjugate prior), the E-steps run on the drawn rows' per-pattern
-    sums (``_pattern_sums``): summed once per draw, from the rows the data
-    keeps sorted by pattern for all the refits from ``params``, and no row
-    block is made. Otherwise the rows drawn 0 times (about 37%) and those
-    of sample weight 0 are dropped (``EMData.take``) and every E-step runs
-    on the distinct rows left.
+    no conjugate prior) and patterns few enough for it to be the cheaper
+    (``_pattern_sums.supports``), the E-steps run on the drawn rows'
+    per-pattern sums (``_pattern_sums``): summed once per draw, from the
+    rows the data keeps sorted by pattern for all the refits from
+    ``params``, and no row block is made. Otherwise the rows drawn 0 times
+    (about 37%) and those of sample weight 0 are dropped (``EMData.take``)
+    and every E-step runs on the distinct rows left.
+
     The refit runs to ``bootstrap_tol`` (see ``BOOTSTRAP_PRECISION``): a
     refit stopped by the fit's ``tol`` moves only part of the way from the
     start to the bootstrap maximum, and the draws then understate the
