@@ -26,12 +26,14 @@ plus a fixed cost per block of rows. A bootstrap refit
 (``_uncertainty.bootstrap_params``) weights the same rows differently at
 every draw: its sums cost one pass over the drawn rows (``O(n d^2)``), and
 no rows are taken, regrouped or cut into blocks. Measured at n = 10000, d =
-10, 20% MCAR (598 patterns), one thread: an E-step 0.47 ms (compiled; 1.0 ms
-in numpy) instead of 1.85 ms on the drawn rows, a draw's sums 0.25 ms. At
-n = 1e5 the E-step costs the same (the patterns, not the rows, count).
-The pattern count bounds the gain: with ``P`` near ``n`` (many features
-and missing entries spread at random) an E-step costs ``O(n d^3)``; the
-refits of such data still need no row blocks.
+10, 20% MCAR (598 patterns), one thread: an E-step 0.38 ms (compiled; 1.0 ms
+in numpy) instead of 1.85-2.1 ms on the drawn rows, a draw's sums 0.25 ms;
+a refit (5.2 E-steps) 3.2 ms instead of 15.5 ms, and at n = 1e5 10.9 ms
+instead of 109 ms (the patterns, not the rows, set an E-step's cost).
+The pattern count bounds the gain: with a pattern per row (many features,
+holes at random) an E-step costs ``O(n r q d)`` against the row blocks'
+``O(n d^2)``, and the refits keep the row blocks (``supports``,
+``ROW_BLOCK_WORK``).
 
 The compiled kernels (numba, as the engine's fused ones: ``_fused``) take
 one pattern at a time: its precision block's Cholesky factor, the solves for
@@ -162,9 +164,53 @@ class PatternRows:
         )
         self.n_patterns = int(offsets[-1])
         d = self.n_features
-        # Per group with missing entries: its patterns' slice, the flat
-        # indices of their precision blocks L_MM in a (d, d) matrix, and of
-        # the missing rows of A_p in the stack of the A_p^T (see expectation).
+        # Each pattern's missing and observed coordinates, flat, with
+        # [missing start, stop, observed start, stop] per pattern (for the
+        # compiled terms), and its observed count.
+        masks = np.ones((self.n_patterns, d), dtype=bool)
+        for missing, start in zip(self.missing, offsets[:-1], strict=True):
+            patterns = np.arange(start, start + len(missing))
+            masks[patterns[:, None], missing] = False
+        self.n_observed = masks.sum(axis=1)
+        self.observed_flat = np.nonzero(masks)[1]
+        self.missing_flat = np.nonzero(~masks)[1]
+        ends = np.cumsum(self.n_observed)
+        missing_ends = np.cumsum(d - self.n_observed)
+        self.pointers = np.stack(
+            [
+                missing_ends - (d - self.n_observed),
+                missing_ends,
+                ends - self.n_observed,
+                ends,
+            ],
+            axis=1,
+        )
+        if not self.compiled:
+            self._numpy_layout(offsets)
+        # Every pattern has a row: the first row of each is where its sum
+        # starts (row_pattern is non-decreasing).
+        self.starts = np.flatnonzero(np.diff(row_pattern, prepend=-1))
+        values = np.asarray(data.numeric[self.rows], dtype=float) - self.centre
+        values[data.mask[self.rows]] = 0.0
+        self.values = values
+        self.row_pattern = row_pattern
+        if not self.compiled:
+            # Each row's outer product's upper triangle, kept: gathering the
+            # columns at every draw took 3 ms of a refit at n = 10000, d =
+            # 10 (the compiled sums make them on the fly).
+            upper = np.triu_indices(self.n_features)
+            self.upper = upper
+            self.products = values[:, upper[0]] * values[:, upper[1]]
+
+    def _numpy_layout(self, offsets):
+        """The index arrays of the numpy terms (``_terms_numpy``).
+
+        Per group with missing entries: its patterns' slice, the flat
+        indices of their precision blocks L_MM in a (d, d) matrix, and of
+        the missing rows of A_p in the stack of the A_p^T; and that stack's
+        identity start (``P d^2`` floats).
+        """
+        d = self.n_features
         self.groups = []
         for missing, start in zip(self.missing, offsets[:-1], strict=True):
             n_patterns, r = missing.shape
@@ -181,40 +227,6 @@ class PatternRows:
                 )
             )
         self.identities = np.broadcast_to(np.eye(d), (self.n_patterns, d, d)).copy()
-        # Each pattern's missing and observed coordinates, flat, with
-        # [missing start, stop, observed start, stop] per pattern (for the
-        # compiled terms), and its observed count.
-        masks = np.ones((self.n_patterns, d), dtype=bool)
-        for patterns, missing, _, _ in self.groups:
-            masks[np.arange(patterns.start, patterns.stop)[:, None], missing] = False
-        self.n_observed = masks.sum(axis=1)
-        self.observed_flat = np.nonzero(masks)[1]
-        self.missing_flat = np.nonzero(~masks)[1]
-        ends = np.cumsum(self.n_observed)
-        missing_ends = np.cumsum(d - self.n_observed)
-        self.pointers = np.stack(
-            [
-                missing_ends - (d - self.n_observed),
-                missing_ends,
-                ends - self.n_observed,
-                ends,
-            ],
-            axis=1,
-        )
-        # Every pattern has a row: the first row of each is where its sum
-        # starts (row_pattern is non-decreasing).
-        self.starts = np.flatnonzero(np.diff(row_pattern, prepend=-1))
-        values = np.asarray(data.numeric[self.rows], dtype=float) - self.centre
-        values[data.mask[self.rows]] = 0.0
-        self.values = values
-        self.row_pattern = row_pattern
-        if not self.compiled:
-            # Each row's outer product's upper triangle, kept: gathering the
-            # columns at every draw took 3 ms of a refit at n = 10000, d =
-            # 10 (the compiled sums make them on the fly).
-            upper = np.triu_indices(self.n_features)
-            self.upper = upper
-            self.products = values[:, upper[0]] * values[:, upper[1]]
 
     def weighted(self, weights):
         """The per-pattern sums under row ``weights`` (a data source).
