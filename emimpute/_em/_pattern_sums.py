@@ -328,7 +328,7 @@ class PatternSums:
         nk = np.array([self.counts.sum()])
         form = family.form
         if not form.dense:
-            s2 = np.diagonal(s2)
+            s2 = np.diagonal(s2).copy()
         stats = SufficientStats(nk=nk, s1=s1[None], s2=s2[None], shift=mean[None])
         value = log_likelihood / self.total_weight if self.total_weight else 0.0
         return value, MixtureStats(nk=nk, families=(stats,))
