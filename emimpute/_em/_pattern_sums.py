@@ -86,7 +86,8 @@ def supports(data, params, prior):
         and prior.conjugate is None
     ):
         return False
-    n_rows = len(data.patterns.observed_rows)
+    # The informative rows, counted (observed_rows would sort them).
+    n_rows = sum(len(group.rows) for group in data.patterns.informative_groups)
     return pattern_work(data) <= n_rows * data.n_numeric**2 / 2 + ROW_BLOCK_WORK
 
 
