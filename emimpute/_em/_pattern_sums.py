@@ -423,6 +423,8 @@ def _pattern_terms(
     n_features = len(shift)
     chol = np.zeros((n_features, n_features))
     solution = np.zeros((n_features, 2 * n_features))
+    block = np.zeros((n_features, n_features))
+    product = np.zeros((n_features, n_features))
     for p in range(len(counts)):
         m = missing[pointers[p, 0] : pointers[p, 1]]
         o = observed[pointers[p, 2] : pointers[p, 3]]
@@ -487,19 +489,29 @@ def _pattern_terms(
             moved[p, m[i]] = u
             offsets[p, m[i]] = v
         # A U2 A^T: U2_OO, B U2_OO and its transpose, B U2_OO B^T (U2 is 0
-        # on the missing rows and columns).
+        # on the missing rows and columns). U2_OO gathered first, so that the
+        # products run along contiguous rows.
         for a in range(q):
             for b in range(q):
-                scatter[o[a], o[b]] += second[p, o[a], o[b]]
+                value = second[p, o[a], o[b]]
+                block[a, b] = value
+                scatter[o[a], o[b]] += value
         for i in range(r):
             for b in range(q):
-                t = 0.0
-                for a in range(q):
-                    t -= solution[i, a] * second[p, o[a], o[b]]
-                scatter[m[i], o[b]] += t
-                scatter[o[b], m[i]] += t
-                for j in range(r):
-                    scatter[m[i], m[j]] -= t * solution[j, b]
+                product[i, b] = 0.0
+            for a in range(q):
+                factor = solution[i, a]
+                for b in range(q):
+                    product[i, b] -= factor * block[a, b]
+            for b in range(q):
+                scatter[m[i], o[b]] += product[i, b]
+                scatter[o[b], m[i]] += product[i, b]
+        for i in range(r):
+            for j in range(r):
+                value = 0.0
+                for b in range(q):
+                    value += product[i, b] * solution[j, b]
+                scatter[m[i], m[j]] -= value
     return log_dets
 
 
