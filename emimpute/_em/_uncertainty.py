@@ -9,7 +9,8 @@ that draw. Two ways, as in R's Amelia and norm:
 - :func:`bootstrap_params`: EM refit on a row bootstrap of the data,
   started from the full-data fit (Amelia's EMB; Honaker, King and Blackwell
   2011). Each refit costs a few EM iterations, Anderson-accelerated
-  (``_accelerate``): the start is in EM's linear regime.
+  (``_accelerate``): the start is in EM's linear regime; with one Gaussian
+  they run on per-pattern sums of the drawn rows (``_pattern_sums``).
 - :func:`posterior_params`: data augmentation (Tanner and Wong 1987;
   Schafer 1997, ch. 5-6): alternately draw the missing entries given the
   parameters (the I-step) and the parameters given the completed data (the
@@ -45,6 +46,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from emimpute._em import _pattern_sums as pattern_sums
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
@@ -116,9 +118,16 @@ def bootstrap_params(data, params, config, random_state):
     """EM on a row bootstrap of ``data``, started from ``params``.
 
     The bootstrap sample is ``data`` with each row weighted by the number
-    of times it is drawn (``bootstrap_counts``) times its sample weight; the
-    rows drawn 0 times (about 37%) and those of sample weight 0 are dropped,
-    so no row is copied and every E-step runs on the distinct rows only.
+    of times it is drawn (``bootstrap_counts``) times its sample weight, so
+    no row is copied. With one Gaussian component on numeric columns (and
+    no conjugate prior) and patterns few enough for it to be the cheaper
+    (``_pattern_sums.supports``), the E-steps run on the drawn rows'
+    per-pattern sums (``_pattern_sums``): summed once per draw, from the
+    rows the data keeps sorted by pattern for all the refits from
+    ``params``, and no row block is made. Otherwise the rows drawn 0 times
+    (about 37%) and those of sample weight 0 are dropped (``EMData.take``)
+    and every E-step runs on the distinct rows left.
+
     The refit runs to ``bootstrap_tol`` (see ``BOOTSTRAP_PRECISION``): a
     refit stopped by the fit's ``tol`` moves only part of the way from the
     start to the bootstrap maximum, and the draws then understate the
@@ -144,19 +153,27 @@ def bootstrap_params(data, params, config, random_state):
 
     Notes
     -----
-    Cost: one pattern grouping of the drawn rows, then an E-step over them
-    per iteration; plain EM's iterations grow as ``log(BOOTSTRAP_PRECISION)
-    / log(fmi**2)``, fmi the largest fraction of missing information (4 at
-    fmi = 0.3, 7 at fmi = 0.5), the accelerated ones more slowly (see
-    ``_accelerate.AITKEN_SHARE`` for measured counts).
+    Cost: with one Gaussian, ``O(n d^2)`` for the draw's sums, then
+    ``O(P d^3)`` per iteration (``P`` the missing patterns): 3.8 ms per
+    refit at n = 10000, d = 10, 20% MCAR, 10 ms at n = 1e5 (14 ms and 95 ms
+    on the drawn rows). Otherwise one pattern grouping of the drawn rows,
+    then an E-step over them per iteration. Plain EM's iterations grow as
+    ``log(BOOTSTRAP_PRECISION) / log(fmi**2)``, fmi the largest fraction of
+    missing information (4 at fmi = 0.3, 7 at fmi = 0.5), the accelerated
+    ones more slowly (see ``_accelerate.AITKEN_SHARE`` for measured counts).
     """
     counts = bootstrap_counts(data, random_state)
     weights = counts if data.sample_weight is None else counts * data.sample_weight
-    # Rows of weight 0 (not drawn, or of sample weight 0) are no rows: every
-    # E-step of the refit skips them instead of counting them as nothing.
-    drawn = weights > 0
-    sample = data.take(drawn)
-    sample = replace(sample, sample_weight=weights[drawn].astype(float))
+    if pattern_sums.supports(data, params, config.prior):
+        # One Gaussian: every E-step from the drawn rows' per-pattern sums.
+        sample = _pattern_rows(data, params).weighted(weights)
+    else:
+        # Rows of weight 0 (not drawn, or of sample weight 0) are no rows:
+        # every E-step of the refit skips them instead of counting them as
+        # nothing.
+        drawn = weights > 0
+        sample = data.take(drawn)
+        sample = replace(sample, sample_weight=weights[drawn].astype(float))
     config = replace(
         config,
         standardise=False,
@@ -174,6 +191,43 @@ def bootstrap_params(data, params, config, random_state):
             stacklevel=user_stacklevel(),
         )
     return result.params
+
+
+def _pattern_rows(data, params):
+    """``data``'s :class:`~emimpute._em._pattern_sums.PatternRows`, made once.
+
+    Kept on ``data`` (as its row blocks are, and dropped with them by
+    ``EMData.release_blocks``) for the refits from ``params``, centred on
+    its mean: every refit from the same fit sums the same centred rows, so
+    the draws do not depend on which refit came first, nor on ``n_jobs``. A
+    pickled or copied data set carries none (:class:`_KeptRows`): a joblib
+    worker makes its own, in about a pass over the rows (1 ms at n = 10000,
+    d = 10).
+    """
+    kept = data.__dict__.get("_pattern_rows")
+    engine = pattern_sums.use_fused()
+    if kept is None or kept.params is not params or kept.compiled != engine:
+        rows = pattern_sums.PatternRows(data, params.gaussian.means[0])
+        kept = _KeptRows(params, rows, rows.compiled)
+        data.__dict__["_pattern_rows"] = kept
+    return kept.rows
+
+
+class _KeptRows:
+    """The per-pattern rows kept on a data set, and the fit they are for.
+
+    A cache: a pickled or copied data set (an estimator keeps its fit data
+    for the parameter draws) carries none of it.
+    """
+
+    def __init__(self, params=None, rows=None, compiled=None):
+        self.params, self.rows, self.compiled = params, rows, compiled
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
 
 
 def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS):

@@ -1,0 +1,159 @@
+"""Bootstrap refits from per-pattern sums (``_em._pattern_sums``).
+
+The reference is the refit's data as it was built before: the drawn rows
+taken physically (``EMData.take``) with their counts as sample weights, and
+the engine's row-block E-step on them.
+"""
+
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from _reference import (
+    COVARIANCE_TYPES,
+    dense_covariances,
+    mcar_mask,
+    random_params,
+    sample_mixture,
+)
+
+from emimpute._em._accelerate import anderson_em, flatten
+from emimpute._em._config import EMConfig
+from emimpute._em._data import EMData
+from emimpute._em._forms import covariance_form
+from emimpute._em._loop import run_em
+from emimpute._em._pattern_sums import PatternRows, pattern_work, supports
+from emimpute._em._uncertainty import bootstrap_counts, bootstrap_params, bootstrap_tol
+
+
+def _fit(covariance_type, *, weighted=False, seed=0, n=400, d=4):
+    rng = np.random.default_rng(seed)
+    truth = random_params(rng, 1, d, covariance_type)
+    X, _ = sample_mixture(rng, n, truth.weights, truth.means, dense_covariances(truth))
+    X[mcar_mask(rng, n, d, 0.3)] = np.nan
+    X[0] = np.nan  # a row with nothing observed: no statistics, weight only
+    sample_weight = rng.integers(0, 4, size=n).astype(float) if weighted else None
+    data = EMData.build(X, sample_weight=sample_weight)
+    config = EMConfig(
+        n_components=1,
+        form=covariance_form(covariance_type),
+        standardise=False,
+        tol=1e-10,
+        random_state=np.random.RandomState(seed),
+    )
+    return data, config, run_em(data, config).params
+
+
+def _resampled(data, counts):
+    """The bootstrap sample as rows: the drawn rows, weighted by their counts."""
+    weights = counts if data.sample_weight is None else counts * data.sample_weight
+    drawn = weights > 0
+    return replace(data.take(drawn), sample_weight=weights[drawn].astype(float))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pattern_e_step_equals_the_e_step_on_the_resampled_rows(
+    covariance_type, weighted, engine
+):
+    # At the fit and at a point away from it (the refit's later E-steps),
+    # centred elsewhere than the mean. Sums of the same terms in another
+    # order: 1e-10 relative to the statistics' size (rows of order 1-10,
+    # 400 rows) is far above rounding (measured 1e-15) and far below any
+    # error in a term.
+    data, config, params = _fit(covariance_type, weighted=weighted)
+    counts = bootstrap_counts(data, np.random.RandomState(1))
+    reference = _resampled(data, counts)
+    weights = counts if data.sample_weight is None else counts * data.sample_weight
+    rows = PatternRows(data, params.means[0] + 0.3, engine=engine)
+    sums = rows.weighted(weights)
+    moved = params.replace_gaussian(means=params.means + 0.2)
+    for point in (params, moved):
+        value, stats = sums.expectation(point)
+        expected_value, expected = reference.expectation(point)
+        assert value == pytest.approx(expected_value, rel=1e-10)
+        mine, theirs = stats.families[0], expected.families[0]
+        np.testing.assert_allclose(stats.nk, expected.nk, rtol=1e-12)
+        np.testing.assert_array_equal(mine.shift, theirs.shift)
+        scale = np.abs(theirs.s2).max()
+        np.testing.assert_allclose(mine.s1, theirs.s1, rtol=0, atol=1e-10 * scale)
+        np.testing.assert_allclose(mine.s2, theirs.s2, rtol=0, atol=1e-10 * scale)
+    assert sums.total_weight == reference.total_weight
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_refit_equals_the_refit_on_the_resampled_rows(
+    covariance_type, engine, monkeypatch
+):
+    monkeypatch.setenv("EMIMPUTE_KERNEL", engine)
+    # The same accelerated EM from the same start, on E-steps that agree to
+    # rounding: the same maximum. 1e-9 on parameters of order 1 leaves room
+    # for the rounding carried through the least squares of the
+    # extrapolations (measured at most 1e-12).
+    data, config, params = _fit(covariance_type, weighted=True)
+    random_state = np.random.RandomState(5)
+    fast = bootstrap_params(data, params, config, random_state)
+    assert "_pattern_rows" in data.__dict__  # the per-pattern path ran
+    counts = bootstrap_counts(data, np.random.RandomState(5))
+    sample = _resampled(data, counts)
+    refit = replace(config, tol=bootstrap_tol(sample, params, config.tol))
+    reference = anderson_em(sample, refit, params)
+    np.testing.assert_allclose(
+        flatten(fast), flatten(reference.params), rtol=0, atol=1e-9
+    )
+    # And it moved: a bootstrap draw is not the fit.
+    assert np.abs(flatten(fast) - flatten(params)).max() > 1e-3
+
+
+def test_refits_do_not_depend_on_their_order():
+    # The per-pattern rows are made once per fit, centred on its mean,
+    # whatever refit comes first: the same draws, bit for bit.
+    data, config, params = _fit("full")
+    first = [
+        bootstrap_params(data, params, config, np.random.RandomState(s)) for s in (1, 2)
+    ]
+    data, config, params = _fit("full")
+    second = [
+        bootstrap_params(data, params, config, np.random.RandomState(s)) for s in (2, 1)
+    ]
+    for a, b in zip(first, second[::-1], strict=True):
+        np.testing.assert_array_equal(flatten(a), flatten(b))
+
+
+def test_a_pickled_data_set_refits_alike_and_carries_no_kept_rows():
+    # A joblib worker gets the fit data pickled: it must make the same
+    # per-pattern rows, hence the same draw, bit for bit; the pickle does
+    # not carry the parent's kept rows (they are a cache of n x d floats).
+    data, config, params = _fit("full")
+    here = bootstrap_params(data, params, config, np.random.RandomState(3))
+    assert data.__dict__["_pattern_rows"].rows is not None
+    copy_data, copy_params = pickle.loads(pickle.dumps((data, params)))
+    assert copy_data.__dict__["_pattern_rows"].rows is None
+    there = bootstrap_params(copy_data, copy_params, config, np.random.RandomState(3))
+    np.testing.assert_array_equal(flatten(here), flatten(there))
+    # Released with the data's row blocks.
+    data.release_blocks()
+    assert "_pattern_rows" not in data.__dict__
+
+
+def test_the_row_blocks_run_where_patterns_are_many():
+    # pattern_work against an explicit sum over the distinct patterns, and
+    # the choice: one pattern per row at d = 30 (every row its own solve)
+    # keeps the row-block E-step; few patterns take the per-pattern sums.
+    rng = np.random.default_rng(0)
+    for n, d, rate, expected in [(2000, 30, 0.3, False), (2000, 5, 0.3, True)]:
+        X = rng.normal(size=(n, d))
+        X[rng.uniform(size=X.shape) < rate] = np.nan
+        data = EMData.build(X)
+        patterns = np.unique(np.isnan(X), axis=0)
+        r = patterns.sum(axis=1)
+        r = r[r < d]  # a row with nothing observed has no terms
+        assert pattern_work(data) == np.sum(r * (d - r) * d)
+        params = random_params(rng, 1, d, "full")
+        prior = EMConfig(n_components=1).prior
+        assert supports(data, params, prior) is expected
+    # Two components: never.
+    assert not supports(data, random_params(rng, 2, d, "full"), prior)
