@@ -121,7 +121,19 @@ class BlockMemo:
 
     def __init__(self):
         self._groups = {}
+        self._kept = {}
         self._scratch = threading.local()
+
+    def kept(self, name, make):
+        """``make()``, kept under ``name`` for the data set's later passes.
+
+        For what a pass makes from the data alone (as :meth:`RowBlock.kept`
+        for a block's), dropped with the blocks.
+        """
+        value = self._kept.get(name)
+        if value is None:
+            value = self._kept[name] = make()
+        return value
 
     def scratch(self, name, shape):
         """A float64 array of ``shape``, one per ``name`` for all the blocks.

@@ -139,8 +139,13 @@ def complete(
         and not (return_std or return_proba)
         and OneGaussianAugmentation.applies(model_data, params)
     ):
-        # One Gaussian: the blocks' draws below, in one compiled pass.
-        augmentation = OneGaussianAugmentation(model_data, params.gaussian.means[0])
+        # One Gaussian: the blocks' draws below, in one compiled pass, whose
+        # rows (copied in its order) are kept as the blocks would be.
+        def make():
+            return OneGaussianAugmentation(model_data, np.zeros(model_data.n_numeric))
+
+        memo = model_data.block_memo if keep_blocks else None
+        augmentation = make() if memo is None else memo.kept("augmentation", make)
         if augmentation.fill(params, random_state, filled.numeric):
             return in_data_units(filled, data, scaling)
     log_weights = log_mixture_weights(params)
