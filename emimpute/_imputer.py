@@ -6,7 +6,7 @@ from numbers import Integral, Real
 from types import SimpleNamespace
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
@@ -784,10 +784,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
             options = {"keep_blocks": True}
             if self._scaling is not None:
                 options["scaled_data"] = self._scaling.apply(model_data)
-            completions = Parallel(n_jobs=n_jobs)(
-                delayed(self._bootstrap_completion)(data, model_data, seed, options)
-                for seed in seeds
+            # One task per worker, not per imputation: a task carries the
+            # imputer and the data to its worker (pickled to a process), and
+            # its imputations share the row blocks it makes.
+            n_tasks = max(1, min(len(seeds), effective_n_jobs(n_jobs)))
+            batches = Parallel(n_jobs=n_jobs)(
+                delayed(self._bootstrap_completions)(data, model_data, batch, options)
+                for batch in np.array_split(np.asarray(seeds), n_tasks)
             )
+            completions = [completion for batch in batches for completion in batch]
         return [
             _wrap_data_with_container(
                 "transform", self._output(table, completion), X, self
@@ -795,13 +800,18 @@ class EMImputer(TransformerMixin, BaseEstimator):
             for completion in completions
         ]
 
-    def _bootstrap_completion(self, data, model_data, seed, options):
-        """One bootstrap parameter draw and the holes under it, one stream."""
-        random_state = np.random.RandomState(seed)
-        params = bootstrap_params(
-            self._fit_data, self._params, em_config(self), random_state
-        )
-        return self._complete_data(data, model_data, params, random_state, **options)
+    def _bootstrap_completions(self, data, model_data, seeds, options):
+        """Bootstrap parameter draws and the holes under each, a stream per seed."""
+        completions = []
+        for seed in seeds:
+            random_state = np.random.RandomState(seed)
+            params = bootstrap_params(
+                self._fit_data, self._params, em_config(self), random_state
+            )
+            completions.append(
+                self._complete_data(data, model_data, params, random_state, **options)
+            )
+        return completions
 
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.
