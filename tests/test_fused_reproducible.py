@@ -49,7 +49,7 @@ def _at_offset(array, offset):
     return out
 
 
-def _mixture(covariance_type, seed, n_samples, n_features, rate):
+def _mixture(covariance_type, seed, n_samples, n_features):
     rng = np.random.default_rng([seed, COVARIANCE_TYPES.index(covariance_type)])
     params = random_params(rng, 3, n_features, covariance_type)
     X, _ = sample_mixture(
@@ -58,18 +58,41 @@ def _mixture(covariance_type, seed, n_samples, n_features, rate):
     return rng, params, X
 
 
-def _one_block(X, mask, params):
-    """The Gaussian kernel and the single block of rows of ``X``."""
-    data = EMData.build(X, mask)
+def _one_block(covariance_type, seed, n_missing):
+    """The compiled kernel and the one block of 150 rows of 9 entries.
+
+    Each row has ``n_missing`` entries missing, at random places (so that
+    the rows have patterns of their own).
+    """
+    rng, params, X = _mixture(covariance_type, seed, 150, 9)
+    mask = np.argsort(rng.random(X.shape), axis=1) < n_missing
+    data = EMData.build(np.where(mask, np.nan, X), mask)
     kernel = params.gaussian.kernel(data, params.weights, engine="numba")
     (block,) = iter_blocks(data.patterns, [kernel])
-    return kernel, GaussianBlock.gather(block, kernel.X, kernel.mask, kernel.shift)
+    block = GaussianBlock.gather(block, kernel.X, kernel.mask, kernel.shift)
+    return kernel.inner, block
 
 
 def _assert_same_bits(got, expected, what):
     for a, b in zip(got, expected, strict=True):
         assert a.shape == b.shape, what
         assert np.array_equal(a, b), f"{what}: {np.max(np.abs(a - b))}"
+
+
+def _assert_same_bits_anywhere(run, kernel, befores):
+    """``run(before, offset, version, tasks)`` gives the same bits throughout.
+
+    ``before`` rows put before the block's, inputs ``offset`` elements past
+    a 64-byte boundary, ``kernel``'s serial build on 1 task and its
+    parallel build on 3 (whose groups of rows start elsewhere again).
+    """
+    expected = run(0, 0, kernel.serial, 1)
+    assert np.all(np.isfinite(expected[0]))
+    for before in befores:
+        for offset in OFFSETS:
+            for version, tasks in ((kernel.serial, 1), (kernel.parallel, 3)):
+                got = run(before, offset, version, tasks)
+                _assert_same_bits(got, expected, f"{before} rows before, {offset}")
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
@@ -82,10 +105,7 @@ def test_batched_dense_rows_have_the_same_bits_in_any_lane(
     # rows put before it (other lanes, another position in or past the
     # vector body), from inputs at every offset, by the serial and the
     # parallel compilation (3 row tasks: groups start elsewhere again).
-    rng, params, X = _mixture(covariance_type, global_random_seed, 150, 9, 0.0)
-    mask = np.argsort(rng.random(X.shape), axis=1) < 4
-    kernel, block = _one_block(np.where(mask, np.nan, X), mask, params)
-    inner = kernel.inner
+    inner, block = _one_block(covariance_type, global_random_seed, 4)
     assert isinstance(inner, _fused_dense.FusedDenseKernel)
     x, missing = block.centred, block.missing
     # The products once (BLAS), so that only the compiled kernel's
@@ -120,14 +140,9 @@ def test_batched_dense_rows_have_the_same_bits_in_any_lane(
         assert failures == 0
         return log_density[before:], delta[:, before:], covariances[:, before:]
 
-    kernels = _fused_dense._evaluate_batched
-    expected = run(0, 0, kernels.serial, 1)
-    assert np.all(np.isfinite(expected[0]))
-    for before in (0, 1, 3, _fused_dense._LANES - 1):
-        for offset in OFFSETS:
-            for version, tasks in ((kernels.serial, 1), (kernels.parallel, 3)):
-                got = run(before, offset, version, tasks)
-                _assert_same_bits(got, expected, f"{before} rows before, {offset}")
+    _assert_same_bits_anywhere(
+        run, _fused_dense._evaluate_batched, (0, 1, 3, _fused_dense._LANES - 1)
+    )
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
@@ -138,10 +153,7 @@ def test_diagonal_rows_have_the_same_bits_in_any_lane(
     # (here one block of 150 rows, 3 of 9 entries missing): each row again
     # with 1, 5 and 63 rows before it, X at every offset, serial and
     # parallel (3 tasks).
-    rng, params, X = _mixture(covariance_type, global_random_seed, 150, 9, 0.0)
-    mask = np.argsort(rng.random(X.shape), axis=1) < 3
-    kernel, block = _one_block(np.where(mask, np.nan, X), mask, params)
-    inner = kernel.inner
+    inner, block = _one_block(covariance_type, global_random_seed, 3)
     assert isinstance(inner, _fused_diagonal.FusedDiagonalKernel)
     rows = block.rows
 
@@ -161,14 +173,7 @@ def test_diagonal_rows_have_the_same_bits_in_any_lane(
         )
         return (log_density[before:],)
 
-    kernels = _fused_diagonal._evaluate
-    expected = run(0, 0, kernels.serial, 1)
-    assert np.all(np.isfinite(expected[0]))
-    for before in (0, 1, 5, 63):
-        for offset in OFFSETS:
-            for version, tasks in ((kernels.serial, 1), (kernels.parallel, 3)):
-                got = run(before, offset, version, tasks)
-                _assert_same_bits(got, expected, f"{before} rows before, {offset}")
+    _assert_same_bits_anywhere(run, _fused_diagonal._evaluate, (0, 1, 5, 63))
 
 
 @pytest.mark.parametrize("batched", [True, False])
@@ -184,7 +189,7 @@ def test_fit_has_the_same_bits_twice_and_at_any_alignment(
     monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
     threshold = 0.0 if batched else np.inf
     monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", threshold)
-    rng, params, X = _mixture(covariance_type, 0, 600, 7, 0.0)
+    rng, params, X = _mixture(covariance_type, 0, 600, 7)
     X[rng.random(X.shape) < 0.3] = np.nan
     model = EMMixture(
         n_components=3,
