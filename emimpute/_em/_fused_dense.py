@@ -335,20 +335,22 @@ def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
     for a in range(len(row_missing)):
         row_missing[a] = missing[i, a]
         is_missing[missing[i, a]] = True
+    # Branch-free (a pattern per row, missing at random, mispredicts a
+    # branch per missing entry): every coordinate is written at the next
+    # place, which only an observed one then takes (``observed`` has room
+    # for d entries, one more than the observed ones when one is missing).
     position = 0
     for c in range(n_features):
-        if is_missing[c]:
-            observed_ones[c] = 0.0
-        else:
-            observed_ones[c] = 1.0
-            observed[position] = c
-            position += 1
+        flag = not is_missing[c]
+        observed_ones[c] = 1.0 if flag else 0.0
+        observed[position] = c
+        position += flag
 
 
 @jit
-def _gather(matrices, j, index, out):
-    """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle."""
-    for a in range(len(index)):
+def _gather(matrices, j, index, n, out):
+    """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle, a < n."""
+    for a in range(n):
         for b in range(a + 1):
             out[j, a, b] = matrices[j, index[a], index[b]]
 
@@ -421,7 +423,7 @@ def _evaluate(
         start, stop = _task_rows(row_pattern, task, tasks)
         row_missing = np.empty(n_missing, np.intp)
         is_missing = np.zeros(n_features, np.bool_)
-        observed = np.empty(n_observed, np.intp)
+        observed = np.empty(n_features, np.intp)
         observed_ones = np.empty(n_features)
         # Per matrix, for the current pattern: the Cholesky factor (of S_OO,
         # kept for the rows on the covariance route), 1 / its diagonal, its
@@ -444,7 +446,7 @@ def _evaluate(
                 for j in range(n_matrices):
                     if by_covariance[j]:
                         # C = S_MM - B^T B with B = inv(L) S_OM, L L^T = S_OO.
-                        _gather(covariances, j, observed, factors)
+                        _gather(covariances, j, observed, n_observed, factors)
                         if not cholesky(factors, reciprocals, j, n_observed):
                             failures += 1
                             continue
@@ -463,7 +465,7 @@ def _evaluate(
                                 inverses[j, a, b] = total
                     else:
                         # C = inv(P_MM).
-                        _gather(precisions, j, row_missing, factors)
+                        _gather(precisions, j, row_missing, n_missing, factors)
                         if not cholesky(factors, reciprocals, j, n_missing):
                             failures += 1
                             continue
@@ -584,7 +586,7 @@ def _statistics(
         start, stop = _task_rows(row_pattern, task, tasks)
         row_missing = np.empty(n_missing, np.intp)
         is_missing = np.zeros(n_features, np.bool_)
-        observed = np.empty(n_features - n_missing, np.intp)
+        observed = np.empty(n_features, np.intp)
         observed_ones = np.empty(n_features)
         weights = np.zeros(n_matrices)
         completion = np.empty(n_missing)
