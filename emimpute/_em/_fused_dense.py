@@ -55,11 +55,14 @@ the running kernel and by timing its pieces). At r ~ 10 (d = 20 at 50%),
 per row and component about 180-190 ns in the density (``_evaluate_batched``;
 200-215 ns before the gathers' unsigned indices, the four-sum quadratic and
 fused multiply-adds) and 85-90 ns in the statistics' inverses
-(``_add_batched_covariances``, from 100): in the density, the Cholesky
+(``_add_batched_covariances``, from 100), and 30 ns in the completions
+(``_statistics``, from 40; 60 from 80 at d = 50): in the density, the Cholesky
 factor a quarter (more than half of it its ``r`` square roots and
 divisions, vectorised over the lanes), gathering ``P_MM`` a seventh,
 ``y_M`` and ``P_MM mu_M`` a sixth, the solves an eighth, the O(d)
-quadratic a tenth, the rest the log-determinant and the stores. At d = 50,
+quadratic a tenth, the rest the log-determinant and the stores. These
+three are two thirds of the E-step there (46-48 ms per 2e4 rows, from
+53-57); BLAS's products and numpy the rest. At d = 50,
 20% (r ~ 10 again), 225-235 ns (from 250-270), the O(d) quadratic a larger
 share. Nothing there is bound by multiply-adds: fused ones took the density
 within noise at r ~ 10. At r ~ 50 (d = 100 at 50%) the factorisation and
@@ -328,7 +331,11 @@ def _new_array(name, shape):
 
 @jit
 def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
-    """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights."""
+    """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights.
+
+    ``observed`` has room for all d coordinates; the observed ones come
+    first, in order.
+    """
     n_features = len(is_missing)
     for c in range(n_features):
         is_missing[c] = False
