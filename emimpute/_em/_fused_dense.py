@@ -683,7 +683,11 @@ def _lane_gather(matrices, j, index, size, out, lanes):
     For the first ``size`` lanes; the others get the identity. Lane
     innermost, so that the stores are contiguous (row by row, each went to
     another cache line of the scratch: 13% of the batched kernel's time at
-    d=100).
+    d=100). ``index`` unsigned and ``matrices`` C-contiguous (the kernels'
+    precisions are; numba refuses to compile the flat view otherwise): the
+    address of an entry is then one multiply-add, with no check for
+    negative indices (measured: the gather 13% faster at r = 10, 26% at r
+    = 50).
     """
     n = index.shape[0]
     # Matrix j as a flat row, indexed with unsigned arithmetic only (no
