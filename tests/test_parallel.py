@@ -11,6 +11,7 @@ hold rows with every number of missing entries.
 import os
 import signal
 import threading
+import warnings
 
 import numba
 import numpy as np
@@ -167,3 +168,60 @@ def test_completion_on_threads_has_the_same_bits(categorical, monkeypatch):
     assert np.array_equal(two.numeric, one.numeric)
     assert np.array_equal(two.std, one.std)
     assert np.array_equal(two.codes, one.codes)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fit_has_the_same_bits_on_any_thread_setting(
+    covariance_type, batched, monkeypatch
+):
+    # The compiled kernels are built twice (serial and parallel over row
+    # tasks, _fused.ParallelKernel) with fused multiply-adds: both builds,
+    # at 1 and 2 numba threads, and blocks on 1 or 2 threads of the E-step's
+    # pool, must give the same fit to the bit. Every block of 128 rows or
+    # more (800 rows, 30% missing: those with 1 to 3 holes) runs as several
+    # row tasks (PARALLEL_MIN_WORK 0) and every E-step on the pool; the
+    # dense kernels batched or per pattern.
+    from emimpute._em import _fused, _fused_dense
+
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "POOL_MIN_WORK", 0)
+    threshold = 0.0 if batched else np.inf
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", threshold)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((800, 7)) @ rng.standard_normal((7, 7))
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    model = EMMixture(
+        n_components=3,
+        covariance_type=covariance_type,
+        random_state=0,
+        max_iter=5,
+        tol=0,
+    )
+    previous = numba.get_num_threads()
+    fits = []
+    try:
+        for numba_threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            for pool_threads in (1, 2):
+                numba.set_num_threads(numba_threads)
+
+                def threads(n=pool_threads):
+                    return n
+
+                monkeypatch.setattr(_parallel, "block_threads", threads)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model.fit(X)
+                fits.append(
+                    (
+                        model.means_,
+                        model.covariances_,
+                        model.weights_,
+                        model.score_samples(X),
+                    )
+                )
+    finally:
+        numba.set_num_threads(previous)
+    for fit in fits[1:]:
+        for got, expected in zip(fit, fits[0], strict=True):
+            assert np.array_equal(got, expected)

@@ -94,15 +94,36 @@ def use_fused(engine="auto"):
     return engine == "numba" or (engine == "auto" and numba is not None)
 
 
-# No fastmath: with reassociation or contraction, the rounding of a sum
-# would depend on how the compiler vectorised it, hence on the memory layout
-# and alignment of the arrays, and the same fit would not give the same bits
-# twice.
-_OPTIONS = {"cache": True, "nogil": True}
+# Compiler options of every kernel. Of fastmath, only ``contract``: a
+# multiply and an add may become one fused multiply-add (one rounding
+# instead of two; the machines numba targets have the instruction), but no
+# reassociation, no approximate functions, no assumptions on NaN or inf.
+# Every sum is still taken in the order the source writes it, and each
+# element of a vectorised loop is a fixed sequence of operations, the same in
+# the vector body and the scalar remainder and whatever the arrays'
+# alignment: the same fit gives the same bits (checked in
+# tests/test_fused_reproducible.py and tests/test_parallel.py: data at
+# misaligned offsets, rows in other vector lanes, the serial and parallel
+# builds, 1 and 2 threads). Reassociation is kept off: it lets the compiler
+# reorder a sum, hence its rounding, by how it vectorised it.
+# ``error_model='numpy'``: a division by zero gives inf or NaN (as in numpy)
+# instead of raising, so that loops with a division or a square root (the
+# Cholesky factors' diagonals) are vectorised, not run element by element
+# behind a zero test; every division in the kernels is guarded.
+# numba's on-disk cache is keyed on each kernel's source file, not on these
+# options: after changing them, the modules that compile with them
+# (_fused_dense, _fused_diagonal, _conditional_draws) must change too, or
+# their __pycache__ be cleared, to be compiled again.
+_OPTIONS = {
+    "cache": True,
+    "nogil": True,
+    "fastmath": {"contract"},
+    "error_model": "numpy",
+}
 
 
 def jit(function):
-    """``numba.njit(cache=True, nogil=True)``, or no-op without numba."""
+    """``numba.njit(**_OPTIONS)``, or no-op without numba."""
     if numba is None:  # pragma: no cover
         return function
     return numba.njit(**_OPTIONS)(function)

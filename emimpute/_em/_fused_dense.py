@@ -50,23 +50,29 @@ Memory beyond ``_dense``'s chunk: ``O(rows K (d + r))`` floats, and per
 thread ``O(K d^2)`` accumulators and ``O(K max(r, q)^2)`` scratch.
 
 **Where the batched kernel's time goes** (1 thread, 2e4 rows, K = 5,
-measured by removing one step at a time). At r ~ 10 (d = 20 at 50%, d = 50
-at 20%), per row and component about 200-250 ns: at d = 20 the
-factorisation a quarter (its ``r`` square roots and divisions, by their
-throughput, an estimated third of that), gathering ``P_MM`` a fifth, the
-rest spread over ``y_M``, the
-solves, the log-determinant, the conditional mean's transposed store and,
-at d = 50, the O(d) quadratic (a chain of dependent additions per row,
-kept: every reordering tried, lane-innermost or across components, ran
-slower). At r ~ 50 (d = 100 at 50%) the factorisation and inverse are
-nearly all of it, at about 6 multiply-adds per ns: 60% of the bound of
-vector code without fused multiply-adds on 256-bit registers (2 operations
-per multiply-add, 4 lanes, 2 ports: 4 per cycle, 10 per ns at the 2.5 GHz
-that dgemm's 80 GFLOP/s implies), which is what numba emits with fastmath
-off (kept off: see ``_fused``). BLAS runs its products with FMA on 512-bit
-registers, 4x that bound and 7x the kernel's rate, so the ratio to
-complete data at large ``r`` stays well above the flop bound of
-``bench_grid`` (which assumes equal rates) by up to that factor.
+compiled with fused multiply-adds, see ``_fused``; measured by sampling
+the running kernel and by timing its pieces). At r ~ 10 (d = 20 at 50%),
+per row and component about 180-190 ns in the density (``_evaluate_batched``;
+200-215 ns before the gathers' unsigned indices, the four-sum quadratic and
+fused multiply-adds) and 85-90 ns in the statistics' inverses
+(``_add_batched_covariances``, from 100), and 30 ns in the completions
+(``_statistics``, from 40; 60 from 80 at d = 50): in the density, the Cholesky
+factor a quarter (more than half of it its ``r`` square roots and
+divisions, vectorised over the lanes), gathering ``P_MM`` a seventh,
+``y_M`` and ``P_MM mu_M`` a sixth, the solves an eighth, the O(d)
+quadratic a tenth, the rest the log-determinant and the stores. These
+three are two thirds of the E-step there (46-48 ms per 2e4 rows, from
+53-57); BLAS's products and numpy the rest. At d = 50,
+20% (r ~ 10 again), 225-235 ns (from 250-270), the O(d) quadratic a larger
+share. Nothing there is bound by multiply-adds: fused ones took the density
+within noise at r ~ 10. At r ~ 50 (d = 100 at 50%) the factorisation and
+inverse are nearly all of it, at 4.5-5 multiply-adds per ns with fused
+ones (4.2 without): the lane loops read two entries of the factor from
+memory per multiply-add, and loads, not arithmetic, bound them (a
+blocked factorisation, several rows of the factor per pass, would be the
+next step). BLAS runs its products with FMA on 512-bit registers at about
+80 GFLOP/s, 8x that rate, so the ratio to complete data at large ``r``
+stays above the flop bound of ``bench_grid`` (which assumes equal rates).
 """
 
 import numpy as np
@@ -325,27 +331,33 @@ def _new_array(name, shape):
 
 @jit
 def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
-    """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights."""
+    """Row ``i``'s missing coordinates, flags, observed ones and 0/1 weights.
+
+    ``observed`` has room for all d coordinates; the observed ones come
+    first, in order.
+    """
     n_features = len(is_missing)
     for c in range(n_features):
         is_missing[c] = False
     for a in range(len(row_missing)):
         row_missing[a] = missing[i, a]
         is_missing[missing[i, a]] = True
+    # Branch-free (a pattern per row, missing at random, mispredicts a
+    # branch per missing entry): every coordinate is written at the next
+    # place, which only an observed one then takes (``observed`` has room
+    # for d entries, one more than the observed ones when one is missing).
     position = 0
     for c in range(n_features):
-        if is_missing[c]:
-            observed_ones[c] = 0.0
-        else:
-            observed_ones[c] = 1.0
-            observed[position] = c
-            position += 1
+        flag = not is_missing[c]
+        observed_ones[c] = 1.0 if flag else 0.0
+        observed[position] = c
+        position += flag
 
 
 @jit
-def _gather(matrices, j, index, out):
-    """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle."""
-    for a in range(len(index)):
+def _gather(matrices, j, index, n, out):
+    """``out[j, a, b] = matrices[j, index[a], index[b]]``, lower triangle, a < n."""
+    for a in range(n):
         for b in range(a + 1):
             out[j, a, b] = matrices[j, index[a], index[b]]
 
@@ -418,7 +430,7 @@ def _evaluate(
         start, stop = _task_rows(row_pattern, task, tasks)
         row_missing = np.empty(n_missing, np.intp)
         is_missing = np.zeros(n_features, np.bool_)
-        observed = np.empty(n_observed, np.intp)
+        observed = np.empty(n_features, np.intp)
         observed_ones = np.empty(n_features)
         # Per matrix, for the current pattern: the Cholesky factor (of S_OO,
         # kept for the rows on the covariance route), 1 / its diagonal, its
@@ -441,7 +453,7 @@ def _evaluate(
                 for j in range(n_matrices):
                     if by_covariance[j]:
                         # C = S_MM - B^T B with B = inv(L) S_OM, L L^T = S_OO.
-                        _gather(covariances, j, observed, factors)
+                        _gather(covariances, j, observed, n_observed, factors)
                         if not cholesky(factors, reciprocals, j, n_observed):
                             failures += 1
                             continue
@@ -460,7 +472,7 @@ def _evaluate(
                                 inverses[j, a, b] = total
                     else:
                         # C = inv(P_MM).
-                        _gather(precisions, j, row_missing, factors)
+                        _gather(precisions, j, row_missing, n_missing, factors)
                         if not cholesky(factors, reciprocals, j, n_missing):
                             failures += 1
                             continue
@@ -581,7 +593,7 @@ def _statistics(
         start, stop = _task_rows(row_pattern, task, tasks)
         row_missing = np.empty(n_missing, np.intp)
         is_missing = np.zeros(n_features, np.bool_)
-        observed = np.empty(n_features - n_missing, np.intp)
+        observed = np.empty(n_features, np.intp)
         observed_ones = np.empty(n_features)
         weights = np.zeros(n_matrices)
         completion = np.empty(n_missing)
@@ -671,13 +683,22 @@ def _lane_gather(matrices, j, index, size, out, lanes):
     For the first ``size`` lanes; the others get the identity. Lane
     innermost, so that the stores are contiguous (row by row, each went to
     another cache line of the scratch: 13% of the batched kernel's time at
-    d=100).
+    d=100). ``index`` unsigned and ``matrices`` C-contiguous (the kernels'
+    precisions are; numba refuses to compile the flat view otherwise): the
+    address of an entry is then one multiply-add, with no check for
+    negative indices (measured: the gather 13% faster at r = 10, 26% at r
+    = 50).
     """
     n = index.shape[0]
+    # Matrix j as a flat row, indexed with unsigned arithmetic only (no
+    # wraparound check; ``index`` is unsigned).
+    n_features = matrices.shape[2]
+    flat = matrices[j].reshape(n_features * n_features)
+    width = np.uintp(n_features)
     for a in range(n):
         for b in range(a + 1):
             for lane in range(size):
-                out[a, b, lane] = matrices[j, index[a, lane], index[b, lane]]
+                out[a, b, lane] = flat[index[a, lane] * width + index[b, lane]]
             for lane in range(size, lanes):
                 out[a, b, lane] = 1.0 if a == b else 0.0
 
@@ -710,6 +731,42 @@ def _lane_add_products(total, factor, first, second, start, stop, lanes):
         for lane in range(lanes):
             total[lane] += factor[first, p, lane] * factor[second, p, lane]
         p += 1
+
+
+@_inline
+def _observed_quadratic(
+    x, i, means, k, observed_ones, lane, products, j, precision_means
+):
+    """``z0^T y0``, ``z0 = x_i - mu_k o`` and ``y0 = x_i P_j - P_j mu_k``, in 4 sums.
+
+    ``sum_c z0_c y0_c`` with ``c`` taken in turn into four running sums (the
+    caller adds them, in a fixed order: the same bits every time): four
+    chains of dependent multiply-adds, which the processor overlaps, instead
+    of one of ``d`` (measured: the batched kernel 10% faster at d = 50).
+    """
+    n_features = x.shape[1]
+    sum0 = sum1 = sum2 = sum3 = 0.0
+    c = 0
+    while c + 4 <= n_features:
+        sum0 += (x[i, c] - means[k, c] * observed_ones[lane, c]) * (
+            products[i, j, c] - precision_means[k, c]
+        )
+        sum1 += (x[i, c + 1] - means[k, c + 1] * observed_ones[lane, c + 1]) * (
+            products[i, j, c + 1] - precision_means[k, c + 1]
+        )
+        sum2 += (x[i, c + 2] - means[k, c + 2] * observed_ones[lane, c + 2]) * (
+            products[i, j, c + 2] - precision_means[k, c + 2]
+        )
+        sum3 += (x[i, c + 3] - means[k, c + 3] * observed_ones[lane, c + 3]) * (
+            products[i, j, c + 3] - precision_means[k, c + 3]
+        )
+        c += 4
+    while c < n_features:
+        sum0 += (x[i, c] - means[k, c] * observed_ones[lane, c]) * (
+            products[i, j, c] - precision_means[k, c]
+        )
+        c += 1
+    return sum0, sum1, sum2, sum3
 
 
 @jit
@@ -835,8 +892,10 @@ def _evaluate_batched(
         log_det = np.empty(lanes)
         product = np.empty(lanes)
         observed_ones = np.empty((lanes, n_features))
-        # The group's missing coordinates, lane innermost.
-        index = np.zeros((n_missing, lanes), np.intp)
+        # The group's missing coordinates, lane innermost. Unsigned: numba
+        # checks every signed index for a negative value (Python's
+        # wraparound), a third of the gathers' instructions.
+        index = np.zeros((n_missing, lanes), np.uintp)
         start = task * n_rows // tasks
         stop = (task + 1) * n_rows // tasks
         for first in range(start, stop, lanes):
@@ -872,14 +931,22 @@ def _evaluate_batched(
                                 y[s, a, lane] += factor[b, a, lane] * centre[s, b, lane]
                     for lane in range(size):
                         i = first + lane
-                        value = 0.0
-                        for c in range(n_features):
-                            value += (
-                                x[i, c] - means[k, c] * observed_ones[lane, c]
-                            ) * (products[i, j, c] - precision_means[k, c])
+                        # z0^T y0 + y_M^T mu_M in four running sums, added
+                        # in a fixed order (see _observed_quadratic).
+                        sum0, sum1, sum2, sum3 = _observed_quadratic(
+                            x,
+                            i,
+                            means,
+                            k,
+                            observed_ones,
+                            lane,
+                            products,
+                            j,
+                            precision_means,
+                        )
                         for a in range(n_missing):
-                            value += y[s, a, lane] * centre[s, a, lane]
-                        quadratic[s, lane] = value
+                            sum1 += y[s, a, lane] * centre[s, a, lane]
+                        quadratic[s, lane] = (sum0 + sum1) + (sum2 + sum3)
                 failures += _lane_cholesky(factor, reciprocal, total, n_missing, lanes)
                 # log det P_MM = 2 sum log L_aa: products of a few factors
                 # per logarithm (see _fused.log_det_from_cholesky), each
@@ -991,7 +1058,8 @@ def _add_batched_covariances(
         factor = np.empty((n_missing, n_missing, lanes))
         reciprocal = np.empty((n_missing, lanes))
         total = np.empty(lanes)
-        index = np.zeros((n_missing, lanes), np.intp)
+        # Unsigned, as in _evaluate_batched.
+        index = np.zeros((n_missing, lanes), np.uintp)
         kept = np.empty(lanes, np.intp)
         weights = np.empty(lanes)
         start = task * n_rows // tasks

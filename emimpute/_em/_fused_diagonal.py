@@ -10,12 +10,13 @@ d)`` temporary. Deviations are the direct differences ``x - mu_k``
 check is needed).
 
 Both loops are laid out so that the compiler vectorises them without
-reassociating a sum (no fastmath, see ``_fused``): the log-density runs over
-tiles of ``_TILE`` rows, transposed into scratch so that the innermost loop
-runs along the rows, each with its own accumulator; the statistics run row
-by row with the innermost loop along the features, each with its own
-accumulator. Every sum is therefore taken in a fixed order (features for
-the log-density, rows of a task for the statistics), whatever the tiling.
+reassociating a sum (it may fuse a multiply and an add, but not reorder:
+see ``_fused``): the log-density runs over tiles of ``_TILE`` rows,
+transposed into scratch so that the innermost loop runs along the rows,
+each with its own accumulator; the statistics run row by row with the
+innermost loop along the features, each with its own accumulator. Every sum
+is therefore taken in a fixed order (features for the log-density, rows of
+a task for the statistics), whatever the tiling.
 
 Cost per E-step: ``O(n K d)`` multiply-adds, whatever the missingness
 patterns, one read of each row per pass; memory: ``O(_TILE d + K d)`` per
