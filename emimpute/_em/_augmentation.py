@@ -41,6 +41,7 @@ from emimpute._em._blockops import condition_numbers
 from emimpute._em._dense import _MAX_PRECISION_CONDITION
 from emimpute._em._forms import FULL
 from emimpute._em._fused import cholesky, inverse_from_cholesky, jit, use_fused
+from emimpute._em._patterns import rows_in_order
 
 
 class OneGaussianAugmentation:
@@ -62,29 +63,21 @@ class OneGaussianAugmentation:
         groups = [group for group in data.patterns.groups if group.n_missing > 0]
         self.n_features = data.n_numeric
         self.centre = np.asarray(centre, dtype=float)
-        # complete()'s order: the groups in turn, each group's rows in order
-        # (sorted by pattern); a run of a pattern starts at each change.
-        self.rows = np.concatenate(
-            [group.rows for group in groups] + [np.empty(0, dtype=np.intp)]
-        ).astype(np.intp)
-        starts = [np.empty(0, dtype=bool)]
-        for group in groups:
-            start = np.ones(len(group.rows), dtype=bool)
-            start[1:] = group.row_pattern[1:] != group.row_pattern[:-1]
-            starts.append(start)
-        self.run_starts = np.concatenate(starts)
+        # complete()'s order: the groups in turn, each group's rows sorted
+        # by pattern; a run of a pattern starts at each change.
+        self.rows, row_pattern, ordered = rows_in_order(
+            groups, data.numeric, data.mask, self.centre
+        )
+        self.run_starts = np.diff(row_pattern, prepend=-1) != 0
         self.n_draws = sum(len(group.rows) * group.n_missing for group in groups)
-        mask = data.mask
-        centred = np.subtract(data.numeric, self.centre, dtype=float)
-        centred[mask] = 0.0
         weights = data.sample_weight
         weights = np.ones(data.n_samples) if weights is None else weights.astype(float)
         self.total_weight = float(weights.sum())
-        self._all_rows = (centred, weights)
+        self._data = (data.numeric, data.mask, weights)
         # The rows with holes in the order they are visited, so that every
         # step reads them sequentially (a copy of those rows, once).
-        self.centred = np.ascontiguousarray(centred[self.rows])
-        self.mask = np.ascontiguousarray(mask[self.rows])
+        self.centred = ordered
+        self.mask = np.ascontiguousarray(data.mask[self.rows])
         self.weights = np.ascontiguousarray(weights[self.rows])
 
     @functools.cached_property
@@ -94,7 +87,9 @@ class OneGaussianAugmentation:
         ``(sum w x0, sum w x0 x0^T)`` over all rows, centred; made when a
         step first returns moments (a completion alone does not need them).
         """
-        centred, weights = self._all_rows
+        numeric, mask, weights = self._data
+        centred = np.subtract(numeric, self.centre, dtype=float)
+        centred[mask] = 0.0
         root = centred * np.sqrt(weights)[:, np.newaxis]
         return weights @ centred, root.T @ root
 

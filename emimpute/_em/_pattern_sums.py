@@ -51,6 +51,7 @@ from emimpute._em._data import EMData
 from emimpute._em._forms import DenseForm
 from emimpute._em._fused import jit, use_fused
 from emimpute._em._gaussian import GaussianFamily
+from emimpute._em._patterns import rows_in_order
 from emimpute._em._stats import MixtureStats, SufficientStats
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -107,41 +108,42 @@ def pattern_work(data):
 class PatternRows:
     """The informative rows of a data set, sorted by pattern and centred.
 
-    Made once per data set and fit (``_uncertainty._pattern_rows``);
-    :meth:`weighted` sums them for one set of row weights. Cost ``O(n d)``;
-    memory: the informative rows, centred, in float64 (plus their outer
-    products' upper triangles, ``n d (d + 1) / 2`` floats, for the numpy
-    sums only).
+        Made once per data set and fit (``_uncertainty._pattern_rows``);
+        :meth:`weighted` sums them for one set of row weights. Cost ``O(n d)``;
+        memory: the informative rows, centred, in float64 (plus their outer
+        products' upper triangles, ``n d (d + 1) / 2`` floats, for the numpy
+        sums only).
 
-    Parameters
-    ----------
-    data : EMData
-    centre : ndarray of shape (n_features,)
-        Subtracted from every row (the full-data fit's mean: the refits'
-        means stay near it, so the sums of outer products lose nothing to
-        cancellation).
-    engine : {'auto', 'numba', 'numpy'}, default='auto'
-        Compiled or numpy sums and E-steps (``_fused.use_fused``).
+        Parameters
+        ----------
+        data : EMData
+        centre : ndarray of shape (n_features,)
+            Subtracted from every row (the full-data fit's mean: the refits'
+            means stay near it, so the sums of outer products lose nothing to
+            cancellation).
+        engine : {'auto', 'numba', 'numpy'}, default='auto'
+            Compiled or numpy sums and E-steps (``_fused.use_fused``).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from emimpute._em._data import EMData
-    >>> from emimpute._em._pattern_sums import PatternRows
-    >>> from emimpute._em._params import MixtureParams
-    >>> from emimpute._em._gaussian import GaussianFamily
-    >>> from emimpute._em._forms import covariance_form
-    >>> X = np.array([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [np.nan, 0.5]])
-    >>> data = EMData.build(X)
-    >>> family = GaussianFamily.from_covariances(
-    ...     covariance_form("full"), np.array([[1.0, 1.5]]), np.eye(2)[None])
-    >>> params = MixtureParams(np.ones(1), (family,))
-    >>> rows = PatternRows(data, params.means[0])
-    >>> value, stats = rows.weighted(np.array([2.0, 1.0, 0.0, 1.0])).expectation(
-    ...     params)
-    >>> bool(np.isclose(value, data.take(np.array([0, 0, 1, 3])).expectation(
-    ...     params)[0]))
-    True
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from emimpute._em._data import EMData
+        >>> from emimpute._em._pattern_sums import PatternRows
+        >>> from emimpute._em._params import MixtureParams
+        >>> from emimpute._em._gaussian import GaussianFamily
+    from emimpute._em._patterns import rows_in_order
+        >>> from emimpute._em._forms import covariance_form
+        >>> X = np.array([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [np.nan, 0.5]])
+        >>> data = EMData.build(X)
+        >>> family = GaussianFamily.from_covariances(
+        ...     covariance_form("full"), np.array([[1.0, 1.5]]), np.eye(2)[None])
+        >>> params = MixtureParams(np.ones(1), (family,))
+        >>> rows = PatternRows(data, params.means[0])
+        >>> value, stats = rows.weighted(np.array([2.0, 1.0, 0.0, 1.0])).expectation(
+        ...     params)
+        >>> bool(np.isclose(value, data.take(np.array([0, 0, 1, 3])).expectation(
+        ...     params)[0]))
+        True
     """
 
     def __init__(self, data, centre, *, engine="auto"):
@@ -150,19 +152,12 @@ class PatternRows:
         self.n_features = data.n_numeric
         self.centre = np.asarray(centre, dtype=float)
         self.missing = [group.missing for group in groups]
-        self.rows = np.concatenate(
-            [group.rows for group in groups] or [np.empty(0, np.intp)]
-        )
         # Global pattern index of every sorted row; patterns numbered group
         # after group, each group's in its own order.
-        offsets = np.cumsum([0] + [len(group.missing) for group in groups])
-        row_pattern = np.concatenate(
-            [
-                group.row_pattern + offset
-                for group, offset in zip(groups, offsets[:-1], strict=True)
-            ]
-            or [np.empty(0, np.intp)]
+        self.rows, row_pattern, self.values = rows_in_order(
+            groups, data.numeric, data.mask, self.centre
         )
+        offsets = np.cumsum([0] + [len(group.missing) for group in groups])
         self.n_patterns = int(offsets[-1])
         d = self.n_features
         # Each pattern's missing and observed coordinates, flat, with
@@ -191,9 +186,6 @@ class PatternRows:
         # Every pattern has a row: the first row of each is where its sum
         # starts (row_pattern is non-decreasing).
         self.starts = np.flatnonzero(np.diff(row_pattern, prepend=-1))
-        values = np.asarray(data.numeric[self.rows], dtype=float) - self.centre
-        values[data.mask[self.rows]] = 0.0
-        self.values = values
         self.row_pattern = row_pattern
         if not self.compiled:
             # Each row's outer product's upper triangle, kept: gathering the
@@ -201,7 +193,7 @@ class PatternRows:
             # 10 (the compiled sums make them on the fly).
             upper = np.triu_indices(self.n_features)
             self.upper = upper
-            self.products = values[:, upper[0]] * values[:, upper[1]]
+            self.products = self.values[:, upper[0]] * self.values[:, upper[1]]
 
     def _numpy_layout(self, offsets):
         """The index arrays of the numpy terms (``_terms_numpy``).

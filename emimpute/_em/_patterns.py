@@ -170,6 +170,44 @@ class MissingPatterns:
         return np.sort(np.concatenate(rows)) if rows else np.empty(0, np.intp)
 
 
+def rows_in_order(groups, numeric, mask, centre):
+    """The rows of ``groups``, one group after another, centred, with their patterns.
+
+    Each group's rows come sorted by pattern, so the patterns' rows are
+    consecutive: what a pass that works pattern by pattern reads.
+
+    Parameters
+    ----------
+    groups : list of PatternGroup
+    numeric : ndarray of shape (n_samples, n_features)
+    mask : ndarray of shape (n_samples, n_features)
+        True where missing.
+    centre : ndarray of shape (n_features,)
+
+    Returns
+    -------
+    rows : ndarray of shape (n_rows,) of intp
+        Rows of the data, in order.
+    row_pattern : ndarray of shape (n_rows,) of intp
+        Each row's pattern, numbered group after group (non-decreasing).
+    values : ndarray of shape (n_rows, n_features)
+        The rows minus ``centre``, 0 where missing, C-ordered float64.
+    """
+    empty = [np.empty(0, dtype=np.intp)]
+    rows = np.concatenate([group.rows for group in groups] or empty).astype(np.intp)
+    offsets = np.cumsum([0] + [len(group.missing) for group in groups])
+    row_pattern = np.concatenate(
+        [
+            group.row_pattern + offset
+            for group, offset in zip(groups, offsets[:-1], strict=True)
+        ]
+        or empty
+    ).astype(np.intp)
+    values = np.asarray(numeric[rows], dtype=float) - centre
+    values[mask[rows]] = 0.0
+    return rows, row_pattern, np.ascontiguousarray(values)
+
+
 def _unique_rows(mask):
     """Distinct rows of a boolean mask and each row's index among them.
 
