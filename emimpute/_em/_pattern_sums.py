@@ -108,42 +108,41 @@ def pattern_work(data):
 class PatternRows:
     """The informative rows of a data set, sorted by pattern and centred.
 
-        Made once per data set and fit (``_uncertainty._pattern_rows``);
-        :meth:`weighted` sums them for one set of row weights. Cost ``O(n d)``;
-        memory: the informative rows, centred, in float64 (plus their outer
-        products' upper triangles, ``n d (d + 1) / 2`` floats, for the numpy
-        sums only).
+    Made once per data set and fit (``_uncertainty._pattern_rows``);
+    :meth:`weighted` sums them for one set of row weights. Cost ``O(n d)``;
+    memory: the informative rows, centred, in float64 (plus their outer
+    products' upper triangles, ``n d (d + 1) / 2`` floats, for the numpy
+    sums only).
 
-        Parameters
-        ----------
-        data : EMData
-        centre : ndarray of shape (n_features,)
-            Subtracted from every row (the full-data fit's mean: the refits'
-            means stay near it, so the sums of outer products lose nothing to
-            cancellation).
-        engine : {'auto', 'numba', 'numpy'}, default='auto'
-            Compiled or numpy sums and E-steps (``_fused.use_fused``).
+    Parameters
+    ----------
+    data : EMData
+    centre : ndarray of shape (n_features,)
+        Subtracted from every row (the full-data fit's mean: the refits'
+        means stay near it, so the sums of outer products lose nothing to
+        cancellation).
+    engine : {'auto', 'numba', 'numpy'}, default='auto'
+        Compiled or numpy sums and E-steps (``_fused.use_fused``).
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from emimpute._em._data import EMData
-        >>> from emimpute._em._pattern_sums import PatternRows
-        >>> from emimpute._em._params import MixtureParams
-        >>> from emimpute._em._gaussian import GaussianFamily
-    from emimpute._em._patterns import rows_in_order
-        >>> from emimpute._em._forms import covariance_form
-        >>> X = np.array([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [np.nan, 0.5]])
-        >>> data = EMData.build(X)
-        >>> family = GaussianFamily.from_covariances(
-        ...     covariance_form("full"), np.array([[1.0, 1.5]]), np.eye(2)[None])
-        >>> params = MixtureParams(np.ones(1), (family,))
-        >>> rows = PatternRows(data, params.means[0])
-        >>> value, stats = rows.weighted(np.array([2.0, 1.0, 0.0, 1.0])).expectation(
-        ...     params)
-        >>> bool(np.isclose(value, data.take(np.array([0, 0, 1, 3])).expectation(
-        ...     params)[0]))
-        True
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._pattern_sums import PatternRows
+    >>> from emimpute._em._params import MixtureParams
+    >>> from emimpute._em._gaussian import GaussianFamily
+    >>> from emimpute._em._forms import covariance_form
+    >>> X = np.array([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [np.nan, 0.5]])
+    >>> data = EMData.build(X)
+    >>> family = GaussianFamily.from_covariances(
+    ...     covariance_form("full"), np.array([[1.0, 1.5]]), np.eye(2)[None])
+    >>> params = MixtureParams(np.ones(1), (family,))
+    >>> rows = PatternRows(data, params.means[0])
+    >>> value, stats = rows.weighted(np.array([2.0, 1.0, 0.0, 1.0])).expectation(
+    ...     params)
+    >>> bool(np.isclose(value, data.take(np.array([0, 0, 1, 3])).expectation(
+    ...     params)[0]))
+    True
     """
 
     def __init__(self, data, centre, *, engine="auto"):
