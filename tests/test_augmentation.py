@@ -42,9 +42,10 @@ def _fitted(X, covariance_type="full", sample_weight=None):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_step_draws_what_complete_draws(covariance_type, weighted):
+def test_step_draws_what_complete_draws(covariance_type, weighted, monkeypatch):
     # The same numbers from the same stream: the completed table of
-    # complete(), and the moments component_moments reads from it. Rounding
+    # complete()'s block-by-block draws (the compiled pass turned off there),
+    # and the moments component_moments reads from it. Rounding
     # only: the conditional means are summed in another order (values of
     # order 1: 1e-13), and the scatter matrix is made from running sums
     # instead of deviations (entries of order n = 400: 1e-10).
@@ -54,6 +55,7 @@ def test_step_draws_what_complete_draws(covariance_type, weighted):
     augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
     table = np.array(data.numeric, dtype=float, order="C")
     counts, means, scatter = augmentation.step(params, np.random.RandomState(3), table)
+    monkeypatch.setattr(_impute.OneGaussianAugmentation, "applies", _never)
     expected = complete(data, params, random_state=np.random.RandomState(3))
     np.testing.assert_allclose(table, expected.numeric, rtol=0, atol=1e-13)
     np.testing.assert_array_equal(table[~data.mask], data.numeric[~data.mask])
@@ -108,8 +110,8 @@ def test_applies_to_one_gaussian_on_numeric_data_only():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_chain_is_the_chain_of_complete(covariance_type, monkeypatch):
-    # The whole chain with the compiled steps and with complete() and
-    # draw_params: the same parameter draws and imputations, to rounding
+    # The whole chain with the compiled steps and with complete()'s blocks
+    # and draw_params: the same parameter draws and imputations, to rounding
     # carried through 3 + 2 + 2 steps (each P-step a smooth function of the
     # moments: 1e-10 relative, against 1e-14 per step).
     X = _data(n=300, d=4)
@@ -124,7 +126,9 @@ def test_chain_is_the_chain_of_complete(covariance_type, monkeypatch):
         return out
 
     fast = draws()
+    # complete()'s block-by-block draws and draw_params' moments instead.
     monkeypatch.setattr(_uncertainty, "_augmentation", lambda data, params: None)
+    monkeypatch.setattr(_impute.OneGaussianAugmentation, "applies", _never)
     slow = draws()
     for (fast_params, fast_holes), (slow_params, slow_holes) in zip(
         fast, slow, strict=True
