@@ -144,6 +144,11 @@ class EMData:
         return np.flatnonzero(self.mask)
 
     @functools.cached_property
+    def missing_columns(self):
+        """The column of each of :attr:`missing_entries` (ndarray of intp)."""
+        return self.missing_entries % self.n_numeric
+
+    @functools.cached_property
     def block_memo(self):
         """The data set's row blocks, kept between E-steps, or None.
 

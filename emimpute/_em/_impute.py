@@ -123,6 +123,16 @@ def complete(
     model_data = data
     if scaling is not None:
         model_data = scaling.apply(data) if scaled_data is None else scaled_data
+    if (
+        random_state is not None
+        and not (return_std or return_proba)
+        and OneGaussianAugmentation.applies(model_data, params)
+    ):
+        completion = _draw_one_gaussian(
+            data, model_data, params, scaling, random_state, keep_blocks
+        )
+        if completion is not None:
+            return completion
     bound = kernels(model_data, params)
     filled = Completion(
         numeric=np.array(model_data.numeric, dtype=float, copy=True, order="C"),
@@ -134,20 +144,6 @@ def complete(
             else None
         ),
     )
-    if (
-        random_state is not None
-        and not (return_std or return_proba)
-        and OneGaussianAugmentation.applies(model_data, params)
-    ):
-        # One Gaussian: the blocks' draws below, in one compiled pass, whose
-        # rows (copied in its order) are kept as the blocks would be.
-        def make():
-            return OneGaussianAugmentation(model_data, np.zeros(model_data.n_numeric))
-
-        memo = model_data.block_memo if keep_blocks else None
-        augmentation = make() if memo is None else memo.kept("augmentation", make)
-        if augmentation.fill(params, random_state, filled.numeric):
-            return in_data_units(filled, data, scaling)
     log_weights = log_mixture_weights(params)
     groups = data.patterns.groups
     if data.n_categorical == 0:
@@ -186,6 +182,31 @@ def complete(
     return in_data_units(filled, data, scaling)
 
 
+def _draw_one_gaussian(data, model_data, params, scaling, random_state, keep):
+    """``complete``'s draws under one Gaussian, in one compiled pass; or None.
+
+    None when the pass cannot draw under ``params`` (``_augmentation``);
+    ``complete`` then draws block by block. The pass's rows (copied in its
+    order) are kept as the blocks would be (``keep``). With a standardisation
+    the drawn entries go to a scratch table of the data's, which
+    :func:`in_data_units` reads only at the missing entries (its result is a
+    new array): no copy of the data in the model's units per draw.
+    """
+
+    def make():
+        return OneGaussianAugmentation(model_data, np.zeros(model_data.n_numeric))
+
+    memo = model_data.block_memo if keep else None
+    augmentation = make() if memo is None else memo.kept("augmentation", make)
+    if memo is not None and scaling is not None:
+        table = memo.scratch("drawn_table", model_data.numeric.shape)
+    else:
+        table = np.array(model_data.numeric, dtype=float, copy=True, order="C")
+    if not augmentation.fill(params, random_state, table):
+        return None
+    return in_data_units(Completion(table, data.codes.copy()), data, scaling)
+
+
 def in_data_units(completion, data, scaling=None):
     """A completion in the model's (standardised) units, in ``data``'s.
 
@@ -217,7 +238,7 @@ def in_data_units(completion, data, scaling=None):
     # Observed entries are copied from the input, never round-tripped
     # through the standardisation, so they come back bit for bit; the
     # missing ones get scaling.to_data's arithmetic.
-    columns = missing % data.n_numeric
+    columns = data.missing_columns
     numeric = data.numeric.astype(np.float64, copy=True)
     numeric.ravel()[missing] = (
         imputed * scaling.scale[columns] + scaling.centre[columns]
