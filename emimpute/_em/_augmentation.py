@@ -56,7 +56,9 @@ class OneGaussianAugmentation:
     data : EMData
         Numeric columns only.
     centre : ndarray of shape (n_features,)
-        The point the sums are centred on (the fit's mean).
+        The point the sums are centred on (a chain's: the fit's mean, so
+        that the scatter matrix does not cancel); the draws themselves do
+        not depend on it (``complete`` passes 0).
     """
 
     def __init__(self, data, centre):
@@ -146,8 +148,10 @@ class OneGaussianAugmentation:
     def fill(self, params, random_state, table):
         """Draw every hole under ``params`` into ``table``; False if it cannot.
 
-        :meth:`step` without the moments: ``complete``'s draws (False, and
-        no number taken from the stream, as :meth:`step` returns None).
+        :meth:`step` without the moments: ``complete``'s draws. False in the
+        cases where :meth:`step` returns None (before any number is taken
+        from the stream for an ill-conditioned covariance, after the draws
+        for a conditional covariance singular to rounding).
         """
         return self._draw(params, random_state, table) is not None
 

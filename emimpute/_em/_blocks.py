@@ -89,10 +89,7 @@ class RowBlock:
         """
         if self.memo is None:
             return make()
-        value = self.memo.get(name)
-        if value is None:
-            value = self.memo[name] = make()
-        return value
+        return _kept_in(self.memo, name, make)
 
     def scratch(self, name, shape):
         """An uninitialised float64 array of ``shape`` for this block's work.
@@ -103,6 +100,14 @@ class RowBlock:
         if self.kept_by is None:
             return np.empty(shape)
         return self.kept_by.scratch(name, shape)
+
+
+def _kept_in(store, name, make):
+    """``store[name]``, made by ``make()`` and stored the first time."""
+    value = store.get(name)
+    if value is None:
+        value = store[name] = make()
+    return value
 
 
 def rows_per_chunk(floats_per_row):
@@ -130,10 +135,7 @@ class BlockMemo:
         For what a pass makes from the data alone (as :meth:`RowBlock.kept`
         for a block's), dropped with the blocks.
         """
-        value = self._kept.get(name)
-        if value is None:
-            value = self._kept[name] = make()
-        return value
+        return _kept_in(self._kept, name, make)
 
     def scratch(self, name, shape):
         """A float64 array of ``shape``, one per ``name`` for all the blocks.
