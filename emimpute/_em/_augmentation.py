@@ -22,15 +22,30 @@ The draw of a row is that of ``complete``: for each run of rows that share
 a pattern, by the precision route, ``C = inv(P_MM)`` and its lower Cholesky
 factor ``L``; per row, the conditional mean ``mu_M - C P_MO (x_O - mu_O)``
 plus ``L z``, ``z`` standard normal. The rows are visited in ``complete``'s
-order and ``z`` taken from the stream in that order, so that a step draws
-what ``complete`` would (to rounding), and a chain run either way gives the
-same parameters.
+order and ``z`` taken from the stream in that order, so that a step that
+writes a table draws what ``complete`` would (to rounding).
+
+A step that writes no table (all but the chain's recorded I-steps) needs
+the sums only, and a run's sums depend on its rows' normals ``Z`` (``n x
+r``) only through ``Z^T [1, X_O]`` and ``Z^T Z``. With ``[1, X_O] = Q R``
+(``k = q + 1`` orthonormal columns), ``Z^T Q`` is ``r x k`` standard normal
+and ``Z^T Z - (Z^T Q)(Z^T Q)^T`` is ``Wishart(n - k, I)``, independent of
+it: a run of more than ``k`` rows of one weight is summed from those draws
+(Bartlett's decomposition of the Wishart), ``r k + r (r - 1) / 2`` normals
+and ``r`` chi-squares instead of ``n r`` normals, ``O(r d^2)`` arithmetic
+instead of ``O(n r d)``. Exactly the same distribution of the sums, so of
+the chain; other numbers from the stream, so a chain with summed runs is
+not, draw for draw, the chain of ``complete`` (``sum_runs=False`` is). At
+1e4 x 10 with 20% missing, 185 of 596 runs hold 7,700 of the 8,900 rows
+with holes: a step 0.49 ms instead of 0.73 (normals 0.12 instead of 0.24).
 
 Cost per step, for ``n_h`` rows with holes, ``r`` missing and ``q``
 observed entries of ``d``, ``u`` runs of a pattern: ``O(n_h r d)`` for the
-conditional means and the sums, ``O(u r^3)`` for the factorisations, in one
-compiled call; then the P-step, ``O(d^3)``. No Python work per row, per
-pattern or per block of rows.
+conditional means and the sums (``O(r d^2)`` per summed run instead of its
+rows'), ``O(u r^3)`` for the factorisations, in one compiled call; then
+the P-step, ``O(d^3)``. Planning the summed runs, once per chain: a QR
+factorisation of each, ``O(n_h d^2)``. No Python work per row, per pattern
+or per block of rows.
 """
 
 import functools
@@ -59,18 +74,23 @@ class OneGaussianAugmentation:
         The point the sums are centred on (a chain's: the fit's mean, so
         that the scatter matrix does not cancel); the draws themselves do
         not depend on it (``complete`` passes 0).
+    sum_runs : bool, default=True
+        Whether a step without a table sums the runs of a pattern in
+        distribution (see the module notes); False: row by row, the draws
+        of ``complete``.
     """
 
-    def __init__(self, data, centre):
+    def __init__(self, data, centre, *, sum_runs=True):
         groups = [group for group in data.patterns.groups if group.n_missing > 0]
-        self.n_features = data.n_numeric
+        self.n_features = d = data.n_numeric
         self.centre = np.asarray(centre, dtype=float)
         # complete()'s order: the groups in turn, each group's rows sorted
         # by pattern; a run of a pattern starts at each change.
         self.rows, row_pattern, ordered = rows_in_order(
             groups, data.numeric, data.mask, self.centre
         )
-        self.run_starts = np.diff(row_pattern, prepend=-1) != 0
+        starts = np.diff(row_pattern, prepend=-1) != 0
+        self.run_begin = np.append(np.flatnonzero(starts), len(self.rows))
         self.n_draws = sum(len(group.rows) * group.n_missing for group in groups)
         weights = data.sample_weight
         weights = np.ones(data.n_samples) if weights is None else weights.astype(float)
@@ -81,6 +101,53 @@ class OneGaussianAugmentation:
         self.centred = ordered
         self.mask = np.ascontiguousarray(data.mask[self.rows])
         self.weights = np.ascontiguousarray(weights[self.rows])
+        n_runs = len(self.run_begin) - 1
+        # Row by row (complete()'s draws): no run summed.
+        self._row_by_row = np.full(n_runs, -1, dtype=np.intp)
+        self.run_summed = self._row_by_row
+        self.n_summed_draws = self.n_draws
+        self.root_dfs = np.empty(0)
+        self.run_factors = np.empty(0)
+        if sum_runs and n_runs:
+            self._plan_sums(d)
+
+    def _plan_sums(self, d):
+        """Which runs a step without a table sums in distribution, and its draws.
+
+        A run of ``n`` rows with one weight and ``r`` missing of ``d``
+        entries is summed when ``n > q + 1``: then its ``r (q + 1) + r (r -
+        1) / 2`` standard normals and ``r`` chi-squares (or ``r (q + 1) + r
+        (n - q - 1)`` normals when ``n - q - 1 < r``) replace ``n r``, and
+        its ``O(r d^2)`` arithmetic the rows' ``O(n r d)``. The factors of
+        the runs' ``[1, X_O]`` are made here, once per chain: ``O(n d^2)``.
+        """
+        begin, end = self.run_begin[:-1], self.run_begin[1:]
+        size = end - begin
+        r = self.mask[begin].sum(axis=1)
+        k = d - r + 1
+        df = size - k
+        one_weight = np.maximum.reduceat(self.weights, begin) == np.minimum.reduceat(
+            self.weights, begin
+        )
+        summed = one_weight & (df > 0)
+        bartlett = summed & (df >= r)
+        self.run_summed = np.where(
+            summed, np.cumsum(np.where(summed, k * k, 0)) - k * k, -1
+        ).astype(np.intp)
+        self.run_factors = np.zeros(int(np.sum(k * k, where=summed)))
+        _run_factors(
+            self.centred, self.mask, self.run_begin, self.run_summed, self.run_factors
+        )
+        draws = np.where(
+            summed, r * k + np.where(bartlett, r * (r - 1) // 2, r * df), size * r
+        )
+        self.n_summed_draws = int(draws.sum())
+        # Run after run, each Bartlett factor's diagonal: chi2(df - a).
+        repeats = np.where(bartlett, r, 0)
+        within = np.arange(repeats.sum()) - np.repeat(
+            np.cumsum(repeats) - repeats, repeats
+        )
+        self.root_dfs = (np.repeat(df, repeats) - within).astype(float)
 
     @functools.cached_property
     def observed_moments(self):
@@ -116,10 +183,12 @@ class OneGaussianAugmentation:
         params : MixtureParams
             One Gaussian.
         random_state : numpy.random.RandomState
-            The standard normal draws are taken as ``complete`` takes them.
+            With a table, the standard normal draws are taken as
+            ``complete`` takes them.
         table : ndarray of shape (n_samples, n_features), default=None
             C-ordered, the data in the model's units: when given, each
-            drawn missing entry is written into it.
+            drawn missing entry is written into it; when not, runs are
+            summed in distribution (``sum_runs``).
 
         Returns
         -------
@@ -156,12 +225,27 @@ class OneGaussianAugmentation:
         return self._draw(params, random_state, table) is not None
 
     def _draw(self, params, random_state, table):
-        """The compiled pass: the sums of the drawn missing parts, or None."""
+        """The compiled pass: the sums of the drawn missing parts, or None.
+
+        Without a table, runs are summed in distribution (``run_summed``).
+        """
         precision = self._precision(params.gaussian)
         if precision is None:
             return None
+        if table is None:
+            normals = random_state.standard_normal(self.n_summed_draws)
+            roots = np.sqrt(random_state.chisquare(self.root_dfs))
+        else:
+            normals = random_state.standard_normal(self.n_draws)
+            roots = self.root_dfs
+        return self._pass(params, precision, normals, roots, table)
+
+    def _pass(self, params, precision, normals, roots, table):
+        """:meth:`_draw` given its standard normals and Bartlett diagonals.
+
+        Row by row into ``table`` when given; else with the runs summed.
+        """
         d = self.n_features
-        normals = random_state.standard_normal(self.n_draws)
         missing_sum = np.zeros(d)
         cross = np.zeros((d, d))
         missing_scatter = np.zeros((d, d))
@@ -170,11 +254,14 @@ class OneGaussianAugmentation:
             self.centred,
             self.mask,
             self.rows,
-            self.run_starts,
+            self.run_begin,
+            self._row_by_row if write else self.run_summed,
+            self.run_factors,
             self.weights,
             np.ascontiguousarray(params.gaussian.means[0] - self.centre, dtype=float),
             precision,
             normals,
+            roots,
             missing_sum,
             cross,
             missing_scatter,
@@ -207,11 +294,14 @@ def _augment(
     centred,
     mask,
     rows,
-    run_starts,
+    run_begin,
+    run_summed,
+    run_factors,
     weights,
     mean,
     precision,
     normals,
+    roots,
     missing_sum,
     cross,
     missing_scatter,
@@ -221,14 +311,19 @@ def _augment(
 ):
     """The compiled pass of :meth:`OneGaussianAugmentation.step`; False on failure.
 
-    ``centred``, ``mask``, ``weights`` and ``run_starts`` are of the rows with
-    holes in the order they are visited, ``rows`` their rows in ``table``;
+    ``centred``, ``mask``, ``weights`` are of the rows with holes in the
+    order they are visited, ``rows`` their rows in ``table``, ``run_begin``
+    where each run of a pattern starts (and, last, the number of rows);
     ``mean`` and the sums are centred on ``centre``.
 
     Per run of a pattern: ``C = inv(P_MM)``, its factor ``L`` and the
-    regression ``B = C P_MO``, contiguous; per row, ``mu_M - B (x_O - mu_O)
-    + L z``, added into the run's own sums, which are added into the
-    totals when the run ends (one scattered addition per run, not per row).
+    regression ``B = C P_MO``, contiguous. A run with ``run_summed >= 0``
+    is summed in distribution (:func:`_summed_run`, its factor of ``[1,
+    X_O]`` at ``run_factors[run_summed:]``); the others row by row, ``mu_M
+    - B (x_O - mu_O) + L z``, added into the run's own sums. The run's sums
+    are added into the totals when it ends (one scattered addition per run,
+    not per row). ``normals`` are taken in order, ``roots`` (the Bartlett
+    factors' diagonals) too.
     """
     d = centred.shape[1]
     missing = np.empty(d, dtype=np.intp)
@@ -245,71 +340,250 @@ def _augment(
     run_sum = np.zeros(d)
     run_cross = np.zeros((d, d))
     run_scatter = np.zeros((d, d))
-    r = 0
-    q = 0
+    # A summed run's scratch: the rows' deterministic parts H [1, x_O], the
+    # products with the factors, and L A.
+    fitted = np.empty((d, d + 1))
+    products = np.empty((d, d + 1))
+    spread = np.empty((d, d))
     position = 0
-    for t in range(len(rows) + 1):
-        if t == len(rows) or run_starts[t]:
-            # The run that ends: its sums into the totals.
-            for a in range(r):
-                missing_sum[missing[a]] += run_sum[a]
-                run_sum[a] = 0.0
-                for b in range(q):
-                    cross[missing[a], observed[b]] += run_cross[a, b]
-                    run_cross[a, b] = 0.0
-                for b in range(r):
-                    missing_scatter[missing[a], missing[b]] += run_scatter[a, b]
-                    run_scatter[a, b] = 0.0
-            if t == len(rows):
-                break
-            r = 0
-            q = 0
-            for c in range(d):
-                if mask[t, c]:
-                    missing[r] = c
-                    r += 1
-                else:
-                    observed[q] = c
-                    q += 1
-            for a in range(r):
-                for b in range(a + 1):
-                    factors[0, a, b] = precision[missing[a], missing[b]]
-            if not cholesky(factors, reciprocals, 0, r):
-                return False
-            inverse_from_cholesky(factors, reciprocals, 0, conditional, r)
-            for a in range(r):
-                for b in range(a + 1):
-                    factors[1, a, b] = conditional[0, a, b]
-                    conditional[0, b, a] = conditional[0, a, b]
-            if not cholesky(factors, reciprocals, 1, r):
-                return False
-            for a in range(r):
-                for b in range(q):
-                    total = 0.0
-                    for c in range(r):
-                        total += (
-                            conditional[0, a, c] * precision[missing[c], observed[b]]
-                        )
-                    regression[a, b] = total
-        for b in range(q):
-            values[b] = centred[t, observed[b]]
-            residual[b] = values[b] - mean[observed[b]]
+    root_position = 0
+    for u in range(len(run_begin) - 1):
+        first, stop = run_begin[u], run_begin[u + 1]
+        r = 0
+        q = 0
+        for c in range(d):
+            if mask[first, c]:
+                missing[r] = c
+                r += 1
+            else:
+                observed[q] = c
+                q += 1
         for a in range(r):
-            total = mean[missing[a]]
-            for b in range(q):
-                total -= regression[a, b] * residual[b]
             for b in range(a + 1):
-                total += factors[1, a, b] * normals[position + b]
-            draw[a] = total
-        position += r
-        w = weights[t]
+                factors[0, a, b] = precision[missing[a], missing[b]]
+        if not cholesky(factors, reciprocals, 0, r):
+            return False
+        inverse_from_cholesky(factors, reciprocals, 0, conditional, r)
         for a in range(r):
-            value = w * draw[a]
-            run_sum[a] += value
+            for b in range(a + 1):
+                factors[1, a, b] = conditional[0, a, b]
+                conditional[0, b, a] = conditional[0, a, b]
+        if not cholesky(factors, reciprocals, 1, r):
+            return False
+        for a in range(r):
             for b in range(q):
-                run_cross[a, b] += value * values[b]
+                total = 0.0
+                for c in range(r):
+                    total += conditional[0, a, c] * precision[missing[c], observed[b]]
+                regression[a, b] = total
+        if run_summed[u] >= 0:
+            position, root_position = _summed_run(
+                run_factors[run_summed[u] :],
+                stop - first,
+                r,
+                q,
+                weights[first],
+                missing,
+                observed,
+                mean,
+                regression,
+                factors,
+                normals,
+                position,
+                roots,
+                root_position,
+                fitted,
+                products,
+                spread,
+                run_sum,
+                run_cross,
+                run_scatter,
+            )
+        else:
+            for t in range(first, stop):
+                for b in range(q):
+                    values[b] = centred[t, observed[b]]
+                    residual[b] = values[b] - mean[observed[b]]
+                for a in range(r):
+                    total = mean[missing[a]]
+                    for b in range(q):
+                        total -= regression[a, b] * residual[b]
+                    for b in range(a + 1):
+                        total += factors[1, a, b] * normals[position + b]
+                    draw[a] = total
+                position += r
+                w = weights[t]
+                for a in range(r):
+                    value = w * draw[a]
+                    run_sum[a] += value
+                    for b in range(q):
+                        run_cross[a, b] += value * values[b]
+                    for b in range(r):
+                        run_scatter[a, b] += value * draw[b]
+                    if write:
+                        table[rows[t], missing[a]] = draw[a] + centre[missing[a]]
+        # The run's sums into the totals.
+        for a in range(r):
+            missing_sum[missing[a]] += run_sum[a]
+            run_sum[a] = 0.0
+            for b in range(q):
+                cross[missing[a], observed[b]] += run_cross[a, b]
+                run_cross[a, b] = 0.0
             for b in range(r):
-                run_scatter[a, b] += value * draw[b]
-            if write:
-                table[rows[t], missing[a]] = draw[a] + centre[missing[a]]
+                missing_scatter[missing[a], missing[b]] += run_scatter[a, b]
+                run_scatter[a, b] = 0.0
     return True
+
+
+@jit
+def _summed_run(
+    factor,
+    n,
+    r,
+    q,
+    w,
+    missing,
+    observed,
+    mean,
+    regression,
+    factors,
+    normals,
+    position,
+    roots,
+    root_position,
+    fitted,
+    products,
+    spread,
+    run_sum,
+    run_cross,
+    run_scatter,
+):
+    """A run's sums of draws, drawn in distribution; the streams' new positions.
+
+    With ``Y = [1, X_O]`` the run's ``n`` rows (``k = q + 1`` columns,
+    ``n > k``), ``Y = Q R`` (``factor``: ``R``, ``k x k`` upper triangular,
+    row-major) and the draws ``m_i = H y_i + L z_i`` (``H = [mu_M + B mu_O,
+    -B]``): ``sum m y^T = V R`` and ``sum m m^T = V V^T + (L A)(L A)^T``
+    with ``V = H R^T + L W``, where ``W = Z^T Q`` (``r x k``) is standard
+    normal and ``A A^T = Z^T (I - Q Q^T) Z`` is ``Wishart(n - k, I)``
+    independent of it: ``A`` lower triangular with ``sqrt(chi2(n - k - a))``
+    on its diagonal (``roots``) and standard normals below (Bartlett) when
+    ``n - k >= r``, else ``r x (n - k)`` standard normals. Weighted by the
+    run's one weight ``w``.
+    """
+    k = q + 1
+    df = n - k
+    # fitted = H R^T, then + L W: V (r x k).
+    for a in range(r):
+        offset = mean[missing[a]]
+        for b in range(q):
+            offset += regression[a, b] * mean[observed[b]]
+        for j in range(k):
+            # (H R^T)[a, j] = sum_{c >= j} H[a, c] R[j, c].
+            total = 0.0
+            if j == 0:
+                total = offset * factor[0]
+            for c in range(max(j, 1), k):
+                total -= regression[a, c - 1] * factor[j * k + c]
+            fitted[a, j] = total
+    for a in range(r):
+        for j in range(k):
+            total = fitted[a, j]
+            for c in range(a + 1):
+                total += factors[1, a, c] * normals[position + c * k + j]
+            products[a, j] = total
+    position += r * k
+    # V R: the sums of m and of m x_O^T.
+    for a in range(r):
+        for c in range(k):
+            total = 0.0
+            for j in range(c + 1):
+                total += products[a, j] * factor[j * k + c]
+            if c == 0:
+                run_sum[a] += w * total
+            else:
+                run_cross[a, c - 1] += w * total
+    # L A, A from the Bartlett draws (or all normals when df < r).
+    bartlett = df >= r
+    width = r if bartlett else df
+    for a in range(r):
+        for c in range(width):
+            total = 0.0
+            if bartlett and c <= a:
+                # A lower triangular: rows c..a of its column c (none when
+                # c > a: L A is lower triangular too).
+                total = factors[1, a, c] * roots[root_position + c]
+                for e in range(c + 1, a + 1):
+                    entry = normals[position + e * (e - 1) // 2 + c]
+                    total += factors[1, a, e] * entry
+            elif not bartlett:
+                for e in range(a + 1):
+                    total += factors[1, a, e] * normals[position + e * width + c]
+            spread[a, c] = total
+    if bartlett:
+        position += r * (r - 1) // 2
+        root_position += r
+    else:
+        position += r * width
+    for a in range(r):
+        for b in range(r):
+            total = 0.0
+            for j in range(k):
+                total += products[a, j] * products[b, j]
+            for c in range(width):
+                total += spread[a, c] * spread[b, c]
+            run_scatter[a, b] += w * total
+    return position, root_position
+
+
+@jit
+def _run_factors(centred, mask, run_begin, run_summed, run_factors):
+    """Each summed run's ``R`` (``Y = Q R``, ``Y = [1, X_O]``) into ``run_factors``.
+
+    Householder reflections on a copy of ``Y``: ``Q`` has orthonormal
+    columns whatever ``Y``'s rank (repeated rows, a column constant over the
+    run), which the draws of ``_summed_run`` need; ``R`` is ``k x k`` upper
+    triangular, row-major at ``run_summed[u]``. ``O(n k^2)`` per run.
+    """
+    d = centred.shape[1]
+    observed = np.empty(d, dtype=np.intp)
+    for u in range(len(run_begin) - 1):
+        offset = run_summed[u]
+        if offset < 0:
+            continue
+        first, stop = run_begin[u], run_begin[u + 1]
+        q = 0
+        for c in range(d):
+            if not mask[first, c]:
+                observed[q] = c
+                q += 1
+        k = q + 1
+        n = stop - first
+        # Column-major, so that each reflection runs down contiguous columns.
+        y = np.empty((k, n))
+        for i in range(n):
+            y[0, i] = 1.0
+            for b in range(q):
+                y[b + 1, i] = centred[first + i, observed[b]]
+        for j in range(k):
+            norm = 0.0
+            for i in range(j, n):
+                norm += y[j, i] * y[j, i]
+            norm = np.sqrt(norm)
+            if norm == 0.0:
+                continue
+            alpha = -norm if y[j, j] >= 0.0 else norm
+            # v = y[j, j:] - alpha e_1, |v|^2 = 2 norm (norm + |y_jj|).
+            y[j, j] -= alpha
+            scale = 1.0 / (norm * (norm + abs(y[j, j] + alpha)))
+            for c in range(j + 1, k):
+                total = 0.0
+                for i in range(j, n):
+                    total += y[j, i] * y[c, i]
+                total *= scale
+                for i in range(j, n):
+                    y[c, i] -= total * y[j, i]
+            y[j, j] = alpha
+        for j in range(k):
+            for c in range(k):
+                run_factors[offset + j * k + c] = y[c, j] if c >= j else 0.0

@@ -194,7 +194,10 @@ def _draw_one_gaussian(data, model_data, params, scaling, random_state, keep):
     """
 
     def make():
-        return OneGaussianAugmentation(model_data, np.zeros(model_data.n_numeric))
+        # Draws into a table only: no run is summed, none planned.
+        return OneGaussianAugmentation(
+            model_data, np.zeros(model_data.n_numeric), sum_runs=False
+        )
 
     memo = model_data.block_memo if keep else None
     augmentation = make() if memo is None else memo.kept("augmentation", make)
