@@ -162,6 +162,17 @@ class OneGaussianAugmentation:
         root = centred * np.sqrt(weights)[:, np.newaxis]
         return weights @ centred, root.T @ root
 
+    @functools.cached_property
+    def table(self):
+        """The chain's table of the data, which recorded steps draw into.
+
+        Made once (a copy of the data): every step overwrites each missing
+        entry and no observed one, so the table is reused from one recorded
+        step to the next, not made again (a fresh array of the data's size
+        costs its page faults: 0.5 ms at 1e4 x 10, 20 times a chain).
+        """
+        return np.array(self._data[0], dtype=float, copy=True, order="C")
+
     @staticmethod
     def applies(data, params):
         """Whether the chain of ``params`` on ``data`` can take these steps.

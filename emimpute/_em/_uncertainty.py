@@ -285,7 +285,8 @@ def posterior_chain(
     params : MixtureParams
     completion : Completion
         ``data`` completed by a draw of its holes given ``params``, in
-        ``data``'s units (the model's).
+        ``data``'s units (the model's). Its arrays may be the chain's own,
+        overwritten by its next draw: map or copy them before that.
     """
     augmentation = _augmentation(data, params)
     steps = burn_in
@@ -320,9 +321,7 @@ def _augmentation_step(data, params, prior, random_state, augmentation, record=F
     numbers from the stream, in the same order, either way.
     """
     if augmentation is not None:
-        table = None
-        if record:
-            table = np.array(data.numeric, dtype=float, copy=True, order="C")
+        table = augmentation.table if record else None
         moments = augmentation.step(params, random_state, table)
         if moments is not None:
             completion = Completion(table, data.codes.copy()) if record else None
