@@ -21,11 +21,13 @@ from emimpute._em._loop import run_em
 from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling
 from emimpute._em._uncertainty import (
+    _bartlett_draws,
     _inverse_wishart,
     bootstrap_counts,
     bootstrap_params,
     bootstrap_tol,
     component_moments,
+    draw_gaussian_from_moments,
     draw_params,
     posterior_chain,
     posterior_params,
@@ -371,10 +373,43 @@ def test_inverse_wishart_mean():
     rng = np.random.RandomState(0)
     scale = np.array([[2.0, 0.5], [0.5, 1.0]])
     df = 12.0
-    draws = _inverse_wishart(
-        np.full(20000, df), np.broadcast_to(scale, (20000, 2, 2)), rng
+    numbers = _bartlett_draws(np.full(20000, df), 2, rng)
+    draws, factors = _inverse_wishart(np.broadcast_to(scale, (20000, 2, 2)), *numbers)
+    # Each factor C is a square root of its draw (the means are drawn with it).
+    np.testing.assert_allclose(
+        factors @ np.swapaxes(factors, -1, -2), draws, rtol=1e-12, atol=1e-14
     )
     np.testing.assert_allclose(draws.mean(axis=0), scale / (df - 3), atol=0.05 * 0.22)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_compiled_dense_draw_is_the_numpy_draw(covariance_type, monkeypatch):
+    # One dense Gaussian's P-step runs compiled; the numpy arithmetic on the
+    # same numbers from the stream is its reference (rounding only: sums of
+    # a few products of order-one entries, 1e-12 relative).
+    rng = np.random.RandomState(0)
+    values = rng.normal(size=(40, 4)) @ rng.normal(size=(4, 4))
+    moments = component_moments(values, np.zeros(40, dtype=np.intp), 1)
+    family = MixtureParams.from_covariances(
+        np.ones(1),
+        moments[1],
+        {"full": np.eye(4)[None], "tied": np.eye(4)}[covariance_type],
+        covariance_type,
+    ).gaussian
+
+    def draw():
+        stream = np.random.RandomState(3)
+        drawn = draw_gaussian_from_moments(family, *moments, 1e-6, stream)
+        return drawn, stream.uniform()
+
+    fast, fast_next = draw()
+    monkeypatch.setattr(_uncertainty, "use_fused", lambda engine="auto": False)
+    slow, slow_next = draw()
+    assert fast_next == slow_next  # the same numbers taken from the stream
+    for name in ("means", "covariances", "precisions_cholesky"):
+        np.testing.assert_allclose(
+            getattr(fast, name), getattr(slow, name), rtol=1e-12, atol=1e-14
+        )
 
 
 def _one_standard_gaussian(covariance_type):

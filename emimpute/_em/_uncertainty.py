@@ -51,6 +51,7 @@ from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
+from emimpute._em._fused import jit, use_fused
 from emimpute._em._impute import Completion, complete, draw_components
 from emimpute._em._params import MixtureParams
 from emimpute._em._warnings import user_stacklevel
@@ -422,27 +423,36 @@ def _dirichlet(alpha, random_state):
     return gammas / gammas.sum(axis=1, keepdims=True)
 
 
-def _inverse_wishart(df, scale, random_state):
+def _inverse_wishart(scale, normals, chi2):
     """Inverse-Wishart draws, one per matrix of ``scale`` ``(K, d, d)``.
 
-    With ``scale = L L^T`` (Cholesky) and ``A`` the Bartlett factor (lower
-    triangular, ``A_ii^2 ~ chi2(df_k - i)``, standard normal entries below
-    the diagonal), ``L^{-T} A A^T L^{-1}`` is ``Wishart(df, inv(scale))``
-    (a Wishart matrix transformed by ``M`` is Wishart with ``M M^T``), so
-    its inverse, the draw, is ``C C^T`` with ``C^T = A^{-1} L^T``: one
-    factorisation and one solve, no inverse of a matrix.
+    From the numbers of :func:`_bartlett_draws`. With ``scale = L L^T``
+    (Cholesky) and ``A`` the Bartlett factor (lower triangular, ``A_ii^2 ~
+    chi2(df_k - i)``, standard normal entries below the diagonal), ``L^{-T}
+    A A^T L^{-1}`` is ``Wishart(df, inv(scale))`` (a Wishart matrix
+    transformed by ``M`` is Wishart with ``M M^T``), so its inverse, the
+    draw, is ``C C^T`` with ``C^T = A^{-1} L^T``: one factorisation and one
+    solve, no inverse of a matrix. Returns the draws and their factors
+    ``C`` (a square root of each: the means' draws use it).
     """
-    n_matrices, n_features = scale.shape[:2]
+    n_features = scale.shape[-1]
     lower = np.linalg.cholesky(scale)
-    bartlett = np.tril(
-        random_state.standard_normal(size=(n_matrices, n_features, n_features)), -1
-    )
-    dfs = np.asarray(df, dtype=float)[:, np.newaxis] - np.arange(n_features)
-    diagonal = np.sqrt(random_state.chisquare(dfs))
-    bartlett[:, np.arange(n_features), np.arange(n_features)] = diagonal
+    bartlett = np.tril(normals, -1)
+    bartlett[:, np.arange(n_features), np.arange(n_features)] = np.sqrt(chi2)
     factor_t = np.linalg.solve(bartlett, np.swapaxes(lower, -1, -2))
     draws = np.swapaxes(factor_t, -1, -2) @ factor_t
-    return 0.5 * (draws + np.swapaxes(draws, -1, -2))
+    return 0.5 * (draws + np.swapaxes(draws, -1, -2)), np.swapaxes(factor_t, -1, -2)
+
+
+def _bartlett_draws(df, n_features, random_state):
+    """The numbers of Bartlett factors, one per entry of ``df``, in stream order.
+
+    Standard normals of shape ``(K, d, d)`` (only their strict lower
+    triangles are used), then the chi-squares ``chi2(df_k - i)``, ``(K, d)``.
+    """
+    dfs = np.asarray(df, dtype=float)[:, np.newaxis] - np.arange(n_features)
+    normals = random_state.standard_normal(size=(len(dfs), n_features, n_features))
+    return normals, random_state.chisquare(dfs)
 
 
 def component_moments(values, labels, n_components, weights=None):
@@ -500,15 +510,13 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
     identity = np.eye(n_features)
     scatter = scatter + (np.maximum(counts, 1.0) * reg_covar)[:, None, None] * identity
     variances_of_means = None
-    if form.dense and form.shared:
-        df = max(counts.sum() - n_components, n_features)
-        covariance = _inverse_wishart([df], scatter.sum(axis=0)[None], random_state)
-        covariances = covariance[0]
-        stack = np.broadcast_to(covariance, (n_components, n_features, n_features))
-    elif form.dense:
-        df = np.maximum(counts - 1.0, n_features)
-        stack = _inverse_wishart(df, scatter, random_state)
-        covariances = stack
+    if form.dense:
+        if form.shared:
+            df = [max(counts.sum() - n_components, n_features)]
+            scatter = scatter.sum(axis=0)[None]
+        else:
+            df = np.maximum(counts - 1.0, n_features)
+        normals, chi2 = _bartlett_draws(df, n_features, random_state)
     else:
         diagonal = np.diagonal(scatter, axis1=1, axis2=2)
         if form.spherical:
@@ -524,8 +532,15 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
             variances_of_means = covariances
     noise = random_state.standard_normal(size=(n_components, n_features))
     safe_counts = np.maximum(counts, 1.0)[:, np.newaxis]
-    if variances_of_means is None:
-        offsets = np.einsum("kij,kj->ki", np.linalg.cholesky(stack), noise)
+    if form.dense and n_components == 1 and counts[0] > 0 and use_fused():
+        drawn = _one_dense_draw(form, means, scatter, normals, chi2, noise, counts)
+        if drawn is not None:
+            return type(family)(form, *drawn)
+    if form.dense:
+        covariances, factors = _inverse_wishart(scatter, normals, chi2)
+        factors = np.broadcast_to(factors, (n_components, n_features, n_features))
+        covariances = form.unstack(covariances)
+        offsets = np.einsum("kij,kj->ki", factors, noise)
     else:
         offsets = np.sqrt(variances_of_means) * noise
     drawn_means = means + offsets / np.sqrt(safe_counts)
@@ -537,6 +552,103 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
             covariances = covariances.copy()
             covariances[empty] = family.covariances[empty]
     return type(family).from_covariances(form, drawn_means, covariances)
+
+
+def _one_dense_draw(form, means, scatter, normals, chi2, noise, counts):
+    """The dense arithmetic of :func:`draw_gaussian_from_moments`, compiled.
+
+    One Gaussian, from the same numbers: the inverse-Wishart draw and its
+    factor, the mean, then the precision's Cholesky factor, in one call
+    instead of some thirty numpy calls on ``d x d`` arrays (at d = 10,
+    0.19 ms of a data augmentation step's 0.6). ``(means, covariances,
+    precisions_cholesky)`` in the form's shapes; None where a factorisation
+    fails or a pivot is below ``_forms``' bound: the numpy arithmetic on
+    the same numbers then raises ``_forms``' error.
+    """
+    n_features = means.shape[1]
+    covariance = np.empty((n_features, n_features))
+    factor = np.empty((n_features, n_features))
+    drawn_mean = np.empty(n_features)
+    ok = _dense_draw(
+        np.ascontiguousarray(scatter[0]),
+        normals[0],
+        np.sqrt(chi2[0]),
+        noise[0],
+        np.ascontiguousarray(means[0], dtype=float),
+        1.0 / np.sqrt(max(counts[0], 1.0)),
+        16 * n_features * np.finfo(float).eps,
+        covariance,
+        factor,
+        drawn_mean,
+    )
+    if not ok:
+        return None
+    return (
+        drawn_mean[np.newaxis],
+        form.unstack(covariance[np.newaxis]),
+        form.unstack(factor[np.newaxis]),
+    )
+
+
+@jit
+def _dense_draw(
+    scale, normals, roots, noise, mean, shrink, pivot_bound, covariance, factor, drawn
+):  # pragma: no cover - compiled; its numpy twin is draw_gaussian_from_moments
+    # scale = L L^T; A the Bartlett factor; C^T = A^{-1} L^T; the draw C C^T,
+    # the mean + C noise / sqrt(n); then the precision factor inv(chol(S))^T.
+    d = len(mean)
+    lower = np.zeros((d, d))
+    for i in range(d):
+        for j in range(i + 1):
+            total = scale[i, j]
+            for p in range(j):
+                total -= lower[i, p] * lower[j, p]
+            if i == j:
+                if not total > 0.0:
+                    return False
+                lower[i, i] = np.sqrt(total)
+            else:
+                lower[i, j] = total / lower[j, j]
+    # Forward substitution, A X = L^T, column by column (X = C^T).
+    solved = np.zeros((d, d))
+    for c in range(d):
+        for i in range(d):
+            total = lower[c, i]
+            for p in range(i):
+                total -= normals[i, p] * solved[p, c]
+            solved[i, c] = total / roots[i]
+    for i in range(d):
+        for j in range(i + 1):
+            total = 0.0
+            for p in range(d):
+                total += solved[p, i] * solved[p, j]
+            covariance[i, j] = total
+            covariance[j, i] = total
+        total = 0.0
+        for p in range(d):
+            total += solved[p, i] * noise[p]
+        drawn[i] = mean[i] + total * shrink
+    # The precision's factor: _forms' pivot bound, then U = inv(L_S)^T.
+    for i in range(d):
+        for j in range(i + 1):
+            total = covariance[i, j]
+            for p in range(j):
+                total -= lower[i, p] * lower[j, p]
+            if i == j:
+                if not total > pivot_bound * covariance[i, i]:
+                    return False
+                lower[i, i] = np.sqrt(total)
+            else:
+                lower[i, j] = total / lower[j, j]
+    for c in range(d):
+        for i in range(c):
+            factor[c, i] = 0.0
+        for i in range(c, d):
+            total = 1.0 if i == c else 0.0
+            for p in range(c, i):
+                total -= lower[i, p] * factor[c, p]
+            factor[c, i] = total / lower[i, i]
+    return True
 
 
 def draw_categorical(family, codes, labels, smoothing, random_state, *, weights=None):
