@@ -225,17 +225,21 @@ class OneGaussianAugmentation:
         counts = np.array([total])
         return counts, (self.centre + centred_mean)[np.newaxis], scatter[np.newaxis]
 
-    def fill(self, params, random_state, table):
+    def fill(self, params, random_state, table, units=None):
         """Draw every hole under ``params`` into ``table``; False if it cannot.
 
-        :meth:`step` without the moments: ``complete``'s draws. False in the
+        :meth:`step` without the moments: ``complete``'s draws. ``units``,
+        ``(scale, shift)`` of shape (n_features,) each, maps a drawn entry
+        ``x`` to ``x scale + shift`` as it is written (a standardisation
+        undone: ``table`` then holds the data in its own units, and no pass
+        of its own maps the draws back); None writes ``x``. False in the
         cases where :meth:`step` returns None (before any number is taken
         from the stream for an ill-conditioned covariance, after the draws
         for a conditional covariance singular to rounding).
         """
-        return self._draw(params, random_state, table) is not None
+        return self._draw(params, random_state, table, units) is not None
 
-    def _draw(self, params, random_state, table):
+    def _draw(self, params, random_state, table, units=None):
         """The compiled pass: the sums of the drawn missing parts, or None.
 
         Without a table, runs are summed in distribution (``run_summed``).
@@ -249,14 +253,16 @@ class OneGaussianAugmentation:
         else:
             normals = random_state.standard_normal(self.n_draws)
             roots = self.root_dfs
-        return self._pass(params, precision, normals, roots, table)
+        return self._pass(params, precision, normals, roots, table, units)
 
-    def _pass(self, params, precision, normals, roots, table):
+    def _pass(self, params, precision, normals, roots, table, units=None):
         """:meth:`_draw` given its standard normals and Bartlett diagonals.
 
-        Row by row into ``table`` when given; else with the runs summed.
+        Row by row into ``table`` when given (in ``units``, see
+        :meth:`fill`); else with the runs summed.
         """
         d = self.n_features
+        scale, shift = (np.ones(d), np.zeros(d)) if units is None else units
         missing_sum = np.zeros(d)
         cross = np.zeros((d, d))
         missing_scatter = np.zeros((d, d))
@@ -278,6 +284,8 @@ class OneGaussianAugmentation:
             missing_scatter,
             table if write else np.empty((0, d)),
             self.centre,
+            np.asarray(scale, dtype=float),
+            np.asarray(shift, dtype=float),
             write,
         )
         return (missing_sum, cross, missing_scatter) if ok else None
@@ -318,6 +326,8 @@ def _augment(
     missing_scatter,
     table,
     centre,
+    scale,
+    shift,
     write,
 ):
     """The compiled pass of :meth:`OneGaussianAugmentation.step`; False on failure.
@@ -325,7 +335,9 @@ def _augment(
     ``centred``, ``mask``, ``weights`` are of the rows with holes in the
     order they are visited, ``rows`` their rows in ``table``, ``run_begin``
     where each run of a pattern starts (and, last, the number of rows);
-    ``mean`` and the sums are centred on ``centre``.
+    ``mean`` and the sums are centred on ``centre``; a drawn entry ``x`` is
+    written into ``table`` as ``x scale + shift`` (a standardisation
+    undone).
 
     Per run of a pattern: ``C = inv(P_MM)``, its factor ``L`` and the
     regression ``B = C P_MO``, contiguous. A run with ``run_summed >= 0``
@@ -432,7 +444,8 @@ def _augment(
                     for b in range(r):
                         run_scatter[a, b] += value * draw[b]
                     if write:
-                        table[rows[t], missing[a]] = draw[a] + centre[missing[a]]
+                        c = missing[a]
+                        table[rows[t], c] = (draw[a] + centre[c]) * scale[c] + shift[c]
         # The run's sums into the totals.
         for a in range(r):
             missing_sum[missing[a]] += run_sum[a]

@@ -187,10 +187,10 @@ def _draw_one_gaussian(data, model_data, params, scaling, random_state, keep):
 
     None when the pass cannot draw under ``params`` (``_augmentation``);
     ``complete`` then draws block by block. The pass's rows (copied in its
-    order) are kept as the blocks would be (``keep``). With a standardisation
-    the drawn entries go to a scratch table of the data's, which
-    :func:`in_data_units` reads only at the missing entries (its result is a
-    new array): no copy of the data in the model's units per draw.
+    order) are kept as the blocks would be (``keep``). The draws are written
+    straight into a copy of the data in its own units, a standardisation
+    undone as each is written (``in_data_units``' arithmetic, but for a
+    fused multiply-add): no table in the model's units, no pass to map it.
     """
 
     def make():
@@ -201,13 +201,12 @@ def _draw_one_gaussian(data, model_data, params, scaling, random_state, keep):
 
     memo = model_data.block_memo if keep else None
     augmentation = make() if memo is None else memo.kept("augmentation", make)
-    if memo is not None and scaling is not None:
-        table = memo.scratch("drawn_table", model_data.numeric.shape)
-    else:
-        table = np.array(model_data.numeric, dtype=float, copy=True, order="C")
-    if not augmentation.fill(params, random_state, table):
+    units = None if scaling is None else (scaling.scale, scaling.centre)
+    table = np.array(data.numeric, dtype=float, copy=True, order="C")
+    if not augmentation.fill(params, random_state, table, units):
         return None
-    return in_data_units(Completion(table, data.codes.copy()), data, scaling)
+    check_finite_scores(table.ravel()[data.missing_entries])
+    return Completion(table, data.codes.copy())
 
 
 def in_data_units(completion, data, scaling=None):
