@@ -2,7 +2,6 @@
 
 import math
 import warnings
-from dataclasses import replace
 from numbers import Integral, Real
 from types import SimpleNamespace
 
@@ -29,7 +28,6 @@ from emimpute._em._dask import (
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
-from emimpute._em._impute import in_data_units
 from emimpute._em._uncertainty import (
     POSTERIOR_THIN,
     bootstrap_params,
@@ -765,6 +763,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 em_config(self).prior,
                 np.random.RandomState(chain_seed),
                 thin=POSTERIOR_THIN,
+                scaling=self._scaling,
+                unscaled=model_data,
             )
             completions = [
                 self._complete_data(
@@ -772,7 +772,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
                     model_data,
                     params,
                     np.random.RandomState(seed),
-                    completion=self._own_units(drawn, model_data),
+                    completion=drawn,
                 )
                 # The chain is endless: the seeds say how many draws (zipped
                 # first, so that no draw is made past the last seed).
@@ -800,17 +800,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
             for completion in completions
         ]
-
-    def _own_units(self, drawn, model_data):
-        """A chain's completion in the data's units, in arrays of its own.
-
-        The chain draws into the same table at every draw: mapped to the
-        data's units it is a new array; without a standardisation, copied.
-        """
-        completion = in_data_units(drawn, model_data, self._scaling)
-        if completion.numeric is drawn.numeric:
-            completion = replace(completion, numeric=drawn.numeric.copy())
-        return completion
 
     def _bootstrap_completions(self, data, model_data, seeds, options):
         """Bootstrap parameter draws and the holes under each, a stream per seed."""

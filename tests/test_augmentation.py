@@ -12,6 +12,7 @@ from emimpute import EMImputer
 from emimpute._em import _impute, _uncertainty
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._config import Prior
+from emimpute._em._data import EMData
 from emimpute._em._impute import complete
 from emimpute._em._uncertainty import component_moments, posterior_chain
 
@@ -30,13 +31,17 @@ def _data(n=400, d=5, seed=0, rate=0.25):
     return X
 
 
-def _fitted(X, covariance_type="full", sample_weight=None):
-    imputer = EMImputer(
+def _imputer(X, covariance_type="full", sample_weight=None):
+    return EMImputer(
         covariance_type=covariance_type,
         sample_posterior=True,
         parameter_uncertainty="posterior",
         random_state=0,
     ).fit(X, sample_weight=sample_weight)
+
+
+def _fitted(X, covariance_type="full", sample_weight=None):
+    imputer = _imputer(X, covariance_type, sample_weight)
     return imputer._fit_data, imputer._params
 
 
@@ -238,20 +243,35 @@ def test_applies_to_one_gaussian_on_numeric_data_only():
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_chain_is_the_chain_of_complete(covariance_type, monkeypatch):
+@pytest.mark.parametrize("unscaled", [False, True])
+def test_chain_is_the_chain_of_complete(covariance_type, unscaled, monkeypatch):
     # The whole chain with the compiled steps and with complete()'s blocks
     # and draw_params: the same parameter draws and imputations, to rounding
     # carried through 3 + 2 + 2 steps (each P-step a smooth function of the
-    # moments: 1e-10 relative, against 1e-14 per step).
+    # moments: 1e-10 relative, against 1e-14 per step). With a scaling, the
+    # imputations in the unscaled data's units: written so by the compiled
+    # steps, mapped by in_data_units after complete().
     X = _data(n=300, d=4)
-    data, params = _fitted(X, covariance_type)
+    imputer = _imputer(X, covariance_type)
+    data, params = imputer._fit_data, imputer._params
+    output = {}
+    if unscaled:
+        output = {"scaling": imputer._scaling, "unscaled": EMData.build(X)}
+        np.testing.assert_allclose(
+            imputer._scaling.apply(output["unscaled"]).numeric, data.numeric
+        )
 
     def draws():
         chain = posterior_chain(
-            data, params, Prior(), np.random.RandomState(0), burn_in=3, thin=2
+            data,
+            params,
+            Prior(),
+            np.random.RandomState(0),
+            burn_in=3,
+            thin=2,
+            **output,
         )
-        # A completion is the chain's table until its next draw: copied.
-        out = [(params, holes.numeric.copy()) for params, holes in _take(chain, 3)]
+        out = [(params, holes.numeric) for params, holes in _take(chain, 3)]
         chain.close()
         return out
 
@@ -280,6 +300,9 @@ def test_chain_is_the_chain_of_complete(covariance_type, monkeypatch):
             rtol=1e-10,
         )
         np.testing.assert_allclose(fast_holes, slow_holes, rtol=1e-10, atol=1e-12)
+        observed = ~np.isnan(X)
+        if unscaled:
+            np.testing.assert_array_equal(fast_holes[observed], X[observed])
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

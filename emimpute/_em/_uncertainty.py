@@ -52,7 +52,7 @@ from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
 from emimpute._em._fused import jit, use_fused
-from emimpute._em._impute import Completion, complete, draw_components
+from emimpute._em._impute import Completion, complete, draw_components, in_data_units
 from emimpute._em._params import MixtureParams
 from emimpute._em._warnings import user_stacklevel
 
@@ -265,7 +265,15 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
 
 
 def posterior_chain(
-    data, params, prior, random_state, *, burn_in=POSTERIOR_STEPS, thin=POSTERIOR_THIN
+    data,
+    params,
+    prior,
+    random_state,
+    *,
+    burn_in=POSTERIOR_STEPS,
+    thin=POSTERIOR_THIN,
+    scaling=None,
+    unscaled=None,
 ):
     """Draws of the parameters and the holes from one data augmentation chain.
 
@@ -281,14 +289,18 @@ def posterior_chain(
     of ``_augmentation`` (the same draws); other models ``complete``, whose
     row blocks are kept (``keep_blocks=True``) until the chain is closed.
 
+    With ``scaling`` (``data`` being ``scaling.apply(unscaled)``), the
+    completions are in ``unscaled``'s units (``in_data_units``; the compiled
+    steps write them so).
+
     Yields
     ------
     params : MixtureParams
     completion : Completion
         ``data`` completed by a draw of its holes given ``params``, in
-        ``data``'s units (the model's). Its arrays may be the chain's own,
-        overwritten by its next draw: map or copy them before that.
+        ``data``'s units (the model's), or ``unscaled``'s; new arrays.
     """
+    output = _Output(data, scaling, unscaled)
     augmentation = _augmentation(data, params)
     steps = burn_in
     try:
@@ -299,7 +311,7 @@ def posterior_chain(
                 )
             drawn = params
             params, completion = _augmentation_step(
-                data, params, prior, random_state, augmentation, record=True
+                data, params, prior, random_state, augmentation, record=output
             )
             yield drawn, completion
             steps = thin - 1
@@ -314,18 +326,22 @@ def _augmentation(data, params):
     return OneGaussianAugmentation(data, params.gaussian.means[0])
 
 
-def _augmentation_step(data, params, prior, random_state, augmentation, record=False):
+def _augmentation_step(data, params, prior, random_state, augmentation, record=None):
     """An I-step and a P-step: the next parameters, and the completion if asked.
 
     By ``augmentation``'s compiled pass when given (and when it can draw
     under ``params``), else by ``complete`` and :func:`draw_params`: the same
-    numbers from the stream, in the same order, either way.
+    numbers from the stream, in the same order, either way. ``record``, an
+    :class:`_Output`, asks for the completion, in its units.
     """
     if augmentation is not None:
-        table = augmentation.table if record else None
-        moments = augmentation.step(params, random_state, table)
+        table = None if record is None else record.table()
+        units = None if record is None else record.units
+        moments = augmentation.step(params, random_state, table, units)
         if moments is not None:
-            completion = Completion(table, data.codes.copy()) if record else None
+            completion = None
+            if record is not None:
+                completion = Completion(table, data.codes.copy())
             return draw_one_gaussian(params, moments, prior, random_state), completion
     # Every I-step of a chain completes the same data: its row blocks are
     # kept for the whole chain, released when it is closed.
@@ -339,7 +355,26 @@ def _augmentation_step(data, params, prior, random_state, augmentation, record=F
         random_state,
         weights=data.sample_weight,
     )
+    if record is not None:
+        completion = record.mapped(completion)
     return params, completion
+
+
+class _Output:
+    """Where a chain's completions go: ``data``'s units, or ``unscaled``'s."""
+
+    def __init__(self, data, scaling=None, unscaled=None):
+        self.scaling = scaling
+        self.data = data if scaling is None else unscaled
+        self.units = None if scaling is None else (scaling.scale, scaling.centre)
+
+    def table(self):
+        """A new table of the data in these units, for a step to draw into."""
+        return np.array(self.data.numeric, dtype=float, copy=True, order="C")
+
+    def mapped(self, completion):
+        """A completion of the model's data, in these units."""
+        return in_data_units(completion, self.data, self.scaling)
 
 
 def draw_params(
