@@ -229,9 +229,9 @@ class OneGaussianAugmentation:
         from the stream for an ill-conditioned covariance, after the draws
         for a conditional covariance singular to rounding).
         """
-        return self._draw(params, random_state, table, units) is not None
+        return self._draw(params, random_state, table, units, sums=False) is not None
 
-    def _draw(self, params, random_state, table, units=None):
+    def _draw(self, params, random_state, table, units=None, sums=True):
         """The compiled pass: the sums of the drawn missing parts, or None.
 
         Without a table, runs are summed in distribution (``run_summed``).
@@ -245,13 +245,14 @@ class OneGaussianAugmentation:
         else:
             normals = random_state.standard_normal(self.n_draws)
             roots = self.root_dfs
-        return self._pass(params, precision, normals, roots, table, units)
+        return self._pass(params, precision, normals, roots, table, units, sums)
 
-    def _pass(self, params, precision, normals, roots, table, units=None):
+    def _pass(self, params, precision, normals, roots, table, units=None, sums=True):
         """:meth:`_draw` given its standard normals and Bartlett diagonals.
 
         Row by row into ``table`` when given (in ``units``, see
-        :meth:`fill`); else with the runs summed.
+        :meth:`fill`); else with the runs summed. ``sums=False``: no sums
+        (zeros; a fill).
         """
         d = self.n_features
         scale, shift = (np.ones(d), np.zeros(d)) if units is None else units
@@ -279,6 +280,7 @@ class OneGaussianAugmentation:
             np.asarray(scale, dtype=float),
             np.asarray(shift, dtype=float),
             write,
+            sums,
         )
         return (missing_sum, cross, missing_scatter) if ok else None
 
@@ -321,6 +323,7 @@ def _augment(
     scale,
     shift,
     write,
+    summing,
 ):
     """The compiled pass of :meth:`OneGaussianAugmentation.step`; False on failure.
 
@@ -329,7 +332,7 @@ def _augment(
     where each run of a pattern starts (and, last, the number of rows);
     ``mean`` and the sums are centred on ``centre``; a drawn entry ``x`` is
     written into ``table`` as ``x scale + shift`` (a standardisation
-    undone).
+    undone); the sums are made only when ``summing`` (a fill needs none).
 
     Per run of a pattern: ``C = inv(P_MM)``, its factor ``L`` and the
     regression ``B = C P_MO``, contiguous. A run with ``run_summed >= 0``
@@ -429,12 +432,13 @@ def _augment(
                 position += r
                 w = weights[t]
                 for a in range(r):
-                    value = w * draw[a]
-                    run_sum[a] += value
-                    for b in range(q):
-                        run_cross[a, b] += value * values[b]
-                    for b in range(r):
-                        run_scatter[a, b] += value * draw[b]
+                    if summing:
+                        value = w * draw[a]
+                        run_sum[a] += value
+                        for b in range(q):
+                            run_cross[a, b] += value * values[b]
+                        for b in range(r):
+                            run_scatter[a, b] += value * draw[b]
                     if write:
                         c = missing[a]
                         table[rows[t], c] = (draw[a] + centre[c]) * scale[c] + shift[c]
