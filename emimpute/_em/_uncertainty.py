@@ -51,7 +51,7 @@ from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
-from emimpute._em._fused import jit, use_fused
+from emimpute._em._fused import cholesky, jit, use_fused
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
 from emimpute._em._params import MixtureParams
 from emimpute._em._warnings import user_stacklevel
@@ -631,24 +631,18 @@ def _dense_draw(
 ):  # pragma: no cover - compiled; its numpy twin is draw_gaussian_from_moments
     # scale = L L^T; A the Bartlett factor; C^T = A^{-1} L^T; the draw C C^T,
     # the mean + C noise / sqrt(n); then the precision factor inv(chol(S))^T.
+    # Slot 0 of the stack: L; slot 1: the factor of the draw.
     d = len(mean)
-    lower = np.zeros((d, d))
-    for i in range(d):
-        for j in range(i + 1):
-            total = scale[i, j]
-            for p in range(j):
-                total -= lower[i, p] * lower[j, p]
-            if i == j:
-                if not total > 0.0:
-                    return False
-                lower[i, i] = np.sqrt(total)
-            else:
-                lower[i, j] = total / lower[j, j]
+    lower = np.empty((2, d, d))
+    reciprocals = np.empty((2, d))
+    lower[0] = scale
+    if not cholesky(lower, reciprocals, 0, d):
+        return False
     # Forward substitution, A X = L^T, column by column (X = C^T).
     solved = np.zeros((d, d))
     for c in range(d):
         for i in range(d):
-            total = lower[c, i]
+            total = lower[0, c, i] if c >= i else 0.0
             for p in range(i):
                 total -= normals[i, p] * solved[p, c]
             solved[i, c] = total / roots[i]
@@ -663,26 +657,21 @@ def _dense_draw(
         for p in range(d):
             total += solved[p, i] * noise[p]
         drawn[i] = mean[i] + total * shrink
-    # The precision's factor: _forms' pivot bound, then U = inv(L_S)^T.
+    # The precision's factor, with _forms' pivot bound: U = inv(L_S)^T.
+    lower[1] = covariance
+    if not cholesky(lower, reciprocals, 1, d):
+        return False
     for i in range(d):
-        for j in range(i + 1):
-            total = covariance[i, j]
-            for p in range(j):
-                total -= lower[i, p] * lower[j, p]
-            if i == j:
-                if not total > pivot_bound * covariance[i, i]:
-                    return False
-                lower[i, i] = np.sqrt(total)
-            else:
-                lower[i, j] = total / lower[j, j]
+        if not lower[1, i, i] ** 2 > pivot_bound * covariance[i, i]:
+            return False
     for c in range(d):
         for i in range(c):
             factor[c, i] = 0.0
         for i in range(c, d):
             total = 1.0 if i == c else 0.0
             for p in range(c, i):
-                total -= lower[i, p] * factor[c, p]
-            factor[c, i] = total / lower[i, i]
+                total -= lower[1, i, p] * factor[c, p]
+            factor[c, i] = total * reciprocals[1, i]
     return True
 
 
