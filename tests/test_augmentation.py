@@ -170,8 +170,10 @@ def test_summed_runs_are_the_sums_of_their_rows(weighted):
     augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
     precision = augmentation._precision(params.gaussian)
     rows = np.random.RandomState(2).standard_normal(augmentation.n_draws)
-    table = np.array(data.numeric, dtype=float, order="C")
-    expected = augmentation._pass(params, precision, rows, np.empty(0), table)
+    # Every row drawn (no run summed), with the summed step's square root.
+    expected = augmentation._pass(
+        params, precision, rows, np.empty(0), None, runs=augmentation._row_by_row
+    )
     normals, roots, kinds = _noise_of(augmentation, rows)
     assert kinds == {"rows", "bartlett", "few"}
     assert len(normals) == augmentation.n_summed_draws

@@ -101,6 +101,7 @@ class OneGaussianAugmentation:
         self.centred = ordered
         self.mask = np.ascontiguousarray(data.mask[self.rows])
         self.weights = np.ascontiguousarray(weights[self.rows])
+        self.sum_runs = sum_runs
         n_runs = len(self.run_begin) - 1
         # Row by row (complete()'s draws): no run summed.
         self._row_by_row = np.full(n_runs, -1, dtype=np.intp)
@@ -247,25 +248,30 @@ class OneGaussianAugmentation:
             roots = self.root_dfs
         return self._pass(params, precision, normals, roots, table, units, sums)
 
-    def _pass(self, params, precision, normals, roots, table, units=None, sums=True):
+    def _pass(
+        self, params, precision, normals, roots, table, units=None, sums=True, runs=None
+    ):
         """:meth:`_draw` given its standard normals and Bartlett diagonals.
 
         Row by row into ``table`` when given (in ``units``, see
-        :meth:`fill`); else with the runs summed. ``sums=False``: no sums
-        (zeros; a fill).
+        :meth:`fill`), ``complete``'s draws; else with the runs summed (the
+        runs with ``runs >= 0``, ``run_summed`` by default). ``sums=False``:
+        no sums (zeros; a fill).
         """
         d = self.n_features
+        write = table is not None
+        if runs is None:
+            runs = self._row_by_row if write else self.run_summed
         scale, shift = (np.ones(d), np.zeros(d)) if units is None else units
         missing_sum = np.zeros(d)
         cross = np.zeros((d, d))
         missing_scatter = np.zeros((d, d))
-        write = table is not None
         ok = _augment(
             self.centred,
             self.mask,
             self.rows,
             self.run_begin,
-            self._row_by_row if write else self.run_summed,
+            runs,
             self.run_factors,
             self.weights,
             np.ascontiguousarray(params.gaussian.means[0] - self.centre, dtype=float),
@@ -281,6 +287,7 @@ class OneGaussianAugmentation:
             np.asarray(shift, dtype=float),
             write,
             sums,
+            write or not self.sum_runs,
         )
         return (missing_sum, cross, missing_scatter) if ok else None
 
@@ -324,6 +331,7 @@ def _augment(
     shift,
     write,
     summing,
+    streamed,
 ):
     """The compiled pass of :meth:`OneGaussianAugmentation.step`; False on failure.
 
@@ -334,14 +342,18 @@ def _augment(
     written into ``table`` as ``x scale + shift`` (a standardisation
     undone); the sums are made only when ``summing`` (a fill needs none).
 
-    Per run of a pattern: ``C = inv(P_MM)``, its factor ``L`` and the
-    regression ``B = C P_MO``, contiguous. A run with ``run_summed >= 0``
-    is summed in distribution (:func:`_summed_run`, its factor of ``[1,
-    X_O]`` at ``run_factors[run_summed:]``); the others row by row, ``mu_M
-    - B (x_O - mu_O) + L z``, added into the run's own sums. The run's sums
-    are added into the totals when it ends (one scattered addition per run,
-    not per row). ``normals`` are taken in order, ``roots`` (the Bartlett
-    factors' diagonals) too.
+    Per run of a pattern, ``P_MM = R R^T``. ``streamed``: ``complete``'s
+    draws, ``C = inv(P_MM)``, its factor ``L`` and the regression ``B = C
+    P_MO``, contiguous, and per row ``mu_M - B (x_O - mu_O) + L z``. Else
+    any draws of the same distribution, with the square root ``inv(R^T)``
+    of ``C``, which needs no inverse and no second factorisation (at d = 10
+    they were two thirds of a run's set-up): ``G = inv(R) P_MO`` and per row
+    ``mu_M + inv(R^T) (z - G (x_O - mu_O))``; a run with ``run_summed >=
+    0`` is then summed in distribution (:func:`_summed_run`, its factor of
+    ``[1, X_O]`` at ``run_factors[run_summed:]``). Rows' draws are added
+    into the run's own sums, which are added into the totals when the run
+    ends (one scattered addition per run, not per row). ``normals`` are
+    taken in order, ``roots`` (the Bartlett factors' diagonals) too.
     """
     d = centred.shape[1]
     missing = np.empty(d, dtype=np.intp)
@@ -381,19 +393,30 @@ def _augment(
                 factors[0, a, b] = precision[missing[a], missing[b]]
         if not cholesky(factors, reciprocals, 0, r):
             return False
-        inverse_from_cholesky(factors, reciprocals, 0, conditional, r)
-        for a in range(r):
-            for b in range(a + 1):
-                factors[1, a, b] = conditional[0, a, b]
-                conditional[0, b, a] = conditional[0, a, b]
-        if not cholesky(factors, reciprocals, 1, r):
-            return False
-        for a in range(r):
-            for b in range(q):
-                total = 0.0
-                for c in range(r):
-                    total += conditional[0, a, c] * precision[missing[c], observed[b]]
-                regression[a, b] = total
+        if streamed:
+            inverse_from_cholesky(factors, reciprocals, 0, conditional, r)
+            for a in range(r):
+                for b in range(a + 1):
+                    factors[1, a, b] = conditional[0, a, b]
+                    conditional[0, b, a] = conditional[0, a, b]
+            if not cholesky(factors, reciprocals, 1, r):
+                return False
+            for a in range(r):
+                for b in range(q):
+                    total = 0.0
+                    for c in range(r):
+                        total += (
+                            conditional[0, a, c] * precision[missing[c], observed[b]]
+                        )
+                    regression[a, b] = total
+        else:
+            # G = inv(R) P_MO, by forward substitution down its rows.
+            for a in range(r):
+                for b in range(q):
+                    total = precision[missing[a], observed[b]]
+                    for e in range(a):
+                        total -= factors[0, a, e] * regression[e, b]
+                    regression[a, b] = total * reciprocals[0, a]
         if run_summed[u] >= 0:
             position, root_position = _summed_run(
                 run_factors[run_summed[u] :],
@@ -406,6 +429,7 @@ def _augment(
                 mean,
                 regression,
                 factors,
+                reciprocals,
                 normals,
                 position,
                 roots,
@@ -422,13 +446,24 @@ def _augment(
                 for b in range(q):
                     values[b] = centred[t, observed[b]]
                     residual[b] = values[b] - mean[observed[b]]
-                for a in range(r):
-                    total = mean[missing[a]]
-                    for b in range(q):
-                        total -= regression[a, b] * residual[b]
-                    for b in range(a + 1):
-                        total += factors[1, a, b] * normals[position + b]
-                    draw[a] = total
+                if streamed:
+                    for a in range(r):
+                        total = mean[missing[a]]
+                        for b in range(q):
+                            total -= regression[a, b] * residual[b]
+                        for b in range(a + 1):
+                            total += factors[1, a, b] * normals[position + b]
+                        draw[a] = total
+                else:
+                    # mu_M + inv(R^T) (z - G (x_O - mu_O)).
+                    for a in range(r):
+                        total = normals[position + a]
+                        for b in range(q):
+                            total -= regression[a, b] * residual[b]
+                        draw[a] = total
+                    _back_substitute(factors, reciprocals, draw, r)
+                    for a in range(r):
+                        draw[a] += mean[missing[a]]
                 position += r
                 w = weights[t]
                 for a in range(r):
@@ -456,6 +491,16 @@ def _augment(
 
 
 @jit
+def _back_substitute(factors, reciprocals, b, n):
+    """``b[:n] = inv(R^T) b[:n]``, ``R`` the lower factor in slot 0."""
+    for a in range(n - 1, -1, -1):
+        total = b[a]
+        for e in range(a + 1, n):
+            total -= factors[0, e, a] * b[e]
+        b[a] = total * reciprocals[0, a]
+
+
+@jit
 def _summed_run(
     factor,
     n,
@@ -467,6 +512,7 @@ def _summed_run(
     mean,
     regression,
     factors,
+    reciprocals,
     normals,
     position,
     roots,
@@ -481,39 +527,42 @@ def _summed_run(
     """A run's sums of draws, drawn in distribution; the streams' new positions.
 
     With ``Y = [1, X_O]`` the run's ``n`` rows (``k = q + 1`` columns,
-    ``n > k``), ``Y = Q R`` (``factor``: ``R``, ``k x k`` upper triangular,
-    row-major) and the draws ``m_i = H y_i + L z_i`` (``H = [mu_M + B mu_O,
-    -B]``): ``sum m y^T = V R`` and ``sum m m^T = V V^T + (L A)(L A)^T``
-    with ``V = H R^T + L W``, where ``W = Z^T Q`` (``r x k``) is standard
-    normal and ``A A^T = Z^T (I - Q Q^T) Z`` is ``Wishart(n - k, I)``
-    independent of it: ``A`` lower triangular with ``sqrt(chi2(n - k - a))``
-    on its diagonal (``roots``) and standard normals below (Bartlett) when
-    ``n - k >= r``, else ``r x (n - k)`` standard normals. Weighted by the
-    run's one weight ``w``.
+    ``n > k``), ``Y = Q R_Y`` (``factor``: ``R_Y``, ``k x k`` upper
+    triangular, row-major) and the draws ``m_i = H y_i + S z_i`` (``S =
+    inv(R^T)``, ``P_MM = R R^T``; ``H = S H'``, ``H' = [R^T mu_M + G mu_O,
+    -G]``, ``G = inv(R) P_MO`` in ``regression``): ``sum m y^T = V R_Y``
+    and ``sum m m^T = V V^T + (S A)(S A)^T`` with ``V = S (H' R_Y^T + W)``,
+    where ``W = Z^T Q`` (``r x k``) is standard normal and ``A A^T = Z^T (I
+    - Q Q^T) Z`` is ``Wishart(n - k, I)`` independent of it: ``A`` lower
+    triangular with ``sqrt(chi2(n - k - a))`` on its diagonal (``roots``)
+    and standard normals below (Bartlett) when ``n - k >= r``, else ``r x
+    (n - k)`` standard normals. Weighted by the run's one weight ``w``.
     """
     k = q + 1
     df = n - k
-    # fitted = H R^T, then + L W: V (r x k).
+    # H' R_Y^T + W, then S times it, column by column: V (r x k).
     for a in range(r):
-        offset = mean[missing[a]]
+        offset = 0.0
+        for e in range(a, r):
+            offset += factors[0, e, a] * mean[missing[e]]
         for b in range(q):
             offset += regression[a, b] * mean[observed[b]]
         for j in range(k):
-            # (H R^T)[a, j] = sum_{c >= j} H[a, c] R[j, c].
-            total = 0.0
+            # (H' R_Y^T)[a, j] = sum_{c >= j} H'[a, c] R_Y[j, c].
+            total = normals[position + a * k + j]
             if j == 0:
-                total = offset * factor[0]
+                total += offset * factor[0]
             for c in range(max(j, 1), k):
                 total -= regression[a, c - 1] * factor[j * k + c]
-            fitted[a, j] = total
-    for a in range(r):
-        for j in range(k):
-            total = fitted[a, j]
-            for c in range(a + 1):
-                total += factors[1, a, c] * normals[position + c * k + j]
             products[a, j] = total
     position += r * k
-    # V R: the sums of m and of m x_O^T.
+    for j in range(k):
+        for a in range(r):
+            fitted[a, 0] = products[a, j]
+        _back_substitute(factors, reciprocals, fitted[:, 0], r)
+        for a in range(r):
+            products[a, j] = fitted[a, 0]
+    # V R_Y: the sums of m and of m x_O^T.
     for a in range(r):
         for c in range(k):
             total = 0.0
@@ -523,23 +572,24 @@ def _summed_run(
                 run_sum[a] += w * total
             else:
                 run_cross[a, c - 1] += w * total
-    # L A, A from the Bartlett draws (or all normals when df < r).
+    # S A, A from the Bartlett draws (or all normals when df < r).
     bartlett = df >= r
     width = r if bartlett else df
-    for a in range(r):
-        for c in range(width):
-            total = 0.0
-            if bartlett and c <= a:
-                # A lower triangular: rows c..a of its column c (none when
-                # c > a: L A is lower triangular too).
-                total = factors[1, a, c] * roots[root_position + c]
-                for e in range(c + 1, a + 1):
-                    entry = normals[position + e * (e - 1) // 2 + c]
-                    total += factors[1, a, e] * entry
-            elif not bartlett:
-                for e in range(a + 1):
-                    total += factors[1, a, e] * normals[position + e * width + c]
-            spread[a, c] = total
+    for c in range(width):
+        for a in range(r):
+            if bartlett:
+                if a < c:
+                    entry = 0.0
+                elif a == c:
+                    entry = roots[root_position + c]
+                else:
+                    entry = normals[position + a * (a - 1) // 2 + c]
+            else:
+                entry = normals[position + a * width + c]
+            fitted[a, 0] = entry
+        _back_substitute(factors, reciprocals, fitted[:, 0], r)
+        for a in range(r):
+            spread[a, c] = fitted[a, 0]
     if bartlett:
         position += r * (r - 1) // 2
         root_position += r
