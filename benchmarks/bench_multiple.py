@@ -292,7 +292,7 @@ def run_speed(
     n_samples=10_000,
     n_features=10,
     n_imputations=20,
-    repeats=3,
+    repeats=7,
     parallel=True,
     log=print,
 ):
@@ -556,7 +556,7 @@ def run(
     masks=10,
     speed_n_samples=10_000,
     speed_n_features=10,
-    speed_repeats=3,
+    speed_repeats=7,
     speed_parallel=True,
     parts=PARTS,
     log=print,
@@ -609,7 +609,7 @@ def build_parser(parser=None):
     parser.add_argument("--masks", type=int, default=10)
     parser.add_argument("--speed-n-samples", type=int, default=10_000)
     parser.add_argument("--speed-n-features", type=int, default=10)
-    parser.add_argument("--speed-repeats", type=int, default=3)
+    parser.add_argument("--speed-repeats", type=int, default=7)
     parser.add_argument("--blas-threads", type=int, default=1)
     parser.add_argument(
         "--parts",
