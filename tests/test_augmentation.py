@@ -101,10 +101,16 @@ _RUNS = [
 ]
 
 
-def _runs_data(seed=0):
+def _runs_data(seed=0, degenerate=False):
     rng = np.random.RandomState(seed)
     n = sum(size for _, size in _RUNS)
     X = rng.normal(size=(n, 2)) @ rng.normal(size=(2, 5)) + rng.normal(size=(n, 5))
+    if degenerate:
+        # Runs whose [1, X_O] is of lower rank than its columns: a column
+        # constant over the run's rows (pattern (0,)), repeated rows
+        # (pattern (1, 2)).
+        X[40:100, 3] = 2.0
+        X[100:140] = X[100]
     start = 0
     for missing, size in _RUNS:
         X[start : start + size, list(missing)] = np.nan
@@ -115,6 +121,24 @@ def _runs_data(seed=0):
     weights[40:100] = 2.0
     weights[-30:] = rng.uniform(0.5, 2.0, 30)
     return X, weights
+
+
+def _check_run_factors(augmentation):
+    """Each summed run's ``R`` is a factor of ``Y^T Y``, ``Y = [1, X_O]``."""
+    d = augmentation.n_features
+    begin = augmentation.run_begin
+    for u in np.flatnonzero(augmentation.run_summed >= 0):
+        first, stop = begin[u], begin[u + 1]
+        missing = augmentation.mask[first]
+        k = d - int(missing.sum()) + 1
+        offset = augmentation.run_summed[u]
+        factor = augmentation.run_factors[offset : offset + k * k].reshape(k, k)
+        y = np.column_stack(
+            [np.ones(stop - first), augmentation.centred[first:stop, ~missing]]
+        )
+        np.testing.assert_array_equal(factor, np.triu(factor))
+        # Entries of Y^T Y of order n (at most 60 rows, values of order 3).
+        np.testing.assert_allclose(factor.T @ factor, y.T @ y, rtol=0, atol=1e-10)
 
 
 def _noise_of(augmentation, normals):
@@ -185,15 +209,19 @@ def test_summed_runs_are_the_sums_of_their_rows(weighted):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-11 * np.abs(b).max())
 
 
-def test_summed_step_draws_the_moments_of_the_row_by_row_step():
+@pytest.mark.parametrize("degenerate", [False, True])
+def test_summed_step_draws_the_moments_of_the_row_by_row_step(degenerate):
     # The same distribution of the completed data's moments: 10,000 steps
     # each way under the same parameters, their means within 5 standard
     # errors of each other and their variances within 10% (the Bartlett
     # diagonals' degrees of freedom, if one short in a run of 6 rows, would
-    # move the mean of the scatter by 5 standard errors).
-    X, weights = _runs_data()
+    # move the mean of the scatter by 5 standard errors). Runs of a lower
+    # rank than their columns too: the factor R of [1, X_O] = Q R has the
+    # rank of [1, X_O], and Q orthonormal columns all the same.
+    X, weights = _runs_data(degenerate=degenerate)
     data, params = _fitted(X, sample_weight=weights)
     augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
+    _check_run_factors(augmentation)
     stream = np.random.RandomState(0)
     table = np.array(data.numeric, dtype=float, order="C")
     n_steps = 10_000
