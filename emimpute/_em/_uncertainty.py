@@ -51,6 +51,7 @@ from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
+from emimpute._em._forms import singular_pivot_share
 from emimpute._em._fused import cholesky, jit, use_fused
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
 from emimpute._em._params import MixtureParams
@@ -286,8 +287,9 @@ def posterior_chain(
     ``data``, which the chain then continues from (so that it costs no pass
     over the data of its own: ``burn_in + 1 + (m - 1) thin`` I-steps for
     ``m`` draws). One Gaussian on numeric columns takes the compiled steps
-    of ``_augmentation`` (the same draws); other models ``complete``, whose
-    row blocks are kept (``keep_blocks=True``) until the chain is closed.
+    of ``_augmentation`` (draws of the same distribution); other models
+    ``complete``, whose row blocks are kept (``keep_blocks=True``) until the
+    chain is closed.
 
     With ``scaling`` (``data`` being ``scaling.apply(unscaled)``), the
     completions are in ``unscaled``'s units (``in_data_units``; the compiled
@@ -331,8 +333,11 @@ def _augmentation_step(data, params, prior, random_state, augmentation, record=N
 
     By ``augmentation``'s compiled pass when given (and when it can draw
     under ``params``), else by ``complete`` and :func:`draw_params`: the same
-    numbers from the stream, in the same order, either way. ``record``, an
-    :class:`_Output`, asks for the completion, in its units.
+    numbers from the stream, in the same order, either way, for a step that
+    records its completion or an augmentation made with ``sum_runs=False``
+    (else its runs are summed: the same distribution, see
+    ``_augmentation``). ``record``, an :class:`_Output`, asks for the
+    completion, in its units.
     """
     if augmentation is not None:
         table = None if record is None else record.table()
@@ -611,7 +616,7 @@ def _one_dense_draw(form, means, scatter, normals, chi2, noise, counts):
         noise[0],
         np.ascontiguousarray(means[0], dtype=float),
         1.0 / np.sqrt(max(counts[0], 1.0)),
-        16 * n_features * np.finfo(float).eps,
+        singular_pivot_share(n_features),
         covariance,
         factor,
         drawn_mean,
