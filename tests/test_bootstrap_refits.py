@@ -21,9 +21,15 @@ from _reference import (
 from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._config import EMConfig
 from emimpute._em._data import EMData
-from emimpute._em._forms import covariance_form
+from emimpute._em._forms import _cholesky_lower, covariance_form
 from emimpute._em._loop import run_em
-from emimpute._em._pattern_sums import PatternRows, pattern_work, supports
+from emimpute._em._pattern_sums import (
+    PatternRows,
+    _factor,
+    _factor_numpy,
+    pattern_work,
+    supports,
+)
 from emimpute._em._uncertainty import bootstrap_counts, bootstrap_params, bootstrap_tol
 
 
@@ -157,3 +163,53 @@ def test_the_row_blocks_run_where_patterns_are_many():
         assert supports(data, params, prior) is expected
     # Two components: never.
     assert not supports(data, random_params(rng, 2, d, "full"), prior)
+
+
+@pytest.mark.parametrize("factor", [_factor, _factor_numpy], ids=["numba", "numpy"])
+def test_a_refits_factorisation_is_the_m_steps(factor):
+    # The precision and log det S of a covariance, against numpy's inverse
+    # and slogdet: 1e-12 relative to the precision's largest entry (the
+    # matrices' condition numbers are below 1e3, so rounding is below
+    # 1e-13); and a point is invalid exactly where the M-step's own
+    # factorisation (_forms) raises.
+    rng = np.random.default_rng(0)
+    d = 6
+    for _ in range(20):
+        root = rng.normal(size=(d, d))
+        covariance = root @ root.T / d + 0.1 * np.eye(d)
+        precision = np.empty((d, d))
+        log_det = factor(covariance, precision)
+        expected = np.linalg.inv(covariance)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(precision, expected, rtol=0, atol=1e-12 * scale)
+        assert log_det == pytest.approx(np.linalg.slogdet(covariance)[1], abs=1e-12)
+    root = rng.normal(size=(d, d - 1))
+    singular = root @ root.T  # rank d - 1: a pivot of rounding size
+    indefinite = np.diag([1.0, -1.0, 1.0, 1.0, 1.0, 1.0])
+    with_nan = np.eye(d)
+    with_nan[2, 1] = with_nan[1, 2] = np.nan
+    with_inf = np.eye(d)
+    with_inf[4, 4] = np.inf
+    for matrix in (singular, indefinite, with_nan, with_inf):
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            _cholesky_lower(matrix[None])
+        assert np.isnan(factor(matrix, np.empty((d, d))))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_a_singular_m_step_raises_as_on_the_resampled_rows(engine):
+    # Two observed columns on a line, and no reg_covar: the refit's M-step
+    # covariance is singular (a pivot of rounding size), and the map of the
+    # per-pattern sums raises the M-step's own error, as the rows' refit
+    # does.
+    data, config, params = _fit("full")
+    X = data.numeric.copy()
+    X[:, 0] = np.random.default_rng(1).normal(size=len(X))
+    X[:, 1] = 2.0 * X[:, 0] + 1.0
+    data = EMData.build(X)
+    counts = bootstrap_counts(data, np.random.RandomState(1))
+    rows = PatternRows(data, params.means[0], engine=engine)
+    refit = replace(config, prior=replace(config.prior, reg_covar=0.0))
+    for sample in (rows.weighted(counts), _resampled(data, counts)):
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            anderson_em(sample, refit, params)

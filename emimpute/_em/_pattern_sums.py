@@ -47,12 +47,14 @@ import math
 
 import numpy as np
 
+from emimpute._em._accelerate import flatten
 from emimpute._em._data import EMData
-from emimpute._em._forms import DenseForm
+from emimpute._em._forms import ILL_DEFINED_COVARIANCE, DenseForm, _cholesky_lower
 from emimpute._em._fused import jit, use_fused
 from emimpute._em._gaussian import GaussianFamily
+from emimpute._em._params import MixtureParams
 from emimpute._em._patterns import rows_in_order
-from emimpute._em._stats import MixtureStats, SufficientStats
+from emimpute._em._stats import NK_FLOOR, MixtureStats, SufficientStats
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -295,9 +297,21 @@ class PatternSums:
         with one component). Cost ``O(P d^3)``.
         """
         family = params.families[0]
-        rows = self.pattern_rows
         mean = family.means[0]
-        precision, log_det = _precision(family)
+        value, s1, s2 = self.moments(mean, *_precision(family))
+        nk = np.array([self.counts.sum()])
+        if not family.form.dense:
+            s2 = np.diagonal(s2).copy()
+        stats = SufficientStats(nk=nk, s1=s1[None], s2=s2[None], shift=mean[None])
+        return value, MixtureStats(nk=nk, families=(stats,))
+
+    def moments(self, mean, precision, log_det):
+        """The E-step at ``mean`` and ``precision`` (``log_det = log det S``).
+
+        Returns the per-row log-likelihood (weighted mean), ``s1`` of shape
+        (d,) and ``s2`` of shape (d, d), centred on ``mean``.
+        """
+        rows = self.pattern_rows
         # With s = mu - c and the sums U1, U2 around c (z = u - s):
         # sum_p A_p Z2_p A_p^T = sum_p A U2 A^T - a^T b - b^T a + b^T n b,
         # a_p = A_p U1_p, b_p = A_p s.
@@ -317,13 +331,142 @@ class PatternSums:
             + log_dets
             + _LOG_2PI * (self.counts @ rows.n_observed)
         )
-        nk = np.array([self.counts.sum()])
-        form = family.form
-        if not form.dense:
-            s2 = np.diagonal(s2).copy()
-        stats = SufficientStats(nk=nk, s1=s1[None], s2=s2[None], shift=mean[None])
         value = log_likelihood / self.total_weight if self.total_weight else 0.0
-        return value, MixtureStats(nk=nk, families=(stats,))
+        return value, s1, s2
+
+    def em_map(self, config):
+        """EM's map on these sums, for ``anderson_em`` (see :class:`OneGaussianMap`)."""
+        return OneGaussianMap(self, config.prior)
+
+
+class OneGaussianMap:
+    """EM's map of one Gaussian on :class:`PatternSums`, on flat vectors.
+
+    A refit's EM steps and Anderson extrapolations as
+    :func:`~emimpute._em._accelerate.anderson_em` asks of a map (see
+    ``_accelerate.MixtureMap``), on the same coordinates
+    (``_accelerate.flatten``: the weight, the mean, the covariance in its
+    form's shape), with no :class:`MixtureParams` made but the last: a point
+    is its vector, with the mean, the precision matrix and ``log det S``
+    that the next E-step reads. The covariance is factored once per point
+    (compiled, or numpy without numba) by the rule of the M-step's own
+    factorisation (``_forms``: not positive definite, or a pivot below
+    ``16 d eps`` times its variance, is invalid); the M-step's arithmetic is
+    the form's own (``covariances_from_statistics``). Without a conjugate
+    prior only (``supports``).
+    """
+
+    def __init__(self, sums, prior):
+        self.sums, self.prior = sums, prior
+
+    def start(self, params):
+        self.form = params.gaussian.form
+        self.n_features = params.gaussian.n_features
+        return self.point(flatten(params), params)
+
+    def expectation(self, point):
+        _, mean, precision, log_det = point
+        value, s1, s2 = self.sums.moments(mean, precision, log_det)
+        return value, (s1, s2)
+
+    def m_step(self, stats, point):
+        s1, s2 = stats
+        nk = np.array([self.sums.counts.sum() + NK_FLOOR])
+        centred = s1[None] / nk[:, None]
+        if not self.form.dense:
+            s2 = np.diagonal(s2)
+        covariances = self.form.covariances_from_statistics(
+            s2[None], nk, centred, self.prior.reg_covar
+        )
+        vector = np.concatenate(([1.0], point[1] + centred[0], covariances.ravel()))
+        g = self.point(vector, None)
+        if g is None:
+            raise ValueError(ILL_DEFINED_COVARIANCE)
+        return g
+
+    @staticmethod
+    def vector(point):
+        return point[0]
+
+    def point(self, vector, like):
+        """The point of ``vector``; None if its weight or covariance is invalid."""
+        d = self.n_features
+        if not vector[0] > 0:
+            return None
+        covariances = vector[1 + d :].reshape(self.form.shape(1, d))
+        if self.form.dense:
+            covariance = self.form.stack(covariances)[0]
+        else:
+            covariance = np.diag(self.form.variances(covariances, d)[0])
+        precision = np.empty((d, d))
+        factor = _factor if self.sums.pattern_rows.compiled else _factor_numpy
+        log_det = factor(covariance, precision)
+        if not np.isfinite(log_det):
+            return None
+        return vector, vector[1 : 1 + d], precision, log_det
+
+    def params(self, point):
+        vector, d = point[0], self.n_features
+        family = GaussianFamily.from_covariances(
+            self.form,
+            vector[1 : 1 + d].reshape(1, d),
+            vector[1 + d :].reshape(self.form.shape(1, d)),
+        )
+        return MixtureParams(weights=vector[:1], families=(family,))
+
+
+def _factor_numpy(covariance, precision):
+    """:func:`_factor` in numpy: the M-step's own factorisation (``_forms``)."""
+    try:
+        lower = _cholesky_lower(covariance[None])[0]
+    except ValueError:
+        return np.nan
+    inverse = np.linalg.inv(lower)
+    precision[:] = inverse.T @ inverse
+    return 2.0 * float(np.log(np.diagonal(lower)).sum())
+
+
+@jit
+def _factor(covariance, precision):  # pragma: no cover - compiled
+    # S = R R^T (R lower triangular); precision = inv(R)^T inv(R); returns
+    # log det S, or NaN where _forms._cholesky_lower raises (a non-finite
+    # entry, or a pivot R_ii^2 not above 16 d eps S_ii).
+    d = covariance.shape[0]
+    floor = 16.0 * d * np.finfo(np.float64).eps
+    chol = np.zeros((d, d))
+    log_det = 0.0
+    for i in range(d):
+        for j in range(d):
+            if not np.isfinite(covariance[i, j]):
+                return np.nan
+        for j in range(i + 1):
+            value = covariance[i, j]
+            for k in range(j):
+                value -= chol[i, k] * chol[j, k]
+            if i == j:
+                if not value > floor * covariance[i, i]:
+                    return np.nan
+                chol[i, i] = np.sqrt(value)
+                log_det += 2.0 * np.log(chol[i, i])
+            else:
+                chol[i, j] = value / chol[j, j]
+    # W = inv(R), lower triangular, column by column.
+    inverse = np.zeros((d, d))
+    for j in range(d):
+        inverse[j, j] = 1.0 / chol[j, j]
+        for i in range(j + 1, d):
+            value = 0.0
+            for k in range(j, i):
+                value -= chol[i, k] * inverse[k, j]
+            inverse[i, j] = value / chol[i, i]
+    for a in range(d):
+        for b in range(a + 1):
+            value = 0.0
+            for k in range(a, d):
+                value += inverse[k, a] * inverse[k, b]
+            precision[a, b] = value
+            precision[b, a] = value
+    return log_det
 
 
 def _terms_numpy(rows, precision, counts, first, second, shift):
