@@ -316,21 +316,34 @@ class PatternSums:
         # sum_p A_p Z2_p A_p^T = sum_p A U2 A^T - a^T b - b^T a + b^T n b,
         # a_p = A_p U1_p, b_p = A_p s.
         shift = mean - rows.centre
-        terms = _terms_compiled if rows.compiled else _terms_numpy
-        moved, offsets, scatter, conditional, log_dets = terms(
-            rows, precision, self.counts, self.first, self.second, shift
-        )
-        cross = moved.T @ offsets
-        scatter += (offsets * self.counts[:, None]).T @ offsets - cross - cross.T
-        s2 = scatter + conditional
-        s1 = moved.sum(axis=0) - self.counts @ offsets
-        # log det S_OO = log det S + log det L_MM, summed with the counts.
-        log_likelihood = -0.5 * (
-            np.sum(precision * scatter)
-            + self.counts.sum() * log_det
-            + log_dets
-            + _LOG_2PI * (self.counts @ rows.n_observed)
-        )
+        if rows.compiled:
+            log_likelihood, s1, s2 = _pattern_moments(
+                precision,
+                log_det,
+                rows.missing_flat,
+                rows.observed_flat,
+                rows.pointers,
+                rows.n_observed,
+                self.counts,
+                self.first,
+                self.second,
+                shift,
+            )
+        else:
+            moved, offsets, scatter, conditional, log_dets = _terms_numpy(
+                rows, precision, self.counts, self.first, self.second, shift
+            )
+            cross = moved.T @ offsets
+            scatter += (offsets * self.counts[:, None]).T @ offsets - cross - cross.T
+            s2 = scatter + conditional
+            s1 = moved.sum(axis=0) - self.counts @ offsets
+            # log det S_OO = log det S + log det L_MM, summed with the counts.
+            log_likelihood = -0.5 * (
+                np.sum(precision * scatter)
+                + self.counts.sum() * log_det
+                + log_dets
+                + _LOG_2PI * (self.counts @ rows.n_observed)
+            )
         value = log_likelihood / self.total_weight if self.total_weight else 0.0
         return value, s1, s2
 
@@ -506,23 +519,33 @@ def _terms_numpy(rows, precision, counts, first, second, shift):
     return moved, offsets, scatter, conditional.reshape(d, d), log_dets
 
 
-def _terms_compiled(rows, precision, counts, first, second, shift):
-    """:func:`_terms_numpy`, compiled: one pattern at a time, no stacks.
-
-    The stacks of the numpy version (the A_p, the blocks and their
-    inverses) cost more to make and gather than their arithmetic; here each
-    pattern's block is factored (Cholesky) and used while in cache.
-    """
-    d = rows.n_features
-    moved = np.empty_like(first)
-    offsets = np.empty_like(first)
-    scatter = np.zeros((d, d))
-    conditional = np.zeros((d, d))
+@jit
+def _pattern_moments(
+    precision,
+    log_det,
+    missing,
+    observed,
+    pointers,
+    n_observed,
+    counts,
+    first,
+    second,
+    shift,
+):  # pragma: no cover - compiled; its Python twin is in PatternSums.moments
+    # The terms of every pattern (_pattern_terms), then their sums as
+    # PatternSums.moments makes them from _terms_numpy's, in one call: a
+    # dozen numpy calls on (P, d) arrays cost a third of the terms (measured
+    # 75 of 255 us at d = 10, 598 patterns).
+    n_patterns, n_features = first.shape
+    moved = np.empty((n_patterns, n_features))
+    offsets = np.empty((n_patterns, n_features))
+    scatter = np.zeros((n_features, n_features))
+    conditional = np.zeros((n_features, n_features))
     log_dets = _pattern_terms(
         precision,
-        rows.missing_flat,
-        rows.observed_flat,
-        rows.pointers,
+        missing,
+        observed,
+        pointers,
         counts,
         first,
         second,
@@ -532,7 +555,23 @@ def _terms_compiled(rows, precision, counts, first, second, shift):
         scatter,
         conditional,
     )
-    return moved, offsets, scatter, conditional, log_dets
+    weighted = offsets * counts[:, np.newaxis]
+    cross = np.dot(moved.T, offsets)
+    scatter += np.dot(weighted.T, offsets) - cross - cross.T
+    s1 = moved.sum(axis=0) - weighted.sum(axis=0)
+    quadratic = 0.0
+    total = 0.0
+    observed_count = 0.0
+    for a in range(n_features):
+        for b in range(n_features):
+            quadratic += precision[a, b] * scatter[a, b]
+    for p in range(n_patterns):
+        total += counts[p]
+        observed_count += counts[p] * n_observed[p]
+    log_likelihood = -0.5 * (
+        quadratic + total * log_det + log_dets + _LOG_2PI * observed_count
+    )
+    return log_likelihood, s1, scatter + conditional
 
 
 @jit
@@ -549,7 +588,7 @@ def _pattern_terms(
     offsets,
     scatter,
     conditional,
-):  # pragma: no cover - compiled; its Python twin is _terms_numpy
+):  # pragma: no cover - compiled; its Python twin is _terms_numpy; called by _pattern_moments
     # Pattern p's missing coordinates are missing[pointers[p, 0]:pointers[p,
     # 1]], its observed ones observed[pointers[p, 2]:pointers[p, 3]].
     log_dets = 0.0
