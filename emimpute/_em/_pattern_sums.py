@@ -588,7 +588,7 @@ def _pattern_terms(
     offsets,
     scatter,
     conditional,
-):  # pragma: no cover - compiled; its Python twin is _terms_numpy; called by _pattern_moments
+):  # pragma: no cover - compiled; twin: _terms_numpy (via _pattern_moments)
     # Pattern p's missing coordinates are missing[pointers[p, 0]:pointers[p,
     # 1]], its observed ones observed[pointers[p, 2]:pointers[p, 3]].
     log_dets = 0.0
