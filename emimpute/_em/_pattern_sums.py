@@ -289,6 +289,11 @@ class PatternSums:
         self.first = first
         self.second = second
         self.total_weight = total_weight
+        if rows.compiled:
+            # sum_p U2_p: the observed-by-observed part of sum_p A_p U2_p
+            # A_p^T, the same at every E-step (U2_p is 0 on the missing rows
+            # and columns); the compiled terms add only the rest.
+            self.observed_scatter = second.sum(axis=0)
 
     def expectation(self, params, chunk_size=None):
         """Per-row log-likelihood (weighted mean) and the E-step's statistics.
@@ -327,6 +332,7 @@ class PatternSums:
                 self.counts,
                 self.first,
                 self.second,
+                self.observed_scatter,
                 shift,
             )
         else:
@@ -530,16 +536,18 @@ def _pattern_moments(
     counts,
     first,
     second,
+    observed_scatter,
     shift,
 ):  # pragma: no cover - compiled; its Python twin is in PatternSums.moments
-    # The terms of every pattern (_pattern_terms), then their sums as
-    # PatternSums.moments makes them from _terms_numpy's, in one call: a
-    # dozen numpy calls on (P, d) arrays cost a third of the terms (measured
-    # 75 of 255 us at d = 10, 598 patterns).
+    # The terms of every pattern (_pattern_terms, which adds to scatter all
+    # of sum_p A_p U2_p A_p^T but its observed part, observed_scatter), then
+    # their sums as PatternSums.moments makes them from _terms_numpy's, in
+    # one call: a dozen numpy calls on (P, d) arrays cost a third of the
+    # terms (measured 75 of 255 us at d = 10, 598 patterns).
     n_patterns, n_features = first.shape
     moved = np.empty((n_patterns, n_features))
     offsets = np.empty((n_patterns, n_features))
-    scatter = np.zeros((n_features, n_features))
+    scatter = observed_scatter.copy()
     conditional = np.zeros((n_features, n_features))
     log_dets = _pattern_terms(
         precision,
@@ -661,14 +669,13 @@ def _pattern_terms(
                 v -= solution[i, b] * shift[o[b]]
             moved[p, m[i]] = u
             offsets[p, m[i]] = v
-        # A U2 A^T: U2_OO, B U2_OO and its transpose, B U2_OO B^T (U2 is 0
-        # on the missing rows and columns). U2_OO gathered first, so that the
-        # products run along contiguous rows.
+        # A U2 A^T but U2_OO (the caller's sum_p U2_p): B U2_OO and its
+        # transpose, B U2_OO B^T (U2 is 0 on the missing rows and columns).
+        # U2_OO gathered first, so that the products run along contiguous
+        # rows.
         for a in range(q):
             for b in range(q):
-                value = second[p, o[a], o[b]]
-                block[a, b] = value
-                scatter[o[a], o[b]] += value
+                block[a, b] = second[p, o[a], o[b]]
         for i in range(r):
             for b in range(q):
                 product[i, b] = 0.0
