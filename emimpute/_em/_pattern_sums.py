@@ -636,15 +636,17 @@ def _pattern_terms(
                 solution[i, q + j] = 0.0
             solution[i, q + i] = 1.0
         # R Y = [L_MO | I], then R^T X = Y, a row at a time (the inner loops
-        # run along contiguous rows).
+        # run along contiguous rows). Y's identity part is inv(R), lower
+        # triangular: row i of the forward pass stops at its column q + i
+        # (the entries past it stay 0, as the full width would leave them).
         width = q + r
         for i in range(r):
             for k in range(i):
                 factor = chol[i, k]
-                for c in range(width):
+                for c in range(q + k + 1):
                     solution[i, c] -= factor * solution[k, c]
             pivot = chol[i, i]
-            for c in range(width):
+            for c in range(q + i + 1):
                 solution[i, c] /= pivot
         for i in range(r - 1, -1, -1):
             for k in range(i + 1, r):
