@@ -257,19 +257,42 @@ class PatternRows:
 def _weighted_sums(
     values, row_pattern, weights, counts, first, second
 ):  # pragma: no cover - compiled; its Python twin is in PatternRows.weighted
-    # Rows in pattern order; a row of weight 0 (not drawn) is skipped.
-    n_features = values.shape[1]
-    for i in range(len(weights)):
-        w = weights[i]
-        if w == 0.0:
+    # Rows in pattern order; a row of weight 0 (not drawn) is skipped. The
+    # drawn rows of a pattern are added two at a time: each entry of the
+    # pattern's sum is then loaded and stored once per pair, which bounds
+    # the loop (measured at n = 1e4, d = 10: 260 us a row at a time, 183 in
+    # pairs, 178 in fours).
+    n_rows, n_features = values.shape
+    i = 0
+    while i < n_rows:
+        if weights[i] == 0.0:
+            i += 1
             continue
         p = row_pattern[i]
-        counts[p] += w
-        for a in range(n_features):
-            weighted = w * values[i, a]
-            first[p, a] += weighted
-            for b in range(a + 1):
-                second[p, a, b] += weighted * values[i, b]
+        # The next drawn row of the same pattern, if any.
+        j = i + 1
+        while j < n_rows and row_pattern[j] == p and weights[j] == 0.0:
+            j += 1
+        if j < n_rows and row_pattern[j] == p:
+            w, v = weights[i], weights[j]
+            counts[p] += w
+            counts[p] += v
+            for a in range(n_features):
+                wa, va = w * values[i, a], v * values[j, a]
+                first[p, a] += wa
+                first[p, a] += va
+                for b in range(a + 1):
+                    second[p, a, b] += wa * values[i, b] + va * values[j, b]
+            i = j + 1
+        else:
+            w = weights[i]
+            counts[p] += w
+            for a in range(n_features):
+                wa = w * values[i, a]
+                first[p, a] += wa
+                for b in range(a + 1):
+                    second[p, a, b] += wa * values[i, b]
+            i = j
     for p in range(len(counts)):
         for a in range(n_features):
             for b in range(a):
