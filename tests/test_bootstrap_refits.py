@@ -23,6 +23,7 @@ from emimpute._em._config import EMConfig
 from emimpute._em._data import EMData
 from emimpute._em._forms import _cholesky_lower, covariance_form
 from emimpute._em._loop import run_em
+from emimpute._em._params import MixtureParams
 from emimpute._em._pattern_sums import (
     PatternRows,
     _factor,
@@ -213,3 +214,31 @@ def test_a_singular_m_step_raises_as_on_the_resampled_rows(engine):
     for sample in (rows.weighted(counts), _resampled(data, counts)):
         with pytest.raises(ValueError, match="ill-defined empirical covariance"):
             anderson_em(sample, refit, params)
+
+
+@pytest.mark.parametrize("scale", [1e-60, 1e60])
+def test_pattern_e_step_at_extreme_scales(scale):
+    # Data in units of 1e-60 (or 1e60): a pattern's det L_MM is a product of
+    # pivots of order 1e120 (1e-120), past the floats' range at three
+    # missing entries; the compiled terms take its log in pieces. Same
+    # tolerance as at scale 1 (the test above), relative.
+    data, config, params = _fit("full", n=400, d=4)
+    X = data.numeric * scale
+    data = EMData.build(X)
+    family = params.gaussian
+    params = MixtureParams.from_covariances(
+        params.weights,
+        family.means * scale,
+        family.covariances * scale**2,
+        "full",
+    )
+    counts = bootstrap_counts(data, np.random.RandomState(1))
+    assert np.any(data.mask.sum(axis=1) == 3)  # a pattern with three holes
+    sums = PatternRows(data, params.means[0], engine="numba").weighted(counts)
+    value, stats = sums.expectation(params)
+    expected_value, expected = _resampled(data, counts).expectation(params)
+    assert np.isfinite(value)
+    assert value == pytest.approx(expected_value, rel=1e-10)
+    mine, theirs = stats.families[0], expected.families[0]
+    size = np.abs(theirs.s2).max()
+    np.testing.assert_allclose(mine.s2, theirs.s2, rtol=0, atol=1e-10 * size)

@@ -629,6 +629,7 @@ def _pattern_terms(
     solution = np.zeros((n_features, 2 * n_features))
     block = np.zeros((n_features, n_features))
     product = np.zeros((n_features, n_features))
+    reciprocal = np.zeros(n_features)
     for p in range(len(counts)):
         m = missing[pointers[p, 0] : pointers[p, 1]]
         o = observed[pointers[p, 2] : pointers[p, 3]]
@@ -639,17 +640,28 @@ def _pattern_terms(
             moved[p] = 0.0
             offsets[p] = 0.0
             continue
-        # L_MM = R R^T (R lower triangular).
+        # L_MM = R R^T (R lower triangular), dividing by reciprocals; det
+        # L_MM the product of the pivots R_ii^2, its log taken once a
+        # pattern rather than once a pivot, or sooner if the product leaves
+        # [1e-200, 1e200] (no underflow or overflow whatever the data's
+        # scale: tested at 1e-60 and 1e60).
+        det = 1.0
         for i in range(r):
-            for j in range(i + 1):
+            for j in range(i):
                 value = precision[m[i], m[j]]
                 for k in range(j):
                     value -= chol[i, k] * chol[j, k]
-                if i == j:
-                    chol[i, i] = np.sqrt(value)
-                else:
-                    chol[i, j] = value / chol[j, j]
-            log_dets += 2.0 * n * np.log(chol[i, i])
+                chol[i, j] = value * reciprocal[j]
+            value = precision[m[i], m[i]]
+            for k in range(i):
+                value -= chol[i, k] * chol[i, k]
+            chol[i, i] = np.sqrt(value)
+            reciprocal[i] = 1.0 / chol[i, i]
+            det *= value
+            if not 1e-200 < det < 1e200:
+                log_dets += n * np.log(det)
+                det = 1.0
+        log_dets += n * np.log(det)
         # [-B | C] = inv(L_MM) [L_MO | I]: B the regression of the missing
         # coordinates on the observed ones, C their conditional covariance.
         for i in range(r):
@@ -670,7 +682,7 @@ def _pattern_terms(
                 factor = chol[i, k]
                 for c in range(q + k + 1):
                     solution[i, c] -= factor * solution[k, c]
-            scale = 1.0 / chol[i, i]
+            scale = reciprocal[i]
             for c in range(q + i + 1):
                 solution[i, c] *= scale
         for i in range(r - 1, -1, -1):
@@ -678,7 +690,7 @@ def _pattern_terms(
                 factor = chol[k, i]
                 for c in range(width):
                     solution[i, c] -= factor * solution[k, c]
-            scale = 1.0 / chol[i, i]
+            scale = reciprocal[i]
             for c in range(width):
                 solution[i, c] *= scale
         for i in range(r):
@@ -704,12 +716,13 @@ def _pattern_terms(
             for b in range(q):
                 block[a, b] = second[p, o[a], o[b]]
         for i in range(r):
+            # U2_OO is symmetric: entry b of -B_i U2_OO is the dot product
+            # of two contiguous rows, summed in a register.
             for b in range(q):
-                product[i, b] = 0.0
-            for a in range(q):
-                factor = solution[i, a]
-                for b in range(q):
-                    product[i, b] -= factor * block[a, b]
+                value = 0.0
+                for a in range(q):
+                    value -= solution[i, a] * block[b, a]
+                product[i, b] = value
             for b in range(q):
                 scatter[m[i], o[b]] += product[i, b]
                 scatter[o[b], m[i]] += product[i, b]
