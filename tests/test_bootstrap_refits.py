@@ -20,6 +20,7 @@ from _reference import (
 
 from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._config import EMConfig
+from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
 from emimpute._em._forms import _cholesky_lower, covariance_form
 from emimpute._em._loop import run_em
@@ -242,3 +243,17 @@ def test_pattern_e_step_at_extreme_scales(scale):
     mine, theirs = stats.families[0], expected.families[0]
     size = np.abs(theirs.s2).max()
     np.testing.assert_allclose(mine.s2, theirs.s2, rtol=0, atol=1e-10 * size)
+
+
+def test_the_map_of_the_pattern_sums_is_only_for_plain_em():
+    # A prior in the objective, or fixed classes: supports() keeps those
+    # refits on the rows, and the sums offer no map of their own for them
+    # (anderson_em would run its own on the parameters).
+    data, config, params = _fit("full")
+    sums = PatternRows(data, params.means[0]).weighted(np.ones(data.n_samples))
+    assert sums.em_map(config) is not None
+    with_prior = replace(
+        config, prior=replace(config.prior, conjugate=ConjugatePrior())
+    )
+    assert with_prior.prior.is_map and sums.em_map(with_prior) is None
+    assert sums.em_map(replace(config, classes=object())) is None

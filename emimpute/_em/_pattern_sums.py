@@ -380,7 +380,14 @@ class PatternSums:
         return value, s1, s2
 
     def em_map(self, config):
-        """EM's map on these sums, for ``anderson_em`` (see :class:`OneGaussianMap`)."""
+        """EM's map on these sums, for ``anderson_em`` (:class:`OneGaussianMap`).
+
+        None (``anderson_em`` then runs its own, on the parameters) with a
+        prior whose log-density is part of the objective or fixed classes,
+        which ``supports`` leaves out and that map does not know.
+        """
+        if config.prior.is_map or config.classes is not None:
+            return None
         return OneGaussianMap(self, config.prior)
 
 
