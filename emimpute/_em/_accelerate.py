@@ -279,7 +279,26 @@ class MixtureMap:
     (:func:`flatten`: None for parameters it does not know) and
     ``point(vector, like)`` (:func:`unflatten`: None if invalid), the
     accelerated coordinates; ``params(point)``, the parameters of a point.
-    Here a point is the parameters themselves.
+    Here a point is the parameters themselves. Cost of a step: the data's
+    E-step and an M-step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._accelerate import MixtureMap
+    >>> from emimpute._em._config import EMConfig
+    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._params import MixtureParams
+    >>> X = np.array([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [np.nan, 0.5]])
+    >>> data = EMData.build(X)
+    >>> params = MixtureParams.from_covariances(
+    ...     np.ones(1), np.array([[1.0, 1.5]]), np.eye(2)[None], "full")
+    >>> em = MixtureMap(data, EMConfig(n_components=1))
+    >>> value, stats = em.expectation(em.start(params))
+    >>> bool(np.isclose(value, data.expectation(params)[0]))
+    True
+    >>> em.vector(em.m_step(stats, params)).shape  # weight, mean, covariance
+    (7,)
     """
 
     def __init__(self, data, config):
