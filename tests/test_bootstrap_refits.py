@@ -257,3 +257,28 @@ def test_the_map_of_the_pattern_sums_is_only_for_plain_em():
     )
     assert with_prior.prior.is_map and sums.em_map(with_prior) is None
     assert sums.em_map(replace(config, classes=object())) is None
+
+
+def test_the_compiled_full_m_step_is_the_forms():
+    # The full form's compiled M-step (_full_m_step) against the form's own
+    # numpy arithmetic on the same statistics (the numpy map's): the same
+    # operations but for fused multiply-adds, so 1e-13 relative to the
+    # covariance's size; and the same factorisation.
+    data, config, params = _fit("full")
+    weights = bootstrap_counts(data, np.random.RandomState(2)).astype(float)
+    maps = [
+        PatternRows(data, params.means[0], engine=engine)
+        .weighted(weights)
+        .em_map(config)
+        for engine in ("numba", "numpy")
+    ]
+    points = [em.start(params) for em in maps]
+    stats = maps[1].expectation(points[1])[1]
+    compiled, reference = (
+        em.m_step(stats, p) for em, p in zip(maps, points, strict=True)
+    )
+    size = np.abs(reference[0]).max()
+    np.testing.assert_allclose(compiled[0], reference[0], rtol=0, atol=1e-13 * size)
+    scale = np.abs(reference[2]).max()
+    np.testing.assert_allclose(compiled[2], reference[2], rtol=0, atol=1e-12 * scale)
+    assert compiled[3] == pytest.approx(reference[3], abs=1e-12)

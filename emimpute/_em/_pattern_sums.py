@@ -52,7 +52,12 @@ import numpy as np
 
 from emimpute._em._accelerate import flatten
 from emimpute._em._data import EMData
-from emimpute._em._forms import ILL_DEFINED_COVARIANCE, DenseForm, _cholesky_lower
+from emimpute._em._forms import (
+    FULL,
+    ILL_DEFINED_COVARIANCE,
+    DenseForm,
+    _cholesky_lower,
+)
 from emimpute._em._fused import jit, use_fused
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._params import MixtureParams
@@ -449,6 +454,25 @@ class OneGaussianMap:
 
     def m_step(self, stats, point):
         s1, s2 = stats
+        d = self.n_features
+        if self.sums.pattern_rows.compiled and self.form is FULL:
+            # The full form's M-step and the factorisation of its covariance
+            # in one compiled call (the same arithmetic as the numpy lines
+            # below, which took 17-40 us a step in a dozen numpy calls).
+            vector = np.empty(1 + d + d * d)
+            precision = np.empty((d, d))
+            log_det = _full_m_step(
+                s1,
+                s2,
+                self.sums.counts.sum() + NK_FLOOR,
+                point[1],
+                self.prior.reg_covar,
+                vector,
+                precision,
+            )
+            if not np.isfinite(log_det):
+                raise ValueError(ILL_DEFINED_COVARIANCE)
+            return vector, vector[1 : 1 + d], precision, log_det
         nk = np.array([self.sums.counts.sum() + NK_FLOOR])
         centred = s1[None] / nk[:, None]
         if not self.form.dense:
@@ -491,6 +515,33 @@ class OneGaussianMap:
             vector[1 + d :].reshape(self.form.shape(1, d)),
         )
         return MixtureParams(weights=vector[:1], families=(family,))
+
+
+@jit
+def _full_m_step(
+    s1, s2, nk, mean, reg_covar, vector, precision
+):  # pragma: no cover - compiled; twin: the numpy lines of OneGaussianMap.m_step
+    # The full form's M-step (FULL.covariances_from_statistics: S = s2 / nk
+    # - m m^T, symmetrised, plus reg_covar on the diagonal; the mean mu + m)
+    # into vector, laid out as _accelerate.flatten lays out one Gaussian
+    # (weight 1, mean, covariance), and the factorisation of S (_factor):
+    # its log det S, NaN if S is not positive definite.
+    d = len(s1)
+    centred = s1 / nk
+    vector[0] = 1.0
+    for a in range(d):
+        vector[1 + a] = mean[a] + centred[a]
+    covariance = vector[1 + d :].reshape((d, d))
+    for a in range(d):
+        for b in range(d):
+            covariance[a, b] = s2[a, b] / nk - centred[a] * centred[b]
+    for a in range(d):
+        for b in range(a):
+            value = 0.5 * (covariance[a, b] + covariance[b, a])
+            covariance[a, b] = value
+            covariance[b, a] = value
+        covariance[a, a] += reg_covar
+    return _factor(covariance, precision)
 
 
 def _factor_numpy(covariance, precision):
