@@ -22,7 +22,7 @@ from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._config import EMConfig
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
-from emimpute._em._forms import _cholesky_lower, covariance_form
+from emimpute._em._forms import FULL, _cholesky_lower, covariance_form
 from emimpute._em._loop import run_em
 from emimpute._em._params import MixtureParams
 from emimpute._em._pattern_sums import (
@@ -114,6 +114,18 @@ def test_refit_equals_the_refit_on_the_resampled_rows(
     )
     # And it moved: a bootstrap draw is not the fit.
     assert np.abs(flatten(fast) - flatten(params)).max() > 1e-3
+    # Its precision's factor is its covariance's, as the forms make it (the
+    # refit's own factorisation, rounding apart: covariances of condition
+    # below 1e3 here).
+    family = fast.gaussian
+    expected = family.form.precision_cholesky(family.covariances)
+    assert family.precisions_cholesky.shape == expected.shape
+    np.testing.assert_allclose(
+        family.precisions_cholesky,
+        expected,
+        rtol=0,
+        atol=1e-12 * np.abs(expected).max(),
+    )
 
 
 def test_refits_do_not_depend_on_their_order():
@@ -179,11 +191,15 @@ def test_a_refits_factorisation_is_the_m_steps(factor):
     for _ in range(20):
         root = rng.normal(size=(d, d))
         covariance = root @ root.T / d + 0.1 * np.eye(d)
-        precision = np.empty((d, d))
-        log_det = factor(covariance, precision)
+        precision, inverse = np.empty((d, d)), np.empty((d, d))
+        log_det = factor(covariance, precision, inverse)
         expected = np.linalg.inv(covariance)
         scale = np.abs(expected).max()
         np.testing.assert_allclose(precision, expected, rtol=0, atol=1e-12 * scale)
+        # inv(R)^T: the precision's Cholesky factor as the forms make it.
+        factor_u = FULL.precision_cholesky(covariance[None])[0]
+        size = np.abs(factor_u).max()
+        np.testing.assert_allclose(inverse.T, factor_u, rtol=0, atol=1e-12 * size)
         assert log_det == pytest.approx(np.linalg.slogdet(covariance)[1], abs=1e-12)
     root = rng.normal(size=(d, d - 1))
     singular = root @ root.T  # rank d - 1: a pivot of rounding size
@@ -195,7 +211,7 @@ def test_a_refits_factorisation_is_the_m_steps(factor):
     for matrix in (singular, indefinite, with_nan, with_inf):
         with pytest.raises(ValueError, match="ill-defined empirical covariance"):
             _cholesky_lower(matrix[None])
-        assert np.isnan(factor(matrix, np.empty((d, d))))
+        assert np.isnan(factor(matrix, np.empty((d, d)), np.empty((d, d))))
 
 
 @pytest.mark.parametrize("engine", ["numpy", "numba"])

@@ -448,7 +448,7 @@ class OneGaussianMap:
         return self.point(flatten(params), params)
 
     def expectation(self, point):
-        _, mean, precision, log_det = point
+        _, mean, precision, log_det, _ = point
         value, s1, s2 = self.sums.moments(mean, precision, log_det)
         return value, (s1, s2)
 
@@ -460,7 +460,7 @@ class OneGaussianMap:
             # in one compiled call (the same arithmetic as the numpy lines
             # below, which took 17-40 us a step in a dozen numpy calls).
             vector = np.empty(1 + d + d * d)
-            precision = np.empty((d, d))
+            precision, inverse = np.empty((d, d)), np.empty((d, d))
             log_det = _full_m_step(
                 s1,
                 s2,
@@ -469,10 +469,11 @@ class OneGaussianMap:
                 self.prior.reg_covar,
                 vector,
                 precision,
+                inverse,
             )
             if not np.isfinite(log_det):
                 raise ValueError(ILL_DEFINED_COVARIANCE)
-            return vector, vector[1 : 1 + d], precision, log_det
+            return vector, vector[1 : 1 + d], precision, log_det, inverse
         nk = np.array([self.sums.counts.sum() + NK_FLOOR])
         centred = s1[None] / nk[:, None]
         if not self.form.dense:
@@ -500,32 +501,42 @@ class OneGaussianMap:
             covariance = self.form.stack(covariances)[0]
         else:
             covariance = np.diag(self.form.variances(covariances, d)[0])
-        precision = np.empty((d, d))
+        precision, inverse = np.empty((d, d)), np.empty((d, d))
         factor = _factor if self.sums.pattern_rows.compiled else _factor_numpy
-        log_det = factor(covariance, precision)
+        log_det = factor(covariance, precision, inverse)
         if not np.isfinite(log_det):
             return None
-        return vector, vector[1 : 1 + d], precision, log_det
+        return vector, vector[1 : 1 + d], precision, log_det, inverse
 
     def params(self, point):
-        vector, d = point[0], self.n_features
-        family = GaussianFamily.from_covariances(
-            self.form,
-            vector[1 : 1 + d].reshape(1, d),
-            vector[1 + d :].reshape(self.form.shape(1, d)),
+        """The parameters of ``point``, its covariance factored as it was.
+
+        The precision's factor ``U = inv(R)^T`` (``S = R R^T``) of a dense
+        form is the point's own (``_forms`` makes the same from LAPACK's
+        ``R``); a diagonal form's is its own (``1 / sqrt(variances)``).
+        """
+        vector, d, form = point[0], self.n_features, self.form
+        covariances = vector[1 + d :].reshape(form.shape(1, d))
+        if form.dense:
+            factors = form.unstack(np.ascontiguousarray(point[4].T)[None])
+        else:
+            factors = form.precision_cholesky(covariances)
+        family = GaussianFamily(
+            form, vector[1 : 1 + d].reshape(1, d), covariances, factors
         )
         return MixtureParams(weights=vector[:1], families=(family,))
 
 
 @jit
 def _full_m_step(
-    s1, s2, nk, mean, reg_covar, vector, precision
+    s1, s2, nk, mean, reg_covar, vector, precision, inverse
 ):  # pragma: no cover - compiled; twin: the numpy lines of OneGaussianMap.m_step
     # The full form's M-step (FULL.covariances_from_statistics: S = s2 / nk
     # - m m^T, symmetrised, plus reg_covar on the diagonal; the mean mu + m)
     # into vector, laid out as _accelerate.flatten lays out one Gaussian
-    # (weight 1, mean, covariance), and the factorisation of S (_factor):
-    # its log det S, NaN if S is not positive definite.
+    # (weight 1, mean, covariance), and the factorisation of S (_factor,
+    # into precision and inverse): its log det S, NaN if S is not positive
+    # definite.
     d = len(s1)
     centred = s1 / nk
     vector[0] = 1.0
@@ -541,25 +552,26 @@ def _full_m_step(
             covariance[a, b] = value
             covariance[b, a] = value
         covariance[a, a] += reg_covar
-    return _factor(covariance, precision)
+    return _factor(covariance, precision, inverse)
 
 
-def _factor_numpy(covariance, precision):
+def _factor_numpy(covariance, precision, inverse):
     """:func:`_factor` in numpy: the M-step's own factorisation (``_forms``)."""
     try:
         lower = _cholesky_lower(covariance[None])[0]
     except ValueError:
         return np.nan
-    inverse = np.linalg.inv(lower)
+    inverse[:] = np.linalg.inv(lower)
     precision[:] = inverse.T @ inverse
     return 2.0 * float(np.log(np.diagonal(lower)).sum())
 
 
 @jit
-def _factor(covariance, precision):  # pragma: no cover - compiled
-    # S = R R^T (R lower triangular); precision = inv(R)^T inv(R); returns
-    # log det S, or NaN where _forms._cholesky_lower raises (a non-finite
-    # entry, or a pivot R_ii^2 not above 16 d eps S_ii).
+def _factor(covariance, precision, inverse):  # pragma: no cover - compiled
+    # S = R R^T (R lower triangular); inverse = inv(R) and precision =
+    # inv(R)^T inv(R); returns log det S, or NaN where
+    # _forms._cholesky_lower raises (a non-finite entry, or a pivot R_ii^2
+    # not above 16 d eps S_ii).
     d = covariance.shape[0]
     floor = 16.0 * d * np.finfo(np.float64).eps
     chol = np.zeros((d, d))
@@ -580,7 +592,7 @@ def _factor(covariance, precision):  # pragma: no cover - compiled
             else:
                 chol[i, j] = value / chol[j, j]
     # W = inv(R), lower triangular, column by column.
-    inverse = np.zeros((d, d))
+    inverse[:] = 0.0
     for j in range(d):
         inverse[j, j] = 1.0 / chol[j, j]
         for i in range(j + 1, d):
