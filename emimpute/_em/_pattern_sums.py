@@ -26,10 +26,10 @@ plus a fixed cost per block of rows. A bootstrap refit
 (``_uncertainty.bootstrap_params``) weights the same rows differently at
 every draw: its sums cost one pass over the drawn rows (``O(n d^2)``), and
 no rows are taken, regrouped or cut into blocks. Measured at n = 10000, d =
-10, 20% MCAR (598 patterns), one thread: an E-step 0.21-0.24 ms (compiled;
+10, 20% MCAR (598 patterns), one thread: an E-step 0.21-0.25 ms (compiled;
 1.0 ms in numpy) instead of 1.85-2.1 ms on the drawn rows, a draw's sums
-0.23 ms; a refit (5.2 E-steps) 2.4 ms instead of 15.5 ms, and at n = 1e5
-5.9 ms instead of 109 ms (the patterns, not the rows, set an E-step's
+0.23-0.27 ms; a refit (5.2 E-steps) 2.2 ms instead of 15.5 ms, and at n =
+1e5 5.6 ms instead of 109 ms (the patterns, not the rows, set an E-step's
 cost; the row-block figures are from before the refits took this path).
 The refit's accelerated EM runs on :class:`OneGaussianMap`: flat vectors,
 no parameter objects per iteration.

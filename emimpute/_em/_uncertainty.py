@@ -154,8 +154,8 @@ def bootstrap_params(data, params, config, random_state):
     Notes
     -----
     Cost: with one Gaussian, ``O(n d^2)`` for the draw's sums, then
-    ``O(P d^3)`` per iteration (``P`` the missing patterns): 2.4 ms per
-    refit at n = 10000, d = 10, 20% MCAR, 5.9 ms at n = 1e5 (14 ms and 95
+    ``O(P d^3)`` per iteration (``P`` the missing patterns): 2.2 ms per
+    refit at n = 10000, d = 10, 20% MCAR, 5.6 ms at n = 1e5 (14 ms and 95
     ms on the drawn rows, measured before). Otherwise one pattern grouping
     of the drawn rows, then an E-step over them per iteration. Plain EM's
     iterations grow as ``log(BOOTSTRAP_PRECISION) / log(fmi**2)``, fmi the
