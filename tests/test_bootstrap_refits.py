@@ -20,10 +20,18 @@ from _reference import (
 
 from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._config import EMConfig
+from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
-from emimpute._em._forms import covariance_form
+from emimpute._em._forms import FULL, _cholesky_lower, covariance_form
 from emimpute._em._loop import run_em
-from emimpute._em._pattern_sums import PatternRows, pattern_work, supports
+from emimpute._em._params import MixtureParams
+from emimpute._em._pattern_sums import (
+    PatternRows,
+    _factor,
+    _factor_numpy,
+    pattern_work,
+    supports,
+)
 from emimpute._em._uncertainty import bootstrap_counts, bootstrap_params, bootstrap_tol
 
 
@@ -106,6 +114,18 @@ def test_refit_equals_the_refit_on_the_resampled_rows(
     )
     # And it moved: a bootstrap draw is not the fit.
     assert np.abs(flatten(fast) - flatten(params)).max() > 1e-3
+    # Its precision's factor is its covariance's, as the forms make it (the
+    # refit's own factorisation, rounding apart: covariances of condition
+    # below 1e3 here).
+    family = fast.gaussian
+    expected = family.form.precision_cholesky(family.covariances)
+    assert family.precisions_cholesky.shape == expected.shape
+    np.testing.assert_allclose(
+        family.precisions_cholesky,
+        expected,
+        rtol=0,
+        atol=1e-12 * np.abs(expected).max(),
+    )
 
 
 def test_refits_do_not_depend_on_their_order():
@@ -157,3 +177,124 @@ def test_the_row_blocks_run_where_patterns_are_many():
         assert supports(data, params, prior) is expected
     # Two components: never.
     assert not supports(data, random_params(rng, 2, d, "full"), prior)
+
+
+@pytest.mark.parametrize("factor", [_factor, _factor_numpy], ids=["numba", "numpy"])
+def test_a_refits_factorisation_is_the_m_steps(factor):
+    # The precision and log det S of a covariance, against numpy's inverse
+    # and slogdet: 1e-12 relative to the precision's largest entry (the
+    # matrices' condition numbers are below 1e3, so rounding is below
+    # 1e-13); and a point is invalid exactly where the M-step's own
+    # factorisation (_forms) raises.
+    rng = np.random.default_rng(0)
+    d = 6
+    for _ in range(20):
+        root = rng.normal(size=(d, d))
+        covariance = root @ root.T / d + 0.1 * np.eye(d)
+        precision, inverse = np.empty((d, d)), np.empty((d, d))
+        log_det = factor(covariance, precision, inverse)
+        expected = np.linalg.inv(covariance)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(precision, expected, rtol=0, atol=1e-12 * scale)
+        # inv(R)^T: the precision's Cholesky factor as the forms make it.
+        factor_u = FULL.precision_cholesky(covariance[None])[0]
+        size = np.abs(factor_u).max()
+        np.testing.assert_allclose(inverse.T, factor_u, rtol=0, atol=1e-12 * size)
+        assert log_det == pytest.approx(np.linalg.slogdet(covariance)[1], abs=1e-12)
+    root = rng.normal(size=(d, d - 1))
+    singular = root @ root.T  # rank d - 1: a pivot of rounding size
+    indefinite = np.diag([1.0, -1.0, 1.0, 1.0, 1.0, 1.0])
+    with_nan = np.eye(d)
+    with_nan[2, 1] = with_nan[1, 2] = np.nan
+    with_inf = np.eye(d)
+    with_inf[4, 4] = np.inf
+    for matrix in (singular, indefinite, with_nan, with_inf):
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            _cholesky_lower(matrix[None])
+        assert np.isnan(factor(matrix, np.empty((d, d)), np.empty((d, d))))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_a_singular_m_step_raises_as_on_the_resampled_rows(engine):
+    # Two observed columns on a line, and no reg_covar: the refit's M-step
+    # covariance is singular (a pivot of rounding size), and the map of the
+    # per-pattern sums raises the M-step's own error, as the rows' refit
+    # does.
+    data, config, params = _fit("full")
+    X = data.numeric.copy()
+    X[:, 0] = np.random.default_rng(1).normal(size=len(X))
+    X[:, 1] = 2.0 * X[:, 0] + 1.0
+    data = EMData.build(X)
+    counts = bootstrap_counts(data, np.random.RandomState(1))
+    rows = PatternRows(data, params.means[0], engine=engine)
+    refit = replace(config, prior=replace(config.prior, reg_covar=0.0))
+    for sample in (rows.weighted(counts), _resampled(data, counts)):
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            anderson_em(sample, refit, params)
+
+
+@pytest.mark.parametrize("scale", [1e-60, 1e60])
+def test_pattern_e_step_at_extreme_scales(scale):
+    # Data in units of 1e-60 (or 1e60): a pattern's det L_MM is a product of
+    # pivots of order 1e120 (1e-120), past the floats' range at three
+    # missing entries; the compiled terms take its log in pieces. Same
+    # tolerance as at scale 1 (the test above), relative.
+    data, config, params = _fit("full", n=400, d=4)
+    X = data.numeric * scale
+    data = EMData.build(X)
+    family = params.gaussian
+    params = MixtureParams.from_covariances(
+        params.weights,
+        family.means * scale,
+        family.covariances * scale**2,
+        "full",
+    )
+    counts = bootstrap_counts(data, np.random.RandomState(1))
+    assert np.any(data.mask.sum(axis=1) == 3)  # a pattern with three holes
+    sums = PatternRows(data, params.means[0], engine="numba").weighted(counts)
+    value, stats = sums.expectation(params)
+    expected_value, expected = _resampled(data, counts).expectation(params)
+    assert np.isfinite(value)
+    assert value == pytest.approx(expected_value, rel=1e-10)
+    mine, theirs = stats.families[0], expected.families[0]
+    size = np.abs(theirs.s2).max()
+    np.testing.assert_allclose(mine.s2, theirs.s2, rtol=0, atol=1e-10 * size)
+
+
+def test_the_map_of_the_pattern_sums_is_only_for_plain_em():
+    # A prior in the objective, or fixed classes: supports() keeps those
+    # refits on the rows, and the sums offer no map of their own for them
+    # (anderson_em would run its own on the parameters).
+    data, config, params = _fit("full")
+    sums = PatternRows(data, params.means[0]).weighted(np.ones(data.n_samples))
+    assert sums.em_map(config) is not None
+    with_prior = replace(
+        config, prior=replace(config.prior, conjugate=ConjugatePrior())
+    )
+    assert with_prior.prior.is_map and sums.em_map(with_prior) is None
+    assert sums.em_map(replace(config, classes=object())) is None
+
+
+def test_the_compiled_full_m_step_is_the_forms():
+    # The full form's compiled M-step (_full_m_step) against the form's own
+    # numpy arithmetic on the same statistics (the numpy map's): the same
+    # operations but for fused multiply-adds, so 1e-13 relative to the
+    # covariance's size; and the same factorisation.
+    data, config, params = _fit("full")
+    weights = bootstrap_counts(data, np.random.RandomState(2)).astype(float)
+    maps = [
+        PatternRows(data, params.means[0], engine=engine)
+        .weighted(weights)
+        .em_map(config)
+        for engine in ("numba", "numpy")
+    ]
+    points = [em.start(params) for em in maps]
+    stats = maps[1].expectation(points[1])[1]
+    compiled, reference = (
+        em.m_step(stats, p) for em, p in zip(maps, points, strict=True)
+    )
+    size = np.abs(reference[0]).max()
+    np.testing.assert_allclose(compiled[0], reference[0], rtol=0, atol=1e-13 * size)
+    scale = np.abs(reference[2]).max()
+    np.testing.assert_allclose(compiled[2], reference[2], rtol=0, atol=1e-12 * scale)
+    assert compiled[3] == pytest.approx(reference[3], abs=1e-12)

@@ -155,8 +155,11 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
 
     Parameters
     ----------
-    data : EMData
-        In the parameters' units (no standardisation is fit here).
+    data : EMData or PatternSums
+        In the parameters' units (no standardisation is fit here). A source
+        with an ``em_map(config)`` method runs on the map it returns (the
+        per-pattern sums of one Gaussian: ``_pattern_sums.OneGaussianMap``),
+        any other on :class:`MixtureMap`.
     config : EMConfig
         Its ``tol``, ``max_iter`` (E-steps), ``prior`` (resolved on
         ``data`` here, as ``run_em`` does), ``classes`` and ``chunk_size``.
@@ -197,8 +200,12 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
         config,
         prior=config.prior.resolve(data, config.n_components, config.form, None),
     )
-    vector = flatten(start) if memory else None
-    x, lower_bound, n_iter = start, -np.inf, 0
+    make_map = getattr(data, "em_map", None)
+    em = make_map(config) if make_map is not None else None
+    if em is None:
+        em = MixtureMap(data, config)
+    x, lower_bound, n_iter = em.start(start), -np.inf, 0
+    vector = em.vector(x) if memory else None
     previous_gain = np.inf
     # The point the current x was extrapolated from and its EM step, to
     # fall back to if x is rejected; None when x is an EM step.
@@ -207,10 +214,8 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
     converged = False
     try:
         while n_iter < config.max_iter:
-            value, stats = data.expectation(x, config.chunk_size)
+            value, stats = em.expectation(x)
             n_iter += 1
-            if config.prior.is_map:
-                value += log_prior(x, config.prior) / data.total_weight
             if not np.isfinite(value):
                 if fallback is None:
                     raise ValueError(
@@ -228,7 +233,7 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
             gain = value - lower_bound
             was_em_step = fallback is None
             lower_bound = value
-            g = m_step(stats, x, config.prior, config.classes)
+            g = em.m_step(stats, x)
             # The EM step from x gains at most x's distance to the maximum,
             # which the last two gains estimate (Aitken's): an accelerated
             # point that is within tol of the maximum needs no EM step to
@@ -244,11 +249,11 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
                 # Plain EM, or a small accelerated gain: check by an EM step.
                 x, fallback = g, None
                 continue
-            xs.append(flatten(x))
-            gs.append(flatten(g))
+            xs.append(em.vector(x))
+            gs.append(em.vector(g))
             del xs[: -memory - 1], gs[: -memory - 1]
             proposal = _extrapolate(xs, gs)
-            candidate = None if proposal is None else unflatten(proposal, g)
+            candidate = None if proposal is None else em.point(proposal, g)
             if candidate is None:
                 x, fallback = g, None
             else:
@@ -259,8 +264,65 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
             release_blocks()
     if not converged:
         # max_iter E-steps: the last one's M-step, as run_em returns.
-        x = g if n_iter else start
-    return AcceleratedResult(x, float(lower_bound), n_iter, converged)
+        x = g if n_iter else em.start(start)
+    return AcceleratedResult(em.params(x), float(lower_bound), n_iter, converged)
+
+
+class MixtureMap:
+    """EM's map on :class:`MixtureParams`, for any model and data source.
+
+    What :func:`anderson_em` asks of a map (a data source with an
+    ``em_map(config)`` method may supply its own, on points of its own, or
+    None for this one): ``start(params)``, the point of the parameters;
+    ``expectation(point)``, the objective per row and the E-step's
+    statistics; ``m_step(stats, point)``, EM's next point; ``vector(point)``
+    (:func:`flatten`: None for parameters it does not know) and
+    ``point(vector, like)`` (:func:`unflatten`: None if invalid), the
+    accelerated coordinates; ``params(point)``, the parameters of a point.
+    Here a point is the parameters themselves. Cost of a step: the data's
+    E-step and an M-step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._accelerate import MixtureMap
+    >>> from emimpute._em._config import EMConfig
+    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._params import MixtureParams
+    >>> X = np.array([[0.0, 1.0], [1.0, np.nan], [2.0, 3.0], [np.nan, 0.5]])
+    >>> data = EMData.build(X)
+    >>> params = MixtureParams.from_covariances(
+    ...     np.ones(1), np.array([[1.0, 1.5]]), np.eye(2)[None], "full")
+    >>> em = MixtureMap(data, EMConfig(n_components=1))
+    >>> value, stats = em.expectation(em.start(params))
+    >>> bool(np.isclose(value, data.expectation(params)[0]))
+    True
+    >>> em.vector(em.m_step(stats, params)).shape  # weight, mean, covariance
+    (7,)
+    """
+
+    def __init__(self, data, config):
+        self.data, self.config = data, config
+
+    def start(self, params):
+        return params
+
+    def expectation(self, params):
+        value, stats = self.data.expectation(params, self.config.chunk_size)
+        if self.config.prior.is_map:
+            value += log_prior(params, self.config.prior) / self.data.total_weight
+        return value, stats
+
+    def m_step(self, stats, params):
+        return m_step(stats, params, self.config.prior, self.config.classes)
+
+    vector = staticmethod(flatten)
+
+    def point(self, vector, like):
+        return unflatten(vector, like)
+
+    def params(self, params):
+        return params
 
 
 def _extrapolate(xs, gs):
@@ -274,7 +336,8 @@ def _extrapolate(xs, gs):
         return None
     x, g = np.array(xs), np.array(gs)
     f = g - x
-    d_f = np.diff(f, axis=0).T
-    d_g = np.diff(g, axis=0).T
+    # Differences by slices (np.diff's numbers, without its overhead).
+    d_f = (f[1:] - f[:-1]).T
+    d_g = (g[1:] - g[:-1]).T
     gamma = np.linalg.lstsq(d_f, f[-1], rcond=None)[0]
     return g[-1] - d_g @ gamma
