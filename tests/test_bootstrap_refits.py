@@ -23,11 +23,11 @@ from emimpute._em._config import EMConfig
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
 from emimpute._em._forms import FULL, _cholesky_lower, covariance_form
+from emimpute._em._fused import factor_covariance
 from emimpute._em._loop import run_em
 from emimpute._em._params import MixtureParams
 from emimpute._em._pattern_sums import (
     PatternRows,
-    _factor,
     _factor_numpy,
     pattern_work,
     supports,
@@ -179,7 +179,9 @@ def test_the_row_blocks_run_where_patterns_are_many():
     assert not supports(data, random_params(rng, 2, d, "full"), prior)
 
 
-@pytest.mark.parametrize("factor", [_factor, _factor_numpy], ids=["numba", "numpy"])
+@pytest.mark.parametrize(
+    "factor", [factor_covariance, _factor_numpy], ids=["numba", "numpy"]
+)
 def test_a_refits_factorisation_is_the_m_steps(factor):
     # The precision and log det S of a covariance, against numpy's inverse
     # and slogdet: 1e-12 relative to the precision's largest entry (the

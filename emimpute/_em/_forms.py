@@ -32,6 +32,12 @@ ILL_DEFINED_COVARIANCE = (
 )
 
 
+# A pivot at or below this share of its feature's variance, times the
+# number of features, is singular (see _cholesky_lower; the compiled
+# factorisations, _fused.factor_covariance, apply the same bound).
+SINGULAR_PIVOT = 16 * np.finfo(float).eps
+
+
 def _cholesky_lower(matrices):
     """Lower Cholesky factors of a stack; a clear error if not PD.
 
@@ -53,18 +59,9 @@ def _cholesky_lower(matrices):
     n_features = matrices.shape[-1]
     pivots = np.diagonal(lower, axis1=-2, axis2=-1) ** 2
     variances = np.diagonal(matrices, axis1=-2, axis2=-1)
-    if np.any(pivots <= singular_pivot_share(n_features) * variances):
+    if np.any(pivots <= SINGULAR_PIVOT * n_features * variances):
         raise ValueError(ILL_DEFINED_COVARIANCE)
     return lower
-
-
-def singular_pivot_share(n_features):
-    """The share of a feature's variance at or below which a pivot is singular.
-
-    ``16 d eps``: see :func:`_cholesky_lower` (compiled factorisations
-    apply the same bound).
-    """
-    return 16 * n_features * np.finfo(float).eps
 
 
 def _symmetrise(matrices):

@@ -34,6 +34,7 @@ import types
 
 import numpy as np
 
+from emimpute._em._forms import SINGULAR_PIVOT
 from emimpute._em._threads import one_thread
 
 try:
@@ -290,6 +291,56 @@ def inverse_from_cholesky(factors, reciprocals, j, inverses, n):
             for p in range(a + 1, n):
                 total += factors[j, a, p] * factors[j, b, p]
             inverses[j, a, b] = total
+
+
+@jit
+def factor_covariance(covariance, precision, inverse):
+    """Factor a covariance ``S = R R^T``: ``inverse = inv(R)``, the precision.
+
+    ``R`` lower triangular; ``inverse`` (lower triangular) is the transpose
+    of the precision's Cholesky factor in scikit-learn's convention, and
+    ``precision = inv(R)^T inv(R)``. Returns ``log det S``, or NaN where
+    ``_forms._cholesky_lower`` raises: a non-finite entry, or a pivot
+    ``R_ii^2`` not above ``SINGULAR_PIVOT d S_ii``. ``O(d^3)``, for the
+    one-Gaussian M-steps and parameter draws that run many times on small
+    matrices (a dozen numpy calls otherwise).
+    """
+    d = covariance.shape[0]
+    floor = SINGULAR_PIVOT * d
+    chol = np.zeros((d, d))
+    log_det = 0.0
+    for i in range(d):
+        for j in range(d):
+            if not np.isfinite(covariance[i, j]):
+                return np.nan
+        for j in range(i + 1):
+            value = covariance[i, j]
+            for k in range(j):
+                value -= chol[i, k] * chol[j, k]
+            if i == j:
+                if not value > floor * covariance[i, i]:
+                    return np.nan
+                chol[i, i] = np.sqrt(value)
+                log_det += 2.0 * np.log(chol[i, i])
+            else:
+                chol[i, j] = value / chol[j, j]
+    # W = inv(R), lower triangular, column by column.
+    inverse[:] = 0.0
+    for j in range(d):
+        inverse[j, j] = 1.0 / chol[j, j]
+        for i in range(j + 1, d):
+            value = 0.0
+            for k in range(j, i):
+                value -= chol[i, k] * inverse[k, j]
+            inverse[i, j] = value / chol[i, i]
+    for a in range(d):
+        for b in range(a + 1):
+            value = 0.0
+            for k in range(a, d):
+                value += inverse[k, a] * inverse[k, b]
+            precision[a, b] = value
+            precision[b, a] = value
+    return log_det
 
 
 def softmax_rows(log_density, log_weights):

@@ -58,7 +58,7 @@ from emimpute._em._forms import (
     DenseForm,
     _cholesky_lower,
 )
-from emimpute._em._fused import jit, use_fused
+from emimpute._em._fused import factor_covariance, jit, use_fused
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._params import MixtureParams
 from emimpute._em._patterns import rows_in_order
@@ -502,7 +502,7 @@ class OneGaussianMap:
         else:
             covariance = np.diag(self.form.variances(covariances, d)[0])
         precision, inverse = np.empty((d, d)), np.empty((d, d))
-        factor = _factor if self.sums.pattern_rows.compiled else _factor_numpy
+        factor = factor_covariance if self.sums.pattern_rows.compiled else _factor_numpy
         log_det = factor(covariance, precision, inverse)
         if not np.isfinite(log_det):
             return None
@@ -534,9 +534,9 @@ def _full_m_step(
     # The full form's M-step (FULL.covariances_from_statistics: S = s2 / nk
     # - m m^T, symmetrised, plus reg_covar on the diagonal; the mean mu + m)
     # into vector, laid out as _accelerate.flatten lays out one Gaussian
-    # (weight 1, mean, covariance), and the factorisation of S (_factor,
-    # into precision and inverse): its log det S, NaN if S is not positive
-    # definite.
+    # (weight 1, mean, covariance), and the factorisation of S
+    # (_fused.factor_covariance, into precision and inverse): its log det S,
+    # NaN if S is not positive definite.
     d = len(s1)
     centred = s1 / nk
     vector[0] = 1.0
@@ -552,11 +552,11 @@ def _full_m_step(
             covariance[a, b] = value
             covariance[b, a] = value
         covariance[a, a] += reg_covar
-    return _factor(covariance, precision, inverse)
+    return factor_covariance(covariance, precision, inverse)
 
 
 def _factor_numpy(covariance, precision, inverse):
-    """:func:`_factor` in numpy: the M-step's own factorisation (``_forms``)."""
+    """:func:`~emimpute._em._fused.factor_covariance` in numpy (``_forms``)."""
     try:
         lower = _cholesky_lower(covariance[None])[0]
     except ValueError:
@@ -564,50 +564,6 @@ def _factor_numpy(covariance, precision, inverse):
     inverse[:] = np.linalg.inv(lower)
     precision[:] = inverse.T @ inverse
     return 2.0 * float(np.log(np.diagonal(lower)).sum())
-
-
-@jit
-def _factor(covariance, precision, inverse):  # pragma: no cover - compiled
-    # S = R R^T (R lower triangular); inverse = inv(R) and precision =
-    # inv(R)^T inv(R); returns log det S, or NaN where
-    # _forms._cholesky_lower raises (a non-finite entry, or a pivot R_ii^2
-    # not above 16 d eps S_ii).
-    d = covariance.shape[0]
-    floor = 16.0 * d * np.finfo(np.float64).eps
-    chol = np.zeros((d, d))
-    log_det = 0.0
-    for i in range(d):
-        for j in range(d):
-            if not np.isfinite(covariance[i, j]):
-                return np.nan
-        for j in range(i + 1):
-            value = covariance[i, j]
-            for k in range(j):
-                value -= chol[i, k] * chol[j, k]
-            if i == j:
-                if not value > floor * covariance[i, i]:
-                    return np.nan
-                chol[i, i] = np.sqrt(value)
-                log_det += 2.0 * np.log(chol[i, i])
-            else:
-                chol[i, j] = value / chol[j, j]
-    # W = inv(R), lower triangular, column by column.
-    inverse[:] = 0.0
-    for j in range(d):
-        inverse[j, j] = 1.0 / chol[j, j]
-        for i in range(j + 1, d):
-            value = 0.0
-            for k in range(j, i):
-                value -= chol[i, k] * inverse[k, j]
-            inverse[i, j] = value / chol[i, i]
-    for a in range(d):
-        for b in range(a + 1):
-            value = 0.0
-            for k in range(a, d):
-                value += inverse[k, a] * inverse[k, b]
-            precision[a, b] = value
-            precision[b, a] = value
-    return log_det
 
 
 def _terms_numpy(rows, precision, counts, first, second, shift):

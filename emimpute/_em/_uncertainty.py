@@ -51,8 +51,7 @@ from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
-from emimpute._em._forms import singular_pivot_share
-from emimpute._em._fused import cholesky, jit, use_fused
+from emimpute._em._fused import cholesky, factor_covariance, jit, use_fused
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
 from emimpute._em._params import MixtureParams
 from emimpute._em._warnings import user_stacklevel
@@ -617,7 +616,6 @@ def _one_dense_draw(form, means, scatter, normals, chi2, noise, counts):
         noise[0],
         np.ascontiguousarray(means[0], dtype=float),
         1.0 / np.sqrt(max(counts[0], 1.0)),
-        singular_pivot_share(n_features),
         covariance,
         factor,
         drawn_mean,
@@ -633,7 +631,7 @@ def _one_dense_draw(form, means, scatter, normals, chi2, noise, counts):
 
 @jit
 def _dense_draw(
-    scale, normals, roots, noise, mean, shrink, pivot_bound, covariance, factor, drawn
+    scale, normals, roots, noise, mean, shrink, covariance, factor, drawn
 ):  # pragma: no cover - compiled; its numpy twin is draw_gaussian_from_moments
     # scale = L L^T; A the Bartlett factor; C^T = A^{-1} L^T; the draw C C^T,
     # the mean + C noise / sqrt(n); then the precision factor inv(chol(S))^T.
@@ -663,21 +661,13 @@ def _dense_draw(
         for p in range(d):
             total += solved[p, i] * noise[p]
         drawn[i] = mean[i] + total * shrink
-    # The precision's factor, with _forms' pivot bound: U = inv(L_S)^T.
-    lower[1] = covariance
-    if not cholesky(lower, reciprocals, 1, d):
+    # The precision's factor, with _forms' rule: U = inv(L_S)^T.
+    inverse = np.empty((d, d))
+    if np.isnan(factor_covariance(covariance, lower[1], inverse)):
         return False
-    for i in range(d):
-        if not lower[1, i, i] ** 2 > pivot_bound * covariance[i, i]:
-            return False
     for c in range(d):
-        for i in range(c):
-            factor[c, i] = 0.0
-        for i in range(c, d):
-            total = 1.0 if i == c else 0.0
-            for p in range(c, i):
-                total -= lower[1, i, p] * factor[c, p]
-            factor[c, i] = total * reciprocals[1, i]
+        for i in range(d):
+            factor[c, i] = inverse[i, c]
     return True
 
 
