@@ -487,10 +487,9 @@ def _speed_markdown(results):
     s = speed["seconds"]
     parts.append(
         f"Speed: n = {c['n_samples']}, d = {c['n_features']}, 20% MCAR, m = "
-        f"{c['n_imputations']}, n_jobs=None (one process) unless said; the "
-        f"calls interleaved, minimum of {c['repeats']} repeats (the n_jobs=2 "
-        "run includes starting joblib's worker processes when they are not "
-        "already running)."
+        f"{c['n_imputations']}, n_jobs=None (one thread of work) unless said "
+        "(n_jobs=2: two of joblib's threads, its default backend here); the "
+        f"calls interleaved, minimum of {c['repeats']} repeats."
     )
     parts.append(
         markdown_table(

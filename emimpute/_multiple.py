@@ -4,9 +4,11 @@ The model is fit once and the data read once; then each imputation draws
 the parameters and the holes. Bootstrap draws are independent given the
 fit, so they run in parallel with joblib (scikit-learn's own dependency, and
 the library that scikit-learn users already steer with ``n_jobs`` and
-``parallel_backend``): no home-made process pool. Posterior draws, of the
-parameters and of the holes, are successive draws of one data augmentation
-chain, so they are sequential. Each imputation gets its own seed (a
+``parallel_backend``): no home-made pool. On threads unless a backend says
+otherwise: the refits and draws run compiled with the GIL released, and
+threads share the data (processes would each get it pickled). Posterior
+draws, of the parameters and of the holes, are successive draws of one data
+augmentation chain, so they are sequential. Each imputation gets its own seed (a
 bootstrap's refit and draws; a posterior imputation's redraws within
 bounds), and the chain its own, drawn up front from ``random_state``, so
 the result does not depend on ``n_jobs``.
@@ -77,9 +79,10 @@ def multiple_impute(
         ``n_jobs``.
 
     n_jobs : int, default=None
-        Bootstrap imputations run in parallel by joblib; None means 1 unless
-        in a :func:`joblib.parallel_backend` context, -1 means all
-        processors. Not used by 'posterior' (one chain is sequential).
+        Bootstrap imputations run in parallel by joblib, on threads unless
+        a :func:`joblib.parallel_backend` context says otherwise; None means
+        1 unless in such a context, -1 means all processors. Not used by
+        'posterior' (one chain is sequential).
 
     Returns
     -------

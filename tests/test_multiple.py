@@ -18,6 +18,7 @@ from emimpute._em._data import EMData
 from emimpute._em._forms import covariance_form
 from emimpute._em._impute import complete
 from emimpute._em._loop import run_em
+from emimpute._em._parallel import serial_engine
 from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling
 from emimpute._em._uncertainty import (
@@ -56,6 +57,30 @@ def test_multiple_impute_reproducible_whatever_n_jobs(method):
         np.testing.assert_array_equal(table_a[observed], X[observed])
     # Different imputations differ.
     assert not np.array_equal(a[0], a[1])
+
+
+def test_bootstrap_threads_and_processes_give_the_same_tables():
+    # The bootstrap runs on joblib's threads by default, each task the
+    # engine on one thread; a mixture (row blocks kept and shared by the
+    # threads) and a user's process backend give the tables of one process.
+    joblib = pytest.importorskip("joblib")
+    X = _data()
+    imputer = EMImputer(n_components=2)
+    expected = multiple_impute(X, 4, imputer=imputer, random_state=2)
+    threads = multiple_impute(X, 4, imputer=imputer, random_state=2, n_jobs=2)
+    with joblib.parallel_backend("loky", n_jobs=2):
+        processes = multiple_impute(X, 4, imputer=imputer, random_state=2)
+    for a, b, c in zip(expected, threads, processes, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+def test_serial_engine_restores_the_thread_count():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with serial_engine():
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
 
 
 @pytest.mark.parametrize("method", ["bootstrap", "posterior"])

@@ -33,6 +33,7 @@ BLAS one thread per call, the parallelism being the blocks'.
 """
 
 import collections
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,34 @@ def _serial_kernels():
     # numba's thread count is per thread: the pool's threads run the
     # kernels' serial versions (see _fused.ParallelKernel).
     numba.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def serial_engine():
+    """A context in which this thread runs the engine on one thread.
+
+    For a caller that runs several fits or draws at once on its own
+    threads (``multiple_impute``'s bootstrap on joblib's threads): numba's
+    thread count, which is per thread, set to 1 (the compiled kernels' serial
+    versions, no block pool, see :func:`block_threads`) and restored after.
+    BLAS's limit is per process and left alone.
+
+    Examples
+    --------
+    >>> from emimpute._em._parallel import block_threads, serial_engine
+    >>> with serial_engine():
+    ...     block_threads()
+    1
+    """
+    if numba is None:  # pragma: no cover - without numba, nothing to limit
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _pool(threads):
