@@ -209,6 +209,8 @@ def run_coverage(
     summary = {}
     for method in METHODS:
         found = [r[method] for r in results if method in r]
+        if not found:
+            continue
         estimates = np.array([f[0] for f in found])
         intervals = np.array([f[1] for f in found])
         variances = np.array([f[2] for f in found])
@@ -449,6 +451,38 @@ def _coverage_markdown(results):
     return parts
 
 
+def _check_markdown(results):
+    check = results["coverage_check"]
+    cfg = check["config"]
+    last = cfg["first_seed"] + cfg["replications"] - 1
+    parts = [
+        f"An independent check: the next {cfg['replications']} data sets "
+        f"(seeds {cfg['first_seed']}-{last}), the same design and methods but "
+        "IterativeImputer. The targets are the first set's; a method whose "
+        "intervals are exact leaves 93.5-96.5% on a slope in 3% of sets of "
+        "1000 (on one of three independent slopes, in 9%), so a miss by "
+        "less than the Monte Carlo error in one set and not in the other is "
+        "chance."
+    ]
+    rows = [
+        [
+            LABELS[method],
+            str(s["n"]),
+            " / ".join(f"{100 * v:.1f}" for v in s["coverage"]),
+            " / ".join(f"{v:.2f}" for v in s["variance_ratio"]),
+        ]
+        for method, s in check["summary"].items()
+    ]
+    parts.append(
+        markdown_table(
+            ["method", "replications", "coverage %", "claimed / actual variance"],
+            rows,
+            align="lrrr",
+        )
+    )
+    return parts
+
+
 def _bounds_markdown(results):
     parts = []
     bounds = results["bounds"]
@@ -514,6 +548,7 @@ def to_markdown(results):
     parts = []
     for name, section in (
         ("coverage", _coverage_markdown),
+        ("coverage_check", _check_markdown),
         ("bounds", _bounds_markdown),
         ("speed", _speed_markdown),
     ):
@@ -529,10 +564,11 @@ def to_markdown(results):
     return "\n\n".join(parts)
 
 
-PARTS = ("coverage", "bounds", "speed")
+PARTS = ("coverage", "coverage_check", "bounds", "speed")
 
 QUICK = {
     "replications": 4,
+    "check_replications": 2,
     "n_samples": 200,
     "n_imputations": 3,
     "iterative_replications": 1,
@@ -552,6 +588,7 @@ def run(
     iterative_replications=200,
     n_jobs=2,
     first_seed=0,
+    check_replications=1000,
     masks=10,
     speed_n_samples=10_000,
     speed_n_features=10,
@@ -572,6 +609,18 @@ def run(
             iterative_replications=iterative_replications,
             n_jobs=n_jobs,
             first_seed=first_seed,
+            log=log,
+        ),
+        # The next data sets, all methods but IterativeImputer: reported
+        # beside the first set (the targets are the first set's), so that a
+        # miss by less than its Monte Carlo error shows as one.
+        "coverage_check": lambda: run_coverage(
+            replications=check_replications,
+            n_samples=n_samples,
+            n_imputations=n_imputations,
+            iterative_replications=0,
+            n_jobs=n_jobs,
+            first_seed=first_seed + replications,
             log=log,
         ),
         "bounds": lambda: run_bounds(masks=masks, log=log),
@@ -605,6 +654,12 @@ def build_parser(parser=None):
         help="seed of the first replication's data (another gives an "
         "independent set of data sets)",
     )
+    parser.add_argument(
+        "--check-replications",
+        type=int,
+        default=1000,
+        help="replications of the independent check (the next data seeds)",
+    )
     parser.add_argument("--masks", type=int, default=10)
     parser.add_argument("--speed-n-samples", type=int, default=10_000)
     parser.add_argument("--speed-n-features", type=int, default=10)
@@ -632,6 +687,7 @@ def main(argv=None):
             "iterative_replications",
             "n_jobs",
             "first_seed",
+            "check_replications",
             "masks",
             "speed_n_samples",
             "speed_n_features",
