@@ -81,6 +81,26 @@ class OneGaussianAugmentation:
         Whether a step without a table sums the runs of a pattern in
         distribution (see the module notes); False: row by row, the draws
         of ``complete``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._augmentation import OneGaussianAugmentation
+    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._params import MixtureParams
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    >>> data = EMData.build(X)
+    >>> params = MixtureParams.from_covariances(
+    ...     np.ones(1), np.zeros((1, 3)), np.eye(3)[None], "full")
+    >>> augmentation = OneGaussianAugmentation(data, np.zeros(3))
+    >>> counts, means, scatter = augmentation.step(params, rng)
+    >>> counts, means.shape, scatter.shape
+    (array([200.]), (1, 3), (1, 3, 3))
+    >>> table = np.array(data.numeric, order="C")
+    >>> bool(augmentation.fill(params, rng, table)), bool(np.isnan(table).any())
+    (True, False)
     """
 
     def __init__(self, data, centre, *, sum_runs=True):
