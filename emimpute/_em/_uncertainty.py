@@ -635,10 +635,9 @@ def _dense_draw(
 ):  # pragma: no cover - compiled; its numpy twin is draw_gaussian_from_moments
     # scale = L L^T; A the Bartlett factor; C^T = A^{-1} L^T; the draw C C^T,
     # the mean + C noise / sqrt(n); then the precision factor inv(chol(S))^T.
-    # Slot 0 of the stack: L; slot 1: the factor of the draw.
     d = len(mean)
-    lower = np.empty((2, d, d))
-    reciprocals = np.empty((2, d))
+    lower = np.empty((1, d, d))
+    reciprocals = np.empty((1, d))
     lower[0] = scale
     if not cholesky(lower, reciprocals, 0, d):
         return False
@@ -663,7 +662,7 @@ def _dense_draw(
         drawn[i] = mean[i] + total * shrink
     # The precision's factor, with _forms' rule: U = inv(L_S)^T.
     inverse = np.empty((d, d))
-    if np.isnan(factor_covariance(covariance, lower[1], inverse)):
+    if np.isnan(factor_covariance(covariance, np.empty((d, d)), inverse)):
         return False
     for c in range(d):
         for i in range(d):
