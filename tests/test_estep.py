@@ -40,7 +40,8 @@ from _reference import (
     sample_mixture,
 )
 
-from emimpute._em._blocks import iter_blocks
+from emimpute._em import _gaussian_block
+from emimpute._em._blocks import BlockMemo, iter_blocks
 from emimpute._em._data import EMData
 from emimpute._em._estep import e_step, responsibilities, weighted_log_prob
 from emimpute._em._params import MixtureParams
@@ -523,9 +524,16 @@ def test_route_choice_ignores_the_scales_of_the_features():
 
 
 def _without_memo(data):
-    """``data`` whose E-steps make their blocks each time (as a large one)."""
+    """``data`` whose E-steps make their blocks each time."""
     data = EMData.build(data.numeric, data.mask)
     data.__dict__["block_memo"] = None  # the cached property, set first
+    return data
+
+
+def _without_gathers(data):
+    """``data`` that keeps its blocks but not their rows (as a large one)."""
+    data = EMData.build(data.numeric, data.mask)
+    data.__dict__["block_memo"] = BlockMemo(keep_gathers=False)
     return data
 
 
@@ -546,19 +554,61 @@ def test_kept_blocks_give_the_same_bits_at_every_e_step(
     mask[:4] = True  # rows with nothing observed, not visited
     X[mask] = np.nan
     data = EMData.build(X)
-    assert data.block_memo is not None
+    assert data.block_memo.keep_gathers
     fresh = _without_memo(data)
+    # Kept blocks that gather their rows at each E-step: in one compiled
+    # pass (numba importable) or numpy's (not), the same values.
+    ungathered = _without_gathers(data)
+    if engine == "numpy":
+        monkeypatch.setattr(_gaussian_block, "numba_available", lambda: False)
     for step, chunk_size in enumerate([None, None, 37, None, 37]):
         params = random_params(rng, 2, 6, covariance_type)
         params = MixtureParams.from_covariances(
             params.weights, params.means + 100.0, params.covariances, covariance_type
         )
         kept_norm, kept = e_step(data, params, chunk_size=chunk_size)
-        fresh_norm, made = e_step(fresh, params, chunk_size=chunk_size)
-        assert np.array_equal(kept_norm, fresh_norm), step
-        assert np.array_equal(kept.nk, made.nk), step
-        for a, b in zip(kept.families[0].arrays, made.families[0].arrays, strict=True):
-            assert np.array_equal(a, b), step
+        for other in (fresh, ungathered):
+            other_norm, made = e_step(other, params, chunk_size=chunk_size)
+            assert np.array_equal(kept_norm, other_norm), step
+            assert np.array_equal(kept.nk, made.nk), step
+            for a, b in zip(
+                kept.families[0].arrays, made.families[0].arrays, strict=True
+            ):
+                assert np.array_equal(a, b), step
+    assert ungathered.block_memo._groups
+    assert all(
+        block.memo is None and block.kept_by is ungathered.block_memo
+        for _, blocks in ungathered.block_memo._groups.values()
+        for block in blocks
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_gather_of_centred_rows_equals_numpy(dtype, monkeypatch):
+    # A block without a memo gathers its rows in one compiled pass: x -
+    # shift in float64 (float32 data promoted before subtracting, never
+    # rounded to float32), +0.0 at the missing entries, the same bits as
+    # numpy's gather, subtraction and mask.
+    if not _gaussian_block.numba_available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    X = (rng.standard_normal((120, 7)) * 5.0 + 1e3).astype(dtype)
+    X[mcar_mask(rng, *X.shape, 0.4)] = np.nan
+    data = EMData.build(X)
+    shift = rng.standard_normal(7) + 1e3
+    for block in iter_blocks(data.patterns, [], chunk_size=17):
+        rows = _gaussian_block.GaussianBlock.gather(
+            block, data.numeric, data.mask, shift
+        )
+        compiled = rows.centred
+        with monkeypatch.context() as patch:
+            patch.setattr(_gaussian_block, "numba_available", lambda: False)
+            reference = _gaussian_block.GaussianBlock.gather(
+                block, data.numeric, data.mask, shift
+            ).centred
+        assert compiled.dtype == np.float64
+        assert np.array_equal(compiled, reference)
+        assert not np.signbit(compiled[data.mask[block.rows]]).any()
 
 
 def test_block_memo_keeps_one_cut_per_group():

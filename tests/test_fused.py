@@ -388,7 +388,10 @@ def test_batched_statistics_leave_out_only_negligible_weights(
     # (C's eigenvalues <= 2 here), far below TOL. What the test catches: a
     # weighing row left out or given another row's inverse (the kept rows
     # are packed into lanes past the left-out ones), including lane groups
-    # where a component weighs nothing at all.
+    # where a component weighs nothing at all. With full covariances the same
+    # rows are left out of the component's first and second moments (the
+    # scatter's product takes the packed rows that weigh, see
+    # test_rank_weighing_rows_packs_them_in_row_order).
     from emimpute._em import _fused_dense
 
     monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", 0.0)
@@ -416,6 +419,34 @@ def test_batched_statistics_leave_out_only_negligible_weights(
             covariance_type,
             f"chunks of {chunk_size}",
         )
+
+
+def test_rank_weighing_rows_packs_them_in_row_order():
+    # Rows whose responsibility for k is above its floor and above eps^2 of
+    # the row's own weight get consecutive positions in row order; the others
+    # -1. The counts are the packed rows of each component's scatter.
+    from emimpute._em._fused_dense import NEGLIGIBLE_WEIGHT, _rank_weighing_rows
+
+    resp = np.array(
+        [
+            [1.0, 0.0, 1e-40],
+            [0.5, 0.5, 0.0],
+            [1e-20, 1.0, 0.0],
+            [1e-3, 1e-33, 1.0 - 1e-3],
+            [0.0, 0.0, 0.0],  # a row of weight 0 enters nothing
+        ]
+    )
+    floors = np.array([1e-18, 1e-18, 1e-50])
+    ranks = np.empty(resp.shape, np.intp)
+    counts = _rank_weighing_rows(resp, floors, ranks)
+    expected = np.array(
+        [[0, -1, -1], [1, 0, -1], [-1, 1, -1], [2, -1, 0], [-1, -1, -1]]
+    )
+    assert np.array_equal(ranks, expected)
+    assert np.array_equal(counts, [3, 2, 1])
+    # 1e-40 is above component 2's floor but below eps^2 (~4.9e-32) times
+    # the row's weight 1: left out by the second bound.
+    assert 1e-40 < NEGLIGIBLE_WEIGHT**2
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])

@@ -150,15 +150,13 @@ class EMData:
 
     @functools.cached_property
     def block_memo(self):
-        """The data set's row blocks, kept between E-steps, or None.
+        """The data set's row blocks, kept between E-steps.
 
-        A :class:`~emimpute._em._blocks.BlockMemo` for a data set of at most
-        ``MEMO_FLOATS`` numeric entries (see ``_blocks``), else None: the
-        E-steps of a fit then make their blocks each time.
+        A :class:`~emimpute._em._blocks.BlockMemo`; it also keeps what the
+        families gather for each block only for a data set of at most
+        ``MEMO_FLOATS`` numeric entries (see ``_blocks``).
         """
-        if self.numeric.size > MEMO_FLOATS:
-            return None
-        return BlockMemo()
+        return BlockMemo(keep_gathers=self.numeric.size <= MEMO_FLOATS)
 
     def release_blocks(self):
         """Drop the kept blocks and their scratch arrays (the fit is over).

@@ -11,8 +11,25 @@ from emimpute._em._conditional_draws import (
     packed_cholesky_noise,
     unpack,
 )
+from emimpute._em._fused import jit, numba_available
 
 LOG_2PI = np.log(2.0 * np.pi)
+
+
+@jit
+def _gather_centred(X, rows, missing, shift, out):
+    """``out[i] = X[rows[i]] - shift``, then 0 at ``missing[i]``.
+
+    The same values as numpy's gather, subtraction (in float64, whatever
+    ``X``'s precision) and masking, in one pass: ``O(n_rows d)``.
+    """
+    n_features = X.shape[1]
+    for i in range(len(rows)):
+        source = rows[i]
+        for c in range(n_features):
+            out[i, c] = X[source, c] - shift[c]
+        for a in range(missing.shape[1]):
+            out[i, missing[i, a]] = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +78,13 @@ class GaussianBlock(RowBlock):
         ndarray of shape (n_rows, n_features).
         """
         if self.memo is None:
+            if numba_available():
+                # One compiled pass: 7x faster than the three numpy passes
+                # below at 860 x 50 (135 to 18 us a block, 14 ms of a 340 ms
+                # E-step at 1e5 x 50), where no memo keeps the rows.
+                centred = self.scratch("centred", (len(self.rows), self.X.shape[1]))
+                _gather_centred(self.X, self.rows, self.missing, self.shift, centred)
+                return centred
             # take, not fancy indexing: several times faster for row gathers.
             # float32 data are centred in float64: subtracting the shift in
             # float32 would round every difference to float32's precision.
