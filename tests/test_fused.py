@@ -466,3 +466,35 @@ def test_diagonal_kernels_on_tiles_and_tasks(
     _assert_reference_statistics(
         stats, X, mask, params, reference, covariance_type, "tiles"
     )
+
+
+def test_fused_scratch_stays_within_its_estimate():
+    # The chunk size comes from floats_per_row: the scratch arrays a block of
+    # the fused kernel borrows in an E-step (centred rows, products,
+    # log-densities, conditional means, completions) must fit in it, or the
+    # 16 MiB budget per chunk would not hold. Many patterns (the batched
+    # path) and few (per pattern), every number of missing entries.
+    from emimpute._em._blocks import BlockMemo
+
+    rng = np.random.default_rng(7)
+    n_features, n_components = 12, 3
+    params = random_params(rng, n_components, n_features, "full")
+    X = rng.standard_normal((3000, n_features))
+    X[rng.random(X.shape) < 0.4] = np.nan
+    X[:1500][_every_count_mask(rng, 1500, n_features)[:1500]] = np.nan
+    data = EMData.build(X)
+    kernel = params.gaussian.kernel(data, params.weights, engine="numba")
+    memo = BlockMemo(keep_gathers=False)
+    checked = 0
+    for block in iter_blocks(data.patterns, [kernel], chunk_size=400, memo=memo):
+        if block.n_missing in (0, n_features):
+            continue
+        evaluation = kernel.evaluate(block, moments=False)
+        assert isinstance(evaluation.conditionals, FusedConditionals)
+        resp = np.full((len(block.rows), n_components), 1.0 / n_components)
+        kernel.statistics(block, resp, evaluation)
+        borrowed = sum(buffer.size for buffer in memo._scratch.__dict__.values())
+        assert borrowed <= kernel.floats_per_row(block.n_missing) * len(block.rows)
+        memo._scratch.__dict__.clear()
+        checked += 1
+    assert checked > n_features
