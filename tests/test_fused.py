@@ -307,11 +307,16 @@ def test_compiled_softmax_matches_scipy_and_numpy(monkeypatch):
     norm, resp = _fused.softmax_rows(log_density, log_weights)
     assert_close(norm, logsumexp(weighted, axis=1), TOL, "log p(x_O)")
     assert_close(resp, softmax(weighted, axis=1), TOL, "responsibilities")
-    special = log_density[:5].copy()
+    special = log_density[:7].copy()
     special[0] = -np.inf
     special[1, :2] = -np.inf
     special[2, 3] = np.inf
     special[3, 1] = np.nan
+    # Entries whose exp underflows (skipped by the compiled pass: exactly 0),
+    # to subnormals (computed), and beside a NaN.
+    special[4] = [0.0, -745.0, -746.5, -1e4]
+    special[5] = [-740.0, -708.5, 0.0, -2000.0]
+    special[6] = [np.nan, -1e4, 0.0, -800.0]
     monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, "numpy")
     empty_components = np.array([np.log(0.5), np.log(0.5), -np.inf, -np.inf])
     for weights in (log_weights, empty_components, 0.0):

@@ -380,6 +380,9 @@ def softmax_rows(log_density, log_weights):
     return log_prob_norm, resp
 
 
+_EXP_UNDERFLOW = -746.0
+
+
 # Serial: a few nanoseconds per entry (25 ms for 1e6 x 5), less than a
 # parallel region's start on a busy machine, and half the compile time.
 @jit
@@ -398,7 +401,13 @@ def _softmax_rows(log_density, log_weights, log_prob_norm, resp):
             top = 0.0
         total = 0.0
         for k in range(n_components):
-            shifted = math.exp(resp[i, k] - top)
+            # exp is 0 below -745.2 (half the smallest subnormal): skipped
+            # there, the same 0, without exp's slow path for underflow
+            # (well-separated components give most entries such arguments:
+            # measured 6.8 to 4.2 ms for 1e5 x 5). NaN compares false and
+            # takes exp, as before.
+            argument = resp[i, k] - top
+            shifted = 0.0 if argument < _EXP_UNDERFLOW else math.exp(argument)
             resp[i, k] = shifted
             total += shifted
         # As numpy's log(0) and 0 / 0, without numba's division error.
