@@ -611,6 +611,19 @@ def test_compiled_gather_of_centred_rows_equals_numpy(dtype, monkeypatch):
         assert not np.signbit(compiled[data.mask[block.rows]]).any()
 
 
+def test_what_a_data_set_keeps_between_e_steps_depends_on_its_size(monkeypatch):
+    # Small: blocks and their gathers; mid-sized: the blocks (index arrays)
+    # only; large: nothing (blocks made at each E-step).
+    from emimpute._em import _data
+
+    monkeypatch.setattr(_data, "MEMO_FLOATS", 60)
+    monkeypatch.setattr(_data, "BLOCKS_FLOATS", 120)
+    X = np.where(mcar_mask(np.random.default_rng(0), 40, 3, 0.3), np.nan, 1.0)
+    assert EMData.build(X[:20]).block_memo.keep_gathers  # 60 entries
+    assert not EMData.build(X[:40]).block_memo.keep_gathers  # 120
+    assert EMData.build(np.vstack([X, X[:1]])).block_memo is None  # 123
+
+
 def test_block_memo_keeps_one_cut_per_group():
     # The blocks of a group are made once per chunk size and reused while it
     # holds; a new size replaces them (at most one set per group is kept).

@@ -29,12 +29,15 @@ per numeric entry, ``m`` the missing fraction and ``d`` the numeric features
 (float64 rows, mask, indices): 13 MiB measured for a data set of
 ``MEMO_FLOATS`` entries at 20% missing and d = 10; plus the blocks' scratch
 arrays (:meth:`BlockMemo.scratch`), those of the largest block, at most a
-chunk's scratch space. A larger data set keeps only its blocks' index
-arrays (``16 + 8 r`` bytes per row with ``r`` missing entries: 1.6 bytes per
-entry at 20% missing, a fifth of the float64 data) and gathers its rows at
-each E-step, in one compiled pass (``_gaussian_block``); making its blocks
-again at each E-step cost 3% of one at 1e5 x 50, K = 5, and fresh scratch
-arrays their page faults.
+chunk's scratch space. A larger data set, up to ``BLOCKS_FLOATS`` entries,
+keeps only its blocks' index arrays (``16 + 8 r`` bytes per row with ``r``
+missing entries: 1.6 bytes per entry at 20% missing, a fifth of the float64
+data) and gathers its rows at each E-step, in one compiled pass
+(``_gaussian_block``): making its blocks again at each E-step cost 3% of one
+at 1e5 x 50, K = 5, and fresh scratch arrays their page faults. Beyond it,
+the blocks are made at each E-step: there the index arrays would add tens
+of MiB (measured at 1e6 x 20, 20% missing: the fit's peak RSS from 189 to
+270 MiB) for a few percent of the time.
 """
 
 import math
@@ -47,8 +50,12 @@ import numpy as np
 _CHUNK_FLOATS = 2**21
 
 # Numeric entries up to which a data set keeps its blocks between E-steps
-# (1e5 x 10, 5e4 x 20).
+# with what the families gather for them (1e5 x 10, 5e4 x 20).
 MEMO_FLOATS = 2**20
+
+# Numeric entries up to which a data set keeps its blocks (their index
+# arrays) between E-steps at all (1e5 x 80, 4e5 x 20).
+BLOCKS_FLOATS = 2**23
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emimpute._em._blocks import MEMO_FLOATS, BlockMemo
+from emimpute._em._blocks import BLOCKS_FLOATS, MEMO_FLOATS, BlockMemo
 from emimpute._em._patterns import find_patterns
 
 
@@ -150,12 +150,15 @@ class EMData:
 
     @functools.cached_property
     def block_memo(self):
-        """The data set's row blocks, kept between E-steps.
+        """The data set's row blocks, kept between E-steps, or None.
 
-        A :class:`~emimpute._em._blocks.BlockMemo`; it also keeps what the
-        families gather for each block only for a data set of at most
-        ``MEMO_FLOATS`` numeric entries (see ``_blocks``).
+        A :class:`~emimpute._em._blocks.BlockMemo` for a data set of at most
+        ``BLOCKS_FLOATS`` numeric entries, which also keeps what the families
+        gather for each block up to ``MEMO_FLOATS`` (see ``_blocks``); else
+        None: the E-steps of a fit then make their blocks each time.
         """
+        if self.numeric.size > BLOCKS_FLOATS:
+            return None
         return BlockMemo(keep_gathers=self.numeric.size <= MEMO_FLOATS)
 
     def release_blocks(self):
