@@ -18,10 +18,29 @@ category's probability is 0 in any component.
 
 All columns are handled at once through one flat table of log-probabilities
 (the categories of all columns stacked, plus one row of zeros per column for
-a missing cell), so no Python loop runs per row or per category. Cost per
-E-step, for ``n`` rows, ``m`` categorical columns with ``L`` categories in
-all, and ``K`` components: ``O(n m K)`` for the densities and the counts;
-the M-step is ``O(L K)``.
+a missing cell, ``EMData.flat_codes``), so no Python loop runs per row,
+column or category. Two engines, chosen as the Gaussian family's are
+(``_fused.use_fused``: ``engine``, the ``EMIMPUTE_KERNEL`` environment
+variable): the compiled kernels of ``_fused_categorical`` (one pass over the
+block's codes for the log-densities, one for the counts), and the numpy one
+here, sparse one-hot rows kept per block and two sparse products, which is
+the reference the compiled one is tested against and runs without numba.
+Both give the same per-block statistics: each cell's row of the flat table
+gets the row's responsibilities (:class:`FlatCounts`); a column's missing
+cells gather its missing mass ``sum_i r_ik``, spread over the completions
+as ``mass_k theta[j][k, c]`` once per E-step when the M-step reads the
+counts (the spread is linear, so spreading the sum equals summing the
+spreads).
+
+Cost per E-step, for ``n`` rows, ``m`` categorical columns with ``L``
+categories in all, and ``K`` components: ``O(n m K)`` for the densities and
+the counts (each cell, observed or missing, reads or adds one row of ``K``;
+how many cells are missing and how many categories a column has do not
+matter beyond the table's ``(L + m) K`` entries), plus ``O((L + m) K)`` per
+block to add its totals and ``O(L K)`` to spread the missing mass; the
+M-step is ``O(L K)``. Measured at 1e5 rows, 10 columns of 5 categories, K =
+5, 20% missing, on one thread: compiled, about 2 ms for the densities and 2
+ms for the counts per E-step; numpy, 4.2 ms and 5.3 ms.
 """
 
 from dataclasses import dataclass
@@ -29,6 +48,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.special import gammaln
+
+from emimpute._em import _fused_categorical
+from emimpute._em._fused import use_fused
 
 
 @dataclass(frozen=True)
@@ -46,11 +68,65 @@ class CategoricalStats:
     counts: tuple
 
     def __add__(self, other):
-        if not isinstance(other, CategoricalStats):
+        if not isinstance(other, (CategoricalStats, FlatCounts)):
             return NotImplemented
         return CategoricalStats(
             tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
         )
+
+
+@dataclass(frozen=True, eq=False)
+class FlatCounts:
+    """Expected category counts as an E-step sums them: the flat totals.
+
+    ``totals[offset_j + c, k] = sum_i r_ik`` over the rows whose cell ``j``
+    is ``c``, and ``totals[L + j, k]``, the same over the rows whose cell
+    ``j`` is missing: that column's missing mass, spread over the
+    completions by ``family``'s probabilities when :attr:`counts` is read.
+    One array per block, so adding the blocks' statistics is one addition,
+    not one per column (22 blocks of an E-step at 1e5 rows and 10 columns:
+    0.4 ms of Python and small numpy calls saved, as is the spread per block).
+
+    Attributes
+    ----------
+    totals : ndarray of shape (L + m, n_components)
+    family : CategoricalFamily
+        Whose probabilities completed the missing cells.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._categorical import CategoricalFamily, FlatCounts
+    >>> family = CategoricalFamily((np.array([[0.25, 0.75]]),))
+    >>> # 2 rows show category 1, a row's cell is missing: 0.25, 0.75 more.
+    >>> FlatCounts(np.array([[0.0], [2.0], [1.0]]), family).counts
+    (array([[0.25, 2.75]]),)
+    """
+
+    totals: np.ndarray
+    family: object
+
+    @property
+    def counts(self):
+        """``CategoricalStats.counts``: observed, plus each missing cell's
+        responsibilities spread by ``theta``."""
+        probabilities = self.family.probabilities
+        missing_mass = self.totals[sum(p.shape[1] for p in probabilities) :]
+        counts = []
+        offset = 0
+        for j, p in enumerate(probabilities):
+            n_categories = p.shape[1]
+            observed = self.totals[offset : offset + n_categories].T
+            counts.append(observed + missing_mass[j][:, np.newaxis] * p)
+            offset += n_categories
+        return tuple(counts)
+
+    def __add__(self, other):
+        if isinstance(other, FlatCounts) and other.family is self.family:
+            return FlatCounts(self.totals + other.totals, self.family)
+        # Spread by other probabilities (the E-steps of other parameters):
+        # only the counts add up.
+        return CategoricalStats(self.counts) + other
 
 
 @dataclass(frozen=True)
@@ -99,9 +175,9 @@ class CategoricalFamily:
     def n_categories(self):
         return tuple(p.shape[1] for p in self.probabilities)
 
-    def kernel(self, data, weights):
+    def kernel(self, data, weights, *, engine="auto"):
         """This family's :class:`CategoricalKernel` on ``data``."""
-        return CategoricalKernel(self, data)
+        return CategoricalKernel(self, data, engine=engine)
 
     def m_step(self, stats, prior):
         """Category probabilities from expected counts and the smoothing."""
@@ -150,14 +226,16 @@ def _inverse_cdf(probabilities, u):
 class CategoricalEvaluation:
     """A block's category codes, their one-hot rows and their log-density.
 
-    ``one_hot`` is a sparse ``(n_rows, L + m)`` matrix with one 1 per cell:
-    at the cell's category in the flat table, or at its column's missing
-    row (``EMData.flat_codes``). ``codes`` are the block's codes when the
-    evaluation is for imputation (``moments=True``), else None.
+    ``cells`` are the block's rows of ``EMData.flat_codes`` (each cell's
+    category in the flat table, or its column's missing row): an ``(n_rows,
+    m)`` int32 array for the compiled kernels, or, for the numpy one, a
+    sparse ``(n_rows, L + m)`` matrix with one 1 per cell, there. ``codes``
+    are the block's codes when the evaluation is for imputation
+    (``moments=True``), else None.
     """
 
     codes: np.ndarray
-    one_hot: sparse.csr_array
+    cells: np.ndarray | sparse.csr_array
     log_density: np.ndarray
 
 
@@ -170,16 +248,23 @@ class CategoricalKernel:
     data : EMData
         Its ``flat_codes`` are read (and its ``codes``, ``-1`` where
         missing, to impute).
+    engine : {'auto', 'numba', 'numpy'}, default='auto'
+        The compiled kernels of ``_fused_categorical`` or the sparse
+        products here (``_fused.use_fused``).
     """
 
-    def __init__(self, family, data):
+    def __init__(self, family, data, *, engine="auto"):
         self.family = family
+        self.fused = use_fused(engine)
         self.codes = data.codes
         self.flat_codes = data.flat_codes
-        n_categories = np.array(family.n_categories)
-        self.n_columns = len(n_categories)
-        self.offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]])
-        self.n_flat = int(n_categories.sum())
+        if self.fused:
+            # int32 (half the bytes of intp to read; one compiled version),
+            # made once per data set.
+            self.flat_codes = data.block_memo.kept(
+                "categorical_flat_codes", lambda: data.flat_codes.astype(np.int32)
+            )
+        self.n_columns = len(family.n_categories)
         # Flat (L + m, K) table: each column's categories, then one row of
         # zeros per column, the log-factor of a missing cell.
         with np.errstate(divide="ignore"):
@@ -190,17 +275,32 @@ class CategoricalKernel:
         )
 
     def floats_per_row(self, n_missing):
-        """Scratch floats per row: codes, one-hot entries, log-densities."""
+        """Scratch floats per row: the log-densities (numpy: also the
+        one-hot rows' entries and indices, and the codes)."""
+        if self.fused:
+            return self.family.n_components
         return 4 * self.n_columns + 2 * self.family.n_components
 
     def evaluate(self, block, *, moments=False):
-        # The block's one-hot rows depend on the data alone: kept with a
-        # kept block (made again at every E-step, they were 40% of the
-        # family's E-step at 1e5 rows, 10 columns of 5 categories).
-        one_hot = block.kept("categorical_one_hot", lambda: self._one_hot(block))
         # The codes themselves only for imputation (the completions).
         codes = np.take(self.codes, block.rows, axis=0) if moments else None
-        return CategoricalEvaluation(codes, one_hot, one_hot @ self.log_table)
+        # The block's cells depend on the data alone: kept with a kept block
+        # (the one-hot rows, made again at every E-step, were 40% of the
+        # numpy path's E-step at 1e5 rows, 10 columns of 5 categories).
+        if self.fused:
+            # Gathered, not read through the block's rows by the kernels:
+            # those are spread over the whole data set, and the two passes
+            # reading them in place took 3x as long (7.8 ms against 2.4 for
+            # the log-densities at 1e5 rows, 10 columns, K = 5).
+            cells = block.kept(
+                "categorical_flat_codes",
+                lambda: _fused_categorical.gather(self.flat_codes, block.rows),
+            )
+            log_density = _fused_categorical.log_density(cells, self.log_table)
+        else:
+            cells = block.kept("categorical_one_hot", lambda: self._one_hot(block))
+            log_density = cells @ self.log_table
+        return CategoricalEvaluation(codes, cells, log_density)
 
     def _one_hot(self, block):
         """The block's rows one-hot over the flat table, as a sparse matrix.
@@ -220,17 +320,14 @@ class CategoricalKernel:
         )
 
     def statistics(self, block, resp, evaluation):
-        totals = evaluation.one_hot.T @ resp
-        # Each column's missing cells: their responsibility mass per
-        # component, spread over the completions by theta[j][k, c].
-        missing_mass = totals[self.n_flat :]
-        counts = tuple(
-            totals[offset : offset + p.shape[1]].T + missing_mass[j][:, np.newaxis] * p
-            for j, (offset, p) in enumerate(
-                zip(self.offsets, self.family.probabilities, strict=True)
+        """The block's :class:`FlatCounts`: ``resp`` added at each cell's row."""
+        if self.fused:
+            totals = _fused_categorical.flat_totals(
+                evaluation.cells, resp, len(self.log_table)
             )
-        )
-        return CategoricalStats(counts)
+        else:
+            totals = evaluation.cells.T @ resp
+        return FlatCounts(totals, self.family)
 
     def predictive(self, resp, column, rows):
         """``P(x_ij = c | x_iO) = sum_k resp[i, k] theta[j][k, c]`` for ``rows``."""
