@@ -10,15 +10,18 @@ form ``resp * theta`` nor the flat table. Cases: rows with every number of
 missing cells (0 to all 4 columns), probability-0 categories (what
 ``category_smoothing=0`` allows: ``-inf`` log-densities, at the same places
 on every side), sample weights, class labels (the label family clamps the
-responsibilities, which the categorical counts then follow), and blocks
-small enough that the statistics are sums of many blocks' values.
+responsibilities, which the categorical counts then follow), blocks
+small enough that the statistics are sums of many blocks' values, and
+columns whose numbers of categories put them in the compiled kernels' joint
+tables (``ColumnGroups``) by 1, 2 and 3 (compared with the numpy path).
 
 Why 1e-12: the category probabilities are at least about 0.01 (or exactly
-0), so each finite log-density is a sum of at most 4 logarithms of size at
-most 5, computed by every side with an error of a few ulps of 20 (about
-1e-14); the counts are sums over at most 60 rows of posteriors in [0, 1]
-times weights at most 3, compared relative to their largest entry, so their
-rounding stays below about 60 eps, 1e-14. 1e-12 leaves two orders of
+0), so each finite log-density is a sum of at most 9 logarithms of size at
+most 5, computed by every side with an error of a few ulps of 45 (about
+1e-14, compared relative to max(1, |value|)); the counts are sums over at
+most 60 rows of posteriors in [0, 1] times weights at most 3, compared
+relative to their largest entry, so their rounding stays below about 60
+eps, 1e-14. 1e-12 leaves two orders of
 magnitude for rounding and none for a wrong formula (a missing cell's mass
 spread by another component's probabilities, a row or a block left out, a
 weight applied twice all move the counts by 1e-2 or more).
@@ -55,23 +58,28 @@ N_SAMPLES = 60
 ENGINES = ("numpy", "numba") if _fused.numba_available() else ("numpy",)
 
 
-def _case(seed, *, zeros=False, weighted=False, labelled=False):
+def _case(
+    seed, *, zeros=False, weighted=False, labelled=False, n_categories=N_CATEGORIES
+):
     """Codes with every number of missing cells, and mixture parameters.
 
-    Row ``i`` misses ``i % 5`` of its 4 cells, at random columns. With
-    ``zeros``, category 0 of every column has probability 0 in component 0
-    (a maximum-likelihood fit without smoothing can give that), so a row
+    Row ``i`` misses ``i % 5`` of its cells (all 4 of the default columns
+    at most), at random columns. With ``zeros``, category 0 of every column
+    (but a column of one category) has probability 0 in component 0 (a
+    maximum-likelihood fit without smoothing can give that), so a row
     showing it cannot come from component 0. With ``weighted``, sample
     weights in [0.5, 3]; with ``labelled``, components 0 and 1 belong to
     class 0 and component 2 to class 1, and two rows in three are labelled.
     """
-    rng = np.random.default_rng([seed, zeros, weighted, labelled])
-    codes = np.column_stack([rng.integers(0, n, N_SAMPLES) for n in N_CATEGORIES])
+    rng = np.random.default_rng([seed, zeros, weighted, labelled, len(n_categories)])
+    codes = np.column_stack([rng.integers(0, n, N_SAMPLES) for n in n_categories])
     for i in range(N_SAMPLES):
-        codes[i, rng.permutation(len(N_CATEGORIES))[: i % 5]] = -1
-    thetas = random_probabilities(rng, N_COMPONENTS, N_CATEGORIES)
+        codes[i, rng.permutation(len(n_categories))[: i % 5]] = -1
+    thetas = random_probabilities(rng, N_COMPONENTS, n_categories)
     if zeros:
         for theta in thetas:
+            if theta.shape[1] == 1:  # its one category is certain
+                continue
             theta[0, 0] = 0.0
             theta[0] /= theta[0].sum()
     weights = rng.dirichlet(np.full(N_COMPONENTS, 2.0)) + 0.05
@@ -87,7 +95,7 @@ def _case(seed, *, zeros=False, weighted=False, labelled=False):
     data = EMData.build(
         np.empty((N_SAMPLES, 0)),
         codes=codes,
-        n_categories=N_CATEGORIES,
+        n_categories=n_categories,
         labels=labels,
         sample_weight=sample_weight,
     )
@@ -213,13 +221,22 @@ def test_e_step_matches_brute_force(
 
 
 @pytest.mark.parametrize("zeros", [False, True])
-def test_kernels_match_per_block(zeros, global_random_seed):
+@pytest.mark.parametrize(
+    "n_categories",
+    [
+        N_CATEGORIES,  # one group of 3 columns (60 rows), one of 1
+        (1, 70, 2, 2, 2, 2, 2, 7, 7),  # a column alone beyond 64 rows
+    ],
+)
+def test_kernels_match_per_block(zeros, n_categories, global_random_seed):
     """Both engines' evaluations and statistics on the same blocks and resp.
 
     Arbitrary responsibilities (not the posterior): the statistics are
-    linear in them, and the test must not depend on the E-step's own.
+    linear in them, and the test must not depend on the E-step's own. The
+    compiled kernels' groups of columns (``ColumnGroups``) are of several
+    sizes, and the counts come from their margins.
     """
-    data, params = _case(global_random_seed, zeros=zeros)
+    data, params = _case(global_random_seed, zeros=zeros, n_categories=n_categories)
     family = params.categorical
     kernels = {
         engine: family.kernel(data, params.weights, engine=engine) for engine in ENGINES
@@ -312,15 +329,15 @@ def test_compiled_kernels_have_the_same_bits_on_any_tasks(global_random_seed):
     np.testing.assert_array_equal(one, densities[0])
     parts = []
     for version in (
-        _fused_categorical._flat_totals.serial,
-        _fused_categorical._flat_totals.parallel,
+        _fused_categorical._totals.serial,
+        _fused_categorical._totals.parallel,
     ):
         out = np.zeros((tasks, len(log_table), n_components))
         version(flat, resp, out, tasks)
         parts.append(out)
     np.testing.assert_array_equal(parts[0], parts[1])
     # And against the numpy reference: the same sums, in another order.
-    totals = _fused_categorical.flat_totals(flat, resp, len(log_table))
+    totals = _fused_categorical.totals(flat, resp, len(log_table))
     one_hot = np.zeros((n_rows, len(log_table)))
     np.put_along_axis(one_hot, flat.astype(np.intp), 1.0, axis=1)
     assert_close(totals, one_hot.T @ resp, TOL, "task totals", scale=norm_scale(totals))

@@ -18,29 +18,31 @@ category's probability is 0 in any component.
 
 All columns are handled at once through one flat table of log-probabilities
 (the categories of all columns stacked, plus one row of zeros per column for
-a missing cell, ``EMData.flat_codes``), so no Python loop runs per row,
-column or category. Two engines, chosen as the Gaussian family's are
+a missing cell, ``EMData.flat_codes``), so no Python loop runs per row or
+per category. Two engines, chosen as the Gaussian family's are
 (``_fused.use_fused``: ``engine``, the ``EMIMPUTE_KERNEL`` environment
-variable): the compiled kernels of ``_fused_categorical`` (one pass over the
-block's codes for the log-densities, one for the counts), and the numpy one
-here, sparse one-hot rows kept per block and two sparse products, which is
-the reference the compiled one is tested against and runs without numba.
-Both give the same per-block statistics: each cell's row of the flat table
-gets the row's responsibilities (:class:`FlatCounts`); a column's missing
-cells gather its missing mass ``sum_i r_ik``, spread over the completions
-as ``mass_k theta[j][k, c]`` once per E-step when the M-step reads the
-counts (the spread is linear, so spreading the sum equals summing the
-spreads).
+variable): the compiled kernels of ``_fused_categorical`` (one pass over a
+block's codes for the log-densities, one for the counts, on joint tables of
+pairs or triples of columns), and the numpy one here, sparse one-hot rows
+kept per block and two sparse products, which is the reference the compiled
+one is tested against and runs without numba. Both give per-block
+statistics of the same form (:class:`FlatCounts`): each cell's row of the
+table gets the row's responsibilities; a column's missing cells gather its
+missing mass ``sum_i r_ik``, spread over the completions as ``mass_k
+theta[j][k, c]`` once per E-step, when the M-step reads the counts (the
+spread is linear: spreading the sum equals summing the spreads).
 
 Cost per E-step, for ``n`` rows, ``m`` categorical columns with ``L``
 categories in all, and ``K`` components: ``O(n m K)`` for the densities and
 the counts (each cell, observed or missing, reads or adds one row of ``K``;
-how many cells are missing and how many categories a column has do not
-matter beyond the table's ``(L + m) K`` entries), plus ``O((L + m) K)`` per
-block to add its totals and ``O(L K)`` to spread the missing mass; the
-M-step is ``O(L K)``. Measured at 1e5 rows, 10 columns of 5 categories, K =
-5, 20% missing, on one thread: compiled, about 2 ms for the densities and 2
-ms for the counts per E-step; numpy, 4.2 ms and 5.3 ms.
+the compiled kernels read a group of cells at once, ``O(n G K)`` for ``G``
+groups, see ``_fused_categorical``; how many cells are missing and how many
+categories a column has do not matter beyond the table's ``(L + m) K``
+entries), plus ``O((L + m) K)`` per block to add its totals and ``O(L K)``
+per E-step to spread the missing mass; the M-step is ``O(L K)``. Measured at
+1e5 rows, 10 columns of 5 categories, K = 5, 20% missing, on one thread, per
+E-step: compiled, 1.8 ms for the densities and 1.4 ms for the counts; numpy
+(before the compiled kernels, spreading per block), 4.4 ms and 5.4 ms.
 """
 
 from dataclasses import dataclass
@@ -83,15 +85,20 @@ class FlatCounts:
     is ``c``, and ``totals[L + j, k]``, the same over the rows whose cell
     ``j`` is missing: that column's missing mass, spread over the
     completions by ``family``'s probabilities when :attr:`counts` is read.
+    Or the totals of the compiled kernels' joint tables of ``groups`` of
+    columns (``_fused_categorical.ColumnGroups``), whose margins are those.
     One array per block, so adding the blocks' statistics is one addition,
-    not one per column (22 blocks of an E-step at 1e5 rows and 10 columns:
-    0.4 ms of Python and small numpy calls saved, as is the spread per block).
+    not one per column, and the margins and the spread are taken once per
+    E-step, not per block (at 1e5 rows, 10 columns, K = 5: 1.3 ms of small
+    numpy calls per E-step).
 
     Attributes
     ----------
-    totals : ndarray of shape (L + m, n_components)
+    totals : ndarray of shape (L + m, n_components) or (groups.n_rows, n_components)
     family : CategoricalFamily
-        Whose probabilities completed the missing cells.
+        Whose probabilities complete the missing cells.
+    groups : ColumnGroups or None
+        The joint tables ``totals`` are of; None for the flat table.
 
     Examples
     --------
@@ -105,27 +112,35 @@ class FlatCounts:
 
     totals: np.ndarray
     family: object
+    groups: object = None
 
     @property
     def counts(self):
         """``CategoricalStats.counts``: observed, plus each missing cell's
         responsibilities spread by ``theta``."""
+        totals = self.totals
+        if self.groups is not None:
+            totals = self.groups.flat_totals(totals)
         probabilities = self.family.probabilities
-        missing_mass = self.totals[sum(p.shape[1] for p in probabilities) :]
+        missing_mass = totals[sum(p.shape[1] for p in probabilities) :]
         counts = []
         offset = 0
         for j, p in enumerate(probabilities):
             n_categories = p.shape[1]
-            observed = self.totals[offset : offset + n_categories].T
+            observed = totals[offset : offset + n_categories].T
             counts.append(observed + missing_mass[j][:, np.newaxis] * p)
             offset += n_categories
         return tuple(counts)
 
     def __add__(self, other):
-        if isinstance(other, FlatCounts) and other.family is self.family:
-            return FlatCounts(self.totals + other.totals, self.family)
-        # Spread by other probabilities (the E-steps of other parameters):
-        # only the counts add up.
+        if (
+            isinstance(other, FlatCounts)
+            and other.family is self.family
+            and other.groups is self.groups
+        ):
+            return FlatCounts(self.totals + other.totals, self.family, self.groups)
+        # Spread by other probabilities (the E-steps of other parameters), or
+        # of other tables: only the counts add up.
         return CategoricalStats(self.counts) + other
 
 
@@ -224,14 +239,15 @@ def _inverse_cdf(probabilities, u):
 
 @dataclass(frozen=True)
 class CategoricalEvaluation:
-    """A block's category codes, their one-hot rows and their log-density.
+    """A block's category codes, its cells and their log-density.
 
-    ``cells`` are the block's rows of ``EMData.flat_codes`` (each cell's
-    category in the flat table, or its column's missing row): an ``(n_rows,
-    m)`` int32 array for the compiled kernels, or, for the numpy one, a
-    sparse ``(n_rows, L + m)`` matrix with one 1 per cell, there. ``codes``
-    are the block's codes when the evaluation is for imputation
-    (``moments=True``), else None.
+    ``cells`` are the block's cells: for the compiled kernels, an ``(n_rows,
+    n_groups)`` int32 array of their codes in the joint tables of groups of
+    columns (``_fused_categorical.ColumnGroups``); for the numpy path, a
+    sparse ``(n_rows, L + m)`` matrix with one 1 per cell, at its row of
+    ``EMData.flat_codes`` (the cell's category in the flat table, or its
+    column's missing row). ``codes`` are the block's codes when the
+    evaluation is for imputation (``moments=True``), else None.
     """
 
     codes: np.ndarray
@@ -246,8 +262,9 @@ class CategoricalKernel:
     ----------
     family : CategoricalFamily
     data : EMData
-        Its ``flat_codes`` are read (and its ``codes``, ``-1`` where
-        missing, to impute).
+        Its ``codes`` (``-1`` where missing) are read: once per data set
+        into the compiled kernels' group codes (kept with its blocks), or as
+        ``flat_codes`` by the numpy path; and to impute.
     engine : {'auto', 'numba', 'numpy'}, default='auto'
         The compiled kernels of ``_fused_categorical`` or the sparse
         products here (``_fused.use_fused``).
@@ -257,14 +274,16 @@ class CategoricalKernel:
         self.family = family
         self.fused = use_fused(engine)
         self.codes = data.codes
-        self.flat_codes = data.flat_codes
-        if self.fused:
-            # int32 (half the bytes of intp to read; one compiled version),
-            # made once per data set.
-            self.flat_codes = data.block_memo.kept(
-                "categorical_flat_codes", lambda: data.flat_codes.astype(np.int32)
-            )
         self.n_columns = len(family.n_categories)
+        if self.fused:
+            # The columns in groups (_fused_categorical.ColumnGroups), each
+            # row's codes in them made once per data set.
+            self.groups, self.group_codes = data.block_memo.kept(
+                "categorical_groups", lambda: _column_groups(data)
+            )
+            self.log_table = self.groups.log_table(family.probabilities)
+            return
+        self.flat_codes = data.flat_codes
         # Flat (L + m, K) table: each column's categories, then one row of
         # zeros per column, the log-factor of a missing cell.
         with np.errstate(divide="ignore"):
@@ -293,8 +312,8 @@ class CategoricalKernel:
             # reading them in place took 3x as long (7.8 ms against 2.4 for
             # the log-densities at 1e5 rows, 10 columns, K = 5).
             cells = block.kept(
-                "categorical_flat_codes",
-                lambda: _fused_categorical.gather(self.flat_codes, block.rows),
+                "categorical_group_codes",
+                lambda: _fused_categorical.gather(self.group_codes, block.rows),
             )
             log_density = _fused_categorical.log_density(cells, self.log_table)
         else:
@@ -322,12 +341,11 @@ class CategoricalKernel:
     def statistics(self, block, resp, evaluation):
         """The block's :class:`FlatCounts`: ``resp`` added at each cell's row."""
         if self.fused:
-            totals = _fused_categorical.flat_totals(
+            totals = _fused_categorical.totals(
                 evaluation.cells, resp, len(self.log_table)
             )
-        else:
-            totals = evaluation.cells.T @ resp
-        return FlatCounts(totals, self.family)
+            return FlatCounts(totals, self.family, self.groups)
+        return FlatCounts(evaluation.cells.T @ resp, self.family)
 
     def predictive(self, resp, column, rows):
         """``P(x_ij = c | x_iO) = sum_k resp[i, k] theta[j][k, c]`` for ``rows``."""
@@ -366,6 +384,12 @@ class CategoricalKernel:
                     random_state.uniform(size=len(missing)),
                 )
             out[block.rows[missing], j] = completion
+
+
+def _column_groups(data):
+    """``ColumnGroups`` of ``data``'s categorical columns and its rows' codes."""
+    groups = _fused_categorical.ColumnGroups(data.n_categories)
+    return groups, groups.codes(data.codes)
 
 
 def observed_counts(codes, n_categories, resp):
