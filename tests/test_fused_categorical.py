@@ -38,6 +38,7 @@ import pytest
 from _mixed_reference import random_probabilities
 from _reference import assert_close, norm_scale
 from scipy.special import logsumexp
+from test_fused_reproducible import OFFSETS, _at_offset
 
 from emimpute._em import _fused, _fused_categorical
 from emimpute._em._blocks import iter_blocks
@@ -341,3 +342,26 @@ def test_compiled_kernels_have_the_same_bits_on_any_tasks(global_random_seed):
     one_hot = np.zeros((n_rows, len(log_table)))
     np.put_along_axis(one_hot, flat.astype(np.intp), 1.0, axis=1)
     assert_close(totals, one_hot.T @ resp, TOL, "task totals", scale=norm_scale(totals))
+
+
+def test_compiled_kernels_have_the_same_bits_at_any_alignment(global_random_seed):
+    """Rows put before the block's, inputs 1 to 3 elements past 64 bytes.
+
+    Each row's sums are one fixed sequence of operations whether the row
+    falls in a vector loop's body or its remainder, whatever the alignment
+    (``_fused._OPTIONS``). The rows put before have zero responsibilities:
+    they add ``+0.0`` to the totals, which changes no bit.
+    """
+    flat, log_table, resp = _large_block(global_random_seed, n_rows=200)
+    n_components = resp.shape[1]
+    density = _fused_categorical.log_density(flat, log_table)
+    totals = _fused_categorical.totals(flat, resp, len(log_table))
+    for before in (1, 3, 5):
+        for offset in OFFSETS:
+            cells = _at_offset(np.concatenate([flat[:before], flat]), offset)
+            weights = np.concatenate([np.zeros((before, n_components)), resp])
+            weights = _at_offset(weights, offset)
+            got = _fused_categorical.log_density(cells, _at_offset(log_table, offset))
+            np.testing.assert_array_equal(got[before:], density)
+            got = _fused_categorical.totals(cells, weights, len(log_table))
+            np.testing.assert_array_equal(got, totals)
