@@ -20,8 +20,14 @@ every method in the same process:
    Gaussian numeric columns, 10 categorical columns of 5 levels, K = 5
    classes), 20% cell-wise MCAR; ``EMMixture`` on the mixed table against
    ``EMMixture`` on its 10 numeric columns alone, timed as in
-   ``bench_mixture`` (``tol=0``; ``(min t(max_iter=6) - min t(max_iter=1)) /
-   5``, minima over repeats). Target: ratio <= 1.3x.
+   ``bench_mixture`` (``tol=0``; ``(min t(max_iter=11) - min t(max_iter=1))
+   / 10``, minima over ``--timing-repeats`` repeats, 5 by default). Target:
+   ratio <= 1.3x. Ten iterations and five repeats, not five and three: each
+   minimum carries the machine's noise (other processes on a shared
+   machine; and the mixed fit's initialisation, 0.45 s at 1e5 rows, varied
+   by 0.2 s from fit to fit), and the ratio of two times of 30 to 60 ms per
+   iteration moved by up to 0.5 between runs of five iterations and three
+   repeats on a shared 2-core machine.
 
 Methods. Every method sees the numeric columns standardised by the mean and
 standard deviation of their observed cells in the holed table (no ground
@@ -453,8 +459,8 @@ def run_timing(
     covariance_type="full",
     missing_rate=MISSING_RATE,
     lo=1,
-    hi=6,
-    repeats=3,
+    hi=11,
+    repeats=5,
     seed=0,
     log=print,
 ):
@@ -840,7 +846,7 @@ def build_parser(parser=None):
         help="the scikit-learn peers alone: no EMImputer, no timing",
     )
     parser.add_argument("--timing-n-samples", type=int, default=100_000)
-    parser.add_argument("--timing-repeats", type=int, default=3)
+    parser.add_argument("--timing-repeats", type=int, default=5)
     parser.add_argument("--timing-covariance-type", default="full")
     return parser
 
@@ -853,7 +859,7 @@ def run(
     methods=METHODS,
     skip_em=False,
     timing_n_samples=100_000,
-    timing_repeats=3,
+    timing_repeats=5,
     timing_covariance_type="full",
     log=print,
 ):
