@@ -409,7 +409,7 @@ def build_parser():
     group.add_argument("--mixed-masks", type=int, default=10)
     group.add_argument("--mixed-max-components", type=int, default=12)
     group.add_argument("--mixed-timing-n-samples", type=int, default=100_000)
-    group.add_argument("--mixed-timing-repeats", type=int, default=3)
+    group.add_argument("--mixed-timing-repeats", type=int, default=5)
     group = parser.add_argument_group("classifier sizes (full run)")
     group.add_argument("--classifier-seeds", type=int, default=20)
     group.add_argument(

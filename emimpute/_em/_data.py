@@ -124,8 +124,9 @@ class EMData:
         category ``c`` is row ``offset_j + c`` of the categories of all
         columns stacked (``offset_j`` the categories of the columns before
         it), and a missing cell of column ``j`` is row ``L + j`` (``L`` the
-        categories in all). Computed once per data set: every E-step of a
-        fit reads it (the categorical family's flat table, ``_categorical``).
+        categories in all). Computed once per data set: the numpy path of
+        the categorical family reads it at every E-step (its flat table,
+        ``_categorical``).
         """
         n_categories = np.asarray(self.n_categories, dtype=np.intp)
         offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]]).astype(np.intp)

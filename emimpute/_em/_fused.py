@@ -113,8 +113,10 @@ def use_fused(engine="auto"):
 # behind a zero test; every division in the kernels is guarded.
 # numba's on-disk cache is keyed on each kernel's source file, not on these
 # options: after changing them, the modules that compile with them
-# (_fused_dense, _fused_diagonal, _conditional_draws) must change too, or
-# their __pycache__ be cleared, to be compiled again.
+# (_fused, _fused_dense, _fused_diagonal, _fused_categorical,
+# _conditional_draws, _gaussian_block, _pattern_sums, _uncertainty,
+# _augmentation) must change too, or their __pycache__ be
+# cleared, to be compiled again.
 _OPTIONS = {
     "cache": True,
     "nogil": True,
