@@ -276,22 +276,36 @@ def _kmeans_features(data, rows):
     else:
         centre = weights @ filled / weights.sum()
         spread = np.sqrt(weights @ (filled - centre) ** 2 / weights.sum())
-    standardised = (filled - centre) / np.where(spread > 0, spread, 1.0)
-    indicators = []
-    for j, n_categories in enumerate(data.n_categories):
-        one_hot = codes[:, j, np.newaxis] == np.arange(n_categories)
-        observed = codes[:, j] >= 0
-        frequencies = (
-            np.average(
-                one_hot[observed],
-                axis=0,
-                weights=None if weights is None else weights[observed],
+    n_numeric = filled.shape[1]
+    # One array, the indicators' 1s put by flat index and each column's
+    # missing rows given its frequencies: np.hstack of per-column np.where
+    # blocks took 0.13 s at 1e5 rows x (10 + 10 x 5), in strided copies.
+    n_categories = np.asarray(data.n_categories, dtype=np.intp)
+    width = n_numeric + int(n_categories.sum())
+    features = np.zeros((len(filled), width))
+    np.divide(
+        filled - centre, np.where(spread > 0, spread, 1.0), out=features[:, :n_numeric]
+    )
+    offsets = n_numeric + np.concatenate([[0], np.cumsum(n_categories)[:-1]])
+    observed = codes >= 0
+    rows_observed, columns_observed = np.nonzero(observed)
+    features.ravel()[
+        rows_observed * width
+        + offsets[columns_observed]
+        + codes[rows_observed, columns_observed]
+    ] = 1.0
+    for j in np.flatnonzero(~observed.all(axis=0)):
+        present = observed[:, j]
+        frequencies = 0.0
+        if present.any():
+            counts = np.bincount(
+                codes[present, j],
+                weights=None if weights is None else weights[present],
+                minlength=n_categories[j],
             )
-            if observed.any()
-            else 0.0
-        )
-        indicators.append(np.where(observed[:, np.newaxis], one_hot, frequencies))
-    return np.hstack([standardised, *indicators]), filled, True
+            frequencies = counts / counts.sum()
+        features[~present, offsets[j] : offsets[j] + n_categories[j]] = frequencies
+    return features, filled, True
 
 
 def initial_params(
