@@ -308,6 +308,7 @@ class FusedDenseKernel(DenseKernel):
                 block.missing,
                 self.precisions,
                 floors,
+                ranks,
                 lower_parts,
                 _LANES,
                 tasks,
@@ -1119,7 +1120,7 @@ def _rank_weighing_rows(resp, floors, ranks):
 
 @ParallelKernel
 def _add_batched_covariances(
-    resp, missing, precisions, floors, lower_parts, lanes, tasks
+    resp, missing, precisions, floors, ranks, lower_parts, lanes, tasks
 ):
     """Add the conditional covariances of a batched block into its statistics.
 
@@ -1127,7 +1128,9 @@ def _add_batched_covariances(
     ``sum_k resp[i, k]``) exceeds ``floors[j]`` (``NEGLIGIBLE_WEIGHT`` times
     the mean weight of ``j`` over the block's rows, see
     :func:`_negligible_floors`) and ``NEGLIGIBLE_WEIGHT^2`` times the row's
-    weight, ``C = inv(P_MM)`` times that weight is added into
+    weight (:func:`_weighs`; with one matrix per component, the rows that
+    :func:`_rank_weighing_rows` ranked in ``ranks``, the same rule),
+    ``C = inv(P_MM)`` times that weight is added into
     ``lower_parts[task, j]``'s lower triangle. The rows kept are taken
     ``lanes`` at a time, and their ``P_MM`` gathered, factorised (the same
     operations as :func:`_evaluate_batched`'s, hence the same factor) and
@@ -1155,11 +1158,15 @@ def _add_batched_covariances(
         for j in range(n_matrices):
             size = 0
             for i in range(start, stop):
-                mass = 0.0
-                for k in range(n_components):
-                    mass += resp[i, k]
-                weight = mass if shared else resp[i, j]
-                if _weighs(weight, mass, floors[j]):
+                if shared:
+                    weight = 0.0
+                    for k in range(n_components):
+                        weight += resp[i, k]
+                    weighs = _weighs(weight, weight, floors[j])
+                else:
+                    weight = resp[i, j]
+                    weighs = ranks[i, j] >= 0
+                if weighs:
                     kept[size] = i
                     weights[size] = weight
                     for a in range(n_missing):
