@@ -110,12 +110,15 @@ def test_batched_dense_rows_have_the_same_bits_in_any_lane(
     x, missing = block.centred, block.missing
     # The products once (BLAS), so that only the compiled kernel's
     # arithmetic is compared.
+    # (matrices, d, rows): the layout the batched kernel reads.
     products = (x @ inner.wide_precisions).reshape(len(x), -1, x.shape[1])
+    products = products.transpose(1, 2, 0)
     n_components, r = len(inner.means), missing.shape[1]
 
     def run(before, offset, version, tasks):
-        def shifted(array):
-            return _at_offset(np.concatenate([array[:before], array]), offset)
+        def shifted(array, axis=0):
+            rows = np.take(array, np.arange(before), axis=axis)
+            return _at_offset(np.concatenate([rows, array], axis=axis), offset)
 
         n_rows = before + len(x)
         log_density = _at_offset(np.zeros((n_rows, n_components)), offset)
@@ -129,7 +132,7 @@ def test_batched_dense_rows_have_the_same_bits_in_any_lane(
             inner.means,
             inner.precisions,
             inner.log_det_cholesky,
-            shifted(products),
+            shifted(products, axis=-1),
             inner.precision_means,
             log_density,
             delta,

@@ -8,7 +8,7 @@ ever made:
   the product ``X0 P_j`` of the zero-filled rows with the full precision
   (``O(n d^2)``, the cost of complete data) and, in the statistics, the
   products ``D_k^T D_k`` of the completed, responsibility-scaled deviations
-  of the rows that weigh in component ``k`` (see ``NEGLIGIBLE_WEIGHT``;
+  of the rows that weigh in component ``k`` (see ``_stats.NEGLIGIBLE_WEIGHT``;
   often one component per row, so ``n_w d^2`` in all, not ``n K d^2``);
 - **compiled** (numba, ``_fused``), row by row and component by component,
   parallel over row tasks: the ``O(d + r^2)`` corrections that turn the
@@ -96,7 +96,11 @@ from emimpute._em._fused import (
     prange,
 )
 from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
-from emimpute._em._stats import SufficientStats
+from emimpute._em._stats import (
+    NEGLIGIBLE_WEIGHT,
+    SufficientStats,
+    negligible_floors,
+)
 
 # Rows factorised together by the batched kernel, the innermost loop of its
 # arithmetic: 8 256-bit vectors of doubles, which the compiler runs 4 at a
@@ -133,7 +137,9 @@ class FusedDenseKernel(DenseKernel):
         # The precisions side by side, (d, M d): the products of a block's
         # rows with all of them are one wide matrix product (several times
         # faster than M products with a (d, d) matrix, or a batched matmul),
-        # laid out (rows, M, d) so that each row's products are contiguous.
+        # laid out (rows, M, d) for the kernel that shares factors between
+        # rows of a pattern (each row's products contiguous), (M, d, rows)
+        # for the batched one (a group's rows side by side).
         n_features = self.means.shape[1]
         self.wide_precisions = np.ascontiguousarray(
             self.precisions.transpose(1, 0, 2).reshape(n_features, -1)
@@ -183,13 +189,20 @@ class FusedDenseKernel(DenseKernel):
         # scratch arrays (see _blocks.BlockMemo.scratch; new ones for a block
         # made for one pass). Imputation's (moments) gets arrays of its own.
         scratch = _new_array if moments else block.scratch
+        wide = self.wide_precisions
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
+        elif batched:
+            # Transposed, (M, d, rows): the batched kernel reads a group's
+            # rows side by side (its vector lanes). BLAS is also faster in
+            # this orientation (measured 1 thread: 14% at 2e3 x 50 x 250,
+            # 15% at 3e3 x 20 x 100).
+            products = np.matmul(
+                wide.T, x.T, out=scratch("products", (wide.shape[1], n_rows))
+            ).reshape(-1, n_features, n_rows)
         else:
             products = np.matmul(
-                x,
-                self.wide_precisions,
-                out=scratch("products", (n_rows, self.wide_precisions.shape[1])),
+                x, wide, out=scratch("products", (n_rows, wide.shape[1]))
             ).reshape(n_rows, -1, n_features)
         log_density = scratch("log_density", (n_rows, n_components))
         delta = scratch("delta", (n_components, n_rows, r))
@@ -290,7 +303,7 @@ class FusedDenseKernel(DenseKernel):
         filled = block.scratch("filled", (len(s2), n_rows, n_features))
         row_pattern = conditionals.row_pattern
         covariances = conditionals.covariances
-        floors = _negligible_floors(nk, len(self.precisions), n_rows)
+        floors = negligible_floors(nk, len(self.precisions), n_rows)
         if len(s2) == 1:
             # One matrix: every row enters its scatter (no ranks).
             ranks = np.empty((0, 0), np.intp)
@@ -342,19 +355,6 @@ class FusedDenseKernel(DenseKernel):
             rows = rows[:count]
             s2[j] += rows.T @ rows
         return stats
-
-
-def _negligible_floors(nk, n_matrices, n_rows):
-    """Weights up to which a row's conditional covariance is left out.
-
-    ``NEGLIGIBLE_WEIGHT`` times each matrix's mean weight over the block's
-    ``n_rows`` rows: ``nk`` are the block's summed responsibilities, and the
-    tied matrix (``n_matrices == 1`` with several components) weighs them
-    all. The same for every task, so the rows kept do not depend on how the
-    block is split.
-    """
-    totals = nk if n_matrices == len(nk) else np.array([nk.sum()])
-    return NEGLIGIBLE_WEIGHT * totals / n_rows
 
 
 def _inline(function):
@@ -781,42 +781,6 @@ def _lane_add_products(total, factor, first, second, start, stop, lanes):
         p += 1
 
 
-@_inline
-def _observed_quadratic(
-    x, i, means, k, observed_ones, lane, products, j, precision_means
-):
-    """``z0^T y0``, ``z0 = x_i - mu_k o`` and ``y0 = x_i P_j - P_j mu_k``, in 4 sums.
-
-    ``sum_c z0_c y0_c`` with ``c`` taken in turn into four running sums (the
-    caller adds them, in a fixed order: the same bits every time): four
-    chains of dependent multiply-adds, which the processor overlaps, instead
-    of one of ``d`` (measured: the batched kernel 10% faster at d = 50).
-    """
-    n_features = x.shape[1]
-    sum0 = sum1 = sum2 = sum3 = 0.0
-    c = 0
-    while c + 4 <= n_features:
-        sum0 += (x[i, c] - means[k, c] * observed_ones[lane, c]) * (
-            products[i, j, c] - precision_means[k, c]
-        )
-        sum1 += (x[i, c + 1] - means[k, c + 1] * observed_ones[lane, c + 1]) * (
-            products[i, j, c + 1] - precision_means[k, c + 1]
-        )
-        sum2 += (x[i, c + 2] - means[k, c + 2] * observed_ones[lane, c + 2]) * (
-            products[i, j, c + 2] - precision_means[k, c + 2]
-        )
-        sum3 += (x[i, c + 3] - means[k, c + 3] * observed_ones[lane, c + 3]) * (
-            products[i, j, c + 3] - precision_means[k, c + 3]
-        )
-        c += 4
-    while c < n_features:
-        sum0 += (x[i, c] - means[k, c] * observed_ones[lane, c]) * (
-            products[i, j, c] - precision_means[k, c]
-        )
-        c += 1
-    return sum0, sum1, sum2, sum3
-
-
 @jit
 def _lane_cholesky(factor, reciprocal, total, n, lanes):
     """Lower Cholesky factors of ``lanes`` matrices, in place, lane innermost.
@@ -896,7 +860,9 @@ def _evaluate_batched(
 ):
     """:func:`_evaluate` on the precision route, ``lanes`` rows at a time.
 
-    Each row is its own pattern. The ``r x r`` blocks ``P_MM`` of ``lanes``
+    Each row is its own pattern; ``products[j, :, i] = P_j x_i`` (the
+    transpose of :func:`_evaluate`'s layout, so that a group's rows lie side
+    by side). The ``r x r`` blocks ``P_MM`` of ``lanes``
     consecutive rows are laid out ``(a, b, lane)`` and factorised and solved
     with the lane loop innermost: the same operations as the row-by-row
     kernel, each done on ``lanes`` rows by one vector instruction, where a
@@ -939,7 +905,10 @@ def _evaluate_batched(
         total = np.empty(lanes)
         log_det = np.empty(lanes)
         product = np.empty(lanes)
-        observed_ones = np.empty((lanes, n_features))
+        # The group's rows and their 0/1 weights (0 where missing),
+        # transposed: coordinate by coordinate, lane innermost.
+        rows = np.empty((n_features, lanes))
+        observed_ones = np.empty((n_features, lanes))
         # The group's missing coordinates, lane innermost. Unsigned: numba
         # checks every signed index for a negative value (Python's
         # wraparound), a third of the gathers' instructions.
@@ -948,11 +917,13 @@ def _evaluate_batched(
         stop = (task + 1) * n_rows // tasks
         for first in range(start, stop, lanes):
             size = min(lanes, stop - first)
+            for c in range(n_features):
+                for lane in range(size):
+                    rows[c, lane] = x[first + lane, c]
+                    observed_ones[c, lane] = 1.0
             for lane in range(size):
-                for c in range(n_features):
-                    observed_ones[lane, c] = 1.0
                 for a in range(n_missing):
-                    observed_ones[lane, missing[first + lane, a]] = 0.0
+                    observed_ones[missing[first + lane, a], lane] = 0.0
                     index[a, lane] = missing[first + lane, a]
             for j in range(n_matrices):
                 _lane_gather(precisions, j, index, size, factor, lanes)
@@ -964,7 +935,7 @@ def _evaluate_batched(
                         for lane in range(size):
                             ma = index[a, lane]
                             y[s, a, lane] = (
-                                products[first + lane, j, ma] - precision_means[k, ma]
+                                products[j, ma, first + lane] - precision_means[k, ma]
                             )
                             centre[s, a, lane] = means[k, ma]
                         for lane in range(size, lanes):
@@ -977,24 +948,24 @@ def _evaluate_batched(
                         for b in range(a + 1, n_missing):
                             for lane in range(lanes):
                                 y[s, a, lane] += factor[b, a, lane] * centre[s, b, lane]
-                    for lane in range(size):
-                        i = first + lane
-                        # z0^T y0 + y_M^T mu_M in four running sums, added
-                        # in a fixed order (see _observed_quadratic).
-                        sum0, sum1, sum2, sum3 = _observed_quadratic(
-                            x,
-                            i,
-                            means,
-                            k,
-                            observed_ones,
-                            lane,
-                            products,
-                            j,
-                            precision_means,
-                        )
-                        for a in range(n_missing):
-                            sum1 += y[s, a, lane] * centre[s, a, lane]
-                        quadratic[s, lane] = (sum0 + sum1) + (sum2 + sum3)
+                    # z0^T y0 + y_M^T mu_M, each lane's terms added in
+                    # coordinate order (the sum of _evaluate's loops).
+                    for lane in range(lanes):
+                        quadratic[s, lane] = 0.0
+                    sums = quadratic[s]
+                    for c in range(n_features):
+                        mean = means[k, c]
+                        precision_mean = precision_means[k, c]
+                        row_products = products[j, c, first : first + size]
+                        values = rows[c]
+                        ones = observed_ones[c]
+                        for lane in range(size):
+                            sums[lane] += (values[lane] - mean * ones[lane]) * (
+                                row_products[lane] - precision_mean
+                            )
+                    for a in range(n_missing):
+                        for lane in range(lanes):
+                            quadratic[s, lane] += y[s, a, lane] * centre[s, a, lane]
                 failures += _lane_cholesky(factor, reciprocal, total, n_missing, lanes)
                 # log det P_MM = 2 sum log L_aa: products of a few factors
                 # per logarithm (see _fused.log_det_from_cholesky), each
@@ -1061,32 +1032,12 @@ def _evaluate_batched(
     return failures
 
 
-# Below this fraction (eps) of its matrix's mean weight over the block's
-# rows, a responsibility's terms are not added to the statistics (the
-# conditional covariance, and with one matrix per component the completed
-# row's first and second moments): the terms left out of matrix j's sums
-# weigh at most eps times the block's total weight of j, so they change each
-# sum by at most eps (times the spread of ||C|| or |xhat|^2 over the rows)
-# relative to the sum itself: the size of the rounding of the sum. Rows
-# below eps^2 of their own weight are left out too (the earlier bound): where
-# a component is nearly absent from a block, its floor is tiny, and its few
-# rows of weight 1e-40 would each cost a batch of lanes (measured 10%
-# slower at d = 100 without it). A well-separated mixture gives most rows one
-# responsibility this large (measured at 1e5 x 20, 50% MCAR, K=5: 1.3 of 5
-# per row, against 2.0 with the earlier bound alone; 1e5 x 50, 20% MCAR:
-# 1.0): the inverse, twice the factorisation's cost, is then made for those
-# only, and the scatter's product (syrk) takes those rows only, n_w d^2 in
-# all instead of n K d^2 (at 1e5 x 50, 20% MCAR, K = 5: the statistics from
-# 77 to 28 ms per E-step, the fit's iteration from 408 to 344 ms).
-NEGLIGIBLE_WEIGHT = 2.0**-52
-
-
 @_inline
 def _weighs(weight, mass, floor):
     """Whether a row's weight for a matrix enters that matrix's statistics.
 
-    Above ``floor`` (see :func:`_negligible_floors`) and above
-    ``NEGLIGIBLE_WEIGHT^2`` times the row's own weight ``mass``: where a
+    Above ``floor`` (see :func:`~emimpute._em._stats.negligible_floors`) and
+    above ``NEGLIGIBLE_WEIGHT^2`` times the row's own weight ``mass``: where a
     component is nearly absent from the block, its floor is tiny, and its
     few rows of weight 1e-40 would each cost a batch of lanes.
     """
@@ -1127,9 +1078,10 @@ def _add_batched_covariances(
     For each matrix ``j`` and row ``i`` whose weight (``resp[i, j]``; tied,
     ``sum_k resp[i, k]``) exceeds ``floors[j]`` (``NEGLIGIBLE_WEIGHT`` times
     the mean weight of ``j`` over the block's rows, see
-    :func:`_negligible_floors`) and ``NEGLIGIBLE_WEIGHT^2`` times the row's
-    weight (:func:`_weighs`; with one matrix per component, the rows that
-    :func:`_rank_weighing_rows` ranked in ``ranks``, the same rule),
+    :func:`~emimpute._em._stats.negligible_floors`) and
+    ``NEGLIGIBLE_WEIGHT^2`` times the row's weight (:func:`_weighs`; with
+    one matrix per component, the rows that :func:`_rank_weighing_rows`
+    ranked in ``ranks``, the same rule),
     ``C = inv(P_MM)`` times that weight is added into
     ``lower_parts[task, j]``'s lower triangle. The rows kept are taken
     ``lanes`` at a time, and their ``P_MM`` gathered, factorised (the same
