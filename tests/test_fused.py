@@ -312,8 +312,9 @@ def test_compiled_softmax_matches_scipy_and_numpy(monkeypatch):
     special[1, :2] = -np.inf
     special[2, 3] = np.inf
     special[3, 1] = np.nan
-    # Entries whose exp underflows (skipped by the compiled pass: exactly 0),
-    # to subnormals (computed), and beside a NaN.
+    # Entries whose exp underflows, or falls below 1e-304 (both 0 in both
+    # passes, see test_responsibilities_are_never_subnormal), and beside a
+    # NaN.
     special[4] = [0.0, -745.0, -746.5, -1e4]
     special[5] = [-740.0, -708.5, 0.0, -2000.0]
     special[6] = [np.nan, -1e4, 0.0, -800.0]
@@ -328,6 +329,26 @@ def test_compiled_softmax_matches_scipy_and_numpy(monkeypatch):
             finite = np.isfinite(want)
             np.testing.assert_array_equal(got[~finite], want[~finite])
             assert_close(got[finite], want[finite], TOL, "special rows")
+
+
+@pytest.mark.parametrize("path", ["numba", "numpy"])
+def test_responsibilities_are_never_subnormal(path, monkeypatch):
+    # A ratio to the row's largest weighted density below exp(-700) (1e-304)
+    # gives a responsibility of exactly 0, in both passes: subnormal ones
+    # (below 2.2e-308) would slow every product that reads them. Above it,
+    # exp as before; the row's total (at least 1) and log-sum-exp keep
+    # their bits, as a term below 1e-304 cannot change them.
+    from emimpute._em._estep import responsibilities
+
+    monkeypatch.setenv(_fused.ENVIRONMENT_VARIABLE, path)
+    weighted = np.array([[0.0, -699.0, -701.0, -709.0], [-3.0, -3.5, -720.0, 0.5]])
+    norm, resp = responsibilities(weighted, 0.0)
+    assert resp[0, 2] == resp[0, 3] == resp[1, 2] == 0.0
+    assert resp[0, 1] == pytest.approx(np.exp(-699.0), rel=1e-13)
+    assert not np.any((resp > 0) & (resp < np.finfo(float).tiny))
+    total = np.exp(weighted[1] - 0.5)[[0, 1, 3]].sum()
+    assert norm[1] == pytest.approx(0.5 + np.log(total), rel=1e-15)
+    assert resp.sum(axis=1) == pytest.approx(1.0, rel=1e-15)
 
 
 @pytest.mark.parametrize("batched", [True, False])

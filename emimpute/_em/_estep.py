@@ -33,7 +33,12 @@ in block order, so the result does not depend on the number of threads.
 import numpy as np
 
 from emimpute._em._blocks import iter_blocks
-from emimpute._em._fused import blas_threads_for, softmax_rows, use_fused
+from emimpute._em._fused import (
+    NEGLIGIBLE_LOG_RATIO,
+    blas_threads_for,
+    softmax_rows,
+    use_fused,
+)
 from emimpute._em._parallel import e_step_threads, map_blocks
 from emimpute._em._stats import MixtureStats
 
@@ -65,7 +70,9 @@ def responsibilities(log_density, log_weights, *, fused=None):
     top = weighted.max(axis=1, keepdims=True)
     top[~np.isfinite(top)] = 0.0
     with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
-        shifted = np.exp(weighted - top)
+        ratio = weighted - top
+        shifted = np.exp(ratio)
+        shifted[ratio < NEGLIGIBLE_LOG_RATIO] = 0.0
         total = shifted.sum(axis=1, keepdims=True)
         log_prob_norm = (np.log(total) + top)[:, 0]
         resp = shifted / total
