@@ -495,12 +495,40 @@ def test_diagonal_kernels_on_tiles_and_tasks(
     )
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_complete_rows_on_tasks(covariance_type, global_random_seed, monkeypatch):
+    # Complete rows take one wide product with the Cholesky factors and a
+    # compiled pass over the rows side by side: 520 complete rows in one
+    # block, run as 8 row tasks (every block run in parallel), and in chunks
+    # of 37 rows (a partial vector at each block's end), against the per-row
+    # reference and the numpy kernel. Tolerance as the module's.
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    rng = np.random.default_rng([global_random_seed, 11])
+    params = random_params(rng, 3, 5, covariance_type)
+    X, _ = sample_mixture(
+        rng, 520, params.weights, params.means, dense_covariances(params)
+    )
+    mask = np.zeros(X.shape, dtype=bool)
+    reference = reference_e_step(X, mask, params)
+    for chunk_size in (None, 37):
+        got = {
+            engine: _kernel_pass(X, mask, params, reference, "auto", engine, chunk_size)
+            for engine in ENGINES
+        }
+        what = f"complete rows, chunks of {chunk_size}"
+        assert_close(got["numba"][0], reference.log_density, TOL, what)
+        assert_close(got["numba"][0], got["numpy"][0], TOL, what)
+        _assert_reference_statistics(
+            got["numba"][1], X, mask, params, reference, covariance_type, what
+        )
+
+
 def test_fused_scratch_stays_within_its_estimate():
     # The chunk size comes from floats_per_row: the scratch arrays a block of
     # the fused kernel borrows in an E-step (centred rows, products,
     # log-densities, conditional means, completions) must fit in it, or the
     # 16 MiB budget per chunk would not hold. Many patterns (the batched
-    # path) and few (per pattern), every number of missing entries.
+    # path) and few (per pattern), every number of missing entries but d.
     from emimpute._em._blocks import BlockMemo
 
     rng = np.random.default_rng(7)
@@ -514,10 +542,13 @@ def test_fused_scratch_stays_within_its_estimate():
     memo = BlockMemo(keep_gathers=False)
     checked = 0
     for block in iter_blocks(data.patterns, [kernel], chunk_size=400, memo=memo):
-        if block.n_missing in (0, n_features):
+        if block.n_missing == n_features:
             continue
         evaluation = kernel.evaluate(block, moments=False)
-        assert isinstance(evaluation.conditionals, FusedConditionals)
+        # Complete rows: the wide product and the compiled pass.
+        assert isinstance(evaluation.conditionals, FusedConditionals) == (
+            block.n_missing > 0
+        )
         resp = np.full((len(block.rows), n_components), 1.0 / n_components)
         kernel.statistics(block, resp, evaluation)
         borrowed = sum(buffer.size for buffer in memo._scratch.__dict__.values())
