@@ -447,6 +447,46 @@ def test_batched_statistics_leave_out_only_negligible_weights(
         )
 
 
+def test_batched_log_determinant_beyond_the_products_range(
+    global_random_seed, monkeypatch
+):
+    # The batched kernel multiplies up to _LOG_GROUP (16) diagonal entries
+    # of a factor per logarithm while the product stays in [1e-150, 1e150],
+    # else takes a logarithm per entry. Coordinates rescaled by 1e-40 to
+    # 1e40 (the factors' diagonals by the inverse) put most products of
+    # rows with up to 16 of 18 entries missing out of that range. The
+    # reference: the per-row one on the unscaled data, minus the log-scales
+    # of the observed coordinates (the change of variables; scipy cannot
+    # factorise the rescaled covariances). The log-densities reach about
+    # 1e3 in magnitude: relative 1e-12, as the module's tolerance.
+    from emimpute._em import _fused_dense
+    from emimpute._em._params import MixtureParams
+
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", 0.0)
+    rng = np.random.default_rng([global_random_seed, 17])
+    n_features = 18
+    params = random_params(rng, 2, n_features, "full")
+    covariances = dense_covariances(params)
+    X, _ = sample_mixture(rng, 200, params.weights, params.means, covariances)
+    mask = _every_count_mask(rng, len(X), n_features)
+    X[mask] = np.nan
+    reference = reference_e_step(X, mask, params)
+    scales = 10.0 ** rng.uniform(-40, 40, size=n_features)
+    scaled = MixtureParams.from_covariances(
+        params.weights,
+        params.means * scales,
+        covariances * np.outer(scales, scales),
+        "full",
+    )
+    log_density, _ = _kernel_pass(
+        X * scales, mask, scaled, reference, "auto", "numba", None
+    )
+    jacobian = (~mask * np.log(scales)).sum(axis=1)
+    expected = reference.log_density - jacobian[:, np.newaxis]
+    assert np.abs(expected).max() > 150 * np.log(10)
+    assert_close(log_density, expected, TOL, "log-density")
+
+
 def test_rank_weighing_rows_packs_them_in_row_order():
     # Rows whose responsibility for k is above its floor and above eps^2 of
     # the row's own weight get consecutive positions in row order; the others
