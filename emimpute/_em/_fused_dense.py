@@ -705,7 +705,9 @@ def _statistics(
     """A block's statistics but the BLAS products.
 
     Rows with ``r`` missing entries, ``r = 0`` included (complete rows:
-    ``delta`` and the conditional covariances empty). Full (one matrix per component): for the rows that weigh in component
+    ``delta`` and the conditional covariances empty).
+
+    Full (one matrix per component): for the rows that weigh in component
     ``k`` (``ranks[i, k] >= 0``, from :func:`_rank_weighing_rows`),
     ``filled[k, ranks[i, k]] = sqrt(r_ik) (xhat_ik - mu_k)`` and ``s1[k] +=
     r_ik (xhat_ik - mu_k)``; the others are left out of both (their terms
