@@ -17,6 +17,7 @@ scikit-learn and the estimators are imported when a command runs, so
 import argparse
 import logging
 import os
+import pathlib
 import sys
 import time
 import warnings
@@ -256,7 +257,7 @@ def run_impute(args):
     """``emimpute impute``: fill the holes of a table."""
     import numpy as np
 
-    from emimpute._cli_table import ColumnChoice, filled_table, std_table
+    from emimpute._cli_table import ColumnChoice, std_table
     from emimpute._imputer import EMImputer
 
     passthrough = list(args.passthrough or ())
@@ -268,6 +269,7 @@ def run_impute(args):
             args.parser.error("the following arguments are required: IN.csv")
         args.input = passthrough[named[-1]]
         passthrough[named[-1]] = ALL_NON_NUMERIC
+    _check_imputation_options(args)
     skip = [name for name in passthrough if name != ALL_NON_NUMERIC]
     columns = ColumnChoice(
         only=tuple(args.columns or ()),
@@ -291,6 +293,8 @@ def run_impute(args):
         verbose_interval=1,
     )
     X = table.model_input()
+    if args.imputations is not None:
+        return _write_imputations(args, table, imputer, X)
     with (
         step(f"fitting EMImputer on {_shape(table)}"),
         user_errors("cannot impute"),
@@ -302,21 +306,118 @@ def run_impute(args):
             imputed, std = imputer.transform(X, return_std=True)
         else:
             imputed = imputer.transform(X)
-    modelled = table.modelled
-    imputed = np.asarray(imputed, dtype=object)
-    numeric = [modelled.index(j) for j in table.numeric]
-    categorical = [modelled.index(j) for j in table.categorical]
-    numbers = imputed[:, numeric].astype(float)
-    categories = imputed[:, categorical]
-    typed = _is_parquet_output(args.output)
-    frame = filled_table(
-        table, numbers, categories, float_format=args.float_format, typed=typed
-    )
-    _write(args.output, frame, table.header, args, table)
+    _write(args.output, _filled(args, table, imputed), table.header, args, table)
     if args.std is not None:
+        numeric = [table.modelled.index(j) for j in table.numeric]
         std = np.asarray(std, dtype=float)[:, numeric]
         _write(args.std, std_table(table, std), table.header, args, table)
     return 0
+
+
+def _filled(args, table, imputed):
+    """The table with its holes filled from ``imputed``, the modelled columns."""
+    import numpy as np
+
+    from emimpute._cli_table import filled_table
+
+    modelled = table.modelled
+    imputed = np.asarray(imputed, dtype=object)
+    numbers = imputed[:, [modelled.index(j) for j in table.numeric]].astype(float)
+    categories = imputed[:, [modelled.index(j) for j in table.categorical]]
+    return filled_table(
+        table,
+        numbers,
+        categories,
+        float_format=args.float_format,
+        typed=_is_parquet_output(args.output),
+    )
+
+
+def _check_imputation_options(args):
+    """The multiple-imputation options make sense together, or a usage error."""
+    if args.imputations is None:
+        for given, option in (
+            (args.method, "--method"),
+            (args.separate, "--separate"),
+            (args.with_original, "--with-original"),
+            (args.n_jobs, "--n-jobs"),
+        ):
+            if given:
+                args.parser.error(f"{option} needs --imputations M")
+        return
+    if args.imputations < 2:
+        args.parser.error(
+            "--imputations: at least 2 (Rubin's rules need the variance between "
+            "imputations); for one completed table leave it out"
+        )
+    if args.std is not None:
+        args.parser.error(
+            "--std describes one imputation's uncertainty: with --imputations, "
+            "the spread between the imputed tables is it"
+        )
+    if args.separate and args.output == "-":
+        args.parser.error("--separate needs -o OUT.csv (it writes OUT_1.csv, ...)")
+    if args.separate and args.with_original:
+        args.parser.error(
+            "--with-original is for the stacked table; with --separate the "
+            "input is the original"
+        )
+
+
+def _write_imputations(args, table, imputer, X):
+    """``impute --imputations M``: proper multiple imputations, stacked or not."""
+    import numpy as np
+    import pandas as pd
+
+    from emimpute._multiple import multiple_impute
+
+    method = args.method or "bootstrap"
+    count = args.imputations
+    with (
+        step(f"drawing {count} imputations ({method}) of {_shape(table)}"),
+        user_errors("cannot impute"),
+    ):
+        completed = multiple_impute(
+            X,
+            count,
+            imputer=imputer,
+            method=method,
+            random_state=args.random_state,
+            n_jobs=args.n_jobs,
+        )
+    frames = [_filled(args, table, imputed) for imputed in completed]
+    if args.separate:
+        for number, frame in enumerate(frames, start=1):
+            path = _numbered(args.output, number)
+            _write(path, frame, table.header, args, table)
+        return 0
+    if args.with_original:
+        typed = _is_parquet_output(args.output) or table.text is None
+        frames.insert(0, table.typed if typed else table.text)
+    first = 0 if args.with_original else 1
+    columns = range(len(table.header))
+    stacked = pd.concat(
+        [frame.set_axis(columns, axis=1) for frame in frames], ignore_index=True
+    )
+    numbers = np.arange(first, first + len(frames))
+    stacked.insert(0, "imp", np.repeat(numbers, table.n_rows))
+    stacked.insert(1, "id", np.tile(np.arange(1, table.n_rows + 1), len(frames)))
+    header = [".imp", ".id", *table.header]
+    _write(args.output, stacked, header, args, table)
+    return 0
+
+
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
+
+def _numbered(path, number):
+    """``OUT.csv`` to ``OUT_<number>.csv`` (``.csv.gz`` kept whole as a suffix)."""
+    path = pathlib.Path(path)
+    suffix = path.suffix
+    if suffix.lower() in _COMPRESSION_SUFFIXES:
+        suffix = pathlib.Path(path.stem).suffix + suffix
+    stem = path.name[: len(path.name) - len(suffix)]
+    return path.with_name(f"{stem}_{number}{suffix}")
 
 
 def _is_parquet_output(path):
@@ -662,6 +763,58 @@ def build_parser():
         "--sample-posterior",
         action="store_true",
         help="fill with a draw from the conditional distribution, not its mean",
+    )
+    multiple = impute.add_argument_group(
+        "multiple imputation",
+        description=(
+            "Several completed tables, each imputed under its own draw of the "
+            "model's parameters (proper multiple imputation, see "
+            "emimpute.multiple_impute): analyse each, then pool the results "
+            "by Rubin's rules (emimpute.pool, or R's mice::pool)."
+        ),
+    )
+    multiple.add_argument(
+        "--imputations",
+        metavar="M",
+        type=_positive_int,
+        help=(
+            "write M imputations of the table (at least 2; 5 to 20 are usual), "
+            "stacked in one table whose first columns are .imp (1 to M) and "
+            ".id (the row, from 1), as R's mice writes complete(imp, 'long')"
+        ),
+    )
+    multiple.add_argument(
+        "--method",
+        choices=("bootstrap", "posterior"),
+        help=(
+            "how each imputation draws the parameters: EM refit on a row "
+            "bootstrap, as Amelia (default), or from their posterior by data "
+            "augmentation, as norm and mice"
+        ),
+    )
+    multiple.add_argument(
+        "--separate",
+        action="store_true",
+        help=(
+            "write the imputations to OUT_1.csv, ..., OUT_M.csv (as Amelia's "
+            "write.amelia) instead of one stacked table"
+        ),
+    )
+    multiple.add_argument(
+        "--with-original",
+        action="store_true",
+        help=(
+            "stack the input table, holes and all, first as .imp 0 (the long "
+            "form R's mice::as.mids reads)"
+        ),
+    )
+    multiple.add_argument(
+        "--n-jobs",
+        type=int,
+        metavar="N",
+        help=(
+            "bootstrap imputations on N threads at once (default: 1; -1: every core)"
+        ),
     )
     impute.add_argument(
         "--min-value",

@@ -592,3 +592,97 @@ def test_cluster_on_a_mixed_table(capsys, tmp_path):
 
     status, _, err = _run(capsys, "cluster", path, "--no-categorical")
     _assert_one_line_error(status, err, "'kind'", "--ignore-non-numeric")
+
+
+def test_imputations_stacked_as_mice_long_form(capsys, tmp_path):
+    # --imputations M: M proper imputations stacked, .imp (1..M) and .id
+    # (1..n) first; each block equals the estimator's multiple_impute with
+    # the same seed (the CLI adds nothing of its own), observed cells as
+    # read, and the imputations differ. --with-original stacks the input
+    # first as .imp 0, holes and all.
+    pd = pytest.importorskip("pandas")
+    from emimpute import EMImputer, multiple_impute
+
+    out = tmp_path / "long.csv"
+    status, _, err = _run(
+        capsys, "impute", PENGUINS, "--imputations", "3", "--with-original", "-o", out
+    )
+    assert status == 0, err
+    frame = pd.read_csv(PENGUINS)
+    got = pd.read_csv(out)
+    assert list(got.columns) == [".imp", ".id", *frame.columns]
+    n = len(frame)
+    assert got[".imp"].tolist() == [k for k in range(4) for _ in range(n)]
+    assert got[".id"].tolist() == list(range(1, n + 1)) * 4
+    original = got[got[".imp"] == 0].drop(columns=[".imp", ".id"])
+    pd.testing.assert_frame_equal(original.reset_index(drop=True), frame)
+    imputer = EMImputer(random_state=0)
+    expected = multiple_impute(frame, 3, imputer=imputer, random_state=0)
+    observed = frame.notna().to_numpy()
+    blocks = []
+    for k in range(1, 4):
+        block = got[got[".imp"] == k].drop(columns=[".imp", ".id"])
+        block = block.reset_index(drop=True)
+        assert not block.isna().any().any()
+        for j, name in enumerate(frame.columns):
+            want = expected[k - 1].iloc[:, j].to_numpy()
+            if pd.api.types.is_numeric_dtype(frame[name]):
+                np.testing.assert_array_equal(block[name], want.astype(float))
+            else:
+                assert block[name].tolist() == list(want), name
+        np.testing.assert_array_equal(
+            block.to_numpy()[observed], frame.to_numpy()[observed]
+        )
+        blocks.append(block)
+    holes = frame["body_mass_g"].isna()
+    assert holes.any()
+    assert not np.array_equal(
+        blocks[0]["body_mass_g"][holes], blocks[1]["body_mass_g"][holes]
+    )
+
+
+def test_imputations_separate_files(capsys, tmp_path, holed):
+    # --separate writes OUT_1.csv .. OUT_M.csv, the stacked table's blocks,
+    # each with the input's header; the posterior method too.
+    pd = pytest.importorskip("pandas")
+    stacked, separate = tmp_path / "all.csv", tmp_path / "each.csv"
+    common = ["--passthrough", "--imputations", "2", "--method", "posterior"]
+    status, _, err = _run(capsys, "impute", holed, *common, "-o", stacked)
+    assert status == 0, err
+    common += ["--separate"]
+    status, _, err = _run(capsys, "impute", holed, *common, "-o", separate)
+    assert status == 0, err
+    whole = pd.read_csv(stacked)
+    for k in (1, 2):
+        got = pd.read_csv(tmp_path / f"each_{k}.csv")
+        want = whole[whole[".imp"] == k].drop(columns=[".imp", ".id"])
+        pd.testing.assert_frame_equal(got, want.reset_index(drop=True))
+    assert not (tmp_path / "each_3.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (["--imputations", "1"], "at least 2"),
+        (["--imputations", "3", "--std", "std.csv"], "--std"),
+        (["--imputations", "3", "--separate"], "--separate needs -o"),
+        (["--method", "posterior"], "--method needs --imputations"),
+        (["--separate", "-o", "x.csv"], "--separate needs --imputations"),
+        (
+            ["--imputations", "2", "--separate", "--with-original", "-o", "x.csv"],
+            "--with-original",
+        ),
+    ],
+)
+def test_imputation_options_misused(capsys, holed, options, fragment):
+    status, _, err = _run(capsys, "impute", holed, "--passthrough", *options)
+    _assert_one_line_error(status, err, fragment)
+
+
+def test_numbered_output_names():
+    from emimpute._cli import _numbered
+
+    assert _numbered("out/imp.csv", 2).as_posix() == "out/imp_2.csv"
+    assert _numbered("imp.csv.gz", 10).as_posix() == "imp_10.csv.gz"
+    assert _numbered("imp.parquet", 1).as_posix() == "imp_1.parquet"
+    assert _numbered("imp", 3).as_posix() == "imp_3"
