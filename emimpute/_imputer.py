@@ -274,6 +274,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Number of components of the kept fit (``n_components``, or the
         choice of 'auto').
 
+    held_out_errors_ : dict of int to float
+        With ``n_components='auto'`` only: each number of components tried,
+        in increasing order, and the mean squared error of its predictions
+        of the hidden cells (in units of each column's standard deviation;
+        the Brier score for a categorical cell). ``n_components_`` is the
+        fewest within one standard error of the lowest (the errors are
+        paired, cell by cell), not necessarily the lowest.
+
     n_iter_ : int
         Number of EM iterations of the kept fit.
 
@@ -576,12 +584,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     def _fit_model(self, model_data):
         """EM on the model's data: one fit, or the choice of 'auto' components."""
+        # A refit keeps no choice of an earlier 'auto' fit.
+        self.__dict__.pop("held_out_errors_", None)
         if self.n_components != "auto":
             return fit_em(self, model_data, standardise=True)
         # Maximum-likelihood mixtures overfit tables of a few hundred rows
         # (see n_components): 'auto' is MAP-EM by default.
         prior = "default" if self.prior is None else self.prior
-        return select_by_held_out_cells(
+        result, table = select_by_held_out_cells(
             model_data,
             AUTO_COMPONENTS,
             lambda data, k: fit_em(
@@ -589,7 +599,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
             ),
             random_state=check_random_state(self.random_state),
             fraction=AUTO_HELD_OUT_FRACTION,
-        )[0]
+        )
+        self.held_out_errors_ = {row["n_components"]: row["score"] for row in table}
+        return result
 
     def _store_fitted(self, result, table):
         """The fitted attributes, in the data's units."""

@@ -189,8 +189,21 @@ def test_imputer_auto_chooses_the_number_of_components():
     X_missing = _holes(X, rng)
     auto = EMImputer(n_components="auto", random_state=0).fit(X_missing)
     assert auto.n_components_ == 3
+    # The held-out errors of the numbers tried: from 1 up, the search
+    # stopping after two candidates without improvement; three clusters
+    # predict the hidden cells better than one (a third lower here).
+    errors = auto.held_out_errors_
+    tried = list(errors)
+    assert tried == list(range(1, len(tried) + 1)) and len(tried) >= 3
+    assert errors[3] < 0.8 * errors[1]
+    assert min(errors, key=errors.get) >= 3
     one = EMImputer(random_state=0).fit(X_missing)
     assert one.n_components_ == 1
+    assert not hasattr(one, "held_out_errors_")
+    # A refit with a fixed number keeps no earlier choice.
+    assert not hasattr(
+        auto.set_params(n_components=2).fit(X_missing), "held_out_errors_"
+    )
     holes = np.isnan(X_missing)
     error_auto = np.abs(auto.transform(X_missing) - X)[holes].mean()
     error_one = np.abs(one.transform(X_missing) - X)[holes].mean()
