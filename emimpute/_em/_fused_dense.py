@@ -67,7 +67,14 @@ quadratic a tenth, the rest the log-determinant and the stores. These
 three are two thirds of the E-step there (46-48 ms per 2e4 rows, from
 53-57); BLAS's products and numpy the rest. At d = 50,
 20% (r ~ 10 again), 225-235 ns (from 250-270), the O(d) quadratic a larger
-share. Nothing there is bound by multiply-adds: fused ones took the density
+share. Later (measured on blocks captured from a fit, by removing one
+piece at a time): with the products transposed (the quadratic vectorised
+over rows) and one logarithm per row, 145 ns at d = 20, 50%: the factor
+39, gathering ``P_MM`` 23, ``P_MM mu_M`` 20, the quadratic and the
+log-determinant 8 each, the solves, the gathers of ``y_M`` and the stores
+the rest; 181-195 ns at d = 50, 20%. The factor there runs within 1.5x of
+what its loads (two per multiply-add), square roots and divisions allow
+on 256-bit vectors. Nothing there is bound by multiply-adds: fused ones took the density
 within noise at r ~ 10. At r ~ 50 (d = 100 at 50%) the factorisation and
 inverse are nearly all of it, at 4.5-5 multiply-adds per ns with fused
 ones (4.2 without): the lane loops read two entries of the factor from
