@@ -148,6 +148,44 @@ def test_batched_dense_rows_have_the_same_bits_in_any_lane(
     )
 
 
+def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
+    global_random_seed,
+):
+    # The batched covariance route (S_OO factorised, full covariances, 6 of
+    # 9 entries missing: more missing than observed): each row again with
+    # 1, 3 and _LANES - 1 rows before it, inputs at every offset, serial
+    # and parallel (3 tasks). The E-step takes it for such blocks.
+    inner, block = _one_block("full", global_random_seed, 6)
+    assert inner._observed_route(6, 9, moments=False)
+    assert not inner._observed_route(6, 9, moments=True)
+    x, missing = block.centred, block.missing
+    n_components, r = len(inner.means), missing.shape[1]
+
+    def run(before, offset, version, tasks):
+        def shifted(array):
+            return _at_offset(np.concatenate([array[:before], array]), offset)
+
+        n_rows = before + len(x)
+        log_density = _at_offset(np.zeros((n_rows, n_components)), offset)
+        delta = _at_offset(np.zeros((n_components, n_rows, r)), offset)
+        failures = version(
+            shifted(x),
+            shifted(missing),
+            inner.means,
+            inner.contiguous_covariances,
+            log_density,
+            delta,
+            _fused_dense._LANES,
+            tasks,
+        )
+        assert failures == 0
+        return log_density[before:], delta[:, before:]
+
+    _assert_same_bits_anywhere(
+        run, _fused_dense._evaluate_batched_observed, (0, 1, 3, _fused_dense._LANES - 1)
+    )
+
+
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
 def test_diagonal_rows_have_the_same_bits_in_any_lane(
     covariance_type, global_random_seed

@@ -33,7 +33,12 @@ of dependent scalar operations per row. There the density and conditional
 mean take only the factor and two triangular solves; the inverse (twice
 the factor's cost) is made in the statistics, from the factor made again
 (cheaper than storing it), and only for the (row, component) pairs whose
-responsibility is not negligible (often one per row).
+responsibility is not negligible (often one per row). In the E-step of full
+covariances, a batched block with fewer observed entries than missing ones
+(``q < r``) factorises ``S_OO`` instead (``_evaluate_batched_observed``:
+``q^3 / 6`` multiply-adds per row and component, no product with the
+precisions; measured at 1e5 x 20, 50% MCAR, K = 5, 1 thread: the
+iteration from 168-182 to 155 ms).
 
 **Cost** per E-step on ``n_r`` rows with ``r`` missing entries (``q = d -
 r`` observed), ``u_r`` runs of a pattern, ``K`` components: ``O(n_r K d^2)``
@@ -161,6 +166,8 @@ class FusedDenseKernel(DenseKernel):
         self.wide_precisions = np.ascontiguousarray(
             self.precisions.transpose(1, 0, 2).reshape(n_features, -1)
         )
+        # C order, as the batched covariance route's gathers need.
+        self.contiguous_covariances = np.ascontiguousarray(self.covariances)
         # The Cholesky factors side by side, the same way, for complete rows.
         self.wide_factors = np.ascontiguousarray(
             self.factors.transpose(1, 0, 2).reshape(n_features, -1)
@@ -212,6 +219,8 @@ class FusedDenseKernel(DenseKernel):
         # scratch arrays (see _blocks.BlockMemo.scratch; new ones for a block
         # made for one pass). Imputation's (moments) gets arrays of its own.
         scratch = _new_array if moments else block.scratch
+        if batched and self._observed_route(r, n_features, moments):
+            return self._evaluate_observed(block, x, scratch)
         wide = self.wide_precisions
         if by_covariance.all():
             products = np.empty((0, len(self.precisions), n_features))
@@ -310,6 +319,50 @@ class FusedDenseKernel(DenseKernel):
             log_density,
             np.empty((n_components, n_rows, 0)),
             np.empty((n_components, len(block.pattern_missing), 0, 0)),
+        )
+
+    def _observed_route(self, n_missing, n_features, moments):
+        """Whether a batched block factorises ``S_OO`` instead of ``P_MM``.
+
+        Where fewer entries are observed than missing (``0 < q < r``), as
+        the per-pattern kernel's covariance route: the factor costs ``q^3 /
+        6`` multiply-adds per row and component instead of ``r^3 / 6``, and
+        the block needs no product with the precisions. For the E-step of
+        full covariances (one matrix per component): the statistics make
+        their conditional covariances themselves (from ``P_MM``, where a
+        row weighs); imputation and the tied matrix, which store one per
+        row, keep the precision route.
+        """
+        n_observed = n_features - n_missing
+        return (
+            not moments
+            and len(self.precisions) > 1
+            and 0 < n_observed < n_missing
+            and self.route == "auto"
+        )
+
+    def _evaluate_observed(self, block, x, scratch):
+        """A batched block's log-densities and conditional means via ``S_OO``."""
+        n_rows = len(x)
+        n_components = len(self.means)
+        r = block.n_missing
+        log_density = scratch("log_density", (n_rows, n_components))
+        delta = scratch("delta", (n_components, n_rows, r))
+        failures = _evaluate_batched_observed(
+            x,
+            block.missing,
+            self.means,
+            self.contiguous_covariances,
+            log_density,
+            delta,
+            _LANES,
+            n_tasks(n_rows, n_components * (x.shape[1] ** 2) + r**3 // _LANES),
+        )
+        if failures:
+            raise ValueError(ILL_DEFINED_COVARIANCE)
+        covariances = np.empty((len(self.precisions), 0, r * (r + 1) // 2))
+        return FusedConditionals(
+            log_density, delta, covariances, np.arange(n_rows, dtype=np.intp)
         )
 
     def _batched(self, n_patterns, n_rows):
@@ -1132,6 +1185,120 @@ def _evaluate_batched(
                                     factor[a, b, lane]
                                 )
                             position += 1
+    return failures
+
+
+@ParallelKernel
+def _evaluate_batched_observed(
+    x, missing, means, covariances, log_density, delta, lanes, tasks
+):
+    """:func:`_evaluate_batched` on the covariance route (full covariances).
+
+    For blocks with fewer observed entries ``q`` than missing ones ``r``:
+    per row and component, with the ``q x q`` blocks ``S_OO`` of ``lanes``
+    consecutive rows laid out ``(a, b, lane)``, the Cholesky factor ``L``
+    (``q^3 / 6`` multiply-adds, the same lane kernel as the precision
+    route's), ``v = inv(L) z_O`` (``z = x - mu_k``) whose squared norm is
+    the Mahalanobis term, ``w = inv(L^T) v = inv(S_OO) z_O``, and the
+    conditional mean's offset ``S_MO w`` (``r q``), written to
+    ``delta[k, i]``; the log-density is ``-(q log 2 pi + |v|^2) / 2 - sum
+    log L_aa``. No product with the precisions. Lanes past the block's end
+    factorise the identity and are not stored. Returns the number of blocks
+    ``S_OO`` that were not positive definite.
+    """
+    n_rows, n_features = x.shape
+    n_missing = missing.shape[1]
+    n_observed = n_features - n_missing
+    n_components = means.shape[0]
+    width = np.uintp(n_features)
+    failures = 0
+    for task in prange(tasks):
+        factor = np.empty((n_observed, n_observed, lanes))
+        reciprocal = np.empty((n_observed, lanes))
+        total = np.empty(lanes)
+        log_det = np.empty(lanes)
+        product = np.empty(lanes)
+        solved = np.empty((n_observed, lanes))
+        offsets = np.empty((n_missing, lanes))
+        # Each lane's observed and missing coordinates, unsigned (see
+        # _evaluate_batched).
+        observed = np.zeros((n_observed, lanes), np.uintp)
+        missing_index = np.zeros((n_missing, lanes), np.uintp)
+        is_missing = np.zeros(n_features, np.bool_)
+        start = task * n_rows // tasks
+        stop = (task + 1) * n_rows // tasks
+        for first in range(start, stop, lanes):
+            size = min(lanes, stop - first)
+            for lane in range(size):
+                i = first + lane
+                for a in range(n_missing):
+                    is_missing[missing[i, a]] = True
+                    missing_index[a, lane] = missing[i, a]
+                position = 0
+                for c in range(n_features):
+                    if not is_missing[c]:
+                        observed[position, lane] = c
+                        position += 1
+                for a in range(n_missing):
+                    is_missing[missing[i, a]] = False
+            for k in range(n_components):
+                flat = covariances[k].reshape(n_features * n_features)
+                _lane_gather(covariances, k, observed, size, factor, lanes)
+                for o in range(n_observed):
+                    for lane in range(size):
+                        c = observed[o, lane]
+                        solved[o, lane] = x[first + lane, c] - means[k, c]
+                    for lane in range(size, lanes):
+                        solved[o, lane] = 0.0
+                failures += _lane_cholesky(factor, reciprocal, total, n_observed, lanes)
+                # log det S_OO / 2 = sum log L_aa, as _evaluate_batched's.
+                for lane in range(lanes):
+                    log_det[lane] = 0.0
+                    product[lane] = 1.0
+                for a in range(n_observed):
+                    for lane in range(lanes):
+                        product[lane] *= factor[a, a, lane]
+                    if a % _LOG_GROUP == _LOG_GROUP - 1 or a == n_observed - 1:
+                        for lane in range(lanes):
+                            if 1e-150 < product[lane] < 1e150:
+                                log_det[lane] += np.log(product[lane])
+                            else:
+                                for b in range(a - a % _LOG_GROUP, a + 1):
+                                    log_det[lane] += np.log(factor[b, b, lane])
+                            product[lane] = 1.0
+                # v = inv(L) z_O and |v|^2, then w = inv(L^T) v, in place.
+                for lane in range(lanes):
+                    total[lane] = 0.0
+                for a in range(n_observed):
+                    for p in range(a):
+                        for lane in range(lanes):
+                            solved[a, lane] -= factor[a, p, lane] * solved[p, lane]
+                    for lane in range(lanes):
+                        solved[a, lane] *= reciprocal[a, lane]
+                        total[lane] += solved[a, lane] * solved[a, lane]
+                for a in range(n_observed - 1, -1, -1):
+                    for p in range(a + 1, n_observed):
+                        for lane in range(lanes):
+                            solved[a, lane] -= factor[p, a, lane] * solved[p, lane]
+                    for lane in range(lanes):
+                        solved[a, lane] *= reciprocal[a, lane]
+                # S_MO w, the lanes' entries of S gathered by flat index.
+                for a in range(n_missing):
+                    for lane in range(size):
+                        offsets[a, lane] = 0.0
+                    for o in range(n_observed):
+                        for lane in range(size):
+                            offsets[a, lane] += (
+                                flat[missing_index[a, lane] * width + observed[o, lane]]
+                                * solved[o, lane]
+                            )
+                for lane in range(size):
+                    i = first + lane
+                    for a in range(n_missing):
+                        delta[k, i, a] = offsets[a, lane]
+                    log_density[i, k] = (
+                        -0.5 * (n_observed * LOG_2PI + total[lane]) - log_det[lane]
+                    )
     return failures
 
 
