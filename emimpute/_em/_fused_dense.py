@@ -936,6 +936,56 @@ def _lane_add_products(total, factor, first, second, start, stop, lanes):
         p += 1
 
 
+@_inline
+def _lane_log_det(factor, n, log_det, product, lanes):
+    """``log_det[lane] = sum_a log L_aa`` of :func:`_lane_cholesky`'s factors.
+
+    Products of up to ``_LOG_GROUP`` diagonal entries per logarithm (see
+    ``_fused.log_det_from_cholesky``), each checked to be in range (else a
+    logarithm per entry); ``product`` is scratch of ``lanes``. Inlined.
+    """
+    for lane in range(lanes):
+        log_det[lane] = 0.0
+        product[lane] = 1.0
+    for a in range(n):
+        for lane in range(lanes):
+            product[lane] *= factor[a, a, lane]
+        if a % _LOG_GROUP == _LOG_GROUP - 1 or a == n - 1:
+            for lane in range(lanes):
+                if 1e-150 < product[lane] < 1e150:
+                    log_det[lane] += np.log(product[lane])
+                else:
+                    for b in range(a - a % _LOG_GROUP, a + 1):
+                        log_det[lane] += np.log(factor[b, b, lane])
+                product[lane] = 1.0
+
+
+@_inline
+def _lane_solve(factor, reciprocal, vector, total, n, lanes):
+    """``vector = inv(L L^T) vector`` in place, ``total = |inv(L) vector|^2``.
+
+    :func:`_lane_cholesky`'s factors ``L``, ``vector`` of shape ``(n,
+    lanes)``: the forward substitution, whose squared norm goes to
+    ``total``, then the backward one. ``n^2`` multiply-adds per lane.
+    Inlined.
+    """
+    for lane in range(lanes):
+        total[lane] = 0.0
+    for a in range(n):
+        for p in range(a):
+            for lane in range(lanes):
+                vector[a, lane] -= factor[a, p, lane] * vector[p, lane]
+        for lane in range(lanes):
+            vector[a, lane] *= reciprocal[a, lane]
+            total[lane] += vector[a, lane] * vector[a, lane]
+    for a in range(n - 1, -1, -1):
+        for p in range(a + 1, n):
+            for lane in range(lanes):
+                vector[a, lane] -= factor[p, a, lane] * vector[p, lane]
+        for lane in range(lanes):
+            vector[a, lane] *= reciprocal[a, lane]
+
+
 @jit
 def _lane_cholesky(factor, reciprocal, total, n, lanes):
     """Lower Cholesky factors of ``lanes`` matrices, in place, lane innermost.
@@ -1122,44 +1172,13 @@ def _evaluate_batched(
                         for lane in range(lanes):
                             quadratic[s, lane] += y[s, a, lane] * centre[s, a, lane]
                 failures += _lane_cholesky(factor, reciprocal, total, n_missing, lanes)
-                # log det P_MM = 2 sum log L_aa: products of up to
-                # _LOG_GROUP factors per logarithm (see
-                # _fused.log_det_from_cholesky), each checked to be in range
-                # (else a logarithm per factor).
-                for lane in range(lanes):
-                    log_det[lane] = 0.0
-                    product[lane] = 1.0
-                for a in range(n_missing):
-                    for lane in range(lanes):
-                        product[lane] *= factor[a, a, lane]
-                    if a % _LOG_GROUP == _LOG_GROUP - 1 or a == n_missing - 1:
-                        for lane in range(lanes):
-                            if 1e-150 < product[lane] < 1e150:
-                                log_det[lane] += np.log(product[lane])
-                            else:
-                                for b in range(a - a % _LOG_GROUP, a + 1):
-                                    log_det[lane] += np.log(factor[b, b, lane])
-                            product[lane] = 1.0
+                # log det P_MM / 2.
+                _lane_log_det(factor, n_missing, log_det, product, lanes)
                 for s in range(served):
                     k = s if n_matrices == 1 else j
-                    # inv(L) y_M, in place, and its squared norm y_M^T C y_M.
-                    for lane in range(lanes):
-                        total[lane] = 0.0
-                    for a in range(n_missing):
-                        for p in range(a):
-                            for lane in range(lanes):
-                                y[s, a, lane] -= factor[a, p, lane] * y[s, p, lane]
-                        for lane in range(lanes):
-                            y[s, a, lane] *= reciprocal[a, lane]
-                            total[lane] += y[s, a, lane] * y[s, a, lane]
-                    # w = inv(L^T) inv(L) y_M, in place; the conditional mean
-                    # is mu_M - w.
-                    for a in range(n_missing - 1, -1, -1):
-                        for p in range(a + 1, n_missing):
-                            for lane in range(lanes):
-                                y[s, a, lane] -= factor[p, a, lane] * y[s, p, lane]
-                        for lane in range(lanes):
-                            y[s, a, lane] *= reciprocal[a, lane]
+                    # w = inv(L^T) inv(L) y_M in place (the conditional mean
+                    # is mu_M - w), and y_M^T C y_M = |inv(L) y_M|^2.
+                    _lane_solve(factor, reciprocal, y[s], total, n_missing, lanes)
                     for lane in range(size):
                         i = first + lane
                         for a in range(n_missing):
@@ -1251,37 +1270,10 @@ def _evaluate_batched_observed(
                     for lane in range(size, lanes):
                         solved[o, lane] = 0.0
                 failures += _lane_cholesky(factor, reciprocal, total, n_observed, lanes)
-                # log det S_OO / 2 = sum log L_aa, as _evaluate_batched's.
-                for lane in range(lanes):
-                    log_det[lane] = 0.0
-                    product[lane] = 1.0
-                for a in range(n_observed):
-                    for lane in range(lanes):
-                        product[lane] *= factor[a, a, lane]
-                    if a % _LOG_GROUP == _LOG_GROUP - 1 or a == n_observed - 1:
-                        for lane in range(lanes):
-                            if 1e-150 < product[lane] < 1e150:
-                                log_det[lane] += np.log(product[lane])
-                            else:
-                                for b in range(a - a % _LOG_GROUP, a + 1):
-                                    log_det[lane] += np.log(factor[b, b, lane])
-                            product[lane] = 1.0
+                # log det S_OO / 2.
+                _lane_log_det(factor, n_observed, log_det, product, lanes)
                 # v = inv(L) z_O and |v|^2, then w = inv(L^T) v, in place.
-                for lane in range(lanes):
-                    total[lane] = 0.0
-                for a in range(n_observed):
-                    for p in range(a):
-                        for lane in range(lanes):
-                            solved[a, lane] -= factor[a, p, lane] * solved[p, lane]
-                    for lane in range(lanes):
-                        solved[a, lane] *= reciprocal[a, lane]
-                        total[lane] += solved[a, lane] * solved[a, lane]
-                for a in range(n_observed - 1, -1, -1):
-                    for p in range(a + 1, n_observed):
-                        for lane in range(lanes):
-                            solved[a, lane] -= factor[p, a, lane] * solved[p, lane]
-                    for lane in range(lanes):
-                        solved[a, lane] *= reciprocal[a, lane]
+                _lane_solve(factor, reciprocal, solved, total, n_observed, lanes)
                 # S_MO w, the lanes' entries of S gathered by flat index.
                 for a in range(n_missing):
                     for lane in range(size):
