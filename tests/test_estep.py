@@ -624,6 +624,35 @@ def test_what_a_data_set_keeps_between_e_steps_depends_on_its_size(monkeypatch):
     assert EMData.build(np.vstack([X, X[:1]])).block_memo is None  # 123
 
 
+def test_mixed_data_too_large_to_keep_its_blocks(monkeypatch):
+    # Beyond BLOCKS_FLOATS numeric entries a data set keeps no blocks (its
+    # block_memo is None); the categorical family's compiled kernels then
+    # make their column groups per kernel, with the same E-step as a data
+    # set that keeps them, bit for bit.
+    pd = pytest.importorskip("pandas")
+    from emimpute import EMMixture
+    from emimpute._em import _data
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(
+        {
+            "a": rng.standard_normal(300),
+            "b": rng.standard_normal(300),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], 300)),
+        }
+    )
+    X.loc[::7, "a"] = np.nan
+    X.loc[::5, "c"] = np.nan
+    kept = EMMixture(n_components=2, random_state=0, max_iter=5).fit(X)
+    monkeypatch.setattr(_data, "BLOCKS_FLOATS", 10)
+    made = EMMixture(n_components=2, random_state=0, max_iter=5).fit(X)
+    assert made.lower_bound_ == kept.lower_bound_
+    for got, want in zip(
+        made.category_probabilities_, kept.category_probabilities_, strict=True
+    ):
+        assert np.array_equal(got, want)
+
+
 def test_block_memo_keeps_one_cut_per_group():
     # The blocks of a group are made once per chunk size and reused while it
     # holds; a new size replaces them (at most one set per group is kept).

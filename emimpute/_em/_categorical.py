@@ -45,6 +45,7 @@ E-step: compiled, 1.8 ms for the densities and 1.4 ms for the counts; numpy
 (before the compiled kernels, spreading per block), 4.4 ms and 5.4 ms.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -278,9 +279,13 @@ class CategoricalKernel:
         self.n_columns = len(family.n_categories)
         if self.fused:
             # The columns in groups (_fused_categorical.ColumnGroups), each
-            # row's codes in them made once per data set.
-            self.groups, self.group_codes = data.block_memo.kept(
-                "categorical_groups", lambda: _column_groups(data)
+            # row's codes in them made once per data set that keeps its
+            # blocks, else once per kernel (a data set too large to keep its
+            # blocks makes them at each E-step too; see _blocks).
+            memo = data.block_memo
+            make = functools.partial(_column_groups, data)
+            self.groups, self.group_codes = (
+                make() if memo is None else memo.kept("categorical_groups", make)
             )
             self.log_table = self.groups.log_table(family.probabilities)
             return
