@@ -292,6 +292,16 @@ class DenseKernel:
         return log_density, means, conditional
 
     def _complete(self, block):
+        """The :class:`Conditionals` of complete rows: nothing conditional."""
+        n_components = len(self.means)
+        return Conditionals(
+            self._complete_log_density(block),
+            np.empty((n_components, len(block.rows), 0)),
+            np.empty((n_components, len(block.pattern_missing), 0, 0)),
+        )
+
+    def _complete_log_density(self, block):
+        """``log N(x_i; mu_k, S_k)`` of a block of complete rows, ``(n, K)``."""
         x = block.centred
         n_rows, n_features = x.shape
         n_components = len(self.means)
@@ -307,11 +317,7 @@ class DenseKernel:
                 * (n_features * _LOG_2PI + np.einsum("ij,ij->i", whitened, whitened))
                 + self.log_det[j]
             )
-        return Conditionals(
-            log_density,
-            np.empty((n_components, n_rows, 0)),
-            np.empty((n_components, len(block.pattern_missing), 0, 0)),
-        )
+        return log_density
 
     def statistics(self, block, resp, conditionals):
         """A block's expected statistics, as a new :class:`SufficientStats`."""

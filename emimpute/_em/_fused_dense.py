@@ -107,7 +107,7 @@ from emimpute._em._fused import (
     numba,
     prange,
 )
-from emimpute._em._gaussian_block import LOG_2PI, Conditionals, FusedConditionals
+from emimpute._em._gaussian_block import LOG_2PI, FusedConditionals
 from emimpute._em._stats import (
     NEGLIGIBLE_WEIGHT,
     SufficientStats,
@@ -140,9 +140,10 @@ class FusedDenseKernel(DenseKernel):
     Rows with missing entries take the fused path, for the E-step
     (log-densities, statistics) and for imputation (conditional means and
     covariances, drawn from by ``_conditional_draws``). Complete rows take
-    one wide product with the Cholesky factors and a compiled pass for their
-    log-densities (:meth:`_complete`), and the fused statistics with nothing
-    conditional (``r = 0``): the numpy kernel's arithmetic, in fewer passes.
+    one wide product with the Cholesky factors and a compiled pass for
+    their log-densities (:meth:`_complete_log_density`), and the fused
+    statistics with nothing conditional (``r = 0``): the numpy kernel's
+    arithmetic, in fewer passes.
     """
 
     def __init__(self, family, shift, route="auto"):
@@ -201,7 +202,7 @@ class FusedDenseKernel(DenseKernel):
 
     def evaluate(self, block, moments=True):
         if block.n_missing == 0:
-            return self._complete(block)
+            return super().evaluate(block, moments)
         # C order, as the compiled loops are specialised for (one layout,
         # one compilation; the same bits whatever the caller's layout).
         x = np.ascontiguousarray(block.centred)
@@ -290,15 +291,15 @@ class FusedDenseKernel(DenseKernel):
             means = delta + np.take(self.means, block.missing, axis=1)
         return FusedConditionals(log_density, delta, covariances, row_pattern, means)
 
-    def _complete(self, block):
-        """The numpy kernel's ``_complete``, in one product and one compiled pass.
+    def _complete_log_density(self, block):
+        """The numpy kernel's, in one product and one compiled pass.
 
         ``|U_j^T (x - mu_k)|^2`` from the products of the rows with all the
         factors ``U_j`` at once (one wide product, transposed as the batched
         kernel's; numpy's path makes one per component), summed over the
         coordinates in order with the rows side by side (vectorised over
         rows: no reassociation). Measured at 1e5 x 20, K = 5, 1 thread: the
-        complete rows' log-densities from 42 to 14 ms per E-step.
+        complete rows' log-densities from 42 to 20 ms per E-step.
         """
         x = np.ascontiguousarray(block.centred)
         n_rows, n_features = x.shape
@@ -308,18 +309,14 @@ class FusedDenseKernel(DenseKernel):
             wide.T, x.T, out=block.scratch("products", (wide.shape[1], n_rows))
         ).reshape(-1, n_features, n_rows)
         log_density = np.empty((n_rows, n_components))
-        _complete_log_density(
+        _whitened_log_density(
             products,
             self.whitened_means,
             self.log_det_cholesky,
             log_density,
             n_tasks(n_rows, n_components * n_features),
         )
-        return Conditionals(
-            log_density,
-            np.empty((n_components, n_rows, 0)),
-            np.empty((n_components, len(block.pattern_missing), 0, 0)),
-        )
+        return log_density
 
     def _observed_route(self, n_missing, n_features, moments):
         """Whether a batched block factorises ``S_OO`` instead of ``P_MM``.
@@ -356,7 +353,7 @@ class FusedDenseKernel(DenseKernel):
             log_density,
             delta,
             _LANES,
-            n_tasks(n_rows, n_components * (x.shape[1] ** 2) + r**3 // _LANES),
+            n_tasks(n_rows, n_components * (x.shape[1] - r) * x.shape[1]),
         )
         if failures:
             raise ValueError(ILL_DEFINED_COVARIANCE)
@@ -410,11 +407,12 @@ class FusedDenseKernel(DenseKernel):
         # component's deviations scaled by sqrt(r_k).
         filled = block.scratch("filled", (len(s2), n_rows, n_features))
         if complete:
-            # Complete rows (see _complete): nothing conditional, the same
-            # packing of the rows that weigh (no subnormal or negligible
-            # responsibility enters a product; measured at 1e5 x 20, K = 5:
-            # 14 to 5 ms per E-step against numpy's add_complete_rows). Each
-            # row its own entry, so that the tasks split the block evenly.
+            # Complete rows (see _complete_log_density): nothing
+            # conditional, the same packing of the rows that weigh (no
+            # negligible responsibility enters a product; measured at 1e5 x
+            # 20, K = 5, 1 thread: 17 to 13.5 ms per E-step against numpy's
+            # add_complete_rows). Each row its own entry, so that the tasks
+            # split the block evenly.
             row_pattern = np.arange(n_rows)
             delta = np.empty((n_components, n_rows, 0))
             covariances = np.empty((len(self.precisions), 0, 0))
@@ -477,7 +475,7 @@ class FusedDenseKernel(DenseKernel):
 
 
 @ParallelKernel
-def _complete_log_density(products, whitened_means, log_det, log_density, tasks):
+def _whitened_log_density(products, whitened_means, log_det, log_density, tasks):
     """Log-densities of complete rows from their products with the factors.
 
     ``products[j, :, i] = U_j^T x_i`` (``U_j`` matrix ``j``'s Cholesky factor
