@@ -29,6 +29,7 @@ from emimpute._em._blocks import iter_blocks
 from emimpute._em._data import EMData
 from emimpute._em._estep import e_step
 from emimpute._em._gaussian_block import GaussianBlock
+from emimpute._em._stats import negligible_floors
 
 pytestmark = pytest.mark.skipif(
     not _fused.numba_available(), reason="numba is not installed"
@@ -152,38 +153,70 @@ def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
     global_random_seed,
 ):
     # The batched covariance route (S_OO factorised, full covariances, 6 of
-    # 9 entries missing: more missing than observed): each row again with
-    # 1, 3 and _LANES - 1 rows before it, inputs at every offset, serial
-    # and parallel (3 tasks). The E-step takes it for such blocks.
+    # 9 entries missing: more missing than observed), which the E-step
+    # takes for such blocks: each row's log-densities, and its conditional
+    # means where it weighs (made by the statistics' kernel, whose lanes
+    # hold only the rows that weigh in a component), again with 1, 3 and
+    # _LANES - 1 rows before it, inputs at every offset, serial and
+    # parallel (3 tasks).
     inner, block = _one_block("full", global_random_seed, 6)
     assert inner._observed_route(6, 9, moments=False)
     assert not inner._observed_route(6, 9, moments=True)
     x, missing = block.centred, block.missing
+    n_rows, n_features = x.shape
     n_components, r = len(inner.means), missing.shape[1]
+    observed = np.empty((n_rows, n_features - r), dtype=missing.dtype)
+    _fused_dense._observed_coordinates(missing, observed)
+    rng = np.random.default_rng(global_random_seed)
+    resp = rng.dirichlet(np.ones(n_components), size=n_rows)
+    # Rows that weigh in some components only (all 0: in none), so that a
+    # row's lane differs from component to component.
+    resp[rng.random(resp.shape) < 0.4] = 0.0
 
-    def run(before, offset, version, tasks):
-        def shifted(array):
-            return _at_offset(np.concatenate([array[:before], array]), offset)
+    def shifted(array, before, offset):
+        return _at_offset(np.concatenate([array[:before], array]), offset)
 
-        n_rows = before + len(x)
-        log_density = _at_offset(np.zeros((n_rows, n_components)), offset)
-        delta = _at_offset(np.zeros((n_components, n_rows, r)), offset)
+    def run_density(before, offset, version, tasks):
+        log_density = _at_offset(np.zeros((before + n_rows, n_components)), offset)
         failures = version(
-            shifted(x),
-            shifted(missing),
+            shifted(x, before, offset),
+            shifted(missing, before, offset),
             inner.means,
             inner.contiguous_covariances,
             log_density,
-            delta,
             _fused_dense._LANES,
             tasks,
         )
         assert failures == 0
-        return log_density[before:], delta[:, before:]
+        return (log_density[before:],)
 
+    def run_moments(before, offset, version, tasks):
+        weights = shifted(resp, before, offset)
+        floors = negligible_floors(weights.sum(axis=0), n_components, len(weights))
+        ranks = np.empty(weights.shape, np.intp)
+        _fused_dense._rank_weighing_rows(weights, floors, ranks)
+        delta = _at_offset(np.zeros((n_components, before + n_rows, r)), offset)
+        parts = np.zeros((tasks, n_components, n_features, n_features))
+        version(
+            shifted(x, before, offset),
+            shifted(missing, before, offset),
+            shifted(observed, before, offset),
+            inner.means,
+            inner.contiguous_covariances,
+            weights,
+            ranks,
+            delta,
+            parts,
+            _fused_dense._LANES,
+            tasks,
+        )
+        return (delta[:, before:],)
+
+    befores = (0, 1, 3, _fused_dense._LANES - 1)
     _assert_same_bits_anywhere(
-        run, _fused_dense._evaluate_batched_observed, (0, 1, 3, _fused_dense._LANES - 1)
+        run_density, _fused_dense._evaluate_batched_observed, befores
     )
+    _assert_same_bits_anywhere(run_moments, _fused_dense._add_observed_moments, befores)
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])

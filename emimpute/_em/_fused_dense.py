@@ -38,7 +38,12 @@ covariances, a batched block with fewer observed entries than missing ones
 (``q < r``) factorises ``S_OO`` instead (``_evaluate_batched_observed``:
 ``q^3 / 6`` multiply-adds per row and component, no product with the
 precisions; measured at 1e5 x 20, 50% MCAR, K = 5, 1 thread: the
-iteration from 168-182 to 155 ms).
+iteration from 168-182 to 155 ms), and its statistics make the conditional
+means and ``inv(S_OO)`` only where a row weighs (``_add_observed_moments``),
+the conditional covariances then summed per component as ``W S - S G S``
+(see ``FusedDenseKernel._add_observed_moments``): ``q^3 / 2`` multiply-adds
+where the precision route's inverse took ``r^3 / 2`` (the iteration from
+153 to 129-133 ms).
 
 **Cost** per E-step on ``n_r`` rows with ``r`` missing entries (``q = d -
 r`` observed), ``u_r`` runs of a pattern, ``K`` components: ``O(n_r K d^2)``
@@ -46,8 +51,11 @@ in BLAS for the products with the precisions, ``O(n_w d^2)`` for the
 scatters (``n_w`` as below); compiled, ``O(n_r K (d + r^2))`` plus ``O(u_r K
 r^3)`` on the precision route, ``O(n_r K q^2 + u_r K (q^3 + q^2 r + q r^2))`` on the
 covariance route (tied: one factorisation per run, not per component);
-batched, ``n_r K r^3 / 6`` multiply-adds for the factors in the density plus
-``n_w r^3 / 2`` to factorise again and invert in the statistics, ``n_w`` the
+batched, ``n_r K m^3 / 6`` multiply-adds for the factors in the density
+plus ``n_w m^3 / 2`` to factorise again and invert in the statistics (``m
+= min(r, q)``, the observed block where it is the smaller; then ``n_w (q^2
++ r q)`` more for the conditional means, and ``O(K d^3)`` per block for
+the covariances' sums), ``n_w`` the
 (row, component) pairs whose responsibility is above ``NEGLIGIBLE_WEIGHT``
 times the component's mean over the block (and ``NEGLIGIBLE_WEIGHT^2``
 times the row's weight), between ``n_r`` and ``n_r K``
@@ -344,6 +352,8 @@ class FusedDenseKernel(DenseKernel):
         n_components = len(self.means)
         r = block.n_missing
         log_density = scratch("log_density", (n_rows, n_components))
+        # The conditional means' offsets: written by the statistics, where
+        # the rows weigh (_add_observed_moments).
         delta = scratch("delta", (n_components, n_rows, r))
         failures = _evaluate_batched_observed(
             x,
@@ -351,7 +361,6 @@ class FusedDenseKernel(DenseKernel):
             self.means,
             self.contiguous_covariances,
             log_density,
-            delta,
             _LANES,
             n_tasks(n_rows, n_components * (x.shape[1] - r) * x.shape[1]),
         )
@@ -361,6 +370,57 @@ class FusedDenseKernel(DenseKernel):
         return FusedConditionals(
             log_density, delta, covariances, np.arange(n_rows, dtype=np.intp)
         )
+
+    def _add_observed_moments(self, block, x, resp, ranks, delta, lower, tasks):
+        """A covariance-route block's conditional moments, where rows weigh.
+
+        Writes the conditional means' offsets ``delta[k, i]`` of the rows
+        that weigh in component ``k`` (:func:`_add_observed_moments`) and
+        adds the lower triangle of their summed conditional covariances
+        into ``lower``. With ``F`` the selection of a row's observed
+        coordinates, its conditional covariance embedded in ``d x d`` is ``S
+        - S F inv(S_OO) F^T S``; summed over the rows that weigh in
+        component ``k``, ``W_k S_k - S_k G_k S_k``, with ``W_k`` their
+        summed weights and ``G_k`` their weighted ``inv(S_OO)`` embedded.
+        Each row inverts its ``q x q`` block (``q^3 / 2`` multiply-adds and
+        ``q (q + 1) / 2`` entries to add per row and component that weighs)
+        instead of its ``r x r`` ``P_MM``, then two ``d x d`` products per
+        component and block: at 1e5 x 20, 50% MCAR, K = 5, 1 thread, the
+        iteration from 153 to 139 ms. The difference cancels as the
+        per-pattern covariance route's ``S_MM - S_MO inv(S_OO) S_OM`` does
+        (errors of order ``eps`` times the condition number of ``S_OO``;
+        the batched kernels take only components below
+        ``_MAX_PRECISION_CONDITION``).
+        """
+        n_components, n_features = self.means.shape
+        missing = block.missing
+        observed = np.empty(
+            (len(missing), n_features - missing.shape[1]), dtype=missing.dtype
+        )
+        _observed_coordinates(missing, observed)
+        parts = np.zeros((tasks, n_components, n_features, n_features))
+        _add_observed_moments(
+            x,
+            missing,
+            observed,
+            self.means,
+            self.contiguous_covariances,
+            resp,
+            ranks,
+            delta,
+            parts,
+            _LANES,
+            tasks,
+        )
+        inverses = parts.sum(axis=0)
+        inverses += np.swapaxes(inverses, 1, 2).copy()
+        inverses.reshape(n_components, -1)[:, :: n_features + 1] *= 0.5
+        weights = np.where(ranks >= 0, resp, 0.0).sum(axis=0)
+        covariances = self.covariances
+        correction = weights[:, np.newaxis, np.newaxis] * covariances - (
+            covariances @ inverses @ covariances
+        )
+        lower += np.tril(correction)
 
     def _batched(self, n_patterns, n_rows):
         """Whether a block takes :func:`_evaluate_batched`.
@@ -433,16 +493,19 @@ class FusedDenseKernel(DenseKernel):
         if not complete and row_pattern is not None and covariances.shape[1] == 0:
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
-            _add_batched_covariances(
-                resp,
-                block.missing,
-                self.precisions,
-                floors,
-                ranks,
-                lower_parts,
-                _LANES,
-                tasks,
-            )
+            if self._observed_route(r, n_features, moments=False):
+                self._add_observed_moments(block, x, resp, ranks, delta, s2, tasks)
+            else:
+                _add_batched_covariances(
+                    resp,
+                    block.missing,
+                    self.precisions,
+                    floors,
+                    ranks,
+                    lower_parts,
+                    _LANES,
+                    tasks,
+                )
             covariances = covariances[:, :0]
         _statistics(
             x,
@@ -542,6 +605,26 @@ def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
         observed_ones[c] = 1.0 if flag else 0.0
         observed[position] = c
         position += flag
+
+
+@jit
+def _observed_coordinates(missing, observed):
+    """``observed[i]``: the coordinates not in ``missing[i]``, in order.
+
+    Each row's missing coordinates ascending (as the blocks store them).
+    ``O(n_rows d)``; numpy's mask and ``nonzero`` took 6 ms per E-step at
+    1e5 x 20, 50% MCAR.
+    """
+    n_missing = missing.shape[1]
+    for i in range(missing.shape[0]):
+        a = 0
+        position = 0
+        for c in range(n_missing + observed.shape[1]):
+            if a < n_missing and missing[i, a] == c:
+                a += 1
+            else:
+                observed[i, position] = c
+                position += 1
 
 
 @jit
@@ -959,13 +1042,11 @@ def _lane_log_det(factor, n, log_det, product, lanes):
 
 
 @_inline
-def _lane_solve(factor, reciprocal, vector, total, n, lanes):
-    """``vector = inv(L L^T) vector`` in place, ``total = |inv(L) vector|^2``.
+def _lane_forward(factor, reciprocal, vector, total, n, lanes):
+    """``vector = inv(L) vector`` in place, ``total = |inv(L) vector|^2``.
 
     :func:`_lane_cholesky`'s factors ``L``, ``vector`` of shape ``(n,
-    lanes)``: the forward substitution, whose squared norm goes to
-    ``total``, then the backward one. ``n^2`` multiply-adds per lane.
-    Inlined.
+    lanes)``: ``n^2 / 2`` multiply-adds per lane. Inlined.
     """
     for lane in range(lanes):
         total[lane] = 0.0
@@ -976,6 +1057,16 @@ def _lane_solve(factor, reciprocal, vector, total, n, lanes):
         for lane in range(lanes):
             vector[a, lane] *= reciprocal[a, lane]
             total[lane] += vector[a, lane] * vector[a, lane]
+
+
+@_inline
+def _lane_solve(factor, reciprocal, vector, total, n, lanes):
+    """``vector = inv(L L^T) vector`` in place, ``total = |inv(L) vector|^2``.
+
+    :func:`_lane_forward`, then the backward substitution: ``n^2``
+    multiply-adds per lane. Inlined.
+    """
+    _lane_forward(factor, reciprocal, vector, total, n, lanes)
     for a in range(n - 1, -1, -1):
         for p in range(a + 1, n):
             for lane in range(lanes):
@@ -1207,27 +1298,28 @@ def _evaluate_batched(
 
 @ParallelKernel
 def _evaluate_batched_observed(
-    x, missing, means, covariances, log_density, delta, lanes, tasks
+    x, missing, means, covariances, log_density, lanes, tasks
 ):
-    """:func:`_evaluate_batched` on the covariance route (full covariances).
+    """:func:`_evaluate_batched`'s log-densities on the covariance route.
 
-    For blocks with fewer observed entries ``q`` than missing ones ``r``:
-    per row and component, with the ``q x q`` blocks ``S_OO`` of ``lanes``
-    consecutive rows laid out ``(a, b, lane)``, the Cholesky factor ``L``
-    (``q^3 / 6`` multiply-adds, the same lane kernel as the precision
-    route's), ``v = inv(L) z_O`` (``z = x - mu_k``) whose squared norm is
-    the Mahalanobis term, ``w = inv(L^T) v = inv(S_OO) z_O``, and the
-    conditional mean's offset ``S_MO w`` (``r q``), written to
-    ``delta[k, i]``; the log-density is ``-(q log 2 pi + |v|^2) / 2 - sum
-    log L_aa``. No product with the precisions. Lanes past the block's end
-    factorise the identity and are not stored. Returns the number of blocks
-    ``S_OO`` that were not positive definite.
+    For the E-step of full covariances, on blocks with fewer observed
+    entries ``q`` than missing ones ``r``: per row and component, with the
+    ``q x q`` blocks ``S_OO`` of ``lanes`` consecutive rows laid out ``(a,
+    b, lane)``, the Cholesky factor ``L`` (``q^3 / 6`` multiply-adds, the
+    same lane kernel as the precision route's) and ``v = inv(L) z_O`` (``z
+    = x - mu_k``; ``q^2 / 2``), whose squared norm is the Mahalanobis
+    term; the log-density is ``-(q log 2 pi + |v|^2) / 2 - sum log L_aa``.
+    No product with the precisions, and no conditional mean: the
+    statistics make it (:func:`_add_observed_moments`) only where the row
+    weighs, often one component in ``K`` (its ``r q`` gathered
+    multiply-adds were a third of this kernel's time at d = 20, 50% MCAR).
+    Lanes past the block's end factorise the identity and are not stored.
+    Returns the number of blocks ``S_OO`` that were not positive definite.
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
     n_observed = n_features - n_missing
     n_components = means.shape[0]
-    width = np.uintp(n_features)
     failures = 0
     for task in prange(tasks):
         factor = np.empty((n_observed, n_observed, lanes))
@@ -1236,11 +1328,8 @@ def _evaluate_batched_observed(
         log_det = np.empty(lanes)
         product = np.empty(lanes)
         solved = np.empty((n_observed, lanes))
-        offsets = np.empty((n_missing, lanes))
-        # Each lane's observed and missing coordinates, unsigned (see
-        # _evaluate_batched).
+        # Each lane's observed coordinates, unsigned (see _evaluate_batched).
         observed = np.zeros((n_observed, lanes), np.uintp)
-        missing_index = np.zeros((n_missing, lanes), np.uintp)
         is_missing = np.zeros(n_features, np.bool_)
         start = task * n_rows // tasks
         stop = (task + 1) * n_rows // tasks
@@ -1250,7 +1339,6 @@ def _evaluate_batched_observed(
                 i = first + lane
                 for a in range(n_missing):
                     is_missing[missing[i, a]] = True
-                    missing_index[a, lane] = missing[i, a]
                 position = 0
                 for c in range(n_features):
                     if not is_missing[c]:
@@ -1259,7 +1347,6 @@ def _evaluate_batched_observed(
                 for a in range(n_missing):
                     is_missing[missing[i, a]] = False
             for k in range(n_components):
-                flat = covariances[k].reshape(n_features * n_features)
                 _lane_gather(covariances, k, observed, size, factor, lanes)
                 for o in range(n_observed):
                     for lane in range(size):
@@ -1270,7 +1357,85 @@ def _evaluate_batched_observed(
                 failures += _lane_cholesky(factor, reciprocal, total, n_observed, lanes)
                 # log det S_OO / 2.
                 _lane_log_det(factor, n_observed, log_det, product, lanes)
-                # v = inv(L) z_O and |v|^2, then w = inv(L^T) v, in place.
+                _lane_forward(factor, reciprocal, solved, total, n_observed, lanes)
+                for lane in range(size):
+                    log_density[first + lane, k] = (
+                        -0.5 * (n_observed * LOG_2PI + total[lane]) - log_det[lane]
+                    )
+    return failures
+
+
+@ParallelKernel
+def _add_observed_moments(
+    x,
+    missing,
+    observed,
+    means,
+    covariances,
+    resp,
+    ranks,
+    delta,
+    inverse_parts,
+    lanes,
+    tasks,
+):
+    """The covariance route's conditional moments, where the rows weigh.
+
+    For each component ``k`` and the rows that weigh in it (``ranks[i, k] >=
+    0``, see :func:`_rank_weighing_rows`), taken ``lanes`` at a time: their
+    ``S_OO`` gathered and factorised (the same operations as
+    :func:`_evaluate_batched_observed`'s, hence the same factor), ``w =
+    inv(S_OO) z_O`` (``z = x - mu_k``), the conditional mean's offset
+    ``delta[k, i] = S_MO w``, and ``inv(S_OO)`` times ``resp[i, k]`` added
+    into ``inverse_parts[task, k]``'s lower triangle at the observed
+    coordinates (see ``FusedDenseKernel._add_observed_moments`` for how
+    these give the conditional covariances). ``delta`` of the rows that do
+    not weigh is not written (the statistics do not read it). Per row and
+    component that weighs: ``q^3 / 2 + q^2 + r q`` multiply-adds, in vector
+    operations over ``lanes`` rows, and ``q (q + 1) / 2`` entries to add;
+    ``O(n_rows K)`` to choose the rows.
+    """
+    n_rows, n_features = x.shape
+    n_missing = missing.shape[1]
+    n_observed = observed.shape[1]
+    n_components = means.shape[0]
+    width = np.uintp(n_features)
+    for task in prange(tasks):
+        factor = np.empty((n_observed, n_observed, lanes))
+        reciprocal = np.empty((n_observed, lanes))
+        total = np.empty(lanes)
+        solved = np.empty((n_observed, lanes))
+        offsets = np.empty((n_missing, lanes))
+        # Unsigned, as in _evaluate_batched.
+        index = np.zeros((n_observed, lanes), np.uintp)
+        missing_index = np.zeros((n_missing, lanes), np.uintp)
+        kept = np.empty(lanes, np.intp)
+        weights = np.empty(lanes)
+        start = task * n_rows // tasks
+        stop = (task + 1) * n_rows // tasks
+        for k in range(n_components):
+            flat = covariances[k].reshape(n_features * n_features)
+            i = start
+            while i < stop:
+                size, i = _next_weighing_rows(
+                    resp, ranks, 0.0, k, False, i, stop, kept, weights
+                )
+                if size == 0:
+                    break
+                for lane in range(size):
+                    row = kept[lane]
+                    for o in range(n_observed):
+                        c = observed[row, o]
+                        index[o, lane] = c
+                        solved[o, lane] = x[row, c] - means[k, c]
+                    for a in range(n_missing):
+                        missing_index[a, lane] = missing[row, a]
+                for o in range(n_observed):
+                    for lane in range(size, lanes):
+                        solved[o, lane] = 0.0
+                _lane_gather(covariances, k, index, size, factor, lanes)
+                # Not positive definite: reported by _evaluate_batched_observed.
+                _lane_cholesky(factor, reciprocal, total, n_observed, lanes)
                 _lane_solve(factor, reciprocal, solved, total, n_observed, lanes)
                 # S_MO w, the lanes' entries of S gathered by flat index.
                 for a in range(n_missing):
@@ -1279,17 +1444,15 @@ def _evaluate_batched_observed(
                     for o in range(n_observed):
                         for lane in range(size):
                             offsets[a, lane] += (
-                                flat[missing_index[a, lane] * width + observed[o, lane]]
+                                flat[missing_index[a, lane] * width + index[o, lane]]
                                 * solved[o, lane]
                             )
                 for lane in range(size):
-                    i = first + lane
+                    row = kept[lane]
                     for a in range(n_missing):
-                        delta[k, i, a] = offsets[a, lane]
-                    log_density[i, k] = (
-                        -0.5 * (n_observed * LOG_2PI + total[lane]) - log_det[lane]
-                    )
-    return failures
+                        delta[k, row, a] = offsets[a, lane]
+                _lane_inverse(factor, reciprocal, total, n_observed, lanes)
+                _lane_scatter(factor, index, weights, size, inverse_parts[task, k])
 
 
 @_inline
@@ -1329,6 +1492,48 @@ def _rank_weighing_rows(resp, floors, ranks):
     return counts
 
 
+@_inline
+def _next_weighing_rows(resp, ranks, floor, j, shared, i, stop, kept, weights):
+    """The next rows from ``i`` (before ``stop``) that weigh in matrix ``j``.
+
+    Up to ``len(kept)`` of them, in row order, into ``kept`` with their
+    weights (``resp[i, j]``; one matrix, ``shared``: the row's ``sum_k
+    resp[i, k]``, which weighs above ``floor``, see :func:`_weighs`; else
+    the rows :func:`_rank_weighing_rows` ranked). Returns their number and
+    the row to go on from. Inlined.
+    """
+    size = 0
+    while i < stop and size < len(kept):
+        if shared:
+            weight = 0.0
+            for k in range(resp.shape[1]):
+                weight += resp[i, k]
+            weighs = _weighs(weight, weight, floor)
+        else:
+            weight = resp[i, j]
+            weighs = ranks[i, j] >= 0
+        if weighs:
+            kept[size] = i
+            weights[size] = weight
+            size += 1
+        i += 1
+    return size, i
+
+
+@_inline
+def _lane_scatter(factor, index, weights, size, lower):
+    """``lower[index[a], index[b]] += weights * factor[a, b]``, ``b <= a``.
+
+    For the first ``size`` lanes, one after the other (``index`` ascending
+    in each lane: the lower triangle). Inlined.
+    """
+    for lane in range(size):
+        for a in range(index.shape[0]):
+            ia = index[a, lane]
+            for b in range(a + 1):
+                lower[ia, index[b, lane]] += weights[lane] * factor[a, b, lane]
+
+
 @ParallelKernel
 def _add_batched_covariances(
     resp, missing, precisions, floors, ranks, lower_parts, lanes, tasks
@@ -1354,7 +1559,6 @@ def _add_batched_covariances(
     and add.
     """
     n_rows, n_missing = missing.shape
-    n_components = resp.shape[1]
     n_matrices = precisions.shape[0]
     shared = n_matrices == 1
     for task in prange(tasks):
@@ -1368,33 +1572,18 @@ def _add_batched_covariances(
         start = task * n_rows // tasks
         stop = (task + 1) * n_rows // tasks
         for j in range(n_matrices):
-            size = 0
-            for i in range(start, stop):
-                if shared:
-                    weight = 0.0
-                    for k in range(n_components):
-                        weight += resp[i, k]
-                    weighs = _weighs(weight, weight, floors[j])
-                else:
-                    weight = resp[i, j]
-                    weighs = ranks[i, j] >= 0
-                if weighs:
-                    kept[size] = i
-                    weights[size] = weight
+            i = start
+            while i < stop:
+                size, i = _next_weighing_rows(
+                    resp, ranks, floors[j], j, shared, i, stop, kept, weights
+                )
+                if size == 0:
+                    break
+                for lane in range(size):
                     for a in range(n_missing):
-                        index[a, size] = missing[i, a]
-                    size += 1
-                if size == 0 or (size < lanes and i + 1 < stop):
-                    continue
+                        index[a, lane] = missing[kept[lane], a]
                 _lane_gather(precisions, j, index, size, factor, lanes)
                 # Not positive definite: reported by _evaluate_batched.
                 _lane_cholesky(factor, reciprocal, total, n_missing, lanes)
                 _lane_inverse(factor, reciprocal, total, n_missing, lanes)
-                for lane in range(size):
-                    for a in range(n_missing):
-                        ma = index[a, lane]
-                        for b in range(a + 1):
-                            lower_parts[task, j, ma, index[b, lane]] += (
-                                weights[lane] * factor[a, b, lane]
-                            )
-                size = 0
+                _lane_scatter(factor, index, weights, size, lower_parts[task, j])
