@@ -609,22 +609,28 @@ def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
 
 @jit
 def _observed_coordinates(missing, observed):
-    """``observed[i]``: the coordinates not in ``missing[i]``, in order.
+    """``observed[i]``: the coordinates not in ``missing[i]``, ascending.
 
-    Each row's missing coordinates ascending (as the blocks store them).
-    ``O(n_rows d)``; numpy's mask and ``nonzero`` took 6 ms per E-step at
-    1e5 x 20, 50% MCAR.
+    ``O(n_rows d)``, branch-free: every coordinate is written at the next
+    free place, which advances only past an observed one (with a branch
+    per coordinate, half of them mispredicted at 50% missing, it took 2.7
+    ms per E-step at 1e5 x 20; numpy's mask and ``nonzero``, 5.4 ms).
     """
-    n_missing = missing.shape[1]
+    n_missing, n_observed = missing.shape[1], observed.shape[1]
+    n_features = n_missing + n_observed
+    is_missing = np.zeros(n_features, np.intp)
+    row = np.empty(n_features, missing.dtype)
     for i in range(missing.shape[0]):
-        a = 0
+        for a in range(n_missing):
+            is_missing[missing[i, a]] = 1
         position = 0
-        for c in range(n_missing + observed.shape[1]):
-            if a < n_missing and missing[i, a] == c:
-                a += 1
-            else:
-                observed[i, position] = c
-                position += 1
+        for c in range(n_features):
+            row[position] = c
+            position += 1 - is_missing[c]
+        for o in range(n_observed):
+            observed[i, o] = row[o]
+        for a in range(n_missing):
+            is_missing[missing[i, a]] = 0
 
 
 @jit
