@@ -11,18 +11,22 @@ fits of ``lo`` and ``hi`` iterations, paired and interleaved, CPU time).
 For full covariances it also gives the ratio that arithmetic alone allows.
 Per row and component, GaussianMixture does ``4 d^2`` flops (the product
 with the precision's Cholesky factor in the E-step, the covariance product
-in the M-step); the fit with holes does ``3 d^2`` in BLAS (the product with
-the precision, half a symmetric rank-k update) plus about ``r^3`` compiled
-on a row with ``r`` missing entries (the factorisation of ``P_MM`` and the
-conditional covariance, ``inv(P_MM)``, whose sum the M-step needs). With
-``E[r^3]`` over the rows' binomial counts, ``(3 d^2 + E[r^3]) / (4 d^2)``
-is the ratio at equal flop rates: where it is above the target, only a
-faster rate than BLAS's on the small blocks (or inexact EM) could meet it.
+in the M-step). The fit with holes, on a row with ``r`` missing entries and
+``q = d - r`` observed, does about ``m^3`` compiled, ``m = min(r, q)``
+(the factorisation of the smaller of ``P_MM`` and ``S_OO`` in the density,
+and the inverse that the conditional covariance needs in the statistics),
+plus in BLAS ``3 d^2`` where ``r <= q`` (the product with the precision,
+half a symmetric rank-k update) and ``2 d^2`` where ``q < r`` (the
+covariance route needs no product with the precision). Averaged over the
+rows' binomial counts, ``E[cost] / (4 d^2)`` is the ratio at equal flop
+rates: where it is above the target, only a faster rate than BLAS's on
+the small blocks (or inexact EM) could meet it.
 """
 
 import argparse
 
 import numpy as np
+from scipy.stats import binom
 
 from benchmarks import _data
 from benchmarks._util import fmt_ratio, markdown_table, quiet
@@ -44,11 +48,14 @@ QUICK = {
 
 
 def arithmetic_ratio(n_features, missing_rate):
-    """``(3 d^2 + E[r^3]) / (4 d^2)``, r ~ Binomial(d, missing rate)."""
-    d, p = n_features, missing_rate
-    # Third raw moment of a binomial.
-    cube = d * p * (1 - 3 * p + 3 * d * p + 2 * p**2 - 3 * d * p**2 + d**2 * p**2)
-    return (3 * d**2 + cube) / (4 * d**2)
+    """``E[cost(r)] / (4 d^2)``, r ~ Binomial(d, missing rate) (see above)."""
+    d = n_features
+    missing = np.arange(d + 1)
+    probability = binom.pmf(missing, d, missing_rate)
+    observed = d - missing
+    smaller = np.minimum(missing, observed)
+    blas = np.where(observed < missing, 2, 3) * d**2
+    return float(probability @ (blas + smaller**3)) / (4 * d**2)
 
 
 def run(
@@ -150,7 +157,8 @@ def to_markdown(results):
         "GaussianMixture on the complete data: EMMixture with holes (in "
         "parentheses, EMMixture on the complete data). For `full`, in "
         "brackets, the ratio that the arithmetic allows at equal flop rates, "
-        "(3 d^2 + E[r^3]) / (4 d^2) (see `benchmarks/bench_grid.py`): where "
+        "E[(3 or 2) d^2 + min(r, d - r)^3] / (4 d^2) (see "
+        "`benchmarks/bench_grid.py`): where "
         "it exceeds 1.3x, so must the fit with holes unless its small blocks "
         "run faster than BLAS."
     )
