@@ -149,6 +149,75 @@ def test_batched_dense_rows_have_the_same_bits_in_any_lane(
     )
 
 
+def test_batched_statistics_conditional_means_have_the_same_bits_in_any_lane(
+    global_random_seed,
+):
+    # In the E-step of full covariances the batched kernel leaves each
+    # row's forward-solved v = inv(L) y_M, and the statistics' kernel, whose
+    # lanes hold only the rows that weigh in a component, solves on to the
+    # conditional mean's offset: each row's offsets again with 1, 3 and
+    # _LANES - 1 rows before it, inputs at every offset, serial and
+    # parallel (3 tasks).
+    inner, block = _one_block("full", global_random_seed, 4)
+    x, missing = block.centred, block.missing
+    n_rows, n_features = x.shape
+    n_components, r = len(inner.means), missing.shape[1]
+    products = (x @ inner.wide_precisions).reshape(n_rows, -1, n_features)
+    forward = np.zeros((n_components, n_rows, r))
+    _fused_dense._evaluate_batched(
+        x,
+        missing,
+        inner.means,
+        inner.precisions,
+        inner.log_det_cholesky,
+        np.ascontiguousarray(products.transpose(1, 2, 0)),
+        inner.precision_means,
+        np.zeros((n_rows, n_components)),
+        forward,
+        np.zeros((n_components, 0, r * (r + 1) // 2)),
+        _fused_dense._LANES,
+        1,
+    )
+    rng = np.random.default_rng(global_random_seed)
+    resp = rng.dirichlet(np.ones(n_components), size=n_rows)
+    resp[rng.random(resp.shape) < 0.4] = 0.0
+
+    def run(before, offset, version, tasks):
+        def shifted(array, axis=0):
+            rows = np.take(array, np.arange(before), axis=axis)
+            return _at_offset(np.concatenate([rows, array], axis=axis), offset)
+
+        weights = shifted(resp)
+        floors = negligible_floors(weights.sum(axis=0), n_components, len(weights))
+        ranks = np.empty(weights.shape, np.intp)
+        _fused_dense._rank_weighing_rows(weights, floors, ranks)
+        delta = shifted(forward, axis=1)
+        version(
+            weights,
+            shifted(missing),
+            inner.precisions,
+            floors,
+            ranks,
+            delta,
+            np.zeros((tasks, n_components, n_features, n_features)),
+            _fused_dense._LANES,
+            tasks,
+        )
+        return (delta[:, before:],)
+
+    _assert_same_bits_anywhere(
+        run, _fused_dense._add_batched_covariances, (0, 1, 3, _fused_dense._LANES - 1)
+    )
+    # The offsets were made where the rows weigh, and only there.
+    (delta,) = run(0, 0, _fused_dense._add_batched_covariances.serial, 1)
+    changed = np.any(delta != forward, axis=2).T
+    assert changed.any()
+    floors = negligible_floors(resp.sum(axis=0), n_components, n_rows)
+    ranks = np.empty(resp.shape, np.intp)
+    _fused_dense._rank_weighing_rows(resp, floors, ranks)
+    np.testing.assert_array_equal(changed, ranks >= 0)
+
+
 def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
     global_random_seed,
 ):
