@@ -1245,6 +1245,25 @@ def _evaluate_batched(
                 # P_MM read from its lower triangle before it is factorised.
                 for s in range(served):
                     k = s if n_matrices == 1 else j
+                    # z0^T y0 + y_M^T mu_M, each lane's terms added in
+                    # coordinate order (the sum of _evaluate's loops). The
+                    # sweep over the products first: it brings the group's
+                    # products into L1 in order (their block is larger than
+                    # L2 at d = 50), where the gathers of y_M below then
+                    # find them.
+                    for lane in range(lanes):
+                        quadratic[s, lane] = 0.0
+                    sums = quadratic[s]
+                    for c in range(n_features):
+                        mean = means[k, c]
+                        precision_mean = precision_means[k, c]
+                        row_products = products[j, c, first : first + size]
+                        values = rows[c]
+                        ones = observed_ones[c]
+                        for lane in range(size):
+                            sums[lane] += (values[lane] - mean * ones[lane]) * (
+                                row_products[lane] - precision_mean
+                            )
                     for a in range(n_missing):
                         for lane in range(size):
                             ma = index[a, lane]
@@ -1262,21 +1281,6 @@ def _evaluate_batched(
                         for b in range(a + 1, n_missing):
                             for lane in range(lanes):
                                 y[s, a, lane] += factor[b, a, lane] * centre[s, b, lane]
-                    # z0^T y0 + y_M^T mu_M, each lane's terms added in
-                    # coordinate order (the sum of _evaluate's loops).
-                    for lane in range(lanes):
-                        quadratic[s, lane] = 0.0
-                    sums = quadratic[s]
-                    for c in range(n_features):
-                        mean = means[k, c]
-                        precision_mean = precision_means[k, c]
-                        row_products = products[j, c, first : first + size]
-                        values = rows[c]
-                        ones = observed_ones[c]
-                        for lane in range(size):
-                            sums[lane] += (values[lane] - mean * ones[lane]) * (
-                                row_products[lane] - precision_mean
-                            )
                     for a in range(n_missing):
                         for lane in range(lanes):
                             quadratic[s, lane] += y[s, a, lane] * centre[s, a, lane]
