@@ -399,6 +399,50 @@ def test_batched_and_per_pattern_dense_kernels_match_reference(
             )
 
 
+def test_batched_covariance_route_statistics_when_ill_conditioned(
+    global_random_seed, monkeypatch
+):
+    # Where fewer entries are observed than missing, the batched statistics
+    # sum the conditional covariances as W S - S G S (G the rows' weighted
+    # inv(S_OO), embedded), a difference that cancels as the per-pattern
+    # covariance route's S_MM - S_MO inv(S_OO) S_OM does: errors of order
+    # eps * cond(S) relative to the statistics. Covariances with
+    # eigenvalues from 1e-3 to 1e3 (condition 1e6, below the limit of 1e7
+    # up to which blocks are batched), rows with 0..8 of 8 entries missing,
+    # against the per-row reference (itself exact only to about eps *
+    # cond): 2e-12 to 5e-12 measured, below eps * cond = 2.2e-10; 1e-9
+    # bounds that with a factor of 4, and a wrong or missing term fails by
+    # far more.
+    from emimpute._em import _fused_dense
+
+    monkeypatch.setattr(_fused_dense, "BATCHED_MIN_PATTERNS_PER_ROW", 0.0)
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_WORK", 0)
+    rng = np.random.default_rng(global_random_seed)
+    n_features = 8
+    params = random_params(rng, 3, n_features, "full")
+    covariances = []
+    for _ in range(3):
+        q, _ = np.linalg.qr(rng.standard_normal((n_features, n_features)))
+        covariance = (q * np.geomspace(1e-3, 1e3, n_features)) @ q.T
+        covariances.append(0.5 * (covariance + covariance.T))
+    params = type(params).from_covariances(
+        params.weights, params.means, np.stack(covariances), "full"
+    )
+    X, _ = sample_mixture(rng, 450, params.weights, params.means, covariances)
+    mask = _every_count_mask(rng, len(X), n_features)
+    X[mask] = np.nan
+    reference = reference_e_step(X, mask, params)
+    kernel = _kernel(EMData.build(X, mask), params, "auto", "numba").inner
+    assert not kernel.any_ill_conditioned
+    assert kernel._observed_route(5, n_features, moments=False)
+    _, stats = _kernel_pass(X, mask, params, reference, "auto", "numba", None)
+    nk, s1, s2 = _reference_statistics(
+        X, mask, params, reference, stats.shift, range(len(X))
+    )
+    assert_close(stats.s1, s1, 1e-9, "s1", scale=norm_scale(s1))
+    assert_close(stats.s2, s2, 1e-9, "s2", scale=norm_scale(s2))
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_batched_statistics_leave_out_only_negligible_weights(
     covariance_type, global_random_seed, monkeypatch
