@@ -218,17 +218,19 @@ def test_batched_statistics_conditional_means_have_the_same_bits_in_any_lane(
     np.testing.assert_array_equal(changed, ranks >= 0)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
-    global_random_seed,
+    covariance_type, global_random_seed
 ):
-    # The batched covariance route (S_OO factorised, full covariances, 6 of
-    # 9 entries missing: more missing than observed), which the E-step
-    # takes for such blocks: each row's log-densities, and its conditional
-    # means where it weighs (made by the statistics' kernel, whose lanes
-    # hold only the rows that weigh in a component), again with 1, 3 and
-    # _LANES - 1 rows before it, inputs at every offset, serial and
-    # parallel (3 tasks).
-    inner, block = _one_block("full", global_random_seed, 6)
+    # The batched covariance route (S_OO factorised, 6 of 9 entries
+    # missing: more missing than observed), which the E-step takes for such
+    # blocks: each row's log-densities, and its conditional means (tied:
+    # made with the density; full: where the row weighs, by the
+    # statistics' kernel, whose lanes hold only the rows that weigh in a
+    # component), again with 1, 3 and _LANES - 1 rows before it, inputs at
+    # every offset, serial and parallel (3 tasks).
+    inner, block = _one_block(covariance_type, global_random_seed, 6)
+    shared = covariance_type == "tied"
     assert inner._observed_route(6, 9, moments=False)
     assert not inner._observed_route(6, 9, moments=True)
     x, missing = block.centred, block.missing
@@ -247,17 +249,21 @@ def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
 
     def run_density(before, offset, version, tasks):
         log_density = _at_offset(np.zeros((before + n_rows, n_components)), offset)
+        delta = np.zeros((n_components, 0, r))
+        if shared:
+            delta = _at_offset(np.zeros((n_components, before + n_rows, r)), offset)
         failures = version(
             shifted(x, before, offset),
             shifted(missing, before, offset),
             inner.means,
             inner.contiguous_covariances,
             log_density,
+            delta,
             _fused_dense._LANES,
             tasks,
         )
         assert failures == 0
-        return (log_density[before:],)
+        return log_density[before:], delta[:, before:]
 
     def run_moments(before, offset, version, tasks):
         weights = shifted(resp, before, offset)
@@ -285,7 +291,10 @@ def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
     _assert_same_bits_anywhere(
         run_density, _fused_dense._evaluate_batched_observed, befores
     )
-    _assert_same_bits_anywhere(run_moments, _fused_dense._add_observed_moments, befores)
+    if not shared:
+        _assert_same_bits_anywhere(
+            run_moments, _fused_dense._add_observed_moments, befores
+        )
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])

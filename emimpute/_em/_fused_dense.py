@@ -332,19 +332,13 @@ class FusedDenseKernel(DenseKernel):
         Where fewer entries are observed than missing (``0 < q < r``), as
         the per-pattern kernel's covariance route: the factor costs ``q^3 /
         6`` multiply-adds per row and component instead of ``r^3 / 6``, and
-        the block needs no product with the precisions. For the E-step of
-        full covariances (one matrix per component): the statistics make
-        their conditional covariances themselves (from ``P_MM``, where a
-        row weighs); imputation and the tied matrix, which store one per
-        row, keep the precision route.
+        the block needs no product with the precisions. For the E-step
+        (its statistics sum the conditional covariances from ``inv(S_OO)``,
+        see :meth:`_add_observed_moments`); imputation, which needs each
+        row's conditional covariance, keeps the precision route.
         """
         n_observed = n_features - n_missing
-        return (
-            not moments
-            and len(self.precisions) > 1
-            and 0 < n_observed < n_missing
-            and self.route == "auto"
-        )
+        return not moments and 0 < n_observed < n_missing and self.route == "auto"
 
     def _evaluate_observed(self, block, x, scratch):
         """A batched block's log-densities and conditional means via ``S_OO``."""
@@ -352,15 +346,18 @@ class FusedDenseKernel(DenseKernel):
         n_components = len(self.means)
         r = block.n_missing
         log_density = scratch("log_density", (n_rows, n_components))
-        # The conditional means' offsets: written by the statistics, where
-        # the rows weigh (_add_observed_moments).
+        # The conditional means' offsets: written here with one matrix
+        # (tied: the statistics read every row's), else by the statistics,
+        # where the rows weigh (_add_observed_moments).
         delta = scratch("delta", (n_components, n_rows, r))
+        shared = len(self.precisions) == 1
         failures = _evaluate_batched_observed(
             x,
             block.missing,
             self.means,
             self.contiguous_covariances,
             log_density,
+            delta if shared else delta[:, :0],
             _LANES,
             n_tasks(n_rows, n_components * (x.shape[1] - r) * x.shape[1]),
         )
@@ -371,17 +368,20 @@ class FusedDenseKernel(DenseKernel):
             log_density, delta, covariances, np.arange(n_rows, dtype=np.intp)
         )
 
-    def _add_observed_moments(self, block, x, resp, ranks, delta, lower, tasks):
+    def _add_observed_moments(self, block, x, resp, floors, ranks, delta, lower, tasks):
         """A covariance-route block's conditional moments, where rows weigh.
 
-        Writes the conditional means' offsets ``delta[k, i]`` of the rows
-        that weigh in component ``k`` (:func:`_add_observed_moments`) and
-        adds the lower triangle of their summed conditional covariances
-        into ``lower``. With ``F`` the selection of a row's observed
-        coordinates, its conditional covariance embedded in ``d x d`` is ``S
-        - S F inv(S_OO) F^T S``; summed over the rows that weigh in
-        component ``k``, ``W_k S_k - S_k G_k S_k``, with ``W_k`` their
-        summed weights and ``G_k`` their weighted ``inv(S_OO)`` embedded.
+        With one matrix per component, writes the conditional means'
+        offsets ``delta[k, i]`` of the rows that weigh in component ``k``
+        (:func:`_add_observed_moments`; tied, the density kernel made every
+        row's); adds the lower triangle of the summed conditional
+        covariances into ``lower``. With ``F`` the selection of a row's
+        observed coordinates, its conditional covariance embedded in ``d x
+        d`` is ``S - S F inv(S_OO) F^T S``; summed over the rows that weigh
+        in matrix ``j``, ``W_j S_j - S_j G_j S_j``, with ``W_j`` their
+        summed weights (tied: each row's total) and ``G_j`` their weighted
+        ``inv(S_OO)`` embedded (tied: :func:`_add_batched_covariances` on
+        the covariance and the observed coordinates).
         Each row inverts its ``q x q`` block (``q^3 / 2`` multiply-adds and
         ``q (q + 1) / 2`` entries to add per row and component that weighs)
         instead of its ``r x r`` ``P_MM``, then two ``d x d`` products per
@@ -392,30 +392,49 @@ class FusedDenseKernel(DenseKernel):
         the batched kernels take only components below
         ``_MAX_PRECISION_CONDITION``).
         """
-        n_components, n_features = self.means.shape
+        n_features = self.means.shape[1]
+        n_matrices = len(self.precisions)
         missing = block.missing
         observed = np.empty(
             (len(missing), n_features - missing.shape[1]), dtype=missing.dtype
         )
         _observed_coordinates(missing, observed)
-        parts = np.zeros((tasks, n_components, n_features, n_features))
-        _add_observed_moments(
-            x,
-            missing,
-            observed,
-            self.means,
-            self.contiguous_covariances,
-            resp,
-            ranks,
-            delta,
-            parts,
-            _LANES,
-            tasks,
-        )
+        parts = np.zeros((tasks, n_matrices, n_features, n_features))
+        if n_matrices == 1:
+            # Tied: every row's conditional means were made with its
+            # density; the inverses only, with the rows' summed weights.
+            _add_batched_covariances(
+                resp,
+                observed,
+                self.contiguous_covariances,
+                floors,
+                ranks,
+                np.empty((0, 0, 0)),
+                parts,
+                _LANES,
+                tasks,
+            )
+            totals = resp.sum(axis=1)
+            # The rows that weigh (_weighs with one matrix).
+            weights = totals[totals > floors[0]].sum(keepdims=True)
+        else:
+            _add_observed_moments(
+                x,
+                missing,
+                observed,
+                self.means,
+                self.contiguous_covariances,
+                resp,
+                ranks,
+                delta,
+                parts,
+                _LANES,
+                tasks,
+            )
+            weights = np.where(ranks >= 0, resp, 0.0).sum(axis=0)
         inverses = parts.sum(axis=0)
         inverses += np.swapaxes(inverses, 1, 2).copy()
-        inverses.reshape(n_components, -1)[:, :: n_features + 1] *= 0.5
-        weights = np.where(ranks >= 0, resp, 0.0).sum(axis=0)
+        inverses.reshape(n_matrices, -1)[:, :: n_features + 1] *= 0.5
         covariances = self.covariances
         correction = weights[:, np.newaxis, np.newaxis] * covariances - (
             covariances @ inverses @ covariances
@@ -494,7 +513,9 @@ class FusedDenseKernel(DenseKernel):
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
             if self._observed_route(r, n_features, moments=False):
-                self._add_observed_moments(block, x, resp, ranks, delta, s2, tasks)
+                self._add_observed_moments(
+                    block, x, resp, floors, ranks, delta, s2, tasks
+                )
             else:
                 _add_batched_covariances(
                     resp,
@@ -1331,28 +1352,38 @@ def _evaluate_batched(
 
 @ParallelKernel
 def _evaluate_batched_observed(
-    x, missing, means, covariances, log_density, lanes, tasks
+    x, missing, means, covariances, log_density, delta, lanes, tasks
 ):
     """:func:`_evaluate_batched`'s log-densities on the covariance route.
 
-    For the E-step of full covariances, on blocks with fewer observed
-    entries ``q`` than missing ones ``r``: per row and component, with the
-    ``q x q`` blocks ``S_OO`` of ``lanes`` consecutive rows laid out ``(a,
-    b, lane)``, the Cholesky factor ``L`` (``q^3 / 6`` multiply-adds, the
-    same lane kernel as the precision route's) and ``v = inv(L) z_O`` (``z
-    = x - mu_k``; ``q^2 / 2``), whose squared norm is the Mahalanobis
-    term; the log-density is ``-(q log 2 pi + |v|^2) / 2 - sum log L_aa``.
-    No product with the precisions, and no conditional mean: the
-    statistics make it (:func:`_add_observed_moments`) only where the row
-    weighs, often one component in ``K`` (its ``r q`` gathered
-    multiply-adds were a third of this kernel's time at d = 20, 50% MCAR).
-    Lanes past the block's end factorise the identity and are not stored.
-    Returns the number of blocks ``S_OO`` that were not positive definite.
+    For the E-step, on blocks with fewer observed entries ``q`` than
+    missing ones ``r``: per row and matrix (a component's covariance, or
+    the tied one), with the ``q x q`` blocks ``S_OO`` of ``lanes``
+    consecutive rows laid out ``(a, b, lane)``, the Cholesky factor ``L``
+    (``q^3 / 6`` multiply-adds, the same lane kernel as the precision
+    route's); per row and component, ``v = inv(L) z_O`` (``z = x - mu_k``;
+    ``q^2 / 2``), whose squared norm is the Mahalanobis term; the
+    log-density is ``-(q log 2 pi + |v|^2) / 2 - sum log L_aa``. No
+    product with the precisions. With one matrix per component, no
+    conditional mean: the statistics make it (:func:`_add_observed_moments`)
+    only where the row weighs, often one component in ``K`` (its ``r q``
+    gathered multiply-adds were a third of this kernel's time at d = 20,
+    50% MCAR); ``delta`` is then empty and not written. With one matrix
+    (tied), whose statistics read every row's conditional means, ``delta[k,
+    i]`` receives ``S_MO inv(S_OO) z_O`` (``q^2 / 2 + r q`` more per row and
+    component). Lanes past the block's end factorise the identity and are
+    not stored. Returns the number of blocks ``S_OO`` that were not
+    positive definite.
     """
     n_rows, n_features = x.shape
     n_missing = missing.shape[1]
     n_observed = n_features - n_missing
     n_components = means.shape[0]
+    n_matrices = covariances.shape[0]
+    # The components one factor serves: its own, or all (tied).
+    served = n_components if n_matrices == 1 else 1
+    means_too = delta.shape[1] > 0
+    width = np.uintp(n_features)
     failures = 0
     for task in prange(tasks):
         factor = np.empty((n_observed, n_observed, lanes))
@@ -1361,8 +1392,11 @@ def _evaluate_batched_observed(
         log_det = np.empty(lanes)
         product = np.empty(lanes)
         solved = np.empty((n_observed, lanes))
-        # Each lane's observed coordinates, unsigned (see _evaluate_batched).
+        offsets = np.empty((n_missing, lanes))
+        # Each lane's observed and missing coordinates, unsigned (see
+        # _evaluate_batched).
         observed = np.zeros((n_observed, lanes), np.uintp)
+        missing_index = np.zeros((n_missing, lanes), np.uintp)
         is_missing = np.zeros(n_features, np.bool_)
         start = task * n_rows // tasks
         stop = (task + 1) * n_rows // tasks
@@ -1372,6 +1406,7 @@ def _evaluate_batched_observed(
                 i = first + lane
                 for a in range(n_missing):
                     is_missing[missing[i, a]] = True
+                    missing_index[a, lane] = missing[i, a]
                 position = 0
                 for c in range(n_features):
                     if not is_missing[c]:
@@ -1379,22 +1414,45 @@ def _evaluate_batched_observed(
                         position += 1
                 for a in range(n_missing):
                     is_missing[missing[i, a]] = False
-            for k in range(n_components):
-                _lane_gather(covariances, k, observed, size, factor, lanes)
-                for o in range(n_observed):
-                    for lane in range(size):
-                        c = observed[o, lane]
-                        solved[o, lane] = x[first + lane, c] - means[k, c]
-                    for lane in range(size, lanes):
-                        solved[o, lane] = 0.0
+            for j in range(n_matrices):
+                flat = covariances[j].reshape(n_features * n_features)
+                _lane_gather(covariances, j, observed, size, factor, lanes)
                 failures += _lane_cholesky(factor, reciprocal, total, n_observed, lanes)
                 # log det S_OO / 2.
                 _lane_log_det(factor, n_observed, log_det, product, lanes)
-                _lane_forward(factor, reciprocal, solved, total, n_observed, lanes)
-                for lane in range(size):
-                    log_density[first + lane, k] = (
-                        -0.5 * (n_observed * LOG_2PI + total[lane]) - log_det[lane]
-                    )
+                for s in range(served):
+                    k = s if n_matrices == 1 else j
+                    for o in range(n_observed):
+                        for lane in range(size):
+                            c = observed[o, lane]
+                            solved[o, lane] = x[first + lane, c] - means[k, c]
+                        for lane in range(size, lanes):
+                            solved[o, lane] = 0.0
+                    _lane_forward(factor, reciprocal, solved, total, n_observed, lanes)
+                    for lane in range(size):
+                        log_density[first + lane, k] = (
+                            -0.5 * (n_observed * LOG_2PI + total[lane]) - log_det[lane]
+                        )
+                    if not means_too:
+                        continue
+                    # w = inv(L^T) v = inv(S_OO) z_O, then S_MO w, the lanes'
+                    # entries of S gathered by flat index.
+                    _lane_backward(factor, reciprocal, solved, n_observed, lanes)
+                    for a in range(n_missing):
+                        for lane in range(size):
+                            offsets[a, lane] = 0.0
+                        for o in range(n_observed):
+                            for lane in range(size):
+                                offsets[a, lane] += (
+                                    flat[
+                                        missing_index[a, lane] * width
+                                        + observed[o, lane]
+                                    ]
+                                    * solved[o, lane]
+                                )
+                    for lane in range(size):
+                        for a in range(n_missing):
+                            delta[k, first + lane, a] = offsets[a, lane]
     return failures
 
 
@@ -1572,6 +1630,11 @@ def _add_batched_covariances(
     resp, missing, precisions, floors, ranks, delta, lower_parts, lanes, tasks
 ):
     """Add the conditional covariances of a batched block into its statistics.
+
+    Written for ``P_MM`` (``precisions`` and each row's ``missing``
+    coordinates); with the covariances and the observed coordinates
+    instead, it sums ``inv(S_OO)`` the same way (the tied covariance
+    route, see ``FusedDenseKernel._add_observed_moments``).
 
     For each matrix ``j`` and row ``i`` whose weight (``resp[i, j]``; tied,
     ``sum_k resp[i, k]``) exceeds ``floors[j]`` (``NEGLIGIBLE_WEIGHT`` times
