@@ -34,7 +34,8 @@ mean take only the factor and two triangular solves; the inverse (twice
 the factor's cost) is made in the statistics, from the factor made again
 (cheaper than storing it), and only for the (row, component) pairs whose
 responsibility is not negligible (often one per row). In the E-step of full
-covariances, a batched block with fewer observed entries than missing ones
+covariances (and of tied ones, whose one factor per row serves every
+component), a batched block with fewer observed entries than missing ones
 (``q < r``) factorises ``S_OO`` instead (``_evaluate_batched_observed``:
 ``q^3 / 6`` multiply-adds per row and component, no product with the
 precisions; measured at 1e5 x 20, 50% MCAR, K = 5, 1 thread: the
@@ -906,6 +907,8 @@ def _statistics(
         observed_ones = np.empty(n_features)
         weights = np.zeros(n_matrices)
         completion = np.empty(n_missing)
+        spread = np.empty((n_components, n_missing))
+        terms = np.empty(n_missing)
         previous = -1
         for i in range(start, stop):
             pattern = row_pattern[i]
@@ -962,17 +965,28 @@ def _statistics(
                     root = np.sqrt(mass)
                     for c in range(n_features):
                         filled[0, i, c] *= root
+                # The spread's entries summed over the components first,
+                # row a of the triangle at a time (independent sums along b,
+                # which vectorise), then added once each: r (r + 1) / 2
+                # scattered additions per row, not K times as many. The
+                # spread took 31 of the 128 ms of an iteration at 1e5 x 20,
+                # 50% MCAR, K = 5, tied, as K scattered additions per entry,
+                # and as dependent sums over k.
                 for k in range(n_components):
-                    rk = resp[i, k]
                     for a in range(n_missing):
-                        spread_a = means[k, row_missing[a]] + delta[k, i, a]
-                        spread_a -= completion[a]
+                        spread[k, a] = (
+                            means[k, row_missing[a]] + delta[k, i, a]
+                        ) - completion[a]
+                for a in range(n_missing):
+                    for b in range(a + 1):
+                        terms[b] = 0.0
+                    for k in range(n_components):
+                        factor_a = resp[i, k] * spread[k, a]
                         for b in range(a + 1):
-                            spread_b = means[k, row_missing[b]] + delta[k, i, b]
-                            spread_b -= completion[b]
-                            lower_parts[task, 0, row_missing[a], row_missing[b]] += (
-                                rk * spread_a * spread_b
-                            )
+                            terms[b] += factor_a * spread[k, b]
+                    ma = row_missing[a]
+                    for b in range(a + 1):
+                        lower_parts[task, 0, ma, row_missing[b]] += terms[b]
             if by_pattern and (i + 1 == stop or row_pattern[i + 1] != pattern):
                 # The end of a pattern's rows: its conditional covariances,
                 # once, with the rows' summed responsibilities.
