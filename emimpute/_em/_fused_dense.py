@@ -1449,21 +1449,11 @@ def _evaluate_batched_observed(
                         )
                     if not means_too:
                         continue
-                    # w = inv(L^T) v = inv(S_OO) z_O, then S_MO w, the lanes'
-                    # entries of S gathered by flat index.
+                    # w = inv(L^T) v = inv(S_OO) z_O, then S_MO w.
                     _lane_backward(factor, reciprocal, solved, n_observed, lanes)
-                    for a in range(n_missing):
-                        for lane in range(size):
-                            offsets[a, lane] = 0.0
-                        for o in range(n_observed):
-                            for lane in range(size):
-                                offsets[a, lane] += (
-                                    flat[
-                                        missing_index[a, lane] * width
-                                        + observed[o, lane]
-                                    ]
-                                    * solved[o, lane]
-                                )
+                    _lane_cross_products(
+                        flat, width, missing_index, observed, solved, size, offsets
+                    )
                     for lane in range(size):
                         for a in range(n_missing):
                             delta[k, first + lane, a] = offsets[a, lane]
@@ -1542,16 +1532,9 @@ def _add_observed_moments(
                 # Not positive definite: reported by _evaluate_batched_observed.
                 _lane_cholesky(factor, reciprocal, total, n_observed, lanes)
                 _lane_solve(factor, reciprocal, solved, total, n_observed, lanes)
-                # S_MO w, the lanes' entries of S gathered by flat index.
-                for a in range(n_missing):
-                    for lane in range(size):
-                        offsets[a, lane] = 0.0
-                    for o in range(n_observed):
-                        for lane in range(size):
-                            offsets[a, lane] += (
-                                flat[missing_index[a, lane] * width + index[o, lane]]
-                                * solved[o, lane]
-                            )
+                _lane_cross_products(
+                    flat, width, missing_index, index, solved, size, offsets
+                )
                 for lane in range(size):
                     row = kept[lane]
                     for a in range(n_missing):
@@ -1623,6 +1606,25 @@ def _next_weighing_rows(resp, ranks, floor, j, shared, i, stop, kept, weights):
             size += 1
         i += 1
     return size, i
+
+
+@_inline
+def _lane_cross_products(flat, width, rows, columns, vector, size, out):
+    """``out[a] = sum_o S[rows[a], columns[o]] vector[o]``, lane by lane.
+
+    ``S`` a ``width x width`` matrix as its ``flat`` row, its entries
+    gathered by flat index (unsigned ``rows`` and ``columns`` of shape
+    ``(n, lanes)``); for the first ``size`` lanes, ``o`` in order. ``S_MO
+    w``: ``r q`` multiply-adds per lane. Inlined.
+    """
+    for a in range(rows.shape[0]):
+        for lane in range(size):
+            out[a, lane] = 0.0
+        for o in range(columns.shape[0]):
+            for lane in range(size):
+                out[a, lane] += (
+                    flat[rows[a, lane] * width + columns[o, lane]] * (vector[o, lane])
+                )
 
 
 @_inline
