@@ -481,11 +481,6 @@ class FusedDenseKernel(DenseKernel):
             s1_parts = np.zeros((tasks, n_components, n_features))
             # Lower triangles of the summed conditional covariances, per task.
             lower_parts = np.zeros((tasks,) + s2.shape)
-        # Completed rows (tied: the responsibility-weighted completion, whose
-        # outer products plus the between-component spread of the
-        # conditional means give sum_k r_k xhat_k xhat_k^T); full: each
-        # component's deviations scaled by sqrt(r_k).
-        filled = block.scratch("filled", (len(s2), n_rows, n_features))
         if complete:
             # Complete rows (see _complete_log_density): nothing
             # conditional, the same packing of the rows that weigh (no
@@ -501,15 +496,33 @@ class FusedDenseKernel(DenseKernel):
             delta = conditionals.delta
             covariances = conditionals.covariances
         floors = negligible_floors(nk, len(self.precisions), n_rows)
-        if len(s2) == 1:
-            # One matrix: every row enters its scatter (no ranks).
-            ranks = np.empty((0, 0), np.intp)
-            counts = np.array([n_rows])
-        else:
-            # Full: each component's scatter takes only the rows that weigh
-            # in it (see NEGLIGIBLE_WEIGHT), packed in row order.
+        # The completed rows that the scatter's product takes, scaled by the
+        # square roots of their weights.
+        if len(s2) > 1:
+            # Full: each component's deviations, of the rows that weigh in
+            # it (see NEGLIGIBLE_WEIGHT), packed in row order.
             ranks = np.empty((n_rows, n_components), np.intp)
             counts = _rank_weighing_rows(resp, floors, ranks)
+            filled = block.scratch("filled", (len(s2), n_rows, n_features))
+        elif complete:
+            # One matrix, complete rows: each row once, with its weight.
+            ranks = np.empty((0, 0), np.intp)
+            counts = np.array([n_rows])
+            filled = block.scratch("filled", (1, n_rows, n_features))
+        else:
+            # One matrix (tied, or one component) with missing entries: each
+            # (row, component) pair that weighs, completed by that
+            # component's conditional mean (sum_k r_k xhat_k xhat_k^T), in
+            # one product; often 1 to 2 pairs per row. It replaced the
+            # rows' average completions plus the spread of the conditional
+            # means between components, K r^2 / 2 compiled multiply-adds
+            # and r^2 / 2 scattered additions per row (a fifth of the
+            # iteration at 1e5 x 20, 50% MCAR, K = 5).
+            ranks = np.empty((n_rows, n_components), np.intp)
+            counts = _rank_weighing_rows(
+                resp, negligible_floors(nk, n_components, n_rows), ranks, True
+            )
+            filled = block.scratch("filled", (1, counts[0], n_features))
         if not complete and row_pattern is not None and covariances.shape[1] == 0:
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
@@ -882,11 +895,13 @@ def _statistics(
     ``filled[k, ranks[i, k]] = sqrt(r_ik) (xhat_ik - mu_k)`` and ``s1[k] +=
     r_ik (xhat_ik - mu_k)``; the others are left out of both (their terms
     are below the rounding of the sums, see ``NEGLIGIBLE_WEIGHT``), so that
-    the scatter's product takes ``n_w`` rows, not ``n K``. Tied (centres 0), with
-    ``w_i = sum_k r_ik`` (the row's sample weight, 1 without weights) and
-    ``mbar_i = sum_k r_ik xhat_ik / w_i``: ``filled[0, i] = sqrt(w_i)
-    mbar_i`` and ``s1[k] += r_ik xhat_ik``, plus the between-component
-    spread ``sum_k r_ik (m_k - mbar)(m_k - mbar)^T`` on the missing block.
+    the scatter's product takes ``n_w`` rows, not ``n K``. One matrix (tied,
+    centres 0): ``s1[k] += r_ik xhat_ik`` for every pair, and
+    ``filled[0, ranks[i, k]] = sqrt(r_ik) xhat_ik`` for the (row, component)
+    pairs that weigh (numbered together, ``_rank_weighing_rows`` with
+    ``pairs``); complete rows, the same for every component, once each:
+    ``filled[0, i] = sqrt(w_i) x_i``, ``w_i = sum_k r_ik`` (the row's
+    sample weight, 1 without weights).
     Both add each pattern's conditional covariances, weighted by its rows'
     summed responsibilities, into ``lower_parts`` (lower triangles, per
     task), unless ``conditional_covariances`` has no pattern (0 entries on
@@ -906,9 +921,6 @@ def _statistics(
         observed = np.empty(n_features, np.intp)
         observed_ones = np.empty(n_features)
         weights = np.zeros(n_matrices)
-        completion = np.empty(n_missing)
-        spread = np.empty((n_components, n_missing))
-        terms = np.empty(n_missing)
         previous = -1
         for i in range(start, stop):
             pattern = row_pattern[i]
@@ -917,13 +929,10 @@ def _statistics(
                 _mark_pattern(
                     missing, i, row_missing, is_missing, observed, observed_ones
                 )
-            if shared:
-                for c in range(n_features):
-                    filled[0, i, c] = x[i, c]
-                for a in range(n_missing):
-                    completion[a] = 0.0
+            mass = 0.0
             for k in range(n_components):
                 rk = resp[i, k]
+                mass += rk
                 weights[0 if shared else k] += rk
                 if shared:
                     for c in range(n_features):
@@ -931,7 +940,21 @@ def _statistics(
                     for a in range(n_missing):
                         value = means[k, row_missing[a]] + delta[k, i, a]
                         s1_parts[task, k, row_missing[a]] += rk * value
-                        completion[a] += rk * value
+                    if n_missing == 0:
+                        continue
+                    # Each (row, component) that weighs, completed by the
+                    # component's conditional mean, at its rank among the
+                    # block's pairs.
+                    position = ranks[i, k]
+                    if position < 0:
+                        continue
+                    root = np.sqrt(rk)
+                    for c in range(n_features):
+                        filled[0, position, c] = root * x[i, c]
+                    for a in range(n_missing):
+                        filled[0, position, row_missing[a]] = root * (
+                            means[k, row_missing[a]] + delta[k, i, a]
+                        )
                     continue
                 position = ranks[i, k]
                 if position < 0:
@@ -948,45 +971,13 @@ def _statistics(
                     deviation = delta[k, i, a]
                     s1_parts[task, k, row_missing[a]] += rk * deviation
                     filled[k, position, row_missing[a]] = root * deviation
-            if shared:
-                # The row's responsibilities sum to its weight w (1 without
-                # sample weights): the completion is sum_k r_k xhat_k / w,
-                # and the row enters the scatter as sqrt(w) times it. A row
-                # of weight 0 enters nothing (its completion stays 0, not
-                # 0 / 0).
-                mass = 0.0
-                for k in range(n_components):
-                    mass += resp[i, k]
-                for a in range(n_missing):
-                    if mass > 0.0:
-                        completion[a] /= mass
-                    filled[0, i, row_missing[a]] = completion[a]
-                if mass != 1.0:
-                    root = np.sqrt(mass)
-                    for c in range(n_features):
-                        filled[0, i, c] *= root
-                # The spread's entries summed over the components first,
-                # row a of the triangle at a time (independent sums along b,
-                # which vectorise), then added once each: r (r + 1) / 2
-                # scattered additions per row, not K times as many. The
-                # spread took 31 of the 128 ms of an iteration at 1e5 x 20,
-                # 50% MCAR, K = 5, tied, as K scattered additions per entry,
-                # and as dependent sums over k.
-                for k in range(n_components):
-                    for a in range(n_missing):
-                        spread[k, a] = (
-                            means[k, row_missing[a]] + delta[k, i, a]
-                        ) - completion[a]
-                for a in range(n_missing):
-                    for b in range(a + 1):
-                        terms[b] = 0.0
-                    for k in range(n_components):
-                        factor_a = resp[i, k] * spread[k, a]
-                        for b in range(a + 1):
-                            terms[b] += factor_a * spread[k, b]
-                    ma = row_missing[a]
-                    for b in range(a + 1):
-                        lower_parts[task, 0, ma, row_missing[b]] += terms[b]
+            if shared and n_missing == 0:
+                # A complete row is the same for every component: it enters
+                # the scatter once, as sqrt(w) x (w its weight, 1 without
+                # sample weights; 0: nothing).
+                root = np.sqrt(mass)
+                for c in range(n_features):
+                    filled[0, i, c] = root * x[i, c]
             if by_pattern and (i + 1 == stop or row_pattern[i + 1] != pattern):
                 # The end of a pattern's rows: its conditional covariances,
                 # once, with the rows' summed responsibilities.
@@ -1556,25 +1547,28 @@ def _weighs(weight, mass, floor):
 
 
 @jit
-def _rank_weighing_rows(resp, floors, ranks):
+def _rank_weighing_rows(resp, floors, ranks, pairs=False):
     """Number, in row order, the rows that weigh in each component.
 
     ``ranks[i, k]`` receives the position of row ``i`` among the rows whose
     responsibility for component ``k`` enters its statistics
-    (:func:`_weighs`), or -1; returns each component's count. Serial and
-    ``O(n_rows K)``: the positions make the packed rows of the scatter's
-    product the same, in the same order, whatever the tasks.
+    (:func:`_weighs`), or -1; returns each component's count. With
+    ``pairs``, one numbering of all the (row, component) pairs that weigh,
+    row by row (the tied scatter's), and their count. Serial and ``O(n_rows
+    K)``: the positions make the packed rows of the scatter's product the
+    same, in the same order, whatever the tasks.
     """
     n_rows, n_components = resp.shape
-    counts = np.zeros(n_components, np.intp)
+    counts = np.zeros(1 if pairs else n_components, np.intp)
     for i in range(n_rows):
         mass = 0.0
         for k in range(n_components):
             mass += resp[i, k]
         for k in range(n_components):
             if _weighs(resp[i, k], mass, floors[k]):
-                ranks[i, k] = counts[k]
-                counts[k] += 1
+                counter = 0 if pairs else k
+                ranks[i, k] = counts[counter]
+                counts[counter] += 1
             else:
                 ranks[i, k] = -1
     return counts
