@@ -255,6 +255,7 @@ def test_batched_observed_route_rows_have_the_same_bits_in_any_lane(
         failures = version(
             shifted(x, before, offset),
             shifted(missing, before, offset),
+            shifted(observed, before, offset),
             inner.means,
             inner.contiguous_covariances,
             log_density,

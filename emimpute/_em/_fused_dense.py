@@ -352,9 +352,15 @@ class FusedDenseKernel(DenseKernel):
         # where the rows weigh (_add_observed_moments).
         delta = scratch("delta", (n_components, n_rows, r))
         shared = len(self.precisions) == 1
+        # Each row's observed coordinates, for this kernel and the
+        # statistics' (once per block).
+        missing = block.missing
+        observed = np.empty((n_rows, x.shape[1] - r), dtype=missing.dtype)
+        _observed_coordinates(missing, observed)
         failures = _evaluate_batched_observed(
             x,
-            block.missing,
+            missing,
+            observed,
             self.means,
             self.contiguous_covariances,
             log_density,
@@ -366,10 +372,16 @@ class FusedDenseKernel(DenseKernel):
             raise ValueError(ILL_DEFINED_COVARIANCE)
         covariances = np.empty((len(self.precisions), 0, r * (r + 1) // 2))
         return FusedConditionals(
-            log_density, delta, covariances, np.arange(n_rows, dtype=np.intp)
+            log_density,
+            delta,
+            covariances,
+            np.arange(n_rows, dtype=np.intp),
+            observed=observed,
         )
 
-    def _add_observed_moments(self, block, x, resp, floors, ranks, delta, lower, tasks):
+    def _add_observed_moments(
+        self, block, x, resp, floors, ranks, conditionals, lower, tasks
+    ):
         """A covariance-route block's conditional moments, where rows weigh.
 
         With one matrix per component, writes the conditional means'
@@ -395,11 +407,7 @@ class FusedDenseKernel(DenseKernel):
         """
         n_features = self.means.shape[1]
         n_matrices = len(self.precisions)
-        missing = block.missing
-        observed = np.empty(
-            (len(missing), n_features - missing.shape[1]), dtype=missing.dtype
-        )
-        _observed_coordinates(missing, observed)
+        observed = conditionals.observed
         parts = np.zeros((tasks, n_matrices, n_features, n_features))
         if n_matrices == 1:
             # Tied: every row's conditional means were made with its
@@ -421,13 +429,13 @@ class FusedDenseKernel(DenseKernel):
         else:
             _add_observed_moments(
                 x,
-                missing,
+                block.missing,
                 observed,
                 self.means,
                 self.contiguous_covariances,
                 resp,
                 ranks,
-                delta,
+                conditionals.delta,
                 parts,
                 _LANES,
                 tasks,
@@ -526,9 +534,10 @@ class FusedDenseKernel(DenseKernel):
         if not complete and row_pattern is not None and covariances.shape[1] == 0:
             # The batched kernel's are made here, where they weigh (then
             # none per pattern).
-            if self._observed_route(r, n_features, moments=False):
+            if conditionals.observed is not None:
+                # The covariance route's (see _evaluate_observed).
                 self._add_observed_moments(
-                    block, x, resp, floors, ranks, delta, s2, tasks
+                    block, x, resp, floors, ranks, conditionals, s2, tasks
                 )
             else:
                 _add_batched_covariances(
@@ -647,26 +656,18 @@ def _mark_pattern(missing, i, row_missing, is_missing, observed, observed_ones):
 def _observed_coordinates(missing, observed):
     """``observed[i]``: the coordinates not in ``missing[i]``, ascending.
 
-    ``O(n_rows d)``, branch-free: every coordinate is written at the next
-    free place, which advances only past an observed one (with a branch
-    per coordinate, half of them mispredicted at 50% missing, it took 2.7
-    ms per E-step at 1e5 x 20; numpy's mask and ``nonzero``, 5.4 ms).
+    Row by row with :func:`_mark_pattern` (branch-free): ``O(n_rows d)``.
     """
     n_missing, n_observed = missing.shape[1], observed.shape[1]
     n_features = n_missing + n_observed
-    is_missing = np.zeros(n_features, np.intp)
-    row = np.empty(n_features, missing.dtype)
+    row_missing = np.empty(n_missing, np.intp)
+    is_missing = np.zeros(n_features, np.bool_)
+    row = np.empty(n_features, np.intp)
+    observed_ones = np.empty(n_features)
     for i in range(missing.shape[0]):
-        for a in range(n_missing):
-            is_missing[missing[i, a]] = 1
-        position = 0
-        for c in range(n_features):
-            row[position] = c
-            position += 1 - is_missing[c]
+        _mark_pattern(missing, i, row_missing, is_missing, row, observed_ones)
         for o in range(n_observed):
             observed[i, o] = row[o]
-        for a in range(n_missing):
-            is_missing[missing[i, a]] = 0
 
 
 @jit
@@ -1357,7 +1358,7 @@ def _evaluate_batched(
 
 @ParallelKernel
 def _evaluate_batched_observed(
-    x, missing, means, covariances, log_density, delta, lanes, tasks
+    x, missing, observed_rows, means, covariances, log_density, delta, lanes, tasks
 ):
     """:func:`_evaluate_batched`'s log-densities on the covariance route.
 
@@ -1402,23 +1403,15 @@ def _evaluate_batched_observed(
         # _evaluate_batched).
         observed = np.zeros((n_observed, lanes), np.uintp)
         missing_index = np.zeros((n_missing, lanes), np.uintp)
-        is_missing = np.zeros(n_features, np.bool_)
         start = task * n_rows // tasks
         stop = (task + 1) * n_rows // tasks
         for first in range(start, stop, lanes):
             size = min(lanes, stop - first)
             for lane in range(size):
-                i = first + lane
+                for o in range(n_observed):
+                    observed[o, lane] = observed_rows[first + lane, o]
                 for a in range(n_missing):
-                    is_missing[missing[i, a]] = True
-                    missing_index[a, lane] = missing[i, a]
-                position = 0
-                for c in range(n_features):
-                    if not is_missing[c]:
-                        observed[position, lane] = c
-                        position += 1
-                for a in range(n_missing):
-                    is_missing[missing[i, a]] = False
+                    missing_index[a, lane] = missing[first + lane, a]
             for j in range(n_matrices):
                 flat = covariances[j].reshape(n_features * n_features)
                 _lane_gather(covariances, j, observed, size, factor, lanes)

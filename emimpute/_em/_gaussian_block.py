@@ -190,7 +190,11 @@ class FusedConditionals:
     log_density : ndarray of shape (n_rows, n_components)
     delta : ndarray of shape (n_components, n_rows, r) or None
         Conditional mean of the missing part minus the component's mean
-        (None for the diagonal kernel, where it is 0).
+        (None for the diagonal kernel, where it is 0). In the E-step of
+        full covariances on batched blocks, the statistics make it, and only
+        where the row weighs in the component: until then it holds the
+        precision route's ``inv(L) y_M`` or, on the covariance route,
+        nothing.
     covariances : ndarray of shape (n_matrices, n_patterns, r (r + 1) / 2) or None
         Conditional covariance of the missing part per covariance matrix (one
         per component, or the tied one) and pattern of the block, as packed
@@ -201,6 +205,9 @@ class FusedConditionals:
     means : ndarray of shape (n_components, n_rows, r) or None
         Conditional means of the missing part, relative to the shift, when
         the kernel was asked for moments (imputation).
+    observed : ndarray of shape (n_rows, d - r) or None
+        Each row's observed coordinates, when the block took the batched
+        covariance route (``S_OO`` factorised); its statistics read them.
     """
 
     log_density: np.ndarray
@@ -208,6 +215,7 @@ class FusedConditionals:
     covariances: np.ndarray = None
     row_pattern: np.ndarray = None
     means: np.ndarray = None
+    observed: np.ndarray = None
 
     def _entries(self, row_pattern):
         return row_pattern if self.row_pattern is None else self.row_pattern
