@@ -6,12 +6,16 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._config import EMConfig, Prior
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import check_row_chunks, refuse_unsupported
 from emimpute._em._data import EMData
-from emimpute._em._forms import COVARIANCE_TYPES, covariance_form
+from emimpute._em._forms import (
+    COVARIANCE_TYPES,
+    ILL_DEFINED_COVARIANCE,
+    SINGULAR_PIVOT,
+    covariance_form,
+)
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
@@ -71,6 +75,43 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
         raise ValueError(
             f"{estimator_name} cannot estimate a mean for features without any "
             f"observed value: {empty_features.tolist()}."
+        )
+
+
+def check_warm_start(start, data, config):
+    """Raise a clear error when warm-start parameters do not fit this fit.
+
+    ``warm_start=True`` continues from the previous fit's parameters, which
+    fix the number of components, the covariance type and the columns
+    (numeric features and each categorical column's categories); a refit
+    that changes any of them has no parameters to continue from.
+    """
+    gaussian = start.gaussian
+    previous = {
+        "n_components": start.n_components,
+        "covariance_type": None if gaussian is None else gaussian.form.name,
+        "numeric features": 0 if gaussian is None else gaussian.means.shape[1],
+        "categories per categorical column": ()
+        if start.categorical is None
+        else tuple(p.shape[1] for p in start.categorical.probabilities),
+    }
+    current = {
+        "n_components": config.n_components,
+        "covariance_type": None if gaussian is None else config.form.name,
+        "numeric features": data.n_numeric,
+        "categories per categorical column": tuple(data.n_categories),
+    }
+    changed = [
+        f"{name} {previous[name]} (now {current[name]})"
+        for name in previous
+        if previous[name] != current[name]
+    ]
+    if changed:
+        raise ValueError(
+            "warm_start=True continues from the previous fit, which had "
+            + ", ".join(changed)
+            + ". Set warm_start=False to fit afresh, or refit with the "
+            "previous settings and columns."
         )
 
 
@@ -169,6 +210,8 @@ def fit_em(
         data = data.take(kept)
         mask = None if mask is None else mask[kept]
     check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
+    if start is not None:
+        check_warm_start(start, data, config)
     result = run_em(
         data,
         config,
@@ -178,8 +221,7 @@ def fit_em(
         ),
         **initial,
     )
-    if not standardise:
-        warn_if_reg_covar_dominates(result.params, data, config.prior.reg_covar)
+    check_fitted_variances(result, data, config.prior.reg_covar)
     return result
 
 
@@ -189,22 +231,30 @@ def fit_em(
 REG_COVAR_SHARE = 0.1
 
 
-def warn_if_reg_covar_dominates(params, data, reg_covar):
-    """Warn when an absolute ``reg_covar`` swamps a fitted variance.
+def check_fitted_variances(result, data, reg_covar):
+    """Refuse collapsed variances; warn when ``reg_covar`` swamps the data.
 
-    ``reg_covar`` is added to every variance after each M-step, in the
-    squared units of the data; when it makes up more than
-    ``REG_COVAR_SHARE`` (10%) of a fitted component's variance of a feature
-    and more than 1% of that feature's variance in the data (features with
-    no spread in the data left aside: nothing can help them), it decides
-    the fit rather than the data (two clusters at a scale of 1e-8 merge
-    into one). The second condition leaves out a component collapsing onto
-    a few rows of data at an ordinary scale, where ``reg_covar`` is doing
-    its job. The message gives the data's smallest variance and a
-    ``reg_covar`` scaled to it.
+    With ``reg_covar=0``, a component's variance of a feature at or below
+    ``SINGULAR_PIVOT d`` times the data's variance of it is a collapse (a
+    feature observed on one row only drives its variance to 0 geometrically,
+    one factor per iteration, without a singular factorisation ever
+    flagging it): the ill-defined covariance error, as a component on a
+    single point of complete data gives. Cost ``O(n d)`` for the data's
+    variances, computed only when needed.
+
+    With ``reg_covar > 0`` (and the data in its own units): ``reg_covar`` is
+    added to every variance after each M-step, in the squared units of the
+    data; when it makes up more than ``REG_COVAR_SHARE`` (10%) of a fitted
+    component's variance of a feature and more than 1% of that feature's
+    variance in the data (features with no spread in the data left aside:
+    nothing can help them), it decides the fit rather than the data (two
+    clusters at a scale of 1e-8 merge into one). The second condition
+    leaves out a component collapsing onto a few rows of data at an
+    ordinary scale, where ``reg_covar`` is doing its job. The message gives
+    the data's smallest variance and a ``reg_covar`` scaled to it.
     """
-    gaussian = params.gaussian
-    if gaussian is None or reg_covar == 0.0 or data.n_numeric == 0:
+    gaussian = result.params.gaussian
+    if gaussian is None or data.n_numeric == 0:
         return
     form = gaussian.form
     if form.dense:
@@ -212,12 +262,20 @@ def warn_if_reg_covar_dominates(params, data, reg_covar):
         fitted = np.diagonal(stack, axis1=1, axis2=2)
     else:
         fitted = form.variances(gaussian.covariances, gaussian.n_features)
+    # The data's observed variances (1 for a feature with no spread, and
+    # in the units of a standardised fit).
+    if reg_covar == 0.0:
+        data_variances = (
+            1.0 if result.scaling is not None else data.fit_scaling().scale ** 2
+        )
+        if np.any(fitted <= SINGULAR_PIVOT * data.n_numeric * data_variances):
+            raise ValueError(ILL_DEFINED_COVARIANCE)
+        return
+    if result.scaling is not None:
+        return
     swamped = reg_covar > REG_COVAR_SHARE * fitted
     if not swamped.any():
         return
-    # The data's observed variances: the standardisation's scales (1 for a
-    # feature with no spread, which reg_covar cannot swamp), computed only
-    # when a fitted variance is in doubt.
     data_variances = data.fit_scaling().scale ** 2
     swamped &= reg_covar > REG_COVAR_SHARE**2 * data_variances
     if not swamped.any():
@@ -265,29 +323,6 @@ def engine_data(
         labels,
         sample_weight,
     )
-
-
-def fitted_families(estimator):
-    """The Gaussian and categorical families stored on a fitted estimator.
-
-    Read from its ``means_``, ``covariances_``, ``precisions_cholesky_`` (when
-    it has numeric features) and ``category_probabilities_`` (when it has
-    categorical ones).
-    """
-    families = []
-    if len(estimator.numeric_features_):
-        # float64 whatever the attributes' dtype (see output_dtype).
-        families.append(
-            GaussianFamily(
-                covariance_form(estimator.covariance_type),
-                np.asarray(estimator.means_, dtype=np.float64),
-                np.asarray(estimator.covariances_, dtype=np.float64),
-                np.asarray(estimator.precisions_cholesky_, dtype=np.float64),
-            )
-        )
-    if len(estimator.categorical_features_):
-        families.append(CategoricalFamily(tuple(estimator.category_probabilities_)))
-    return families
 
 
 def check_sample_weight(sample_weight, X):
@@ -377,7 +412,7 @@ def store_fitted(estimator, result, table, form, dtype=None):
     ``precisions_cholesky_`` and ``precisions_`` (empty arrays of the form's
     shape without numeric features) in ``dtype`` (see :func:`output_dtype`),
     the categorical family's ``category_probabilities_``, the column split
-    and the convergence record; :func:`fitted_families` reads them back.
+    and the convergence record.
     ``_params`` keeps the engine's float64 parameters, which the estimator
     scores, predicts and warm-starts with.
     """

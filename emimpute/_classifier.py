@@ -14,17 +14,16 @@ from emimpute._base import (
     check_sample_weight,
     engine_data,
     fit_em,
-    fitted_families,
     store_fitted,
     validate_with_nan,
 )
 from emimpute._em._forms import covariance_form
-from emimpute._em._labels import Classes, LabelFamily, class_log_posterior
-from emimpute._em._params import MixtureParams
+from emimpute._em._labels import Classes, class_log_posterior
 from emimpute._em._warnings import user_stacklevel
 from emimpute._input import read_input
 from emimpute._sklearn_compat import (
     Interval,
+    _check_sample_weight,
     _fit_context,
     check_is_fitted,
     is_pandas_na,
@@ -191,7 +190,9 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         ``log p(x_O, y)`` for a labelled row, ``log p(x_O)`` for an
         unlabelled one (0 for a row with nothing observed); with a
         ``prior``, plus the log-prior density of the parameters divided by
-        ``n_samples`` (the objective of MAP-EM).
+        ``n_samples`` (the objective of MAP-EM), and without one, plus that
+        of the category probabilities under ``category_smoothing``'s
+        Dirichlet prior (categorical features only).
 
     lower_bounds_ : list of float
         Its value at each iteration of the best fit.
@@ -370,6 +371,13 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
             )
         check_classification_targets(values)
         class_labels, codes = np.unique(values, return_inverse=True)
+        if len(class_labels) < 2:
+            raise ValueError(
+                "EMClassifier needs labelled rows of at least two classes, "
+                f"but y has one class, {class_labels.tolist()[0]!r}, besides its "
+                "unlabelled rows (-1, None or NaN). If -1 is one of your "
+                "classes, recode it (to 0, say): -1 marks an unlabelled row."
+            )
         labels = np.full(len(y), -1, dtype=np.intp)
         labels[labelled] = codes.reshape(-1)
         classes = Classes.per_class(
@@ -383,7 +391,13 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
             sample_weight=check_sample_weight(sample_weight, table.mask),
         )
         form = covariance_form(self.covariance_type)
-        _check_labelled_rows(data, classes, form, class_labels, self)
+        if self.prior is None:
+            # A prior keeps every estimate defined (it falls back to the
+            # prior's), however few rows a class has.
+            _check_labelled_rows(data, classes, form, class_labels, self)
+            _check_labelled_features(
+                data, classes, form, class_labels, table.numeric_columns, self
+            )
         start = None
         if self.warm_start and hasattr(self, "converged_"):
             if not (
@@ -435,10 +449,12 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         return Classes.per_class(n_classes, len(self.weights_) // n_classes)
 
     def _fitted_params(self):
-        """The fitted parameters as the engine's ``MixtureParams``."""
-        families = fitted_families(self)
-        families.append(LabelFamily(self._classes().component_classes))
-        return MixtureParams(weights=self.weights_, families=tuple(families))
+        """The fitted parameters as the engine's ``MixtureParams`` (float64).
+
+        Those of the fit, not rebuilt from the attributes: a later
+        ``set_params(covariance_type=...)`` must not relabel them.
+        """
+        return self._params
 
     def _class_log_posterior(self, X):
         check_is_fitted(self)
@@ -549,7 +565,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         y_pred = self.predict(X)
         check_consistent_length(y_pred, y)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)[labelled]
+            sample_weight = _check_sample_weight(sample_weight, y_pred)[labelled]
         return float(
             accuracy_score(values, y_pred[labelled], sample_weight=sample_weight)
         )
@@ -591,6 +607,54 @@ def _labelled_values(y):
     return labelled, values
 
 
+def _check_labelled_features(data, classes, form, class_labels, columns, estimator):
+    """Raise a clear error when a class never observes a numeric feature.
+
+    A class's mean (and variance) of a feature comes from the rows of the
+    class where the feature is observed; with fewer than
+    ``form.observations_needed()`` per component among its labelled rows
+    (counted as in :func:`_check_labelled_rows`) and no unlabelled row to
+    learn it from, the likelihood does not depend on it, EM leaves it where
+    it started (a variance of ``reg_covar``), and it decides ``predict_proba``
+    for every row where the feature is observed. ``columns`` are the numeric
+    features' input indices, for the message. Cost ``O(n d C)``.
+    """
+    if not data.n_numeric:
+        return
+    weights = (
+        np.ones(len(data.labels)) if data.sample_weight is None else data.sample_weight
+    )
+    observed = ~data.mask & (weights > 0)[:, np.newaxis]
+    labelled = data.labels >= 0
+    if observed[~labelled].any(axis=0).all():
+        return
+    one_hot = data.labels[labelled, np.newaxis] == np.arange(classes.n_classes)
+    counts = np.maximum(
+        one_hot.T.astype(float) @ observed[labelled],
+        (one_hot * weights[labelled, np.newaxis]).T @ observed[labelled],
+    )
+    needed = form.observations_needed() * estimator.n_components_per_class
+    short = (counts < needed) & ~observed[~labelled].any(axis=0)
+    if not short.any():
+        return
+    c, j = np.argwhere(short)[0]
+    names = getattr(estimator, "feature_names_in_", None)
+    feature = f"feature {columns[j]}" + (
+        "" if names is None else f" ({names[columns[j]]!r})"
+    )
+    raise ValueError(
+        f"Class {class_labels.tolist()[c]!r} has {counts[c, j]:g} labelled rows "
+        f"with {feature} observed, fewer than the {needed} that "
+        f"covariance_type={estimator.covariance_type!r} with "
+        f"n_components_per_class={estimator.n_components_per_class} needs, and "
+        "no unlabelled row observes it: the class's parameters of that "
+        "feature cannot be estimated, and would decide predict_proba wherever "
+        "the feature is observed. Label rows of this class where the feature "
+        "is observed, drop the feature, or use prior='default', which falls "
+        "back to the prior's estimate."
+    )
+
+
 def _check_labelled_rows(data, classes, form, class_labels, estimator):
     """Raise a clear error when a class has too few labelled rows to start.
 
@@ -628,7 +692,8 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
             f"Class {class_labels.tolist()[c]!r} has {counts[c]:g} labelled rows "
             f"with an observed numeric feature, fewer than the {needed} that "
             f"covariance_type={covariance_type!r} with n_components_per_class="
-            f"{n_components} needs ({per_component} per component) to estimate "
+            f"{n_components} and n_features = {data.n_numeric} needs "
+            f"({per_component} per component) to estimate "
             "its components. Label more rows of this class, or use a "
             "covariance_type that needs fewer ('tied': one row per component "
             "and n_components + n_features in all; 'diag' or 'spherical': two "

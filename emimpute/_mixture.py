@@ -195,7 +195,10 @@ class EMMixture(DensityMixin, BaseEstimator):
         Per-sample observed-data log-likelihood of the best fit (rows with
         nothing observed contribute 0); with a ``prior``, the objective of
         MAP-EM: that plus the log-prior density of the parameters divided by
-        ``n_samples``.
+        ``n_samples``. Without a prior, categorical features add the
+        log-density of their probabilities under ``category_smoothing``'s
+        Dirichlet prior, whose MAP the M-step computes (0 with
+        ``category_smoothing=0``), so that EM never lowers it.
 
     categories_ : list of ndarray
         The categories of each categorical feature (in the order of
@@ -240,7 +243,8 @@ class EMMixture(DensityMixin, BaseEstimator):
     the parameters from the expected statistics, where the row's missing
     part is replaced by ``m_k`` and ``C_k`` is added to its outer product.
     Each iteration never lowers the observed-data likelihood (when
-    ``reg_covar=0``).
+    ``reg_covar=0``; with categorical features, the likelihood times the
+    ``category_smoothing`` prior, see ``lower_bound_``).
 
     The model is correct when values are missing at random (MAR): whether
     an entry is missing may depend on the observed entries, not on the

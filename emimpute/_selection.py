@@ -28,6 +28,7 @@ from emimpute._em._init import INIT_METHODS
 from emimpute._mixture import EMMixture
 from emimpute._sklearn_compat import (
     Interval,
+    InvalidParameterError,
     StrOptions,
     _fit_context,
     check_is_fitted,
@@ -270,6 +271,13 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         n_components = self.n_components
         if isinstance(n_components, Integral):
             n_components = range(1, int(n_components) + 1)
+        n_components = list(n_components)
+        if not all(
+            isinstance(k, Integral) and not isinstance(k, bool) for k in n_components
+        ):
+            raise ValueError(
+                f"n_components should hold integers >= 1, got {n_components}."
+            )
         n_components = [int(k) for k in n_components]
         covariance_types = _as_tuple(self.covariance_type)
         priors = _as_tuple(self.prior)
@@ -362,8 +370,10 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                 row.update(converged=mixture.converged_, n_iter=mixture.n_iter_)
             except ValueError as exc:
                 # A model the data cannot support (too many components, a
-                # degenerate covariance): recorded, as mclust's NA.
-                if len(grid) == 1:
+                # degenerate covariance): recorded, as mclust's NA. An
+                # invalid setting (a prior's hyperparameter) is the user's
+                # to fix, whatever the data.
+                if len(grid) == 1 or isinstance(exc, InvalidParameterError):
                     raise
                 row.update(
                     log_likelihood=np.nan,

@@ -5,7 +5,12 @@ A scikit-learn upgrade that moves one of these touches this file only.
 
 from sklearn.base import _fit_context
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
-from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    MissingValues,
+    StrOptions,
+)
 from sklearn.utils._set_output import _get_output_config, _wrap_data_with_container
 from sklearn.utils.validation import (
     _check_feature_names_in,
@@ -16,6 +21,7 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "Interval",
+    "InvalidParameterError",
     "MissingValues",
     "StrOptions",
     "_check_feature_names_in",

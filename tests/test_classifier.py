@@ -446,6 +446,63 @@ def test_warm_start():
     np.testing.assert_allclose(warm.means_, cold.means_, rtol=1e-5)
     with pytest.raises(ValueError, match="warm_start"):
         warm.fit(X[y < 2], y[y < 2])
+    # Parameters of other columns or another covariance type cannot go on.
+    with pytest.raises(ValueError, match=r"numeric features 3 \(now 2\)"):
+        warm.fit(X[:, :2], partial)
+    warm.set_params(covariance_type="diag")
+    with pytest.raises(ValueError, match=r"covariance_type full \(now diag\)"):
+        warm.fit(X, partial)
+
+
+def test_predictions_use_the_fitted_covariance_type():
+    # The fitted parameters, not the current covariance_type, decide.
+    rng = np.random.default_rng(18)
+    X, y = _classes_data(rng, n=120)
+    clf = EMClassifier().fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.set_params(covariance_type="diag")
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+
+
+def test_a_class_that_never_observes_a_feature():
+    # Class 0 never observes feature 1: its mean and variance of it are not
+    # identified, and were left at the start (variance reg_covar), deciding
+    # predict_proba for every row with the feature observed.
+    rng = np.random.default_rng(19)
+    X, y = _classes_data(rng, n=80, d=2, n_classes=2)
+    X[y == 0, 1] = np.nan
+    for covariance_type in COVARIANCE_TYPES:
+        with pytest.raises(
+            ValueError, match="Class 0 has 0 labelled rows with feature 1"
+        ):
+            EMClassifier(covariance_type=covariance_type).fit(X, y)
+    # One value fixes a tied or spherical class's mean but no variance.
+    X[np.flatnonzero(y == 0)[0], 1] = 10.0
+    with pytest.raises(
+        ValueError, match="Class 0 has 1 labelled rows.*prior='default'"
+    ):
+        EMClassifier(covariance_type="diag").fit(X, y)
+    EMClassifier(covariance_type="tied").fit(X, y)
+    # Unlabelled rows that observe the feature can teach it; so can a prior.
+    partial = y.copy()
+    partial[(y == 1) & (np.arange(80) % 4 == 0)] = -1
+    EMClassifier().fit(X, partial)
+    X[np.flatnonzero(y == 0)[0], 1] = np.nan
+    clf = EMClassifier(prior="default").fit(X, y)
+    # The prior's variance (its scale var / G^(2/d) over its degrees of
+    # freedom), not reg_covar = 1e-6.
+    assert clf.covariances_[0, 1, 1] > 0.01 * np.nanvar(X[:, 1])
+
+
+def test_prior_fits_classes_with_few_rows():
+    # Fewer labelled rows per class than features: the prior's MAP is defined.
+    rng = np.random.default_rng(20)
+    X, y = _classes_data(rng, n=20, d=10, n_classes=2)
+    with pytest.raises(ValueError, match="labelled rows"):
+        EMClassifier().fit(X, y)
+    clf = EMClassifier(prior="default").fit(X, y)
+    assert np.all(np.isfinite(clf.covariances_))
+    assert clf.score(X, y) > 0.9
 
 
 def test_errors():
@@ -461,6 +518,15 @@ def test_errors():
         EMClassifier().fit(X, rng.normal(size=60))
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         EMClassifier().fit(X, y[:-1])
+    # {-1, 1} targets: -1 marks an unlabelled row, which leaves one class.
+    with pytest.raises(ValueError, match="one class, 1,.*recode it"):
+        EMClassifier().fit(X, np.where(y == 0, -1, 1))
+    fitted = EMClassifier().fit(X, y)
+    for n_weights in (59, 61):
+        with pytest.raises(
+            ValueError, match=rf"sample_weight.shape == \({n_weights},\)"
+        ):
+            fitted.score(X, y, sample_weight=np.ones(n_weights))
     # Two labelled rows of class 1: too few for a full covariance in 3-D.
     few = np.where((y == 0) | (np.cumsum(y == 1) <= 2), y, -1)
     message = "Class 1 has 2 labelled rows.*needs.*Label more rows.*'tied'"

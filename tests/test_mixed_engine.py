@@ -376,7 +376,7 @@ def test_single_class_probabilities_are_observed_frequencies(start, global_rando
 N_FITS = 100
 
 
-def _monotone_problem(seed):
+def _monotone_problem(seed, category_smoothing=0.0):
     """Small, well separated mixed data with 15% holes in both kinds."""
     rng = np.random.default_rng([seed, 2718])
     n_components = int(rng.integers(1, 4))
@@ -401,7 +401,7 @@ def _monotone_problem(seed):
     config = EMConfig(
         n_components=n_components,
         form=covariance_form(covariance_type),
-        prior=Prior(reg_covar=0.0, category_smoothing=0.0),
+        prior=Prior(reg_covar=0.0, category_smoothing=category_smoothing),
         tol=0.0,
         max_iter=30,
         n_init=1,
@@ -411,11 +411,15 @@ def _monotone_problem(seed):
     return data, config
 
 
-def test_em_is_monotone_on_mixed_data(global_random_seed):
+@pytest.mark.parametrize("category_smoothing", [0.0, 1.0])
+def test_em_is_monotone_on_mixed_data(global_random_seed, category_smoothing):
+    # With smoothing, the objective is the log-likelihood plus the
+    # smoothing's Dirichlet log-prior, whose MAP the M-step computes (the
+    # log-likelihood alone fell by up to 2e-5 per row in 10 of 40 fits).
     completed, collapsed, decreases, worst = 0, [], [], 0.0
     for index in range(N_FITS):
         seed = global_random_seed * N_FITS + index
-        data, config = _monotone_problem(seed)
+        data, config = _monotone_problem(seed, category_smoothing)
         with warnings.catch_warnings():
             # tol=0 never converges; a decrease would warn too, but it is
             # counted below with a much tighter threshold.

@@ -8,7 +8,7 @@ from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from emimpute import EMImputer, EMMixture, EMMixtureSelector
+from emimpute import ConjugatePrior, EMImputer, EMMixture, EMMixtureSelector
 from emimpute._em._init import HIERARCHICAL_MAX_ROWS, hierarchical_responsibilities
 from emimpute._selection import information_criteria
 from emimpute.datasets import load_old_faithful
@@ -115,6 +115,17 @@ def test_selector_bad_grids_name_the_parameter():
         EMMixtureSelector(criterion="loglik").fit(X)
     with pytest.raises(ValueError, match="n_components should hold integers >= 1"):
         EMMixtureSelector(n_components=[0, 1]).fit(X)
+    for values in ([1.5, 2.7], [[1, 2]], [True, 2]):
+        with pytest.raises(ValueError, match="n_components should hold integers"):
+            EMMixtureSelector(n_components=values).fit(X)
+    # A prior's invalid hyperparameter is the user's to fix, not a model
+    # the data cannot support: raised, not recorded as a failed fit.
+    with pytest.raises(ValueError, match="prior.dof must be > 1"):
+        EMMixtureSelector(
+            n_components=2,
+            prior=[None, ConjugatePrior(dof=0.5)],
+            covariance_type="full",
+        ).fit(X)
 
 
 def test_selector_plot_draws_one_line_per_type():

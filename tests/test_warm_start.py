@@ -165,3 +165,24 @@ def test_no_reg_covar_warning_at_ordinary_scale():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         EMMixture(2, random_state=0).fit(X * 1e8)
+
+
+def test_warm_start_refuses_parameters_of_other_settings_or_columns():
+    # Parameters of 3 features, 'full', 2 components cannot go on with
+    # fewer features, another covariance type or another number of
+    # components: a message naming what changed, not a broadcasting error.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 3))
+    mixture = EMMixture(n_components=2, warm_start=True, random_state=0).fit(X)
+    cases = [
+        ({}, X[:, :2], r"numeric features 3 \(now 2\)"),
+        ({"covariance_type": "diag"}, X, r"covariance_type full \(now diag\)"),
+        ({"n_components": 3}, X, r"n_components 2 \(now 3\)"),
+    ]
+    for params, data, message in cases:
+        refit = EMMixture(n_components=2, warm_start=True, random_state=0).fit(X)
+        refit.set_params(**params)
+        with pytest.raises(ValueError, match=message):
+            refit.fit(data)
+    # The same settings and columns go on.
+    mixture.fit(X + 0.01)

@@ -309,8 +309,7 @@ class MixtureMap:
 
     def expectation(self, params):
         value, stats = self.data.expectation(params, self.config.chunk_size)
-        if self.config.prior.is_map:
-            value += log_prior(params, self.config.prior) / self.data.total_weight
+        value += log_prior(params, self.config.prior) / self.data.total_weight
         return value, stats
 
     def m_step(self, stats, params):

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, multigammaln
 
+from emimpute._sklearn_compat import InvalidParameterError
+
 
 @dataclass(frozen=True)
 class ConjugatePrior:
@@ -139,7 +141,7 @@ class ConjugatePrior:
         """
         alpha = _real(self.weight_concentration, "weight_concentration")
         if alpha < 1.0:
-            raise ValueError(
+            raise InvalidParameterError(
                 "prior.weight_concentration must be >= 1 (1 is a flat prior on "
                 f"the weights), got {alpha!r}."
             )
@@ -148,7 +150,7 @@ class ConjugatePrior:
             return None, alpha
         shrinkage = _real(self.shrinkage, "shrinkage")
         if shrinkage < 0.0:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"prior.shrinkage must be >= 0 (0: no prior on the means), got "
                 f"{shrinkage!r}."
             )
@@ -156,7 +158,7 @@ class ConjugatePrior:
         dof = float(n_features + 2) if self.dof is None else _real(self.dof, "dof")
         lowest = n_features - 1.0 if form.dense else 0.0
         if not dof > lowest:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"prior.dof must be > {lowest:g} (n_features - 1 for a proper "
                 f"inverse-Wishart prior on {n_features} features; > 0 for "
                 f"'diag' and 'spherical'), got {dof!r}."
@@ -170,7 +172,7 @@ class ConjugatePrior:
             return observed_moments(data)[0]
         mean = np.asarray(self.mean, dtype=float)
         if mean.shape != (n_features,) or not np.all(np.isfinite(mean)):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"prior.mean must be a finite array of shape ({n_features},) "
                 f"(one value per numeric feature), got shape {mean.shape}."
             )
@@ -188,24 +190,24 @@ class ConjugatePrior:
             return factor * np.full(n_features, np.trace(covariance) / n_features)
         scale = np.asarray(self.scale, dtype=float)
         if not np.all(np.isfinite(scale)):
-            raise ValueError("prior.scale must be finite.")
+            raise InvalidParameterError("prior.scale must be finite.")
         if scale.ndim == 0:
             scale = np.full(n_features, float(scale))
         if scale.shape == (n_features,):
             if np.any(scale <= 0.0):
-                raise ValueError(
+                raise InvalidParameterError(
                     "prior.scale must be positive (a variance per feature), got "
                     f"{scale.tolist()}."
                 )
             matrix = np.diag(scale)
         elif scale.shape == (n_features, n_features):
             if not np.allclose(scale, scale.T) or np.linalg.eigvalsh(scale)[0] <= 0:
-                raise ValueError(
+                raise InvalidParameterError(
                     "prior.scale must be a symmetric positive-definite matrix."
                 )
             matrix = scale
         else:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"prior.scale must be a number, an array of shape ({n_features},) "
                 f"or ({n_features}, {n_features}), got shape {scale.shape}."
             )
@@ -231,7 +233,7 @@ def _real(value, name):
     except (TypeError, ValueError):
         raise TypeError(f"prior.{name} must be a real number, got {value!r}.") from None
     if not np.isfinite(value):
-        raise ValueError(f"prior.{name} must be finite, got {value!r}.")
+        raise InvalidParameterError(f"prior.{name} must be finite, got {value!r}.")
     return value
 
 

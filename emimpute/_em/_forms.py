@@ -153,6 +153,10 @@ class DenseForm:
             return 1, n_components + n_features
         return n_features + 1, n_components * (n_features + 1)
 
+    def observations_needed(self):
+        """Observed values of a feature each component needs (see below)."""
+        return 1 if self.shared else 2
+
     def statistics_shape(self, n_components, n_features):
         """Shape of ``s2``: tied needs only the sum over components."""
         return (1 if self.shared else n_components, n_features, n_features)
@@ -247,6 +251,16 @@ class DiagonalForm:
     def rows_needed(self, n_components, n_features):
         """Two rows per component: a variance from one row is 0."""
         return 2, 2 * n_components
+
+    def observations_needed(self):
+        """Observed values of a feature each component needs.
+
+        Two where the component has its own variance of the feature (a
+        variance from one value is 0), one where that variance is shared
+        (spherical: with the other features; tied: with the other
+        components) and only the mean is the feature's own.
+        """
+        return 1 if self.spherical else 2
 
     def statistics_shape(self, n_components, n_features):
         return (n_components, n_features)

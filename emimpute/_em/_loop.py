@@ -133,10 +133,9 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
         lower_bound = -np.inf
         for n_iter in range(1, config.max_iter + 1):
             lower_bound, stats = data.expectation(params, config.chunk_size)
-            if config.prior.is_map:
-                # The parameters the E-step used, before this M-step; per
-                # unit of weight, as the log-likelihood.
-                lower_bound += log_prior(params, config.prior) / data.total_weight
+            # The parameters the E-step used, before this M-step; per unit
+            # of weight, as the log-likelihood (0 without a prior).
+            lower_bound += log_prior(params, config.prior) / data.total_weight
             if not np.isfinite(lower_bound):
                 raise ValueError(
                     f"The log-likelihood became {lower_bound} at iteration "

@@ -44,13 +44,19 @@ def m_step(stats, params, prior, classes=None):
 
 
 def log_prior(params, prior):
-    """The log-prior density of ``params``: weights and every family's.
+    """The log-prior density of ``params`` whose MAP the M-step computes.
 
-    0 when EM maximises the likelihood (no conjugate prior), so that the
-    objective is then the log-likelihood itself.
+    With a conjugate prior: the weights' and every family's. Without one,
+    the categorical family's when ``category_smoothing > 0`` (its
+    pseudo-counts are a Dirichlet prior's MAP, and EM never lowers the
+    log-likelihood plus that log-prior, while the log-likelihood alone may
+    fall), else 0, so that the objective is the log-likelihood itself.
     """
-    if not prior.is_map:
+    if prior.is_map:
+        return log_dirichlet(params.weights, prior.weight_concentration) + sum(
+            family.log_prior(prior) for family in params.families
+        )
+    categorical = params.categorical
+    if categorical is None or not prior.category_smoothing:
         return 0.0
-    return log_dirichlet(params.weights, prior.weight_concentration) + sum(
-        family.log_prior(prior) for family in params.families
-    )
+    return categorical.log_prior(prior)
