@@ -65,19 +65,27 @@ def _per_feature(value, default, n_features, feature_names, argument):
     resolved = np.asarray(list(value), dtype=object)
     if resolved.shape != (n_features,):
         raise ValueError(
-            f"{argument} must be a scalar, a dict by feature, or have one entry "
-            f"per feature ({n_features}); got {len(resolved)} entries."
+            f"{argument} must be "
+            + ("a number, " if argument != "feature_transforms" else "")
+            + f"a dict by feature, or have one entry per feature ({n_features}); "
+            f"got {len(resolved)} entries."
         )
     return resolved
 
 
 def _bound(values, default, argument):
     try:
-        return np.array(
+        bounds = np.array(
             [default if v is None else float(v) for v in values], dtype=float
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{argument} must hold numbers; got {list(values)}.") from exc
+    if np.isnan(bounds).any():
+        raise ValueError(
+            f"{argument} must not be NaN (got {list(values)}); for no bound use "
+            f"{default} (or None in a list or dict)."
+        )
+    return bounds
 
 
 @dataclass(frozen=True)
@@ -90,11 +98,14 @@ class FeatureSupport:
         Bounds in the data's units (``-inf``/``inf`` when unbounded).
     transforms : tuple of str or None
         One per numeric feature: ``'log'``, ``'sqrt'``, ``'logit'`` or None.
+    described : tuple of str
+        How messages name each numeric feature (its name or input index).
     """
 
     lower: np.ndarray
     upper: np.ndarray
     transforms: tuple
+    described: tuple = ()
 
     @classmethod
     def fit(
@@ -149,6 +160,16 @@ class FeatureSupport:
         def describe(j):
             return repr(names[j]) if names is not None else str(j)
 
+        for name, values, bad in (
+            ("min_value", lower, np.inf),
+            ("max_value", upper, -np.inf),
+        ):
+            if np.any(values == bad):
+                j = np.flatnonzero(values == bad)[0]
+                raise ValueError(
+                    f"{name} is {bad} for feature {describe(j)}: no value lies "
+                    f"within it; for no bound use {-bad}."
+                )
         crossed = np.flatnonzero(lower > upper)
         if len(crossed):
             j = crossed[0]
@@ -174,11 +195,15 @@ class FeatureSupport:
             lower=lower[columns],
             upper=upper[columns],
             transforms=tuple(transforms[columns]),
+            described=tuple(describe(j) for j in columns),
         )
-        support._check_domain(numeric, mask, [describe(j) for j in columns])
+        support.check_domain(numeric, mask)
         return support
 
-    def _check_domain(self, numeric, mask, described):
+    def check_domain(self, numeric, mask):
+        """Raise a clear error where an observed value lies outside the
+        domain of its feature's transformation (at fit and after)."""
+        described = self.described or tuple(map(str, range(len(self.transforms))))
         for j, name in enumerate(self.transforms):
             if name is None:
                 continue
@@ -285,9 +310,16 @@ class FeatureSupport:
         return np.clip(values, self.lower, self.upper)
 
     def model_data(self, data):
-        """Engine data with the numeric features in model space."""
+        """Engine data with the numeric features in model space.
+
+        Raises
+        ------
+        ValueError
+            Where an observed value is outside its transformation's domain.
+        """
         if all(name is None for name in self.transforms):
             return data
+        self.check_domain(data.numeric, data.mask)
         return replace(data, numeric=self.to_model(data.numeric))
 
 

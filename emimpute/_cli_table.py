@@ -254,10 +254,19 @@ def resolve(names, header, option, path, *, positional=False):
         where.setdefault(str(name).strip(), []).append(j)
     positions = []
     for value in names:
-        parts = [value] if value.strip() in where else value.split(",")
+        # A whole value that is a name (even an empty one: the column of a
+        # trailing separator) names that column; else its comma-separated
+        # parts, empty ones ignored, but a value must name something.
+        if value.strip() in where:
+            parts = [value]
+        else:
+            parts = [part for part in value.split(",") if part.strip()]
+        if not parts:
+            raise TableError(
+                f"{path}: {option} {value!r} names no column; the columns are "
+                f"{names_of(header)}"
+            )
         for name in (part.strip() for part in parts):
-            if not name:
-                continue
             if name not in where:
                 if positional and name.isdigit() and int(name) < len(header):
                     positions.append(int(name))

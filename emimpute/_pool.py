@@ -24,7 +24,7 @@ line by line.
 """
 
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import stats
@@ -345,6 +345,15 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     """
     if names is None and hasattr(estimates, "columns"):
         names = [str(c) for c in estimates.columns]
+    elif (
+        names is None
+        and isinstance(estimates, list | tuple)
+        and len(estimates)
+        and hasattr(estimates[0], "to_numpy")
+        and hasattr(estimates[0], "index")
+    ):
+        # A list of pandas Series (statsmodels' params): their index.
+        names = [str(n) for n in estimates[0].index]
     if hasattr(estimates, "to_numpy"):
         estimates = estimates.to_numpy()
     estimates = list(estimates) if not isinstance(estimates, np.ndarray) else estimates
@@ -433,18 +442,23 @@ def _split_target(table, target):
         if target not in columns:
             raise ValueError(f"target {target!r} is not a column: {columns}.")
         others = [c for c in columns if c != target]
-        y = np.asarray(table[target], dtype=float)
+        # The labels as they are: a classifier takes text or categories.
+        y = np.asarray(table[target])
         X = table.select(others) if hasattr(table, "select") else table[others]
         return X, y
     table = np.asarray(table)
     n_features = table.shape[1]
-    if not isinstance(target, int) or not -n_features <= target < n_features:
+    if (
+        not isinstance(target, Integral)
+        or isinstance(target, bool)
+        or not -n_features <= target < n_features
+    ):
         raise ValueError(
             f"target must be a column index of the completed arrays (0 to "
             f"{n_features - 1}), got {target!r}."
         )
     others = np.delete(np.arange(n_features), target % n_features)
-    return table[:, others], table[:, target].astype(float)
+    return table[:, others], table[:, target]
 
 
 def _coefficients(estimator):
@@ -454,6 +468,40 @@ def _coefficients(estimator):
     if getattr(estimator, "fit_intercept", True) is False:
         intercept = np.empty(0)
     return np.concatenate([intercept, coef]), len(intercept)
+
+
+def _coefficient_names(estimator, X):
+    """Names of :func:`_coefficients`' terms, in their order.
+
+    ``intercept`` and the features' names (``x0, x1, ...`` without column
+    names); a multiclass (or multi-output) model has a row of coefficients
+    per class, named ``class:term`` by ``classes_`` (else by row number).
+    """
+    features = (
+        [str(c) for c in X.columns]
+        if hasattr(X, "columns")
+        else [f"x{j}" for j in range(np.shape(X)[1])]
+    )
+    coef = np.atleast_2d(estimator.coef_)
+    n_rows = coef.shape[0] if np.ndim(estimator.coef_) == 2 else 1
+    terms, n_intercept = _coefficients(estimator)
+    per_row = ["intercept"] * (n_intercept // n_rows) + features
+    if n_rows == 1:
+        names = per_row
+    else:
+        classes = getattr(estimator, "classes_", None)
+        labels = classes if classes is not None and len(classes) == n_rows else None
+        labels = range(n_rows) if labels is None else labels
+        intercepts = [f"{c}:intercept" for c in labels][:n_intercept]
+        names = intercepts + [f"{c}:{f}" for c in labels for f in features]
+    if len(names) != len(terms):
+        raise ValueError(
+            f"{type(estimator).__name__} has {len(terms)} coefficients "
+            f"(intercept_ and coef_), which fit_and_pool cannot name from "
+            f"{len(features)} features; pass a statsmodels model, or pool "
+            "the estimates yourself with pool()."
+        )
+    return names
 
 
 def fit_and_pool(
@@ -498,7 +546,10 @@ def fit_and_pool(
         features.
 
     variance : 'bootstrap' or callable, default='bootstrap'
-        The complete-data covariance of an estimator's terms in each table:
+        The terms are ``intercept`` and the features' names, as
+        ``class:term`` for each class of a multiclass model (by
+        ``classes_``). The complete-data covariance of an estimator's terms
+        in each table:
         the covariance of the terms over ``n_bootstrap`` refits on row
         bootstraps of the table, or ``variance(fitted_estimator, X, y)``
         returning their covariance matrix (or variances) in the order of the
@@ -575,24 +626,26 @@ def fit_and_pool(
         raise ValueError(
             f"variance must be 'bootstrap' or a callable, got {variance!r}."
         )
+    if variance == "bootstrap" and (
+        not isinstance(n_bootstrap, Integral)
+        or isinstance(n_bootstrap, bool)
+        or n_bootstrap < 2
+    ):
+        raise ValueError(
+            f"n_bootstrap must be an integer >= 2 (a covariance needs two "
+            f"refits; 200 is usual), got {n_bootstrap!r}."
+        )
     rng = check_random_state(random_state)
     for table in imputations:
         if target is None:
-            X, target_values = table, np.asarray(y, dtype=float)
+            X, target_values = table, np.asarray(y)
         else:
             X, target_values = _split_target(table, target)
         fitted = clone(model).fit(X, target_values)
         terms, n_intercept = _coefficients(fitted)
         estimates.append(terms)
         if names is None:
-            features = (
-                [str(c) for c in X.columns]
-                if hasattr(X, "columns")
-                else [f"x{j}" for j in range(len(terms) - n_intercept)]
-            )
-            names = ["intercept"] * n_intercept + features
-            if len(names) != len(terms):
-                names = [f"b{j}" for j in range(len(terms))]
+            names = _coefficient_names(fitted, X)
         if callable(variance):
             covariances.append(np.asarray(variance(fitted, X, target_values)))
             continue

@@ -123,6 +123,12 @@ def test_logit_imputations_stay_inside_the_bounds():
         ({"feature_transforms": {"b": "logit"}}, "needs both finite"),
         ({"feature_transforms": {"b": "exp"}}, "unknown transformation 'exp'"),
         ({"feature_transforms": {"z": "log"}}, "unknown feature 'z'"),
+        ({"feature_transforms": ["log"]}, "a dict by feature, or have one entry"),
+        ({"min_value": np.nan}, "min_value must not be NaN"),
+        ({"max_value": [np.nan, 100.0]}, "max_value must not be NaN"),
+        ({"min_value": {"a": np.nan}}, "min_value must not be NaN"),
+        ({"min_value": np.inf}, "min_value is inf for feature 'a'"),
+        ({"max_value": {"b": -np.inf}}, "max_value is -inf for feature 'b'"),
     ],
 )
 def test_bad_bounds_and_transforms_are_named(params, message):
@@ -141,3 +147,30 @@ def test_transform_on_a_categorical_feature_is_an_error():
         EMImputer(feature_transforms={"g": "log"}).fit(frame)
     bounded = EMImputer(min_value={"x": 1.5}, max_value=2.5).fit_transform(frame)
     assert 1.5 <= bounded[3, 1] <= 2.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("log", 0.0), ("log", -1.0), ("sqrt", -1.0), ("logit", 2.0)]
+)
+def test_values_outside_a_transformation_are_named_after_fit(name, value):
+    # The same message at transform and score as at fit, not an overflow.
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.1, 0.9, size=(50, 2))
+    X[::5, 1] = np.nan
+    imputer = EMImputer(
+        feature_transforms={0: name}, min_value={0: 0.0}, max_value={0: 1.0}
+    ).fit(X)
+    for method in (imputer.transform, imputer.score):
+        with pytest.raises(ValueError, match=f"'{name}' on feature 0 needs"):
+            method(np.array([[value, np.nan], [0.5, 0.5]]))
+
+
+def test_lower_bound_is_in_the_data_units_with_transformations():
+    # lower_bound_ is the last E-step's log-likelihood, score(X) the one
+    # after the last M-step: at tol=1e-10 they differ by less than 1e-9,
+    # while the log-Jacobian left out was 2.75 per row here.
+    rng = np.random.default_rng(5)
+    X = np.exp(rng.multivariate_normal([0.0, 1.0], [[1.0, 0.6], [0.6, 1.0]], 200))
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    imputer = EMImputer(feature_transforms=["log", "log"], tol=1e-10).fit(X)
+    assert abs(imputer.lower_bound_ - imputer.score(X)) < 1e-9

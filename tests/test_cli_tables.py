@@ -425,6 +425,10 @@ def test_bounds_and_log_reach_the_imputer(capsys, tmp_path):
         (["--log", "w"], "--log names no column 'w'"),
         (["--min-value", "x=a"], "expected a number, or COL=NUMBER"),
         (["--log", "x"], "'log' on feature 'x' needs positive observed values"),
+        (["--min-value", "=5"], "--min-value '' names no column"),
+        (["--log", ","], "--log ',' names no column"),
+        (["--min-value", "y=nan"], "min_value must not be NaN"),
+        (["--max-value=-inf"], "max_value is -inf for feature 'x'"),
     ],
 )
 def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):

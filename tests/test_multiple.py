@@ -338,6 +338,33 @@ def test_multiple_impute_mixed_table_posterior():
     assert not tables[0].isna().any().any()
 
 
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_category_probabilities_keep_the_maximum_likelihood_fit(method):
+    # Documented: the fitted attributes, predict_category_proba and score
+    # keep the maximum-likelihood fit; only transform draws parameters.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(1)
+    n = 150
+    group = rng.choice(["a", "b"], size=n)
+    frame = pd.DataFrame(
+        {"g": pd.Categorical(group), "x": rng.normal(size=n) + (group == "a") * 3.0}
+    )
+    frame.loc[rng.uniform(size=n) < 0.3, "g"] = np.nan
+    expected = EMImputer(n_components=2, random_state=0).fit(frame)
+    expected = expected.predict_category_proba(frame)[0]
+    imputer = EMImputer(
+        n_components=2,
+        random_state=0,
+        sample_posterior=True,
+        parameter_uncertainty=method,
+    ).fit(frame)
+    for seed in (0, 1):  # whatever the seed of the draws, no refit
+        imputer.set_params(random_state=seed)
+        np.testing.assert_array_equal(
+            imputer.predict_category_proba(frame)[0], expected
+        )
+
+
 def test_transform_with_parameter_uncertainty_semantics():
     X = _data()
     imputer = EMImputer(

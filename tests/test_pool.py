@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from emimpute import fit_and_pool, pool
+from emimpute import fit_and_pool, multiple_impute, pool
 
 # Five imputations of a scalar: Qbar = 1.1; B = (0.01 + 0.01 + 0.04 + 0 + 0.04)
 # / 4 = 0.025; Ubar = 0.22 / 5 = 0.044; T = 0.044 + 1.2 * 0.025 = 0.074.
@@ -239,3 +239,52 @@ def test_fit_and_pool_bad_input():
         fit_and_pool(LinearRegression(), tables[:1], target=0)
     with pytest.raises(ValueError, match="target must be a column index"):
         fit_and_pool(LinearRegression(), tables, target=7)
+    with pytest.raises(ValueError, match="n_bootstrap must be an integer >= 2"):
+        fit_and_pool(LinearRegression(), tables, target=0, n_bootstrap=1)
+
+
+def test_fit_and_pool_names_every_class_of_a_multiclass_model():
+    # A row of coefficients per class: named class:term, not as features.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    y = np.repeat([0.0, 1.0, 2.0], 30)
+    tables = [
+        np.column_stack([y, X + 0.01 * rng.normal(size=X.shape)]) for _ in range(3)
+    ]
+    model = LogisticRegression()
+    result = fit_and_pool(model, tables, target=np.int64(0), n_bootstrap=20)
+    intercepts = [f"{c}:intercept" for c in ("0.0", "1.0", "2.0")]
+    terms = [f"{c}:x{j}" for c in ("0.0", "1.0", "2.0") for j in (0, 1)]
+    assert result.names == intercepts + terms
+    fitted = model.fit(tables[0][:, 1:], tables[0][:, 0])
+    # In the order of _coefficients: intercepts, then coef_ row by row.
+    assert result.estimate.shape == (3 + fitted.coef_.size,)
+
+
+def test_fit_and_pool_keeps_text_labels_and_integer_column_names():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    tables = [
+        pd.DataFrame({"x": rng.normal(size=60), "species": rng.choice(["a", "b"], 60)})
+        for _ in range(3)
+    ]
+    result = fit_and_pool(
+        LogisticRegression(), tables, target="species", n_bootstrap=20
+    )
+    assert result.names == ["intercept", "x"]
+    # multiple_impute gives back a frame's non-string column names.
+    frame = pd.DataFrame(rng.normal(size=(50, 3)))
+    frame.iloc[::4, 1] = np.nan
+    imputed = multiple_impute(frame, 2, random_state=0)
+    assert list(imputed[0].columns) == [0, 1, 2]
+    result = fit_and_pool(LinearRegression(), imputed, target=0, n_bootstrap=20)
+    assert result.names == ["intercept", "1", "2"]
+
+
+def test_pool_names_terms_by_the_index_of_series():
+    pd = pytest.importorskip("pandas")
+    estimates = [
+        pd.Series([1.0, 2.0], index=["Intercept", "x"]),
+        pd.Series([1.2, 1.9], index=["Intercept", "x"]),
+    ]
+    assert pool(estimates).names == ["Intercept", "x"]

@@ -79,6 +79,17 @@ def test_all_nan_column_dropped_or_kept(covariance_type):
     # (scikit-learn #25883/#29375).
     np.testing.assert_array_equal(Xk[:, [0, 2, 3]], Xd, strict=True)
 
+    # Entries of the empty feature observed at transform stay as they are
+    # (SimpleImputer's and IterativeImputer's rule); only holes get 0, and
+    # the standard deviation is 0 where observed.
+    later = Xm.copy()
+    later[::2, 1] = np.arange(40.0) + 0.5
+    Xl, std = kept.transform(later, return_std=True)
+    np.testing.assert_array_equal(Xl[::2, 1], later[::2, 1])
+    assert np.all(Xl[1::2, 1] == 0.0)
+    np.testing.assert_array_equal(std[::2, 1], 0.0)
+    assert np.isnan(std[1::2, 1]).all()
+
     # With an indicator, the empty feature is indicated in both cases.
     with pytest.warns(UserWarning, match=message):
         dropped_ind = EMImputer(add_indicator=True, **params).fit(Xm)
@@ -192,6 +203,22 @@ def test_single_observed_value_mixture(covariance_type):
     gm = EMMixture(covariance_type=covariance_type, random_state=0).fit(Xm)
     assert np.all(np.isfinite(gm.score_samples(Xm)))
     np.testing.assert_allclose(gm.means_[:, 2], 7.25, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_components", [2, 3])
+def test_single_observed_value_without_regularisation_several_components(
+    n_components,
+):
+    # Split among components, the value's variance is not exactly 0 but
+    # shrinks by a factor each iteration towards 0 (5e-79 after 100): the
+    # same error, not a collapsed model reported as converged.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    X[1:, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            EMMixture(n_components, reg_covar=0.0, random_state=0).fit(X)
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag"])

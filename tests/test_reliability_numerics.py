@@ -463,6 +463,22 @@ def test_far_points_imputer(clustered_models, covariance_type, far):
             assert np.all(xt[np.isnan(x)] <= means.max(axis=0) + slack)
 
 
+@pytest.mark.parametrize("far", [0.0, 1e6, 1e10, 1e150])
+def test_std_of_far_rows_is_the_conditional_one(far):
+    # With one Gaussian the conditional standard deviation does not depend
+    # on x_O; the second moment minus the squared mean lost every digit of
+    # it at 1e10 (std 0). Both sides are sqrt(S_MM - S_MO inv(S_OO) S_OM)
+    # computed two ways: 1e-12 relative.
+    rng = np.random.default_rng(4)
+    X = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.5], [0.5, 1.1]], size=300)
+    X[::3, 1] = np.nan
+    imputer = EMImputer().fit(X)
+    S = imputer.covariances_[0]
+    expected = np.sqrt(S[1, 1] - S[0, 1] ** 2 / S[0, 0])
+    _, std = imputer.transform(np.array([[far, np.nan]]), return_std=True)
+    np.testing.assert_allclose(std[0, 1], expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("far", [1e4, 1e150])
 def test_far_points_raise_no_underflow(clustered_models, far):
     gm, imputer = clustered_models["full"]

@@ -257,7 +257,9 @@ class GaussianKernel:
         when ``draw = (component, random_state)`` gives each row's drawn
         component, a draw from that component's conditional Gaussian.
         ``filled.std``, when not None, receives, by the law of total variance,
-        ``sqrt(sum_k r_k (diag(C_k) + m_k**2) - mean**2)``.
+        ``sqrt(sum_k r_k (diag(C_k) + (m_k - mean)**2))``: the spread around
+        the mean, not the second moment minus the squared mean, which
+        cancels every digit when the mean is large against the spread.
         """
         if block.n_missing == 0:
             return
@@ -289,12 +291,10 @@ class GaussianKernel:
             else:
                 out[rows, block.missing] = drawn
         if std is not None:
-            second_moment = np.einsum(
-                "nk,kni->ni",
-                resp,
-                conditionals.variances(block.row_pattern) + conditionals.means**2,
-            )
-            std[rows, block.missing] = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
+            variance = conditionals.variances(block.row_pattern)
+            if len(conditionals.means) > 1:
+                variance = variance + (conditionals.means - mean) ** 2
+            std[rows, block.missing] = np.sqrt(np.einsum("nk,kni->ni", resp, variance))
 
 
 def _flat_missing(block, n_features):

@@ -77,7 +77,7 @@ def complete(
     numeric entries are Gaussian (``_gaussian``) and each missing
     categorical cell independent of them (``_categorical``). A numeric entry
     gets the mean ``sum_k r_k m_k`` (and, by the law of total variance, the
-    standard deviation ``sqrt(sum_k r_k (diag(C_k) + m_k**2) - mean**2)``);
+    standard deviation ``sqrt(sum_k r_k (diag(C_k) + (m_k - mean)**2))``);
     a categorical cell the most probable category of ``sum_k r_k theta_k``.
     A row with nothing observed gets the mixture's marginal mean and mode.
 
