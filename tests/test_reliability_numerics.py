@@ -556,6 +556,32 @@ def test_marginal_density_accurate_when_full_covariance_is_ill_conditioned():
     np.testing.assert_allclose(gm.score_samples(T), expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("n_rows", [1, 64])
+def test_marginal_density_below_the_conditioning_switch(monkeypatch, engine, n_rows):
+    # S of condition 5e6 (under the switch to the covariance route), its
+    # observed block of condition 2.3: the precision route's cancellation
+    # z0' P z0 - y_M' inv(P_MM) y_M, through the explicit inverse, erred by
+    # 6.8e-4 nats at 3 sd on a pattern shared by many rows (eps cond^2);
+    # through |inv(L) y_M|^2 by about eps cond(S) times the terms' size,
+    # measured 1e-9 (3e-8 allowed: eps * 5e6 * Mahalanobis 27).
+    monkeypatch.setenv("EMIMPUTE_KERNEL", engine)
+    rng = np.random.default_rng(1)
+    d = 6
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    S = Q @ np.diag(np.r_[5e-7, np.linspace(0.5, 3.0, d - 1)]) @ Q.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm = EMMixture(
+            means_init=[np.zeros(d)], precisions_init=[np.linalg.inv(S)], max_iter=0
+        ).fit(rng.normal(size=(20, d)))
+    C = gm.covariances_[0]
+    T = np.full((n_rows, d), np.nan)
+    T[:, :3] = rng.normal(size=(n_rows, 3)) * 3.0
+    expected = multivariate_normal(gm.means_[0, :3], C[:3, :3]).logpdf(T[:, :3])
+    np.testing.assert_allclose(gm.score_samples(T), expected, rtol=0.0, atol=3e-8)
+
+
 # --------------------------------------------------------------------------
 # 34. a single feature
 # --------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def scatter_symmetric(lower, missing, n_features):
     return out
 
 
-def block_inverses(matrices, pattern_index):
+def block_inverses(matrices, pattern_index, inverse_factor=False):
     """Inverse and log-determinant of each matrix's block on each pattern.
 
     Parameters
@@ -128,16 +128,20 @@ def block_inverses(matrices, pattern_index):
         (blocks on the observed ones).
     pattern_index : ndarray of shape (n_patterns, s)
         Coordinates of each pattern's block.
+    inverse_factor : bool, default=False
+        Also return the inverse Cholesky factors (see ``inverse_and_log_det``).
 
     Returns
     -------
     inverse : ndarray of shape (s, s, n_matrices, n_patterns)
         Batch axes last (see ``_linalg``).
     log_det : ndarray of shape (n_matrices, n_patterns)
+    factor : ndarray of shape (s, s, n_matrices, n_patterns)
+        Only with ``inverse_factor``.
     """
     try:
         return inverse_and_log_det(
-            pattern_blocks(matrices, pattern_index, pattern_index)
+            pattern_blocks(matrices, pattern_index, pattern_index), inverse_factor
         )
     except np.linalg.LinAlgError as exc:
         raise ValueError(ILL_DEFINED_COVARIANCE) from exc

@@ -91,6 +91,16 @@ from emimpute._em._stats import SufficientStats, add_complete_rows
 # taken instead.
 _MAX_PRECISION_CONDITION = 1e7
 
+# Above this condition number the precision route's correction
+# y_M' inv(P_MM) y_M, whose rounding through the explicit inverse grows as
+# eps cond^2 times the row's Mahalanobis distance (5e-7 nats at 1.6e5, 7e-4
+# at 5e6, measured at 3 sd), is taken as |W y_M|^2 with W = inv(L), L L^T =
+# P_MM: rounding eps cond, for two triangular products instead of one
+# matrix product (16% of a compiled per-pattern E-step at d = 12, r = 4;
+# the numpy kernel always takes them). Below it the inverse's rounding
+# stays under 1e-10.
+_MAX_INVERSE_CONDITION = 1e3
+
 
 class DenseKernel:
     """Conditionals and statistics under full or tied covariances.
@@ -122,9 +132,9 @@ class DenseKernel:
         self.factors = factors
         self.precisions = FULL.precisions(factors)
         self.log_det = FULL.log_det_cholesky(factors, None)
-        self.ill_conditioned = (
-            condition_numbers(covariances, self.precisions) > _MAX_PRECISION_CONDITION
-        )
+        conditions = condition_numbers(covariances, self.precisions)
+        self.ill_conditioned = conditions > _MAX_PRECISION_CONDITION
+        self.whiten_correction = _read_only(conditions > _MAX_INVERSE_CONDITION)
         n_components = len(self.means)
         # The answers of covariance_route but the conditioning one (see the
         # ill_conditioned setter), asked for every block and for its chunk
@@ -228,23 +238,27 @@ class DenseKernel:
         matrices = slice(None) if self.shared else components
         precisions = self.precisions[matrices]
         y = z0 @ precisions
-        covariances, log_det_missing = block_inverses(precisions, block.pattern_missing)
+        covariances, log_det_missing, factors = block_inverses(
+            precisions, block.pattern_missing, inverse_factor=True
+        )
         if len(block.pattern_missing) != n_rows:
-            row_covariances = covariances[..., block.row_pattern]
+            row_factors = factors[..., block.row_pattern]
             log_det_missing = log_det_missing[:, block.row_pattern]
         else:
             # One row per pattern (cell-wise missingness): no gather.
-            row_covariances = covariances
+            row_factors = factors
         y_missing = gather_entries(y, block.missing)
-        # w = inv(P_MM) y_M; the conditional mean is mu_M - w.
-        w = batched_matvec(row_covariances, y_missing)
+        # v = W y_M with W = inv(L), L L^T = P_MM: y_M^T inv(P_MM) y_M is
+        # |v|^2 (a sum of squares: through inv(P_MM) y_M its rounding grew
+        # as eps cond^2), and w = inv(P_MM) y_M = W^T v; the conditional
+        # mean is mu_M - w.
+        v = batched_matvec(row_factors, y_missing)
+        w = batched_matvec(np.swapaxes(row_factors, 0, 1), v)
         if r == n_features:
             # Nothing observed: the marginal of no coordinates is 1.
             log_density = np.zeros(w.shape[1:])
         else:
-            maha = np.einsum("knd,knd->kn", z0, y) - np.einsum(
-                "ikn,ikn->kn", y_missing, w
-            )
+            maha = np.einsum("knd,knd->kn", z0, y) - np.einsum("ikn,ikn->kn", v, v)
             np.maximum(maha, 0.0, out=maha)
             log_det = self.log_det[matrices][:, np.newaxis] - 0.5 * log_det_missing
             log_density = -0.5 * ((n_features - r) * _LOG_2PI + maha) + log_det
