@@ -8,7 +8,11 @@ from sklearn.utils import check_random_state
 
 from emimpute._em._config import EMConfig, Prior
 from emimpute._em._conjugate import ConjugatePrior
-from emimpute._em._dask import check_row_chunks, refuse_unsupported
+from emimpute._em._dask import (
+    check_known_chunks,
+    check_row_chunks,
+    refuse_unsupported,
+)
 from emimpute._em._data import EMData
 from emimpute._em._forms import (
     COVARIANCE_TYPES,
@@ -347,13 +351,15 @@ def check_sample_weight(sample_weight, X):
 def dask_fit_input(estimator, X, sample_weight, **unsupported):
     """The fit's input from a row-chunked dask array (numeric, NaN holes).
 
-    Checks the chunks, refuses the options dask data lacks (``sample_weight``,
-    ``prior``, and the estimator's own ``unsupported``: description -> used)
-    with a clear error, and sets ``n_features_in_`` (and no feature names) as
+    Checks the chunks (along rows only, of known sizes), refuses the
+    options dask data lacks (``sample_weight``, ``prior``, and the
+    estimator's own ``unsupported``: description -> used) with a clear
+    error, and sets ``n_features_in_`` (and no feature names) as
     ``validate_data`` on ``X`` would. The returned input has no mask rows:
     the missingness is read chunk by chunk.
     """
     check_row_chunks(X)
+    check_known_chunks(X, "a fit")
     refuse_unsupported(
         {
             "sample_weight": sample_weight is not None,
@@ -386,7 +392,7 @@ def validate_with_nan(estimator, X, *, reset):
 
 
 def output_dtype(data):
-    """The float dtype of the results computed on ``data``: its numeric dtype.
+    """The float dtype of the results computed on ``data`` (or an array).
 
     As scikit-learn's ``GaussianMixture`` and imputers, float32 input gives
     float32 attributes and outputs. The engine keeps float32 data as it is
@@ -394,8 +400,11 @@ def output_dtype(data):
     when it meets the float64 parameters, and the factorisations, the
     log-sum-exp and the accumulated statistics (sums over up to millions of
     rows) run in float64, so float32 results are float64 ones rounded once.
+    Any other dtype (integers, bools, float16) gives float64, as its
+    validation in memory makes it float64 (a dask array's declared dtype
+    must be the computed one).
     """
-    return np.result_type(data.dtype, np.float32)
+    return np.dtype(np.float32 if data.dtype == np.float32 else np.float64)
 
 
 def as_dtype(value, dtype):

@@ -19,6 +19,7 @@ from emimpute._base import (
     em_config,
     engine_data,
     fit_em,
+    output_dtype,
 )
 from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._dask import (
@@ -142,7 +143,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Controls the initialisation and, with ``sample_posterior=True``, the
         draws. Pass an int for reproducible results: each ``transform`` call
-        then draws from a stream started afresh from that seed.
+        then draws from a stream started afresh from that seed (on a dask
+        array, each row chunk from its own stream, seeded from that one).
 
     sample_posterior : bool, default=False
         If True, each row's missing part is drawn jointly from its
@@ -927,19 +929,37 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """:meth:`transform` of every row chunk of a dask array, lazily.
 
         With ``return_std`` the standard deviations are a second lazy array,
-        computed by a second pass of the same tasks.
+        computed by a second pass of the same tasks. With
+        ``sample_posterior``, row chunk ``i`` draws from
+        ``RandomState(seeds[i])``, the seeds drawn now from ``random_state``
+        (as the in-memory call draws its stream): the chunks' draws are
+        independent, an int ``random_state`` reproduces them, and each call
+        advances a ``RandomState`` instance. Both passes draw with the same
+        seeds, as one in-memory call with ``return_std`` draws once.
         """
         check_is_fitted(self)
         n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
-        dtype = np.result_type(X.dtype, np.float32)
-        imputed = map_rows(X, self.transform, dtype, n_columns)
+        dtype = output_dtype(X)
+        seeds = None
+        if self.sample_posterior:
+            seeds = check_random_state(self.random_state).randint(
+                np.iinfo(np.int32).max, size=len(X.chunks[0])
+            )
+
+        def completed(chunk, seed=None, return_std=False):
+            random_state = None if seed is None else np.random.RandomState(seed)
+            return self._transform(
+                chunk, return_std=return_std, random_state=random_state
+            )
+
+        imputed = map_rows(X, completed, dtype, n_columns, per_chunk=seeds)
         if not return_std:
             return imputed
 
-        def std(chunk):
-            return self.transform(chunk, return_std=True)[1]
+        def std(chunk, seed=None):
+            return completed(chunk, seed, return_std=True)[1]
 
-        return imputed, map_rows(X, std, dtype, n_columns)
+        return imputed, map_rows(X, std, dtype, n_columns, per_chunk=seeds)
 
     def _mixed_output(self, table, completion, return_std):
         """The completed mixed table, in the input's kind and column types.

@@ -20,6 +20,7 @@ from emimpute._base import (
 )
 from emimpute._em._dask import (
     DaskData,
+    check_known_chunks,
     is_dask_array,
     map_rows,
 )
@@ -559,7 +560,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         bic : float
             The lower the better.
         """
-        n_samples = np.shape(X)[0]
+        n_samples = self._n_samples(X, "bic")
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(
             n_samples
         )
@@ -577,4 +578,13 @@ class EMMixture(DensityMixin, BaseEstimator):
         aic : float
             The lower the better.
         """
-        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+        n_samples = self._n_samples(X, "aic")
+        return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
+
+    @staticmethod
+    def _n_samples(X, what):
+        """The number of rows of ``X``; refused for a dask array of unknown
+        chunk sizes, whose NaN would make ``what`` NaN."""
+        if is_dask_array(X):
+            check_known_chunks(X, what)
+        return np.shape(X)[0]

@@ -7,9 +7,12 @@ most INITIALISATION_ROWS rows the start is computed on all of them, the same
 start as in memory.
 """
 
+import re
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.base import clone
 
 da = pytest.importorskip("dask.array")
 
@@ -183,3 +186,126 @@ def test_distributed_fit_equals_in_memory_fit(client):
         rtol=0,
         atol=1e-12,
     )
+
+
+def test_dask_posterior_draws_are_independent_between_chunks():
+    # Two identical row chunks of one Gaussian, holes in the second feature
+    # only: each hole's draw is its conditional mean plus std times a
+    # standard normal, so the standardised noise of the two chunks' k-th
+    # holes would be equal if the chunks drew from one stream.
+    rng = np.random.default_rng(0)
+    half = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]], size=200)
+    half[rng.random(200) < 0.5, 1] = np.nan
+    X = np.vstack([half, half])
+    lazy = da.from_array(X, chunks=(200, 2))
+    imputer = EMImputer(n_components=1, sample_posterior=True, random_state=0)
+    imputer.fit(half)
+    drawn, std = imputer.transform(lazy, return_std=True)
+    drawn, std = drawn.compute(), std.compute()
+    holes = np.isnan(X[:, 1])
+    mean = clone(imputer).set_params(sample_posterior=False).fit(half).transform(X)
+    noise = ((drawn - mean)[holes, 1] / std[holes, 1]).reshape(2, -1)
+    assert np.all(std[holes, 1] > 0)
+    # Independent standard normals: ~100 pairs have a correlation of sd
+    # 0.1; 0.5 is 5 sd, and a shared stream gives exactly 1.
+    assert abs(np.corrcoef(noise)[0, 1]) < 0.5
+    # The draws are still of the chunk's own conditional distribution.
+    assert abs(noise.mean()) < 5 / np.sqrt(noise.size)
+    # An int seed reproduces the draws; a RandomState instance advances.
+    assert np.array_equal(imputer.transform(lazy).compute(), drawn)
+    imputer.set_params(random_state=np.random.RandomState(0))
+    first, second = imputer.transform(lazy), imputer.transform(lazy)
+    assert not np.array_equal(first.compute()[holes], second.compute()[holes])
+
+
+def test_dask_empty_chunks_give_the_fit_and_outputs_without_them():
+    # Boolean indexing then compute_chunk_sizes() leaves 0-row chunks.
+    X = _data(0.2)
+    with_empty = da.from_array(X, chunks=((0, 97, 0, 303, 0), 3))
+    without = da.from_array(X, chunks=((97, 303), 3))
+    settings = dict(random_state=0, tol=1e-10)
+    mixture = EMMixture(2, **settings).fit(with_empty)
+    _assert_same_fit(mixture, EMMixture(2, **settings).fit(without))
+    assert_allclose(
+        mixture.predict_proba(with_empty).compute(),
+        mixture.predict_proba(X),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert_allclose(
+        mixture.score_samples(with_empty).compute(),
+        mixture.score_samples(X),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert np.array_equal(mixture.predict(with_empty).compute(), mixture.predict(X))
+    imputer = EMImputer(n_components=2, **settings).fit(with_empty)
+    reference = EMImputer(n_components=2, **settings).fit(without)
+    # The same chunks' statistics summed in the same order: to rounding.
+    for name in ["weights_", "means_", "covariances_"]:
+        assert_allclose(getattr(imputer, name), getattr(reference, name), rtol=1e-12)
+    completed, std = imputer.transform(with_empty, return_std=True)
+    expected, expected_std = imputer.transform(X, return_std=True)
+    assert_allclose(completed.compute(), expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(std.compute(), expected_std, rtol=1e-12, atol=1e-12)
+
+
+def test_dask_unknown_chunk_sizes_are_refused_with_the_fix():
+    X = _data(0.2)
+    lazy = da.from_array(X, chunks=(97, 3))
+    unknown = lazy[lazy[:, 0] > -1.0]
+    assert np.isnan(unknown.shape[0])
+    for estimator in [EMMixture(2, random_state=0), EMImputer(random_state=0)]:
+        with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\)"):
+            estimator.fit(unknown)
+    mixture = EMMixture(2, random_state=0).fit(X)
+    for criterion in [mixture.bic, mixture.aic]:
+        with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\)"):
+            criterion(unknown)
+    # Predictions need no row count and stay lazy.
+    rows = X[:, 0] > -1.0
+    labels = mixture.predict(unknown).compute()
+    assert np.array_equal(labels, mixture.predict(X[rows]))
+    known = unknown.compute_chunk_sizes()
+    assert_allclose(mixture.bic(known), mixture.bic(X[rows]), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.int16, np.bool_, np.float16, np.float32, np.float64]
+)
+def test_dask_outputs_declare_the_dtype_they_compute(dtype):
+    # float32 stays float32; any other dtype is computed in float64, as in
+    # memory. The declared dtype must be it, or astype() is skipped.
+    X = np.abs(np.round(_data(0.0)))
+    mixture = EMMixture(2, random_state=0).fit(X)
+    imputer = EMImputer(random_state=0).fit(X)
+    X = X.astype(dtype)
+    lazy = da.from_array(X, chunks=(97, 3))
+    outputs = {
+        "predict_proba": (mixture.predict_proba(lazy), mixture.predict_proba(X)),
+        "score_samples": (mixture.score_samples(lazy), mixture.score_samples(X)),
+        "transform": (imputer.transform(lazy), imputer.transform(X)),
+        "std": (
+            imputer.transform(lazy, return_std=True)[1],
+            imputer.transform(X, return_std=True)[1],
+        ),
+    }
+    for name, (on_dask, in_memory) in outputs.items():
+        assert on_dask.dtype == on_dask.compute().dtype == in_memory.dtype, name
+
+
+@pytest.mark.parametrize(
+    "estimator", [EMMixture(1), EMImputer()], ids=lambda e: type(e).__name__
+)
+@pytest.mark.parametrize("values", ["infinity", "huge"])
+def test_dask_fit_refuses_bad_values_as_in_memory(estimator, values):
+    X = _data(0.2)
+    if values == "infinity":
+        X[5, 0] = np.inf
+    else:
+        X = X * 1e200
+    with pytest.raises(ValueError, match="infinity|Rescale X") as in_memory:
+        clone(estimator).fit(X)
+    lazy = da.from_array(X, chunks=(97, 3))
+    with pytest.raises(ValueError, match=re.escape(str(in_memory.value))):
+        clone(estimator).fit(lazy)

@@ -26,6 +26,7 @@ removed, in row order.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -54,6 +55,22 @@ def check_row_chunks(X, name="X"):
         )
 
 
+def check_known_chunks(X, what, name="X"):
+    """Raise a clear error if the row chunks of ``X`` have unknown sizes.
+
+    Boolean indexing and a dask DataFrame's ``to_dask_array()`` leave the
+    sizes NaN; ``what`` (a fit, ``bic``) needs the number of rows.
+    """
+    if np.isnan(X.shape[0]):
+        raise ValueError(
+            f"The dask array {name} has unknown chunk sizes (NaN in "
+            f"{name}.chunks, as boolean indexing or a dask DataFrame's "
+            f"to_dask_array() leave them); {what} needs the number of rows. "
+            f"Call {name} = {name}.compute_chunk_sizes() first (or "
+            "ddf.to_dask_array(lengths=True))."
+        )
+
+
 def refuse_unsupported(options):
     """Raise a clear error for the first option used that dask data lacks.
 
@@ -67,16 +84,47 @@ def refuse_unsupported(options):
             )
 
 
-def map_rows(X, function, dtype, n_columns=None):
+def map_rows(X, function, dtype, n_columns=None, per_chunk=None):
     """``function`` applied lazily to every row chunk of ``X``.
 
     One task per chunk; the result has ``X``'s row chunks and either one
-    value per row (``n_columns`` None) or ``n_columns`` per row.
+    value per row (``n_columns`` None) or ``n_columns`` per row, in
+    ``dtype``. With ``per_chunk`` (one value per row chunk, such as a seed),
+    the task of row chunk ``i`` computes ``function(chunk, per_chunk[i])``.
+    An empty chunk (boolean indexing leaves them) gives an empty block
+    without calling ``function``, whose validation would refuse 0 rows.
     """
+    import dask
+
     check_row_chunks(X)
+    dtype = np.dtype(dtype)
+    row_shape = () if n_columns is None else (n_columns,)
+    if per_chunk is None:
+        shared = None
+    else:
+        if len(per_chunk) != len(X.chunks[0]):
+            raise ValueError(
+                f"Expected one value per row chunk ({len(X.chunks[0])}), got "
+                f"{len(per_chunk)}."
+            )
+        # One key for all the values: each worker receives them once, not
+        # every task all of them.
+        shared = dask.delayed(list(per_chunk), pure=True)
+
+    def task(chunk, values=None, block_id=None):
+        if len(chunk) == 0:
+            return np.empty((0, *row_shape), dtype=dtype)
+        if values is None:
+            return function(chunk)
+        return function(chunk, values[block_id[0]])
+
+    # The output's meta given, so that dask does not call function on a
+    # 0-row array to find it.
+    meta = np.empty((0, *row_shape), dtype=dtype)
+    args = () if shared is None else (shared,)
     if n_columns is None:
-        return X.map_blocks(function, dtype=dtype, drop_axis=1)
-    return X.map_blocks(function, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+        return X.map_blocks(task, *args, drop_axis=1, meta=meta)
+    return X.map_blocks(task, *args, chunks=(X.chunks[0], row_shape), meta=meta)
 
 
 def _chunk_expectation(chunk, params, chunk_size):
@@ -98,7 +146,14 @@ def _add_expectations(*parts):
 def _chunk_summary(chunk):
     missing = np.isnan(chunk)
     informative = int((~missing.all(axis=1)).sum())
-    return len(chunk), informative, (~missing).sum(axis=0)
+    # The largest magnitude (inf for an infinite entry; NaN skipped by
+    # fmax/fmin without a copy of the chunk; 0 for no number at all).
+    reach = max(
+        np.fmax.reduce(chunk, axis=None, initial=-np.inf),
+        -np.fmin.reduce(chunk, axis=None, initial=np.inf),
+        0.0,
+    )
+    return len(chunk), informative, (~missing).sum(axis=0), float(reach)
 
 
 def _add_summaries(*parts):
@@ -106,6 +161,7 @@ def _add_summaries(*parts):
         sum(part[0] for part in parts),
         sum(part[1] for part in parts),
         sum(part[2] for part in parts),
+        max(part[3] for part in parts),
     )
 
 
@@ -132,17 +188,26 @@ class DaskData:
 
     The data-source protocol of :func:`~emimpute._em._loop.run_em`, as
     :class:`~emimpute._em._data.EMData`: ``initialisation_data`` and
-    ``expectation``; ``summary`` for the fit's checks.
+    ``expectation``; ``summary`` and ``largest_magnitude`` for the fit's
+    checks.
     """
 
     array: object
 
     @classmethod
     def build(cls, array):
-        """Check the chunks; any dtype but float32 becomes float64 (lazily)."""
+        """Check the chunks; any dtype but float32 becomes float64 (lazily).
+
+        Empty row chunks (boolean indexing leaves them) are left out: they
+        hold nothing, and dask's reductions (the scaling's min and max)
+        fail on them.
+        """
         check_row_chunks(array)
         if array.dtype not in (np.float32, np.float64):
             array = array.astype(np.float64)
+        empty = np.asarray(array.chunks[0]) == 0
+        if empty.any() and not empty.all():
+            array = array.blocks[np.flatnonzero(~empty)]
         return cls(array)
 
     @property
@@ -171,9 +236,27 @@ class DaskData:
         parts = [delayed(chunk, *args) for chunk in self.array.to_delayed().ravel()]
         return dask.compute(tree_sum(parts, add))[0]
 
+    @cached_property
+    def _summary(self):
+        """:meth:`summary` and the largest magnitude: one pass, kept.
+
+        Finiteness is checked here, in the pass the fit makes anyway, with
+        the error the in-memory validation gives.
+        """
+        summary = self._map_reduce(_chunk_summary, _add_summaries)
+        if not np.isfinite(summary[3]):
+            raise ValueError(
+                f"Input X contains infinity or a value too large for {self.dtype!r}."
+            )
+        return summary
+
     def summary(self):
         """Rows, rows with an observed entry, observed entries per feature."""
-        return self._map_reduce(_chunk_summary, _add_summaries)
+        return self._summary[:3]
+
+    def largest_magnitude(self):
+        """The largest absolute value in the data (from the summary's pass)."""
+        return self._summary[3]
 
     def initialisation_data(self, random_state):
         """The in-memory row sample the start is computed on (module doc)."""
@@ -197,7 +280,7 @@ class DaskData:
         )
 
     def mean_log_jacobian(self, scaling):
-        """The mean over rows of ``scaling``'s log-Jacobian (one pass)."""
+        """The mean over rows of ``scaling``'s log-Jacobian (the summary's pass)."""
         n_samples, _, observed_counts = self.summary()
         return float(observed_counts @ np.log(scaling.scale)) / n_samples
 

@@ -112,13 +112,16 @@ def check_range(data, scaling=None):
     if not data.n_numeric:
         return
     largest = np.finfo(np.float64).max
-    if scaling is None and getattr(data, "numeric", None) is None:
-        # A data source that is not in memory (one whose rows are read
-        # chunk by chunk) is not looked through here: that would cost a pass.
-        return
     if scaling is not None:
         reach, limit = scaling.scale.max(), np.sqrt(largest) / 4
         what = "standard deviations"
+    elif getattr(data, "numeric", None) is None:
+        # A data source not in memory (rows read chunk by chunk) is not
+        # looked through again: its summary's pass, which the fit's checks
+        # made, found its largest magnitude.
+        reach = data.largest_magnitude()
+        limit = np.sqrt(largest / (4 * data.n_samples))
+        what = "values"
     else:
         # fmax/fmin skip NaN without a copy of the data (a fit's peak
         # memory); an entry flagged missing holds NaN or a small marker.
