@@ -385,3 +385,14 @@ def test_observed_moments_are_pairwise_complete_moments():
     repeated = pd.DataFrame(np.repeat(X, weights, axis=0))
     np.testing.assert_allclose(weighted[0], repeated.mean().to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(weighted[1], repeated.cov().to_numpy(), rtol=1e-11)
+
+
+def test_priors_with_array_hyperparameters_compare_and_hash_by_value():
+    # The dataclass's generated equality raised on array fields ("truth
+    # value of an array is ambiguous") and its hash refused them.
+    first = ConjugatePrior(mean=np.zeros(2), scale=np.eye(2))
+    same = ConjugatePrior(mean=[0.0, 0.0], scale=[[1.0, 0.0], [0.0, 1.0]])
+    other = ConjugatePrior(mean=[0.0, 1.0], scale=np.eye(2))
+    assert first == same and hash(first) == hash(same)
+    assert first != other and first != ConjugatePrior()
+    assert len({first, same, other}) == 2

@@ -115,6 +115,38 @@ class ConjugatePrior:
     scale: object = None
     weight_concentration: float = 1.0
 
+    # The dataclass's own equality and hash compare the fields as they are,
+    # which fails for array fields ("truth value of an array is ambiguous",
+    # "unhashable type"): fields compare by value, arrays as arrays.
+    def _key(self):
+        return tuple(
+            None if value is None else np.asarray(value)
+            for value in (
+                self.shrinkage,
+                self.mean,
+                self.dof,
+                self.scale,
+                self.weight_concentration,
+            )
+        )
+
+    def __eq__(self, other):
+        if not isinstance(other, ConjugatePrior):
+            return NotImplemented
+        return all(
+            (a is None and b is None)
+            or (a is not None and b is not None and np.array_equal(a, b))
+            for a, b in zip(self._key(), other._key(), strict=True)
+        )
+
+    def __hash__(self):
+        return hash(
+            tuple(
+                None if value is None else (value.shape, tuple(value.ravel().tolist()))
+                for value in self._key()
+            )
+        )
+
     def resolve(self, data, n_components, form, scaling=None):
         """The hyperparameters for a fit: defaults filled in, all validated.
 
