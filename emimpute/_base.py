@@ -77,7 +77,8 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
     empty_features = np.flatnonzero(empty)
     if len(empty_features):
         raise ValueError(
-            f"{estimator_name} cannot estimate a mean for features without any "
+            f"{estimator_name} cannot estimate a mean (or, for a categorical "
+            "feature, category probabilities) for features without any "
             f"observed value: {empty_features.tolist()}."
         )
 
@@ -235,6 +236,15 @@ def fit_em(
 REG_COVAR_SHARE = 0.1
 
 
+def component_variances(gaussian):
+    """Each component's variance of each feature, ``(K, d)``."""
+    form = gaussian.form
+    if form.dense:
+        stack = form.dense_stack(gaussian.covariances, gaussian.n_components)
+        return np.diagonal(stack, axis1=1, axis2=2)
+    return form.variances(gaussian.covariances, gaussian.n_features)
+
+
 def check_fitted_variances(result, data, reg_covar):
     """Refuse collapsed variances; warn when ``reg_covar`` swamps the data.
 
@@ -260,12 +270,7 @@ def check_fitted_variances(result, data, reg_covar):
     gaussian = result.params.gaussian
     if gaussian is None or data.n_numeric == 0:
         return
-    form = gaussian.form
-    if form.dense:
-        stack = form.dense_stack(gaussian.covariances, gaussian.n_components)
-        fitted = np.diagonal(stack, axis1=1, axis2=2)
-    else:
-        fitted = form.variances(gaussian.covariances, gaussian.n_features)
+    fitted = component_variances(gaussian)
     # The data's observed variances (1 for a feature with no spread, and
     # in the units of a standardised fit).
     if reg_covar == 0.0:

@@ -767,8 +767,15 @@ def _encode_column(X, container, j, categories, missing_values, names):
             own_kinds = _cell_kinds(own, missing_values)
             table = _lookup(own, own_kinds, categories)
             raw = s.cat.codes.to_numpy()
-            codes = np.where(raw >= 0, table[raw], -1).astype(np.intp)
-            unknown = (raw >= 0) & (codes < 0) & (own_kinds[raw] != _MISSING)
+            # Only the cells with a category index the tables (a column of
+            # missing cells may declare no category at all).
+            present = np.flatnonzero(raw >= 0)
+            codes = np.full(raw.shape, -1, dtype=np.intp)
+            codes[present] = table[raw[present]]
+            unknown = np.zeros(raw.shape, dtype=bool)
+            unknown[present] = (codes[present] < 0) & (
+                own_kinds[raw[present]] != _MISSING
+            )
             if unknown.any():
                 _raise_unknown(own[raw[unknown]], _describe(j, names))
             return codes
@@ -872,6 +879,12 @@ def encode(X, layout, *, missing_values=np.nan):
     for c, (j, categories) in enumerate(
         zip(layout.categorical, layout.categories, strict=True)
     ):
+        if len(categories) == 0:
+            # Entirely missing at fit: no category to encode with, nothing
+            # the model knows; its cells read as missing (scikit-learn's
+            # imputers drop such a feature or fill it), not as unknown.
+            codes[:, c] = -1
+            continue
         codes[:, c] = _encode_column(X, container, j, categories, missing_values, names)
     return numeric, codes
 

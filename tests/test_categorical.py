@@ -6,6 +6,8 @@ types, observed cells untouched, posterior predictive probabilities against
 a direct computation, parameter counts, errors.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -318,6 +320,63 @@ def test_empty_categorical_feature(keep_empty_features):
         assert out.shape == (len(frame), 3)
     assert not pd.isna(out[:, :3]).any()
     np.testing.assert_array_equal(imputer.categorical_features_, [1, 2])
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
+    # A text feature entirely missing at fit has no category: its later
+    # values read as missing (it is dropped, or kept missing), instead of
+    # an unknown-category error; a column of missing cells that declares no
+    # category at all (pd.Categorical([None])) is read, not an IndexError.
+    rng = np.random.default_rng(0)
+    fit = pd.DataFrame(
+        {
+            "a": rng.normal(size=20),
+            "b": rng.normal(size=20),
+            "s": pd.Series([None] * 20, dtype="string"),
+        }
+    )
+    later = pd.DataFrame(
+        {
+            "a": [0.1, np.nan],
+            "b": [np.nan, 0.2],
+            "s": pd.Series(["x", None], dtype="string"),
+        }
+    )
+    imputer = EMImputer(keep_empty_features=keep_empty_features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the dropped feature
+        imputer.fit(fit)
+    out = imputer.transform(later)
+    assert out.shape == (2, 3 if keep_empty_features else 2)
+    assert not pd.isna(out[:, :2]).any()
+    if keep_empty_features:
+        assert pd.isna(out[:, 2]).all()
+    mixed, _ = _latent_class_table(6)
+    frame = pd.DataFrame(mixed, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    mixture = EMMixture(2, random_state=0).fit(frame)
+    row = pd.DataFrame(
+        {"x": [0.3], "colour": pd.Categorical([None]), "size": pd.Categorical([None])}
+    )
+    np.testing.assert_allclose(mixture.predict_proba(row).sum(), 1.0)
+
+
+def test_a_row_no_component_can_produce_is_an_error_not_category_zero():
+    # Its responsibilities are NaN: the categorical hole took category 0
+    # (argmax of NaN) and its probabilities were NaN, silently.
+    X, _ = _latent_class_table(6)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    imputer = EMImputer(n_components=2, random_state=0).fit(frame)
+    row = frame.iloc[:1].copy()
+    row["x"] = 1e200
+    row["colour"] = np.nan
+    for method in (imputer.transform, imputer.predict_category_proba):
+        with pytest.raises(ValueError, match="log-density overflowed"):
+            method(row)
 
 
 def test_all_missing_object_column_is_numeric():

@@ -7,6 +7,7 @@ import numpy as np
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._estep import (
     check_finite_scores,
+    check_log_densities,
     evaluate_block,
     kernels,
     log_mixture_weights,
@@ -153,9 +154,10 @@ def complete(
         # Each block writes its own rows of ``filled``.
         with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             evaluations, log_density = evaluate_block(bound, block, moments=True)
+            # A row no component can produce has no responsibilities: its
+            # categorical holes would take category 0 from argmax(NaN).
+            check_log_densities(log_density)
             if params.n_components == 1:
-                # Every row's responsibility is 1 (a log-density that is not
-                # finite shows in the imputed entries, which are checked).
                 resp = np.ones((len(log_density), 1))
             else:
                 _, resp = responsibilities(log_density, log_weights)
