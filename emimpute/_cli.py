@@ -470,6 +470,10 @@ def run_demo(args):
     """``emimpute demo``: the main job on the bundled Old Faithful data."""
     from emimpute._demo import demo
 
+    # Before the minute of work, not after it: the figure's directory.
+    directory = pathlib.Path(args.output).resolve().parent
+    if not directory.is_dir():
+        raise CLIError(f"{args.output}: cannot write: no directory {str(directory)!r}")
     with user_errors("demo failed"):
         return demo(
             output=args.output,

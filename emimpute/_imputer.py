@@ -165,8 +165,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         If True, features that were entirely missing at fit time are kept
         in the output, their missing entries filled with 0 and their
         entries observed at transform kept (as scikit-learn's
-        ``SimpleImputer`` and ``IterativeImputer`` do); otherwise they are
-        dropped, with a warning.
+        ``SimpleImputer`` and ``IterativeImputer`` do; a categorical
+        feature, which has no category to fill with or to encode a later
+        value with, stays missing); otherwise they are dropped, with a
+        warning.
 
     verbose : int, default=0
         Progress output of EM, as in :class:`EMMixture`: 0 is silent; 1
@@ -284,7 +286,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         of the hidden cells (in units of each column's standard deviation;
         the Brier score for a categorical cell). ``n_components_`` is the
         fewest within one standard error of the lowest (the errors are
-        paired, cell by cell), not necessarily the lowest.
+        paired, cell by cell), not necessarily the lowest. Sample weights
+        count as frequencies there as everywhere: the standard error shrinks
+        as their total grows, so rescaling them all can change the choice.
+        NaN when no cell could be hidden (then one component is fit).
 
     n_iter_ : int
         Number of EM iterations of the kept fit.

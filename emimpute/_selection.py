@@ -17,6 +17,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
+from emimpute._base import component_variances
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
@@ -65,6 +66,49 @@ def information_criteria(log_prob, resp, n_parameters):
         "icl": bic + 2.0 * float(entropy),
         "aic": -2.0 * log_likelihood + 2.0 * n_parameters,
     }
+
+
+# A component's variance of a feature, less reg_covar, at or below this
+# share of the mixture's variance of the feature is a collapse (rows
+# sharing a value: far below any measurement's resolution).
+COLLAPSED_VARIANCE_SHARE = 1e-9
+
+
+def _refuse_collapsed_components(mixture, n_samples):
+    """Raise a ValueError (a failed fit) for a component that collapsed.
+
+    Without a prior, a component on fewer rows (``weights_ * n_samples``)
+    than its covariance needs (``n_features + 1`` for 'full', 2 for 'diag'
+    and 'spherical', see ``rows_needed``), or whose variance of a feature
+    less ``reg_covar`` is all but 0 (rows sharing a value), has a singular
+    maximum-likelihood covariance that only ``reg_covar`` keeps invertible:
+    a spike whose likelihood grows without bound as ``reg_covar`` shrinks,
+    which wins any criterion on small data. mclust's BIC is NA for such a
+    fit; here it is recorded as failed.
+    """
+    gaussian = mixture._params.gaussian
+    if mixture.prior is not None or gaussian is None:
+        return
+    per_component, _ = gaussian.form.rows_needed(
+        mixture.n_components, gaussian.n_features
+    )
+    rows = mixture._params.weights * n_samples
+    variances = component_variances(gaussian)
+    weights, means = mixture._params.weights, gaussian.means
+    spread = weights @ (variances + means**2) - (weights @ means) ** 2
+    collapsed = variances - mixture.reg_covar <= COLLAPSED_VARIANCE_SHARE * spread
+    if rows.min() < per_component or collapsed.any():
+        k = int(np.argmin(rows)) if rows.min() < per_component else None
+        what = (
+            f"holds {rows[k]:.3g} rows, fewer than the {per_component} its "
+            f"'{mixture.covariance_type}' covariance needs"
+            if k is not None
+            else "has a variance of 0 but for reg_covar (rows sharing a value)"
+        )
+        raise ValueError(
+            f"a component {what}: its covariance is singular but for "
+            "reg_covar (mclust's BIC is NA)."
+        )
 
 
 def _as_tuple(value):
@@ -363,6 +407,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             row = {"error": ""}
             try:
                 mixture.fit(X)
+                if len(grid) > 1:
+                    _refuse_collapsed_components(mixture, len(X))
                 log_prob, resp = mixture._posterior(X)
                 row.update(
                     information_criteria(log_prob, resp, mixture._n_parameters())
@@ -576,6 +622,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             ]
             if not rows:
                 continue
+            # Along the axis, whatever order the grid gave n_components in.
+            rows.sort(key=lambda i: results["params"][i]["n_components"])
             label = covariance_type
             if len(priors) > 1:
                 label += f", prior={_prior_name(prior)}"
@@ -645,7 +693,9 @@ def _search(candidates, fit, score, patience):
             continue
         row = {**score(result), "n_components": n_components}
         table.append(row)
-        if row["score"] < best_score:
+        # The first fit is kept whatever its score (NaN when nothing could
+        # be compared).
+        if best is None or row["score"] < best_score:
             best, best_score, worse = result, row["score"], 0
         else:
             worse += 1
@@ -698,8 +748,9 @@ def select_by_held_out_cells(
     """
     folds = held_out_folds(data, fraction, random_state)
     weights = np.concatenate([fold.cell_weights for fold in folds])
-    if len(weights) == 0:
-        # Too few observed cells to hide any: nothing can be compared.
+    if len(weights) == 0 or weights.sum() <= 0.0:
+        # Too few observed cells to hide any (or only cells of rows of
+        # weight 0 hidden): nothing can be compared.
         candidates = list(candidates)[:1]
     errors = []
 
@@ -715,7 +766,9 @@ def select_by_held_out_cells(
                 ]
             )
         )
-        return {"score": float(errors[-1] @ weights / max(weights.sum(), 1.0))}
+        # The weighted mean (weights.sum() is 0 only with one candidate).
+        total = weights.sum()
+        return {"score": float(errors[-1] @ weights / total) if total else np.nan}
 
     _, table = _search(candidates, fit_folds, score, patience)
     chosen = table[one_standard_error_choice(errors, weights)]["n_components"]

@@ -339,6 +339,10 @@ def test_directory_and_unwritable_output(capsys, tmp_path, holed):
         capsys, "impute", holed, "--passthrough", "-o", tmp_path / "no" / "out.csv"
     )
     _assert_one_line_error(status, err, "cannot write")
+    # The demo says so before its work, with nothing else printed.
+    status, out, err = _run(capsys, "demo", "-o", tmp_path / "no" / "demo.png")
+    _assert_one_line_error(status, err, "cannot write: no directory")
+    assert out == ""
 
 
 @pytest.mark.parametrize(

@@ -214,3 +214,21 @@ def test_auto_is_reproducible(random_state):
         for _ in range(2)
     ]
     np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
+
+
+def test_auto_when_every_hidden_cell_has_weight_zero():
+    # A large table hides one group of cells; with weight only on a
+    # 10-row domain, that group may hold none of its cells: nothing can be
+    # compared, so one component is fit (it was an IndexError, then a
+    # weighted "mean" divided by max(total, 1)).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12000, 2))
+    X[:, 1] += X[:, 0]
+    X[rng.random(X.shape) < 0.05] = np.nan
+    weights = np.zeros(len(X))
+    weights[:10] = 1.0
+    imputer = EMImputer(n_components="auto", random_state=2)
+    imputer.fit(X, sample_weight=weights)
+    assert imputer.n_components_ == 1
+    assert list(imputer.held_out_errors_) == [1]
+    assert np.isnan(imputer.held_out_errors_[1])

@@ -141,6 +141,14 @@ def test_selector_plot_draws_one_line_per_type():
     assert labels == ["full", "tied", "diag", "spherical", "selected"]
     assert ax.get_ylabel().startswith("BIC")
     plt.close(fig)
+    # A grid given out of order is drawn along the axis (it zig-zagged).
+    shuffled = EMMixtureSelector(
+        n_components=[3, 1, 2], covariance_type="full", n_init=1, random_state=0
+    ).fit(X)
+    fig, ax = plt.subplots()
+    shuffled.plot(ax=ax)
+    assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3]
+    plt.close(fig)
 
 
 def test_hierarchical_start_is_ward_on_the_whitened_data():
@@ -224,3 +232,20 @@ def test_imputer_auto_chooses_the_number_of_components():
     X = rng.multivariate_normal([0, 0, 0], [[1, 0.8, 0], [0.8, 1, 0], [0, 0, 1]], 200)
     auto = EMImputer(n_components="auto", random_state=0).fit(_holes(X, rng))
     assert auto.n_components_ == 1
+
+
+def test_selector_records_components_collapsed_onto_rows_as_failed():
+    # On small data a component on one row (variance reg_covar) gains more
+    # likelihood than BIC's penalty costs: 30 rows of one Gaussian chose 9
+    # spherical components, iris setosa 8 full (then 5 diag on two rows
+    # sharing a value). mclust's BIC is NA for such fits: recorded failed.
+    X = np.random.default_rng(30).normal(size=(30, 2))
+    selector = EMMixtureSelector(random_state=0).fit(X)
+    assert selector.best_params_["n_components"] == 1
+    errors = selector.cv_results_["error"]
+    assert any("covariance is singular but for reg_covar" in e for e in errors)
+    best = selector.best_estimator_
+    assert (best.weights_ * len(X)).min() >= 2
+    # A prior keeps such covariances defined: nothing is refused.
+    with_prior = EMMixtureSelector(n_components=4, prior="default", random_state=0)
+    assert not any(with_prior.fit(X).cv_results_["error"])
