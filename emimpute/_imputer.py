@@ -343,13 +343,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
     ``k`` has conditional distribution ``N(m_k, C_k)`` with
     ``m_k = mu_k,M + S_k,MO inv(S_k,OO) (x_O - mu_k,O)`` and
     ``C_k = S_k,MM - S_k,MO inv(S_k,OO) S_k,OM``. The imputed value is
-    ``sum_k r_k m_k``, with ``r_k`` the responsibility of component ``k``
-    given ``x_O``, and ``return_std`` gives the square root of
-    ``sum_k r_k (diag(C_k) + m_k**2) - (sum_k r_k m_k)**2`` (the law of total
-    variance). A row with nothing observed gets the mixture's mean and
-    marginal standard deviation. A feature with a single observed value, or
-    a constant one, is imputed with that value (its variance is then
-    ``reg_covar`` times 1 in standardised units).
+    ``m = sum_k r_k m_k``, with ``r_k`` the responsibility of component
+    ``k`` given ``x_O``, and ``return_std`` gives the square root of
+    ``sum_k r_k (diag(C_k) + (m_k - m)**2)`` (the law of total variance). A
+    row with nothing observed gets the mixture's mean and marginal standard
+    deviation. A feature with a single observed value, or a constant one,
+    is imputed with that value; having no spread, it is standardised with
+    scale 1, so its variance is about ``reg_covar`` in the data's units
+    (with 'spherical', the variance pooled over the standardised features:
+    draws of it then spread by about 1 whatever its units).
 
     ``transform`` uses the fitted parameters only, so a row's output never
     depends on the other rows passed with it (posterior draws aside, which

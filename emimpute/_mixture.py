@@ -505,7 +505,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         """
         if is_dask_array(X):
             return map_rows(X, self.predict, np.intp)
-        return self._posterior(X)[1].argmax(axis=1)
+        # The argmax of the float64 log-probabilities, as fit_predict's: a
+        # float32 input's responsibilities, rounded, tie near a boundary.
+        return weighted_log_prob(self._validated_data(X), self._params).argmax(axis=1)
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted mixture.

@@ -221,6 +221,25 @@ def test_single_observed_value_without_regularisation_several_components(
             EMMixture(n_components, reg_covar=0.0, random_state=0).fit(X)
 
 
+def test_constant_column_with_holes_without_regularisation_diag():
+    # Its variance shrinks geometrically to subnormals: 1 / variance
+    # overflowed (a RuntimeWarning) before a NaN log-likelihood; now the
+    # documented error, as 'full' and 'tied' give.
+    x = np.array(
+        [-1045.26, -1044.75, -1042.96, -1050.2, -1046.85, -1050.58, -1047.44]
+        + [-1050.64, -1045.58, -1044.33, -1047.93, -1046.11, np.nan, -1043.51]
+        + [-1048.03, -1046.39, -1048.07, -1045.73, -1044.96, -1050.1, -1048.45]
+    )
+    constant = np.full(21, -1048.99)
+    constant[[8, 19]] = np.nan
+    X = np.column_stack([x, constant])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            EMMixture(2, covariance_type="diag", reg_covar=0.0, random_state=0).fit(X)
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag"])
 @pytest.mark.parametrize("estimator", [EMImputer, EMMixture])
 def test_single_observed_value_without_regularisation(estimator, covariance_type):

@@ -344,6 +344,30 @@ def test_float32_input(estimator, covariance_type):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_float32_predict_is_the_argmax_of_the_float64_probabilities():
+    # predict took the argmax of responsibilities rounded to float32: near a
+    # boundary they tie at 0.5 / 0.5 and the argmax fell to component 0,
+    # unlike fit_predict's (33 of 6000 points disagreed with float64).
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(-2, 1, 50), rng.normal(2, 1, 50)][:, None].astype(np.float32)
+    mixture = EMMixture(2, random_state=0).fit(X)
+    # The boundary by bisection in float64, then float32 neighbours of it.
+    low, high = -2.0, 2.0
+    side = mixture.predict([[low]])[0]
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (
+            (middle, high) if mixture.predict([[middle]])[0] == side else (low, middle)
+        )
+    step = np.spacing(np.float32(low))
+    grid = np.float32(low) + np.arange(-3000, 3000, dtype=np.float32) * step
+    grid = grid[:, None]
+    np.testing.assert_array_equal(
+        mixture.predict(grid), mixture.predict(grid.astype(np.float64))
+    )
+    assert mixture.predict(grid).dtype.kind == "i"
+
+
 def test_float32_output_dtype_follows_tag():
     # The tag says float32 is preserved, and float32 is what comes out.
     imputer = EMImputer(random_state=0)

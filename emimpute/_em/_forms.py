@@ -37,6 +37,9 @@ ILL_DEFINED_COVARIANCE = (
 # factorisations, _fused.factor_covariance, apply the same bound).
 SINGULAR_PIVOT = 16 * np.finfo(float).eps
 
+# The smallest variance whose precision float64 holds.
+_SMALLEST_VARIANCE = 1.0 / np.finfo(float).max
+
 
 def _cholesky_lower(matrices):
     """Lower Cholesky factors of a stack; a clear error if not PD.
@@ -227,7 +230,12 @@ class DiagonalForm:
         return covariances
 
     def precision_cholesky(self, covariances):
-        if np.any(~np.isfinite(covariances)) or np.any(covariances <= 0.0):
+        # A variance whose precision overflows is singular to working
+        # precision (a constant feature with holes, reg_covar=0, shrinks
+        # geometrically to subnormals): the error, not an inf precision.
+        if np.any(~np.isfinite(covariances)) or np.any(
+            covariances < _SMALLEST_VARIANCE
+        ):
             raise ValueError(ILL_DEFINED_COVARIANCE)
         return 1.0 / np.sqrt(covariances)
 
