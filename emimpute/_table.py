@@ -787,23 +787,44 @@ def _encode_column(X, container, j, categories, missing_values, names):
     return codes
 
 
-def _float_block(values, kinds):
-    """Float64 version of a 2-D block, NaN where missing, checked for infinity.
+def _float_block(values, kinds, dtype=np.float64):
+    """Float version of a 2-D block, NaN where missing, checked for infinity.
 
     The block is already a copy (a fancy-indexed or stacked one), so it is
-    not copied again.
+    not copied again. ``dtype`` is float64, or float32 for a block of
+    float32 columns (kept, as scikit-learn's estimators keep float32).
     """
     missing = kinds == _MISSING
     if missing.any():
         values = np.where(missing, np.nan, values)
     return check_array(
         values,
-        dtype=np.float64,
+        dtype=dtype,
         ensure_all_finite="allow-nan",
         ensure_min_samples=0,
         ensure_min_features=0,
         input_name="X",
     )
+
+
+def _numeric_dtype(X, container, columns):
+    """float32 when every numeric column of ``X`` is float32, else float64."""
+    if len(columns) == 0:
+        return np.float64
+    if container == "numpy":
+        dtypes = [X.dtype]
+    elif container == "pandas":
+        dtypes = [X.dtypes.iloc[j] for j in columns]
+    else:
+        import polars as pl
+
+        schema = list(X.schema.values())
+        return (
+            np.float32
+            if all(schema[j] == pl.Float32 for j in columns)
+            else (np.float64)
+        )
+    return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
 
 
 def encode(X, layout, *, missing_values=np.nan):
@@ -860,9 +881,10 @@ def encode(X, layout, *, missing_values=np.nan):
     container = container_of(X)
     X = as_table(X)
     _check_n_features(X, layout)
+    dtype = _numeric_dtype(X, container, layout.numeric)
     if container == "numpy":
         block = X[:, layout.numeric]
-        numeric = _float_block(block, _cell_kinds(block, missing_values))
+        numeric = _float_block(block, _cell_kinds(block, missing_values), dtype)
     else:
         columns = [
             _column_kinds(X, container, j, missing_values) for j in layout.numeric
@@ -873,7 +895,7 @@ def encode(X, layout, *, missing_values=np.nan):
         else:
             block = np.empty((X.shape[0], 0))
             kinds = np.empty((X.shape[0], 0), dtype=np.int8)
-        numeric = _float_block(block, kinds)
+        numeric = _float_block(block, kinds, dtype)
     names = _feature_names(X, container)
     codes = np.empty((X.shape[0], layout.categorical.size), dtype=np.intp)
     for c, (j, categories) in enumerate(
@@ -905,7 +927,7 @@ def _numeric_ndarray(layout):
 def _decode_numpy(numeric, codes, layout):
     n = numeric.shape[0]
     if layout.categorical.size == 0 or _numeric_ndarray(layout):
-        out = np.empty((n, layout.n_features))
+        out = np.empty((n, layout.n_features), dtype=numeric.dtype)
         for c, categories in enumerate(layout.categories):
             as_float = np.append(categories.astype(np.float64), np.nan)
             # Code -1 picks the NaN appended last.
@@ -984,7 +1006,10 @@ def _decode_polars(numeric, codes, layout, columns, typed):
     series = [None] * layout.n_features
     for i, j in enumerate(layout.numeric):
         series[j] = pl.Series(
-            columns[j], numeric[:, i], dtype=pl.Float64, nan_to_null=True
+            columns[j],
+            numeric[:, i],
+            dtype=pl.Float32 if numeric.dtype == np.float32 else pl.Float64,
+            nan_to_null=True,
         )
     for c, j in enumerate(layout.categorical):
         categories = layout.categories[c]
@@ -1027,9 +1052,9 @@ def decode(numeric, codes, layout, *, like=None, container=None, columns=None):
 
     container : {'numpy', 'pandas', 'polars'}, default=None
         The kind of table to build when there is no ``like``: numeric
-        columns float64, categorical columns pandas ``category`` with the
-        fitted categories, or polars ``Categorical`` (string categories) or
-        the categories' own type.
+        columns float64 (float32 if ``numeric`` is), categorical columns
+        pandas ``category`` with the fitted categories, or polars
+        ``Categorical`` (string categories) or the categories' own type.
 
     columns : array-like of str, default=None
         Column names of the DataFrame built for ``container``; by default
@@ -1041,19 +1066,21 @@ def decode(numeric, codes, layout, *, like=None, container=None, columns=None):
     table : ndarray of shape (n_samples, n_features) or DataFrame
         The columns in the input's order.
 
-        - ndarray: float64 when there is no categorical column or the layout
-          was fitted on an ndarray of numbers (the categories are then
-          numbers); else an object array of Python floats and of the
-          category values, with np.nan for a missing cell.
-        - pandas: numeric columns float64. A ``category`` column keeps its
-          ``CategoricalDtype`` (categories and ``ordered``), an ``object``
-          column stays ``object`` (np.nan where missing), a string or
-          ``boolean`` column keeps its extension dtype (its own missing
-          value), a ``bool`` or integer column keeps its dtype, or becomes
-          ``boolean`` or ``Int64`` if a cell is missing.
-        - polars: numeric columns Float64 (NaN where missing), categorical
-          columns with their type (``Categorical``, ``Enum``, ``String``,
-          ``Boolean``...), null where missing.
+        - ndarray: float64 (float32 if ``numeric`` is) when there is no
+          categorical column or the layout was fitted on an ndarray of
+          numbers (the categories are then numbers); else an object array
+          of Python floats and of the category values, with np.nan for a
+          missing cell.
+        - pandas: numeric columns float64 (or float32). A ``category``
+          column keeps its ``CategoricalDtype`` (categories and
+          ``ordered``), an ``object`` column stays ``object`` (np.nan where
+          missing), a string or ``boolean`` column keeps its extension
+          dtype (its own missing value), a ``bool`` or integer column keeps
+          its dtype, or becomes ``boolean`` or ``Int64`` if a cell is
+          missing.
+        - polars: numeric columns Float64 or Float32 (NaN where missing),
+          categorical columns with their type (``Categorical``, ``Enum``,
+          ``String``, ``Boolean``...), null where missing.
 
     Examples
     --------
@@ -1074,7 +1101,10 @@ def decode(numeric, codes, layout, *, like=None, container=None, columns=None):
     y    category
     dtype: object
     """
-    numeric = np.asarray(numeric, dtype=np.float64)
+    # float32 stays float32 (encode keeps a block of float32 columns so).
+    numeric = np.asarray(numeric)
+    kept = np.float32 if numeric.dtype == np.float32 else np.float64
+    numeric = numeric.astype(kept, copy=False)
     codes = np.asarray(codes)
     if (like is None) == (container is None):
         raise ValueError("Give exactly one of like and container.")

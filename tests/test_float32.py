@@ -164,3 +164,38 @@ def test_float32_fit_whose_rounded_covariance_is_singular_still_scores():
     np.testing.assert_allclose(
         scores, wide.score_samples(X.astype(np.float64)), rtol=1e-6
     )
+
+
+def test_float32_is_kept_beside_categorical_columns():
+    # encode built a float64 block whatever the columns: one category
+    # column turned every float32 result into float64.
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=40).astype(np.float32),
+            "b": rng.normal(size=40).astype(np.float32),
+            "c": pd.Categorical(rng.choice(["x", "y"], 40)),
+        }
+    )
+    frame.loc[3, "a"] = np.nan
+    mixture = EMMixture(2, random_state=0).fit(frame)
+    assert mixture.means_.dtype == np.float32
+    assert mixture.score_samples(frame).dtype == np.float32
+    imputer = EMImputer().set_output(transform="pandas")
+    out = imputer.fit_transform(frame)
+    assert out["a"].dtype == np.float32 and out["c"].dtype == "category"
+    observed = frame["a"].notna()
+    np.testing.assert_array_equal(out["a"][observed], frame["a"][observed])
+    polars_out = imputer.set_output(transform="polars").fit_transform(
+        pl.from_pandas(frame)
+    )
+    assert polars_out["a"].dtype == pl.Float32
+    array = np.column_stack([frame[["a", "b"]].to_numpy(), rng.integers(0, 2, 40)])
+    array = array.astype(np.float32)
+    imputed = EMImputer(categorical_features=[2]).fit_transform(array)
+    assert imputed.dtype == np.float32
+    # A float64 column beside them gives float64, as in numeric tables.
+    wider = frame.assign(d=rng.normal(size=40))
+    assert EMMixture(2, random_state=0).fit(wider).means_.dtype == np.float64
