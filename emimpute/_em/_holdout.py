@@ -199,6 +199,11 @@ def held_out_errors(held_out, params, *, scaling=None):
     return np.concatenate(errors)
 
 
+# Relative gains in held-out error below this are ties (see
+# one_standard_error_choice).
+TIE_SHARE = 1e-3
+
+
 def one_standard_error_choice(errors, weights):
     """The first candidate within one standard error of the best.
 
@@ -206,9 +211,10 @@ def one_standard_error_choice(errors, weights):
     candidate ``c``'s errors on the same cells, candidates ordered from the
     simplest. The candidate of lowest (weighted) mean error is the best;
     the simplest candidate whose mean excess over the best, cell by cell,
-    is at most the standard error of that excess is chosen, since a smaller
-    difference is within what another draw of the hidden cells would
-    change.
+    is at most the standard error of that excess (or ``TIE_SHARE`` of the
+    best error, a gain too small to pay for components) is chosen, since a
+    smaller difference is within what another draw of the hidden cells
+    would change.
 
     Parameters
     ----------
@@ -240,4 +246,9 @@ def one_standard_error_choice(errors, weights):
     total = weights.sum()
     deviations = excess - (excess @ weights / total)[:, None]
     spread = np.sqrt((deviations**2) @ weights) / total
-    return int(np.flatnonzero(means - means[best] <= spread)[0])
+    # A gain below TIE_SHARE of the best error is a tie whatever its
+    # standard error: when candidates predict alike (one column: every
+    # mixture's marginal mean is the data's), both shrink to the fits'
+    # convergence noise and the rule alone would choose by it.
+    margin = np.maximum(spread, TIE_SHARE * abs(means[best]))
+    return int(np.flatnonzero(means - means[best] <= margin)[0])
