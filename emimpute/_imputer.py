@@ -228,7 +228,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
         imputation its own seed (or pass a ``RandomState``) to get different
         ones. The fitted attributes and ``predict_category_proba`` and
         ``score`` keep the maximum-likelihood fit. The imputer then keeps a
-        copy of the training data. Requires ``sample_posterior=True``.
+        copy of the training data. Requires ``sample_posterior=True``. With
+        ``sample_weight``, 'bootstrap' draws a row of weight ``w`` as its
+        ``w`` copies would be drawn; 'posterior' completes each row once
+        and weighs that completion by ``w`` (its copies share one draw),
+        which overstates the parameters' spread where rows have holes:
+        prefer 'bootstrap' with weights above 1.
 
     min_value, max_value : float, array-like of shape (n_features,) or dict, \
             default=-np.inf and np.inf
@@ -514,6 +519,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         else:
             table = self._read(X, reset=True)
             empty = table.mask.all(axis=0)
+            weights = check_sample_weight(sample_weight, table.mask)
+            if weights is not None:
+                # A row of weight 0 is no row: a feature observed only
+                # there is empty, skipped as if those rows were dropped.
+                empty = (table.mask | (weights == 0)[:, np.newaxis]).all(axis=0)
         self._layout = table.layout
         self._fit_features(table, empty)
         if len(self._kept) == 0:

@@ -109,6 +109,22 @@ def test_zero_weight_drops_the_row():
     _assert_same_mixture(weighted, dropped)
 
 
+def test_imputer_feature_observed_only_on_rows_of_weight_zero_is_skipped():
+    # As if those rows were dropped: the "Skipping features" warning and the
+    # same imputations of the other features (it was the empty-feature
+    # error of the engine, naming a kept-feature index).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    X[5:, 2] = np.nan
+    weights = np.ones(60)
+    weights[:5] = 0.0
+    with pytest.warns(UserWarning, match=r"observed values: \[2\]"):
+        weighted = EMImputer().fit(X, sample_weight=weights)
+    with pytest.warns(UserWarning, match=r"observed values: \[2\]"):
+        dropped = EMImputer().fit(X[5:])
+    assert_allclose(weighted.transform(X[5:]), dropped.transform(X[5:]), atol=1e-12)
+
+
 def test_mixed_table_integer_weights_equal_repeated_rows():
     rng = np.random.default_rng(1)
     X, weights = _clusters()

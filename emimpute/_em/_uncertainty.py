@@ -108,20 +108,28 @@ def bootstrap_tol(data, params, tol):
 def bootstrap_counts(data, random_state):
     """How many times each row is drawn by a row bootstrap of ``data``.
 
-    ``n`` rows drawn uniformly with replacement (each keeps its sample
-    weight): the counts are the bootstrap sample's row weights.
+    ``n`` rows drawn uniformly with replacement; with sample weights, as a
+    bootstrap of the rows' copies would draw them (a row of weight ``w``
+    counts as ``w`` copies): ``round(sum w)`` draws, each row with
+    probability ``w / sum w`` (so rows of weight 0 are never drawn). The
+    counts are the bootstrap sample's row weights.
     """
     n = data.n_samples
-    return np.bincount(random_state.randint(n, size=n), minlength=n)
+    weights = data.sample_weight
+    if weights is None:
+        return np.bincount(random_state.randint(n, size=n), minlength=n)
+    total = float(weights.sum())
+    return random_state.multinomial(max(1, round(total)), weights / total)
 
 
 def bootstrap_params(data, params, config, random_state):
     """EM on a row bootstrap of ``data``, started from ``params``.
 
     The bootstrap sample is ``data`` with each row weighted by the number
-    of times it is drawn (``bootstrap_counts``) times its sample weight, so
-    no row is copied. With one Gaussian component on numeric columns (and
-    no conjugate prior) and patterns few enough for it to be the cheaper
+    of times it or its copies are drawn (``bootstrap_counts``: a row of
+    sample weight ``w`` as ``w`` copies), so no row is copied. With one
+    Gaussian component on numeric columns (and no conjugate prior) and
+    patterns few enough for it to be the cheaper
     (``_pattern_sums.supports``), the E-steps run on the drawn rows'
     per-pattern sums (``_pattern_sums``): summed once per draw, from the
     rows the data keeps sorted by pattern for all the refits from
@@ -164,8 +172,8 @@ def bootstrap_params(data, params, config, random_state):
     0.5), the accelerated ones more slowly (see ``_accelerate.AITKEN_SHARE``
     for measured counts).
     """
-    counts = bootstrap_counts(data, random_state)
-    weights = counts if data.sample_weight is None else counts * data.sample_weight
+    # The draws of the rows' copies: the sample's weights (bootstrap_counts).
+    weights = bootstrap_counts(data, random_state)
     if pattern_sums.supports(data, params, config.prior):
         # One Gaussian: every E-step from the drawn rows' per-pattern sums.
         sample = _pattern_rows(data, params).weighted(weights)
