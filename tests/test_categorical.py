@@ -417,3 +417,25 @@ def test_object_array_with_pandas_output():
     assert list(out["x1"].cat.categories) == ["blue", "red"]
     assert list(out["x2"].cat.categories) == ["large", "small"]
     assert out.notna().all().all()
+
+
+def test_given_means_decide_the_components_beside_categorical_columns():
+    # The category probabilities of the start came from k-means' clusters,
+    # numbered otherwise, so component k did not stay the one of
+    # means_init[k] (fitted means 1.95, 0.08, 3.86 for a start at 4, 2, 0).
+    rng = np.random.default_rng(0)
+    z = np.repeat([0, 1, 2], 100)
+    frame = pd.DataFrame({"x": rng.normal(z * 2.0, 1.0)})
+    frame["c"] = pd.Categorical(np.array(["p", "q", "r"])[z])
+    frame["d"] = pd.Categorical(np.array(["p", "q", "r"])[z])
+    start = dict(
+        means_init=[[4.0], [2.0], [0.0]],
+        weights_init=[1 / 3] * 3,
+        precisions_init=[[[1.0]]] * 3,
+    )
+    mixture = EMMixture(3, random_state=0, **start).fit(frame)
+    assert np.all(np.diff(mixture.means_.ravel()) < 0)  # 4, 2, 0 kept in order
+    # Component k holds category "r", "q", "p" (k = 0, 1, 2).
+    np.testing.assert_array_equal(
+        mixture.category_probabilities_[0].argmax(axis=1), [2, 1, 0]
+    )

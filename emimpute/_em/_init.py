@@ -415,7 +415,37 @@ def initial_params(
             covariances=config.form.covariances(factors),
             precisions_cholesky=factors,
         )
+    if means_init is not None and data.n_categorical and data.n_numeric:
+        params = _categories_of_given_start(data, params, start_prior)
     return params
+
+
+def _categories_of_given_start(data, params, prior):
+    """``params`` with category probabilities under its Gaussian start.
+
+    Given means decide which component is which; the category
+    probabilities estimated from k-means' clusters, numbered otherwise,
+    would pull the components elsewhere. They come instead from the
+    responsibilities of the given Gaussian start on the numeric entries.
+    Cost: one E-step on the numeric columns.
+    """
+    # Imported here: the E-step's modules import this one's neighbours.
+    from emimpute._em._data import EMData
+    from emimpute._em._estep import posterior
+
+    numeric = EMData.build(data.numeric, data.mask, sample_weight=data.sample_weight)
+    gaussian = MixtureParams(weights=params.weights, families=(params.gaussian,))
+    resp = posterior(numeric, gaussian)[1]
+    if data.sample_weight is not None:
+        resp = resp * data.sample_weight[:, np.newaxis]
+    categorical = params.categorical.m_step(
+        observed_counts(data.codes, data.n_categories, resp), prior
+    )
+    families = tuple(
+        categorical if isinstance(family, CategoricalFamily) else family
+        for family in params.families
+    )
+    return replace(params, families=families)
 
 
 def _conditional_mean_filled(data, rows):
