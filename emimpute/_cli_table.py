@@ -140,6 +140,12 @@ def read_table(path, *, sep=None, decimal=".", index_col=()):
     try:
         if is_parquet(path):
             typed = pd.read_parquet(path)
+            # pandas restores the index it saved: a named one is a column of
+            # the file (pyarrow lists it) and comes back as one; an unnamed
+            # one (rows filtered before saving) is dropped. Rows are then
+            # numbered 0..n-1, as every output aligns them.
+            named = [name for name in typed.index.names if name is not None]
+            typed = typed.reset_index(drop=not named)
             header = [str(name) for name in typed.columns]
             typed.columns = header
             text = None
@@ -408,7 +414,7 @@ def _kind(table, j):
     if pd.api.types.is_numeric_dtype(column.dtype):
         return "numeric"
     cells = column[~table.missing[:, j]].astype(str)
-    numbers = pd.to_numeric(cells, errors="coerce").notna()
+    numbers = _numbers(cells, table.decimal).notna()
     if numbers.all() and len(cells):
         return "numeric"  # a Parquet column of numbers stored as text
     if numbers.any():
@@ -420,11 +426,20 @@ def _kind(table, j):
     return "text"
 
 
+def _numbers(cells, decimal):
+    """The numbers of text ``cells`` (NaN where not one), read with the
+    file's decimal mark: with ``,`` a cell holding a ``.`` is not a number
+    (it is text to pandas too), and ``1,5`` is 1.5."""
+    if decimal == ",":
+        cells = cells.where(~cells.str.contains(".", regex=False), "not a number")
+        cells = cells.str.replace(",", ".", regex=False)
+    return _pandas().to_numeric(cells, errors="coerce")
+
+
 def _first_text(table, j):
     """(row, cell) of the first cell of column ``j`` that is not a number."""
-    pd = _pandas()
     column = table.typed.iloc[:, j]
-    values = pd.to_numeric(column.astype(str), errors="coerce")
+    values = _numbers(column.astype(str), table.decimal)
     text = np.flatnonzero(values.isna().to_numpy() & ~table.missing[:, j])
     row = int(text[0]) if len(text) else 0
     cells = table.text if table.text is not None else table.typed

@@ -553,6 +553,16 @@ def test_numbers_written_with_a_comma_are_refused(capsys, tmp_path):
     rows = [line.split(";") for line in out.splitlines()]
     assert rows[:2] == [["a", "b"], ["1", "1,5"]] and rows[3] == ["3", "2,25"]
     assert 1.5 < float(rows[2][1].replace(",", ".")) < 2.25
+    # With --decimal , a column of such numbers and one text cell mixes
+    # numbers and text, as it does with "." (it was read as categories,
+    # each "1,5" a text, and its hole filled with another row's value); a
+    # "." number is text under ","; and so is a thousands separator.
+    for text in ("n.a.", "1.5", "1.234,5"):
+        path = _write(
+            tmp_path / "mixed.csv", f"x;y\n1,5;2,5\n2,5;\n3,5;4,0\n6,0;{text}\n"
+        )
+        status, _, err = _run(capsys, "impute", path, "--decimal", ",")
+        _assert_one_line_error(status, err, f"'{text}' in data row 4", "mixes numbers")
 
 
 def _mixed_clusters(tmp_path):

@@ -333,6 +333,33 @@ def test_parquet_keeps_the_types_of_columns_without_holes(capsys, tmp_path):
     assert got["x"].tolist() == frame["x"].tolist()
 
 
+def test_parquet_with_a_saved_pandas_index(capsys, tmp_path):
+    # pandas restores the index it saved: rows filtered before saving (an
+    # unnamed index 10..15) misaligned cluster's labels (12 rows for 6), and
+    # a named index, a column of the file, was dropped from impute's output.
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame(
+        {"a": [1.0, 2, 8, 9, 1.5, 8.5], "b": [1.0, None, 8, 9, 2, 8]},
+        index=range(10, 16),
+    )
+    filtered = tmp_path / "filtered.parquet"
+    frame.to_parquet(filtered)
+    labels = tmp_path / "labels.csv"
+    status, _, err = _run(
+        capsys, "cluster", filtered, "--n-components", "2", "-o", labels
+    )
+    assert status == 0, err
+    got = pd.read_csv(labels)
+    expected = EMMixture(2, random_state=0).fit_predict(frame.to_numpy())
+    assert got.shape == (6, 1)
+    assert len(set(zip(got["label"], expected, strict=True))) == 2  # a relabelling
+    keyed = tmp_path / "keyed.parquet"
+    frame.set_axis(list("uvwxyz")).rename_axis("key").to_parquet(keyed)
+    status, out, err = _run(capsys, "impute", keyed, "--exclude", "key")
+    assert status == 0, err
+    assert pd.read_csv(io.StringIO(out)).columns.tolist() == ["key", "a", "b"]
+
+
 def test_parquet_in_and_out(capsys, tmp_path):
     pytest.importorskip("pyarrow")
     frame = pd.read_csv(PENGUINS).drop(columns="year")
