@@ -520,7 +520,17 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
         for k, j in enumerate(table.categorical):
             column = out.iloc[:, j].to_numpy(dtype=object).copy()
             hole = table.missing[:, j]
-            column[hole] = categories[hole, k]
+            filled = categories[hole, k]
+            if table.text is not None and hole.any():
+                # The categories are the file's text; a typed column (bool,
+                # numbers) takes the value that text was read as, so that
+                # the column keeps one type (Parquet refuses mixed ones).
+                seen = ~hole
+                typed_value = dict(
+                    zip(table.text.iloc[:, j][seen], column[seen], strict=True)
+                )
+                filled = np.array([typed_value.get(c, c) for c in filled], dtype=object)
+            column[hole] = filled
             out.isetitem(j, column)
         return out
     out = table.text.copy()

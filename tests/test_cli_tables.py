@@ -360,6 +360,30 @@ def test_parquet_with_a_saved_pandas_index(capsys, tmp_path):
     assert pd.read_csv(io.StringIO(out)).columns.tolist() == ["key", "a", "b"]
 
 
+def test_parquet_output_of_imputed_bool_and_number_categories(capsys, tmp_path):
+    # The imputed categories are the file's text ("True", "2001"); in a
+    # typed column (bool, numbers) they must be the values that text was
+    # read as, or pyarrow refuses the mixed column (it crashed, exit 1).
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "x,flag,year\n1.0,True,2001\n2.0,,2001\n1.5,False,\n"
+        "3.0,True,2002\n,False,2001\n2.2,True,2002\n"
+    )
+    for options in (
+        ["--passthrough", "year"],
+        ["--passthrough", "flag", "--categorical", "year"],
+    ):
+        out = tmp_path / "out.parquet"
+        status, _, err = _run(capsys, "impute", path, *options, "-o", out)
+        assert status == 0, err
+        got = pd.read_parquet(out)
+        imputed = "flag" if "year" in options[1] else "year"
+        assert got[imputed].notna().all()
+        kinds = {type(v) for v in got[imputed]}
+        assert len(kinds) == 1 and kinds <= {bool, float}, kinds
+
+
 def test_parquet_in_and_out(capsys, tmp_path):
     pytest.importorskip("pyarrow")
     frame = pd.read_csv(PENGUINS).drop(columns="year")
