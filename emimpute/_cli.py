@@ -277,7 +277,7 @@ def run_impute(args):
         skip_non_numeric=ALL_NON_NUMERIC in passthrough,
         categorical=tuple(args.categorical or ()),
         detect=not args.no_categorical,
-        skip_option="--exclude" if args.exclude else "--passthrough",
+        skip_option=_skip_option(args.exclude, skip, "--passthrough"),
         # Only --no-categorical leaves text columns unmodelled, so only then
         # does the message that ends with the hint appear.
         hint=(
@@ -312,6 +312,13 @@ def run_impute(args):
         std = np.asarray(std, dtype=float)[:, numeric]
         _write(args.std, std_table(table, std), table.header, args, table)
     return 0
+
+
+def _skip_option(excluded, other, other_option):
+    """The option(s) that left columns out, as the messages name them."""
+    if excluded and other:
+        return f"--exclude or {other_option}"
+    return "--exclude" if excluded else other_option
 
 
 def _filled(args, table, imputed):
@@ -439,7 +446,7 @@ def run_cluster(args):
         skip_non_numeric=args.ignore_non_numeric,
         categorical=tuple(args.categorical or ()),
         detect=not args.no_categorical,
-        skip_option="--exclude" if args.exclude else "--ignore",
+        skip_option=_skip_option(args.exclude, args.ignore, "--ignore"),
         hint=(
             " or pass --ignore-non-numeric or --categorical to model them as categories"
         ),

@@ -114,6 +114,15 @@ def test_columns_selects_features(capsys, tmp_path):
     np.testing.assert_array_equal(pd.read_csv(out)["label"], expected)
     status, _, err = _run(capsys, "cluster", PENGUINS, "--columns", "beak")
     assert status == 2 and "--columns names no column 'beak'" in err
+    # The options that leave columns out are named as given (--exclude was
+    # named for an --ignore or --passthrough typo when both were used).
+    for command, option in (("cluster", "--ignore"), ("impute", "--passthrough")):
+        status, _, err = _run(
+            capsys, command, PENGUINS, option, "beak", "--exclude", "year"
+        )
+        assert status == 2 and f"--exclude or {option} names no column 'beak'" in err
+        status, _, err = _run(capsys, command, PENGUINS, option, "beak")
+        assert status == 2 and f": {option} names no column 'beak'" in err
 
 
 def test_semicolon_file_is_sniffed(capsys, tmp_path):

@@ -236,8 +236,14 @@ def test_make_missing_bad_parameters(kwargs, match):
 def test_make_missing_mar_needs_observed_driver():
     X = np.ones((10, 3))
     X[0, 0] = np.nan
-    with pytest.raises(ValueError, match="fully observed"):
+    with pytest.raises(ValueError, match="driver column 0 to be fully observed"):
         make_missing(X, missing_rate=0.1, mechanism="mar", driver=0)
+    # A DataFrame's driver is named by its name, however it was given.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["I", "J", "K"])
+    for driver in ("I", 0):
+        with pytest.raises(ValueError, match="driver column 'I' to be fully"):
+            make_missing(frame, missing_rate=0.1, mechanism="mar", driver=driver)
 
 
 def test_make_missing_single_feature():

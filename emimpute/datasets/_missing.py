@@ -171,8 +171,10 @@ def _driver_column(X, container, driver):
                 f"{names[driver]!r} is not numeric."
             ) from None
     if np.isnan(column).any():
+        named = f"{names[driver]!r}" if names else f"{driver}"
         raise ValueError(
-            f"mechanism='mar' needs column driver={driver} to be fully observed."
+            f"mechanism='mar' needs its driver column {named} to be fully "
+            "observed; drop or fill its missing rows, or choose another driver."
         )
     return column, driver
 
