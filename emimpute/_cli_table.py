@@ -494,6 +494,27 @@ def format_numbers(values, float_format=None, decimal="."):
     return text.astype(object)
 
 
+def _format_imputed_only(out, table, numbers, float_format):
+    """Float columns of ``out`` as text: ``float_format`` for the imputed
+    cells, the shortest exact text for the others (a typed input, Parquet,
+    has no verbatim text, and ``to_csv(float_format=...)`` would round the
+    observed cells too)."""
+    imputed = dict(zip(table.numeric, range(len(table.numeric)), strict=True))
+    for j in range(out.shape[1]):
+        values = out.iloc[:, j]
+        if values.dtype.kind != "f":
+            continue
+        values = values.to_numpy(dtype=float)
+        text = format_numbers(values, None, table.decimal)
+        if j in imputed:
+            hole = table.missing[:, j]
+            text[hole] = format_numbers(
+                numbers[hole, imputed[j]], float_format, table.decimal
+            )
+        text[np.isnan(values)] = None  # written empty (na_rep)
+        out.isetitem(j, text)
+
+
 def filled_table(table, numbers, categories, *, float_format=None, typed=False):
     """The table with its missing modelled cells filled.
 
@@ -532,6 +553,8 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
                 filled = np.array([typed_value.get(c, c) for c in filled], dtype=object)
             column[hole] = filled
             out.isetitem(j, column)
+        if not typed and float_format is not None:
+            _format_imputed_only(out, table, numbers, float_format)
         return out
     out = table.text.copy()
     for k, j in enumerate(table.numeric):

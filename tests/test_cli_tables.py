@@ -393,6 +393,24 @@ def test_parquet_output_of_imputed_bool_and_number_categories(capsys, tmp_path):
         assert len(kinds) == 1 and kinds <= {bool, float}, kinds
 
 
+def test_float_format_leaves_observed_cells_of_a_parquet_input_as_read(
+    capsys, tmp_path
+):
+    # A Parquet input has no verbatim text: to_csv(float_format=...) rounded
+    # the observed cells too (0.123456 written 0.1).
+    pytest.importorskip("pyarrow")
+    source = tmp_path / "in.parquet"
+    pd.DataFrame(
+        {"a": [0.123456, 0.5, None, 0.75], "b": [1.23456, 2.5, 3.25, None]}
+    ).to_parquet(source)
+    status, out, err = _run(capsys, "impute", source, "--float-format", "%.1f")
+    assert status == 0, err
+    rows = [line.split(",") for line in out.splitlines()]
+    assert rows[1] == ["0.123456", "1.23456"] and rows[2] == ["0.5", "2.5"]
+    assert rows[3][1] == "3.25" and len(rows[3][0].split(".")[1]) == 1
+    assert rows[4][0] == "0.75" and len(rows[4][1].split(".")[1]) == 1
+
+
 def test_parquet_in_and_out(capsys, tmp_path):
     pytest.importorskip("pyarrow")
     frame = pd.read_csv(PENGUINS).drop(columns="year")
