@@ -117,10 +117,8 @@ class FeatureSupport:
         columns,
         n_features,
         feature_names,
-        numeric,
-        mask,
     ):
-        """Validate the imputer's parameters against the data seen in fit.
+        """Validate the imputer's parameters against the features seen in fit.
 
         Parameters
         ----------
@@ -131,16 +129,15 @@ class FeatureSupport:
         n_features : int
             Number of input features.
         feature_names : ndarray of str or None
-        numeric, mask : ndarray of shape (n_samples, len(columns))
-            Their values and missingness mask.
 
         Raises
         ------
         ValueError
             When a bound is not a number, ``min_value > max_value`` for a
-            feature, a transformation is unknown or set on a categorical
-            feature, or the observed values lie outside a transformation's
-            domain; the message names the argument, the feature and the fix.
+            feature, or a transformation is unknown or set on a categorical
+            feature; the message names the argument, the feature and the
+            fix. Observed values outside a transformation's domain are
+            refused by :meth:`model_data`, at fit as after.
         """
         names = feature_names
         lower = _bound(
@@ -191,14 +188,12 @@ class FeatureSupport:
                     f"feature_transforms: feature {describe(j)} is categorical or "
                     f"entirely missing; transformations apply to numeric features."
                 )
-        support = cls(
+        return cls(
             lower=lower[columns],
             upper=upper[columns],
             transforms=tuple(transforms[columns]),
             described=tuple(describe(j) for j in columns),
         )
-        support.check_domain(numeric, mask)
-        return support
 
     def check_domain(self, numeric, mask):
         """Raise a clear error where an observed value lies outside the

@@ -613,28 +613,23 @@ def _check_labelled_features(data, classes, form, class_labels, columns, estimat
     A class's mean (and variance) of a feature comes from the rows of the
     class where the feature is observed; with fewer than
     ``form.observations_needed()`` per component among its labelled rows
-    (counted as in :func:`_check_labelled_rows`) and no unlabelled row to
-    learn it from, the likelihood does not depend on it, EM leaves it where
-    it started (a variance of ``reg_covar``), and it decides ``predict_proba``
+    (counted by :func:`_labelled_counts`) and no unlabelled row to learn it
+    from, the likelihood does not depend on it, EM leaves it where it
+    started (a variance of ``reg_covar``), and it decides ``predict_proba``
     for every row where the feature is observed. ``columns`` are the numeric
-    features' input indices, for the message. Cost ``O(n d C)``.
+    features' input indices, for the message. Cost ``O(n d)``.
     """
     if not data.n_numeric:
         return
-    weights = (
-        np.ones(len(data.labels)) if data.sample_weight is None else data.sample_weight
-    )
-    observed = ~data.mask & (weights > 0)[:, np.newaxis]
-    labelled = data.labels >= 0
-    if observed[~labelled].any(axis=0).all():
+    observed = ~data.mask
+    if data.sample_weight is not None:
+        observed &= (data.sample_weight > 0)[:, np.newaxis]
+    taught = observed[data.labels < 0].any(axis=0)  # by unlabelled rows
+    if taught.all():
         return
-    one_hot = data.labels[labelled, np.newaxis] == np.arange(classes.n_classes)
-    counts = np.maximum(
-        one_hot.T.astype(float) @ observed[labelled],
-        (one_hot * weights[labelled, np.newaxis]).T @ observed[labelled],
-    )
+    counts = _labelled_counts(data, classes.n_classes, observed)
     needed = form.observations_needed() * estimator.n_components_per_class
-    short = (counts < needed) & ~observed[~labelled].any(axis=0)
+    short = (counts < needed) & ~taught
     if not short.any():
         return
     c, j = np.argwhere(short)[0]
@@ -655,34 +650,50 @@ def _check_labelled_features(data, classes, form, class_labels, columns, estimat
     )
 
 
-def _check_labelled_rows(data, classes, form, class_labels, estimator):
-    """Raise a clear error when a class has too few labelled rows to start.
+def _labelled_counts(data, n_classes, observed):
+    """Labelled rows of positive weight per class and column of ``observed``.
 
-    A labelled row counts when it has a numeric entry observed (any row
-    counts without numeric features) and a positive sample weight; each
-    class needs enough of them for its components' covariances
-    (``form.rows_needed``). With sample weights a class has the larger of
-    its number of such rows and their summed weight: a row of integer
-    weight ``w`` counts as its ``w`` copies would, and small fractional
-    weights do not make a class short.
+    ``observed`` is ``(n_samples, m)`` bool; the count of class ``c`` and
+    column ``j`` is the larger of the number of its labelled rows where
+    ``observed[:, j]`` and their summed sample weight (a row of integer
+    weight ``w`` counts as its ``w`` copies, and small fractional weights
+    do not make a class short). Returns ``(n_classes, m)``; ``O(n m)``.
     """
     counted = data.labels >= 0
     if data.sample_weight is not None:
         counted &= data.sample_weight > 0
+    n_columns = observed.shape[1]
+    cells = observed[counted]
+    # One bincount over (class, column) pairs: the class's index times the
+    # number of columns plus the column's.
+    pairs = data.labels[counted][:, np.newaxis] * n_columns + np.arange(n_columns)
+    size = n_classes * n_columns
+    counts = np.bincount(pairs[cells], minlength=size).astype(float)
+    if data.sample_weight is not None:
+        weights = np.broadcast_to(
+            data.sample_weight[counted][:, np.newaxis], cells.shape
+        )
+        weighted = np.bincount(pairs[cells], weights=weights[cells], minlength=size)
+        counts = np.maximum(counts, weighted)
+    return counts.reshape(n_classes, n_columns)
+
+
+def _check_labelled_rows(data, classes, form, class_labels, estimator):
+    """Raise a clear error when a class has too few labelled rows to start.
+
+    A labelled row counts when it has a numeric entry observed (any row
+    counts without numeric features) and a positive sample weight, as
+    :func:`_labelled_counts` counts rows; each class needs enough of them
+    for its components' covariances (``form.rows_needed``).
+    """
     n_components = estimator.n_components_per_class
     if data.n_numeric:
-        counted &= ~data.mask.all(axis=1)
+        informative = ~data.mask.all(axis=1)
         per_component, in_all = form.rows_needed(classes.n_components, data.n_numeric)
     else:
+        informative = np.ones(len(data.labels), dtype=bool)
         per_component, in_all = 1, classes.n_components
-    counts = np.bincount(data.labels[counted], minlength=classes.n_classes)
-    if data.sample_weight is not None:
-        weighted = np.bincount(
-            data.labels[counted],
-            weights=data.sample_weight[counted],
-            minlength=classes.n_classes,
-        )
-        counts = np.maximum(counts, weighted)
+    counts = _labelled_counts(data, classes.n_classes, informative[:, np.newaxis])[:, 0]
     needed = per_component * n_components
     covariance_type = estimator.covariance_type
     short = np.flatnonzero(counts < needed)

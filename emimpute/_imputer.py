@@ -514,6 +514,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             The fitted imputer.
         """
         lazy = is_dask_array(X)
+        weights = None  # a dask fit refuses weights (_dask_input)
         if lazy:
             table, empty = self._dask_input(X, sample_weight)
         else:
@@ -533,7 +534,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 "parameter_uncertainty needs sample_posterior=True: a parameter "
                 "draw only matters for draws of the missing entries."
             )
-        model_data, log_jacobian = self._fit_support(X, table, sample_weight, lazy)
+        model_data, log_jacobian = self._fit_support(X, table, weights, lazy)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
         # In the data's units, as score: the model's density of the
@@ -575,30 +576,22 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
 
-    def _fit_support(self, X, table, sample_weight, lazy):
+    def _fit_support(self, X, table, weights, lazy):
         """The bounds and transformations (``_support``); the data the model
-        sees, and the mean over rows (by weight) of the transformations' log
-        Jacobian on it."""
-        columns = table.numeric_columns[self._numeric_kept]
+        sees (its domains checked by ``model_data``), and the mean over rows
+        (by the validated ``weights``) of the transformations' log Jacobian
+        on it."""
         if lazy:
             data = DaskData.build(X[:, self._kept])
-            # Nothing to check the transformations' domains on: refused below.
-            numeric = np.empty((0, len(columns)))
-            mask = np.empty((0, len(columns)), dtype=bool)
         else:
-            data = self._engine_data(
-                table, sample_weight=check_sample_weight(sample_weight, table.mask)
-            )
-            numeric, mask = data.numeric, data.mask
+            data = self._engine_data(table, sample_weight=weights)
         self._support = FeatureSupport.fit(
             self.min_value,
             self.max_value,
             self.feature_transforms,
-            columns=columns,
+            columns=table.numeric_columns[self._numeric_kept],
             n_features=self.n_features_in_,
             feature_names=getattr(self, "feature_names_in_", None),
-            numeric=numeric,
-            mask=mask,
         )
         if lazy:
             refuse_unsupported(

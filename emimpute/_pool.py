@@ -470,8 +470,8 @@ def _coefficients(estimator):
     return np.concatenate([intercept, coef]), len(intercept)
 
 
-def _coefficient_names(estimator, X):
-    """Names of :func:`_coefficients`' terms, in their order.
+def _coefficient_names(estimator, X, n_terms, n_intercept):
+    """Names of the ``n_terms`` terms of :func:`_coefficients`, in order.
 
     ``intercept`` and the features' names (``x0, x1, ...`` without column
     names); a multiclass (or multi-output) model has a row of coefficients
@@ -482,21 +482,19 @@ def _coefficient_names(estimator, X):
         if hasattr(X, "columns")
         else [f"x{j}" for j in range(np.shape(X)[1])]
     )
-    coef = np.atleast_2d(estimator.coef_)
-    n_rows = coef.shape[0] if np.ndim(estimator.coef_) == 2 else 1
-    terms, n_intercept = _coefficients(estimator)
-    per_row = ["intercept"] * (n_intercept // n_rows) + features
+    coef = estimator.coef_
+    n_rows = np.shape(coef)[0] if np.ndim(coef) == 2 else 1
     if n_rows == 1:
-        names = per_row
+        names = ["intercept"] * n_intercept + features
     else:
         classes = getattr(estimator, "classes_", None)
         labels = classes if classes is not None and len(classes) == n_rows else None
         labels = range(n_rows) if labels is None else labels
         intercepts = [f"{c}:intercept" for c in labels][:n_intercept]
         names = intercepts + [f"{c}:{f}" for c in labels for f in features]
-    if len(names) != len(terms):
+    if len(names) != n_terms:
         raise ValueError(
-            f"{type(estimator).__name__} has {len(terms)} coefficients "
+            f"{type(estimator).__name__} has {n_terms} coefficients "
             f"(intercept_ and coef_), which fit_and_pool cannot name from "
             f"{len(features)} features; pass a statsmodels model, or pool "
             "the estimates yourself with pool()."
@@ -645,7 +643,7 @@ def fit_and_pool(
         terms, n_intercept = _coefficients(fitted)
         estimates.append(terms)
         if names is None:
-            names = _coefficient_names(fitted, X)
+            names = _coefficient_names(fitted, X, len(terms), n_intercept)
         if callable(variance):
             covariances.append(np.asarray(variance(fitted, X, target_values)))
             continue

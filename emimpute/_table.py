@@ -811,6 +811,7 @@ def _numeric_dtype(X, container, columns):
     """float32 when every numeric column of ``X`` is float32, else float64."""
     if len(columns) == 0:
         return np.float64
+    float32 = np.float32
     if container == "numpy":
         dtypes = [X.dtype]
     elif container == "pandas":
@@ -818,13 +819,10 @@ def _numeric_dtype(X, container, columns):
     else:
         import polars as pl
 
+        float32 = pl.Float32
         schema = list(X.schema.values())
-        return (
-            np.float32
-            if all(schema[j] == pl.Float32 for j in columns)
-            else (np.float64)
-        )
-    return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
+        dtypes = [schema[j] for j in columns]
+    return np.float32 if all(d == float32 for d in dtypes) else np.float64
 
 
 def encode(X, layout, *, missing_values=np.nan):

@@ -17,6 +17,8 @@ from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.cluster import KMeans, kmeans_plusplus
 
 from emimpute._em._categorical import CategoricalFamily, observed_counts
+from emimpute._em._data import EMData
+from emimpute._em._estep import posterior
 from emimpute._em._gaussian import GaussianFamily, complete_data_statistics
 from emimpute._em._labels import LabelFamily, LabelStats
 from emimpute._em._mstep import m_step
@@ -429,10 +431,6 @@ def _categories_of_given_start(data, params, prior):
     responsibilities of the given Gaussian start on the numeric entries.
     Cost: one E-step on the numeric columns.
     """
-    # Imported here: the E-step's modules import this one's neighbours.
-    from emimpute._em._data import EMData
-    from emimpute._em._estep import posterior
-
     numeric = EMData.build(data.numeric, data.mask, sample_weight=data.sample_weight)
     gaussian = MixtureParams(weights=params.weights, families=(params.gaussian,))
     resp = posterior(numeric, gaussian)[1]
