@@ -173,6 +173,7 @@ def fit_em(
     classes=None,
     n_components=None,
     prior=None,
+    units_offset=0.0,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -193,6 +194,9 @@ def fit_em(
         Overrides ``estimator.n_components`` (a selection's candidates).
     prior : 'default' or ConjugatePrior, default=None
         Overrides ``estimator.prior``.
+    units_offset : float, default=0.0
+        The mean log-Jacobian from ``data``'s units to the estimator's (see
+        ``run_em``).
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -224,6 +228,7 @@ def fit_em(
         previous_lower_bound=(
             None if start is None else getattr(estimator, "lower_bound_", None)
         ),
+        units_offset=units_offset,
         **initial,
     )
     check_fitted_variances(result, data, config.prior.reg_covar)

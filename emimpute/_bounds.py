@@ -291,11 +291,24 @@ class FeatureSupport:
         The density of a row's observed entries in the data's units is that
         of the transformed entries times this Jacobian.
         """
+        return self._model_log_jacobian(self.to_model(numeric), mask)
+
+    def mean_log_jacobian(self, model_data):
+        """The weighted mean over rows of :meth:`log_jacobian`.
+
+        Of ``model_data``, already in model space (``model_data(data)``):
+        the offset from the model's log-likelihood per row to the data's.
+        """
         if all(name is None for name in self.transforms):
-            return np.zeros(len(numeric))
+            return 0.0  # also for a Dask array's data, which has no rows here
+        per_row = self._model_log_jacobian(model_data.numeric, model_data.mask)
+        return float(np.average(per_row, weights=model_data.sample_weight))
+
+    def _model_log_jacobian(self, values, mask):
+        if all(name is None for name in self.transforms):
+            return np.zeros(len(values))
         with np.errstate(divide="ignore", invalid="ignore"):
-            slope = self.derivative(self.to_model(numeric))
-            return np.where(mask, 0.0, -np.log(slope)).sum(axis=1)
+            return np.where(mask, 0.0, -np.log(self.derivative(values))).sum(axis=1)
 
     def outside(self, values):
         """True where a data-unit value lies outside its feature's bounds."""

@@ -534,12 +534,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 "parameter_uncertainty needs sample_posterior=True: a parameter "
                 "draw only matters for draws of the missing entries."
             )
-        model_data, log_jacobian = self._fit_support(X, table, weights, lazy)
+        model_data = self._fit_support(X, table, weights, lazy)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
-        # In the data's units, as score: the model's density of the
-        # transformed features times the transformations' Jacobian.
-        self.lower_bound_ = result.lower_bound + log_jacobian
+        self.lower_bound_ = result.lower_bound
         # The parameter draws refit to (or augment) the training data, in the
         # units the model was fit in.
         self._fit_data = None
@@ -577,10 +575,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
 
     def _fit_support(self, X, table, weights, lazy):
-        """The bounds and transformations (``_support``); the data the model
-        sees (its domains checked by ``model_data``), and the mean over rows
-        (by the validated ``weights``) of the transformations' log Jacobian
-        on it."""
+        """The bounds and transformations (``_support``), and the data the
+        model sees (its domains checked by ``model_data``)."""
         if lazy:
             data = DaskData.build(X[:, self._kept])
         else:
@@ -602,27 +598,35 @@ class EMImputer(TransformerMixin, BaseEstimator):
                     "parameter_uncertainty": bool(self.parameter_uncertainty),
                 }
             )
-        model_data = self._support.model_data(data)
-        if lazy:
-            return model_data, 0.0
-        log_jacobian = self._support.log_jacobian(data.numeric, data.mask)
-        return model_data, float(np.average(log_jacobian, weights=data.sample_weight))
+        return self._support.model_data(data)
 
     def _fit_model(self, model_data):
         """EM on the model's data: one fit, or the choice of 'auto' components."""
         # A refit keeps no choice of an earlier 'auto' fit.
         self.__dict__.pop("held_out_errors_", None)
+
+        def fit(data, n_components=None, prior=None):
+            # The log-likelihoods reported (progress, lower_bound_) in the
+            # data's units, as score's: the model's density of the
+            # transformed features times the transformations' Jacobian.
+            return fit_em(
+                self,
+                data,
+                standardise=True,
+                n_components=n_components,
+                prior=prior,
+                units_offset=self._support.mean_log_jacobian(data),
+            )
+
         if self.n_components != "auto":
-            return fit_em(self, model_data, standardise=True)
+            return fit(model_data)
         # Maximum-likelihood mixtures overfit tables of a few hundred rows
         # (see n_components): 'auto' is MAP-EM by default.
         prior = "default" if self.prior is None else self.prior
         result, table = select_by_held_out_cells(
             model_data,
             AUTO_COMPONENTS,
-            lambda data, k: fit_em(
-                self, data, standardise=True, n_components=k, prior=prior
-            ),
+            lambda data, k: fit(data, k, prior),
             random_state=check_random_state(self.random_state),
             fraction=AUTO_HELD_OUT_FRACTION,
         )

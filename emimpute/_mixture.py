@@ -338,6 +338,7 @@ class EMMixture(DensityMixin, BaseEstimator):
     def _validate_X(self, X, *, reset):
         return validate_with_nan(self, X, reset=reset)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the model parameters with the EM algorithm.
 
@@ -360,7 +361,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         self : object
             The fitted mixture.
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self._fit(X, sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -383,6 +384,17 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
+        data = self._fit(X, sample_weight)
+        if is_dask_array(X):
+            return self.predict(X)
+        # A final E-step with the kept parameters, so that the labels of
+        # fit_predict(X) always equal fit(X).predict(X), whichever of the
+        # n_init runs won. fit skips it: a row of weight 0 need not have a
+        # label (its category may have probability 0 in every component).
+        return weighted_log_prob(data, self._fitted_params()).argmax(axis=1)
+
+    def _fit(self, X, sample_weight):
+        """Fit by EM and store the fitted attributes; the engine's data."""
         if is_dask_array(X):
             table = dask_fit_input(self, X, sample_weight)
             data = DaskData.build(X)
@@ -413,12 +425,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             precisions_init=precisions,
         )
         store_fitted(self, result, table, form, output_dtype(data))
-        if is_dask_array(X):
-            return self.predict(X)
-        # A final E-step with the kept parameters, so that the labels of
-        # fit_predict(X) always equal fit(X).predict(X), whichever of the
-        # n_init runs won.
-        return weighted_log_prob(data, result.params).argmax(axis=1)
+        return data
 
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams`` (float64)."""

@@ -748,9 +748,8 @@ def select_by_held_out_cells(
     """
     folds = held_out_folds(data, fraction, random_state)
     weights = np.concatenate([fold.cell_weights for fold in folds])
-    if len(weights) == 0 or weights.sum() <= 0.0:
-        # Too few observed cells to hide any (or only cells of rows of
-        # weight 0 hidden): nothing can be compared.
+    if len(weights) == 0:
+        # Too few observed cells to hide any: nothing can be compared.
         candidates = list(candidates)[:1]
     errors = []
 
@@ -766,7 +765,7 @@ def select_by_held_out_cells(
                 ]
             )
         )
-        # The weighted mean (weights.sum() is 0 only with one candidate).
+        # The weighted mean (no cells only with one candidate).
         total = weights.sum()
         return {"score": float(errors[-1] @ weights / total) if total else np.nan}
 

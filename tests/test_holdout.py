@@ -50,6 +50,28 @@ def test_folds_hide_disjoint_observed_cells_and_cover_a_small_table():
         assert fold.cell_weights.shape == (fold.n_hidden,)
 
 
+def test_folds_never_hide_cells_of_rows_of_weight_zero():
+    # Their errors would be weighed by 0: hiding them would only spend the
+    # held-out budget; every other observed cell is still hidden once.
+    data = _mixed_data(np.random.default_rng(3))
+    weights = np.ones(data.n_samples)
+    weights[::4] = 0.0
+    weighted = EMData.build(
+        data.numeric,
+        data.mask,
+        data.codes,
+        data.n_categories,
+        sample_weight=weights,
+    )
+    folds = held_out_folds(weighted, 0.25, np.random.RandomState(0))
+    numeric = sum(fold.numeric.astype(int) for fold in folds)
+    codes = sum(fold.codes.astype(int) for fold in folds)
+    counted = (weights > 0)[:, np.newaxis]
+    np.testing.assert_array_equal(numeric.astype(bool), ~data.mask & counted)
+    np.testing.assert_array_equal(codes.astype(bool), (data.codes >= 0) & counted)
+    assert all((fold.cell_weights > 0).all() for fold in folds)
+
+
 def test_folds_of_a_large_table_and_thin_columns():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((5000, 4))
@@ -232,11 +254,11 @@ def test_auto_is_reproducible(random_state):
     np.testing.assert_array_equal(fits[0].means_, fits[1].means_)
 
 
-def test_auto_when_every_hidden_cell_has_weight_zero():
-    # A large table hides one group of cells; with weight only on a
-    # 10-row domain, that group may hold none of its cells: nothing can be
-    # compared, so one component is fit (it was an IndexError, then a
-    # weighted "mean" divided by max(total, 1)).
+def test_auto_hides_cells_of_the_weighted_rows_only():
+    # Weight only on a 10-row domain of a large table: the held-out cells
+    # are that domain's, so the candidates are compared on them (a random
+    # group of the whole table's cells held none of them: nothing was
+    # compared, and one component was fit by default).
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12000, 2))
     X[:, 1] += X[:, 0]
@@ -245,6 +267,7 @@ def test_auto_when_every_hidden_cell_has_weight_zero():
     weights[:10] = 1.0
     imputer = EMImputer(n_components="auto", random_state=2)
     imputer.fit(X, sample_weight=weights)
+    errors = imputer.held_out_errors_
+    assert len(errors) > 1 and np.isfinite(list(errors.values())).all()
+    # One Gaussian made the data: the one-standard-error choice keeps it.
     assert imputer.n_components_ == 1
-    assert list(imputer.held_out_errors_) == [1]
-    assert np.isnan(imputer.held_out_errors_[1])

@@ -100,6 +100,32 @@ def test_logging_route(caplog, capsys, Estimator):
     kept = [r.em_log_likelihood for r in iterations if r.em_run == best.em_run]
     if hasattr(model, "lower_bounds_"):
         np.testing.assert_array_equal(kept, model.lower_bounds_)
+    # In lower_bound_'s units (EMImputer fits standardised data: it logged
+    # the standardised model's log-likelihood).
+    assert best.em_log_likelihood == kept[-1] == model.lower_bound_
+
+
+def test_imputer_logs_in_the_units_of_its_transformed_features(caplog):
+    X = np.exp(_data())
+    imputer = EMImputer(feature_transforms={0: "log", 2: "log"}, random_state=0)
+    with caplog.at_level(logging.INFO, logger="emimpute"):
+        imputer.fit(X)
+    (end,) = [r for r in caplog.records if "after" in r.message]
+    # The model's density of the logs times the Jacobian: what score gives.
+    assert end.em_log_likelihood == imputer.lower_bound_
+    # lower_bound_ is that of the parameters before the last M-step, which
+    # raised it by less than tol: it is score's to within tol, from below.
+    assert 0.0 <= imputer.score(X) - imputer.lower_bound_ < imputer.tol
+
+
+def test_a_start_fit_inside_a_run_is_not_logged(caplog):
+    # The hierarchical start fits one Gaussian first, to fill the holes it
+    # clusters: not a run of the user's fit.
+    with caplog.at_level(logging.INFO, logger="emimpute"):
+        EMMixture(2, init_params="hierarchical", random_state=0).fit(_data())
+    assert [r.message.split(" ")[:5] for r in caplog.records] == [
+        ["EM", "run", "1", "of", "1"]
+    ] * 2
 
 
 def test_logging_at_info_shows_runs_only(caplog):

@@ -109,6 +109,34 @@ def test_zero_weight_drops_the_row():
     _assert_same_mixture(weighted, dropped)
 
 
+def test_category_seen_only_on_a_row_of_weight_zero():
+    # With category_smoothing=0 the category has probability 0 in every
+    # component: fit drops the row as any row of weight 0 (it used to label
+    # every row after the fit, and fail on it); fit_predict and predict,
+    # which must label it, say why they cannot.
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=40),
+            "c": pd.Categorical(rng.choice(["x", "y"], 40), categories=["x", "y", "z"]),
+        }
+    )
+    X.loc[0, "c"] = "z"
+    weights = np.ones(40)
+    weights[0] = 0.0
+    weighted = EMMixture(2, category_smoothing=0, **SETTINGS)
+    weighted.fit(X, sample_weight=weights)
+    dropped = EMMixture(2, category_smoothing=0, **SETTINGS).fit(X.iloc[1:])
+    _assert_same_mixture(weighted, dropped)
+    message = r"1 row\(s\) of X \(the first at index 0\).*category_smoothing > 0"
+    with pytest.raises(ValueError, match=message):
+        weighted.predict(X)
+    with pytest.raises(ValueError, match=message):
+        EMMixture(2, category_smoothing=0, **SETTINGS).fit_predict(
+            X, sample_weight=weights
+        )
+
+
 def test_imputer_feature_observed_only_on_rows_of_weight_zero_is_skipped():
     # As if those rows were dropped: the "Skipping features" warning and the
     # same imputations of the other features (it was the empty-feature

@@ -210,10 +210,16 @@ def check_log_densities(log_density):
         return
     if np.any(np.isnan(log_density) | (log_density == np.inf)):
         raise ValueError(_OVERFLOW)
-    if np.any(np.all(log_density == -np.inf, axis=1)):
+    impossible = np.flatnonzero(np.all(log_density == -np.inf, axis=1))
+    if len(impossible):
         raise ValueError(
-            _OVERFLOW[:-1] + ", or holds a category that has probability 0 in "
-            "every component (possible with category_smoothing=0; set it > 0)."
+            f"No component can have produced {len(impossible)} row(s) of X "
+            f"(the first at index {impossible[0]}): each holds values far "
+            "outside the range of the training data (scale the data), or a "
+            "category of probability 0 in every component (possible with "
+            "category_smoothing=0 when a category was never seen in fit, or "
+            "only on rows of weight 0: set category_smoothing > 0); or "
+            "remove those rows."
         )
 
 

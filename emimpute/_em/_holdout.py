@@ -104,7 +104,8 @@ def held_out_folds(data, fraction, random_state, *, min_cells=MIN_HELD_OUT_CELLS
     every group): on a small table one split hides too few cells to tell
     the candidates apart, while on a large one a single split is plenty.
     Within a group, a column that would keep fewer than two observed cells
-    keeps all of them. Labels and sample weights are kept.
+    keeps all of them. Labels and sample weights are kept; the cells of
+    rows of weight 0 are never hidden.
 
     Parameters
     ----------
@@ -128,8 +129,15 @@ def held_out_folds(data, fraction, random_state, *, min_cells=MIN_HELD_OUT_CELLS
     (4, 40)
     """
     n_groups = max(1, round(1.0 / fraction))
-    numeric = _fold_of_each_cell(~data.mask, n_groups, random_state)
-    codes = _fold_of_each_cell(data.codes >= 0, n_groups, random_state)
+    # A row of weight 0 counts for nothing in a fit or in a score: hiding
+    # its cells would spend the held-out budget on errors weighed by 0.
+    counted = (
+        np.ones((data.n_samples, 1), dtype=bool)
+        if data.sample_weight is None
+        else (data.sample_weight > 0)[:, np.newaxis]
+    )
+    numeric = _fold_of_each_cell(~data.mask & counted, n_groups, random_state)
+    codes = _fold_of_each_cell((data.codes >= 0) & counted, n_groups, random_state)
     n_observed = (numeric >= 0).sum() + (codes >= 0).sum()
     n_folds = int(
         np.clip(np.ceil(min_cells * n_groups / max(n_observed, 1)), 1, n_groups)

@@ -465,7 +465,8 @@ def _conditional_mean_filled(data, rows):
     with warnings.catch_warnings():
         # A first imputation need not have converged.
         warnings.simplefilter("ignore")
-        result = run_em(subset, config)
+        # Quiet: not a run of the user's fit, to show in its progress.
+        result = run_em(subset, config, quiet=True)
     return complete(subset, result.params, scaling=result.scaling).numeric
 
 

@@ -25,13 +25,13 @@ class EMResult:
         standardised numeric columns when ``scaling`` is set).
     lower_bound : float
         The objective at the best run's last E-step, per sample: the
-        observed-data log-likelihood in the data's units, plus, with a
+        observed-data log-likelihood in the caller's units (the data's, or
+        ``units_offset`` away from them), plus, with a
         conjugate prior (MAP-EM), the log-prior density of the parameters
         (of the standardised model when ``scaling`` is set) divided by the
         number of rows.
     lower_bounds : list of float
-        Its value at each iteration of the best run (of the data as fit:
-        standardised when ``scaling`` is set).
+        Its value at each iteration of the best run, in the same units.
     n_iter : int
         Iterations of the best run.
     converged : bool
@@ -48,7 +48,16 @@ class EMResult:
     scaling: Scaling | None = None
 
 
-def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
+def run_em(
+    data,
+    config,
+    *,
+    start=None,
+    previous_lower_bound=None,
+    units_offset=0.0,
+    quiet=False,
+    **initial,
+):
     """Fit a mixture to incomplete data by EM.
 
     Each iteration computes, in one pass over the rows, the observed-data
@@ -82,6 +91,14 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
         change is measured from it, as scikit-learn's ``GaussianMixture``
         does, so that repeated fits of one iteration each detect
         convergence instead of restarting from ``-inf``.
+    units_offset : float, default=0.0
+        The mean log-Jacobian from ``data``'s units to the caller's (a
+        transformation of the features the caller applied): added, with the
+        standardisation's, to every log-likelihood reported, so that the
+        progress lines, the log records and the result are all in the
+        caller's units.
+    quiet : bool, default=False
+        No progress lines or log records (an inner fit, such as a start's).
     **initial
         Validated ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -96,10 +113,11 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
         positive definite; the message says what to change.
     """
     scaling = None
-    log_jacobian = 0.0
+    # From the model's (standardised) units to the caller's.
+    offset = units_offset
     if config.standardise and data.n_numeric:
         scaling = data.fit_scaling()
-        log_jacobian = data.mean_log_jacobian(scaling)
+        offset -= data.mean_log_jacobian(scaling)
         data = data.standardised(scaling)
     check_range(data, scaling)
     config = replace(
@@ -119,8 +137,10 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
             previous=(
                 -np.inf
                 if start is None or previous_lower_bound is None
-                else previous_lower_bound + log_jacobian
+                else previous_lower_bound
             ),
+            offset=offset,
+            quiet=quiet,
         )
         params = start
         if params is None:
@@ -146,10 +166,11 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
             if monitor.report(lower_bound):
                 break
         monitor.finish()
+        lower_bound += offset
         if best is None or lower_bound > best.lower_bound:
             best = EMResult(
                 params=params,
-                lower_bound=lower_bound,
+                lower_bound=float(lower_bound),
                 lower_bounds=list(monitor.history),
                 n_iter=len(monitor.history),
                 converged=monitor.converged,
@@ -166,14 +187,5 @@ def run_em(data, config, *, start=None, previous_lower_bound=None, **initial):
             "degenerate data.",
             ConvergenceWarning,
             stacklevel=user_stacklevel(),
-        )
-    if scaling is not None:
-        best = EMResult(
-            params=best.params,
-            lower_bound=float(best.lower_bound - log_jacobian),
-            lower_bounds=best.lower_bounds,
-            n_iter=best.n_iter,
-            converged=best.converged,
-            scaling=scaling,
         )
     return best

@@ -52,12 +52,20 @@ class ConvergenceMonitor:
         Number of runs of the fit (``n_init``), for the log records.
     previous : float, default=-inf
         The value before this run's first iteration: a warm start's previous
-        lower bound, so that a run of one iteration can converge.
+        lower bound (in the reported units, ``offset`` included), so that a
+        run of one iteration can converge.
+    offset : float, default=0.0
+        Added to every value reported: the mean log-Jacobian from the
+        model's data to the caller's units (a standardisation, a
+        transformation), so that the history, the printed lines and the log
+        records are in the units of the estimator's ``lower_bound_``.
+    quiet : bool, default=False
+        Neither print nor log (an inner fit, such as a start's).
 
     Attributes
     ----------
     history : list of float
-        The log-likelihood at each iteration.
+        The log-likelihood at each iteration (``offset`` included).
     converged : bool
 
     Examples
@@ -78,11 +86,15 @@ class ConvergenceMonitor:
         warn_on_decrease=True,
         n_runs=1,
         previous=-np.inf,
+        offset=0.0,
+        quiet=False,
     ):
         self.tol = tol
+        self.offset = offset
         self.previous = previous
         self.warn_on_decrease = warn_on_decrease
-        self.verbose = verbose
+        self.verbose = 0 if quiet else verbose
+        self.quiet = quiet
         self.verbose_interval = verbose_interval
         self.init_index = init_index
         self.n_runs = n_runs
@@ -100,7 +112,7 @@ class ConvergenceMonitor:
     def _log(self, level, message, *args, **figures):
         # isEnabledFor first: an unrouted logger costs one check per
         # iteration, nothing is formatted.
-        if logger.isEnabledFor(level):
+        if not self.quiet and logger.isEnabledFor(level):
             figures = {
                 "em_run": self.init_index + 1,
                 "em_n_runs": self.n_runs,
@@ -111,7 +123,11 @@ class ConvergenceMonitor:
             logger.log(level, message, *run, *args, extra=figures)
 
     def report(self, lower_bound):
-        """Record one iteration's log-likelihood; return whether converged."""
+        """Record one iteration's log-likelihood; return whether converged.
+
+        ``lower_bound`` is in the model's units (``offset`` is added).
+        """
+        lower_bound = lower_bound + self.offset
         previous = self.history[-1] if self.history else self.previous
         self.history.append(lower_bound)
         change = lower_bound - previous
