@@ -274,6 +274,25 @@ def test_clear_errors():
         EMMixture(2, weights_init=[0.2, 0.2]).fit(_blobs(np.random.default_rng(0)))
 
 
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_subnormal_precisions_init_is_refused(covariance_type):
+    # 1 / 1e-310 overflows: the first E-step's log-likelihood was -inf, and
+    # the message blamed a degenerate model and asked for more reg_covar.
+    # GaussianMixture fits from such a start (its first E-step flat).
+    X = _blobs(np.random.default_rng(0))
+    shape = (1, X.shape[1]) if covariance_type == "diag" else (1,)
+    subnormal = EMMixture(
+        1, covariance_type=covariance_type, precisions_init=np.full(shape, 1e-310)
+    )
+    with pytest.raises(ValueError, match="below 1 / 1.8e.308.*overflow float64"):
+        subnormal.fit(X)
+    tiny = EMMixture(
+        1, covariance_type=covariance_type, precisions_init=np.full(shape, 1e-300)
+    ).fit(X)
+    reference = GaussianMixture(1, covariance_type=covariance_type).fit(X)
+    np.testing.assert_allclose(tiny.means_, reference.means_, rtol=0, atol=1e-12)
+
+
 def test_verbose_prints_progress(capsys):
     X = _blobs(np.random.default_rng(10))
     EMMixture(3, verbose=2, verbose_interval=1, random_state=0).fit(X)

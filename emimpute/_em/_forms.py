@@ -297,6 +297,14 @@ class DiagonalForm:
             raise ValueError(
                 f"'{self.name} precision' in precisions_init should be positive"
             )
+        # A subnormal precision's variance, 1 / precision, overflows float64.
+        if np.any(precisions < 1.0 / np.finfo(float).max):
+            raise ValueError(
+                f"'{self.name} precision' in precisions_init holds values "
+                f"below 1 / {np.finfo(float).max:.3g} (min {precisions.min():.3g}):"
+                " their variances overflow float64. Give larger precisions, "
+                "or leave precisions_init=None."
+            )
 
 
 FULL = DenseForm("full", shared=False)
