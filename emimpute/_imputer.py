@@ -262,7 +262,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         delta method's ``|g'(m)| s``, with ``m`` and ``s`` the conditional
         mean and standard deviation of the transformed feature and ``g``
         the back-transformation. ``score`` includes the transformations'
-        Jacobian, so it stays a density of the data in its units.
+        Jacobian, so it stays a density of the data in its units (+inf, as
+        is ``lower_bound_``, for data with an observed 0 in a 'sqrt'
+        feature, where that density is infinite).
 
     Attributes
     ----------

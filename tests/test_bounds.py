@@ -174,3 +174,20 @@ def test_lower_bound_is_in_the_data_units_with_transformations():
     X[rng.uniform(size=X.shape) < 0.2] = np.nan
     imputer = EMImputer(feature_transforms=["log", "log"], tol=1e-10).fit(X)
     assert abs(imputer.lower_bound_ - imputer.score(X)) < 1e-9
+
+
+def test_sqrt_feature_with_an_observed_zero_converges():
+    # The density of a 'sqrt' feature at 0 is infinite in the data's units
+    # (the Jacobian 1 / (2 sqrt x)): lower_bound_ and score are +inf, but
+    # convergence is judged on the model's log-likelihood, which is finite
+    # (with the infinite offset in every reported value, every change was
+    # NaN and the fit ran to max_iter).
+    rng = np.random.default_rng(6)
+    X = rng.gamma(2.0, size=(200, 3))
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    X[0, 0] = 0.0
+    imputer = EMImputer(feature_transforms={0: "sqrt"}).fit(X)
+    assert imputer.converged_ and imputer.n_iter_ < imputer.max_iter
+    assert imputer.lower_bound_ == imputer.score(X) == np.inf
+    reference = EMImputer(feature_transforms={0: "sqrt"}).fit(X[1:])
+    assert reference.converged_ and np.isfinite(reference.lower_bound_)

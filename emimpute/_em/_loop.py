@@ -137,7 +137,7 @@ def run_em(
             previous=(
                 -np.inf
                 if start is None or previous_lower_bound is None
-                else previous_lower_bound
+                else previous_lower_bound - offset
             ),
             offset=offset,
             quiet=quiet,

@@ -51,14 +51,16 @@ class ConvergenceMonitor:
     n_runs : int, default=1
         Number of runs of the fit (``n_init``), for the log records.
     previous : float, default=-inf
-        The value before this run's first iteration: a warm start's previous
-        lower bound (in the reported units, ``offset`` included), so that a
-        run of one iteration can converge.
+        The value before this run's first iteration, in the model's units
+        (``offset`` not included): a warm start's previous lower bound, so
+        that a run of one iteration can converge.
     offset : float, default=0.0
         Added to every value reported: the mean log-Jacobian from the
         model's data to the caller's units (a standardisation, a
         transformation), so that the history, the printed lines and the log
-        records are in the units of the estimator's ``lower_bound_``.
+        records are in the units of the estimator's ``lower_bound_``. The
+        changes are the model's: they are the same, unless the offset is
+        infinite (the density of a 'sqrt' feature at an observed 0).
     quiet : bool, default=False
         Neither print nor log (an inner fit, such as a start's).
 
@@ -91,7 +93,7 @@ class ConvergenceMonitor:
     ):
         self.tol = tol
         self.offset = offset
-        self.previous = previous
+        self.previous = previous  # in the model's units, as the changes
         self.warn_on_decrease = warn_on_decrease
         self.verbose = 0 if quiet else verbose
         self.quiet = quiet
@@ -127,10 +129,10 @@ class ConvergenceMonitor:
 
         ``lower_bound`` is in the model's units (``offset`` is added).
         """
-        lower_bound = lower_bound + self.offset
-        previous = self.history[-1] if self.history else self.previous
-        self.history.append(lower_bound)
-        change = lower_bound - previous
+        change = lower_bound - self.previous
+        self.previous = lower_bound
+        reported = lower_bound + self.offset
+        self.history.append(reported)
         n_iter = len(self.history)
         # Without reg_covar, EM never lowers the likelihood in exact
         # arithmetic, so a visible drop means a collapsing component. With
@@ -154,7 +156,7 @@ class ConvergenceMonitor:
         self.converged = bool(abs(change) < self.tol)
         # The first iteration has nothing to change from (change is +inf).
         message = "EM run %d of %d, iteration %d: log-likelihood %.6g"
-        figures = (n_iter, lower_bound)
+        figures = (n_iter, reported)
         if n_iter > 1:
             message, figures = message + ", change %+.3e", (*figures, change)
         self._log(
@@ -162,7 +164,7 @@ class ConvergenceMonitor:
             message,
             *figures,
             em_iteration=n_iter,
-            em_log_likelihood=lower_bound,
+            em_log_likelihood=reported,
             em_change=change,
             em_converged=self.converged,
         )
