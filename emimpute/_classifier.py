@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
+    check_fit_rows,
     check_sample_weight,
     engine_data,
     fit_em,
@@ -391,6 +392,10 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
             sample_weight=check_sample_weight(sample_weight, table.mask),
         )
         form = covariance_form(self.covariance_type)
+        # First the checks of any fit (a feature never observed is named as
+        # such, not as one that no class has labelled rows of); fit_em runs
+        # them again on the rows of positive weight.
+        check_fit_rows(data, classes.n_components, type(self).__name__, table.mask)
         if self.prior is None:
             # A prior keeps every estimate defined (it falls back to the
             # prior's), however few rows a class has.
@@ -713,7 +718,7 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
         )
     if counts.sum() < in_all:
         raise ValueError(
-            f"There are {counts.sum()} labelled rows with an observed numeric "
+            f"There are {counts.sum():g} labelled rows with an observed numeric "
             f"feature, fewer than the {in_all} (n_components + n_features) "
             f"that covariance_type={covariance_type!r} needs to estimate the "
             "covariance shared by all classes. Label more rows, or use "

@@ -47,7 +47,11 @@ class EMMixture(DensityMixin, BaseEstimator):
     not imputed: each row is scored by the density of its observed
     coordinates, and EM maximises the likelihood of the observed data under
     the missing-at-random assumption. On complete data the fit equals
-    ``GaussianMixture``'s.
+    ``GaussianMixture``'s, with one exception: 'tied' covariances started by
+    'k-means++' or 'random_from_data', whose one-row seeds scikit-learn's
+    start formula miscounts (its pooled covariance assumes every row's
+    responsibilities sum to 1); the start here is the M-step of those
+    seeds, which can reach a different, often higher, maximum.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
-from emimpute._base import component_variances
+from emimpute._base import REG_COVAR_SHARE
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
@@ -68,10 +68,50 @@ def information_criteria(log_prob, resp, n_parameters):
     }
 
 
-# A component's variance of a feature, less reg_covar, at or below this
-# share of the mixture's variance of the feature is a collapse (rows
-# sharing a value: far below any measurement's resolution).
+# A component's variance in some direction, less reg_covar, at or below
+# this share of the mixture's variance in that direction is a collapse
+# (rows sharing a value: far below any measurement's resolution).
 COLLAPSED_VARIANCE_SHARE = 1e-9
+# Or reg_covar makes up at least half of it, while the mixture's variance
+# there is above reg_covar / SPIKE_SCALE_SHARE (data at an ordinary scale,
+# not one that reg_covar swamps everywhere; see check_fitted_variances).
+SPIKE_SCALE_SHARE = REG_COVAR_SHARE**2
+
+
+def _dense_covariances(gaussian):
+    """Every component's covariance as a ``(K, d, d)`` matrix."""
+    form, n_components = gaussian.form, gaussian.n_components
+    if form.dense:
+        return form.dense_stack(gaussian.covariances, n_components)
+    variances = form.variances(gaussian.covariances, gaussian.n_features)
+    return variances[:, :, np.newaxis] * np.eye(gaussian.n_features)
+
+
+def _spike_directions(gaussian, weights, reg_covar):
+    """Each component's least variance, ``(K,)``, and whether it is a spike.
+
+    A spike is a direction in which a component's covariance is singular
+    but for ``reg_covar``: its variance there, less ``reg_covar``, is at
+    most ``COLLAPSED_VARIANCE_SHARE`` of the mixture's variance in that
+    direction, or at most ``reg_covar`` itself on data whose variance there
+    is of an ordinary scale (``SPIKE_SCALE_SHARE``). Eigenvectors, not the
+    features' axes: a 'tied' covariance pooled over components on one row
+    each, or a 'full' one on collinear rows, is singular off the axes.
+    Cost ``O(K d^3)``.
+    """
+    covariances = _dense_covariances(gaussian)
+    centred = gaussian.means - weights @ gaussian.means
+    total = (
+        np.einsum("k,kij->ij", weights, covariances) + (centred.T * weights) @ centred
+    )
+    least, vectors = np.linalg.eigh(covariances)
+    # The mixture's variance along each component's eigenvectors.
+    along = np.einsum("kjd,jl,kld->kd", vectors, total, vectors)
+    excess = least - reg_covar
+    spike = (excess <= COLLAPSED_VARIANCE_SHARE * along) | (
+        (excess <= reg_covar) & (reg_covar <= SPIKE_SCALE_SHARE * along)
+    )
+    return least.min(axis=1), spike.any(axis=1)
 
 
 def _refuse_collapsed_components(mixture, n_samples):
@@ -79,35 +119,47 @@ def _refuse_collapsed_components(mixture, n_samples):
 
     Without a prior, a component on fewer rows (``weights_ * n_samples``)
     than its covariance needs (``n_features + 1`` for 'full', 2 for 'diag'
-    and 'spherical', see ``rows_needed``), or whose variance of a feature
-    less ``reg_covar`` is all but 0 (rows sharing a value), has a singular
-    maximum-likelihood covariance that only ``reg_covar`` keeps invertible:
-    a spike whose likelihood grows without bound as ``reg_covar`` shrinks,
-    which wins any criterion on small data. mclust's BIC is NA for such a
-    fit; here it is recorded as failed.
+    and 'spherical', see ``rows_needed``), fewer rows in all than the
+    covariances need ('tied': a mean per component and ``n_features``), or
+    a covariance singular but for ``reg_covar`` in some direction
+    (:func:`_spike_directions`: rows sharing a value, or too few rows once
+    the holes are counted), has a maximum-likelihood covariance that only
+    ``reg_covar`` keeps invertible: a spike whose likelihood grows without
+    bound as ``reg_covar`` shrinks, which wins any criterion on small data.
+    mclust's BIC is NA for such a fit; here it is recorded as failed.
     """
     gaussian = mixture._params.gaussian
     if mixture.prior is not None or gaussian is None:
         return
-    per_component, _ = gaussian.form.rows_needed(
+    per_component, in_all = gaussian.form.rows_needed(
         mixture.n_components, gaussian.n_features
     )
-    rows = mixture._params.weights * n_samples
-    variances = component_variances(gaussian)
-    weights, means = mixture._params.weights, gaussian.means
-    spread = weights @ (variances + means**2) - (weights @ means) ** 2
-    collapsed = variances - mixture.reg_covar <= COLLAPSED_VARIANCE_SHARE * spread
-    if rows.min() < per_component or collapsed.any():
-        k = int(np.argmin(rows)) if rows.min() < per_component else None
-        what = (
-            f"holds {rows[k]:.3g} rows, fewer than the {per_component} its "
-            f"'{mixture.covariance_type}' covariance needs"
-            if k is not None
-            else "has a variance of 0 but for reg_covar (rows sharing a value)"
-        )
+    weights = mixture._params.weights
+    rows = weights * n_samples
+    covariance = f"its '{mixture.covariance_type}' covariance"
+    if rows.min() < per_component:
+        # Floored, not rounded: 1.9993 rows is not "2 rows, fewer than 2".
+        fewest = math.floor(rows.min() * 1000) / 1000
+        what = f"a component holds {fewest:g} rows, fewer than the {per_component}"
         raise ValueError(
-            f"a component {what}: its covariance is singular but for "
+            f"{what} {covariance} needs: it is singular but for reg_covar "
+            "(mclust's BIC is NA)."
+        )
+    if n_samples < in_all:
+        raise ValueError(
+            f"{n_samples} rows are fewer than the {in_all} {covariance} needs "
+            f"with {mixture.n_components} components: it is singular but for "
             "reg_covar (mclust's BIC is NA)."
+        )
+    least, spike = _spike_directions(gaussian, weights, mixture.reg_covar)
+    if spike.any():
+        k = int(np.flatnonzero(spike)[0])
+        raise ValueError(
+            f"component {k}'s covariance is singular but for reg_covar in "
+            f"some direction (variance {least[k]:.3g} there, reg_covar "
+            f"{mixture.reg_covar:.3g}): its rows lie on a line or plane (or "
+            "share a value), or are too few once the holes are counted "
+            "(mclust's BIC is NA)."
         )
 
 
@@ -474,8 +526,10 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         return results
 
     def _check_X(self, X):
+        # The best fit validates X (its features and their names are the
+        # selector's), as GridSearchCV leaves it to its best estimator: a
+        # second validation here warned twice about missing feature names.
         check_is_fitted(self)
-        validate_data(self, X, dtype=None, ensure_all_finite="allow-nan", reset=False)
         return X
 
     def predict(self, X):

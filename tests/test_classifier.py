@@ -544,3 +544,35 @@ def test_errors():
 
 def test_param_validation():
     check_param_validation("EMClassifier", EMClassifier())
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_probabilities_far_from_the_data_sum_to_one(covariance_type):
+    # Log-densities of -1e40 and below leave no digits for log 2: every
+    # class got log p = 0 (probabilities [1, 1]). Relative to the row's
+    # largest term they are a tie (tied, as EMMixture gives) or one class.
+    rng = np.random.RandomState(1)
+    X = np.vstack([rng.normal(0, 1, (60, 3)), rng.normal(3, 1.5, (50, 3))])
+    y = np.repeat([0, 1], [60, 50])
+    far = np.array([[1e150, 0.0, 0.0], [1e20, 0.0, 0.0], [1e4, 0.0, 0.0]])
+    classifier = EMClassifier(covariance_type=covariance_type).fit(X, y)
+    proba = classifier.predict_proba(far)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    log_proba = classifier.predict_log_proba(far)
+    np.testing.assert_allclose(np.exp(log_proba), proba, rtol=1e-15, atol=0)
+    assert np.all(np.logaddexp.reduce(log_proba, axis=1) <= 1e-15)
+
+
+def test_a_feature_never_observed_is_named_before_the_label_checks():
+    # It was reported as class 0 lacking labelled rows with the feature
+    # observed, which no labelling can mend.
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.normal(size=(100, 2)), np.full(100, np.nan)]
+    y = np.repeat([0, 1], 50)
+    with pytest.raises(ValueError, match=r"without any observed value: \[2\]"):
+        EMClassifier().fit(X, y)
+    X = rng.normal(size=(200, 2))
+    y = np.full(200, -1)
+    y[[0, 100]] = [0, 1]
+    with pytest.raises(ValueError, match="There are 2 labelled rows"):
+        EMClassifier(covariance_type="tied").fit(X, y)

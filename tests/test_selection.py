@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture
 
 from emimpute import ConjugatePrior, EMImputer, EMMixture, EMMixtureSelector
 from emimpute._em._init import HIERARCHICAL_MAX_ROWS, hierarchical_responsibilities
-from emimpute._selection import information_criteria
+from emimpute._selection import _refuse_collapsed_components, information_criteria
 from emimpute.datasets import load_old_faithful
 
 
@@ -243,9 +243,52 @@ def test_selector_records_components_collapsed_onto_rows_as_failed():
     selector = EMMixtureSelector(random_state=0).fit(X)
     assert selector.best_params_["n_components"] == 1
     errors = selector.cv_results_["error"]
-    assert any("covariance is singular but for reg_covar" in e for e in errors)
+    assert any("singular but for reg_covar" in e for e in errors)
     best = selector.best_estimator_
     assert (best.weights_ * len(X)).min() >= 2
     # A prior keeps such covariances defined: nothing is refused.
     with_prior = EMMixtureSelector(n_components=4, prior="default", random_state=0)
     assert not any(with_prior.fit(X).cv_results_["error"])
+
+
+def test_a_covariance_singular_off_the_axes_is_a_spike():
+    # Six rows on the line x2 = 2 x1: positive variances of both features,
+    # but none across the line except reg_covar's (the 'diag' test of the
+    # variances missed it; so did a 'tied' covariance pooled over
+    # components of one row each). The same rows with noise are kept.
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=6)
+    line = np.column_stack([t, 2.0 * t]) + 8.0
+    blob = rng.normal(size=(40, 2))
+    spiked = EMMixture(2, random_state=0).fit(np.vstack([line, blob]))
+    with pytest.raises(ValueError, match="component 1's covariance is singular"):
+        _refuse_collapsed_components(spiked, 46)
+    noisy = line + rng.normal(scale=0.3, size=line.shape)
+    _refuse_collapsed_components(
+        EMMixture(2, random_state=0).fit(np.vstack([noisy, blob])), 46
+    )
+
+
+def test_refused_row_counts_are_not_rounded_up():
+    # 1.9993 rows printed with 3 digits read "2 rows, fewer than the 2".
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (100, 3)), rng.normal(4, 1, (100, 3))])
+    X[rng.rand(*X.shape) < 0.1] = np.nan
+    mixture = EMMixture(
+        8, covariance_type="diag", init_params="hierarchical", n_init=10, random_state=0
+    ).fit(X)
+    with pytest.raises(ValueError, match="holds 1.999 rows, fewer than the 2 its"):
+        _refuse_collapsed_components(mixture, len(X))
+
+
+def test_missing_feature_names_are_warned_about_once():
+    # As GridSearchCV: the best fit validates X; the selector validated it
+    # too, and the warning came twice.
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(1).normal(size=(40, 2)), columns=["a", "b"])
+    selector = EMMixtureSelector(n_components=[1, 2], random_state=0).fit(X)
+    for method in (selector.predict, selector.predict_proba, selector.score_samples):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            method(X.to_numpy())
+        assert sum("feature names" in str(w.message) for w in caught) == 1

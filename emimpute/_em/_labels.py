@@ -224,18 +224,24 @@ def class_log_posterior(data, params, classes, *, chunk_size=None):
     log_class_proba : ndarray of shape (n_samples, n_classes)
     """
     weighted = weighted_log_prob(data, params, chunk_size=chunk_size)
+    # Relative to the row's largest term: far from the data, log-densities
+    # of -1e40 leave no digits for log 2, and every class got log p = 0.
+    top = weighted.max(axis=1, keepdims=True)
+    top[~np.isfinite(top)] = 0.0
+    relative = weighted - top
     with np.errstate(divide="ignore", under="ignore"):
-        log_prob = logsumexp(weighted, axis=1)
+        log_total = logsumexp(relative, axis=1)
         if classes.n_components == classes.n_classes:
             order = np.argsort(classes.component_classes)
-            log_joint = weighted[:, order]
+            log_joint = relative[:, order]
         else:
             log_joint = np.column_stack(
                 [
-                    logsumexp(weighted[:, classes.component_classes == c], axis=1)
+                    logsumexp(relative[:, classes.component_classes == c], axis=1)
                     for c in range(classes.n_classes)
                 ]
             )
-    log_class_proba = log_joint - log_prob[:, np.newaxis]
+    log_class_proba = log_joint - log_total[:, np.newaxis]
+    log_prob = log_total + top[:, 0]
     log_prob[data.patterns.empty_rows] = 0.0
     return log_prob, log_class_proba
