@@ -369,8 +369,9 @@ def complete_within(
     -------
     completion : Completion
         In the data's units. With a transformation, ``std`` is the delta
-        method's ``|d x / d y| * s`` at the imputed value, ``s`` the
-        conditional standard deviation in model space.
+        method's ``|d x / d y| * s`` at the conditional mean (also when the
+        values are drawn), ``s`` the conditional standard deviation in
+        model space.
     """
     if completion is None:
         completion = complete(
@@ -398,7 +399,13 @@ def complete_within(
             bad = bad[still]
     std = completion.std
     if std is not None:
-        std = std * np.abs(support.derivative(completion.numeric))
+        # The delta method's slope at the conditional mean, never at a draw
+        # (a draw's slope made the std random: 6.7 times the mean's on a
+        # log feature); a draw's completion has no mean, so one more pass.
+        centre = completion.numeric
+        if random_state is not None:
+            centre = complete(model_data, params, scaling=scaling).numeric
+        std = std * np.abs(support.derivative(centre))
         std[mask & ~np.isfinite(std)] = np.inf
         std[~mask] = 0.0
     numeric = np.where(mask, support.clip(numeric), data.numeric)

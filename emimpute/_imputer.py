@@ -52,7 +52,13 @@ from emimpute._sklearn_compat import (
     is_pandas_na,
     validate_data,
 )
-from emimpute._table import append_columns, container_of, decode, select_columns
+from emimpute._table import (
+    append_columns,
+    container_of,
+    decode,
+    keep_observed_cells,
+    select_columns,
+)
 
 # The candidates of n_components='auto': mclust's default G = 1:9.
 AUTO_COMPONENTS = range(1, 10)
@@ -166,9 +172,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         in the output, their missing entries filled with 0 and their
         entries observed at transform kept (as scikit-learn's
         ``SimpleImputer`` and ``IterativeImputer`` do; a categorical
-        feature, which has no category to fill with or to encode a later
-        value with, stays missing); otherwise they are dropped, with a
-        warning.
+        feature, which has no category to fill with, keeps its holes);
+        otherwise they are dropped, with a warning.
 
     verbose : int, default=0
         Progress output of EM, as in :class:`EMMixture`: 0 is silent; 1
@@ -515,6 +520,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self : object
             The fitted imputer.
         """
+        # Before the data are read, which resets the fitted state: a refused
+        # combination also on data with nothing observed (no model to draw).
+        if self.parameter_uncertainty and not self.sample_posterior:
+            raise ValueError(
+                "parameter_uncertainty needs sample_posterior=True: a parameter "
+                "draw only matters for draws of the missing entries."
+            )
         lazy = is_dask_array(X)
         weights = None  # a dask fit refuses weights (_dask_input)
         if lazy:
@@ -531,11 +543,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._fit_features(table, empty)
         if len(self._kept) == 0:
             return self._fit_nothing()
-        if self.parameter_uncertainty and not self.sample_posterior:
-            raise ValueError(
-                "parameter_uncertainty needs sample_posterior=True: a parameter "
-                "draw only matters for draws of the missing entries."
-            )
         model_data = self._fit_support(X, table, weights, lazy)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
@@ -624,7 +631,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return fit(model_data)
         # Maximum-likelihood mixtures overfit tables of a few hundred rows
         # (see n_components): 'auto' is MAP-EM by default.
-        prior = "default" if self.prior is None else self.prior
+        prior = self._fitted_prior()
         result, table = select_by_held_out_cells(
             model_data,
             AUTO_COMPONENTS,
@@ -766,16 +773,28 @@ class EMImputer(TransformerMixin, BaseEstimator):
             **options,
         )
 
+    def _fitted_prior(self):
+        """The prior of the fit: 'auto' is MAP-EM by default (see
+        ``n_components``)."""
+        if self.n_components == "auto" and self.prior is None:
+            return "default"
+        return self.prior
+
+    def _fitted_config(self):
+        """The engine's configuration of the fitted model, for the parameter
+        draws: the number of components and the prior it was fit with."""
+        return em_config(
+            self, n_components=len(self._params.weights), prior=self._fitted_prior()
+        )
+
     def _draw_parameters(self, random_state):
         """A draw of the model's parameters (``parameter_uncertainty``)."""
+        config = self._fitted_config()
         if self.parameter_uncertainty == "posterior":
-            config = em_config(self)
             return posterior_params(
                 self._fit_data, self._params, config.prior, random_state
             )
-        return bootstrap_params(
-            self._fit_data, self._params, em_config(self), random_state
-        )
+        return bootstrap_params(self._fit_data, self._params, config, random_state)
 
     def _proper_imputations(self, X, seeds, chain_seed, n_jobs=None):
         """The tables of :func:`multiple_impute`: one parameter draw each.
@@ -808,7 +827,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             chain = posterior_chain(
                 self._fit_data,
                 self._params,
-                em_config(self).prior,
+                self._fitted_config().prior,
                 np.random.RandomState(chain_seed),
                 thin=POSTERIOR_THIN,
                 scaling=self._scaling,
@@ -862,11 +881,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``serial``: the engine on this thread only (one of several tasks).
         """
         completions = []
+        config = self._fitted_config()
         with serial_engine() if serial else contextlib.nullcontext():
             for seed in seeds:
                 random_state = np.random.RandomState(seed)
                 params = bootstrap_params(
-                    self._fit_data, self._params, em_config(self), random_state
+                    self._fit_data, self._params, config, random_state
                 )
                 completions.append(
                     self._complete_data(
@@ -1005,6 +1025,19 @@ class EMImputer(TransformerMixin, BaseEstimator):
             output = decode(numeric, codes, layout, like=table.table)
         else:
             output = decode(numeric, codes, layout, container=container, columns=None)
+        if self.keep_empty_features:
+            # A categorical feature empty at fit has no category to encode
+            # a later value with: its observed cells are copied as read.
+            uncoded = [
+                j
+                for j, categories in zip(
+                    layout.categorical, layout.categories, strict=True
+                )
+                if len(categories) == 0
+            ]
+            output = keep_observed_cells(
+                output, table.table, uncoded, missing_values=self.missing_values
+            )
         columns = np.arange(layout.n_features)
         if not self.keep_empty_features:
             columns = self._kept
@@ -1018,7 +1051,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
             output = append_columns(output, indicator.astype(float), names)
         if not return_std:
             return output
-        std = np.full(table.mask.shape, np.nan)
+        # In the numeric columns' float dtype, as the numeric path's.
+        std = np.full(table.mask.shape, np.nan, dtype=table.numeric.dtype)
         std[:, layout.numeric] = np.where(table.mask[:, layout.numeric], np.nan, 0.0)
         std[:, layout.numeric[self._numeric_kept]] = completion.std
         std = std[:, columns]

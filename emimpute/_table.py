@@ -1153,6 +1153,34 @@ def select_columns(table, columns):
     return table[:, columns]
 
 
+def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
+    """``output`` with the observed cells of ``X``'s ``columns`` as read.
+
+    For the columns the layout cannot encode (a categorical feature entirely
+    missing at fit has no category): their observed cells are copied
+    verbatim, their missing ones are NaN (None in polars), as
+    ``SimpleImputer`` keeps an empty feature's later values. ``output`` has
+    ``X``'s columns at the same positions; a DataFrame is changed in place
+    (it is the caller's own new table), an ndarray too.
+    """
+    container = container_of(X)
+    kind = container_of(output)
+    for j in columns:
+        values, kinds = _column_kinds(X, container, j, missing_values)
+        column = np.full(len(values), np.nan, dtype=object)
+        observed = kinds != _MISSING
+        column[observed] = values[observed]
+        if kind == "pandas":
+            output.isetitem(j, column)
+        elif kind == "polars":
+            pl = sys.modules["polars"]
+            column[~observed] = None  # polars' null; NaN is a float to it
+            output = output.with_columns(pl.Series(output.columns[j], column))
+        else:
+            output[:, j] = column
+    return output
+
+
 def append_columns(table, values, names):
     """``table`` with the float columns ``values`` (named ``names``) after it.
 

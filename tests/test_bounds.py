@@ -191,3 +191,18 @@ def test_sqrt_feature_with_an_observed_zero_converges():
     assert imputer.lower_bound_ == imputer.score(X) == np.inf
     reference = EMImputer(feature_transforms={0: "sqrt"}).fit(X[1:])
     assert reference.converged_ and np.isfinite(reference.lower_bound_)
+
+
+def test_std_of_a_transformed_feature_is_at_the_conditional_mean_when_drawing():
+    # The delta method's slope was taken at the draw: the std changed from
+    # call to call (up to 6.7 times the conditional mean's on a log feature).
+    rng = np.random.default_rng(6)
+    z = rng.multivariate_normal([0.0, 1.0], [[1.0, 0.6], [0.6, 1.0]], size=300)
+    X = np.c_[np.exp(z[:, 0]), z[:, 1]]
+    X[rng.random(300) < 0.3, 0] = np.nan
+    options = dict(feature_transforms={0: "log"}, min_value=[0.0, None])
+    _, expected = EMImputer(**options).fit(X).transform(X, return_std=True)
+    drawing = EMImputer(sample_posterior=True, random_state=0, **options).fit(X)
+    for _ in range(2):
+        _, std = drawing.transform(X, return_std=True)
+        np.testing.assert_array_equal(std, expected)

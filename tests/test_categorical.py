@@ -324,9 +324,10 @@ def test_empty_categorical_feature(keep_empty_features):
 
 @pytest.mark.parametrize("keep_empty_features", [False, True])
 def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
-    # A text feature entirely missing at fit has no category: its later
-    # values read as missing (it is dropped, or kept missing), instead of
-    # an unknown-category error; a column of missing cells that declares no
+    # A text feature entirely missing at fit has no category: it is dropped,
+    # or kept with its later values as read (observed cells are never
+    # altered: they came out missing) and its holes missing, instead of an
+    # unknown-category error; a column of missing cells that declares no
     # category at all (pd.Categorical([None])) is read, not an IndexError.
     rng = np.random.default_rng(0)
     fit = pd.DataFrame(
@@ -351,7 +352,11 @@ def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
     assert out.shape == (2, 3 if keep_empty_features else 2)
     assert not pd.isna(out[:, :2]).any()
     if keep_empty_features:
-        assert pd.isna(out[:, 2]).all()
+        assert out[0, 2] == "x" and pd.isna(out[1, 2])
+        for container in ("pandas", "polars"):
+            frame = imputer.set_output(transform=container).transform(later)
+            assert list(frame["s"]) in (["x", None], ["x", np.nan])
+        imputer.set_output(transform="default")
     mixed, _ = _latent_class_table(6)
     frame = pd.DataFrame(mixed, columns=["x", "colour", "size"]).astype(
         {"x": float, "colour": "category", "size": "category"}

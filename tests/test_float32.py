@@ -196,6 +196,11 @@ def test_float32_is_kept_beside_categorical_columns():
     array = array.astype(np.float32)
     imputed = EMImputer(categorical_features=[2]).fit_transform(array)
     assert imputed.dtype == np.float32
+    # return_std too, as on the numeric path (it was float64).
+    _, std = (
+        EMImputer(categorical_features=[2]).fit(array).transform(array, return_std=True)
+    )
+    assert std.dtype == np.float32
     # A float64 column beside them gives float64, as in numeric tables.
     wider = frame.assign(d=rng.normal(size=40))
     assert EMMixture(2, random_state=0).fit(wider).means_.dtype == np.float64

@@ -394,6 +394,15 @@ def test_bad_input_is_named():
         multiple_impute(X, 2, imputer=object())
     with pytest.raises(ValueError, match="needs sample_posterior=True"):
         EMImputer(parameter_uncertainty=True).fit(X)
+    # Also where nothing is observed (it fitted), and before the refit's
+    # data reset a fitted imputer's state (it kept the old model with the
+    # new number of features).
+    with pytest.raises(ValueError, match="needs sample_posterior=True"):
+        EMImputer(parameter_uncertainty=True).fit(np.full((5, 2), np.nan))
+    fitted = EMImputer().fit(X)
+    with pytest.raises(ValueError, match="needs sample_posterior=True"):
+        fitted.set_params(parameter_uncertainty=True).fit(X[:, :2])
+    assert fitted.n_features_in_ == X.shape[1]
 
 
 @pytest.mark.parametrize("n_components", [1, 3, 4])
@@ -618,3 +627,26 @@ def test_bootstrap_counts_draw_a_weighted_row_as_its_copies():
     )
     kept = weights > 0
     np.testing.assert_allclose(counts.var(axis=0)[kept], variance[kept], rtol=0.1)
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_auto_components_draw_under_the_prior_they_were_fit_with(method):
+    # 'auto' fits MAP-EM (prior='default'): its parameter draws refit (or
+    # augment) under that prior and the chosen number of components, as an
+    # imputer given both explicitly (they were maximum-likelihood refits).
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal([0.0, 0.0, 0.0], np.eye(3) + 0.5, size=150)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    options = dict(sample_posterior=True, parameter_uncertainty=method)
+    auto = EMImputer(n_components="auto", random_state=0, **options).fit(X)
+    explicit = EMImputer(
+        n_components=auto.n_components_, prior="default", random_state=0, **options
+    ).fit(X)
+    np.testing.assert_array_equal(auto.means_, explicit.means_)
+    np.testing.assert_array_equal(auto.transform(X), explicit.transform(X))
+    tables = [
+        multiple_impute(X, 3, imputer=imputer, method=method, random_state=1)
+        for imputer in (auto, explicit)
+    ]
+    for a, b in zip(*tables, strict=True):
+        np.testing.assert_array_equal(a, b)
