@@ -259,8 +259,11 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         ``icl``, ``aic``, ``log_likelihood`` (summed over rows),
         ``n_parameters``, ``converged``, ``n_iter``, ``fit_time``, ``error``
         (the message of a fit that failed, whose criteria are then inf, as
-        mclust's NA) and ``rank_criterion`` (1 for the best). Pass it to
-        ``pandas.DataFrame`` for a table.
+        mclust's NA; without a prior, a fit whose covariance only
+        ``reg_covar`` keeps invertible fails too: a component on too few
+        rows, or singular in some direction, a spike whose likelihood grows
+        without bound as ``reg_covar`` shrinks) and ``rank_criterion`` (1
+        for the best). Pass it to ``pandas.DataFrame`` for a table.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
