@@ -477,16 +477,46 @@ def run_demo(args):
     """``emimpute demo``: the main job on the bundled Old Faithful data."""
     from emimpute._demo import demo
 
-    # Before the minute of work, not after it: the figure's directory.
-    directory = pathlib.Path(args.output).resolve().parent
-    if not directory.is_dir():
-        raise CLIError(f"{args.output}: cannot write: no directory {str(directory)!r}")
+    _check_figure_output(args.output)
     with user_errors("demo failed"):
         return demo(
             output=args.output,
             missing_rate=args.missing_rate,
             random_state=args.random_state,
         )
+
+
+def _check_figure_output(output):
+    """Refuse a figure path that cannot be written, before the minute of work.
+
+    Its directory must exist, its suffix be a format matplotlib writes (no
+    suffix is matplotlib's default, png), and the file be open for writing.
+    """
+    path = pathlib.Path(output)
+    directory = path.resolve().parent
+    if not directory.is_dir():
+        raise CLIError(f"{output}: cannot write: no directory {str(directory)!r}")
+    suffix = path.suffix.lower()[1:]
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        formats = None  # the demo says that matplotlib is missing, at the end
+    else:
+        formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix and formats is not None and suffix not in formats:
+        raise CLIError(
+            f"{output}: cannot write a figure as .{suffix}; give --output one "
+            f"of the suffixes {', '.join(f'.{f}' for f in sorted(formats))}"
+        )
+    existed = path.exists()
+    try:
+        # Append mode, to leave a file that is there as it is.
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise CLIError(f"{output}: cannot write: {_one_line(exc)}") from None
+    if not existed:
+        path.unlink()  # the demo writes it at the end
 
 
 # --------------------------------------------------------------------------
@@ -635,7 +665,9 @@ def _add_table_options(parser):
         type=_delimiter,
         help=(
             "field delimiter of the CSV files, one character or \\t (default: "
-            "sniffed from the input among , ; tab |)"
+            "sniffed from the input, decompressed if it is .gz, .bz2, .xz, .zip, "
+            ".zst or .tar, among , ; tab |); a header that comes out as one "
+            "unquoted field holding another of these is an error"
         ),
     )
     table.add_argument(
@@ -767,7 +799,8 @@ def build_parser():
         metavar="OUT_STD.csv",
         help=(
             "also write the conditional std of every numeric cell (0 where "
-            "observed); categorical and unmodelled columns are left empty"
+            "observed); the index columns are copied, categorical and other "
+            "unmodelled columns left empty"
         ),
     )
     impute.add_argument(

@@ -14,9 +14,15 @@ cells are written back from, so they come out byte for byte as they came in.
 Only the imputed cells are formatted from floats.
 """
 
+import bz2
 import csv
+import gzip
 import io
+import lzma
 import sys
+import tarfile
+import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +31,13 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 1 << 16
 DELIMITERS = ",;\t|"
+# pandas' read_csv(compression="infer") decompresses by these suffixes
+# (case-insensitive; the tar ones first, as ".tar.gz" also ends in ".gz").
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tar.bz2", ".tar.xz")
+COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# What a damaged archive raises besides OSError (gzip's, bz2's) and EOFError
+# (a truncated stream).
+ARCHIVE_ERRORS = (EOFError, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError)
 
 
 class TableError(Exception):
@@ -153,6 +166,7 @@ def read_table(path, *, sep=None, decimal=".", index_col=()):
             data = sys.stdin.buffer.read() if path == "-" else None
             sep = sep or _sniff(path, data)
             typed, text, header = _read_csv(pd, path, data, sep, decimal)
+            _check_one_field_header(pd, path, data, header, sep)
     except FileNotFoundError:
         raise TableError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -164,11 +178,14 @@ def read_table(path, *, sep=None, decimal=".", index_col=()):
             f"{path}: empty file, expected a header row and data rows"
         ) from None
     except ImportError as exc:
+        if not is_parquet(path):
+            # pandas needs the zstandard package for a .zst file.
+            raise TableError(f"{path}: cannot read: {_one_line(exc)}") from None
         raise TableError(
             f"{path}: reading Parquet needs pyarrow: python -m pip install "
             f"'emimpute[parquet]' ({_one_line(exc)})"
         ) from None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError, pd.errors.ParserError, *ARCHIVE_ERRORS) as exc:
         raise TableError(f"{path}: cannot read: {_one_line(exc)}") from None
     if len(typed) == 0:
         raise TableError(f"{path}: no data rows after the header")
@@ -222,10 +239,13 @@ def _read_csv(pd, path, data, sep, decimal):
 
 
 def _sniff(path, data):
-    """The delimiter of a CSV file, guessed from its first lines by csv.Sniffer."""
+    """The delimiter of a CSV file, guessed from its first lines by csv.Sniffer.
+
+    A compressed file is sniffed decompressed, as pandas will read it: its
+    compressed bytes tell nothing of the delimiter.
+    """
     if data is None:
-        with open(path, "rb") as file:
-            sample = file.read(SNIFF_BYTES)
+        sample = _head(path)
     else:
         sample = data[:SNIFF_BYTES]
     text = sample.decode("utf-8", errors="replace")
@@ -239,6 +259,78 @@ def _sniff(path, data):
     # The sniffer can settle on a character of the data in a one-column
     # file; a delimiter must at least separate the header's fields.
     return sep if sep in first_line else ","
+
+
+def _head(path):
+    """The first bytes of ``path`` as pandas' ``read_csv`` reads them.
+
+    Decompressed by the suffixes that its ``compression="infer"`` knows. An
+    archive of other than one file, or a ``.zst`` file without the zstandard
+    package, gives no bytes: pandas then refuses it with its own message.
+    """
+    name = str(path).lower()
+    with ExitStack() as stack:
+        if name.endswith(TAR_SUFFIXES):
+            archive = stack.enter_context(tarfile.open(path))
+            names = archive.getnames()
+            if len(names) != 1:
+                return b""
+            file = archive.extractfile(names[0])
+            if file is None:  # a directory or a link, not a file
+                return b""
+        elif name.endswith(".zip"):
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            names = archive.namelist()
+            if len(names) != 1:
+                return b""
+            file = archive.open(names[0])
+        elif name.endswith(".zst"):
+            try:
+                import zstandard
+            except ImportError:
+                return b""
+            file = zstandard.open(path, "rb")
+        else:
+            suffix = next((s for s in COMPRESSED_OPENERS if name.endswith(s)), None)
+            file = COMPRESSED_OPENERS.get(suffix, open)(path, "rb")
+        with file:
+            return file.read(SNIFF_BYTES)
+
+
+def _check_one_field_header(pd, path, data, header, sep):
+    """Refuse a header read as one field that holds a likely delimiter.
+
+    That is a file split on the wrong delimiter (a wrong ``--sep``, or one
+    the sniffer missed): its lines would come back as one text column with
+    no holes, and the output as a copy of the input. A name that holds such
+    a character on purpose is quoted in the file, and is let through.
+    """
+    if len(header) != 1:
+        return
+    name = str(header[0])
+    others = [c for c in DELIMITERS if c != sep and c in name]
+    if not others:
+        return
+    # The header once more with its quotes kept, to see whether it has any.
+    first = pd.read_csv(
+        path if data is None else io.BytesIO(data),
+        sep=sep,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+        quoting=csv.QUOTE_NONE,
+        encoding="utf-8",
+    )
+    if str(first.iloc[0, 0]).lstrip("\ufeff \t").startswith('"'):
+        return
+    likely = max(others, key=name.count)
+    shown = "tab" if likely == "\t" else likely
+    raise TableError(
+        f"{path}: the header is one field, {name!r}, read with the delimiter "
+        f"{sep!r}; if {likely!r} delimits the fields, pass --sep '{shown}'; if "
+        "the file has one column, quote its name"
+    )
 
 
 def _index_columns(path, header, index_col):
@@ -402,7 +494,7 @@ def choose_columns(table, columns):
             f"{path}: no numeric column and no categorical column to work on"
         )
     table.numeric, table.categorical = numeric, categorical
-    _check_values(table)
+    _check_values(table, columns.skip_option)
 
 
 def _kind(table, j):
@@ -446,8 +538,11 @@ def _first_text(table, j):
     return row, str(cells.iloc[row, j])
 
 
-def _check_values(table):
-    """Refuse infinite numbers and columns with no value at all."""
+def _check_values(table, skip_option):
+    """Refuse infinite numbers and columns with no value at all.
+
+    ``skip_option`` is the option that leaves a column out, for the message.
+    """
     header, path = table.header, table.source
     values = np.column_stack(
         [table.numbers(j) for j in table.numeric] or [np.empty(table.n_rows)]
@@ -462,10 +557,19 @@ def _check_values(table):
         )
     empty = [header[j] for j in table.modelled if table.missing[:, j].all()]
     if empty:
+        them = _them(empty)
+        # A delimiter at the end of every line makes a column with no name,
+        # which only an explicit empty name leaves out.
+        unnamed = ""
+        if any(not str(name).strip() for name in empty):
+            unnamed = (
+                f": {skip_option.split()[0]} '' names the column with no name "
+                "(a delimiter at the end of every line makes one)"
+            )
         raise TableError(
             f"{path}: column{_plural(empty)} {names_of(empty)} "
-            f"{'has' if len(empty) == 1 else 'have'} no values; "
-            f"remove {_them(empty)} first"
+            f"{'has' if len(empty) == 1 else 'have'} no values; name {them} in "
+            f"{skip_option} to leave {them} out of the model{unnamed}"
         )
 
 
@@ -573,9 +677,16 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
 
 
 def std_table(table, std):
-    """A frame of the conditional std of the numeric columns, others empty."""
+    """A frame of the conditional std of the numeric columns.
+
+    The index columns are copied verbatim, so that a row of stds can be
+    matched by its label; the other columns are empty.
+    """
     pd = _pandas()
     out = pd.DataFrame(np.full((table.n_rows, len(table.header)), np.nan))
+    cells = table.text if table.text is not None else table.typed
+    for j in table.index:
+        out[j] = cells.iloc[:, j].to_numpy()
     for k, j in enumerate(table.numeric):
         out[j] = std[:, k]
     return out

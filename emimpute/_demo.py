@@ -27,8 +27,8 @@ def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=N
     Returns
     -------
     status : int
-        0 on success, 1 if matplotlib is missing (the report is printed
-        anyway).
+        0 on success, 1 if matplotlib is missing, 2 if the figure cannot be
+        written (the report is printed anyway).
     """
     from emimpute import EMImputer, EMMixture
 
@@ -77,7 +77,7 @@ def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=N
     say()
 
     try:
-        _draw(output, X, X_missing, X_em, X_mean, mixture, names)
+        figure = _draw(X, X_missing, X_em, X_mean, mixture, names)
     except ImportError:
         print(
             "emimpute: error: the figure needs matplotlib: "
@@ -85,6 +85,14 @@ def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=N
             file=sys.stderr,
         )
         return 1
+    try:
+        figure.savefig(output, dpi=110)
+    except OSError as exc:
+        # The command line checks the path before the fits, but the disk can
+        # still fill up or the directory go away. Only the write is caught:
+        # an OSError while drawing would be a bug, shown as one.
+        print(f"emimpute: error: {output}: cannot write: {exc}", file=sys.stderr)
+        return 2
     say(f"Figure written to {output}")
     return 0
 
@@ -96,8 +104,14 @@ def _rmse(X_imputed, X_true, mask):
     return np.sqrt((errors**2).sum(axis=0) / counts)
 
 
-def _draw(output, X, X_missing, X_em, X_mean, mixture, names):
-    """Two panels: mean imputation, and EM imputation with the fitted clusters."""
+def _draw(X, X_missing, X_em, X_mean, mixture, names):
+    """Two panels: mean imputation, and EM imputation with the fitted clusters.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        The figure, to be saved by the caller.
+    """
     # The Figure API draws with the Agg canvas and leaves pyplot's global
     # backend alone, so the demo also runs headless and inside notebooks.
     from matplotlib.figure import Figure
@@ -181,7 +195,7 @@ def _draw(output, X, X_missing, X_em, X_mean, mixture, names):
         f"({mask.mean():.0%}) removed "
         "(segments join each imputed point to the truth)"
     )
-    fig.savefig(output, dpi=110)
+    return fig
 
 
 def _full_covariances(mixture):

@@ -6,6 +6,7 @@ the finer cases call ``main()`` in-process.
 """
 
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -343,6 +344,44 @@ def test_directory_and_unwritable_output(capsys, tmp_path, holed):
     status, out, err = _run(capsys, "demo", "-o", tmp_path / "no" / "demo.png")
     _assert_one_line_error(status, err, "cannot write: no directory")
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        (".", "cannot write: [Errno 21] Is a directory"),
+        (
+            "demo.xyz",
+            "cannot write a figure as .xyz; give --output one of the suffixes",
+        ),
+    ],
+)
+def test_demo_refuses_an_unwritable_figure_before_the_fits(
+    capsys, tmp_path, name, fragment
+):
+    # These were found by savefig after the fits: an unexpected
+    # IsADirectoryError (exit 1), or a ValueError of matplotlib.
+    pytest.importorskip("matplotlib")
+    output = tmp_path / name
+    status, out, err = _run(capsys, "demo", "-o", output)
+    _assert_one_line_error(status, err, f"emimpute: error: {output}: {fragment}")
+    assert out == ""  # the report comes after the fits
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_demo_figure_write_error_is_a_user_error(capsys, tmp_path):
+    # What the command line cannot check beforehand (a full disk, a directory
+    # removed during the fits) ends as one line and status 2, not a traceback.
+    pytest.importorskip("matplotlib")
+    from emimpute._demo import demo
+
+    output = tmp_path / "gone" / "demo.png"
+    report = io.StringIO()
+    assert demo(output=output, file=report) == 2
+    assert "mean imputation" in report.getvalue()
+    err = capsys.readouterr().err
+    assert err.startswith(f"emimpute: error: {output}: cannot write: [Errno 2]")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -515,3 +515,168 @@ def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):
     status, _, err = _run(capsys, "impute", path, *options)
     assert status != 0
     assert message in err
+
+
+# Compressed files and the delimiter
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+@pytest.mark.parametrize(
+    "suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".zip", ".tar.gz"]
+)
+def test_compressed_file_is_sniffed_decompressed(capsys, tmp_path, suffix, sep):
+    # pandas decompresses by the suffix; the sniffer used to read the
+    # compressed bytes, guess ',' or a tab, and the file came back unchanged.
+    frame = _holed_frame(60)
+    path = tmp_path / f"holed{suffix}"
+    frame.to_csv(path, sep=sep, index=False)
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    assert out.splitlines()[0] == sep.join(["x", "y", "z"])
+    imputed = pd.read_csv(io.StringIO(out), sep=sep)
+    assert not imputed.isna().to_numpy().any()
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    np.testing.assert_array_equal(imputed, expected)
+
+
+@pytest.mark.parametrize(
+    "text, sep, message",
+    [
+        (
+            "a,b,c\n1,2,3\n4,,6\n7,8,\n",
+            ";",
+            "the header is one field, 'a,b,c', read with the delimiter ';'; if "
+            "',' delimits the fields, pass --sep ','; if the file has one "
+            "column, quote its name",
+        ),
+        (
+            "a\tb\n1\t2\n3\t\n5\t6\n",
+            "|",
+            "the header is one field, 'a\\tb', read with the delimiter '|'; if "
+            "'\\t' delimits the fields, pass --sep 'tab'; if the file has one "
+            "column, quote its name",
+        ),
+    ],
+)
+def test_header_read_as_one_field_with_a_delimiter_is_refused(
+    capsys, tmp_path, text, sep, message
+):
+    # A wrong --sep made every line one text cell with no holes: the table
+    # came back unchanged, with exit 0.
+    path = tmp_path / "wrong.csv"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, "--sep", sep)
+    assert status == 2 and out == ""
+    assert err == f"emimpute: error: {path}: {message}\n"
+
+
+def test_one_column_with_a_quoted_name_holding_a_delimiter(capsys, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text('"weight;kg"\n1.5\nNA\n2.5\n', encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    assert out.splitlines() == ["weight;kg", "1.5", "2.0", "2.5"]
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("cut.csv.gz", b"\x1f\x8b\x08\x00", "Compressed file ended"),
+        ("bad.zip", b"PK\x03\x04 not a zip", "File is not a zip file"),
+    ],
+)
+def test_damaged_archive_is_a_user_error(capsys, tmp_path, name, content, fragment):
+    path = tmp_path / name
+    path.write_bytes(content)
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 2 and out == ""
+    assert err.startswith(f"emimpute: error: {path}: cannot read: ")
+    assert fragment in err and err.count("\n") == 1
+
+
+def test_zstd_without_zstandard_names_the_package(capsys, tmp_path):
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("zstandard is installed: pandas reads the file")
+    path = tmp_path / "x.csv.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd")
+    status, _, err = _run(capsys, "impute", path)
+    assert status == 2
+    assert err.startswith(f"emimpute: error: {path}: cannot read: ")
+    assert "zstandard" in err and "Parquet" not in err
+
+
+# --std, and columns with no values
+
+
+def test_std_file_copies_the_index_columns(capsys, tmp_path):
+    frame = _holed_frame(40)
+    frame.insert(0, "id", [f"r{i}" for i in range(len(frame))])
+    frame["city"] = np.where(np.arange(len(frame)) % 2, "Paris", "Lyon")
+    path, std_path = tmp_path / "x.csv", tmp_path / "std.csv"
+    frame.to_csv(path, index=False)
+    status, _, err = _run(
+        capsys, "impute", path, "--index-col", "id", "--std", std_path, "-o", os.devnull
+    )
+    assert status == 0, err
+    std = pd.read_csv(std_path, keep_default_na=False, dtype=str)
+    assert std.columns.tolist() == ["id", "x", "y", "z", "city"]
+    assert std["id"].tolist() == frame["id"].tolist()
+    assert (std["city"] == "").all()
+    imputer = EMImputer(random_state=0, categorical_features=["city"])
+    imputer.fit(frame.drop(columns="id"))
+    _, expected = imputer.transform(frame.drop(columns="id"), return_std=True)
+    np.testing.assert_array_equal(
+        std[["x", "y", "z"]].astype(float), np.asarray(expected, dtype=float)[:, :3]
+    )
+
+
+@pytest.mark.parametrize(
+    "command, text, options, message",
+    [
+        (
+            "impute",
+            "a,b,c\n1,,2\n3,,4\n5,NA,\n",
+            [],
+            "column 'b' has no values; name it in --passthrough to leave it out "
+            "of the model",
+        ),
+        (
+            "cluster",
+            "a,b,c\n1,,2\n3,,4\n5,NA,\n",
+            [],
+            "column 'b' has no values; name it in --ignore to leave it out of "
+            "the model",
+        ),
+        (
+            "impute",
+            "a,b,\n1,2,\n,4,\n5,6,\n",
+            ["--exclude", "a"],
+            "column '' has no values; name it in --exclude to leave it out of "
+            "the model: --exclude '' names the column with no name (a delimiter "
+            "at the end of every line makes one)",
+        ),
+    ],
+)
+def test_column_with_no_values_names_the_option(
+    capsys, tmp_path, command, text, options, message
+):
+    path = tmp_path / "empty.csv"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, command, path, *options)
+    assert status == 2 and out == ""
+    assert err == f"emimpute: error: {path}: {message}\n"
+
+
+def test_trailing_delimiter_column_left_out_as_the_message_says(capsys, tmp_path):
+    path = tmp_path / "trailing.csv"
+    path.write_text("a,b,\n1,2,\n,4,\n5,6,\n3,5,\n", encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, "--passthrough", "")
+    assert status == 0, err
+    rows = [line.split(",") for line in out.splitlines()]
+    assert rows[0] == ["a", "b", ""]
+    assert [row[2] for row in rows] == [""] * 5
+    assert float(rows[2][0]) > 0
