@@ -215,7 +215,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
         hyperparameters computed from the observed entries. It keeps
         covariances well defined where maximum likelihood degenerates
         (fewer rows than features, small components); hyperparameters are
-        stated in the data's units (see :class:`ConjugatePrior`).
+        stated in the data's units (see :class:`ConjugatePrior`). The
+        data-dependent ones are computed on the standardised features the
+        model is fit to: for 'diag' and 'spherical', whose default scale is
+        the mean of the features' variances, that mean is of variances of
+        1, so each feature's prior scale is its own variance (times
+        ``n_components ** (-2 / n_features)``) in the data's units, not
+        their mean as in :class:`EMMixture` and mclust, which would make a
+        feature of small spread look noisy beside one of large spread.
         ``lower_bound_`` then includes the log-prior.
 
     parameter_uncertainty : bool, 'bootstrap' or 'posterior', default=False
@@ -794,7 +801,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return posterior_params(
                 self._fit_data, self._params, config.prior, random_state
             )
-        return bootstrap_params(self._fit_data, self._params, config, random_state)
+        return bootstrap_params(
+            self._fit_data, self._params, config, random_state, scaling=self._scaling
+        )
 
     def _proper_imputations(self, X, seeds, chain_seed, n_jobs=None):
         """The tables of :func:`multiple_impute`: one parameter draw each.
@@ -886,7 +895,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
             for seed in seeds:
                 random_state = np.random.RandomState(seed)
                 params = bootstrap_params(
-                    self._fit_data, self._params, config, random_state
+                    self._fit_data,
+                    self._params,
+                    config,
+                    random_state,
+                    scaling=self._scaling,
                 )
                 completions.append(
                     self._complete_data(

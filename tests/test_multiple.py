@@ -650,3 +650,30 @@ def test_auto_components_draw_under_the_prior_they_were_fit_with(method):
     ]
     for a, b in zip(*tables, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_bootstrap_refits_read_a_user_prior_in_the_data_units():
+    # The fit converts a ConjugatePrior's mean from the data's units to the
+    # standardised ones it runs in; the bootstrap refits, on the same
+    # standardised data, read it unconverted (a mean of 100 as 100
+    # standard deviations): their means were 2.4 and 4.7 sd from the fit's.
+    from emimpute import ConjugatePrior
+
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal([100.0, 200.0], [[25.0, 20.0], [20.0, 25.0]], 200)
+    X[rng.random(200) < 0.3, 1] = np.nan
+    prior = ConjugatePrior(mean=[100.0, 200.0], shrinkage=5.0)
+    imputer = EMImputer(
+        prior=prior, sample_posterior=True, parameter_uncertainty="bootstrap"
+    ).fit(X)
+    fitted = imputer._params.gaussian.means
+    draws = np.array(
+        [
+            imputer._draw_parameters(np.random.RandomState(seed)).gaussian.means
+            for seed in range(20)
+        ]
+    )
+    # A bootstrap mean of 200 rows is about 0.07 sd from the fit's; 0.3 sd
+    # is over 4 of its standard errors.
+    assert np.abs(draws - fitted).max() < 0.3
+    assert np.abs(draws.mean(axis=0) - fitted).max() < 0.05

@@ -396,3 +396,35 @@ def test_priors_with_array_hyperparameters_compare_and_hash_by_value():
     assert first == same and hash(first) == hash(same)
     assert first != other and first != ConjugatePrior()
     assert len({first, same, other}) == 2
+
+
+def test_observed_moments_of_weights_summing_to_one_or_less():
+    # Weights of a fraction of a row each: the mean divided the weighted sum
+    # by 1 (52 for data around 104), and the n - 1 covariance, undefined,
+    # fell back to the identity whatever the data's units.
+    from emimpute._em._conjugate import observed_moments
+    from emimpute._em._data import EMData
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(100.0, 5.0, size=(10, 2))
+    X[[1, 4, 7], 0] = np.nan
+    weights = rng.uniform(0.5, 1.5, size=10)
+    weights /= weights.sum()  # total 1
+    mean, covariance = observed_moments(EMData.build(X, sample_weight=weights))
+    observed = ~np.isnan(X)
+    for j in range(2):
+        w, x = weights[observed[:, j]], X[observed[:, j], j]
+        np.testing.assert_allclose(mean[j], w @ x / w.sum(), rtol=1e-14)
+        # The weighted mean square about that mean (the n denominator).
+        expected = w @ (x - w @ x / w.sum()) ** 2 / w.sum()
+        np.testing.assert_allclose(covariance[j, j], expected, rtol=1e-12)
+    # Above a total of one row, R's n - 1 denominator, as before.
+    mean_10, covariance_10 = observed_moments(
+        EMData.build(X, sample_weight=10.0 * weights)
+    )
+    np.testing.assert_allclose(mean_10, mean, rtol=1e-14)
+    w, x = 10.0 * weights[observed[:, 1]], X[observed[:, 1], 1]
+    centred = x - w @ x / w.sum()
+    np.testing.assert_allclose(
+        covariance_10[1, 1], w @ centred**2 / (w.sum() - 1.0), rtol=1e-12
+    )

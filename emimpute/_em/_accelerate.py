@@ -150,7 +150,7 @@ def unflatten(vector, like):
     return MixtureParams(weights=weights, families=tuple(families))
 
 
-def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
+def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY, scaling=None):
     """EM from ``start`` with Anderson acceleration (see the module notes).
 
     Parameters
@@ -166,6 +166,10 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
     start : MixtureParams
     memory : int, default=ANDERSON_MEMORY
         EM steps combined; 0 runs plain EM.
+    scaling : Scaling, default=None
+        The standardisation ``data`` is in, if any: a conjugate prior's
+        user-given mean and scale are in the data's units, and are
+        converted by it, as ``run_em`` converts them.
 
     Returns
     -------
@@ -198,7 +202,7 @@ def anderson_em(data, config, start, *, memory=ANDERSON_MEMORY):
     """
     config = replace(
         config,
-        prior=config.prior.resolve(data, config.n_components, config.form, None),
+        prior=config.prior.resolve(data, config.n_components, config.form, scaling),
     )
     make_map = getattr(data, "em_map", None)
     em = make_map(config) if make_map is not None else None

@@ -277,7 +277,8 @@ def observed_moments(data):
     """Each numeric feature's observed mean, and their covariance.
 
     The covariance of each pair of features is taken over the rows where
-    both are observed (``n - 1`` denominator, as R's ``var``); when that
+    both are observed (``n - 1`` denominator, as R's ``var``, or ``n`` when
+    the rows' weights add up to at most 1); when that
     matrix is not positive definite (fewer rows than features, or holes that
     make the pairwise estimates inconsistent) its diagonal is returned
     instead. Sample weights count as repeated rows. Cost ``O(n d^2)`` in
@@ -308,7 +309,9 @@ def observed_moments(data):
     for _, observed, values, row_weights in blocks():
         counts += (observed * row_weights).sum(axis=0)
         sums += (values * row_weights).sum(axis=0)
-    mean = sums / np.maximum(counts, 1.0)
+    # Divided where observed at all: weights of a fraction of a row each
+    # (summing to 1, say) are no reason to divide by 1 instead.
+    mean = np.divide(sums, counts, out=np.zeros(n_features), where=counts > 0.0)
     pair_counts = np.zeros((n_features, n_features))
     pair_sums = np.zeros((n_features, n_features))
     cross = np.zeros((n_features, n_features))
@@ -318,11 +321,13 @@ def observed_moments(data):
         pair_counts += (observed * row_weights).T @ observed
         pair_sums += weighted_centred.T @ observed
         cross += weighted_centred.T @ centred
+    # R's n - 1 where the weights add up to more than one row; below that
+    # (weights of a fraction of a row each), where it is not defined, the
+    # weighted mean square (n), rather than no estimate at all.
+    denominator = np.where(pair_counts > 1.0, pair_counts - 1.0, pair_counts)
     with np.errstate(invalid="ignore", divide="ignore"):
-        covariance = (cross - pair_sums * pair_sums.T / pair_counts) / (
-            pair_counts - 1.0
-        )
-    covariance[~(pair_counts > 1.0)] = 0.0
+        covariance = (cross - pair_sums * pair_sums.T / pair_counts) / denominator
+    covariance[~(pair_counts > 0.0)] = 0.0
     covariance = 0.5 * (covariance + covariance.T)
     variances = np.diagonal(covariance).copy()
     # A feature observed once, or constant, still needs a positive scale.

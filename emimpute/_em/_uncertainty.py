@@ -122,7 +122,7 @@ def bootstrap_counts(data, random_state):
     return random_state.multinomial(max(1, round(total)), weights / total)
 
 
-def bootstrap_params(data, params, config, random_state):
+def bootstrap_params(data, params, config, random_state, *, scaling=None):
     """EM on a row bootstrap of ``data``, started from ``params``.
 
     The bootstrap sample is ``data`` with each row weighted by the number
@@ -155,6 +155,9 @@ def bootstrap_params(data, params, config, random_state):
         Its ``tol``, ``max_iter`` and ``prior`` are used; its
         standardisation is not (``data`` is in the parameters' units).
     random_state : numpy.random.RandomState
+    scaling : Scaling, default=None
+        The standardisation of ``data`` (the fit's), for a conjugate prior's
+        hyperparameters given in the data's units (see ``anderson_em``).
 
     Returns
     -------
@@ -191,7 +194,7 @@ def bootstrap_params(data, params, config, random_state):
         verbose=0,
         tol=bootstrap_tol(sample, params, config.tol),
     )
-    result = anderson_em(sample, config, params)
+    result = anderson_em(sample, config, params, scaling=scaling)
     if not result.converged and config.max_iter > 0:
         warnings.warn(
             f"A bootstrap refit did not converge in max_iter={config.max_iter} "
