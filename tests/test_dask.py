@@ -309,3 +309,30 @@ def test_dask_fit_refuses_bad_values_as_in_memory(estimator, values):
     lazy = da.from_array(X, chunks=(97, 3))
     with pytest.raises(ValueError, match=re.escape(str(in_memory.value))):
         clone(estimator).fit(lazy)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_dask_warm_start_continues_as_in_memory(covariance_type):
+    # A refit with warm_start=True read the categorical layout the dask data
+    # has none of (AttributeError). Two warm fits of one iteration each are
+    # one fit of two iterations, on dask as in memory.
+    X = _data(0.2)
+    lazy = da.from_array(X, chunks=(97, 3))
+    settings = dict(covariance_type=covariance_type, random_state=0, max_iter=1)
+    on_dask = EMMixture(2, warm_start=True, **settings)
+    in_memory = clone(on_dask)
+    with pytest.warns(UserWarning, match="did not converge"):
+        on_dask.fit(lazy)
+        on_dask.fit(lazy)
+        in_memory.fit(X)
+        in_memory.fit(X)
+    _assert_same_fit(on_dask, in_memory)
+    with pytest.warns(UserWarning, match="did not converge"):
+        two_iterations = EMMixture(2, **{**settings, "max_iter": 2}).fit(X)
+    for name in ATTRIBUTES:
+        assert_allclose(
+            getattr(on_dask, name), getattr(two_iterations, name), rtol=0, atol=1e-10
+        )
+    # Changing the columns is refused as in memory.
+    with pytest.raises(ValueError, match="numeric features 3 \\(now 2\\)"):
+        on_dask.fit(lazy[:, :2])
