@@ -1,6 +1,7 @@
 """What the estimators share: EM parameters, their validation, the fit."""
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -358,15 +359,17 @@ def check_sample_weight(sample_weight, X):
     return weights
 
 
-def dask_fit_input(estimator, X, sample_weight, **unsupported):
+def dask_fit_input(estimator, X, sample_weight, validate=None, **unsupported):
     """The fit's input from a row-chunked dask array (numeric, NaN holes).
 
     Checks the chunks (along rows only, of known sizes), refuses the
     options dask data lacks (``sample_weight``, ``prior``, and the
     estimator's own ``unsupported``: description -> used) with a clear
-    error, and sets ``n_features_in_`` (and no feature names) as
-    ``validate_data`` on ``X`` would. The returned input has no mask rows:
-    the missingness is read chunk by chunk.
+    error, and validates ``X`` as far as its shape and dtype decide
+    (:func:`check_dask_input` with ``validate``, by default
+    ``validate_data``), which sets ``n_features_in_`` (and no feature
+    names) as ``validate_data`` on ``X`` would. The returned input has no
+    mask rows: the missingness is read chunk by chunk.
     """
     check_row_chunks(X)
     check_known_chunks(X, "a fit")
@@ -379,8 +382,32 @@ def dask_fit_input(estimator, X, sample_weight, **unsupported):
             **unsupported,
         }
     )
-    validate_data(estimator, np.zeros((2, X.shape[1]), dtype=X.dtype), reset=True)
+    if validate is None:
+        validate = partial(validate_data, estimator)
+    check_dask_input(validate, X, reset=True)
     return TableInput(X, None, None, np.zeros((0, X.shape[1]), dtype=bool), None)
+
+
+def check_dask_input(validate, X, *, reset):
+    """Validate a dask ``X`` now, as far as its shape and dtype decide.
+
+    ``validate(A, reset=...)`` is the estimator's in-memory validation; it
+    runs on an in-memory stand-in of ``X``'s columns and dtype, so that the
+    number of features, its minimum, the number of rows (when known) and
+    the dtype are checked at the call with the in-memory messages, not when
+    a lazy result is computed. The stand-in has ``X``'s rows up to 2 (what
+    a minimum of rows can ask for: the messages give ``X``'s shape), and
+    all of them when ``X`` has no columns (then it holds nothing); 1 when
+    the row chunks' sizes are unknown. Its values are zeros: the entries of
+    ``X`` are read only by the chunks' tasks.
+    """
+    check_row_chunks(X)
+    n_rows, n_columns = X.shape
+    if np.isnan(n_rows):
+        n_rows = 1
+    elif n_columns:
+        n_rows = min(n_rows, 2)
+    validate(np.zeros((n_rows, n_columns), dtype=X.dtype), reset=reset)
 
 
 def validate_with_nan(estimator, X, *, reset):

@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
     as_dtype,
+    check_dask_input,
     check_sample_weight,
     dask_fit_input,
     engine_data,
@@ -400,7 +401,7 @@ class EMMixture(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         """Fit by EM and store the fitted attributes; the engine's data."""
         if is_dask_array(X):
-            table = dask_fit_input(self, X, sample_weight)
+            table = dask_fit_input(self, X, sample_weight, self._validate_X)
             data = DaskData.build(X)
         else:
             table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
@@ -435,6 +436,14 @@ class EMMixture(DensityMixin, BaseEstimator):
         """The fitted parameters as the engine's ``MixtureParams`` (float64)."""
         return self._params
 
+    def _lazy(self, X, method, dtype, n_columns=None):
+        """``method`` of every row chunk of a dask ``X``, lazily (see
+        ``map_rows``); ``X`` validated now as far as its shape and dtype
+        decide, as in memory (:func:`check_dask_input`)."""
+        check_is_fitted(self)
+        check_dask_input(self._validate_X, X, reset=False)
+        return map_rows(X, method, dtype, n_columns)
+
     def _validated_data(self, X):
         check_is_fitted(self)
         return engine_data(
@@ -463,7 +472,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             coordinates; 0 for a row with nothing observed.
         """
         if is_dask_array(X):
-            return map_rows(X, self.score_samples, output_dtype(X))
+            return self._lazy(X, self.score_samples, output_dtype(X))
         return self._posterior(X)[0]
 
     def score(self, X, y=None):
@@ -498,7 +507,9 @@ class EMMixture(DensityMixin, BaseEstimator):
             Rows sum to 1; a row with nothing observed gets ``weights_``.
         """
         if is_dask_array(X):
-            return map_rows(X, self.predict_proba, output_dtype(X), len(self.weights_))
+            return self._lazy(
+                X, self.predict_proba, output_dtype(X), len(self.weights_)
+            )
         return self._posterior(X)[1]
 
     def predict(self, X):
@@ -515,7 +526,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         if is_dask_array(X):
-            return map_rows(X, self.predict, np.intp)
+            return self._lazy(X, self.predict, np.intp)
         # The argmax of the float64 log-probabilities, as fit_predict's: a
         # float32 input's responsibilities, rounded, tie near a boundary.
         return weighted_log_prob(self._validated_data(X), self._params).argmax(axis=1)

@@ -29,6 +29,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import stats
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 
@@ -461,45 +462,144 @@ def _split_target(table, target):
     return table[:, others], table[:, target]
 
 
-def _coefficients(estimator):
-    """An estimator's ``intercept_`` then ``coef_``, flattened."""
-    coef = np.ravel(estimator.coef_)
-    intercept = np.ravel(getattr(estimator, "intercept_", []))
-    if getattr(estimator, "fit_intercept", True) is False:
+def _linear_step(fitted):
+    """The fitted estimator holding ``coef_``: ``fitted`` itself, or the
+    final step of a :class:`~sklearn.pipeline.Pipeline` (whose terms are
+    those of the features its earlier steps make).
+
+    Raises
+    ------
+    TypeError
+        If neither has ``coef_``, naming the estimator and the alternatives.
+    """
+    step = fitted[-1] if isinstance(fitted, Pipeline) else fitted
+    if not hasattr(step, "coef_"):
+        described = type(fitted).__name__
+        if step is not fitted:
+            described += f" (final step {type(step).__name__})"
+        raise TypeError(
+            f"fit_and_pool pools the coef_ and intercept_ of a fitted "
+            f"estimator, and {described} has no coef_. Pass a linear model "
+            "(or a Pipeline ending in one), or as model a callable "
+            "table -> results with params and cov_params() (a statsmodels "
+            "fit), or pool estimates and variances you compute with pool()."
+        )
+    return step
+
+
+def _coefficients(fitted):
+    """A fitted estimator's ``intercept_`` then ``coef_``, flattened, and the
+    number of intercepts (see :func:`_linear_step`)."""
+    step = _linear_step(fitted)
+    coef = np.ravel(step.coef_)
+    intercept = np.ravel(getattr(step, "intercept_", []))
+    if getattr(step, "fit_intercept", True) is False:
         intercept = np.empty(0)
     return np.concatenate([intercept, coef]), len(intercept)
 
 
-def _coefficient_names(estimator, X, n_terms, n_intercept):
+def _feature_names(fitted, X):
+    """The names of the features ``coef_`` multiplies, as strings.
+
+    ``X``'s columns (``x0, x1, ...`` without names); for a
+    :class:`~sklearn.pipeline.Pipeline`, the names its earlier steps give
+    their outputs (``get_feature_names_out``), or ``x0, x1, ...`` by position
+    among the final step's inputs when a step cannot name them.
+    """
+    if isinstance(fitted, Pipeline) and len(fitted) > 1:
+        try:
+            return [str(name) for name in fitted[:-1].get_feature_names_out()]
+        except AttributeError:
+            # A step without get_feature_names_out: its outputs have no
+            # names, only positions.
+            return [f"x{j}" for j in range(np.shape(fitted[-1].coef_)[-1])]
+    if hasattr(X, "columns"):
+        return [str(c) for c in X.columns]
+    return [f"x{j}" for j in range(np.shape(X)[1])]
+
+
+def _coefficient_names(fitted, X, n_terms, n_intercept):
     """Names of the ``n_terms`` terms of :func:`_coefficients`, in order.
 
-    ``intercept`` and the features' names (``x0, x1, ...`` without column
-    names); a multiclass (or multi-output) model has a row of coefficients
-    per class, named ``class:term`` by ``classes_`` (else by row number).
+    ``intercept`` and the features' names (:func:`_feature_names`); a
+    multiclass (or multi-output) model has a row of coefficients per class,
+    named ``class:term`` by ``classes_`` (else by row number).
     """
-    features = (
-        [str(c) for c in X.columns]
-        if hasattr(X, "columns")
-        else [f"x{j}" for j in range(np.shape(X)[1])]
-    )
-    coef = estimator.coef_
+    features = _feature_names(fitted, X)
+    step = _linear_step(fitted)
+    coef = step.coef_
     n_rows = np.shape(coef)[0] if np.ndim(coef) == 2 else 1
     if n_rows == 1:
         names = ["intercept"] * n_intercept + features
     else:
-        classes = getattr(estimator, "classes_", None)
+        classes = getattr(step, "classes_", None)
         labels = classes if classes is not None and len(classes) == n_rows else None
         labels = range(n_rows) if labels is None else labels
         intercepts = [f"{c}:intercept" for c in labels][:n_intercept]
         names = intercepts + [f"{c}:{f}" for c in labels for f in features]
     if len(names) != n_terms:
         raise ValueError(
-            f"{type(estimator).__name__} has {n_terms} coefficients "
+            f"{type(step).__name__} has {n_terms} coefficients "
             f"(intercept_ and coef_), which fit_and_pool cannot name from "
             f"{len(features)} features; pass a statsmodels model, or pool "
             "the estimates yourself with pool()."
         )
     return names
+
+
+BOOTSTRAP_ALTERNATIVES = (
+    "Give the rare classes (or categories) more rows, or pass variance=callable"
+    "(fitted, X, y) returning the terms' covariance (from the model's "
+    "information matrix, or a bootstrap stratified by class)."
+)
+
+
+def _bootstrap_covariance(model, fitted, n_terms, X, y, n_bootstrap, rng, table_index):
+    """The covariance of ``fitted``'s ``n_terms`` terms over refits of
+    ``model`` on ``n_bootstrap`` row bootstraps of ``(X, y)``.
+
+    Each resample draws rows uniformly with replacement (the ordinary,
+    unconditional case bootstrap: the class counts vary, as they would in
+    a new sample).
+
+    Raises
+    ------
+    ValueError
+        If a resample lacks one of ``fitted``'s classes, or a refit has
+        other terms than ``fitted`` (its covariance is then undefined).
+    """
+    classes = getattr(_linear_step(fitted), "classes_", None)
+    n_rows = len(y)
+    draws = []
+    for _ in range(n_bootstrap):
+        rows = rng.randint(n_rows, size=n_rows)
+        if classes is not None:
+            # A classifier refit without a class has no coefficients for it:
+            # said before refitting, as the refit may fail less clearly.
+            missing = np.setdiff1d(classes, y[rows])
+            if len(missing):
+                lacking = ", ".join(
+                    f"{c!r} ({int(np.sum(y == c))} of the {n_rows} rows)"
+                    for c in missing.tolist()
+                )
+                raise ValueError(
+                    f"A bootstrap resample of imputations[{table_index}] lacks "
+                    f"the class(es) {lacking}, so its refit has no "
+                    "coefficients for them and the bootstrap covariance is "
+                    f"undefined. {BOOTSTRAP_ALTERNATIVES}"
+                )
+        X_boot = X[rows] if isinstance(X, np.ndarray) else _take_rows(X, rows)
+        refit_terms = _coefficients(clone(model).fit(X_boot, y[rows]))[0]
+        if len(refit_terms) != n_terms:
+            raise ValueError(
+                f"A bootstrap refit on a resample of imputations[{table_index}] has "
+                f"{len(refit_terms)} coefficients, the fit on the whole table "
+                f"{n_terms}: the resample lacked something the model makes "
+                "terms of (a class, or a category an encoder expands), and "
+                f"the bootstrap covariance is undefined. {BOOTSTRAP_ALTERNATIVES}"
+            )
+        draws.append(refit_terms)
+    return np.atleast_2d(np.cov(np.asarray(draws), rowvar=False))
 
 
 def fit_and_pool(
@@ -522,9 +622,14 @@ def fit_and_pool(
     ----------
     model : scikit-learn estimator or callable
         - A scikit-learn estimator with ``coef_`` (and ``intercept_``) after
-          fit, for instance :class:`~sklearn.linear_model.LinearRegression`:
-          cloned and fit on each table; the terms are ``intercept_`` (when
-          fit) then ``coef_``.
+          fit, for instance :class:`~sklearn.linear_model.LinearRegression`,
+          or a :class:`~sklearn.pipeline.Pipeline` ending in one: cloned and
+          fit on each table; the terms are ``intercept_`` (when fit) then
+          ``coef_`` of the estimator (of a pipeline's final step, whose
+          features are named by the earlier steps'
+          ``get_feature_names_out``, by position ``x0, x1, ...`` when a step
+          has none). Any other estimator is refused with a ``TypeError``
+          once the first table is fit.
         - A callable ``table -> results``, results with ``params`` and
           ``cov_params()`` (a statsmodels results object, for instance
           ``lambda d: smf.ols("y ~ x1 + x2", data=d).fit()``); its
@@ -551,7 +656,10 @@ def fit_and_pool(
         the covariance of the terms over ``n_bootstrap`` refits on row
         bootstraps of the table, or ``variance(fitted_estimator, X, y)``
         returning their covariance matrix (or variances) in the order of the
-        terms. Ignored for a callable ``model``.
+        terms. Ignored for a callable ``model``. The bootstrap needs every
+        refit to have the same terms: a resample without one of the
+        classes (or a category an encoder expands) raises a ``ValueError``;
+        with a rare class, give ``variance`` a callable.
 
     n_bootstrap : int, default=200
         Bootstrap refits per table.
@@ -567,6 +675,15 @@ def fit_and_pool(
     Returns
     -------
     result : PooledResult
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is neither a callable nor an estimator with ``coef_``
+        after fit (or a pipeline whose final step has it).
+    ValueError
+        If a bootstrap refit has other terms than the fit on the whole
+        table (a class, or a category, missing from the resample).
 
     Examples
     --------
@@ -634,27 +751,26 @@ def fit_and_pool(
             f"refits; 200 is usual), got {n_bootstrap!r}."
         )
     rng = check_random_state(random_state)
-    for table in imputations:
+    for index, table in enumerate(imputations):
         if target is None:
             X, target_values = table, np.asarray(y)
         else:
             X, target_values = _split_target(table, target)
         fitted = clone(model).fit(X, target_values)
+        # A model without coef_ is refused here, at the first table's fit:
+        # the earliest a fitted attribute can be seen.
         terms, n_intercept = _coefficients(fitted)
         estimates.append(terms)
         if names is None:
             names = _coefficient_names(fitted, X, len(terms), n_intercept)
         if callable(variance):
             covariances.append(np.asarray(variance(fitted, X, target_values)))
-            continue
-        n_rows = len(target_values)
-        draws = []
-        for _ in range(n_bootstrap):
-            rows = rng.randint(n_rows, size=n_rows)
-            X_boot = X[rows] if isinstance(X, np.ndarray) else _take_rows(X, rows)
-            refit = clone(model).fit(X_boot, target_values[rows])
-            draws.append(_coefficients(refit)[0])
-        covariances.append(np.atleast_2d(np.cov(np.asarray(draws), rowvar=False)))
+        else:
+            covariances.append(
+                _bootstrap_covariance(
+                    model, fitted, len(terms), X, target_values, n_bootstrap, rng, index
+                )
+            )
     return pool(estimates, covariances, n_samples=n_samples, alpha=alpha, names=names)
 
 

@@ -4,6 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    PolynomialFeatures,
+    StandardScaler,
+)
+from sklearn.tree import DecisionTreeRegressor
 
 from emimpute import fit_and_pool, multiple_impute, pool
 
@@ -288,3 +296,101 @@ def test_pool_names_terms_by_the_index_of_series():
         pd.Series([1.2, 1.9], index=["Intercept", "x"]),
     ]
     assert pool(estimates).names == ["Intercept", "x"]
+
+
+def test_fit_and_pool_pools_a_pipelines_final_linear_model():
+    # A Pipeline has no coef_ of its own (was an AttributeError): its final
+    # step's terms, named by the earlier steps' get_feature_names_out.
+    tables = _regression_tables()
+    scaled = make_pipeline(StandardScaler(), LinearRegression())
+    result = fit_and_pool(scaled, tables, target=0, variance=_scaled_ols_covariance)
+    estimates, covariances = [], []
+    for table in tables:
+        X = StandardScaler().fit_transform(table[:, 1:])
+        fitted = LinearRegression().fit(X, table[:, 0])
+        estimates.append(np.r_[fitted.intercept_, fitted.coef_])
+        covariances.append(_ols_covariance(fitted, X, table[:, 0]))
+    direct = pool(estimates, covariances)
+    np.testing.assert_allclose(result.estimate, direct.estimate, rtol=1e-12)
+    np.testing.assert_allclose(result.total, direct.total, rtol=1e-12)
+    assert result.names == ["intercept", "x0", "x1"]
+    squares = PolynomialFeatures(2, include_bias=False)
+    squares = make_pipeline(squares, LinearRegression())
+    result = fit_and_pool(squares, tables, target=0, n_bootstrap=5, random_state=0)
+    assert result.names == ["intercept", "x0", "x1", "x0^2", "x0 x1", "x1^2"]
+    assert result.total.shape == (6, 6)
+    # A step without get_feature_names_out: the final step's inputs by position.
+    unnamed = make_pipeline(FunctionTransformer(np.tanh), LinearRegression())
+    result = fit_and_pool(unnamed, tables, target=0, n_bootstrap=5, random_state=0)
+    assert result.names == ["intercept", "x0", "x1"]
+
+
+def _scaled_ols_covariance(pipeline, X, y):
+    return _ols_covariance(pipeline[-1], pipeline[:-1].transform(X), y)
+
+
+class _CountedTree(DecisionTreeRegressor):
+    """A model without coef_ that counts its fits."""
+
+    fits = 0
+
+    def fit(self, X, y):
+        type(self).fits += 1
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("in_pipeline", [False, True])
+def test_fit_and_pool_refuses_a_model_without_coef_after_one_fit(in_pipeline):
+    model = _CountedTree()
+    described = "_CountedTree has no coef_"
+    if in_pipeline:
+        model = make_pipeline(StandardScaler(), model)
+        described = r"Pipeline \(final step _CountedTree\) has no coef_"
+    _CountedTree.fits = 0
+    with pytest.raises(TypeError, match=described + r".*callable.*cov_params"):
+        fit_and_pool(model, _regression_tables(), target=0, n_bootstrap=5)
+    # Refused at the first table's fit, before the other tables and the
+    # bootstrap refits.
+    assert _CountedTree.fits == 1
+
+
+def test_fit_and_pool_bootstrap_without_a_rare_class_says_so():
+    # A resample without class 1 refit a binary model with fewer
+    # coefficients: numpy's 'inhomogeneous shape' error, or (two classes)
+    # scikit-learn's one-class error, neither naming the bootstrap.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    X[rng.random(80) < 0.3, 0] = np.nan
+    tables = multiple_impute(X, 3, random_state=0)
+    y = np.zeros(80, int)
+    y[:3] = 1
+    y[3:40] = 2
+    message = (
+        r"resample of imputations\[0\] lacks the class\(es\) 1 \(3 of the 80 "
+        r"rows\).*variance=callable"
+    )
+    for labels in [y, (y == 1).astype(int)]:
+        with pytest.raises(ValueError, match=message):
+            fit_and_pool(
+                LogisticRegression(), tables, y=labels, n_bootstrap=50, random_state=0
+            )
+    # With the variance given, nothing is resampled.
+    result = fit_and_pool(
+        LogisticRegression(), tables, y=y, variance=lambda f, X, y: np.ones(9)
+    )
+    assert result.names[:3] == ["0:intercept", "1:intercept", "2:intercept"]
+
+
+def test_fit_and_pool_bootstrap_refit_with_other_terms_says_so():
+    # An encoder expands a category seen once into a term; a resample without
+    # it has one coefficient fewer.
+    rng = np.random.default_rng(0)
+    category = np.r_[2.0, rng.integers(0, 2, size=59).astype(float)]
+    tables = [np.column_stack([rng.normal(size=60), category]) for _ in range(2)]
+    model = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LinearRegression())
+    message = (
+        r"resample of imputations\[0\] has 3 coefficients, the fit on the "
+        r"whole table 4.*variance=callable"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_pool(model, tables, target=0, n_bootstrap=20, random_state=0)

@@ -188,8 +188,9 @@ class DaskData:
 
     The data-source protocol of :func:`~emimpute._em._loop.run_em`, as
     :class:`~emimpute._em._data.EMData`: ``initialisation_data`` and
-    ``expectation``; ``summary`` and ``largest_magnitude`` for the fit's
-    checks.
+    ``expectation``; ``summary``, ``largest_magnitude`` and the column
+    layout (``n_numeric``, ``n_categories``) for the fit's checks, a warm
+    start's included.
     """
 
     array: object
@@ -222,7 +223,10 @@ class DaskData:
     def dtype(self):
         return self.array.dtype
 
+    # Numeric only: no categorical columns, and unit weights (a dask fit
+    # refuses sample_weight).
     n_categorical = 0
+    n_categories = ()
     sample_weight = None
 
     @property
