@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
+    check_dask_input,
     check_sample_weight,
     dask_fit_input,
     em_config,
@@ -987,6 +988,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         seeds, as one in-memory call with ``return_std`` draws once.
         """
         check_is_fitted(self)
+        # Its columns and dtype checked now, as in memory, not at compute().
+        check_dask_input(self._read, X, reset=False)
         n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
         dtype = output_dtype(X)
         seeds = None

@@ -382,13 +382,8 @@ def test_dask_fit_refuses_too_few_rows_or_columns_as_in_memory(
         clone(estimator).fit(da.from_array(X, chunks=(100, shape[1])))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EMImputer._lazy_transform does not call check_dask_input yet "
-    "(emimpute/_imputer.py is edited on another branch): the error comes at "
-    "compute()",
-)
 def test_dask_transform_checks_the_columns_at_the_call():
+    # The error came at compute(), from a lazy array of the wrong shape.
     X = _data(0.2)
     imputer = EMImputer(random_state=0).fit(X)
     with pytest.raises(ValueError, match="X has 2 features, but EMImputer is"):
