@@ -65,7 +65,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
 
     tol : float, default=1e-3
         EM stops when the per-sample observed-data log-likelihood changes by
-        less than ``tol``.
+        less than ``tol`` (per row with an observed entry).
 
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of the covariances after

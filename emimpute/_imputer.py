@@ -127,7 +127,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     tol : float, default=1e-3
         EM stops when the per-row observed-data log-likelihood (of the
-        standardised data) changes by less than ``tol``.
+        standardised data, per row with an observed entry) changes by less
+        than ``tol``.
 
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of the covariances after

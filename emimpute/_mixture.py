@@ -69,7 +69,9 @@ class EMMixture(DensityMixin, BaseEstimator):
 
     tol : float, default=1e-3
         The convergence threshold. EM stops when the per-sample observed-data
-        log-likelihood changes by less than ``tol``.
+        log-likelihood changes by less than ``tol`` (per row with an
+        observed entry: rows with nothing observed, whose log-density is 0,
+        do not loosen it).
 
     reg_covar : float, default=1e-6
         Non-negative regularization added to the diagonal of the covariances
@@ -571,8 +573,11 @@ class EMMixture(DensityMixin, BaseEstimator):
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).
 
-        ``-2 * n_samples * score(X) + n_parameters * log(n_samples)``, as in
-        ``GaussianMixture``, with the observed-data likelihood.
+        ``-2 * n_samples * score(X) + n_parameters * log(n)``, as in
+        ``GaussianMixture``, with the observed-data likelihood; ``n`` counts
+        the rows with an observed entry (a row with nothing observed carries
+        no information: it adds 0 to the log-likelihood, and nothing to
+        ``n``).
 
         Parameters
         ----------
@@ -585,8 +590,9 @@ class EMMixture(DensityMixin, BaseEstimator):
             The lower the better.
         """
         n_samples = self._n_samples(X, "bic")
+        n_informative = self._n_informative(X)
         return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(
-            n_samples
+            max(n_informative, 1)
         )
 
     def aic(self, X):
@@ -604,6 +610,12 @@ class EMMixture(DensityMixin, BaseEstimator):
         """
         n_samples = self._n_samples(X, "aic")
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
+
+    def _n_informative(self, X):
+        """The rows of ``X`` with an observed entry (its chunks known)."""
+        if is_dask_array(X):
+            return DaskData.build(X).summary()[1]
+        return self._validated_data(X).summary()[1]
 
     @staticmethod
     def _n_samples(X, what):

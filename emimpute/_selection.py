@@ -39,24 +39,30 @@ from emimpute._sklearn_compat import (
 CRITERIA = ("bic", "icl", "aic")
 
 
-def information_criteria(log_prob, resp, n_parameters):
+def information_criteria(log_prob, resp, n_parameters, informative=None):
     """BIC, ICL and AIC of a fit from its rows' log-densities (lower is better).
 
     ``log_prob`` is each row's observed-data log-density (``score_samples``),
-    ``resp`` the responsibilities. With ``n`` rows and ``L`` the summed
+    ``resp`` the responsibilities, ``informative`` whether each row has an
+    observed entry. With ``n`` such rows and ``L`` the summed
     log-likelihood: ``bic = -2 L + p log n``, ``aic = -2 L + 2 p`` and
-    ``icl = bic - 2 sum_i log resp[i, map_i]`` (Biernacki, Celeux and Govaert
-    2000: BIC plus twice the entropy of the hard classification, as mclust's
-    ``icl``). mclust reports ``-bic`` (higher is better).
+    ``icl = bic - 2 sum_i log resp[i, map_i]`` over those rows (Biernacki,
+    Celeux and Govaert 2000: BIC plus twice the entropy of the hard
+    classification, as mclust's ``icl``). A row with nothing observed
+    carries no information: it adds 0 to ``L`` and nothing to ``n`` or to
+    the entropy (its responsibilities are the weights, whatever the data).
+    mclust reports ``-bic`` (higher is better).
 
     Returns
     -------
     criteria : dict
         ``log_likelihood``, ``n_parameters``, ``bic``, ``icl``, ``aic``.
     """
+    if informative is not None:
+        log_prob, resp = log_prob[informative], resp[informative]
     n_samples = len(log_prob)
     log_likelihood = float(np.sum(log_prob))
-    bic = -2.0 * log_likelihood + n_parameters * math.log(n_samples)
+    bic = -2.0 * log_likelihood + n_parameters * math.log(max(n_samples, 1))
     with np.errstate(divide="ignore"):
         entropy = -np.log(resp.max(axis=1)).sum()
     return {
@@ -456,17 +462,24 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         )
         base = self._base_mixture()
         rows, fits = [], []
+        informative = None  # the rows with an observed entry, once read
         for params in grid:
             mixture = clone(base).set_params(**params)
             start = time.perf_counter()
             row = {"error": ""}
             try:
                 mixture.fit(X)
+                if informative is None:
+                    informative = np.ones(len(X), dtype=bool)
+                    empty = mixture._validated_data(X).patterns.empty_rows
+                    informative[empty] = False
                 if len(grid) > 1:
-                    _refuse_collapsed_components(mixture, len(X))
+                    _refuse_collapsed_components(mixture, informative.sum())
                 log_prob, resp = mixture._posterior(X)
                 row.update(
-                    information_criteria(log_prob, resp, mixture._n_parameters())
+                    information_criteria(
+                        log_prob, resp, mixture._n_parameters(), informative
+                    )
                 )
                 row.update(converged=mixture.converged_, n_iter=mixture.n_iter_)
             except ValueError as exc:

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 
-from emimpute import EMMixture
+from emimpute import EMMixture, EMMixtureSelector
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 INIT_METHODS = ["kmeans", "k-means++", "random", "random_from_data"]
@@ -240,7 +240,12 @@ def test_sample_and_information_criteria():
         em.sample(0)
     n_parameters = 3 * 3 + 3 * 3 + 2
     n = len(X)
-    assert em.bic(X) == pytest.approx(-2 * n * em.score(X) + n_parameters * np.log(n))
+    # BIC's log n counts the rows with an observed entry only.
+    n_informative = (~np.isnan(X)).any(axis=1).sum()
+    assert n_informative < n
+    assert em.bic(X) == pytest.approx(
+        -2 * n * em.score(X) + n_parameters * np.log(n_informative)
+    )
     assert em.aic(X) == pytest.approx(-2 * n * em.score(X) + 2 * n_parameters)
 
 
@@ -300,3 +305,29 @@ def test_verbose_prints_progress(capsys):
     assert "Initialization 0" in out
     assert "Iteration 1" in out
     assert "converged" in out
+
+
+def test_rows_with_nothing_observed_change_neither_fit_nor_bic():
+    # They have log-density 0 under any parameters: they diluted the
+    # per-row changes compared with tol (300 of them beside 120 rows stopped
+    # the fit after 3 iterations instead of 25) and counted in BIC's log n.
+    rng = np.random.default_rng(19)
+    X = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(1.6, 1, (60, 2))])
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    padded = np.vstack([X, np.full((300, 2), np.nan)])
+    alone = EMMixture(2, random_state=0).fit(X)
+    beside = EMMixture(2, random_state=0).fit(padded)
+    assert alone.n_iter_ == beside.n_iter_ == 25
+    np.testing.assert_allclose(beside.means_, alone.means_, rtol=0, atol=1e-12)
+    assert beside.bic(padded) == pytest.approx(alone.bic(X), rel=1e-12)
+    selected = [
+        EMMixtureSelector(n_components=[1, 2, 3], random_state=0).fit(data)
+        for data in (X, padded)
+    ]
+    for criterion in ("bic", "icl"):
+        np.testing.assert_allclose(
+            selected[1].cv_results_[criterion],
+            selected[0].cv_results_[criterion],
+            rtol=1e-10,
+        )

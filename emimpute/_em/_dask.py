@@ -233,6 +233,12 @@ class DaskData:
     def total_weight(self):
         return self.n_samples
 
+    @property
+    def informative_share(self):
+        """The share of rows with an observed entry (see ``EMData``)."""
+        n_samples, n_informative, _ = self.summary()
+        return n_informative / n_samples
+
     def _map_reduce(self, function, add, *args):
         import dask
 

@@ -222,6 +222,21 @@ class EMData:
             return self.n_samples
         return float(self.sample_weight.sum())
 
+    @property
+    def informative_share(self):
+        """The share of the rows' weight on rows with an observed entry.
+
+        A row with nothing observed has log-density 0 under any parameters:
+        it dilutes the per-row log-likelihood, and its changes, by this
+        share (``run_em`` scales ``tol`` by it).
+        """
+        empty = self.patterns.empty_rows
+        if len(empty) == 0:
+            return 1.0
+        if self.sample_weight is None:
+            return 1.0 - len(empty) / self.n_samples
+        return 1.0 - float(self.sample_weight[empty].sum()) / self.total_weight
+
     def average(self, values):
         """The mean of per-row ``values``, weighted by the sample weights."""
         return np.average(values, weights=self.sample_weight)

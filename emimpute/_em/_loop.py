@@ -125,10 +125,14 @@ def run_em(
         prior=config.prior.resolve(data, config.n_components, config.form, scaling),
     )
     n_runs = 1 if start is not None else config.n_init
+    # tol is per row with something observed: the rows with nothing
+    # observed (log-density 0) would dilute every change, and 300 of them
+    # beside 120 rows stopped a fit after 3 iterations instead of 25.
+    tol = config.tol * data.informative_share
     best = None
     for init_index in range(n_runs):
         monitor = ConvergenceMonitor(
-            config.tol,
+            tol,
             verbose=config.verbose,
             verbose_interval=config.verbose_interval,
             init_index=init_index,
