@@ -902,8 +902,9 @@ def build_parser():
         impute,
         n_components=1,
         auto=(
-            "the number of components (1 to 9, under the default prior) "
-            "whose imputations best predict observed cells held out"
+            "the fewest components (1 to 9, under the default prior) whose "
+            "imputations predict observed cells held out within one standard "
+            "error of the best"
         ),
     )
     impute.set_defaults(run=run_impute, parser=impute)

@@ -106,11 +106,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
         cells (numeric and categorical, drawn with ``random_state``) are
         hidden, 1, 2, ... up to 9 components (mclust's default range) are
         fit on the rest, stopping once the error has not improved twice in
-        a row, and the number whose conditional expectations predict the
-        hidden cells with the smallest mean squared error (in units of each
-        column's standard deviation; the Brier score for a categorical
-        cell) is fit again on all the data; ``n_components_`` tells the
-        choice. BIC (:class:`EMMixtureSelector`) chooses the best density
+        a row (on a small table, further 10% groups are hidden in turn,
+        until a few thousand cells are held out), and each number is scored
+        by the mean squared error of its conditional expectations of the
+        hidden cells (in units of each column's standard deviation; the
+        Brier score for a categorical cell). The fewest components whose
+        error is within one standard error of the smallest are fit again
+        on all the data (the one-standard-error rule: a difference within
+        the noise of the hidden cells does not buy a component);
+        ``n_components_`` tells the choice, ``held_out_errors_`` the
+        scores. BIC (:class:`EMMixtureSelector`) chooses the best density
         instead, which is not the best imputer: on scikit-learn's diabetes
         data it splits the rows along the binary ``sex`` column, and the
         held-out RMSE of the other columns rises by 4% over one component

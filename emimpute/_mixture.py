@@ -261,9 +261,11 @@ class EMMixture(DensityMixin, BaseEstimator):
     ``predict_proba`` is ``weights_``.
 
     Cost per iteration: ``O(n K d^2)`` for 'full' and 'tied', like complete
-    data, plus factorisations of size ``r`` (the number of missing entries
-    of a row) per distinct missingness pattern; ``O(n K d)`` for 'diag' and
-    'spherical'. See ``emimpute._em._estep`` for details.
+    data, plus, per component and per run of rows sharing a missingness
+    pattern, a factorisation of size ``min(r, d - r)`` (``r`` the row's
+    missing entries: the smaller of its missing and observed blocks);
+    ``O(n K d)`` for 'diag' and 'spherical'. See ``emimpute._em._estep``
+    for details.
 
     References
     ----------

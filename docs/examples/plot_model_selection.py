@@ -19,7 +19,9 @@ entries of every row:
   better).
 
 The data are three elongated, differently oriented clusters in two
-dimensions, with 30% of the values removed at random.
+dimensions, with values removed at random at a rate of 30% (26% removed in
+the end: :func:`~emimpute.datasets.make_missing` keeps one value of every
+row, so on two columns it removes :math:`r - r^2/2` of them).
 """
 
 # %%

@@ -28,7 +28,7 @@ DESCR = """\
 Palmer penguins data
 --------------------
 
-Size measurements, clutch observations and sex of adult foraging Adélie,
+Size measurements, sex and island of adult foraging Adélie,
 Chinstrap and Gentoo penguins observed on islands of the Palmer
 Archipelago near Palmer Station, Antarctica, from 2007 to 2009.
 
