@@ -233,10 +233,15 @@ class FeatureSupport:
                     )
 
     @property
+    def transformed(self):
+        """True when some feature has a transformation."""
+        return any(name is not None for name in self.transforms)
+
+    @property
     def is_identity(self):
         """True when nothing is bounded or transformed."""
         return (
-            all(name is None for name in self.transforms)
+            not self.transformed
             and not np.isfinite(self.lower).any()
             and not np.isfinite(self.upper).any()
         )
@@ -299,13 +304,13 @@ class FeatureSupport:
         Of ``model_data``, already in model space (``model_data(data)``):
         the offset from the model's log-likelihood per row to the data's.
         """
-        if all(name is None for name in self.transforms):
+        if not self.transformed:
             return 0.0  # also for a Dask array's data, which has no rows here
         per_row = self._model_log_jacobian(model_data.numeric, model_data.mask)
         return float(np.average(per_row, weights=model_data.sample_weight))
 
     def _model_log_jacobian(self, values, mask):
-        if all(name is None for name in self.transforms):
+        if not self.transformed:
             return np.zeros(len(values))
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(mask, 0.0, -np.log(self.derivative(values))).sum(axis=1)
@@ -325,7 +330,7 @@ class FeatureSupport:
         ValueError
             Where an observed value is outside its transformation's domain.
         """
-        if all(name is None for name in self.transforms):
+        if not self.transformed:
             return data
         self.check_domain(data.numeric, data.mask)
         return replace(data, numeric=self.to_model(data.numeric))
