@@ -456,7 +456,10 @@ class EMMixture(DensityMixin, BaseEstimator):
 
     def _posterior(self, X):
         """Log-density and responsibilities, in the input's float dtype."""
-        data = self._validated_data(X)
+        return self._posterior_of(self._validated_data(X))
+
+    def _posterior_of(self, data):
+        """:meth:`_posterior` of ``X`` already read (``_validated_data``)."""
         log_prob, resp = posterior(data, self._fitted_params())
         dtype = output_dtype(data)
         return as_dtype(log_prob, dtype), as_dtype(resp, dtype)
@@ -592,8 +595,8 @@ class EMMixture(DensityMixin, BaseEstimator):
             The lower the better.
         """
         n_samples = self._n_samples(X, "bic")
-        n_informative = self._n_informative(X)
-        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(
+        score, n_informative = self._score_and_informative_rows(X)
+        return -2 * score * n_samples + self._n_parameters() * math.log(
             max(n_informative, 1)
         )
 
@@ -613,11 +616,15 @@ class EMMixture(DensityMixin, BaseEstimator):
         n_samples = self._n_samples(X, "aic")
         return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
 
-    def _n_informative(self, X):
-        """The rows of ``X`` with an observed entry (its chunks known)."""
+    def _score_and_informative_rows(self, X):
+        """:meth:`score` and the number of rows of ``X`` with an observed
+        entry, from one read of ``X`` in memory (a dask ``X``, its chunks
+        known, is read twice: the score's tasks, then the summary's)."""
         if is_dask_array(X):
-            return DaskData.build(X).summary()[1]
-        return self._validated_data(X).summary()[1]
+            return self.score(X), DaskData.build(X).summary()[1]
+        data = self._validated_data(X)
+        score = float(np.mean(self._posterior_of(data)[0]))
+        return score, data.summary()[1]
 
     @staticmethod
     def _n_samples(X, what):

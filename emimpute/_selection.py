@@ -462,20 +462,23 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         )
         base = self._base_mixture()
         rows, fits = [], []
-        informative = None  # the rows with an observed entry, once read
+        # X as the engine reads it, once for every fit of the grid (the
+        # same X, so the same columns and categories), and its rows with an
+        # observed entry.
+        data = informative = None
         for params in grid:
             mixture = clone(base).set_params(**params)
             start = time.perf_counter()
             row = {"error": ""}
             try:
                 mixture.fit(X)
-                if informative is None:
+                if data is None:
+                    data = mixture._validated_data(X)
                     informative = np.ones(len(X), dtype=bool)
-                    empty = mixture._validated_data(X).patterns.empty_rows
-                    informative[empty] = False
+                    informative[data.patterns.empty_rows] = False
                 if len(grid) > 1:
                     _refuse_collapsed_components(mixture, informative.sum())
-                log_prob, resp = mixture._posterior(X)
+                log_prob, resp = mixture._posterior_of(data)
                 row.update(
                     information_criteria(
                         log_prob, resp, mixture._n_parameters(), informative
