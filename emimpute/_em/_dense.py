@@ -341,7 +341,9 @@ class DenseKernel:
         )
         nk, s1, s2 = stats.arrays
         if block.n_missing == 0:
-            add_complete_rows(stats.arrays, block.centred, resp, self.centres)
+            add_complete_rows(
+                stats.arrays, block.centred, resp, self.centres, shared=self.shared
+            )
             return stats
         nk += resp.sum(axis=0)
         x = block.centred

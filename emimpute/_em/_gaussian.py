@@ -177,7 +177,9 @@ def complete_data_statistics(X, resp, form, *, chunk_size=8192):
         centres /= resp.sum(axis=0)[:, np.newaxis] + NK_FLOOR
     stats = SufficientStats.zeros(n_components, n_features, form, shift=shift + centres)
     for rows in chunks:
-        add_complete_rows(stats.arrays, X[rows] - shift, resp[rows], centres)
+        add_complete_rows(
+            stats.arrays, X[rows] - shift, resp[rows], centres, shared=form.shared
+        )
     return stats
 
 

@@ -162,14 +162,16 @@ class SufficientStats:
         )
 
 
-def add_complete_rows(arrays, x, resp, centres):
+def add_complete_rows(arrays, x, resp, centres, *, shared):
     """Add the statistics of complete rows to fresh ``(nk, s1, s2)`` arrays.
 
     ``x`` is centred on the statistics' shift; ``centres`` are the
-    per-component centres relative to it. ``s2``'s shape tells the layout:
-    ``(K, d)`` diagonal, ``(1, d, d)`` tied (whose centres are all zero),
-    ``(K, d, d)`` full. Only ever called on arrays a kernel has just
-    allocated for the value it returns.
+    per-component centres relative to it. ``shared`` (tied: one scatter
+    around the common shift, whose centres are all zero) is said, not read
+    from ``s2``'s shape, which one full component shares with it; else
+    ``s2``'s shape tells the layout: ``(K, d)`` diagonal, ``(K, d, d)``
+    full. Only ever called on arrays a kernel has just allocated for the
+    value it returns.
 
     Per component, only the rows whose responsibility is not negligible
     (:func:`weighing_rows`) enter ``s1`` and ``s2``: ``O(n K)`` to choose
@@ -179,7 +181,7 @@ def add_complete_rows(arrays, x, resp, centres):
     """
     nk, s1, s2 = arrays
     nk += resp.sum(axis=0)
-    if s2.ndim == 3 and len(s2) == 1:
+    if shared:
         # Tied: sum_k r_ik = w_i, the row's weight (1 without sample weights).
         s1 += resp.T @ x
         s2[0] += (x * resp.sum(axis=1)[:, np.newaxis]).T @ x
