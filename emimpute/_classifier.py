@@ -115,6 +115,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     category_smoothing : float, default=1.0
         Pseudo-count added to every category of every component in each
         M-step (a symmetric Dirichlet prior); 0 gives maximum likelihood.
+        In units of ``sample_weight`` (a row of weight 1 counts 1).
 
     prior : None, 'default' or ConjugatePrior, default=None
         None fits by maximum likelihood. 'default' (mclust's

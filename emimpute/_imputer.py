@@ -211,6 +211,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
     category_smoothing : float, default=1.0
         Pseudo-count added to every category of every component in each
         M-step, so that no category has probability 0 inside a component.
+        In units of ``sample_weight`` (a row of weight 1 counts 1).
 
     prior : None, 'default' or ConjugatePrior, default=None
         None fits by maximum likelihood. 'default' (mclust's
@@ -249,7 +250,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``score`` keep the maximum-likelihood fit. The imputer then keeps a
         copy of the training data. Requires ``sample_posterior=True``. With
         ``sample_weight``, 'bootstrap' draws a row of weight ``w`` as its
-        ``w`` copies would be drawn; 'posterior' completes each row once
+        ``w`` copies would be drawn when every weight is a whole number;
+        other weights (survey weights, weights normalised to sum to 1)
+        count no copies: the rows are resampled and keep their weights, so
+        that the draws, as the fit, do not depend on the weights' scale.
+        'posterior' completes each row once
         and weighs that completion by ``w`` (its copies share one draw),
         which overstates the parameters' spread where rows have holes:
         prefer 'bootstrap' with weights above 1.

@@ -103,7 +103,9 @@ class EMMixture(DensityMixin, BaseEstimator):
           components, the data as given, standardised features), the
           others start from k-means. It finds optima that k-means starts
           miss (see the user guide); 'kmeans' stays the default so that
-          fits on complete data equal ``GaussianMixture``'s.
+          fits on complete data equal ``GaussianMixture``'s. The
+          agglomeration does not weigh rows by ``sample_weight`` (rows of
+          weight 0 are left out; the EM fit that follows is weighted).
 
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
@@ -157,6 +159,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         Pseudo-count added to every category of every component in each
         M-step (a symmetric Dirichlet prior), so that no category has
         probability 0 inside a component; 0 gives maximum likelihood.
+        In units of ``sample_weight`` (a row of weight 1 counts 1).
 
     prior : None, 'default' or ConjugatePrior, default=None
         None fits by maximum likelihood. 'default' (mclust's

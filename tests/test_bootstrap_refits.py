@@ -106,7 +106,7 @@ def test_refit_equals_the_refit_on_the_resampled_rows(
     assert "_pattern_rows" in data.__dict__  # the per-pattern path ran
     counts = bootstrap_counts(data, np.random.RandomState(5))
     sample = _resampled(data, counts)
-    refit = replace(config, tol=bootstrap_tol(sample, params, config.tol))
+    refit = replace(config, tol=bootstrap_tol(sample.total_weight, params, config.tol))
     reference = anderson_em(sample, refit, params)
     np.testing.assert_allclose(
         flatten(fast), flatten(reference.params), rtol=0, atol=1e-9

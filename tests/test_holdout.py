@@ -271,3 +271,26 @@ def test_auto_hides_cells_of_the_weighted_rows_only():
     assert len(errors) > 1 and np.isfinite(list(errors.values())).all()
     # One Gaussian made the data: the one-standard-error choice keeps it.
     assert imputer.n_components_ == 1
+
+
+def test_one_standard_error_choice_reads_weights_as_copies_or_not():
+    # Whole weights are copies: the choice equals that over the cells
+    # repeated. Other weights count no copies: the standard error is that
+    # of a weighted mean, so the choice does not change with their scale
+    # (weights summing to 1 once made every standard error huge, and the
+    # simplest candidate always won).
+    from emimpute._em._holdout import one_standard_error_choice
+
+    rng = np.random.default_rng(0)
+    best = rng.uniform(0.5, 1.5, size=200)
+    errors = [best + rng.normal(0.04, 0.1, size=200), best]
+    copies = rng.integers(1, 4, size=200)
+    repeated = [np.repeat(e, copies) for e in errors]
+    assert one_standard_error_choice(errors, copies.astype(float)) == (
+        one_standard_error_choice(repeated, np.ones(copies.sum()))
+    )
+    survey = rng.uniform(0.5, 2.0, size=200)
+    choices = {
+        one_standard_error_choice(errors, survey * scale) for scale in (1.0, 1e-3, 1e3)
+    }
+    assert choices == {1}

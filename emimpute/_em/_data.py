@@ -9,6 +9,18 @@ from emimpute._em._blocks import BLOCKS_FLOATS, MEMO_FLOATS, BlockMemo
 from emimpute._em._patterns import find_patterns
 
 
+def weights_count_copies(weights):
+    """Whether sample weights count copies of rows: all whole numbers.
+
+    A row of whole weight ``w`` is ``w`` copies of it (frequency weights),
+    the reading every fit gives them; other weights (survey weights,
+    weights normalised to sum to 1) count no copies, which matters where
+    the number of rows does (a bootstrap's draws, a standard error) and
+    must not come from the weights' scale.
+    """
+    return bool(np.all(weights == np.round(weights)))
+
+
 @dataclass(frozen=True)
 class EMData:
     """Numeric entries, category codes and the missingness structure.

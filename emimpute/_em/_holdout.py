@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emimpute._em._data import EMData
+from emimpute._em._data import EMData, weights_count_copies
 from emimpute._em._impute import complete
 
 # Each column keeps at least this many observed cells after the hiding, so
@@ -121,7 +121,7 @@ def held_out_folds(data, fraction, random_state, *, min_cells=MIN_HELD_OUT_CELLS
     Examples
     --------
     >>> import numpy as np
-    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._data import EMData, weights_count_copies
     >>> from emimpute._em._holdout import held_out_folds
     >>> X = np.arange(40.0).reshape(20, 2)
     >>> folds = held_out_folds(EMData.build(X), 0.25, np.random.RandomState(0))
@@ -228,6 +228,8 @@ def one_standard_error_choice(errors, weights):
     ----------
     errors : list of ndarray of shape (n_hidden,)
     weights : ndarray of shape (n_hidden,)
+        The cells' row weights (whole ones count copies of the cells, see
+        :func:`~emimpute._em._data.weights_count_copies`).
 
     Returns
     -------
@@ -249,11 +251,15 @@ def one_standard_error_choice(errors, weights):
     means = errors @ weights / weights.sum()
     best = int(np.argmin(means))
     excess = errors - errors[best]
-    # Weights are frequencies (a row of weight 2 is two copies of it), as
-    # sample_weight is everywhere in the package.
+    # Whole weights are frequencies (a row of weight 2 is two copies of
+    # it), as sample_weight is everywhere in the package: the standard
+    # error of a mean over sum(w) cells. Other weights count no copies:
+    # that of a weighted mean of the cells (sum w^2 d^2), which does not
+    # depend on the weights' scale.
     total = weights.sum()
     deviations = excess - (excess @ weights / total)[:, None]
-    spread = np.sqrt((deviations**2) @ weights) / total
+    copies = weights if weights_count_copies(weights) else weights**2
+    spread = np.sqrt((deviations**2) @ copies) / total
     # A gain below TIE_SHARE of the best error is a tie whatever its
     # standard error: when candidates predict alike (one column: every
     # mixture's marginal mean is the data's), both shrink to the fits'

@@ -49,7 +49,7 @@ from sklearn.exceptions import ConvergenceWarning
 from emimpute._em import _pattern_sums as pattern_sums
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
-from emimpute._em._data import EMData
+from emimpute._em._data import EMData, weights_count_copies
 from emimpute._em._estep import posterior
 from emimpute._em._fused import cholesky, factor_covariance, jit, use_fused
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
@@ -94,32 +94,58 @@ POSTERIOR_THIN = 5
 BOOTSTRAP_PRECISION = 1e-4
 
 
-def bootstrap_tol(data, params, tol):
+def bootstrap_tol(n_rows, params, tol):
     """The convergence threshold of a bootstrap refit (per row).
 
     ``min(tol, BOOTSTRAP_PRECISION * n_parameters / (2 n))``, with ``n``
-    the data's total weight: a share of the expected distance in
-    log-likelihood between the full-data fit and the bootstrap one.
+    the bootstrap's number of rows (:func:`bootstrap_rows`): a share of the
+    expected distance in log-likelihood between the full-data fit and the
+    bootstrap one.
     """
-    gap = params.n_parameters() / (2.0 * data.total_weight)
+    gap = params.n_parameters() / (2.0 * n_rows)
     return min(tol, BOOTSTRAP_PRECISION * gap)
 
 
-def bootstrap_counts(data, random_state):
-    """How many times each row is drawn by a row bootstrap of ``data``.
+def bootstrap_rows(data):
+    """The number of rows a bootstrap of ``data`` draws (see
+    :func:`bootstrap_counts`): ``n`` without weights, ``sum w`` with whole
+    weights (the copies), else the rows of positive weight."""
+    weights = data.sample_weight
+    if weights is None:
+        return data.n_samples
+    if weights_count_copies(weights):
+        return max(1.0, float(weights.sum()))
+    return int(np.count_nonzero(weights))
 
-    ``n`` rows drawn uniformly with replacement; with sample weights, as a
-    bootstrap of the rows' copies would draw them (a row of weight ``w``
-    counts as ``w`` copies): ``round(sum w)`` draws, each row with
-    probability ``w / sum w`` (so rows of weight 0 are never drawn). The
-    counts are the bootstrap sample's row weights.
+
+def bootstrap_counts(data, random_state):
+    """The row weights of a row bootstrap of ``data``.
+
+    ``n`` rows drawn uniformly with replacement: each row's weight is the
+    number of times it is drawn. With sample weights that are all whole
+    numbers, as a bootstrap of the rows' copies would draw them (a row of
+    weight ``w`` counts as ``w`` copies): ``sum w`` draws, each row with
+    probability ``w / sum w``. With other weights (survey weights, weights
+    normalised to sum to 1: they count no copies), the rows of positive
+    weight are drawn uniformly, as many as there are, and each drawn row
+    keeps its weight, times the number of times it is drawn (the bootstrap
+    of a weighted sample), so that, as the fit, the draws do not depend on
+    the weights' scale. Rows of weight 0 are never drawn.
     """
     n = data.n_samples
     weights = data.sample_weight
     if weights is None:
         return np.bincount(random_state.randint(n, size=n), minlength=n)
-    total = float(weights.sum())
-    return random_state.multinomial(max(1, round(total)), weights / total)
+    if weights_count_copies(weights):
+        total = float(weights.sum())
+        return random_state.multinomial(max(1, round(total)), weights / total)
+    rows = np.flatnonzero(weights > 0)
+    counts = np.bincount(
+        random_state.randint(len(rows), size=len(rows)), minlength=len(rows)
+    )
+    drawn = np.zeros(n)
+    drawn[rows] = counts * weights[rows]
+    return drawn
 
 
 def bootstrap_params(data, params, config, random_state, *, scaling=None):
@@ -192,7 +218,7 @@ def bootstrap_params(data, params, config, random_state, *, scaling=None):
         standardise=False,
         n_init=1,
         verbose=0,
-        tol=bootstrap_tol(sample, params, config.tol),
+        tol=bootstrap_tol(bootstrap_rows(data), params, config.tol),
     )
     result = anderson_em(sample, config, params, scaling=scaling)
     if not result.converged and config.max_iter > 0:
