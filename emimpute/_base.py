@@ -77,10 +77,13 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
     empty = observed_counts == 0 if mask is None else mask.all(axis=0)
     empty_features = np.flatnonzero(empty)
     if len(empty_features):
+        where = (
+            "" if data.sample_weight is None else " in a row of positive sample_weight"
+        )
         raise ValueError(
             f"{estimator_name} cannot estimate a mean (or, for a categorical "
             "feature, category probabilities) for features without any "
-            f"observed value: {empty_features.tolist()}."
+            f"observed value{where}: {empty_features.tolist()}."
         )
 
 

@@ -644,8 +644,9 @@ def _check_labelled_features(data, classes, form, class_labels, columns, estimat
         "" if names is None else f" ({names[columns[j]]!r})"
     )
     raise ValueError(
-        f"Class {class_labels.tolist()[c]!r} has {counts[c, j]:g} labelled rows "
-        f"with {feature} observed, fewer than the {needed} that "
+        f"Class {class_labels.tolist()[c]!r} has {counts[c, j]:g} labelled rows"
+        f"{_of_positive_weight(data)} with {feature} observed, fewer than the "
+        f"{needed} that "
         f"covariance_type={estimator.covariance_type!r} with "
         f"n_components_per_class={estimator.n_components_per_class} needs, and "
         "no unlabelled row observes it: the class's parameters of that "
@@ -654,6 +655,11 @@ def _check_labelled_features(data, classes, form, class_labels, columns, estimat
         "is observed, drop the feature, or use prior='default', which falls "
         "back to the prior's estimate."
     )
+
+
+def _of_positive_weight(data):
+    """What the counts of labelled rows leave out, for the messages."""
+    return "" if data.sample_weight is None else " of positive sample_weight"
 
 
 def _labelled_counts(data, n_classes, observed):
@@ -706,8 +712,9 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
     if len(short):
         c = short[0]
         raise ValueError(
-            f"Class {class_labels.tolist()[c]!r} has {counts[c]:g} labelled rows "
-            f"with an observed numeric feature, fewer than the {needed} that "
+            f"Class {class_labels.tolist()[c]!r} has {counts[c]:g} labelled rows"
+            f"{_of_positive_weight(data)} with an observed numeric feature, "
+            f"fewer than the {needed} that "
             f"covariance_type={covariance_type!r} with n_components_per_class="
             f"{n_components} and n_features = {data.n_numeric} needs "
             f"({per_component} per component) to estimate "
@@ -719,7 +726,8 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
         )
     if counts.sum() < in_all:
         raise ValueError(
-            f"There are {counts.sum():g} labelled rows with an observed numeric "
+            f"There are {counts.sum():g} labelled rows{_of_positive_weight(data)} "
+            "with an observed numeric "
             f"feature, fewer than the {in_all} (n_components + n_features) "
             f"that covariance_type={covariance_type!r} needs to estimate the "
             "covariance shared by all classes. Label more rows, or use "

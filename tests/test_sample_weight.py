@@ -298,3 +298,22 @@ def test_e_step_leaves_zero_weight_rows_out(covariance_type, engine, monkeypatch
         with_zeros.families[0].arrays, without.families[0].arrays, strict=True
     ):
         assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_errors_from_zero_weights_name_sample_weight():
+    # A class whose labelled rows all weigh 0, or a feature observed only in
+    # rows of weight 0, is short because of the weights: the message says so
+    # instead of describing data that plainly has the rows.
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 30)
+    X = rng.normal(size=(90, 2)) + 3.0 * y[:, np.newaxis]
+    weights = np.where(y == 2, 0.0, 1.0)
+    with pytest.raises(
+        ValueError, match="Class 2 has 0 labelled rows of positive sample_weight"
+    ):
+        EMClassifier(random_state=0).fit(X, y, sample_weight=weights)
+    X = rng.normal(size=(20, 3))
+    X[:10, 2] = np.nan
+    weights = np.r_[np.ones(10), np.zeros(10)]
+    with pytest.raises(ValueError, match=r"in a row of positive sample_weight: \[2\]"):
+        EMMixture().fit(X, sample_weight=weights)
