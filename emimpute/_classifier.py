@@ -356,7 +356,9 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
                 "EMClassifier requires y to be passed, but the target y is "
                 "None. To fit a mixture without any label, use EMMixture."
             )
-        table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
+        table = read_input(
+            self, X, reset=True, validate_numeric=self._validate_X, min_fit_rows=2
+        )
         y = column_or_1d(y, warn=True)
         check_consistent_length(table.mask, y)
         labelled, values = _labelled_values(y)

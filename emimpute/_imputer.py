@@ -559,6 +559,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 # there is empty, skipped as if those rows were dropped.
                 empty = (table.mask | (weights == 0)[:, np.newaxis]).all(axis=0)
         self._layout = table.layout
+        # A refit keeps nothing of an earlier fit: no choice of 'auto'
+        # components, no training data for the parameter draws.
+        self.__dict__.pop("held_out_errors_", None)
+        self._fit_data = None
         self._fit_features(table, empty)
         if len(self._kept) == 0:
             return self._fit_nothing()
@@ -568,7 +572,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound
         # The parameter draws refit to (or augment) the training data, in the
         # units the model was fit in.
-        self._fit_data = None
         if self.parameter_uncertainty:
             self._fit_data = (
                 model_data
@@ -630,8 +633,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     def _fit_model(self, model_data):
         """EM on the model's data: one fit, or the choice of 'auto' components."""
-        # A refit keeps no choice of an earlier 'auto' fit.
-        self.__dict__.pop("held_out_errors_", None)
 
         def fit(data, n_components=None, prior=None):
             # The log-likelihoods reported (progress, lower_bound_) in the
@@ -718,6 +719,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """
         self._params = self._scaling = None
         self._numeric_kept = self._categorical_kept = np.empty(0, dtype=np.intp)
+        self.n_components_ = 1
         self.weights_ = np.ones(1)
         self.means_ = np.empty((1, 0))
         self.covariances_ = np.empty(covariance_form(self.covariance_type).shape(1, 0))

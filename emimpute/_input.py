@@ -56,7 +56,9 @@ class TableInput:
         return self.layout.categorical
 
 
-def read_input(estimator, X, *, reset, validate_numeric, missing_values=np.nan):
+def read_input(
+    estimator, X, *, reset, validate_numeric, missing_values=np.nan, min_fit_rows=1
+):
     """Validate ``X`` for ``estimator`` and split it into numeric and codes.
 
     Parameters
@@ -72,6 +74,9 @@ def read_input(estimator, X, *, reset, validate_numeric, missing_values=np.nan):
         ``validate_numeric(X, reset=...) -> (X, mask)``: the estimator's
         scikit-learn validation of a numeric input.
     missing_values : float, int or str, default=np.nan
+    min_fit_rows : int, default=1
+        The rows a mixed table needs at fit (``validate_numeric`` checks a
+        numeric one's): 2 for a mixture, as ``GaussianMixture``.
 
     Returns
     -------
@@ -100,9 +105,12 @@ def read_input(estimator, X, *, reset, validate_numeric, missing_values=np.nan):
     if not reset:
         table = as_table(X)
         validate_data(estimator, table, skip_check_array=True, reset=False)
-    if len(table) < 1:
+    minimum = min_fit_rows if reset else 1
+    if len(table) < minimum:
         raise ValueError(
-            "Found array with 0 sample(s) while a minimum of 1 is required."
+            f"Found array with {len(table)} sample(s) (shape="
+            f"{(len(table), layout.n_features)}) while a minimum of {minimum} is "
+            f"required by {type(estimator).__name__}."
         )
     numeric, codes = encode(table, layout, missing_values=missing_values)
     mask = np.zeros((len(numeric), layout.n_features), dtype=bool)

@@ -411,7 +411,9 @@ class EMMixture(DensityMixin, BaseEstimator):
             table = dask_fit_input(self, X, sample_weight, self._validate_X)
             data = DaskData.build(X)
         else:
-            table = read_input(self, X, reset=True, validate_numeric=self._validate_X)
+            table = read_input(
+                self, X, reset=True, validate_numeric=self._validate_X, min_fit_rows=2
+            )
             data = engine_data(
                 table, sample_weight=check_sample_weight(sample_weight, table.mask)
             )

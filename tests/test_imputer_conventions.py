@@ -171,6 +171,27 @@ def test_all_empty_input(keep_empty_features, add_indicator):
     assert std.shape == Xt.shape
 
 
+def test_refit_on_empty_input_replaces_every_fitted_attribute():
+    # A refit replaces the fitted attributes: on all-missing data the one
+    # (empty) component is the model, with no 'auto' choice and no copy of
+    # the earlier training data left over (it was pickled with the model).
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(6, 1, (60, 2))])
+    empty = np.full((5, 2), np.nan)
+    options = dict(sample_posterior=True, parameter_uncertainty=True)
+    model = EMImputer(n_components="auto", random_state=0, **options).fit(X)
+    assert hasattr(model, "held_out_errors_") and model._fit_data is not None
+    with pytest.warns(UserWarning, match="Skipping features"):
+        model.fit(empty)
+    fresh = EMImputer(n_components="auto", random_state=0, **options)
+    with pytest.warns(UserWarning, match="Skipping features"):
+        fresh.fit(empty)
+    for imputer in (model, fresh):
+        assert imputer.n_components_ == len(imputer.weights_) == 1
+        assert not hasattr(imputer, "held_out_errors_")
+        assert imputer._fit_data is None
+
+
 @pytest.mark.parametrize("marker", ["NaN", "-1", "", "?"])
 def test_string_missing_values_on_object_input(marker):
     # As SimpleImputer's most_frequent on object arrays: cells equal to the

@@ -9,6 +9,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
@@ -390,6 +391,12 @@ def test_single_row_imputer():
 def test_single_row_mixture_needs_two():
     with pytest.raises(ValueError, match=r"1 sample\(s\) .* minimum of 2 is required"):
         EMMixture().fit(np.array([[1.0, 2.0, 3.0]]))
+    # A table with a categorical column too (it was fit, its covariance
+    # reg_covar's alone); a mixed table with two rows is fit.
+    mixed = pd.DataFrame({"a": [1.0], "b": [2.0], "k": pd.Categorical(["p"])})
+    with pytest.raises(ValueError, match=r"1 sample\(s\) .* minimum of 2 is required"):
+        EMMixture().fit(mixed)
+    EMMixture().fit(pd.concat([mixed, mixed.assign(a=3.0)]))
     gm = EMMixture().fit(np.array([[1.0, 2.0], [2.0, 3.5], [0.0, 1.0]]))
     # One row at predict time is fine.
     assert gm.predict(np.array([[1.0, np.nan]])).shape == (1,)
