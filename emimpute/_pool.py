@@ -16,7 +16,10 @@ to the missing data ``lambda = (1 + 1/m) b / t``, and the degrees of freedom
 ``df_old = (m - 1) / lambda^2`` (Rubin 1987), corrected for small samples
 when the complete-data degrees of freedom ``nu_com`` are given (Barnard and
 Rubin 1999): ``df_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda)`` and
-``df = 1 / (1 / df_old + 1 / df_obs)``. The fraction of missing information
+``df = 1 / (1 / df_old + 1 / df_obs)``, both with ``lambda`` at least
+``1e-4`` (as mice: imputations that agree to the last digits then give a
+finite ``df``; ``lambda`` itself is reported unfloored). The fraction of
+missing information
 is ``fmi = (riv + 2 / (df + 3)) / (1 + riv)``, and intervals are
 ``Qbar +- t_{df, 1 - alpha/2} sqrt(t)``; the names and the layout of the
 tables follow R's mice (``pool``, ``summary``) so that results compare
@@ -31,6 +34,9 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
+
+# The least lambda the degrees of freedom take (mice's barnard.rubin).
+LAMBDA_FLOOR = 1e-4
 
 
 def _format_table(columns, rows):
@@ -396,11 +402,14 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     with np.errstate(divide="ignore", invalid="ignore"):
         riv = np.where(b > 0.0, (1.0 + 1.0 / m) * b / ubar, 0.0)
         lambda_ = np.where(t > 0.0, (1.0 + 1.0 / m) * b / t, 0.0)
-        df_old = (m - 1) / lambda_**2
+        # mice's floor (barnard.rubin): imputations that agree to the last
+        # digits give a finite df, the one mice prints.
+        floored = np.maximum(lambda_, LAMBDA_FLOOR)
+        df_old = (m - 1) / floored**2
         if variances is None or not np.isfinite(n_samples):
             df = df_old
         else:
-            df_obs = (n_samples + 1) / (n_samples + 3) * n_samples * (1 - lambda_)
+            df_obs = (n_samples + 1) / (n_samples + 3) * n_samples * (1 - floored)
             df = 1.0 / (1.0 / df_old + 1.0 / df_obs)
         fmi = np.where(np.isinf(riv), 1.0, (riv + 2.0 / (df + 3.0)) / (1.0 + riv))
         std_error = np.sqrt(t)

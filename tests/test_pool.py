@@ -109,8 +109,16 @@ def test_pool_diagonal_variances_equal_diagonal_covariances():
 def test_pool_identical_estimates_give_no_between_variance():
     result = pool([1.0, 1.0, 1.0], [0.5, 0.5, 0.5], n_samples=20)
     assert result.between == 0.0 and result.lambda_ == 0.0
-    # lambda = 0: df_old is infinite and df is the observed-data df.
-    assert result.df == pytest.approx(21 / 23 * 20, rel=1e-12)
+    # lambda = 0 is floored at 1e-4 in the df, as mice's barnard.rubin
+    # does: df_old = 2 / 1e-8, df_obs = 21 / 23 * 20 * (1 - 1e-4).
+    df_old, df_obs = 2 / 1e-8, 21 / 23 * 20 * (1 - 1e-4)
+    assert result.df == pytest.approx(df_old * df_obs / (df_old + df_obs), rel=1e-12)
+    # Without n_samples, df_old itself: finite where it was infinite, and
+    # near-agreeing imputations (lambda 2e-9) print mice's 3e8, not 7e17.
+    assert pool([1.0, 1.0, 1.0], [0.5, 0.5, 0.5]).df == pytest.approx(2e8, rel=1e-12)
+    close = pool([1.0, 1.0 + 1e-5, 1.0, 1.0 - 1e-5], [0.5] * 4)
+    assert 0 < close.lambda_ < 1e-4
+    assert close.df == pytest.approx(3 / 1e-8, rel=1e-12)
 
 
 def test_pool_without_variances_uses_between_only():
