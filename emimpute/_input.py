@@ -9,6 +9,7 @@ table is split by ``_table`` into the float block and the category codes the
 engine reads.
 """
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,7 @@ def read_input(
     else:
         layout = estimator._layout
     if layout is None:
-        X, mask = validate_numeric(X, reset=reset)
+        X, mask = validate_numeric(_null_objects_as_nan(X), reset=reset)
         return TableInput(X, X, np.empty((len(X), 0), dtype=np.intp), mask, None)
     if not reset:
         table = as_table(X)
@@ -117,3 +118,31 @@ def read_input(
     mask[:, layout.numeric] = np.isnan(numeric)
     mask[:, layout.categorical] = codes < 0
     return TableInput(table, numeric, codes, mask, layout)
+
+
+def _null_objects_as_nan(X):
+    """``X`` with pandas' null objects (``pd.NA``, ``pd.NaT``) in object
+    columns made NaN, which scikit-learn's validation reads as missing.
+
+    A numeric column of object dtype (numbers beside ``pd.NA``: a
+    DataFrame's ``astype(object)``, or a column built from a nullable one)
+    is numeric to ``categorical_features``, and the mixed tables read
+    ``pd.NA`` as missing; numpy's conversion to float refuses it ("float()
+    argument must be ... not 'NAType'"). Anything else is returned as it
+    is, so that numeric inputs take scikit-learn's validation unchanged.
+    """
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return X
+    if isinstance(X, pd.DataFrame):
+        objects = [j for j, dtype in enumerate(X.dtypes) if dtype.kind == "O"]
+        if not len(objects):
+            return X
+        converted = X.copy(deep=False)
+        for j in objects:
+            column = X.iloc[:, j]
+            converted.isetitem(j, column.where(column.notna(), np.nan))
+        return converted
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        return np.where(pd.isna(X), np.nan, X)
+    return X

@@ -16,7 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 
-from emimpute import EMImputer
+from emimpute import EMImputer, EMMixture
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -264,3 +264,30 @@ def test_float_and_integer_dtypes(dtype):
     else:
         assert_allclose(Xt, expected, rtol=0, atol=1e-5 * np.nanstd(expected))
     assert not np.isin(Xt, [-999]).any()
+
+
+@pytest.mark.parametrize("estimator", [EMImputer, EMMixture])
+def test_pd_na_in_a_numeric_object_column_is_missing(estimator):
+    # Numbers beside pd.NA in an object column (a frame's astype(object))
+    # are a numeric feature whose pd.NA cells are missing, as in mixed
+    # tables; numpy's float conversion used to refuse them with a TypeError
+    # about 'NAType'. The same fit as the float column with NaN, to the bit.
+    rng = np.random.default_rng(0)
+    floats = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    floats.iloc[::4, 0] = np.nan
+    floats.iloc[1::5, 2] = np.nan
+    objects = floats.astype(object)
+    objects.iloc[::4, 0] = pd.NA
+    before = objects.copy()
+    expected = estimator(random_state=0).fit(floats)
+    got = estimator(random_state=0).fit(objects)
+    assert_array_equal(got.means_, expected.means_)
+    pd.testing.assert_frame_equal(objects, before)
+    if estimator is EMImputer:
+        assert_array_equal(got.transform(objects), expected.transform(floats))
+        values = objects.to_numpy()
+        with pytest.warns(UserWarning, match="does not have valid feature names"):
+            from_values = got.transform(values)
+        assert_array_equal(from_values, expected.transform(floats))
+    else:
+        assert_array_equal(got.score_samples(objects), expected.score_samples(floats))
