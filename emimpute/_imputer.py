@@ -254,10 +254,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         other weights (survey weights, weights normalised to sum to 1)
         count no copies: the rows are resampled and keep their weights, so
         that the draws, as the fit, do not depend on the weights' scale.
-        'posterior' completes each row once
-        and weighs that completion by ``w`` (its copies share one draw),
-        which overstates the parameters' spread where rows have holes:
-        prefer 'bootstrap' with weights above 1.
+        'posterior' draws the holes of each copy of a row of whole weight
+        on their own (the draws are those of the rows repeated), and
+        completes a row of other weight once, weighed by its weight.
 
     min_value, max_value : float, array-like of shape (n_features,) or dict, \
             default=-np.inf and np.inf

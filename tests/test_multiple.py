@@ -729,3 +729,46 @@ def test_bootstrap_refits_read_a_user_prior_in_the_data_units():
     # is over 4 of its standard errors.
     assert np.abs(draws - fitted).max() < 0.3
     assert np.abs(draws.mean(axis=0) - fitted).max() < 0.05
+
+
+@pytest.mark.parametrize("n_components", [1, 2])
+def test_posterior_draws_with_whole_weights_are_those_of_the_repeated_rows(
+    n_components,
+):
+    # A row of whole weight w is w copies, each drawn on its own: the
+    # parameter draws equal those of the rows repeated (the same rows with
+    # holes, in the same order, from the same stream). They shared one draw
+    # weighted by w, which made the drawn mean of a half-missing column
+    # 1.8 times too variable at w = 4. 1e-12 leaves room for sums taken
+    # over weighted rows instead of their copies.
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal([0.0, 0.0, 0.0], np.eye(3) * 0.7 + 0.3, size=60)
+    X[rng.random(len(X)) < 0.5, 0] = np.nan
+    weights = rng.integers(1, 5, size=len(X))
+    options = dict(
+        n_components=n_components,
+        sample_posterior=True,
+        parameter_uncertainty="posterior",
+        random_state=0,
+    )
+    weighted = EMImputer(**options).fit(X, sample_weight=weights)
+    repeated = EMImputer(**options).fit(np.repeat(X, weights, axis=0))
+    streams = np.random.RandomState(1), np.random.RandomState(1)
+    for _ in range(3):
+        a = weighted._draw_parameters(streams[0]).gaussian
+        b = repeated._draw_parameters(streams[1]).gaussian
+        np.testing.assert_allclose(a.means, b.means, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.covariances, b.covariances, rtol=0, atol=1e-12)
+    # Weights that count no copies are drawn once per row, unchanged.
+    data = weighted._fit_data
+    survey = replace(data, sample_weight=data.sample_weight * 0.5)
+    assert _uncertainty._drawn_rows_as_copies(survey, weighted._params) is survey
+
+
+def test_posterior_copies_beyond_memory_warn(monkeypatch):
+    monkeypatch.setattr(_uncertainty, "MAX_COPY_CELLS", 10)
+    X = np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 0.5], [2.0, 2.5]])
+    imputer = EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
+    imputer.fit(X, sample_weight=[1, 20, 1, 1])
+    with pytest.warns(UserWarning, match="parameter_uncertainty='bootstrap'"):
+        imputer.transform(X)

@@ -82,6 +82,10 @@ POSTERIOR_STEPS = 10
 # 2% and 6%, which is why the chain does not take fewer.
 POSTERIOR_THIN = 5
 
+# The most cells the copies of rows of whole sample weight may take in a
+# posterior draw (_drawn_rows_as_copies): 2**24, 128 MiB of float64.
+MAX_COPY_CELLS = 2**24
+
 # A bootstrap refit stops when its per-row log-likelihood gains less than
 # this share of the gap between the start and the bootstrap sample's own
 # maximum (about n_parameters / (2 n) per row: twice the gap summed over the
@@ -274,7 +278,8 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
 
     ``n_steps`` steps of the chain that :func:`posterior_chain` runs, from
     ``params``: the same stream gives the same draw as that chain's first
-    one with ``burn_in=n_steps``.
+    one with ``burn_in=n_steps`` (on data without whole weights above 1,
+    whose rows are copied here: see :func:`_drawn_rows_as_copies`).
 
     Parameters
     ----------
@@ -291,6 +296,7 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     -------
     params : MixtureParams
     """
+    data = _drawn_rows_as_copies(data, params)
     augmentation = _augmentation(data, params)
     try:
         for _ in range(n_steps):
@@ -300,6 +306,48 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     finally:
         data.release_blocks()
     return params
+
+
+def _drawn_rows_as_copies(data, params):
+    """``data`` with each row that the I-step draws repeated by its weight.
+
+    A row of whole weight ``w`` is ``w`` copies of it (as in the fit), and
+    each copy's holes (and, with several components, its component) are
+    drawn on their own: ``w`` copies sharing one draw weighted by ``w``
+    would give its noise the variance ``w^2`` times one draw's where ``w``
+    draws give ``w`` times, and the parameter draws would be too wide.
+    Rows that draw nothing (complete rows of one component) keep their
+    weight. Other weights count no copies (survey weights): each row is
+    drawn once and weighs by its weight, as it does in the fit.
+
+    The copies cost memory: above ``MAX_COPY_CELLS`` cells, a warning, and
+    the rows are drawn once. ``O(N d)`` for ``N`` rows made.
+    """
+    weights = data.sample_weight
+    if weights is None or not weights_count_copies(weights) or weights.max() <= 1:
+        return data
+    drawn = (
+        data.mask.any(axis=1)
+        if params.n_components == 1
+        else np.ones(data.n_samples, dtype=bool)
+    )
+    repeats = np.where(drawn, weights, weights > 0).astype(np.intp)
+    n_features = data.n_numeric + data.n_categorical
+    if repeats.sum() * n_features > MAX_COPY_CELLS:
+        warnings.warn(
+            f"The posterior parameter draws would copy the rows of whole "
+            f"sample weights {int(repeats.sum())} times, more than memory "
+            f"allows here ({MAX_COPY_CELLS} cells): each row's copies share "
+            "one draw instead, which makes the parameter draws too wide. Use "
+            "parameter_uncertainty='bootstrap', which draws copies without "
+            "making them.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return data
+    rows = np.repeat(np.arange(data.n_samples), repeats)
+    copies = data.take(rows)
+    return replace(copies, sample_weight=np.where(drawn, 1.0, weights)[rows])
 
 
 def posterior_chain(
