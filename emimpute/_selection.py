@@ -9,6 +9,7 @@ has no such selector (its ``GaussianMixture`` example loops by hand; issue
 #19338 is open).
 """
 
+import copy
 import math
 import time
 import warnings
@@ -16,6 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 
 from emimpute._base import REG_COVAR_SHARE
 from emimpute._em._conjugate import ConjugatePrior
@@ -82,6 +84,16 @@ COLLAPSED_VARIANCE_SHARE = 1e-9
 # there is above reg_covar / SPIKE_SCALE_SHARE (data at an ordinary scale,
 # not one that reg_covar swamps everywhere; see check_fitted_variances).
 SPIKE_SCALE_SHARE = REG_COVAR_SHARE**2
+# That second case is also a genuinely tight component (100 distinct rows of
+# variance 5e-7 beside a cluster of variance 1e-2: mclust and
+# GaussianMixture score it). A few EM iterations from the fit with
+# reg_covar shrunk tell the two apart: a spike's variance follows reg_covar
+# down (at reg_covar / 100, 5 iterations took it from 4.9e-7 to 1.1e-8 on
+# three rows, one with a hole, and from 3.3e-7 to 4.6e-9 on rows on a line
+# with holes), a tight component's stays where its rows put it.
+SPIKE_PROBE_SHRINK = 100.0
+SPIKE_PROBE_ITERATIONS = 5
+SPIKE_PROBE_DROP = 0.25
 
 
 def _dense_covariances(gaussian):
@@ -94,16 +106,26 @@ def _dense_covariances(gaussian):
 
 
 def _spike_directions(gaussian, weights, reg_covar):
-    """Each component's least variance, ``(K,)``, and whether it is a spike.
+    """Each component's least variance and whether it may be a spike.
 
     A spike is a direction in which a component's covariance is singular
     but for ``reg_covar``: its variance there, less ``reg_covar``, is at
     most ``COLLAPSED_VARIANCE_SHARE`` of the mixture's variance in that
-    direction, or at most ``reg_covar`` itself on data whose variance there
-    is of an ordinary scale (``SPIKE_SCALE_SHARE``). Eigenvectors, not the
-    features' axes: a 'tied' covariance pooled over components on one row
-    each, or a 'full' one on collinear rows, is singular off the axes.
-    Cost ``O(K d^3)``.
+    direction (``collapsed``: rows sharing a value, or on a line), or at
+    most ``reg_covar`` itself on data whose variance there is of an
+    ordinary scale (``SPIKE_SCALE_SHARE``; ``small``: too few rows once the
+    holes are counted, whose conditional variances keep ``reg_covar`` in
+    the fit, or a genuinely tight component, see
+    :func:`_follows_reg_covar`). Eigenvectors, not the features' axes: a
+    'tied' covariance pooled over components on one row each, or a 'full'
+    one on collinear rows, is singular off the axes. Cost ``O(K d^3)``.
+
+    Returns
+    -------
+    least, excess : ndarray of shape (n_components,)
+        Each component's least variance, and the least of its variances
+        less ``reg_covar`` in the directions of ``small`` (NaN elsewhere).
+    collapsed, small : ndarray of bool of shape (n_components,)
     """
     covariances = _dense_covariances(gaussian)
     centred = gaussian.means - weights @ gaussian.means
@@ -114,13 +136,46 @@ def _spike_directions(gaussian, weights, reg_covar):
     # The mixture's variance along each component's eigenvectors.
     along = np.einsum("kjd,jl,kld->kd", vectors, total, vectors)
     excess = least - reg_covar
-    spike = (excess <= COLLAPSED_VARIANCE_SHARE * along) | (
-        (excess <= reg_covar) & (reg_covar <= SPIKE_SCALE_SHARE * along)
+    collapsed = excess <= COLLAPSED_VARIANCE_SHARE * along
+    small = (excess <= reg_covar) & (reg_covar <= SPIKE_SCALE_SHARE * along)
+    return (
+        least.min(axis=1),
+        np.where(small, excess, np.inf).min(axis=1, initial=np.inf),
+        collapsed.any(axis=1),
+        small.any(axis=1),
     )
-    return least.min(axis=1), spike.any(axis=1)
 
 
-def _refuse_collapsed_components(mixture, n_samples):
+def _follows_reg_covar(mixture, X, components, excess):
+    """Which of ``components`` shrink with ``reg_covar``: spikes.
+
+    ``SPIKE_PROBE_ITERATIONS`` EM iterations continue the fit (a copy)
+    with ``reg_covar / SPIKE_PROBE_SHRINK``; a component whose least
+    variance less ``reg_covar`` falls below ``SPIKE_PROBE_DROP`` of
+    ``excess`` (the fit's) has no variance of its own there. Cost: those
+    iterations, only for fits with such a component.
+    """
+    probe = copy.deepcopy(mixture).set_params(
+        reg_covar=mixture.reg_covar / SPIKE_PROBE_SHRINK,
+        warm_start=True,
+        max_iter=SPIKE_PROBE_ITERATIONS,
+        tol=0.0,
+        verbose=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(X)
+    after = _least_excess(probe)
+    return components[after[components] <= SPIKE_PROBE_DROP * excess[components]]
+
+
+def _least_excess(mixture):
+    """Each component's least variance less ``reg_covar``."""
+    covariances = _dense_covariances(mixture._params.gaussian)
+    return np.linalg.eigvalsh(covariances)[:, 0] - mixture.reg_covar
+
+
+def _refuse_collapsed_components(mixture, n_samples, X):
     """Raise a ValueError (a failed fit) for a component that collapsed.
 
     Without a prior, a component on fewer rows (``weights_ * n_samples``)
@@ -157,9 +212,14 @@ def _refuse_collapsed_components(mixture, n_samples):
             f"with {mixture.n_components} components: it is singular but for "
             "reg_covar (mclust's BIC is NA)."
         )
-    least, spike = _spike_directions(gaussian, weights, mixture.reg_covar)
-    if spike.any():
-        k = int(np.flatnonzero(spike)[0])
+    least, excess, collapsed, small = _spike_directions(
+        gaussian, weights, mixture.reg_covar
+    )
+    spike = np.flatnonzero(collapsed)
+    if not len(spike) and small.any():
+        spike = _follows_reg_covar(mixture, X, np.flatnonzero(small), excess)
+    if len(spike):
+        k = int(spike[0])
         raise ValueError(
             f"component {k}'s covariance is singular but for reg_covar in "
             f"some direction (variance {least[k]:.3g} there, reg_covar "
@@ -477,7 +537,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     informative = np.ones(len(X), dtype=bool)
                     informative[data.patterns.empty_rows] = False
                 if len(grid) > 1:
-                    _refuse_collapsed_components(mixture, informative.sum())
+                    _refuse_collapsed_components(mixture, informative.sum(), X)
                 log_prob, resp = mixture._posterior_of(data)
                 row.update(
                     information_criteria(

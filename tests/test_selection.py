@@ -260,13 +260,38 @@ def test_a_covariance_singular_off_the_axes_is_a_spike():
     t = rng.normal(size=6)
     line = np.column_stack([t, 2.0 * t]) + 8.0
     blob = rng.normal(size=(40, 2))
-    spiked = EMMixture(2, random_state=0).fit(np.vstack([line, blob]))
+    X = np.vstack([line, blob])
+    spiked = EMMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="component 1's covariance is singular"):
-        _refuse_collapsed_components(spiked, 46)
-    noisy = line + rng.normal(scale=0.3, size=line.shape)
-    _refuse_collapsed_components(
-        EMMixture(2, random_state=0).fit(np.vstack([noisy, blob])), 46
+        _refuse_collapsed_components(spiked, 46, X)
+    noisy = np.vstack([line + rng.normal(scale=0.3, size=line.shape), blob])
+    _refuse_collapsed_components(EMMixture(2, random_state=0).fit(noisy), 46, noisy)
+
+
+def test_a_tight_component_is_not_a_spike_but_too_few_rows_with_holes_are():
+    # A component whose variance in some direction is below reg_covar is a
+    # spike when holes keep reg_covar in it (three rows, one with a hole:
+    # its variance across the two complete rows' line stays at about half
+    # of reg_covar, and shrinks with it), and a real component when its
+    # rows are that tight (100 distinct rows of variance 4.9e-7, which
+    # mclust and GaussianMixture score; it was refused, and the selector
+    # chose one component, BIC -46.65 against -2288.17). The tight one
+    # matches GaussianMixture's BIC to 1e-6 relative (both stop at tol).
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 7e-4, (100, 2)), rng.normal(1, 0.1, (100, 2))])
+    tight = EMMixture(2, random_state=0).fit(X)
+    _refuse_collapsed_components(tight, len(X), X)
+    selector = EMMixtureSelector(n_components=3, covariance_type="full", random_state=0)
+    selector.fit(X)
+    assert selector.best_params_["n_components"] == 2
+    reference = GaussianMixture(2, random_state=0).fit(X).bic(X)
+    assert selector.best_score_ == pytest.approx(reference, rel=1e-6)
+    holes = np.vstack(
+        [rng.normal(size=(40, 2)), [[10.0, 10.0], [11.0, 12.5], [10.5, np.nan]]]
     )
+    spiked = EMMixture(2, random_state=0).fit(holes)
+    with pytest.raises(ValueError, match="covariance is singular but for reg_covar"):
+        _refuse_collapsed_components(spiked, len(holes), holes)
 
 
 def test_refused_row_counts_are_not_rounded_up():
@@ -278,7 +303,7 @@ def test_refused_row_counts_are_not_rounded_up():
         8, covariance_type="diag", init_params="hierarchical", n_init=10, random_state=0
     ).fit(X)
     with pytest.raises(ValueError, match="holds 1.999 rows, fewer than the 2 its"):
-        _refuse_collapsed_components(mixture, len(X))
+        _refuse_collapsed_components(mixture, len(X), X)
 
 
 def test_missing_feature_names_are_warned_about_once():
