@@ -576,3 +576,29 @@ def test_a_feature_never_observed_is_named_before_the_label_checks():
     y[[0, 100]] = [0, 1]
     with pytest.raises(ValueError, match="There are 2 labelled rows"):
         EMClassifier(covariance_type="tied").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "init_params", ["kmeans", "k-means++", "random", "random_from_data", "hierarchical"]
+)
+def test_prior_fits_a_class_with_fewer_labelled_rows_than_components(init_params):
+    # A prior keeps every estimate defined however few rows a class has, so
+    # the labelled-row checks are skipped; the start then clustered the
+    # class's 2 labelled rows into 3 components and failed with KMeans's
+    # (or numpy's, or scipy's) own message. They are shared out at random.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    X[20:] += 4.0
+    y = np.full(40, -1)
+    y[:10], y[20:22] = 0, 1
+    model = EMClassifier(
+        n_components_per_class=3,
+        prior="default",
+        init_params=init_params,
+        random_state=0,
+    ).fit(X, y)
+    proba = model.predict_proba(X)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    labelled = y >= 0
+    assert (model.transduction_[labelled] == y[labelled]).all()

@@ -491,7 +491,10 @@ def labelled_params(data, config):
     labelled covariances ended 2 or more points of accuracy below QDA fitted
     to the labelled rows alone in 2 fits (in 22 with 20% of the entries
     missing, QDA still seeing complete rows); the broad start in 0 (and 4).
-    Unlabelled rows enter at the first E-step.
+    Unlabelled rows enter at the first E-step. A class with several
+    components shares its labelled rows among them by ``init_params``, or
+    at random when it has fewer rows than components (possible under a
+    prior only).
 
     Parameters
     ----------
@@ -519,10 +522,14 @@ def labelled_params(data, config):
             resp[rows, components[0]] = 1.0
         else:
             features = _kmeans_features(data, labelled[rows])[0]
+            # Fewer labelled rows than the class's components (which only a
+            # prior lets through, see EMClassifier.fit): no clustering of
+            # them exists, and random responsibilities share them out.
+            method = config.init_params if len(rows) >= len(components) else "random"
             resp[np.ix_(rows, components)] = initial_responsibilities(
                 features,
                 len(components),
-                config.init_params,
+                method,
                 config.random_state,
                 private=True,
                 sample_weight=(
