@@ -204,3 +204,32 @@ def test_float32_is_kept_beside_categorical_columns():
     # A float64 column beside them gives float64, as in numeric tables.
     wider = frame.assign(d=rng.normal(size=40))
     assert EMMixture(2, random_state=0).fit(wider).means_.dtype == np.float64
+
+
+@pytest.mark.parametrize("estimator", [EMMixture, EMImputer])
+def test_float32_values_whose_squares_overflow_float32_are_refused(estimator):
+    # float32 data is fit in float64 but its attributes are float32: spreads
+    # of 1e20 have covariances of 1e40, beyond float32's 3.4e38. EMMixture
+    # stored infinite covariances (and its float32 k-means merged the two
+    # clusters); EMImputer failed on an overflowing float32 column sum with a
+    # false "contains infinity" message. Now a clear refusal; as float64 the
+    # same data fits.
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(4, 1, (50, 2))]) * 1e20
+    X[rng.random(X.shape) < 0.2] = np.nan
+    with pytest.raises(ValueError, match="overflow float32.*pass X as float64"):
+        estimator(n_components=2, random_state=0).fit(X.astype(np.float32))
+    fitted = estimator(n_components=2, random_state=0).fit(X)
+    assert np.isfinite(fitted.covariances_).all()
+
+
+def test_float32_column_sums_are_taken_in_float64():
+    # The standardisation's column sums of float32 data: 100 values of 3e37
+    # overflow float32 (the centre was infinite), not float64.
+    from emimpute._em._scaling import Scaling
+
+    X = np.full((100, 1), 3e37, dtype=np.float32)
+    X[::2] = 1e37
+    scaling = Scaling.fit_columns(X, np.zeros(X.shape, dtype=bool))
+    assert_allclose(scaling.centre, [2e37], rtol=1e-6)
+    assert_allclose(scaling.scale, [1e37], rtol=1e-6)

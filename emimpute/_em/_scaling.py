@@ -56,9 +56,14 @@ class Scaling:
 
         observed = ~mask
         weights = observed if row_weights is None else observed * row_weights
+        values = np.where(observed, X, 0.0)
+        if row_weights is not None:
+            values = values * row_weights
         counts, sums, lowest, highest = compute(
             weights.sum(axis=0),
-            (weights * np.where(observed, X, 0.0)).sum(axis=0),
+            # In float64 whatever X's dtype: float32 sums of values near
+            # 1e37 overflow, and the centre would be infinite.
+            values.sum(axis=0, dtype=np.float64),
             np.where(observed, X, np.inf).min(axis=0),
             np.where(observed, X, -np.inf).max(axis=0),
         )
@@ -107,11 +112,18 @@ def check_range(data, scaling=None):
     largest number over ``4 n_samples``; with it the standardised fit is
     safe and only the covariances mapped back to the data's units
     (``scale**2``) can overflow. Tiny units (1e-200) are no trouble: their
-    covariances underflow towards 0, which float64 represents.
+    covariances underflow towards 0, which float64 represents. float32 data
+    is fit in float64 but gets float32 attributes (``output_dtype``), whose
+    covariances must fit float32 too: ``sqrt(3.4e38) / 4``, 4.6e18, is then
+    the limit of the values (or the standard deviations).
     """
     if not data.n_numeric:
         return
     largest = np.finfo(np.float64).max
+    # The attributes' float type bounds the covariances they can hold.
+    stored = (
+        np.sqrt(np.finfo(np.float32).max) / 4 if data.dtype == np.float32 else np.inf
+    )
     if scaling is not None:
         reach, limit = scaling.scale.max(), np.sqrt(largest) / 4
         what = "standard deviations"
@@ -131,10 +143,13 @@ def check_range(data, scaling=None):
         )
         limit = np.sqrt(largest / (4 * len(data.numeric)))
         what = "values"
-    if reach > limit:
+    if reach > min(limit, stored):
+        kind = "float64" if reach > limit else "float32, X's dtype"
+        most = largest if reach > limit else np.finfo(np.float32).max
         raise ValueError(
             f"The numeric features of X have {what} as large as {reach:.1e}: "
-            "their squares, and so the covariances, overflow float64 (largest "
-            f"{largest:.1e}). Rescale X, for example divide it by {reach:.0e}, "
-            "and scale the results back."
+            f"their squares, and so the covariances, overflow {kind} (largest "
+            f"{most:.1e}). Rescale X, for example divide it by {reach:.0e}, "
+            "and scale the results back"
+            + ("." if reach > limit else ", or pass X as float64.")
         )
