@@ -54,7 +54,7 @@ def test_complete_rows_leave_out_only_negligible_weights(
     resp[choice == 2, 2] = 0.0
     form = covariance_form(covariance_type)
     stats = SufficientStats.zeros(n_components, n_features, form, shift=0.0)
-    add_complete_rows(stats.arrays, x, resp, centres)
+    add_complete_rows(stats.arrays, x, resp, centres, shared=form.shared)
 
     diagonal = stats.s2.ndim == 2
     s1, s2 = _all_rows(x, resp, centres, diagonal)
