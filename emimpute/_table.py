@@ -922,9 +922,63 @@ def _numeric_ndarray(layout):
     return layout.container == "numpy" and layout.dtypes[0].kind in "biuf"
 
 
+def decoded_dtype(layout, numeric_dtype):
+    """The dtype of :func:`decode`'s ndarray, for a float block of ``numeric_dtype``.
+
+    ``numeric_dtype`` when the categories are numbers (no categorical
+    column, or a layout fitted on an ndarray of numbers), else object.
+    """
+    if layout.categorical.size == 0 or _numeric_ndarray(layout):
+        return np.dtype(numeric_dtype)
+    return np.dtype(object)
+
+
+def valid_row(layout, dtype):
+    """A row of ``dtype`` that :func:`encode` reads with ``layout`` without error.
+
+    For checking a table that is not read yet (a dask array's) on a
+    stand-in of its columns and dtype: 0 would be an unknown category of
+    most categorical columns. A numeric column holds 0; a categorical one a
+    missing cell (NaN) when ``dtype`` holds NaN, else its first category
+    when ``dtype`` holds it exactly, else 0 (no cell of ``dtype`` is then
+    that category, and the error encode raises is the data's).
+
+    Parameters
+    ----------
+    layout : TableLayout
+        The layout fitted on the training table.
+
+    dtype : dtype
+        The dtype of the table's ndarray.
+
+    Returns
+    -------
+    row : ndarray of shape (layout.n_features,)
+        In ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    # Cast, not zeros of dtype: a str array's zeros are '', not a number.
+    row = np.zeros(layout.n_features).astype(dtype)
+    if dtype.kind in "fcO":
+        row[layout.categorical] = np.nan
+        return row
+    for j, categories in zip(layout.categorical, layout.categories, strict=True):
+        if categories.size == 0:
+            continue
+        try:
+            value = categories[:1].astype(dtype)
+        except (TypeError, ValueError):
+            continue
+        # astype truncates 1.5 to 1 and writes 1.0 as '1.0': only a value
+        # encode finds among the categories will do.
+        if _lookup(value, _cell_kinds(value), categories)[0] >= 0:
+            row[j] = value[0]
+    return row
+
+
 def _decode_numpy(numeric, codes, layout):
     n = numeric.shape[0]
-    if layout.categorical.size == 0 or _numeric_ndarray(layout):
+    if decoded_dtype(layout, numeric.dtype).kind != "O":
         out = np.empty((n, layout.n_features), dtype=numeric.dtype)
         for c, categories in enumerate(layout.categories):
             as_float = np.append(categories.astype(np.float64), np.nan)
