@@ -1008,10 +1008,10 @@ def _pandas_categorical(categories, codes, dtype):
     if _pandas_categorical_dtype(dtype):
         # The declared categories may include a missing marker that the
         # layout's categories leave out, so codes are mapped, not reused.
-        position = dtype.categories.get_indexer(categories)
-        return pd.Categorical.from_codes(
-            np.where(codes >= 0, position[codes], -1), dtype=dtype
-        )
+        # Code -1 picks the -1 appended last: it must not index the
+        # categories, which a column empty at fit has none of.
+        position = np.append(dtype.categories.get_indexer(categories), -1)
+        return pd.Categorical.from_codes(position[codes], dtype=dtype)
     missing = codes < 0
     if isinstance(dtype, np.dtype):
         if dtype.kind in "biu" and missing.any():

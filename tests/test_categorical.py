@@ -323,6 +323,27 @@ def test_empty_categorical_feature(keep_empty_features):
 
 
 @pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_empty_category_column_without_categories_to_pandas(keep_empty_features):
+    # decode indexed the column's (empty) category positions with code -1:
+    # IndexError for any pandas output of such a table.
+    X, _ = _latent_class_table(6)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    frame["shade"] = pd.Series([None] * len(frame), dtype="category")
+    imputer = EMImputer(
+        n_components=2, random_state=0, keep_empty_features=keep_empty_features
+    ).set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the dropped feature
+        out = imputer.fit_transform(frame)
+    assert list(out.columns) == list(imputer.get_feature_names_out())
+    assert not out[["x", "colour", "size"]].isna().any().any()
+    if keep_empty_features:
+        assert out["shade"].isna().all()
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
 def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
     # A text feature entirely missing at fit has no category: it is dropped,
     # or kept with its later values as read (observed cells are never
