@@ -1207,6 +1207,53 @@ def select_columns(table, columns):
     return table[:, columns]
 
 
+def _typed_pandas_column(column, observed, dtype):
+    """``column`` in ``dtype`` if that keeps its cells, else ``column``.
+
+    ``column`` is an object array, NaN where missing. A ``category`` column
+    takes the values as its categories (an empty feature has none of its
+    own), and keeps ``dtype`` when it has none.
+    """
+    pd = sys.modules["pandas"]
+    try:
+        if _pandas_categorical_dtype(dtype) and not observed.any():
+            typed = pd.Categorical.from_codes(np.full(len(column), -1), dtype=dtype)
+        elif _pandas_categorical_dtype(dtype):
+            typed = pd.Categorical(column, ordered=dtype.ordered)
+        elif isinstance(dtype, np.dtype):
+            typed = column.astype(dtype)
+        else:
+            # Extension dtypes take None as their own missing value.
+            typed = pd.array(np.where(observed, column, None), dtype=dtype)
+    except (TypeError, ValueError):
+        return column
+    # Casts that change a cell fail the test: 1.5 made '1.5' by a string
+    # dtype, NaN made True by bool.
+    back = np.asarray(typed, dtype=object)
+    if np.array_equal(pd.isna(back), ~observed) and np.all(
+        back[observed] == column[observed]
+    ):
+        return typed
+    return column
+
+
+def _typed_polars_column(name, column, dtype):
+    """``column`` (None where missing) in ``dtype`` if that keeps its cells.
+
+    Else a Series of polars objects.
+    """
+    pl = sys.modules["polars"]
+    values = column.tolist()
+    try:
+        # A Null column (nothing seen in fit) takes the values' own type.
+        typed = pl.Series(name, values, dtype=None if dtype == pl.Null else dtype)
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return pl.Series(name, column)
+    if typed.to_list() == values:
+        return typed
+    return pl.Series(name, column)
+
+
 def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
     """``output`` with the observed cells of ``X``'s ``columns`` as read.
 
@@ -1215,7 +1262,11 @@ def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
     verbatim, their missing ones are NaN (None in polars), as
     ``SimpleImputer`` keeps an empty feature's later values. ``output`` has
     ``X``'s columns at the same positions; a DataFrame is changed in place
-    (it is the caller's own new table), an ndarray too.
+    (it is the caller's own new table), an ndarray too. A DataFrame's column
+    keeps the type :func:`decode` gave it (the fitted one, for a table of
+    the fitted kind) when that type holds the cells unchanged (a
+    ``category`` column takes the values as its categories); else it is a
+    column of objects.
     """
     container = container_of(X)
     kind = container_of(output)
@@ -1225,11 +1276,16 @@ def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
         observed = kinds != _MISSING
         column[observed] = values[observed]
         if kind == "pandas":
-            output.isetitem(j, column)
+            pd = sys.modules["pandas"]
+            cells = _typed_pandas_column(column, observed, output.dtypes.iloc[j])
+            # The dtype given: pandas 3 would make an object array of text str.
+            cells = pd.Series(cells, index=output.index, dtype=cells.dtype, copy=False)
+            output.isetitem(j, cells)
         elif kind == "polars":
-            pl = sys.modules["polars"]
             column[~observed] = None  # polars' null; NaN is a float to it
-            output = output.with_columns(pl.Series(output.columns[j], column))
+            name = output.columns[j]
+            typed = _typed_polars_column(name, column, output.schema[name])
+            output = output.with_columns(typed)
         else:
             output[:, j] = column
     return output
