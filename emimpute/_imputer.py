@@ -1058,6 +1058,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
             output = decode(numeric, codes, layout, like=table.table)
         else:
             output = decode(numeric, codes, layout, container=container, columns=None)
+            if container == "pandas" and container_of(table.table) == "pandas":
+                # scikit-learn's wrapper gives X's index to an ndarray only.
+                output.index = table.table.index
         if self.keep_empty_features:
             # A categorical feature empty at fit has no category to encode
             # a later value with: its observed cells are copied as read.

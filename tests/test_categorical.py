@@ -501,6 +501,27 @@ def test_object_array_with_pandas_output():
     assert out.notna().all().all()
 
 
+@pytest.mark.parametrize("fitted_on", ["numpy", "polars"])
+@pytest.mark.parametrize("add_indicator", [False, True])
+def test_pandas_output_keeps_the_index_of_a_pandas_input(fitted_on, add_indicator):
+    # Fitted on another kind of table, the frame was built without the
+    # input's index (RangeIndex), and scikit-learn's wrapper adds it only to
+    # an ndarray: SimpleImputer, and EMImputer on a numeric table, keep it.
+    X, _ = _latent_class_table(7)
+    frame = pd.DataFrame(
+        X, columns=["x0", "x1", "x2"], index=10 + 3 * np.arange(len(X))
+    )
+    frame["x0"] = frame["x0"].astype(float)
+    train = X if fitted_on == "numpy" else pl.from_pandas(frame)
+    imputer = EMImputer(n_components=2, random_state=0, add_indicator=add_indicator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # names absent at fit
+        out = imputer.set_output(transform="pandas").fit(train).transform(frame)
+        expected = imputer.set_output(transform="default").transform(frame)
+    pd.testing.assert_index_equal(out.index, frame.index)
+    assert (out.to_numpy() == expected).all()
+
+
 def test_given_means_decide_the_components_beside_categorical_columns():
     # The category probabilities of the start came from k-means' clusters,
     # numbered otherwise, so component k did not stay the one of
