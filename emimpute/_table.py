@@ -350,6 +350,21 @@ def _has_text_or_bool(kinds):
     return bool(np.all(present == _STR) or np.all(present == _BOOL))
 
 
+def _arrow_dictionary_dtype(dtype):
+    """Whether ``dtype`` is a pandas ``ArrowDtype`` of a pyarrow dictionary.
+
+    pyarrow's ``category``: ``pd.read_parquet(..., dtype_backend='pyarrow')``
+    reads a ``category`` column so. An ArrowDtype exists only once pyarrow
+    is imported.
+    """
+    pa = sys.modules.get("pyarrow")
+    return (
+        pa is not None
+        and isinstance(dtype, sys.modules["pandas"].ArrowDtype)
+        and pa.types.is_dictionary(dtype.pyarrow_dtype)
+    )
+
+
 def _pandas_from_dtype(X, missing_values):
     pd = sys.modules["pandas"]
     types = pd.api.types
@@ -364,8 +379,13 @@ def _pandas_from_dtype(X, missing_values):
             mask[j] = _has_text_or_bool(kinds)
         else:
             # is_string_dtype and is_bool_dtype cover the pyarrow-backed
-            # string and bool types as well as bool and boolean.
-            mask[j] = types.is_bool_dtype(dtype) or types.is_string_dtype(dtype)
+            # string and bool types as well as bool and boolean, but not a
+            # pyarrow dictionary (of strings or of numbers, as ``category``).
+            mask[j] = (
+                types.is_bool_dtype(dtype)
+                or types.is_string_dtype(dtype)
+                or _arrow_dictionary_dtype(dtype)
+            )
     return mask
 
 
@@ -406,7 +426,9 @@ def categorical_mask(
         - ``'from_dtype'``: the column types decide. A pandas column is
           categorical when its dtype is ``category``, a string dtype
           (:class:`pandas.StringDtype`, either storage, or a pyarrow string),
-          ``bool`` or ``boolean``, or when it is an ``object`` column holding
+          ``bool`` or ``boolean`` (or a pyarrow bool), a pyarrow dictionary
+          (``pd.read_parquet(..., dtype_backend='pyarrow')`` reads a
+          ``category`` column so), or when it is an ``object`` column holding
           a str or a bool among its non-missing values; a polars column when
           it is ``Categorical``, ``Enum``, ``String`` or ``Boolean``. An
           object ndarray (or a list of lists numpy makes into one) follows

@@ -522,6 +522,28 @@ def test_pandas_output_keeps_the_index_of_a_pandas_input(fitted_on, add_indicato
     assert (out.to_numpy() == expected).all()
 
 
+def test_pyarrow_dictionary_column_is_categorical(tmp_path):
+    # A category column read back from parquet with pyarrow types is a
+    # pyarrow dictionary: it was taken for a number, and fit failed.
+    pytest.importorskip("pyarrow")
+    X, _ = _latent_class_table(7)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    frame.to_parquet(tmp_path / "frame.parquet")
+    frame = pd.read_parquet(tmp_path / "frame.parquet", dtype_backend="pyarrow")
+    assert str(frame["colour"].dtype).startswith("dictionary<values=string")
+    # Numeric columns come back float64 (decode's rule): compared as such.
+    frame["x"] = frame["x"].astype(float)
+    imputer = EMImputer(n_components=2, random_state=0).set_output(transform="pandas")
+    out = imputer.fit_transform(frame)
+    np.testing.assert_array_equal(imputer.categorical_features_, [1, 2])
+    assert list(out.dtypes) == list(frame.dtypes)
+    assert out.notna().all().all()
+    observed = frame.notna()
+    pd.testing.assert_frame_equal(out.where(observed), frame.where(observed))
+
+
 def test_given_means_decide_the_components_beside_categorical_columns():
     # The category probabilities of the start came from k-means' clusters,
     # numbered otherwise, so component k did not stay the one of
