@@ -391,7 +391,7 @@ def dask_fit_input(estimator, X, sample_weight, validate=None, **unsupported):
     return TableInput(X, None, None, np.zeros((0, X.shape[1]), dtype=bool), None)
 
 
-def check_dask_input(validate, X, *, reset):
+def check_dask_input(validate, X, *, reset, row=None):
     """Validate a dask ``X`` now, as far as its shape and dtype decide.
 
     ``validate(A, reset=...)`` is the estimator's in-memory validation; it
@@ -401,8 +401,11 @@ def check_dask_input(validate, X, *, reset):
     a lazy result is computed. The stand-in has ``X``'s rows up to 2 (what
     a minimum of rows can ask for: the messages give ``X``'s shape), and
     all of them when ``X`` has no columns (then it holds nothing); 1 when
-    the row chunks' sizes are unknown. Its values are zeros: the entries of
-    ``X`` are read only by the chunks' tasks.
+    the row chunks' sizes are unknown. Its values are zeros, or ``row``
+    (of ``X``'s dtype) in every row when it has ``X``'s columns: the
+    entries of ``X`` are read only by the chunks' tasks, and a mixed
+    table's categorical columns need a valid cell where 0 is no category
+    (:func:`emimpute._table.valid_row`).
     """
     check_row_chunks(X)
     n_rows, n_columns = X.shape
@@ -410,7 +413,11 @@ def check_dask_input(validate, X, *, reset):
         n_rows = 1
     elif n_columns:
         n_rows = min(n_rows, 2)
-    validate(np.zeros((n_rows, n_columns), dtype=X.dtype), reset=reset)
+    stand_in = np.zeros((n_rows, n_columns), dtype=X.dtype)
+    # Of another width, the zeros get the in-memory error about the columns.
+    if row is not None and len(row) == n_columns:
+        stand_in[:] = row
+    validate(stand_in, reset=reset)
 
 
 def validate_with_nan(estimator, X, *, reset):

@@ -57,8 +57,10 @@ from emimpute._table import (
     append_columns,
     container_of,
     decode,
+    decoded_dtype,
     keep_observed_cells,
     select_columns,
+    valid_row,
 )
 
 # The candidates of n_components='auto': mclust's default G = 1:9.
@@ -1001,9 +1003,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         # Its columns and dtype checked now, as in memory, not at compute().
-        check_dask_input(self._read, X, reset=False)
+        row = None if self._layout is None else valid_row(self._layout, X.dtype)
+        check_dask_input(self._read, X, reset=False, row=row)
         n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
-        dtype = output_dtype(X)
+        std_dtype = dtype = output_dtype(X)
+        if self._layout is not None:
+            # Text categories come back as objects, as in memory.
+            dtype = decoded_dtype(self._layout, dtype)
         seeds = None
         if self.sample_posterior:
             seeds = check_random_state(self.random_state).randint(
@@ -1023,7 +1029,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         def std(chunk, seed=None):
             return completed(chunk, seed, return_std=True)[1]
 
-        return imputed, map_rows(X, std, dtype, n_columns, per_chunk=seeds)
+        return imputed, map_rows(X, std, std_dtype, n_columns, per_chunk=seeds)
 
     def _mixed_output(self, table, completion, return_std):
         """The completed mixed table, in the input's kind and column types.
@@ -1053,6 +1059,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
             output = decode(numeric, codes, layout, like=table.table)
         else:
             output = decode(numeric, codes, layout, container=container, columns=None)
+            if container == "pandas" and container_of(table.table) == "pandas":
+                # scikit-learn's wrapper gives X's index to an ndarray only.
+                output.index = table.table.index
         if self.keep_empty_features:
             # A categorical feature empty at fit has no category to encode
             # a later value with: its observed cells are copied as read.

@@ -143,7 +143,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
 
         - 'from_dtype': pandas ``category``, ``string``, ``bool`` columns
-          and ``object`` columns of text; polars ``Categorical``, ``Enum``,
+          (their pyarrow types too: a ``category`` read with
+          ``dtype_backend='pyarrow'`` is a pyarrow dictionary) and
+          ``object`` columns of text; polars ``Categorical``, ``Enum``,
           ``String`` and ``Boolean`` columns; the columns of a numpy object
           array that hold text or booleans. A numeric array has none.
         - indices, feature names or a boolean mask.

@@ -350,6 +350,21 @@ def _has_text_or_bool(kinds):
     return bool(np.all(present == _STR) or np.all(present == _BOOL))
 
 
+def _arrow_dictionary_dtype(dtype):
+    """Whether ``dtype`` is a pandas ``ArrowDtype`` of a pyarrow dictionary.
+
+    pyarrow's ``category``: ``pd.read_parquet(..., dtype_backend='pyarrow')``
+    reads a ``category`` column so. An ArrowDtype exists only once pyarrow
+    is imported.
+    """
+    pa = sys.modules.get("pyarrow")
+    return (
+        pa is not None
+        and isinstance(dtype, sys.modules["pandas"].ArrowDtype)
+        and pa.types.is_dictionary(dtype.pyarrow_dtype)
+    )
+
+
 def _pandas_from_dtype(X, missing_values):
     pd = sys.modules["pandas"]
     types = pd.api.types
@@ -364,8 +379,13 @@ def _pandas_from_dtype(X, missing_values):
             mask[j] = _has_text_or_bool(kinds)
         else:
             # is_string_dtype and is_bool_dtype cover the pyarrow-backed
-            # string and bool types as well as bool and boolean.
-            mask[j] = types.is_bool_dtype(dtype) or types.is_string_dtype(dtype)
+            # string and bool types as well as bool and boolean, but not a
+            # pyarrow dictionary (of strings or of numbers, as ``category``).
+            mask[j] = (
+                types.is_bool_dtype(dtype)
+                or types.is_string_dtype(dtype)
+                or _arrow_dictionary_dtype(dtype)
+            )
     return mask
 
 
@@ -406,7 +426,9 @@ def categorical_mask(
         - ``'from_dtype'``: the column types decide. A pandas column is
           categorical when its dtype is ``category``, a string dtype
           (:class:`pandas.StringDtype`, either storage, or a pyarrow string),
-          ``bool`` or ``boolean``, or when it is an ``object`` column holding
+          ``bool`` or ``boolean`` (or a pyarrow bool), a pyarrow dictionary
+          (``pd.read_parquet(..., dtype_backend='pyarrow')`` reads a
+          ``category`` column so), or when it is an ``object`` column holding
           a str or a bool among its non-missing values; a polars column when
           it is ``Categorical``, ``Enum``, ``String`` or ``Boolean``. An
           object ndarray (or a list of lists numpy makes into one) follows
@@ -922,9 +944,63 @@ def _numeric_ndarray(layout):
     return layout.container == "numpy" and layout.dtypes[0].kind in "biuf"
 
 
+def decoded_dtype(layout, numeric_dtype):
+    """The dtype of :func:`decode`'s ndarray, for a float block of ``numeric_dtype``.
+
+    ``numeric_dtype`` when the categories are numbers (no categorical
+    column, or a layout fitted on an ndarray of numbers), else object.
+    """
+    if layout.categorical.size == 0 or _numeric_ndarray(layout):
+        return np.dtype(numeric_dtype)
+    return np.dtype(object)
+
+
+def valid_row(layout, dtype):
+    """A row of ``dtype`` that :func:`encode` reads with ``layout`` without error.
+
+    For checking a table that is not read yet (a dask array's) on a
+    stand-in of its columns and dtype: 0 would be an unknown category of
+    most categorical columns. A numeric column holds 0; a categorical one a
+    missing cell (NaN) when ``dtype`` holds NaN, else its first category
+    when ``dtype`` holds it exactly, else 0 (no cell of ``dtype`` is then
+    that category, and the error encode raises is the data's).
+
+    Parameters
+    ----------
+    layout : TableLayout
+        The layout fitted on the training table.
+
+    dtype : dtype
+        The dtype of the table's ndarray.
+
+    Returns
+    -------
+    row : ndarray of shape (layout.n_features,)
+        In ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    # Cast, not zeros of dtype: a str array's zeros are '', not a number.
+    row = np.zeros(layout.n_features).astype(dtype)
+    if dtype.kind in "fcO":
+        row[layout.categorical] = np.nan
+        return row
+    for j, categories in zip(layout.categorical, layout.categories, strict=True):
+        if categories.size == 0:
+            continue
+        try:
+            value = categories[:1].astype(dtype)
+        except (TypeError, ValueError):
+            continue
+        # astype truncates 1.5 to 1 and writes 1.0 as '1.0': only a value
+        # encode finds among the categories will do.
+        if _lookup(value, _cell_kinds(value), categories)[0] >= 0:
+            row[j] = value[0]
+    return row
+
+
 def _decode_numpy(numeric, codes, layout):
     n = numeric.shape[0]
-    if layout.categorical.size == 0 or _numeric_ndarray(layout):
+    if decoded_dtype(layout, numeric.dtype).kind != "O":
         out = np.empty((n, layout.n_features), dtype=numeric.dtype)
         for c, categories in enumerate(layout.categories):
             as_float = np.append(categories.astype(np.float64), np.nan)
@@ -954,10 +1030,10 @@ def _pandas_categorical(categories, codes, dtype):
     if _pandas_categorical_dtype(dtype):
         # The declared categories may include a missing marker that the
         # layout's categories leave out, so codes are mapped, not reused.
-        position = dtype.categories.get_indexer(categories)
-        return pd.Categorical.from_codes(
-            np.where(codes >= 0, position[codes], -1), dtype=dtype
-        )
+        # Code -1 picks the -1 appended last: it must not index the
+        # categories, which a column empty at fit has none of.
+        position = np.append(dtype.categories.get_indexer(categories), -1)
+        return pd.Categorical.from_codes(position[codes], dtype=dtype)
     missing = codes < 0
     if isinstance(dtype, np.dtype):
         if dtype.kind in "biu" and missing.any():
@@ -1153,6 +1229,53 @@ def select_columns(table, columns):
     return table[:, columns]
 
 
+def _typed_pandas_column(column, observed, dtype):
+    """``column`` in ``dtype`` if that keeps its cells, else ``column``.
+
+    ``column`` is an object array, NaN where missing. A ``category`` column
+    takes the values as its categories (an empty feature has none of its
+    own), and keeps ``dtype`` when it has none.
+    """
+    pd = sys.modules["pandas"]
+    try:
+        if _pandas_categorical_dtype(dtype) and not observed.any():
+            typed = pd.Categorical.from_codes(np.full(len(column), -1), dtype=dtype)
+        elif _pandas_categorical_dtype(dtype):
+            typed = pd.Categorical(column, ordered=dtype.ordered)
+        elif isinstance(dtype, np.dtype):
+            typed = column.astype(dtype)
+        else:
+            # Extension dtypes take None as their own missing value.
+            typed = pd.array(np.where(observed, column, None), dtype=dtype)
+    except (TypeError, ValueError):
+        return column
+    # Casts that change a cell fail the test: 1.5 made '1.5' by a string
+    # dtype, NaN made True by bool.
+    back = np.asarray(typed, dtype=object)
+    if np.array_equal(pd.isna(back), ~observed) and np.all(
+        back[observed] == column[observed]
+    ):
+        return typed
+    return column
+
+
+def _typed_polars_column(name, column, dtype):
+    """``column`` (None where missing) in ``dtype`` if that keeps its cells.
+
+    Else a Series of polars objects.
+    """
+    pl = sys.modules["polars"]
+    values = column.tolist()
+    try:
+        # A Null column (nothing seen in fit) takes the values' own type.
+        typed = pl.Series(name, values, dtype=None if dtype == pl.Null else dtype)
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return pl.Series(name, column)
+    if typed.to_list() == values:
+        return typed
+    return pl.Series(name, column)
+
+
 def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
     """``output`` with the observed cells of ``X``'s ``columns`` as read.
 
@@ -1161,7 +1284,11 @@ def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
     verbatim, their missing ones are NaN (None in polars), as
     ``SimpleImputer`` keeps an empty feature's later values. ``output`` has
     ``X``'s columns at the same positions; a DataFrame is changed in place
-    (it is the caller's own new table), an ndarray too.
+    (it is the caller's own new table), an ndarray too. A DataFrame's column
+    keeps the type :func:`decode` gave it (the fitted one, for a table of
+    the fitted kind) when that type holds the cells unchanged (a
+    ``category`` column takes the values as its categories); else it is a
+    column of objects.
     """
     container = container_of(X)
     kind = container_of(output)
@@ -1171,11 +1298,16 @@ def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
         observed = kinds != _MISSING
         column[observed] = values[observed]
         if kind == "pandas":
-            output.isetitem(j, column)
+            pd = sys.modules["pandas"]
+            cells = _typed_pandas_column(column, observed, output.dtypes.iloc[j])
+            # The dtype given: pandas 3 would make an object array of text str.
+            cells = pd.Series(cells, index=output.index, dtype=cells.dtype, copy=False)
+            output.isetitem(j, cells)
         elif kind == "polars":
-            pl = sys.modules["polars"]
             column[~observed] = None  # polars' null; NaN is a float to it
-            output = output.with_columns(pl.Series(output.columns[j], column))
+            name = output.columns[j]
+            typed = _typed_polars_column(name, column, output.schema[name])
+            output = output.with_columns(typed)
         else:
             output[:, j] = column
     return output

@@ -323,6 +323,27 @@ def test_empty_categorical_feature(keep_empty_features):
 
 
 @pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_empty_category_column_without_categories_to_pandas(keep_empty_features):
+    # decode indexed the column's (empty) category positions with code -1:
+    # IndexError for any pandas output of such a table.
+    X, _ = _latent_class_table(6)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    frame["shade"] = pd.Series([None] * len(frame), dtype="category")
+    imputer = EMImputer(
+        n_components=2, random_state=0, keep_empty_features=keep_empty_features
+    ).set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the dropped feature
+        out = imputer.fit_transform(frame)
+    assert list(out.columns) == list(imputer.get_feature_names_out())
+    assert not out[["x", "colour", "size"]].isna().any().any()
+    if keep_empty_features:
+        assert out["shade"].isna().all()
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
 def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
     # A text feature entirely missing at fit has no category: it is dropped,
     # or kept with its later values as read (observed cells are never
@@ -355,7 +376,9 @@ def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
         assert out[0, 2] == "x" and pd.isna(out[1, 2])
         for container in ("pandas", "polars"):
             frame = imputer.set_output(transform=container).transform(later)
-            assert list(frame["s"]) in (["x", None], ["x", np.nan])
+            assert frame["s"][0] == "x" and pd.isna(frame["s"][1])
+            if container == "pandas":
+                assert frame["s"].dtype == later["s"].dtype
         imputer.set_output(transform="default")
     mixed, _ = _latent_class_table(6)
     frame = pd.DataFrame(mixed, columns=["x", "colour", "size"]).astype(
@@ -366,6 +389,60 @@ def test_values_in_a_categorical_feature_empty_at_fit(keep_empty_features):
         {"x": [0.3], "colour": pd.Categorical([None]), "size": pd.Categorical([None])}
     )
     np.testing.assert_allclose(mixture.predict_proba(row).sum(), 1.0)
+
+
+def test_categorical_feature_empty_at_fit_keeps_its_column_type():
+    # keep_empty_features: such a column was written back as a bare object
+    # array, so pandas string, boolean and str columns came back object and
+    # polars String, Boolean and Categorical ones as polars Object (which
+    # write_parquet refuses), whether or not a value came later.
+    n = 6
+    x = [1.0, np.nan, 3.0, 4.0, np.nan, 6.0]
+    dtypes = {
+        "s": "string",
+        "b": "boolean",
+        "t": pd.StringDtype(na_value=np.nan),  # pandas 3's str
+        "c": "category",
+    }
+    fit = pd.DataFrame(
+        {"x": x, **{k: pd.Series([None] * n, dtype=d) for k, d in dtypes.items()}}
+    )
+    later = fit.copy()
+    later.loc[0, ["s", "b", "t"]] = ["u", True, "v"]
+    later["c"] = pd.Categorical(["w"] + [None] * (n - 1))
+    imputer = EMImputer(keep_empty_features=True).set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the empty features
+        imputer.fit(fit)
+    for frame in (fit, later):
+        out = imputer.transform(frame)
+        assert list(out.dtypes) == list(frame.dtypes)
+        assert out.iloc[1:, 1:].isna().all().all()
+    assert out.iloc[0, 1:].tolist() == ["u", True, "v", "w"]
+    assert list(out["c"].cat.categories) == ["w"]
+    # Text where the fit saw a boolean column: objects, the cell as read.
+    text = later.astype({"b": object})
+    text.loc[0, "b"] = "yes"
+    assert imputer.transform(text)["b"].dtype == object
+    assert imputer.transform(text).loc[0, "b"] == "yes"
+
+    schema = {"s": pl.String, "b": pl.Boolean, "c": pl.Categorical}
+    fit = pl.DataFrame(
+        {"x": x, **{k: pl.Series([None] * n, dtype=d) for k, d in schema.items()}}
+    )
+    later = fit.with_columns(
+        pl.Series("s", ["u"] + [None] * (n - 1), dtype=pl.String),
+        pl.Series("b", [True] + [None] * (n - 1), dtype=pl.Boolean),
+        pl.Series("c", ["w"] + [None] * (n - 1), dtype=pl.Categorical),
+    )
+    imputer = EMImputer(keep_empty_features=True).set_output(transform="polars")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        imputer.fit(fit)
+    for frame in (fit, later):
+        out = imputer.transform(frame)
+        assert out.schema == frame.schema
+        assert out.drop("x").rows() == frame.drop("x").rows()
 
 
 def test_a_row_no_component_can_produce_is_an_error_not_category_zero():
@@ -422,6 +499,49 @@ def test_object_array_with_pandas_output():
     assert list(out["x1"].cat.categories) == ["blue", "red"]
     assert list(out["x2"].cat.categories) == ["large", "small"]
     assert out.notna().all().all()
+
+
+@pytest.mark.parametrize("fitted_on", ["numpy", "polars"])
+@pytest.mark.parametrize("add_indicator", [False, True])
+def test_pandas_output_keeps_the_index_of_a_pandas_input(fitted_on, add_indicator):
+    # Fitted on another kind of table, the frame was built without the
+    # input's index (RangeIndex), and scikit-learn's wrapper adds it only to
+    # an ndarray: SimpleImputer, and EMImputer on a numeric table, keep it.
+    X, _ = _latent_class_table(7)
+    frame = pd.DataFrame(
+        X, columns=["x0", "x1", "x2"], index=10 + 3 * np.arange(len(X))
+    )
+    frame["x0"] = frame["x0"].astype(float)
+    train = X if fitted_on == "numpy" else pl.from_pandas(frame)
+    imputer = EMImputer(n_components=2, random_state=0, add_indicator=add_indicator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # names absent at fit
+        out = imputer.set_output(transform="pandas").fit(train).transform(frame)
+        expected = imputer.set_output(transform="default").transform(frame)
+    pd.testing.assert_index_equal(out.index, frame.index)
+    assert (out.to_numpy() == expected).all()
+
+
+def test_pyarrow_dictionary_column_is_categorical(tmp_path):
+    # A category column read back from parquet with pyarrow types is a
+    # pyarrow dictionary: it was taken for a number, and fit failed.
+    pytest.importorskip("pyarrow")
+    X, _ = _latent_class_table(7)
+    frame = pd.DataFrame(X, columns=["x", "colour", "size"]).astype(
+        {"x": float, "colour": "category", "size": "category"}
+    )
+    frame.to_parquet(tmp_path / "frame.parquet")
+    frame = pd.read_parquet(tmp_path / "frame.parquet", dtype_backend="pyarrow")
+    assert str(frame["colour"].dtype).startswith("dictionary<values=string")
+    # Numeric columns come back float64 (decode's rule): compared as such.
+    frame["x"] = frame["x"].astype(float)
+    imputer = EMImputer(n_components=2, random_state=0).set_output(transform="pandas")
+    out = imputer.fit_transform(frame)
+    np.testing.assert_array_equal(imputer.categorical_features_, [1, 2])
+    assert list(out.dtypes) == list(frame.dtypes)
+    assert out.notna().all().all()
+    observed = frame.notna()
+    pd.testing.assert_frame_equal(out.where(observed), frame.where(observed))
 
 
 def test_given_means_decide_the_components_beside_categorical_columns():

@@ -388,3 +388,37 @@ def test_dask_transform_checks_the_columns_at_the_call():
     imputer = EMImputer(random_state=0).fit(X)
     with pytest.raises(ValueError, match="X has 2 features, but EMImputer is"):
         imputer.transform(da.from_array(X[:, :2], chunks=(97, 2)))
+
+
+def _mixed_data():
+    # Column 1 holds the categories 1.0 and 2.0 (never 0), with holes.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 120)
+    X = np.column_stack([rng.normal(size=120) + 3 * labels, labels + 1.0])
+    X[::5, 0] = np.nan
+    X[1::7, 1] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("kind", ["float", "int", "object"])
+def test_dask_transform_of_a_mixed_model_equals_in_memory(kind):
+    # The up-front check read a stand-in of zeros, and 0 is no category:
+    # every model with a categorical feature failed with 'Found unknown
+    # categories [0.0]'.
+    X = _mixed_data()
+    if kind == "int":
+        X = np.nan_to_num(X, nan=1.0).astype(np.int64)
+    elif kind == "object":
+        X = X.astype(object)
+        X[:, 1] = np.where(X[:, 1] == 1.0, "a", np.where(X[:, 1] == 2.0, "b", None))
+    imputer = EMImputer(n_components=2, categorical_features=[1], random_state=0)
+    imputer.fit(X)
+    lazy = da.from_array(X, chunks=(50, 2))
+    completed, std = imputer.transform(lazy, return_std=True)
+    expected, expected_std = imputer.transform(X, return_std=True)
+    # An object array's categories stay objects: the lazy array says so.
+    assert completed.dtype == completed.compute().dtype == expected.dtype
+    assert np.array_equal(completed.compute(), expected)
+    assert_allclose(std.compute(), expected_std, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="X has 3 features, but EMImputer is"):
+        imputer.transform(da.from_array(np.hstack([X, X[:, :1]]), chunks=(50, 3)))

@@ -409,6 +409,39 @@ def test_round_trip_pandas(pd):
     pd.testing.assert_frame_equal(out, X)
 
 
+def test_round_trip_pandas_pyarrow_types(pd, tmp_path):
+    # read_parquet(dtype_backend='pyarrow') reads a category column as a
+    # pyarrow dictionary, which 'from_dtype' took for a number (encode then
+    # failed: could not convert string to float: 'a'). Its pyarrow string
+    # and bool columns were found already.
+    pa = pytest.importorskip("pyarrow")
+    X = pd.DataFrame(
+        {
+            "num": [1.5, np.nan, 3.0, 4.0],
+            "cat": pd.Categorical(["b", "a", None, "b"]),
+            "string": pd.Series(["x", None, "y", "x"], dtype="string"),
+            "bool": pd.Series([True, None, False, True], dtype="boolean"),
+        }
+    )
+    X.to_parquet(tmp_path / "X.parquet")
+    X = pd.read_parquet(tmp_path / "X.parquet", dtype_backend="pyarrow")
+    assert str(X["cat"].dtype).startswith("dictionary<values=string")
+    X["num"] = X["num"].astype(float)  # numeric columns come back float64
+    # A dictionary of numbers is categorical too, as a category of numbers.
+    numbers = pa.array([3, None, 1, 3]).dictionary_encode()
+    X.insert(2, "cat_int", pd.Series(numbers, dtype=pd.ArrowDtype(numbers.type)))
+    mask = categorical_mask(X, "from_dtype", n_features=X.shape[1])
+    assert mask.tolist() == [False, True, True, True, True]
+    layout, numeric, codes, out = _round_trip(X)
+    assert [c.tolist() for c in layout.categories] == [
+        ["a", "b"],
+        [1, 3],
+        ["x", "y"],
+        [False, True],
+    ]
+    pd.testing.assert_frame_equal(out, X)
+
+
 def test_pandas_nullable_numbers_come_back_float64(pd):
     X = pd.DataFrame(
         {
