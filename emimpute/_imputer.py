@@ -305,8 +305,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         (n_features_kept, n_features_kept) for 'tied' and
         (n_components, n_features_kept) for 'diag' and 'spherical' (a
         spherical model of the standardised data is diagonal in the data's
-        units). ``n_features_kept`` counts the features with at least one
-        observed value at fit time.
+        units). ``n_features_kept`` counts the numeric features with at
+        least one observed value at fit time (``numeric_features_``);
+        categorical features have ``category_probabilities_`` instead.
 
     n_components_ : int
         Number of components of the kept fit (``n_components``, or the

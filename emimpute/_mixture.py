@@ -110,14 +110,16 @@ class EMMixture(DensityMixin, BaseEstimator):
     weights_init : array-like of shape (n_components,), default=None
         The user-provided initial weights.
 
-    means_init : array-like of shape (n_components, n_features), default=None
-        The user-provided initial means.
+    means_init : array-like of shape (n_components, n_numeric), default=None
+        The user-provided initial means, over the numeric features
+        (``n_numeric``: all of them but the categorical ones, in input
+        order, see ``numeric_features_``).
 
     precisions_init : array-like, default=None
         The user-provided initial precisions (inverse covariances), of shape
-        (n_components,) for 'spherical', (n_features, n_features) for 'tied',
-        (n_components, n_features) for 'diag' and
-        (n_components, n_features, n_features) for 'full'.
+        (n_components,) for 'spherical', (n_numeric, n_numeric) for 'tied',
+        (n_components, n_numeric) for 'diag' and
+        (n_components, n_numeric, n_numeric) for 'full'.
 
     random_state : int, RandomState instance or None, default=None
         Controls the initialization and :meth:`sample`. Pass an int for
@@ -181,14 +183,15 @@ class EMMixture(DensityMixin, BaseEstimator):
     weights_ : ndarray of shape (n_components,)
         The weight of each mixture component.
 
-    means_ : ndarray of shape (n_components, n_features)
-        The mean of each mixture component.
+    means_ : ndarray of shape (n_components, n_numeric)
+        The mean of each mixture component, over the numeric features
+        (``numeric_features_``; all of them without categorical ones).
 
     covariances_ : ndarray
         The covariance of each mixture component, of shape (n_components,)
-        for 'spherical', (n_features, n_features) for 'tied',
-        (n_components, n_features) for 'diag' and
-        (n_components, n_features, n_features) for 'full'.
+        for 'spherical', (n_numeric, n_numeric) for 'tied',
+        (n_components, n_numeric) for 'diag' and
+        (n_components, n_numeric, n_numeric) for 'full'.
 
     precisions_ : ndarray
         The precision matrices (inverse covariances), same shape as
@@ -429,6 +432,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             n_components=n_components,
             n_features=data.n_numeric,
             form=form,
+            n_categorical=data.n_categorical,
         )
         warm = self.warm_start and hasattr(self, "converged_")
         result = fit_em(

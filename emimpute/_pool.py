@@ -118,8 +118,9 @@ class PooledResult:
     fmi : ndarray
         Fraction of missing information.
     df : ndarray
-        Degrees of freedom (Barnard-Rubin when ``n_samples`` was given;
-        ``inf`` when the imputations agree exactly and no ``n_samples``).
+        Degrees of freedom (Barnard-Rubin when ``n_samples`` was given),
+        with ``lambda_`` taken as at least 1e-4, as mice does: finite even
+        when the imputations agree exactly.
     n_samples : float
         The complete-data degrees of freedom (``inf`` if not given).
     statistic : ndarray

@@ -564,3 +564,24 @@ def test_given_means_decide_the_components_beside_categorical_columns():
     np.testing.assert_array_equal(
         mixture.category_probabilities_[0].argmax(axis=1), [2, 1, 0]
     )
+
+
+def test_initial_means_of_a_mixed_table_are_over_its_numeric_features():
+    # means_init and precisions_init are of the numeric features, as means_
+    # and covariances_ are; a shape counting the categorical column too is
+    # refused with a message that says why.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=40),
+            "b": rng.normal(size=40),
+            "c": rng.choice(["x", "y"], 40).astype(object),
+        }
+    )
+    with pytest.raises(ValueError, match=r"\(2, 2\) \(of the 2 numeric features"):
+        EMMixture(2, means_init=np.zeros((2, 3))).fit(X)
+    with pytest.raises(ValueError, match=r"categorical ones \(1\) have no mean"):
+        EMMixture(2, precisions_init=np.stack([np.eye(3)] * 2)).fit(X)
+    means = [[-0.5, -0.5], [0.5, 0.5]]
+    fitted = EMMixture(2, means_init=means, max_iter=0).fit(X)
+    np.testing.assert_array_equal(fitted.means_.shape, (2, 2))

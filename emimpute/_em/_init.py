@@ -633,8 +633,12 @@ def check_initial_params(
     n_components,
     n_features,
     form,
+    n_categorical=0,
 ):
     """Validate user-given initial parameters; return float64 copies.
+
+    ``n_features`` counts the numeric features, which the means and
+    precisions are of; ``n_categorical`` the others, named in a shape error.
 
     Raises
     ------
@@ -658,20 +662,28 @@ def check_initial_params(
                 "The parameter 'weights_init' should be normalized, but got "
                 f"sum(weights_init) = {weights.sum():.5f}"
             )
+    numeric = (
+        f" (of the {n_features} numeric features: the categorical ones "
+        f"({n_categorical}) have no mean or precision)"
+        if n_categorical
+        else ""
+    )
     if means_init is not None:
-        means = _as_float_array(means_init, "means_init", (n_components, n_features))
+        means = _as_float_array(
+            means_init, "means_init", (n_components, n_features), numeric
+        )
     if precisions_init is not None:
         shape = form.shape(n_components, n_features)
-        precisions = _as_float_array(precisions_init, "precisions_init", shape)
+        precisions = _as_float_array(precisions_init, "precisions_init", shape, numeric)
         form.check_precisions(precisions)
     return weights, means, precisions
 
 
-def _as_float_array(value, name, shape):
+def _as_float_array(value, name, shape, of=""):
     array = np.array(value, dtype=float, copy=True)
     if array.shape != shape:
         raise ValueError(
-            f"The parameter '{name}' should have the shape of {shape}, "
+            f"The parameter '{name}' should have the shape of {shape}{of}, "
             f"but got {array.shape}"
         )
     if not np.all(np.isfinite(array)):
