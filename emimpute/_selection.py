@@ -576,6 +576,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         self.best_params_ = grid[self.best_index_]
         self.best_score_ = float(scores[self.best_index_])
         self.best_estimator_ = fits[self.best_index_]
+        # What plot draws: the fit's criterion, not a later set_params'.
+        self._criterion = self.criterion
         return self
 
     def _results(self, grid, rows, scores):
@@ -740,25 +742,28 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         if ax is None:
             ax = plt.gca()
         results = self.cv_results_
-        scores = results[self.criterion]
-        priors = _as_tuple(self.prior)
+        scores = results[self._criterion]
+        # The lines of the grid that was fit (set_params since does not
+        # change them), one per prior and covariance type in grid order.
+        # Priors are told apart by value when they are names (a numpy
+        # array of names gives a new np.str_ at every read) and by identity
+        # otherwise.
+        lines = {}
+        for i, params in enumerate(results["params"]):
+            prior = params["prior"]
+            named = prior is None or isinstance(prior, str)
+            key = (prior if named else id(prior), params["covariance_type"])
+            lines.setdefault(key, (prior, []))[1].append(i)
+        several_priors = len({key[0] for key in lines}) > 1
         markers = "osD^v<>ph*"
-        for j, (prior, covariance_type) in enumerate(
-            (p, t) for p in priors for t in _as_tuple(self.covariance_type)
-        ):
-            rows = [
-                i
-                for i, params in enumerate(results["params"])
-                if params["covariance_type"] == covariance_type
-                and params["prior"] is prior
-                and np.isfinite(scores[i])
-            ]
+        for j, ((_, covariance_type), (prior, rows)) in enumerate(lines.items()):
+            rows = [i for i in rows if np.isfinite(scores[i])]
             if not rows:
                 continue
             # Along the axis, whatever order the grid gave n_components in.
             rows.sort(key=lambda i: results["params"][i]["n_components"])
             label = covariance_type
-            if len(priors) > 1:
+            if several_priors:
                 label += f", prior={_prior_name(prior)}"
             ax.plot(
                 [results["params"][i]["n_components"] for i in rows],
@@ -778,7 +783,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             label="selected",
         )
         ax.set_xlabel("number of components")
-        ax.set_ylabel(f"{self.criterion.upper()} (lower is better)")
+        ax.set_ylabel(f"{self._criterion.upper()} (lower is better)")
         ax.legend()
         return ax
 

@@ -149,6 +149,29 @@ def test_selector_plot_draws_one_line_per_type():
     shuffled.plot(ax=ax)
     assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3]
     plt.close(fig)
+    # The fitted grid and criterion, whatever set_params said since (it
+    # drew ICL with BIC's selected point, and only the types now set).
+    selector.set_params(criterion="icl", covariance_type="full")
+    fig, ax = plt.subplots()
+    selector.plot(ax=ax)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["full", "tied", "diag", "spherical", "selected"]
+    assert ax.get_ylabel().startswith("BIC")
+    plt.close(fig)
+    # Priors given as a numpy array of names (a new np.str_ at every read:
+    # matched by identity, no line was drawn).
+    named = EMMixtureSelector(
+        n_components=2,
+        covariance_type=["full", "diag"],
+        prior=np.array(["default"]),
+        n_init=1,
+        random_state=0,
+    ).fit(X)
+    fig, ax = plt.subplots()
+    named.plot(ax=ax)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["full", "diag", "selected"]
+    plt.close(fig)
 
 
 def test_hierarchical_start_is_ward_on_the_whitened_data():
