@@ -540,7 +540,10 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
 
         Rows whose label is missing (``-1``, ``None`` or NaN, as in
         :meth:`fit`) are ignored, so that a cross-validation fold of
-        partly labelled data is scored on its labelled rows.
+        partly labelled data is scored on its labelled rows. Mark them with
+        ``-1`` there: scikit-learn's default splitter for a classifier
+        (``StratifiedKFold``) sorts the labels, which ``None`` beside
+        numbers stops, and refuses NaN (or pass ``cv=KFold(...)``).
 
         Parameters
         ----------
