@@ -290,6 +290,24 @@ class FeatureSupport:
                 slope[:, j] = (self.upper[j] - self.lower[j]) * p * (1.0 - p)
         return slope
 
+    def spread(self, values, std):
+        """The standard deviation in the data's units of model-space ``std``.
+
+        The delta method's ``|g'(m)| s`` at the conditional means
+        ``values`` (``g`` the back-transformation); for 'sqrt' with its
+        second-order term, ``sqrt(4 m^2 s^2 + 2 s^4)`` at ``m`` clipped to
+        0, the standard deviation of the square of a Gaussian of mean ``m``:
+        the first-order term alone vanishes where ``m <= 0`` (``g`` is flat
+        there), which would read as an observed cell.
+        """
+        spread = std * np.abs(self.derivative(values))
+        for j in self._columns("sqrt"):
+            mean = np.maximum(values[:, j], 0.0)
+            s = std[:, j]
+            with np.errstate(over="ignore", invalid="ignore"):
+                spread[:, j] = np.sqrt(4.0 * mean**2 * s**2 + 2.0 * s**4)
+        return spread
+
     def log_jacobian(self, numeric, mask):
         """Per row, ``sum log |d y / d x|`` over its observed transformed entries.
 
@@ -410,7 +428,7 @@ def complete_within(
         centre = completion.numeric
         if random_state is not None:
             centre = complete(model_data, params, scaling=scaling).numeric
-        std = std * np.abs(support.derivative(centre))
+        std = support.spread(centre, std)
         std[mask & ~np.isfinite(std)] = np.inf
         std[~mask] = 0.0
     numeric = np.where(mask, support.clip(numeric), data.numeric)
