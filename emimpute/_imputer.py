@@ -59,6 +59,7 @@ from emimpute._table import (
     decode,
     decoded_dtype,
     keep_observed_cells,
+    missing_cells,
     select_columns,
     valid_row,
 )
@@ -749,10 +750,22 @@ class EMImputer(TransformerMixin, BaseEstimator):
         return np.nan
 
     def _indicator_input(self, table):
-        """What the MissingIndicator reads: X, or NaN where a mixed table has holes."""
+        """What the MissingIndicator reads: X, or NaN where a mixed table has holes.
+
+        A categorical column empty at fit has no category to encode a value
+        with, so the engine's mask has all its cells missing; its cells as
+        read say which are (its observed ones are kept in the output).
+        """
         if table.layout is None:
             return table.table
-        return np.where(table.mask, np.nan, 0.0)
+        mask = table.mask
+        uncoded = table.layout.uncoded
+        if len(uncoded):
+            mask = mask.copy()
+            mask[:, uncoded] = missing_cells(
+                table.table, uncoded, missing_values=self.missing_values
+            )
+        return np.where(mask, np.nan, 0.0)
 
     def _engine_data(self, table, sample_weight=None):
         return engine_data(
@@ -1069,15 +1082,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         if self.keep_empty_features:
             # A categorical feature empty at fit has no category to encode
             # a later value with: its observed cells are copied as read.
-            uncoded = [
-                j
-                for j, categories in zip(
-                    layout.categorical, layout.categories, strict=True
-                )
-                if len(categories) == 0
-            ]
             output = keep_observed_cells(
-                output, table.table, uncoded, missing_values=self.missing_values
+                output, table.table, layout.uncoded, missing_values=self.missing_values
             )
         columns = np.arange(layout.n_features)
         if not self.keep_empty_features:

@@ -609,6 +609,20 @@ class TableLayout:
         """Number of input columns."""
         return len(self.dtypes)
 
+    @property
+    def uncoded(self):
+        """Indices of the categorical columns without a category (empty at
+        fit): :func:`encode` reads all their cells as missing, observed or
+        not (see :func:`keep_observed_cells`, :func:`missing_cells`)."""
+        return np.array(
+            [
+                j
+                for j, categories in zip(self.categorical, self.categories, strict=True)
+                if len(categories) == 0
+            ],
+            dtype=np.intp,
+        )
+
 
 def _check_n_features(X, layout):
     if X.shape[1] != layout.n_features:
@@ -1274,6 +1288,27 @@ def _typed_polars_column(name, column, dtype):
     if typed.to_list() == values:
         return typed
     return pl.Series(name, column)
+
+
+def missing_cells(X, columns, *, missing_values=np.nan):
+    """Whether each cell of ``X``'s ``columns`` is missing, as read.
+
+    Parameters
+    ----------
+    X : ndarray or DataFrame
+        A table of any kind :func:`container_of` knows.
+    columns : sequence of int
+    missing_values : int, float, str or np.nan, default=np.nan
+
+    Returns
+    -------
+    mask : ndarray of bool of shape (n_samples, len(columns))
+    """
+    container = container_of(X)
+    mask = np.empty((len(X), len(columns)), dtype=bool)
+    for c, j in enumerate(columns):
+        mask[:, c] = _column_kinds(X, container, j, missing_values)[1] == _MISSING
+    return mask
 
 
 def keep_observed_cells(output, X, columns, *, missing_values=np.nan):

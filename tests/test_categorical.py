@@ -585,3 +585,37 @@ def test_initial_means_of_a_mixed_table_are_over_its_numeric_features():
     means = [[-0.5, -0.5], [0.5, 0.5]]
     fitted = EMMixture(2, means_init=means, max_iter=0).fit(X)
     np.testing.assert_array_equal(fitted.means_.shape, (2, 2))
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_indicator_of_a_categorical_feature_empty_at_fit(keep_empty_features):
+    # Its later values cannot be encoded (no category), so the engine reads
+    # them as missing; the indicator follows the cells as read, as
+    # MissingIndicator (and SimpleImputer's add_indicator) does: it said 1
+    # on every observed cell. A numeric feature empty at fit beside it.
+    rng = np.random.default_rng(0)
+    fit = pd.DataFrame(
+        {
+            "a": rng.normal(size=20),
+            "z": pd.Series([None] * 20, dtype=object),
+            "w": np.full(20, np.nan),
+        }
+    )
+    later = pd.DataFrame(
+        {
+            "a": [0.1, 0.2, 0.3],
+            "z": pd.Series(["new", None, "other"], dtype=object),
+            "w": [5.0, np.nan, 7.0],
+        }
+    )
+    imputer = EMImputer(
+        add_indicator=True,
+        keep_empty_features=keep_empty_features,
+        categorical_features=["z"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the empty features
+        imputer.fit(fit)
+    out = imputer.set_output(transform="pandas").transform(later)
+    for name in ("missingindicator_z", "missingindicator_w"):
+        np.testing.assert_array_equal(out[name], [0.0, 1.0, 0.0])
