@@ -828,6 +828,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     def _draw_parameters(self, random_state):
         """A draw of the model's parameters (``parameter_uncertainty``)."""
+        if self._fit_data is None:
+            raise ValueError(
+                "parameter_uncertainty was set after fit: the parameter draws "
+                "refit to the training data, which the imputer keeps only when "
+                "fit with parameter_uncertainty set. Call fit again."
+            )
         config = self._fitted_config()
         if self.parameter_uncertainty == "posterior":
             return posterior_params(

@@ -158,7 +158,11 @@ def multiple_impute(
     tables = imputer._proper_imputations(X, seeds[1:-1], seeds[-1], n_jobs=n_jobs)
     if container == "pandas" and not all(isinstance(c, str) for c in X.columns):
         # scikit-learn names the features of a frame whose column names are
-        # not all strings x0, x1, ...: the input's names come back.
-        names = {f"x{j}": column for j, column in enumerate(X.columns)}
+        # not all strings x0, x1, ...: the input's names come back, in the
+        # indicator columns' names too.
+        names = {}
+        for j, column in enumerate(X.columns):
+            names[f"x{j}"] = column
+            names[f"missingindicator_x{j}"] = f"missingindicator_{column}"
         tables = [table.rename(columns=names) for table in tables]
     return tables

@@ -772,3 +772,31 @@ def test_posterior_copies_beyond_memory_warn(monkeypatch):
     imputer.fit(X, sample_weight=[1, 20, 1, 1])
     with pytest.warns(UserWarning, match="parameter_uncertainty='bootstrap'"):
         imputer.transform(X)
+
+
+def test_indicator_columns_are_named_after_the_input_columns():
+    # Columns named by integers come back as given, and so do the missing
+    # indicators' names (they said missingindicator_x0 beside a column 10).
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=[10, 20, 30])
+    X.iloc[::5, 0] = np.nan
+    X.iloc[1::7, 2] = np.nan
+    tables = multiple_impute(
+        X, 2, imputer=EMImputer(add_indicator=True), random_state=0
+    )
+    expected = [10, 20, 30, "missingindicator_10", "missingindicator_30"]
+    for table in tables:
+        assert list(table.columns) == expected
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_parameter_uncertainty_set_after_fit_says_to_refit(method):
+    # The draws need the training data, kept only by a fit with the option
+    # set: a bare AttributeError on None before.
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    X[::4, 1] = np.nan
+    imputer = EMImputer(sample_posterior=True, random_state=0).fit(X)
+    imputer.set_params(parameter_uncertainty=method)
+    with pytest.raises(ValueError, match="set after fit.*Call fit again"):
+        imputer.transform(X)
