@@ -309,3 +309,40 @@ def test_make_missing_frame_driver_errors(X):
         make_missing(frame, missing_rate=0.2, mechanism="mar", driver="s")
     with pytest.raises(ValueError, match="or a column name, got 'z'"):
         make_missing(frame, missing_rate=0.2, mechanism="mar", driver="z")
+
+
+def _polars_null_or_nan(frame):
+    # fill_nan turns a float column's NaN into null, so is_null sees both.
+    columns = [
+        frame[name].fill_nan(None) if frame[name].dtype.is_float() else frame[name]
+        for name in frame.columns
+    ]
+    return np.column_stack([column.is_null().to_numpy() for column in columns])
+
+
+@pytest.mark.parametrize("mechanism", ["mcar", "mar"])
+def test_make_missing_keeps_polars_nulls_and_nan(mechanism):
+    # A null in a float column made the missing mask an object array holding
+    # None, and make_missing raised a TypeError.
+    pl = pytest.importorskip("polars")
+    values = np.random.RandomState(0).normal(size=400)
+    frame = pl.DataFrame(
+        {
+            "driver": values,
+            "x": pl.Series(values).scatter([0, 1], None),
+            "y": pl.Series(values, dtype=pl.Float32).scatter([2], float("nan")),
+            "k": pl.Series(np.arange(400)).scatter([3], None),
+        }
+    )
+    before = _polars_null_or_nan(frame)
+    assert before.sum() == 4
+    holed = make_missing(frame, missing_rate=0.3, mechanism=mechanism, random_state=0)
+    assert holed.schema == frame.schema
+    after = _polars_null_or_nan(holed)
+    assert after[before].all()
+    assert 0.2 < after[:, 1:].mean() < 0.4
+    for j, name in enumerate(frame.columns):
+        kept = ~after[:, j]
+        np.testing.assert_array_equal(
+            holed[name].to_numpy()[kept], frame[name].to_numpy()[kept]
+        )

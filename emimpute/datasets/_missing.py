@@ -136,15 +136,22 @@ def _frame_missing(X, container):
     """The missing cells of a DataFrame (None, NaN, pandas' NA, polars' null)."""
     if container == "polars":
         return np.column_stack(
-            [
-                X[name].is_null().to_numpy()
-                | (X[name].dtype.is_float() and X[name].is_nan().to_numpy())
-                for name in X.columns
-            ]
+            [_polars_missing(X[name]) for name in X.columns]
         ).reshape(X.shape)
     return np.column_stack(
         [is_missing_cell(X.iloc[:, j].to_numpy()) for j in range(X.shape[1])]
     ).reshape(X.shape)
+
+
+def _polars_missing(column):
+    """The null or NaN cells of a polars Series, as a bool ndarray."""
+    missing = column.is_null()
+    if column.dtype.is_float():
+        # is_nan() is null, not False, at a null cell: without the fill the
+        # mask would hold None there, and a float column with a null
+        # could not be combined with anything.
+        missing = missing | column.is_nan().fill_null(False)
+    return missing.to_numpy()
 
 
 def _driver_column(X, container, driver):
