@@ -346,3 +346,39 @@ def test_make_missing_keeps_polars_nulls_and_nan(mechanism):
         np.testing.assert_array_equal(
             holed[name].to_numpy()[kept], frame[name].to_numpy()[kept]
         )
+
+
+def _outlier_driver(sign):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1000, 2))
+    X[0, 0] = sign * 1e6  # its z is about sqrt(1000), the others' about 0
+    return X
+
+
+@pytest.mark.parametrize(
+    "X, missing_rate",
+    [
+        (_outlier_driver(1), 5e-4),
+        (_outlier_driver(-1), 0.9995),
+        (np.random.RandomState(1).normal(size=(100, 3)), 1e-25),
+        (np.random.RandomState(1).normal(size=(100, 3)), 1 - 2**-53),
+        (np.ones((100, 3)), 0.3),
+    ],
+)
+def test_make_missing_mar_reaches_extreme_rates(X, missing_rate):
+    # The intercept was solved on the fixed bracket [-50, 50], which these
+    # cases fall outside: scipy's "f(a) and f(b) must have different signs".
+    X_missing = make_missing(
+        X, missing_rate=missing_rate, mechanism="mar", random_state=0
+    )
+    mask = np.isnan(X_missing)
+    assert not mask[:, 0].any()
+    # The removal probabilities average to missing_rate: with so many rows,
+    # the realised share is that within a few standard errors.
+    se = math.sqrt(missing_rate * (1 - missing_rate) / mask[:, 1:].size)
+    assert abs(mask[:, 1:].mean() - missing_rate) <= 5 * se + 1e-12
+
+
+def test_make_missing_mar_unreachable_rate():
+    with pytest.raises(ValueError, match="cannot reach missing_rate=5e-324"):
+        make_missing(np.eye(3), missing_rate=5e-324, mechanism="mar")

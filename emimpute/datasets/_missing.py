@@ -4,7 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit
+from scipy.special import expit, logit
 from sklearn.utils import check_array, check_random_state
 
 from emimpute._table import container_of, is_missing_cell
@@ -212,16 +212,34 @@ def _mar_probabilities(column, driver, n_features, missing_rate):
     if missing_rate == 0:
         row_prob = np.zeros_like(z)
     else:
-        # Choose the intercept so the average probability is missing_rate.
-        def excess(intercept):
-            return expit(intercept + _MAR_SLOPE * z).mean() - missing_rate
-
-        intercept = brentq(excess, -50.0, 50.0)
-        row_prob = expit(intercept + _MAR_SLOPE * z)
+        row_prob = expit(_mar_intercept(z, missing_rate) + _MAR_SLOPE * z)
 
     prob = np.repeat(row_prob[:, np.newaxis], n_features, axis=1)
     prob[:, driver] = 0.0
     return prob
+
+
+def _mar_intercept(z, missing_rate):
+    """The intercept whose logistic curve over ``z`` has mean ``missing_rate``."""
+
+    def excess(intercept):
+        return expit(intercept + _MAR_SLOPE * z).mean() - missing_rate
+
+    # The mean lies between the curve's values at z.min() and z.max(), so the
+    # intercept lies between the two that put those values at missing_rate.
+    # A fixed bracket missed it for a tiny rate, a rate near 1, or an outlier
+    # in the driver (whose z reaches sqrt(n)). The margin of 1 on either side
+    # keeps the signs apart when the driver is constant and through rounding.
+    target = logit(missing_rate)
+    low = target - _MAR_SLOPE * z.max() - 1.0
+    high = target - _MAR_SLOPE * z.min() + 1.0
+    if not excess(low) < 0 < excess(high):
+        raise ValueError(
+            f"mechanism='mar' cannot reach missing_rate={missing_rate!r} in "
+            "floating point with this driver column; choose a missing_rate "
+            "further from 0 and 1."
+        )
+    return brentq(excess, low, high)
 
 
 def _keep_one_per_row(holes, already_missing, rng):
