@@ -2,7 +2,9 @@
 
 import csv
 import math
+import re
 import sys
+import warnings
 from importlib import resources
 
 import numpy as np
@@ -382,3 +384,29 @@ def test_make_missing_mar_reaches_extreme_rates(X, missing_rate):
 def test_make_missing_mar_unreachable_rate():
     with pytest.raises(ValueError, match="cannot reach missing_rate=5e-324"):
         make_missing(np.eye(3), missing_rate=5e-324, mechanism="mar")
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+@pytest.mark.parametrize("mechanism", ["mcar", "mar"])
+@pytest.mark.parametrize("shape", [(3, 0), (0, 2), (0, 0)])
+def test_make_missing_empty_frame(library, mechanism, shape):
+    # A frame with no columns failed with numpy's "need at least one array to
+    # concatenate"; with no rows, MCAR returned it silently and MAR warned
+    # and failed in scipy. They now fail as an array of that shape does.
+    module = pytest.importorskip(library)
+    columns = {f"c{j}": np.zeros(shape[0]) for j in range(shape[1])}
+    if library == "pandas":
+        frame = module.DataFrame(columns, index=range(shape[0]))
+    else:
+        frame = module.DataFrame(columns or None, height=shape[0])
+    assert frame.shape == shape
+    what = "sample(s)" if shape[0] == 0 else "feature(s)"
+    expected = (
+        f"Found array with 0 {what} (shape={shape}) while a minimum of 1 is required."
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make_missing(np.zeros(shape), missing_rate=0.3, mechanism=mechanism)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            make_missing(frame, missing_rate=0.3, mechanism=mechanism)

@@ -107,6 +107,7 @@ def make_missing(
         X = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True)
         already_missing = np.isnan(X)
     else:
+        _check_frame_shape(X)
         already_missing = _frame_missing(X, container)
     rng = check_random_state(random_state)
     n_features = already_missing.shape[1]
@@ -130,6 +131,18 @@ def make_missing(
         X[holes] = np.nan
         return X
     return _punch_frame(X, container, holes)
+
+
+def _check_frame_shape(X):
+    """Refuse a DataFrame with no rows or no columns, as ``check_array`` does
+    an array (it cannot be trusted to: a pandas frame with rows and no
+    columns fails inside it with an unrelated message)."""
+    for axis, what in enumerate(("sample(s)", "feature(s)")):
+        if X.shape[axis] < 1:
+            raise ValueError(
+                f"Found array with 0 {what} (shape={tuple(X.shape)}) while a "
+                "minimum of 1 is required."
+            )
 
 
 def _frame_missing(X, container):
