@@ -410,3 +410,39 @@ def test_make_missing_empty_frame(library, mechanism, shape):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=re.escape(expected)):
             make_missing(frame, missing_rate=0.3, mechanism=mechanism)
+
+
+def test_make_missing_on_the_penguins_object_array():
+    # It failed with numpy's "could not convert string to float: 'Adelie'".
+    X = load_penguins(as_frame=False).data
+    X_orig = X.copy()
+    holed = make_missing(X, missing_rate=0.2, random_state=0)
+    # Not modified: the same objects in every cell (NaN != NaN, so `is`).
+    assert all(a is b for a, b in zip(X.ravel(), X_orig.ravel(), strict=True))
+    assert holed.dtype == object and holed.shape == X.shape
+    before = np.array([[v is None or v != v for v in row] for row in X])
+    missing = np.array([[v is None or v != v for v in row] for row in holed])
+    assert missing[before].all()
+    assert 0.15 < missing[~before].mean() < 0.25
+    # Observed cells are the input's, with their types.
+    assert all(a is b for a, b in zip(holed[~missing], X[~missing], strict=True))
+    # The same holes as the DataFrame of that array gets from the same seed.
+    pd = pytest.importorskip("pandas")
+    frame = make_missing(pd.DataFrame(X), missing_rate=0.2, random_state=0)
+    np.testing.assert_array_equal(missing, frame.isna().to_numpy())
+
+
+def test_make_missing_mar_on_an_object_array():
+    rng = np.random.RandomState(0)
+    X = np.empty((500, 3), dtype=object)
+    X[:, 0] = rng.choice(["a", "b"], 500)
+    X[:, 1] = rng.normal(size=500)
+    X[:, 2] = rng.normal(size=500)
+    holed = make_missing(X, missing_rate=0.3, mechanism="mar", driver=1)
+    assert holed.dtype == object
+    assert not any(v != v for v in holed[:, 1])
+    with pytest.raises(ValueError, match="driver column; column 0 is not numeric"):
+        make_missing(X, missing_rate=0.3, mechanism="mar", driver=0)
+    # An object array of numbers alone still comes back as float64.
+    numeric = make_missing(X[:, 1:], missing_rate=0.3, random_state=0)
+    assert numeric.dtype == np.float64

@@ -7,7 +7,7 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.utils import check_array, check_random_state
 
-from emimpute._table import container_of, is_missing_cell
+from emimpute._table import as_table, container_of, is_missing_cell
 
 MECHANISMS = ("mcar", "mar")
 
@@ -35,9 +35,11 @@ def make_missing(
     Parameters
     ----------
     X : array-like or DataFrame of shape (n_samples, n_features)
-        The data: numeric, or a pandas or polars DataFrame whose columns may
-        be of any type (categorical, text, numbers). Missing cells already
-        in ``X`` stay missing.
+        The data: an array of numbers, an object array whose cells may be
+        text too (such as ``load_penguins(as_frame=False).data``), or a
+        pandas or polars DataFrame whose columns may be of any type
+        (categorical, text, numbers). Missing cells already in ``X`` (None,
+        NaN, pandas' NA, polars' null) stay missing.
     missing_rate : float in [0, 1)
         Expected share of the entries to remove. Under ``"mcar"`` it is the
         share of all entries; under ``"mar"`` the share of the entries of
@@ -68,11 +70,13 @@ def make_missing(
     Returns
     -------
     X_missing : ndarray or DataFrame of shape (n_samples, n_features)
-        A copy of ``X`` with holes; ``X`` is not modified. An array comes
-        back as float64 with NaN holes; a DataFrame as a DataFrame of the
-        same library, index and columns, its holes the library's missing
-        value (pandas: NaN, integer and boolean columns becoming float and
-        object; polars: null, dtypes kept).
+        A copy of ``X`` with holes; ``X`` is not modified. An array whose
+        cells are all numbers (or None or NaN) comes back as float64 with NaN
+        holes; one with text in it as an object array of the same cells,
+        with NaN holes; a DataFrame as a DataFrame of the same library, index
+        and columns, its holes the library's missing value (pandas: NaN,
+        integer and boolean columns becoming float and object; polars: null,
+        dtypes kept).
 
     See Also
     --------
@@ -104,8 +108,8 @@ def make_missing(
         raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}.")
     container = container_of(X)
     if container == "numpy":
-        X = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True)
-        already_missing = np.isnan(X)
+        X = _array_copy(X)
+        already_missing = is_missing_cell(X) if X.dtype == object else np.isnan(X)
     else:
         _check_frame_shape(X)
         already_missing = _frame_missing(X, container)
@@ -131,6 +135,26 @@ def make_missing(
         X[holes] = np.nan
         return X
     return _punch_frame(X, container, holes)
+
+
+def _array_copy(X):
+    """A float64 copy of array-like ``X``, or an object copy if it holds text.
+
+    An array whose cells all convert to float (numbers, None, NaN) becomes
+    float64. One with a cell that does not, such as the object
+    array of ``load_penguins(as_frame=False)``, keeps its cells as they are,
+    as a DataFrame's text columns do; refusing it would send the user to
+    pandas for nothing.
+    """
+    # as_table gives scikit-learn's errors for sparse, 1-D or empty input,
+    # and makes a str array an object one.
+    X = as_table(X)
+    if X.dtype == object:
+        try:
+            X.astype(np.float64)
+        except (TypeError, ValueError):
+            return X.copy()
+    return check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True)
 
 
 def _check_frame_shape(X):
@@ -179,19 +203,21 @@ def _driver_column(X, container, driver):
             + (" or a column name" if names else "")
             + f", got {driver!r}."
         )
+    named = f"{names[driver]!r}" if names else f"{driver}"
     if container == "numpy":
-        column = X[:, driver]
+        values = X[:, driver]
+    elif container == "polars":
+        values = X[:, driver].to_numpy()
     else:
-        values = X[:, driver].to_numpy() if container == "polars" else X.iloc[:, driver]
-        try:
-            column = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"mechanism='mar' needs a numeric driver column; column "
-                f"{names[driver]!r} is not numeric."
-            ) from None
+        values = X.iloc[:, driver]
+    try:
+        column = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"mechanism='mar' needs a numeric driver column; column {named} "
+            "is not numeric."
+        ) from None
     if np.isnan(column).any():
-        named = f"{names[driver]!r}" if names else f"{driver}"
         raise ValueError(
             f"mechanism='mar' needs its driver column {named} to be fully "
             "observed; drop or fill its missing rows, or choose another driver."
