@@ -562,9 +562,14 @@ class EMMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Randomly generated sample, grouped by component; an object
-            array holding the categories in the categorical features when
-            there are any.
+            Randomly generated sample, grouped by component, with the
+            categorical features (if any) holding categories, not codes.
+            float64 when there are no categorical features or the model was
+            fitted on an array of numbers (a categorical feature then holds
+            its categories as floats, e.g. 20.0); an object array when it
+            was fitted on a DataFrame or an object array, the categories
+            keeping their own type (str, int, bool...) and the numeric
+            features being floats.
 
         y : ndarray of shape (n_samples,)
             Component labels.
