@@ -446,3 +446,32 @@ def test_make_missing_mar_on_an_object_array():
     # An object array of numbers alone still comes back as float64.
     numeric = make_missing(X[:, 1:], missing_rate=0.3, random_state=0)
     assert numeric.dtype == np.float64
+
+
+def test_make_missing_driver_is_a_label_first(X):
+    # driver=2021 on columns [2020, 2021, 2022] was refused: only str drivers
+    # were looked up as names.
+    pd = pytest.importorskip("pandas")
+
+    def kept_whole(frame, driver):
+        holed = make_missing(
+            frame, missing_rate=0.3, mechanism="mar", driver=driver, random_state=0
+        )
+        return list(holed.columns[~holed.isna().any().to_numpy()])
+
+    years = pd.DataFrame(X[:, :3], columns=[2020, 2021, 2022])
+    assert kept_whole(years, 2021) == [2021]
+    assert kept_whole(years, np.int64(2022)) == [2022]
+    # An int that is no label is a position.
+    assert kept_whole(years, 0) == [2020]
+    assert kept_whole(years, -1) == [2022]
+    # A label wins over the position it could also be.
+    assert kept_whole(pd.DataFrame(X[:, :3], columns=[1, 0, 2]), 0) == [0]
+    assert kept_whole(pd.DataFrame(X[:, :2], columns=[0.5, "b"]), 0.5) == [0.5]
+    with pytest.raises(ValueError, match="or a column name, got 2023"):
+        make_missing(years, missing_rate=0.3, mechanism="mar", driver=2023)
+    with pytest.raises(ValueError, match=r"or a column name, got \[2021\]"):
+        make_missing(years, missing_rate=0.3, mechanism="mar", driver=[2021])
+    twice = pd.DataFrame(X[:, :3], columns=["a", "a", "b"])
+    with pytest.raises(ValueError, match="driver='a' names 2 columns"):
+        make_missing(twice, missing_rate=0.3, mechanism="mar", driver="a")

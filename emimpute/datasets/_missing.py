@@ -1,5 +1,6 @@
 """Punch holes in complete data, to test imputers against a known truth."""
 
+from collections.abc import Hashable
 from numbers import Integral, Real
 
 import numpy as np
@@ -53,10 +54,15 @@ def make_missing(
           (a logistic curve whose mean over the rows is ``missing_rate``).
           Whether a value is missing depends on observed values only, which
           is what EM (and any likelihood method) needs to stay unbiased.
-    driver : int or str, default=0
-        Under ``"mar"``, the index (or, for a DataFrame, the name) of the
-        numeric column that stays fully observed and drives the missingness
-        of the others. Ignored under ``"mcar"``.
+    driver : int or column label, default=0
+        Under ``"mar"``, the numeric column that stays fully observed and
+        drives the missingness of the others. Ignored under ``"mcar"``.
+        For a DataFrame, a value equal to one of its column labels names
+        that column, whatever the label's type: with columns
+        ``[2020, 2021, 2022]``, ``driver=2021`` is the second column, and
+        with columns ``[1, 0]``, ``driver=0`` is the second too. Any other
+        int is a position, negative ones counting from the end, as it is
+        for an array.
     allow_empty_rows : bool, default=False
         If False, a row that would lose all its values keeps one of them,
         drawn at random, so the realised rate of ``"mcar"`` is below
@@ -192,10 +198,19 @@ def _polars_missing(column):
 
 
 def _driver_column(X, container, driver):
-    """Column ``driver`` (an index, or a DataFrame's column name) as floats."""
+    """Column ``driver`` (a DataFrame's column label, else an index) as floats."""
     n_features = X.shape[1]
     names = list(X.columns) if container != "numpy" else []
-    if isinstance(driver, str) and driver in names:
+    # A label is looked up whatever its type, before an int is read as a
+    # position: a column named 2021 could not be named otherwise, and this
+    # is how pandas reads frame[2021]. An unhashable driver is no label.
+    if names and isinstance(driver, Hashable) and driver in names:
+        count = names.count(driver)
+        if count > 1:
+            raise ValueError(
+                f"driver={driver!r} names {count} columns; give the driver "
+                "column a name of its own."
+            )
         driver = names.index(driver)
     if not isinstance(driver, Integral) or not -n_features <= driver < n_features:
         raise ValueError(
