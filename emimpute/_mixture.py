@@ -1,7 +1,7 @@
 """EMMixture: scikit-learn's GaussianMixture API, with NaN allowed everywhere."""
 
 import math
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -555,20 +555,40 @@ class EMMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         n_samples : int, default=1
-            Number of samples to generate.
+            Number of samples to generate, at least 1. A float with a whole
+            value, such as 2.0, counts as that integer, as in
+            ``GaussianMixture``.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            Randomly generated sample, grouped by component; an object
-            array holding the categories in the categorical features when
-            there are any.
+            Randomly generated sample, grouped by component, with the
+            categorical features (if any) holding categories, not codes.
+            float64 when there are no categorical features or the model was
+            fitted on an array of numbers (a categorical feature then holds
+            its categories as floats, e.g. 20.0); an object array when it
+            was fitted on a DataFrame or an object array, the categories
+            keeping their own type (str, int, bool...) and the numeric
+            features being floats.
 
         y : ndarray of shape (n_samples,)
             Component labels.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
+        # GaussianMixture.sample takes a float such as 2.0; it also takes 2.5,
+        # as 2 (numpy's multinomial truncates it), which is refused here.
+        if (
+            isinstance(n_samples, Real)
+            and not isinstance(n_samples, Integral)
+            and float(n_samples).is_integer()
+        ):
+            n_samples = int(n_samples)
+        if not isinstance(n_samples, Integral):
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. It must be a "
+                "whole number, such as 2 or 2.0."
+            )
+        if n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
                 "requires at least one sample."

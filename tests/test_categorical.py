@@ -235,6 +235,30 @@ def test_sample_draws_categories(penguins):
     assert np.all(np.isfinite(X[:, 2:6].astype(float)))
 
 
+def test_sample_dtype_follows_the_fitted_input():
+    # What the sample docstring states: categories as floats in a float64
+    # array after a fit on an array of numbers, as their own values in an
+    # object array after a fit on a DataFrame or an object array.
+    rng = np.random.RandomState(0)
+    a = rng.randint(0, 3, 200)
+    x = rng.normal(size=200) + a
+    numeric = np.column_stack([a * 10.0, x])
+    text = np.column_stack([np.array(list("pqr"), dtype=object)[a], x])
+    fits = [
+        (numeric, [0], np.float64, float, {0.0, 10.0, 20.0}),
+        (numeric.astype(np.float32), [0], np.float64, float, {0.0, 10.0, 20.0}),
+        (pd.DataFrame({"a": a, "x": x}), ["a"], object, int, {0, 1, 2}),
+        (text, "from_dtype", object, str, {"p", "q", "r"}),
+    ]
+    for X, categorical, dtype, kind, categories in fits:
+        mixture = EMMixture(2, categorical_features=categorical, random_state=0)
+        sample, _ = mixture.fit(X).sample(50)
+        assert sample.dtype == dtype
+        assert all(isinstance(v, kind) for v in sample[:, 0])
+        assert set(sample[:, 0]) <= categories
+        assert all(isinstance(v, float) for v in sample[:, 1])
+
+
 def test_unknown_category_is_an_error(penguins):
     imputer = EMImputer(random_state=0).fit(penguins)
     other = penguins.copy()

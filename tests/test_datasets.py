@@ -2,7 +2,9 @@
 
 import csv
 import math
+import re
 import sys
+import warnings
 from importlib import resources
 
 import numpy as np
@@ -309,3 +311,167 @@ def test_make_missing_frame_driver_errors(X):
         make_missing(frame, missing_rate=0.2, mechanism="mar", driver="s")
     with pytest.raises(ValueError, match="or a column name, got 'z'"):
         make_missing(frame, missing_rate=0.2, mechanism="mar", driver="z")
+
+
+def _polars_null_or_nan(frame):
+    # fill_nan turns a float column's NaN into null, so is_null sees both.
+    columns = [
+        frame[name].fill_nan(None) if frame[name].dtype.is_float() else frame[name]
+        for name in frame.columns
+    ]
+    return np.column_stack([column.is_null().to_numpy() for column in columns])
+
+
+@pytest.mark.parametrize("mechanism", ["mcar", "mar"])
+def test_make_missing_keeps_polars_nulls_and_nan(mechanism):
+    # A null in a float column made the missing mask an object array holding
+    # None, and make_missing raised a TypeError.
+    pl = pytest.importorskip("polars")
+    values = np.random.RandomState(0).normal(size=400)
+    frame = pl.DataFrame(
+        {
+            "driver": values,
+            "x": pl.Series(values).scatter([0, 1], None),
+            "y": pl.Series(values, dtype=pl.Float32).scatter([2], float("nan")),
+            "k": pl.Series(np.arange(400)).scatter([3], None),
+        }
+    )
+    before = _polars_null_or_nan(frame)
+    assert before.sum() == 4
+    holed = make_missing(frame, missing_rate=0.3, mechanism=mechanism, random_state=0)
+    assert holed.schema == frame.schema
+    after = _polars_null_or_nan(holed)
+    assert after[before].all()
+    assert 0.2 < after[:, 1:].mean() < 0.4
+    for j, name in enumerate(frame.columns):
+        kept = ~after[:, j]
+        np.testing.assert_array_equal(
+            holed[name].to_numpy()[kept], frame[name].to_numpy()[kept]
+        )
+
+
+def _outlier_driver(sign):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1000, 2))
+    X[0, 0] = sign * 1e6  # its z is about sqrt(1000), the others' about 0
+    return X
+
+
+@pytest.mark.parametrize(
+    "X, missing_rate",
+    [
+        (_outlier_driver(1), 5e-4),
+        (_outlier_driver(-1), 0.9995),
+        (np.random.RandomState(1).normal(size=(100, 3)), 1e-25),
+        (np.random.RandomState(1).normal(size=(100, 3)), 1 - 2**-53),
+        (np.ones((100, 3)), 0.3),
+    ],
+)
+def test_make_missing_mar_reaches_extreme_rates(X, missing_rate):
+    # The intercept was solved on the fixed bracket [-50, 50], which these
+    # cases fall outside: scipy's "f(a) and f(b) must have different signs".
+    X_missing = make_missing(
+        X, missing_rate=missing_rate, mechanism="mar", random_state=0
+    )
+    mask = np.isnan(X_missing)
+    assert not mask[:, 0].any()
+    # The removal probabilities average to missing_rate: with so many rows,
+    # the realised share is that within a few standard errors.
+    se = math.sqrt(missing_rate * (1 - missing_rate) / mask[:, 1:].size)
+    assert abs(mask[:, 1:].mean() - missing_rate) <= 5 * se + 1e-12
+
+
+def test_make_missing_mar_unreachable_rate():
+    with pytest.raises(ValueError, match="cannot reach missing_rate=5e-324"):
+        make_missing(np.eye(3), missing_rate=5e-324, mechanism="mar")
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+@pytest.mark.parametrize("mechanism", ["mcar", "mar"])
+@pytest.mark.parametrize("shape", [(3, 0), (0, 2), (0, 0)])
+def test_make_missing_empty_frame(library, mechanism, shape):
+    # A frame with no columns failed with numpy's "need at least one array to
+    # concatenate"; with no rows, MCAR returned it silently and MAR warned
+    # and failed in scipy. They now fail as an array of that shape does.
+    module = pytest.importorskip(library)
+    columns = {f"c{j}": np.zeros(shape[0]) for j in range(shape[1])}
+    if library == "pandas":
+        frame = module.DataFrame(columns, index=range(shape[0]))
+    else:
+        frame = module.DataFrame(columns or None, height=shape[0])
+    assert frame.shape == shape
+    what = "sample(s)" if shape[0] == 0 else "feature(s)"
+    expected = (
+        f"Found array with 0 {what} (shape={shape}) while a minimum of 1 is required."
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make_missing(np.zeros(shape), missing_rate=0.3, mechanism=mechanism)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            make_missing(frame, missing_rate=0.3, mechanism=mechanism)
+
+
+def test_make_missing_on_the_penguins_object_array():
+    # It failed with numpy's "could not convert string to float: 'Adelie'".
+    X = load_penguins(as_frame=False).data
+    X_orig = X.copy()
+    holed = make_missing(X, missing_rate=0.2, random_state=0)
+    # Not modified: the same objects in every cell (NaN != NaN, so `is`).
+    assert all(a is b for a, b in zip(X.ravel(), X_orig.ravel(), strict=True))
+    assert holed.dtype == object and holed.shape == X.shape
+    before = np.array([[v is None or v != v for v in row] for row in X])
+    missing = np.array([[v is None or v != v for v in row] for row in holed])
+    assert missing[before].all()
+    assert 0.15 < missing[~before].mean() < 0.25
+    # Observed cells are the input's, with their types.
+    assert all(a is b for a, b in zip(holed[~missing], X[~missing], strict=True))
+    # The same holes as the DataFrame of that array gets from the same seed.
+    pd = pytest.importorskip("pandas")
+    frame = make_missing(pd.DataFrame(X), missing_rate=0.2, random_state=0)
+    np.testing.assert_array_equal(missing, frame.isna().to_numpy())
+
+
+def test_make_missing_mar_on_an_object_array():
+    rng = np.random.RandomState(0)
+    X = np.empty((500, 3), dtype=object)
+    X[:, 0] = rng.choice(["a", "b"], 500)
+    X[:, 1] = rng.normal(size=500)
+    X[:, 2] = rng.normal(size=500)
+    holed = make_missing(X, missing_rate=0.3, mechanism="mar", driver=1)
+    assert holed.dtype == object
+    assert not any(v != v for v in holed[:, 1])
+    with pytest.raises(ValueError, match="driver column; column 0 is not numeric"):
+        make_missing(X, missing_rate=0.3, mechanism="mar", driver=0)
+    # An object array of numbers alone still comes back as float64.
+    numeric = make_missing(X[:, 1:], missing_rate=0.3, random_state=0)
+    assert numeric.dtype == np.float64
+
+
+def test_make_missing_driver_is_a_label_first(X):
+    # driver=2021 on columns [2020, 2021, 2022] was refused: only str drivers
+    # were looked up as names.
+    pd = pytest.importorskip("pandas")
+
+    def kept_whole(frame, driver):
+        holed = make_missing(
+            frame, missing_rate=0.3, mechanism="mar", driver=driver, random_state=0
+        )
+        return list(holed.columns[~holed.isna().any().to_numpy()])
+
+    years = pd.DataFrame(X[:, :3], columns=[2020, 2021, 2022])
+    assert kept_whole(years, 2021) == [2021]
+    assert kept_whole(years, np.int64(2022)) == [2022]
+    # An int that is no label is a position.
+    assert kept_whole(years, 0) == [2020]
+    assert kept_whole(years, -1) == [2022]
+    # A label wins over the position it could also be.
+    assert kept_whole(pd.DataFrame(X[:, :3], columns=[1, 0, 2]), 0) == [0]
+    assert kept_whole(pd.DataFrame(X[:, :2], columns=[0.5, "b"]), 0.5) == [0.5]
+    with pytest.raises(ValueError, match="or a column name, got 2023"):
+        make_missing(years, missing_rate=0.3, mechanism="mar", driver=2023)
+    with pytest.raises(ValueError, match=r"or a column name, got \[2021\]"):
+        make_missing(years, missing_rate=0.3, mechanism="mar", driver=[2021])
+    twice = pd.DataFrame(X[:, :3], columns=["a", "a", "b"])
+    with pytest.raises(ValueError, match="driver='a' names 2 columns"):
+        make_missing(twice, missing_rate=0.3, mechanism="mar", driver="a")

@@ -249,6 +249,25 @@ def test_sample_and_information_criteria():
     assert em.aic(X) == pytest.approx(-2 * n * em.score(X) + 2 * n_parameters)
 
 
+def test_sample_takes_whole_floats_as_gaussian_mixture_does():
+    # 2.0 was refused with "The sampling requires at least one sample".
+    X = _blobs(np.random.default_rng(8), d=2)
+    em = EMMixture(2, random_state=0).fit(X)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    for n in (2.0, np.float64(3.0), np.float32(1.0)):
+        assert em.sample(n)[0].shape == gm.sample(n)[0].shape == (int(n), 2)
+    # The same draw as the integer.
+    np.testing.assert_array_equal(em.sample(5.0)[0], em.sample(5)[0])
+    selector = EMMixtureSelector(n_components=[1, 2], random_state=0).fit(X)
+    assert selector.sample(4.0)[0].shape == (4, 2)
+    # GaussianMixture truncates 2.5 to 2; here a fraction is refused.
+    for n in (2.5, float("nan"), float("inf"), "2"):
+        with pytest.raises(ValueError, match="It must be a whole number"):
+            em.sample(n)
+    with pytest.raises(ValueError, match="requires at least one sample"):
+        em.sample(0.0)
+
+
 def test_sample_recovers_parameters():
     em = EMMixture(2, random_state=0).fit(_blobs(np.random.default_rng(9), d=2))
     sample, _ = em.sample(50_000)
