@@ -475,3 +475,12 @@ def test_make_missing_driver_is_a_label_first(X):
     twice = pd.DataFrame(X[:, :3], columns=["a", "a", "b"])
     with pytest.raises(ValueError, match="driver='a' names 2 columns"):
         make_missing(twice, missing_rate=0.3, mechanism="mar", driver="a")
+
+
+def test_make_missing_mar_refuses_an_infinite_driver():
+    # An infinite driver value made the column's spread NaN and every row's
+    # probability the same: MCAR holes under mechanism='mar', silently.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [1.0, np.inf, 2.0, 3.0], "b": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="finite driver column; column 'a'"):
+        make_missing(frame, missing_rate=0.3, mechanism="mar", random_state=0)

@@ -214,7 +214,7 @@ def _driver_column(X, container, driver):
         driver = names.index(driver)
     if not isinstance(driver, Integral) or not -n_features <= driver < n_features:
         raise ValueError(
-            f"driver must be a column index in [0, {n_features})"
+            f"driver must be a column index in [-{n_features}, {n_features})"
             + (" or a column name" if names else "")
             + f", got {driver!r}."
         )
@@ -236,6 +236,13 @@ def _driver_column(X, container, driver):
         raise ValueError(
             f"mechanism='mar' needs its driver column {named} to be fully "
             "observed; drop or fill its missing rows, or choose another driver."
+        )
+    if np.isinf(column).any():
+        # Its spread would be NaN, every row's probability the same: MCAR
+        # holes, silently.
+        raise ValueError(
+            f"mechanism='mar' needs a finite driver column; column {named} "
+            "holds infinite values. Choose another driver, or clip it."
         )
     return column, driver
 
