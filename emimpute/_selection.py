@@ -703,12 +703,13 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         Parameters
         ----------
         n_samples : int, default=1
-            Number of rows to draw.
+            Number of rows to draw, as :meth:`EMMixture.sample` takes it (a
+            float with a whole value counts as that integer).
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            The drawn rows.
+            The drawn rows, of the dtype :meth:`EMMixture.sample` gives.
 
         y : ndarray of shape (n_samples,)
             Their components.
