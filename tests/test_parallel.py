@@ -256,3 +256,52 @@ def test_a_wide_fit_has_the_same_bits_at_one_and_two_blas_threads():
             )
     for one, two in zip(*results, strict=True):
         np.testing.assert_array_equal(one, two)
+
+
+def test_overlapping_one_thread_limits_restore_the_callers_setting():
+    # Thread A enters the limit, B enters while A holds it, A leaves, then
+    # B: a limit per thread restored what each saw on entry, and B had seen
+    # A's 1, leaving the whole process at one BLAS thread for good (four
+    # threads' predict_proba did, and multiple_impute with n_jobs=2).
+    from emimpute._em._threads import blas_thread_count, one_thread
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with one_thread("blas"):
+            a_in.set()
+            b_in.wait()
+        a_out.set()
+
+    def second():
+        a_in.wait()
+        with one_thread("blas"):
+            b_in.set()
+            a_out.wait()
+            seen["inside"] = blas_thread_count()
+
+    # The machine's default (OpenBLAS ignores a limit set from another
+    # thread once the main thread has set one, so no threadpool_limits
+    # here).
+    before = blas_thread_count()
+    if before is None or before < 2:
+        pytest.skip("the BLAS runs one thread here")
+    probe = {}
+
+    def limited():
+        with one_thread("blas"):
+            probe["count"] = blas_thread_count()
+
+    thread = threading.Thread(target=limited)
+    thread.start()
+    thread.join()
+    if probe["count"] != 1:
+        pytest.skip("this BLAS ignores a limit set from a thread")
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen["inside"] == 1  # still limited while B holds it
+    assert blas_thread_count() == before

@@ -6,7 +6,9 @@ scikit-learn's OpenMP) and limits them for the duration of a block, which
 environment variables read at import time cannot do.
 """
 
+import contextlib
 import functools
+import threading
 
 
 @functools.cache
@@ -18,8 +20,21 @@ def _controller():
     return ThreadpoolController()
 
 
+# The limits entered and not yet left, per user_api: [holders, limiter].
+# A limit is process-wide, so the first holder enters it and the last one
+# to leave restores what the first saw: a thread that entered while another
+# held it saw 1 thread, and restoring that left the process at 1 for good
+# (four threads' predict_proba did, and multiple_impute's n_jobs=2).
+_HELD = {}
+_HELD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
 def one_thread(user_api):
     """A context in which ``user_api`` ('blas' or 'openmp') runs one thread.
+
+    Shared by the threads that enter it together: the caller's setting
+    comes back when the last of them leaves.
 
     Examples
     --------
@@ -29,7 +44,22 @@ def one_thread(user_api):
     ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
     4.0
     """
-    return _controller().limit(limits=1, user_api=user_api)
+    with _HELD_LOCK:
+        held = _HELD.get(user_api)
+        if held is None:
+            held = _HELD[user_api] = [
+                0,
+                _controller().limit(limits=1, user_api=user_api),
+            ]
+        held[0] += 1
+    try:
+        yield
+    finally:
+        with _HELD_LOCK:
+            held[0] -= 1
+            if held[0] == 0:
+                del _HELD[user_api]
+                held[1].restore_original_limits()
 
 
 def blas_thread_count():
