@@ -775,10 +775,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
             sample_weight=sample_weight,
         )
 
-    def _complete(self, X, random_state=None, *, draw=True, **options):
+    def _complete(self, X, random_state=None, *, draw=True, params=None, **options):
         """The table of ``X`` and its completion; ``draw=False`` keeps the
         maximum-likelihood fit and conditional means whatever
-        ``sample_posterior``."""
+        ``sample_posterior``; ``params``, a parameter draw made already (a
+        dask array's chunks share one), is taken instead of a new one."""
         check_is_fitted(self)
         table = self._read(X, reset=False)
         if self._params is None:
@@ -791,9 +792,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
             random_state = None
         elif random_state is None:
             random_state = check_random_state(self.random_state)
-        params = self._params
-        if random_state is not None and self.parameter_uncertainty:
-            params = self._draw_parameters(random_state)
+        if params is None:
+            params = self._params
+            if random_state is not None and self.parameter_uncertainty:
+                params = self._draw_parameters(random_state)
         data = self._engine_data(table)
         completion = self._complete_data(
             data, self._support.model_data(data), params, random_state, **options
@@ -976,10 +978,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return self._lazy_transform(X, return_std)
         return self._transform(X, return_std=return_std)
 
-    def _transform(self, X, return_std=False, random_state=None):
-        """``transform``, drawing from ``random_state`` when given."""
+    def _transform(self, X, return_std=False, random_state=None, params=None):
+        """``transform``, drawing from ``random_state`` when given (under
+        ``params``, a parameter draw, when given)."""
         table, completion = self._complete(
-            X, random_state=random_state, return_std=return_std
+            X, random_state=random_state, return_std=return_std, params=params
         )
         return self._output(table, completion, return_std)
 
@@ -1022,7 +1025,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
         (as the in-memory call draws its stream): the chunks' draws are
         independent, an int ``random_state`` reproduces them, and each call
         advances a ``RandomState`` instance. Both passes draw with the same
-        seeds, as one in-memory call with ``return_std`` draws once.
+        seeds, as one in-memory call with ``return_std`` draws once. With
+        ``parameter_uncertainty``, the parameters are drawn once, now (a
+        refit, or a chain, on the training data in memory), and every chunk
+        draws its holes under that draw, as one in-memory call does: a draw
+        per chunk made the imputations' between-table variance shrink with
+        the number of chunks.
         """
         check_is_fitted(self)
         # Its columns and dtype checked now, as in memory, not at compute().
@@ -1033,16 +1041,19 @@ class EMImputer(TransformerMixin, BaseEstimator):
         if self._layout is not None:
             # Text categories come back as objects, as in memory.
             dtype = decoded_dtype(self._layout, dtype)
-        seeds = None
+        seeds = params = None
         if self.sample_posterior:
-            seeds = check_random_state(self.random_state).randint(
-                np.iinfo(np.int32).max, size=len(X.chunks[0])
-            )
+            random_state = check_random_state(self.random_state)
+            seeds = random_state.randint(np.iinfo(np.int32).max, size=len(X.chunks[0]))
+            if self.parameter_uncertainty and self._params is not None:
+                params = self._draw_parameters(
+                    np.random.RandomState(random_state.randint(np.iinfo(np.int32).max))
+                )
 
         def completed(chunk, seed=None, return_std=False):
             random_state = None if seed is None else np.random.RandomState(seed)
             return self._transform(
-                chunk, return_std=return_std, random_state=random_state
+                chunk, return_std=return_std, random_state=random_state, params=params
             )
 
         imputed = map_rows(X, completed, dtype, n_columns, per_chunk=seeds)
