@@ -9,6 +9,7 @@ EII model, Fraley 1998), so it costs ``O(m^2)`` time and memory on the
 
 import contextlib
 import hashlib
+import threading
 import warnings
 from dataclasses import replace
 
@@ -231,6 +232,7 @@ def _hierarchical_view(X, view):
 # The last few trees, keyed by a digest of the rows agglomerated: a grid over
 # n_components cuts one tree instead of rebuilding it for every fit.
 _TREES = {}
+_TREES_LOCK = threading.Lock()
 _TREES_KEPT = 8
 
 
@@ -240,9 +242,12 @@ def _ward_tree(Z):
     tree = _TREES.get(key)
     if tree is None:
         tree = linkage(Z, method="ward")
-        if len(_TREES) >= _TREES_KEPT:
-            _TREES.pop(next(iter(_TREES)))
-        _TREES[key] = tree
+        # Fits on several threads share the cache: two could evict the same
+        # oldest tree (a KeyError in the second).
+        with _TREES_LOCK:
+            if len(_TREES) >= _TREES_KEPT:
+                _TREES.pop(next(iter(_TREES)), None)
+            _TREES[key] = tree
     return tree
 
 
