@@ -152,8 +152,9 @@ def multiple_impute(
     if imputer.random_state is None and random_state is not None:
         imputer.set_params(random_state=int(seeds[0]))
     container = container_of(X)
-    if container in ("pandas", "polars"):
-        imputer.set_output(transform=container)
+    # Tables of the input's kind, whatever scikit-learn's global
+    # transform_output says (it made DataFrames of a numpy input).
+    imputer.set_output(transform=container if container != "numpy" else "default")
     imputer.fit(X)
     tables = imputer._proper_imputations(X, seeds[1:-1], seeds[-1], n_jobs=n_jobs)
     if container == "pandas" and not all(isinstance(c, str) for c in X.columns):

@@ -800,3 +800,16 @@ def test_parameter_uncertainty_set_after_fit_says_to_refit(method):
     imputer.set_params(parameter_uncertainty=method)
     with pytest.raises(ValueError, match="set after fit.*Call fit again"):
         imputer.transform(X)
+
+
+def test_tables_are_of_the_input_kind_whatever_the_global_output():
+    # scikit-learn's set_config(transform_output='pandas') made DataFrames
+    # named x0, x1, ... of a numpy input; the docstring promises tables of
+    # the input's kind (and fit_and_pool(target=0) then failed).
+    from sklearn import config_context
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    X[::4, 1] = np.nan
+    with config_context(transform_output="pandas"):
+        tables = multiple_impute(X, 2, random_state=0)
+    assert all(isinstance(table, np.ndarray) for table in tables)
