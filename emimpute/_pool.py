@@ -675,7 +675,12 @@ def fit_and_pool(
         Bootstrap refits per table.
 
     n_samples : float, default=None
-        The complete-data degrees of freedom (see :func:`pool`).
+        The complete-data degrees of freedom (see :func:`pool`). By default
+        a callable's results' ``df_resid``; for an estimator, the rows of a
+        table less its number of terms (``intercept_`` and ``coef_``), the
+        residual degrees of freedom of a linear model, as R's ``pool`` takes
+        them from ``df.residual`` (mice assumes a large sample, with a
+        warning, only when the model has none).
 
     alpha : float, default=0.05
 
@@ -761,6 +766,7 @@ def fit_and_pool(
             f"refits; 200 is usual), got {n_bootstrap!r}."
         )
     rng = check_random_state(random_state)
+    n_rows = None
     for index, table in enumerate(imputations):
         if target is None:
             X, target_values = table, np.asarray(y)
@@ -770,6 +776,7 @@ def fit_and_pool(
         # A model without coef_ is refused here, at the first table's fit:
         # the earliest a fitted attribute can be seen.
         terms, n_intercept = _coefficients(fitted)
+        n_rows = len(target_values)
         estimates.append(terms)
         if names is None:
             names = _coefficient_names(fitted, X, len(terms), n_intercept)
@@ -781,6 +788,9 @@ def fit_and_pool(
                     model, fitted, len(terms), X, target_values, n_bootstrap, rng, index
                 )
             )
+    if n_samples is None and n_rows > len(estimates[0]):
+        # The residual degrees of freedom of the complete-data fit.
+        n_samples = float(n_rows - len(estimates[0]))
     return pool(estimates, covariances, n_samples=n_samples, alpha=alpha, names=names)
 
 

@@ -402,3 +402,23 @@ def test_fit_and_pool_bootstrap_refit_with_other_terms_says_so():
     )
     with pytest.raises(ValueError, match=message):
         fit_and_pool(model, tables, target=0, n_bootstrap=20, random_state=0)
+
+
+def test_fit_and_pool_estimator_default_df_is_the_residual_df():
+    # As R's pool takes dfcom from df.residual (and statsmodels' df_resid
+    # here): rows less terms, 120 - 3; it assumed a large sample (df in the
+    # millions) where statsmodels' OLS gave about n - p.
+    tables = _regression_tables()
+    n_rows = len(tables[0])
+    result = fit_and_pool(
+        LinearRegression(), tables, target=0, variance=_ols_covariance
+    )
+    assert result.n_samples == n_rows - 3
+    explicit = fit_and_pool(
+        LinearRegression(),
+        tables,
+        target=0,
+        variance=_ols_covariance,
+        n_samples=n_rows - 3,
+    )
+    np.testing.assert_array_equal(result.df, explicit.df)
