@@ -540,10 +540,12 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
 
         Rows whose label is missing (``-1``, ``None`` or NaN, as in
         :meth:`fit`) are ignored, so that a cross-validation fold of
-        partly labelled data is scored on its labelled rows. Mark them with
-        ``-1`` there: scikit-learn's default splitter for a classifier
-        (``StratifiedKFold``) sorts the labels, which ``None`` beside
-        numbers stops, and refuses NaN (or pass ``cv=KFold(...)``).
+        partly labelled data is scored on its labelled rows (a ``scoring``
+        string such as ``'accuracy'`` counts them as errors). Give integer
+        classes and ``-1`` there: scikit-learn's default splitter for a
+        classifier (``StratifiedKFold``) then stratifies the unlabelled
+        rows too; beside text labels, or with ``None`` or NaN, it cannot
+        and splits the rows in order (see the user guide).
 
         Parameters
         ----------
@@ -723,11 +725,12 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
             f"covariance_type={covariance_type!r} with n_components_per_class="
             f"{n_components} and n_features = {data.n_numeric} needs "
             f"({per_component} per component) to estimate "
-            "its components. Label more rows of this class, or use a "
+            "its components. Label more rows of this class, use a "
             "covariance_type that needs fewer ('tied': one row per component "
             "and n_components + n_features in all; 'diag' or 'spherical': two "
-            "per component). reg_covar only keeps a covariance invertible: it "
-            "cannot estimate one from too few rows."
+            "per component), or prior='default', whose estimates stay defined "
+            "however few rows a class has. reg_covar only keeps a covariance "
+            "invertible: it cannot estimate one from too few rows."
         )
     if counts.sum() < in_all:
         raise ValueError(
@@ -735,6 +738,6 @@ def _check_labelled_rows(data, classes, form, class_labels, estimator):
             "with an observed numeric "
             f"feature, fewer than the {in_all} (n_components + n_features) "
             f"that covariance_type={covariance_type!r} needs to estimate the "
-            "covariance shared by all classes. Label more rows, or use "
-            "covariance_type='diag' or 'spherical'."
+            "covariance shared by all classes. Label more rows, use "
+            "covariance_type='diag' or 'spherical', or prior='default'."
         )
