@@ -9,13 +9,20 @@ table is split by ``_table`` into the float block and the category codes the
 engine reads.
 """
 
+import contextlib
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from emimpute._sklearn_compat import validate_data
-from emimpute._table import as_table, categorical_mask, encode, fit_layout
+from emimpute._table import (
+    as_table,
+    categorical_mask,
+    encode,
+    first_text_cell,
+    fit_layout,
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,8 @@ def read_input(
     else:
         layout = estimator._layout
     if layout is None:
-        X, mask = validate_numeric(_null_objects_as_nan(X), reset=reset)
+        with _naming_text_in_numbers(X, None, missing_values):
+            X, mask = validate_numeric(_null_objects_as_nan(X), reset=reset)
         return TableInput(X, X, np.empty((len(X), 0), dtype=np.intp), mask, None)
     if not reset:
         table = as_table(X)
@@ -113,7 +121,8 @@ def read_input(
             f"{(len(table), layout.n_features)}) while a minimum of {minimum} is "
             f"required by {type(estimator).__name__}."
         )
-    numeric, codes = encode(table, layout, missing_values=missing_values)
+    with _naming_text_in_numbers(table, layout.numeric, missing_values):
+        numeric, codes = encode(table, layout, missing_values=missing_values)
     mask = np.zeros((len(numeric), layout.n_features), dtype=bool)
     mask[:, layout.numeric] = np.isnan(numeric)
     mask[:, layout.categorical] = codes < 0
@@ -146,3 +155,31 @@ def _null_objects_as_nan(X):
     if isinstance(X, np.ndarray) and X.dtype == object:
         return np.where(pd.isna(X), np.nan, X)
     return X
+
+
+@contextlib.contextmanager
+def _naming_text_in_numbers(X, columns, missing_values):
+    """Say which column, on numpy's "could not convert string to float".
+
+    A text column read as numeric (``categorical_features`` left it out, or
+    it holds numbers and a stray string) fails in numpy's conversion, whose
+    message names neither the column nor the option that decides it.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        if "could not convert string to float" not in str(exc):
+            raise
+        if columns is None:
+            columns = range(np.shape(X)[1]) if np.ndim(X) == 2 else ()
+        found = first_text_cell(X, columns, missing_values=missing_values)
+        if found is None:
+            raise
+        where, value = found
+        # numpy's words first: they are what scikit-learn users search for.
+        raise ValueError(
+            f"could not convert string to float: {value!r}: {where} is read as "
+            "numeric but holds text. Name it in categorical_features to model "
+            "it as categories, convert it to numbers (pandas.to_numeric), or "
+            "pass its missing-value marker as missing_values."
+        ) from exc

@@ -268,6 +268,27 @@ def _feature_names(X, container):
     return None
 
 
+def first_text_cell(X, columns, *, missing_values=np.nan):
+    """The first of ``columns`` holding text, described, and that text.
+
+    For a message when a column read as numeric holds a string that is not
+    a number: ``(description, value)``, or None when none does. Reads the
+    columns one by one, so only on that error.
+    """
+    container = container_of(X)
+    X = as_table(X)
+    names = _feature_names(X, container)
+    for j in columns:
+        values, kinds = _column_kinds(X, container, j, missing_values)
+        text = np.flatnonzero(kinds == _STR)
+        for i in text:
+            try:
+                float(values[i])
+            except (TypeError, ValueError):
+                return _describe(j, names), values[i]
+    return None
+
+
 def _describe(j, names):
     if names is None:
         return f"column {j}"

@@ -643,3 +643,19 @@ def test_indicator_of_a_categorical_feature_empty_at_fit(keep_empty_features):
     out = imputer.set_output(transform="pandas").transform(later)
     for name in ("missingindicator_z", "missingindicator_w"):
         np.testing.assert_array_equal(out[name], [0.0, 1.0, 0.0])
+
+
+def test_text_read_as_numeric_names_its_column_and_the_option():
+    # numpy's "could not convert string to float: 'male'" named neither the
+    # column nor categorical_features, the option that decides it.
+    frame = pd.DataFrame(
+        {"x": [1.0, 2.0, np.nan, 4.0], "sex": ["male", "female", None, "male"]}
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"'male': feature 'sex' \(column 1\) is read as numeric.*categorical_features",
+    ):
+        EMImputer(categorical_features=None).fit(frame)
+    values = frame.to_numpy()
+    with pytest.raises(ValueError, match=r"column 1 is read as numeric"):
+        EMImputer(categorical_features=[]).fit(values)
