@@ -11,10 +11,12 @@ engine reads.
 
 import contextlib
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._warnings import user_stacklevel
 from emimpute._sklearn_compat import validate_data
 from emimpute._table import (
     as_table,
@@ -22,6 +24,7 @@ from emimpute._table import (
     encode,
     first_text_cell,
     fit_layout,
+    unlikely_categories,
 )
 
 
@@ -123,6 +126,9 @@ def read_input(
         )
     with _naming_text_in_numbers(table, layout.numeric, missing_values):
         numeric, codes = encode(table, layout, missing_values=missing_values)
+    if reset and _inferred(estimator.categorical_features):
+        for message in unlikely_categories(layout, codes):
+            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
     mask = np.zeros((len(numeric), layout.n_features), dtype=bool)
     mask[:, layout.numeric] = np.isnan(numeric)
     mask[:, layout.categorical] = codes < 0
@@ -155,6 +161,12 @@ def _null_objects_as_nan(X):
     if isinstance(X, np.ndarray) and X.dtype == object:
         return np.where(pd.isna(X), np.nan, X)
     return X
+
+
+def _inferred(categorical_features):
+    """Whether the categorical columns were read from the column types."""
+    inferred = isinstance(categorical_features, str)
+    return inferred and categorical_features == "from_dtype"
 
 
 @contextlib.contextmanager

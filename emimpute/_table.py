@@ -685,6 +685,63 @@ def _categories(values, kinds, description, *, declared):
         ) from exc
 
 
+# A text column read as categorical with at least this many categories, on
+# at most twice as many observed cells, is more likely an identifier (or
+# free text) than categories (see unlikely_categories).
+IDENTIFIER_MIN_CATEGORIES = 100
+
+
+def unlikely_categories(layout, codes):
+    """Warnings for text columns whose values are unlikely categories.
+
+    For the categorical columns read from their text (not a pandas
+    ``category``, polars ``Categorical`` or ``Enum``, whose categories are
+    declared): numbers written as text (a CSV column with a marker such as
+    '?' stays text once the marker is replaced), which become one category
+    per distinct value, and identifiers (at least
+    ``IDENTIFIER_MIN_CATEGORIES`` categories, one per two observed cells or
+    fewer cells), which carry nothing a mixture can learn and cost a
+    parameter per category and component. ``codes`` are the training
+    table's (``encode``). Returns the messages, one per such column.
+    """
+    messages = []
+    names = layout.feature_names
+    observed = (codes >= 0).sum(axis=0)
+    for c, (j, categories) in enumerate(
+        zip(layout.categorical, layout.categories, strict=True)
+    ):
+        dtype = layout.dtypes[j]
+        if not len(categories) or isinstance(dtype, np.dtype) and dtype.kind == "b":
+            continue
+        declared = getattr(dtype, "categories", None) is not None
+        if declared or "Categorical" in str(dtype):
+            continue  # declared categories: the user's choice
+        where = f"column {j}" if names is None else f"feature {names[j]!r}"
+        if all(isinstance(value, str) for value in categories.tolist()):
+            try:
+                np.asarray(categories, dtype=float)
+            except ValueError:
+                pass
+            else:
+                messages.append(
+                    f"{where} holds numbers written as text (such as "
+                    f"{categories[0]!r}): it is modelled as {len(categories)} "
+                    "categories. Convert it to numbers (pandas.to_numeric) for a "
+                    "numeric feature, or name it in categorical_features to keep "
+                    "it categorical."
+                )
+                continue
+        if len(categories) >= max(IDENTIFIER_MIN_CATEGORIES, observed[c] / 2):
+            messages.append(
+                f"{where} has {len(categories)} categories among its "
+                f"{observed[c]} observed cells: an identifier, or free text, "
+                "which a mixture cannot learn from and which costs a parameter "
+                "per category and component. Drop it, or name it in "
+                "categorical_features to keep it."
+            )
+    return messages
+
+
 def _declared_categories(dtype, container, missing_values):
     """Declared categories of a pandas category or polars Enum, else None."""
     if container == "pandas" and _pandas_categorical_dtype(dtype):

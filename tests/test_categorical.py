@@ -653,9 +653,42 @@ def test_text_read_as_numeric_names_its_column_and_the_option():
     )
     with pytest.raises(
         ValueError,
-        match=r"'male': feature 'sex' \(column 1\) is read as numeric.*categorical_features",
+        match=r"'male': feature 'sex' \(column 1\) is read as numeric.*"
+        "categorical_features",
     ):
         EMImputer(categorical_features=None).fit(frame)
     values = frame.to_numpy()
     with pytest.raises(ValueError, match=r"column 1 is read as numeric"):
         EMImputer(categorical_features=[]).fit(values)
+
+
+def test_unlikely_categories_are_warned_about():
+    # Text columns read as categorical from their dtype: numbers written as
+    # text (a CSV's '?' replaced, the column left str) became one category
+    # per value, imputed by the most frequent string, silently; an
+    # identifier, one category per row, costs memory quadratic in the rows.
+    # A declared category column, and columns named in categorical_features,
+    # are the user's choice: no warning.
+    rng = np.random.default_rng(0)
+    n = 240
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "text_numbers": [f"{v:.3f}" for v in rng.normal(size=n)],
+            "id": [f"row{i}" for i in range(n)],
+            "colour": rng.choice(["red", "blue"], size=n),
+        }
+    )
+    frame.loc[::7, "text_numbers"] = None
+    with pytest.warns(UserWarning) as record:
+        EMMixture(1).fit(frame)
+    messages = [str(w.message) for w in record]
+    assert any("'text_numbers' holds numbers written as text" in m for m in messages)
+    assert any("'id' has 240 categories among its 240 observed" in m for m in messages)
+    assert not any("'colour'" in m for m in messages)
+    declared = frame.astype({"text_numbers": "category", "id": "category"})
+    named = ["text_numbers", "id", "colour"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        EMMixture(1).fit(declared)
+        EMMixture(1, categorical_features=named).fit(frame)
