@@ -441,7 +441,8 @@ def choose_columns(table, columns):
         candidates = resolve(columns.only, header, "--columns", path)
     candidates = [j for j in candidates if j not in skip and j not in table.index]
 
-    numeric, categorical, text, mixed, decimal_comma = [], [], [], [], []
+    numeric, categorical, text, mixed = [], [], [], []
+    decimal_comma, decimal_point = [], []
     for j in candidates:
         kind = _kind(table, j)
         if j in forced:
@@ -456,6 +457,8 @@ def choose_columns(table, columns):
             mixed.append(j)
         elif kind == "decimal comma":
             decimal_comma.append(j)
+        elif kind == "decimal point":
+            decimal_point.append(j)
         else:
             categorical.append(j)
 
@@ -489,6 +492,15 @@ def choose_columns(table, columns):
             "decimal comma; pass --decimal , to read them as numbers, or name "
             f"{_them(items)} in --categorical to model {_them(items)} as categories"
         )
+    if decimal_point:
+        items = listing(decimal_point)
+        raise TableError(
+            f"{path}: column{_plural(items)} {_listing(items)} "
+            f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
+            "decimal point, which --decimal , reads as text; leave out --decimal , "
+            "if '.' is the file's decimal mark, else fix the file, or name "
+            f"{_them(items)} in --categorical to model {_them(items)} as categories"
+        )
     if not numeric and not categorical:
         raise TableError(
             f"{path}: no numeric column and no categorical column to work on"
@@ -498,7 +510,8 @@ def choose_columns(table, columns):
 
 
 def _kind(table, j):
-    """'numeric', 'text', 'mixed' or 'decimal comma': a column as pandas read it."""
+    """A column as pandas read it: 'numeric', 'text', 'mixed', or 'decimal
+    comma' / 'decimal point' (numbers only under the other decimal mark)."""
     pd = _pandas()
     column = table.typed.iloc[:, j]
     if pd.api.types.is_bool_dtype(column.dtype):
@@ -509,6 +522,11 @@ def _kind(table, j):
     numbers = _numbers(cells, table.decimal).notna()
     if numbers.all() and len(cells):
         return "numeric"  # a Parquet column of numbers stored as text
+    if len(cells) and table.decimal == ",":
+        # Every cell a number with "." (a "2" reads either way): the file
+        # uses a decimal point, not a column that mixes numbers and text.
+        if pd.to_numeric(cells, errors="coerce").notna().all():
+            return "decimal point"
     if numbers.any():
         return "mixed"
     if len(cells) and table.decimal != ",":
