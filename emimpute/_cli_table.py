@@ -438,7 +438,8 @@ def choose_columns(table, columns):
         )
     candidates = range(len(header))
     if columns.only:
-        candidates = resolve(columns.only, header, "--columns", path)
+        # Once each: --columns may be repeated, and the lists may overlap.
+        candidates = dict.fromkeys(resolve(columns.only, header, "--columns", path))
     candidates = [j for j in candidates if j not in skip and j not in table.index]
 
     numeric, categorical, text, mixed = [], [], [], []

@@ -125,6 +125,24 @@ def test_columns_selects_features(capsys, tmp_path):
         assert status == 2 and f": {option} names no column 'beak'" in err
 
 
+@pytest.mark.parametrize("command", ["impute", "cluster"])
+def test_a_column_named_twice_in_columns_is_modelled_once(capsys, tmp_path, command):
+    # --columns may be repeated, so overlapping lists are ordinary; impute
+    # modelled the column twice and failed with "unexpected IndexError".
+    path = tmp_path / "in.csv"
+    _holed_frame(60).to_csv(path, index=False)
+    written = []
+    for columns in (["x,z"], ["x,z,x"], ["x,z", "z"], ["z", "x,z"]):
+        std = tmp_path / "std.csv"
+        extra = ["--std", std] if command == "impute" else []
+        options = [item for names in columns for item in ("--columns", names)]
+        status, out, err = _run(capsys, command, path, *options, *extra)
+        assert status == 0, err
+        written.append((out, std.read_text() if extra else None))
+    # The model sees the columns in the file's order, whatever the options'.
+    assert written[1:] == written[:1] * 3
+
+
 def test_semicolon_file_is_sniffed(capsys, tmp_path):
     frame = _holed_frame(60)
     path = tmp_path / "semi.csv"
