@@ -188,9 +188,14 @@ def _support_parameters(args, table):
     """EMImputer's ``min_value``, ``max_value`` and ``feature_transforms``.
 
     ``--min-value``/``--max-value`` take a number for every numeric column
-    or ``COL=NUMBER`` for one (repeatable); ``--log`` names columns.
+    or ``COL=NUMBER`` for one (repeatable); ``--log`` names columns. The
+    dictionaries are keyed by pandas' names of the columns, which the
+    estimator sees: the file's may repeat ("x" twice is "x", "x.1") or be
+    empty ("Unnamed: 1").
     """
     from emimpute._cli_table import resolve
+
+    names = table.typed.columns
 
     def numeric_names(values, option):
         positions = resolve(values, table.header, option, args.input)
@@ -200,7 +205,7 @@ def _support_parameters(args, table):
                     f"{args.input}: {option} names {table.header[j]!r}, which is "
                     "not a modelled column of numbers"
                 )
-        return [table.header[j] for j in positions]
+        return [names[j] for j in positions]
 
     parameters = {}
     for option, name in (("--min-value", "min_value"), ("--max-value", "max_value")):
@@ -220,7 +225,7 @@ def _support_parameters(args, table):
                 every = number
         if per_column:
             if every is not None:
-                numbers = [table.header[j] for j in table.numeric]
+                numbers = [names[j] for j in table.numeric]
                 per_column = {c: per_column.get(c, every) for c in numbers}
             parameters[name] = per_column
         elif every is not None:

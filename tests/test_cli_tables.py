@@ -516,6 +516,40 @@ def test_bounds_and_log_reach_the_imputer(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "header, options, expected",
+    [
+        # A bare bound is for every numeric column, the second x too (the
+        # bounds were keyed by the file's names: one key for both x).
+        (
+            "x,x,y",
+            ["--min-value", "100", "--min-value", "y=50"],
+            dict(min_value={"x": 100.0, "x.1": 100.0, "y": 50.0}),
+        ),
+        # The column with no name is pandas' "Unnamed: 1" to the estimator
+        # (it refused the file's name '': "unknown feature ''").
+        (
+            "x,,y",
+            ["--min-value", "100", "--min-value", "y=50"],
+            dict(min_value={"x": 100.0, "Unnamed: 1": 100.0, "y": 50.0}),
+        ),
+        ("x,,y", ["--log", ""], dict(feature_transforms={"Unnamed: 1": "log"})),
+    ],
+)
+def test_bounds_and_log_reach_columns_with_repeated_or_no_names(
+    capsys, tmp_path, header, options, expected
+):
+    path = tmp_path / "in.csv"
+    path.write_text(f"{header}\n1,2,3\n,4,5\n3,,6\n4,5,\n5,6,7\n")
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert status == 0, err
+    assert out.splitlines()[0] == header
+    got = pd.read_csv(io.StringIO(out)).to_numpy()
+    frame = pd.read_csv(path)
+    want = EMImputer(random_state=0, **expected).fit_transform(frame)
+    np.testing.assert_array_equal(got, np.asarray(want, dtype=float))
+
+
+@pytest.mark.parametrize(
     "options, message",
     [
         (["--log", "w"], "--log names no column 'w'"),
