@@ -11,7 +11,9 @@ A CSV file is read twice by pandas: once typed (numbers as float64, the
 missing cells found by pandas' rules), which is what the model sees, and once
 verbatim (every cell as the text in the file), which is what the observed
 cells are written back from, so they come out byte for byte as they came in.
-Only the imputed cells are formatted from floats.
+Only the imputed cells are formatted from floats. (Text columns that hold
+numbers are read once more, for their missing cells: see
+:func:`_find_missing_text`.)
 """
 
 import bz2
@@ -222,6 +224,7 @@ def _read_csv(pd, path, data, sep, decimal):
 
     options = dict(sep=sep, low_memory=False, encoding="utf-8")
     typed = pd.read_csv(source(), decimal=decimal, **options)
+    _find_missing_text(pd, typed, source, options)
     # Every cell as the text in the file: na_filter=False keeps "NA" as "NA".
     # (A row with fewer fields than the header has its last cells empty, as
     # pandas and R's read.csv read it; one with more is an error.)
@@ -236,6 +239,32 @@ def _read_csv(pd, path, data, sep, decimal):
     header = text.iloc[0].tolist()
     text = text.iloc[1:].reset_index(drop=True)
     return typed, text, header
+
+
+def _find_missing_text(pd, typed, source, options):
+    """Mark the missing cells that pandas left as text in ``typed``.
+
+    pandas reads a column of integers between 2**63 and 2**64 that has a
+    hole as text, and keeps the hole as the text ('' or 'NA'), not missing.
+    Text columns that hold numbers are read again as str, where pandas
+    applies its missing values, and take that read where it finds more.
+    (Their distinct values are what is tested: few, in a column of
+    categories.)
+    """
+    suspects = []
+    for j, dtype in enumerate(typed.dtypes):
+        if pd.api.types.is_numeric_dtype(dtype):
+            continue
+        values = pd.Series(typed.iloc[:, j].unique())
+        if pd.to_numeric(values, errors="coerce").notna().any():
+            suspects.append(j)
+    if not suspects:
+        return
+    cells = pd.read_csv(source(), usecols=suspects, dtype=str, **options)
+    for k, j in enumerate(suspects):
+        column = cells.iloc[:, k]
+        if (column.isna() & typed.iloc[:, j].notna()).any():
+            typed.isetitem(j, column)
 
 
 def _sniff(path, data):

@@ -569,6 +569,30 @@ def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):
     assert message in err
 
 
+@pytest.mark.parametrize("hole", ["", "NA"])
+def test_holes_beside_integers_between_2_63_and_2_64_are_missing(
+    capsys, tmp_path, hole
+):
+    # pandas reads such a column with a hole as text and keeps the hole as
+    # the text '' or 'NA': it was "numbers and text" to the command line,
+    # and with --categorical its holes stayed empty as the category ''.
+    path = tmp_path / "big.csv"
+    big = "12345678901234567890"
+    path.write_text(f"a,b\n1,{big}\n2,{hole}\n3,5\n4,7\n5,{hole}\n")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    rows = out.splitlines()
+    assert rows[:2] == ["a,b", f"1,{big}"] and rows[3:5] == ["3,5", "4,7"]
+    frame = pd.DataFrame({"a": range(1, 6), "b": [float(big), None, 5, 7, None]})
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    got = pd.read_csv(io.StringIO(out))["b"].to_numpy()
+    np.testing.assert_array_equal(got[[1, 4]], expected[[1, 4], 1])
+    status, out, err = _run(capsys, "impute", path, "--categorical", "b")
+    assert status == 0, err
+    filled = [row.split(",")[1] for row in out.splitlines()[1:]]
+    assert filled[1] in {big, "5", "7"} and filled[4] in {big, "5", "7"}
+
+
 # Compressed files and the delimiter
 
 
