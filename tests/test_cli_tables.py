@@ -559,6 +559,9 @@ def test_bounds_and_log_reach_columns_with_repeated_or_no_names(
         (["--log", ","], "--log ',' names no column"),
         (["--min-value", "y=nan"], "min_value must not be NaN"),
         (["--max-value=-inf"], "max_value is -inf for feature 'x'"),
+        # A negative value is the option's argument, not an option.
+        (["--max-value", "-inf"], "max_value is -inf for feature 'x'"),
+        (["--min-value", "-NaN"], "min_value must not be NaN"),
     ],
 )
 def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):
@@ -591,6 +594,30 @@ def test_holes_beside_integers_between_2_63_and_2_64_are_missing(
     assert status == 0, err
     filled = [row.split(",")[1] for row in out.splitlines()[1:]]
     assert filled[1] in {big, "5", "7"} and filled[4] in {big, "5", "7"}
+
+
+def test_negative_bounds_in_every_spelling(capsys, tmp_path):
+    # argparse (before Python 3.14) took "-1e3" and "-inf" for options:
+    # "argument --min-value: expected one argument".
+    path = tmp_path / "in.csv"
+    _holed_frame().to_csv(path, index=False)
+    status, expected, err = _run(
+        capsys, "impute", path, "--min-value=-1000", "--max-value=1e4"
+    )
+    assert status == 0, err
+    for options in (
+        ["--min-value", "-1e3", "--max-value", "1e4"],
+        ["--min-value", "-1E+3", "--max-value", "1e4"],
+        ["--min-value", "-1000.", "--max-value", "1e4"],
+    ):
+        status, out, err = _run(capsys, "impute", path, *options)
+        assert status == 0, err
+        assert out == expected, options
+    status, _, err = _run(capsys, "impute", path, "--min-value", "-inf")
+    assert status == 0, err
+    # The "=" form is in the help, for the spellings argparse still refuses.
+    status, out, _ = _run(capsys, "impute", "--help")
+    assert "--min-value=-1e3" in " ".join(out.split())
 
 
 # Compressed files and the delimiter
