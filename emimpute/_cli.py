@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import pathlib
+import re
 import sys
 import time
 import warnings
@@ -188,9 +189,14 @@ def _support_parameters(args, table):
     """EMImputer's ``min_value``, ``max_value`` and ``feature_transforms``.
 
     ``--min-value``/``--max-value`` take a number for every numeric column
-    or ``COL=NUMBER`` for one (repeatable); ``--log`` names columns.
+    or ``COL=NUMBER`` for one (repeatable); ``--log`` names columns. The
+    dictionaries are keyed by pandas' names of the columns, which the
+    estimator sees: the file's may repeat ("x" twice is "x", "x.1") or be
+    empty ("Unnamed: 1").
     """
     from emimpute._cli_table import resolve
+
+    names = table.typed.columns
 
     def numeric_names(values, option):
         positions = resolve(values, table.header, option, args.input)
@@ -200,7 +206,7 @@ def _support_parameters(args, table):
                     f"{args.input}: {option} names {table.header[j]!r}, which is "
                     "not a modelled column of numbers"
                 )
-        return [table.header[j] for j in positions]
+        return [names[j] for j in positions]
 
     parameters = {}
     for option, name in (("--min-value", "min_value"), ("--max-value", "max_value")):
@@ -220,7 +226,7 @@ def _support_parameters(args, table):
                 every = number
         if per_column:
             if every is not None:
-                numbers = [table.header[j] for j in table.numeric]
+                numbers = [names[j] for j in table.numeric]
                 per_column = {c: per_column.get(c, every) for c in numbers}
             parameters[name] = per_column
         elif every is not None:
@@ -731,8 +737,23 @@ def _add_column_options(parser, *, verb):
     )
 
 
+# What argparse takes for a negative number (an option's value), not an
+# option. Before Python 3.14 it knows only -5, -.5 and -1.5, so
+# "--min-value -1e3" and "--max-value -inf" failed with "expected one
+# argument". 3.14 takes any "-" and digit ("-.5", "-1e3"), as this does, which
+# adds what float() reads as -inf and nan. No option looks like these.
+NEGATIVE_NUMBER = re.compile(r"-\.?\d|-(inf|infinity|nan)$", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors fit on one line, like the others."""
+    """An argument parser whose errors fit on one line, like the others, and
+    that reads ``-1e3`` and ``-inf`` as values (:data:`NEGATIVE_NUMBER`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A private attribute, argparse's only hook for this; were it ever
+        # gone, "--min-value=-1e3", which the help gives, still works.
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message):
         self.exit(USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
@@ -866,7 +887,8 @@ def build_parser():
         metavar="[COL=]NUMBER",
         help=(
             "impute no value below NUMBER, in every numeric column or in COL "
-            "only; may be repeated (observed cells are never changed)"
+            "only; may be repeated (observed cells are never changed); a "
+            "negative NUMBER may also be written --min-value=-1e3"
         ),
     )
     impute.add_argument(

@@ -11,7 +11,9 @@ A CSV file is read twice by pandas: once typed (numbers as float64, the
 missing cells found by pandas' rules), which is what the model sees, and once
 verbatim (every cell as the text in the file), which is what the observed
 cells are written back from, so they come out byte for byte as they came in.
-Only the imputed cells are formatted from floats.
+Only the imputed cells are formatted from floats. (Text columns that hold
+numbers are read once more, for their missing cells: see
+:func:`_find_missing_text`.)
 """
 
 import bz2
@@ -222,6 +224,7 @@ def _read_csv(pd, path, data, sep, decimal):
 
     options = dict(sep=sep, low_memory=False, encoding="utf-8")
     typed = pd.read_csv(source(), decimal=decimal, **options)
+    _find_missing_text(pd, typed, source, options)
     # Every cell as the text in the file: na_filter=False keeps "NA" as "NA".
     # (A row with fewer fields than the header has its last cells empty, as
     # pandas and R's read.csv read it; one with more is an error.)
@@ -236,6 +239,32 @@ def _read_csv(pd, path, data, sep, decimal):
     header = text.iloc[0].tolist()
     text = text.iloc[1:].reset_index(drop=True)
     return typed, text, header
+
+
+def _find_missing_text(pd, typed, source, options):
+    """Mark the missing cells that pandas left as text in ``typed``.
+
+    pandas reads a column of integers between 2**63 and 2**64 that has a
+    hole as text, and keeps the hole as the text ('' or 'NA'), not missing.
+    Text columns that hold numbers are read again as str, where pandas
+    applies its missing values, and take that read where it finds more.
+    (Their distinct values are what is tested: few, in a column of
+    categories.)
+    """
+    suspects = []
+    for j, dtype in enumerate(typed.dtypes):
+        if pd.api.types.is_numeric_dtype(dtype):
+            continue
+        values = pd.Series(typed.iloc[:, j].unique())
+        if pd.to_numeric(values, errors="coerce").notna().any():
+            suspects.append(j)
+    if not suspects:
+        return
+    cells = pd.read_csv(source(), usecols=suspects, dtype=str, **options)
+    for k, j in enumerate(suspects):
+        column = cells.iloc[:, k]
+        if (column.isna() & typed.iloc[:, j].notna()).any():
+            typed.isetitem(j, column)
 
 
 def _sniff(path, data):
@@ -438,10 +467,12 @@ def choose_columns(table, columns):
         )
     candidates = range(len(header))
     if columns.only:
-        candidates = resolve(columns.only, header, "--columns", path)
+        # Once each: --columns may be repeated, and the lists may overlap.
+        candidates = dict.fromkeys(resolve(columns.only, header, "--columns", path))
     candidates = [j for j in candidates if j not in skip and j not in table.index]
 
-    numeric, categorical, text, mixed, decimal_comma = [], [], [], [], []
+    numeric, categorical, text, mixed = [], [], [], []
+    decimal_comma, decimal_point = [], []
     for j in candidates:
         kind = _kind(table, j)
         if j in forced:
@@ -456,6 +487,8 @@ def choose_columns(table, columns):
             mixed.append(j)
         elif kind == "decimal comma":
             decimal_comma.append(j)
+        elif kind == "decimal point":
+            decimal_point.append(j)
         else:
             categorical.append(j)
 
@@ -489,6 +522,15 @@ def choose_columns(table, columns):
             "decimal comma; pass --decimal , to read them as numbers, or name "
             f"{_them(items)} in --categorical to model {_them(items)} as categories"
         )
+    if decimal_point:
+        items = listing(decimal_point)
+        raise TableError(
+            f"{path}: column{_plural(items)} {_listing(items)} "
+            f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
+            "decimal point, which --decimal , reads as text; leave out --decimal , "
+            "if '.' is the file's decimal mark, else fix the file, or name "
+            f"{_them(items)} in --categorical to model {_them(items)} as categories"
+        )
     if not numeric and not categorical:
         raise TableError(
             f"{path}: no numeric column and no categorical column to work on"
@@ -498,7 +540,8 @@ def choose_columns(table, columns):
 
 
 def _kind(table, j):
-    """'numeric', 'text', 'mixed' or 'decimal comma': a column as pandas read it."""
+    """A column as pandas read it: 'numeric', 'text', 'mixed', or 'decimal
+    comma' / 'decimal point' (numbers only under the other decimal mark)."""
     pd = _pandas()
     column = table.typed.iloc[:, j]
     if pd.api.types.is_bool_dtype(column.dtype):
@@ -509,6 +552,11 @@ def _kind(table, j):
     numbers = _numbers(cells, table.decimal).notna()
     if numbers.all() and len(cells):
         return "numeric"  # a Parquet column of numbers stored as text
+    if len(cells) and table.decimal == ",":
+        # Every cell a number with "." (a "2" reads either way): the file
+        # uses a decimal point, not a column that mixes numbers and text.
+        if pd.to_numeric(cells, errors="coerce").notna().all():
+            return "decimal point"
     if numbers.any():
         return "mixed"
     if len(cells) and table.decimal != ",":

@@ -604,6 +604,39 @@ def test_numbers_written_with_a_comma_are_refused(capsys, tmp_path):
         _assert_one_line_error(status, err, f"'{text}' in data row 4", "mixes numbers")
 
 
+def test_numbers_written_with_a_point_are_refused_with_decimal_comma(capsys, tmp_path):
+    # The mirror of the case above: under --decimal , a "2.0" is text to
+    # pandas, so such columns were modelled as categories and their holes
+    # filled with another row's value, silently.
+    path = _write(
+        tmp_path / "point.csv",
+        "x;y;z;w\n1.0;2.0;3.5;1\n2.0;;1.0;2.5\n3.5;4.0;;3\n;5.0;2.0;4\n",
+    )
+    status, _, err = _run(capsys, "impute", path, "--decimal", ",")
+    _assert_one_line_error(
+        status,
+        err,
+        "'x' ('1.0' in data row 1)",
+        "'y' ('2.0' in data row 1)",
+        "'w' ('2.5' in data row 2)",
+        "decimal point",
+        "--decimal ,",
+    )
+    # Without --decimal , they are numbers; named in --categorical, categories.
+    status, _, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    status, _, err = _run(
+        capsys, "impute", path, "--decimal", ",", "--categorical", "x,y,z,w"
+    )
+    assert status == 0, err
+    # Text that holds a point, beside decimal-comma numbers, is still a
+    # category.
+    path = _write(tmp_path / "text.csv", "a;b\n1,5;v1.2\n2,5;\n3,5;v1.2\n4,0;n.a.\n")
+    status, out, err = _run(capsys, "impute", path, "--decimal", ",")
+    assert status == 0, err
+    assert out.splitlines()[2] == "2,5;v1.2"
+
+
 def _mixed_clusters(tmp_path):
     """Two groups told apart by x, y and the text column; rows 0, 1 only by text."""
     rng = np.random.RandomState(1)

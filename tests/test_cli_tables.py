@@ -125,6 +125,24 @@ def test_columns_selects_features(capsys, tmp_path):
         assert status == 2 and f": {option} names no column 'beak'" in err
 
 
+@pytest.mark.parametrize("command", ["impute", "cluster"])
+def test_a_column_named_twice_in_columns_is_modelled_once(capsys, tmp_path, command):
+    # --columns may be repeated, so overlapping lists are ordinary; impute
+    # modelled the column twice and failed with "unexpected IndexError".
+    path = tmp_path / "in.csv"
+    _holed_frame(60).to_csv(path, index=False)
+    written = []
+    for columns in (["x,z"], ["x,z,x"], ["x,z", "z"], ["z", "x,z"]):
+        std = tmp_path / "std.csv"
+        extra = ["--std", std] if command == "impute" else []
+        options = [item for names in columns for item in ("--columns", names)]
+        status, out, err = _run(capsys, command, path, *options, *extra)
+        assert status == 0, err
+        written.append((out, std.read_text() if extra else None))
+    # The model sees the columns in the file's order, whatever the options'.
+    assert written[1:] == written[:1] * 3
+
+
 def test_semicolon_file_is_sniffed(capsys, tmp_path):
     frame = _holed_frame(60)
     path = tmp_path / "semi.csv"
@@ -498,6 +516,40 @@ def test_bounds_and_log_reach_the_imputer(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "header, options, expected",
+    [
+        # A bare bound is for every numeric column, the second x too (the
+        # bounds were keyed by the file's names: one key for both x).
+        (
+            "x,x,y",
+            ["--min-value", "100", "--min-value", "y=50"],
+            dict(min_value={"x": 100.0, "x.1": 100.0, "y": 50.0}),
+        ),
+        # The column with no name is pandas' "Unnamed: 1" to the estimator
+        # (it refused the file's name '': "unknown feature ''").
+        (
+            "x,,y",
+            ["--min-value", "100", "--min-value", "y=50"],
+            dict(min_value={"x": 100.0, "Unnamed: 1": 100.0, "y": 50.0}),
+        ),
+        ("x,,y", ["--log", ""], dict(feature_transforms={"Unnamed: 1": "log"})),
+    ],
+)
+def test_bounds_and_log_reach_columns_with_repeated_or_no_names(
+    capsys, tmp_path, header, options, expected
+):
+    path = tmp_path / "in.csv"
+    path.write_text(f"{header}\n1,2,3\n,4,5\n3,,6\n4,5,\n5,6,7\n")
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert status == 0, err
+    assert out.splitlines()[0] == header
+    got = pd.read_csv(io.StringIO(out)).to_numpy()
+    frame = pd.read_csv(path)
+    want = EMImputer(random_state=0, **expected).fit_transform(frame)
+    np.testing.assert_array_equal(got, np.asarray(want, dtype=float))
+
+
+@pytest.mark.parametrize(
     "options, message",
     [
         (["--log", "w"], "--log names no column 'w'"),
@@ -507,6 +559,9 @@ def test_bounds_and_log_reach_the_imputer(capsys, tmp_path):
         (["--log", ","], "--log ',' names no column"),
         (["--min-value", "y=nan"], "min_value must not be NaN"),
         (["--max-value=-inf"], "max_value is -inf for feature 'x'"),
+        # A negative value is the option's argument, not an option.
+        (["--max-value", "-inf"], "max_value is -inf for feature 'x'"),
+        (["--min-value", "-NaN"], "min_value must not be NaN"),
     ],
 )
 def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):
@@ -515,6 +570,54 @@ def test_bad_bounds_and_log_options(capsys, tmp_path, options, message):
     status, _, err = _run(capsys, "impute", path, *options)
     assert status != 0
     assert message in err
+
+
+@pytest.mark.parametrize("hole", ["", "NA"])
+def test_holes_beside_integers_between_2_63_and_2_64_are_missing(
+    capsys, tmp_path, hole
+):
+    # pandas reads such a column with a hole as text and keeps the hole as
+    # the text '' or 'NA': it was "numbers and text" to the command line,
+    # and with --categorical its holes stayed empty as the category ''.
+    path = tmp_path / "big.csv"
+    big = "12345678901234567890"
+    path.write_text(f"a,b\n1,{big}\n2,{hole}\n3,5\n4,7\n5,{hole}\n")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    rows = out.splitlines()
+    assert rows[:2] == ["a,b", f"1,{big}"] and rows[3:5] == ["3,5", "4,7"]
+    frame = pd.DataFrame({"a": range(1, 6), "b": [float(big), None, 5, 7, None]})
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    got = pd.read_csv(io.StringIO(out))["b"].to_numpy()
+    np.testing.assert_array_equal(got[[1, 4]], expected[[1, 4], 1])
+    status, out, err = _run(capsys, "impute", path, "--categorical", "b")
+    assert status == 0, err
+    filled = [row.split(",")[1] for row in out.splitlines()[1:]]
+    assert filled[1] in {big, "5", "7"} and filled[4] in {big, "5", "7"}
+
+
+def test_negative_bounds_in_every_spelling(capsys, tmp_path):
+    # argparse (before Python 3.14) took "-1e3" and "-inf" for options:
+    # "argument --min-value: expected one argument".
+    path = tmp_path / "in.csv"
+    _holed_frame().to_csv(path, index=False)
+    status, expected, err = _run(
+        capsys, "impute", path, "--min-value=-1000", "--max-value=1e4"
+    )
+    assert status == 0, err
+    for options in (
+        ["--min-value", "-1e3", "--max-value", "1e4"],
+        ["--min-value", "-1E+3", "--max-value", "1e4"],
+        ["--min-value", "-1000.", "--max-value", "1e4"],
+    ):
+        status, out, err = _run(capsys, "impute", path, *options)
+        assert status == 0, err
+        assert out == expected, options
+    status, _, err = _run(capsys, "impute", path, "--min-value", "-inf")
+    assert status == 0, err
+    # The "=" form is in the help, for the spellings argparse still refuses.
+    status, out, _ = _run(capsys, "impute", "--help")
+    assert "--min-value=-1e3" in " ".join(out.split())
 
 
 # Compressed files and the delimiter
