@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._table import identifier_message
+
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 1 << 16
@@ -537,6 +539,19 @@ def choose_columns(table, columns):
         )
     table.numeric, table.categorical = numeric, categorical
     _check_values(table, columns.skip_option)
+    for j in categorical:
+        if j in forced:
+            continue  # named by the user: their choice
+        cells = table.typed.iloc[:, j]
+        message = identifier_message(
+            f"column {header[j]!r}", cells.nunique(), int(cells.notna().sum())
+        )
+        if message:
+            print(
+                f"emimpute: warning: {path}: {message} Leave it out of the model "
+                f"with {columns.skip_option}, or keep it with --categorical.",
+                file=sys.stderr,
+            )
 
 
 def _kind(table, j):

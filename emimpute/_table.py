@@ -731,15 +731,24 @@ def unlikely_categories(layout, codes):
                     "it categorical."
                 )
                 continue
-        if len(categories) >= max(IDENTIFIER_MIN_CATEGORIES, observed[c] / 2):
-            messages.append(
-                f"{where} has {len(categories)} categories among its "
-                f"{observed[c]} observed cells: an identifier, or free text, "
-                "which a mixture cannot learn from and which costs a parameter "
-                "per category and component. Drop it, or name it in "
-                "categorical_features to keep it."
-            )
+        message = identifier_message(where, len(categories), observed[c])
+        if message:
+            messages.append(message + " Drop it, or name it in categorical_features.")
     return messages
+
+
+def identifier_message(where, n_categories, n_observed):
+    """What to say of a categorical column that looks like an identifier, or
+    "" when it does not: at least ``IDENTIFIER_MIN_CATEGORIES`` categories,
+    one per two of its ``n_observed`` cells or fewer."""
+    if n_categories < max(IDENTIFIER_MIN_CATEGORIES, n_observed / 2):
+        return ""
+    return (
+        f"{where} has {n_categories} categories among its {n_observed} observed "
+        "cells: an identifier, or free text, which a mixture cannot learn from "
+        "and which costs a parameter per category and component (memory and "
+        "time grow with their number)."
+    )
 
 
 def _declared_categories(dtype, container, missing_values):

@@ -783,3 +783,30 @@ def test_trailing_delimiter_column_left_out_as_the_message_says(capsys, tmp_path
     assert rows[0] == ["a", "b", ""]
     assert [row[2] for row in rows] == [""] * 5
     assert float(rows[2][0]) > 0
+
+
+def test_an_identifier_column_is_warned_about(tmp_path, capsys):
+    # A named ID column (every value distinct) was modelled as one category
+    # per row, silently: memory quadratic in the rows (1.9 GB at 1e4 rows).
+    # It is still modelled (the user may mean it), with a warning naming
+    # the options; --categorical (the user's choice) silences it.
+    rng = np.random.default_rng(0)
+    n = 150
+    frame = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+        }
+    )
+    frame.loc[::5, "x"] = np.nan
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    status, _, err = _run(capsys, "impute", path, "-o", tmp_path / "out.csv")
+    assert status == 0
+    assert "column 'id' has 150 categories among its 150 observed cells" in err
+    assert "--passthrough" in err
+    status, _, err = _run(
+        capsys, "impute", path, "--categorical", "id", "-o", tmp_path / "out2.csv"
+    )
+    assert status == 0 and "identifier" not in err
