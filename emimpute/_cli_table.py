@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emimpute._table import identifier_message
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -539,6 +538,9 @@ def choose_columns(table, columns):
         )
     table.numeric, table.categorical = numeric, categorical
     _check_values(table, columns.skip_option)
+    # The estimators' package, imported only when a command runs.
+    from emimpute._table import identifier_message
+
     for j in categorical:
         if j in forced:
             continue  # named by the user: their choice
