@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 1 << 16
