@@ -305,3 +305,45 @@ def test_overlapping_one_thread_limits_restore_the_callers_setting():
         thread.join()
     assert seen["inside"] == 1  # still limited while B holds it
     assert blas_thread_count() == before
+
+
+def test_openmp_limits_are_each_threads_own():
+    # OpenMP's thread count is per thread: a limit shared like BLAS's left
+    # the first thread at 1 for good (its KMeans, and scikit-learn's after
+    # it, single-threaded), and the second unlimited.
+    from emimpute._em._threads import _controller, one_thread
+
+    def counts():
+        libraries = _controller().select(user_api="openmp").lib_controllers
+        return [lib.num_threads for lib in libraries]
+
+    before = counts()
+    if not before or max(before) < 2:
+        pytest.skip("no multi-threaded OpenMP runtime loaded")
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        seen["a before"] = counts()
+        with one_thread("openmp"):
+            seen["a inside"] = counts()
+            a_in.set()
+            b_in.wait()
+        seen["a after"] = counts()
+        a_out.set()
+
+    def second():
+        a_in.wait()
+        with one_thread("openmp"):
+            seen["b inside"] = counts()
+            b_in.set()
+            a_out.wait()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max(seen["a inside"]) == max(seen["b inside"]) == 1
+    assert seen["a after"] == seen["a before"]
+    assert counts() == before

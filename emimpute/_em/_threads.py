@@ -20,21 +20,36 @@ def _controller():
     return ThreadpoolController()
 
 
-# The limits entered and not yet left, per user_api: [holders, limiter].
-# A limit is process-wide, so the first holder enters it and the last one
-# to leave restores what the first saw: a thread that entered while another
+# The process-wide limits entered and not yet left, per user_api:
+# [holders, limiter]. The first holder enters the limit and the last one to
+# leave restores what the first saw: a thread that entered while another
 # held it saw 1 thread, and restoring that left the process at 1 for good
 # (four threads' predict_proba did, and multiple_impute's n_jobs=2).
 _HELD = {}
 _HELD_LOCK = threading.Lock()
 
 
+@functools.cache
+def _process_wide(user_api):
+    """Whether ``user_api``'s thread count is one for the whole process.
+
+    OpenMP's is per thread (``omp_set_num_threads``), and so is that of a
+    BLAS built on OpenMP; pthreads OpenBLAS's and MKL's are the process's.
+    """
+    if user_api != "blas":
+        return False
+    libraries = _controller().select(user_api="blas").lib_controllers
+    return all(getattr(lib, "threading_layer", None) != "openmp" for lib in libraries)
+
+
 @contextlib.contextmanager
 def one_thread(user_api):
     """A context in which ``user_api`` ('blas' or 'openmp') runs one thread.
 
-    Shared by the threads that enter it together: the caller's setting
-    comes back when the last of them leaves.
+    A process-wide limit is shared by the threads that enter it together:
+    the caller's setting comes back when the last of them leaves. A
+    per-thread one (OpenMP) is each thread's own, entered and restored by
+    it.
 
     Examples
     --------
@@ -44,6 +59,10 @@ def one_thread(user_api):
     ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
     4.0
     """
+    if not _process_wide(user_api):
+        with _controller().limit(limits=1, user_api=user_api):
+            yield
+        return
     with _HELD_LOCK:
         held = _HELD.get(user_api)
         if held is None:
