@@ -813,3 +813,40 @@ def test_tables_are_of_the_input_kind_whatever_the_global_output():
     with config_context(transform_output="pandas"):
         tables = multiple_impute(X, 2, random_state=0)
     assert all(isinstance(table, np.ndarray) for table in tables)
+
+
+def test_posterior_copies_include_rows_whose_only_hole_is_a_category():
+    # data.mask covers the numeric columns: a row whose only hole was its
+    # category was drawn once and weighed by w, 1.2 times too wide. Its
+    # copies are drawn on their own now, as the repeated rows' are.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n), "c": pd.Categorical(rng.choice(["a", "b"], size=n))}
+    )
+    frame.loc[::3, "c"] = np.nan
+    weights = rng.integers(1, 5, size=n)
+    options = dict(sample_posterior=True, parameter_uncertainty="posterior")
+    weighted = EMImputer(random_state=0, **options).fit(frame, sample_weight=weights)
+    repeated = EMImputer(random_state=0, **options).fit(
+        frame.loc[frame.index.repeat(weights)].reset_index(drop=True)
+    )
+    streams = np.random.RandomState(1), np.random.RandomState(1)
+    for _ in range(3):
+        a = weighted._draw_parameters(streams[0]).categorical.probabilities[0]
+        b = repeated._draw_parameters(streams[1]).categorical.probabilities[0]
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_weights_a_few_ulps_off_whole_still_count_copies():
+    # Counts divided by their sum and multiplied back land an ulp off in a
+    # fifth of the rows: still copies (they were read as survey weights and
+    # the bootstrap draws doubled in spread); a real fraction is not.
+    from emimpute._em._data import weights_count_copies
+
+    counts = np.random.default_rng(0).integers(1, 8, size=200).astype(float)
+    rescaled = counts / counts.sum() * counts.sum()
+    assert not np.array_equal(rescaled, counts)
+    assert weights_count_copies(rescaled)
+    assert not weights_count_copies(counts + 1e-6)

@@ -118,7 +118,7 @@ def bootstrap_rows(data):
     if weights is None:
         return data.n_samples
     if weights_count_copies(weights):
-        return max(1.0, float(weights.sum()))
+        return max(1, round(float(weights.sum())))
     return int(np.count_nonzero(weights))
 
 
@@ -326,12 +326,13 @@ def _drawn_rows_as_copies(data, params):
     weights = data.sample_weight
     if weights is None or not weights_count_copies(weights) or weights.max() <= 1:
         return data
+    # data.mask is the numeric columns': a missing category is drawn too.
     drawn = (
-        data.mask.any(axis=1)
+        data.mask.any(axis=1) | (data.codes < 0).any(axis=1)
         if params.n_components == 1
         else np.ones(data.n_samples, dtype=bool)
     )
-    repeats = np.where(drawn, weights, weights > 0).astype(np.intp)
+    repeats = np.rint(np.where(drawn, weights, weights > 0)).astype(np.intp)
     n_features = data.n_numeric + data.n_categorical
     if repeats.sum() * n_features > MAX_COPY_CELLS:
         warnings.warn(
