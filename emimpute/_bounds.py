@@ -88,6 +88,50 @@ def _bound(values, default, argument):
     return bounds
 
 
+# Where m / s exceeds this, Y < 0 has probability below 1e-15: the square's
+# moments are those of Y^2 untruncated, whose variance has no cancellation.
+_UNTRUNCATED = 8.0
+
+
+def _positive_square_std(mean, std):
+    """The standard deviation of ``max(Y, 0)^2``, ``Y ~ N(mean, std^2)``.
+
+    ``E[Y^k; Y > 0]`` for k = 2, 4 from the standard normal's moments above
+    ``a = -mean / std`` (``Q = 1 - Phi(a)``, ``phi = phi(a)``: ``Q``,
+    ``phi``, ``a phi + Q``, ``(a^2 + 2) phi``, ``(a^3 + 3 a) phi + 3 Q``);
+    ``sqrt(4 m^2 s^2 + 2 s^4)``, the untruncated square's, where ``m / s >
+    _UNTRUNCATED`` (the difference of moments would cancel there).
+    Elementwise; 0 where ``std`` is 0 or where ``m / s`` is so negative
+    that ``phi`` underflows (the value is 0 to double precision).
+    """
+    from scipy.special import ndtr
+
+    m, s = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = np.where(s > 0, -m / s, -np.inf)
+        a = np.clip(a, -_UNTRUNCATED, None)  # the untruncated branch's rows
+        q = ndtr(-a)
+        phi = np.exp(-0.5 * a**2) / np.sqrt(2.0 * np.pi)
+        moments = (
+            q,
+            phi,
+            a * phi + q,
+            (a**2 + 2.0) * phi,
+            (a**3 + 3.0 * a) * phi + 3.0 * q,
+        )
+        second = m**2 * moments[0] + 2.0 * m * s * moments[1] + s**2 * moments[2]
+        fourth = (
+            m**4 * moments[0]
+            + 4.0 * m**3 * s * moments[1]
+            + 6.0 * m**2 * s**2 * moments[2]
+            + 4.0 * m * s**3 * moments[3]
+            + s**4 * moments[4]
+        )
+        truncated = np.sqrt(np.maximum(fourth - second**2, 0.0))
+        untruncated = np.sqrt(4.0 * m**2 * s**2 + 2.0 * s**4)
+    return np.where(m > _UNTRUNCATED * s, untruncated, np.where(s > 0, truncated, 0.0))
+
+
 @dataclass(frozen=True)
 class FeatureSupport:
     """Bounds and transformations of the numeric features the model sees.
@@ -294,18 +338,16 @@ class FeatureSupport:
         """The standard deviation in the data's units of model-space ``std``.
 
         The delta method's ``|g'(m)| s`` at the conditional means
-        ``values`` (``g`` the back-transformation); for 'sqrt' with its
-        second-order term, ``sqrt(4 m^2 s^2 + 2 s^4)`` at ``m`` clipped to
-        0, the standard deviation of the square of a Gaussian of mean ``m``:
-        the first-order term alone vanishes where ``m <= 0`` (``g`` is flat
-        there), which would read as an observed cell.
+        ``values`` (``g`` the back-transformation); for 'sqrt', the
+        standard deviation of ``max(Y, 0)^2`` itself, ``Y`` Gaussian of mean
+        ``m`` and standard deviation ``s``, which the draws follow: the
+        first-order term vanishes where ``m <= 0`` (``g`` is flat there),
+        which would read as an observed cell. From the moments of ``Y``
+        truncated at 0 (:func:`_positive_square_std`).
         """
         spread = std * np.abs(self.derivative(values))
         for j in self._columns("sqrt"):
-            mean = np.maximum(values[:, j], 0.0)
-            s = std[:, j]
-            with np.errstate(over="ignore", invalid="ignore"):
-                spread[:, j] = np.sqrt(4.0 * mean**2 * s**2 + 2.0 * s**4)
+            spread[:, j] = _positive_square_std(values[:, j], std[:, j])
         return spread
 
     def log_jacobian(self, numeric, mask):

@@ -287,9 +287,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``return_std``, the standard deviation of such a feature is the
         delta method's ``|g'(m)| s``, with ``m`` and ``s`` the conditional
         mean and standard deviation of the transformed feature and ``g``
-        the back-transformation; for 'sqrt' with its second-order term,
-        ``sqrt(4 m^2 s^2 + 2 s^4)`` (``m`` clipped to 0), the standard
-        deviation of the square of a Gaussian, which stays positive where
+        the back-transformation; for 'sqrt', the standard deviation of
+        ``max(Y, 0)^2`` itself (``Y`` of mean ``m`` and standard deviation
+        ``s``), which the draws follow and which stays positive where
         ``m <= 0`` and the imputation is 0. ``score`` includes the transformations'
         Jacobian, so it stays a density of the data in its units (+inf, as
         is ``lower_bound_``, for data with an observed 0 in a 'sqrt'

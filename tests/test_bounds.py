@@ -208,13 +208,18 @@ def test_std_of_a_transformed_feature_is_at_the_conditional_mean_when_drawing():
         np.testing.assert_array_equal(std, expected)
 
 
-def test_sqrt_std_is_that_of_the_square_of_the_conditional_gaussian():
-    # 'sqrt': std = sqrt(4 m^2 s^2 + 2 s^4) at m clipped to 0, m and s the
+def test_sqrt_std_is_that_of_the_clipped_square_of_the_conditional_gaussian():
+    # 'sqrt': std = the sd of max(Y, 0)^2, Y ~ N(m, s^2) with m and s the
     # transformed feature's conditional mean and sd under the one Gaussian
-    # (means_ and covariances_ are the transformed features'). The first-
-    # order delta method alone gave exactly 0 where m < 0 (10 of 88 holes
-    # here), the mark of an observed cell. 1e-10 relative: the same
-    # conditional moments computed in another order.
+    # (means_ and covariances_ are the transformed features'), which the
+    # draws follow. The first-order delta method gave exactly 0 where m < 0
+    # (10 of 88 holes here), the mark of an observed cell; sqrt(2) s^2 at m
+    # clipped to 0 was 14 times the draws' spread at m = -1.6 s. Reference:
+    # the moments by numerical integration (quad, 1e-10 relative), so 1e-7
+    # relative on the sd.
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
     rng = np.random.default_rng(17)
     x = rng.normal(size=300)
     root = 0.3 + 0.5 * x + 0.2 * rng.normal(size=300)
@@ -226,7 +231,11 @@ def test_sqrt_std_is_that_of_the_square_of_the_conditional_gaussian():
     (mu,), (cov,) = imputer.means_, imputer.covariances_
     m = mu[1] + cov[0, 1] / cov[0, 0] * (X[holes, 0] - mu[0])
     s = np.sqrt(cov[1, 1] - cov[0, 1] ** 2 / cov[0, 0])
-    expected = np.sqrt(4.0 * np.maximum(m, 0.0) ** 2 * s**2 + 2.0 * s**4)
+
+    def moment(k, mean):
+        return quad(lambda y: y**k * norm.pdf(y, mean, s), 0, np.inf, epsrel=1e-10)[0]
+
+    expected = [np.sqrt(moment(4, mi) - moment(2, mi) ** 2) for mi in m]
     assert (m < 0).sum() >= 5
-    np.testing.assert_allclose(std[holes, 1], expected, rtol=1e-10)
+    np.testing.assert_allclose(std[holes, 1], expected, rtol=1e-7)
     assert (std[holes, 1] > 0).all() and (std[~holes, 1] == 0).all()
