@@ -53,14 +53,15 @@ EM_PARAMETER_CONSTRAINTS = {
 }
 
 
-def check_fit_rows(data, n_components, estimator_name, mask=None):
+def check_fit_rows(data, n_components, estimator_name, mask=None, *, dropped=False):
     """Raise a clear error when EM cannot be fit on these rows.
 
     EM needs at least ``n_components`` rows with something observed and at
     least one observed value per feature (else no mean or category
     probability is estimable). ``mask`` is the input's missingness mask, for
     the features' indices in the message (``data``'s numeric mask by
-    default).
+    default); ``dropped``, whether rows of weight 0 were left out of
+    ``data``, which the message then says.
     """
     n_samples, n_informative, observed_counts = data.summary()
     if n_samples < n_components:
@@ -77,9 +78,7 @@ def check_fit_rows(data, n_components, estimator_name, mask=None):
     empty = observed_counts == 0 if mask is None else mask.all(axis=0)
     empty_features = np.flatnonzero(empty)
     if len(empty_features):
-        where = (
-            "" if data.sample_weight is None else " in a row of positive sample_weight"
-        )
+        where = " in a row of positive sample_weight" if dropped else ""
         raise ValueError(
             f"{estimator_name} cannot estimate a mean (or, for a categorical "
             "feature, category probabilities) for features without any "
@@ -215,14 +214,18 @@ def fit_em(
         n_components=n_components,
         prior=prior,
     )
+    dropped = False
     if data.sample_weight is not None:
         # A row of weight 0 is a row dropped: it changes no statistic (the
         # E-step would count it as nothing), and the fit's row checks and
         # start then see only the rows that count.
         kept = data.sample_weight > 0
+        dropped = not kept.all()
         data = data.take(kept)
         mask = None if mask is None else mask[kept]
-    check_fit_rows(data, config.n_components, type(estimator).__name__, mask)
+    check_fit_rows(
+        data, config.n_components, type(estimator).__name__, mask, dropped=dropped
+    )
     if start is not None:
         check_warm_start(start, data, config)
     result = run_em(

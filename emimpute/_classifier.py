@@ -665,8 +665,12 @@ def _check_labelled_features(data, classes, form, class_labels, columns, estimat
 
 
 def _of_positive_weight(data):
-    """What the counts of labelled rows leave out, for the messages."""
-    return "" if data.sample_weight is None else " of positive sample_weight"
+    """What the counts of labelled rows leave out, for the messages: rows of
+    weight 0, when there are any."""
+    weights = data.sample_weight
+    if weights is None or (weights > 0).all():
+        return ""
+    return " of positive sample_weight"
 
 
 def _labelled_counts(data, n_classes, observed):

@@ -680,7 +680,9 @@ def fit_and_pool(
         table less its number of terms (``intercept_`` and ``coef_``), the
         residual degrees of freedom of a linear model, as R's ``pool`` takes
         them from ``df.residual`` (mice assumes a large sample, with a
-        warning, only when the model has none).
+        warning, only when the model has none). The terms of every class
+        of a multiclass model count; with no more rows than terms, a large
+        sample is assumed (``inf``).
 
     alpha : float, default=0.05
 

@@ -17,7 +17,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
-from sklearn.exceptions import ConvergenceWarning
 
 from emimpute._base import REG_COVAR_SHARE
 from emimpute._em._conjugate import ConjugatePrior
@@ -163,7 +162,8 @@ def _follows_reg_covar(mixture, X, components, excess):
         verbose=0,
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        # An internal refit: the grid's own fit of X said what there is to say.
+        warnings.simplefilter("ignore")
         probe.fit(X)
     after = _least_excess(probe)
     return components[after[components] <= SPIKE_PROBE_DROP * excess[components]]
@@ -743,7 +743,9 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         if ax is None:
             ax = plt.gca()
         results = self.cv_results_
-        scores = results[self._criterion]
+        # A selector fit before the criterion was kept: its current one.
+        criterion = getattr(self, "_criterion", self.criterion)
+        scores = results[criterion]
         # The lines of the grid that was fit (set_params since does not
         # change them), one per prior and covariance type in grid order.
         # Priors are told apart by value when they are names (a numpy
@@ -784,7 +786,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             label="selected",
         )
         ax.set_xlabel("number of components")
-        ax.set_ylabel(f"{self._criterion.upper()} (lower is better)")
+        ax.set_ylabel(f"{criterion.upper()} (lower is better)")
         ax.legend()
         return ax
 

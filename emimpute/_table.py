@@ -714,8 +714,8 @@ def unlikely_categories(layout, codes):
         if not len(categories) or isinstance(dtype, np.dtype) and dtype.kind == "b":
             continue
         declared = getattr(dtype, "categories", None) is not None
-        if declared or "Categorical" in str(dtype):
-            continue  # declared categories: the user's choice
+        if declared or "Categorical" in str(dtype) or _arrow_dictionary_dtype(dtype):
+            continue  # declared categories (pyarrow's too): the user's choice
         where = f"column {j}" if names is None else f"feature {names[j]!r}"
         if all(isinstance(value, str) for value in categories.tolist()):
             try:
@@ -727,13 +727,16 @@ def unlikely_categories(layout, codes):
                     f"{where} holds numbers written as text (such as "
                     f"{categories[0]!r}): it is modelled as {len(categories)} "
                     "categories. Convert it to numbers (pandas.to_numeric) for a "
-                    "numeric feature, or name it in categorical_features to keep "
-                    "it categorical."
+                    "numeric feature, or make it a pandas 'category' column to "
+                    "keep it categorical (a list in categorical_features must name "
+                    "every categorical column)."
                 )
                 continue
         message = identifier_message(where, len(categories), observed[c])
         if message:
-            messages.append(message + " Drop it, or name it in categorical_features.")
+            messages.append(
+                message + " Drop it, or make it a pandas 'category' column to keep it."
+            )
     return messages
 
 

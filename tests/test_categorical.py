@@ -692,3 +692,13 @@ def test_unlikely_categories_are_warned_about():
         warnings.simplefilter("error", UserWarning)
         EMMixture(1).fit(declared)
         EMMixture(1, categorical_features=named).fit(frame)
+        # A category column read back from parquet is a pyarrow dictionary:
+        # declared too.
+        pa = pytest.importorskip("pyarrow")
+        arrow = declared.astype(
+            {
+                name: pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
+                for name in ("text_numbers", "id")
+            }
+        )
+        EMMixture(1).fit(arrow)

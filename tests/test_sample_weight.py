@@ -317,3 +317,17 @@ def test_errors_from_zero_weights_name_sample_weight():
     weights = np.r_[np.ones(10), np.zeros(10)]
     with pytest.raises(ValueError, match=r"in a row of positive sample_weight: \[2\]"):
         EMMixture().fit(X, sample_weight=weights)
+
+
+def test_errors_name_sample_weight_only_when_a_weight_is_zero():
+    # Weights of 1 leave no row out: the messages say nothing of them.
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [30, 30, 2])
+    X = rng.normal(size=(62, 2)) + 3.0 * y[:, np.newaxis]
+    with pytest.raises(ValueError, match="Class 2 has 2 labelled rows with") as info:
+        EMClassifier(random_state=0).fit(X, y, sample_weight=np.ones(62))
+    assert "sample_weight" not in str(info.value)
+    X = rng.normal(size=(20, 3))
+    X[:, 2] = np.nan
+    with pytest.raises(ValueError, match=r"without any observed value: \[2\]"):
+        EMMixture().fit(X, sample_weight=np.ones(20))
