@@ -702,3 +702,39 @@ def test_unlikely_categories_are_warned_about():
             }
         )
         EMMixture(1).fit(arrow)
+
+
+def test_observed_counts_and_one_component_start_grow_linearly():
+    # The first M-step's counts were one-hot products, an (n_categories,
+    # rows) array, and the one-component start built k-means's one-hot
+    # features it never clustered: both quadratic in the rows for an
+    # identifier column (326 MB of peak memory at 6000 rows, now 18 MB).
+    # The counts equal the one-hot reference to rounding (sums of the same
+    # responsibilities in another order).
+    from emimpute._em import _init
+    from emimpute._em._categorical import observed_counts
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(-1, 4, size=(200, 2))
+    resp = rng.dirichlet(np.ones(3), size=200)
+    counts = observed_counts(codes, [4, 4], resp)
+    for j in range(2):
+        one_hot = codes[:, j][:, np.newaxis] == np.arange(4)
+        np.testing.assert_allclose(counts.counts[j], (one_hot.T @ resp).T, atol=1e-12)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=300), "id": [f"r{i}" for i in range(300)]}
+    )
+    frame.loc[::4, "x"] = np.nan
+    calls = []
+    features = _init._kmeans_features
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("one_hot", True))
+        return features(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_init, "_kmeans_features", spy)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the identifier
+            EMImputer().fit(frame)
+    assert calls == [False]
