@@ -850,3 +850,12 @@ def test_weights_a_few_ulps_off_whole_still_count_copies():
     assert not np.array_equal(rescaled, counts)
     assert weights_count_copies(rescaled)
     assert not weights_count_copies(counts + 1e-6)
+
+
+def test_tiny_weights_are_fractions_not_zero_copies():
+    # A positive weight that rounds to 0 (1e-10) counted as a whole number
+    # of copies (0) under the ulp tolerance, and the bootstrap drew one row.
+    from emimpute._em._data import weights_count_copies
+
+    assert not weights_count_copies(np.full(5, 1e-10))
+    assert weights_count_copies(np.array([0.0, 1.0, 3.0]))

@@ -347,3 +347,31 @@ def test_openmp_limits_are_each_threads_own():
     assert max(seen["a inside"]) == max(seen["b inside"]) == 1
     assert seen["a after"] == seen["a before"]
     assert counts() == before
+
+
+def test_thread_limits_are_kept_library_by_library(monkeypatch):
+    # One BLAS built on OpenMP (per-thread counts) beside a pthreads
+    # OpenBLAS (the process's count) made every BLAS limited thread by
+    # thread, and the OpenBLAS stuck at 1 after overlapping calls: each
+    # library is now classed on its own.
+    from types import SimpleNamespace
+
+    from emimpute._em import _threads
+
+    libraries = [
+        SimpleNamespace(filepath="/lib/openblas.so", threading_layer="pthreads"),
+        SimpleNamespace(filepath="/lib/mkl.so", threading_layer="openmp"),
+    ]
+    controller = SimpleNamespace(
+        select=lambda user_api: SimpleNamespace(lib_controllers=libraries)
+    )
+    monkeypatch.setattr(_threads, "_controller", lambda: controller)
+    _threads._libraries.cache_clear()
+    try:
+        assert _threads._libraries("blas") == (("/lib/openblas.so",), ("/lib/mkl.so",))
+        assert _threads._libraries("openmp") == (
+            (),
+            ("/lib/openblas.so", "/lib/mkl.so"),
+        )
+    finally:
+        _threads._libraries.cache_clear()

@@ -26,11 +26,10 @@ def weights_count_copies(weights):
     whoever uses them as counts rounds them.
     """
     whole = np.round(weights)
-    return bool(
-        np.all(
-            np.abs(weights - whole) <= WHOLE_WEIGHT_TOLERANCE * np.maximum(whole, 1.0)
-        )
-    )
+    tolerance = WHOLE_WEIGHT_TOLERANCE * np.maximum(whole, 1.0)
+    near = np.abs(weights - whole) <= tolerance
+    # A positive weight that rounds to 0 (1e-10) is a fraction, not no copy.
+    return bool(np.all(near & ((whole > 0) | (weights == 0))))
 
 
 @dataclass(frozen=True)

@@ -30,46 +30,35 @@ _HELD_LOCK = threading.Lock()
 
 
 @functools.cache
-def _process_wide(user_api):
-    """Whether ``user_api``'s thread count is one for the whole process.
+def _libraries(user_api):
+    """``user_api``'s loaded libraries, by how their thread count is kept:
+    ``(process_wide, per_thread)``, tuples of file paths.
 
     OpenMP's is per thread (``omp_set_num_threads``), and so is that of a
     BLAS built on OpenMP; pthreads OpenBLAS's and MKL's are the process's.
+    Decided library by library: a process can load several BLAS (numpy's
+    and scipy's OpenBLAS, MKL beside them).
     """
-    if user_api != "blas":
-        return False
-    libraries = _controller().select(user_api="blas").lib_controllers
-    return all(getattr(lib, "threading_layer", None) != "openmp" for lib in libraries)
+    libraries = _controller().select(user_api=user_api).lib_controllers
+    per_thread = tuple(
+        lib.filepath
+        for lib in libraries
+        if user_api == "openmp" or getattr(lib, "threading_layer", None) == "openmp"
+    )
+    process_wide = tuple(
+        lib.filepath for lib in libraries if lib.filepath not in per_thread
+    )
+    return process_wide, per_thread
 
 
 @contextlib.contextmanager
-def one_thread(user_api):
-    """A context in which ``user_api`` ('blas' or 'openmp') runs one thread.
-
-    A process-wide limit is shared by the threads that enter it together:
-    the caller's setting comes back when the last of them leaves. A
-    per-thread one (OpenMP) is each thread's own, entered and restored by
-    it.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from emimpute._em._threads import one_thread
-    >>> with one_thread("blas"):
-    ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
-    4.0
-    """
-    if not _process_wide(user_api):
-        with _controller().limit(limits=1, user_api=user_api):
-            yield
-        return
+def _shared_limit(user_api, filepaths):
+    """One thread for ``filepaths`` (process-wide counts), held together."""
     with _HELD_LOCK:
         held = _HELD.get(user_api)
         if held is None:
-            held = _HELD[user_api] = [
-                0,
-                _controller().limit(limits=1, user_api=user_api),
-            ]
+            limiter = _controller().limit(limits=dict.fromkeys(filepaths, 1))
+            held = _HELD[user_api] = [0, limiter]
         held[0] += 1
     try:
         yield
@@ -79,6 +68,34 @@ def one_thread(user_api):
             if held[0] == 0:
                 del _HELD[user_api]
                 held[1].restore_original_limits()
+
+
+@contextlib.contextmanager
+def one_thread(user_api):
+    """A context in which ``user_api`` ('blas' or 'openmp') runs one thread.
+
+    A process-wide limit is shared by the threads that enter it together:
+    the caller's setting comes back when the last of them leaves. A
+    per-thread one (OpenMP, a BLAS built on it) is each thread's own,
+    entered and restored by it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._threads import one_thread
+    >>> with one_thread("blas"):
+    ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
+    4.0
+    """
+    process_wide, per_thread = _libraries(user_api)
+    with contextlib.ExitStack() as stack:
+        if per_thread:
+            stack.enter_context(
+                _controller().limit(limits=dict.fromkeys(per_thread, 1))
+            )
+        if process_wide:
+            stack.enter_context(_shared_limit(user_api, process_wide))
+        yield
 
 
 def blas_thread_count():
