@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import ndtr
 
 from emimpute._em._impute import Completion, complete
 
@@ -104,8 +105,6 @@ def _positive_square_std(mean, std):
     Elementwise; 0 where ``std`` is 0 or where ``m / s`` is so negative
     that ``phi`` underflows (the value is 0 to double precision).
     """
-    from scipy.special import ndtr
-
     m, s = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a = np.where(s > 0, -m / s, -np.inf)

@@ -121,7 +121,7 @@ def held_out_folds(data, fraction, random_state, *, min_cells=MIN_HELD_OUT_CELLS
     Examples
     --------
     >>> import numpy as np
-    >>> from emimpute._em._data import EMData, weights_count_copies
+    >>> from emimpute._em._data import EMData
     >>> from emimpute._em._holdout import held_out_folds
     >>> X = np.arange(40.0).reshape(20, 2)
     >>> folds = held_out_folds(EMData.build(X), 0.25, np.random.RandomState(0))

@@ -260,15 +260,14 @@ def _kmeans_features(data, rows, *, one_hot=True):
     the numeric columns standardised (mean-filled to 0) beside each
     categorical column's one-hot indicators (a missing cell gets the
     column's observed frequencies), so that no feature's units decide the
-    clusters. ``one_hot=False`` (one component: nothing to cluster) makes
-    only the mean-filled numeric columns: the indicators are ``n_rows x
-    L`` floats, ``L`` the categories in all (an identifier column made
-    that quadratic in the rows: 72 MB at 3000 rows).
+    clusters. ``one_hot=False`` (one component: nothing to cluster) leaves
+    the indicators out, the features then the mean-filled numeric columns:
+    they are ``n_rows x L`` floats, ``L`` the categories in all (an
+    identifier column made that quadratic in the rows: 72 MB at 3000 rows).
 
     Returns
     -------
     features : ndarray of shape (n_rows, n_features)
-        None with ``one_hot=False`` and categorical columns.
     numeric : ndarray of shape (n_rows, n_numeric)
         The mean-filled numeric columns, for the Gaussian family's start.
     private : bool
@@ -282,7 +281,7 @@ def _kmeans_features(data, rows, *, one_hot=True):
     if data.n_categorical == 0:
         return filled, filled, filled is not data.numeric
     if not one_hot:
-        return None, filled, False
+        return filled, filled, False
     codes = data.codes if rows is None else data.codes[rows]
     if weights is None:
         centre, spread = filled.mean(axis=0), filled.std(axis=0)
@@ -388,18 +387,15 @@ def initial_params(
     ):
         features = filled = _conditional_mean_filled(data, rows)
     weights = data.row_weights(slice(None) if rows is None else rows)
-    if config.n_components == 1:
-        resp = np.ones((len(filled), 1))  # as initial_responsibilities gives
-    else:
-        resp = initial_responsibilities(
-            features,
-            config.n_components,
-            config.init_params,
-            config.random_state,
-            private=private,
-            init_index=init_index,
-            sample_weight=None if weights is None else weights[:, 0],
-        )
+    resp = initial_responsibilities(
+        features,
+        config.n_components,
+        config.init_params,
+        config.random_state,
+        private=private,
+        init_index=init_index,
+        sample_weight=None if weights is None else weights[:, 0],
+    )
     if weights is not None:
         resp = resp * weights
     families, family_stats = [], []

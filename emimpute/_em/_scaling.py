@@ -144,12 +144,14 @@ def check_range(data, scaling=None):
         limit = np.sqrt(largest / (4 * len(data.numeric)))
         what = "values"
     if reach > min(limit, stored):
-        kind = "float64" if reach > limit else "float32, X's dtype"
-        most = largest if reach > limit else np.finfo(np.float32).max
+        if reach > limit:
+            kind, most, end = "float64", largest, "."
+        else:
+            kind, most = "float32, X's dtype", np.finfo(np.float32).max
+            end = ", or pass X as float64."
         raise ValueError(
             f"The numeric features of X have {what} as large as {reach:.1e}: "
             f"their squares, and so the covariances, overflow {kind} (largest "
             f"{most:.1e}). Rescale X, for example divide it by {reach:.0e}, "
-            "and scale the results back"
-            + ("." if reach > limit else ", or pass X as float64.")
+            f"and scale the results back{end}"
         )
