@@ -472,7 +472,8 @@ def choose_columns(table, columns):
     candidates = [j for j in candidates if j not in skip and j not in table.index]
 
     numeric, categorical, text, mixed = [], [], [], []
-    decimal_comma, decimal_point = [], []
+    # Numbers only under the other decimal mark, by _kind's name for them.
+    other_mark = {"decimal comma": [], "decimal point": []}
     for j in candidates:
         kind = _kind(table, j)
         if j in forced:
@@ -485,10 +486,8 @@ def choose_columns(table, columns):
             text.append(j)
         elif kind == "mixed":
             mixed.append(j)
-        elif kind == "decimal comma":
-            decimal_comma.append(j)
-        elif kind == "decimal point":
-            decimal_point.append(j)
+        elif kind in other_mark:
+            other_mark[kind].append(j)
         else:
             categorical.append(j)
 
@@ -514,23 +513,20 @@ def choose_columns(table, columns):
             f"or name {them} in --categorical to model {them} as categories or "
             f"in {columns.skip_option} to leave {them} out of the model"
         )
-    if decimal_comma:
-        items = listing(decimal_comma)
-        raise TableError(
-            f"{path}: column{_plural(items)} {_listing(items)} "
-            f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
-            "decimal comma; pass --decimal , to read them as numbers, or name "
-            f"{_them(items)} in --categorical to model {_them(items)} as categories"
-        )
-    if decimal_point:
-        items = listing(decimal_point)
-        raise TableError(
-            f"{path}: column{_plural(items)} {_listing(items)} "
-            f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
-            "decimal point, which --decimal , reads as text; leave out --decimal , "
-            "if '.' is the file's decimal mark, else fix the file, or name "
-            f"{_them(items)} in --categorical to model {_them(items)} as categories"
-        )
+    remedies = {
+        "decimal comma": "; pass --decimal , to read them as numbers",
+        "decimal point": ", which --decimal , reads as text; leave out --decimal , "
+        "if '.' is the file's decimal mark, else fix the file",
+    }
+    for mark, positions in other_mark.items():
+        if positions:
+            items = listing(positions)
+            raise TableError(
+                f"{path}: column{_plural(items)} {_listing(items)} "
+                f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
+                f"{mark}{remedies[mark]}, or name {_them(items)} in --categorical "
+                f"to model {_them(items)} as categories"
+            )
     if not numeric and not categorical:
         raise TableError(
             f"{path}: no numeric column and no categorical column to work on"
