@@ -23,6 +23,7 @@ from emimpute._base import (
     output_dtype,
 )
 from emimpute._bounds import FeatureSupport, complete_within
+from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     DaskData,
     is_dask_array,
@@ -226,7 +227,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         hyperparameters computed from the observed entries. It keeps
         covariances well defined where maximum likelihood degenerates
         (fewer rows than features, small components); hyperparameters are
-        stated in the data's units (see :class:`ConjugatePrior`). The
+        stated in the data's units (see :class:`ConjugatePrior`), per-feature
+        ones for every numeric feature (the entries of features skipped as
+        empty at fit are dropped with them) or for the features kept. The
         data-dependent ones are computed on the standardised features the
         model is fit to: for 'diag' and 'spherical', whose default scale is
         the mean of the features' variances, that mean is of variances of
@@ -609,6 +612,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # Positions of the kept features among the numeric and the
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])
+        self._n_numeric_in = len(table.numeric_columns)
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
 
     def _fit_support(self, X, table, weights, lazy):
@@ -653,11 +657,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 units_offset=self._support.mean_log_jacobian(data),
             )
 
-        if self.n_components != "auto":
-            return fit(model_data)
         # Maximum-likelihood mixtures overfit tables of a few hundred rows
         # (see n_components): 'auto' is MAP-EM by default.
         prior = self._fitted_prior()
+        if self.n_components != "auto":
+            return fit(model_data, prior=prior)
         result, table = select_by_held_out_cells(
             model_data,
             AUTO_COMPONENTS,
@@ -819,6 +823,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``n_components``)."""
         if self.n_components == "auto" and self.prior is None:
             return "default"
+        if isinstance(self.prior, ConjugatePrior):
+            # Per-feature hyperparameters of every numeric feature: those of
+            # features skipped as empty go with them (as their bounds do).
+            return self.prior.restricted(self._numeric_kept, self._n_numeric_in)
         return self.prior
 
     def _fitted_config(self):
@@ -882,12 +890,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 scaling=self._scaling,
                 unscaled=model_data,
             )
+            # The seeds' streams only redraw holes drawn out of bounds: none
+            # is made without bounds or transformations (seeding one costs
+            # 0.09 ms, 2% of the call at m = 20, 1e4 x 10).
+            redraws = not self._support.is_identity
             completions = [
                 self._complete_data(
                     data,
                     model_data,
                     params,
-                    np.random.RandomState(seed),
+                    np.random.RandomState(seed) if redraws else None,
                     completion=drawn,
                 )
                 # The chain is endless: the seeds say how many draws (zipped

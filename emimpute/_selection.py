@@ -13,6 +13,7 @@ import copy
 import math
 import time
 import warnings
+from dataclasses import fields
 from numbers import Integral, Real
 
 import numpy as np
@@ -792,9 +793,27 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
 
 
 def _prior_name(prior):
+    """A legend's name of ``prior``: a conjugate prior by the hyperparameters
+    it sets, so that two of a grid have two names."""
     if prior is None or isinstance(prior, str):
         return repr(prior)
-    return "ConjugatePrior(...)"
+    default = ConjugatePrior()
+    settings = []
+    for field in fields(prior):
+        value = getattr(prior, field.name)
+        if value is None or (
+            getattr(default, field.name) is not None
+            and np.array_equal(value, getattr(default, field.name))
+        ):
+            continue
+        value = np.asarray(value)
+        shown = (
+            f"{float(value):g}"
+            if value.ndim == 0
+            else np.array2string(value, threshold=6, precision=3)
+        )
+        settings.append(f"{field.name}={shown}")
+    return f"ConjugatePrior({', '.join(settings)})"
 
 
 def _search(candidates, fit, score, patience):

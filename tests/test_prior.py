@@ -338,12 +338,92 @@ def test_classifier_with_prior():
         (ConjugatePrior(mean=[0.0, 1.0]), r"prior\.mean must be a finite array"),
         (ConjugatePrior(weight_concentration=0.5), r"weight_concentration must be"),
         (ConjugatePrior(dof="many"), r"prior\.dof must be a real number"),
+        (ConjugatePrior(scale="x"), r"prior\.scale must be a number or an array"),
+        (ConjugatePrior(mean=[[1.0, 2.0], [3.0]]), r"prior\.mean must be a number"),
     ],
 )
 def test_invalid_hyperparameters_name_the_parameter(prior, message):
     X = _two_clusters(7)
     with pytest.raises((ValueError, TypeError), match=message):
         EMMixture(prior=prior).fit(X)
+
+
+def test_selector_refuses_an_invalid_hyperparameter_instead_of_skipping_it():
+    # A hyperparameter that is not a number is the user's to fix: raised,
+    # not recorded as a cell the data could not support (the selector chose
+    # the other prior and said nothing).
+    from emimpute import EMMixtureSelector
+
+    selector = EMMixtureSelector(
+        n_components=2, covariance_type="full", prior=[None, ConjugatePrior(scale="x")]
+    )
+    with pytest.raises(ValueError, match=r"prior\.scale must be a number"):
+        selector.fit(_two_clusters(7))
+
+
+def test_imputer_takes_per_feature_hyperparameters_of_every_numeric_feature():
+    # A prior stated for every numeric feature, one of them empty at fit
+    # (skipped, as min_value's entries are): its entries go with it. The fit
+    # is the one of the prior stated for the kept features alone.
+    rng = np.random.RandomState(3)
+    X = _with_holes(_two_clusters(3), rng)
+    with_empty = np.insert(X, 1, np.nan, axis=1)
+    psi = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])
+    kept = [0, 2, 3]
+    full_psi = np.eye(4)
+    full_psi[np.ix_(kept, kept)] = psi
+    stated = {
+        "kept": ConjugatePrior(shrinkage=5.0, mean=[1.0, 0.0, -1.0], scale=psi),
+        "all": ConjugatePrior(
+            shrinkage=5.0, mean=[1.0, 99.0, 0.0, -1.0], scale=full_psi
+        ),
+        "all, vector": ConjugatePrior(
+            shrinkage=5.0, mean=[1.0, 99.0, 0.0, -1.0], scale=[2.0, 7.0, 1.0, 0.5]
+        ),
+    }
+    fits = {}
+    for name, prior in stated.items():
+        for keep in (False, True):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                imputer = EMImputer(
+                    prior=prior, keep_empty_features=keep, random_state=0
+                ).fit(with_empty)
+            fits[name, keep] = imputer.means_
+    # The same arithmetic on the same numbers: equal to the bit.
+    for keep in (False, True):
+        np.testing.assert_array_equal(fits["kept", keep], fits["all", keep])
+    kept_vector = ConjugatePrior(
+        shrinkage=5.0, mean=[1.0, 0.0, -1.0], scale=[2.0, 1.0, 0.5]
+    )
+    vector = EMImputer(prior=kept_vector, random_state=0).fit(X)
+    np.testing.assert_array_equal(fits["all, vector", False], vector.means_)
+    # A shape neither of every numeric feature nor of the kept ones.
+    with pytest.raises(ValueError, match=r"prior\.mean must be a finite array"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            EMImputer(prior=ConjugatePrior(mean=[0.0, 0.0])).fit(with_empty)
+
+
+def test_spherical_imputer_divides_a_number_scale_by_the_mean_variance():
+    # The documented conversion of a number: psi / mean(s_j^2) in the
+    # standardised units, one variance for every feature (it was taken as
+    # the vector [psi, psi, psi], psi / s_j^2 each, then averaged: 800x
+    # larger on these spreads).
+    from emimpute._em._data import EMData
+    from emimpute._em._forms import covariance_form
+    from emimpute._em._scaling import Scaling
+
+    rng = np.random.RandomState(0)
+    spreads = np.array([0.1, 1.0, 10.0])
+    X = rng.normal(size=(200, 3)) * spreads
+    data = EMData.build(X)
+    scaling = Scaling.fit(data)
+    gaussian, _ = ConjugatePrior(scale=2.0).resolve(
+        scaling.apply(data), 1, covariance_form("spherical"), scaling
+    )
+    expected = 2.0 / np.mean(scaling.scale**2)
+    np.testing.assert_allclose(gaussian.scale, np.full(3, expected), rtol=1e-15)
 
 
 def test_invalid_prior_value_is_rejected():

@@ -340,3 +340,27 @@ def test_missing_feature_names_are_warned_about_once():
             warnings.simplefilter("always")
             method(X.to_numpy())
         assert sum("feature names" in str(w.message) for w in caught) == 1
+
+
+def test_selector_plot_names_two_conjugate_priors_apart():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, _ = _blobs(4)
+    selector = EMMixtureSelector(
+        n_components=2,
+        covariance_type="full",
+        prior=[ConjugatePrior(), ConjugatePrior(shrinkage=10.0, mean=[0.0, 1.0])],
+        n_init=1,
+        random_state=0,
+    ).fit(X)
+    fig, ax = plt.subplots()
+    selector.plot(ax=ax)
+    labels = [line.get_label() for line in ax.get_lines()]
+    # Both were "ConjugatePrior(...)": the hyperparameters each sets.
+    assert labels[:2] == [
+        "full, prior=ConjugatePrior()",
+        "full, prior=ConjugatePrior(shrinkage=10, mean=[0. 1.])",
+    ]
+    plt.close(fig)

@@ -33,7 +33,7 @@ expected ones, and the data-dependent hyperparameters
 (:meth:`ConjugatePrior.resolve`) come from the observed entries.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import gammaln, multigammaln
@@ -90,7 +90,12 @@ class ConjugatePrior:
     stated in the units of the data as the user sees them and converted:
     ``mean`` standardised, ``scale`` divided by the product of the
     features' standard deviations (for 'spherical', a number is divided by
-    the mean of the features' variances).
+    the mean of the features' variances). With ``feature_transforms``, the
+    units are those of the transformed features, as for ``means_`` (a
+    'log' feature's ``mean`` is a log; a variance cannot be carried through
+    a nonlinear transformation). Per-feature entries are one per numeric
+    feature of the input, those of features skipped as empty at fit
+    included (they are dropped with the feature), or one per feature kept.
 
     References
     ----------
@@ -147,6 +152,37 @@ class ConjugatePrior:
             )
         )
 
+    def restricted(self, kept, n_features):
+        """This prior on the features ``kept`` of ``n_features``.
+
+        Per-feature ``mean`` and ``scale`` entries given for all
+        ``n_features`` (a vector's entries, a matrix's rows and columns) are
+        taken at ``kept``; numbers, and arrays of any other shape (one per
+        kept feature, or wrong: :meth:`resolve` says so), are unchanged.
+        An imputer skips features empty at fit this way, as it does their
+        ``min_value`` and ``max_value``.
+
+        Examples
+        --------
+        >>> from emimpute import ConjugatePrior
+        >>> prior = ConjugatePrior(mean=[0.0, 5.0, 1.0], scale=2.0)
+        >>> prior.restricted([0, 2], 3)
+        ConjugatePrior(shrinkage=0.01, mean=array([0., 1.]), dof=None, \
+scale=2.0, weight_concentration=1.0)
+        """
+        kept = np.asarray(kept, dtype=np.intp)
+        if len(kept) == n_features:
+            return self
+        changes = {}
+        for name in ("mean", "scale"):
+            value = getattr(self, name)
+            shape = np.shape(value) if value is not None else None
+            if shape == (n_features,):
+                changes[name] = np.asarray(value)[kept]
+            elif name == "scale" and shape == (n_features, n_features):
+                changes[name] = np.asarray(value)[np.ix_(kept, kept)]
+        return replace(self, **changes) if changes else self
+
     def resolve(self, data, n_components, form, scaling=None):
         """The hyperparameters for a fit: defaults filled in, all validated.
 
@@ -202,7 +238,7 @@ class ConjugatePrior:
         n_features = data.n_numeric
         if self.mean is None:
             return observed_moments(data)[0]
-        mean = np.asarray(self.mean, dtype=float)
+        mean = _real_array(self.mean, "mean")
         if mean.shape != (n_features,) or not np.all(np.isfinite(mean)):
             raise InvalidParameterError(
                 f"prior.mean must be a finite array of shape ({n_features},) "
@@ -220,10 +256,11 @@ class ConjugatePrior:
             if form.dense:
                 return factor * covariance
             return factor * np.full(n_features, np.trace(covariance) / n_features)
-        scale = np.asarray(self.scale, dtype=float)
+        scale = _real_array(self.scale, "scale")
         if not np.all(np.isfinite(scale)):
             raise InvalidParameterError("prior.scale must be finite.")
-        if scale.ndim == 0:
+        number = scale.ndim == 0
+        if number:
             scale = np.full(n_features, float(scale))
         if scale.shape == (n_features,):
             if np.any(scale <= 0.0):
@@ -249,7 +286,7 @@ class ConjugatePrior:
             return matrix
         variances = np.diagonal(matrix).copy()
         if getattr(form, "spherical", False):
-            if scale.ndim == 0 and scaling is not None:
+            if number and scaling is not None:
                 # A number in the data's units: one variance for every
                 # feature, relative to the features' mean variance.
                 return np.full(n_features, float(self.scale)) / np.mean(
@@ -263,10 +300,26 @@ def _real(value, name):
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"prior.{name} must be a real number, got {value!r}.") from None
+        # InvalidParameterError (a TypeError and a ValueError): the user's
+        # setting to fix, which a selector's grid re-raises instead of
+        # recording the cell as a fit the data could not support.
+        raise InvalidParameterError(
+            f"prior.{name} must be a real number, got {value!r}."
+        ) from None
     if not np.isfinite(value):
         raise InvalidParameterError(f"prior.{name} must be finite, got {value!r}.")
     return value
+
+
+def _real_array(value, name):
+    """``prior.<name>`` as a float array; an InvalidParameterError naming it."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"prior.{name} must be a number or an array of real numbers of "
+            f"one shape, got {value!r}."
+        ) from None
 
 
 # Rows per block of observed_moments' passes over the data.
