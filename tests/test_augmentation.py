@@ -222,7 +222,10 @@ def test_summed_step_draws_the_moments_of_the_row_by_row_step(degenerate):
     data, params = _fitted(X, sample_weight=weights)
     augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
     _check_run_factors(augmentation)
-    stream = np.random.RandomState(0)
+    # The summed steps from a numpy Generator, as a chain takes them
+    # (_uncertainty._holes_stream); the row-by-row ones from complete()'s
+    # RandomState.
+    streams = {False: np.random.default_rng(0), True: np.random.RandomState(0)}
     table = np.array(data.numeric, dtype=float, order="C")
     n_steps = 10_000
 
@@ -230,7 +233,7 @@ def test_summed_step_draws_the_moments_of_the_row_by_row_step(degenerate):
         out = np.empty((n_steps, 5 + 25))
         for i in range(n_steps):
             _, means, scatter = augmentation.step(
-                params, stream, table if with_table else None
+                params, streams[with_table], table if with_table else None
             )
             out[i, :5], out[i, 5:] = means[0], scatter[0].ravel()
         return out
@@ -239,6 +242,30 @@ def test_summed_step_draws_the_moments_of_the_row_by_row_step(degenerate):
     error = np.sqrt((summed.var(axis=0) + rows.var(axis=0)) / n_steps)
     assert np.all(np.abs(summed.mean(axis=0) - rows.mean(axis=0)) < 5 * error)
     np.testing.assert_allclose(summed.var(axis=0), rows.var(axis=0), rtol=0.1)
+
+
+def test_a_chain_draws_its_holes_from_its_own_generator(monkeypatch):
+    # Reproducible from the chain's stream, which gives the generator one
+    # number; a row-by-row chain (complete()'s numbers) takes none.
+    X = _data()
+    data, params = _fitted(X)
+    summed = OneGaussianAugmentation(data, params.gaussian.means[0])
+    stream = np.random.RandomState(4)
+    holes = _uncertainty._holes_stream(summed, stream)
+    expected = np.random.RandomState(4).randint(np.iinfo(np.int64).max, dtype=np.int64)
+    np.testing.assert_array_equal(
+        holes.standard_normal(5), np.random.default_rng(expected).standard_normal(5)
+    )
+    row_by_row = OneGaussianAugmentation(data, params.gaussian.means[0], sum_runs=False)
+    assert _uncertainty._holes_stream(row_by_row, stream) is stream
+    assert _uncertainty._holes_stream(None, stream) is stream
+    first, second = (
+        _uncertainty.posterior_params(
+            data, params, Prior(), np.random.RandomState(2), n_steps=3
+        )
+        for _ in range(2)
+    )
+    np.testing.assert_array_equal(first.gaussian.means, second.gaussian.means)
 
 
 def test_ill_conditioned_covariance_takes_no_number_from_the_stream():

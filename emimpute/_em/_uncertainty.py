@@ -298,10 +298,11 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     """
     data = _drawn_rows_as_copies(data, params)
     augmentation = _augmentation(data, params)
+    holes = _holes_stream(augmentation, random_state)
     try:
         for _ in range(n_steps):
             params, _ = _augmentation_step(
-                data, params, prior, random_state, augmentation
+                data, params, prior, random_state, augmentation, holes=holes
             )
     finally:
         data.release_blocks()
@@ -390,16 +391,23 @@ def posterior_chain(
     """
     output = _Output(data, scaling, unscaled)
     augmentation = _augmentation(data, params)
+    holes = _holes_stream(augmentation, random_state)
     steps = burn_in
     try:
         while True:
             for _ in range(steps):
                 params, _ = _augmentation_step(
-                    data, params, prior, random_state, augmentation
+                    data, params, prior, random_state, augmentation, holes=holes
                 )
             drawn = params
             params, completion = _augmentation_step(
-                data, params, prior, random_state, augmentation, record=output
+                data,
+                params,
+                prior,
+                random_state,
+                augmentation,
+                record=output,
+                holes=holes,
             )
             yield drawn, completion
             steps = thin - 1
@@ -414,21 +422,46 @@ def _augmentation(data, params):
     return OneGaussianAugmentation(data, params.gaussian.means[0])
 
 
-def _augmentation_step(data, params, prior, random_state, augmentation, record=None):
+def _holes_stream(augmentation, random_state):
+    """Where a chain's compiled I-steps take their standard normals.
+
+    A chain whose steps sum runs of a pattern in distribution (``sum_runs``)
+    draws other numbers than ``complete`` would in any case: it takes its
+    I-steps' normals (and Bartlett chi-squares) from a numpy ``Generator``
+    seeded once from ``random_state``, whose ziggurat normals cost half of
+    ``RandomState``'s (0.09 against 0.17 ms for a summed step's 9,500 at
+    1e4 x 10 with 20% missing: a fifth of the step). Its recorded I-steps
+    too: they then draw ``complete``'s distribution, not its numbers. A
+    chain that draws row by row (``sum_runs=False``), or that has no
+    compiled steps, takes ``complete``'s numbers from ``random_state``.
+    """
+    if augmentation is None or not augmentation.sum_runs:
+        return random_state
+    seed = random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)
+    return np.random.default_rng(seed)
+
+
+def _augmentation_step(
+    data, params, prior, random_state, augmentation, record=None, holes=None
+):
     """An I-step and a P-step: the next parameters, and the completion if asked.
 
     By ``augmentation``'s compiled pass when given (and when it can draw
-    under ``params``), else by ``complete`` and :func:`draw_params`: the same
-    numbers from the stream, in the same order, either way, for a step that
-    records its completion or an augmentation made with ``sum_runs=False``
-    (else its runs are summed: the same distribution, see
-    ``_augmentation``). ``record``, an :class:`_Output`, asks for the
-    completion, in its units.
+    under ``params``), its normals from ``holes`` (``random_state`` when
+    None, see :func:`_holes_stream`), else by ``complete`` and
+    :func:`draw_params`: the same numbers from the stream, in the same
+    order, either way, for a step that records its completion or an
+    augmentation made with ``sum_runs=False``, when ``holes`` is
+    ``random_state`` (else its runs are summed: the same distribution, see
+    ``_augmentation``). The P-step draws from ``random_state``. ``record``,
+    an :class:`_Output`, asks for the completion, in its units.
     """
     if augmentation is not None:
         table = None if record is None else record.table()
         units = None if record is None else record.units
-        moments = augmentation.step(params, random_state, table, units)
+        moments = augmentation.step(
+            params, random_state if holes is None else holes, table, units
+        )
         if moments is not None:
             completion = None
             if record is not None:
