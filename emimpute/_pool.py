@@ -18,14 +18,19 @@ when the complete-data degrees of freedom ``nu_com`` are given (Barnard and
 Rubin 1999): ``df_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda)`` and
 ``df = 1 / (1 / df_old + 1 / df_obs)``, both with ``lambda`` at least
 ``1e-4`` (as mice: imputations that agree to the last digits then give a
-finite ``df``; ``lambda`` itself is reported unfloored). The fraction of
-missing information
+finite ``df``; ``lambda`` itself is reported unfloored). A term with no
+within-imputation variance (``ubar = 0``: no variances given, or zero ones)
+has all its variance between imputations, and ``df = m - 1``, Rubin's
+``(m - 1) / lambda^2`` at ``lambda = 1``, whatever ``nu_com`` (``df_obs``
+would be 0). Terms are matched by name across imputations when the
+estimates carry names. The fraction of missing information
 is ``fmi = (riv + 2 / (df + 3)) / (1 + riv)``, and intervals are
 ``Qbar +- t_{df, 1 - alpha/2} sqrt(t)``; the names and the layout of the
 tables follow R's mice (``pool``, ``summary``) so that results compare
 line by line.
 """
 
+import itertools
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -33,6 +38,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC, NuSVC
 from sklearn.utils import check_random_state
 
 # The least lambda the degrees of freedom take (mice's barnard.rubin).
@@ -87,13 +93,15 @@ class PoolTable:
         return pd.DataFrame(self.rows, columns=self.columns)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PooledResult:
     """Estimates pooled over imputations by Rubin's rules.
 
     Per-term attributes are arrays of shape ``(n_terms,)`` (floats for a
     scalar estimate); variance attributes are ``(n_terms, n_terms)``
-    matrices (floats for a scalar estimate).
+    matrices (floats for a scalar estimate). Immutable; ``==`` and ``hash``
+    go by identity (two results are equal only if they are the same object;
+    compare their attributes with :func:`numpy.allclose` instead).
 
     Attributes
     ----------
@@ -120,7 +128,8 @@ class PooledResult:
     df : ndarray
         Degrees of freedom (Barnard-Rubin when ``n_samples`` was given),
         with ``lambda_`` taken as at least 1e-4, as mice does: finite even
-        when the imputations agree exactly.
+        when the imputations agree exactly. ``m - 1`` for a term whose
+        within-imputation variance is 0 (see :func:`pool`).
     n_samples : float
         The complete-data degrees of freedom (``inf`` if not given).
     statistic : ndarray
@@ -283,6 +292,160 @@ def _as_variances(variances, m, n_terms, scalar):
     return values
 
 
+def _pandas_labels(values):
+    """The labels of a pandas Series (its index), as strings; None for other
+    input (arrays, lists, polars: their values go by position)."""
+    if hasattr(values, "to_numpy") and hasattr(values, "index"):
+        return [str(label) for label in values.index]
+    return None
+
+
+def _listed(names, limit=8):
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+TERMS_DIFFER_REMEDY = (
+    "Terms are pooled by name, and a completed table gives other terms when a "
+    "category or a class is absent from it (a rare level or class imputed "
+    "differently in each table), or when an encoder or a feature selector "
+    "makes other columns from it. Fix the categories so that every table "
+    "gives the same terms (OneHotEncoder(categories=...) or a pandas "
+    "Categorical with fixed categories, with handle_unknown='ignore' for "
+    "levels a table lacks; select features once, not in each table), or "
+    "pool only the terms every imputation shares yourself with pool()."
+)
+
+
+# How fit_and_pool's messages name an imputation's terms.
+FIT_ON = "the fit on imputations[{}]"
+
+
+def _term_order(first, names, index, source):
+    """Where each of ``first``'s terms (imputation 0's names) is among
+    ``names`` (imputation ``index``'s): the permutation that puts imputation
+    ``index``'s terms in ``first``'s order, or None when they are in it
+    already (or either has no names: then terms go by position).
+
+    ``source`` names an imputation's terms in messages, ``{}`` its index:
+    ``"estimates[{}]"``, ``"the fit on imputations[{}]"``.
+
+    Raises
+    ------
+    ValueError
+        If the two have different sets of names (naming the missing and the
+        extra terms, why, and what to do), or repeat a name while their
+        orders differ (then no order by name exists).
+    """
+    if first is None or names is None or names == first:
+        return None
+    present, wanted = set(names), set(first)
+    missing = [n for n in first if n not in present]
+    extra = [n for n in names if n not in wanted]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"lacks {_listed(missing)}")
+        if extra:
+            parts.append(f"has {_listed(extra)} besides")
+        raise ValueError(
+            f"The terms differ between imputations: {source.format(index)} "
+            f"{' and '.join(parts)}, compared with {source.format(0)}. "
+            f"{TERMS_DIFFER_REMEDY}"
+        )
+    if len(present) < len(names) or len(wanted) < len(first):
+        raise ValueError(
+            f"The terms of {source.format(index)} are those of "
+            f"{source.format(0)} in another order, and a name repeats, so they "
+            "cannot be matched by name; give every term its own name."
+        )
+    position = {name: j for j, name in enumerate(names)}
+    return np.array([position[name] for name in first])
+
+
+def _reorder(values, order):
+    """An estimate, a variance vector or a covariance matrix with its terms
+    taken in ``order`` (unchanged when ``order`` is None, or when its shape
+    does not fit: the shape checks of :func:`pool` then say so)."""
+    if order is None:
+        return values
+    values = np.asarray(values)
+    n = len(order)
+    if values.shape == (n,):
+        return values[order]
+    if values.shape == (n, n):
+        return values[np.ix_(order, order)]
+    return values
+
+
+def _by_labels(variance, first, index, source):
+    """A variance given as a pandas DataFrame (a covariance matrix, as
+    statsmodels' ``cov_params()``) or Series (variances), its rows and
+    columns taken by their labels in the order of the terms ``first``;
+    None for other input."""
+    if hasattr(variance, "columns") and hasattr(variance, "index"):
+        axes = [variance.index, variance.columns]
+    elif _pandas_labels(variance) is not None:
+        axes = [variance.index]
+    else:
+        return None
+    positions = []
+    for axis in axes:
+        labels = [str(label) for label in axis]
+        if sorted(labels) != sorted(first) or len(set(labels)) < len(labels):
+            raise ValueError(
+                f"The variances of {source.format(index)} are labelled "
+                f"{_listed(labels)}, not by the terms of its estimate "
+                f"({_listed(first)}); label them as the estimate, or pass "
+                "arrays in the estimate's order."
+            )
+        position = {label: j for j, label in enumerate(labels)}
+        positions.append([position[name] for name in first])
+    return variance.to_numpy(dtype=float)[np.ix_(*positions)]
+
+
+def _align_terms(estimates, variances, term_names, source):
+    """Every imputation's estimate and variance with its terms in the first
+    imputation's order, matched by name.
+
+    ``term_names`` holds each imputation's names (None where it has none:
+    then its terms go by position). A variance that is a pandas DataFrame
+    or Series is taken by its labels; any other goes with its estimate's
+    order. Returns the estimates, the variances and the first imputation's
+    names (None without them).
+
+    Raises
+    ------
+    ValueError
+        See :func:`_term_order`.
+    """
+    first = term_names[0] if len(term_names) else None
+    if first is None:
+        return estimates, variances, None
+    orders = [
+        _term_order(first, names, index, source)
+        for index, names in enumerate(term_names)
+    ]
+    estimates = [
+        _reorder(np.asarray(e), order)
+        for e, order in zip(estimates, orders, strict=True)
+    ]
+    if variances is not None and not isinstance(variances, list | tuple):
+        # One array for every imputation (a DataFrame's too): its rows by
+        # imputation, each in the order of that imputation's estimate.
+        variances = np.asarray(variances)
+    per_imputation = variances is not None and (
+        isinstance(variances, list | tuple) or variances.ndim > 0
+    )
+    if per_imputation and len(variances) == len(orders):
+        aligned = []
+        for index, (variance, order) in enumerate(zip(variances, orders, strict=True)):
+            labelled = _by_labels(variance, first, index, source)
+            aligned.append(_reorder(variance, order) if labelled is None else labelled)
+        variances = aligned
+    return estimates, variances, first
+
+
 def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     """Pool estimates from multiply imputed data by Rubin's rules.
 
@@ -290,14 +453,20 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     ----------
     estimates : array-like of shape (m,) or (m, n_terms)
         The estimate from each of the ``m`` completed tables: a scalar each,
-        or a vector each (a pandas DataFrame's columns name the terms).
+        or a vector each (a pandas DataFrame's columns name the terms). A
+        list of pandas Series (statsmodels' ``params``) is matched by name:
+        every imputation's terms are taken in the first one's order by
+        their index (an imputation with other terms is refused).
 
     variances : array-like of shape (m,), (m, n_terms) or (m, n_terms, n_terms), \
             default=None
         The complete-data variance of each estimate (squared standard
-        errors), or its covariance matrix. Without them only the
-        between-imputation variance is known: the total variance is then
-        ``(1 + 1/m) B``, with ``m - 1`` degrees of freedom.
+        errors), or its covariance matrix. With estimates matched by name,
+        a pandas DataFrame (statsmodels' ``cov_params()``) is taken by its
+        index and columns, a pandas Series by its index, and any other
+        variance in the order of its own imputation's estimate. Without
+        them only the between-imputation variance is known: the total
+        variance is then ``(1 + 1/m) B``, with ``m - 1`` degrees of freedom.
 
     n_samples : float, default=None
         The complete-data degrees of freedom ``nu_com`` (mice's ``dfcom``),
@@ -309,7 +478,8 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         The intervals have coverage ``1 - alpha``.
 
     names : list of str, default=None
-        The terms' names; by default the estimates' column names, or
+        The terms' names, in the order of the (first imputation's) terms;
+        by default the estimates' column names, the first Series' index, or
         ``x0, x1, ...`` (``x`` for a scalar).
 
     Returns
@@ -321,12 +491,29 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     ------
     ValueError
         Fewer than two estimates, estimates of different shapes, variances
-        of the wrong shape, negative or non-finite, or ``n_samples <= 0``.
+        of the wrong shape, negative or non-finite, or ``n_samples <= 0``;
+        estimates matched by name whose sets of names differ (the message
+        names the first imputation that differs, its missing and extra
+        terms, and the usual causes: a category or class absent from one
+        completed table, an encoder or a feature selector making other
+        columns).
 
     See Also
     --------
     multiple_impute : The imputations.
     fit_and_pool : Fit an estimator on every imputation and pool.
+
+    Notes
+    -----
+    A term whose within-imputation variance ``ubar`` is 0 (no variances
+    given, or zero ones) has all its variance between imputations
+    (``lambda = 1``): the Barnard-Rubin observed-data part ``df_obs`` is 0
+    there and means nothing, so ``df`` is Rubin's large-sample
+    ``(m - 1) / lambda^2 = m - 1`` whether ``n_samples`` is given or not.
+    When the estimates agree as well, the total variance is 0: ``std_error``
+    is 0, ``statistic`` is infinite (``nan`` for an estimate of 0), the
+    p-value 0 (``nan``), the interval the estimate itself, ``riv`` and
+    ``lambda_`` 0, and ``df`` still ``m - 1``.
 
     References
     ----------
@@ -353,15 +540,14 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     """
     if names is None and hasattr(estimates, "columns"):
         names = [str(c) for c in estimates.columns]
-    elif (
-        names is None
-        and isinstance(estimates, list | tuple)
-        and len(estimates)
-        and hasattr(estimates[0], "to_numpy")
-        and hasattr(estimates[0], "index")
-    ):
-        # A list of pandas Series (statsmodels' params): their index.
-        names = [str(n) for n in estimates[0].index]
+    elif isinstance(estimates, list | tuple):
+        # A list of pandas Series (statsmodels' params): their terms are
+        # matched by their index.
+        term_names = [_pandas_labels(e) for e in estimates]
+        estimates, variances, first = _align_terms(
+            estimates, variances, term_names, "estimates[{}]"
+        )
+        names = first if names is None else names
     if hasattr(estimates, "to_numpy"):
         estimates = estimates.to_numpy()
     estimates = list(estimates) if not isinstance(estimates, np.ndarray) else estimates
@@ -407,11 +593,17 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         # digits give a finite df, the one mice prints.
         floored = np.maximum(lambda_, LAMBDA_FLOOR)
         df_old = (m - 1) / floored**2
-        if variances is None or not np.isfinite(n_samples):
+        if not np.isfinite(n_samples):
             df = df_old
         else:
             df_obs = (n_samples + 1) / (n_samples + 3) * n_samples * (1 - floored)
             df = 1.0 / (1.0 / df_old + 1.0 / df_obs)
+        # A term without within-imputation variance (no variances given, or
+        # zero ones) has all its variance between imputations: the
+        # observed-data part df_obs (0 at lambda = 1) means nothing, and df
+        # is the large-sample (m - 1) / lambda^2 = m - 1; also when the
+        # estimates agree as well (lambda then 0 / 0).
+        df = np.where(ubar > 0.0, df, m - 1.0)
         fmi = np.where(np.isinf(riv), 1.0, (riv + 2.0 / (df + 3.0)) / (1.0 + riv))
         std_error = np.sqrt(t)
         statistic = estimate / std_error
@@ -533,7 +725,9 @@ def _coefficient_names(fitted, X, n_terms, n_intercept):
 
     ``intercept`` and the features' names (:func:`_feature_names`); a
     multiclass (or multi-output) model has a row of coefficients per class,
-    named ``class:term`` by ``classes_`` (else by row number).
+    named ``class:term`` by ``classes_`` (else by row number); libsvm's
+    one-vs-one classifiers (SVC, NuSVC) a row per class pair, named
+    ``a_vs_b:term`` in scikit-learn's order of the pairs.
     """
     features = _feature_names(fitted, X)
     step = _linear_step(fitted)
@@ -543,8 +737,15 @@ def _coefficient_names(fitted, X, n_terms, n_intercept):
         names = ["intercept"] * n_intercept + features
     else:
         classes = getattr(step, "classes_", None)
-        labels = classes if classes is not None and len(classes) == n_rows else None
-        labels = range(n_rows) if labels is None else labels
+        if isinstance(step, SVC | NuSVC):
+            # libsvm's one-vs-one rows, one per class pair in scikit-learn's
+            # order (classes_[0] vs [1], [0] vs [2], ..., [1] vs [2], ...),
+            # whatever their count.
+            labels = [f"{a}_vs_{b}" for a, b in itertools.combinations(classes, 2)]
+        elif classes is not None and len(classes) == n_rows:
+            labels = classes
+        else:
+            labels = range(n_rows)
         intercepts = [f"{c}:intercept" for c in labels][:n_intercept]
         names = intercepts + [f"{c}:{f}" for c in labels for f in features]
     if len(names) != n_terms:
@@ -555,6 +756,59 @@ def _coefficient_names(fitted, X, n_terms, n_intercept):
             "the estimates yourself with pool()."
         )
     return names
+
+
+def _terms_per_output(fitted, n_terms):
+    """The terms a complete-data residual df subtracts from the rows: those
+    of one output for a multi-output regressor (``coef_`` has a row per
+    output, each output its own regression: statsmodels' ``df_resid`` of
+    each, and R's ``df.residual`` of ``lm`` with a matrix response); all
+    ``n_terms`` for others, a classifier's every class (or class pair)."""
+    step = _linear_step(fitted)
+    coef = step.coef_
+    if np.ndim(coef) == 2 and getattr(step, "classes_", None) is None:
+        return n_terms // np.shape(coef)[0]
+    return n_terms
+
+
+def _results_names(results):
+    """The names of a results object's ``params``: its pandas index, else
+    its model's ``exog_names`` (statsmodels' names of a fit on arrays,
+    ``const, x1, x2...``); None if neither names every term."""
+    params = results.params
+    if np.ndim(params) != 1:
+        return None
+    names = _pandas_labels(params)
+    if names is None:
+        names = getattr(getattr(results, "model", None), "exog_names", None)
+    if names is None or len(names) != len(params):
+        return None
+    return [str(name) for name in names]
+
+
+def _residual_df(results, index):
+    """``results.df_resid`` as the default ``n_samples``.
+
+    Raises
+    ------
+    ValueError
+        If it is not positive (a saturated fit), naming the model's
+        ``df_resid``, why, and what to do.
+    """
+    df_resid = float(results.df_resid)
+    if not df_resid > 0.0:
+        raise ValueError(
+            f"model(imputations[{index}]) has df_resid {df_resid:g}, the "
+            "default n_samples: the model has as many parameters as the table "
+            "has rows, so its residual variance, and with it the complete-data "
+            "covariance cov_params(), is undefined (and so are the "
+            "complete-data degrees of freedom). Fit a model with fewer "
+            "parameters than rows (fewer terms, or rare categories merged); "
+            "if its covariance needs no residual variance (a GLM with a fixed "
+            "scale, as a Poisson or binomial one), pass n_samples yourself "
+            "(float('inf') for the large-sample degrees of freedom)."
+        )
+    return df_resid
 
 
 BOOTSTRAP_ALTERNATIVES = (
@@ -626,7 +880,9 @@ def fit_and_pool(
 ):
     """Fit a model on every completed table and pool its estimates.
 
-    R's ``pool(with(imp, lm(...)))`` in one call.
+    R's ``pool(with(imp, lm(...)))`` in one call. As mice, terms are matched
+    by name: each table's fit is taken in the order of the first table's
+    terms, and a fit with other terms is refused.
 
     Parameters
     ----------
@@ -642,9 +898,12 @@ def fit_and_pool(
           once the first table is fit.
         - A callable ``table -> results``, results with ``params`` and
           ``cov_params()`` (a statsmodels results object, for instance
-          ``lambda d: smf.ols("y ~ x1 + x2", data=d).fit()``); its
-          ``df_resid``, when present, is the default ``n_samples``.
-          statsmodels is not needed by this function.
+          ``lambda d: smf.ols("y ~ x1 + x2", data=d).fit()``). The terms
+          are named by the index of ``params``, else by
+          ``results.model.exog_names`` (statsmodels' names for a fit on
+          arrays: ``const, x1, x2, ...``), else ``x0, x1, ...`` by
+          position. Its ``df_resid``, when present, is the default
+          ``n_samples``. statsmodels is not needed by this function.
 
     imputations : list of array-like or DataFrame
         The completed tables (:func:`multiple_impute`).
@@ -661,27 +920,37 @@ def fit_and_pool(
     variance : 'bootstrap' or callable, default='bootstrap'
         The terms are ``intercept`` and the features' names, as
         ``class:term`` for each class of a multiclass model (by
-        ``classes_``). The complete-data covariance of an estimator's terms
-        in each table:
+        ``classes_``), ``a_vs_b:term`` for each class pair of a one-vs-one
+        :class:`~sklearn.svm.SVC` or :class:`~sklearn.svm.NuSVC` (its
+        ``coef_`` rows, in scikit-learn's order ``classes_[0]`` vs ``[1]``,
+        ``[0]`` vs ``[2]``, ..., ``[1]`` vs ``[2]``, ...; positive values
+        favour the first class of the pair), and ``0:term``, ``1:term``, ...
+        for each output of a multi-output regressor. The complete-data
+        covariance of an estimator's terms in each table:
         the covariance of the terms over ``n_bootstrap`` refits on row
         bootstraps of the table, or ``variance(fitted_estimator, X, y)``
-        returning their covariance matrix (or variances) in the order of the
-        terms. Ignored for a callable ``model``. The bootstrap needs every
-        refit to have the same terms: a resample without one of the
-        classes (or a category an encoder expands) raises a ``ValueError``;
-        with a rare class, give ``variance`` a callable.
+        returning their covariance matrix (or variances) in the order of
+        that table's terms. Ignored for a callable ``model``. The bootstrap
+        needs every refit to have the same terms: a resample without one of
+        the classes (or a category an encoder expands) raises a
+        ``ValueError``; with a rare class, give ``variance`` a callable.
 
     n_bootstrap : int, default=200
         Bootstrap refits per table.
 
     n_samples : float, default=None
         The complete-data degrees of freedom (see :func:`pool`). By default
-        a callable's results' ``df_resid``; for an estimator, the rows of a
-        table less its number of terms (``intercept_`` and ``coef_``), the
-        residual degrees of freedom of a linear model, as R's ``pool`` takes
-        them from ``df.residual`` (mice assumes a large sample, with a
-        warning, only when the model has none). The terms of every class
-        of a multiclass model count; with no more rows than terms, a large
+        a callable's results' ``df_resid`` (a saturated fit, ``df_resid``
+        0, is refused); for an estimator, the rows of a table less its
+        number of terms (``intercept_`` and ``coef_``), the residual degrees
+        of freedom of a linear model, as R's ``pool`` takes them from
+        ``df.residual`` (mice assumes a large sample, with a warning, only
+        when the model has none). A multi-output regressor's outputs are
+        separate regressions: only one output's terms count (statsmodels'
+        ``df_resid`` of each, R's ``df.residual`` of ``lm`` with a matrix
+        response). The terms of every class of a multiclass classifier
+        count (every row of ``coef_``: one per class, or per class pair of
+        a one-vs-one SVC). With no more rows than those terms, a large
         sample is assumed (``inf``).
 
     alpha : float, default=0.05
@@ -699,8 +968,13 @@ def fit_and_pool(
         If ``model`` is neither a callable nor an estimator with ``coef_``
         after fit (or a pipeline whose final step has it).
     ValueError
-        If a bootstrap refit has other terms than the fit on the whole
-        table (a class, or a category, missing from the resample).
+        If a table's fit has other terms than the first table's (a category
+        or a class absent from one completed table, an encoder or a feature
+        selector making other columns: the message names the table, its
+        missing and extra terms, and what to do); if a bootstrap refit has
+        other terms than the fit on the whole table (a class, or a category,
+        missing from the resample); if a callable's results have
+        ``df_resid`` 0 and ``n_samples`` is not given.
 
     Examples
     --------
@@ -726,28 +1000,34 @@ def fit_and_pool(
             f"{len(imputations)}."
         )
     estimates, covariances = [], []
-    names = None
     if not hasattr(model, "fit"):
         if not callable(model):
             raise TypeError(
                 "model must be a scikit-learn estimator or a callable returning "
                 f"results with params and cov_params(); got {type(model).__name__}."
             )
-        for table in imputations:
+        term_names = []
+        for index, table in enumerate(imputations):
             results = model(table)
             if not (hasattr(results, "params") and hasattr(results, "cov_params")):
                 raise TypeError(
                     "model(table) must return results with params and "
                     f"cov_params() (statsmodels'); got {type(results).__name__}."
                 )
-            estimates.append(np.asarray(results.params, dtype=float))
-            covariances.append(np.asarray(results.cov_params(), dtype=float))
-            if names is None and hasattr(results.params, "index"):
-                names = [str(n) for n in results.params.index]
             if n_samples is None and hasattr(results, "df_resid"):
-                n_samples = float(results.df_resid)
+                n_samples = _residual_df(results, index)
+            estimates.append(results.params)
+            covariances.append(results.cov_params())
+            term_names.append(_results_names(results))
+        estimates, covariances, names = _align_terms(
+            estimates, covariances, term_names, FIT_ON
+        )
         return pool(
-            estimates, covariances, n_samples=n_samples, alpha=alpha, names=names
+            [np.asarray(e, dtype=float) for e in estimates],
+            [np.asarray(c, dtype=float) for c in covariances],
+            n_samples=n_samples,
+            alpha=alpha,
+            names=names,
         )
     if (y is None) == (target is None):
         raise ValueError(
@@ -769,6 +1049,7 @@ def fit_and_pool(
         )
     rng = check_random_state(random_state)
     n_rows = None
+    term_names = []
     for index, table in enumerate(imputations):
         if target is None:
             X, target_values = table, np.asarray(y)
@@ -780,8 +1061,10 @@ def fit_and_pool(
         terms, n_intercept = _coefficients(fitted)
         n_rows = len(target_values)
         estimates.append(terms)
-        if names is None:
-            names = _coefficient_names(fitted, X, len(terms), n_intercept)
+        term_names.append(_coefficient_names(fitted, X, len(terms), n_intercept))
+        # Other terms than the first table's are refused before this table's
+        # bootstrap (_align_terms below would, after every table's).
+        _term_order(term_names[0], term_names[-1], index, FIT_ON)
         if callable(variance):
             covariances.append(np.asarray(variance(fitted, X, target_values)))
         else:
@@ -790,9 +1073,13 @@ def fit_and_pool(
                     model, fitted, len(terms), X, target_values, n_bootstrap, rng, index
                 )
             )
-    if n_samples is None and n_rows > len(estimates[0]):
+    estimates, covariances, names = _align_terms(
+        estimates, covariances, term_names, FIT_ON
+    )
+    n_fitted = _terms_per_output(fitted, len(names))
+    if n_samples is None and n_rows > n_fitted:
         # The residual degrees of freedom of the complete-data fit.
-        n_samples = float(n_rows - len(estimates[0]))
+        n_samples = float(n_rows - n_fitted)
     return pool(estimates, covariances, n_samples=n_samples, alpha=alpha, names=names)
 
 

@@ -1,8 +1,12 @@
 """Rubin's rules (pool) and fit_and_pool, against hand-checked formulas."""
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import (
@@ -422,3 +426,345 @@ def test_fit_and_pool_estimator_default_df_is_the_residual_df():
         n_samples=n_rows - 3,
     )
     np.testing.assert_array_equal(result.df, explicit.df)
+
+
+# Terms pooled by name (as mice groups by term), not by position.
+
+
+def test_pool_matches_series_terms_by_name():
+    pd = pytest.importorskip("pandas")
+    # Imputation 1 gives its terms in the other order; positions pooled a
+    # with b (estimate 5.75 for both).
+    estimates = [
+        pd.Series({"a": 1.0, "b": 10.0}),
+        pd.Series({"b": 10.5, "a": 1.5}),
+    ]
+    # Covariances labelled as their estimates: imputation 1's var(b) 0.4,
+    # var(a) 0.2, cov 0.03.
+    covariances = [
+        pd.DataFrame([[0.1, 0.02], [0.02, 0.3]], index=["a", "b"], columns=["a", "b"]),
+        pd.DataFrame([[0.4, 0.03], [0.03, 0.2]], index=["b", "a"], columns=["b", "a"]),
+    ]
+    result = pool(estimates, covariances, n_samples=30)
+    assert result.names == ["a", "b"]
+    # By hand, in the order a, b: Qbar (1.25, 10.25); deviations (-0.25,
+    # -0.25) and (0.25, 0.25) so B = 0.125 everywhere; Ubar the mean of
+    # [[0.1, 0.02], [0.02, 0.3]] and [[0.2, 0.03], [0.03, 0.4]]. Exact
+    # binary fractions or one rounding: 1e-12 relative.
+    within = np.array([[0.15, 0.025], [0.025, 0.35]])
+    np.testing.assert_allclose(result.estimate, [1.25, 10.25], rtol=1e-12)
+    np.testing.assert_allclose(result.between, np.full((2, 2), 0.125), rtol=1e-12)
+    np.testing.assert_allclose(result.within, within, rtol=1e-12)
+    np.testing.assert_allclose(result.total, within + 1.5 * 0.125, rtol=1e-12)
+    # The same numbers in one order, plain arrays: pooled identically.
+    direct = pool(
+        [[1.0, 10.0], [1.5, 10.5]],
+        [[[0.1, 0.02], [0.02, 0.3]], [[0.2, 0.03], [0.03, 0.4]]],
+        n_samples=30,
+    )
+    for name in ("estimate", "total", "df", "p_value", "conf_int"):
+        np.testing.assert_array_equal(getattr(result, name), getattr(direct, name))
+    # Variances as arrays go with their own estimate's order, as Series by
+    # their index (here in yet another order than the estimate).
+    as_arrays = pool(estimates, [c.to_numpy() for c in covariances], n_samples=30)
+    np.testing.assert_array_equal(as_arrays.total, direct.total)
+    variances = [
+        pd.Series({"b": 0.3, "a": 0.1}),
+        pd.Series({"a": 0.2, "b": 0.4}),
+    ]
+    diagonal = pool(estimates, variances, n_samples=30)
+    np.testing.assert_allclose(np.diag(diagonal.within), [0.15, 0.35], rtol=1e-12)
+
+
+def test_pool_refuses_series_with_other_terms():
+    pd = pytest.importorskip("pandas")
+    first = pd.Series({"Intercept": 1.0, "g[T.B]": 0.5, "x": 2.0})
+    other = pd.Series({"Intercept": 1.1, "g[T.C]": -0.4, "x": 2.1})
+    message = (
+        r"The terms differ between imputations: estimates\[2\] lacks "
+        r"'g\[T.B\]' and has 'g\[T.C\]' besides, compared with estimates\[0\]"
+        r"\. .*category or a class is "
+        r"absent.*encoder or a feature selector.*OneHotEncoder\(categories="
+        r".*Categorical.*handle_unknown.*pool only the terms"
+    )
+    with pytest.raises(ValueError, match=message):
+        pool([first, first, other])
+    # Repeated names in another order: no matching by name exists.
+    repeated = [
+        pd.Series([1.0, 2.0, 3.0], index=["a", "a", "b"]),
+        pd.Series([3.0, 1.0, 2.0], index=["b", "a", "a"]),
+    ]
+    with pytest.raises(ValueError, match="a name repeats"):
+        pool(repeated)
+    # A covariance labelled by other terms than its estimate's.
+    covariance = pd.DataFrame(np.eye(3))
+    with pytest.raises(ValueError, match=r"variances of estimates\[0\] are labelled"):
+        pool([first, first], [covariance, covariance])
+
+
+def _categorical_tables():
+    # A rare level imputed differently: table 0 has levels A, B, table 1
+    # A, C (finding 1 of the audit).
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 40
+    x = rng.normal(size=n)
+    g = np.array(["A"] * 38 + ["B", "C"], dtype=object)
+    first = pd.DataFrame({"y": 1 + x + rng.normal(size=n), "x": x, "g": g})
+    second = first.copy()
+    first.loc[39, "g"] = "A"
+    second.loc[38, "g"] = "A"
+    return [first, second]
+
+
+def test_fit_and_pool_refuses_statsmodels_fits_with_other_terms():
+    smf = pytest.importorskip("statsmodels.formula.api")
+    tables = _categorical_tables()
+    message = (
+        r"The terms differ between imputations: the fit on imputations\[1\] "
+        r"lacks 'g\[T.B\]' and has 'g\[T.C\]' besides, compared with the fit "
+        r"on imputations\[0\]"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_pool(lambda d: smf.ols("y ~ x + g", data=d).fit(), tables)
+
+
+def test_fit_and_pool_matches_statsmodels_terms_by_name():
+    smf = pytest.importorskip("statsmodels.formula.api")
+    pd = pytest.importorskip("pandas")
+    tables = [pd.DataFrame(t, columns=["y", "x1", "x2"]) for t in _regression_tables()]
+    formulas = ["y ~ x1 + x2", "y ~ x2 + x1"]
+    # Every other table's terms in the other order.
+    fits = iter(range(len(tables)))
+
+    def model(frame):
+        return smf.ols(formulas[next(fits) % 2], data=frame).fit()
+
+    result = fit_and_pool(model, tables)
+    assert result.names == ["Intercept", "x1", "x2"]
+    same = [smf.ols(formulas[0], data=t).fit() for t in tables]
+    direct = pool(
+        [f.params.to_numpy() for f in same],
+        [f.cov_params().to_numpy() for f in same],
+        n_samples=same[0].df_resid,
+    )
+    # The permuted design gives the same least squares up to rounding (a
+    # few ulps, amplified by the condition number, about 1): 1e-10.
+    np.testing.assert_allclose(result.estimate, direct.estimate, rtol=1e-10)
+    np.testing.assert_allclose(result.total, direct.total, rtol=1e-10)
+
+
+def test_fit_and_pool_matches_estimator_terms_by_name():
+    # A table whose columns come in another order: LinearRegression's coef_
+    # follows them, and the variance function's covariance too.
+    pd = pytest.importorskip("pandas")
+    tables = [pd.DataFrame(t, columns=["y", "u", "v"]) for t in _regression_tables()]
+    shuffled = [t if i % 2 == 0 else t[["v", "y", "u"]] for i, t in enumerate(tables)]
+
+    def covariance(fitted, X, y):
+        design = np.column_stack([np.ones(len(X)), X.to_numpy()])
+        residuals = y - fitted.predict(X)
+        sigma2 = residuals @ residuals / (len(y) - 3)
+        return sigma2 * np.linalg.inv(design.T @ design)
+
+    result = fit_and_pool(LinearRegression(), shuffled, target="y", variance=covariance)
+    assert result.names == ["intercept", "u", "v"]
+    estimates, covariances = [], []
+    for table in tables:
+        X, y = table[["u", "v"]].to_numpy(), table["y"].to_numpy()
+        fitted = LinearRegression().fit(X, y)
+        estimates.append(np.r_[fitted.intercept_, fitted.coef_])
+        covariances.append(_ols_covariance(fitted, X, y))
+    direct = pool(estimates, covariances, n_samples=len(tables[0]) - 3)
+    # Least squares on permuted columns: equal up to rounding, 1e-10.
+    np.testing.assert_allclose(result.estimate, direct.estimate, rtol=1e-10)
+    np.testing.assert_allclose(result.total, direct.total, rtol=1e-10)
+    np.testing.assert_allclose(result.df, direct.df, rtol=1e-10)
+
+
+def test_fit_and_pool_refuses_pipelines_with_other_terms_before_variance():
+    tables = _categorical_tables()
+    encoder = make_column_transformer(
+        (OneHotEncoder(drop="first"), ["g"]), remainder="passthrough"
+    )
+    message = (
+        r"the fit on imputations\[1\] lacks 'onehotencoder__g_B' and has "
+        r"'onehotencoder__g_C' besides, compared with the fit on imputations\[0\]"
+    )
+    calls = []
+
+    def variance(fitted, X, y):
+        calls.append(len(y))
+        return np.ones(3)
+
+    with pytest.raises(ValueError, match=message):
+        fit_and_pool(
+            make_pipeline(encoder, LinearRegression()),
+            tables,
+            target="y",
+            variance=variance,
+        )
+    # Table 0's variance only: refused before table 1's (or its bootstrap).
+    assert calls == [40]
+    # With the categories fixed, every table gives the same terms.
+    fixed = make_column_transformer(
+        (OneHotEncoder(categories=[["A", "B", "C"]], drop="first"), ["g"]),
+        remainder="passthrough",
+    )
+    result = fit_and_pool(
+        make_pipeline(fixed, LinearRegression()),
+        tables,
+        target="y",
+        variance=lambda fitted, X, y: np.ones(4),
+    )
+    assert result.names == [
+        "intercept",
+        "onehotencoder__g_B",
+        "onehotencoder__g_C",
+        "remainder__x",
+    ]
+
+
+def test_fit_and_pool_multi_output_default_df_is_one_outputs():
+    # Each output is its own regression: statsmodels' df_resid (and R's
+    # df.residual of lm(cbind(...) ~ ...)) is rows less one output's terms.
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(0)
+    for n_rows in (12, 16):
+        tables = [rng.normal(size=(n_rows, 3)) for _ in range(3)]
+        Y = rng.normal(size=(n_rows, 3))
+        result = fit_and_pool(
+            LinearRegression(), tables, y=Y, variance=lambda f, X, y: np.ones(12)
+        )
+        residual_df = {
+            sm.OLS(Y[:, k], sm.add_constant(tables[0])).fit().df_resid for k in range(3)
+        }
+        assert residual_df == {n_rows - 4.0}
+        assert result.n_samples == n_rows - 4
+        assert result.names[:3] == ["0:intercept", "1:intercept", "2:intercept"]
+    # A multiclass classifier keeps its documented rule: every class's terms
+    # count, 90 rows less 3 x (1 + 2).
+    X = rng.normal(size=(90, 2))
+    tables = [X + 0.01 * rng.normal(size=X.shape) for _ in range(2)]
+    labels = np.repeat([0, 1, 2], 30)
+    classes = fit_and_pool(
+        LogisticRegression(), tables, y=labels, variance=lambda f, X, y: np.ones(9)
+    )
+    assert classes.n_samples == 90 - 9
+
+
+@pytest.mark.parametrize("n_classes", [3, 4])
+@pytest.mark.parametrize("kind", ["SVC", "NuSVC"])
+def test_fit_and_pool_names_one_vs_one_rows_by_class_pair(n_classes, kind):
+    import sklearn.svm
+
+    rng = np.random.default_rng(0)
+    names = ["a", "b", "c", "d"][:n_classes]
+    centres = np.array([[0, 0], [6, 0], [0, 6], [6, 6]])[:n_classes]
+    y = np.repeat(names, 30)
+    X = centres[np.repeat(np.arange(n_classes), 30)] + rng.normal(size=(len(y), 2))
+    tables = [X + 0.01 * rng.normal(size=X.shape) for _ in range(2)]
+    model = getattr(sklearn.svm, kind)(kernel="linear")
+    n_pairs = n_classes * (n_classes - 1) // 2
+    result = fit_and_pool(
+        model, tables, y=y, variance=lambda f, X, y: np.ones(3 * n_pairs)
+    )
+    intercepts = result.names[:n_pairs]
+    # Was a:intercept, b:intercept, ... with 3 classes (as many pairs as
+    # classes), row numbers with 4.
+    assert all("_vs_" in name and name.endswith(":intercept") for name in intercepts)
+    assert result.names[n_pairs:] == [
+        f"{pair.split(':')[0]}:x{j}" for pair in intercepts for j in (0, 1)
+    ]
+    # Checked against the fit itself: row k of coef_ and intercept_ is
+    # positive on the rows of the first class of its pair and negative on
+    # those of the second (the classes are well apart, so on every row).
+    fitted = model.fit(tables[0], y)
+    decision = tables[0] @ fitted.coef_.T + fitted.intercept_
+    for k, name in enumerate(intercepts):
+        first, second = name.removesuffix(":intercept").split("_vs_")
+        assert np.all(decision[y == first, k] > 0)
+        assert np.all(decision[y == second, k] < 0)
+
+
+def test_fit_and_pool_names_statsmodels_terms_on_arrays_as_statsmodels():
+    sm = pytest.importorskip("statsmodels.api")
+    tables = _regression_tables()
+
+    def plain(d):
+        return sm.OLS(d[:, 0], d[:, 1:]).fit()
+
+    def with_constant(d):
+        return sm.OLS(d[:, 0], sm.add_constant(d[:, 1:])).fit()
+
+    for model in (plain, with_constant):
+        assert fit_and_pool(model, tables).names == model(tables[0]).model.exog_names
+    assert fit_and_pool(with_constant, tables).names == ["const", "x1", "x2"]
+
+
+def test_pool_zero_within_variance_gives_m_minus_1_df():
+    # W = 0: T = (1 + 1/3) B = 4/3 for the estimates 1, 2, 3 (B = 1); df is
+    # m - 1 = 2 with or without n_samples, as without variances.
+    given = pool([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], n_samples=10)
+    omitted = pool([1.0, 2.0, 3.0], None, n_samples=10)
+    statistic = 2.0 / np.sqrt(4 / 3)  # sqrt(3)
+    # Closed forms of the t distribution with 2 df: sf(t) = (1 - t /
+    # sqrt(t^2 + 2)) / 2, and its quantile (2q - 1) / sqrt(2 q (1 - q)).
+    p_value = 1.0 - statistic / np.sqrt(statistic**2 + 2.0)
+    quantile = 0.95 / np.sqrt(2 * 0.975 * 0.025)
+    for result in (given, omitted):
+        assert result.df == 2.0
+        assert result.statistic == pytest.approx(np.sqrt(3.0), rel=1e-14)
+        # scipy's t against the closed forms: 1e-12 relative.
+        assert result.p_value == pytest.approx(p_value, rel=1e-12)
+        half = quantile * np.sqrt(4 / 3)
+        assert result.conf_int == pytest.approx([2 - half, 2 + half], rel=1e-12)
+    # Per term: a term with within variance keeps Barnard-Rubin's df.
+    both = pool([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], [[0.0, 0.5]] * 3, n_samples=10)
+    lam = (4 / 3) / (0.5 + 4 / 3)
+    df_old = 2 / lam**2
+    df_obs = 11 / 13 * 10 * (1 - lam)
+    np.testing.assert_allclose(
+        both.df, [2.0, df_old * df_obs / (df_old + df_obs)], rtol=1e-12
+    )
+
+
+def test_pool_identical_estimates_without_variance_do_not_crash():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ones = pool([1.0, 1.0, 1.0])
+        zeros = pool([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], n_samples=10)
+    # The docstring's m - 1 (was 2e8, lambda 0 floored at 1e-4).
+    assert ones.df == 2.0 and zeros.df == 2.0
+    assert ones.std_error == 0.0 and np.isposinf(ones.statistic)
+    assert ones.p_value == 0.0 and list(ones.conf_int) == [1.0, 1.0]
+    assert np.isnan(zeros.statistic) and np.isnan(zeros.p_value)
+
+
+# statsmodels divides by the saturated fit's df_resid 0.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_fit_and_pool_saturated_statsmodels_fit_names_df_resid():
+    smf = pytest.importorskip("statsmodels.formula.api")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    tables = [
+        pd.DataFrame(rng.normal(size=(3, 3)), columns=["y", "x", "z"]) for _ in range(3)
+    ]
+    message = (
+        r"model\(imputations\[0\]\) has df_resid 0, the default n_samples: "
+        r"the model has as many parameters as the table has rows.*"
+        r"cov_params\(\), is undefined.*fewer parameters than rows.*"
+        r"pass n_samples yourself"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_pool(lambda d: smf.ols("y ~ x + z", data=d).fit(), tables)
+
+
+def test_pooled_result_compares_by_identity_and_hashes():
+    result = pool(SCALAR_Q, SCALAR_U)
+    again = pool(SCALAR_Q, SCALAR_U)
+    assert result == result and result != again
+    assert len({result, again, result}) == 2
+    assert hash(result) == hash(result)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.alpha = 0.1
