@@ -5,6 +5,15 @@ The hierarchical start is mclust's: a model-based agglomerative clustering
 ``linkage`` (Ward's criterion, which is the classification likelihood of the
 EII model, Fraley 1998), so it costs ``O(m^2)`` time and memory on the
 ``m <= HIERARCHICAL_MAX_ROWS`` rows it agglomerates.
+
+On a mixed table the start clusters the standardised numeric columns beside
+each categorical column's one-hot indicators (:func:`_kmeans_features`).
+Dense, they are ``n x (p + L)`` floats, ``L`` the categories in all: an
+identifier column makes that quadratic in the rows. Up to
+``KMEANS_DENSE_MAX_CELLS`` cells they are dense, as ever; above it they are
+a CSR matrix of ``O(n x (p + c))`` stored values (``c`` categorical columns;
+a missing cell at most ``MISSING_CATEGORIES_KEPT`` of them), which k-means,
+k-means++ and the hierarchical start take as they are.
 """
 
 import contextlib
@@ -14,8 +23,12 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse
 from scipy.cluster.hierarchy import cut_tree, linkage
+from scipy.spatial.distance import squareform
 from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from emimpute._em._categorical import CategoricalFamily, observed_counts
 from emimpute._em._data import EMData
@@ -28,6 +41,8 @@ from emimpute._em._stats import MixtureStats
 from emimpute._em._threads import one_thread
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hierarchical")
+# The starts that read only the number of rows, not the features.
+RANDOM_METHODS = ("random", "random_from_data")
 # k-means on at most this many cells runs in one OpenMP thread: scikit-learn's
 # threads cost more to start and synchronise than such a table's arithmetic
 # (a 272 x 2 table: 2.4 ms on one thread, 90-250 ms on two of a loaded
@@ -41,6 +56,31 @@ HIERARCHICAL_MAX_ROWS = 2000
 # The hierarchical start's views of the data, one per run (see
 # hierarchical_responsibilities); later runs start from k-means.
 HIERARCHICAL_VIEWS = ("svd", "data", "standardised")
+
+# The start's features on a mixed table are dense up to this many cells
+# (64 MiB of float64), and above it sparse (CSR) when that stores at most
+# half as many values. Every mixed table of the tests and benchmarks stays
+# dense, to the bit as before: the largest, bench_mixed's timing table, is
+# 1e5 rows x (10 + 10 x 5) = 6e6 cells (46 MiB). An identifier column
+# crosses it at about 2900 rows (its n x n indicators), where the dense
+# features and the copy scikit-learn's KMeans makes of them to compute its
+# tolerance (np.var) peak at 128 MiB; at 6000 rows they took 550 MiB.
+KMEANS_DENSE_MAX_CELLS = 2**23
+
+# In the sparse features, a missing categorical cell keeps the frequencies of
+# at most this many of its column's categories (the most frequent) when the
+# column's holes x categories exceed this many values per row of the table;
+# below that, all of them, as the dense features do. k-means reads a missing
+# cell's indicators f only through squared distances: to a row of category
+# c, 1 - 2 f_c + |f|^2; to another missing cell, 0; dropping the categories
+# past the t most frequent moves such a distance (or one to a centre, whose
+# block sums to at most 1) by at most 3 f_(t+1) <= 3 / (t + 1): 0.18 for
+# t = 16, where two different categories are 2 apart, and 3 / n_observed for
+# an identifier column (all f equal). 16 values are 192 bytes of CSR per
+# missing cell, bounded whatever the number of categories; the column's full
+# frequencies would be 8 bytes per category per hole (4.8 GB for 1e5 holes
+# of a 6000-category column).
+MISSING_CATEGORIES_KEPT = 16
 
 
 def mean_filled(X, mask, sample_weight=None):
@@ -79,8 +119,12 @@ def initial_responsibilities(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Complete data (missing entries already filled).
+    X : ndarray of shape (n_samples, n_features) or scipy.sparse.csr_array
+        Complete data (missing entries already filled). Sparse (a mixed
+        table's many indicators, see :func:`_kmeans_features`), every
+        method takes it as it is: k-means and k-means++ on CSR, the random
+        ones read only its number of rows, the hierarchical start through
+        its rows' Gram matrix.
     n_components : int
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
             'hierarchical'}
@@ -175,9 +219,14 @@ def hierarchical_responsibilities(X, n_components, view, random_state):
     is computed once and cut at every number of components asked for
     (a selector's grid reuses it).
 
+    Sparse ``X`` (a mixed table's many indicators: see
+    :func:`_kmeans_features`) is never made dense, nor centred: see
+    :func:`_sparse_hierarchical_labels`, whose 'svd' view is that of the
+    agglomerated rows.
+
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray of shape (n_samples, n_features) or scipy.sparse.csr_array
         Complete data (missing entries already filled: see
         :func:`initial_params`).
     n_components : int
@@ -189,9 +238,18 @@ def hierarchical_responsibilities(X, n_components, view, random_state):
     -------
     resp : ndarray of shape (n_samples, n_components)
     """
-    n_samples = len(X)
-    Z = _hierarchical_view(X, view)
+    n_samples = X.shape[0]
     subset = np.arange(n_samples)
+    if scipy.sparse.issparse(X):
+        if n_samples > HIERARCHICAL_MAX_ROWS:
+            subset = np.sort(
+                random_state.choice(n_samples, HIERARCHICAL_MAX_ROWS, replace=False)
+            )
+        labels = _sparse_hierarchical_labels(X, subset, n_components, view)
+        resp = np.zeros((n_samples, n_components))
+        resp[np.arange(n_samples), labels] = 1.0
+        return resp
+    Z = _hierarchical_view(X, view)
     if n_samples > HIERARCHICAL_MAX_ROWS:
         subset = np.sort(
             random_state.choice(n_samples, HIERARCHICAL_MAX_ROWS, replace=False)
@@ -229,6 +287,109 @@ def _hierarchical_view(X, view):
     return left[:, kept] * np.sqrt(len(X))
 
 
+# Eigenvalues of a Gram matrix below this fraction of the largest are its
+# rounding (about m eps = 4e-13 of it for m = 2000 rows), not directions of
+# the data: whitened, they would weigh as much as the real ones. The dense
+# SVD's cutoff, singular values under 1e-10 of the largest, is 1e-20 here.
+GRAM_EIGENVALUE_CUTOFF = 1e-10
+
+# Rows of the agglomerated subset whose Gram rows are formed at once.
+GRAM_BLOCK_ROWS = 256
+
+
+def _sparse_hierarchical_labels(X, subset, n_components, view):
+    """The hierarchical start's labels of sparse rows, in bounded memory.
+
+    The same tree as the dense path's on the same view, up to rounding,
+    but through the ``m x m`` Gram matrix of the ``m`` agglomerated rows
+    ``X[subset]`` instead of their dense ``m x n_features`` values (a
+    mixed table's indicators can number as many as its rows):
+
+    - 'data' and 'standardised' (columns divided by their spread over all
+      rows; not centred, which moves no distance): Ward's tree of the
+      rows' Euclidean distances, from the Gram matrix;
+    - 'svd': the principal components of the agglomerated rows (their
+      centred Gram matrix's eigenvectors, eigenvalues above
+      ``GRAM_EIGENVALUE_CUTOFF`` of the largest), scaled to unit variance
+      over those rows. The dense path takes the components of all the
+      rows, which would need all of them dense.
+
+    Every other row joins the cluster of the nearest mean in the same view,
+    found from its products with the means (``O(stored values x
+    n_components)``), never its own coordinates. Memory: ``O(m^2)``, as
+    the tree itself, plus ``n_components x n_features`` means.
+    """
+    if view == "standardised":
+        spread = np.sqrt(mean_variance_axis(X, axis=0)[1])
+        X = X.copy()
+        X.data /= np.where(spread > 0, spread, 1.0)[X.indices]
+    S = X[subset]
+    m = S.shape[0]
+    gram = np.empty((m, m))
+    for start in range(0, m, GRAM_BLOCK_ROWS):
+        block = slice(start, start + GRAM_BLOCK_ROWS)
+        gram[block] = (S[block] @ S.T).toarray()
+    if view == "svd":
+        column_means = np.asarray(S.mean(axis=0)).ravel()
+        # The centred rows' Gram matrix: J G J, J the centring projection.
+        row_means = gram.mean(axis=1)
+        gram -= row_means[:, np.newaxis]
+        gram -= row_means[np.newaxis, :]
+        gram += row_means.mean()
+        # MRRR (driver 'evr'): O(m) workspace, where the default
+        # divide-and-conquer takes 2 m^2 floats (64 MB at m = 2000).
+        eigenvalues, eigenvectors = scipy.linalg.eigh(
+            gram, overwrite_a=True, check_finite=False, driver="evr"
+        )
+        del gram
+        # The kept components, the largest first (eigh sorts them up).
+        largest = eigenvalues[-1]
+        order = np.flatnonzero(eigenvalues > largest * GRAM_EIGENVALUE_CUTOFF)[::-1]
+        if not largest > 0:
+            order = order[:0]
+        eigenvalues = eigenvalues[order]
+        Z = eigenvectors[:, order]
+        del eigenvectors
+        Z *= np.sqrt(m)
+        tree = _ward_tree(Z)
+    else:
+        # The distances in place of the Gram matrix: |a|^2 + |b|^2 - 2 a.b.
+        squared = np.diag(gram).copy()
+        distances = gram
+        distances *= -2.0
+        distances += squared[:, np.newaxis]
+        distances += squared
+        np.maximum(distances, 0.0, out=distances)
+        np.sqrt(distances, out=distances)
+        np.fill_diagonal(distances, 0.0)
+        tree = _ward_tree(squareform(distances, checks=False))
+        del gram, distances
+    subset_labels = cut_tree(tree, n_clusters=n_components)[:, 0]
+    if m == X.shape[0]:
+        return subset_labels
+    counts = np.bincount(subset_labels, minlength=n_components)
+    membership = np.zeros((n_components, m))
+    membership[subset_labels, np.arange(m)] = 1.0 / counts[subset_labels]
+    if view == "svd":
+        # A row x's coordinates are (x - mu) V D^-1 sqrt(m), with U D V' the
+        # centred rows' SVD, so V = (S - mu)' U D^-1: its products with the
+        # means need only the rows S, never V (n_features x m).
+        centres = membership @ Z
+        # U D^-2 sqrt(m) = Z D^-2, U the kept eigenvectors, D^2 their values.
+        weights = (Z / eigenvalues) @ centres.T
+        products = np.asarray(S.T @ weights) - np.outer(
+            column_means, weights.sum(axis=0)
+        )
+        scores = np.asarray(X @ products) - column_means @ products
+    else:
+        centres = np.asarray(membership @ S)
+        scores = np.asarray(X @ centres.T)
+    # |x - c|^2 less |x|^2, the same for every centre.
+    labels = ((centres**2).sum(axis=1) - 2.0 * scores).argmin(axis=1)
+    labels[subset] = subset_labels
+    return labels
+
+
 # The last few trees, keyed by a digest of the rows agglomerated: a grid over
 # n_components cuts one tree instead of rebuilding it for every fit.
 _TREES = {}
@@ -260,14 +421,30 @@ def _kmeans_features(data, rows, *, one_hot=True):
     the numeric columns standardised (mean-filled to 0) beside each
     categorical column's one-hot indicators (a missing cell gets the
     column's observed frequencies), so that no feature's units decide the
-    clusters. ``one_hot=False`` (one component: nothing to cluster) leaves
-    the indicators out, the features then the mean-filled numeric columns:
-    they are ``n_rows x L`` floats, ``L`` the categories in all (an
-    identifier column made that quadratic in the rows: 72 MB at 3000 rows).
+    clusters. ``one_hot=False`` (one component: nothing to cluster; or a
+    random start, which reads only the number of rows) leaves the indicators
+    out, the features then the mean-filled numeric columns.
+
+    Cost, for ``n`` rows, ``p`` numeric and ``c`` categorical columns, ``L``
+    categories in all and ``h`` missing categorical cells: dense, the
+    features are ``n x (p + L)`` floats, quadratic in the rows for an
+    identifier column (``L`` near ``n``: 275 MiB at 6000 rows). So they are
+    dense only up to ``KMEANS_DENSE_MAX_CELLS`` cells (64 MiB), or when a
+    sparse matrix would store more than half as many values. Above it they
+    are a CSR matrix of ``n x p`` numeric values, one 1 per observed
+    categorical cell and, per missing cell, its column's frequencies: all of
+    them when the column's holes x categories are at most
+    ``MISSING_CATEGORIES_KEPT`` per row of the table, else those of its
+    ``MISSING_CATEGORIES_KEPT`` most frequent categories (see that constant
+    for the bound on the distances this moves). Memory and time are then
+    ``O(n (p + c) + h MISSING_CATEGORIES_KEPT + L)`` (12 bytes per stored
+    value): linear in the rows and columns, and independent of the number of
+    categories beyond the ``L`` frequencies. k-means on them costs
+    ``O(stored values x n_components)`` per iteration.
 
     Returns
     -------
-    features : ndarray of shape (n_rows, n_features)
+    features : ndarray of shape (n_rows, n_features) or scipy.sparse.csr_array
     numeric : ndarray of shape (n_rows, n_numeric)
         The mean-filled numeric columns, for the Gaussian family's start.
     private : bool
@@ -289,11 +466,17 @@ def _kmeans_features(data, rows, *, one_hot=True):
         centre = weights @ filled / weights.sum()
         spread = np.sqrt(weights @ (filled - centre) ** 2 / weights.sum())
     n_numeric = filled.shape[1]
+    n_categories = np.asarray(data.n_categories, dtype=np.intp)
+    width = n_numeric + int(n_categories.sum())
+    if len(filled) * width > KMEANS_DENSE_MAX_CELLS:
+        features = _sparse_features(
+            filled, centre, spread, codes, n_categories, weights
+        )
+        if features is not None:
+            return features, filled, True
     # One array, the indicators' 1s put by flat index and each column's
     # missing rows given its frequencies: np.hstack of per-column np.where
     # blocks took 0.13 s at 1e5 rows x (10 + 10 x 5), in strided copies.
-    n_categories = np.asarray(data.n_categories, dtype=np.intp)
-    width = n_numeric + int(n_categories.sum())
     features = np.zeros((len(filled), width))
     np.divide(
         filled - centre, np.where(spread > 0, spread, 1.0), out=features[:, :n_numeric]
@@ -318,6 +501,73 @@ def _kmeans_features(data, rows, *, one_hot=True):
             frequencies = counts / counts.sum()
         features[~present, offsets[j] : offsets[j] + n_categories[j]] = frequencies
     return features, filled, True
+
+
+def _sparse_features(filled, centre, spread, codes, n_categories, weights):
+    """The start's features of :func:`_kmeans_features` as a CSR matrix.
+
+    The same values as the dense features, less the zeros, except past the
+    ``MISSING_CATEGORIES_KEPT`` most frequent categories of a column with
+    many categories and holes (see that constant). None when this would
+    store more than half as many values as the dense matrix has cells (a
+    table with few categories: its dense features are then no larger than
+    twice its stored values).
+    """
+    n_rows, n_numeric = filled.shape
+    n_categorical = codes.shape[1]
+    width = n_numeric + int(n_categories.sum())
+    offsets = n_numeric + np.concatenate([[0], np.cumsum(n_categories)[:-1]])
+    observed = codes >= 0
+    n_holes = n_rows - observed.sum(axis=0)
+    # Each column's categories given to its missing cells, and their
+    # frequencies (categories never observed have frequency 0: not stored).
+    kept = []
+    for j in range(n_categorical):
+        present = observed[:, j]
+        categories, frequencies = np.empty(0, dtype=np.intp), np.empty(0)
+        if n_holes[j] and present.any():
+            counts = np.bincount(
+                codes[present, j],
+                weights=None if weights is None else weights[present],
+                minlength=n_categories[j],
+            )
+            categories = np.flatnonzero(counts)
+            if n_holes[j] * len(categories) > MISSING_CATEGORIES_KEPT * n_rows:
+                # The most frequent, the lowest codes first among equal counts.
+                top = np.argsort(-counts, kind="stable")[:MISSING_CATEGORIES_KEPT]
+                categories = np.sort(top[counts[top] > 0])
+            frequencies = counts[categories] / counts.sum()
+        kept.append((categories, frequencies))
+    # Stored values per row and block (the numeric columns, then each
+    # categorical column's), laid out row after row in column order, so
+    # that the matrix is canonical (sorted indices) as built.
+    lengths = np.empty((n_rows, 1 + n_categorical), dtype=np.intp)
+    lengths[:, 0] = n_numeric
+    for j, (categories, _) in enumerate(kept):
+        lengths[:, 1 + j] = np.where(observed[:, j], 1, len(categories))
+    nnz = int(lengths.sum())
+    if 2 * nnz > n_rows * width:
+        return None
+    index_dtype = np.int32 if max(nnz, width) < np.iinfo(np.int32).max else np.int64
+    ends = np.cumsum(lengths, axis=1)
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    indptr[1:] = np.cumsum(ends[:, -1])
+    starts = ends - lengths + indptr[:-1, np.newaxis]
+    del ends, lengths
+    values = np.empty(nnz)
+    indices = np.empty(nnz, dtype=index_dtype)
+    positions = starts[:, :1] + np.arange(n_numeric)
+    values[positions] = (filled - centre) / np.where(spread > 0, spread, 1.0)
+    indices[positions] = np.arange(n_numeric)
+    for j, (categories, frequencies) in enumerate(kept):
+        present = observed[:, j]
+        positions = starts[present, 1 + j]
+        values[positions] = 1.0
+        indices[positions] = offsets[j] + codes[present, j]
+        positions = starts[~present, 1 + j, np.newaxis] + np.arange(len(categories))
+        values[positions] = frequencies
+        indices[positions] = offsets[j] + categories
+    return scipy.sparse.csr_array((values, indices, indptr), shape=(n_rows, width))
 
 
 def initial_params(
@@ -376,7 +626,9 @@ def initial_params(
     # No copy of complete data: nothing below writes to it.
     rows = data.patterns.observed_rows if len(data.patterns.empty_rows) else None
     features, filled, private = _kmeans_features(
-        data, rows, one_hot=config.n_components > 1
+        data,
+        rows,
+        one_hot=config.n_components > 1 and config.init_params not in RANDOM_METHODS,
     )
     if (
         config.init_params == "hierarchical"
@@ -533,11 +785,13 @@ def labelled_params(data, config):
         if len(components) == 1:
             resp[rows, components[0]] = 1.0
         else:
-            features = _kmeans_features(data, labelled[rows])[0]
             # Fewer labelled rows than the class's components (which only a
             # prior lets through, see EMClassifier.fit): no clustering of
             # them exists, and random responsibilities share them out.
             method = config.init_params if len(rows) >= len(components) else "random"
+            features = _kmeans_features(
+                data, labelled[rows], one_hot=method not in RANDOM_METHODS
+            )[0]
             resp[np.ix_(rows, components)] = initial_responsibilities(
                 features,
                 len(components),
