@@ -8,7 +8,8 @@ the support. Two remedies, as in Amelia (``bounds``, ``logs``, ``sqrts``,
 
 - a **transformation** per feature (``'log'``, ``'sqrt'``, ``'logit'``):
   EM is fit to the transformed feature and imputations are mapped back, so
-  they lie inside the transformation's support;
+  they lie inside the transformation's support, as the output's float type
+  represents it (:func:`inside_support`);
 - **bounds** per feature: conditional means are clipped to
   ``[min_value, max_value]``; posterior draws that fall outside are redrawn
   (the row's whole missing part, jointly, up to ``MAX_REDRAWS`` times: a
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import expit, ndtr
 
 from emimpute._em._impute import Completion, complete
 
@@ -55,11 +56,28 @@ def _feature_index(key, n_features, feature_names, argument):
 
 
 def _per_feature(value, default, n_features, feature_names, argument):
-    """A per-feature array (object) from a scalar, a sequence or a dict."""
+    """A per-feature array (object) from a scalar, a sequence or a dict.
+
+    A dict that names a feature twice (by name and by index, or by two
+    indices such as 0 and -2 of 2 features) is an error, even with the same
+    value: its two keys are different, so which entry counts would depend
+    on the dict's order, which the caller cannot see.
+    """
     if isinstance(value, dict):
         resolved = np.full(n_features, default, dtype=object)
+        keys = {}
         for key, item in value.items():
-            resolved[_feature_index(key, n_features, feature_names, argument)] = item
+            j = _feature_index(key, n_features, feature_names, argument)
+            if j in keys:
+                first = keys[j]
+                feature = repr(feature_names[j]) if feature_names is not None else j
+                raise ValueError(
+                    f"{argument}: feature {feature} is named twice, as {first!r} "
+                    f"(value {value[first]!r}) and as {key!r} (value {item!r}); "
+                    "name each feature once."
+                )
+            keys[j] = key
+            resolved[j] = item
         return resolved
     if value is None or isinstance(value, str | Real):
         return np.full(n_features, default if value is None else value, dtype=object)
@@ -131,6 +149,67 @@ def _positive_square_std(mean, std):
     return np.where(m > _UNTRUNCATED * s, untruncated, np.where(s > 0, truncated, 0.0))
 
 
+def _open_end(bound, toward, dtype):
+    """The value of ``dtype`` nearest ``bound`` strictly on the ``toward`` side.
+
+    ``toward`` is +1 for a lower bound (the smallest value above it), -1 for
+    an upper one; compared with ``bound`` in float64, as the domain check
+    (:meth:`FeatureSupport.check_domain`) compares observed values.
+    """
+    with np.errstate(over="ignore"):
+        end = dtype.type(bound)  # the nearest value, maybe the bound itself
+    if toward * (float(end) - bound) <= 0.0:
+        end = np.nextafter(end, dtype.type(toward * np.inf))
+    return end
+
+
+def inside_support(values, name, lower, upper, dtype):
+    """A back-transformed feature's values in ``dtype``, inside its support.
+
+    Parameters
+    ----------
+    values : ndarray of float64
+        The feature's values in the data's units.
+    name : {'log', 'sqrt', 'logit'}
+        Its transformation.
+    lower, upper : float
+        Its bounds (those of 'logit'; the others' are not used).
+    dtype : numpy dtype
+        The float type the values are given in.
+
+    Returns
+    -------
+    values : ndarray of ``dtype``
+        Clipped to the finite range of ``dtype`` (``np.finfo(dtype).max``:
+        ``exp`` or a square beyond it is not a number the output can hold,
+        and ``inf`` is outside every support), then moved into the
+        transformation's support as ``dtype`` represents it: a 'log' value
+        that underflowed to 0 becomes the smallest positive value of
+        ``dtype``; a 'logit' value that rounds onto ``lower`` or ``upper``
+        becomes the nearest value of ``dtype`` strictly inside, so that the
+        completed table passes the domain check of a refit with the same
+        settings. Values already inside are unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inside_support(np.array([0.5, 1.0 - 1e-10]), "logit", 0.0, 1.0, np.float32)
+    array([0.5       , 0.99999994], dtype=float32)
+    >>> inside_support(np.array([0.0, 1e39]), "log", 0.0, np.inf, np.float32)
+    array([1.4012985e-45, 3.4028235e+38], dtype=float32)
+    """
+    dtype = np.dtype(dtype)
+    finite = np.finfo(dtype).max
+    out = np.clip(values, -finite, finite).astype(dtype)
+    if name == "log":
+        out[out <= 0.0] = np.nextafter(dtype.type(0.0), dtype.type(1.0))
+    elif name == "logit":
+        out = np.clip(
+            out, _open_end(lower, 1, dtype), _open_end(upper, -1, dtype), out=out
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class FeatureSupport:
     """Bounds and transformations of the numeric features the model sees.
@@ -160,6 +239,7 @@ class FeatureSupport:
         columns,
         n_features,
         feature_names,
+        categorical=(),
     ):
         """Validate the imputer's parameters against the features seen in fit.
 
@@ -168,19 +248,24 @@ class FeatureSupport:
         min_value, max_value, feature_transforms
             The imputer's parameters (see :class:`EMImputer`).
         columns : ndarray of int
-            Input indices of the numeric features the model sees, in order.
+            Input indices of the numeric features the model sees, in order:
+            a numeric feature entirely missing at fit is not among them,
+            and its bounds and transformation are validated, then unused.
         n_features : int
             Number of input features.
         feature_names : ndarray of str or None
+        categorical : array-like of int, default=()
+            Input indices of the categorical features (empty or not).
 
         Raises
         ------
         ValueError
             When a bound is not a number, ``min_value > max_value`` for a
-            feature, or a transformation is unknown or set on a categorical
-            feature; the message names the argument, the feature and the
-            fix. Observed values outside a transformation's domain are
-            refused by :meth:`model_data`, at fit as after.
+            feature, a dict names a feature twice, or a transformation is
+            unknown or set on a categorical feature; the message names the
+            argument, the feature and the fix. Observed values outside a
+            transformation's domain are refused by :meth:`model_data`, at
+            fit as after.
         """
         names = feature_names
         lower = _bound(
@@ -217,7 +302,7 @@ class FeatureSupport:
                 f"min_value ({lower[j]}) is greater than max_value ({upper[j]}) "
                 f"for feature {describe(j)}: give min_value <= max_value."
             )
-        numeric_set = set(np.asarray(columns).tolist())
+        categorical_set = set(np.asarray(categorical, dtype=int).tolist())
         for j, name in enumerate(transforms):
             if name is None:
                 continue
@@ -226,10 +311,14 @@ class FeatureSupport:
                     f"feature_transforms: unknown transformation {name!r} for "
                     f"feature {describe(j)}; use one of {list(TRANSFORMS)} or None."
                 )
-            if j not in numeric_set:
+            # A numeric feature entirely missing at fit is skipped (or kept
+            # and filled with 0): its transformation, as its bounds, is
+            # not used; a fold of cross-validation where a sparse feature
+            # is empty fits as the others do.
+            if j in categorical_set:
                 raise ValueError(
-                    f"feature_transforms: feature {describe(j)} is categorical or "
-                    f"entirely missing; transformations apply to numeric features."
+                    f"feature_transforms: feature {describe(j)} is categorical; "
+                    "transformations apply to numeric features."
                 )
         return cls(
             lower=lower[columns],
@@ -306,7 +395,12 @@ class FeatureSupport:
         return out
 
     def to_data(self, values):
-        """Model-space values mapped back to the data's units."""
+        """Model-space values mapped back to the data's units.
+
+        Inside each transformation's support in float64
+        (:func:`inside_support`): finite, a 'log' value positive, a 'logit'
+        value strictly between its bounds.
+        """
         out = np.array(values, dtype=float, copy=True)
         with np.errstate(over="ignore"):
             for j in self._columns("log"):
@@ -315,9 +409,42 @@ class FeatureSupport:
                 # A negative value of the square root is below its support's
                 # edge: it maps to 0, not to its square.
                 out[:, j] = np.maximum(out[:, j], 0.0) ** 2
-            for j in self._columns("logit"):
-                width = self.upper[j] - self.lower[j]
-                out[:, j] = self.lower[j] + width / (1.0 + np.exp(-out[:, j]))
+        for j in self._columns("logit"):
+            # From the nearer bound, to the last bit on either side: the
+            # lower + width / (1 + exp(-y)) this replaces rounded to the
+            # upper bound itself for y above 36.7, as 1 - expit(y) would.
+            y, width = out[:, j], self.upper[j] - self.lower[j]
+            out[:, j] = np.where(
+                y > 0.0,
+                self.upper[j] - width * expit(-y),
+                self.lower[j] + width * expit(y),
+            )
+        for j, name in enumerate(self.transforms):
+            if name is not None:
+                out[:, j] = inside_support(
+                    out[:, j], name, self.lower[j], self.upper[j], np.float64
+                )
+        return out
+
+    def cast(self, numeric, dtype):
+        """Data-unit values in ``dtype``, each transformed feature's inside
+        its support as ``dtype`` represents it (:func:`inside_support`).
+
+        The cast of a completion to the output's float type: a value that
+        is inside in float64 may round onto a 'logit' bound, to 0 or
+        overflow to ``inf`` in float32. The other features are cast as they
+        are; observed values of a transformed feature, inside already,
+        are unchanged.
+        """
+        if not self.transformed or np.dtype(dtype).kind != "f":
+            return numeric.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # transformed columns replaced below
+            out = numeric.astype(dtype)
+        for j, name in enumerate(self.transforms):
+            if name is not None:
+                out[:, j] = inside_support(
+                    numeric[:, j], name, self.lower[j], self.upper[j], dtype
+                )
         return out
 
     def derivative(self, values):
@@ -328,9 +455,13 @@ class FeatureSupport:
                 slope[:, j] = np.exp(values[:, j])
             for j in self._columns("sqrt"):
                 slope[:, j] = 2.0 * np.maximum(values[:, j], 0.0)
-            for j in self._columns("logit"):
-                p = 1.0 / (1.0 + np.exp(-values[:, j]))
-                slope[:, j] = (self.upper[j] - self.lower[j]) * p * (1.0 - p)
+        for j in self._columns("logit"):
+            # p (1 - p) with 1 - p = expit(-y) to the last bit: 1 - p
+            # computed lost all its digits for y above 36.7 (a slope of 0,
+            # so a std of 0 and an infinite score for an observed value
+            # near the upper bound).
+            y = values[:, j]
+            slope[:, j] = (self.upper[j] - self.lower[j]) * expit(y) * expit(-y)
         return slope
 
     def spread(self, values, std):

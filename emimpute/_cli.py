@@ -189,8 +189,11 @@ def _support_parameters(args, table):
     """EMImputer's ``min_value``, ``max_value`` and ``feature_transforms``.
 
     ``--min-value``/``--max-value`` take a number for every numeric column
-    or ``COL=NUMBER`` for one (repeatable); ``--log`` names columns. The
-    dictionaries are keyed by pandas' names of the columns, which the
+    or ``COL=NUMBER`` for one (repeatable; ``COL=NUMBER`` overrides the
+    number for every column); ``--log`` names columns. Two different
+    numbers for every column, or for one column, are an error naming the
+    option: argparse keeps every occurrence, and the last one silently won.
+    The dictionaries are keyed by pandas' names of the columns, which the
     estimator sees: the file's may repeat ("x" twice is "x", "x.1") or be
     empty ("Unnamed: 1").
     """
@@ -210,7 +213,7 @@ def _support_parameters(args, table):
 
     parameters = {}
     for option, name in (("--min-value", "min_value"), ("--max-value", "max_value")):
-        every, per_column = None, {}
+        given = {}  # a column's name (None: every column): its number, as given
         for value in getattr(args, name) or ():
             column, equals, number = value.rpartition("=")
             try:
@@ -220,10 +223,16 @@ def _support_parameters(args, table):
                     f"{option} {value!r}: expected a number, or COL=NUMBER for "
                     "one column"
                 ) from None
-            if equals:
-                per_column[numeric_names([column], option)[0]] = number
-            else:
-                every = number
+            key = numeric_names([column], option)[0] if equals else None
+            if key in given and not _same_number(given[key][0], number):
+                what = "every column" if key is None else f"column {key!r}"
+                raise CLIError(
+                    f"{option} {given[key][1]!r} and {option} {value!r} "
+                    f"conflict: give one number for {what}"
+                )
+            given[key] = number, value
+        every = given.pop(None, (None,))[0]
+        per_column = {key: number for key, (number, _) in given.items()}
         if per_column:
             if every is not None:
                 numbers = [names[j] for j in table.numeric]
@@ -236,6 +245,12 @@ def _support_parameters(args, table):
             numeric_names(args.log, "--log"), "log"
         )
     return parameters
+
+
+def _same_number(a, b):
+    """Whether two repeats of a bound agree (NaN and NaN do: the estimator
+    refuses NaN, with its own message)."""
+    return a == b or (a != a and b != b)
 
 
 def _shape(table):
@@ -887,7 +902,8 @@ def build_parser():
         metavar="[COL=]NUMBER",
         help=(
             "impute no value below NUMBER, in every numeric column or in COL "
-            "only; may be repeated (observed cells are never changed); a "
+            "only; may be repeated, but not with two different NUMBERs for "
+            "every column or for one COL (observed cells are never changed); a "
             "negative NUMBER may also be written --min-value=-1e3"
         ),
     )

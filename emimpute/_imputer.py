@@ -269,12 +269,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Bounds of the imputed values, as in
         :class:`~sklearn.impute.IterativeImputer`: a scalar for every
         feature, one value per input feature, or a dict by feature name or
-        index (the others unbounded). Conditional means are clipped to the
-        bounds; a posterior draw outside them is redrawn (the row's whole
-        missing part, up to 100 times: a draw from the conditional
-        distribution truncated to the bounds), then clipped. Observed values
-        are never changed, even outside the bounds. Bounds of categorical
-        features are ignored.
+        index (the others unbounded; a dict that names a feature twice, as
+        ``{'a': 0, 0: 1}`` does when 'a' is feature 0, is an error).
+        Conditional means are clipped to the bounds; a posterior draw
+        outside them is redrawn (the row's whole missing part, up to 100
+        times: a draw from the conditional distribution truncated to the
+        bounds), then clipped. Observed values are never changed, even
+        outside the bounds. Bounds of categorical features, and of features
+        entirely missing at fit, are ignored.
 
     feature_transforms : dict, array-like of shape (n_features,) or None, \
             default=None
@@ -296,7 +298,20 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``m <= 0`` and the imputation is 0. ``score`` includes the transformations'
         Jacobian, so it stays a density of the data in its units (+inf, as
         is ``lower_bound_``, for data with an observed 0 in a 'sqrt'
-        feature, where that density is infinite).
+        feature, where that density is infinite). The imputations of a
+        transformed feature lie in its support as the output's float type
+        represents it: a 'logit' imputation strictly between the bounds
+        (the nearest value inside where the mapped-back value rounds onto
+        a bound, far in the tails), a 'log' one positive (the smallest
+        positive value where ``exp`` underflows to 0), and every one finite:
+        mapped-back values beyond the output dtype's largest value
+        (``np.finfo(dtype).max``, about 3.4e38 for float32 input and 1.8e308
+        for float64) are clipped to it. A transformation on a categorical
+        feature is an error; on a numeric feature entirely missing at fit
+        it is ignored, as its bounds are: the feature is skipped, or with
+        ``keep_empty_features=True`` its holes are filled with 0, as
+        scikit-learn does, even under 'log' or 'logit' (0 may be outside
+        their support).
 
     Attributes
     ----------
@@ -629,6 +644,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             columns=table.numeric_columns[self._numeric_kept],
             n_features=self.n_features_in_,
             feature_names=getattr(self, "feature_names_in_", None),
+            categorical=table.categorical_columns,
         )
         if lazy:
             refuse_unsupported(
@@ -974,7 +990,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
             missing entries of features that were entirely missing at fit
             time and kept by ``keep_empty_features`` and in every
             categorical feature (see
-            :meth:`predict_category_proba` for their uncertainty).
+            :meth:`predict_category_proba` for their uncertainty); inf where
+            it is beyond the output dtype's largest value (a transformed
+            feature far in its tail, whose imputation is clipped to that
+            value; see ``feature_transforms``).
 
         Returns
         -------
@@ -1004,9 +1023,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return self._mixed_output(table, completion, return_std)
         X = table.table
         std = completion.std
+        numeric = self._output_numeric(completion, X.dtype)
         if self.keep_empty_features and len(self._kept) < X.shape[1]:
             Xt = X.copy()
-            Xt[:, self._kept] = completion.numeric
+            Xt[:, self._kept] = numeric
             empty = np.setdiff1d(np.arange(X.shape[1]), self._kept)
             # Entries observed now stay: only the holes get scikit-learn's 0.
             Xt[:, empty] = np.where(table.mask[:, empty], 0.0, X[:, empty])
@@ -1014,10 +1034,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
             # The completion is the kept columns of the table (a new array,
             # its observed entries X's), in X's dtype: no copy of X to
             # overwrite (0.7 ms a table at 1e4 x 10).
-            Xt = completion.numeric.astype(X.dtype, copy=False)
+            Xt = numeric
         if return_std:
             std_out = np.where(table.mask, np.nan, 0.0).astype(X.dtype)
-            std_out[:, self._kept] = std
+            # A std beyond X's dtype (a transformed feature's, far in its
+            # tail) is inf there, as an infinite one is: no numpy warning.
+            with np.errstate(over="ignore"):
+                std_out[:, self._kept] = std
             if not self.keep_empty_features:
                 std_out = std_out[:, self._kept]
         if self.indicator_ is not None:
@@ -1026,6 +1049,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
             if return_std:
                 std_out = np.hstack([std_out, np.zeros_like(indicator)])
         return (Xt, std_out) if return_std else Xt
+
+    def _output_numeric(self, completion, dtype):
+        """The completion's numeric features in the output's ``dtype``: each
+        transformed feature's imputations inside its support as ``dtype``
+        represents it (finite, off a 'logit' feature's bounds; see
+        ``FeatureSupport.cast``)."""
+        if self._params is None:  # no model, no features (and no _support)
+            return completion.numeric.astype(dtype, copy=False)
+        return self._support.cast(completion.numeric, dtype)
 
     def _lazy_transform(self, X, return_std):
         """:meth:`transform` of every row chunk of a dask array, lazily.
@@ -1087,7 +1119,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """
         layout = table.layout
         numeric = table.numeric.copy()
-        numeric[:, self._numeric_kept] = completion.numeric
+        numeric[:, self._numeric_kept] = self._output_numeric(completion, numeric.dtype)
         codes = table.codes.copy()
         codes[:, self._categorical_kept] = completion.codes
         empty_numeric = np.setdiff1d(np.arange(len(layout.numeric)), self._numeric_kept)
@@ -1130,7 +1162,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # In the numeric columns' float dtype, as the numeric path's.
         std = np.full(table.mask.shape, np.nan, dtype=table.numeric.dtype)
         std[:, layout.numeric] = np.where(table.mask[:, layout.numeric], np.nan, 0.0)
-        std[:, layout.numeric[self._numeric_kept]] = completion.std
+        with np.errstate(over="ignore"):  # beyond the dtype: inf (see _output)
+            std[:, layout.numeric[self._numeric_kept]] = completion.std
         std = std[:, columns]
         if indicator is not None:
             std = np.hstack([std, np.zeros(indicator.shape)])

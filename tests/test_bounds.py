@@ -1,5 +1,8 @@
 """Bounds (min_value, max_value) and feature_transforms of EMImputer."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -143,7 +146,11 @@ def test_transform_on_a_categorical_feature_is_an_error():
     frame = pd.DataFrame(
         {"g": pd.Categorical(["a", "b", None, "a"]), "x": [1.0, 2.0, 3.0, np.nan]}
     )
-    with pytest.raises(ValueError, match="transformations apply to numeric"):
+    # Not "categorical or entirely missing": an empty feature's transformation
+    # is ignored (test_bounds_and_transform_of_a_feature_empty_at_fit_are_ignored).
+    with pytest.raises(
+        ValueError, match="feature 'g' is categorical; transformations apply to numeric"
+    ):
         EMImputer(feature_transforms={"g": "log"}).fit(frame)
     bounded = EMImputer(min_value={"x": 1.5}, max_value=2.5).fit_transform(frame)
     assert 1.5 <= bounded[3, 1] <= 2.5
@@ -239,3 +246,224 @@ def test_sqrt_std_is_that_of_the_clipped_square_of_the_conditional_gaussian():
     assert (m < 0).sum() >= 5
     np.testing.assert_allclose(std[holes, 1], expected, rtol=1e-7)
     assert (std[holes, 1] > 0).all() and (std[~holes, 1] == 0).all()
+
+
+def _logistic(y):
+    """``1 / (1 + exp(-y))`` to 40 digits (decimal), rounded once to float64."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as context:
+        context.prec = 40
+        return float(1 / (1 + (-Decimal(float(y))).exp()))
+
+
+def test_inverse_logit_is_accurate_and_strictly_inside_its_bounds():
+    # lower + width / (1 + exp(-y)) rounded to the upper bound itself for y
+    # above 36.7 (1 / (1 + 1e-16) is 1 in float64), and 1 - p, in the
+    # slope, lost all its digits there. Reference: the logistic to 40
+    # digits. A value of float64 has a relative spacing of 2.2e-16, so the
+    # values (inside) are within 1 ulp of the exact one, and the slope,
+    # a product of two values each within a few ulps, within 1e-14.
+    support = FeatureSupport(
+        lower=np.array([0.0, 2.0]),
+        upper=np.array([1.0, 3.0]),
+        transforms=("logit",) * 2,
+    )
+    y = np.array(
+        [-800.0, -745.0, -40.0, -30.0, -1.0, 0.0, 1.0, 30.0, 36.0, 40.0, 800.0]
+    )
+    values = support.to_data(np.column_stack([y, y]))
+    exact = np.array([_logistic(v) for v in y])
+    for j, lower in enumerate((0.0, 2.0)):
+        upper = lower + 1.0
+        assert ((values[:, j] > lower) & (values[:, j] < upper)).all()
+        inside = np.clip(
+            lower + exact, np.nextafter(lower, 1e9), np.nextafter(upper, 0)
+        )
+        assert (np.abs(values[:, j] - inside) <= np.spacing(inside)).all()
+    # Far out, the nearest value of float64 inside: the bound's neighbour.
+    assert values[-1, 0] == np.nextafter(1.0, 0.0) and values[0, 0] == 5e-324
+    assert values[-1, 1] == np.nextafter(3.0, 0.0)
+    assert values[0, 1] == values[2, 1] == np.nextafter(2.0, 3.0)
+    # The slope p (1 - p), the delta method's and the score's Jacobian.
+    moderate = np.array([-700.0, -40.0, -1.0, 0.0, 1.0, 30.0, 40.0, 700.0])
+    slope = support.derivative(np.column_stack([moderate, moderate]))
+    expected = [_logistic(v) * _logistic(-v) for v in moderate]
+    np.testing.assert_allclose(slope[:, 0], expected, rtol=1e-14)
+    np.testing.assert_allclose(slope[:, 1], expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_logit_imputations_far_in_the_tails_stay_off_the_bounds(dtype):
+    # x in (10, 20) with logit 4 z, observed for |z| < 2.5: the holes at
+    # z = +-12 have conditional means of the logit near +-48, whose inverse
+    # is within 2e-20 of a bound, which rounds onto it in float64 (spacing
+    # 3.6e-15 at 20); at z = +-5, near +-20, within 2e-8, onto it in
+    # float32 (spacing 1.9e-6). Draws there too. An imputation must lie
+    # strictly inside: the nearest value of the output's dtype inside, so
+    # that the completed table passes the same settings' domain check when
+    # refit.
+    rng = np.random.default_rng(8)
+    z = rng.uniform(-2.5, 2.5, size=300)
+    logit = 4 * z + 0.1 * rng.normal(size=300)
+    X = np.column_stack([10 + 10 / (1 + np.exp(-logit)), z])
+    holes = np.array([[np.nan, 12.0], [np.nan, -12.0], [np.nan, 5.0], [np.nan, -5.0]])
+    X = np.vstack([X, holes]).astype(dtype)
+    assert ((X[:-4, 0] > 10) & (X[:-4, 0] < 20)).all()
+    options = dict(
+        feature_transforms={0: "logit"}, min_value={0: 10}, max_value={0: 20}
+    )
+    low, high = np.nextafter(dtype(10), dtype(20)), np.nextafter(dtype(20), dtype(10))
+    imputer = EMImputer(**options).fit(X)
+    Xt = imputer.transform(X)
+    assert Xt.dtype == dtype
+    assert Xt[-4, 0] == high and Xt[-3, 0] == low
+    if dtype == np.float32:
+        assert Xt[-2, 0] == high and Xt[-1, 0] == low
+    assert ((Xt[-4:, 0] > 10) & (Xt[-4:, 0] < 20)).all()
+    EMImputer(**options).fit(Xt)  # refused when on a bound
+    drawing = EMImputer(sample_posterior=True, random_state=0, **options).fit(X)
+    for _ in range(5):
+        drawn = drawing.transform(X)
+        assert ((drawn[-4:, 0] > 10) & (drawn[-4:, 0] < 20)).all()
+        EMImputer(**options).fit(drawn)
+
+
+def test_logit_imputations_of_a_mixed_float32_frame_stay_off_the_bounds():
+    # The mixed path casts to the numeric columns' dtype on its own: as
+    # above, the holes at z = +-5 round onto the bounds in float32.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(8)
+    z = rng.uniform(-2.5, 2.5, size=300)
+    x = 10 + 10 / (1 + np.exp(-(4 * z + 0.1 * rng.normal(size=300))))
+    frame = pd.DataFrame(
+        {
+            "x": np.r_[x, np.nan, np.nan].astype(np.float32),
+            "g": pd.Categorical(rng.choice(["a", "b"], size=302)),
+            "z": np.r_[z, 5.0, -5.0].astype(np.float32),
+        }
+    )
+    options = dict(
+        feature_transforms={"x": "logit"}, min_value={"x": 10}, max_value={"x": 20}
+    )
+    imputer = EMImputer(**options).set_output(transform="pandas").fit(frame)
+    out = imputer.transform(frame)
+    assert out["x"].dtype == np.float32
+    low = np.nextafter(np.float32(10), np.float32(20))
+    high = np.nextafter(np.float32(20), np.float32(10))
+    np.testing.assert_array_equal(out["x"].to_numpy()[-2:], [high, low])
+    EMImputer(**options).fit(out)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "centre", "z", "expected"),
+    [
+        # log x = centre + 4 z: exp(100) overflows float32 (its maximum is
+        # exp(88.7)), exp(720) float64 (exp(709.8)); exp(-112) underflows
+        # float32 (its smallest positive value is exp(-103.3)), exp(-750)
+        # float64 (exp(-744.4)).
+        (np.float32, 80.0, 5.0, np.finfo(np.float32).max),
+        (np.float64, 700.0, 5.0, np.finfo(np.float64).max),
+        (np.float32, -80.0, -8.0, np.float32(1e-45)),
+        (np.float64, -700.0, -12.5, 5e-324),
+    ],
+)
+def test_log_imputations_beyond_the_dtype_are_its_extreme_values(
+    dtype, centre, z, expected
+):
+    # They were inf (numpy's "overflow encountered in cast" the only
+    # message) or 0, outside the support (0, inf); now the finite value of
+    # the output's dtype nearest them. The holes are far outside the data
+    # (|z| <= 2) so that the conditional mean itself is beyond the range.
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-2.0, 2.0, size=200)
+    log = centre + 4.0 * x + 0.01 * rng.normal(size=200)
+    X = np.vstack([np.column_stack([np.exp(log), x]), [[np.nan, z]]]).astype(dtype)
+    assert np.isfinite(X[:-1, 0]).all() and (X[:-1, 0] > 0).all()
+    imputer = EMImputer(feature_transforms={0: "log"}).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Xt, std = imputer.transform(X, return_std=True)
+    assert Xt.dtype == dtype and Xt[-1, 0] == expected
+    # The delta method's exp(m) s overflows too: inf, without numpy's warning.
+    assert std[-1, 0] == (np.inf if expected > 1 else 0.0)
+    drawing = EMImputer(feature_transforms={0: "log"}, sample_posterior=True)
+    drawn = drawing.set_params(random_state=0).fit(X).transform(X)
+    assert np.isfinite(drawn).all() and (drawn[:, 0] > 0).all()
+
+
+def test_inside_support_clips_to_the_dtype_and_off_open_bounds():
+    # 0.1 is not a value of float32: float32(0.1) is above it, so the
+    # largest value of float32 below it is that value's neighbour.
+    from emimpute._bounds import inside_support
+
+    values = np.array([0.1, 0.05, 1e-50, np.inf])
+    got = inside_support(values, "logit", 1e-50, 0.1, np.float32)
+    assert float(got[0]) < 0.1 and float(np.nextafter(got[0], np.float32(1))) > 0.1
+    assert got[1] == np.float32(0.05) and float(got[2]) > 1e-50
+    assert got[3] == got[0]
+    big = inside_support(np.array([np.inf, 1e300, 4.0]), "sqrt", 0, np.inf, np.float32)
+    np.testing.assert_array_equal(big, [np.finfo(np.float32).max] * 2 + [4.0])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"feature_transforms": {0: "log", "a": "sqrt"}},
+            "feature_transforms: feature 'a' is named twice, as 0 (value 'log') "
+            "and as 'a' (value 'sqrt')",
+        ),
+        (
+            {"min_value": {"a": 0.5, 0: 0.0}},
+            "min_value: feature 'a' is named twice, as 'a' (value 0.5) and as 0 "
+            "(value 0.0)",
+        ),
+        # By two indices; the same value twice is still two entries.
+        (
+            {"max_value": {1: 9.0, -1: 9.0}},
+            "max_value: feature 'b' is named twice, as 1 (value 9.0) and as -1",
+        ),
+    ],
+)
+def test_a_feature_named_twice_in_a_dict_is_an_error(params, message):
+    # The later entry was taken silently: {0: 'log', 'a': 'sqrt'} fit 'sqrt'.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0], "b": [1.0, np.nan, 3.0, 2.0]})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        EMImputer(**params).fit(frame)
+
+
+def test_bounds_and_transform_of_a_feature_empty_at_fit_are_ignored():
+    # A transformation on a feature entirely missing at fit made fit raise
+    # ("categorical or entirely missing"), while bounds on it were accepted:
+    # a cross-validation fold where a sparse feature is empty failed. Now
+    # both are ignored: the feature is skipped with the usual warning, or
+    # kept and filled with 0 (as scikit-learn does), even for 'log'.
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.normal(size=(60, 3))) + 0.1
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:, 1] = np.nan
+    options = dict(feature_transforms=["log", "log", None], min_value=[None, 5, None])
+    with pytest.warns(UserWarning, match=r"without any observed values: \[1\]"):
+        skipped = EMImputer(**options).fit_transform(X)
+    kept = EMImputer(keep_empty_features=True, **options).fit_transform(X)
+    assert (kept[:, 1] == 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference's skipping warning
+        reference = EMImputer(feature_transforms=["log", None, None])
+        np.testing.assert_array_equal(skipped, reference.fit_transform(X))
+        reference.set_params(keep_empty_features=True)
+        np.testing.assert_array_equal(kept, reference.fit_transform(X))
+    # In cross-validation: the fold whose training rows have no b scored nan.
+    from sklearn.model_selection import cross_val_score
+
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(np.abs(rng.normal(size=(60, 3))) + 0.1, columns=list("abc"))
+    frame.loc[:49, "b"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = cross_val_score(
+            EMImputer(feature_transforms={"b": "log"}), frame, cv=3
+        )
+    assert np.isfinite(scores).all()

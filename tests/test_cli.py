@@ -772,3 +772,48 @@ def test_numbered_output_names():
     assert _numbered("imp.csv.gz", 10).as_posix() == "imp_10.csv.gz"
     assert _numbered("imp.parquet", 1).as_posix() == "imp_1.parquet"
     assert _numbered("imp", 3).as_posix() == "imp_3"
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (
+            ["--min-value", "0", "--min-value", "1"],
+            "--min-value '0' and --min-value '1' conflict: give one number for "
+            "every column",
+        ),
+        (
+            ["--max-value", "height=200", "--max-value=height=190"],
+            "--max-value 'height=200' and --max-value 'height=190' conflict: give "
+            "one number for column 'height'",
+        ),
+    ],
+)
+def test_conflicting_repeated_bounds_are_refused(capsys, holed, options, fragment):
+    # The last one was used, silently ("--min-value 0 --min-value 1" imputed
+    # no value below 1).
+    status, out, err = _run(capsys, "impute", holed, *options)
+    _assert_one_line_error(status, err, fragment)
+    assert out == ""
+
+
+def test_repeated_bounds_that_agree_are_one_bound(capsys, holed):
+    # The same number twice (spelt differently), and a column's own number
+    # beside the number for every column, are no conflict.
+    status, expected, err = _run(
+        capsys, "impute", holed, "--min-value", "60", "--max-value", "height=185"
+    )
+    assert status == 0, err
+    status, out, err = _run(
+        capsys,
+        "impute",
+        holed,
+        *["--min-value", "60", "--min-value", "6e1", "--min-value=60.0"],
+        *["--max-value", "height=185", "--max-value", "height=185.0"],
+    )
+    assert status == 0, err
+    assert out == expected
+    status, _, err = _run(
+        capsys, "impute", holed, "--min-value", "60", "--min-value", "height=150"
+    )
+    assert status == 0, err
