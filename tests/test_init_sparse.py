@@ -66,6 +66,20 @@ def _clustered_table(n_samples=400, seed=1):
     return frame, labels
 
 
+def _sparse_starts(monkeypatch):
+    """A list that records, for each start's features made, whether sparse."""
+    calls = []
+    features = _init._kmeans_features
+
+    def spy(*args, **kw):
+        result = features(*args, **kw)
+        calls.append(scipy.sparse.issparse(result[0]))
+        return result
+
+    monkeypatch.setattr(_init, "_kmeans_features", spy)
+    return calls
+
+
 @pytest.fixture
 def always_sparse(monkeypatch):
     """Every mixed start's features sparse (when that stores fewer values)."""
@@ -186,16 +200,8 @@ def test_sparse_start_gives_the_dense_fit(init_params, monkeypatch):
     frame, _ = _clustered_table()
     kwargs = dict(n_components=3, init_params=init_params, random_state=0)
     dense = EMMixture(**kwargs).fit(frame)
-    calls = []
-    features = _init._kmeans_features
-
-    def spy(*args, **kw):
-        result = features(*args, **kw)
-        calls.append(scipy.sparse.issparse(result[0]))
-        return result
-
+    calls = _sparse_starts(monkeypatch)
     monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
-    monkeypatch.setattr(_init, "_kmeans_features", spy)
     sparse = EMMixture(**kwargs).fit(frame)
     # The random start reads only the number of rows: no indicators built.
     assert calls == [init_params != "random"]
@@ -252,15 +258,7 @@ def test_every_start_method_fits_above_the_threshold(init_params, monkeypatch):
     monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
     monkeypatch.setattr(_init, "HIERARCHICAL_MAX_ROWS", 500)
     frame, labels = _identifier_table(1200, seed=3)
-    calls = []
-    features = _init._kmeans_features
-
-    def spy(*args, **kw):
-        result = features(*args, **kw)
-        calls.append(scipy.sparse.issparse(result[0]))
-        return result
-
-    monkeypatch.setattr(_init, "_kmeans_features", spy)
+    calls = _sparse_starts(monkeypatch)
     model = EMMixture(n_components=2, init_params=init_params, n_init=3, max_iter=20)
     predicted = model.set_params(random_state=0).fit_predict(frame)
     assert calls == [init_params not in _init.RANDOM_METHODS] * 3
@@ -293,16 +291,8 @@ def test_classifier_labelled_start_on_sparse_features(init_params, monkeypatch):
     y = np.where(np.arange(len(labels)) % 2 == 0, labels, -1)
     kwargs = dict(n_components_per_class=2, init_params=init_params, random_state=0)
     dense = EMClassifier(**kwargs).fit(frame, y)
-    calls = []
-    features = _init._kmeans_features
-
-    def spy(*args, **kw):
-        result = features(*args, **kw)
-        calls.append(scipy.sparse.issparse(result[0]))
-        return result
-
+    calls = _sparse_starts(monkeypatch)
     monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
-    monkeypatch.setattr(_init, "_kmeans_features", spy)
     sparse = EMClassifier(**kwargs).fit(frame, y)
     assert calls == [init_params not in _init.RANDOM_METHODS] * 3
     assert np.isfinite(sparse.lower_bound_)
