@@ -11,6 +11,7 @@ from emimpute._em._config import EMConfig, Prior
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     check_known_chunks,
+    check_numeric_dtype,
     check_row_chunks,
     refuse_unsupported,
 )
@@ -32,6 +33,7 @@ from emimpute._sklearn_compat import (
     _check_sample_weight,
     validate_data,
 )
+from emimpute._table import categorical_mask
 
 EM_PARAMETER_CONSTRAINTS = {
     "categorical_features": [
@@ -368,17 +370,20 @@ def check_sample_weight(sample_weight, X):
 def dask_fit_input(estimator, X, sample_weight, validate=None, **unsupported):
     """The fit's input from a row-chunked dask array (numeric, NaN holes).
 
-    Checks the chunks (along rows only, of known sizes), refuses the
-    options dask data lacks (``sample_weight``, ``prior``, and the
+    Checks the chunks (along rows only, of known sizes) and the dtype
+    (numeric, :func:`check_numeric_dtype`), refuses the options dask data
+    lacks (``sample_weight``, ``prior``, categorical features, and the
     estimator's own ``unsupported``: description -> used) with a clear
     error, and validates ``X`` as far as its shape and dtype decide
     (:func:`check_dask_input` with ``validate``, by default
     ``validate_data``), which sets ``n_features_in_`` (and no feature
-    names) as ``validate_data`` on ``X`` would. The returned input has no
-    mask rows: the missingness is read chunk by chunk.
+    names) as ``validate_data`` on ``X`` would. All of it before any pass
+    over the rows. The returned input has no mask rows: the missingness is
+    read chunk by chunk.
     """
     check_row_chunks(X)
     check_known_chunks(X, "a fit")
+    check_numeric_dtype(X, "a fit")
     refuse_unsupported(
         {
             "sample_weight": sample_weight is not None,
@@ -388,10 +393,41 @@ def dask_fit_input(estimator, X, sample_weight, validate=None, **unsupported):
             **unsupported,
         }
     )
+    refuse_categorical_features(estimator.categorical_features, X.shape[1])
     if validate is None:
         validate = partial(validate_data, estimator)
     check_dask_input(validate, X, reset=True)
     return TableInput(X, None, None, np.zeros((0, X.shape[1]), dtype=bool), None)
+
+
+def refuse_categorical_features(categorical_features, n_features):
+    """Refuse ``categorical_features`` naming a column of a dask array ``X``.
+
+    A dask fit reads numeric columns only (its data hold no categories), so
+    a column named categorical would be fit as a Gaussian feature. The
+    parameter is resolved as in memory (:func:`emimpute._table.categorical_mask`,
+    whose errors an out-of-range index or a name gets, a dask array having
+    no feature names); 'from_dtype' and None name nothing on numeric
+    columns (:func:`check_numeric_dtype` refused the others), nor does an
+    empty list or an all-False mask.
+    """
+    if categorical_features is None or isinstance(categorical_features, str):
+        # None, or 'from_dtype' (anything else is refused by the
+        # parameter's validation): no categorical column in numbers.
+        return
+    is_categorical = categorical_mask(
+        np.empty((0, n_features)), categorical_features, n_features=n_features
+    )
+    if is_categorical.any():
+        raise ValueError(
+            f"categorical_features={categorical_features!r} makes columns "
+            f"{np.flatnonzero(is_categorical).tolist()} of X categorical, but a "
+            "dask array X holds numeric columns only: categorical columns are not "
+            "supported with a dask array X yet. Compute X in memory "
+            "(X.compute(); a dask DataFrame's compute() gives a pandas "
+            "DataFrame) to model them as categories, or drop those columns "
+            "from X."
+        )
 
 
 def check_dask_input(validate, X, *, reset, row=None):

@@ -26,6 +26,7 @@ from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     DaskData,
+    check_row_chunks,
     is_dask_array,
     map_rows,
     refuse_unsupported,
@@ -79,6 +80,29 @@ def _is_nan(value):
 def _engine_marker(value):
     """The marker as the validated input holds it: ``pd.NA`` becomes NaN."""
     return np.nan if is_pandas_na(value) else value
+
+
+def _refuse_container_of_dask(imputer):
+    """Refuse a DataFrame output (``set_output``) of a dask array's transform.
+
+    The transform of a dask array is a lazy dask array; scikit-learn's
+    ``set_output`` wrapper would make it a pandas DataFrame by computing all
+    of it at the call (a polars one it cannot make at all), and there is no
+    lazy container for it to return instead.
+    """
+    container = _get_output_config("transform", imputer)["dense"]
+    if container == "default":
+        return
+    raise ValueError(
+        f"The transform output is set to {container!r} (set_output, or "
+        "scikit-learn's transform_output config), an in-memory DataFrame, but "
+        "X is a dask array, whose transform is a lazy dask array. Compute X "
+        "first (X.compute()) for a DataFrame, or keep the default output "
+        "(set_output(transform='default')) for the lazy array; "
+        "dask.dataframe.from_dask_array(Xt, "
+        "columns=imputer.get_feature_names_out()) makes that a lazy dask "
+        "DataFrame."
+    )
 
 
 class EMImputer(TransformerMixin, BaseEstimator):
@@ -721,9 +745,31 @@ class EMImputer(TransformerMixin, BaseEstimator):
     def _dask_input(self, X, sample_weight):
         """The fit's input from a row-chunked dask array, and its empty features.
 
-        Numeric, NaN-marked holes only; one pass over the rows counts the
+        Numeric, NaN-marked holes only; the options a dask fit lacks are
+        refused before any pass over the rows, then one pass counts the
         observed entries of each feature.
+
+        Bounds and transformations are refused from the parameters alone,
+        on every column (the empty ones are not known before the pass: a
+        bound set only on a column found empty is refused too, where the
+        in-memory fit drops it); a value the in-memory fit would refuse (a
+        bound of the wrong length, a feature name, which a dask array lacks)
+        is an option set, refused as such.
         """
+        check_row_chunks(X)  # 2-D, before its columns are counted
+        try:
+            support = FeatureSupport.fit(
+                self.min_value,
+                self.max_value,
+                self.feature_transforms,
+                columns=np.arange(X.shape[1]),
+                n_features=X.shape[1],
+                feature_names=None,
+            )
+        except ValueError:
+            bounded = True
+        else:
+            bounded = not support.is_identity
         table = dask_fit_input(
             self,
             X,
@@ -732,6 +778,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 "add_indicator=True": self.add_indicator,
                 "missing_values other than NaN": not _is_nan(self.missing_values),
                 "n_components='auto'": self.n_components == "auto",
+                "min_value, max_value or feature_transforms": bounded,
+                "parameter_uncertainty": bool(self.parameter_uncertainty),
             },
         )
         _, _, observed_counts = DaskData.build(X).summary()
@@ -976,6 +1024,30 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 )
         return completions
 
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit to ``X``, then impute it: ``fit(X, **fit_params).transform(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with missing entries marked by ``missing_values``.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        **fit_params : dict
+            Passed to :meth:`fit` (``sample_weight``).
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_samples, n_features_out)
+            As :meth:`transform`.
+        """
+        if is_dask_array(X):
+            # Refused before the fit's passes over the rows, not after them.
+            _refuse_container_of_dask(self)
+        return super().fit_transform(X, y, **fit_params)
+
     def transform(self, X, return_std=False):
         """Impute every missing entry of ``X``.
 
@@ -1000,7 +1072,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Xt : ndarray of shape (n_samples, n_features_out)
             ``X`` with its missing entries imputed, features entirely
             missing at fit time dropped (or filled with 0), and the indicator
-            columns appended when ``add_indicator``.
+            columns appended when ``add_indicator``. For a dask array ``X``,
+            a lazy dask array with ``X``'s row chunks (a DataFrame output of
+            ``set_output`` is then refused: it would compute all of ``X`` at
+            the call).
 
         std : ndarray of shape (n_samples, n_features_out)
             Conditional standard deviations; only when ``return_std``.
@@ -1075,12 +1150,20 @@ class EMImputer(TransformerMixin, BaseEstimator):
         draws its holes under that draw, as one in-memory call does: a draw
         per chunk made the imputations' between-table variance shrink with
         the number of chunks.
+
+        The lazy arrays declare the computed width, the indicator's columns
+        included (an imputer fitted in memory with ``add_indicator``). A
+        DataFrame output (``set_output``) is refused: see
+        :func:`_refuse_container_of_dask`.
         """
         check_is_fitted(self)
+        _refuse_container_of_dask(self)
         # Its columns and dtype checked now, as in memory, not at compute().
         row = None if self._layout is None else valid_row(self._layout, X.dtype)
         check_dask_input(self._read, X, reset=False, row=row)
         n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
+        if self.indicator_ is not None:
+            n_columns += len(self.indicator_.features_)
         std_dtype = dtype = output_dtype(X)
         if self._layout is not None:
             # Text categories come back as objects, as in memory.

@@ -650,9 +650,11 @@ class EMMixture(DensityMixin, BaseEstimator):
     def _score_and_informative_rows(self, X):
         """:meth:`score` and the number of rows of ``X`` with an observed
         entry, from one read of ``X`` in memory (a dask ``X``, its chunks
-        known, is read twice: the score's tasks, then the summary's)."""
+        known, is read twice: the score's tasks, then the summary's; its
+        dtype checked by the summary's data before either)."""
         if is_dask_array(X):
-            return self.score(X), DaskData.build(X).summary()[1]
+            data = DaskData.build(X, what="bic")
+            return self.score(X), data.summary()[1]
         data = self._validated_data(X)
         score = float(np.mean(self._posterior_of(data)[0]))
         return score, data.summary()[1]

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from emimpute._em._dask import is_dask_array
 from emimpute._imputer import EMImputer
 from emimpute._table import container_of
 
@@ -49,7 +50,8 @@ def multiple_impute(
     Parameters
     ----------
     X : array-like, pandas or polars DataFrame of shape (n_samples, n_features)
-        Data with missing entries (as the imputer reads them).
+        Data with missing entries (as the imputer reads them), in memory: a
+        dask array is refused (the parameter draws refit to the data).
 
     n_imputations : int, default=5
         Number of completed tables, at least 2. 5 to 20 are usual; more when
@@ -135,6 +137,15 @@ def multiple_impute(
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}.")
+    if is_dask_array(X):
+        # Before the fit, which would refuse parameter_uncertainty, an
+        # option set here and not by the caller.
+        raise ValueError(
+            "multiple_impute needs X in memory, not a dask array: its parameter "
+            "draws refit (or augment) the training data, which must stay in "
+            "memory, and it returns n_imputations completed tables in memory. "
+            "Compute X first (X.compute())."
+        )
     if imputer is None:
         imputer = EMImputer()
     elif not isinstance(imputer, EMImputer):

@@ -8,6 +8,7 @@ start as in memory.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -35,6 +36,29 @@ def _data(missing_rate):
     if missing_rate:
         X[40:50] = np.nan
     return X
+
+
+def _counting(lazy):
+    """The dask array ``lazy``, and the list of the row counts its tasks read
+    (with the ``synchronous`` fixture: in this process)."""
+    reads = []
+
+    def read(block):
+        if len(block):  # not dask's 0-row call to find the output's type
+            reads.append(len(block))
+        return block
+
+    return lazy.map_blocks(read, dtype=lazy.dtype), reads
+
+
+@pytest.fixture
+def synchronous():
+    # Tasks that count reads in a list run in this process (the module's
+    # distributed client, once started, would run them on its workers).
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        yield
 
 
 def _assert_same_fit(a, b):
@@ -126,6 +150,10 @@ def test_dask_transform_equals_in_memory_transform_of_the_same_model():
         ({"prior": "default"}, {}, "prior .* is not supported"),
         ({"n_components": "auto"}, {}, "n_components='auto' is not supported"),
         ({"min_value": 0.0}, {}, "min_value, max_value or feature_transforms"),
+        ({"max_value": [np.inf, 1.0, np.inf]}, {}, "min_value, max_value or"),
+        ({"feature_transforms": {0: "log"}}, {}, "min_value, max_value or"),
+        # Invalid for this X (a name: a dask array has none): still a bound set.
+        ({"min_value": {"a": 0.0}}, {}, "min_value, max_value or"),
         (
             {"sample_posterior": True, "parameter_uncertainty": True},
             {},
@@ -133,10 +161,27 @@ def test_dask_transform_equals_in_memory_transform_of_the_same_model():
         ),
     ],
 )
-def test_dask_imputer_options_not_supported_say_so(settings, fit_options, message):
-    lazy = da.from_array(_data(0.2), chunks=(97, 3))
+def test_dask_imputer_options_not_supported_say_so(
+    settings, fit_options, message, synchronous
+):
+    # Refused before any pass over the rows: bounds and parameter draws were
+    # refused after the summary's pass (a whole read of out-of-core data).
+    lazy, reads = _counting(da.from_array(_data(0.2), chunks=(97, 3)))
     with pytest.raises(ValueError, match=message):
         EMImputer(**settings).fit(lazy, **fit_options)
+    assert reads == []
+
+
+def test_multiple_impute_of_a_dask_array_says_it_needs_memory(synchronous):
+    # It blamed parameter_uncertainty, which multiple_impute sets itself,
+    # after a pass over the rows.
+    from emimpute import multiple_impute
+
+    lazy, reads = _counting(da.from_array(_data(0.2), chunks=(97, 3)))
+    with pytest.raises(ValueError, match="multiple_impute needs X in memory") as error:
+        multiple_impute(lazy, 2, random_state=0)
+    assert "parameter_uncertainty" not in str(error.value)
+    assert reads == []
 
 
 def test_column_chunks_are_rejected_with_the_fix():
@@ -400,26 +445,38 @@ def _mixed_data():
     return X
 
 
+@pytest.mark.parametrize("add_indicator", [False, True])
 @pytest.mark.parametrize("kind", ["float", "int", "object"])
-def test_dask_transform_of_a_mixed_model_equals_in_memory(kind):
+def test_dask_transform_of_a_mixed_model_equals_in_memory(kind, add_indicator):
     # The up-front check read a stand-in of zeros, and 0 is no category:
     # every model with a categorical feature failed with 'Found unknown
-    # categories [0.0]'.
+    # categories [0.0]'. With add_indicator (fit in memory), the lazy
+    # arrays declared 2 columns and computed 4.
     X = _mixed_data()
     if kind == "int":
         X = np.nan_to_num(X, nan=1.0).astype(np.int64)
     elif kind == "object":
         X = X.astype(object)
         X[:, 1] = np.where(X[:, 1] == 1.0, "a", np.where(X[:, 1] == 2.0, "b", None))
-    imputer = EMImputer(n_components=2, categorical_features=[1], random_state=0)
+    imputer = EMImputer(
+        n_components=2,
+        categorical_features=[1],
+        add_indicator=add_indicator,
+        random_state=0,
+    )
     imputer.fit(X)
     lazy = da.from_array(X, chunks=(50, 2))
     completed, std = imputer.transform(lazy, return_std=True)
     expected, expected_std = imputer.transform(X, return_std=True)
     # An object array's categories stay objects: the lazy array says so.
     assert completed.dtype == completed.compute().dtype == expected.dtype
+    for on_dask, in_memory in [(completed, expected), (std, expected_std)]:
+        assert on_dask.shape == on_dask.compute().shape == in_memory.shape
+        assert on_dask.chunks[1] == (in_memory.shape[1],)
     assert np.array_equal(completed.compute(), expected)
     assert_allclose(std.compute(), expected_std, rtol=0, atol=0)
+    # Dask slices by the declared columns: the last is the last computed.
+    assert np.array_equal(completed[:, -1].compute(), expected[:, -1])
     with pytest.raises(ValueError, match="X has 3 features, but EMImputer is"):
         imputer.transform(da.from_array(np.hstack([X, X[:, :1]]), chunks=(50, 3)))
 
@@ -449,3 +506,224 @@ def test_dask_transform_draws_the_parameters_once(method, monkeypatch):
     assert len(draws) == 1
     np.testing.assert_array_equal(completed[~np.isnan(X)], X[~np.isnan(X)])
     assert not np.isnan(completed).any()
+
+
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_dask_transform_with_indicator_declares_its_columns(keep_empty_features):
+    # An imputer fit in memory with add_indicator: the lazy arrays declared
+    # the imputed columns only and computed the indicator's too, so that
+    # dask's slices, which trust the declared chunks, gave wrong columns
+    # without an error (t[:, -1] was an imputed column, t[:, 3:] empty).
+    X = np.hstack([_data(0.2), np.full((400, 1), np.nan)])
+    imputer = EMImputer(
+        add_indicator=True, keep_empty_features=keep_empty_features, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipping features", UserWarning)
+        imputer.fit(X)
+    n_indicator = len(imputer.indicator_.features_)
+    assert n_indicator == 4  # every column has holes, the empty one too
+    lazy = da.from_array(X, chunks=(97, 4))
+    completed, std = imputer.transform(lazy, return_std=True)
+    expected, expected_std = imputer.transform(X, return_std=True)
+    assert isinstance(imputer.transform(lazy), da.Array)
+    for on_dask, in_memory in [(completed, expected), (std, expected_std)]:
+        assert on_dask.shape == on_dask.compute().shape == in_memory.shape
+        assert on_dask.chunks == (lazy.chunks[0], (in_memory.shape[1],))
+        # Each chunk is imputed by the in-memory arithmetic, rows
+        # independently; 1e-12 for the row blocks' grouping by chunk.
+        assert_allclose(on_dask.compute(), in_memory, rtol=1e-12, atol=1e-12)
+        # The indicator's columns (std: zeros), sliced lazily, exactly.
+        assert np.array_equal(
+            on_dask[:, -n_indicator:].compute(), in_memory[:, -n_indicator:]
+        )
+    assert completed.shape[1] == len(imputer.get_feature_names_out())
+
+
+@pytest.mark.parametrize(
+    "estimator", [EMMixture(2), EMImputer()], ids=lambda e: type(e).__name__
+)
+@pytest.mark.parametrize(
+    "categorical_features",
+    [[1], np.array([False, True, False]), [1, 2]],
+    ids=["index", "mask", "indices"],
+)
+def test_dask_fit_refuses_categorical_features(
+    estimator, categorical_features, synchronous
+):
+    # The columns were fit as Gaussian features without a word
+    # (categorical_features_ [] and means_ of 3 columns), and the imputer
+    # filled them with numbers that are no category.
+    lazy, reads = _counting(da.from_array(_data(0.2), chunks=(97, 3)))
+    estimator = clone(estimator).set_params(categorical_features=categorical_features)
+    with pytest.raises(
+        ValueError,
+        match=r"categorical_features=.* makes columns \[1(, 2)?\] of X "
+        r"categorical, but a dask array X holds numeric columns only.*"
+        r"X\.compute\(\).*drop those columns",
+    ):
+        estimator.fit(lazy)
+    assert reads == []
+
+
+@pytest.mark.parametrize(
+    "estimator", [EMMixture(2), EMImputer()], ids=lambda e: type(e).__name__
+)
+def test_dask_fit_refuses_a_bad_categorical_index_as_in_memory(estimator, synchronous):
+    X = _data(0.2)
+    estimator = clone(estimator).set_params(categorical_features=[5])
+    with pytest.raises(ValueError, match="index 5 is out of range") as in_memory:
+        clone(estimator).fit(X)
+    lazy, reads = _counting(da.from_array(X, chunks=(97, 3)))
+    with pytest.raises(ValueError, match=re.escape(str(in_memory.value))):
+        clone(estimator).fit(lazy)
+    assert reads == []
+
+
+@pytest.mark.parametrize(
+    "categorical_features", [None, [], np.zeros(3, dtype=bool)], ids=repr
+)
+def test_dask_fit_without_categorical_columns_equals_in_memory(categorical_features):
+    X = _data(0.2)
+    settings = dict(categorical_features=categorical_features, random_state=0)
+    in_memory = EMMixture(2, **settings).fit(X)
+    on_dask = EMMixture(2, **settings).fit(da.from_array(X, chunks=(97, 3)))
+    _assert_same_fit(on_dask, in_memory)
+    assert len(on_dask.categorical_features_) == 0
+
+
+def test_dask_selector_refuses_categorical_features():
+    # EMMixtureSelector passes categorical_features to its mixtures: every
+    # fit of its grid is refused, and so is the selection, with the reason.
+    from emimpute import EMMixtureSelector
+
+    lazy = da.from_array(_data(0.2), chunks=(97, 3))
+    selector = EMMixtureSelector(
+        n_components=2, categorical_features=[1], random_state=0
+    )
+    with pytest.raises(ValueError, match=r"categorical_features=\[1\] makes columns"):
+        selector.fit(lazy)
+
+
+def _frame_with(column):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    if column == "category":
+        frame["b"] = pd.Categorical(rng.choice(["x", "y"], 200))
+    else:
+        frame = frame.astype("Float64")
+        frame.loc[::5, "a"] = pd.NA
+    return frame
+
+
+@pytest.mark.parametrize(
+    "estimator", [EMMixture(), EMImputer()], ids=lambda e: type(e).__name__
+)
+@pytest.mark.parametrize("column", ["category", "Float64"])
+def test_dask_fit_refuses_an_object_dtype_with_the_fix(estimator, column, synchronous):
+    # A dask DataFrame's to_dask_array() of such columns is of dtype object:
+    # the fit failed inside a task with numpy's "could not convert string
+    # to float" or "float() argument must be ... not 'NAType'".
+    dd = pytest.importorskip("dask.dataframe")
+    frame = _frame_with(column)
+    ddf = dd.from_pandas(frame, npartitions=2)
+    lazy, reads = _counting(ddf.to_dask_array(lengths=True))
+    assert lazy.dtype == object
+    with pytest.raises(
+        ValueError,
+        match=r"dtype object, but a fit reads a dask array as numeric columns "
+        r"only.*ddf\.astype\(float\).*Categorical columns are not supported",
+    ):
+        clone(estimator).fit(lazy)
+    assert reads == []
+    if column == "category":
+        return
+    # The fix the message gives: the fit of the in-memory floats.
+    converted = ddf.astype(float).to_dask_array(lengths=True)
+    floats = frame.astype(float).to_numpy()
+    in_memory = clone(estimator).set_params(random_state=0).fit(floats)
+    on_dask = clone(estimator).set_params(random_state=0).fit(converted)
+    for name in ["weights_", "means_", "covariances_"]:
+        assert_allclose(getattr(on_dask, name), getattr(in_memory, name), atol=1e-10)
+    if isinstance(estimator, EMMixture):
+        # bic counts the rows by a pass that reads numbers only: refused
+        # before the score's pass (which read all rows first).
+        with pytest.raises(ValueError, match="dtype object, but bic reads"):
+            in_memory.bic(lazy)
+        assert reads == []
+        # Predictions read each chunk as in memory: an object array of
+        # numbers and pd.NA is fine there.
+        assert_allclose(
+            in_memory.predict_proba(lazy).compute(),
+            in_memory.predict_proba(frame.to_numpy(dtype=object)),
+            rtol=0,
+            atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("container", ["pandas", "polars"])
+def test_dask_transform_refuses_a_dataframe_output(container, synchronous):
+    # pandas: scikit-learn's wrapper computed the whole array at the call
+    # (and a mixed model's columns came back as objects); polars: TypeError
+    # "DataFrame constructor called with unsupported type 'Array'".
+    from sklearn import config_context
+
+    pytest.importorskip(container)
+    X = _data(0.2)
+    lazy, reads = _counting(da.from_array(X, chunks=(97, 3)))
+    imputer = EMImputer(random_state=0).set_output(transform=container).fit(X)
+    message = rf"output is set to '{container}'.*lazy dask array.*X\.compute\(\)"
+    with pytest.raises(ValueError, match=message):
+        imputer.transform(lazy)
+    with pytest.raises(ValueError, match=message):
+        imputer.transform(lazy, return_std=True)
+    unfitted = EMImputer(random_state=0).set_output(transform=container)
+    with pytest.raises(ValueError, match=message):
+        unfitted.fit_transform(lazy)
+    assert not hasattr(unfitted, "n_features_in_")  # refused before the fit
+    with config_context(transform_output=container):
+        with pytest.raises(ValueError, match=message):
+            EMImputer(random_state=0).fit(X).transform(lazy)
+    assert reads == []
+    # The default output stays a lazy dask array.
+    imputer.set_output(transform="default")
+    assert isinstance(imputer.transform(lazy), da.Array)
+    assert isinstance(imputer.fit_transform(X), np.ndarray)
+
+
+def test_dask_imputer_counts_observed_entries_in_two_passes(monkeypatch, synchronous):
+    # The imputer's fit summarised X, then its kept columns, then the
+    # standardised data: the last pass is gone, its counts carried over.
+    from emimpute._em import _dask
+
+    X = np.hstack([_data(0.2), np.full((400, 1), np.nan)])
+    lazy = da.from_array(X, chunks=(97, 4))
+    rows = []
+    summary = _dask._chunk_summary
+
+    def counted(chunk):
+        rows.append(len(chunk))
+        return summary(chunk)
+
+    monkeypatch.setattr(_dask, "_chunk_summary", counted)
+    with pytest.warns(UserWarning, match="Skipping features"):
+        EMImputer(n_components=2, random_state=0).fit(lazy)
+    # The summary's rows: all of X, then all of its kept columns.
+    assert sum(rows) == 2 * len(X)
+
+
+def test_dask_standardised_counts_equal_a_pass_over_the_standardised_data():
+    # The counts carried over equal, to the integer, those a pass over the
+    # standardised chunks finds: a constant column (scale 1), one in large
+    # units, holes, a row of holes only.
+    from emimpute._em import _dask
+
+    X = _data(0.2) * [1.0, 1e6, 1.0]
+    X[:, 2] = np.where(np.isnan(X[:, 2]), np.nan, 5.0)
+    data = _dask.DaskData.build(da.from_array(X, chunks=(97, 3)))
+    standardised = data.standardised(data.fit_scaling())
+    carried = standardised.summary()
+    passed = _dask.DaskData(standardised.array).summary()
+    assert carried[:2] == passed[:2]
+    assert np.array_equal(carried[2], passed[2])

@@ -1,10 +1,14 @@
 """Dask arrays as EM data: every E-step one pass of tasks over the row chunks.
 
 Dask (the optional extra ``emimpute[dask]``) earns its place as the
-scheduler: the same task graph runs on local threads, on processes, or on a
-``distributed`` cluster of many machines (whichever ``dask.compute`` finds:
-an active ``distributed.Client`` first), with out-of-core chunks read where
-they are stored. Nothing here schedules work itself.
+scheduler: the same task graph runs on local threads or on a ``distributed``
+cluster of many machines (whichever ``dask.compute`` finds: an active
+``distributed.Client`` first), with out-of-core chunks read where they are
+stored. Nothing here schedules work itself. Dask's ``'processes'``
+scheduler runs it too, but starts a new pool of processes at every
+``dask.compute``, one per pass, and each new process compiles (or loads)
+the numba kernels again: seconds per EM iteration (the user guide gives
+the measures); a ``distributed`` cluster keeps its worker processes.
 
 The engine's statistics are additive over rows (``_stats``), so an E-step is
 a map and a reduction: one task per chunk runs the in-memory :func:`e_step`
@@ -25,7 +29,7 @@ drawn uniformly with replacement by the fit's ``random_state``, duplicates
 removed, in row order.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -69,6 +73,33 @@ def check_known_chunks(X, what, name="X"):
             f"Call {name} = {name}.compute_chunk_sizes() first (or "
             "ddf.to_dask_array(lengths=True))."
         )
+
+
+def check_numeric_dtype(X, what, name="X"):
+    """Raise a clear error unless the dask array ``X`` has a numeric dtype.
+
+    Dask data are numeric columns only, read chunk by chunk as floats. A
+    dask DataFrame's ``to_dask_array()`` gives dtype object when a column
+    is categorical or text, or of a pandas nullable type (``Float64``,
+    ``Int64``, ``boolean``, whose holes are ``pd.NA``): its chunks would
+    fail inside a task, with numpy's conversion error. ``what`` (a fit,
+    ``bic``) says what reads ``X``. Complex numbers are left to the
+    validation, which refuses them with scikit-learn's message.
+    """
+    if X.dtype.kind in "biufc":
+        return
+    raise ValueError(
+        f"The dask array {name} has dtype {X.dtype}, but {what} reads a dask "
+        f"array as numeric columns only (bool, integer or float). A dask "
+        "DataFrame's to_dask_array() gives dtype object for categorical or "
+        "text columns and for pandas nullable ones (Float64, Int64, "
+        "boolean): convert those to numbers first, for example "
+        "ddf.astype(float) for nullable columns (pd.NA becomes NaN). "
+        f"Categorical columns are not supported with a dask array {name} "
+        "yet: compute the data in memory (a dask DataFrame's compute() gives "
+        "a pandas DataFrame, whose category columns are modelled as "
+        "categories) or drop those columns."
+    )
 
 
 def refuse_unsupported(options):
@@ -194,16 +225,24 @@ class DaskData:
     """
 
     array: object
+    # The summary's counts (rows, rows with an observed entry, observed
+    # entries per feature) when known without a pass: those of the data
+    # this was derived from by a map that keeps holes and numbers
+    # (:meth:`standardised`).
+    counts: tuple = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def build(cls, array):
-        """Check the chunks; any dtype but float32 becomes float64 (lazily).
+    def build(cls, array, what="a fit"):
+        """Check the chunks and the dtype (numeric: ``what`` reads ``array``,
+        see :func:`check_numeric_dtype`); any dtype but float32 becomes
+        float64 (lazily).
 
         Empty row chunks (boolean indexing leaves them) are left out: they
         hold nothing, and dask's reductions (the scaling's min and max)
         fail on them.
         """
         check_row_chunks(array)
+        check_numeric_dtype(array, what)
         if array.dtype not in (np.float32, np.float64):
             array = array.astype(np.float64)
         empty = np.asarray(array.chunks[0]) == 0
@@ -262,6 +301,8 @@ class DaskData:
 
     def summary(self):
         """Rows, rows with an observed entry, observed entries per feature."""
+        if self.counts is not None:
+            return self.counts
         return self._summary[:3]
 
     def largest_magnitude(self):
@@ -295,9 +336,19 @@ class DaskData:
         return float(observed_counts @ np.log(scaling.scale)) / n_samples
 
     def standardised(self, scaling):
-        """The data with its columns standardised, lazily (holes stay NaN)."""
+        """The data with its columns standardised, lazily (holes stay NaN).
+
+        Its summary's counts are this data's, without another pass over
+        the rows: the map keeps every hole NaN and makes no observed entry
+        NaN (``x - centre`` over a positive scale, of finite ``x``), so the
+        rows, the rows with an observed entry and the observed entries per
+        feature are the same integers, as the in-memory standardised data
+        keeps its data's mask. (Its largest magnitude is not carried over:
+        the fit checks the standardised data's range by the scales, and
+        :meth:`largest_magnitude` would make a pass.)
+        """
         array = (self.array - scaling.centre) / scaling.scale
-        return DaskData(array.astype(self.dtype, copy=False))
+        return DaskData(array.astype(self.dtype, copy=False), counts=self.summary())
 
     def expectation(self, params, chunk_size=None):
         """Per-sample log-likelihood and summed statistics of one E-step."""
