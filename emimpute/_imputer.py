@@ -3,6 +3,7 @@
 import contextlib
 import math
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 from types import SimpleNamespace
 
@@ -29,7 +30,6 @@ from emimpute._em._dask import (
     check_row_chunks,
     is_dask_array,
     map_rows,
-    refuse_unsupported,
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
@@ -597,7 +597,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         lazy = is_dask_array(X)
         weights = None  # a dask fit refuses weights (_dask_input)
         if lazy:
-            table, empty = self._dask_input(X, sample_weight)
+            table, empty, summary = self._dask_input(X, sample_weight)
         else:
             table = self._read(X, reset=True)
             empty = table.mask.all(axis=0)
@@ -614,7 +614,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._fit_features(table, empty)
         if len(self._kept) == 0:
             return self._fit_nothing()
-        model_data = self._fit_support(X, table, weights, lazy)
+        model_data = self._fit_support(X, table, weights, summary if lazy else None)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
         self.lower_bound_ = result.lower_bound
@@ -654,11 +654,20 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._n_numeric_in = len(table.numeric_columns)
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
 
-    def _fit_support(self, X, table, weights, lazy):
+    def _fit_support(self, X, table, weights, summary=None):
         """The bounds and transformations (``_support``), and the data the
-        model sees (its domains checked by ``model_data``)."""
-        if lazy:
-            data = DaskData.build(X[:, self._kept])
+        model sees (its domains checked by ``model_data``).
+
+        ``summary``: a dask array ``X``'s (:meth:`_dask_input`), whose
+        counts give the kept columns' without a pass over them (the columns
+        dropped have no observed entry: the rows with one are the same).
+        """
+        if summary is not None:
+            n_samples, n_informative, observed_counts = summary
+            data = replace(
+                DaskData.build(X[:, self._kept]),
+                counts=(n_samples, n_informative, observed_counts[self._kept]),
+            )
         else:
             data = self._engine_data(table, sample_weight=weights)
         self._support = FeatureSupport.fit(
@@ -670,15 +679,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
             feature_names=getattr(self, "feature_names_in_", None),
             categorical=table.categorical_columns,
         )
-        if lazy:
-            refuse_unsupported(
-                {
-                    "min_value, max_value or feature_transforms": (
-                        not self._support.is_identity
-                    ),
-                    "parameter_uncertainty": bool(self.parameter_uncertainty),
-                }
-            )
+        # (A dask fit with bounds, transformations or parameter draws was
+        # refused by _dask_input, before any pass over the rows.)
         return self._support.model_data(data)
 
     def _fit_model(self, model_data):
@@ -743,7 +745,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.converged_ = result.converged
 
     def _dask_input(self, X, sample_weight):
-        """The fit's input from a row-chunked dask array, and its empty features.
+        """The fit's input from a row-chunked dask array, its empty features
+        and its summary (:meth:`DaskData.summary`).
 
         Numeric, NaN-marked holes only; the options a dask fit lacks are
         refused before any pass over the rows, then one pass counts the
@@ -782,8 +785,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 "parameter_uncertainty": bool(self.parameter_uncertainty),
             },
         )
-        _, _, observed_counts = DaskData.build(X).summary()
-        return table, observed_counts == 0
+        summary = DaskData.build(X).summary()
+        return table, summary[2] == 0, summary
 
     def _fit_nothing(self):
         """Every feature empty: no model, as scikit-learn's imputers then do.
