@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from emimpute._base import REG_COVAR_SHARE
 from emimpute._em._conjugate import ConjugatePrior
+from emimpute._em._dask import is_dask_array
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
     held_out_errors,
@@ -502,7 +503,11 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data; NaN marks a missing entry.
+            Training data; NaN marks a missing entry. A dask array is
+            computed into memory once: the criteria read every row's
+            posterior, and the grid's fits share the data read once (fit an
+            :class:`EMMixture` on the dask array itself, and compare the
+            fits' :meth:`EMMixture.bic`, for data larger than memory).
 
         y : Ignored
             Not used, present for API consistency by convention.
@@ -512,6 +517,10 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         self : object
             The fitted selector.
         """
+        if is_dask_array(X):
+            # Once, not by each fit of the grid and the validation (which
+            # computed it two more times, and each fit made its passes).
+            X = np.asarray(X.compute())
         grid = self._grid()
         validate_data(
             self,

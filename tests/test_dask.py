@@ -592,17 +592,24 @@ def test_dask_fit_without_categorical_columns_equals_in_memory(categorical_featu
     assert len(on_dask.categorical_features_) == 0
 
 
-def test_dask_selector_refuses_categorical_features():
-    # EMMixtureSelector passes categorical_features to its mixtures: every
-    # fit of its grid is refused, and so is the selection, with the reason.
+def test_dask_selector_computes_x_once_and_selects_as_in_memory(synchronous):
+    # The selector's criteria read every row's posterior: a dask X is
+    # computed once (its validation and each fit of the grid computed it
+    # again), and the selection is the in-memory one, categorical columns
+    # included (a mixture on the dask array itself refuses them).
     from emimpute import EMMixtureSelector
 
-    lazy = da.from_array(_data(0.2), chunks=(97, 3))
-    selector = EMMixtureSelector(
-        n_components=2, categorical_features=[1], random_state=0
+    X = _data(0.2)
+    X[:, 1] = np.where(np.isnan(X[:, 1]), np.nan, np.round(X[:, 1]))
+    lazy, reads = _counting(da.from_array(X, chunks=(97, 3)))
+    settings = dict(n_components=[1, 2], categorical_features=[1], random_state=0)
+    on_dask = EMMixtureSelector(**settings).fit(lazy)
+    assert sum(reads) == len(X)
+    in_memory = EMMixtureSelector(**settings).fit(X)
+    assert on_dask.best_params_ == in_memory.best_params_
+    np.testing.assert_array_equal(
+        on_dask.cv_results_["bic"], in_memory.cv_results_["bic"]
     )
-    with pytest.raises(ValueError, match=r"categorical_features=\[1\] makes columns"):
-        selector.fit(lazy)
 
 
 def _frame_with(column):
