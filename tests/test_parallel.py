@@ -9,6 +9,7 @@ hold rows with every number of missing entries.
 """
 
 import os
+import queue
 import signal
 import threading
 import warnings
@@ -21,10 +22,11 @@ from _reference import COVARIANCE_TYPES
 from threadpoolctl import threadpool_limits
 
 from emimpute import EMMixture
-from emimpute._em import _parallel
+from emimpute._em import _parallel, _threads
 from emimpute._em._data import EMData
 from emimpute._em._estep import e_step, weighted_log_prob
 from emimpute._em._impute import complete
+from emimpute._em._threads import blas_thread_count, one_thread
 
 N_CATEGORIES = (3, 2)
 
@@ -258,60 +260,196 @@ def test_a_wide_fit_has_the_same_bits_at_one_and_two_blas_threads():
         np.testing.assert_array_equal(one, two)
 
 
-def test_overlapping_one_thread_limits_restore_the_callers_setting():
-    # Thread A enters the limit, B enters while A holds it, A leaves, then
-    # B: a limit per thread restored what each saw on entry, and B had seen
-    # A's 1, leaving the whole process at one BLAS thread for good (four
-    # threads' predict_proba did, and multiple_impute with n_jobs=2).
-    from emimpute._em._threads import blas_thread_count, one_thread
+class _Holder:
+    """A thread that enters and leaves ``one_thread`` when told to.
 
-    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
-    seen = {}
+    It stays alive between commands, as joblib's and a user's pool threads
+    do: threadpoolctl 3.8 passes a set of a pthreads OpenBLAS's count on
+    only from the thread in control (the first to set one, until it leaves
+    its ``with`` block or ends), so the interleavings that matter have the
+    thread that took the limit still alive when another restores it, and
+    they are reproduced exactly here (not left to how soon a finished
+    thread is reaped).
+    """
 
-    def first():
-        with one_thread("blas"):
-            a_in.set()
-            b_in.wait()
-        a_out.set()
+    def __init__(self):
+        self._commands = queue.SimpleQueue()
+        self._results = queue.SimpleQueue()
+        self._held = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
-    def second():
-        a_in.wait()
-        with one_thread("blas"):
-            b_in.set()
-            a_out.wait()
-            seen["inside"] = blas_thread_count()
+    def _serve(self):
+        while (command := self._commands.get()) is not None:
+            try:
+                self._results.put((command(), None))
+            except BaseException as error:  # re-raised on the test's thread
+                self._results.put((None, error))
 
-    # The machine's default (OpenBLAS ignores a limit set from another
-    # thread once the main thread has set one, so no threadpool_limits
-    # here).
+    def run(self, function):
+        self._commands.put(function)
+        value, error = self._results.get(timeout=60)
+        if error is not None:
+            raise error
+        return value
+
+    def enter(self, user_api="blas"):
+        def enter():
+            context = one_thread(user_api)
+            context.__enter__()
+            self._held.append(context)
+
+        self.run(enter)
+
+    def leave(self):
+        self.run(lambda: self._held.pop().__exit__(None, None, None))
+
+    def count(self):
+        return self.run(blas_thread_count)
+
+    def stop(self):
+        while self._held:  # a failed test's holds, not to outlive it
+            self.leave()
+        self._commands.put(None)
+        self._thread.join()
+
+
+@pytest.fixture
+def holders():
+    started = []
+
+    def make(n):
+        started.extend(_Holder() for _ in range(n))
+        return started[-n:]
+
+    yield make
+    for holder in started:
+        holder.stop()
+
+
+def _blas_threads_before():
+    # The machine's setting; the tests need a process-wide BLAS (pthreads
+    # OpenBLAS, MKL) at two threads or more. Not a probe of whether a limit
+    # set from a thread takes effect: that is what the tests check.
+    process_wide, _ = _threads._libraries("blas")
     before = blas_thread_count()
-    if before is None or before < 2:
-        pytest.skip("the BLAS runs one thread here")
-    probe = {}
+    if not process_wide or before is None or before < 2:
+        pytest.skip("no process-wide BLAS running several threads here")
+    return before
 
-    def limited():
-        with one_thread("blas"):
-            probe["count"] = blas_thread_count()
 
-    thread = threading.Thread(target=limited)
-    thread.start()
-    thread.join()
-    if probe["count"] != 1:
-        pytest.skip("this BLAS ignores a limit set from a thread")
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert seen["inside"] == 1  # still limited while B holds it
+# Who enters and leaves, in order ("A+" enters, "A-" leaves), and who reads
+# the count while the others have left (still 1: held).
+INTERLEAVINGS = {
+    # The thread that took the limit leaves first, alive, and the other
+    # restores: threadpoolctl ignored that restore (the process stayed at
+    # one BLAS thread, about 1 run in 3 when the first thread had ended).
+    "first leaves first": ("A+", "B+", "A-", "B?", "B-"),
+    "last in leaves first": ("A+", "B+", "B-", "A?", "A-"),
+    "relay of three": ("A+", "B+", "A-", "C+", "B-", "C?", "C-"),
+    "nested in one thread": ("A+", "A+", "B+", "A-", "A?", "A-", "B?", "B-"),
+}
+
+
+@pytest.mark.parametrize("steps", INTERLEAVINGS.values(), ids=INTERLEAVINGS.keys())
+def test_overlapping_one_thread_limits_restore_the_callers_setting(steps, holders):
+    before = _blas_threads_before()
+    threads = dict(zip("ABC", holders(3), strict=True))
+    # Repeated with the same living threads: the outcome must not depend
+    # on the round (a thread that held the limit before holds no claim now).
+    for _ in range(10):
+        for step in steps:
+            holder, action = threads[step[0]], step[1]
+            if action == "+":
+                holder.enter()
+                assert holder.count() == 1
+            elif action == "-":
+                holder.leave()
+            else:
+                assert holder.count() == 1  # still limited: others hold it
+        assert blas_thread_count() == before
+        assert all(holder.count() == before for holder in threads.values())
+
+
+def test_a_limit_taken_on_one_thread_leaves_the_others_free_to_limit(holders):
+    # The limit's holder kept threadpoolctl's say over OpenBLAS for as long
+    # as it lived: after a fit on the main thread, every other thread's
+    # limit did nothing (multiple_impute's threads and a user's threaded
+    # predictions ran on all the BLAS threads), and a user's
+    # threadpool_limits on a thread too.
+    before = _blas_threads_before()
+    with one_thread("blas"):
+        assert blas_thread_count() == 1
     assert blas_thread_count() == before
+    (other,) = holders(1)
+    other.enter()
+    assert other.count() == 1
+    other.leave()
+    assert other.count() == before
+
+    def users_limit():
+        with threadpool_limits(limits=1, user_api="blas"):
+            return blas_thread_count()
+
+    assert other.run(users_limit) == 1
+    assert blas_thread_count() == before
+    with one_thread("blas"):
+        assert blas_thread_count() == 1
+    assert blas_thread_count() == before
+
+
+def test_one_thread_limits_inside_a_users_threadpool_limits():
+    # A user's threadpool_limits block gives its thread threadpoolctl's say
+    # over OpenBLAS: the limit is then taken (and restored) on that thread
+    # (a fit in it at d = 60 otherwise ran its E-steps on 2 BLAS threads,
+    # other bits than at 1).
+    before = _blas_threads_before()
+    with threadpool_limits(limits=2, user_api="blas"):
+        with one_thread("blas"):
+            assert blas_thread_count() == 1
+        assert blas_thread_count() == 2
+    assert blas_thread_count() == before
+
+
+def test_an_openmp_limit_leaves_the_blas_count_alone(holders):
+    # An OpenMP limit restored every library it had read on entry, BLAS's
+    # too: a thread that entered one while another held the BLAS limit set
+    # the process back to one BLAS thread when it left.
+    before = _blas_threads_before()
+    if not _threads._libraries("openmp")[1]:
+        pytest.skip("no OpenMP runtime loaded")
+    blas, openmp = holders(2)
+    for _ in range(3):
+        blas.enter()
+        openmp.enter("openmp")
+        blas.leave()
+        assert openmp.count() == before
+        openmp.leave()
+        assert blas_thread_count() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_limits_blas_without_the_parents_threads():
+    # The thread that applies the limits does not exist in a child: it must
+    # start its own (a hang here is the failure).
+    before = _blas_threads_before()
+    with one_thread("blas"):
+        pass
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's outcome is its exit code
+        signal.alarm(120)
+        with one_thread("blas"):
+            inside = blas_thread_count()
+        os._exit(0 if (inside, blas_thread_count()) == (1, before) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_openmp_limits_are_each_threads_own():
     # OpenMP's thread count is per thread: a limit shared like BLAS's left
     # the first thread at 1 for good (its KMeans, and scikit-learn's after
     # it, single-threaded), and the second unlimited.
-    from emimpute._em._threads import _controller, one_thread
+    from emimpute._em._threads import _controller
 
     def counts():
         libraries = _controller().select(user_api="openmp").lib_controllers

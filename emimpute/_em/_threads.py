@@ -8,6 +8,8 @@ environment variables read at import time cannot do.
 
 import contextlib
 import functools
+import os
+import queue
 import threading
 
 
@@ -16,17 +18,8 @@ def _controller():
     from threadpoolctl import ThreadpoolController
 
     # Made once per process: inspecting the loaded libraries takes a few
-    # milliseconds; entering a limit afterwards about 0.1 ms.
+    # milliseconds; entering and leaving a limit afterwards about 10 us.
     return ThreadpoolController()
-
-
-# The process-wide limits entered and not yet left, per user_api:
-# [holders, limiter]. The first holder enters the limit and the last one to
-# leave restores what the first saw: a thread that entered while another
-# held it saw 1 thread, and restoring that left the process at 1 for good
-# (four threads' predict_proba did, and multiple_impute's n_jobs=2).
-_HELD = {}
-_HELD_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -51,23 +44,212 @@ def _libraries(user_api):
     return process_wide, per_thread
 
 
+@functools.cache
+def _selection(filepaths):
+    """A controller of the libraries at ``filepaths`` alone.
+
+    A limiter restores every library its controller holds to what it read on
+    entry: one made on the whole controller for OpenMP set the process's
+    BLAS count back to the value it had read, 1 where another thread held
+    the BLAS limit then.
+    """
+    return _controller().select(filepath=list(filepaths))
+
+
+def _at_one(filepath):
+    # None: a count threadpoolctl cannot read, so cannot limit either.
+    return _selection((filepath,)).lib_controllers[0].num_threads in (1, None)
+
+
+# Who can set a process-wide count (measured with numpy 2.4's pthreads
+# OpenBLAS 0.3.31 and threadpoolctl 3.8.0). OpenBLAS keeps it in one
+# variable of the process (blas_cpu_number, not thread-local): its own
+# openblas_set_num_threads from any thread is seen by every thread at once
+# (a thread sets 1 and stays alive, another sets 2: 2 everywhere, 50 trials
+# of 50). threadpoolctl 3.8 passes a set on to a pthreads OpenBLAS only from
+# its "controlling thread": the first thread to set a count while no living
+# thread controls, until that thread leaves the last ``with`` block of a
+# limiter it entered, or ends; from any other thread a set silently does
+# nothing (OpenBLASController.set_num_threads). The same two threads through
+# threadpoolctl: 1 everywhere, 50 trials of 50. A limit set by the first
+# thread to enter and restored by the last to leave (made without ``with``)
+# had two faults from it:
+#
+# - the restore did nothing where the thread that had set the limit was
+#   still alive: the process stayed at one BLAS thread (about 1 run in 3 of
+#   two overlapping threads, as often as the first had not ended yet);
+# - the thread that had set a limit kept control for as long as it lived:
+#   after a fit on the main thread, every other thread's limit did nothing
+#   (multiple_impute's threads and threaded predictions ran on all the BLAS
+#   threads), a user's threadpool_limits on a thread too.
+#
+# So a limit is set and restored by one thread, in a ``with`` block, and
+# restored when no thread holds it: by the limits thread below, which lives
+# from the first holder's entry to the last one's exit whatever order the
+# holders leave in, so that no holder runs unlimited meanwhile (from d = 60
+# BLAS's count changes an E-step's last bits). Where its set does nothing
+# (another thread controls: a user's threadpool_limits block on the
+# holder's own thread, for one), the holder sets it on its own thread and
+# restores it when it leaves, as threadpoolctl wants; holders left then run
+# on the count the controlling thread chose, which no other thread can
+# change. A set that did nothing took no control, so there is nothing to
+# undo. Whether a set took effect is read back (the count is 1 after it):
+# exact while only these threads set counts. Other code that changes a
+# count from another thread while a limit is held is beyond repair here:
+# its threadpool_limits block reads the held 1 as the setting to restore.
+# A round trip to the limits thread costs about 30 us on a loaded 2-core
+# machine, twice an E-step: one_thread went from 17 us to 55 us.
+class _LimitsThread:
+    """A thread that enters and leaves the process-wide limits."""
+
+    def __init__(self):
+        self._jobs = queue.SimpleQueue()
+        self._results = queue.SimpleQueue()
+        threading.Thread(
+            target=self._serve, name="emimpute-thread-limits", daemon=True
+        ).start()
+
+    def _serve(self):
+        while True:
+            job = self._jobs.get()
+            try:
+                result = job(), None
+            except BaseException as error:  # raised again on the caller's thread
+                result = None, error
+            self._results.put(result)
+
+    def run(self, job):
+        """``job()`` on the limits thread; one caller at a time (``_LOCK``)."""
+        self._jobs.put(job)
+        value, error = self._results.get()
+        if error is not None:
+            raise error
+        return value
+
+
+def _enter_limits(filepaths):
+    """One thread for each of ``filepaths``, set from this thread.
+
+    ``{filepath: limiter}`` for those where the set took effect, each
+    limiter entered (its ``with`` block, which ends this thread's control
+    when it is left).
+    """
+    entered = {}
+    for filepath in filepaths:
+        limiter = _selection((filepath,)).limit(limits={filepath: 1})
+        if _at_one(filepath):
+            limiter.__enter__()
+            entered[filepath] = limiter
+    return entered
+
+
+def _exit_limits(limiters):
+    for limiter in limiters:
+        limiter.__exit__(None, None, None)
+
+
+_LIMITS_THREAD = "the limits thread"
+_limits_thread_ = None
+
+
+def _limits_thread():
+    global _limits_thread_
+    if _limits_thread_ is None:
+        _limits_thread_ = _LimitsThread()
+    return _limits_thread_
+
+
+class _SharedLimit:
+    """A process-wide limit: its holders, and who set it library by library."""
+
+    def __init__(self, filepaths):
+        self.filepaths = filepaths
+        self.holders = {}  # thread id: how many times it holds the limit
+        self.owners = {}  # filepath: (_LIMITS_THREAD or a thread id, limiter)
+
+    def apply(self, *, here):
+        """Limit the libraries no one has: from the limits thread, else here."""
+        todo = [f for f in self.filepaths if f not in self.owners and not _at_one(f)]
+        if todo:
+            job = functools.partial(_enter_limits, tuple(todo))
+            for filepath, limiter in _limits_thread().run(job).items():
+                self.owners[filepath] = _LIMITS_THREAD, limiter
+            todo = [f for f in todo if f not in self.owners]
+        if todo and here:
+            me = threading.get_ident()
+            for filepath, limiter in _enter_limits(tuple(todo)).items():
+                self.owners[filepath] = me, limiter
+
+    def restore(self, owner):
+        """Restore the caller's setting of the libraries ``owner`` limited."""
+        limiters = [limiter for who, limiter in self.owners.values() if who == owner]
+        if not limiters:
+            return
+        self.owners = {f: o for f, o in self.owners.items() if o[0] != owner}
+        job = functools.partial(_exit_limits, limiters)
+        if owner == _LIMITS_THREAD:
+            _limits_thread().run(job)
+        else:
+            job()
+
+
+# The process-wide limits held, per user_api; their entries and exits, one
+# at a time.
+_SHARED = {}
+_LOCK = threading.Lock()
+
+
+def _forget_limits():
+    # A forked child has none of the parent's threads: not the limits
+    # thread (waiting on it would hang) nor the holders; and the lock as it
+    # was in the parent (possibly held by another thread).
+    global _limits_thread_, _LOCK
+    _limits_thread_ = None
+    _SHARED.clear()
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_limits)
+
+
 @contextlib.contextmanager
 def _shared_limit(user_api, filepaths):
     """One thread for ``filepaths`` (process-wide counts), held together."""
-    with _HELD_LOCK:
-        held = _HELD.get(user_api)
-        if held is None:
-            limiter = _controller().limit(limits=dict.fromkeys(filepaths, 1))
-            held = _HELD[user_api] = [0, limiter]
-        held[0] += 1
+    me = threading.get_ident()
+    with _LOCK:
+        state = _SHARED.get(user_api)
+        if state is None:
+            state = _SHARED[user_api] = _SharedLimit(filepaths)
+        state.holders[me] = state.holders.get(me, 0) + 1
+        try:
+            state.apply(here=True)
+        except BaseException:
+            _leave(user_api, state, me)
+            raise
     try:
         yield
     finally:
-        with _HELD_LOCK:
-            held[0] -= 1
-            if held[0] == 0:
-                del _HELD[user_api]
-                held[1].restore_original_limits()
+        with _LOCK:
+            _leave(user_api, state, me)
+
+
+def _leave(user_api, state, me):
+    # Under _LOCK.
+    if state.holders[me] > 1:
+        state.holders[me] -= 1
+        return
+    del state.holders[me]
+    if any(who == me for who, _ in state.owners.values()):
+        # Limited on this thread, as only it could: restored here, and the
+        # limits thread tries for the holders left.
+        state.restore(me)
+        if state.holders:
+            state.apply(here=False)
+    if not state.holders:
+        state.restore(_LIMITS_THREAD)
+        if _SHARED.get(user_api) is state:
+            del _SHARED[user_api]
 
 
 @contextlib.contextmanager
@@ -75,9 +257,11 @@ def one_thread(user_api):
     """A context in which ``user_api`` ('blas' or 'openmp') runs one thread.
 
     A process-wide limit is shared by the threads that enter it together:
-    the caller's setting comes back when the last of them leaves. A
-    per-thread one (OpenMP, a BLAS built on it) is each thread's own,
-    entered and restored by it.
+    set when the first enters and restored, to the caller's setting, when
+    the last leaves, both from one thread that lives meanwhile (see
+    ``_LimitsThread``: threadpoolctl takes a set of OpenBLAS's count only
+    from the thread in control). A per-thread one (OpenMP, a BLAS built on
+    it) is each thread's own, entered and restored by it.
 
     Examples
     --------
@@ -91,7 +275,7 @@ def one_thread(user_api):
     with contextlib.ExitStack() as stack:
         if per_thread:
             stack.enter_context(
-                _controller().limit(limits=dict.fromkeys(per_thread, 1))
+                _selection(per_thread).limit(limits=dict.fromkeys(per_thread, 1))
             )
         if process_wide:
             stack.enter_context(_shared_limit(user_api, process_wide))
