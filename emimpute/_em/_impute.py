@@ -116,6 +116,13 @@ def complete(
     -----
     Cost: that of one E-step over the rows with a missing entry; a row's
     result depends on that row only (draws aside, which share one stream).
+    The categorical cells add, per column of ``L_j`` categories with ``n_j``
+    missing cells (``_categorical``): draws, ``O(K L_j + n_j log L_j)``
+    time and ``O(n_j + K L_j)`` memory (a binary search per cell in its
+    drawn component's cumulative probabilities); the mode, ``O(L_j)`` with
+    one component (the same category for every cell), else ``O(n_j K L_j)``
+    time in chunks of cells of 2 MiB at most; ``return_proba``, the same
+    time, and its ``(n, L_j)`` outputs.
     Without draws the blocks are shared out to threads as an E-step's
     (``_parallel``), with the same result. Draws under one Gaussian on
     numeric columns take one compiled pass over the rows with holes instead

@@ -32,12 +32,18 @@ gets ``n_k * reg_covar`` on its diagonal (the counterpart of the fit's
 ``reg_covar``), and a component with fewer than ``d + 1`` rows gets ``d``
 degrees of freedom. An empty component keeps its current parameters.
 
-Cost of a P-step: ``O(n d^2 + K d^3)``; of an I-step, an E-step's
-(``_impute``); data augmentation is ``n_steps`` of each. With one Gaussian
-on numeric columns (the default imputation model) a step is one compiled
-pass over the rows with holes that draws them and sums the completed
-data's moments as it goes (``_augmentation``: ``O(n_h r d)`` for ``n_h``
-rows with ``r`` of ``d`` entries missing), then a P-step of ``O(d^3)``.
+Cost of a P-step: ``O(n d^2 + K d^3)``, plus ``O(n m K + K L)`` for ``m``
+categorical columns of ``L`` categories in all (the components' posterior,
+the counts, a Dirichlet draw per component and column); of an I-step, an
+E-step's (``_impute``), plus the categorical draws, ``O(K L + n_m log L)``
+time and ``O(n_m + K L)`` memory for ``n_m`` missing cells
+(``_categorical``: each cell from its drawn component's cumulative
+probabilities, never an ``n_m x L`` table); data augmentation is
+``n_steps`` of each. With one Gaussian on numeric columns (the default
+imputation model) a step is one compiled pass over the rows with holes that
+draws them and sums the completed data's moments as it goes
+(``_augmentation``: ``O(n_h r d)`` for ``n_h`` rows with ``r`` of ``d``
+entries missing), then a P-step of ``O(d^3)``.
 """
 
 import warnings
