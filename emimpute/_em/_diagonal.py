@@ -2,17 +2,73 @@
 
 No solves: the missing coordinates drop out of the density, the conditional
 mean of a missing coordinate is the component's mean and its conditional
-variance the component's variance. Cost per E-step: ``O(n K d)``, whatever
-the missingness patterns.
+variance the component's variance. Imputation reads these as ``(K, rows,
+r)`` arrays of means and variances (:class:`DiagonalConditionals`): no
+``r x r`` conditional covariance is made, and a draw is ``mean + sqrt(var)
+* z``. Cost per E-step, and of imputation (means, standard deviations,
+draws): ``O(n K d)`` time, whatever the missingness patterns; memory
+``O(rows K d)`` per block (the order ``floats_per_row`` counts).
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._conditional_draws import diagonal_noise
 from emimpute._em._gaussian_block import LOG_2PI as _LOG_2PI
-from emimpute._em._gaussian_block import Conditionals
 from emimpute._em._stats import SufficientStats
 
 _EPS = np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class DiagonalConditionals:
+    """What diagonal or spherical components tell about one block.
+
+    Under such a component the missing part of a row is independent of its
+    observed part: its conditional distribution is the marginal, the
+    component's means and variances on the missing coordinates. They are
+    kept as vectors, the interface of
+    :class:`~emimpute._em._gaussian_block.Conditionals` without its ``(K,
+    n_patterns, r, r)`` stack of diagonal matrices.
+
+    Attributes
+    ----------
+    log_density : ndarray of shape (n_rows, n_components)
+    means : ndarray of shape (n_components, n_rows, r) or None
+        Conditional means of the missing part, relative to the shift (the
+        components' means there); None when the kernel was asked for
+        densities only.
+    pattern_variances : ndarray of shape (n_components, n_patterns, r) or None
+        Conditional variances of the missing part per pattern (the
+        components' variances there).
+    deviations : ndarray of shape (n_components, n_rows, n_features) or None
+        As in ``Conditionals``: ``x - mu_k`` on the observed entries and 0
+        on the missing ones, when the kernel computed it; scratch space.
+    """
+
+    log_density: np.ndarray
+    means: np.ndarray = None
+    pattern_variances: np.ndarray = None
+    deviations: np.ndarray = None
+
+    def variances(self, row_pattern):
+        """Conditional variances per component and row, ``(K, n_rows, r)``."""
+        return self.pattern_variances[:, row_pattern]
+
+    def noise(self, component, row_pattern, z):
+        """``L z`` per row, ``L = diag(sqrt(var))`` under its component."""
+        return diagonal_noise(self.pattern_variances, component, row_pattern, z)
+
+    def row_covariances(self, row_pattern):
+        """Conditional covariances per component and row, ``(K, n_rows, r, r)``.
+
+        Dense diagonal matrices, ``O(K n_rows r^2)`` memory: for tests and
+        inspection only; imputation reads :meth:`variances` and
+        :meth:`noise`.
+        """
+        variances = self.variances(row_pattern)
+        return variances[..., np.newaxis] * np.eye(variances.shape[-1])
 
 
 class DiagonalKernel:
@@ -47,7 +103,14 @@ class DiagonalKernel:
         self._mean_scale = (self.means**2 * self.precisions).sum(axis=1)
 
     def floats_per_row(self, n_features, n_missing):
-        """Scratch floats per row: a few ``d``-vectors per component."""
+        """Scratch floats per row: a few ``d``-vectors per component.
+
+        Imputation adds a few ``r``-vectors per component (``r <= d``: the
+        conditional means, variances, spreads around the mixed mean of
+        ``DiagonalConditionals``), of the same order, not counted: the
+        chunk size, hence the blocks and the order of the draws, is that of
+        the E-step.
+        """
         return 6 * n_features + len(self.means) * (3 * n_features + 2)
 
     def _expansion_is_accurate(self, x):
@@ -73,7 +136,11 @@ class DiagonalKernel:
         return deviations
 
     def evaluate(self, block, moments=True):
-        """The :class:`Conditionals` of a block (moments only when asked)."""
+        """The :class:`DiagonalConditionals` of a block (moments only when asked).
+
+        The moments are the components' means and variances at the missing
+        coordinates: ``O(rows K r)``, gathers only.
+        """
         x, observed = block.centred, block.observed
         r = block.n_missing
         n_features = x.shape[1]
@@ -92,11 +159,13 @@ class DiagonalKernel:
             maha = np.einsum("knd,knd->nk", whitened, whitened)
         log_density = -0.5 * ((n_features - r) * _LOG_2PI + log_det + maha)
         if not moments:
-            return Conditionals(log_density, None, None, deviations)
-        conditional_means = np.take(self.means, block.missing, axis=1)
-        pattern_variances = np.take(self.variances, block.pattern_missing, axis=1)
-        covariances = pattern_variances[..., np.newaxis] * np.eye(r)
-        return Conditionals(log_density, conditional_means, covariances, deviations)
+            return DiagonalConditionals(log_density, deviations=deviations)
+        return DiagonalConditionals(
+            log_density,
+            np.take(self.means, block.missing, axis=1),
+            np.take(self.variances, block.pattern_missing, axis=1),
+            deviations,
+        )
 
     def statistics(self, block, resp, conditionals):
         """A block's expected statistics, as a new :class:`SufficientStats`.

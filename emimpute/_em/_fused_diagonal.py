@@ -20,7 +20,9 @@ a task for the statistics), whatever the tiling.
 
 Cost per E-step: ``O(n K d)`` multiply-adds, whatever the missingness
 patterns, one read of each row per pass; memory: ``O(_TILE d + K d)`` per
-task beyond the outputs.
+task beyond the outputs. Imputation (the conditional moments) takes the
+numpy kernel's path: ``O(n K d)`` time too, and ``O(rows K d)`` memory per
+block (``_diagonal``).
 """
 
 import numpy as np
@@ -40,7 +42,8 @@ class FusedDiagonalKernel(DiagonalKernel):
     """:class:`~emimpute._em._diagonal.DiagonalKernel` compiled on rows with holes.
 
     Complete rows and the moments asked by imputation take the numpy
-    kernel's paths.
+    kernel's paths (its :class:`~emimpute._em._diagonal.DiagonalConditionals`:
+    means and variances as ``(K, rows, r)`` vectors, no ``r x r`` matrix).
     """
 
     def evaluate(self, block, moments=True):
