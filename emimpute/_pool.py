@@ -378,23 +378,28 @@ def _reorder(values, order):
     return values
 
 
-def _by_labels(variance, first, index, source):
+def _by_labels(variance, first, index, source, *, columns=False):
     """A variance given as a pandas DataFrame (a covariance matrix, as
     statsmodels' ``cov_params()``) or Series (variances), its rows and
     columns taken by their labels in the order of the terms ``first``;
-    None for other input."""
-    if hasattr(variance, "columns") and hasattr(variance, "index"):
+    None for other input. ``columns``: a DataFrame of a row of variances
+    per imputation, taken by its columns' labels alone (``index`` None)."""
+    if columns:
+        axes = [variance.columns]
+    elif hasattr(variance, "columns") and hasattr(variance, "index"):
         axes = [variance.index, variance.columns]
     elif _pandas_labels(variance) is not None:
         axes = [variance.index]
     else:
         return None
-    positions = []
+    # A DataFrame of rows per imputation: every row, its columns by label.
+    positions = [list(range(len(variance)))] if columns else []
+    whose = "The variances" if columns else f"The variances of {source.format(index)}"
     for axis in axes:
         labels = [str(label) for label in axis]
         if sorted(labels) != sorted(first) or len(set(labels)) < len(labels):
             raise ValueError(
-                f"The variances of {source.format(index)} are labelled "
+                f"{whose} are labelled "
                 f"{_listed(labels)}, not by the terms of its estimate "
                 f"({_listed(first)}); label them as the estimate, or pass "
                 "arrays in the estimate's order."
@@ -430,9 +435,18 @@ def _align_terms(estimates, variances, term_names, source):
         _reorder(np.asarray(e), order)
         for e, order in zip(estimates, orders, strict=True)
     ]
+    if hasattr(variances, "columns") and hasattr(variances, "index"):
+        # One DataFrame, a row of variances per imputation: pandas lined its
+        # rows up by their labels (the columns) already, so it is taken by
+        # them, not reordered again row by row.
+        return (
+            estimates,
+            _by_labels(variances, first, None, source, columns=True),
+            first,
+        )
     if variances is not None and not isinstance(variances, list | tuple):
-        # One array for every imputation (a DataFrame's too): its rows by
-        # imputation, each in the order of that imputation's estimate.
+        # One array for every imputation: its rows by imputation, each in
+        # the order of that imputation's estimate.
         variances = np.asarray(variances)
     per_imputation = variances is not None and (
         isinstance(variances, list | tuple) or variances.ndim > 0

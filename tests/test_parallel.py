@@ -513,3 +513,62 @@ def test_thread_limits_are_kept_library_by_library(monkeypatch):
         )
     finally:
         _threads._libraries.cache_clear()
+
+
+def test_an_interrupted_limit_is_undone_and_its_reply_not_left_behind(monkeypatch):
+    # A KeyboardInterrupt while the limits thread sets a limit: the caller
+    # took no reply, so the limit was never recorded (the process stayed at
+    # one BLAS thread for good) and its reply waited in the queue for the
+    # next call. Interrupted deterministically: the first wait raises.
+    from emimpute._em import _threads
+
+    before = _threads.blas_thread_count()
+    if before is None or before < 2:
+        pytest.skip("the BLAS runs one thread here")
+    limits = _threads._limits_thread()
+    replies = limits._results
+
+    class InterruptedOnce:
+        interrupted = False
+        put = replies.put  # the limits thread's side
+
+        def get(self):
+            if not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+            return replies.get()
+
+    monkeypatch.setattr(limits, "_results", InterruptedOnce())
+    with pytest.raises(KeyboardInterrupt):
+        with _threads.one_thread("blas"):
+            pass
+    assert limits._results.interrupted
+    assert _threads.blas_thread_count() == before
+    assert _threads._SHARED == {}
+    with _threads.one_thread("blas"):
+        assert _threads.blas_thread_count() == 1
+    assert _threads.blas_thread_count() == before
+
+
+def test_a_limit_at_interpreter_shutdown_does_not_hang():
+    # A finalizer that imputes at shutdown: the limits thread (a daemon) is
+    # frozen then, and waiting on it never ended.
+    import subprocess
+    import sys
+
+    script = (
+        "import builtins\n"
+        "from emimpute._em._threads import one_thread\n"
+        "with one_thread('blas'):\n"
+        "    pass\n"
+        "class Finalised:\n"
+        "    def __del__(self):\n"
+        "        with one_thread('blas'):\n"
+        "            print('finalised', flush=True)\n"
+        "builtins._kept = Finalised()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "finalised" in done.stdout

@@ -768,3 +768,23 @@ def test_pooled_result_compares_by_identity_and_hashes():
     assert hash(result) == hash(result)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.alpha = 0.1
+
+
+def test_pool_takes_one_dataframe_of_variances_by_its_columns():
+    # A DataFrame with a row of variances per imputation: pandas lined its
+    # rows up by label already; each row was reordered a second time by its
+    # imputation's own term order (a's within variance came out 0.215).
+    pd = pytest.importorskip("pandas")
+    e1 = pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"])
+    e2 = pd.Series([3.5, 2.5, 1.5], index=["c", "b", "a"])
+    v1 = pd.Series([0.1, 0.2, 0.3], index=["a", "b", "c"])
+    v2 = pd.Series([0.33, 0.22, 0.11], index=["c", "b", "a"])
+    by_series = pool([e1, e2], [v1, v2])
+    by_frame = pool([e1, e2], pd.DataFrame([v1, v2]))
+    # One rounding each: (0.1 + 0.11) / 2 and so on.
+    np.testing.assert_allclose(
+        np.diag(by_frame.within), [0.105, 0.21, 0.315], rtol=1e-15
+    )
+    np.testing.assert_array_equal(by_frame.within, by_series.within)
+    with pytest.raises(ValueError, match="The variances are labelled"):
+        pool([e1, e2], pd.DataFrame([[0.1, 0.2, 0.3], [0.11, 0.22, 0.33]]))

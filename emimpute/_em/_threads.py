@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import queue
+import sys
 import threading
 
 
@@ -118,10 +119,24 @@ class _LimitsThread:
                 result = None, error
             self._results.put(result)
 
-    def run(self, job):
-        """``job()`` on the limits thread; one caller at a time (``_LOCK``)."""
+    def run(self, job, undo=None):
+        """``job()`` on the limits thread; one caller at a time (``_LOCK``).
+
+        Interrupted while the job runs (a KeyboardInterrupt in the wait),
+        the caller still takes the job's reply, so that the next call does
+        not get it instead, and has ``undo(value)`` run there for what the
+        job did (a limit set that no holder would restore), before the
+        interruption goes on.
+        """
         self._jobs.put(job)
-        value, error = self._results.get()
+        try:
+            value, error = self._results.get()
+        except BaseException:
+            value, error = self._results.get()
+            if error is None and undo is not None:
+                self._jobs.put(functools.partial(undo, value))
+                self._results.get()
+            raise
         if error is not None:
             raise error
         return value
@@ -148,6 +163,11 @@ def _exit_limits(limiters):
         limiter.__exit__(None, None, None)
 
 
+def _exit_entered(entered):
+    """Leave the limiters of :func:`_enter_limits`'s ``{filepath: limiter}``."""
+    _exit_limits(entered.values())
+
+
 _LIMITS_THREAD = "the limits thread"
 _limits_thread_ = None
 
@@ -172,7 +192,8 @@ class _SharedLimit:
         todo = [f for f in self.filepaths if f not in self.owners and not _at_one(f)]
         if todo:
             job = functools.partial(_enter_limits, tuple(todo))
-            for filepath, limiter in _limits_thread().run(job).items():
+            entered = _limits_thread().run(job, undo=_exit_entered)
+            for filepath, limiter in entered.items():
                 self.owners[filepath] = _LIMITS_THREAD, limiter
             todo = [f for f in todo if f not in self.owners]
         if todo and here:
@@ -188,6 +209,11 @@ class _SharedLimit:
         self.owners = {f: o for f, o in self.owners.items() if o[0] != owner}
         job = functools.partial(_exit_limits, limiters)
         if owner == _LIMITS_THREAD:
+            if sys.is_finalizing():
+                # The interpreter is shutting down: its daemon threads, the
+                # limits thread among them, are frozen (waiting on one
+                # hangs), and the process's setting ends with it.
+                return
             _limits_thread().run(job)
         else:
             job()
@@ -216,6 +242,11 @@ if hasattr(os, "register_at_fork"):
 @contextlib.contextmanager
 def _shared_limit(user_api, filepaths):
     """One thread for ``filepaths`` (process-wide counts), held together."""
+    if sys.is_finalizing():
+        # At shutdown (a __del__ running then) the limits thread is frozen:
+        # no limit, rather than a wait that never ends.
+        yield
+        return
     me = threading.get_ident()
     with _LOCK:
         state = _SHARED.get(user_api)
