@@ -240,39 +240,40 @@ def hierarchical_responsibilities(X, n_components, view, random_state):
     """
     n_samples = X.shape[0]
     subset = np.arange(n_samples)
-    if scipy.sparse.issparse(X):
-        if n_samples > HIERARCHICAL_MAX_ROWS:
-            subset = np.sort(
-                random_state.choice(n_samples, HIERARCHICAL_MAX_ROWS, replace=False)
-            )
-        labels = _sparse_hierarchical_labels(X, subset, n_components, view)
-        resp = np.zeros((n_samples, n_components))
-        resp[np.arange(n_samples), labels] = 1.0
-        return resp
-    Z = _hierarchical_view(X, view)
     if n_samples > HIERARCHICAL_MAX_ROWS:
         subset = np.sort(
             random_state.choice(n_samples, HIERARCHICAL_MAX_ROWS, replace=False)
         )
-    tree = _ward_tree(Z[subset])
-    subset_labels = cut_tree(tree, n_clusters=n_components)[:, 0]
-    if len(subset) == n_samples:
-        labels = subset_labels
+    if scipy.sparse.issparse(X):
+        labels = _sparse_hierarchical_labels(X, subset, n_components, view)
     else:
-        counts = np.bincount(subset_labels, minlength=n_components)
-        centres = np.zeros((n_components, Z.shape[1]))
-        np.add.at(centres, subset_labels, Z[subset])
-        centres /= counts[:, np.newaxis]
-        distances = (
-            (Z**2).sum(axis=1)[:, np.newaxis]
-            - 2.0 * Z @ centres.T
-            + (centres**2).sum(axis=1)
-        )
-        labels = distances.argmin(axis=1)
-        labels[subset] = subset_labels
+        labels = _dense_hierarchical_labels(X, subset, n_components, view)
     resp = np.zeros((n_samples, n_components))
     resp[np.arange(n_samples), labels] = 1.0
     return resp
+
+
+def _dense_hierarchical_labels(X, subset, n_components, view):
+    """The hierarchical start's labels of dense rows: Ward's tree of the
+    ``subset``'s rows in the ``view``, and every other row in the cluster of
+    the nearest mean."""
+    Z = _hierarchical_view(X, view)
+    tree = _ward_tree(Z[subset])
+    subset_labels = cut_tree(tree, n_clusters=n_components)[:, 0]
+    if len(subset) == len(X):
+        return subset_labels
+    counts = np.bincount(subset_labels, minlength=n_components)
+    centres = np.zeros((n_components, Z.shape[1]))
+    np.add.at(centres, subset_labels, Z[subset])
+    centres /= counts[:, np.newaxis]
+    distances = (
+        (Z**2).sum(axis=1)[:, np.newaxis]
+        - 2.0 * Z @ centres.T
+        + (centres**2).sum(axis=1)
+    )
+    labels = distances.argmin(axis=1)
+    labels[subset] = subset_labels
+    return labels
 
 
 def _hierarchical_view(X, view):
