@@ -572,3 +572,28 @@ def test_a_limit_at_interpreter_shutdown_does_not_hang():
     )
     assert done.returncode == 0, done.stderr
     assert "finalised" in done.stdout
+
+
+def test_a_fit_takes_the_blas_limit_once_for_all_its_iterations(monkeypatch):
+    # Each E-step entered the limit on its own: a round trip to the limits
+    # thread per iteration (about 0.2 ms, as long as a small table's E-step),
+    # where the fit can hold it from its start to its end. Counted by the
+    # limits taken while no other holder had one.
+    entries = []
+    shared_limit = _threads._shared_limit
+
+    def counted(user_api, filepaths):
+        if user_api not in _threads._SHARED:
+            entries.append(user_api)
+        return shared_limit(user_api, filepaths)
+
+    monkeypatch.setattr(_threads, "_shared_limit", counted)
+    if not _threads._libraries("blas")[0]:
+        pytest.skip("no process-wide BLAS count here")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    mixture = EMMixture(2, n_init=2, tol=1e-8, random_state=0).fit(X)
+    assert mixture.n_iter_ > 5
+    assert entries == ["blas"]
+    assert _threads._SHARED == {}
