@@ -500,11 +500,22 @@ def run_demo(args):
 
     _check_figure_output(args.output)
     with user_errors("demo failed"):
-        return demo(
-            output=args.output,
-            missing_rate=args.missing_rate,
-            random_state=args.random_state,
-        )
+        try:
+            figure = demo(missing_rate=args.missing_rate, random_state=args.random_state)
+        except ImportError:
+            # The report is out; only the figure needs the extra.
+            raise CLIError(
+                "the figure needs matplotlib: python -m pip install 'emimpute[plot]'"
+            ) from None
+    try:
+        figure.savefig(args.output, dpi=110)
+    except OSError as exc:
+        # The path was checked before the fits, but the disk can still fill
+        # up or the directory go away. Only the write is caught: an OSError
+        # while drawing would be a bug, shown as one.
+        raise CLIError(f"{args.output}: cannot write: {_one_line(exc)}") from None
+    print(f"Figure written to {args.output}")
+    return 0
 
 
 def _check_figure_output(output):

@@ -10,13 +10,11 @@ from emimpute.datasets import load_old_faithful, make_missing
 N_COMPONENTS = 2
 
 
-def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=None):
+def demo(*, missing_rate=0.3, random_state=0, file=None):
     """Remove values from Old Faithful, fit EM, report and draw the result.
 
     Parameters
     ----------
-    output : str or path-like, default="emimpute_demo.png"
-        Where to write the figure.
     missing_rate : float, default=0.3
         Share of the values to remove completely at random.
     random_state : int, default=0
@@ -26,9 +24,14 @@ def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=N
 
     Returns
     -------
-    status : int
-        0 on success, 1 if matplotlib is missing, 2 if the figure cannot be
-        written (the report is printed anyway).
+    figure : matplotlib.figure.Figure
+        The data, their holes and both imputations, for the caller to write
+        (the command line reports a failed write as its other errors).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is missing; the report is printed before.
     """
     from emimpute import EMImputer, EMMixture
 
@@ -76,25 +79,7 @@ def demo(*, output="emimpute_demo.png", missing_rate=0.3, random_state=0, file=N
         say(f"  {name:<9}  {em:9.3f}  {mean:15.3f}")
     say()
 
-    try:
-        figure = _draw(X, X_missing, X_em, X_mean, mixture, names)
-    except ImportError:
-        print(
-            "emimpute: error: the figure needs matplotlib: "
-            "python -m pip install 'emimpute[plot]'",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        figure.savefig(output, dpi=110)
-    except OSError as exc:
-        # The command line checks the path before the fits, but the disk can
-        # still fill up or the directory go away. Only the write is caught:
-        # an OSError while drawing would be a bug, shown as one.
-        print(f"emimpute: error: {output}: cannot write: {exc}", file=sys.stderr)
-        return 2
-    say(f"Figure written to {output}")
-    return 0
+    return _draw(X, X_missing, X_em, X_mean, mixture, names)
 
 
 def _rmse(X_imputed, X_true, mask):

@@ -369,19 +369,39 @@ def test_demo_refuses_an_unwritable_figure_before_the_fits(
     assert sorted(tmp_path.iterdir()) == []
 
 
-def test_demo_figure_write_error_is_a_user_error(capsys, tmp_path):
+def test_demo_figure_write_error_is_a_user_error(capsys, tmp_path, monkeypatch):
     # What the command line cannot check beforehand (a full disk, a directory
-    # removed during the fits) ends as one line and status 2, not a traceback.
+    # removed during the fits) ends as one line and status 2, not a traceback;
+    # the report is printed before. The directory goes away after the check.
+    pytest.importorskip("matplotlib")
+    from emimpute import _cli
+
+    output = tmp_path / "gone" / "demo.png"
+    check = _cli._check_figure_output
+
+    def check_then_remove(path):
+        output.parent.mkdir()
+        check(path)
+        output.parent.rmdir()
+
+    monkeypatch.setattr(_cli, "_check_figure_output", check_then_remove)
+    status, out, err = _run(capsys, "demo", "-o", output)
+    assert status == 2
+    assert "mean imputation" in out and "Figure written" not in out
+    assert err.startswith(f"emimpute: error: {output}: cannot write: [Errno 2]")
+    assert err.count("\n") == 1
+
+
+def test_the_demo_returns_its_figure_and_prints_no_errors(capsys):
+    # A library function: the command line reports (and writes), not it.
     pytest.importorskip("matplotlib")
     from emimpute._demo import demo
 
-    output = tmp_path / "gone" / "demo.png"
     report = io.StringIO()
-    assert demo(output=output, file=report) == 2
+    figure = demo(file=report)
     assert "mean imputation" in report.getvalue()
-    err = capsys.readouterr().err
-    assert err.startswith(f"emimpute: error: {output}: cannot write: [Errno 2]")
-    assert err.count("\n") == 1
+    assert len(figure.axes) >= 1
+    assert capsys.readouterr() == ("", "")
 
 
 @pytest.mark.parametrize(
@@ -413,7 +433,7 @@ def test_demo_without_matplotlib(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     status, out, err = _run(capsys, "demo", "--output", tmp_path / "demo.png")
-    assert status == 1
+    assert status == 2
     assert "mean imputation" in out
     assert err.count("\n") == 1 and "matplotlib" in err
     assert not (tmp_path / "demo.png").exists()
