@@ -501,7 +501,9 @@ def run_demo(args):
     _check_figure_output(args.output)
     with user_errors("demo failed"):
         try:
-            figure = demo(missing_rate=args.missing_rate, random_state=args.random_state)
+            figure = demo(
+                missing_rate=args.missing_rate, random_state=args.random_state
+            )
         except ImportError:
             # The report is out; only the figure needs the extra.
             raise CLIError(
