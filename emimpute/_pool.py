@@ -93,6 +93,61 @@ class PoolTable:
         return pd.DataFrame(self.rows, columns=self.columns)
 
 
+@dataclass(frozen=True)
+class WaldTest:
+    """A multivariate Wald test of pooled terms, mice's D1.
+
+    Returned by :meth:`PooledResult.wald_test`; prints as a one-row table,
+    as R's ``D1()`` does.
+
+    Attributes
+    ----------
+    terms : list of str
+        The terms tested, in the order given.
+    statistic : float
+        ``D1``, referred to an F distribution with ``df1`` and ``df2``
+        degrees of freedom.
+    df1 : int
+        ``k``, the number of terms.
+    df2 : float
+        The denominator degrees of freedom of Li, Raghunathan and Rubin
+        (1991) (``inf`` when the imputations agree exactly on the terms).
+    p_value : float
+        ``P(F(df1, df2) > statistic)``.
+    riv : float
+        ``r1``, the average relative increase in variance due to
+        nonresponse over the terms.
+
+    Examples
+    --------
+    >>> from emimpute import pool
+    >>> result = pool([[1.0, 0.5], [1.4, 0.3], [1.1, 0.6]],
+    ...               [[[0.04, 0.01], [0.01, 0.02]]] * 3, names=["a", "b"])
+    >>> test = result.wald_test(["a", "b"])
+    >>> test.df1, round(test.statistic, 3), round(test.df2, 2)
+    (2, 5.552, 6.31)
+    >>> round(test.p_value, 4)
+    0.0407
+    """
+
+    terms: list
+    statistic: float
+    df1: int
+    df2: float
+    p_value: float
+    riv: float
+
+    def __str__(self):
+        columns = ["test", "statistic", "df1", "df2", "p.value", "riv"]
+        row = ["D1", self.statistic, self.df1, self.df2, self.p_value, self.riv]
+        return f"Wald test of {_listed(self.terms)} (Li et al. 1991, D1)\n" + (
+            _format_table(columns, [row])
+        )
+
+    def __repr__(self):
+        return str(self)
+
+
 @dataclass(frozen=True, eq=False)
 class PooledResult:
     """Estimates pooled over imputations by Rubin's rules.
@@ -140,6 +195,11 @@ class PooledResult:
     conf_int : ndarray of shape (n_terms, 2) or (2,)
         The ``1 - alpha`` confidence intervals.
     alpha : float
+    variance_form : {'covariance', 'variance', 'none'}
+        What :func:`pool` was given per imputation: covariance matrices,
+        variances of each term (their covariances unknown, taken as 0 in
+        ``within``), or nothing. :meth:`wald_test` of several terms needs
+        covariance matrices.
     """
 
     names: list
@@ -158,6 +218,7 @@ class PooledResult:
     p_value: np.ndarray
     conf_int: np.ndarray
     alpha: float
+    variance_form: str
 
     def _terms(self, name):
         value = getattr(self, name)
@@ -230,6 +291,211 @@ class PooledResult:
                 frame[column] = summary[column].to_numpy()
         return frame.set_index("term")
 
+    def wald_test(self, terms, value=None):
+        """Test that several pooled terms are jointly equal to given values.
+
+        The multivariate Wald test of Li, Raghunathan and Rubin (1991),
+        mice's ``D1``: for instance, whether a categorical predictor
+        matters at all, by testing its dummies together.
+
+        Parameters
+        ----------
+        terms : str, int, or list of str or int
+            The ``k`` terms tested, by name (:attr:`names`) or by index.
+
+        value : float or array-like of shape (k,), default=None
+            The values the null hypothesis gives the terms, in the order of
+            ``terms`` (one number for all of them); 0 by default.
+
+        Returns
+        -------
+        test : WaldTest
+            ``statistic``, ``df1 = k``, ``df2``, ``p_value``, ``riv`` and
+            ``terms``.
+
+        Raises
+        ------
+        ValueError
+            If ``terms`` is empty, names an unknown term or an index out of
+            range, or repeats a term; if ``value`` is not one number or
+            ``k`` finite numbers; if :func:`pool` was given no variances, or
+            (for ``k > 1``) only each term's variance where the test needs
+            each imputation's covariance matrix of the terms; if the
+            within-imputation covariance of the terms is singular.
+
+        Notes
+        -----
+        With ``Qbar``, ``Ubar`` and ``B`` the pooled estimate, the mean
+        within-imputation covariance and the between-imputation covariance
+        of the ``k`` terms (:attr:`estimate`, :attr:`within`,
+        :attr:`between`), ``Q0`` the null values and ``m`` the number of
+        imputations:
+
+        - ``r1 = (1 + 1/m) tr(B Ubar^-1) / k``;
+        - ``D1 = (Qbar - Q0)' Ubar^-1 (Qbar - Q0) / (k (1 + r1))``;
+        - referred to ``F(k, v1)`` with, for ``t = k (m - 1)``,
+          ``v1 = 4 + (t - 4) (1 + (1 - 2/t) / r1)^2`` if ``t > 4``, else
+          ``v1 = t (1 + 1/k) (1 + 1/r1)^2 / 2``.
+
+        The statistic takes the total covariance as ``(1 + r1) Ubar``,
+        which assumes that the fraction of missing information is about the
+        same for every term tested (``B`` proportional to ``Ubar``); ``B``
+        itself, of rank at most ``m - 1``, is not inverted, so the test
+        works with fewer imputations than terms. When the imputations agree
+        exactly on the terms (``r1 = 0``), ``v1`` is infinite and the
+        p-value is that of ``k D1`` under a chi-squared distribution with
+        ``k`` degrees of freedom.
+
+        For ``k = 1``, ``D1`` is the square of the pooled term's
+        ``statistic`` (``(1 + r1) Ubar = T``) and ``riv`` its ``riv``;
+        ``v1`` equals Rubin's large-sample ``(m - 1) (1 + 1/r)^2`` when
+        ``t <= 4`` (up to five imputations), so that the p-value is the
+        term's then (without ``n_samples``, and with ``lambda_`` above the
+        floor of 1e-4 that :func:`pool` puts under it), and differs from it
+        beyond.
+
+        The degrees of freedom are Li et al.'s whether or not the
+        complete-data degrees of freedom (``n_samples``) are known. Given
+        them, mice's ``D1`` (through mitml's ``testModels``) uses the
+        small-sample ``v1`` of Reiter (2007) instead; this method does not,
+        because the published formula could not be confirmed here (mitml
+        and car compute different expressions, both citing that paper), so
+        with ``n_samples`` given ``df2`` and the p-value differ from mice's.
+        Li et al.'s ``v1`` does not depend on the sample size and can exceed
+        the complete-data degrees of freedom, which makes the p-value too
+        small in small samples.
+
+        References
+        ----------
+        Li, Raghunathan and Rubin (1991), Large-sample significance levels
+        from multiply imputed data using moment-based statistics and an F
+        reference distribution. JASA 86(416), 1065-1073.
+
+        Reiter (2007), Small-sample degrees of freedom for multi-component
+        significance tests with multiple imputation for missing data.
+        Biometrika 94(2), 502-508.
+
+        Van Buuren (2018), Flexible Imputation of Missing Data, 2nd ed., sec.
+        5.3.
+
+        Examples
+        --------
+        A categorical predictor ``g`` with levels A, B, C enters a
+        regression as the dummies ``g[T.B]`` and ``g[T.C]``; the test that
+        both are 0 is the test that ``g`` does not matter:
+
+        >>> from emimpute import pool
+        >>> estimates = [[0.52, 0.31, 2.0], [0.71, 0.18, 2.1], [0.44, 0.40, 1.9],
+        ...              [0.60, 0.22, 2.2], [0.80, 0.35, 1.8]]
+        >>> covariance = [[0.04, 0.02, 0.0], [0.02, 0.05, 0.0], [0.0, 0.0, 0.03]]
+        >>> result = pool(estimates, [covariance] * 5,
+        ...               names=["g[T.B]", "g[T.C]", "x"])
+        >>> test = result.wald_test(["g[T.B]", "g[T.C]"])
+        >>> print(test)
+        Wald test of 'g[T.B]', 'g[T.C]' (Li et al. 1991, D1)
+        test statistic df1      df2    p.value      riv
+          D1  2.971976   2 24.76823 0.06968339 0.586575
+        """
+        names = list(self.names)
+        if isinstance(terms, str | Integral) and not isinstance(terms, bool):
+            terms = [terms]
+        terms = list(terms)
+        if not terms:
+            raise ValueError(
+                "terms: give at least one term to test (a name from names, "
+                f"{_listed(names)}, or an index)."
+            )
+        indices = []
+        for term in terms:
+            if isinstance(term, str):
+                if term not in names:
+                    raise ValueError(
+                        f"terms: {term!r} is not a pooled term; the terms are "
+                        f"{_listed(names, limit=20)}."
+                    )
+                indices.append(names.index(term))
+            elif isinstance(term, Integral) and not isinstance(term, bool):
+                if not -len(names) <= term < len(names):
+                    raise ValueError(
+                        f"terms: index {term} is out of range for {len(names)} terms."
+                    )
+                indices.append(int(term) % len(names))
+            else:
+                raise ValueError(
+                    f"terms must be names (str) or indices (int) of pooled "
+                    f"terms, got {term!r}."
+                )
+        chosen = [names[i] for i in indices]
+        if len(set(indices)) < len(indices):
+            repeated = [n for j, n in enumerate(chosen) if n in chosen[:j]]
+            raise ValueError(
+                f"terms: {_listed(repeated)} given more than once; test each term once."
+            )
+        k = len(indices)
+        if value is None:
+            value = np.zeros(k)
+        value = np.asarray(value, dtype=float)
+        if value.ndim == 0:
+            value = np.full(k, float(value))
+        if value.shape != (k,) or not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"value must be one finite number or {k} (one per term tested, "
+                f"in the order of terms), got {value.tolist()!r}."
+            )
+        if self.variance_form == "none":
+            raise ValueError(
+                "wald_test needs the complete-data variances, and pool was "
+                "given none: pass variances to pool (each imputation's "
+                "covariance matrix of the terms, shape (m, n_terms, n_terms), "
+                "as statsmodels' cov_params()), or use fit_and_pool."
+            )
+        if self.variance_form == "variance" and k > 1:
+            raise ValueError(
+                f"wald_test of {k} terms needs each imputation's covariance "
+                "matrix of the terms, and pool was given only their variances "
+                "(their covariances are unknown): pass variances of shape "
+                "(m, n_terms, n_terms) to pool (statsmodels' cov_params(), or "
+                "a covariance matrix from variance=callable in fit_and_pool), "
+                "or test one term at a time."
+            )
+        block = np.ix_(indices, indices)
+        within = np.atleast_2d(self.within)[block]
+        between = np.atleast_2d(self.between)[block]
+        deviation = np.atleast_1d(self.estimate)[indices] - value
+        try:
+            # The Cholesky factor refuses a singular or indefinite Ubar,
+            # where solve might return noise.
+            np.linalg.cholesky(within)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"The within-imputation covariance of {_listed(chosen)} is "
+                "singular: a term has no complete-data variance, or some are "
+                "linear combinations of others (every dummy of a category "
+                "with the intercept). Test terms with a positive definite "
+                "covariance."
+            ) from None
+        m = self.n_imputations
+        riv = (1.0 + 1.0 / m) * np.trace(np.linalg.solve(within, between)) / k
+        statistic = deviation @ np.linalg.solve(within, deviation) / (k * (1 + riv))
+        t = k * (m - 1)
+        if riv == 0.0:
+            df2 = np.inf
+            p_value = stats.chi2.sf(k * statistic, k)
+        else:
+            if t > 4:
+                df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
+            else:
+                df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
+            p_value = stats.f.sf(statistic, k, df2)
+        return WaldTest(
+            terms=chosen,
+            statistic=float(statistic),
+            df1=k,
+            df2=float(df2),
+            p_value=float(p_value),
+            riv=float(riv),
+        )
+
     def __str__(self):
         return str(self.table())
 
@@ -255,8 +521,12 @@ def _as_estimates(estimates):
 
 
 def _as_variances(variances, m, n_terms, scalar):
+    """Each imputation's covariance matrix of the terms, shape ``(m,
+    n_terms, n_terms)``, and the form ``variances`` came in: ``"covariance"``
+    (matrices), ``"variance"`` (a variance per term: the covariances are
+    unknown, and put at 0) or ``"none"``."""
     if variances is None:
-        return np.zeros((m, n_terms, n_terms))
+        return np.zeros((m, n_terms, n_terms)), "none"
     if isinstance(variances, list | tuple):
         shapes = {np.shape(v) for v in variances}
         if len(shapes) > 1:
@@ -275,6 +545,7 @@ def _as_variances(variances, m, n_terms, scalar):
         )
     if not np.all(np.isfinite(values)):
         raise ValueError("variances must be finite.")
+    form = "covariance" if values.ndim == 3 else "variance"
     if values.ndim < 3:
         diagonal = values.reshape(m, n_terms)
         values = diagonal[:, :, np.newaxis] * np.eye(n_terms)
@@ -289,7 +560,7 @@ def _as_variances(variances, m, n_terms, scalar):
     scale = np.maximum(np.abs(values).max(), np.finfo(float).tiny)
     if not np.allclose(values, np.swapaxes(values, 1, 2), atol=1e-10 * scale):
         raise ValueError("variances: the covariance matrices must be symmetric.")
-    return values
+    return values, form
 
 
 def _pandas_labels(values):
@@ -592,7 +863,7 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
             f"positive number, got {n_samples!r}."
         )
     n_samples = float(n_samples)
-    covariances = _as_variances(variances, m, n_terms, scalar)
+    covariances, variance_form = _as_variances(variances, m, n_terms, scalar)
 
     estimate = values.mean(axis=0)
     within = covariances.mean(axis=0)
@@ -649,6 +920,7 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         p_value=p_value,
         conf_int=conf_int,
         alpha=float(alpha),
+        variance_form=variance_form,
     )
 
 
@@ -714,6 +986,24 @@ def _coefficients(fitted):
     return np.concatenate([intercept, coef]), len(intercept)
 
 
+def _given_feature_names(fitted, X):
+    """The names of the features ``coef_`` multiplies, as strings, where
+    something names them: ``X``'s columns, or for a
+    :class:`~sklearn.pipeline.Pipeline` the names its earlier steps give
+    their outputs (``get_feature_names_out``); None where they have only
+    positions (an array, a step without ``get_feature_names_out``)."""
+    if isinstance(fitted, Pipeline) and len(fitted) > 1:
+        try:
+            return [str(name) for name in fitted[:-1].get_feature_names_out()]
+        except AttributeError:
+            # A step without get_feature_names_out: its outputs have no
+            # names, only positions.
+            return None
+    if hasattr(X, "columns"):
+        return [str(c) for c in X.columns]
+    return None
+
+
 def _feature_names(fitted, X):
     """The names of the features ``coef_`` multiplies, as strings.
 
@@ -722,16 +1012,10 @@ def _feature_names(fitted, X):
     their outputs (``get_feature_names_out``), or ``x0, x1, ...`` by position
     among the final step's inputs when a step cannot name them.
     """
-    if isinstance(fitted, Pipeline) and len(fitted) > 1:
-        try:
-            return [str(name) for name in fitted[:-1].get_feature_names_out()]
-        except AttributeError:
-            # A step without get_feature_names_out: its outputs have no
-            # names, only positions.
-            return [f"x{j}" for j in range(np.shape(fitted[-1].coef_)[-1])]
-    if hasattr(X, "columns"):
-        return [str(c) for c in X.columns]
-    return [f"x{j}" for j in range(np.shape(X)[1])]
+    names = _given_feature_names(fitted, X)
+    if names is not None:
+        return names
+    return [f"x{j}" for j in range(np.shape(_linear_step(fitted).coef_)[-1])]
 
 
 def _coefficient_names(fitted, X, n_terms, n_intercept):
@@ -800,6 +1084,104 @@ def _results_names(results):
     return [str(name) for name in names]
 
 
+def _equation_labels(results, covariance):
+    """The (equation, term) labels of the rows of ``covariance``, a results
+    object's ``cov_params()`` for ``params`` with a column per equation: its
+    own two-level index (a fit on pandas), else its model's
+    ``data.cov_names``, the labels statsmodels gives it (a fit on arrays,
+    whose ``cov_params()`` is a bare array); None without either."""
+    data = getattr(getattr(results, "model", None), "data", None)
+    for labels in (
+        getattr(covariance, "index", None),
+        getattr(data, "cov_names", None),
+    ):
+        if getattr(labels, "nlevels", 1) == 2:
+            return labels
+    return None
+
+
+def _equation_terms(results, index):
+    """The estimate, covariance and term names of a results object whose
+    ``params`` has a row per term and a column per equation (statsmodels'
+    ``MNLogit``, one equation per class but the first; ``VAR``, one per
+    variable).
+
+    ``params`` is flattened in the order of the rows of ``cov_params()``,
+    which its labels give: statsmodels stacks MNLogit's equation by equation
+    (its ``bse`` is the square root of ``cov_params()``'s diagonal reshaped
+    column-major) but VAR's term by term (row-major), so no fixed order
+    fits both. Each term is named ``equation:term`` (as ``class:term`` for
+    a scikit-learn classifier's rows), the equation as statsmodels' summary
+    names it: ``y=1`` when the labels' level has a name (MNLogit's
+    response), else the bare label (VAR's ``u``).
+
+    Raises
+    ------
+    ValueError
+        If the covariance has no (equation, term) labels that match
+        ``params`` (then its order is unknown), naming what to do.
+    """
+    params = results.params
+    covariance = results.cov_params()
+    where = FIT_ON.format(index)
+    labels = _equation_labels(results, covariance)
+    terms = _pandas_labels(params)
+    if terms is None:
+        terms = getattr(getattr(results, "model", None), "exog_names", None)
+    n_rows, n_columns = np.shape(params)
+    remedy = (
+        "fit_and_pool takes a 2-D params (a column per equation) in the order "
+        "of cov_params()'s (equation, term) labels; return results whose "
+        "cov_params() is labelled (a fit on pandas data), or pool the "
+        "flattened params yourself with pool()."
+    )
+    if labels is None or terms is None:
+        raise ValueError(
+            f"The params of {where} have shape {np.shape(params)} (a column "
+            "per equation), and neither its cov_params() nor its model's "
+            "data.cov_names labels the covariance's rows by equation and term, "
+            f"so the order of the {n_rows * n_columns} terms is unknown. {remedy}"
+        )
+    terms = [str(term) for term in terms]
+    levels = [[str(v) for v in labels.get_level_values(i)] for i in (0, 1)]
+    pairs = list(zip(*levels, strict=True))
+    # The level whose labels are params' rows holds the terms; the other,
+    # with a label per column, the equations.
+    term_level = [
+        i
+        for i in (0, 1)
+        if set(levels[i]) == set(terms) and len(set(levels[1 - i])) == n_columns
+    ]
+    if (
+        len(term_level) != 1
+        or len(terms) != n_rows
+        or len(set(terms)) < n_rows
+        or len(pairs) != n_rows * n_columns
+        or len(set(pairs)) < len(pairs)
+    ):
+        raise ValueError(
+            f"The covariance of {where} is labelled {_listed(pairs)}, which "
+            f"are not every (equation, term) of its params once (terms "
+            f"{_listed(terms)}, {n_columns} equations). {remedy}"
+        )
+    t = term_level[0]
+    equations = list(dict.fromkeys(levels[1 - t]))
+    columns = [str(c) for c in getattr(params, "columns", [])]
+    # params' columns by their labels where they are the equations' (VAR's
+    # variables); else by position (MNLogit's columns are 0, 1, ... for its
+    # classes in the covariance's order, as its bse takes them).
+    if sorted(columns) != sorted(equations):
+        columns = equations
+    row_of = {term: i for i, term in enumerate(terms)}
+    column_of = {equation: j for j, equation in enumerate(columns)}
+    values = np.asarray(params, dtype=float)
+    estimate = np.array([values[row_of[p[t]], column_of[p[1 - t]]] for p in pairs])
+    level_name = labels.names[1 - t]
+    prefix = "" if level_name is None else f"{level_name}="
+    names = [f"{prefix}{p[1 - t]}:{p[t]}" for p in pairs]
+    return estimate, np.asarray(covariance, dtype=float), names
+
+
 def _residual_df(results, index):
     """``results.df_resid`` as the default ``n_samples``.
 
@@ -832,22 +1214,32 @@ BOOTSTRAP_ALTERNATIVES = (
 )
 
 
-def _bootstrap_covariance(model, fitted, n_terms, X, y, n_bootstrap, rng, table_index):
-    """The covariance of ``fitted``'s ``n_terms`` terms over refits of
+def _bootstrap_covariance(
+    model, fitted, names, X, y, n_bootstrap, rng, table_index, *, named
+):
+    """The covariance of ``fitted``'s terms (named ``names``) over refits of
     ``model`` on ``n_bootstrap`` row bootstraps of ``(X, y)``.
 
     Each resample draws rows uniformly with replacement (the ordinary,
     unconditional case bootstrap: the class counts vary, as they would in
-    a new sample).
+    a new sample). ``named``: whether the features have names (``X``'s
+    columns, or a pipeline's ``get_feature_names_out``). Then each refit's
+    terms are matched with ``fitted``'s by name, as the imputations' are:
+    a feature selector may keep as many features from a resample but other
+    ones, whose coefficients a covariance by position would mix up. Names
+    that are positions only (``x0, x1, ...``) say nothing of what a term
+    is, and refits are compared by their number of terms alone.
 
     Raises
     ------
     ValueError
         If a resample lacks one of ``fitted``'s classes, or a refit has
-        other terms than ``fitted`` (its covariance is then undefined).
+        other terms than ``fitted`` (its covariance is then undefined),
+        naming the table, the terms that differ and what to do.
     """
     classes = getattr(_linear_step(fitted), "classes_", None)
     n_rows = len(y)
+    n_terms = len(names)
     draws = []
     for _ in range(n_bootstrap):
         rows = rng.randint(n_rows, size=n_rows)
@@ -867,17 +1259,57 @@ def _bootstrap_covariance(model, fitted, n_terms, X, y, n_bootstrap, rng, table_
                     f"undefined. {BOOTSTRAP_ALTERNATIVES}"
                 )
         X_boot = X[rows] if isinstance(X, np.ndarray) else _take_rows(X, rows)
-        refit_terms = _coefficients(clone(model).fit(X_boot, y[rows]))[0]
-        if len(refit_terms) != n_terms:
-            raise ValueError(
-                f"A bootstrap refit on a resample of imputations[{table_index}] has "
-                f"{len(refit_terms)} coefficients, the fit on the whole table "
-                f"{n_terms}: the resample lacked something the model makes "
-                "terms of (a class, or a category an encoder expands), and "
-                f"the bootstrap covariance is undefined. {BOOTSTRAP_ALTERNATIVES}"
-            )
+        refit = clone(model).fit(X_boot, y[rows])
+        refit_terms, n_intercept = _coefficients(refit)
+        if not named:
+            if len(refit_terms) != n_terms:
+                raise ValueError(
+                    f"A bootstrap refit on a resample of imputations[{table_index}] "
+                    f"has {len(refit_terms)} coefficients, the fit on the whole "
+                    f"table {n_terms}: the resample lacked something the model "
+                    "makes terms of (a class, or a category an encoder expands), "
+                    "and the bootstrap covariance is undefined. "
+                    f"{BOOTSTRAP_ALTERNATIVES}"
+                )
+            draws.append(refit_terms)
+            continue
+        refit_names = _coefficient_names(refit, X_boot, len(refit_terms), n_intercept)
+        if refit_names != names:
+            if sorted(refit_names) != sorted(names) or len(set(names)) < n_terms:
+                _refuse_bootstrap_terms(names, refit_names, table_index)
+            # The same terms in another order: taken in the whole fit's.
+            position = {name: j for j, name in enumerate(refit_names)}
+            refit_terms = refit_terms[[position[name] for name in names]]
         draws.append(refit_terms)
     return np.atleast_2d(np.cov(np.asarray(draws), rowvar=False))
+
+
+def _refuse_bootstrap_terms(names, refit_names, table_index):
+    """Raise the ValueError of a bootstrap refit whose terms ``refit_names``
+    are not the whole table's fit's ``names``."""
+    present, wanted = set(refit_names), set(names)
+    missing = [n for n in names if n not in present]
+    extra = [n for n in refit_names if n not in wanted]
+    parts = []
+    if missing:
+        parts.append(f"lacks {_listed(missing)}")
+    if extra:
+        parts.append(f"has {_listed(extra)} besides")
+    if not parts:
+        parts.append("repeats a name in another order")
+    if len(refit_names) == len(names):
+        counts = f"as many terms, {len(names)}, but not the same"
+    else:
+        counts = f"{len(refit_names)} terms against {len(names)}"
+    raise ValueError(
+        f"A bootstrap refit on a resample of imputations[{table_index}] "
+        f"{' and '.join(parts)}, compared with the fit on the whole table "
+        f"({counts}): the model made other "
+        "terms from the resample (a feature selector chose other features, or "
+        "an encoder met other categories), and the bootstrap covariance of "
+        "the whole fit's terms is undefined. Select the features once, before "
+        f"fit_and_pool, and fix an encoder's categories. {BOOTSTRAP_ALTERNATIVES}"
+    )
 
 
 def fit_and_pool(
@@ -916,8 +1348,16 @@ def fit_and_pool(
           are named by the index of ``params``, else by
           ``results.model.exog_names`` (statsmodels' names for a fit on
           arrays: ``const, x1, x2, ...``), else ``x0, x1, ...`` by
-          position. Its ``df_resid``, when present, is the default
-          ``n_samples``. statsmodels is not needed by this function.
+          position. A ``params`` with a column per equation (a
+          ``DataFrame`` of shape ``(n_exog, n_equations)``, as
+          ``sm.MNLogit(y, X).fit()`` gives, one equation per class but the
+          first) is flattened in the order of the rows of ``cov_params()``,
+          which its (equation, term) labels give (MNLogit's equation by
+          equation, VAR's term by term), and each term is named
+          ``equation:term``, the equation as statsmodels' summary names it:
+          ``y=1:const``, ``y=1:x1``, ..., ``y=2:const``, ... Its
+          ``df_resid``, when present, is the default ``n_samples``.
+          statsmodels is not needed by this function.
 
     imputations : list of array-like or DataFrame
         The completed tables (:func:`multiple_impute`).
@@ -945,9 +1385,13 @@ def fit_and_pool(
         bootstraps of the table, or ``variance(fitted_estimator, X, y)``
         returning their covariance matrix (or variances) in the order of
         that table's terms. Ignored for a callable ``model``. The bootstrap
-        needs every refit to have the same terms: a resample without one of
-        the classes (or a category an encoder expands) raises a
-        ``ValueError``; with a rare class, give ``variance`` a callable.
+        needs every refit to have the same terms, matched by name where the
+        features have names (a DataFrame's columns, a pipeline's
+        ``get_feature_names_out``), by number where they are positions
+        only: a resample without one of the classes (or a category an
+        encoder expands), or on which a feature selector keeps other
+        features, raises a ``ValueError``; with a rare class, give
+        ``variance`` a callable, and select features once, before.
 
     n_bootstrap : int, default=200
         Bootstrap refits per table.
@@ -987,8 +1431,11 @@ def fit_and_pool(
         selector making other columns: the message names the table, its
         missing and extra terms, and what to do); if a bootstrap refit has
         other terms than the fit on the whole table (a class, or a category,
-        missing from the resample); if a callable's results have
-        ``df_resid`` 0 and ``n_samples`` is not given.
+        missing from the resample; a feature selector choosing other
+        features: the message names the table and the differing terms); if
+        a callable's results have ``df_resid`` 0 and ``n_samples`` is not
+        given, or a 2-D ``params`` whose ``cov_params()`` has no (equation,
+        term) labels to order it by.
 
     Examples
     --------
@@ -1030,9 +1477,14 @@ def fit_and_pool(
                 )
             if n_samples is None and hasattr(results, "df_resid"):
                 n_samples = _residual_df(results, index)
-            estimates.append(results.params)
-            covariances.append(results.cov_params())
-            term_names.append(_results_names(results))
+            if np.ndim(results.params) == 2:
+                estimate, covariance, names = _equation_terms(results, index)
+            else:
+                estimate, covariance = results.params, results.cov_params()
+                names = _results_names(results)
+            estimates.append(estimate)
+            covariances.append(covariance)
+            term_names.append(names)
         estimates, covariances, names = _align_terms(
             estimates, covariances, term_names, FIT_ON
         )
@@ -1084,7 +1536,15 @@ def fit_and_pool(
         else:
             covariances.append(
                 _bootstrap_covariance(
-                    model, fitted, len(terms), X, target_values, n_bootstrap, rng, index
+                    model,
+                    fitted,
+                    term_names[-1],
+                    X,
+                    target_values,
+                    n_bootstrap,
+                    rng,
+                    index,
+                    named=_given_feature_names(fitted, X) is not None,
                 )
             )
     estimates, covariances, names = _align_terms(

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -395,14 +396,15 @@ def test_fit_and_pool_bootstrap_without_a_rare_class_says_so():
 
 def test_fit_and_pool_bootstrap_refit_with_other_terms_says_so():
     # An encoder expands a category seen once into a term; a resample without
-    # it has one coefficient fewer.
+    # it has one coefficient fewer. The encoder names its outputs, so the
+    # message names the term the refit lacks.
     rng = np.random.default_rng(0)
     category = np.r_[2.0, rng.integers(0, 2, size=59).astype(float)]
     tables = [np.column_stack([rng.normal(size=60), category]) for _ in range(2)]
     model = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LinearRegression())
     message = (
-        r"resample of imputations\[0\] has 3 coefficients, the fit on the "
-        r"whole table 4.*variance=callable"
+        r"resample of imputations\[0\] lacks 'x0_2.0', compared with the fit "
+        r"on the whole table \(3 terms against 4\).*variance=callable"
     )
     with pytest.raises(ValueError, match=message):
         fit_and_pool(model, tables, target=0, n_bootstrap=20, random_state=0)
@@ -788,3 +790,383 @@ def test_pool_takes_one_dataframe_of_variances_by_its_columns():
     np.testing.assert_array_equal(by_frame.within, by_series.within)
     with pytest.raises(ValueError, match="The variances are labelled"):
         pool([e1, e2], pd.DataFrame([[0.1, 0.2, 0.3], [0.11, 0.22, 0.33]]))
+
+
+# statsmodels results whose params have a column per equation.
+
+
+def _multinomial_tables(m=3, n=150, seed=0):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    y = pd.Series(rng.integers(0, 3, n), name="y")
+    tables = [
+        pd.DataFrame(X + 0.1 * rng.normal(size=X.shape), columns=["a", "b"])
+        for _ in range(m)
+    ]
+    return tables, y
+
+
+def test_fit_and_pool_flattens_mnlogit_params_in_cov_params_order():
+    # MNLogit's params is a (3 terms, 2 equations) DataFrame; was refused as
+    # estimates of shape (3, 3, 2).
+    sm = pytest.importorskip("statsmodels.api")
+    tables, y = _multinomial_tables()
+
+    def model(frame):
+        return sm.MNLogit(y, sm.add_constant(frame)).fit(disp=0)
+
+    result = fit_and_pool(model, tables)
+    fits = [model(t) for t in tables]
+    covariance = fits[0].cov_params()
+    # statsmodels labels the covariance's rows (class, term), equation by
+    # equation, and its own bse is the square root of their diagonal taken
+    # column by column from params' shape: params flattened column-major.
+    assert list(covariance.index) == [
+        (c, t) for c in ("1", "2") for t in ("const", "a", "b")
+    ]
+    np.testing.assert_array_equal(
+        fits[0].bse.to_numpy().ravel(order="F"), np.sqrt(np.diag(covariance))
+    )
+    assert result.names == [
+        f"y={c}:{t}" for c in ("1", "2") for t in ("const", "a", "b")
+    ]
+    # Rubin's rules by hand on the flattened params.
+    m = len(fits)
+    Q = np.array([f.params.to_numpy().ravel(order="F") for f in fits])
+    U = np.array([f.cov_params().to_numpy() for f in fits])
+    qbar = Q.mean(axis=0)
+    ubar = U.mean(axis=0)
+    between = (Q - qbar).T @ (Q - qbar) / (m - 1)
+    total = ubar + (1 + 1 / m) * between
+    # Means and products of the same numbers, summed perhaps in another
+    # order: a few ulps of the largest entry (near-zero covariances get an
+    # absolute bound at 1e-12 of it).
+    np.testing.assert_allclose(result.estimate, qbar, rtol=1e-12)
+    np.testing.assert_allclose(
+        result.total, total, rtol=1e-12, atol=1e-12 * np.abs(total).max()
+    )
+    # Class 2's slope of a is params' column 1 (the second class after the
+    # reference class 0): by name, the mean of those.
+    j = result.names.index("y=2:a")
+    assert result.estimate[j] == pytest.approx(
+        np.mean([f.params.loc["a", 1] for f in fits]), rel=1e-12
+    )
+    assert result.n_samples == fits[0].df_resid == len(y) - 6
+    # The class's slopes of a, tested together.
+    test = result.wald_test(["y=1:a", "y=2:a"])
+    assert test.df1 == 2 and test.terms == ["y=1:a", "y=2:a"]
+
+
+def test_fit_and_pool_names_mnlogit_fits_on_arrays_as_on_frames():
+    # A fit on arrays has a bare array cov_params(); its model's
+    # data.cov_names label it as the frame's would.
+    sm = pytest.importorskip("statsmodels.api")
+    tables, y = _multinomial_tables()
+
+    def on_arrays(frame):
+        design = sm.add_constant(frame.to_numpy())
+        return sm.MNLogit(y.to_numpy(), design).fit(disp=0)
+
+    def on_frames(frame):
+        return sm.MNLogit(y, sm.add_constant(frame)).fit(disp=0)
+
+    arrays = fit_and_pool(on_arrays, tables)
+    frames = fit_and_pool(on_frames, tables)
+    assert arrays.names == [
+        f"y={c}:{t}" for c in ("1", "2") for t in ("const", "x1", "x2")
+    ]
+    # The same fits on the same numbers: equal to rounding.
+    np.testing.assert_allclose(arrays.estimate, frames.estimate, rtol=1e-10)
+    np.testing.assert_allclose(arrays.total, frames.total, rtol=1e-10)
+
+
+def test_fit_and_pool_flattens_var_params_term_by_term():
+    # VAR's covariance runs term by term (its bse is params' shape row-major):
+    # the labels, not a fixed order, decide.
+    pd = pytest.importorskip("pandas")
+    VAR = pytest.importorskip("statsmodels.tsa.api").VAR
+    rng = np.random.default_rng(0)
+    tables = [
+        pd.DataFrame(rng.normal(size=(80, 2)), columns=["u", "v"]) for _ in range(3)
+    ]
+    result = fit_and_pool(lambda d: VAR(d).fit(1), tables)
+    fits = [VAR(t).fit(1) for t in tables]
+    np.testing.assert_array_equal(
+        fits[0].bse.to_numpy().ravel(), np.sqrt(np.diag(fits[0].cov_params()))
+    )
+    assert result.names == [
+        f"{e}:{t}" for t in ("const", "L1.u", "L1.v") for e in ("u", "v")
+    ]
+    qbar = np.mean([f.params.to_numpy().ravel() for f in fits], axis=0)
+    # A mean of three numbers, perhaps summed in another order: 1e-12.
+    np.testing.assert_allclose(result.estimate, qbar, rtol=1e-12)
+
+
+def test_fit_and_pool_refuses_unlabelled_2d_params():
+    class Results:
+        params = np.ones((3, 2))
+        df_resid = 10.0
+
+        def cov_params(self):
+            return np.eye(6)
+
+    with pytest.raises(ValueError, match=r"shape \(3, 2\).*order of the 6 terms"):
+        fit_and_pool(lambda table: Results(), _regression_tables())
+
+
+# Bootstrap refits matched by name.
+
+
+def test_fit_and_pool_bootstrap_refit_selecting_other_features_says_so():
+    # SelectKBest keeps 2 features of 3 on every resample, but not always the
+    # same 2: compared by count, the refits' coefficients of b were pooled
+    # with those of c.
+    pd = pytest.importorskip("pandas")
+    from sklearn.feature_selection import SelectKBest, f_regression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, 0.3, 0.3] + rng.normal(size=40)
+    tables = [
+        pd.DataFrame(
+            np.column_stack([y, X + 0.01 * rng.normal(size=X.shape)]),
+            columns=["y", "a", "b", "c"],
+        )
+        for _ in range(2)
+    ]
+    model = make_pipeline(SelectKBest(f_regression, k=2), LinearRegression())
+    message = (
+        r"resample of imputations\[0\] lacks 'c' and has 'b' besides, compared "
+        r"with the fit on the whole table \(as many terms, 3, but not the "
+        r"same\).*feature selector chose other features.*Select the features "
+        r"once.*variance=callable"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_pool(model, tables, target="y", n_bootstrap=20, random_state=0)
+    # The same selector on arrays names its features x0, x1, x2 (their
+    # columns): refused as well.
+    with pytest.raises(ValueError, match=r"lacks 'x2' and has 'x1' besides"):
+        arrays = [t.to_numpy() for t in tables]
+        fit_and_pool(model, arrays, target=0, n_bootstrap=20, random_state=0)
+
+
+def test_fit_and_pool_bootstrap_refit_of_unnamed_features_is_compared_by_count():
+    # A step without get_feature_names_out leaves only positions, which say
+    # nothing of what a term is: the refits are compared by count. A column
+    # with one nonzero value is constant on a resample without its row, and
+    # dropped.
+    def nonconstant(X):
+        return X[:, np.ptp(X, axis=0) > 0]
+
+    rng = np.random.default_rng(0)
+    rare = np.r_[1.0, np.zeros(59)]
+    tables = [
+        np.column_stack([rng.normal(size=60), rng.normal(size=60), rare])
+        for _ in range(2)
+    ]
+    model = make_pipeline(FunctionTransformer(nonconstant), LinearRegression())
+    message = (
+        r"resample of imputations\[0\] has 2 coefficients, the fit on the whole "
+        r"table 3.*variance=callable"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_and_pool(model, tables, target=0, n_bootstrap=20, random_state=0)
+
+
+# The multivariate Wald test (D1).
+
+
+def _wald_inputs(m, seed=0):
+    """``m`` estimates of three terms and their covariance matrices."""
+    rng = np.random.default_rng(seed)
+    estimates = np.array([0.3, -0.5, 1.2]) + 0.2 * rng.normal(size=(m, 3))
+    factors = 0.2 * rng.normal(size=(m, 3, 3))
+    covariances = factors @ np.swapaxes(factors, 1, 2) + 0.05 * np.eye(3)
+    return estimates, covariances
+
+
+def _d1_by_hand(estimates, covariances, terms, value):
+    """Li, Raghunathan and Rubin's D1, written out with explicit inverses."""
+    m, k = len(estimates), len(terms)
+    Q = estimates[:, terms]
+    U = covariances[:, terms][:, :, terms]
+    qbar = Q.mean(axis=0)
+    ubar_inv = np.linalg.inv(U.mean(axis=0))
+    between = np.cov(Q, rowvar=False, ddof=1).reshape(k, k)
+    riv = (1 + 1 / m) * np.trace(between @ ubar_inv) / k
+    deviation = qbar - value
+    statistic = deviation @ ubar_inv @ deviation / (k * (1 + riv))
+    t = k * (m - 1)
+    if t > 4:
+        df2 = 4 + (t - 4) * (1 + (1 - 2 / t) / riv) ** 2
+    else:
+        df2 = t * (1 + 1 / k) * (1 + 1 / riv) ** 2 / 2
+    return statistic, df2, stats.f.sf(statistic, k, df2), riv
+
+
+@pytest.mark.parametrize("m", [4, 3])
+def test_wald_test_equals_d1_by_hand(m):
+    # m = 4: t = k (m - 1) = 6 > 4; m = 3: t = 4, the other df2.
+    estimates, covariances = _wald_inputs(m)
+    result = pool(estimates, covariances, names=["a", "b", "c"])
+    value = np.array([0.1, 0.2])
+    # Terms by index and by name, in another order than the pool's.
+    test = result.wald_test([2, "a"], value=value)
+    statistic, df2, p_value, riv = _d1_by_hand(estimates, covariances, [2, 0], value)
+    # inv() against solve() on 2 x 2 matrices of condition about 10: a few
+    # ulps each, so 1e-12 relative.
+    assert test.terms == ["c", "a"] and test.df1 == 2
+    assert test.statistic == pytest.approx(statistic, rel=1e-12)
+    assert test.riv == pytest.approx(riv, rel=1e-12)
+    assert test.df2 == pytest.approx(df2, rel=1e-12)
+    assert test.p_value == pytest.approx(p_value, rel=1e-12)
+    assert "Wald test of 'c', 'a'" in repr(test) and "p.value" in repr(test)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        test.statistic = 0.0
+
+
+def test_wald_test_of_one_term_is_the_square_of_the_pooled_t():
+    # k = 1: (1 + r1) Ubar = Ubar + (1 + 1/m) B = T, so D1 = statistic^2 and
+    # r1 = riv exactly. df2 = t (1 + 1) (1 + 1/r)^2 / 2 = (m - 1)(1 + 1/r)^2,
+    # Rubin's large-sample df, when t = m - 1 <= 4 (and F(1, v) of t^2 is
+    # the two-sided t_v p-value); beyond, Li et al.'s df2 is another
+    # approximation, and with n_samples pool takes Barnard-Rubin's while
+    # wald_test keeps Li et al.'s.
+    estimates, covariances = _wald_inputs(5)
+    result = pool(estimates, covariances, names=["a", "b", "c"])
+    test = result.wald_test("b")
+    # The same arithmetic in another order: 1e-12 relative.
+    assert test.statistic == pytest.approx(result.statistic[1] ** 2, rel=1e-12)
+    assert test.riv == pytest.approx(result.riv[1], rel=1e-12)
+    assert test.df2 == pytest.approx(result.df[1], rel=1e-12)
+    # scipy's F and t tails are both incomplete beta functions, evaluated
+    # with other arguments (measured 2e-16 apart): 1e-12 relative.
+    assert test.p_value == pytest.approx(result.p_value[1], rel=1e-12)
+    small = pool(estimates, covariances, names=["a", "b", "c"], n_samples=20)
+    assert small.wald_test("b").df2 == test.df2 and small.df[1] < test.df2
+    estimates, covariances = _wald_inputs(8)
+    result = pool(estimates, covariances, names=["a", "b", "c"])
+    test = result.wald_test(["b"])
+    r = result.riv[1]
+    assert test.statistic == pytest.approx(result.statistic[1] ** 2, rel=1e-12)
+    assert test.df2 == pytest.approx(4 + 3 * (1 + (1 - 2 / 7) / r) ** 2, rel=1e-12)
+    assert result.df[1] == pytest.approx(7 * (1 + 1 / r) ** 2, rel=1e-12)
+    assert test.df2 != pytest.approx(result.df[1], rel=1e-3)
+
+
+def test_wald_test_of_one_term_with_variances_only():
+    # One term needs no covariances: a scalar pool, or variances per term.
+    scalar = pool(SCALAR_Q, SCALAR_U)
+    test = scalar.wald_test("x", value=1.0)
+    t = (1.1 - 1.0) / np.sqrt(0.074)
+    assert test.statistic == pytest.approx(t**2, rel=1e-12)
+    variances = pool([[1.0, 2.0], [1.5, 2.5], [0.5, 1.0]], [[0.1, 0.2]] * 3)
+    assert variances.variance_form == "variance"
+    assert variances.wald_test(1).statistic == pytest.approx(
+        variances.statistic[1] ** 2, rel=1e-12
+    )
+
+
+def test_wald_test_of_agreeing_imputations_has_infinite_df2():
+    # B = 0: r1 = 0, df2 infinite, and k D1 is chi-squared with k df.
+    covariance = np.array([[0.5, 0.1], [0.1, 0.4]])
+    result = pool([[1.0, 0.5]] * 3, [covariance] * 3, names=["a", "b"])
+    test = result.wald_test(["a", "b"])
+    statistic = np.array([1.0, 0.5]) @ np.linalg.inv(covariance) @ [1.0, 0.5] / 2
+    assert test.riv == 0.0 and np.isposinf(test.df2)
+    # A 2 x 2 inverse against a solve: 1e-12 relative.
+    assert test.statistic == pytest.approx(statistic, rel=1e-12)
+    assert test.p_value == pytest.approx(stats.chi2.sf(2 * statistic, 2), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"terms": ["nope"]}, r"'nope' is not a pooled term; the terms are 'a'"),
+        ({"terms": ["a", "a"]}, r"terms: 'a' given more than once"),
+        ({"terms": ["a", 0]}, r"terms: 'a' given more than once"),
+        ({"terms": []}, r"give at least one term"),
+        ({"terms": [3]}, r"index 3 is out of range for 3 terms"),
+        ({"terms": [1.5]}, r"names \(str\) or indices \(int\)"),
+        ({"terms": ["a", "b"], "value": [0.0, 1.0, 2.0]}, r"value must be one "),
+        ({"terms": ["a", "b"], "value": [0.0, np.nan]}, r"2 \(one per term"),
+    ],
+)
+def test_wald_test_bad_terms_and_values(arguments, message):
+    estimates, covariances = _wald_inputs(4)
+    result = pool(estimates, covariances, names=["a", "b", "c"])
+    with pytest.raises(ValueError, match=message):
+        result.wald_test(**arguments)
+
+
+def test_wald_test_needs_covariances():
+    estimates, covariances = _wald_inputs(4)
+    variances = np.diagonal(covariances, axis1=1, axis2=2)
+    diagonal = pool(estimates, variances, names=["a", "b", "c"])
+    message = (
+        r"wald_test of 2 terms needs each imputation's covariance matrix.*only "
+        r"their variances.*shape \(m, n_terms, n_terms\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        diagonal.wald_test(["a", "b"])
+    with pytest.raises(ValueError, match="pool was given none: pass variances"):
+        pool(estimates, names=["a", "b", "c"]).wald_test("a")
+    covariances[:, 0, :] = covariances[:, :, 0] = 0.0
+    singular = pool(estimates, covariances, names=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"covariance of 'a', 'b' is singular"):
+        singular.wald_test(["a", "b"])
+
+
+class _ByVariance(TransformerMixin, BaseEstimator):
+    """Puts the columns in order of decreasing variance (on the rows it was
+    fit on), named as they are: the same terms, in an order that may
+    change from one resample to another."""
+
+    def fit(self, X, y=None):
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.order_ = np.argsort(-np.var(np.asarray(X), axis=0), kind="stable")
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, self.order_]
+
+    def get_feature_names_out(self, input_features=None):
+        return self.feature_names_in_[self.order_]
+
+
+def test_fit_and_pool_bootstrap_takes_refits_terms_by_name():
+    # Two columns of about equal variance swap places on some resamples: by
+    # position their coefficients were pooled together.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n, n_bootstrap = 50, 30
+    X = rng.normal(size=(n, 2))
+    tables = []
+    for _ in range(2):
+        noisy = X + 0.01 * rng.normal(size=X.shape)
+        y = 1.0 + noisy @ [2.0, -1.0] + rng.normal(size=n)
+        tables.append(pd.DataFrame({"y": y, "a": noisy[:, 0], "b": noisy[:, 1]}))
+    model = make_pipeline(_ByVariance(), LinearRegression())
+    result = fit_and_pool(
+        model, tables, target="y", n_bootstrap=n_bootstrap, random_state=0
+    )
+    # The same resamples (one random stream, table after table), refit on
+    # the columns in a fixed order a, b.
+    stream = np.random.RandomState(0)
+    covariances = []
+    swapped = 0
+    for table in tables:
+        draws = []
+        for _ in range(n_bootstrap):
+            rows = table.iloc[stream.randint(n, size=n)]
+            fitted = LinearRegression().fit(rows[["a", "b"]], rows["y"])
+            draws.append(np.r_[fitted.intercept_, fitted.coef_])
+            swapped += list(_ByVariance().fit(rows[["a", "b"]]).order_) == [1, 0]
+        covariances.append(np.cov(np.array(draws), rowvar=False))
+    assert 0 < swapped < 2 * n_bootstrap
+    order = [["intercept", "a", "b"].index(name) for name in result.names]
+    within = np.mean(covariances, axis=0)[np.ix_(order, order)]
+    # The same least-squares fits on permuted columns: equal to rounding
+    # (condition number about 1), 1e-10 relative.
+    np.testing.assert_allclose(result.within, within, rtol=1e-10)
