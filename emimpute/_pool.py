@@ -72,13 +72,18 @@ class PoolTable:
 
     Attributes
     ----------
-    columns : list of str
-    rows : list of list
+    columns : tuple of str
+    rows : tuple of tuple
         One row per term, its name first.
     """
 
-    columns: list
-    rows: list
+    columns: tuple
+    rows: tuple
+
+    def __post_init__(self):
+        # Tuples, so that a frozen table hashes as it compares: by value.
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "rows", tuple(tuple(row) for row in self.rows))
 
     def __str__(self):
         return _format_table(self.columns, self.rows)
@@ -102,7 +107,7 @@ class WaldTest:
 
     Attributes
     ----------
-    terms : list of str
+    terms : tuple of str
         The terms tested, in the order given.
     statistic : float
         ``D1``, referred to an F distribution with ``df1`` and ``df2``
@@ -130,7 +135,7 @@ class WaldTest:
     0.0407
     """
 
-    terms: list
+    terms: tuple
     statistic: float
     df1: int
     df2: float
@@ -488,7 +493,7 @@ class PooledResult:
                 df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
             p_value = stats.f.sf(statistic, k, df2)
         return WaldTest(
-            terms=chosen,
+            terms=tuple(chosen),
             statistic=float(statistic),
             df1=k,
             df2=float(df2),

@@ -772,6 +772,21 @@ def test_pooled_result_compares_by_identity_and_hashes():
         result.alpha = 0.1
 
 
+def test_tables_and_wald_tests_compare_and_hash_by_value():
+    # Frozen, they held lists: == compared them, but hash() raised TypeError.
+    estimates = [[1.0, 0.5], [1.4, 0.3], [1.1, 0.6]]
+    covariances = [[[0.04, 0.01], [0.01, 0.02]]] * 3
+    result = pool(estimates, covariances)
+    again = pool(estimates, covariances)
+    assert result.table() == again.table()
+    assert hash(result.table()) == hash(again.table())
+    assert len({result.summary(), again.summary()}) == 1
+    test = result.wald_test([0, 1])
+    assert test == again.wald_test([0, 1])
+    assert hash(test) == hash(again.wald_test([0, 1]))
+    assert result.table().to_frame().shape[0] == len(result.names)
+
+
 def test_pool_takes_one_dataframe_of_variances_by_its_columns():
     # A DataFrame with a row of variances per imputation: pandas lined its
     # rows up by label already; each row was reordered a second time by its
@@ -855,7 +870,7 @@ def test_fit_and_pool_flattens_mnlogit_params_in_cov_params_order():
     assert result.n_samples == fits[0].df_resid == len(y) - 6
     # The class's slopes of a, tested together.
     test = result.wald_test(["y=1:a", "y=2:a"])
-    assert test.df1 == 2 and test.terms == ["y=1:a", "y=2:a"]
+    assert test.df1 == 2 and test.terms == ("y=1:a", "y=2:a")
 
 
 def test_fit_and_pool_names_mnlogit_fits_on_arrays_as_on_frames():
@@ -1016,7 +1031,7 @@ def test_wald_test_equals_d1_by_hand(m):
     statistic, df2, p_value, riv = _d1_by_hand(estimates, covariances, [2, 0], value)
     # inv() against solve() on 2 x 2 matrices of condition about 10: a few
     # ulps each, so 1e-12 relative.
-    assert test.terms == ["c", "a"] and test.df1 == 2
+    assert test.terms == ("c", "a") and test.df1 == 2
     assert test.statistic == pytest.approx(statistic, rel=1e-12)
     assert test.riv == pytest.approx(riv, rel=1e-12)
     assert test.df2 == pytest.approx(df2, rel=1e-12)
