@@ -459,6 +459,28 @@ def check_dask_input(validate, X, *, reset, row=None):
     validate(stand_in, reset=reset)
 
 
+def check_lazy_input(validate, X, *, layout, what, row=None):
+    """Validate a dask ``X`` at the call of ``what``, a lazy method of a
+    fitted model, before any chunk is read.
+
+    A model of numeric features (``layout`` None, as every dask fit's)
+    reads a dask array as numeric columns only, as a dask fit does: another
+    dtype is refused now with the fit's message
+    (:func:`check_numeric_dtype`). In memory, scikit-learn's validation
+    converts an object array of numbers to floats after looking at its
+    values; a dask array's values are seen only when its chunks are
+    computed, where a chunk of text or ``pd.NA`` would fail in a task,
+    after the chunks before it. A model with categorical features (fitted
+    in memory: a dask fit has none) reads each chunk as a table, as in
+    memory, and an object array holds its text categories. Then
+    :func:`check_dask_input` (``row``: see there).
+    """
+    check_row_chunks(X)
+    if layout is None:
+        check_numeric_dtype(X, what)
+    check_dask_input(validate, X, reset=False, row=row)
+
+
 def validate_with_nan(estimator, X, *, reset):
     """Float ``X`` and its NaN mask, as the mixture and the classifier read it.
 

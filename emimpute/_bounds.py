@@ -327,6 +327,25 @@ class FeatureSupport:
             described=tuple(describe(j) for j in columns),
         )
 
+    def take(self, positions):
+        """The support of the features at ``positions`` among this one's.
+
+        A fit validates the parameters on every numeric feature, then keeps
+        the features found to have an observed value: the support built for
+        all of them (before a dask fit's pass over the rows, which finds
+        the empty ones), taken at the kept positions, is the one
+        :meth:`fit` builds from the kept ``columns``.
+        """
+        positions = np.asarray(positions, dtype=np.intp)
+        return FeatureSupport(
+            lower=self.lower[positions],
+            upper=self.upper[positions],
+            transforms=tuple(self.transforms[j] for j in positions),
+            described=tuple(self.described[j] for j in positions)
+            if self.described
+            else (),
+        )
+
     def check_domain(self, numeric, mask):
         """Raise a clear error where an observed value lies outside the
         domain of its feature's transformation (at fit and after)."""

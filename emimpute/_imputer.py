@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
-    check_dask_input,
+    check_lazy_input,
     check_sample_weight,
     dask_fit_input,
     em_config,
@@ -30,6 +30,7 @@ from emimpute._em._dask import (
     check_row_chunks,
     is_dask_array,
     map_rows,
+    refuse_unsupported,
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
@@ -596,8 +597,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
         lazy = is_dask_array(X)
         weights = None  # a dask fit refuses weights (_dask_input)
+        summary = support = None
         if lazy:
-            table, empty, summary = self._dask_input(X, sample_weight)
+            table, empty, summary, support = self._dask_input(X, sample_weight)
         else:
             table = self._read(X, reset=True)
             empty = table.mask.all(axis=0)
@@ -614,7 +616,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._fit_features(table, empty)
         if len(self._kept) == 0:
             return self._fit_nothing()
-        model_data = self._fit_support(X, table, weights, summary if lazy else None)
+        model_data = self._fit_support(X, table, weights, summary, support)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
         self.lower_bound_ = result.lower_bound
@@ -654,13 +656,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._n_numeric_in = len(table.numeric_columns)
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
 
-    def _fit_support(self, X, table, weights, summary=None):
+    def _fit_support(self, X, table, weights, summary=None, support=None):
         """The bounds and transformations (``_support``), and the data the
         model sees (its domains checked by ``model_data``).
 
-        ``summary``: a dask array ``X``'s (:meth:`_dask_input`), whose
-        counts give the kept columns' without a pass over them (the columns
-        dropped have no observed entry: the rows with one are the same).
+        ``summary`` and ``support``: a dask array ``X``'s
+        (:meth:`_dask_input`). The summary's counts give the kept columns'
+        without a pass over them (the columns dropped have no observed
+        entry: the rows with one are the same); the support, of every
+        numeric feature, was validated before that pass and is restricted
+        here to the kept ones, as in memory, not built again.
         """
         if summary is not None:
             n_samples, n_informative, observed_counts = summary
@@ -670,18 +675,27 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
         else:
             data = self._engine_data(table, sample_weight=weights)
-        self._support = FeatureSupport.fit(
+        if support is None:
+            support = self._feature_support(table)
+        self._support = support.take(self._numeric_kept)
+        # (On a dask fit this is the identity: _dask_input refused the
+        # bounds and transformations of kept features, which need the data
+        # in memory.)
+        return self._support.model_data(data)
+
+    def _feature_support(self, table):
+        """The bounds and transformations of every numeric feature of
+        ``table``, validated (:meth:`FeatureSupport.fit`); those of a
+        feature found empty are then unused (:meth:`_fit_support`)."""
+        return FeatureSupport.fit(
             self.min_value,
             self.max_value,
             self.feature_transforms,
-            columns=table.numeric_columns[self._numeric_kept],
+            columns=table.numeric_columns,
             n_features=self.n_features_in_,
             feature_names=getattr(self, "feature_names_in_", None),
             categorical=table.categorical_columns,
         )
-        # (A dask fit with bounds, transformations or parameter draws was
-        # refused by _dask_input, before any pass over the rows.)
-        return self._support.model_data(data)
 
     def _fit_model(self, model_data):
         """EM on the model's data: one fit, or the choice of 'auto' components."""
@@ -745,34 +759,23 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.converged_ = result.converged
 
     def _dask_input(self, X, sample_weight):
-        """The fit's input from a row-chunked dask array, its empty features
-        and its summary (:meth:`DaskData.summary`).
+        """The fit's input from a row-chunked dask array, its empty features,
+        its summary (:meth:`DaskData.summary`) and the bounds and
+        transformations of all its features (:meth:`_feature_support`).
 
         Numeric, NaN-marked holes only; the options a dask fit lacks are
-        refused before any pass over the rows, then one pass counts the
-        observed entries of each feature.
+        refused, and the bounds and transformations validated (with the
+        in-memory errors), before any pass over the rows; then one pass
+        counts the observed entries of each feature.
 
-        Bounds and transformations are refused from the parameters alone,
-        on every column (the empty ones are not known before the pass: a
-        bound set only on a column found empty is refused too, where the
-        in-memory fit drops it); a value the in-memory fit would refuse (a
-        bound of the wrong length, a feature name, which a dask array lacks)
-        is an option set, refused as such.
+        Bounds and transformations are then treated as in memory: those of
+        a feature found empty are ignored, as the feature is skipped (or
+        filled with 0). Those of a feature with an observed value are
+        refused, after that pass: only the pass tells which features are
+        empty, and they need the data in memory (the domain's check, the
+        transformed data, the log-Jacobian).
         """
         check_row_chunks(X)  # 2-D, before its columns are counted
-        try:
-            support = FeatureSupport.fit(
-                self.min_value,
-                self.max_value,
-                self.feature_transforms,
-                columns=np.arange(X.shape[1]),
-                n_features=X.shape[1],
-                feature_names=None,
-            )
-        except ValueError:
-            bounded = True
-        else:
-            bounded = not support.is_identity
         table = dask_fit_input(
             self,
             X,
@@ -781,12 +784,29 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 "add_indicator=True": self.add_indicator,
                 "missing_values other than NaN": not _is_nan(self.missing_values),
                 "n_components='auto'": self.n_components == "auto",
-                "min_value, max_value or feature_transforms": bounded,
                 "parameter_uncertainty": bool(self.parameter_uncertainty),
             },
         )
+        # dask_fit_input set n_features_in_ (and no feature names) from X.
+        support = self._feature_support(table)
         summary = DaskData.build(X).summary()
-        return table, summary[2] == 0, summary
+        empty = summary[2] == 0
+        used = support.take(np.flatnonzero(~empty))
+        if not used.is_identity:
+            bounded = [
+                name
+                for j, name in enumerate(used.described)
+                if used.transforms[j] is not None
+                or np.isfinite(used.lower[j])
+                or np.isfinite(used.upper[j])
+            ]
+            refuse_unsupported(
+                {
+                    "min_value, max_value or feature_transforms on a feature "
+                    f"with an observed value (features {', '.join(bounded)})": True
+                }
+            )
+        return table, empty, summary, support
 
     def _fit_nothing(self):
         """Every feature empty: no model, as scikit-learn's imputers then do.
@@ -1161,9 +1181,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _refuse_container_of_dask(self)
-        # Its columns and dtype checked now, as in memory, not at compute().
+        # Its columns and dtype checked now, as in memory, not at compute();
+        # a dtype that is not numeric refused for a model of numeric
+        # features, as a dask fit refuses it (check_lazy_input).
         row = None if self._layout is None else valid_row(self._layout, X.dtype)
-        check_dask_input(self._read, X, reset=False, row=row)
+        check_lazy_input(self._read, X, layout=self._layout, what="transform", row=row)
         n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
         if self.indicator_ is not None:
             n_columns += len(self.indicator_.features_)

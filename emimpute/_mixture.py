@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from emimpute._base import (
     EM_PARAMETER_CONSTRAINTS,
     as_dtype,
-    check_dask_input,
+    check_lazy_input,
     check_sample_weight,
     dask_fit_input,
     engine_data,
@@ -21,8 +21,10 @@ from emimpute._base import (
 )
 from emimpute._em._dask import (
     DaskData,
+    add_counts,
     check_known_chunks,
     is_dask_array,
+    map_reduce,
     map_rows,
 )
 from emimpute._em._estep import posterior, weighted_log_prob
@@ -451,13 +453,19 @@ class EMMixture(DensityMixin, BaseEstimator):
         """The fitted parameters as the engine's ``MixtureParams`` (float64)."""
         return self._params
 
-    def _lazy(self, X, method, dtype, n_columns=None):
+    def _lazy(self, X, method, dtype, n_columns=None, what=None):
         """``method`` of every row chunk of a dask ``X``, lazily (see
         ``map_rows``); ``X`` validated now as far as its shape and dtype
-        decide, as in memory (:func:`check_dask_input`)."""
-        check_is_fitted(self)
-        check_dask_input(self._validate_X, X, reset=False)
+        decide (:func:`check_lazy_input`: a model of numeric features
+        refuses a dtype that is not numeric, as a dask fit does). ``what``,
+        the method called, as the errors name it (``method``'s name by
+        default)."""
+        self._check_lazy_input(X, what or method.__name__)
         return map_rows(X, method, dtype, n_columns)
+
+    def _check_lazy_input(self, X, what):
+        check_is_fitted(self)
+        check_lazy_input(self._validate_X, X, layout=self._layout, what=what)
 
     def _validated_data(self, X):
         check_is_fitted(self)
@@ -489,8 +497,12 @@ class EMMixture(DensityMixin, BaseEstimator):
             ``log p(x_O)`` under the model, the marginal over the missing
             coordinates; 0 for a row with nothing observed.
         """
+        return self._score_samples(X, "score_samples")
+
+    def _score_samples(self, X, what):
+        """:meth:`score_samples`, called by ``what`` (for a dask ``X``'s errors)."""
         if is_dask_array(X):
-            return self._lazy(X, self.score_samples, output_dtype(X))
+            return self._lazy(X, self.score_samples, output_dtype(X), what=what)
         return self._posterior(X)[0]
 
     def score(self, X, y=None):
@@ -509,7 +521,11 @@ class EMMixture(DensityMixin, BaseEstimator):
         log_likelihood : float
             Mean of :meth:`score_samples`.
         """
-        return float(np.mean(self.score_samples(X)))
+        return self._score(X, "score")
+
+    def _score(self, X, what):
+        """:meth:`score`, called by ``what`` (for a dask ``X``'s errors)."""
+        return float(np.mean(self._score_samples(X, what)))
 
     def predict_proba(self, X):
         """Posterior probability of each component given the observed part.
@@ -645,19 +661,31 @@ class EMMixture(DensityMixin, BaseEstimator):
             The lower the better.
         """
         n_samples = self._n_samples(X, "aic")
-        return -2 * self.score(X) * n_samples + 2 * self._n_parameters()
+        return -2 * self._score(X, "aic") * n_samples + 2 * self._n_parameters()
 
     def _score_and_informative_rows(self, X):
         """:meth:`score` and the number of rows of ``X`` with an observed
-        entry, from one read of ``X`` in memory (a dask ``X``, its chunks
-        known, is read twice: the score's tasks, then the summary's; its
-        dtype checked by the summary's data before either)."""
+        entry, from one read of ``X`` (a dask ``X``: one pass of tasks, each
+        reading its chunk as in memory; ``X`` checked before it, as for
+        :meth:`score`, and its chunks' sizes known)."""
         if is_dask_array(X):
-            data = DaskData.build(X, what="bic")
-            return self.score(X), data.summary()[1]
+            self._check_lazy_input(X, "bic")
+            log_likelihood, n_rows, n_informative = map_reduce(
+                X, self._chunk_log_likelihood, add_counts
+            )
+            return log_likelihood / n_rows, n_informative
         data = self._validated_data(X)
         score = float(np.mean(self._posterior_of(data)[0]))
         return score, data.summary()[1]
+
+    def _chunk_log_likelihood(self, chunk):
+        """The summed :meth:`score_samples` of a chunk's rows, its number of
+        rows and of rows with an observed entry (one read of the chunk)."""
+        if len(chunk) == 0:  # boolean indexing leaves empty chunks
+            return 0.0, 0, 0
+        data = self._validated_data(chunk)
+        log_prob = self._posterior_of(data)[0]
+        return float(log_prob.sum(dtype=np.float64)), len(chunk), data.summary()[1]
 
     @staticmethod
     def _n_samples(X, what):

@@ -7,6 +7,7 @@ most INITIALISATION_ROWS rows the start is computed on all of them, the same
 start as in memory.
 """
 
+import contextlib
 import re
 import warnings
 
@@ -149,11 +150,12 @@ def test_dask_transform_equals_in_memory_transform_of_the_same_model():
         ({}, {"sample_weight": np.ones(400)}, "sample_weight is not supported"),
         ({"prior": "default"}, {}, "prior .* is not supported"),
         ({"n_components": "auto"}, {}, "n_components='auto' is not supported"),
-        ({"min_value": 0.0}, {}, "min_value, max_value or feature_transforms"),
-        ({"max_value": [np.inf, 1.0, np.inf]}, {}, "min_value, max_value or"),
-        ({"feature_transforms": {0: "log"}}, {}, "min_value, max_value or"),
-        # Invalid for this X (a name: a dask array has none): still a bound set.
-        ({"min_value": {"a": 0.0}}, {}, "min_value, max_value or"),
+        # Bounds invalid for any X, or for this one (a name: a dask array has
+        # none): the in-memory errors (valid bounds wait for the pass that
+        # finds the empty features: test_dask_bounds_*).
+        ({"min_value": {"a": 0.0}}, {}, "min_value: unknown feature 'a'"),
+        ({"min_value": 1.0, "max_value": 0.0}, {}, "min_value .* is greater than"),
+        ({"feature_transforms": {2: "exp"}}, {}, "unknown transformation 'exp'"),
         (
             {"sample_posterior": True, "parameter_uncertainty": True},
             {},
@@ -164,8 +166,8 @@ def test_dask_transform_equals_in_memory_transform_of_the_same_model():
 def test_dask_imputer_options_not_supported_say_so(
     settings, fit_options, message, synchronous
 ):
-    # Refused before any pass over the rows: bounds and parameter draws were
-    # refused after the summary's pass (a whole read of out-of-core data).
+    # Refused before any pass over the rows: parameter draws were refused
+    # after the summary's pass (a whole read of out-of-core data).
     lazy, reads = _counting(da.from_array(_data(0.2), chunks=(97, 3)))
     with pytest.raises(ValueError, match=message):
         EMImputer(**settings).fit(lazy, **fit_options)
@@ -659,14 +661,11 @@ def test_dask_fit_refuses_an_object_dtype_with_the_fix(estimator, column, synchr
         with pytest.raises(ValueError, match="dtype object, but bic reads"):
             in_memory.bic(lazy)
         assert reads == []
-        # Predictions read each chunk as in memory: an object array of
-        # numbers and pd.NA is fine there.
-        assert_allclose(
-            in_memory.predict_proba(lazy).compute(),
-            in_memory.predict_proba(frame.to_numpy(dtype=object)),
-            rtol=0,
-            atol=1e-12,
-        )
+        # So are predictions of the model of numbers, as its fit is
+        # (test_dask_lazy_methods_of_a_numeric_model_refuse_*).
+        with pytest.raises(ValueError, match="dtype object, but predict_proba"):
+            in_memory.predict_proba(lazy)
+        assert reads == []
 
 
 @pytest.mark.parametrize("container", ["pandas", "polars"])
@@ -743,3 +742,218 @@ def test_dask_standardised_counts_equal_a_pass_over_the_standardised_data():
     passed = _dask.DaskData(standardised.array).summary()
     assert carried[:2] == passed[:2]
     assert np.array_equal(carried[2], passed[2])
+
+
+def _holes_as_none(X):
+    """``X`` as an object array, its holes None (as pandas' ``to_numpy``
+    of a nullable column holds pd.NA)."""
+    objects = X.astype(object)
+    objects[np.isnan(X)] = None
+    return objects
+
+
+LAZY_METHODS = [
+    "predict",
+    "predict_proba",
+    "score_samples",
+    "score",
+    "bic",
+    "aic",
+    "transform",
+]
+
+
+@pytest.mark.parametrize("method", LAZY_METHODS)
+def test_dask_lazy_methods_of_a_numeric_model_refuse_an_object_dtype_as_fit(
+    method, synchronous
+):
+    # A fit refuses a dask array of dtype object at the call; the lazy
+    # methods built their result, then converted each chunk in memory when
+    # it was computed (failing there, after the chunks before it, on text
+    # or on what float() refuses); bic refused it, score did not. Refused
+    # at the call now, with the fit's message, no chunk read.
+    X = _data(0.2)
+    cls = EMImputer if method == "transform" else EMMixture
+    model = cls(n_components=2, random_state=0).fit(X)
+    lazy, reads = _counting(da.from_array(_holes_as_none(X), chunks=(97, 3)))
+    with pytest.raises(
+        ValueError,
+        match=rf"dtype object, but {method} reads a dask array as numeric "
+        r"columns only.*ddf\.astype\(float\)",
+    ):
+        getattr(model, method)(lazy)
+    assert reads == []
+    # The fix the message gives: floats (None becomes NaN), as in memory.
+    result = getattr(model, method)(lazy.astype(float))
+    if isinstance(result, da.Array):
+        result = result.compute()
+    # The same rows' results, computed in blocks of other sizes, and the
+    # scores summed by chunks: seen at most 9e-16 (the transform's).
+    assert_allclose(result, getattr(model, method)(X), rtol=1e-13, atol=1e-13)
+
+
+def test_dask_lazy_methods_of_a_mixed_model_read_an_object_dtype_as_in_memory(
+    synchronous,
+):
+    # A model with categorical features (fitted in memory: a dask fit has
+    # none) reads each chunk as a table, as in memory; an object array holds
+    # its text categories. bic refused it (its count of rows read numbers
+    # only), where score took it.
+    X = _mixed_data().astype(object)
+    codes = X[:, 1].astype(float)
+    X[:, 1] = np.where(codes == 1.0, "a", np.where(codes == 2.0, "b", None))
+    mixture = EMMixture(2, categorical_features=[1], random_state=0).fit(X)
+    lazy = da.from_array(X, chunks=(50, 2))
+    for method in ["predict", "predict_proba", "score_samples"]:
+        assert_allclose(
+            getattr(mixture, method)(lazy).compute(),
+            getattr(mixture, method)(X),
+            rtol=0,
+            atol=1e-12,
+        )
+    # Summed by chunks, in another order than in memory: rounding (seen 0).
+    for method in ["score", "bic", "aic"]:
+        assert_allclose(
+            getattr(mixture, method)(lazy), getattr(mixture, method)(X), rtol=1e-13
+        )
+
+
+def test_dask_bic_reads_the_rows_once(synchronous):
+    # bic read a dask X twice: the score's pass, then a pass counting the
+    # rows with an observed entry. One pass gives both now; aic needs no
+    # count (n_parameters reads no data).
+    X = _data(0.2)  # 12 rows with nothing observed: bic's n counts 388
+    mixture = EMMixture(2, random_state=0).fit(X)
+    for method in ["bic", "aic"]:
+        lazy, reads = _counting(da.from_array(X, chunks=(97, 3)))
+        value = getattr(mixture, method)(lazy)
+        assert sum(reads) == len(X)
+        # The log-likelihood summed by chunks, in another order: rounding
+        # (seen 0). A count of rows off by one would move bic by 0.05.
+        assert_allclose(value, getattr(mixture, method)(X), rtol=1e-13)
+
+
+def _with_an_empty_feature():
+    return np.hstack([_data(0.2), np.full((400, 1), np.nan)])
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"min_value": {3: 1.0}},
+        {"max_value": [np.inf, np.inf, np.inf, -1.0]},
+        {"feature_transforms": {3: "log"}},
+        {
+            "min_value": {3: 0.0},
+            "max_value": {3: 1.0},
+            "feature_transforms": [None, None, None, "logit"],
+        },
+    ],
+    ids=["min_value", "max_value", "log", "logit"],
+)
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_dask_bounds_on_an_empty_feature_are_ignored_as_in_memory(
+    bounds, keep_empty_features, monkeypatch, synchronous
+):
+    # The in-memory fit skips a feature with no observed value (or fills it
+    # with 0) and ignores its bounds and transformation; the dask fit
+    # refused them before its pass, which alone finds the empty features.
+    # Now it applies the in-memory rule after that pass, with no other.
+    from emimpute._em import _dask
+
+    X = _with_an_empty_feature()
+    settings = dict(
+        n_components=2,
+        random_state=0,
+        tol=1e-10,
+        keep_empty_features=keep_empty_features,
+        **bounds,
+    )
+    expected_warning = (
+        contextlib.nullcontext()
+        if keep_empty_features
+        else pytest.warns(UserWarning, match=r"Skipping features .*\[3\]")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no other warning
+        with expected_warning:
+            in_memory = EMImputer(**settings).fit(X)
+    rows = []
+    summary = _dask._chunk_summary
+
+    def counted(chunk):
+        rows.append(len(chunk))
+        return summary(chunk)
+
+    monkeypatch.setattr(_dask, "_chunk_summary", counted)
+    lazy = da.from_array(X, chunks=(97, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with expected_warning:
+            on_dask = EMImputer(**settings).fit(lazy)
+    assert sum(rows) == len(X)  # the summary's one pass
+    # The chunks' statistics summed in another order, over 14 iterations:
+    # seen 8e-16 absolute (9e-15 relative on a mean of 0.05); the means
+    # are up to 4.1, the covariances 1.1, so 1e-12 is rounding, not a
+    # difference of rule (a bound applied would move them by far more).
+    for name in ["weights_", "means_", "covariances_"]:
+        assert_allclose(
+            getattr(on_dask, name), getattr(in_memory, name), rtol=1e-12, atol=1e-13
+        )
+    assert_allclose(on_dask.lower_bound_, in_memory.lower_bound_, rtol=1e-12)
+    assert on_dask.n_iter_ == in_memory.n_iter_
+    assert np.array_equal(on_dask.numeric_features_, in_memory.numeric_features_)
+    assert np.array_equal(
+        on_dask.get_feature_names_out(), in_memory.get_feature_names_out()
+    )
+    completed, std = on_dask.transform(lazy, return_std=True)
+    expected, expected_std = in_memory.transform(X, return_std=True)
+    assert completed.shape == expected.shape
+    # Imputations near 0 in units of 1: the fits' rounding (seen 9e-16).
+    assert_allclose(completed.compute(), expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(std.compute(), expected_std, rtol=1e-12, atol=1e-12)
+
+
+def test_dask_bounds_on_an_observed_feature_are_refused_after_the_pass(
+    synchronous,
+):
+    # Bounds and transformations of a feature with an observed value need
+    # the data in memory (the domain's check, the transformed data): still
+    # refused, naming the features, once the summary's pass has found which
+    # features are empty: one read of the rows, no EM.
+    lazy, reads = _counting(da.from_array(_with_an_empty_feature(), chunks=(97, 4)))
+    # A scalar bounds every feature, the empty one too.
+    for settings, features in [
+        ({"min_value": 0.0}, "0, 1, 2"),
+        ({"feature_transforms": {1: "log", 3: "log"}}, "1"),
+    ]:
+        reads.clear()
+        with pytest.raises(
+            ValueError,
+            match=rf"min_value, max_value or feature_transforms on a feature with "
+            rf"an observed value \(features {features}\) is not supported with a "
+            r"dask array X yet; compute X",
+        ):
+            EMImputer(**settings).fit(lazy)
+        assert sum(reads) == 400
+
+
+def test_dask_imputer_fit_builds_the_feature_support_once(monkeypatch):
+    # The dask fit built it to refuse bounds, then again for the kept
+    # features; the in-memory fit builds it once.
+    from emimpute._bounds import FeatureSupport
+
+    built = []
+    fit = FeatureSupport.fit.__func__
+
+    def counted(cls, *args, **kwargs):
+        built.append(1)
+        return fit(cls, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureSupport, "fit", classmethod(counted))
+    X = _with_an_empty_feature()
+    for data in [X, da.from_array(X, chunks=(97, 4))]:
+        built.clear()
+        with pytest.warns(UserWarning, match="Skipping features"):
+            EMImputer(n_components=2, random_state=0, min_value={3: 0.0}).fit(data)
+        assert len(built) == 1

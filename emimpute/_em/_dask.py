@@ -83,8 +83,9 @@ def check_numeric_dtype(X, what, name="X"):
     is categorical or text, or of a pandas nullable type (``Float64``,
     ``Int64``, ``boolean``, whose holes are ``pd.NA``): its chunks would
     fail inside a task, with numpy's conversion error. ``what`` (a fit,
-    ``bic``) says what reads ``X``. Complex numbers are left to the
-    validation, which refuses them with scikit-learn's message.
+    or a method of a model of numeric features: ``predict``, ``bic``...)
+    says what reads ``X``. Complex numbers are left to the validation,
+    which refuses them with scikit-learn's message.
     """
     if X.dtype.kind in "biufc":
         return
@@ -213,6 +214,21 @@ def tree_sum(parts, add):
     return parts[0]
 
 
+def map_reduce(array, function, add, *args):
+    """``function(chunk, *args)`` of every row chunk of ``array``, added by
+    ``add`` as a tree (:func:`tree_sum`) and computed: one pass of tasks."""
+    import dask
+
+    delayed = dask.delayed(function, pure=True)
+    parts = [delayed(chunk, *args) for chunk in array.to_delayed().ravel()]
+    return dask.compute(tree_sum(parts, add))[0]
+
+
+def add_counts(*parts):
+    """The entrywise sum of tuples of numbers (a :func:`map_reduce` ``add``)."""
+    return tuple(sum(values) for values in zip(*parts, strict=True))
+
+
 @dataclass(frozen=True)
 class DaskData:
     """Numeric data in a row-chunked ``dask.array.Array``; NaN marks a hole.
@@ -278,13 +294,6 @@ class DaskData:
         n_samples, n_informative, _ = self.summary()
         return n_informative / n_samples
 
-    def _map_reduce(self, function, add, *args):
-        import dask
-
-        delayed = dask.delayed(function, pure=True)
-        parts = [delayed(chunk, *args) for chunk in self.array.to_delayed().ravel()]
-        return dask.compute(tree_sum(parts, add))[0]
-
     @cached_property
     def _summary(self):
         """:meth:`summary` and the largest magnitude: one pass, kept.
@@ -292,7 +301,7 @@ class DaskData:
         Finiteness is checked here, in the pass the fit makes anyway, with
         the error the in-memory validation gives.
         """
-        summary = self._map_reduce(_chunk_summary, _add_summaries)
+        summary = map_reduce(self.array, _chunk_summary, _add_summaries)
         if not np.isfinite(summary[3]):
             raise ValueError(
                 f"Input X contains infinity or a value too large for {self.dtype!r}."
@@ -356,7 +365,7 @@ class DaskData:
 
         # One key for the parameters: each worker receives them once.
         shared = dask.delayed(params, pure=True)
-        log_likelihood, n_rows, stats = self._map_reduce(
-            _chunk_expectation, _add_expectations, shared, chunk_size
+        log_likelihood, n_rows, stats = map_reduce(
+            self.array, _chunk_expectation, _add_expectations, shared, chunk_size
         )
         return log_likelihood / n_rows, stats
