@@ -28,7 +28,9 @@ from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     DaskData,
     check_row_chunks,
+    add_counts,
     is_dask_array,
+    map_reduce,
     map_rows,
     refuse_unsupported,
 )
@@ -1322,15 +1324,33 @@ class EMImputer(TransformerMixin, BaseEstimator):
             Mean observed-data log-likelihood per row.
         """
         check_is_fitted(self)
-        if self._params is None:  # nothing observed at fit: density 1
-            self._read(X, reset=False)
-            return 0.0
-        data = self._engine_data(self._read(X, reset=False))
+        if is_dask_array(X):
+            # One pass of tasks, each reading its chunk as in memory; the
+            # array checked before it, as transform checks it.
+            row = None if self._layout is None else valid_row(self._layout, X.dtype)
+            check_lazy_input(self._read, X, layout=self._layout, what="score", row=row)
+            total, n_rows = map_reduce(X, self._chunk_log_likelihood, add_counts)
+            return total / n_rows
+        return float(np.mean(self._log_likelihood(X)))
+
+    def _log_likelihood(self, X):
+        """Each row's observed-data log-density in the data's units (0 for
+        every row when nothing was observed at fit: density 1)."""
+        table = self._read(X, reset=False)
+        if self._params is None:
+            return np.zeros(len(table.mask))
+        data = self._engine_data(table)
         log_prob, _ = posterior(
             self._support.model_data(data), self._params, scaling=self._scaling
         )
-        log_prob += self._support.log_jacobian(data.numeric, data.mask)
-        return float(np.mean(log_prob))
+        return log_prob + self._support.log_jacobian(data.numeric, data.mask)
+
+    def _chunk_log_likelihood(self, chunk):
+        """The summed :meth:`_log_likelihood` of a dask chunk's rows, and
+        their number (a :func:`map_reduce` part)."""
+        if len(chunk) == 0:  # boolean indexing leaves empty chunks
+            return 0.0, 0
+        return float(self._log_likelihood(chunk).sum(dtype=np.float64)), len(chunk)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.
