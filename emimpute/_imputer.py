@@ -27,8 +27,8 @@ from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     DaskData,
-    check_row_chunks,
     add_counts,
+    check_row_chunks,
     is_dask_array,
     map_reduce,
     map_rows,
