@@ -38,8 +38,8 @@ from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
 from emimpute._em._parallel import serial_engine
 from emimpute._em._uncertainty import (
-    POSTERIOR_THIN,
     bootstrap_params,
+    chain_plan,
     posterior_chain,
     posterior_params,
 )
@@ -614,7 +614,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # A refit keeps nothing of an earlier fit: no choice of 'auto'
         # components, no training data for the parameter draws.
         self.__dict__.pop("held_out_errors_", None)
-        self._fit_data = None
+        self._fit_data = self._chain_plan = None
         self._fit_features(table, empty)
         if len(self._kept) == 0:
             return self._fit_nothing()
@@ -630,6 +630,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 if result.scaling is None
                 else result.scaling.apply(model_data)
             )
+            self._fit_history = result.lower_bounds
+            if self.parameter_uncertainty == "posterior":
+                # At fit, not at a transform, which changes no attribute.
+                self._posterior_plan()
         return self
 
     def _fit_features(self, table, empty):
@@ -935,12 +939,28 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
         config = self._fitted_config()
         if self.parameter_uncertainty == "posterior":
+            plan = self._posterior_plan()
             return posterior_params(
-                self._fit_data, self._params, config.prior, random_state
+                self._fit_data, plan.start, config.prior, random_state, plan.burn_in
             )
         return bootstrap_params(
             self._fit_data, self._params, config, random_state, scaling=self._scaling
         )
+
+    def _posterior_plan(self):
+        """The posterior chain's start, burn-in and thinning, worked out
+        once per fit (:func:`chain_plan`: longer where much information is
+        missing); at fit with ``parameter_uncertainty='posterior'``, else at
+        the first draw after it was set so."""
+        if getattr(self, "_chain_plan", None) is None:
+            self._chain_plan = chain_plan(
+                self._fit_data,
+                self._params,
+                self._fitted_config(),
+                self._fit_history,
+                scaling=self._scaling,
+            )
+        return self._chain_plan
 
     def _proper_imputations(self, X, seeds, chain_seed, n_jobs=None):
         """The tables of :func:`multiple_impute`: one parameter draw each.
@@ -951,9 +971,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``transform`` with that stream would, in parallel over ``n_jobs``
         joblib workers. 'posterior': the parameters and the holes are the
         successive draws of one data augmentation chain on the training
-        data, from ``RandomState(chain_seed)`` (``posterior_chain``:
-        ``POSTERIOR_STEPS`` steps of burn-in from the fit, then
-        ``POSTERIOR_THIN`` steps between draws; each imputation is the
+        data, from ``RandomState(chain_seed)`` (``posterior_chain``: the
+        burn-in and thinning of :meth:`_posterior_plan`, 10 and 5 steps
+        unless much information is missing; each imputation is the
         chain's I-step at its parameter draw), bounded as ``transform``
         bounds a draw, with any redraw from ``RandomState(seeds[i])``. The
         chain is sequential: ``n_jobs`` is not used.
@@ -970,12 +990,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
                     "Posterior imputations are of the data the imputer was "
                     "fit on: pass the same X to fit and to this call."
                 )
+            plan = self._posterior_plan()
             chain = posterior_chain(
                 self._fit_data,
-                self._params,
+                plan.start,
                 self._fitted_config().prior,
                 np.random.RandomState(chain_seed),
-                thin=POSTERIOR_THIN,
+                burn_in=plan.burn_in,
+                thin=plan.thin,
                 scaling=self._scaling,
                 unscaled=model_data,
             )

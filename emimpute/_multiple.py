@@ -72,8 +72,10 @@ def multiple_impute(
           non-informative prior by data augmentation (norm's and mice's
           approach; the prior is described in ``emimpute._em._uncertainty``):
           one chain started at the fit, the first draw after 10 steps, each
-          next one 5 steps later (the steps' autocorrelation, and why these
-          numbers, in the same module).
+          next one 5 steps later, or more where more information is missing
+          (as many as bring the correlation of successive draws to 0.08;
+          the steps' autocorrelation, and why these numbers, in the same
+          module).
 
     random_state : int, RandomState instance or None, default=None
         Seeds the imputations (and the fit, when ``imputer`` has no

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from emimpute import EMImputer, multiple_impute
+from emimpute import EMImputer, EMMixture, multiple_impute
 from emimpute._base import em_config
 from emimpute._em import _uncertainty
 from emimpute._em._accelerate import anderson_em
@@ -859,3 +859,80 @@ def test_tiny_weights_are_fractions_not_zero_copies():
 
     assert not weights_count_copies(np.full(5, 1e-10))
     assert weights_count_copies(np.array([0.0, 1.0, 3.0]))
+
+
+def test_em_rate_reads_the_late_ratio_of_gains_above_rounding():
+    # An objective closing its gap as rate**(2 t) (EM near its maximum):
+    # the square root of the ratio of successive gains is the rate, to the
+    # rounding of the differences (1e-12 at gains of 1e-6 of the values).
+    rate = 0.8
+    values = -1.0 - 0.5 * rate ** (2 * np.arange(12))
+    assert _uncertainty.em_rate(values) == pytest.approx(rate, rel=1e-10)
+    # Gains below RATE_ROUNDING of the objective are skipped, not read.
+    flat = np.concatenate([values, values[-1] + np.array([1e-14, 1e-14, 3e-15])])
+    assert _uncertainty.em_rate(flat) == pytest.approx(rate, rel=1e-10)
+    assert _uncertainty.em_rate(values[:2]) is None
+    assert _uncertainty.em_rate(np.full(5, -1.0)) is None
+
+
+def _mostly_missing(rate, seed=0, n=200):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    X[rng.random(n) < rate, 0] = np.nan
+    return X
+
+
+def test_posterior_chain_thins_by_the_fraction_of_missing_information():
+    # With 85% of a column missing (fmi about 0.9), five steps between draws
+    # left neighbouring imputations correlated by 0.43 (600 draws), the
+    # between-imputation variance 0.69 of the bootstrap's and the intervals
+    # of the column's mean covering 86% (300 data sets; 96% after). The
+    # chain now takes as many steps as bring fmi**t to 0.08, fmi read from
+    # EM run on from the fit; with little missing, the fixed 10 and 5.
+    X = _mostly_missing(0.85)
+    imputer = EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
+    plan = imputer.fit(X)._chain_plan
+    # EM's late rate, read from a fit run until its gains are rounding (the
+    # rate does not depend on the units, which the imputer standardises).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        history = EMMixture(1, tol=0.0, max_iter=2000).fit(X).lower_bounds_
+    assert plan.rate == pytest.approx(_uncertainty.em_rate(history), abs=0.01)
+    assert plan.rate > 0.9
+    assert plan.rate**plan.thin <= _uncertainty.POSTERIOR_LAG_CORRELATION
+    assert plan.burn_in == plan.thin > 20
+    # The draws' neighbours: their correlation, about 0.08 by the plan (its
+    # standard error over 300 draws 0.06), was 0.43 five steps apart.
+    chain = _uncertainty.posterior_chain(
+        imputer._fit_data,
+        plan.start,
+        imputer._fitted_config().prior,
+        np.random.RandomState(1),
+        burn_in=plan.burn_in,
+        thin=plan.thin,
+    )
+    holes = np.isnan(X[:, 0])
+    means = np.array(
+        [
+            completion.numeric[holes, 0].mean()
+            for _, (_, completion) in zip(range(300), chain, strict=False)
+        ]
+    )
+    chain.close()
+    means -= means.mean()
+    assert means[:-1] @ means[1:] / (means @ means) < 0.25
+    few = EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
+    plan = few.fit(_mostly_missing(0.2))._chain_plan
+    assert (plan.burn_in, plan.thin) == (
+        _uncertainty.POSTERIOR_STEPS,
+        _uncertainty.POSTERIOR_THIN,
+    )
+    assert plan.start is few._params
+
+
+def test_a_chain_too_slow_to_thin_warns_and_names_the_bootstrap(monkeypatch):
+    monkeypatch.setattr(_uncertainty, "POSTERIOR_MAX_THIN", 10)
+    X = _mostly_missing(0.85)
+    with pytest.warns(UserWarning, match="method='bootstrap'"):
+        tables = multiple_impute(X, 3, method="posterior", random_state=0)
+    assert len(tables) == 3

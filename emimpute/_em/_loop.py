@@ -164,7 +164,7 @@ def run_em(
                     init_index=init_index,
                     **initial,
                 )
-            run = _iterate(data, params, config, monitor)
+            run = iterate(data, params, config, monitor)
             run = replace(
                 run, lower_bound=float(run.lower_bound + offset), scaling=scaling
             )
@@ -185,10 +185,16 @@ def run_em(
     return best
 
 
-def _iterate(data, params, config, monitor):
+def iterate(data, params, config, monitor):
     """E and M steps from ``params`` until ``monitor`` stops them.
 
-    The result's ``lower_bound`` is in the model's units (no offset).
+    ``monitor.report(lower_bound)`` is told the objective of each E-step's
+    parameters and returns whether to stop; ``monitor.finish()`` is called
+    at the end, and ``monitor.history`` and ``monitor.converged`` make the
+    result (a :class:`~emimpute._em._monitor.ConvergenceMonitor`, or
+    ``_uncertainty``'s reader of EM's rate). At most ``config.max_iter``
+    iterations. The result's ``lower_bound`` is in the model's units (no
+    offset).
     """
     lower_bound = -np.inf
     for n_iter in range(1, config.max_iter + 1):
