@@ -412,11 +412,16 @@ class EMMixture(DensityMixin, BaseEstimator):
         # label (its category may have probability 0 in every component).
         return weighted_log_prob(data, self._fitted_params()).argmax(axis=1)
 
-    def _fit(self, X, sample_weight):
-        """Fit by EM and store the fitted attributes; the engine's data."""
+    def _fit(self, X, sample_weight, dask_data=None):
+        """Fit by EM and store the fitted attributes; the engine's data.
+
+        ``dask_data``, for a dask ``X``, is its :class:`DaskData` already
+        built (``DaskData.build(X)``): fits of one ``X`` that share it make
+        its summary's pass once (a selector's grid).
+        """
         if is_dask_array(X):
             table = dask_fit_input(self, X, sample_weight, self._validate_X)
-            data = DaskData.build(X)
+            data = DaskData.build(X) if dask_data is None else dask_data
         else:
             table = read_input(
                 self, X, reset=True, validate_numeric=self._validate_X, min_fit_rows=2
