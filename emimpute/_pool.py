@@ -447,14 +447,17 @@ class PooledResult:
                 f"value must be one finite number or {k} (one per term tested, "
                 f"in the order of terms), got {value.tolist()!r}."
             )
-        if self.variance_form == "none":
+        # A result pickled before variance_form was kept: covariances if
+        # any is off the diagonal, else variances (the refusal is safe).
+        form = getattr(self, "variance_form", None) or _variance_form_of(self.within)
+        if form == "none":
             raise ValueError(
                 "wald_test needs the complete-data variances, and pool was "
                 "given none: pass variances to pool (each imputation's "
                 "covariance matrix of the terms, shape (m, n_terms, n_terms), "
                 "as statsmodels' cov_params()), or use fit_and_pool."
             )
-        if self.variance_form == "variance" and k > 1:
+        if form == "variance" and k > 1:
             raise ValueError(
                 f"wald_test of {k} terms needs each imputation's covariance "
                 "matrix of the terms, and pool was given only their variances "
@@ -523,6 +526,17 @@ def _as_estimates(estimates):
             f"(m,) or (m, n_terms); got shape {values.shape}."
         )
     return values
+
+
+def _variance_form_of(within):
+    """The ``variance_form`` a pooled ``within`` implies, where it was not
+    kept: covariances if any is off the diagonal, else variances (or none,
+    all zero)."""
+    within = np.atleast_2d(within)
+    if not within.any():
+        return "none"
+    off_diagonal = within - np.diag(np.diag(within))
+    return "covariance" if off_diagonal.any() else "variance"
 
 
 def _as_variances(variances, m, n_terms, scalar):

@@ -1274,3 +1274,17 @@ def test_imputer_score_of_a_dask_array_reads_its_chunks_once(
     assert imputer.score(lazy) == pytest.approx(imputer.score(X), rel=1e-13)
     with pytest.raises(ValueError, match="score"):
         imputer.score(lazy.astype(object))
+
+
+def test_imputer_score_of_a_dask_array_left_no_rows_says_so(synchronous):
+    # A boolean filter can leave a dask array (of unknown chunk sizes) no
+    # rows: the in-memory error, not a ZeroDivisionError.
+    from emimpute import EMImputer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    imputer = EMImputer().fit(X)
+    lazy = da.from_array(X, chunks=70)
+    with pytest.raises(ValueError, match="0 sample"):
+        imputer.score(lazy[lazy[:, 0] > 100])

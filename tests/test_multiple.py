@@ -936,3 +936,98 @@ def test_a_chain_too_slow_to_thin_warns_and_names_the_bootstrap(monkeypatch):
     with pytest.warns(UserWarning, match="method='bootstrap'"):
         tables = multiple_impute(X, 3, method="posterior", random_state=0)
     assert len(tables) == 3
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.1])
+def test_a_mixture_chain_keeps_the_fixed_lengths(missing):
+    # Two overlapping clusters: EM's rate (0.996 on complete rows) measures
+    # how uncertain the rows' components are, not the holes' missing
+    # information; read as fmi it gave 200 steps between draws, a warning
+    # on complete data, or (a gain rising at the last step, rate 1) a
+    # ZeroDivisionError.
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.randn(200, 2), rng.randn(200, 2) + [1.0, 0.5]])
+    X[rng.rand(*X.shape) < missing] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        imputer = EMImputer(
+            n_components=2,
+            sample_posterior=True,
+            parameter_uncertainty="posterior",
+            random_state=3,
+        ).fit(X)
+        tables = multiple_impute(
+            X,
+            3,
+            method="posterior",
+            imputer=EMImputer(n_components=2, random_state=3),
+            random_state=3,
+        )
+    plan = imputer._chain_plan
+    assert (plan.burn_in, plan.thin, plan.rate) == (
+        _uncertainty.POSTERIOR_STEPS,
+        _uncertainty.POSTERIOR_THIN,
+        None,
+    )
+    assert plan.start is imputer._params
+    assert len(tables) == 3
+
+
+def test_complete_data_keeps_the_fixed_chain_lengths():
+    X = np.random.RandomState(0).randn(100, 3)
+    plan = (
+        EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
+        .fit(X)
+        ._chain_plan
+    )
+    assert (plan.burn_in, plan.thin, plan.rate) == (10, 5, None)
+
+
+@pytest.mark.parametrize(
+    "settings, tolerance",
+    [({"reg_covar": 1e-2}, 0.01), ({"max_iter": 2}, 0.01), ({"reg_covar": 0.5}, 0.05)],
+)
+def test_the_chain_reads_the_rate_from_em_steps_whatever_the_fit(settings, tolerance):
+    # With reg_covar, EM's end point is no maximum of the objective: its
+    # gains head for a change of sign, and read 0.55 for a rate of 0.78 at
+    # reg_covar=0.01 (at 0.5 all were negative: no reading, 5 steps). A fit
+    # stopped after two iterations gave no reading either. The rate is read
+    # from the parameters' steps of EM run on: here 0.921 by default, 0.915
+    # at reg_covar=0.01; a ridge of 0.5 (in standardised units) makes EM's
+    # map itself faster, 0.880, which the steps read.
+    X = _mostly_missing(0.85)
+    reference = EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
+    rate = reference.fit(X)._chain_plan.rate
+    imputer = EMImputer(
+        sample_posterior=True, parameter_uncertainty="posterior", **settings
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plan = imputer.fit(X)._chain_plan
+    assert plan.rate == pytest.approx(rate, abs=tolerance)
+    assert plan.thin >= 20
+
+
+def test_an_imputer_pickled_before_the_plan_draws_and_pools():
+    # Pickles of the last version lack the fit's history and plan, and a
+    # pooled result its variance_form: the plan is worked out from the fit
+    # alone, the form from the within-imputation covariance.
+    X = _mostly_missing(0.5)
+    imputer = EMImputer(
+        sample_posterior=True, parameter_uncertainty="posterior", random_state=0
+    ).fit(X)
+    for name in ("_fit_history", "_chain_plan"):
+        del imputer.__dict__[name]
+    assert np.isfinite(imputer.transform(X)).all()
+    assert imputer._chain_plan.thin >= _uncertainty.POSTERIOR_THIN
+    from emimpute import pool
+
+    covariances = [[[0.04, 0.01], [0.01, 0.02]]] * 3
+    result = pool([[1.0, 0.5], [1.4, 0.3], [1.1, 0.6]], covariances)
+    expected = result.wald_test([0, 1])
+    object.__delattr__(result, "variance_form")
+    assert result.wald_test([0, 1]) == expected
+    diagonal = pool([[1.0, 0.5], [1.4, 0.3], [1.1, 0.6]], [[0.04, 0.02]] * 3)
+    object.__delattr__(diagonal, "variance_form")
+    with pytest.raises(ValueError, match="covariance matrix"):
+        diagonal.wald_test([0, 1])

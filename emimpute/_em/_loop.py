@@ -1,5 +1,6 @@
 """run_em: initialise, repeat E and M steps, keep the best of n_init runs."""
 
+import itertools
 import warnings
 from dataclasses import dataclass, replace
 
@@ -185,22 +186,21 @@ def run_em(
     return best
 
 
-def iterate(data, params, config, monitor):
-    """E and M steps from ``params`` until ``monitor`` stops them.
+def em_steps(data, params, config):
+    """E and M steps from ``params``, without end.
 
-    ``monitor.report(lower_bound)`` is told the objective of each E-step's
-    parameters and returns whether to stop; ``monitor.finish()`` is called
-    at the end, and ``monitor.history`` and ``monitor.converged`` make the
-    result (a :class:`~emimpute._em._monitor.ConvergenceMonitor`, or
-    ``_uncertainty``'s reader of EM's rate). At most ``config.max_iter``
-    iterations. The result's ``lower_bound`` is in the model's units (no
-    offset).
+    Yields, for each iteration, the objective at the parameters its E-step
+    used (per unit of weight: the log-likelihood, plus the log-prior with a
+    conjugate prior) and the parameters of its M-step.
+
+    Raises
+    ------
+    ValueError
+        If the objective becomes non-finite (a degenerate model), saying
+        what to change.
     """
-    lower_bound = -np.inf
-    for n_iter in range(1, config.max_iter + 1):
+    for n_iter in itertools.count(1):
         lower_bound, stats = data.expectation(params, config.chunk_size)
-        # The parameters the E-step used, before this M-step; per unit of
-        # weight, as the log-likelihood (0 without a prior).
         lower_bound += log_prior(params, config.prior) / data.total_weight
         if not np.isfinite(lower_bound):
             raise ValueError(
@@ -209,6 +209,23 @@ def iterate(data, params, config, monitor):
                 "decrease n_components, or scale the input data."
             )
         params = m_step(stats, params, config.prior, config.classes)
+        yield lower_bound, params
+
+
+def iterate(data, params, config, monitor):
+    """:func:`em_steps` from ``params`` until ``monitor`` stops them.
+
+    ``monitor.report(lower_bound)`` is told the objective of each E-step's
+    parameters and returns whether to stop; ``monitor.finish()`` is called
+    at the end, and ``monitor.history`` and ``monitor.converged`` make the
+    result (a :class:`~emimpute._em._monitor.ConvergenceMonitor`). At most
+    ``config.max_iter`` iterations. The result's ``lower_bound`` is in the
+    model's units (no offset).
+    """
+    lower_bound = -np.inf
+    steps = em_steps(data, params, config)
+    for lower_bound, moved in itertools.islice(steps, config.max_iter):
+        params = moved
         if monitor.report(lower_bound):
             break
     monitor.finish()

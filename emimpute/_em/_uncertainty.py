@@ -46,6 +46,7 @@ draws them and sums the completed data's moments as it goes
 entries missing), then a P-step of ``O(d^3)``.
 """
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -54,13 +55,19 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from emimpute._em import _pattern_sums as pattern_sums
-from emimpute._em._accelerate import anderson_em
+from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._data import EMData, weights_count_copies
 from emimpute._em._estep import posterior
-from emimpute._em._fused import cholesky, factor_covariance, jit, use_fused
+from emimpute._em._fused import (
+    blas_threads_for,
+    cholesky,
+    factor_covariance,
+    jit,
+    use_fused,
+)
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
-from emimpute._em._loop import iterate
+from emimpute._em._loop import em_steps
 from emimpute._em._params import MixtureParams
 from emimpute._em._warnings import user_stacklevel
 
@@ -103,18 +110,23 @@ POSTERIOR_THIN = 5
 POSTERIOR_LAG_CORRELATION = 0.08
 # The most steps between draws (fmi = 0.987): beyond it, a warning.
 POSTERIOR_MAX_THIN = 200
-# EM's rate read early is below its late value: read at the default tol,
-# which stops EM early where it is slow, 0.86 for 0.92, 0.66 for 0.73 (n =
-# 200, one of two columns 85% and 70% missing); the readings creep up as
-# EM's faster directions die out. From this reading up, where
-# POSTERIOR_THIN steps may fall short, EM is run on from the fit until its
-# gains are rounding (RATE_ROUNDING; RATE_MAX_ITER E-steps at most) and the
-# rate is its last reading: 0.917 for 0.92 and 0.734 for 0.734 there.
+# EM's rate read early is below its late value: read from the objective
+# at the default tol, which stops EM early where it is slow, 0.86 for 0.92,
+# 0.66 for 0.73 (n = 200, one of two columns 85% and 70% missing); the
+# readings creep up as EM's faster directions die out. From this reading up
+# (or where the fit's objective gives none), where POSTERIOR_THIN steps may
+# fall short, EM is run on from the fit until its steps are rounding
+# (RATE_ROUNDING; RATE_MAX_ITER E-steps at most) and the rate is the ratio
+# of its last two steps in the parameters: 0.92 and 0.73 there. The steps,
+# not the objective's gains: with reg_covar, EM's end point is no maximum
+# of the objective, whose gains then head for a change of sign instead of
+# shrinking by fmi**2 (0.55 read for 0.78 at reg_covar=0.01).
 RATE_CHECKED_FROM = 0.5
 RATE_MAX_ITER = 200
 # Gains of the per-row objective below this share of its size are rounding:
 # their ratios drift (0.734, then 0.730, 0.714 and 0.61 as the gains fell
-# from 2e-9 to 4e-13 of it).
+# from 2e-9 to 4e-13 of it). Steps of the parameters below this share of
+# their size are rounding too (their own rounding is about 1e-16 of it).
 RATE_ROUNDING = 1e-9
 
 # The most cells the copies of rows of whole sample weight may take in a
@@ -315,7 +327,8 @@ def em_rate(lower_bounds):
     missing information ``fmi`` per iteration and the objective's gap by
     ``fmi**2`` (Dempster, Laird and Rubin 1977, sec. 3.9): the square root of
     the ratio of two successive gains, the last two above rounding
-    (``RATE_ROUNDING``). None where no two are.
+    (``RATE_ROUNDING``). None where no two are, or where the later is the
+    larger (EM not yet in its last, geometric, stretch).
     """
     values = np.asarray(lower_bounds, dtype=float)
     if len(values) < 3:
@@ -326,26 +339,26 @@ def em_rate(lower_bounds):
     if not len(pairs):
         return None
     before, last = gains[pairs[-1]], gains[pairs[-1] + 1]
-    return float(np.sqrt(min(last / before, 1.0)))
+    return float(np.sqrt(last / before)) if last < before else None
 
 
-class _RateMonitor:
-    """Runs EM on (``_loop.iterate``'s monitor) until its gains are
-    rounding (:func:`em_rate`'s ``RATE_ROUNDING``)."""
-
-    def __init__(self):
-        self.history = []
-        self.converged = False
-
-    def report(self, lower_bound):
-        self.history.append(lower_bound)
-        if len(self.history) < 2:
-            return False
-        gain = self.history[-1] - self.history[-2]
-        return not gain > RATE_ROUNDING * max(1.0, abs(lower_bound))
-
-    def finish(self):
-        pass
+def _late_rate(data, params, config):
+    """EM run on from ``params`` until its steps are rounding: its last
+    parameters and the ratio of its last two steps (None if it took fewer
+    than two; see ``RATE_ROUNDING``), at most ``RATE_MAX_ITER`` E-steps."""
+    previous, step, rate = flatten(params), None, None
+    steps = itertools.islice(em_steps(data, params, config), RATE_MAX_ITER)
+    # The E-step's BLAS limit held throughout, as run_em holds it.
+    with blas_threads_for(data.n_numeric):
+        for _, moved in steps:
+            params, current = moved, flatten(moved)
+            size = float(np.linalg.norm(current - previous))
+            if not size > RATE_ROUNDING * max(1.0, float(np.linalg.norm(current))):
+                break
+            if step is not None:
+                rate = min(size / step, 1.0)
+            previous, step = current, size
+    return params, rate
 
 
 @dataclass(frozen=True)
@@ -362,7 +375,8 @@ class ChainPlan:
         Steps between draws.
     rate : float or None
         EM's late rate of convergence, the largest fraction of missing
-        information (None: not read, the fit converged at once).
+        information (None: not read, for a mixture, data without holes, or
+        a fit that converged at once).
     """
 
     start: MixtureParams
@@ -379,13 +393,21 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
     ``fmi**t`` down to ``POSTERIOR_LAG_CORRELATION``, both
     (``ceil(log(0.08) / log(fmi))``: 8 at 0.7, 16 at 0.85, 24 at 0.9, 50 at
     0.95), up to ``POSTERIOR_MAX_THIN``, with a warning beyond. ``fmi`` is
-    EM's rate from the fit's objective ``lower_bounds`` (:func:`em_rate`);
-    from ``RATE_CHECKED_FROM`` up it is read again on EM run on from the
-    fit until its gains are rounding (its early rate understates the late
-    one), whose parameters the chain then starts from. Cost: at most
-    ``RATE_MAX_ITER`` E-steps, about ``log(1e-9 / gain) / log(fmi**2)``
-    (80 at fmi = 0.85 from a gain of 1e-3), where the chain then takes
-    ``burn_in + (m - 1) thin`` steps (320 at m = 20).
+    EM's late rate of convergence (Dempster, Laird and Rubin 1977): read
+    from the fit's objective ``lower_bounds`` (:func:`em_rate`), and where
+    that reads ``RATE_CHECKED_FROM`` or more, or nothing, from the steps of
+    EM run on from the fit until they are rounding (:func:`_late_rate`; the
+    early reading understates the late one), whose parameters the chain then
+    starts from. Cost: at most ``RATE_MAX_ITER`` E-steps, about ``log(1e-9)
+    / log(fmi)`` (130 at fmi = 0.85), where the chain then takes ``burn_in
+    + (m - 1) thin`` steps (320 at m = 20).
+
+    One Gaussian only (with or without categorical features): a mixture's
+    EM rate also measures how uncertain the rows' components are, which is
+    not the fraction of missing information of the holes (two overlapping
+    clusters of complete rows read 0.996), and its chain keeps the fixed
+    lengths; as does data without holes, whose imputations a chain cannot
+    change.
 
     Parameters
     ----------
@@ -395,8 +417,8 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
     config : EMConfig
         The fit's: its ``prior`` (resolved on ``data`` here, as ``run_em``
         does), ``classes`` and ``chunk_size``.
-    lower_bounds : list of float
-        The fit's objective at each iteration.
+    lower_bounds : list of float or None
+        The fit's objective at each iteration (None: not known).
     scaling : Scaling, default=None
         The standardisation ``data`` is in, if any (for a conjugate prior's
         hyperparameters given in the data's units).
@@ -405,17 +427,21 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
     -------
     plan : ChainPlan
     """
-    rate = em_rate(lower_bounds)
-    if rate is not None and rate >= RATE_CHECKED_FROM:
-        monitor = _RateMonitor()
+    holes = data.mask.any() or (data.codes < 0).any()
+    if params.n_components > 1 or not holes or flatten(params) is None:
+        return ChainPlan(params, POSTERIOR_STEPS, POSTERIOR_THIN, None)
+    rate = em_rate(lower_bounds) if lower_bounds is not None else None
+    if rate is None or rate >= RATE_CHECKED_FROM:
         prior = config.prior.resolve(data, config.n_components, config.form, scaling)
-        run = replace(config, max_iter=RATE_MAX_ITER, prior=prior)
-        params = iterate(data, params, run, monitor).params
-        # (The fit's values may be in other units: its offset.)
-        rate = em_rate(monitor.history) or rate
+        params, late = _late_rate(data, params, replace(config, prior=prior))
+        rate = late if late is not None else rate
     thin = POSTERIOR_THIN
     if rate is not None and rate > 0:
-        needed = math.ceil(math.log(POSTERIOR_LAG_CORRELATION) / math.log(rate))
+        needed = (
+            math.inf
+            if rate >= 1.0
+            else math.ceil(math.log(POSTERIOR_LAG_CORRELATION) / math.log(rate))
+        )
         thin = max(thin, needed)
         if thin > POSTERIOR_MAX_THIN:
             warnings.warn(
@@ -431,7 +457,7 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
             )
             thin = POSTERIOR_MAX_THIN
     return ChainPlan(
-        start=params, burn_in=max(POSTERIOR_STEPS, thin), thin=thin, rate=rate
+        start=params, burn_in=max(POSTERIOR_STEPS, thin), thin=int(thin), rate=rate
     )
 
 
