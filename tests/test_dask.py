@@ -29,6 +29,22 @@ ATTRIBUTES = ["weights_", "means_", "covariances_", "precisions_cholesky_"]
 CHUNKINGS = [97, 400, (1, 39, 10, 150, 200)]
 
 
+def _count_summary_rows(monkeypatch):
+    """The rows each summary task reads, appended as the tasks run (a pass
+    over the data is one task per chunk)."""
+    from emimpute._em import _dask
+
+    rows = []
+    summary = _dask._chunk_summary
+
+    def counted(chunk):
+        rows.append(len(chunk))
+        return summary(chunk)
+
+    monkeypatch.setattr(_dask, "_chunk_summary", counted)
+    return rows
+
+
 def _data(missing_rate):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(200, 3)), rng.normal(4.0, 1.0, size=(200, 3))])
@@ -993,18 +1009,10 @@ def test_dask_imputer_counts_observed_entries_in_one_pass(monkeypatch, synchrono
     # The imputer's fit summarised X, then its kept columns, then the
     # standardised data: one pass now, the others' counts carried over (the
     # dropped columns have no observed entry; standardising keeps holes).
-    from emimpute._em import _dask
 
     X = np.hstack([_data(0.2), np.full((400, 1), np.nan)])
     lazy = da.from_array(X, chunks=(97, 4))
-    rows = []
-    summary = _dask._chunk_summary
-
-    def counted(chunk):
-        rows.append(len(chunk))
-        return summary(chunk)
-
-    monkeypatch.setattr(_dask, "_chunk_summary", counted)
+    rows = _count_summary_rows(monkeypatch)
     with pytest.warns(UserWarning, match="Skipping features"):
         EMImputer(n_components=2, random_state=0).fit(lazy)
     # The summary's rows: all of X, once.
@@ -1150,7 +1158,6 @@ def test_dask_bounds_on_an_empty_feature_are_ignored_as_in_memory(
     # with 0) and ignores its bounds and transformation; the dask fit
     # refused them before its pass, which alone finds the empty features.
     # Now it applies the in-memory rule after that pass, with no other.
-    from emimpute._em import _dask
 
     X = _with_an_empty_feature()
     settings = dict(
@@ -1169,14 +1176,7 @@ def test_dask_bounds_on_an_empty_feature_are_ignored_as_in_memory(
         warnings.simplefilter("error", UserWarning)  # no other warning
         with expected_warning:
             in_memory = EMImputer(**settings).fit(X)
-    rows = []
-    summary = _dask._chunk_summary
-
-    def counted(chunk):
-        rows.append(len(chunk))
-        return summary(chunk)
-
-    monkeypatch.setattr(_dask, "_chunk_summary", counted)
+    rows = _count_summary_rows(monkeypatch)
     lazy = da.from_array(X, chunks=(97, 4))
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)

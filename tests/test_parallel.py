@@ -597,3 +597,33 @@ def test_a_fit_takes_the_blas_limit_once_for_all_its_iterations(monkeypatch):
     assert mixture.n_iter_ > 5
     assert entries == ["blas"]
     assert _threads._SHARED == {}
+
+
+def test_a_fit_sizes_its_e_step_pool_by_the_callers_blas_count(monkeypatch):
+    # The fit holds BLAS at one thread from its start to its end; the
+    # E-step's pool, sized by min(numba's count, BLAS's), read the fit's
+    # own limit and ran every E-step on one thread (a tied fit of 1e5 x 20
+    # took 58-65 ms an iteration for 30-41).
+    before = blas_thread_count()
+    if before is None or before < 2 or numba.get_num_threads() < 2:
+        pytest.skip("one BLAS or numba thread here")
+    monkeypatch.setattr(_parallel, "POOL_MIN_WORK", 0)
+    sizes = []
+    block_threads = _parallel.block_threads
+
+    def recorded():
+        sizes.append(block_threads())
+        return sizes[-1]
+
+    monkeypatch.setattr(_parallel, "block_threads", recorded)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    EMMixture(2, random_state=0).fit(X)
+    assert sizes and set(sizes) == {min(numba.get_num_threads(), before)}
+    with one_thread("blas"):
+        assert blas_thread_count() == 1
+        assert _threads.callers_blas_thread_count() == before
+    with threadpool_limits(limits=1):
+        assert block_threads() == 1
+    assert blas_thread_count() == before
