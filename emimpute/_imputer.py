@@ -286,9 +286,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         (``emimpute._em._uncertainty``; each call runs a chain of its own,
         10 steps from the fit, where :func:`multiple_impute` takes its
         draws from one chain; for one Gaussian where much information is
-        missing, more, from EM run on from the fit: ``fit`` then runs EM on
-        until its steps are rounding, at most 200 E-steps, to read the
-        fraction of missing information, and the chain takes as many steps
+        missing, more, from EM run on from the fit: ``fit`` runs EM on for
+        three E-steps to read the fraction of missing information, where it
+        reads 0.5 or more on until its steps are rounding (at most 200
+        E-steps), and the chain takes as many steps
         as bring the correlation of successive draws to 0.08, 16 at a
         fraction of 0.85). The draw comes from the
         ``random_state`` stream: with an int ``random_state`` every call
@@ -1372,7 +1373,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 # As in memory (a filter can leave a dask array no rows).
                 raise ValueError(
                     "Found array with 0 sample(s) (shape=(0, "
-                    f"{X.shape[1]})) while a minimum of 1 is required."
+                    f"{X.shape[1]})) while a minimum of 1 is required by "
+                    f"{type(self).__name__}."
                 )
             return total / n_rows
         return float(np.mean(self._log_likelihood(X)))

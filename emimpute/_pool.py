@@ -225,6 +225,14 @@ class PooledResult:
     alpha: float
     variance_form: str
 
+    def __setstate__(self, state):
+        # A result pickled before variance_form was kept: covariances if
+        # any is off the diagonal, else variances (wald_test of several
+        # terms then asks for the matrices, as it says).
+        if "variance_form" not in state:
+            state = {**state, "variance_form": _variance_form_of(state["within"])}
+        self.__dict__.update(state)
+
     def _terms(self, name):
         value = getattr(self, name)
         if name in ("within", "between", "total"):
@@ -447,9 +455,7 @@ class PooledResult:
                 f"value must be one finite number or {k} (one per term tested, "
                 f"in the order of terms), got {value.tolist()!r}."
             )
-        # A result pickled before variance_form was kept: covariances if
-        # any is off the diagonal, else variances (the refusal is safe).
-        form = getattr(self, "variance_form", None) or _variance_form_of(self.within)
+        form = self.variance_form
         if form == "none":
             raise ValueError(
                 "wald_test needs the complete-data variances, and pool was "

@@ -110,17 +110,20 @@ POSTERIOR_THIN = 5
 POSTERIOR_LAG_CORRELATION = 0.08
 # The most steps between draws (fmi = 0.987): beyond it, a warning.
 POSTERIOR_MAX_THIN = 200
-# EM's rate read early is below its late value: read from the objective
-# at the default tol, which stops EM early where it is slow, 0.86 for 0.92,
-# 0.66 for 0.73 (n = 200, one of two columns 85% and 70% missing); the
-# readings creep up as EM's faster directions die out. From this reading up
-# (or where the fit's objective gives none), where POSTERIOR_THIN steps may
-# fall short, EM is run on from the fit until its steps are rounding
+# fmi is read from the steps of EM run on from the fit, not from the fit's
+# objective: with reg_covar, EM's end point is no maximum of the objective,
+# whose gains then head for a change of sign instead of shrinking by
+# fmi**2 (0.29 read for 0.88 at reg_covar=0.2, 0.02 for 0.92 at 0.01 with
+# tol=1e-8), and at the default tol the early gains of 3 data sets in 40
+# read 0.39-0.49 for late rates of 0.64-0.76. The steps' ratio creeps up
+# too, as EM's faster directions die out, so it is a floor: after
+# RATE_PROBE_STEPS steps, below RATE_CHECKED_FROM EM stops there (the fixed
+# thinning then does: the speed benchmark's data read 0.2, 3 E-steps added
+# to a chain of 106); from it up EM runs on until its steps are rounding
 # (RATE_ROUNDING; RATE_MAX_ITER E-steps at most) and the rate is the ratio
-# of its last two steps in the parameters: 0.92 and 0.73 there. The steps,
-# not the objective's gains: with reg_covar, EM's end point is no maximum
-# of the objective, whose gains then head for a change of sign instead of
-# shrinking by fmi**2 (0.55 read for 0.78 at reg_covar=0.01).
+# of its last two: 0.92 and 0.73 for one of two columns 85% and 70% missing
+# (n = 200), where the fit's objective had read 0.86 and 0.66.
+RATE_PROBE_STEPS = 3
 RATE_CHECKED_FROM = 0.5
 RATE_MAX_ITER = 200
 # Gains of the per-row objective below this share of its size are rounding:
@@ -343,14 +346,18 @@ def em_rate(lower_bounds):
 
 
 def _late_rate(data, params, config):
-    """EM run on from ``params`` until its steps are rounding: its last
-    parameters and the ratio of its last two steps (None if it took fewer
-    than two; see ``RATE_ROUNDING``), at most ``RATE_MAX_ITER`` E-steps."""
+    """EM run on from ``params``: its last parameters and the ratio of its
+    last two steps (None if it took fewer than two above rounding).
+
+    ``RATE_PROBE_STEPS`` E-steps, then, where their ratio reads
+    ``RATE_CHECKED_FROM`` or more, on until the steps are rounding
+    (``RATE_ROUNDING``), at most ``RATE_MAX_ITER`` E-steps in all.
+    """
     previous, step, rate = flatten(params), None, None
     steps = itertools.islice(em_steps(data, params, config), RATE_MAX_ITER)
     # The E-step's BLAS limit held throughout, as run_em holds it.
     with blas_threads_for(data.n_numeric):
-        for _, moved in steps:
+        for n_steps, (_, moved) in enumerate(steps, start=1):
             params, current = moved, flatten(moved)
             size = float(np.linalg.norm(current - previous))
             if not size > RATE_ROUNDING * max(1.0, float(np.linalg.norm(current))):
@@ -358,6 +365,9 @@ def _late_rate(data, params, config):
             if step is not None:
                 rate = min(size / step, 1.0)
             previous, step = current, size
+            if n_steps >= RATE_PROBE_STEPS and rate is not None:
+                if rate < RATE_CHECKED_FROM:
+                    break
     return params, rate
 
 
@@ -393,14 +403,15 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
     ``fmi**t`` down to ``POSTERIOR_LAG_CORRELATION``, both
     (``ceil(log(0.08) / log(fmi))``: 8 at 0.7, 16 at 0.85, 24 at 0.9, 50 at
     0.95), up to ``POSTERIOR_MAX_THIN``, with a warning beyond. ``fmi`` is
-    EM's late rate of convergence (Dempster, Laird and Rubin 1977): read
-    from the fit's objective ``lower_bounds`` (:func:`em_rate`), and where
-    that reads ``RATE_CHECKED_FROM`` or more, or nothing, from the steps of
-    EM run on from the fit until they are rounding (:func:`_late_rate`; the
-    early reading understates the late one), whose parameters the chain then
-    starts from. Cost: at most ``RATE_MAX_ITER`` E-steps, about ``log(1e-9)
-    / log(fmi)`` (130 at fmi = 0.85), where the chain then takes ``burn_in
-    + (m - 1) thin`` steps (320 at m = 20).
+    EM's late rate of convergence (Dempster, Laird and Rubin 1977), read
+    from the steps of EM run on from the fit (:func:`_late_rate`; not from
+    the fit's objective, which reg_covar fools: see ``RATE_PROBE_STEPS``),
+    whose parameters the chain then starts from; from the fit's objective
+    ``lower_bounds`` (:func:`em_rate`) only where the fit had run to
+    rounding. Cost: ``RATE_PROBE_STEPS`` E-steps where fmi reads under
+    ``RATE_CHECKED_FROM``; else at most ``RATE_MAX_ITER``, about
+    ``log(1e-9) / log(fmi)`` (130 at fmi = 0.85), where the chain then
+    takes ``burn_in + (m - 1) thin`` steps (320 at m = 20).
 
     One Gaussian only (with or without categorical features): a mixture's
     EM rate also measures how uncertain the rows' components are, which is
@@ -430,11 +441,12 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
     holes = data.mask.any() or (data.codes < 0).any()
     if params.n_components > 1 or not holes or flatten(params) is None:
         return ChainPlan(params, POSTERIOR_STEPS, POSTERIOR_THIN, None)
-    rate = em_rate(lower_bounds) if lower_bounds is not None else None
-    if rate is None or rate >= RATE_CHECKED_FROM:
-        prior = config.prior.resolve(data, config.n_components, config.form, scaling)
-        params, late = _late_rate(data, params, replace(config, prior=prior))
-        rate = late if late is not None else rate
+    prior = config.prior.resolve(data, config.n_components, config.form, scaling)
+    params, rate = _late_rate(data, params, replace(config, prior=prior))
+    if rate is None and lower_bounds is not None:
+        # The fit was run to rounding (tol=0): its own objective has the
+        # only reading, the late one.
+        rate = em_rate(lower_bounds)
     thin = POSTERIOR_THIN
     if rate is not None and rate > 0:
         needed = (
