@@ -623,7 +623,7 @@ def test_a_fit_sizes_its_e_step_pool_by_the_callers_blas_count(monkeypatch):
     assert sizes and set(sizes) == {min(numba.get_num_threads(), before)}
     with one_thread("blas"):
         assert blas_thread_count() == 1
-        assert _threads.callers_blas_thread_count() == before
+        assert _threads.callers_thread_count("blas") == before
     with threadpool_limits(limits=1):
         assert block_threads() == 1
     assert blas_thread_count() == before

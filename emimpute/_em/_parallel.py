@@ -39,7 +39,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from emimpute._em._fused import numba
-from emimpute._em._threads import callers_blas_thread_count
+from emimpute._em._threads import callers_thread_count
 
 # Blocks handed to the pool ahead of the one the caller is adding, per
 # thread: enough that no thread waits for work, few enough that the
@@ -62,7 +62,7 @@ _pools_lock = threading.Lock()
 def block_threads():
     """Threads an E-step may use: ``min(numba's count, BLAS's count)``.
 
-    BLAS's at the caller's setting (:func:`callers_blas_thread_count`), not
+    BLAS's at the caller's setting (:func:`callers_thread_count`), not
     at the fit's own one-thread limit.
 
     numba's count alone where threadpoolctl finds no BLAS it can limit; 1
@@ -77,7 +77,7 @@ def block_threads():
     if numba is None:  # pragma: no cover - exercised where numba is absent
         return 1
     threads = numba.get_num_threads()
-    blas = callers_blas_thread_count()
+    blas = callers_thread_count("blas")
     return max(1, threads if blas is None else min(threads, blas))
 
 

@@ -344,27 +344,27 @@ def blas_thread_count():
     as well as ``OMP_NUM_THREADS`` and friends (about 10 us). None where the
     BLAS is one threadpoolctl cannot control (Apple's Accelerate, for one).
     """
-    counts = [
-        library.num_threads
-        for library in _controller().select(user_api="blas").lib_controllers
-    ]
-    return min(counts, default=None)
+    return _smallest_count(sum(_libraries("blas"), ()))
 
 
-def callers_blas_thread_count():
-    """:func:`blas_thread_count` at the caller's setting, through this
-    module's own limits.
+def callers_thread_count(user_api):
+    """The threads ``user_api`` ('blas' or 'openmp') runs at the caller's
+    setting, through this module's own limits; None if threadpoolctl finds
+    no library of it.
 
-    While :func:`one_thread` holds the BLAS at one thread (a fit holds it
-    from its start to its end), the count it hid: the setting of the
-    process when its first holder entered (or of this thread, for a BLAS
-    whose count is per thread). An E-step's pool of threads is sized by it
+    While :func:`one_thread` holds ``user_api`` at one thread (a fit holds
+    the BLAS from its start to its end), the count it hid: the setting of
+    the process when its first holder entered (or of this thread, for a
+    library whose count is per thread); else the current count. An
+    E-step's pool of threads is sized by the BLAS's
     (``_parallel.block_threads``): read through the fit's own limit, it
     ran every E-step on one thread (a tied fit of 1e5 x 20 took 58-65 ms an
     iteration for 30-41).
     """
-    hidden = getattr(_hidden, "counts", {}).get("blas")
-    held = _SHARED.get("blas")
+    hidden = getattr(_hidden, "counts", {}).get(user_api)
+    held = _SHARED.get(user_api)
     if held is not None and held.before is not None:
         hidden = held.before if hidden is None else min(hidden, held.before)
-    return blas_thread_count() if hidden is None else hidden
+    if hidden is None:
+        return _smallest_count(sum(_libraries(user_api), ()))
+    return hidden
