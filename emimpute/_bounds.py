@@ -389,13 +389,15 @@ class FeatureSupport:
         return any(name is not None for name in self.transforms)
 
     @property
+    def constrained(self):
+        """Per feature, whether it is bounded or transformed."""
+        transformed = np.array([t is not None for t in self.transforms], dtype=bool)
+        return transformed | np.isfinite(self.lower) | np.isfinite(self.upper)
+
+    @property
     def is_identity(self):
         """True when nothing is bounded or transformed."""
-        return (
-            not self.transformed
-            and not np.isfinite(self.lower).any()
-            and not np.isfinite(self.upper).any()
-        )
+        return not self.constrained.any()
 
     def _columns(self, name):
         return [j for j, t in enumerate(self.transforms) if t == name]

@@ -815,13 +815,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         empty = summary[2] == 0
         used = support.take(np.flatnonzero(~empty))
         if not used.is_identity:
-            bounded = [
-                name
-                for j, name in enumerate(used.described)
-                if used.transforms[j] is not None
-                or np.isfinite(used.lower[j])
-                or np.isfinite(used.upper[j])
-            ]
+            bounded = [used.described[j] for j in np.flatnonzero(used.constrained)]
             refuse_unsupported(
                 {
                     "min_value, max_value or feature_transforms on a feature "
@@ -1222,11 +1216,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _refuse_container_of_dask(self)
-        # Its columns and dtype checked now, as in memory, not at compute();
-        # a dtype that is not numeric refused for a model of numeric
-        # features, as a dask fit refuses it (check_lazy_input).
-        row = None if self._layout is None else valid_row(self._layout, X.dtype)
-        check_lazy_input(self._read, X, layout=self._layout, what="transform", row=row)
+        self._check_lazy_input(X, "transform")
         n_columns = self.n_features_in_ if self.keep_empty_features else len(self._kept)
         if self.indicator_ is not None:
             n_columns += len(self.indicator_.features_)
@@ -1366,8 +1356,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         if is_dask_array(X):
             # One pass of tasks, each reading its chunk as in memory; the
             # array checked before it, as transform checks it.
-            row = None if self._layout is None else valid_row(self._layout, X.dtype)
-            check_lazy_input(self._read, X, layout=self._layout, what="score", row=row)
+            self._check_lazy_input(X, "score")
             total, n_rows = map_reduce(X, self._chunk_log_likelihood, add_counts)
             if n_rows == 0:
                 # As in memory (a filter can leave a dask array no rows).
@@ -1378,6 +1367,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 )
             return total / n_rows
         return float(np.mean(self._log_likelihood(X)))
+
+    def _check_lazy_input(self, X, what):
+        """A dask ``X``'s columns and dtype checked at the call of ``what``,
+        as in memory, not at compute(): a dtype that is not numeric is
+        refused for a model of numeric features, as a dask fit refuses it
+        (:func:`check_lazy_input`)."""
+        row = None if self._layout is None else valid_row(self._layout, X.dtype)
+        check_lazy_input(self._read, X, layout=self._layout, what=what, row=row)
 
     def _log_likelihood(self, X):
         """Each row's observed-data log-density in the data's units (0 for
