@@ -455,15 +455,14 @@ class PooledResult:
                 f"value must be one finite number or {k} (one per term tested, "
                 f"in the order of terms), got {value.tolist()!r}."
             )
-        form = self.variance_form
-        if form == "none":
+        if self.variance_form == "none":
             raise ValueError(
                 "wald_test needs the complete-data variances, and pool was "
                 "given none: pass variances to pool (each imputation's "
                 "covariance matrix of the terms, shape (m, n_terms, n_terms), "
                 "as statsmodels' cov_params()), or use fit_and_pool."
             )
-        if form == "variance" and k > 1:
+        if self.variance_form == "variance" and k > 1:
             raise ValueError(
                 f"wald_test of {k} terms needs each imputation's covariance "
                 "matrix of the terms, and pool was given only their variances "
