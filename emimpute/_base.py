@@ -133,14 +133,21 @@ def conjugate_prior(prior):
 
 
 def em_config(
-    estimator, *, standardise=False, classes=None, n_components=None, prior=None
+    estimator,
+    *,
+    standardise=False,
+    classes=None,
+    n_components=None,
+    prior=None,
+    parameter_tol=None,
 ):
     """The engine's :class:`EMConfig` from an estimator's parameters.
 
     ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`), or
     ``n_components`` when given, sets the number of components instead of
     ``estimator.n_components``; ``prior``, when given, replaces
-    ``estimator.prior``.
+    ``estimator.prior``; ``parameter_tol`` is the engine's (see
+    ``EMConfig``).
     """
     if prior is None:
         prior = getattr(estimator, "prior", None)
@@ -157,6 +164,7 @@ def em_config(
             conjugate=conjugate_prior(prior),
         ),
         tol=estimator.tol,
+        parameter_tol=parameter_tol,
         max_iter=estimator.max_iter,
         n_init=estimator.n_init,
         init_params=estimator.init_params,
@@ -179,6 +187,7 @@ def fit_em(
     n_components=None,
     prior=None,
     units_offset=0.0,
+    parameter_tol=None,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -202,6 +211,9 @@ def fit_em(
     units_offset : float, default=0.0
         The mean log-Jacobian from ``data``'s units to the estimator's (see
         ``run_em``).
+    parameter_tol : float, default=None
+        Stop only when, besides, no parameter moves by this much in an
+        iteration (see ``EMConfig``).
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -215,6 +227,7 @@ def fit_em(
         classes=classes,
         n_components=n_components,
         prior=prior,
+        parameter_tol=parameter_tol,
     )
     dropped = False
     if data.sample_weight is not None:

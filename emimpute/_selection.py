@@ -974,7 +974,7 @@ def _search(candidates, fit, score, patience):
 
 
 def select_by_held_out_cells(
-    data, candidates, fit, *, random_state, fraction=0.1, patience=2
+    data, candidates, fit, *, random_state, fraction=0.1, patience=2, refit=None
 ):
     """The number of components that best predicts observed cells held out.
 
@@ -999,6 +999,9 @@ def select_by_held_out_cells(
         Chooses the hidden cells.
     fraction : float, default=0.1
     patience : int, default=2
+    refit : callable, default=None
+        ``refit(data, n_components)``, the fit of the chosen candidate on
+        all of ``data``; None: ``fit``.
 
     Returns
     -------
@@ -1040,4 +1043,4 @@ def select_by_held_out_cells(
 
     _, table = _search(candidates, fit_folds, score, patience)
     chosen = table[one_standard_error_choice(errors, weights)]["n_components"]
-    return fit(data, chosen), table
+    return (fit if refit is None else refit)(data, chosen), table

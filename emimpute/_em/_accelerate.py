@@ -42,7 +42,6 @@ import numpy as np
 
 from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._gaussian import GaussianFamily
-from emimpute._em._labels import LabelFamily
 from emimpute._em._mstep import log_prior, m_step
 from emimpute._em._params import MixtureParams
 
@@ -95,21 +94,8 @@ class AcceleratedResult:
 
 
 def flatten(params):
-    """The parameters EM moves, as one vector (see the module notes).
-
-    Returns None when a family has parameters of a kind this module does
-    not know (the caller then runs plain EM).
-    """
-    parts = [params.weights]
-    for family in params.families:
-        if isinstance(family, GaussianFamily):
-            parts += [family.means, family.covariances]
-        elif isinstance(family, CategoricalFamily):
-            parts += list(family.probabilities)
-        elif not isinstance(family, LabelFamily):
-            # The label family is fixed; any other is unknown here.
-            return None
-    return np.concatenate([np.ravel(part) for part in parts])
+    """The parameters EM moves (``params.estimates()``), as one vector."""
+    return np.concatenate([np.ravel(part) for part in params.estimates()])
 
 
 def unflatten(vector, like):
@@ -280,7 +266,7 @@ class MixtureMap:
     None for this one): ``start(params)``, the point of the parameters;
     ``expectation(point)``, the objective per row and the E-step's
     statistics; ``m_step(stats, point)``, EM's next point; ``vector(point)``
-    (:func:`flatten`: None for parameters it does not know) and
+    (:func:`flatten`) and
     ``point(vector, like)`` (:func:`unflatten`: None if invalid), the
     accelerated coordinates; ``params(point)``, the parameters of a point.
     Here a point is the parameters themselves. Cost of a step: the data's

@@ -219,6 +219,14 @@ class CategoricalFamily:
     def n_categories(self):
         return tuple(p.shape[1] for p in self.probabilities)
 
+    def estimates(self):
+        """The arrays EM estimates: each column's probabilities."""
+        return self.probabilities
+
+    def marginal_moments(self, weights):
+        """Each column's probabilities in the mixture."""
+        return tuple(weights @ p for p in self.probabilities)
+
     def kernel(self, data, weights, *, engine="auto"):
         """This family's :class:`CategoricalKernel` on ``data``."""
         return CategoricalKernel(self, data, engine=engine)

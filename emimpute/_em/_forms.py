@@ -103,6 +103,16 @@ class DenseForm:
     def unstack(self, stack):
         return stack[0] if self.shared else stack
 
+    def mixture_covariance(self, weights, offsets, covariances):
+        """The covariance of a mixture: ``sum_k w_k (S_k + o_k o_k^T)``,
+        ``o_k`` the components' offsets from the mixture's mean. An M-step
+        on complete data keeps it (it is the data's, plus ``reg_covar``).
+        """
+        within = (
+            covariances if self.shared else np.tensordot(weights, covariances, axes=1)
+        )
+        return within + (offsets.T * weights) @ offsets
+
     def dense_stack(self, covariances, n_components):
         """Full ``(K, d, d)`` matrices, broadcast over components if tied."""
         stack = self.stack(covariances)
@@ -222,6 +232,15 @@ class DiagonalForm:
 
     def shape(self, n_components, n_features):
         return (n_components,) if self.spherical else (n_components, n_features)
+
+    def mixture_covariance(self, weights, offsets, covariances):
+        """The part of a mixture's covariance that an M-step on complete
+        data keeps: for 'diag' its diagonal, ``sum_k w_k (v_kj + o_kj^2)``
+        (``o_k`` the components' offsets from the mixture's mean); for
+        'spherical' the mean of that diagonal, shape ``(1,)``."""
+        variances = self.variances(covariances, offsets.shape[1])
+        diagonal = weights @ (variances + offsets**2)
+        return diagonal.mean(keepdims=True) if self.spherical else diagonal
 
     def variances(self, covariances, n_features):
         """Per-component variances ``(K, d)``."""

@@ -74,6 +74,20 @@ class GaussianFamily:
     def n_features(self):
         return self.means.shape[1]
 
+    def estimates(self):
+        """The arrays EM estimates: the means and the covariances (in the
+        form's shape)."""
+        return (self.means, self.covariances)
+
+    def marginal_moments(self, weights):
+        """The mixture's mean of the features and their covariance (see
+        ``form.mixture_covariance``)."""
+        mean = weights @ self.means
+        return (
+            mean,
+            self.form.mixture_covariance(weights, self.means - mean, self.covariances),
+        )
+
     def kernel(self, data, weights, *, shift=None, route="auto", engine="auto"):
         """This family's :class:`GaussianKernel` on ``data``."""
         return GaussianKernel(

@@ -143,6 +143,14 @@ class LabelFamily:
     def n_components(self):
         return len(self.component_classes)
 
+    def estimates(self):
+        """The arrays EM estimates: none, the probabilities are fixed."""
+        return ()
+
+    def marginal_moments(self, weights):
+        """None: the classes' shares are the weights' sums."""
+        return ()
+
     def kernel(self, data, weights):
         """This family's :class:`LabelKernel` on ``data``."""
         return LabelKernel(self, data)

@@ -66,7 +66,8 @@ def run_em(
     log-likelihood of the current parameters and the expected sufficient
     statistics (the E-step), then re-estimates the parameters (the M-step);
     it stops when the per-sample log-likelihood changes by less than
-    ``config.tol`` or after ``config.max_iter`` iterations. ``config.n_init``
+    ``config.tol`` (and, with ``config.parameter_tol``, no parameter moves
+    by that much) or after ``config.max_iter`` iterations. ``config.n_init``
     runs start from different initial parameters and the one with the
     highest final log-likelihood is kept. The loop knows no family: it sums
     statistics, calls the M-step and monitors. With a conjugate prior
@@ -144,6 +145,7 @@ def run_em(
         for init_index in range(n_runs):
             monitor = ConvergenceMonitor(
                 tol,
+                parameter_tol=config.parameter_tol,
                 verbose=config.verbose,
                 verbose_interval=config.verbose_interval,
                 init_index=init_index,
@@ -176,10 +178,16 @@ def run_em(
     if release_blocks is not None:
         release_blocks()
     if not best.converged and config.max_iter > 0:
+        slow = (
+            ""
+            if config.parameter_tol is None
+            else " EM is slow on the parameters of a feature that few rows "
+            "observe: increase max_iter first."
+        )
         warnings.warn(
             "Best performing initialization did not converge. Try different "
             "init parameters, or increase max_iter, tol, or check for "
-            "degenerate data.",
+            f"degenerate data.{slow}",
             ConvergenceWarning,
             stacklevel=user_stacklevel(),
         )
@@ -215,18 +223,23 @@ def em_steps(data, params, config):
 def iterate(data, params, config, monitor):
     """:func:`em_steps` from ``params`` until ``monitor`` stops them.
 
-    ``monitor.report(lower_bound)`` is told the objective of each E-step's
-    parameters and returns whether to stop; ``monitor.finish()`` is called
-    at the end, and ``monitor.history`` and ``monitor.converged`` make the
-    result (a :class:`~emimpute._em._monitor.ConvergenceMonitor`). At most
+    ``monitor.report(lower_bound, step)`` is told the objective of each
+    E-step's parameters and, when it watches them (``monitor.parameter_tol``
+    set), the largest change of a moment of the mixture in the M-step that
+    followed (:meth:`MixtureParams.marginal_step`); it returns whether to
+    stop. ``monitor.finish()`` is called at the end, and ``monitor.history``
+    and ``monitor.converged`` make the result (a
+    :class:`~emimpute._em._monitor.ConvergenceMonitor`). At most
     ``config.max_iter`` iterations. The result's ``lower_bound`` is in the
     model's units (no offset).
     """
     lower_bound = -np.inf
     steps = em_steps(data, params, config)
+    watched = monitor.parameter_tol is not None
     for lower_bound, moved in itertools.islice(steps, config.max_iter):
+        step = moved.marginal_step(params) if watched else None
         params = moved
-        if monitor.report(lower_bound):
+        if monitor.report(lower_bound, step):
             break
     monitor.finish()
     return EMResult(

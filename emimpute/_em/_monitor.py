@@ -7,7 +7,8 @@ and formats like any other library's (the command line shows them on
 stderr). The logger gets every iteration at level ``DEBUG`` and the start
 and end of every run at ``INFO``; each record carries the figures as
 attributes (``em_run``, ``em_n_runs``, ``em_iteration``,
-``em_log_likelihood``, ``em_change``, ``em_elapsed``, ``em_converged``) for
+``em_log_likelihood``, ``em_change``, ``em_elapsed``, ``em_converged``,
+and ``em_moment_change`` where the run watches the mixture's moments) for
 handlers that format their own lines.
 """
 
@@ -36,6 +37,14 @@ class ConvergenceMonitor:
         EM has converged when the log-likelihood changes by less than ``tol``
         between two iterations (the per-sample mean, as in scikit-learn, so
         ``tol`` does not depend on the number of rows).
+    parameter_tol : float or None, default=None
+        When set, EM has converged only when, besides, no moment of the
+        fitted mixture (a mean, a covariance, a category's probability;
+        ``MixtureParams.marginal_step``) moved by ``parameter_tol`` or more
+        in the iteration (the ``step`` given to :meth:`report`). The
+        log-likelihood is flat along the parameters of a feature that few
+        rows observe, so a small change of it can leave them far from the
+        maximum; a small step cannot.
     verbose : int, default=0
         0: silent; 1: one line per run and per ``verbose_interval``
         iterations; 2: the same lines with the time since the previous one
@@ -76,11 +85,16 @@ class ConvergenceMonitor:
     >>> monitor = ConvergenceMonitor(tol=1e-3)
     >>> [monitor.report(value) for value in (-3.0, -2.5, -2.4996)]
     [False, False, True]
+    >>> monitor = ConvergenceMonitor(tol=1e-3, parameter_tol=1e-3)
+    >>> [monitor.report(value, step) for value, step in
+    ...  ((-3.0, 0.5), (-2.9998, 0.01), (-2.9997, 0.0005))]
+    [False, False, True]
     """
 
     def __init__(
         self,
         tol,
+        parameter_tol=None,
         verbose=0,
         verbose_interval=10,
         init_index=0,
@@ -92,6 +106,7 @@ class ConvergenceMonitor:
         quiet=False,
     ):
         self.tol = tol
+        self.parameter_tol = parameter_tol
         self.offset = offset
         self.previous = previous  # in the model's units, as the changes
         self.warn_on_decrease = warn_on_decrease
@@ -124,10 +139,12 @@ class ConvergenceMonitor:
             run = (figures["em_run"], self.n_runs)
             logger.log(level, message, *run, *args, extra=figures)
 
-    def report(self, lower_bound):
+    def report(self, lower_bound, step=None):
         """Record one iteration's log-likelihood; return whether converged.
 
         ``lower_bound`` is in the model's units (``offset`` is added).
+        ``step`` is the iteration's largest change of a moment, read when
+        ``parameter_tol`` is set.
         """
         change = lower_bound - self.previous
         self.previous = lower_bound
@@ -153,12 +170,18 @@ class ConvergenceMonitor:
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
-        self.converged = bool(abs(change) < self.tol)
+        self.converged = bool(abs(change) < self.tol) and (
+            self.parameter_tol is None or step < self.parameter_tol
+        )
         # The first iteration has nothing to change from (change is +inf).
         message = "EM run %d of %d, iteration %d: log-likelihood %.6g"
         figures = (n_iter, reported)
         if n_iter > 1:
             message, figures = message + ", change %+.3e", (*figures, change)
+        watched = {}
+        if self.parameter_tol is not None:
+            message, figures = message + ", moment step %.3e", (*figures, step)
+            watched = {"em_moment_change": step}
         self._log(
             logging.DEBUG,
             message,
@@ -167,6 +190,7 @@ class ConvergenceMonitor:
             em_log_likelihood=reported,
             em_change=change,
             em_converged=self.converged,
+            **watched,
         )
         if n_iter % self.verbose_interval == 0:
             now = time.perf_counter()

@@ -93,6 +93,33 @@ class MixtureParams:
     def n_features(self):
         return self.gaussian.n_features
 
+    def estimates(self):
+        """The arrays EM estimates: the weights, then each family's
+        (``family.estimates()``), in the units the M-step produces them."""
+        return (self.weights, *(a for f in self.families for a in f.estimates()))
+
+    def marginal_moments(self):
+        """The moments of the mixture's distribution of a row, each
+        family's (``family.marginal_moments(weights)``): the numeric
+        features' mean and covariance (the parts the covariance form's
+        M-step keeps), each categorical feature's probabilities."""
+        return tuple(m for f in self.families for m in f.marginal_moments(self.weights))
+
+    def marginal_step(self, previous):
+        """The largest absolute change of a marginal moment from
+        ``previous`` (parameters of the same layout), in the units of the
+        data fit (standardised ones in a standardised fit).
+
+        On complete data an M-step keeps these moments (the data's own,
+        plus ``reg_covar``), however slowly the components separate: they
+        move only as the fills of the missing entries do, which is what
+        makes EM slow where few rows observe a feature. Cost ``O(K d^2)``
+        with dense covariances, as an M-step's.
+        """
+        pairs = zip(self.marginal_moments(), previous.marginal_moments(), strict=True)
+        steps = (np.max(np.abs(new - old), initial=0.0) for new, old in pairs)
+        return float(max(steps, default=0.0))
+
     def n_parameters(self):
         """Free parameters, for BIC and AIC: weights and every family's."""
         return int(self.n_components - 1 + sum(f.n_parameters() for f in self.families))
