@@ -406,24 +406,45 @@ def test_a_start_given_in_full_is_the_start(covariance_type, global_random_seed)
         )
 
 
+def _available_case_covariance(X, mask, weights=None):
+    """Textbook pairwise moments, pair by pair: each column's observed
+    mean, each pair's mean product of deviations over the rows observing
+    both."""
+    n, d = X.shape
+    w = np.ones(n) if weights is None else weights
+    means = np.array(
+        [np.average(X[~mask[:, j], j], weights=w[~mask[:, j]]) for j in range(d)]
+    )
+    covariance = np.zeros((d, d))
+    for j in range(d):
+        for k in range(d):
+            both = ~mask[:, j] & ~mask[:, k]
+            if both.any():
+                deviations = (X[both, j] - means[j]) * (X[both, k] - means[k])
+                covariance[j, k] = np.average(deviations, weights=w[both])
+    return means, covariance
+
+
 @pytest.mark.parametrize(
     "init_params", ["kmeans", "k-means++", "random", "random_from_data", "hierarchical"]
 )
-def test_one_component_starts_at_the_mean_filled_moments(init_params):
+def test_one_component_starts_at_the_available_case_moments(init_params):
     # One component needs no clustering: whatever the method and seed, the
-    # start is the weight 1, the observed column means and the covariance of
-    # the mean-filled data (numpy's textbook formulas; plus reg_covar), as
-    # scikit-learn's GaussianMixture(1) on that data starts. Rows with
-    # nothing observed tell nothing and are left out.
+    # start is the weight 1, the observed column means and, for each pair,
+    # the covariance over the rows observing both (plus reg_covar), as
+    # norm starts; not the moments of mean-filled data, whose variances
+    # are shrunk by the observed share. Rows with nothing observed tell
+    # nothing and are left out.
     rng = np.random.default_rng(0)
     X, mask = _incomplete_data(rng, 80, 4, 1, 0.25, spread=3.0)
     data = EMData.build(X, mask)
     informative = ~mask.all(axis=1)
     assert not informative.all()  # the case is in the data
-    X, mask = X[informative], mask[informative]
-    means = np.nanmean(X, axis=0)
-    filled = np.where(mask, means, X)
-    expected = np.cov(filled, rowvar=False, bias=True) + 1e-6 * np.eye(4)
+    means, covariance = _available_case_covariance(X[informative], mask[informative])
+    # Jointly positive definite here: no eigenvalue raised.
+    spread = np.sqrt(np.diag(covariance))
+    assert np.linalg.eigvalsh(covariance / np.outer(spread, spread)).min() > 0.1
+    expected = covariance + 1e-6 * np.eye(4)
     for seed in (0, 1):
         config = EMConfig(
             n_components=1,
@@ -436,3 +457,67 @@ def test_one_component_starts_at_the_mean_filled_moments(init_params):
         # Rounding of sums over 79 rows of values of order 1-10.
         np.testing.assert_allclose(start.means[0], means, rtol=1e-13)
         np.testing.assert_allclose(start.covariances[0], expected, rtol=1e-12)
+
+
+def _one_component_start(X, mask, covariance_type="full", sample_weight=None):
+    data = EMData.build(X, mask, sample_weight=sample_weight)
+    config = EMConfig(n_components=1, form=covariance_form(covariance_type))
+    return initial_params(data, config)
+
+
+def test_the_available_case_start_weighs_rows_as_copies():
+    rng = np.random.default_rng(1)
+    X, mask = _incomplete_data(rng, 60, 3, 1, 0.3)
+    counts = rng.integers(1, 4, size=60)
+    weighted = _one_component_start(X, mask, sample_weight=counts.astype(float))
+    repeated = _one_component_start(
+        np.repeat(X, counts, axis=0), np.repeat(mask, counts, axis=0)
+    )
+    means, covariance = _available_case_covariance(X, mask, counts.astype(float))
+    # Sums of about 120 terms of order 1-10, in another order.
+    np.testing.assert_allclose(weighted.means, repeated.means, rtol=1e-12)
+    np.testing.assert_allclose(weighted.covariances, repeated.covariances, rtol=1e-12)
+    np.testing.assert_allclose(weighted.means[0], means, rtol=1e-12)
+    np.testing.assert_allclose(
+        weighted.covariances[0], covariance + 1e-6 * np.eye(3), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_the_available_case_start_keeps_the_forms_part(covariance_type):
+    rng = np.random.default_rng(2)
+    X, mask = _incomplete_data(rng, 70, 3, 1, 0.4)
+    start = _one_component_start(X, mask, covariance_type)
+    _, covariance = _available_case_covariance(X, mask)
+    variances = np.diag(covariance) + 1e-6
+    expected = variances if covariance_type == "diag" else variances.mean()
+    np.testing.assert_allclose(start.covariances[0], expected, rtol=1e-12)
+
+
+def test_the_available_case_start_is_positive_definite():
+    # Three pairs observed on disjoint rows: correlations +0.95, +0.95 and
+    # -0.95, each possible, not all three together. A pair no row observes
+    # together starts uncorrelated.
+    rng = np.random.default_rng(3)
+    blocks = []
+    for pair, sign in (((0, 1), 1.0), ((1, 2), 1.0), ((0, 2), -1.0)):
+        z = rng.normal(size=(100, 2))
+        block = np.full((100, 4), np.nan)
+        block[:, pair[0]] = z[:, 0]
+        block[:, pair[1]] = sign * (0.95 * z[:, 0] + np.sqrt(1 - 0.95**2) * z[:, 1])
+        blocks.append(block)
+    last = np.full((100, 4), np.nan)
+    last[:, 3] = rng.normal(size=100)
+    X = np.vstack([*blocks, last])
+    mask = np.isnan(X)
+    _, pairwise = _available_case_covariance(X, mask)
+    spread = np.sqrt(np.diag(pairwise))
+    assert np.linalg.eigvalsh(pairwise / np.outer(spread, spread)).min() < 0
+    start = _one_component_start(X, mask)
+    covariance = start.covariances[0]
+    np.testing.assert_allclose(np.diag(covariance), np.diag(pairwise) + 1e-6)
+    correlation = covariance / np.sqrt(
+        np.outer(np.diag(covariance), np.diag(covariance))
+    )
+    assert np.linalg.eigvalsh(correlation).min() > 5e-4
+    np.testing.assert_array_equal(covariance[3, :3], 0.0)

@@ -72,7 +72,12 @@ def test_mixture_objective_never_decreases(
     ).fit(Xm)
     # Non-degenerate: no component collapsed onto a handful of rows.
     assert gm.weights_.min() * len(Xm) > 10
-    assert len(gm.lower_bounds_) >= 3
+    if n_components == 1 and covariance_type == "diag":
+        # Independent features: their observed moments, the start, are the
+        # maximum, and EM stays there (a flat trajectory, to rounding).
+        assert len(gm.lower_bounds_) == 2
+    else:
+        assert len(gm.lower_bounds_) >= 3
     assert np.all(_relative_drops(gm.lower_bounds_) <= MONOTONE_TOL)
     assert gm.lower_bound_ == gm.lower_bounds_[-1]
 

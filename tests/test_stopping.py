@@ -154,10 +154,10 @@ def test_the_imputer_reaches_the_mle_of_a_mostly_missing_feature(seed):
     assert variance > 0.98
     assert mean < 0.02
     # The log-likelihood's rule alone (EMMixture's, GaussianMixture's) on
-    # the same data: 0.79-0.87 and 0.14-0.32 sd.
+    # the same data and start: 0.84-0.97 and 0.16-0.33 sd.
     variance, mean = errors(likelihood_only)
-    assert variance < 0.9
-    assert mean > 0.1
+    assert variance < 0.95
+    assert mean > 0.15
 
 
 def test_mixtures_stop_as_soon_on_their_moments_as_on_the_log_likelihood():

@@ -597,6 +597,11 @@ def initial_params(
     mean-filling pulls incomplete rows towards the centre, where they would
     merge into one spurious cluster.
 
+    One component on numeric columns with holes, without given means or
+    precisions, starts from the available-case moments instead
+    (:func:`_available_case_gaussian`): each feature's observed mean and
+    variance, each pair's covariance where both are observed.
+
     Parameters
     ----------
     data : EMData
@@ -684,7 +689,81 @@ def initial_params(
         )
     if means_init is not None and data.n_categorical and data.n_numeric:
         params = _categories_of_given_start(data, params, start_prior)
+    if (
+        config.n_components == 1
+        and data.n_numeric
+        and data.mask.any()
+        and means_init is None
+        and precisions_init is None
+    ):
+        params = replace(
+            params,
+            families=tuple(
+                _available_case_gaussian(data, rows, family.form, config.prior)
+                if isinstance(family, GaussianFamily)
+                else family
+                for family in params.families
+            ),
+        )
     return params
+
+
+# Eigenvalues of the available-case correlation matrix are raised to this
+# before it starts EM: pairwise estimates need not be jointly positive
+# definite. A start only: EM moves the correlations on.
+AVAILABLE_CASE_EIGENVALUE_FLOOR = 1e-3
+
+
+def _available_case_gaussian(data, rows, form, prior):
+    """One Gaussian from every observed entry: each feature's observed mean
+    and variance, each pair's covariance over the rows that observe both.
+
+    The start of one component on numeric columns with holes (norm's and
+    Amelia's habit, rather than scikit-learn's mean-filled data): filling
+    with the mean shrinks a feature's variance by its observed share (to
+    0.15 of it where 85% is missing), which EM then climbs back at the
+    rate of the missing information, slowest exactly there; under MCAR
+    these moments are consistent, and EM needed 22 iterations instead of
+    37 at 85% missing (10 against 6 at 50%). The correlations, pairwise
+    estimates that need not be jointly positive definite, have their
+    eigenvalues raised to ``AVAILABLE_CASE_EIGENVALUE_FLOOR``; a pair that
+    no row observes together starts uncorrelated. ``reg_covar`` is added
+    as an M-step adds it; the form keeps its part (the diagonal for
+    'diag', its mean for 'spherical'). Cost: two ``n x d`` by ``d x d``
+    products, ``O(n d^2)``, as an E-step's.
+    """
+    take = slice(None) if rows is None else rows
+    X, observed = data.numeric[take], ~data.mask[take]
+    weights = data.row_weights(take)
+    present = observed.astype(float)
+    weighted = present if weights is None else present * weights
+    counts = weighted.sum(axis=0)
+    sums = (weighted * np.where(observed, X, 0.0)).sum(axis=0)
+    mean = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    centred = np.where(observed, X - mean, 0.0)
+    pair_counts = weighted.T @ present
+    products = (weighted * centred).T @ centred
+    covariance = np.divide(
+        products, pair_counts, out=np.zeros_like(products), where=pair_counts > 0
+    )
+    spread = np.sqrt(np.diag(covariance))
+    scale = np.where(spread > 0, spread, 1.0)
+    correlation = covariance / np.outer(scale, scale)
+    np.fill_diagonal(correlation, 1.0)
+    values, vectors = np.linalg.eigh(correlation)
+    if values.min() < AVAILABLE_CASE_EIGENVALUE_FLOOR:
+        values = np.maximum(values, AVAILABLE_CASE_EIGENVALUE_FLOOR)
+        correlation = (vectors * values) @ vectors.T
+        diagonal = np.sqrt(np.diag(correlation))
+        correlation /= np.outer(diagonal, diagonal)
+    covariance = correlation * np.outer(spread, spread)
+    n_features = len(mean)
+    shape = form.statistics_shape(1, n_features)
+    scatter = covariance if len(shape) == 3 else np.diag(covariance)
+    covariances = form.covariances_from_statistics(
+        scatter.reshape(shape), np.ones(1), np.zeros((1, n_features)), prior.reg_covar
+    )
+    return GaussianFamily.from_covariances(form, mean[np.newaxis], covariances)
 
 
 def _categories_of_given_start(data, params, prior):
