@@ -73,7 +73,13 @@ class EMMixture(DensityMixin, BaseEstimator):
         The convergence threshold. EM stops when the per-sample observed-data
         log-likelihood changes by less than ``tol`` (per row with an
         observed entry: rows with nothing observed, whose log-density is 0,
-        do not loosen it).
+        do not loosen it), the rule of ``GaussianMixture``. The
+        log-likelihood is flat along the parameters of a feature that few
+        rows observe, and this rule can stop well short of their maximum
+        (with 85% of a feature missing, its variance at 0.89 of the
+        maximum's on average): lower ``tol`` for such data, or read the
+        parameters off :class:`EMImputer`, which also waits for its
+        fitted means and covariances to stop moving.
 
     reg_covar : float, default=1e-6
         Non-negative regularization added to the diagonal of the covariances

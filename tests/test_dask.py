@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 da = pytest.importorskip("dask.array")
 
@@ -1288,3 +1288,17 @@ def test_imputer_score_of_a_dask_array_left_no_rows_says_so(synchronous):
     lazy = da.from_array(X, chunks=70)
     with pytest.raises(ValueError, match="0 sample"):
         imputer.score(lazy[lazy[:, 0] > 100])
+
+
+def test_dask_restarts_share_one_start_sample(synchronous):
+    # Reading the start's sample is a pass over the data: n_init runs read
+    # it once, and each further run costs only its iterations' passes.
+    X = _data(0.2)
+    reads = {}
+    for n_init in (1, 3):
+        lazy, read = _counting(da.from_array(X, chunks=(97, 3)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            EMMixture(3, n_init=n_init, max_iter=2, tol=0.0, random_state=0).fit(lazy)
+        reads[n_init] = sum(read)
+    assert reads[3] - reads[1] == 2 * 2 * len(X)

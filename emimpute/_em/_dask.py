@@ -26,7 +26,8 @@ worker: one chunk and its E-step scratch (bounded by ``chunk_size``).
 The start is computed in memory on a row sample of at most
 ``INITIALISATION_ROWS`` rows (all rows when there are fewer): row indices
 drawn uniformly with replacement by the fit's ``random_state``, duplicates
-removed, in row order.
+removed, in row order; one sample for all ``n_init`` runs (each run's start
+draws its own clusters from it), as reading it costs a pass over the data.
 """
 
 from dataclasses import dataclass, field

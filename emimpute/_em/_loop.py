@@ -133,6 +133,10 @@ def run_em(
     # beside 120 rows stopped a fit after 3 iterations instead of 25.
     tol = config.tol * data.informative_share
     best = None
+    # The rows every run's start is computed on, read once: out of core,
+    # a sample whose reading is a pass over the data (n_init of them took
+    # most of a selector's passes); the runs differ by their starts' draws.
+    start_data = None
     # The E-step's BLAS limit (one thread up to 64 features; see
     # ``_fused.blas_threads_for``), held for the whole fit rather than
     # entered by each E-step: an entry from no limit costs a round trip to
@@ -161,8 +165,10 @@ def run_em(
             )
             params = start
             if params is None:
+                if start_data is None:
+                    start_data = data.initialisation_data(config.random_state)
                 params = initial_params(
-                    data.initialisation_data(config.random_state),
+                    start_data,
                     config,
                     init_index=init_index,
                     **initial,
