@@ -634,6 +634,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 # A row of weight 0 is no row: a feature observed only
                 # there is empty, skipped as if those rows were dropped.
                 empty = (table.mask | (weights == 0)[:, np.newaxis]).all(axis=0)
+            # Validated whatever the data: also when every feature is empty
+            # and no model is fit (the dask input's are, in _dask_input).
+            support = self._feature_support(table)
         self._layout = table.layout
         # A refit keeps nothing of an earlier fit: no choice of 'auto'
         # components, no training data for the parameter draws.

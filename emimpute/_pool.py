@@ -70,11 +70,29 @@ def _format_table(columns, rows):
 class PoolTable:
     """A table of pooled results: printable, and convertible to pandas.
 
+    Returned by :meth:`PooledResult.summary` and :meth:`PooledResult.table`;
+    prints as R's mice prints the same table.
+
     Attributes
     ----------
     columns : tuple of str
     rows : tuple of tuple
         One row per term, its name first.
+
+    Examples
+    --------
+    >>> from emimpute import pool
+    >>> result = pool([[1.0, 0.5], [1.4, 0.3], [1.1, 0.6]], [[0.04, 0.02]] * 3,
+    ...               names=["a", "b"], n_samples=50)
+    >>> table = result.summary()
+    >>> table.columns
+    ('term', 'estimate', 'std.error', 'statistic', 'df', 'p.value')
+    >>> print(table)
+    term  estimate std.error statistic       df    p.value
+       a  1.166667 0.3126944  3.731013 4.436697 0.01683544
+       b 0.4666667 0.2260777  2.064187 4.195147  0.1046895
+    >>> table.to_frame().shape
+    (2, 6)
     """
 
     columns: tuple

@@ -467,3 +467,23 @@ def test_bounds_and_transform_of_a_feature_empty_at_fit_are_ignored():
             EMImputer(feature_transforms={"b": "log"}), frame, cv=3
         )
     assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"min_value": 5.0, "max_value": 1.0}, "greater than max_value"),
+        ({"feature_transforms": {0: "bogus"}}, "bogus"),
+        ({"min_value": [0.0, 0.0, 0.0]}, "min_value"),
+    ],
+)
+def test_invalid_bounds_are_refused_when_every_feature_is_empty(options, message):
+    # No model is fit on a table with nothing observed, but its parameters
+    # are still the user's mistake: they were accepted there, and refused
+    # as soon as one value was observed.
+    X = np.full((5, 2), np.nan)
+    for keep in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the empty features
+            with pytest.raises(ValueError, match=message):
+                EMImputer(keep_empty_features=keep, **options).fit(X)
