@@ -176,13 +176,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
         missing at random on 200 rows, 30 data sets: its fitted variance
         was 0.89 of the maximum-likelihood one on average, down to 0.75,
         and its mean up to 0.45 standard deviations off; with both rules
-        0.99, at least 0.98, and 0.02, in 48 iterations instead of 6). A
-        mixture's overall mean and covariance stay put while overlapping
-        components slowly separate (an M-step on complete rows keeps them),
-        so mixtures take hardly longer than with the first rule; the
-        candidates of ``n_components='auto'`` are compared with the first
-        rule alone. EM where more than about 90% of a feature is missing
-        may need more than ``max_iter`` iterations; it then warns.
+        0.99, at least 0.98, and 0.02, in 48 iterations instead of 6).
+        With several components the second rule watches the mixture's
+        overall distribution, not each component: their slow separation,
+        which leaves the overall mean and covariance where they are (an
+        M-step on complete rows, without a prior, keeps them), is the
+        first rule's to judge. Mixtures then take up to 2-3 times the
+        iterations at 50% missing, about as many at 20%; the candidates of
+        ``n_components='auto'`` are compared with the first rule alone. EM
+        where more than about 90% of a feature is missing may need more
+        than ``max_iter`` iterations; it then warns.
 
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of the covariances after

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from emimpute import EMImputer, EMMixture
 from emimpute._em._categorical import CategoricalFamily
@@ -240,3 +241,19 @@ def test_select_by_held_out_cells_refits_the_choice_with_refit():
     )
     assert [c[0] for c in calls].count("refit") == 1
     assert calls[-2][0] == "refit" and calls[-2][2] == 200
+
+
+def test_the_warning_blames_the_moments_only_when_they_held_em_back():
+    hint = "The log-likelihood had settled, but not the fitted means"
+    X = _mostly_missing(0)
+    # After 8 iterations the log-likelihood changes by less than 1e-3; the
+    # moments still move by more.
+    with pytest.warns(ConvergenceWarning, match=hint):
+        EMImputer(max_iter=8).fit(X)
+    # The log-likelihood itself still rising: no hint.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        EMImputer(n_components=3, max_iter=2, random_state=0).fit(X)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert messages
+    assert not any(hint in message for message in messages)

@@ -716,21 +716,24 @@ AVAILABLE_CASE_EIGENVALUE_FLOOR = 1e-3
 
 def _available_case_gaussian(data, rows, form, prior):
     """One Gaussian from every observed entry: each feature's observed mean
-    and variance, each pair's covariance over the rows that observe both.
+    and variance, each pair's covariance over the rows that observe both
+    (the available-case, or pairwise, moments).
 
-    The start of one component on numeric columns with holes (norm's and
-    Amelia's habit, rather than scikit-learn's mean-filled data): filling
-    with the mean shrinks a feature's variance by its observed share (to
-    0.15 of it where 85% is missing), which EM then climbs back at the
-    rate of the missing information, slowest exactly there; under MCAR
-    these moments are consistent, and EM needed 22 iterations instead of
-    37 at 85% missing (10 against 6 at 50%). The correlations, pairwise
-    estimates that need not be jointly positive definite, have their
-    eigenvalues raised to ``AVAILABLE_CASE_EIGENVALUE_FLOOR``; a pair that
-    no row observes together starts uncorrelated. ``reg_covar`` is added
-    as an M-step adds it; the form keeps its part (the diagonal for
-    'diag', its mean for 'spherical'). Cost: two ``n x d`` by ``d x d``
-    products, ``O(n d^2)``, as an E-step's.
+    The start of one component on numeric columns with holes, rather than
+    scikit-learn's mean-filled data: filling with the mean shrinks a
+    feature's variance by its observed share (to 0.15 of it where 85% is
+    missing), which EM then climbs back at the rate of the missing
+    information, slowest exactly there. Under MCAR these moments are
+    consistent: EM needed 22 iterations instead of 37 at 85% missing (6
+    instead of 10 at 50%). The correlations, pairwise estimates that need
+    not be jointly positive definite, have their eigenvalues raised to
+    ``AVAILABLE_CASE_EIGENVALUE_FLOOR``; a pair that no row observes
+    together starts uncorrelated. ``reg_covar`` is added as an M-step adds
+    it; the form keeps its part (the diagonal for 'diag', its mean for
+    'spherical'). Cost: ``O(n d)`` for 'diag' and 'spherical', which read
+    only the variances; for 'full' and 'tied', two ``n x d`` by ``d x d``
+    products, ``O(n d^2)`` as an E-step's, and a ``d x d`` Cholesky
+    factorisation (an eigendecomposition when the floor is crossed).
     """
     take = slice(None) if rows is None else rows
     X, observed = data.numeric[take], ~data.mask[take]
@@ -741,6 +744,25 @@ def _available_case_gaussian(data, rows, form, prior):
     sums = (weighted * np.where(observed, X, 0.0)).sum(axis=0)
     mean = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     centred = np.where(observed, X - mean, 0.0)
+    n_features = len(mean)
+    shape = form.statistics_shape(1, n_features)
+    if len(shape) == 3:
+        scatter = _pairwise_covariance(centred, present, weighted)
+    else:
+        squares = (weighted * centred**2).sum(axis=0)
+        scatter = np.divide(
+            squares, counts, out=np.zeros_like(squares), where=counts > 0
+        )
+    covariances = form.covariances_from_statistics(
+        scatter.reshape(shape), np.ones(1), np.zeros((1, n_features)), prior.reg_covar
+    )
+    return GaussianFamily.from_covariances(form, mean[np.newaxis], covariances)
+
+
+def _pairwise_covariance(centred, present, weighted):
+    """The pairwise covariances of :func:`_available_case_gaussian`, their
+    correlations' eigenvalues raised to ``AVAILABLE_CASE_EIGENVALUE_FLOOR``.
+    """
     pair_counts = weighted.T @ present
     products = (weighted * centred).T @ centred
     covariance = np.divide(
@@ -750,20 +772,17 @@ def _available_case_gaussian(data, rows, form, prior):
     scale = np.where(spread > 0, spread, 1.0)
     correlation = covariance / np.outer(scale, scale)
     np.fill_diagonal(correlation, 1.0)
-    values, vectors = np.linalg.eigh(correlation)
-    if values.min() < AVAILABLE_CASE_EIGENVALUE_FLOOR:
+    floor = AVAILABLE_CASE_EIGENVALUE_FLOOR * np.eye(len(spread))
+    try:
+        # Every eigenvalue above the floor (the usual case): nothing to do.
+        np.linalg.cholesky(correlation - floor)
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(correlation)
         values = np.maximum(values, AVAILABLE_CASE_EIGENVALUE_FLOOR)
         correlation = (vectors * values) @ vectors.T
         diagonal = np.sqrt(np.diag(correlation))
         correlation /= np.outer(diagonal, diagonal)
-    covariance = correlation * np.outer(spread, spread)
-    n_features = len(mean)
-    shape = form.statistics_shape(1, n_features)
-    scatter = covariance if len(shape) == 3 else np.diag(covariance)
-    covariances = form.covariances_from_statistics(
-        scatter.reshape(shape), np.ones(1), np.zeros((1, n_features)), prior.reg_covar
-    )
-    return GaussianFamily.from_covariances(form, mean[np.newaxis], covariances)
+    return correlation * np.outer(spread, spread)
 
 
 def _categories_of_given_start(data, params, prior):

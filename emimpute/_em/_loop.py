@@ -40,6 +40,9 @@ class EMResult:
         Whether the best run converged.
     scaling : Scaling or None
         The standardisation of the numeric columns, when the fit used one.
+    moments_moving : bool
+        The best run's last iteration met the log-likelihood's rule, not
+        ``config.parameter_tol`` (see ``ConvergenceMonitor``).
     """
 
     params: MixtureParams
@@ -48,6 +51,7 @@ class EMResult:
     n_iter: int
     converged: bool
     scaling: Scaling | None = None
+    moments_moving: bool = False
 
 
 def run_em(
@@ -185,10 +189,11 @@ def run_em(
         release_blocks()
     if not best.converged and config.max_iter > 0:
         slow = (
-            ""
-            if config.parameter_tol is None
-            else " EM is slow on the parameters of a feature that few rows "
-            "observe: increase max_iter first."
+            " The log-likelihood had settled, but not the fitted means and "
+            "covariances: EM is slow on the parameters of a feature that few "
+            "rows observe; increase max_iter first."
+            if best.moments_moving
+            else ""
         )
         warnings.warn(
             "Best performing initialization did not converge. Try different "
@@ -254,4 +259,5 @@ def iterate(data, params, config, monitor):
         lower_bounds=list(monitor.history),
         n_iter=len(monitor.history),
         converged=monitor.converged,
+        moments_moving=monitor.moments_moving,
     )

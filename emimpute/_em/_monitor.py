@@ -78,6 +78,9 @@ class ConvergenceMonitor:
     history : list of float
         The log-likelihood at each iteration (``offset`` included).
     converged : bool
+    moments_moving : bool
+        The last iteration met the log-likelihood's rule but its moments
+        still moved by ``parameter_tol`` or more.
 
     Examples
     --------
@@ -118,6 +121,7 @@ class ConvergenceMonitor:
         self.stream = stream
         self.history = []
         self.converged = False
+        self.moments_moving = False
         self._start = self._last = time.perf_counter()
         self._say(f"Initialization {init_index}")
         self._log(logging.INFO, "EM run %d of %d started", em_iteration=0)
@@ -170,9 +174,11 @@ class ConvergenceMonitor:
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
-        self.converged = bool(abs(change) < self.tol) and (
+        settled = bool(abs(change) < self.tol)
+        self.converged = settled and (
             self.parameter_tol is None or step < self.parameter_tol
         )
+        self.moments_moving = settled and not self.converged
         # The first iteration has nothing to change from (change is +inf).
         message = "EM run %d of %d, iteration %d: log-likelihood %.6g"
         figures = (n_iter, reported)
@@ -197,7 +203,7 @@ class ConvergenceMonitor:
             if self.verbose >= 2:
                 self._say(
                     f"  Iteration {n_iter}\t time lapse {now - self._last:.5f}s\t "
-                    f"ll change {change:.3e}",
+                    f"ll change {change:.5f}",
                     2,
                 )
             else:

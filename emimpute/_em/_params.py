@@ -113,8 +113,12 @@ class MixtureParams:
         On complete data an M-step keeps these moments (the data's own,
         plus ``reg_covar``), however slowly the components separate: they
         move only as the fills of the missing entries do, which is what
-        makes EM slow where few rows observe a feature. Cost ``O(K d^2)``
-        with dense covariances, as an M-step's.
+        makes EM slow where few rows observe a feature. Not quite with a
+        conjugate prior (its pull on the means, its pseudo-counts) or
+        ``category_smoothing`` (its pseudo-counts): these move them as the
+        components' counts change (up to 8e-3 and 1e-4 an iteration were
+        measured), which the rule then waits out. Cost ``O(K d^2)`` with
+        dense covariances, as an M-step's.
         """
         pairs = zip(self.marginal_moments(), previous.marginal_moments(), strict=True)
         steps = (np.max(np.abs(new - old), initial=0.0) for new, old in pairs)

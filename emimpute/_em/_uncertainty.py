@@ -439,7 +439,7 @@ def chain_plan(data, params, config, lower_bounds, *, scaling=None):
     plan : ChainPlan
     """
     holes = data.mask.any() or (data.codes < 0).any()
-    if params.n_components > 1 or not holes or flatten(params) is None:
+    if params.n_components > 1 or not holes:
         return ChainPlan(params, POSTERIOR_STEPS, POSTERIOR_THIN, None)
     prior = config.prior.resolve(data, config.n_components, config.form, scaling)
     params, rate = _late_rate(data, params, replace(config, prior=prior))
