@@ -139,14 +139,14 @@ def em_config(
     classes=None,
     n_components=None,
     prior=None,
-    parameter_tol=None,
+    moment_tol=None,
 ):
     """The engine's :class:`EMConfig` from an estimator's parameters.
 
     ``classes`` (a classifier's :class:`~emimpute._em._labels.Classes`), or
     ``n_components`` when given, sets the number of components instead of
     ``estimator.n_components``; ``prior``, when given, replaces
-    ``estimator.prior``; ``parameter_tol`` is the engine's (see
+    ``estimator.prior``; ``moment_tol`` is the engine's (see
     ``EMConfig``).
     """
     if prior is None:
@@ -164,7 +164,7 @@ def em_config(
             conjugate=conjugate_prior(prior),
         ),
         tol=estimator.tol,
-        parameter_tol=parameter_tol,
+        moment_tol=moment_tol,
         max_iter=estimator.max_iter,
         n_init=estimator.n_init,
         init_params=estimator.init_params,
@@ -187,7 +187,7 @@ def fit_em(
     n_components=None,
     prior=None,
     units_offset=0.0,
-    parameter_tol=None,
+    moment_tol=None,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -211,7 +211,7 @@ def fit_em(
     units_offset : float, default=0.0
         The mean log-Jacobian from ``data``'s units to the estimator's (see
         ``run_em``).
-    parameter_tol : float, default=None
+    moment_tol : float, default=None
         Stop only when, besides, no parameter moves by this much in an
         iteration (see ``EMConfig``).
     **initial
@@ -227,7 +227,7 @@ def fit_em(
         classes=classes,
         n_components=n_components,
         prior=prior,
-        parameter_tol=parameter_tol,
+        moment_tol=moment_tol,
     )
     dropped = False
     if data.sample_weight is not None:

@@ -736,7 +736,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
     def _fit_model(self, model_data):
         """EM on the model's data: one fit, or the choice of 'auto' components."""
 
-        def fit(data, n_components=None, prior=None, parameter_tol=self.tol):
+        def fit(data, n_components=None, prior=None, moment_tol=self.tol):
             # The log-likelihoods reported (progress, lower_bound_) in the
             # data's units, as score's: the model's density of the
             # transformed features times the transformations' Jacobian.
@@ -747,7 +747,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 n_components=n_components,
                 prior=prior,
                 units_offset=self._support.mean_log_jacobian(data),
-                parameter_tol=parameter_tol,
+                moment_tol=moment_tol,
             )
 
         # Maximum-likelihood mixtures overfit tables of a few hundred rows
@@ -762,7 +762,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         result, table = select_by_held_out_cells(
             model_data,
             AUTO_COMPONENTS,
-            lambda data, k: fit(data, k, prior, parameter_tol=None),
+            lambda data, k: fit(data, k, prior, moment_tol=None),
             random_state=check_random_state(self.random_state),
             fraction=AUTO_HELD_OUT_FRACTION,
             refit=lambda data, k: fit(data, k, prior),

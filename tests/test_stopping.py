@@ -1,5 +1,5 @@
 """EM's stopping rules: the log-likelihood's, and EMImputer's watch on the
-fitted distribution's moments (``parameter_tol``)."""
+fitted distribution's moments (``moment_tol``)."""
 
 import logging
 import warnings

@@ -66,7 +66,7 @@ class EMConfig:
     prior : Prior
     tol : float
         Convergence threshold on the per-row observed-data log-likelihood.
-    parameter_tol : float or None
+    moment_tol : float or None
         When set, also a threshold on the largest change, in an iteration,
         of a moment of the mixture (``MixtureParams.marginal_step``, in the
         units of the data fit: standardised ones when ``standardise``); see
@@ -95,7 +95,7 @@ class EMConfig:
     form: object = FULL
     prior: Prior = Prior()
     tol: float = 1e-3
-    parameter_tol: float | None = None
+    moment_tol: float | None = None
     max_iter: int = 100
     n_init: int = 1
     init_params: str = "kmeans"

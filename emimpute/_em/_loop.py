@@ -42,7 +42,7 @@ class EMResult:
         The standardisation of the numeric columns, when the fit used one.
     moments_moving : bool
         The best run's last iteration met the log-likelihood's rule, not
-        ``config.parameter_tol`` (see ``ConvergenceMonitor``).
+        ``config.moment_tol`` (see ``ConvergenceMonitor``).
     """
 
     params: MixtureParams
@@ -70,11 +70,11 @@ def run_em(
     log-likelihood of the current parameters and the expected sufficient
     statistics (the E-step), then re-estimates the parameters (the M-step);
     it stops when the per-sample log-likelihood changes by less than
-    ``config.tol`` (and, with ``config.parameter_tol``, no parameter moves
-    by that much) or after ``config.max_iter`` iterations. ``config.n_init``
-    runs start from different initial parameters and the one with the
-    highest final log-likelihood is kept. The loop knows no family: it sums
-    statistics, calls the M-step and monitors. With a conjugate prior
+    ``config.tol`` (and, with ``config.moment_tol``, no moment of the
+    mixture moves by that much) or after ``config.max_iter`` iterations.
+    ``config.n_init`` runs start from different initial parameters and the
+    one with the highest final log-likelihood is kept. The loop knows no
+    family: it sums statistics, calls the M-step and monitors. With a conjugate prior
     (``config.prior.conjugate``) it resolves the hyperparameters on the data
     as fit (standardised or not), the M-step is the MAP one and the
     objective monitored includes the log-prior, so that it never decreases
@@ -153,7 +153,7 @@ def run_em(
         for init_index in range(n_runs):
             monitor = ConvergenceMonitor(
                 tol,
-                parameter_tol=config.parameter_tol,
+                moment_tol=config.moment_tol,
                 verbose=config.verbose,
                 verbose_interval=config.verbose_interval,
                 init_index=init_index,
@@ -235,7 +235,7 @@ def iterate(data, params, config, monitor):
     """:func:`em_steps` from ``params`` until ``monitor`` stops them.
 
     ``monitor.report(lower_bound, step)`` is told the objective of each
-    E-step's parameters and, when it watches them (``monitor.parameter_tol``
+    E-step's parameters and, when it watches them (``monitor.moment_tol``
     set), the largest change of a moment of the mixture in the M-step that
     followed (:meth:`MixtureParams.marginal_step`); it returns whether to
     stop. ``monitor.finish()`` is called at the end, and ``monitor.history``
@@ -246,7 +246,7 @@ def iterate(data, params, config, monitor):
     """
     lower_bound = -np.inf
     steps = em_steps(data, params, config)
-    watched = monitor.parameter_tol is not None
+    watched = monitor.moment_tol is not None
     for lower_bound, moved in itertools.islice(steps, config.max_iter):
         step = moved.marginal_step(params) if watched else None
         params = moved

@@ -37,10 +37,10 @@ class ConvergenceMonitor:
         EM has converged when the log-likelihood changes by less than ``tol``
         between two iterations (the per-sample mean, as in scikit-learn, so
         ``tol`` does not depend on the number of rows).
-    parameter_tol : float or None, default=None
+    moment_tol : float or None, default=None
         When set, EM has converged only when, besides, no moment of the
         fitted mixture (a mean, a covariance, a category's probability;
-        ``MixtureParams.marginal_step``) moved by ``parameter_tol`` or more
+        ``MixtureParams.marginal_step``) moved by ``moment_tol`` or more
         in the iteration (the ``step`` given to :meth:`report`). The
         log-likelihood is flat along the parameters of a feature that few
         rows observe, so a small change of it can leave them far from the
@@ -80,7 +80,7 @@ class ConvergenceMonitor:
     converged : bool
     moments_moving : bool
         The last iteration met the log-likelihood's rule but its moments
-        still moved by ``parameter_tol`` or more.
+        still moved by ``moment_tol`` or more.
 
     Examples
     --------
@@ -88,7 +88,7 @@ class ConvergenceMonitor:
     >>> monitor = ConvergenceMonitor(tol=1e-3)
     >>> [monitor.report(value) for value in (-3.0, -2.5, -2.4996)]
     [False, False, True]
-    >>> monitor = ConvergenceMonitor(tol=1e-3, parameter_tol=1e-3)
+    >>> monitor = ConvergenceMonitor(tol=1e-3, moment_tol=1e-3)
     >>> [monitor.report(value, step) for value, step in
     ...  ((-3.0, 0.5), (-2.9998, 0.01), (-2.9997, 0.0005))]
     [False, False, True]
@@ -97,7 +97,7 @@ class ConvergenceMonitor:
     def __init__(
         self,
         tol,
-        parameter_tol=None,
+        moment_tol=None,
         verbose=0,
         verbose_interval=10,
         init_index=0,
@@ -109,7 +109,7 @@ class ConvergenceMonitor:
         quiet=False,
     ):
         self.tol = tol
-        self.parameter_tol = parameter_tol
+        self.moment_tol = moment_tol
         self.offset = offset
         self.previous = previous  # in the model's units, as the changes
         self.warn_on_decrease = warn_on_decrease
@@ -148,7 +148,7 @@ class ConvergenceMonitor:
 
         ``lower_bound`` is in the model's units (``offset`` is added).
         ``step`` is the iteration's largest change of a moment, read when
-        ``parameter_tol`` is set.
+        ``moment_tol`` is set.
         """
         change = lower_bound - self.previous
         self.previous = lower_bound
@@ -175,9 +175,7 @@ class ConvergenceMonitor:
                 stacklevel=user_stacklevel(),
             )
         settled = bool(abs(change) < self.tol)
-        self.converged = settled and (
-            self.parameter_tol is None or step < self.parameter_tol
-        )
+        self.converged = settled and (self.moment_tol is None or step < self.moment_tol)
         self.moments_moving = settled and not self.converged
         # The first iteration has nothing to change from (change is +inf).
         message = "EM run %d of %d, iteration %d: log-likelihood %.6g"
@@ -185,7 +183,7 @@ class ConvergenceMonitor:
         if n_iter > 1:
             message, figures = message + ", change %+.3e", (*figures, change)
         watched = {}
-        if self.parameter_tol is not None:
+        if self.moment_tol is not None:
             message, figures = message + ", moment step %.3e", (*figures, step)
             watched = {"em_moment_change": step}
         self._log(
