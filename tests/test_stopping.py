@@ -48,6 +48,15 @@ def _dense_components(params):
     return np.stack([v * np.eye(n_features) for v in covariances])
 
 
+def _forms_part(covariance, covariance_type):
+    """The part of a mixture's covariance a form's moments report."""
+    if covariance_type in ("full", "tied"):
+        return covariance
+    if covariance_type == "diag":
+        return np.diag(covariance)
+    return np.diag(covariance).mean(keepdims=True)
+
+
 @pytest.mark.parametrize("covariance_type", FORMS)
 def test_marginal_moments_are_the_mixtures_mean_and_covariance(covariance_type):
     # Against the textbook moments of a mixture, component by component:
@@ -64,12 +73,7 @@ def test_marginal_moments_are_the_mixtures_mean_and_covariance(covariance_type):
     covariance = second - np.outer(mean, mean)
     got_mean, got_covariance = params.marginal_moments()
     np.testing.assert_allclose(got_mean, mean, rtol=1e-13, atol=1e-13)
-    expected = {
-        "full": covariance,
-        "tied": covariance,
-        "diag": np.diag(covariance),
-        "spherical": np.diag(covariance).mean(keepdims=True),
-    }[covariance_type]
+    expected = _forms_part(covariance, covariance_type)
     np.testing.assert_allclose(got_covariance, expected, rtol=1e-13, atol=1e-13)
 
 
@@ -93,12 +97,7 @@ def test_an_m_step_on_complete_rows_keeps_the_marginal_moments(covariance_type):
         Prior(reg_covar=reg_covar),
     )
     covariance = np.cov(X, rowvar=False, bias=True) + reg_covar * np.eye(4)
-    expected = {
-        "full": covariance,
-        "tied": covariance,
-        "diag": np.diag(covariance),
-        "spherical": np.diag(covariance).mean(keepdims=True),
-    }[covariance_type]
+    expected = _forms_part(covariance, covariance_type)
     mean, got = params.marginal_moments()
     # Rounding of sums over 500 rows of unit-scale data.
     np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12, atol=1e-12)
