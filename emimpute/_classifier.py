@@ -65,7 +65,11 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
 
     tol : float, default=1e-3
         EM stops when the per-sample observed-data log-likelihood changes by
-        less than ``tol`` (per row with an observed entry).
+        less than ``tol`` (per row with an observed entry), the rule of
+        ``GaussianMixture``. Where few rows observe a feature (or few rows
+        are labelled) the log-likelihood is flat along its parameters, and
+        this rule can stop well short of their maximum (see
+        :class:`EMMixture`'s ``tol``): lower ``tol`` for such data.
 
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of the covariances after
