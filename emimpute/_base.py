@@ -212,8 +212,8 @@ def fit_em(
         The mean log-Jacobian from ``data``'s units to the estimator's (see
         ``run_em``).
     moment_tol : float, default=None
-        Stop only when, besides, no parameter moves by this much in an
-        iteration (see ``EMConfig``).
+        Stop only when, besides, no moment of the mixture moves by this
+        much in an iteration (see ``EMConfig``).
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 

@@ -666,8 +666,9 @@ def _add_model_options(parser, *, n_components, auto=None):
         type=_non_negative,
         help=(
             "EM stops when the per-row log-likelihood changes by less; "
-            "impute also waits until the fitted means and covariances move "
-            "by less, in standard deviations (default: the estimator's, 1e-3)"
+            "impute also waits until the fitted means, covariances and "
+            "category probabilities move by less (default: the estimator's, "
+            "1e-3)"
         ),
     )
     model.add_argument(

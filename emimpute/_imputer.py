@@ -166,26 +166,28 @@ class EMImputer(TransformerMixin, BaseEstimator):
         log-likelihood (of the standardised data, per row with an observed
         entry) changes by less than ``tol``, as in
         :class:`~sklearn.mixture.GaussianMixture`, *and* no moment of the
-        fitted distribution moves by ``tol`` or more: a mean or a
-        covariance of the standardised features (so a change in units of
-        their standard deviations), a category's probability. The second
-        rule, Amelia's and norm's habit of watching the parameters, is
-        there for features that few rows observe: the log-likelihood is
-        flat along their parameters, and with the first rule alone EM
-        stopped far short of the maximum (with 85% of one of two features
-        missing at random on 200 rows, 30 data sets: its fitted variance
-        was 0.89 of the maximum-likelihood one on average, down to 0.75,
-        and its mean up to 0.45 standard deviations off; with both rules
-        0.99, at least 0.98, and 0.02, in 48 iterations instead of 6).
-        With several components the second rule watches the mixture's
+        fitted distribution moves by ``tol`` or more: a mean of the
+        standardised features (so in units of their standard deviations), a
+        covariance of them (in units of a correlation), a category's
+        probability. The second rule, Amelia's and norm's habit of watching
+        the parameters, is there for features that few rows observe: the
+        log-likelihood is flat along their parameters, and with the first
+        rule alone EM stopped far short of the maximum (with about 80% of
+        one of two features missing at random on 200 rows, 30 data sets: its
+        fitted variance was 0.89 of the maximum-likelihood one on average,
+        down to 0.75, and its mean up to 0.45 standard deviations off; with
+        both rules 0.99, at least 0.98, and 0.02, in 48 iterations instead
+        of 6). With several components the second rule watches the mixture's
         overall distribution, not each component: their slow separation,
         which leaves the overall mean and covariance where they are (an
-        M-step on complete rows, without a prior, keeps them), is the
-        first rule's to judge. Mixtures then take up to 2-3 times the
-        iterations at 50% missing, about as many at 20%; the candidates of
-        ``n_components='auto'`` are compared with the first rule alone. EM
-        where more than about 90% of a feature is missing may need more
-        than ``max_iter`` iterations; it then warns.
+        M-step on complete rows, without a prior, keeps them), is the first
+        rule's to judge. Mixtures then take typically 1.5-2 times the
+        iterations at 50% missing (occasionally 5 times or more), about as
+        many at 20%; the candidates of ``n_components='auto'`` are compared
+        with the first rule alone. EM where more than about 90% of a feature
+        is missing may need more than ``max_iter`` iterations; it then
+        warns. On a dask array every iteration is a pass over the data:
+        raise ``tol`` to trade precision for passes.
 
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of the covariances after

@@ -76,7 +76,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         do not loosen it), the rule of ``GaussianMixture``. The
         log-likelihood is flat along the parameters of a feature that few
         rows observe, and this rule can stop well short of their maximum
-        (with 85% of a feature missing, its variance at 0.89 of the
+        (with about 80% of a feature missing, its variance at 0.89 of the
         maximum's on average): lower ``tol`` for such data, or read the
         parameters off :class:`EMImputer`, which also waits for its
         fitted means and covariances to stop moving.

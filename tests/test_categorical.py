@@ -732,9 +732,15 @@ def test_observed_counts_and_one_component_start_grow_linearly():
         calls.append(kwargs.get("one_hot", True))
         return features(*args, **kwargs)
 
+    complete = frame.assign(x=frame["x"].fillna(0.5))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_init, "_kmeans_features", spy)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the identifier
+            # Numeric holes: the one Gaussian starts from the observed
+            # entries, with no k-means features at all.
             EMImputer().fit(frame)
+            assert calls == []
+            # No numeric hole: k-means's features, without the one-hot part.
+            EMImputer().fit(complete)
     assert calls == [False]

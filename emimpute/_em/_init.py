@@ -631,40 +631,55 @@ def initial_params(
         return MixtureParams(weights=weights_init, families=(family,))
     # No copy of complete data: nothing below writes to it.
     rows = data.patterns.observed_rows if len(data.patterns.empty_rows) else None
-    features, filled, private = _kmeans_features(
-        data,
-        rows,
-        one_hot=config.n_components > 1 and config.init_params not in RANDOM_METHODS,
-    )
-    if (
-        config.init_params == "hierarchical"
-        and config.n_components > 1
-        and init_index < len(HIERARCHICAL_VIEWS)
-        and data.mask.any()
-        and data.n_categorical == 0
-    ):
-        features = filled = _conditional_mean_filled(data, rows)
     weights = data.row_weights(slice(None) if rows is None else rows)
-    resp = initial_responsibilities(
-        features,
-        config.n_components,
-        config.init_params,
-        config.random_state,
-        private=private,
-        init_index=init_index,
-        sample_weight=None if weights is None else weights[:, 0],
+    # One component on numeric columns with holes: nothing to cluster, and
+    # its Gaussian from the observed entries, no filled copy of the data
+    # (_available_case_gaussian).
+    one_gaussian = (
+        config.n_components == 1
+        and data.n_numeric
+        and data.mask.any()
+        and means_init is None
+        and precisions_init is None
     )
-    if weights is not None:
-        resp = resp * weights
+    if one_gaussian:
+        n_rows = len(data.mask) if rows is None else len(rows)
+        resp = np.ones((n_rows, 1)) if weights is None else weights.astype(float)
+    else:
+        features, filled, private = _kmeans_features(
+            data,
+            rows,
+            one_hot=config.n_components > 1
+            and config.init_params not in RANDOM_METHODS,
+        )
+        if (
+            config.init_params == "hierarchical"
+            and config.n_components > 1
+            and init_index < len(HIERARCHICAL_VIEWS)
+            and data.mask.any()
+            and data.n_categorical == 0
+        ):
+            features = filled = _conditional_mean_filled(data, rows)
+        resp = initial_responsibilities(
+            features,
+            config.n_components,
+            config.init_params,
+            config.random_state,
+            private=private,
+            init_index=init_index,
+            sample_weight=None if weights is None else weights[:, 0],
+        )
+        if weights is not None:
+            resp = resp * weights
     families, family_stats = [], []
-    if data.n_numeric:
+    if data.n_numeric and not one_gaussian:
         families.append(GaussianFamily(config.form, None, None, None))
         family_stats.append(complete_data_statistics(filled, resp, config.form))
     if data.n_categorical:
         codes = data.codes if rows is None else data.codes[rows]
         families.append(CategoricalFamily(()))
         family_stats.append(observed_counts(codes, data.n_categories, resp))
-    nk = family_stats[0].nk if data.n_numeric else resp.sum(axis=0)
+    nk = family_stats[0].nk if data.n_numeric and not one_gaussian else resp.sum(axis=0)
     # The start never has a category of probability 0, whatever the
     # smoothing: EM cannot move a probability away from 0 (every row with
     # that category gets responsibility 0 there), so a hard k-means start
@@ -672,11 +687,16 @@ def initial_params(
     start_prior = replace(
         config.prior, category_smoothing=max(config.prior.category_smoothing, 1.0)
     )
-    params = m_step(
-        MixtureStats(nk=nk, families=tuple(family_stats)),
-        MixtureParams(weights=None, families=tuple(families)),
-        start_prior,
-    )
+    params = MixtureParams(weights=np.ones(1), families=())
+    if families:
+        params = m_step(
+            MixtureStats(nk=nk, families=tuple(family_stats)),
+            MixtureParams(weights=None, families=tuple(families)),
+            start_prior,
+        )
+    if one_gaussian:
+        gaussian = _available_case_gaussian(data, rows, config.form, config.prior)
+        params = replace(params, families=(gaussian, *params.families))
     if weights_init is not None:
         params = replace(params, weights=weights_init)
     if means_init is not None:
@@ -689,22 +709,6 @@ def initial_params(
         )
     if means_init is not None and data.n_categorical and data.n_numeric:
         params = _categories_of_given_start(data, params, start_prior)
-    if (
-        config.n_components == 1
-        and data.n_numeric
-        and data.mask.any()
-        and means_init is None
-        and precisions_init is None
-    ):
-        params = replace(
-            params,
-            families=tuple(
-                _available_case_gaussian(data, rows, family.form, config.prior)
-                if isinstance(family, GaussianFamily)
-                else family
-                for family in params.families
-            ),
-        )
     return params
 
 
@@ -714,10 +718,10 @@ def initial_params(
 AVAILABLE_CASE_EIGENVALUE_FLOOR = 1e-3
 
 
-def _available_case_gaussian(data, rows, form, prior):
+def _available_case_gaussian(data, rows, form, prior, chunk_size=8192):
     """One Gaussian from every observed entry: each feature's observed mean
     and variance, each pair's covariance over the rows that observe both
-    (the available-case, or pairwise, moments).
+    (the available-case, or pairwise, moments), over ``rows`` (all if None).
 
     The start of one component on numeric columns with holes, rather than
     scikit-learn's mean-filled data: filling with the mean shrinks a
@@ -730,44 +734,63 @@ def _available_case_gaussian(data, rows, form, prior):
     ``AVAILABLE_CASE_EIGENVALUE_FLOOR``; a pair that no row observes
     together starts uncorrelated. ``reg_covar`` is added as an M-step adds
     it; the form keeps its part (the diagonal for 'diag', its mean for
-    'spherical'). Cost: ``O(n d)`` for 'diag' and 'spherical', which read
-    only the variances; for 'full' and 'tied', two ``n x d`` by ``d x d``
-    products, ``O(n d^2)`` as an E-step's, and a ``d x d`` Cholesky
+    'spherical').
+
+    Two passes over the rows in chunks of ``chunk_size``, so that no array
+    of the data's size is made: the means, then the centred sums. Cost:
+    ``O(n d)`` for 'diag' and 'spherical', which read only the variances;
+    for 'full' and 'tied' two ``chunk x d`` by ``d x d`` products per
+    chunk, ``O(n d^2)`` as an E-step's, and a ``d x d`` Cholesky
     factorisation (an eigendecomposition when the floor is crossed).
     """
-    take = slice(None) if rows is None else rows
-    X, observed = data.numeric[take], ~data.mask[take]
-    weights = data.row_weights(take)
-    present = observed.astype(float)
-    weighted = present if weights is None else present * weights
-    counts = weighted.sum(axis=0)
-    sums = (weighted * np.where(observed, X, 0.0)).sum(axis=0)
+    n_rows = len(data.mask) if rows is None else len(rows)
+
+    def chunks(centre):
+        for start in range(0, n_rows, chunk_size):
+            take = (
+                slice(start, start + chunk_size)
+                if rows is None
+                else rows[start : start + chunk_size]
+            )
+            observed = ~data.mask[take]
+            present = observed.astype(float)
+            weights = data.row_weights(take)
+            weighted = present if weights is None else present * weights
+            centred = np.where(observed, data.numeric[take] - centre, 0.0)
+            yield centred, present, weighted
+
+    n_features = data.n_numeric
+    counts, sums = np.zeros(n_features), np.zeros(n_features)
+    for values, _, weighted in chunks(0.0):
+        counts += weighted.sum(axis=0)
+        sums += np.einsum("ij,ij->j", weighted, values)
     mean = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    centred = np.where(observed, X - mean, 0.0)
-    n_features = len(mean)
     shape = form.statistics_shape(1, n_features)
-    if len(shape) == 3:
-        scatter = _pairwise_covariance(centred, present, weighted)
-    else:
-        squares = (weighted * centred**2).sum(axis=0)
-        scatter = np.divide(
-            squares, counts, out=np.zeros_like(squares), where=counts > 0
-        )
+    dense = len(shape) == 3
+    products = np.zeros((n_features, n_features) if dense else n_features)
+    pair_counts = np.zeros_like(products)
+    for centred, present, weighted in chunks(mean):
+        if dense:
+            products += (weighted * centred).T @ centred
+            pair_counts += weighted.T @ present
+        else:
+            products += np.einsum("ij,ij->j", weighted * centred, centred)
+            pair_counts += weighted.sum(axis=0)
+    scatter = np.divide(
+        products, pair_counts, out=np.zeros_like(products), where=pair_counts > 0
+    )
+    if dense:
+        scatter = _floored_correlations(scatter)
     covariances = form.covariances_from_statistics(
         scatter.reshape(shape), np.ones(1), np.zeros((1, n_features)), prior.reg_covar
     )
     return GaussianFamily.from_covariances(form, mean[np.newaxis], covariances)
 
 
-def _pairwise_covariance(centred, present, weighted):
-    """The pairwise covariances of :func:`_available_case_gaussian`, their
-    correlations' eigenvalues raised to ``AVAILABLE_CASE_EIGENVALUE_FLOOR``.
-    """
-    pair_counts = weighted.T @ present
-    products = (weighted * centred).T @ centred
-    covariance = np.divide(
-        products, pair_counts, out=np.zeros_like(products), where=pair_counts > 0
-    )
+def _floored_correlations(covariance):
+    """``covariance`` with its correlations' eigenvalues raised to
+    ``AVAILABLE_CASE_EIGENVALUE_FLOOR`` (pairwise estimates need not be
+    jointly positive definite); the variances kept."""
     spread = np.sqrt(np.diag(covariance))
     scale = np.where(spread > 0, spread, 1.0)
     correlation = covariance / np.outer(scale, scale)

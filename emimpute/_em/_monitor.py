@@ -150,6 +150,11 @@ class ConvergenceMonitor:
         ``step`` is the iteration's largest change of a moment, read when
         ``moment_tol`` is set.
         """
+        if self.moment_tol is not None and step is None:
+            raise ValueError(
+                "report() needs the iteration's moment step: this monitor "
+                "watches the moments (moment_tol is set)."
+            )
         change = lower_bound - self.previous
         self.previous = lower_bound
         reported = lower_bound + self.offset
