@@ -628,7 +628,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
         lazy = is_dask_array(X)
         weights = None  # a dask fit refuses weights (_dask_input)
-        summary = support = None
+        summary = None
         if lazy:
             table, empty, summary, support = self._dask_input(X, sample_weight)
         else:
@@ -650,7 +650,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._fit_features(table, empty)
         if len(self._kept) == 0:
             return self._fit_nothing()
-        model_data = self._fit_support(X, table, weights, summary, support)
+        model_data = self._fit_support(X, table, weights, support, summary)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
         self.lower_bound_ = result.lower_bound
@@ -694,16 +694,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._n_numeric_in = len(table.numeric_columns)
         self._categorical_kept = np.flatnonzero(~empty[table.categorical_columns])
 
-    def _fit_support(self, X, table, weights, summary=None, support=None):
+    def _fit_support(self, X, table, weights, support, summary=None):
         """The bounds and transformations (``_support``), and the data the
         model sees (its domains checked by ``model_data``).
 
-        ``summary`` and ``support``: a dask array ``X``'s
-        (:meth:`_dask_input`). The summary's counts give the kept columns'
-        without a pass over them (the columns dropped have no observed
-        entry: the rows with one are the same); the support, of every
-        numeric feature, was validated before that pass and is restricted
-        here to the kept ones, as in memory, not built again.
+        ``support``: the bounds and transformations of every numeric
+        feature, validated by ``fit`` before anything else was read of the
+        data (:meth:`_feature_support`), restricted here to the kept ones.
+        ``summary``: a dask array ``X``'s (:meth:`_dask_input`); its counts
+        give the kept columns' without a pass over them (the columns
+        dropped have no observed entry: the rows with one are the same).
         """
         if summary is not None:
             n_samples, n_informative, observed_counts = summary
@@ -713,8 +713,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
             )
         else:
             data = self._engine_data(table, sample_weight=weights)
-        if support is None:
-            support = self._feature_support(table)
         self._support = support.take(self._numeric_kept)
         # (On a dask fit this is the identity: _dask_input refused the
         # bounds and transformations of kept features, which need the data

@@ -768,14 +768,15 @@ def _available_case_gaussian(data, rows, form, prior, chunk_size=8192):
     shape = form.statistics_shape(1, n_features)
     dense = len(shape) == 3
     products = np.zeros((n_features, n_features) if dense else n_features)
-    pair_counts = np.zeros_like(products)
+    # A feature's variance is over its own observed entries (counts); a
+    # pair's covariance over the rows observing both.
+    pair_counts = np.zeros_like(products) if dense else counts
     for centred, present, weighted in chunks(mean):
         if dense:
             products += (weighted * centred).T @ centred
             pair_counts += weighted.T @ present
         else:
             products += np.einsum("ij,ij->j", weighted * centred, centred)
-            pair_counts += weighted.sum(axis=0)
     scatter = np.divide(
         products, pair_counts, out=np.zeros_like(products), where=pair_counts > 0
     )

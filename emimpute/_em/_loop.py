@@ -11,7 +11,7 @@ from emimpute._em._fused import blas_threads_for
 from emimpute._em._init import initial_params
 from emimpute._em._monitor import ConvergenceMonitor
 from emimpute._em._mstep import log_prior, m_step
-from emimpute._em._params import MixtureParams
+from emimpute._em._params import MixtureParams, largest_change
 from emimpute._em._scaling import Scaling, check_range
 from emimpute._em._warnings import user_stacklevel
 
@@ -246,10 +246,14 @@ def iterate(data, params, config, monitor):
     """
     lower_bound = -np.inf
     steps = em_steps(data, params, config)
-    watched = monitor.moment_tol is not None
+    # Each M-step's moments, kept for the next one's step.
+    moments = params.marginal_moments() if monitor.moment_tol is not None else None
+    step = None
     for lower_bound, moved in itertools.islice(steps, config.max_iter):
-        step = moved.marginal_step(params) if watched else None
         params = moved
+        if moments is not None:
+            previous, moments = moments, params.marginal_moments()
+            step = largest_change(moments, previous)
         if monitor.report(lower_bound, step):
             break
     monitor.finish()

@@ -120,10 +120,16 @@ class MixtureParams:
         measured), which the rule then waits out. Cost ``O(K d^2)`` with
         dense covariances, as an M-step's.
         """
-        pairs = zip(self.marginal_moments(), previous.marginal_moments(), strict=True)
-        steps = (np.max(np.abs(new - old), initial=0.0) for new, old in pairs)
-        return float(max(steps, default=0.0))
+        return largest_change(self.marginal_moments(), previous.marginal_moments())
 
     def n_parameters(self):
         """Free parameters, for BIC and AIC: weights and every family's."""
         return int(self.n_components - 1 + sum(f.n_parameters() for f in self.families))
+
+
+def largest_change(moments, previous):
+    """The largest absolute change from ``previous`` to ``moments`` (two
+    :meth:`MixtureParams.marginal_moments` of the same layout)."""
+    pairs = zip(moments, previous, strict=True)
+    steps = (np.max(np.abs(a - b), initial=0.0) for a, b in pairs)
+    return float(max(steps, default=0.0))

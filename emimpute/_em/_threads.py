@@ -344,7 +344,13 @@ def blas_thread_count():
     as well as ``OMP_NUM_THREADS`` and friends (about 10 us). None where the
     BLAS is one threadpoolctl cannot control (Apple's Accelerate, for one).
     """
-    return _smallest_count(sum(_libraries("blas"), ()))
+    return _current_count("blas")
+
+
+def _current_count(user_api):
+    """The smallest current count of ``user_api``'s libraries, process-wide
+    and per-thread alike; None if there is none."""
+    return _smallest_count(sum(_libraries(user_api), ()))
 
 
 def callers_thread_count(user_api):
@@ -365,6 +371,4 @@ def callers_thread_count(user_api):
     held = _SHARED.get(user_api)
     if held is not None and held.before is not None:
         hidden = held.before if hidden is None else min(hidden, held.before)
-    if hidden is None:
-        return _smallest_count(sum(_libraries(user_api), ()))
-    return hidden
+    return _current_count(user_api) if hidden is None else hidden
