@@ -168,8 +168,10 @@ def multiple_impute(
     # Tables of the input's kind, whatever scikit-learn's global
     # transform_output says (it made DataFrames of a numpy input).
     imputer.set_output(transform=container if container != "numpy" else "default")
-    imputer.fit(X)
-    tables = imputer._proper_imputations(X, seeds[1:-1], seeds[-1], n_jobs=n_jobs)
+    training = imputer._fit_keeping_data(X)
+    tables = imputer._proper_imputations(
+        X, seeds[1:-1], seeds[-1], n_jobs=n_jobs, training=training
+    )
     if container == "pandas" and not all(isinstance(c, str) for c in X.columns):
         # scikit-learn names the features of a frame whose column names are
         # not all strings x0, x1, ...: the input's names come back, in the

@@ -14,6 +14,7 @@ from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._config import Prior
 from emimpute._em._data import EMData
 from emimpute._em._impute import complete
+from emimpute._em._streams import generator
 from emimpute._em._uncertainty import component_moments, posterior_chain
 
 pytest.importorskip("numba")
@@ -57,15 +58,58 @@ def test_step_draws_what_complete_draws(covariance_type, weighted, monkeypatch):
     X = _data()
     weights = np.random.RandomState(1).uniform(0.5, 2.0, len(X)) if weighted else None
     data, params = _fitted(X, covariance_type, weights)
-    augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
+    augmentation = OneGaussianAugmentation(
+        data, params.gaussian.means[0], sum_runs=False
+    )
     table = np.array(data.numeric, dtype=float, order="C")
-    counts, means, scatter = augmentation.step(params, np.random.RandomState(3), table)
+    # complete() takes its numbers from the generator its stream seeds.
+    stream = generator(np.random.RandomState(3))
+    counts, means, scatter = augmentation.step(params, stream, table)
     monkeypatch.setattr(_impute.OneGaussianAugmentation, "applies", _never)
     expected = complete(data, params, random_state=np.random.RandomState(3))
     np.testing.assert_allclose(table, expected.numeric, rtol=0, atol=1e-13)
     np.testing.assert_array_equal(table[~data.mask], data.numeric[~data.mask])
     labels = np.zeros(len(table), dtype=np.intp)
     reference = component_moments(expected.numeric, labels, 1, data.sample_weight)
+    np.testing.assert_allclose(counts, reference[0], rtol=1e-15)
+    np.testing.assert_allclose(means, reference[1], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(scatter, reference[2], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_a_summed_chains_table_is_drawn_by_the_cheaper_root(covariance_type):
+    # A chain that sums runs writes its recorded tables row by row with the
+    # square root inv(R^T) of each conditional covariance (P_MM = R R^T),
+    # not complete()'s Cholesky factor of it: per row, from the same
+    # normals taken in the visiting order, mu_M + inv(R^T) (z - inv(R) P_MO
+    # (x_O - mu_O)), here in numpy (rounding: values of order 1, 1e-13).
+    # The moments returned are the table's (as test_step_draws_what_
+    # complete_draws bounds them).
+    X = _data()
+    data, params = _fitted(X, covariance_type)
+    augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
+    assert augmentation.sum_runs
+    table = np.array(data.numeric, dtype=float, order="C")
+    counts, means, scatter = augmentation.step(params, np.random.default_rng(3), table)
+    normals = np.random.default_rng(3).standard_normal(augmentation.n_draws)
+    precision = augmentation._precision(params.gaussian)
+    mean = params.gaussian.means[0]
+    expected = np.array(data.numeric, dtype=float)
+    position = 0
+    for row in augmentation.rows:
+        missing = data.mask[row]
+        r = int(missing.sum())
+        root = np.linalg.cholesky(precision[np.ix_(missing, missing)])
+        residual = data.numeric[row, ~missing] - mean[~missing]
+        regression = np.linalg.solve(root, precision[np.ix_(missing, ~missing)])
+        z = normals[position : position + r] - regression @ residual
+        expected[row, missing] = mean[missing] + np.linalg.solve(root.T, z)
+        position += r
+    assert position == augmentation.n_draws
+    np.testing.assert_allclose(table, expected, rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(table[~data.mask], data.numeric[~data.mask])
+    labels = np.zeros(len(table), dtype=np.intp)
+    reference = component_moments(table, labels, 1)
     np.testing.assert_allclose(counts, reference[0], rtol=1e-15)
     np.testing.assert_allclose(means, reference[1], rtol=0, atol=1e-13)
     np.testing.assert_allclose(scatter, reference[2], rtol=0, atol=1e-10)
@@ -246,7 +290,7 @@ def test_summed_step_draws_the_moments_of_the_row_by_row_step(degenerate):
 
 def test_a_chain_draws_its_holes_from_its_own_generator(monkeypatch):
     # Reproducible from the chain's stream, which gives the generator one
-    # number; a row-by-row chain (complete()'s numbers) takes none.
+    # number.
     X = _data()
     data, params = _fitted(X)
     summed = OneGaussianAugmentation(data, params.gaussian.means[0])
@@ -256,9 +300,11 @@ def test_a_chain_draws_its_holes_from_its_own_generator(monkeypatch):
     np.testing.assert_array_equal(
         holes.standard_normal(5), np.random.default_rng(expected).standard_normal(5)
     )
+    # A row-by-row chain (complete()'s numbers) has none: each step seeds
+    # complete()'s generator.
     row_by_row = OneGaussianAugmentation(data, params.gaussian.means[0], sum_runs=False)
-    assert _uncertainty._holes_stream(row_by_row, stream) is stream
-    assert _uncertainty._holes_stream(None, stream) is stream
+    assert _uncertainty._holes_stream(row_by_row, stream) is None
+    assert _uncertainty._holes_stream(None, stream) is None
     first, second = (
         _uncertainty.posterior_params(
             data, params, Prior(), np.random.RandomState(2), n_steps=3

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from emimpute import EMImputer, EMMixture, multiple_impute
 from emimpute._base import em_config
-from emimpute._em import _uncertainty
+from emimpute._em import _pattern_sums, _uncertainty
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._categorical import CategoricalFamily
@@ -232,7 +232,8 @@ def test_bootstrap_of_weighted_rows_drops_the_rows_of_weight_zero():
 
 def test_bootstrap_imputations_are_transform_with_their_stream():
     # multiple_impute reads X once for all imputations; each table is what
-    # transform gives with that imputation's stream, bit for bit.
+    # transform gives with that imputation's stream (a Generator seeded by
+    # its seed), bit for bit.
     X = _data()
     tables = multiple_impute(X, 3, imputer=EMImputer(random_state=5), random_state=0)
     seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=5)[1:-1]
@@ -240,7 +241,7 @@ def test_bootstrap_imputations_are_transform_with_their_stream():
         random_state=5, sample_posterior=True, parameter_uncertainty="bootstrap"
     ).fit(X)
     for table, seed in zip(tables, seeds, strict=True):
-        expected = imputer._transform(X, random_state=np.random.RandomState(seed))
+        expected = imputer._transform(X, random_state=np.random.default_rng(seed))
         np.testing.assert_array_equal(table, expected)
 
 
@@ -929,6 +930,33 @@ def test_posterior_chain_thins_by_the_fraction_of_missing_information():
     )
     # Read on three steps of EM from the fit (its start), below 0.5.
     assert plan.rate < _uncertainty.RATE_CHECKED_FROM
+
+
+@pytest.mark.parametrize("rate_missing", [0.2, 0.85])
+def test_the_rate_probe_on_pattern_sums_is_the_probe_on_rows(rate_missing, monkeypatch):
+    # With one Gaussian the probe's EM steps run on the per-pattern sums of
+    # the rows; the row-block E-step is the reference: the same map, so the
+    # same steps and the same rate but for rounding (sums of a few hundred
+    # terms of order 1 in another order: 1e-12 relative on the parameters,
+    # whose ratios of step sizes then agree to 1e-6 after up to 200 steps
+    # whose sizes fall to 1e-9 of the parameters').
+    X = _mostly_missing(rate_missing)
+    X[:5, 1] = np.nan  # a second pattern with holes
+    imputer = EMImputer(
+        sample_posterior=True, parameter_uncertainty="posterior", random_state=0
+    ).fit(X)
+    config = imputer._fitted_config()
+    data, params = imputer._fit_data, imputer._params
+    # Resolved as chain_plan resolves it.
+    config = replace(
+        config, prior=config.prior.resolve(data, 1, config.form, imputer._scaling)
+    )
+    assert _pattern_sums.supports(data, params, config.prior)
+    fast, fast_rate = _uncertainty._late_rate(data, params, config)
+    monkeypatch.setattr(_pattern_sums, "supports", lambda *args: False)
+    slow, slow_rate = _uncertainty._late_rate(data, params, config)
+    assert fast_rate == pytest.approx(slow_rate, rel=1e-6)
+    np.testing.assert_allclose(_vector(fast), _vector(slow), rtol=1e-9, atol=1e-12)
 
 
 def test_a_chain_too_slow_to_thin_warns_and_names_the_bootstrap(monkeypatch):

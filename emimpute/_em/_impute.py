@@ -15,6 +15,7 @@ from emimpute._em._estep import (
     responsibilities,
 )
 from emimpute._em._parallel import e_step_threads
+from emimpute._em._streams import generator
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,13 @@ def complete(
         The standardisation the parameters were fit under.
     return_std : bool, default=False
     return_proba : bool, default=False
-    random_state : numpy.random.RandomState, default=None
+    random_state : numpy.random.RandomState or Generator, default=None
         When given, draw each row's missing part jointly from its
         conditional distribution (a component by responsibility, then every
         missing entry from that component's conditional distribution)
-        instead of taking the mean and the mode.
+        instead of taking the mean and the mode; the numbers come from
+        ``_streams.generator(random_state)`` (a ``RandomState`` advances by
+        the one number that seeds it).
     chunk_size : int, default=None
         Rows per chunk.
     keep_blocks : bool, default=False
@@ -131,6 +134,9 @@ def complete(
     model_data = data
     if scaling is not None:
         model_data = scaling.apply(data) if scaled_data is None else scaled_data
+    if random_state is not None:
+        # Both ways of drawing below take the same numbers from it.
+        random_state = generator(random_state)
     if (
         random_state is not None
         and not (return_std or return_proba)
