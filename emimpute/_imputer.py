@@ -37,6 +37,7 @@ from emimpute._em._dask import (
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
 from emimpute._em._parallel import serial_engine
+from emimpute._em._streams import seeded
 from emimpute._em._uncertainty import (
     bootstrap_params,
     chain_plan,
@@ -1021,7 +1022,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
         ``X`` is the training data, read, checked and grouped by missingness
         pattern once for all of them. 'bootstrap': imputation ``i`` draws
-        its refit and its holes from ``default_rng(seeds[i])``, as
+        its refit and its holes from ``_streams.seeded(seeds[i])``, as
         ``transform`` with that stream would, in parallel over ``n_jobs``
         joblib workers. 'posterior': the parameters and the holes are the
         successive draws of one data augmentation chain on the training
@@ -1029,7 +1030,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         burn-in and thinning of :meth:`_posterior_plan`, 10 and 5 steps
         unless much information is missing; each imputation is the
         chain's I-step at its parameter draw), bounded as ``transform``
-        bounds a draw, with any redraw from ``default_rng(seeds[i])``. The
+        bounds a draw, with any redraw from ``_streams.seeded(seeds[i])``. The
         chain is sequential: ``n_jobs`` is not used. ``training``: what
         :meth:`_fit_keeping_data` returned for this ``X``, used instead of
         reading it again.
@@ -1070,7 +1071,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
                     data,
                     model_data,
                     params,
-                    np.random.default_rng(seed) if redraws else None,
+                    seeded(seed) if redraws else None,
                     completion=drawn,
                 )
                 # The chain is endless: the seeds say how many draws (zipped
@@ -1127,7 +1128,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
             for seed in seeds:
                 # A Generator, whose seeding and numbers cost less than a
                 # RandomState's (_streams).
-                random_state = np.random.default_rng(seed)
+                random_state = seeded(seed)
                 params = bootstrap_params(
                     self._fit_data,
                     self._params,

@@ -59,9 +59,7 @@ import functools
 
 import numpy as np
 
-from emimpute._em._blockops import condition_numbers
 from emimpute._em._dense import _MAX_PRECISION_CONDITION
-from emimpute._em._forms import FULL
 from emimpute._em._fused import cholesky, inverse_from_cholesky, jit, use_fused
 from emimpute._em._patterns import rows_in_order
 
@@ -237,15 +235,17 @@ class OneGaussianAugmentation:
         sums = self._draw(params, random_state, table, units)
         if sums is None:
             return None
-        missing_sum, cross, missing_scatter = sums
-        total = self.total_weight
-        observed_sum, observed_scatter = self.observed_moments
-        centred_sum = observed_sum + missing_sum
-        scatter = observed_scatter + cross + cross.T + missing_scatter
-        centred_mean = centred_sum / max(total, np.finfo(float).tiny)
-        scatter -= total * np.outer(centred_mean, centred_mean)
-        counts = np.array([total])
-        return counts, (self.centre + centred_mean)[np.newaxis], scatter[np.newaxis]
+        d = self.n_features
+        means, scatter = np.empty((1, d)), np.empty((1, d, d))
+        _completed_moments(
+            *self.observed_moments,
+            *sums,
+            max(self.total_weight, np.finfo(float).tiny),
+            self.centre,
+            means[0],
+            scatter[0],
+        )
+        return np.array([self.total_weight]), means, scatter
 
     def fill(self, params, random_state, table, units=None):
         """Draw every hole under ``params`` into ``table``; False if it cannot.
@@ -331,12 +331,76 @@ class OneGaussianAugmentation:
         if not form.dense:
             variances = form.variances(family.covariances, self.n_features)[0]
             return np.ascontiguousarray(np.diag(1.0 / variances))
-        factors = np.ascontiguousarray(form.dense_stack(family.precisions_cholesky, 1))
-        precision = FULL.precisions(factors)
-        covariance = form.dense_stack(family.covariances, 1)
-        if np.any(condition_numbers(covariance, precision) > _MAX_PRECISION_CONDITION):
-            return None
-        return np.ascontiguousarray(precision[0], dtype=float)
+        precision = np.empty((self.n_features, self.n_features))
+        condition = _dense_precision(
+            form.dense_stack(family.precisions_cholesky, 1)[0],
+            form.dense_stack(family.covariances, 1)[0],
+            precision,
+        )
+        return None if condition > _MAX_PRECISION_CONDITION else precision
+
+
+@jit
+def _completed_moments(
+    observed_sum,
+    observed_scatter,
+    missing_sum,
+    cross,
+    missing_scatter,
+    total,
+    centre,
+    mean,
+    scatter,
+):  # pragma: no cover - compiled
+    # The completed rows' mean and scatter from the observed entries' sums
+    # and the drawn ones' (all centred on ``centre``): the scatter about
+    # the centre, sum (x0 + m)(x0 + m)^T, less total c c^T for the centred
+    # mean c. One call instead of ten numpy ones (15 us a step at d = 10).
+    d = len(centre)
+    centred = np.empty(d)
+    for a in range(d):
+        centred[a] = (observed_sum[a] + missing_sum[a]) / total
+        mean[a] = centre[a] + centred[a]
+    for a in range(d):
+        for b in range(d):
+            value = observed_scatter[a, b] + cross[a, b] + cross[b, a]
+            value += missing_scatter[a, b]
+            scatter[a, b] = value - total * (centred[a] * centred[b])
+
+
+@jit
+def _dense_precision(factor, covariance, precision):
+    """``precision = U U^T`` from its factor ``U``; the condition number.
+
+    The number is :func:`~emimpute._em._blockops.condition_numbers`' (the
+    1-norm condition of the correlation matrix, which ``_dense`` compares
+    with ``_MAX_PRECISION_CONDITION``), in one compiled call: the dozen
+    numpy calls on ``d x d`` arrays it replaces took 21 us of a data
+    augmentation step (d = 10), 2 ms of a chain of 20 draws.
+    """
+    d = len(covariance)
+    for i in range(d):
+        for j in range(i + 1):
+            total = 0.0
+            for k in range(d):
+                total += factor[i, k] * factor[j, k]
+            precision[i, j] = total
+            precision[j, i] = total
+    scale = np.empty(d)
+    for i in range(d):
+        scale[i] = np.sqrt(covariance[i, i])
+    correlation_norm = 0.0
+    inverse_norm = 0.0
+    for j in range(d):
+        column = 0.0
+        inverse_column = 0.0
+        for i in range(d):
+            outer = scale[i] * scale[j]
+            column += abs(covariance[i, j] / outer)
+            inverse_column += abs(precision[i, j] * outer)
+        correlation_norm = max(correlation_norm, column)
+        inverse_norm = max(inverse_norm, inverse_column)
+    return correlation_norm * inverse_norm
 
 
 @jit

@@ -792,7 +792,13 @@ def draw_one_gaussian(params, moments, prior, random_state):
 
 
 def _dirichlet(alpha, random_state):
-    """One Dirichlet draw per row of ``alpha``, by normalised gamma draws."""
+    """One Dirichlet draw per row of ``alpha``, by normalised gamma draws.
+
+    Over a single category (one component's weight) the draw is 1 whatever
+    the gamma: none is drawn (7 us of a data augmentation step's 0.45 ms).
+    """
+    if alpha.shape[1] == 1:
+        return np.ones(alpha.shape)
     gammas = random_state.standard_gamma(alpha)
     return gammas / gammas.sum(axis=1, keepdims=True)
 
