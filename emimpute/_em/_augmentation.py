@@ -127,6 +127,7 @@ class OneGaussianAugmentation:
         self.mask = np.ascontiguousarray(data.mask[self.rows])
         self.weights = np.ascontiguousarray(weights[self.rows])
         self.sum_runs = sum_runs
+        self._identity_units = (np.ones(d), np.zeros(d))
         n_runs = len(self.run_begin) - 1
         # Row by row (complete()'s draws): no run summed.
         self._row_by_row = np.full(n_runs, -1, dtype=np.intp)
@@ -292,10 +293,14 @@ class OneGaussianAugmentation:
         write = table is not None
         if runs is None:
             runs = self._row_by_row if write else self.run_summed
-        scale, shift = (np.ones(d), np.zeros(d)) if units is None else units
-        missing_sum = np.zeros(d)
-        cross = np.zeros((d, d))
-        missing_scatter = np.zeros((d, d))
+        scale, shift = (
+            self._identity_units
+            if units is None
+            else (np.asarray(units[0], dtype=float), np.asarray(units[1], dtype=float))
+        )
+        # The sums, made anew (a step's moments are new arrays), in one block.
+        block = np.zeros((2 * d + 1, d))
+        missing_sum, cross, missing_scatter = block[0], block[1 : d + 1], block[d + 1 :]
         ok = _augment(
             self.centred,
             self.mask,
@@ -313,8 +318,8 @@ class OneGaussianAugmentation:
             missing_scatter,
             table if write else np.empty((0, d)),
             self.centre,
-            np.asarray(scale, dtype=float),
-            np.asarray(shift, dtype=float),
+            scale,
+            shift,
             write,
             sums,
             not self.sum_runs,
@@ -332,9 +337,10 @@ class OneGaussianAugmentation:
             variances = form.variances(family.covariances, self.n_features)[0]
             return np.ascontiguousarray(np.diag(1.0 / variances))
         precision = np.empty((self.n_features, self.n_features))
+        # One component: its matrix is the stack's first (tied or full).
         condition = _dense_precision(
-            form.dense_stack(family.precisions_cholesky, 1)[0],
-            form.dense_stack(family.covariances, 1)[0],
+            form.stack(family.precisions_cholesky)[0],
+            form.stack(family.covariances)[0],
             precision,
         )
         return None if condition > _MAX_PRECISION_CONDITION else precision

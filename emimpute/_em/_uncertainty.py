@@ -887,8 +887,25 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
     """:func:`draw_gaussian` given the rows' :func:`component_moments`."""
     n_components, n_features = family.means.shape
     form = family.form
-    identity = np.eye(n_features)
-    scatter = scatter + (np.maximum(counts, 1.0) * reg_covar)[:, None, None] * identity
+    # The counterpart of the fit's reg_covar (module notes), on the diagonal.
+    ridge = np.maximum(counts, 1.0) * reg_covar
+    numbers = None
+    if form.dense and n_components == 1 and counts[0] > 0 and use_fused():
+        # One dense Gaussian (the default imputation model), compiled: the
+        # numbers below (tied or full, the same), then no numpy arithmetic.
+        normals, chi2 = _bartlett_draws(
+            [max(counts[0] - 1.0, n_features)], n_features, random_state
+        )
+        noise = random_state.standard_normal(size=(1, n_features))
+        drawn = _one_dense_draw(
+            form, means, scatter, ridge[0], normals, chi2, noise, counts[0]
+        )
+        if drawn is not None:
+            return type(family)(form, *drawn)
+        # The numpy arithmetic on the same numbers, which raises _forms'
+        # error where the compiled one failed.
+        numbers = normals, chi2, noise
+    scatter = scatter + ridge[:, None, None] * np.eye(n_features)
     variances_of_means = None
     if form.dense:
         if form.shared:
@@ -896,7 +913,8 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
             scatter = scatter.sum(axis=0)[None]
         else:
             df = np.maximum(counts - 1.0, n_features)
-        normals, chi2 = _bartlett_draws(df, n_features, random_state)
+        if numbers is None:
+            normals, chi2 = _bartlett_draws(df, n_features, random_state)
     else:
         diagonal = np.diagonal(scatter, axis1=1, axis2=2)
         if form.spherical:
@@ -910,12 +928,9 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
                 np.broadcast_to(df, diagonal.shape)
             )
             variances_of_means = covariances
-    noise = random_state.standard_normal(size=(n_components, n_features))
+    if numbers is None:
+        noise = random_state.standard_normal(size=(n_components, n_features))
     safe_counts = np.maximum(counts, 1.0)[:, np.newaxis]
-    if form.dense and n_components == 1 and counts[0] > 0 and use_fused():
-        drawn = _one_dense_draw(form, means, scatter, normals, chi2, noise, counts)
-        if drawn is not None:
-            return type(family)(form, *drawn)
     if form.dense:
         covariances, factors = _inverse_wishart(scatter, normals, chi2)
         factors = np.broadcast_to(factors, (n_components, n_features, n_features))
@@ -934,28 +949,32 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
     return type(family).from_covariances(form, drawn_means, covariances)
 
 
-def _one_dense_draw(form, means, scatter, normals, chi2, noise, counts):
+def _one_dense_draw(form, means, scatter, ridge, normals, chi2, noise, count):
     """The dense arithmetic of :func:`draw_gaussian_from_moments`, compiled.
 
-    One Gaussian, from the same numbers: the inverse-Wishart draw and its
-    factor, the mean, then the precision's Cholesky factor, in one call
-    instead of some thirty numpy calls on ``d x d`` arrays (at d = 10,
-    0.19 ms of a data augmentation step's 0.6). ``(means, covariances,
-    precisions_cholesky)`` in the form's shapes; None where a factorisation
-    fails or a pivot is below ``_forms``' bound: the numpy arithmetic on
-    the same numbers then raises ``_forms``' error.
+    One Gaussian with rows (``means`` and ``scatter`` of shapes ``(1, d)``
+    and ``(1, d, d)`` of ``count`` rows, ``ridge`` added to the scatter's
+    diagonal), from the
+    same numbers: the inverse-Wishart draw and its factor, the mean, then
+    the precision's Cholesky factor, in one call instead of some thirty
+    numpy calls on ``d x d`` arrays (at d = 10, 0.19 ms of a data
+    augmentation step's 0.6). ``(means, covariances, precisions_cholesky)``
+    in the form's shapes; None where a factorisation fails or a pivot is
+    below ``_forms``' bound: the numpy arithmetic on the same numbers then
+    raises ``_forms``' error.
     """
     n_features = means.shape[1]
     covariance = np.empty((n_features, n_features))
     factor = np.empty((n_features, n_features))
     drawn_mean = np.empty(n_features)
     ok = _dense_draw(
-        np.ascontiguousarray(scatter[0]),
+        scatter[0],
+        ridge,
         normals[0],
         np.sqrt(chi2[0]),
         noise[0],
-        np.ascontiguousarray(means[0], dtype=float),
-        1.0 / np.sqrt(max(counts[0], 1.0)),
+        means[0],
+        1.0 / math.sqrt(max(count, 1.0)),
         covariance,
         factor,
         drawn_mean,
@@ -971,14 +990,17 @@ def _one_dense_draw(form, means, scatter, normals, chi2, noise, counts):
 
 @jit
 def _dense_draw(
-    scale, normals, roots, noise, mean, shrink, covariance, factor, drawn
+    scatter, ridge, normals, roots, noise, mean, shrink, covariance, factor, drawn
 ):  # pragma: no cover - compiled; its numpy twin is draw_gaussian_from_moments
-    # scale = L L^T; A the Bartlett factor; C^T = A^{-1} L^T; the draw C C^T,
-    # the mean + C noise / sqrt(n); then the precision factor inv(chol(S))^T.
+    # scale = scatter + ridge I = L L^T; A the Bartlett factor; C^T = A^{-1}
+    # L^T; the draw C C^T, the mean + C noise shrink (shrink = 1 / sqrt(n));
+    # then the precision factor inv(chol(S))^T.
     d = len(mean)
     lower = np.empty((1, d, d))
     reciprocals = np.empty((1, d))
-    lower[0] = scale
+    lower[0] = scatter
+    for i in range(d):
+        lower[0, i, i] += ridge
     if not cholesky(lower, reciprocals, 0, d):
         return False
     # Forward substitution, A X = L^T, column by column (X = C^T).
