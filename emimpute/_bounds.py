@@ -569,7 +569,7 @@ def complete_within(
     params, scaling
         The fitted model, of the model-space features.
     support : FeatureSupport
-    random_state : numpy.random.RandomState, default=None
+    random_state : numpy.random.RandomState or Generator, default=None
         Draw instead of taking the conditional mean; a row whose drawn
         missing part leaves the bounds is redrawn (all of its missing part,
         jointly) up to ``MAX_REDRAWS`` times, then clipped.

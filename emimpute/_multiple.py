@@ -168,7 +168,12 @@ def multiple_impute(
     # Tables of the input's kind, whatever scikit-learn's global
     # transform_output says (it made DataFrames of a numpy input).
     imputer.set_output(transform=container if container != "numpy" else "default")
-    training = imputer._fit_keeping_data(X)
+    if type(imputer).fit is EMImputer.fit:
+        training = imputer._fit_keeping_data(X)
+    else:
+        # A subclass's own fit is honoured: X is then read again.
+        imputer.fit(X)
+        training = None
     tables = imputer._proper_imputations(
         X, seeds[1:-1], seeds[-1], n_jobs=n_jobs, training=training
     )

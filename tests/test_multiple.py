@@ -1076,3 +1076,22 @@ def test_an_imputer_pickled_before_the_plan_draws_and_pools():
     assert restored.variance_form == "variance"
     with pytest.raises(ValueError, match="covariance matrix"):
         restored.wald_test([0, 1])
+
+
+def test_a_subclass_fit_is_honoured():
+    # multiple_impute fits its clone keeping the data it read; an EMImputer
+    # subclass that overrides fit gets its own fit called, and the tables
+    # are those of the data read again (the same ones).
+    calls = []
+
+    class Recording(EMImputer):
+        def fit(self, X, y=None, sample_weight=None):
+            calls.append(len(X))
+            return super().fit(X, y, sample_weight)
+
+    X = _data()
+    tables = multiple_impute(X, 2, imputer=Recording(random_state=0), random_state=1)
+    assert calls == [len(X)]
+    expected = multiple_impute(X, 2, imputer=EMImputer(random_state=0), random_state=1)
+    for table, reference in zip(tables, expected, strict=True):
+        np.testing.assert_array_equal(table, reference)

@@ -18,12 +18,13 @@ holes, its drawn missing part ``m`` (a vector over the missing coordinates):
 observed part (zero where missing) and ``w`` its weight, all centred on a
 fixed point (the fit's mean) so that the scatter matrix does not cancel.
 
-The draw of a row is that of ``complete``: for each run of rows that share
-a pattern, by the precision route, ``C = inv(P_MM)`` and its lower Cholesky
-factor ``L``; per row, the conditional mean ``mu_M - C P_MO (x_O - mu_O)``
-plus ``L z``, ``z`` standard normal. The rows are visited in ``complete``'s
-order and ``z`` taken from the stream in that order, so that a step that
-writes a table draws what ``complete`` would (to rounding).
+With ``sum_runs=False`` (``complete``'s own draws) the draw of a row is
+that of ``complete``: for each run of rows that share a pattern, by the
+precision route, ``C = inv(P_MM)`` and its lower Cholesky factor ``L``; per
+row, the conditional mean ``mu_M - C P_MO (x_O - mu_O)`` plus ``L z``, ``z``
+standard normal. The rows are visited in ``complete``'s order and ``z``
+taken from the stream in that order, so that a step that writes a table
+draws what ``complete`` would (to rounding).
 
 A step that writes no table (all but the chain's recorded I-steps) needs
 the sums only, and a run's sums depend on its rows' normals ``Z`` (``n x
@@ -81,8 +82,9 @@ class OneGaussianAugmentation:
         not depend on it (``complete`` passes 0).
     sum_runs : bool, default=True
         Whether a step without a table sums the runs of a pattern in
-        distribution (see the module notes); False: row by row, the draws
-        of ``complete``.
+        distribution, and every step draws with the cheaper square root of
+        each conditional covariance (see the module notes); False: row by
+        row, the draws of ``complete``, numbers and arithmetic.
 
     Examples
     --------
@@ -251,7 +253,8 @@ class OneGaussianAugmentation:
     def fill(self, params, random_state, table, units=None):
         """Draw every hole under ``params`` into ``table``; False if it cannot.
 
-        :meth:`step` without the moments: ``complete``'s draws. ``units``,
+        :meth:`step` without the moments (``complete``'s draws where
+        ``sum_runs`` is False, as ``complete`` makes it). ``units``,
         ``(scale, shift)`` of shape (n_features,) each, maps a drawn entry
         ``x`` to ``x scale + shift`` as it is written (a standardisation
         undone: ``table`` then holds the data in its own units, and no pass

@@ -42,6 +42,26 @@ def generator(random_state):
     """
     if isinstance(random_state, np.random.Generator):
         return random_state
+    return independent(random_state)
+
+
+def independent(random_state):
+    """A new ``Generator``, seeded by one integer drawn from ``random_state``.
+
+    Its numbers are another stream's, whether ``random_state`` is a
+    ``RandomState`` or a ``Generator`` (a data augmentation chain's holes
+    beside the parameters' draws).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._streams import independent
+    >>> stream = np.random.default_rng(0)
+    >>> independent(stream) is stream
+    False
+    """
+    if isinstance(random_state, np.random.Generator):
+        return seeded(random_state.integers(_SEED_BOUND, dtype=np.int64))
     return seeded(random_state.randint(_SEED_BOUND, dtype=np.int64))
 
 

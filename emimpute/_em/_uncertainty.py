@@ -69,7 +69,7 @@ from emimpute._em._fused import (
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
 from emimpute._em._loop import em_steps
 from emimpute._em._params import MixtureParams
-from emimpute._em._streams import generator
+from emimpute._em._streams import generator, independent
 from emimpute._em._warnings import user_stacklevel
 
 # Data augmentation steps from the maximum-likelihood fit to the first
@@ -238,7 +238,8 @@ def bootstrap_params(data, params, config, random_state, *, scaling=None):
     config : EMConfig
         Its ``tol``, ``max_iter`` and ``prior`` are used; its
         standardisation is not (``data`` is in the parameters' units).
-    random_state : numpy.random.RandomState
+    random_state : numpy.random.RandomState or Generator
+        The bootstrap's rows are drawn from ``_streams.generator`` of it.
     scaling : Scaling, default=None
         The standardisation of ``data`` (the fit's), for a conjugate prior's
         hyperparameters given in the data's units (see ``anderson_em``).
@@ -652,7 +653,7 @@ def _holes_stream(augmentation, random_state):
     """
     if augmentation is None or not augmentation.sum_runs:
         return None
-    return generator(random_state)
+    return independent(random_state)
 
 
 def _augmentation_step(
@@ -664,10 +665,11 @@ def _augmentation_step(
     under ``params``), its normals from ``holes`` (see
     :func:`_holes_stream`; when None, from ``complete``'s generator,
     seeded from ``random_state`` for this step), else by ``complete`` and
-    :func:`draw_params`: the same numbers, in the same order, either way,
-    for a step that records its completion or an augmentation made with
-    ``sum_runs=False``, when ``holes`` is None (else its runs are summed:
-    the same distribution, see ``_augmentation``). The P-step draws from
+    :func:`draw_params`: the same numbers and draws either way for an
+    augmentation made with ``sum_runs=False`` (``holes`` then None); one
+    that sums runs draws the same distribution with other numbers and, in
+    the steps that record a table, another square root of each conditional
+    covariance (see ``_augmentation``). The P-step draws from
     ``random_state``. ``record``, an :class:`_Output`, asks for the
     completion, in its units.
     """
