@@ -7,8 +7,9 @@
   everywhere; missing coordinates are marginalised.
 - :class:`EMClassifier`: a Gaussian (QDA/LDA-like) classifier that learns
   from unlabelled rows too, with NaN allowed everywhere.
-- :func:`multiple_impute`, :func:`pool`, :func:`fit_and_pool`: proper
-  multiple imputation and Rubin's rules.
+- :func:`multiple_impute`, :func:`pool`, :func:`fit_and_pool`,
+  :func:`pool_chi2`: proper multiple imputation, Rubin's rules and the
+  pooling of test statistics.
 """
 
 import importlib as _importlib
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 # imported on first use (PEP 562), so that the command line's --help and
 # --version, which import this package, answer at once.
 _PUBLIC_MODULES = {
+    "Chi2Test": "emimpute._pool_chi2",
     "ConjugatePrior": "emimpute._em._conjugate",
     "EMClassifier": "emimpute._classifier",
     "EMImputer": "emimpute._imputer",
@@ -30,9 +32,11 @@ _PUBLIC_MODULES = {
     "fit_and_pool": "emimpute._pool",
     "multiple_impute": "emimpute._multiple",
     "pool": "emimpute._pool",
+    "pool_chi2": "emimpute._pool_chi2",
 }
 
 __all__ = [
+    "Chi2Test",
     "ConjugatePrior",
     "EMClassifier",
     "EMImputer",
@@ -45,6 +49,7 @@ __all__ = [
     "fit_and_pool",
     "multiple_impute",
     "pool",
+    "pool_chi2",
 ]
 
 
