@@ -8,8 +8,8 @@
 - :class:`EMClassifier`: a Gaussian (QDA/LDA-like) classifier that learns
   from unlabelled rows too, with NaN allowed everywhere.
 - :func:`multiple_impute`, :func:`pool`, :func:`fit_and_pool`,
-  :func:`pool_chi2`: proper multiple imputation, Rubin's rules and the
-  pooling of test statistics.
+  :func:`pool_chi2`, :func:`pool_likelihood_ratio`: proper multiple
+  imputation, Rubin's rules and the pooling of test statistics.
 """
 
 import importlib as _importlib
@@ -20,7 +20,6 @@ __version__ = "0.1.0"
 # imported on first use (PEP 562), so that the command line's --help and
 # --version, which import this package, answer at once.
 _PUBLIC_MODULES = {
-    "Chi2Test": "emimpute._pool_chi2",
     "ConjugatePrior": "emimpute._em._conjugate",
     "EMClassifier": "emimpute._classifier",
     "EMImputer": "emimpute._imputer",
@@ -28,15 +27,16 @@ _PUBLIC_MODULES = {
     "EMMixtureSelector": "emimpute._selection",
     "PoolTable": "emimpute._pool",
     "PooledResult": "emimpute._pool",
+    "PooledTest": "emimpute._pooled_tests",
     "WaldTest": "emimpute._pool",
     "fit_and_pool": "emimpute._pool",
     "multiple_impute": "emimpute._multiple",
     "pool": "emimpute._pool",
-    "pool_chi2": "emimpute._pool_chi2",
+    "pool_chi2": "emimpute._pooled_tests",
+    "pool_likelihood_ratio": "emimpute._pooled_tests",
 }
 
 __all__ = [
-    "Chi2Test",
     "ConjugatePrior",
     "EMClassifier",
     "EMImputer",
@@ -44,12 +44,14 @@ __all__ = [
     "EMMixtureSelector",
     "PoolTable",
     "PooledResult",
+    "PooledTest",
     "WaldTest",
     "__version__",
     "fit_and_pool",
     "multiple_impute",
     "pool",
     "pool_chi2",
+    "pool_likelihood_ratio",
 ]
 
 

@@ -508,16 +508,7 @@ class PooledResult:
         m = self.n_imputations
         riv = (1.0 + 1.0 / m) * np.trace(np.linalg.solve(within, between)) / k
         statistic = deviation @ np.linalg.solve(within, deviation) / (k * (1 + riv))
-        t = k * (m - 1)
-        if riv == 0.0:
-            df2 = np.inf
-            p_value = stats.chi2.sf(k * statistic, k)
-        else:
-            if t > 4:
-                df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
-            else:
-                df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
-            p_value = stats.f.sf(statistic, k, df2)
+        df2, p_value = f_reference(statistic, k, m, riv)
         return WaldTest(
             terms=tuple(chosen),
             statistic=float(statistic),
@@ -611,6 +602,27 @@ def _pandas_labels(values):
     if hasattr(values, "to_numpy") and hasattr(values, "index"):
         return [str(label) for label in values.index]
     return None
+
+
+def f_reference(statistic, k, m, riv):
+    """``(df2, p_value)`` of a pooled test of ``k`` terms (D1, D3).
+
+    The denominator degrees of freedom of Li, Raghunathan and Rubin (1991)
+    for ``m`` imputations and an average relative increase in variance
+    ``riv``: with ``t = k (m - 1)``, ``4 + (t - 4) (1 + (1 - 2/t) / riv)^2``
+    if ``t > 4``, else ``t (1 + 1/k) (1 + 1/riv)^2 / 2``; the p-value of
+    ``statistic`` under ``F(k, df2)``. With ``riv = 0`` (imputations that
+    agree), ``df2`` is infinite and the p-value that of ``k statistic``
+    under a chi-squared distribution with ``k`` degrees of freedom.
+    """
+    if riv == 0.0:
+        return np.inf, float(stats.chi2.sf(k * statistic, k))
+    t = k * (m - 1)
+    if t > 4:
+        df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
+    else:
+        df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
+    return float(df2), float(stats.f.sf(statistic, k, df2))
 
 
 def _listed(names, limit=8):
