@@ -15,6 +15,7 @@ R's mice (``D2()``, ``D3()``) and mitml (``testModels``) do:
   estimates and at the pooled ones.
 """
 
+import inspect
 import math
 from dataclasses import dataclass
 from numbers import Real
@@ -52,8 +53,9 @@ class PooledTest:
         ``k``, the degrees of freedom of the complete-data test (the number
         of constraints tested).
     df2 : float
-        The denominator degrees of freedom (``inf`` when the imputations
-        agree exactly).
+        The denominator degrees of freedom: ``inf`` when the imputations
+        agree exactly, and for D3 whenever ``r3`` comes out negative and is
+        set to 0.
     p_value : float
         ``P(F(df1, df2) > statistic)``.
     riv : float
@@ -130,7 +132,7 @@ def pool_chi2(statistics, df):
     Notes
     -----
     With ``d_l`` the statistics, ``m`` their number and ``k`` their degrees
-    of freedom (van Buuren 2018, sec. 5.3.4):
+    of freedom (van Buuren 2018, sec. 5.3.2):
 
     - ``r2 = (1 + 1/m) s^2``, ``s^2`` the sample variance (divisor
       ``m - 1``) of the ``sqrt(d_l)``;
@@ -140,12 +142,11 @@ def pool_chi2(statistics, df):
     When the statistics are all equal (``r2 = 0``), ``v2`` is infinite and
     the p-value is that of ``k D2`` (their common value) under a
     chi-squared distribution with ``k`` degrees of freedom. The statistic
-    is not truncated at 0 (miceadds truncates it; mice and mitml do not):
-    the p-value of a negative one is 1 either way. The rule approximates
-    the distribution of the statistics' spread between imputations; Li et
-    al. found its p-values roughly right but too large or too small by a
-    factor of up to 2 in places, which is why ``D1`` is preferred where it
-    applies.
+    is not truncated at 0 (nor is it by mitml and miceadds): the p-value of
+    a negative one is 1. The rule approximates the distribution of the
+    statistics' spread between imputations, and is the least powerful of
+    the three: van Buuren (2018, sec. 5.3.4) advises ``D1`` or ``D3``
+    where the analysis allows them.
 
     References
     ----------
@@ -153,8 +154,8 @@ def pool_chi2(statistics, df):
     repeated p-values with multiply-imputed data. Statistica Sinica 1(1),
     65-92.
 
-    Van Buuren (2018), Flexible Imputation of Missing Data, 2nd ed., sec.
-    5.3.4.
+    Van Buuren (2018), Flexible Imputation of Missing Data, 2nd ed., secs.
+    5.3.2 and 5.3.4.
 
     Examples
     --------
@@ -199,23 +200,69 @@ def pool_chi2(statistics, df):
     )
 
 
-def _log_likelihoods(fits, argument):
-    """Each fit's ``llf``, its ``params`` and its model's ``loglike``."""
-    rows = []
+# How closely a fit's model.loglike at its own parameters must give its llf
+# (rounding of a sum of n terms: 1e-12 relative seen; 1e-8 allowed).
+_LLF_AGREEMENT = 1e-8
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """What D3 reads of one fit: its log-likelihood, parameters, the
+    function that evaluates the log-likelihood at other parameters, and its
+    error variance where that is a parameter (None otherwise)."""
+
+    llf: float
+    params: object
+    loglike: object
+    scale: float | None
+
+    def at(self, params, scale):
+        if scale is None:
+            return float(self.loglike(params))
+        return float(self.loglike(params, scale=scale))
+
+
+def _fitted(fits, argument):
+    """Each fit as :class:`_Fitted`, checked to reproduce its own ``llf``."""
+    out = []
     for i, fit in enumerate(fits):
         model = getattr(fit, "model", None)
-        if not (
-            hasattr(fit, "llf")
-            and hasattr(fit, "params")
-            and callable(getattr(model, "loglike", None))
-        ):
+        loglike = getattr(model, "loglike", None)
+        if not (hasattr(fit, "llf") and hasattr(fit, "params") and callable(loglike)):
             raise TypeError(
                 f"{argument}[{i}] must be a fitted model's results with a "
                 "log-likelihood: llf, params and model.loglike(params), as "
                 f"statsmodels' results have; got {type(fit).__name__}."
             )
-        rows.append((float(fit.llf), fit.params, model.loglike))
-    return rows
+        scale = None
+        if (
+            hasattr(fit, "ssr")
+            and hasattr(fit, "nobs")
+            and "scale" in inspect.signature(loglike).parameters
+        ):
+            # A linear model (statsmodels' OLS): the error variance is a
+            # parameter, its maximum-likelihood estimate ssr / n.
+            scale = float(fit.ssr) / float(fit.nobs)
+        item = _Fitted(float(fit.llf), fit.params, loglike, scale)
+        own = item.at(fit.params, scale)
+        if not math.isclose(own, item.llf, rel_tol=_LLF_AGREEMENT, abs_tol=1e-10):
+            raise ValueError(
+                f"{argument}[{i}]: its model.loglike at its own params gives "
+                f"{own!r}, not its llf {item.llf!r}, so its log-likelihood "
+                "cannot be evaluated at the pooled parameters as D3 needs (a "
+                "model whose log-likelihood takes an estimated scale, such as "
+                "statsmodels' GLM with a Gaussian or Gamma family). Fit a "
+                "linear model with OLS, or test the terms with "
+                "fit_and_pool(...).wald_test (D1)."
+            )
+        out.append(item)
+    return out
+
+
+def _pooled_scale(fitted):
+    """The mean of the fits' error variances, or None where they have none."""
+    scales = [f.scale for f in fitted]
+    return None if any(v is None for v in scales) else float(np.mean(scales))
 
 
 def _pooled_params(params, argument):
@@ -270,7 +317,9 @@ def pool_likelihood_ratio(fits, null_fits):
     ValueError
         If the two sequences differ in length or hold fewer than two fits;
         if the fits of one model have other parameters from one table to
-        the next; if the null model does not have fewer parameters.
+        the next; if the null model does not have fewer parameters; if a
+        fit's ``model.loglike`` at its own parameters does not give its
+        ``llf``.
 
     See Also
     --------
@@ -287,7 +336,9 @@ def pool_likelihood_ratio(fits, null_fits):
     and Rubin (1992):
 
     - ``r3 = (m + 1) / (k (m - 1)) (mean(d_l) - mean(dt_l))``, set to 0
-      where it comes out negative (a variance increase estimated below 0);
+      where it comes out negative (a variance increase estimated below 0,
+      as mitml's ``ariv = "positive"``; mice and mitml's default keep the
+      negative value);
     - ``D3 = mean(dt_l) / (k (1 + r3))``;
     - referred to ``F(k, v3)``, ``v3`` the degrees of freedom of ``D1``
       (Li, Raghunathan and Rubin 1991) with ``r3`` for ``r1``.
@@ -295,9 +346,17 @@ def pool_likelihood_ratio(fits, null_fits):
     When the imputations agree (no missing data, or none that matters),
     ``r3 = 0`` and ``D3`` is each table's likelihood-ratio statistic over
     ``k``, referred to a chi-squared distribution (``df2`` infinite).
-    ``model.loglike`` is evaluated at the pooled parameters as each fit's
-    model defines it: statsmodels' linear models profile the error
-    variance out (``OLS.loglike``), as their ``llf`` does.
+
+    Every parameter is held at its pooled value, as Meng and Rubin
+    define ``dt_l``: a linear model's error variance too (for results with
+    ``ssr`` and ``nobs`` whose ``loglike`` takes a ``scale``, statsmodels'
+    ``OLS``: the mean over the tables of ``ssr / n``, as mitml pools it).
+    mice's ``D3()`` differs: it refits an intercept at the pooled
+    coefficients (``fix.coef``), which moved the statistic by about 2% on
+    the example below. A fit whose ``model.loglike`` at its own
+    parameters does not give its ``llf`` (a log-likelihood at another
+    scale than its fit's, as statsmodels' Gaussian ``GLM``) is refused:
+    its value at the pooled parameters would not be D3's.
 
     References
     ----------
@@ -331,10 +390,11 @@ def pool_likelihood_ratio(fits, null_fits):
             "on the same m >= 2 completed tables, in the same order; got "
             f"{len(fits)} and {len(null_fits)}."
         )
-    full = _log_likelihoods(fits, "fits")
-    null = _log_likelihoods(null_fits, "null_fits")
-    pooled = _pooled_params([params for _, params, _ in full], "fits")
-    pooled_null = _pooled_params([params for _, params, _ in null], "null_fits")
+    full = _fitted(fits, "fits")
+    null = _fitted(null_fits, "null_fits")
+    pooled = _pooled_params([f.params for f in full], "fits")
+    pooled_null = _pooled_params([f.params for f in null], "null_fits")
+    scale, null_scale = _pooled_scale(full), _pooled_scale(null)
     k = pooled.size - pooled_null.size
     if k <= 0:
         raise ValueError(
@@ -342,10 +402,10 @@ def pool_likelihood_ratio(fits, null_fits):
             f"parameters; got {pooled_null.size} against {pooled.size}."
         )
     m = len(fits)
-    own = np.array([2.0 * (f[0] - n[0]) for f, n in zip(full, null, strict=True)])
+    own = np.array([2.0 * (f.llf - n.llf) for f, n in zip(full, null, strict=True)])
     at_pooled = np.array(
         [
-            2.0 * (float(f[2](pooled)) - float(n[2](pooled_null)))
+            2.0 * (f.at(pooled, scale) - n.at(pooled_null, null_scale))
             for f, n in zip(full, null, strict=True)
         ]
     )

@@ -100,7 +100,10 @@ class _Fit:
         self.evaluated_at = None
 
     def loglike(self, params):
-        self.evaluated_at = np.array(params)
+        params = np.asarray(params, dtype=float)
+        if np.array_equal(params, self.params):
+            return self.llf  # at its own estimates: its llf
+        self.evaluated_at = params
         return self._at_pooled
 
 
@@ -114,11 +117,11 @@ def test_d3_equals_meng_and_rubin_on_a_hand_checked_example():
     own = [(-50.0, -56.0), (-40.0, -45.0), (-60.0, -67.0)]
     pooled = [(-51.0, -56.5), (-41.0, -45.5), (-61.0, -66.0)]
     full = [
-        _Fit(f, [1.0 + i, 2.0, 3.0 * i], p)
+        _Fit(f, [1.0 + i, 2.0 + i * i, 3.0 * i], p)
         for i, ((f, _), (p, _)) in enumerate(zip(own, pooled, strict=True))
     ]
     null = [
-        _Fit(n, [0.5 * i], p0)
+        _Fit(n, [0.5 * i + 0.1 * i * i], p0)
         for i, ((_, n), (_, p0)) in enumerate(zip(own, pooled, strict=True))
     ]
     test = pool_likelihood_ratio(full, null)
@@ -130,12 +133,18 @@ def test_d3_equals_meng_and_rubin_on_a_hand_checked_example():
     assert test.p_value == pytest.approx(stats.f.sf(5.0 / 3.0, 2, 6.75), rel=1e-12)
     # Each model's likelihood is evaluated at its own pooled parameters.
     for fit in full:
-        np.testing.assert_allclose(fit.evaluated_at, [2.0, 2.0, 3.0], rtol=1e-15)
+        np.testing.assert_allclose(fit.evaluated_at, [2.0, 11 / 3, 3.0], rtol=1e-15)
     for fit in null:
-        np.testing.assert_allclose(fit.evaluated_at, [0.5], rtol=1e-15)
+        np.testing.assert_allclose(fit.evaluated_at, [2 / 3], rtol=1e-15)
     # A variance increase estimated below 0 is 0: the chi-squared reference.
+    # The full fits' roles swapped (own 11, 9, 10; at the pooled estimates
+    # 13, 11, 12, the null model having no parameter: its own llf), so r3 =
+    # 4 / 2 (10 - 12) < 0.
     swapped = pool_likelihood_ratio(
-        [_Fit(p, [1.0], f) for (f, _), (p, _) in zip(own, pooled, strict=True)],
+        [
+            _Fit(p, [1.0 + i * i], f)
+            for i, ((f, _), (p, _)) in enumerate(zip(own, pooled, strict=True))
+        ],
         [_Fit(p0, [], n) for (_, n), (_, p0) in zip(own, pooled, strict=True)],
     )
     assert swapped.riv == 0.0 and swapped.df2 == math.inf
@@ -192,6 +201,65 @@ def test_d3_on_multiple_imputations_is_close_to_the_wald_test(seed):
     assert d3.df1 == d1.df1 == 2
     assert d3.statistic == pytest.approx(d1.statistic, rel=0.1)
     assert 1 / 1.5 < d3.riv / d1.riv < 1.5
+
+
+def test_d3_of_linear_models_holds_the_pooled_error_variance_fixed():
+    # Meng and Rubin evaluate each table's log-likelihood at the pooled
+    # estimates of every parameter, the error variance of a linear model
+    # included (mitml: the mean of the tables' ssr / n): here the Gaussian
+    # log-likelihood written out, against statsmodels' OLS fits. Rounding
+    # only (sums of 120 terms of order 1: 1e-12 relative claimed).
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(3)
+    n, m = 120, 4
+    tables = []
+    for _ in range(m):
+        X = rng.normal(size=(n, 3))
+        tables.append((1.0 + X @ [0.3, 0.2, 0.1] + rng.normal(size=n), X))
+    full = [sm.OLS(y, sm.add_constant(X)).fit() for y, X in tables]
+    null = [sm.OLS(y, sm.add_constant(X[:, 2:])).fit() for y, X in tables]
+
+    def gaussian(y, design, beta, variance):
+        residual = y - design @ beta
+        return -0.5 * (
+            n * np.log(2 * np.pi * variance) + residual @ residual / variance
+        )
+
+    beta = np.mean([f.params for f in full], axis=0)
+    beta0 = np.mean([f.params for f in null], axis=0)
+    variance = np.mean([f.ssr / n for f in full])
+    variance0 = np.mean([f.ssr / n for f in null])
+    own = [2 * (f.llf - f0.llf) for f, f0 in zip(full, null, strict=True)]
+    at_pooled = [
+        2
+        * (
+            gaussian(y, sm.add_constant(X), beta, variance)
+            - gaussian(y, sm.add_constant(X[:, 2:]), beta0, variance0)
+        )
+        for y, X in tables
+    ]
+    k = 2
+    r3 = max(0.0, (m + 1) / (k * (m - 1)) * (np.mean(own) - np.mean(at_pooled)))
+    test = pool_likelihood_ratio(full, null)
+    assert r3 > 0
+    assert test.riv == pytest.approx(r3, rel=1e-10)
+    assert test.statistic == pytest.approx(
+        np.mean(at_pooled) / (k * (1 + r3)), rel=1e-10
+    )
+
+
+def test_d3_refuses_a_model_whose_loglike_does_not_give_its_llf():
+    # statsmodels' Gaussian GLM evaluates loglike at its Pearson scale while
+    # its llf takes the maximum-likelihood one: its log-likelihood at the
+    # pooled parameters is not D3's, and the call says what to do instead.
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(0)
+    X = sm.add_constant(rng.normal(size=(60, 2)))
+    y = X @ [1.0, 0.5, 0.2] + rng.normal(size=60)
+    fit = sm.GLM(y, X).fit()
+    null = sm.GLM(y, X[:, :1]).fit()
+    with pytest.raises(ValueError, match=r"fits\[0\].*OLS.*wald_test"):
+        pool_likelihood_ratio([fit, fit], [null, null])
 
 
 def test_d3_refuses_bad_input_naming_the_argument():
