@@ -1388,8 +1388,28 @@ class EMImputer(TransformerMixin, BaseEstimator):
         -------
         probabilities : list of ndarray of shape (n_samples, n_categories_j)
             One array per categorical feature (``categorical_features_``),
-            columns in the order of ``categories_``.
+            columns in the order of ``categories_``. For a dask array ``X``,
+            lazy dask arrays with ``X``'s row chunks: one task per row chunk
+            computes every feature's probabilities, so that computing them
+            together (``dask.compute(*probabilities)``) is one pass over
+            ``X``.
         """
+        if is_dask_array(X):
+            check_is_fitted(self)
+            self._check_lazy_input(X, "predict_category_proba")
+            widths = [len(categories) for categories in self.categories_]
+            if not widths:
+                return []
+
+            def chunk_probabilities(chunk):
+                return np.hstack(self.predict_category_proba(chunk))
+
+            joined = map_rows(X, chunk_probabilities, np.float64, sum(widths))
+            ends = np.cumsum(widths)
+            return [
+                joined[:, end - width : end]
+                for width, end in zip(widths, ends, strict=True)
+            ]
         return self._complete(X, draw=False, return_proba=True)[1].probabilities
 
     def score(self, X, y=None):

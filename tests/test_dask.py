@@ -554,6 +554,48 @@ def test_dask_transform_of_a_mixed_model_equals_in_memory(kind, add_indicator):
         imputer.transform(da.from_array(np.hstack([X, X[:, :1]]), chunks=(50, 3)))
 
 
+@pytest.mark.parametrize("kind", ["float", "object"])
+def test_dask_category_probabilities_are_lazy_and_equal_in_one_pass(kind):
+    # predict_category_proba computed a dask array into memory; it now
+    # returns one lazy array per categorical feature, whose chunk tasks
+    # compute every feature's probabilities at once: computed together,
+    # each row chunk is read once. Two categorical features, of 2 and 3
+    # categories.
+    import dask
+
+    rng = np.random.default_rng(1)
+    X = np.column_stack([_mixed_data(), rng.integers(0, 3, 120) + 5.0])
+    X[2::9, 2] = np.nan
+    if kind == "object":
+        X = X.astype(object)
+        X[:, 1] = np.where(X[:, 1] == 1.0, "a", np.where(X[:, 1] == 2.0, "b", None))
+    imputer = EMImputer(
+        n_components=2, categorical_features=[1, 2], random_state=0
+    ).fit(X)
+    expected = imputer.predict_category_proba(X)
+    calls = []
+    complete = imputer._complete
+
+    def counted(chunk, **options):
+        calls.append(len(chunk))
+        return complete(chunk, **options)
+
+    lazy = da.from_array(X, chunks=(50, 3))
+    probabilities = imputer.predict_category_proba(lazy)
+    assert len(probabilities) == 2
+    assert all(isinstance(p, da.Array) for p in probabilities)
+    assert [p.shape for p in probabilities] == [(120, 2), (120, 3)]
+    imputer._complete = counted
+    computed = dask.compute(*probabilities, scheduler="synchronous")
+    assert sorted(calls) == [20, 50, 50]
+    for on_dask, in_memory in zip(computed, expected, strict=True):
+        assert_allclose(on_dask, in_memory, rtol=0, atol=0)
+    numeric_only = EMImputer(random_state=0).fit(_data(0.2))
+    assert numeric_only.predict_category_proba(da.from_array(_data(0.2))) == []
+    with pytest.raises(ValueError, match="X has 2 features, but EMImputer is"):
+        imputer.predict_category_proba(da.from_array(X[:, :2], chunks=(50, 2)))
+
+
 @pytest.mark.parametrize("method", ["bootstrap", "posterior"])
 def test_dask_transform_draws_the_parameters_once(method, monkeypatch):
     # One transform call is one parameter draw, whatever the chunks: a draw
