@@ -1185,3 +1185,31 @@ def test_fit_and_pool_bootstrap_takes_refits_terms_by_name():
     # The same least-squares fits on permuted columns: equal to rounding
     # (condition number about 1), 1e-10 relative.
     np.testing.assert_allclose(result.within, within, rtol=1e-10)
+
+
+def test_imputations_needed_is_von_hippels_two_stage_rule():
+    # By hand: fmi of the pilot (m = 5) 0.5804; logit 0.3245, plus
+    # z sqrt(2 / 5) = 1.95996 * 0.63246 = 1.23959, expit 0.82691; 1 + (0.82691
+    # / 0.05)^2 / 2 = 137.76: 138 (the formula of R's howManyImputations).
+    from scipy import special, stats
+
+    result = pool([1.0, 1.4, 1.1, 1.2, 0.9], [0.04] * 5)
+    fmi = float(result.fmi)
+    upper = special.expit(special.logit(fmi) + stats.norm.ppf(0.975) * np.sqrt(2 / 5))
+    assert upper == pytest.approx(0.82691, abs=1e-5)
+    assert result.imputations_needed() == 138
+    # A looser precision needs fewer; the largest fmi over terms decides.
+    assert result.imputations_needed(cv=0.1) == int(np.ceil(1 + (upper / 0.1) ** 2 / 2))
+    two = pool(
+        [[1.0, 5.0], [1.4, 5.0], [1.1, 5.0], [1.2, 5.0], [0.9, 5.0]],
+        [[0.04, 0.01]] * 5,
+    )
+    assert two.imputations_needed() == 138
+    # Imputations that agree (fmi about 0): Rubin's rules still need two.
+    agree = pool([2.0, 2.0, 2.0], [0.1] * 3)
+    assert agree.imputations_needed() == 2
+    for bad in (0, 1, -0.1, 1.5, True, "0.05"):
+        with pytest.raises(ValueError, match="cv must be a number in"):
+            result.imputations_needed(cv=bad)
+    with pytest.raises(ValueError, match="alpha must be a number in"):
+        result.imputations_needed(alpha=0)
