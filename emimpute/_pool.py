@@ -349,7 +349,8 @@ class PooledResult:
         Raises
         ------
         ValueError
-            If ``cv`` or ``alpha`` is not in (0, 1).
+            If ``cv`` or ``alpha`` is not in (0, 1); if :func:`pool` was
+            given no variances.
 
         Notes
         -----
@@ -359,8 +360,9 @@ class PooledResult:
         ``gamma_u = expit(logit(gamma) + z sqrt(2 / m))`` and the number
         ``ceil(1 + (gamma_u / cv)^2 / 2)``, as R's ``howManyImputations``
         computes it from a mice pool. von Hippel recommends a pilot of
-        about 20 imputations; a term whose ``fmi`` is 0 or 1 takes the
-        interval's limit (0 or 1).
+        about 20 imputations. Terms without any variance (within or
+        between imputations: a coefficient the design fixes) are left out,
+        as mice's NaN fraction leaves them out there.
 
         References
         ----------
@@ -384,7 +386,19 @@ class PooledResult:
                 or not 0 < value < 1
             ):
                 raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
-        gamma = float(np.max(self.fmi))
+        if self.variance_form == "none":
+            raise ValueError(
+                "imputations_needed reads the fraction of missing information, "
+                "which needs the complete-data variances, and pool was given "
+                "none (every term's fmi is then 1): pass variances to pool, or "
+                "use fit_and_pool."
+            )
+        # A term with no variance at all (a coefficient fixed by the
+        # design) has no fraction of missing information (mice: NaN).
+        informative = self._terms("total") > 0
+        if not informative.any():
+            return 2
+        gamma = float(np.max(self._terms("fmi")[informative]))
         z = stats.norm.ppf(1.0 - alpha / 2.0)
         with np.errstate(divide="ignore"):
             upper = float(
@@ -687,13 +701,16 @@ def f_reference(statistic, k, m, riv):
     agree), ``df2`` is infinite and the p-value that of ``k statistic``
     under a chi-squared distribution with ``k`` degrees of freedom.
     """
-    if riv == 0.0:
-        return np.inf, float(stats.chi2.sf(k * statistic, k))
     t = k * (m - 1)
-    if t > 4:
-        df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
-    else:
-        df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
+    # A riv of 0 (or below 1e-154, where the square overflows) is the limit.
+    with np.errstate(over="ignore", divide="ignore"):
+        riv = np.float64(riv)
+        if t > 4:
+            df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
+        else:
+            df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
+    if not np.isfinite(df2):
+        return np.inf, float(stats.chi2.sf(k * statistic, k))
     return float(df2), float(stats.f.sf(statistic, k, df2))
 
 

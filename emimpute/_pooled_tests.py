@@ -46,9 +46,10 @@ class PooledTest:
         likelihood ratios (Meng and Rubin 1992).
     statistic : float
         Referred to an F distribution with ``df1`` and ``df2`` degrees of
-        freedom. A D2 can be negative (statistics that vary much more
-        between imputations than their mean is large); its p-value is then
-        1.
+        freedom. It can be negative: a D2 where the statistics vary much
+        more between imputations than their mean is large, a D3 where the
+        pooled parameters fit the null model better than the full one on
+        average; its p-value is then 1.
     df1 : int or float
         ``k``, the degrees of freedom of the complete-data test (the number
         of constraints tested).
@@ -89,10 +90,10 @@ class PooledTest:
 
 
 def _degrees_of_freedom(df):
-    if not isinstance(df, Real) or isinstance(df, bool) or not df > 0:
+    if not isinstance(df, Real) or isinstance(df, bool) or not 0 < df < math.inf:
         raise ValueError(
-            f"df must be a positive number, the statistics' degrees of "
-            f"freedom (the number of constraints tested), got {df!r}."
+            f"df must be a positive finite number, the statistics' degrees "
+            f"of freedom (the number of constraints tested), got {df!r}."
         )
     return int(df) if float(df).is_integer() else float(df)
 
@@ -109,7 +110,7 @@ def pool_chi2(statistics, df):
 
     df : float
         ``k``, the statistics' degrees of freedom (the number of
-        parameters the test constrains), positive.
+        parameters the test constrains), positive and finite.
 
     Returns
     -------
@@ -121,7 +122,7 @@ def pool_chi2(statistics, df):
     ------
     ValueError
         If fewer than two statistics are given, or any is negative or not
-        finite; if ``df`` is not a positive number.
+        finite; if ``df`` is not a positive finite number.
 
     See Also
     --------
@@ -184,12 +185,13 @@ def pool_chi2(statistics, df):
     m = len(values)
     riv = (1.0 + 1.0 / m) * float(np.var(np.sqrt(values), ddof=1))
     statistic = (values.mean() / k - (m + 1.0) / (m - 1.0) * riv) / (1.0 + riv)
-    if riv == 0.0:
-        df2 = math.inf
-        p_value = stats.chi2.sf(k * statistic, k)
-    else:
-        df2 = k ** (-3.0 / m) * (m - 1.0) * (1.0 + 1.0 / riv) ** 2
+    # (1 + 1/r2)^2 overflows to inf for r2 below 1e-154: the limit.
+    with np.errstate(over="ignore", divide="ignore"):
+        df2 = k ** (-3.0 / m) * (m - 1.0) * (1.0 + 1.0 / np.float64(riv)) ** 2
+    if np.isfinite(df2):
         p_value = stats.f.sf(statistic, k, df2)
+    else:
+        p_value = stats.chi2.sf(k * statistic, k)
     return PooledTest(
         method="D2",
         statistic=float(statistic),
@@ -222,6 +224,32 @@ class _Fitted:
         return float(self.loglike(params, scale=scale))
 
 
+# What D3 refuses, and what to do instead.
+_ESTIMATED_SCALE = (
+    "a model with an estimated scale other than a linear model fit by OLS "
+    "(statsmodels' WLS or GLS, or a GLM whose dispersion is estimated: "
+    "Gaussian, Gamma, inverse Gaussian, or scale='X2'), whose log-likelihood "
+    "at the pooled parameters would not hold that scale at its pooled value. "
+    "Fit a linear model with OLS, or test the terms with "
+    "fit_and_pool(...).wald_test (D1)"
+)
+
+
+def _estimated_scale(fit, loglike):
+    """The fit's error variance where D3 holds it at its pooled value (a
+    linear model fit by OLS: ssr / n); None for a model without one; False
+    for one whose scale D3 cannot hold (see ``_ESTIMATED_SCALE``)."""
+    if hasattr(fit, "ssr") and hasattr(fit, "nobs"):
+        if "scale" not in inspect.signature(loglike).parameters:
+            return False  # WLS, GLS: loglike profiles the scale out
+        # The maximum-likelihood estimate of the error variance.
+        return float(fit.ssr) / float(fit.nobs)
+    family = getattr(fit.model, "family", None)
+    if family is not None and float(getattr(fit, "scale", 1.0)) != 1.0:
+        return False  # a GLM whose dispersion is estimated
+    return None
+
+
 def _fitted(fits, argument):
     """Each fit as :class:`_Fitted`, checked to reproduce its own ``llf``."""
     out = []
@@ -234,26 +262,19 @@ def _fitted(fits, argument):
                 "log-likelihood: llf, params and model.loglike(params), as "
                 f"statsmodels' results have; got {type(fit).__name__}."
             )
-        scale = None
-        if (
-            hasattr(fit, "ssr")
-            and hasattr(fit, "nobs")
-            and "scale" in inspect.signature(loglike).parameters
-        ):
-            # A linear model (statsmodels' OLS): the error variance is a
-            # parameter, its maximum-likelihood estimate ssr / n.
-            scale = float(fit.ssr) / float(fit.nobs)
+        scale = _estimated_scale(fit, loglike)
+        if scale is False:
+            raise ValueError(f"{argument}[{i}] is {_ESTIMATED_SCALE}.")
         item = _Fitted(float(fit.llf), fit.params, loglike, scale)
-        own = item.at(fit.params, scale)
+        # Plain arrays, as the pooled parameters are (a formula fit's
+        # DataFrame of MNLogit parameters has no reshape).
+        own = item.at(np.asarray(fit.params, dtype=float), scale)
         if not math.isclose(own, item.llf, rel_tol=_LLF_AGREEMENT, abs_tol=1e-10):
             raise ValueError(
                 f"{argument}[{i}]: its model.loglike at its own params gives "
                 f"{own!r}, not its llf {item.llf!r}, so its log-likelihood "
-                "cannot be evaluated at the pooled parameters as D3 needs (a "
-                "model whose log-likelihood takes an estimated scale, such as "
-                "statsmodels' GLM with a Gaussian or Gamma family). Fit a "
-                "linear model with OLS, or test the terms with "
-                "fit_and_pool(...).wald_test (D1)."
+                "cannot be evaluated at the pooled parameters as D3 needs: "
+                f"it is likely {_ESTIMATED_SCALE}."
             )
         out.append(item)
     return out
@@ -265,19 +286,29 @@ def _pooled_scale(fitted):
     return None if any(v is None for v in scales) else float(np.mean(scales))
 
 
+def _names(params):
+    """The labels of a fit's parameters: its index, and its columns for a
+    table of them (MNLogit's); None for an unlabelled array."""
+    index = getattr(params, "index", None)
+    if index is None:
+        return None
+    columns = getattr(params, "columns", None)
+    return list(index), None if columns is None else list(columns)
+
+
 def _pooled_params(params, argument):
     """The mean of the imputations' parameters, checked to be the same
-    terms (by name when they carry names, as statsmodels' formula fits)."""
-    names = [getattr(p, "index", None) for p in params]
-    if names[0] is not None:
-        for i, other in enumerate(names[1:], start=1):
-            if other is None or list(other) != list(names[0]):
-                raise ValueError(
-                    f"{argument}[{i}] has other parameters than {argument}[0] "
-                    f"({list(other) if other is not None else 'unnamed'} "
-                    f"against {list(names[0])}): fit the same model on every "
-                    "completed table."
-                )
+    terms (by name when they carry names, as statsmodels' formula fits);
+    and their names (None when unlabelled)."""
+    names = [_names(p) for p in params]
+    for i, other in enumerate(names[1:], start=1):
+        if other != names[0]:
+            raise ValueError(
+                f"{argument}[{i}] has other parameters than {argument}[0] "
+                f"({other if other is not None else 'unlabelled'} against "
+                f"{names[0] if names[0] is not None else 'unlabelled'}): fit "
+                "the same model on every completed table."
+            )
     values = [np.asarray(p, dtype=float) for p in params]
     if any(v.shape != values[0].shape for v in values):
         raise ValueError(
@@ -285,7 +316,26 @@ def _pooled_params(params, argument):
             f"({sorted({v.shape for v in values})}): fit the same model on "
             "every completed table."
         )
-    return np.mean(values, axis=0)
+    return np.mean(values, axis=0), names[0]
+
+
+def _check_nested(names, null_names):
+    """The null model's labelled terms must be among the full model's."""
+    if names is None or null_names is None:
+        return
+    terms = set(names[0]) if names[1] is None else set(names[0]) | set(names[1])
+    null_terms = (
+        set(null_names[0])
+        if null_names[1] is None
+        else set(null_names[0]) | set(null_names[1])
+    )
+    extra = sorted(map(str, null_terms - terms))
+    if extra:
+        raise ValueError(
+            f"null_fits must be of a model nested in that of fits: its terms "
+            f"{extra} are not among the full model's. Fit the null model on "
+            "a subset of the full model's terms."
+        )
 
 
 def pool_likelihood_ratio(fits, null_fits):
@@ -317,9 +367,11 @@ def pool_likelihood_ratio(fits, null_fits):
     ValueError
         If the two sequences differ in length or hold fewer than two fits;
         if the fits of one model have other parameters from one table to
-        the next; if the null model does not have fewer parameters; if a
-        fit's ``model.loglike`` at its own parameters does not give its
-        ``llf``.
+        the next; if the null model does not have fewer parameters, or
+        (named parameters) has terms the full model lacks; if a fit is of a
+        model whose scale cannot be held at its pooled value (see the
+        notes), or its ``model.loglike`` at its own parameters does not give
+        its ``llf``.
 
     See Also
     --------
@@ -353,10 +405,13 @@ def pool_likelihood_ratio(fits, null_fits):
     ``OLS``: the mean over the tables of ``ssr / n``, as mitml pools it).
     mice's ``D3()`` differs: it refits an intercept at the pooled
     coefficients (``fix.coef``), which moved the statistic by about 2% on
-    the example below. A fit whose ``model.loglike`` at its own
-    parameters does not give its ``llf`` (a log-likelihood at another
-    scale than its fit's, as statsmodels' Gaussian ``GLM``) is refused:
-    its value at the pooled parameters would not be D3's.
+    the example below. Models whose scale cannot be so held are refused:
+    statsmodels' ``WLS`` and ``GLS`` (their ``loglike`` profiles it out),
+    a ``GLM`` whose dispersion is estimated (Gaussian, Gamma, inverse
+    Gaussian, or ``scale='X2'``), and any fit whose ``model.loglike`` at
+    its own parameters does not give its ``llf``. Where the parameters
+    carry names (formula fits), the null model's terms must be among the
+    full model's; unlabelled ones are trusted to be nested.
 
     References
     ----------
@@ -392,8 +447,9 @@ def pool_likelihood_ratio(fits, null_fits):
         )
     full = _fitted(fits, "fits")
     null = _fitted(null_fits, "null_fits")
-    pooled = _pooled_params([f.params for f in full], "fits")
-    pooled_null = _pooled_params([f.params for f in null], "null_fits")
+    pooled, names = _pooled_params([f.params for f in full], "fits")
+    pooled_null, null_names = _pooled_params([f.params for f in null], "null_fits")
+    _check_nested(names, null_names)
     scale, null_scale = _pooled_scale(full), _pooled_scale(null)
     k = pooled.size - pooled_null.size
     if k <= 0:

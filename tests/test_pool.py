@@ -1213,3 +1213,17 @@ def test_imputations_needed_is_von_hippels_two_stage_rule():
             result.imputations_needed(cv=bad)
     with pytest.raises(ValueError, match="alpha must be a number in"):
         result.imputations_needed(alpha=0)
+
+
+def test_imputations_needed_leaves_out_terms_without_variance():
+    # A coefficient fixed by the design (no variance within or between
+    # imputations) has no fraction of missing information: pool gives it
+    # 2 / (m + 2), which made the rule ask for 69 imputations where the
+    # only real term (which the imputations barely move) needs 2.
+    result = pool(
+        [[1.0, 5.0], [1.0001, 5.0], [0.9999, 5.0], [1.0, 5.0], [1.0, 5.0]],
+        [[[0.04, 0.0], [0.0, 0.0]]] * 5,
+    )
+    assert result.imputations_needed() == 2
+    with pytest.raises(ValueError, match="needs the complete-data variances"):
+        pool([1.0, 1.4, 1.1]).imputations_needed()

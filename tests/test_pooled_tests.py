@@ -77,10 +77,10 @@ def test_prints_as_mice_d2():
         ([3.0, -1.0], 1, "non-negative"),
         ([3.0, np.nan], 1, "finite"),
         ([3.0, np.inf], 1, "finite"),
-        ([3.0, 4.0], 0, "df must be a positive number"),
-        ([3.0, 4.0], -2, "df must be a positive number"),
-        ([3.0, 4.0], True, "df must be a positive number"),
-        ([3.0, 4.0], "2", "df must be a positive number"),
+        ([3.0, 4.0], 0, "df must be a positive finite number"),
+        ([3.0, 4.0], -2, "df must be a positive finite number"),
+        ([3.0, 4.0], True, "df must be a positive finite number"),
+        ([3.0, 4.0], "2", "df must be a positive finite number"),
     ],
 )
 def test_bad_input_is_refused_naming_the_argument(statistics, df, match):
@@ -282,3 +282,102 @@ def test_d3_refuses_bad_input_naming_the_argument():
     other.params = pd.Series([1.0, 2.0], index=["Intercept", "z"])
     with pytest.raises(ValueError, match=r"fits\[1\] has other parameters"):
         pool_likelihood_ratio([named, other], [null, null])
+
+
+def _tables(seed=0, n=300, m=4):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    levels = np.argmax(X[:, :2] @ rng.normal(size=(2, 3)) + rng.gumbel(size=(n, 3)), 1)
+    tables = []
+    for _ in range(m):
+        T = X + 0.1 * rng.normal(size=X.shape)  # imputations that differ a little
+        tables.append(T)
+    return tables, levels
+
+
+def test_d3_reads_formula_fits_as_array_fits():
+    # A formula MNLogit carries its parameters as a DataFrame (terms by
+    # outcome levels), which its loglike cannot take as such: D3 reads the
+    # values, and gives what the same fits on plain arrays give.
+    sm = pytest.importorskip("statsmodels.api")
+    smf = pytest.importorskip("statsmodels.formula.api")
+    pd = pytest.importorskip("pandas")
+    tables, levels = _tables()
+    frames = [pd.DataFrame(t, columns=["a", "b", "c"]).assign(y=levels) for t in tables]
+    formula = pool_likelihood_ratio(
+        [smf.mnlogit("y ~ a + b + c", f).fit(disp=0) for f in frames],
+        [smf.mnlogit("y ~ c", f).fit(disp=0) for f in frames],
+    )
+    arrays = pool_likelihood_ratio(
+        [sm.MNLogit(levels, sm.add_constant(t)).fit(disp=0) for t in tables],
+        [sm.MNLogit(levels, sm.add_constant(t[:, 2:])).fit(disp=0) for t in tables],
+    )
+    assert formula.df1 == arrays.df1 == 4
+    # The same fits, by the same optimiser: rounding only.
+    assert formula.statistic == pytest.approx(arrays.statistic, rel=1e-9)
+    assert formula.riv == pytest.approx(arrays.riv, rel=1e-6, abs=1e-12)
+
+
+def test_d3_refuses_a_null_model_that_is_not_nested():
+    # Labelled terms tell: "y ~ a + b" against "y ~ c" is no nested pair,
+    # though the null has fewer parameters.
+    smf = pytest.importorskip("statsmodels.formula.api")
+    pd = pytest.importorskip("pandas")
+    tables, levels = _tables()
+    frames = [
+        pd.DataFrame(t, columns=["a", "b", "c"]).assign(y=(levels > 0).astype(float))
+        for t in tables
+    ]
+    full = [smf.logit("y ~ a + b", f).fit(disp=0) for f in frames]
+    null = [smf.logit("y ~ c", f).fit(disp=0) for f in frames]
+    with pytest.raises(ValueError, match=r"nested.*\['c'\]"):
+        pool_likelihood_ratio(full, null)
+
+
+def test_d3_refuses_models_whose_scale_it_cannot_hold():
+    # WLS's loglike profiles its scale out and a GLM with an estimated
+    # dispersion re-estimates it at any parameters: neither holds the scale
+    # at its pooled value, as Meng and Rubin's statistic needs. A GLM whose
+    # scale is fixed (binomial) is D3's case, and gives Logit's statistic.
+    sm = pytest.importorskip("statsmodels.api")
+    tables, levels = _tables()
+    y = np.exp(0.3 * tables[0][:, 0]) + 1.0
+    binary = (levels > 0).astype(float)
+    cases = {
+        "WLS": lambda t, X: sm.WLS(y, X, weights=np.ones(len(y))).fit(),
+        "Gamma": lambda t, X: sm.GLM(
+            y, X, family=sm.families.Gamma(sm.families.links.Log())
+        ).fit(),
+        "X2": lambda t, X: sm.GLM(
+            np.round(y).astype(float), X, family=sm.families.Poisson()
+        ).fit(scale="X2"),
+    }
+    for fit in cases.values():
+        full = [fit(t, sm.add_constant(t)) for t in tables]
+        null = [fit(t, sm.add_constant(t[:, 2:])) for t in tables]
+        with pytest.raises(ValueError, match="OLS.*wald_test"):
+            pool_likelihood_ratio(full, null)
+    binomial = sm.families.Binomial()
+    glm = pool_likelihood_ratio(
+        [sm.GLM(binary, sm.add_constant(t), family=binomial).fit() for t in tables],
+        [
+            sm.GLM(binary, sm.add_constant(t[:, 2:]), family=binomial).fit()
+            for t in tables
+        ],
+    )
+    logit = pool_likelihood_ratio(
+        [sm.Logit(binary, sm.add_constant(t)).fit(disp=0) for t in tables],
+        [sm.Logit(binary, sm.add_constant(t[:, 2:])).fit(disp=0) for t in tables],
+    )
+    # Two optimisers (IRLS and Newton) of one likelihood, converged to 1e-8.
+    assert glm.statistic == pytest.approx(logit.statistic, rel=1e-6)
+
+
+def test_d2_of_a_vanishing_spread_is_the_chi_squared_limit():
+    # r2 of 1e-300 overflowed (1 + 1/r2)^2: the limit, an infinite df2 and
+    # the chi-squared p-value, as for equal statistics.
+    test = pool_chi2([0.0, 1e-300], df=1)
+    assert test.df2 == math.inf
+    assert np.isfinite(test.p_value)
+    with pytest.raises(ValueError, match="positive finite number"):
+        pool_chi2([3.0, 4.0], df=math.inf)
