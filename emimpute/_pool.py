@@ -361,8 +361,10 @@ class PooledResult:
         ``ceil(1 + (gamma_u / cv)^2 / 2)``, as R's ``howManyImputations``
         computes it from a mice pool. von Hippel recommends a pilot of
         about 20 imputations. Terms without any variance (within or
-        between imputations: a coefficient the design fixes) are left out,
-        as mice's NaN fraction leaves them out there.
+        between imputations: a coefficient the design fixes) are left out:
+        their fraction of missing information is undefined (mice's is NaN,
+        which makes ``howManyImputations`` answer NA; here they do not
+        count).
 
         References
         ----------

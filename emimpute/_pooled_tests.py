@@ -17,6 +17,7 @@ R's mice (``D2()``, ``D3()``) and mitml (``testModels``) do:
 
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from numbers import Real
 
@@ -250,34 +251,99 @@ def _estimated_scale(fit, loglike):
     return None
 
 
+def _read(fit, name):
+    """``getattr(fit, name)``, None where absent or where computing it fails
+    (statsmodels' RLM raises NotImplementedError for its ``llf``)."""
+    try:
+        return getattr(fit, name)
+    except Exception:
+        return None
+
+
+def _converged(fit):
+    """False where the fit says its optimiser did not converge."""
+    retvals = _read(fit, "mle_retvals")
+    if isinstance(retvals, dict) and retvals.get("converged") is False:
+        return False
+    return _read(fit, "converged") is not False
+
+
 def _fitted(fits, argument):
     """Each fit as :class:`_Fitted`, checked to reproduce its own ``llf``."""
     out = []
     for i, fit in enumerate(fits):
-        model = getattr(fit, "model", None)
-        loglike = getattr(model, "loglike", None)
-        if not (hasattr(fit, "llf") and hasattr(fit, "params") and callable(loglike)):
+        model = _read(fit, "model")
+        loglike = _read(model, "loglike")
+        llf, params = _read(fit, "llf"), _read(fit, "params")
+        if llf is None or params is None or not callable(loglike):
             raise TypeError(
                 f"{argument}[{i}] must be a fitted model's results with a "
                 "log-likelihood: llf, params and model.loglike(params), as "
                 f"statsmodels' results have; got {type(fit).__name__}."
             )
+        if not np.isfinite(llf):
+            raise ValueError(
+                f"{argument}[{i}] has no finite log-likelihood (llf {llf!r}: a "
+                "model fit by another criterion, as QuantReg): D3 compares "
+                "likelihoods. Test the terms with fit_and_pool(...).wald_test "
+                "(D1)."
+            )
+        if not _converged(fit):
+            raise ValueError(
+                f"{argument}[{i}] did not converge: D3 needs each table's "
+                "maximum-likelihood estimates. Refit with more iterations "
+                "(maxiter) or another method."
+            )
         scale = _estimated_scale(fit, loglike)
         if scale is False:
             raise ValueError(f"{argument}[{i}] is {_ESTIMATED_SCALE}.")
-        item = _Fitted(float(fit.llf), fit.params, loglike, scale)
+        item = _Fitted(float(llf), params, loglike, scale)
         # Plain arrays, as the pooled parameters are (a formula fit's
         # DataFrame of MNLogit parameters has no reshape).
-        own = item.at(np.asarray(fit.params, dtype=float), scale)
+        own = item.at(np.asarray(params, dtype=float), scale)
         if not math.isclose(own, item.llf, rel_tol=_LLF_AGREEMENT, abs_tol=1e-10):
             raise ValueError(
                 f"{argument}[{i}]: its model.loglike at its own params gives "
-                f"{own!r}, not its llf {item.llf!r}, so its log-likelihood "
-                "cannot be evaluated at the pooled parameters as D3 needs: "
-                f"it is likely {_ESTIMATED_SCALE}."
+                f"{own!r}, not its llf {item.llf!r}: its log-likelihood at "
+                "other parameters is not the one its llf measures (statsmodels' "
+                "Gaussian GLM, whose llf profiles the scale out, is one), so it "
+                "cannot be evaluated at the pooled parameters as D3 needs. Fit "
+                "a linear model with OLS, or test the terms with "
+                "fit_and_pool(...).wald_test (D1)."
             )
         out.append(item)
     return out
+
+
+def _check_pairs(fits, null_fits):
+    """Each table's two fits: the same kind of model, on the same outcome.
+
+    A null model of another kind (a probit against a logit, a Poisson
+    against a negative binomial family) or fit to another outcome is no
+    nested model, whatever its parameters; names cannot tell these apart.
+    """
+    for i, (fit, null) in enumerate(zip(fits, null_fits, strict=True)):
+        model, null_model = _read(fit, "model"), _read(null, "model")
+        kinds = [type(model), type(null_model)]
+        families = [type(_read(m, "family")) for m in (model, null_model)]
+        if kinds[0] is not kinds[1] or families[0] is not families[1]:
+            raise ValueError(
+                f"null_fits[{i}] is a {kinds[1].__name__} model and fits[{i}] a "
+                f"{kinds[0].__name__} (families {families[1].__name__} and "
+                f"{families[0].__name__}): D3 compares nested models of one "
+                "kind. Fit the null model as the full one, without the terms "
+                "tested."
+            )
+        endog, null_endog = _read(model, "endog"), _read(null_model, "endog")
+        if endog is not None and null_endog is not None:
+            same = np.shape(endog) == np.shape(null_endog) and np.array_equal(
+                np.asarray(endog), np.asarray(null_endog)
+            )
+            if not same:
+                raise ValueError(
+                    f"null_fits[{i}] is fit to another outcome than fits[{i}]: "
+                    "fit both models to the same table's outcome."
+                )
 
 
 def _pooled_scale(fitted):
@@ -320,7 +386,9 @@ def _pooled_params(params, argument):
 
 
 def _check_nested(names, null_names):
-    """The null model's labelled terms must be among the full model's."""
+    """Warn where the null model's labelled terms are not among the full
+    model's: not nested, or nested under another coding (cell means, a
+    merged factor), which names cannot tell apart."""
     if names is None or null_names is None:
         return
     terms = set(names[0]) if names[1] is None else set(names[0]) | set(names[1])
@@ -331,10 +399,14 @@ def _check_nested(names, null_names):
     )
     extra = sorted(map(str, null_terms - terms))
     if extra:
-        raise ValueError(
-            f"null_fits must be of a model nested in that of fits: its terms "
-            f"{extra} are not among the full model's. Fit the null model on "
-            "a subset of the full model's terms."
+        warnings.warn(
+            f"The null model's terms {extra} are not among the full model's: "
+            "D3 is meaningful only for nested models. If the null model is "
+            "the full one under a constraint coded otherwise (cell means, "
+            "merged levels), ignore this; else fit the null model on a subset "
+            "of the full model's terms.",
+            UserWarning,
+            stacklevel=3,
         )
 
 
@@ -367,11 +439,17 @@ def pool_likelihood_ratio(fits, null_fits):
     ValueError
         If the two sequences differ in length or hold fewer than two fits;
         if the fits of one model have other parameters from one table to
-        the next; if the null model does not have fewer parameters, or
-        (named parameters) has terms the full model lacks; if a fit is of a
-        model whose scale cannot be held at its pooled value (see the
-        notes), or its ``model.loglike`` at its own parameters does not give
-        its ``llf``.
+        the next; if the null model does not have fewer parameters, is of
+        another kind than the full one or fit to another outcome; if a fit
+        did not converge, has no finite log-likelihood, is of a model whose
+        scale cannot be held at its pooled value (see the notes), or its
+        ``model.loglike`` at its own parameters does not give its ``llf``.
+
+    Warns
+    -----
+    UserWarning
+        If the null model's named terms are not all among the full
+        model's.
 
     See Also
     --------
@@ -409,9 +487,14 @@ def pool_likelihood_ratio(fits, null_fits):
     statsmodels' ``WLS`` and ``GLS`` (their ``loglike`` profiles it out),
     a ``GLM`` whose dispersion is estimated (Gaussian, Gamma, inverse
     Gaussian, or ``scale='X2'``), and any fit whose ``model.loglike`` at
-    its own parameters does not give its ``llf``. Where the parameters
-    carry names (formula fits), the null model's terms must be among the
-    full model's; unlabelled ones are trusted to be nested.
+    its own parameters does not give its ``llf``. So are fits that did not
+    converge (D3 needs maximum-likelihood estimates), fits without a
+    finite log-likelihood, and pairs that cannot be nested: a null model of
+    another kind (a probit against a logit) or fit to another outcome.
+    Where the parameters carry names (formula fits), a null model with
+    terms the full one lacks gets a warning: not nested, or nested under
+    another coding (cell means, merged levels), which names cannot tell
+    apart; unlabelled parameters are trusted.
 
     References
     ----------
@@ -447,6 +530,7 @@ def pool_likelihood_ratio(fits, null_fits):
         )
     full = _fitted(fits, "fits")
     null = _fitted(null_fits, "null_fits")
+    _check_pairs(fits, null_fits)
     pooled, names = _pooled_params([f.params for f in full], "fits")
     pooled_null, null_names = _pooled_params([f.params for f in null], "null_fits")
     _check_nested(names, null_names)

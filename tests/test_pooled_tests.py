@@ -1,6 +1,7 @@
 """mice's D2 and D3: test statistics pooled over imputations."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -318,20 +319,64 @@ def test_d3_reads_formula_fits_as_array_fits():
     assert formula.riv == pytest.approx(arrays.riv, rel=1e-6, abs=1e-12)
 
 
-def test_d3_refuses_a_null_model_that_is_not_nested():
-    # Labelled terms tell: "y ~ a + b" against "y ~ c" is no nested pair,
-    # though the null has fewer parameters.
+def test_d3_checks_that_the_models_can_be_nested():
+    # Labelled terms that the full model lacks ("y ~ a + b" against "y ~
+    # c") warn: not nested, or nested under another coding (cell means:
+    # "y ~ C(g) - 1" against "y ~ 1", which must still compute). A null
+    # model of another kind, or fit to another outcome, is no nested model
+    # whatever its terms: refused.
+    sm = pytest.importorskip("statsmodels.api")
     smf = pytest.importorskip("statsmodels.formula.api")
     pd = pytest.importorskip("pandas")
     tables, levels = _tables()
+    binary = (levels > 0).astype(float)
     frames = [
-        pd.DataFrame(t, columns=["a", "b", "c"]).assign(y=(levels > 0).astype(float))
+        pd.DataFrame(t, columns=["a", "b", "c"]).assign(y=binary, g=levels)
         for t in tables
     ]
     full = [smf.logit("y ~ a + b", f).fit(disp=0) for f in frames]
     null = [smf.logit("y ~ c", f).fit(disp=0) for f in frames]
-    with pytest.raises(ValueError, match=r"nested.*\['c'\]"):
+    with pytest.warns(UserWarning, match=r"terms \['c'\] are not among"):
         pool_likelihood_ratio(full, null)
+    cells = [smf.ols("a ~ C(g) - 1", f).fit() for f in frames]
+    mean = [smf.ols("a ~ 1", f).fit() for f in frames]
+    with pytest.warns(UserWarning, match="coded otherwise"):
+        test = pool_likelihood_ratio(cells, mean)
+    assert test.df1 == 2
+    logit = [sm.Logit(binary, sm.add_constant(t)).fit(disp=0) for t in tables]
+    probit = [sm.Probit(binary, sm.add_constant(t[:, 2:])).fit(disp=0) for t in tables]
+    with pytest.raises(ValueError, match="Probit model and fits.0. a Logit"):
+        pool_likelihood_ratio(logit, probit)
+    other = [
+        sm.Logit(1 - binary, sm.add_constant(t[:, 2:])).fit(disp=0) for t in tables
+    ]
+    with pytest.raises(ValueError, match="another outcome"):
+        pool_likelihood_ratio(logit, other)
+
+
+def test_d3_refuses_fits_that_are_no_maximum_likelihood_estimates():
+    # A fit whose optimiser stopped short, a model without a likelihood
+    # (QuantReg: llf NaN) and one whose llf statsmodels cannot compute
+    # (RLM: NotImplementedError) are refused, each saying why.
+    sm = pytest.importorskip("statsmodels.api")
+    tables, levels = _tables()
+    binary = (levels > 0).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        short = [
+            sm.Logit(binary, sm.add_constant(t)).fit(disp=0, method="nm", maxiter=5)
+            for t in tables
+        ]
+    null = [sm.Logit(binary, sm.add_constant(t[:, 2:])).fit(disp=0) for t in tables]
+    with pytest.raises(ValueError, match=r"fits\[0\] did not converge"):
+        pool_likelihood_ratio(short, null)
+    y = tables[0][:, 0] + np.random.default_rng(0).normal(size=len(levels))
+    quantile = [sm.QuantReg(y, sm.add_constant(t[:, 1:])).fit() for t in tables]
+    with pytest.raises(ValueError, match="no finite log-likelihood"):
+        pool_likelihood_ratio(quantile, quantile)
+    robust = [sm.RLM(y, sm.add_constant(t[:, 1:])).fit() for t in tables]
+    with pytest.raises(TypeError, match=r"fits\[0\] must be a fitted model"):
+        pool_likelihood_ratio(robust, robust)
 
 
 def test_d3_refuses_models_whose_scale_it_cannot_hold():
