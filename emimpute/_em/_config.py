@@ -68,7 +68,7 @@ class EMConfig:
         Convergence threshold on the per-row observed-data log-likelihood.
     moment_tol : float or None
         When set, also a threshold on the largest change, in an iteration,
-        of a moment of the mixture (``MixtureParams.marginal_step``, in the
+        of a moment of the mixture (``_params.largest_change``, in the
         units of the data fit: standardised ones when ``standardise``); see
         ``ConvergenceMonitor``. None: the log-likelihood alone, as
         scikit-learn's ``GaussianMixture``.

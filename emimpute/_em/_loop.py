@@ -237,7 +237,7 @@ def iterate(data, params, config, monitor):
     ``monitor.report(lower_bound, step)`` is told the objective of each
     E-step's parameters and, when it watches them (``monitor.moment_tol``
     set), the largest change of a moment of the mixture in the M-step that
-    followed (:meth:`MixtureParams.marginal_step`); it returns whether to
+    followed (:func:`~emimpute._em._params.largest_change`); it returns whether to
     stop. ``monitor.finish()`` is called at the end, and ``monitor.history``
     and ``monitor.converged`` make the result (a
     :class:`~emimpute._em._monitor.ConvergenceMonitor`). At most

@@ -40,7 +40,7 @@ class ConvergenceMonitor:
     moment_tol : float or None, default=None
         When set, EM has converged only when, besides, no moment of the
         fitted mixture (a mean, a covariance, a category's probability;
-        ``MixtureParams.marginal_step``) moved by ``moment_tol`` or more
+        ``_params.largest_change``) moved by ``moment_tol`` or more
         in the iteration (the ``step`` given to :meth:`report`). The
         log-likelihood is flat along the parameters of a feature that few
         rows observe, so a small change of it can leave them far from the

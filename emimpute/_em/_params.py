@@ -105,31 +105,27 @@ class MixtureParams:
         M-step keeps), each categorical feature's probabilities."""
         return tuple(m for f in self.families for m in f.marginal_moments(self.weights))
 
-    def marginal_step(self, previous):
-        """The largest absolute change of a marginal moment from
-        ``previous`` (parameters of the same layout), in the units of the
-        data fit (standardised ones in a standardised fit).
-
-        On complete data an M-step keeps these moments (the data's own,
-        plus ``reg_covar``), however slowly the components separate: they
-        move only as the fills of the missing entries do, which is what
-        makes EM slow where few rows observe a feature. Not quite with a
-        conjugate prior (its pull on the means, its pseudo-counts) or
-        ``category_smoothing`` (its pseudo-counts): these move them as the
-        components' counts change (up to 8e-3 and 1e-4 an iteration were
-        measured), which the rule then waits out. Cost ``O(K d^2)`` with
-        dense covariances, as an M-step's.
-        """
-        return largest_change(self.marginal_moments(), previous.marginal_moments())
-
     def n_parameters(self):
         """Free parameters, for BIC and AIC: weights and every family's."""
         return int(self.n_components - 1 + sum(f.n_parameters() for f in self.families))
 
 
 def largest_change(moments, previous):
-    """The largest absolute change from ``previous`` to ``moments`` (two
-    :meth:`MixtureParams.marginal_moments` of the same layout)."""
+    """The largest absolute change of a marginal moment from ``previous`` to
+    ``moments`` (two :meth:`MixtureParams.marginal_moments` of the same
+    layout), in the units of the data fit (standardised ones in a
+    standardised fit): the step the stopping rule on moments reads.
+
+    On complete data an M-step keeps these moments (the data's own, plus
+    ``reg_covar``), however slowly the components separate: they move only
+    as the fills of the missing entries do, which is what makes EM slow
+    where few rows observe a feature. Not quite with a conjugate prior (its
+    pull on the means, its pseudo-counts) or ``category_smoothing`` (its
+    pseudo-counts): these move them as the components' counts change (up to
+    8e-3 and 1e-4 an iteration were measured), which the rule then waits
+    out. Cost ``O(K d^2)`` with dense covariances (the moments'), as an
+    M-step's.
+    """
     pairs = zip(moments, previous, strict=True)
     steps = (np.max(np.abs(a - b), initial=0.0) for a, b in pairs)
     return float(max(steps, default=0.0))
