@@ -891,34 +891,15 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
     form = family.form
     # The counterpart of the fit's reg_covar (module notes), on the diagonal.
     ridge = np.maximum(counts, 1.0) * reg_covar
-    numbers = None
-    if form.dense and n_components == 1 and counts[0] > 0 and use_fused():
-        # One dense Gaussian (the default imputation model), compiled: the
-        # numbers below (tied or full, the same), then no numpy arithmetic.
-        normals, chi2 = _bartlett_draws(
-            [max(counts[0] - 1.0, n_features)], n_features, random_state
-        )
-        noise = random_state.standard_normal(size=(1, n_features))
-        drawn = _one_dense_draw(
-            form, means, scatter, ridge[0], normals, chi2, noise, counts[0]
-        )
-        if drawn is not None:
-            return type(family)(form, *drawn)
-        # The numpy arithmetic on the same numbers, which raises _forms'
-        # error where the compiled one failed.
-        numbers = normals, chi2, noise
-    scatter = scatter + ridge[:, None, None] * np.eye(n_features)
     variances_of_means = None
     if form.dense:
         if form.shared:
             df = [max(counts.sum() - n_components, n_features)]
-            scatter = scatter.sum(axis=0)[None]
         else:
             df = np.maximum(counts - 1.0, n_features)
-        if numbers is None:
-            normals, chi2 = _bartlett_draws(df, n_features, random_state)
+        normals, chi2 = _bartlett_draws(df, n_features, random_state)
     else:
-        diagonal = np.diagonal(scatter, axis1=1, axis2=2)
+        diagonal = np.diagonal(scatter, axis1=1, axis2=2) + ridge[:, np.newaxis]
         if form.spherical:
             df = np.maximum(n_features * (counts - 1.0), 1.0)
             chi2 = random_state.chisquare(df)
@@ -930,10 +911,21 @@ def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random
                 np.broadcast_to(df, diagonal.shape)
             )
             variances_of_means = covariances
-    if numbers is None:
-        noise = random_state.standard_normal(size=(n_components, n_features))
+    noise = random_state.standard_normal(size=(n_components, n_features))
+    if form.dense and n_components == 1 and counts[0] > 0 and use_fused():
+        # One dense Gaussian (the default imputation model), compiled; where
+        # it fails, the numpy arithmetic below on the same numbers raises
+        # _forms' error.
+        drawn = _one_dense_draw(
+            form, means, scatter, ridge[0], normals, chi2, noise, counts[0]
+        )
+        if drawn is not None:
+            return type(family)(form, *drawn)
     safe_counts = np.maximum(counts, 1.0)[:, np.newaxis]
     if form.dense:
+        scatter = scatter + ridge[:, None, None] * np.eye(n_features)
+        if form.shared:
+            scatter = scatter.sum(axis=0)[None]
         covariances, factors = _inverse_wishart(scatter, normals, chi2)
         factors = np.broadcast_to(factors, (n_components, n_features, n_features))
         covariances = form.unstack(covariances)
