@@ -711,6 +711,13 @@ def f_reference(statistic, k, m, riv):
             df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
         else:
             df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
+    return f_p_value(statistic, k, df2)
+
+
+def f_p_value(statistic, k, df2):
+    """``(df2, p_value)``: ``P(F(k, df2) > statistic)``, and where ``df2``
+    is infinite (or overflowed) its limit, the chi-squared probability of
+    ``k statistic`` with ``k`` degrees of freedom."""
     if not np.isfinite(df2):
         return np.inf, float(stats.chi2.sf(k * statistic, k))
     return float(df2), float(stats.f.sf(statistic, k, df2))

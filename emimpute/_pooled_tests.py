@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
-from scipy import stats
 
-from emimpute._pool import _format_table, f_reference
+from emimpute._pool import _format_table, f_p_value, f_reference
 
 # How each rule is named when printed.
 _TITLES = {
@@ -189,16 +188,13 @@ def pool_chi2(statistics, df):
     # (1 + 1/r2)^2 overflows to inf for r2 below 1e-154: the limit.
     with np.errstate(over="ignore", divide="ignore"):
         df2 = k ** (-3.0 / m) * (m - 1.0) * (1.0 + 1.0 / np.float64(riv)) ** 2
-    if np.isfinite(df2):
-        p_value = stats.f.sf(statistic, k, df2)
-    else:
-        p_value = stats.chi2.sf(k * statistic, k)
+    df2, p_value = f_p_value(statistic, k, df2)
     return PooledTest(
         method="D2",
         statistic=float(statistic),
         df1=df1,
-        df2=float(df2),
-        p_value=float(p_value),
+        df2=df2,
+        p_value=p_value,
         riv=riv,
     )
 
@@ -385,19 +381,19 @@ def _pooled_params(params, argument):
     return np.mean(values, axis=0), names[0]
 
 
+def _labels(names):
+    """Every label of :func:`_names`' (index and columns), as a set."""
+    index, columns = names
+    return set(index) | set(columns or ())
+
+
 def _check_nested(names, null_names):
     """Warn where the null model's labelled terms are not among the full
     model's: not nested, or nested under another coding (cell means, a
     merged factor), which names cannot tell apart."""
     if names is None or null_names is None:
         return
-    terms = set(names[0]) if names[1] is None else set(names[0]) | set(names[1])
-    null_terms = (
-        set(null_names[0])
-        if null_names[1] is None
-        else set(null_names[0]) | set(null_names[1])
-    )
-    extra = sorted(map(str, null_terms - terms))
+    extra = sorted(map(str, _labels(null_names) - _labels(names)))
     if extra:
         warnings.warn(
             f"The null model's terms {extra} are not among the full model's: "
