@@ -32,6 +32,7 @@ line by line.
 
 import itertools
 import math
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -41,6 +42,8 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC, NuSVC
 from sklearn.utils import check_random_state
+
+from emimpute._em._warnings import user_stacklevel
 
 # The least lambda the degrees of freedom take (mice's barnard.rubin).
 LAMBDA_FLOOR = 1e-4
@@ -471,18 +474,21 @@ class PooledResult:
         ``t <= 4`` (up to five imputations), so that the p-value is the
         term's then (without ``n_samples``, and with ``lambda_`` above the
         floor of 1e-4 that :func:`pool` puts under it), and differs from it
-        beyond.
+        beyond. With ``n_samples`` and up to five imputations, ``v1`` is
+        the term's Barnard-Rubin ``df`` (with a warning, see below).
 
-        The degrees of freedom are Li et al.'s whether or not the
-        complete-data degrees of freedom (``n_samples``) are known. Given
-        them, mice's ``D1`` (through mitml's ``testModels``) uses the
-        small-sample ``v1`` of Reiter (2007) instead; this method does not,
-        because the published formula could not be confirmed here (mitml
-        and car compute different expressions, both citing that paper), so
-        with ``n_samples`` given ``df2`` and the p-value differ from mice's.
-        Li et al.'s ``v1`` does not depend on the sample size and can exceed
-        the complete-data degrees of freedom, which makes the p-value too
-        small in small samples.
+        When the complete-data degrees of freedom are known (``n_samples``
+        given to :func:`pool`; :func:`fit_and_pool` takes them from the
+        model), ``v1`` is instead Reiter's (2007) small-sample degrees of
+        freedom, as mice's ``D1``
+        computes them through mitml: Li et al.'s ``v1`` does not depend on
+        the sample size and can exceed the complete-data degrees of
+        freedom, which makes the p-value too small in small samples.
+        Reiter's expansion needs ``k (m - 1) > 4`` and a complete-data df
+        well above the ``riv``; outside that (where mitml returns numbers
+        below 4, or negative) ``v1`` is Barnard and Rubin's combination
+        ``1 / (1/v1 + (1 + r1) / v*)``, with ``v* = (n + 1) n / (n + 3)``,
+        with a warning.
 
         References
         ----------
@@ -596,7 +602,28 @@ class PooledResult:
         m = self.n_imputations
         riv = (1.0 + 1.0 / m) * np.trace(np.linalg.solve(within, between)) / k
         statistic = deviation @ np.linalg.solve(within, deviation) / (k * (1 + riv))
-        df2, p_value = f_reference(statistic, k, m, riv)
+        if np.isfinite(self.n_samples):
+            df2, reiter = reiter_df2(k, m, riv, self.n_samples)
+            if not reiter:
+                t = k * (m - 1)
+                cause = (
+                    f"k (m - 1) > 4, here {t}: use at least {4 // k + 2} imputations"
+                    if t <= 4
+                    else f"a complete-data df large beside the riv ({riv:.3g}), "
+                    "(n + 1) n / (n + 3) > 4 (1 + riv t / (t - 2)) for "
+                    f"n = n_samples = {self.n_samples:g} and t = k (m - 1) = {t}"
+                )
+                warnings.warn(
+                    f"wald_test: Reiter's small-sample degrees of freedom need "
+                    f"{cause}. df2 = {df2:.4g} is Barnard and Rubin's "
+                    "combination of the large-sample and the observed-data "
+                    "degrees of freedom instead.",
+                    UserWarning,
+                    stacklevel=user_stacklevel(),
+                )
+            df2, p_value = f_p_value(statistic, k, df2)
+        else:
+            df2, p_value = f_reference(statistic, k, m, riv)
         return WaldTest(
             terms=tuple(chosen),
             statistic=float(statistic),
@@ -695,23 +722,77 @@ def _pandas_labels(values):
 def f_reference(statistic, k, m, riv):
     """``(df2, p_value)`` of a pooled test of ``k`` terms (D1, D3).
 
-    The denominator degrees of freedom of Li, Raghunathan and Rubin (1991)
-    for ``m`` imputations and an average relative increase in variance
+    The p-value of ``statistic`` under ``F(k, df2)`` with the large-sample
+    ``df2`` of :func:`li_df2`.
+    """
+    return f_p_value(statistic, k, li_df2(k, m, riv))
+
+
+def li_df2(k, m, riv):
+    """The denominator degrees of freedom of Li, Raghunathan and Rubin (1991).
+
+    For ``m`` imputations and an average relative increase in variance
     ``riv``: with ``t = k (m - 1)``, ``4 + (t - 4) (1 + (1 - 2/t) / riv)^2``
-    if ``t > 4``, else ``t (1 + 1/k) (1 + 1/riv)^2 / 2``; the p-value of
-    ``statistic`` under ``F(k, df2)``. With ``riv = 0`` (imputations that
-    agree), ``df2`` is infinite and the p-value that of ``k statistic``
-    under a chi-squared distribution with ``k`` degrees of freedom.
+    if ``t > 4``, else ``t (1 + 1/k) (1 + 1/riv)^2 / 2``. With ``riv = 0``
+    (imputations that agree) it is infinite.
     """
     t = k * (m - 1)
     # A riv of 0 (or below 1e-154, where the square overflows) is the limit.
     with np.errstate(over="ignore", divide="ignore"):
         riv = np.float64(riv)
         if t > 4:
-            df2 = 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
-        else:
-            df2 = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
-    return f_p_value(statistic, k, df2)
+            return 4.0 + (t - 4) * (1.0 + (1.0 - 2.0 / t) / riv) ** 2
+        return t * (1.0 + 1.0 / k) * (1.0 + 1.0 / riv) ** 2 / 2.0
+
+
+def reiter_df2(k, m, riv, n_samples):
+    """Small-sample denominator degrees of freedom of a Wald test (D1).
+
+    Reiter's (2007, eqs. 1-2) ``v = 4 + 1/z`` for complete-data degrees of
+    freedom ``n_samples``, as R's mitml computes it (and so mice's ``D1``,
+    which passes mice's ``dfcom`` to mitml): with ``t = k (m - 1)``,
+    ``a = riv t / (t - 2)``, ``v* = (n + 1) / (n + 3) n``,
+    ``c1 = v* - 2 (1 + a)``, ``c2 = v* - 4 (1 + a)``,
+
+    ``z = 1/c2 + [a^2 c1 / ((1 + a)^2 c2) + 8 a^2 c1 / ((1 + a) c2^2)
+    + 4 a^2 / ((1 + a) c2) + 4 a^2 / (c2 c1) + 16 a^2 c1 / c2^3
+    + 8 a^2 / c2^2] / (t - 4)``.
+
+    As ``n`` grows it tends to :func:`li_df2`. The expansion needs
+    ``t > 4`` and ``c2 > 0`` (``v* > 4 (1 + a)``); outside them (few
+    imputations, or a fraction of missing information too large for the
+    sample) it is meaningless (mitml returns it anyway, below 4 or
+    negative), and this returns Barnard and Rubin's (1999) combination
+    ``1 / (1 / li_df2 + (1 + riv) / v*)`` instead, the degrees of freedom
+    :func:`pool` gives a single term (for ``k = 1`` and ``m <= 5`` the
+    same number), together with ``False``.
+
+    Returns
+    -------
+    df2 : float
+    reiter : bool
+        Whether Reiter's expansion applied.
+    """
+    t = k * (m - 1)
+    v_star = (n_samples + 1.0) / (n_samples + 3.0) * n_samples
+    if t > 4:
+        a = riv * t / (t - 2.0)
+        c1 = v_star - 2.0 * (1.0 + a)
+        c2 = v_star - 4.0 * (1.0 + a)
+        if c2 > 0.0:
+            a2 = a * a
+            higher = (
+                a2 * c1 / ((1.0 + a) ** 2 * c2)
+                + 8.0 * a2 * c1 / ((1.0 + a) * c2**2)
+                + 4.0 * a2 / ((1.0 + a) * c2)
+                + 4.0 * a2 / (c2 * c1)
+                + 16.0 * a2 * c1 / c2**3
+                + 8.0 * a2 / c2**2
+            )
+            return float(4.0 + 1.0 / (1.0 / c2 + higher / (t - 4.0))), True
+    with np.errstate(divide="ignore"):
+        inverse = 1.0 / li_df2(k, m, riv) + (1.0 + riv) / v_star
+    return float(1.0 / inverse), False
 
 
 def f_p_value(statistic, k, df2):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -868,8 +869,10 @@ def test_fit_and_pool_flattens_mnlogit_params_in_cov_params_order():
         np.mean([f.params.loc["a", 1] for f in fits]), rel=1e-12
     )
     assert result.n_samples == fits[0].df_resid == len(y) - 6
-    # The class's slopes of a, tested together.
-    test = result.wald_test(["y=1:a", "y=2:a"])
+    # The class's slopes of a, tested together (three imputations: too few
+    # for Reiter's df2, which the test says).
+    with pytest.warns(UserWarning, match="use at least 4 imputations"):
+        test = result.wald_test(["y=1:a", "y=2:a"])
     assert test.df1 == 2 and test.terms == ("y=1:a", "y=2:a")
 
 
@@ -1046,8 +1049,7 @@ def test_wald_test_of_one_term_is_the_square_of_the_pooled_t():
     # r1 = riv exactly. df2 = t (1 + 1) (1 + 1/r)^2 / 2 = (m - 1)(1 + 1/r)^2,
     # Rubin's large-sample df, when t = m - 1 <= 4 (and F(1, v) of t^2 is
     # the two-sided t_v p-value); beyond, Li et al.'s df2 is another
-    # approximation, and with n_samples pool takes Barnard-Rubin's while
-    # wald_test keeps Li et al.'s.
+    # approximation. With n_samples and t <= 4, both take Barnard-Rubin's.
     estimates, covariances = _wald_inputs(5)
     result = pool(estimates, covariances, names=["a", "b", "c"])
     test = result.wald_test("b")
@@ -1059,7 +1061,12 @@ def test_wald_test_of_one_term_is_the_square_of_the_pooled_t():
     # with other arguments (measured 2e-16 apart): 1e-12 relative.
     assert test.p_value == pytest.approx(result.p_value[1], rel=1e-12)
     small = pool(estimates, covariances, names=["a", "b", "c"], n_samples=20)
-    assert small.wald_test("b").df2 == test.df2 and small.df[1] < test.df2
+    with pytest.warns(UserWarning, match="here 4: use at least 6 imputations"):
+        small_test = small.wald_test("b")
+    assert small.lambda_[1] > 1e-4  # above the floor pool puts under lambda
+    assert small_test.df2 == pytest.approx(small.df[1], rel=1e-12)
+    assert small_test.p_value == pytest.approx(small.p_value[1], rel=1e-12)
+    assert small.df[1] < test.df2
     estimates, covariances = _wald_inputs(8)
     result = pool(estimates, covariances, names=["a", "b", "c"])
     test = result.wald_test(["b"])
@@ -1068,6 +1075,85 @@ def test_wald_test_of_one_term_is_the_square_of_the_pooled_t():
     assert test.df2 == pytest.approx(4 + 3 * (1 + (1 - 2 / 7) / r) ** 2, rel=1e-12)
     assert result.df[1] == pytest.approx(7 * (1 + 1 / r) ** 2, rel=1e-12)
     assert test.df2 != pytest.approx(result.df[1], rel=1e-3)
+
+
+def _reiter_as_mitml(k, m, riv, dfcom):
+    """Reiter's (2007) df2 in mitml's grouping of the terms, in exact
+    rational arithmetic (riv and dfcom as given, the rest exact)."""
+    r, n = Fraction(riv), Fraction(dfcom)
+    t = k * (m - 1)
+    a = r * t / (t - 2)
+    vstar = (n + 1) / (n + 3) * n
+    c0 = Fraction(1, t - 4)
+    c1 = vstar - 2 * (1 + a)
+    c2 = vstar - 4 * (1 + a)
+    z = (
+        1 / c2
+        + c0 * (a**2 * c1 / ((1 + a) ** 2 * c2))
+        + c0 * (8 * a**2 * c1 / ((1 + a) * c2**2) + 4 * a**2 / ((1 + a) * c2))
+        + c0 * (4 * a**2 / (c2 * c1) + 16 * a**2 * c1 / c2**3)
+        + c0 * (8 * a**2 / c2**2)
+    )
+    return float(4 + 1 / z)
+
+
+@pytest.mark.parametrize("m", [4, 10])
+def test_wald_test_with_n_samples_takes_reiters_small_sample_df2(m):
+    # mice's D1 passes dfcom to mitml, whose df2 is Reiter's expansion. The
+    # statistic and riv do not depend on n_samples; df2 is mitml's formula
+    # evaluated exactly (Fractions), to 1e-12 relative (a float evaluation
+    # of about 30 operations on numbers of one sign).
+    estimates, covariances = _wald_inputs(m)
+    large = pool(estimates, covariances, names=["a", "b", "c"])
+    small = pool(estimates, covariances, names=["a", "b", "c"], n_samples=60)
+    test = small.wald_test(["a", "c"])
+    reference = large.wald_test(["a", "c"])
+    assert test.statistic == reference.statistic and test.riv == reference.riv
+    df2 = _reiter_as_mitml(2, m, test.riv, 60)
+    assert test.df2 == pytest.approx(df2, rel=1e-12)
+    assert test.p_value == pytest.approx(stats.f.sf(test.statistic, 2, df2), rel=1e-12)
+    # Fewer degrees of freedom than Li et al.'s and than the complete
+    # data's (v* = 61 * 60 / 63): the p-value rises.
+    assert 4 < test.df2 < min(reference.df2, 61 * 60 / 63)
+    assert test.p_value > reference.p_value
+
+
+def test_reiter_df2_limits():
+    # Independent of the expansion's terms: with riv = 0 it is v* (every
+    # term but 1 / c2 = 1 / (v* - 4) vanishes); as n grows it rises to Li
+    # et al.'s df2; in between it stays below both.
+    from emimpute._pool import li_df2, reiter_df2
+
+    for n in [10.0, 60.0, 1e4]:
+        v_star = (n + 1) / (n + 3) * n
+        assert reiter_df2(2, 6, 0.0, n) == (pytest.approx(v_star, rel=1e-12), True)
+    for k, m, riv in [(1, 6, 0.3), (2, 4, 0.05), (3, 20, 1.0)]:
+        sizes = np.geomspace(30, 1e9, 25)
+        values = [reiter_df2(k, m, riv, n) for n in sizes]
+        df2 = np.array([v for v, reiter in values])
+        assert all(reiter for v, reiter in values)
+        assert np.all(np.diff(df2) > 0)
+        assert np.all(df2 < li_df2(k, m, riv))
+        assert np.all(df2 < (sizes + 1) / (sizes + 3) * sizes)
+        # At n = 1e9 the correction is of order riv-terms / n: 1e-6 relative.
+        assert df2[-1] == pytest.approx(li_df2(k, m, riv), rel=1e-6)
+
+
+def test_wald_test_outside_reiters_expansion_warns_and_combines():
+    # A riv large beside a small sample (v* <= 4 (1 + a)), where mitml's
+    # formula gives a df2 below 4: Barnard and Rubin's combination of Li
+    # et al.'s df2 and v* / (1 + riv), with a warning naming the cause.
+    estimates, covariances = _wald_inputs(10)
+    estimates = estimates * np.array([1.0, 1.0, 8.0])  # a large riv for c
+    result = pool(estimates, covariances, names=["a", "b", "c"], n_samples=12)
+    with pytest.warns(UserWarning, match=r"large beside the riv .*n_samples = 12"):
+        test = result.wald_test(["b", "c"])
+    v_star = 13 * 12 / 15
+    reference = pool(estimates, covariances, names=["a", "b", "c"])
+    li = reference.wald_test(["b", "c"]).df2
+    assert v_star <= 4 * (1 + test.riv * 18 / 16)
+    assert _reiter_as_mitml(2, 10, test.riv, 12) < 4
+    assert test.df2 == pytest.approx(1 / (1 / li + (1 + test.riv) / v_star), rel=1e-12)
 
 
 def test_wald_test_of_one_term_with_variances_only():
