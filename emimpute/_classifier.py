@@ -194,7 +194,8 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     lower_bound_ : float
         Per-sample log-likelihood of the observed data of the best fit:
         ``log p(x_O, y)`` for a labelled row, ``log p(x_O)`` for an
-        unlabelled one (0 for a row with nothing observed); with a
+        unlabelled one (for a row with nothing observed, the log of its
+        class's prior if it is labelled, 0 if not); with a
         ``prior``, plus the log-prior density of the parameters divided by
         ``n_samples`` (the objective of MAP-EM), and without one, plus that
         of the category probabilities under ``category_smoothing``'s
@@ -241,7 +242,17 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     With every label given and nothing missing, the fit is the closed-form
     maximum-likelihood estimate (class frequencies, class means and
     covariances with divisor ``n_c``, plus ``reg_covar``), reached in the
-    first iteration.
+    first iteration: QDA's estimate from scikit-learn 1.9 (earlier versions
+    divide by ``n_c - 1``), and with ``'tied'`` LDA's when ``priors`` is
+    None (with ``priors``, LDA weights the class covariances by them, while
+    this pools them by counts, the maximum-likelihood estimate).
+
+    Without a ``prior``, each class needs enough labelled rows to estimate
+    its covariance by itself (``n_features + 1`` for ``'full'``, 2 for
+    ``'diag'`` and ``'spherical'``, per component), however many
+    unlabelled rows there are: a class model started from fewer is
+    singular. ``prior='default'`` (or ``covariance_type='tied'``) lifts it,
+    the usual choice with a handful of labels and many unlabelled rows.
 
     :meth:`score` is the accuracy on the rows of ``y`` that have a label;
     unlabelled rows (for instance those of a cross-validation fold) are
@@ -363,7 +374,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         table = read_input(
             self, X, reset=True, validate_numeric=self._validate_X, min_fit_rows=2
         )
-        y = column_or_1d(y, warn=True)
+        y = _label_array(y, warn=True)
         check_consistent_length(table.mask, y)
         labelled, values = _labelled_values(y)
         if len(values) == 0:
@@ -548,8 +559,10 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         string such as ``'accuracy'`` counts them as errors). Give integer
         classes and ``-1`` there: scikit-learn's default splitter for a
         classifier (``StratifiedKFold``) then stratifies the unlabelled
-        rows too; beside text labels, or with ``None`` or NaN, it cannot
-        and splits the rows in order (see the user guide).
+        rows too. With NaN, or text labels beside ``-1`` or ``None``, it
+        cannot read the target (it raises, or splits the rows in order):
+        pass ``cv=KFold(5, shuffle=True, random_state=0)`` (see the user
+        guide).
 
         Parameters
         ----------
@@ -572,7 +585,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         ValueError
             If no row of ``y`` has a label.
         """
-        y = column_or_1d(y)
+        y = _label_array(y)
         labelled, values = _labelled_values(y)
         if len(values) == 0:
             raise ValueError(
@@ -586,6 +599,28 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         return float(
             accuracy_score(values, y_pred[labelled], sample_weight=sample_weight)
         )
+
+
+def _label_array(y, warn=False):
+    """``y`` as a 1-d array whose unlabelled markers survive.
+
+    Two conversions would lose them: numpy makes a list of text labels and
+    ``-1`` (or NaN) a text array, where ``'-1'`` is a class like any other,
+    so such a list becomes an object array; pandas turns a nullable column
+    with ``pd.NA`` (``Int64``, ``boolean``, ``string``) into floats, so its
+    missing labels become ``None`` in an object array, whose labels
+    :func:`_labelled_values` then gives back in their own type.
+    """
+    if getattr(y, "hasnans", False) and hasattr(y, "to_numpy"):
+        y = y.to_numpy(dtype=object, na_value=None)
+    elif not hasattr(y, "dtype") and not hasattr(y, "__array__"):
+        array = np.asarray(y)
+        if array.dtype.kind in "US":
+            mixed = np.asarray(y, dtype=object)
+            if not all(isinstance(v, str | bytes) for v in mixed.ravel()):
+                array = mixed
+        y = array
+    return column_or_1d(y, warn=warn)
 
 
 def _is_unlabelled(value):

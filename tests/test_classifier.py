@@ -364,6 +364,44 @@ def test_unlabelled_markers():
     np.testing.assert_array_equal(clf.transduction_, np.array(["a", "b"])[y])
 
 
+def test_markers_survive_lists_and_nullable_pandas_labels():
+    # numpy makes ["a", -1] a text array (where "-1" is a class) and pandas
+    # makes a nullable column with pd.NA floats: the markers must still
+    # mark, and the classes keep the labels' own type.
+    rng = np.random.default_rng(2)
+    X, y = _classes_data(rng, n=80, n_classes=2)
+    hidden = rng.random(80) < 0.5
+    reference = EMClassifier().fit(X, np.where(hidden, -1, y))
+    names = np.array(["a", "b"])[y]
+    for marker in (-1, np.nan, None, "keep"):
+        labels = [marker if h else n for h, n in zip(hidden, names, strict=True)]
+        if marker == "keep":
+            labels = list(names)  # text alone: every row labelled, '<U' classes
+        clf = EMClassifier().fit(X, labels)
+        np.testing.assert_array_equal(clf.classes_, ["a", "b"])
+        if marker == "keep":
+            assert clf.classes_.dtype.kind == "U"
+            np.testing.assert_array_equal(clf.transduction_, names)
+            continue
+        np.testing.assert_array_equal(clf.means_, reference.means_)
+        # score reads the list the same way: the unlabelled rows are left out.
+        assert clf.score(X, labels) == pytest.approx(
+            reference.score(X, np.where(hidden, -1, y))
+        )
+    nullable = [
+        (pd.array(y, dtype="Int64"), np.int64, [0, 1]),
+        (pd.array(y.astype(bool), dtype="boolean"), np.bool_, [False, True]),
+        (pd.array(names, dtype="string"), object, ["a", "b"]),
+    ]
+    for values, dtype, classes in nullable:
+        partial = pd.Series(values).where(~hidden, pd.NA)
+        clf = EMClassifier().fit(X, partial)
+        assert clf.classes_.dtype == dtype
+        np.testing.assert_array_equal(clf.classes_, classes)
+        np.testing.assert_array_equal(clf.means_, reference.means_)
+        assert clf.predict(X[:3]).dtype == dtype
+
+
 def test_training_rows_attributes():
     rng = np.random.default_rng(4)
     X, y = _classes_data(rng, n=200)
