@@ -20,6 +20,7 @@ Observed entries are never transformed back and forth: they are copied from
 the input, bit for bit.
 """
 
+import sys
 from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
@@ -55,6 +56,12 @@ def _feature_index(key, n_features, feature_names, argument):
     )
 
 
+def _is_series(value):
+    """Whether ``value`` is a labelled 1-d container (pandas or polars-free)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, pd.Series)
+
+
 def _per_feature(value, default, n_features, feature_names, argument):
     """A per-feature array (object) from a scalar, a sequence or a dict.
 
@@ -63,6 +70,10 @@ def _per_feature(value, default, n_features, feature_names, argument):
     value: its two keys are different, so which entry counts would depend
     on the dict's order, which the caller cannot see.
     """
+    if _is_series(value):
+        # A Series is a dict by its labels (feature names, or indices for
+        # a RangeIndex), not a sequence whose labels would be dropped.
+        value = dict(value.items())
     if isinstance(value, dict):
         resolved = np.full(n_features, default, dtype=object)
         keys = {}

@@ -124,12 +124,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
     ----------
     missing_values : int, float, str, np.nan, None or pandas.NA, default=np.nan
         The placeholder for the missing values. All occurrences of
-        ``missing_values`` are imputed. NaN, None and ``pd.NA`` cells are
-        always missing; ``pd.NA`` as the marker means NaN (pandas' nullable
-        columns become NaN as floats). A string marker (``"NaN"``, ``"?"``)
-        marks cells of text columns (categorical features of an object array
-        or a DataFrame); numeric input with a string marker is an error, as
-        in :class:`~sklearn.impute.SimpleImputer`.
+        ``missing_values`` are imputed. ``pd.NA`` as the marker means NaN
+        (pandas' nullable columns become NaN as floats). With another
+        marker, a NaN, None or ``pd.NA`` in a numeric column is an error
+        (``Input X contains NaN``), as in
+        :class:`~sklearn.impute.SimpleImputer`, while in a text column it is
+        missing (pandas' only spelling of a missing category). A string
+        marker (``"NaN"``, ``"?"``) marks cells of text columns (categorical
+        features of an object array or a DataFrame); numeric input with a
+        string marker is an error, as in SimpleImputer.
 
     n_components : int or 'auto', default=1
         Number of Gaussian components. 1 fits a multivariate Gaussian (as
@@ -321,19 +324,24 @@ class EMImputer(TransformerMixin, BaseEstimator):
         on their own (the draws are those of the rows repeated), and
         completes a row of other weight once, weighed by its weight.
 
-    min_value, max_value : float, array-like of shape (n_features,) or dict, \
-            default=-np.inf and np.inf
+    min_value, max_value : float, array-like of shape (n_features,), dict \
+            or None, default=-np.inf and np.inf
         Bounds of the imputed values, as in
         :class:`~sklearn.impute.IterativeImputer`: a scalar for every
-        feature, one value per input feature, or a dict by feature name or
-        index (the others unbounded; a dict that names a feature twice, as
-        ``{'a': 0, 0: 1}`` does when 'a' is feature 0, is an error).
+        feature, one value per input feature, or a dict (or a pandas
+        Series) by feature name or index (the others unbounded; a dict that
+        names a feature twice, as ``{'a': 0, 0: 1}`` does when 'a' is
+        feature 0, is an error). None (in a list or dict too) is no bound.
         Conditional means are clipped to the bounds; a posterior draw
         outside them is redrawn (the row's whole missing part, up to 100
         times: a draw from the conditional distribution truncated to the
         bounds), then clipped. Observed values are never changed, even
         outside the bounds. Bounds of categorical features, and of features
-        entirely missing at fit, are ignored.
+        entirely missing at fit, are ignored. ``return_std`` does not see
+        the bounds: it is the standard deviation of the unbounded
+        conditional distribution (of a feature without a transformation),
+        larger than that of the truncated one the draws follow, and it
+        says nothing about a conditional mean clipped to a bound.
 
     feature_transforms : dict, array-like of shape (n_features,) or None, \
             default=None
@@ -509,8 +517,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         "keep_empty_features": ["boolean"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "parameter_uncertainty": ["boolean", StrOptions({"bootstrap", "posterior"})],
-        "min_value": [Real, "array-like", dict],
-        "max_value": [Real, "array-like", dict],
+        "min_value": [None, Real, "array-like", dict],
+        "max_value": [None, Real, "array-like", dict],
         "feature_transforms": ["array-like", dict, None],
     }
 
@@ -590,9 +598,13 @@ class EMImputer(TransformerMixin, BaseEstimator):
         if isinstance(self.missing_values, str) or self.missing_values is None:
             raise ValueError(
                 "'X' and 'missing_values' types are expected to be both "
-                f"numerical. Got X of numbers and "
-                f"missing_values={self.missing_values!r}: a string or None marks "
-                "cells of text (categorical) columns."
+                "numerical. Every column of X is numeric (numbers, beside the "
+                f"marker in some), and missing_values={self.missing_values!r}: "
+                "a string or None marks cells of text (categorical) columns. "
+                "To impute numbers, make the marker NaN first (pandas' "
+                f"X.replace({self.missing_values!r}, np.nan), or "
+                f"np.where(X == {self.missing_values!r}, np.nan, X).astype(float))"
+                " and keep missing_values=np.nan."
             )
         return self._validate_X(X, reset=reset)
 

@@ -933,6 +933,37 @@ def _float_block(values, kinds, dtype=np.float64):
     )
 
 
+def _refuse_stray_nan(X, container, block, kinds, missing_values, columns):
+    """Raise scikit-learn's error for NaN in numeric columns beside a marker.
+
+    With ``missing_values`` other than NaN, a NaN (or None, ``pd.NA``) in a
+    numeric column is neither a value nor the marker: scikit-learn's
+    imputers refuse it (``Input X contains NaN``), and so does the numeric
+    path of the estimators; a table with categorical columns must not
+    quietly treat it as missing instead. Text columns keep None and NaN as
+    missing, pandas' only spelling of a missing category. The cells are
+    looked at a second time (with NaN as the only marker, and the nulls of
+    nullable columns) only when a marker is given and some are missing.
+    """
+    if _marker(missing_values) is None or not (kinds == _MISSING).any():
+        return
+    if container == "numpy":
+        stray = _cell_kinds(block, np.nan) == _MISSING
+    else:
+        stray = np.column_stack(
+            [_column_kinds(X, container, j, np.nan)[1] == _MISSING for j in columns]
+        )
+    if stray.any():
+        column = columns[np.flatnonzero(stray.any(axis=0))[0]]
+        raise ValueError(
+            f"Input X contains NaN (first in "
+            f"{_describe(column, _feature_names(X, container))}), and "
+            f"missing_values={missing_values!r} marks the missing cells: a NaN "
+            "(None, pd.NA) in a numeric column is neither. Replace it with "
+            "the marker, or mark missing cells with missing_values=np.nan."
+        )
+
+
 def _numeric_dtype(X, container, columns):
     """float32 when every numeric column of ``X`` is float32, else float64."""
     if len(columns) == 0:
@@ -1008,7 +1039,8 @@ def encode(X, layout, *, missing_values=np.nan):
     dtype = _numeric_dtype(X, container, layout.numeric)
     if container == "numpy":
         block = X[:, layout.numeric]
-        numeric = _float_block(block, _cell_kinds(block, missing_values), dtype)
+        kinds = _cell_kinds(block, missing_values)
+        numeric = _float_block(block, kinds, dtype)
     else:
         columns = [
             _column_kinds(X, container, j, missing_values) for j in layout.numeric
@@ -1021,6 +1053,7 @@ def encode(X, layout, *, missing_values=np.nan):
             kinds = np.empty((X.shape[0], 0), dtype=np.int8)
         numeric = _float_block(block, kinds, dtype)
     names = _feature_names(X, container)
+    _refuse_stray_nan(X, container, block, kinds, missing_values, layout.numeric)
     codes = np.empty((X.shape[0], layout.categorical.size), dtype=np.intp)
     for c, (j, categories) in enumerate(
         zip(layout.categorical, layout.categories, strict=True)

@@ -434,6 +434,35 @@ def test_a_feature_named_twice_in_a_dict_is_an_error(params, message):
         EMImputer(**params).fit(frame)
 
 
+def test_a_series_of_bounds_or_transforms_is_read_by_its_labels():
+    # A Series was read by position, its labels dropped: {'c': 10, 'a': .5}
+    # bounded 'a' at 10. It is the dict it looks like; a RangeIndex is by
+    # position. None is no bound, as in IterativeImputer.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(np.abs(rng.normal(size=(80, 3))) + 0.1, columns=list("abc"))
+    holes = rng.random(frame.shape) < 0.3
+    frame = frame.mask(holes)
+    as_dict = {"c": 10.0, "a": 0.5}
+    expected = EMImputer(min_value=as_dict).fit_transform(frame)
+    got = EMImputer(min_value=pd.Series(as_dict)).fit_transform(frame)
+    np.testing.assert_array_equal(got, expected)
+    assert got[holes[:, 2], 2].min() == 10.0 and got[holes[:, 0], 0].min() >= 0.5
+    positional = pd.Series([0.5, -np.inf, 10.0])
+    by_position = EMImputer(min_value=positional).fit_transform(frame)
+    np.testing.assert_array_equal(by_position, expected)
+    transforms = {"c": "log", "a": "sqrt"}
+    np.testing.assert_array_equal(
+        EMImputer(feature_transforms=pd.Series(transforms)).fit(frame).means_,
+        EMImputer(feature_transforms=transforms).fit(frame).means_,
+    )
+    unbounded = EMImputer().fit_transform(frame)
+    for none in ({"min_value": None}, {"max_value": None}):
+        np.testing.assert_array_equal(EMImputer(**none).fit_transform(frame), unbounded)
+    with pytest.raises(ValueError, match="min_value: unknown feature 'd'"):
+        EMImputer(min_value=pd.Series({"d": 1.0})).fit(frame)
+
+
 def test_bounds_and_transform_of_a_feature_empty_at_fit_are_ignored():
     # A transformation on a feature entirely missing at fit made fit raise
     # ("categorical or entirely missing"), while bounds on it were accepted:

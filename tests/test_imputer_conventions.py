@@ -220,6 +220,10 @@ def test_string_missing_values_on_object_input(marker):
 def test_string_missing_values_on_numeric_input_is_an_error():
     with pytest.raises(ValueError, match="both numerical"):
         clone(imputer()).set_params(missing_values="NaN").fit(np.ones((3, 2)))
+    # Numbers beside the marker in an object array: the message gives the fix.
+    X = np.array([[1.0, 2.0], ["?", 3.0], [2.0, "?"], [4.0, 5.0]], dtype=object)
+    with pytest.raises(ValueError, match=r"make the marker NaN first .*'\?'"):
+        clone(imputer()).set_params(missing_values="?").fit(X)
 
 
 def test_invalid_missing_values_parameter():

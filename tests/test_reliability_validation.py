@@ -363,6 +363,42 @@ def test_nan_with_missing_values_marker_is_error():
         imputer.transform(X_TRAIN)
 
 
+@pytest.mark.parametrize("container", ["object", "pandas", "nullable", "polars"])
+def test_nan_with_a_marker_is_an_error_beside_categorical_columns(container):
+    # The same rule as for numbers alone: with missing_values=-1, a NaN,
+    # None or pd.NA in a numeric column is neither a value nor the marker.
+    # In a text column None stays missing (pandas' only spelling of it).
+    x = [1.0, -1.0, 3.0, 4.0, np.nan, 6.0, 7.0, 8.0]
+    g = ["a", "b", None, "b", "a", "b", "a", "b"]
+    if container == "object":
+        X = np.array([x, [2.0 * v for v in x], g], dtype=object).T
+    elif container == "polars":
+        pl = pytest.importorskip("polars")
+        X = pl.DataFrame({"x": x, "g": g}).with_columns(
+            pl.col("x").fill_nan(None), pl.col("g").cast(pl.Categorical)
+        )
+    else:
+        if container == "nullable":
+            x = pd.array([None if np.isnan(v) else int(v) for v in x], dtype="Int64")
+        X = pd.DataFrame({"x": x, "g": g}).astype({"g": "category"})
+    message = r"Input X contains NaN \(first in .*column 0.*missing_values=-1"
+    with pytest.raises(ValueError, match=message):
+        EMImputer(missing_values=-1).fit(X)
+    # Marked with the marker instead, it fits, and None in g is missing.
+    if container == "polars":
+        clean = X.with_columns(pl.col("x").fill_null(-1.0))
+    elif container == "object":
+        clean = X.copy()
+        clean[4, :2] = -1.0
+    else:
+        clean = X.fillna({"x": -1})
+    imputer = EMImputer(missing_values=-1).fit(clean)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        imputer.transform(X)
+    completed = np.asarray(imputer.transform(clean), dtype=object)
+    assert completed[2, -1] in ("a", "b") and completed[1, 0] != -1
+
+
 def test_no_missing_value_is_identity():
     X = np.nan_to_num(X_TRAIN, nan=0.5)
     for imputer in (EMImputer(), EMImputer(missing_values=-1)):

@@ -1,6 +1,6 @@
 """Missing entries filled from their conditional distribution under a mixture."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -139,13 +139,28 @@ def complete(
         random_state = generator(random_state)
     if (
         random_state is not None
-        and not (return_std or return_proba)
+        and not return_proba
         and OneGaussianAugmentation.applies(model_data, params)
     ):
         completion = _draw_one_gaussian(
             data, model_data, params, scaling, random_state, keep_blocks
         )
         if completion is not None:
+            if return_std:
+                # Under one Gaussian the standard deviations do not depend
+                # on the draws, which the compiled pass makes without them:
+                # a pass of conditional moments gives them, so that the
+                # draws are those of a call without return_std, bit for bit.
+                moments = complete(
+                    data,
+                    params,
+                    scaling=scaling,
+                    return_std=True,
+                    chunk_size=chunk_size,
+                    keep_blocks=keep_blocks,
+                    scaled_data=model_data if scaling is not None else None,
+                )
+                completion = replace(completion, std=moments.std)
             return completion
     bound = kernels(model_data, params)
     filled = Completion(
