@@ -479,12 +479,17 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         """
         return self._params
 
-    def _class_log_posterior(self, X):
+    def _class_log_posterior(self, X, allow_impossible=False):
         check_is_fitted(self)
         data = engine_data(
             read_input(self, X, reset=False, validate_numeric=self._validate_X)
         )
-        return class_log_posterior(data, self._fitted_params(), self._classes())
+        return class_log_posterior(
+            data,
+            self._fitted_params(),
+            self._classes(),
+            allow_impossible=allow_impossible,
+        )
 
     def predict_log_proba(self, X):
         """Log-probability of each class given the observed features.
@@ -546,9 +551,10 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
             ``log p(x_O)``, the marginal over the classes and the missing
-            features; 0 for a row with nothing observed.
+            features; 0 for a row with nothing observed, ``-inf`` for a row
+            of density 0 under every class (far from all of them).
         """
-        return self._class_log_posterior(X)[0]
+        return self._class_log_posterior(X, allow_impossible=True)[0]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled rows of ``y``.

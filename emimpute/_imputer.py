@@ -1443,7 +1443,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Returns
         -------
         score : float
-            Mean observed-data log-likelihood per row.
+            Mean observed-data log-likelihood per row; ``-inf`` when a row
+            has density 0 under the model (far from every component), as
+            :class:`~sklearn.mixture.GaussianMixture`'s.
         """
         check_is_fitted(self)
         if is_dask_array(X):
@@ -1477,7 +1479,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return np.zeros(len(table.mask))
         data = self._engine_data(table)
         log_prob, _ = posterior(
-            self._support.model_data(data), self._params, scaling=self._scaling
+            self._support.model_data(data),
+            self._params,
+            scaling=self._scaling,
+            allow_impossible=True,
         )
         return log_prob + self._support.log_jacobian(data.numeric, data.mask)
 

@@ -488,9 +488,11 @@ class EMMixture(DensityMixin, BaseEstimator):
         """Log-density and responsibilities, in the input's float dtype."""
         return self._posterior_of(self._validated_data(X))
 
-    def _posterior_of(self, data):
+    def _posterior_of(self, data, allow_impossible=False):
         """:meth:`_posterior` of ``X`` already read (``_validated_data``)."""
-        log_prob, resp = posterior(data, self._fitted_params())
+        log_prob, resp = posterior(
+            data, self._fitted_params(), allow_impossible=allow_impossible
+        )
         dtype = output_dtype(data)
         return as_dtype(log_prob, dtype), as_dtype(resp, dtype)
 
@@ -506,7 +508,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
             ``log p(x_O)`` under the model, the marginal over the missing
-            coordinates; 0 for a row with nothing observed.
+            coordinates; 0 for a row with nothing observed, ``-inf`` for a
+            row of density 0 under every component (far from all of them,
+            or a category of probability 0 in each).
         """
         return self._score_samples(X, "score_samples")
 
@@ -514,7 +518,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         """:meth:`score_samples`, called by ``what`` (for a dask ``X``'s errors)."""
         if is_dask_array(X):
             return self._lazy(X, self.score_samples, output_dtype(X), what=what)
-        return self._posterior(X)[0]
+        # A row far from every component has density 0, log-density -inf,
+        # as GaussianMixture's (an outlier's score, not an error).
+        return self._posterior_of(self._validated_data(X), allow_impossible=True)[0]
 
     def score(self, X, y=None):
         """Mean per-row log-likelihood of the observed data.

@@ -403,8 +403,9 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
     -----
     A fit that raises (a covariance that is not positive definite, too few
     rows for the components) is recorded with an infinite criterion and
-    its message instead of stopping the search. With a prior in the grid,
-    models that maximum likelihood cannot fit still get a criterion.
+    its message instead of stopping the search; a grid of one model raises
+    it, with the model named. With a prior in the grid, models that maximum
+    likelihood cannot fit still get a criterion.
 
     On a dask array ``X`` no array of ``X``'s rows reaches the client
     beyond what :class:`EMMixture`'s dask fit holds (its start's row
@@ -640,8 +641,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                         informative = np.ones(len(X), dtype=bool)
                         informative[data.patterns.empty_rows] = False
                     n_informative = informative.sum()
-                if len(grid) > 1:
-                    _refuse_collapsed_components(mixture, n_informative, X)
+                _refuse_collapsed_components(mixture, n_informative, X)
                 if lazy:
                     row.update(dask_information_criteria(mixture, data))
                 else:
@@ -660,8 +660,19 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                 # degenerate covariance): recorded, as mclust's NA. An
                 # invalid setting (a prior's hyperparameter) is the user's
                 # to fix, whatever the data.
-                if len(grid) == 1 or isinstance(exc, InvalidParameterError):
+                if isinstance(exc, InvalidParameterError):
                     raise
+                if len(grid) == 1:
+                    # No other model to choose: the only one cannot be
+                    # scored, which is the user's to change.
+                    cell = ", ".join(
+                        f"{key}={value!r}" for key, value in params.items()
+                    )
+                    raise ValueError(
+                        f"The grid's only model ({cell}) cannot be scored: "
+                        f"{exc} Give the grid other models (fewer components, "
+                        "another covariance_type) or a prior ('default')."
+                    ) from exc
                 row.update(
                     log_likelihood=np.nan,
                     n_parameters=-1,

@@ -350,3 +350,34 @@ def test_rows_with_nothing_observed_change_neither_fit_nor_bic():
             selected[0].cv_results_[criterion],
             rtol=1e-10,
         )
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_a_row_of_density_zero_scores_minus_infinity(covariance_type):
+    # A row far from every component (an outlier's score_samples) raised
+    # "No component can have produced"; GaussianMixture gives -inf, and so
+    # do the classifier's score_samples and the imputer's score. Its
+    # component probabilities do not exist: predict_proba still says so.
+    from emimpute import EMClassifier, EMImputer
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (200, 3)), rng.normal(3, 0.7, (150, 3))])
+    test = np.array([[4.0, 0.0, 1.0], [1e160, 0.0, 0.0], [0.0, -1e160, 0.0]])
+    ours = EMMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    theirs = GaussianMixture(2, covariance_type=covariance_type, random_state=0)
+    theirs.fit(X)
+    scores = ours.score_samples(test)
+    assert np.all(scores[1:] == -np.inf)
+    with np.errstate(over="ignore"):  # scikit-learn's squares overflow to inf
+        expected = theirs.score_samples(test)
+    # The fits agree to about 1e-11 (test_mixture's parity tests); the
+    # finite row's log-density with them.
+    assert scores[0] == pytest.approx(expected[0], rel=1e-9)
+    assert np.all(expected[1:] == -np.inf) and ours.score(test) == -np.inf
+    with pytest.raises(ValueError, match="No component can have produced 2 row"):
+        ours.predict_proba(test)
+    classifier = EMClassifier(covariance_type=covariance_type)
+    classifier.fit(X, np.repeat([0, 1], [200, 150]))
+    assert np.all(classifier.score_samples(test)[1:] == -np.inf)
+    imputer = EMImputer(n_components=2, covariance_type=covariance_type)
+    assert imputer.set_params(random_state=0).fit(X).score(test) == -np.inf

@@ -274,6 +274,25 @@ def test_selector_records_components_collapsed_onto_rows_as_failed():
     assert not any(with_prior.fit(X).cv_results_["error"])
 
 
+def test_a_grid_of_one_spiked_model_is_refused_too():
+    # The spike check ran only for grids of several models: one spiked fit
+    # alone was scored (a BIC 112 units better than the real optimum on Old
+    # Faithful), where the same fit in a grid was recorded as failed.
+    X = np.random.default_rng(30).normal(size=(30, 2))
+    grid = EMMixtureSelector(n_components=[1, 9], covariance_type="spherical")
+    errors = grid.set_params(random_state=0).fit(X).cv_results_["error"]
+    assert errors[0] == "" and "singular but for reg_covar" in errors[1]
+    alone = EMMixtureSelector(
+        n_components=[9], covariance_type="spherical", random_state=0
+    )
+    message = (
+        r"grid's only model \(n_components=9, covariance_type='spherical', "
+        r"prior=None\) cannot be scored: .*reg_covar.* a prior"
+    )
+    with pytest.raises(ValueError, match=message):
+        alone.fit(X)
+
+
 def test_a_covariance_singular_off_the_axes_is_a_spike():
     # Six rows on the line x2 = 2 x1: positive variances of both features,
     # but none across the line except reg_covar's (the 'diag' test of the

@@ -199,17 +199,22 @@ def check_finite_scores(values):
         raise ValueError(_OVERFLOW)
 
 
-def check_log_densities(log_density):
+def check_log_densities(log_density, *, allow_impossible=False):
     """Raise a clear error for rows no component can have produced.
 
     A log-density of ``-inf`` under *some* components is legitimate (a
     category of probability 0 in them, with ``category_smoothing=0``); NaN,
-    ``+inf``, or ``-inf`` under every component is not.
+    ``+inf``, or ``-inf`` under every component is not, unless
+    ``allow_impossible``: a row of density 0 then has the log-density
+    ``-inf`` (``GaussianMixture.score_samples``' answer for a row far from
+    every component; responsibilities do not exist for it).
     """
     if np.all(np.isfinite(log_density)):
         return
     if np.any(np.isnan(log_density) | (log_density == np.inf)):
         raise ValueError(_OVERFLOW)
+    if allow_impossible:
+        return
     impossible = np.flatnonzero(np.all(log_density == -np.inf, axis=1))
     if len(impossible):
         raise ValueError(
@@ -223,11 +228,13 @@ def check_log_densities(log_density):
         )
 
 
-def weighted_log_prob(data, params, *, chunk_size=None, threads=None):
+def weighted_log_prob(
+    data, params, *, chunk_size=None, threads=None, allow_impossible=False
+):
     """``log pi_k + log p(x_O | k)`` for every row and component.
 
     Rows with nothing observed get ``log pi_k``. ``threads`` as in
-    :func:`e_step`.
+    :func:`e_step`; ``allow_impossible`` as in :func:`check_log_densities`.
 
     Returns
     -------
@@ -254,16 +261,18 @@ def weighted_log_prob(data, params, *, chunk_size=None, threads=None):
     ):
         pass
     out[data.patterns.empty_rows] = 0.0
-    check_log_densities(out)
+    check_log_densities(out, allow_impossible=allow_impossible)
     return out + log_mixture_weights(params)
 
 
-def posterior(data, params, *, scaling=None, chunk_size=None):
+def posterior(data, params, *, scaling=None, chunk_size=None, allow_impossible=False):
     """``log p(x_O)`` of every row and the component responsibilities.
 
     ``scaling``, when the parameters are of the standardised numeric
     columns, standardises ``data`` and returns the log-densities in the
-    data's units (minus the log-Jacobian).
+    data's units (minus the log-Jacobian). With ``allow_impossible``, a row
+    that no component can have produced gets the log-density ``-inf`` (and
+    NaN responsibilities) instead of an error.
 
     Returns
     -------
@@ -275,8 +284,11 @@ def posterior(data, params, *, scaling=None, chunk_size=None):
         Rows sum to 1; ``weights`` for a row with nothing observed.
     """
     model_data = data if scaling is None else scaling.apply(data)
-    weighted = weighted_log_prob(model_data, params, chunk_size=chunk_size)
-    log_prob, resp = responsibilities(weighted, 0.0)
+    weighted = weighted_log_prob(
+        model_data, params, chunk_size=chunk_size, allow_impossible=allow_impossible
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_prob, resp = responsibilities(weighted, 0.0)
     log_prob[data.patterns.empty_rows] = 0.0
     if scaling is not None:
         log_prob -= scaling.log_jacobian(data.mask)

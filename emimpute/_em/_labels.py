@@ -211,12 +211,17 @@ class LabelKernel:
         """Nothing to write: the labels are not part of the completed data."""
 
 
-def class_log_posterior(data, params, classes, *, chunk_size=None):
+def class_log_posterior(
+    data, params, classes, *, chunk_size=None, allow_impossible=False
+):
     """``log p(x_O)`` and ``log p(class | x_O)`` of every row.
 
     Each class's probability is the sum of its components' posterior
     probabilities, computed in log space. A row with nothing observed gets
-    ``log p(x_O) = 0`` and the log class priors.
+    ``log p(x_O) = 0`` and the log class priors. ``allow_impossible`` as in
+    :func:`~emimpute._em._estep.posterior`: a row of density 0 under every
+    component gets ``log p(x_O) = -inf`` (and NaN class probabilities)
+    instead of an error.
 
     Parameters
     ----------
@@ -231,13 +236,15 @@ def class_log_posterior(data, params, classes, *, chunk_size=None):
     log_prob : ndarray of shape (n_samples,)
     log_class_proba : ndarray of shape (n_samples, n_classes)
     """
-    weighted = weighted_log_prob(data, params, chunk_size=chunk_size)
+    weighted = weighted_log_prob(
+        data, params, chunk_size=chunk_size, allow_impossible=allow_impossible
+    )
     # Relative to the row's largest term: far from the data, log-densities
     # of -1e40 leave no digits for log 2, and every class got log p = 0.
     top = weighted.max(axis=1, keepdims=True)
     top[~np.isfinite(top)] = 0.0
     relative = weighted - top
-    with np.errstate(divide="ignore", under="ignore"):
+    with np.errstate(divide="ignore", under="ignore", invalid="ignore"):
         log_total = logsumexp(relative, axis=1)
         if classes.n_components == classes.n_classes:
             order = np.argsort(classes.component_classes)
@@ -249,7 +256,7 @@ def class_log_posterior(data, params, classes, *, chunk_size=None):
                     for c in range(classes.n_classes)
                 ]
             )
-    log_class_proba = log_joint - log_total[:, np.newaxis]
+        log_class_proba = log_joint - log_total[:, np.newaxis]
     log_prob = log_total + top[:, 0]
     log_prob[data.patterns.empty_rows] = 0.0
     return log_prob, log_class_proba
