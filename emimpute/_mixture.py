@@ -54,7 +54,13 @@ class EMMixture(DensityMixin, BaseEstimator):
     'k-means++' or 'random_from_data', whose one-row seeds scikit-learn's
     start formula miscounts (its pooled covariance assumes every row's
     responsibilities sum to 1); the start here is the M-step of those
-    seeds, which can reach a different, often higher, maximum.
+    seeds, which can reach a different, often higher, maximum. Two smaller
+    differences: those seeds start with weights ``1 / n_components`` where
+    scikit-learn's sum to ``n_components / n_samples`` (``lower_bounds_[0]``
+    differs by their log ratio, nothing after the first M-step); and with
+    ``n_init > 1``, restarts that reach the same maximum have lower bounds
+    equal to rounding, and either of them may be kept (the same fit, its
+    components perhaps in another order).
 
     Parameters
     ----------
@@ -379,7 +385,10 @@ class EMMixture(DensityMixin, BaseEstimator):
             Non-negative row weights: a row of integer weight ``w`` counts as
             ``w`` copies of it (in the statistics, the log-likelihood and the
             k-means start), a row of weight 0 as no row. None for unit
-            weights.
+            weights. With several components, the random start draws from
+            the rows as they are given, so a weighted fit equals the fit on
+            the repeated rows in distribution over starts, not row for row
+            (scikit-learn's ``KMeans`` is in the same case).
 
         Returns
         -------

@@ -381,3 +381,41 @@ def test_a_row_of_density_zero_scores_minus_infinity(covariance_type):
     assert np.all(classifier.score_samples(test)[1:] == -np.inf)
     imputer = EMImputer(n_components=2, covariance_type=covariance_type)
     assert imputer.set_params(random_state=0).fit(X).score(test) == -np.inf
+
+
+@pytest.mark.parametrize("init_params", ["random", "k-means++", "kmeans"])
+def test_max_iter_zero_keeps_the_last_start_as_gaussian_mixture(init_params):
+    # No run is fit, so GaussianMixture keeps its last start; the first
+    # was kept here (means 1.37 apart with 'k-means++').
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(3, 0.7, (150, 2))])
+    options = dict(n_init=3, max_iter=0, init_params=init_params, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = EMMixture(2, **options).fit(X)
+        theirs = GaussianMixture(2, **options).fit(X)
+    # The same start, computed in another order: 1e-13 absolute on data of
+    # unit scale.
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_sample_draws_gaussian_mixtures_rows_for_its_seed(covariance_type):
+    # 'full' and 'tied' coloured the noise by a Cholesky factor, numpy's
+    # multivariate_normal (which GaussianMixture.sample calls) by an SVD
+    # one: the same labels, rows up to 9.2 apart.
+    rng = np.random.RandomState(0)
+    X = np.vstack(
+        [
+            rng.normal(0, 1, (200, 3)),
+            rng.normal(3, 0.7, (150, 3)) @ rng.normal(size=(3, 3)),
+            rng.normal(-4, 1.5, (150, 3)),
+        ]
+    )
+    options = dict(covariance_type=covariance_type, random_state=0)
+    ours = EMMixture(3, **options).fit(X).sample(50)
+    theirs = GaussianMixture(3, **options).fit(X).sample(50)
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    # Fits equal to about 1e-12, the same noise and factors: 1e-12 of the
+    # data's scale (about 10).
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-11)

@@ -149,9 +149,13 @@ class GaussianFamily:
             X = np.empty_like(noise)
             covariances = self.form.dense_stack(self.covariances, self.n_components)
             bounds = np.searchsorted(labels, np.arange(self.n_components + 1))
-            for k, lower in enumerate(np.linalg.cholesky(covariances)):
+            # The SVD factor of numpy's multivariate_normal, which
+            # GaussianMixture.sample calls: the same seed, the same rows.
+            _, spectrum, rotations = np.linalg.svd(covariances)
+            factors = np.sqrt(spectrum)[:, :, np.newaxis] * rotations
+            for k, factor in enumerate(factors):
                 rows = slice(bounds[k], bounds[k + 1])
-                X[rows] = noise[rows] @ lower.T
+                X[rows] = noise[rows] @ factor
         else:
             scales = np.sqrt(self.form.variances(self.covariances, n_features))
             X = noise * scales[labels]

@@ -181,7 +181,13 @@ def run_em(
             run = replace(
                 run, lower_bound=float(run.lower_bound + offset), scaling=scaling
             )
-            if best is None or run.lower_bound > best.lower_bound:
+            # With max_iter=0 no run is fit, and the last start is kept,
+            # as GaussianMixture keeps it.
+            if (
+                best is None
+                or run.lower_bound > best.lower_bound
+                or config.max_iter == 0
+            ):
                 best = run
     # The data's kept blocks served this fit's E-steps (DaskData keeps none).
     release_blocks = getattr(data, "release_blocks", None)
