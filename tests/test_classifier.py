@@ -640,3 +640,50 @@ def test_prior_fits_a_class_with_fewer_labelled_rows_than_components(init_params
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     labelled = y >= 0
     assert (model.transduction_[labelled] == y[labelled]).all()
+
+
+def test_decision_function_is_qdas():
+    # Two classes: the log-odds, QDA's decision function (QDA's covariances
+    # are maximum-likelihood ones from scikit-learn 1.9; earlier versions
+    # divide by n_c - 1, which changes it). More classes: the joint
+    # log-densities, QDA's up to a per-row constant; their softmax is
+    # predict_proba. A hole: the log-odds of the observed feature's marginal.
+    import sklearn
+    from sklearn.metrics import get_scorer
+    from sklearn.utils.fixes import parse_version
+
+    rng = np.random.default_rng(7)
+    X, y = _classes_data(rng, n=150, n_classes=3, offset=2.0)
+    clf = EMClassifier(reg_covar=0.0).fit(X, y)
+    scores = clf.decision_function(X)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True),
+        clf.predict_proba(X),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        logsumexp(scores, axis=1), clf.score_samples(X), rtol=1e-12
+    )
+    binary = y < 2
+    two = EMClassifier(reg_covar=0.0).fit(X[binary], y[binary])
+    log_odds = two.decision_function(X)
+    proba = two.predict_proba(X[binary])
+    # Probabilities of rows near the boundary: their ratio's log to 1e-10.
+    np.testing.assert_allclose(
+        log_odds[binary], np.log(proba[:, 1] / proba[:, 0]), rtol=1e-10, atol=1e-10
+    )
+    if parse_version(sklearn.__version__) >= parse_version("1.9"):
+        qda = QuadraticDiscriminantAnalysis().fit(X[binary], y[binary])
+        # The same closed-form fit: 1e-9 relative on log-odds of order 10.
+        np.testing.assert_allclose(log_odds, qda.decision_function(X), rtol=1e-9)
+        delta = scores - QuadraticDiscriminantAnalysis().fit(X, y).decision_function(X)
+        np.testing.assert_allclose(delta, delta[:, :1].repeat(3, axis=1), atol=1e-9)
+    holes = X[:5].copy()
+    holes[:, 1:] = np.nan
+    marginal = EMClassifier(reg_covar=0.0).fit(X[binary][:, :1], y[binary])
+    np.testing.assert_allclose(
+        two.decision_function(holes), marginal.decision_function(X[:5, :1]), rtol=1e-9
+    )
+    auc = get_scorer("roc_auc")
+    assert auc(two, X[binary], y[binary]) > 0.9
