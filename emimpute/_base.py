@@ -42,6 +42,7 @@ EM_PARAMETER_CONSTRAINTS = {
         None,
     ],
     "category_smoothing": [Interval(Real, 0.0, None, closed="left")],
+    "handle_unknown": [StrOptions({"error", "ignore"})],
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
     "tol": [Interval(Real, 0.0, None, closed="left")],

@@ -121,6 +121,12 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         M-step (a symmetric Dirichlet prior); 0 gives maximum likelihood.
         In units of ``sample_weight`` (a row of weight 1 counts 1).
 
+    handle_unknown : {'error', 'ignore'}, default='error'
+        What a categorical value not seen in fit does at predict time:
+        'error' raises; 'ignore' reads its cell as missing (marginalised),
+        so the row is classified by its other entries. A cross-validation
+        fold can hold a rare category that its training folds lack.
+
     prior : None, 'default' or ConjugatePrior, default=None
         None fits by maximum likelihood. 'default' (mclust's
         ``priorControl()``) or a :class:`ConjugatePrior` fits the maximum a
@@ -316,6 +322,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         priors=None,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        handle_unknown="error",
         prior=None,
     ):
         self.n_components_per_class = n_components_per_class
@@ -332,6 +339,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         self.priors = priors
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.handle_unknown = handle_unknown
         self.prior = prior
 
     def __sklearn_tags__(self):

@@ -66,6 +66,7 @@ from emimpute._table import (
     decoded_dtype,
     keep_observed_cells,
     missing_cells,
+    restore_cells,
     select_columns,
     valid_row,
 )
@@ -270,6 +271,18 @@ class EMImputer(TransformerMixin, BaseEstimator):
         Pseudo-count added to every category of every component in each
         M-step, so that no category has probability 0 inside a component.
         In units of ``sample_weight`` (a row of weight 1 counts 1).
+
+    handle_unknown : {'error', 'ignore'}, default='error'
+        What a categorical value not seen in fit does at transform time:
+        'error' raises; 'ignore' keeps the value in the output, as read
+        (observed cells are never changed; a pandas ``category`` column
+        then gains it as a category), while the model reads its cell as
+        missing: the row's holes are imputed from its other entries,
+        ``score`` marginalises the cell, the indicator does not mark it and
+        :meth:`predict_category_proba` gives it a row of zeros (no known
+        category). A cross-validation fold can hold a rare category that
+        its training folds lack (``SimpleImputer`` passes such values
+        through).
 
     prior : None, 'default' or ConjugatePrior, default=None
         None fits by maximum likelihood. 'default' (mclust's
@@ -541,6 +554,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         verbose_interval=10,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        handle_unknown="error",
         prior=None,
         parameter_uncertainty=False,
         min_value=-np.inf,
@@ -563,6 +577,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.handle_unknown = handle_unknown
         self.prior = prior
         self.parameter_uncertainty = parameter_uncertainty
         self.min_value = min_value
@@ -917,17 +932,22 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
         A categorical column empty at fit has no category to encode a value
         with, so the engine's mask has all its cells missing; its cells as
-        read say which are (its observed ones are kept in the output).
+        read say which are (its observed ones are kept in the output). So
+        for cells of a category not seen in fit (``handle_unknown``).
         """
         if table.layout is None:
             return table.table
         mask = table.mask
         uncoded = table.layout.uncoded
-        if len(uncoded):
+        if len(uncoded) or table.unknown is not None:
             mask = mask.copy()
+        if len(uncoded):
             mask[:, uncoded] = missing_cells(
                 table.table, uncoded, missing_values=self.missing_values
             )
+        if table.unknown is not None:
+            # Observed, of a category not seen in fit: not a hole.
+            mask[:, table.layout.categorical] &= ~table.unknown
         return np.where(mask, np.nan, 0.0)
 
     def _engine_data(self, table, sample_weight=None):
@@ -1358,6 +1378,16 @@ class EMImputer(TransformerMixin, BaseEstimator):
             output = keep_observed_cells(
                 output, table.table, layout.uncoded, missing_values=self.missing_values
             )
+        if table.unknown is not None:
+            # A category not seen in fit (handle_unknown='ignore') is an
+            # observed cell: written back as read, never imputed.
+            touched = table.unknown.any(axis=0)
+            output = restore_cells(
+                output,
+                table.table,
+                layout.categorical[touched],
+                table.unknown[:, touched],
+            )
         columns = np.arange(layout.n_features)
         if not self.keep_empty_features:
             columns = self._kept
@@ -1422,7 +1452,14 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 joined[:, end - width : end]
                 for width, end in zip(widths, ends, strict=True)
             ]
-        return self._complete(X, draw=False, return_proba=True)[1].probabilities
+        table, completion = self._complete(X, draw=False, return_proba=True)
+        probabilities = completion.probabilities
+        if table.unknown is not None:
+            # A category not seen in fit (handle_unknown='ignore') has no
+            # column: its row is all zeros, as OneHotEncoder's.
+            for kept, column in zip(probabilities, self._categorical_kept, strict=True):
+                kept[table.unknown[:, column]] = 0.0
+        return probabilities
 
     def score(self, X, y=None):
         """Mean log-likelihood of the observed entries of each row.

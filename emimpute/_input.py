@@ -41,9 +41,14 @@ class TableInput:
     codes : ndarray of shape (n_samples, n_categorical)
         Category codes, -1 where missing.
     mask : ndarray of shape (n_samples, n_features)
-        True where an entry is missing, over all input columns.
+        True where an entry is missing (or of an unknown category), over
+        all input columns: what the model does not read.
     layout : TableLayout or None
         None for a numeric input.
+    unknown : ndarray of shape (n_samples, n_categorical) or None
+        The observed cells of a category not seen in fit (read as missing
+        by the model, under ``handle_unknown='ignore'``); None when there
+        are none.
     """
 
     table: object
@@ -51,6 +56,7 @@ class TableInput:
     codes: np.ndarray
     mask: np.ndarray
     layout: object
+    unknown: np.ndarray | None = None
 
     @property
     def numeric_columns(self):
@@ -74,10 +80,11 @@ def read_input(
 
     Parameters
     ----------
-    estimator : EMImputer or EMMixture
+    estimator : EMImputer, EMMixture or EMClassifier
         Its ``categorical_features`` decides the columns at fit
         (``reset=True``); the layout fitted then (``estimator._layout``) is
-        reused afterwards.
+        reused afterwards; its ``handle_unknown`` says whether a category
+        not seen in fit is an error or read as missing.
     X : array-like or DataFrame
     reset : bool
         True in fit.
@@ -125,14 +132,21 @@ def read_input(
             f"required by {type(estimator).__name__}."
         )
     with _naming_text_in_numbers(table, layout.numeric, missing_values):
-        numeric, codes = encode(table, layout, missing_values=missing_values)
+        numeric, codes, unknown = encode(
+            table,
+            layout,
+            missing_values=missing_values,
+            unknown_ok=estimator.handle_unknown == "ignore",
+        )
     if reset and _inferred(estimator.categorical_features):
         for message in unlikely_categories(layout, codes):
             warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
     mask = np.zeros((len(numeric), layout.n_features), dtype=bool)
     mask[:, layout.numeric] = np.isnan(numeric)
     mask[:, layout.categorical] = codes < 0
-    return TableInput(table, numeric, codes, mask, layout)
+    return TableInput(
+        table, numeric, codes, mask, layout, unknown if unknown.any() else None
+    )
 
 
 def _null_objects_as_nan(X):

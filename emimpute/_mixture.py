@@ -171,13 +171,20 @@ class EMMixture(DensityMixin, BaseEstimator):
         categorical distribution (``category_probabilities_``), independent
         of the other features (the latent class model). A missing
         categorical entry is marginalised. A category not seen in fit is
-        an error at predict time.
+        an error at predict time (see ``handle_unknown``).
 
     category_smoothing : float, default=1.0
         Pseudo-count added to every category of every component in each
         M-step (a symmetric Dirichlet prior), so that no category has
         probability 0 inside a component; 0 gives maximum likelihood.
         In units of ``sample_weight`` (a row of weight 1 counts 1).
+
+    handle_unknown : {'error', 'ignore'}, default='error'
+        What a categorical value not seen in fit does at predict time:
+        'error' raises; 'ignore' reads its cell as missing (marginalised),
+        so the row is scored and assigned by its other entries. A
+        cross-validation fold can hold a rare category that its training
+        folds lack.
 
     prior : None, 'default' or ConjugatePrior, default=None
         None fits by maximum likelihood. 'default' (mclust's
@@ -341,6 +348,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        handle_unknown="error",
         prior=None,
     ):
         self.n_components = n_components
@@ -359,6 +367,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.handle_unknown = handle_unknown
         self.prior = prior
 
     def __sklearn_tags__(self):

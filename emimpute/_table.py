@@ -878,12 +878,16 @@ def _raise_unknown(unknown_values, description):
     raise ValueError(
         f"Found unknown categories {_shown(unknown_values)} in {description}; "
         "the estimator knows only the categories seen in fit (refit on data "
-        "that holds them, or mark those cells missing)."
+        "that holds them, mark those cells missing, or pass "
+        "handle_unknown='ignore' to leave them out of the model's reading of "
+        "their rows)."
     )
 
 
-def _encode_column(X, container, j, categories, missing_values, names):
-    """Codes of categorical column ``j``: index in ``categories``, -1 if missing."""
+def _encode_column(X, container, j, categories, missing_values, names, *, unknown_ok):
+    """Codes of categorical column ``j`` (index in ``categories``, -1 if
+    missing or unknown) and the mask of its unknown cells: observed, but not
+    a category seen in fit. Those raise unless ``unknown_ok``."""
     if container == "pandas":
         s = X.iloc[:, j]
         if _pandas_categorical_dtype(s.dtype):
@@ -902,15 +906,15 @@ def _encode_column(X, container, j, categories, missing_values, names):
             unknown[present] = (codes[present] < 0) & (
                 own_kinds[raw[present]] != _MISSING
             )
-            if unknown.any():
+            if unknown.any() and not unknown_ok:
                 _raise_unknown(own[raw[unknown]], _describe(j, names))
-            return codes
+            return codes, unknown
     values, kinds = _column_kinds(X, container, j, missing_values)
     codes = _lookup(values, kinds, categories)
     unknown = (kinds != _MISSING) & (codes < 0)
-    if unknown.any():
+    if unknown.any() and not unknown_ok:
         _raise_unknown(values[unknown], _describe(j, names))
-    return codes
+    return codes, unknown
 
 
 def _float_block(values, kinds, dtype=np.float64):
@@ -982,7 +986,7 @@ def _numeric_dtype(X, container, columns):
     return np.float32 if all(d == float32 for d in dtypes) else np.float64
 
 
-def encode(X, layout, *, missing_values=np.nan):
+def encode(X, layout, *, missing_values=np.nan, unknown_ok=False):
     """Split a table into the float block and the category codes EM needs.
 
     Parameters
@@ -997,6 +1001,10 @@ def encode(X, layout, *, missing_values=np.nan):
         The missing marker; None, NaN, ``pd.NA`` and ``pd.NaT`` are missing
         too.
 
+    unknown_ok : bool, default=False
+        Whether a categorical cell whose value was not seen in fit gets the
+        code -1 (and a True in ``unknown``) instead of an error.
+
     Returns
     -------
     numeric : ndarray of shape (n_samples, n_numeric)
@@ -1004,7 +1012,11 @@ def encode(X, layout, *, missing_values=np.nan):
 
     codes : ndarray of shape (n_samples, n_categorical)
         The categorical columns as np.intp codes: the index of each cell's
-        value in ``layout.categories[j]``, -1 where missing.
+        value in ``layout.categories[j]``, -1 where missing or unknown.
+
+    unknown : ndarray of bool of shape (n_samples, n_categorical)
+        The observed cells of an unknown category (all False unless
+        ``unknown_ok``).
 
     Raises
     ------
@@ -1012,7 +1024,8 @@ def encode(X, layout, *, missing_values=np.nan):
         If a numeric column holds an infinity (``Input X contains
         infinity``) or a string that is not a number (``could not convert
         string to float``), or a categorical column a value not seen in fit
-        (the message names the feature and the values).
+        and not ``unknown_ok`` (the message names the feature and the
+        values).
 
     TypeError
         If a numeric column holds an object that is neither a number nor a
@@ -1023,7 +1036,7 @@ def encode(X, layout, *, missing_values=np.nan):
     >>> import numpy as np
     >>> from emimpute._table import encode, fit_layout
     >>> X = np.array([[1.5, "b"], [np.nan, "a"], [2.0, None]], dtype=object)
-    >>> numeric, codes = encode(X, fit_layout(X, [False, True]))
+    >>> numeric, codes, unknown = encode(X, fit_layout(X, [False, True]))
     >>> numeric
     array([[1.5],
            [nan],
@@ -1055,6 +1068,7 @@ def encode(X, layout, *, missing_values=np.nan):
     names = _feature_names(X, container)
     _refuse_stray_nan(X, container, block, kinds, missing_values, layout.numeric)
     codes = np.empty((X.shape[0], layout.categorical.size), dtype=np.intp)
+    unknown = np.zeros(codes.shape, dtype=bool)
     for c, (j, categories) in enumerate(
         zip(layout.categorical, layout.categories, strict=True)
     ):
@@ -1064,8 +1078,10 @@ def encode(X, layout, *, missing_values=np.nan):
             # imputers drop such a feature or fill it), not as unknown.
             codes[:, c] = -1
             continue
-        codes[:, c] = _encode_column(X, container, j, categories, missing_values, names)
-    return numeric, codes
+        codes[:, c], unknown[:, c] = _encode_column(
+            X, container, j, categories, missing_values, names, unknown_ok=unknown_ok
+        )
+    return numeric, codes, unknown
 
 
 def _take(categories, codes, fill):
@@ -1299,7 +1315,7 @@ def decode(numeric, codes, layout, *, like=None, container=None, columns=None):
     >>> from emimpute._table import decode, encode, fit_layout
     >>> X = np.array([[1.5, "b"], [np.nan, "a"]], dtype=object)
     >>> layout = fit_layout(X, [False, True])
-    >>> numeric, codes = encode(X, layout)
+    >>> numeric, codes, _ = encode(X, layout)
     >>> numeric[1, 0] = 2.0  # the engine's imputation
     >>> decode(numeric, codes, layout, like=X)
     array([[1.5, 'b'],
@@ -1468,6 +1484,52 @@ def keep_observed_cells(output, X, columns, *, missing_values=np.nan):
             output = output.with_columns(typed)
         else:
             output[:, j] = column
+    return output
+
+
+def restore_cells(output, X, columns, cells):
+    """``output`` with the chosen cells of ``X``'s ``columns`` as read.
+
+    For the observed cells of a category the layout cannot encode (one not
+    seen in fit, under ``handle_unknown='ignore'``): the other cells keep
+    ``output``'s values (the imputations among them). ``cells`` is a bool
+    array of shape ``(n_samples, len(columns))``. ``output`` has ``X``'s
+    columns at the same positions and is changed in place where it can be
+    (a DataFrame of the caller's own, an ndarray). A pandas ``category``
+    column keeps its categories, with the new values appended; another
+    column keeps its type when that holds the cells, else becomes objects.
+    """
+    container = container_of(X)
+    kind = container_of(output)
+    for c, j in enumerate(columns):
+        rows = cells[:, c]
+        values, _ = _column(X, container, j)
+        if kind == "pandas":
+            pd = sys.modules["pandas"]
+            current = output.iloc[:, j]
+            column = current.to_numpy(dtype=object)
+            column[rows] = values[rows]
+            dtype = current.dtype
+            if _pandas_categorical_dtype(dtype):
+                known = list(dtype.categories)
+                new = [v for v in pd.unique(values[rows]) if v not in set(known)]
+                typed = pd.Categorical(
+                    column,
+                    dtype=pd.CategoricalDtype(known + new, ordered=dtype.ordered),
+                )
+            else:
+                typed = _typed_pandas_column(column, ~pd.isna(column), dtype)
+            output.isetitem(
+                j, pd.Series(typed, index=output.index, dtype=typed.dtype, copy=False)
+            )
+        elif kind == "polars":
+            name = output.columns[j]
+            column = np.asarray(output.to_series(j).to_list(), dtype=object)
+            column[rows] = values[rows]
+            typed = _typed_polars_column(name, column, output.schema[name])
+            output = output.with_columns(typed)
+        else:
+            output[rows, j] = values[rows]
     return output
 
 

@@ -744,3 +744,100 @@ def test_observed_counts_and_one_component_start_grow_linearly():
             # No numeric hole: k-means's features, without the one-hot part.
             EMImputer().fit(complete)
     assert calls == [False]
+
+
+def _unknown_colour(X, rows=(1, 2, 5)):
+    """``X`` with a colour never seen in fit in ``rows``, and with those
+    cells missing instead."""
+    unknown, hidden = X.copy(), X.copy()
+    unknown[list(rows), 1] = "green"
+    hidden[list(rows), 1] = None
+    return unknown, hidden
+
+
+def test_handle_unknown_ignore_reads_an_unknown_category_as_missing():
+    # A category not seen in fit raised, so a cross-validation fold holding
+    # a rare category failed. With handle_unknown='ignore' the model reads
+    # the cell as missing (everything computed equals the same rows with the
+    # cell missing, bit for bit), while the output keeps the value as read.
+    X, label = _latent_class_table(6)
+    test, hidden = _unknown_colour(X[:10])
+    options = dict(n_components=2, random_state=0, add_indicator=True)
+    with pytest.raises(ValueError, match="handle_unknown='ignore'"):
+        EMImputer(**options).fit(X).transform(test)
+    imputer = EMImputer(handle_unknown="ignore", **options).fit(X)
+    out, reference = imputer.transform(test), imputer.transform(hidden)
+    # The unknown cells, and colour's indicator (column 4) on their rows,
+    # which marks holes, not unknown values.
+    unknown = np.zeros(out.shape, dtype=bool)
+    unknown[[1, 2, 5], 1] = unknown[[1, 2, 5], 4] = True
+    assert np.all(out[[1, 2, 5], 1] == "green")
+    assert np.all(out[[1, 2, 5], 4] == 0.0) and np.all(reference[[1, 2, 5], 4] == 1.0)
+    assert np.array_equal(out[~unknown], reference[~unknown])
+    assert imputer.score(test) == imputer.score(hidden)
+    probabilities = imputer.predict_category_proba(test)
+    np.testing.assert_array_equal(probabilities[0][[1, 2, 5]], 0.0)
+    np.testing.assert_array_equal(
+        np.delete(probabilities[0], [1, 2, 5], axis=0),
+        np.delete(imputer.predict_category_proba(hidden)[0], [1, 2, 5], axis=0),
+    )
+    mixture = EMMixture(2, random_state=0, handle_unknown="ignore").fit(X)
+    np.testing.assert_array_equal(
+        mixture.predict_proba(test), mixture.predict_proba(hidden)
+    )
+    from emimpute import EMClassifier
+
+    classifier = EMClassifier(handle_unknown="ignore").fit(X, label)
+    np.testing.assert_array_equal(
+        classifier.predict_proba(test), classifier.predict_proba(hidden)
+    )
+    # A category in one row: the fold that holds it is scored, not NaN.
+    from sklearn.model_selection import cross_val_score
+
+    rare = X.copy()
+    rare[0, 1] = "green"
+    scores = cross_val_score(EMImputer(n_components=2, handle_unknown="ignore"), rare)
+    assert np.all(np.isfinite(scores))
+
+
+@pytest.mark.parametrize("container", ["pandas", "polars"])
+def test_handle_unknown_ignore_keeps_the_column_type(container):
+    # A pandas category column gains the value as a category after the
+    # fitted ones (their order kept); polars keeps its Categorical.
+    X, _ = _latent_class_table(6)
+    test, hidden = _unknown_colour(X[:10])
+    columns = ["x", "colour", "size"]
+    frames = [
+        pd.DataFrame(T, columns=columns).astype(
+            {"x": float, "colour": "category", "size": "category"}
+        )
+        for T in (X, test, hidden)
+    ]
+    if container == "polars":
+        frames = [
+            pl.from_pandas(f.astype({"colour": object, "size": object})).with_columns(
+                pl.col("colour", "size").cast(pl.Categorical)
+            )
+            for f in frames
+        ]
+    imputer = EMImputer(n_components=2, random_state=0, handle_unknown="ignore")
+    imputer.set_output(transform=container).fit(frames[0])
+    out, reference = imputer.transform(frames[1]), imputer.transform(frames[2])
+    if container == "pandas":
+        assert list(out["colour"].cat.categories) == ["blue", "red", "green"]
+        colour, expected = (
+            out["colour"].astype(object),
+            reference["colour"].astype(object),
+        )
+        pd.testing.assert_frame_equal(out[["x", "size"]], reference[["x", "size"]])
+    else:
+        assert out.schema["colour"] == pl.Categorical
+        colour, expected = out["colour"].to_list(), reference["colour"].to_list()
+        assert out.select("x", "size").equals(reference.select("x", "size"))
+    colour, expected = (
+        np.asarray(colour, dtype=object),
+        np.asarray(expected, dtype=object),
+    )
+    assert np.all(colour[[1, 2, 5]] == "green")
+    keep = np.setdiff1d(np.arange(10), [1, 2, 5])
+    assert np.array_equal(colour[keep], expected[keep])

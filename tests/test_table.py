@@ -36,7 +36,7 @@ def _round_trip(X, **kwargs):
     n_features = len(X.columns) if hasattr(X, "columns") else np.shape(X)[1]
     mask = categorical_mask(X, "from_dtype", n_features=n_features, **kwargs)
     layout = fit_layout(X, mask, **kwargs)
-    numeric, codes = encode(X, layout, **kwargs)
+    numeric, codes, _ = encode(X, layout, **kwargs)
     return layout, numeric, codes, decode(numeric, codes, layout, like=X)
 
 
@@ -244,7 +244,7 @@ def test_column_without_observed_value():
     X = np.array([[1.0, None], [2.0, np.nan]], dtype=object)
     layout = fit_layout(X, [False, True])
     assert layout.categories[0].size == 0
-    numeric, codes = encode(X, layout)
+    numeric, codes, _ = encode(X, layout)
     np.testing.assert_array_equal(codes, [[-1], [-1]])
     out = decode(numeric, codes, layout, like=X)
     assert out[0, 0] == 1.0 and math.isnan(out[1, 1])
@@ -257,7 +257,7 @@ def test_codes_index_the_categories():
     train = np.array([["b", 1.0], ["a", 2.0], ["c", np.nan]], dtype=object)
     layout = fit_layout(train, [True, False])
     test = np.array([["c", 5.0], [None, 6.0], ["a", np.nan], ["c", 7.0]], dtype=object)
-    numeric, codes = encode(test, layout)
+    numeric, codes, _ = encode(test, layout)
     np.testing.assert_array_equal(codes[:, 0], [2, -1, 0, 2])
     assert codes.dtype == np.intp
     np.testing.assert_array_equal(numeric[:, 0], [5.0, 6.0, np.nan, 7.0])
@@ -270,7 +270,7 @@ def test_codes_index_the_categories():
 
 def test_encode_returns_new_arrays():
     X = np.array([[1.0, 2.0], [np.nan, 4.0]])
-    numeric, _ = encode(X, fit_layout(X, [False, False]))
+    numeric, _, _ = encode(X, fit_layout(X, [False, False]))
     numeric[:] = 0.0
     np.testing.assert_array_equal(X, [[1.0, 2.0], [np.nan, 4.0]])
 
@@ -292,7 +292,7 @@ def test_unknown_category_names_feature_and_values(pd):
     test = test.astype({"island": pd.CategoricalDtype(["Biscoe", "Dream", "Other"])})
     with pytest.raises(ValueError, match=re.escape(message)):
         encode(test, layout)
-    numeric, codes = encode(test.iloc[[1]], layout)
+    numeric, codes, _ = encode(test.iloc[[1]], layout)
     np.testing.assert_array_equal(codes, [[0]])
 
 
@@ -329,7 +329,7 @@ def test_missing_values_minus_one():
     X = np.array([[1, 2], [-1, 3], [4, -1], [-1, 2]])
     layout = fit_layout(X, [False, True], missing_values=-1)
     np.testing.assert_array_equal(layout.categories[0], [2, 3])
-    numeric, codes = encode(X, layout, missing_values=-1)
+    numeric, codes, _ = encode(X, layout, missing_values=-1)
     np.testing.assert_array_equal(numeric[:, 0], [1.0, np.nan, 4.0, np.nan])
     np.testing.assert_array_equal(codes[:, 0], [0, 1, -1, 0])
 
@@ -386,7 +386,7 @@ def test_round_trip_numpy_object():
 def test_round_trip_numeric_ndarray_is_float():
     X = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, np.nan]])
     layout = fit_layout(X, [False, True])
-    numeric, codes = encode(X, layout)
+    numeric, codes, _ = encode(X, layout)
     out = decode(numeric, codes, layout, like=X)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, X)
@@ -483,7 +483,7 @@ def test_round_trip_polars(pl):
 def test_decode_to_frames_for_ndarray_input(pd, pl):
     X = np.array([[1.5, "b"], [2.0, "a"], [np.nan, None]], dtype=object)
     layout = fit_layout(X, [False, True])
-    numeric, codes = encode(X, layout)
+    numeric, codes, _ = encode(X, layout)
     frame = decode(numeric, codes, layout, container="pandas", columns=["x", "k"])
     assert frame.columns.tolist() == ["x", "k"]
     assert frame["x"].dtype == np.float64
@@ -521,7 +521,7 @@ def test_layout_pickles(pd):
     assert clone.dtypes == layout.dtypes and clone.container == "pandas"
     for a, b in zip(clone.categories, layout.categories, strict=True):
         np.testing.assert_array_equal(a, b)
-    numeric, codes = encode(X, clone)
+    numeric, codes, _ = encode(X, clone)
     pd.testing.assert_frame_equal(decode(numeric, codes, clone, like=X), X)
 
 
