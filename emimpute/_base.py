@@ -530,10 +530,15 @@ def output_dtype(data):
 
 
 def as_dtype(value, dtype):
-    """``value`` (an array or a float) rounded to ``dtype`` (no copy if it is)."""
-    if np.ndim(value) == 0:
-        return dtype.type(value)
-    return np.asarray(value).astype(dtype, copy=False)
+    """``value`` (an array or a float) rounded to ``dtype`` (no copy if it is).
+
+    A value beyond ``dtype``'s range (an outlier's log-density in float32)
+    becomes an infinity, the rounding's answer, without numpy's warning.
+    """
+    with np.errstate(over="ignore"):
+        if np.ndim(value) == 0:
+            return dtype.type(value)
+        return np.asarray(value).astype(dtype, copy=False)
 
 
 def store_fitted(estimator, result, table, form, dtype=None):

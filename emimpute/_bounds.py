@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import expit, ndtr
 
 from emimpute._em._impute import Completion, complete
+from emimpute._sklearn_compat import is_scalar_nan
 
 TRANSFORMS = ("log", "sqrt", "logit")
 
@@ -72,8 +73,18 @@ def _per_feature(value, default, n_features, feature_names, argument):
     """
     if _is_series(value):
         # A Series is a dict by its labels (feature names, or indices for
-        # a RangeIndex), not a sequence whose labels would be dropped.
-        value = dict(value.items())
+        # a RangeIndex), not a sequence whose labels would be dropped. Its
+        # NaN is pandas' None (a Series turns None into NaN), and a label
+        # given twice is refused, as a dict naming a feature twice is.
+        if value.index.has_duplicates:
+            twice = value.index[value.index.duplicated()].unique().tolist()
+            raise ValueError(
+                f"{argument}: the Series names {twice} more than once; "
+                "name each feature once."
+            )
+        value = {
+            key: None if is_scalar_nan(item) else item for key, item in value.items()
+        }
     if isinstance(value, dict):
         resolved = np.full(n_features, default, dtype=object)
         keys = {}

@@ -249,9 +249,10 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     maximum-likelihood estimate (class frequencies, class means and
     covariances with divisor ``n_c``, plus ``reg_covar``), reached in the
     first iteration: QDA's estimate from scikit-learn 1.9 (earlier versions
-    divide by ``n_c - 1``), and with ``'tied'`` LDA's when ``priors`` is
-    None (with ``priors``, LDA weights the class covariances by them, while
-    this pools them by counts, the maximum-likelihood estimate).
+    divide by ``n_c - 1``), and with ``'tied'`` LDA's (with ``priors``,
+    LDA's 'lsqr' and 'eigen' solvers weight the class covariances by them,
+    while this, like its default 'svd' solver, pools them by counts, the
+    maximum-likelihood estimate).
 
     Without a ``prior``, each class needs enough labelled rows to estimate
     its covariance by itself (``n_features + 1`` for ``'full'``, 2 for
@@ -532,11 +533,14 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             With two classes, ``log p(classes_[1] | x_O) - log p(classes_[0]
-            | x_O)`` (QDA's value exactly). With more, ``log p(x_O, c)`` for
-            each class ``c`` in the order of ``classes_``: the log-posterior
-            plus the row's ``log p(x_O)`` (QDA's differs from it by a
-            per-row constant, which the softmax cancels); a row with
-            nothing observed gets ``log(class_prior_)``.
+            | x_O)`` (QDA's value, for ``reg_covar=0`` against its
+            ``reg_param=0``). With more, ``log p(x_O, c)`` for each class
+            ``c`` in the order of ``classes_``: the log-posterior plus the
+            row's ``log p(x_O)`` (QDA's differs from it by a per-row
+            constant, which the softmax cancels); a row with nothing
+            observed gets ``log(class_prior_)``. An infinite score (a class
+            of probability 0, possible with ``category_smoothing=0``) is
+            ``1e300`` of its sign.
 
         Examples
         --------
@@ -550,8 +554,14 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         """
         log_prob, log_proba = self._class_log_posterior(X)
         if len(self.classes_) == 2:
-            return log_proba[:, 1] - log_proba[:, 0]
-        return log_proba + log_prob[:, np.newaxis]
+            scores = log_proba[:, 1] - log_proba[:, 0]
+        else:
+            scores = log_proba + log_prob[:, np.newaxis]
+        # A class of probability 0 (a category it never shows, with
+        # category_smoothing=0) has an infinite score, which scorers refuse;
+        # 1e300 keeps the order (no finite log-odds comes near it) and a
+        # scorer's sum over up to 1e8 rows finite.
+        return np.clip(scores, -1e300, 1e300)
 
     def predict_proba(self, X):
         """Probability of each class given the observed features.
@@ -658,13 +668,23 @@ def _label_array(y, warn=False):
 
     Two conversions would lose them: numpy makes a list of text labels and
     ``-1`` (or NaN) a text array, where ``'-1'`` is a class like any other,
-    so such a list becomes an object array; pandas turns a nullable column
-    with ``pd.NA`` (``Int64``, ``boolean``, ``string``) into floats, so its
-    missing labels become ``None`` in an object array, whose labels
+    so such a list becomes an object array; pandas (and polars) turn a
+    nullable column with missing labels (``Int64``, ``boolean``,
+    ``string``, a ``category`` of numbers) into floats, so its missing
+    labels become ``None`` in an object array, whose labels
     :func:`_labelled_values` then gives back in their own type.
     """
-    if getattr(y, "hasnans", False) and hasattr(y, "to_numpy"):
-        y = y.to_numpy(dtype=object, na_value=None)
+    if hasattr(y, "isna") and hasattr(y, "astype"):
+        # pandas, a Series, an Index or a one-column frame (whose
+        # column_or_1d warning is kept), when it has nulls: as objects, its
+        # labels of their own type (to_numpy makes a category of numbers
+        # floats) and its nulls NaN or pd.NA.
+        if np.asarray(y.isna()).any():
+            y = np.asarray(y.astype(object))
+    elif hasattr(y, "null_count") and hasattr(y, "to_list"):
+        # polars: its to_numpy makes an integer column with nulls floats.
+        if y.null_count():
+            y = np.array(y.to_list(), dtype=object)
     elif not hasattr(y, "dtype") and not hasattr(y, "__array__"):
         array = np.asarray(y)
         if array.dtype.kind in "US":

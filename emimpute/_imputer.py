@@ -344,7 +344,8 @@ class EMImputer(TransformerMixin, BaseEstimator):
         feature, one value per input feature, or a dict (or a pandas
         Series) by feature name or index (the others unbounded; a dict that
         names a feature twice, as ``{'a': 0, 0: 1}`` does when 'a' is
-        feature 0, is an error). None (in a list or dict too) is no bound.
+        feature 0, is an error). None (in a list or dict too, NaN in a
+        Series) is no bound.
         Conditional means are clipped to the bounds; a posterior draw
         outside them is redrawn (the row's whole missing part, up to 100
         times: a draw from the conditional distribution truncated to the
@@ -358,8 +359,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
     feature_transforms : dict, array-like of shape (n_features,) or None, \
             default=None
-        A transformation per numeric feature, by name or index in a dict
-        (or one entry per feature): 'log' (positive features), 'sqrt'
+        A transformation per numeric feature, by name or index in a dict or
+        a pandas Series (NaN there is None), or one entry per feature:
+        'log' (positive features), 'sqrt'
         (non-negative ones), 'logit' (features within that feature's finite
         ``min_value`` and ``max_value``: the logit of
         ``(x - min_value) / (max_value - min_value)``) or None. EM is fit to

@@ -485,10 +485,13 @@ class PooledResult:
         the sample size and can exceed the complete-data degrees of
         freedom, which makes the p-value too small in small samples.
         Reiter's expansion needs ``k (m - 1) > 4`` and a complete-data df
-        well above the ``riv``; outside that (where mitml returns numbers
-        below 4, or negative) ``v1`` is Barnard and Rubin's combination
-        ``1 / (1/v1 + (1 + r1) / v*)``, with ``v* = (n + 1) n / (n + 3)``,
-        with a warning.
+        well above the ``riv``; outside that (where mitml, with a warning
+        for ``t <= 4``, returns 4 at ``t = 4`` whatever the data, NaN at
+        ``t = 2``, and numbers below 4 or negative otherwise) ``v1`` is
+        Barnard and Rubin's combination ``1 / (1/v1 + (1 + r1) / v*)``,
+        with ``v* = (n + 1) n / (n + 3)``, with a warning: mice's default of
+        five imputations gives ``t = 4`` for one term, so a test of one
+        term needs six for Reiter's ``v1``.
 
         References
         ----------
@@ -761,8 +764,9 @@ def reiter_df2(k, m, riv, n_samples):
     As ``n`` grows it tends to :func:`li_df2`. The expansion needs
     ``t > 4`` and ``c2 > 0`` (``v* > 4 (1 + a)``); outside them (few
     imputations, or a fraction of missing information too large for the
-    sample) it is meaningless (mitml returns it anyway, below 4 or
-    negative), and this returns Barnard and Rubin's (1999) combination
+    sample) it is meaningless (mitml returns it anyway: 4 at ``t = 4``,
+    NaN at ``t = 2``, else below 4 or negative), and this returns Barnard
+    and Rubin's (1999) combination
     ``1 / (1 / li_df2 + (1 + riv) / v*)`` instead, the degrees of freedom
     :func:`pool` gives a single term (for ``k = 1`` and ``m <= 5`` the
     same number), together with ``False``.
@@ -989,8 +993,9 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     n_samples : float, default=None
         The complete-data degrees of freedom ``nu_com`` (mice's ``dfcom``),
         for instance ``n - p`` for a regression with ``p`` coefficients on
-        ``n`` rows: gives the Barnard-Rubin small-sample degrees of freedom.
-        None for the large-sample ones (``nu_com = inf``).
+        ``n`` rows: gives the Barnard-Rubin small-sample degrees of freedom
+        (and Reiter's to :meth:`PooledResult.wald_test`). None for the
+        large-sample ones (``nu_com = inf``).
 
     alpha : float, default=0.05
         The intervals have coverage ``1 - alpha``.

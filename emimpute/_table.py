@@ -999,7 +999,8 @@ def encode(X, layout, *, missing_values=np.nan, unknown_ok=False):
 
     missing_values : int, float, str or np.nan, default=np.nan
         The missing marker; None, NaN, ``pd.NA`` and ``pd.NaT`` are missing
-        too.
+        too in categorical columns, and in numeric ones an error beside
+        another marker (scikit-learn's ``Input X contains NaN``).
 
     unknown_ok : bool, default=False
         Whether a categorical cell whose value was not seen in fit gets the
@@ -1022,7 +1023,8 @@ def encode(X, layout, *, missing_values=np.nan, unknown_ok=False):
     ------
     ValueError
         If a numeric column holds an infinity (``Input X contains
-        infinity``) or a string that is not a number (``could not convert
+        infinity``), a NaN beside another marker (``Input X contains
+        NaN``) or a string that is not a number (``could not convert
         string to float``), or a categorical column a value not seen in fit
         and not ``unknown_ok`` (the message names the feature and the
         values).

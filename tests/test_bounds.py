@@ -461,6 +461,19 @@ def test_a_series_of_bounds_or_transforms_is_read_by_its_labels():
         np.testing.assert_array_equal(EMImputer(**none).fit_transform(frame), unbounded)
     with pytest.raises(ValueError, match="min_value: unknown feature 'd'"):
         EMImputer(min_value=pd.Series({"d": 1.0})).fit(frame)
+    # A label twice is refused, as a dict naming a feature twice; NaN is
+    # pandas' None (None in a Series becomes NaN).
+    with pytest.raises(ValueError, match=r"names \['a'\] more than once"):
+        EMImputer(min_value=pd.Series([10.0, 0.5], index=["a", "a"])).fit(frame)
+    with_none = pd.Series({"c": "log", "a": None})
+    np.testing.assert_array_equal(
+        EMImputer(feature_transforms=with_none).fit(frame).means_,
+        EMImputer(feature_transforms={"c": "log"}).fit(frame).means_,
+    )
+    np.testing.assert_array_equal(
+        EMImputer(max_value=pd.Series({"a": None, "b": 1.0})).fit_transform(frame),
+        EMImputer(max_value={"b": 1.0}).fit_transform(frame),
+    )
 
 
 def test_bounds_and_transform_of_a_feature_empty_at_fit_are_ignored():

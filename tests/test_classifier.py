@@ -12,11 +12,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -392,14 +393,25 @@ def test_markers_survive_lists_and_nullable_pandas_labels():
         (pd.array(y, dtype="Int64"), np.int64, [0, 1]),
         (pd.array(y.astype(bool), dtype="boolean"), np.bool_, [False, True]),
         (pd.array(names, dtype="string"), object, ["a", "b"]),
+        (pd.Categorical(y), np.int64, [0, 1]),
     ]
     for values, dtype, classes in nullable:
         partial = pd.Series(values).where(~hidden, pd.NA)
-        clf = EMClassifier().fit(X, partial)
-        assert clf.classes_.dtype == dtype
-        np.testing.assert_array_equal(clf.classes_, classes)
-        np.testing.assert_array_equal(clf.means_, reference.means_)
-        assert clf.predict(X[:3]).dtype == dtype
+        integers = pd.Series(pd.array(y, dtype="Int64")).where(~hidden, pd.NA)
+        for given in (
+            partial,
+            pd.Index(partial),
+            pl.from_pandas(partial.astype(object)) if dtype == np.int64 else partial,
+        ):
+            clf = EMClassifier().fit(X, given)
+            assert clf.classes_.dtype == dtype
+            np.testing.assert_array_equal(clf.classes_, classes)
+            np.testing.assert_array_equal(clf.means_, reference.means_)
+            assert clf.predict(X[:3]).dtype == dtype
+    # A one-column frame: the same, with scikit-learn's column-vector warning.
+    with pytest.warns(DataConversionWarning, match="column-vector"):
+        clf = EMClassifier().fit(X, integers.to_frame())
+    assert clf.classes_.dtype == np.int64
 
 
 def test_training_rows_attributes():
@@ -687,3 +699,19 @@ def test_decision_function_is_qdas():
     )
     auc = get_scorer("roc_auc")
     assert auc(two, X[binary], y[binary]) > 0.9
+
+
+def test_decision_function_of_a_class_of_probability_zero_is_finite():
+    # With category_smoothing=0 a category a class never shows gives it
+    # probability 0: an infinite log-odds, which roc_auc refused.
+    from sklearn.metrics import get_scorer
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 100)
+    g = np.where(y == 0, rng.choice(["a", "b"], 100), rng.choice(["b", "c"], 100))
+    X = pd.DataFrame({"x": rng.normal(size=100) + y, "g": pd.Categorical(g)})
+    clf = EMClassifier(category_smoothing=0.0).fit(X, y)
+    scores = clf.decision_function(X)
+    assert np.all(np.abs(scores[g != "b"]) == 1e300)
+    assert np.all(np.sign(scores[g != "b"]) == np.where(g[g != "b"] == "c", 1, -1))
+    assert get_scorer("roc_auc")(clf, X, y) > 0.9

@@ -364,6 +364,9 @@ def test_a_row_of_density_zero_scores_minus_infinity(covariance_type):
     X = np.vstack([rng.normal(0, 1, (200, 3)), rng.normal(3, 0.7, (150, 3))])
     test = np.array([[4.0, 0.0, 1.0], [1e160, 0.0, 0.0], [0.0, -1e160, 0.0]])
     ours = EMMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    # With a hole too: 'full' and 'tied' subtracted two overflowed squares.
+    hole = np.array([[1e160, 0.0, np.nan], [np.nan, 1e160, 0.0]])
+    assert np.all(ours.score_samples(hole) == -np.inf)
     theirs = GaussianMixture(2, covariance_type=covariance_type, random_state=0)
     theirs.fit(X)
     scores = ours.score_samples(test)
