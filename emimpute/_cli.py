@@ -7,7 +7,10 @@ as categories. Progress of long fits is the engine's own record of every EM
 iteration, sent through the ``"emimpute"`` :mod:`logging` logger and shown on
 stderr by a :class:`logging.StreamHandler` (:func:`progress`). Every user
 error ends as one line on stderr and exit code 2, never as a traceback; a
-closed pipe (``emimpute impute data.csv | head``) ends quietly with 0.
+closed pipe (``emimpute impute data.csv | head``) ends quietly with 0, the
+output files written first (:func:`_write_all`). The outputs are checked
+before any work (:func:`_check_outputs`): each file writable, no two the
+same file, none but ``-o`` the input, at most one on stdout.
 
 Only :mod:`argparse` and the standard library are imported up front: pandas,
 scikit-learn and the estimators are imported when a command runs, so
@@ -19,6 +22,7 @@ import logging
 import os
 import pathlib
 import re
+import shlex
 import sys
 import time
 import warnings
@@ -37,6 +41,18 @@ PROGRESS_INTERVAL = 1.0
 
 # The value of a bare --passthrough: every non-numeric column.
 ALL_NON_NUMERIC = "<every non-numeric column>"
+
+# pandas' default missing-value markers besides the empty cell (its
+# STR_NA_VALUES, which a test compares with this), for the help: importing
+# pandas would slow --help down.
+DEFAULT_NA_VALUES = (
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+# How --with-original writes the holes of .imp 0: R's read.csv reads NA as
+# missing in a column of any type (an empty field only in numeric ones).
+ORIGINAL_MISSING = "NA"
 
 log = logging.getLogger("emimpute.cli")
 
@@ -155,7 +171,13 @@ def _read(args, columns):
 
     with step(f"reading {args.input}"):
         table = read_table(
-            args.input, sep=args.sep, decimal=args.decimal, index_col=args.index_col
+            args.input,
+            sep=args.sep,
+            decimal=args.decimal,
+            thousands=args.thousands,
+            na_values=_split(args.na_values),
+            keep_default_na=not args.no_default_na,
+            index_col=args.index_col,
         )
         choose_columns(table, columns)
     if args.n_components != "auto" and table.n_rows < args.n_components:
@@ -164,6 +186,13 @@ def _read(args, columns):
             f"than --n-components {args.n_components}"
         )
     return table
+
+
+def _split(values):
+    """The values of a repeatable option that also takes comma-separated
+    lists, stripped, the empty ones dropped."""
+    parts = (part.strip() for value in values or () for part in value.split(","))
+    return [part for part in parts if part]
 
 
 def _em_parameters(args, table):
@@ -190,26 +219,18 @@ def _support_parameters(args, table):
 
     ``--min-value``/``--max-value`` take a number for every numeric column
     or ``COL=NUMBER`` for one (repeatable; ``COL=NUMBER`` overrides the
-    number for every column); ``--log`` names columns. Two different
-    numbers for every column, or for one column, are an error naming the
-    option: argparse keeps every occurrence, and the last one silently won.
+    number for every column); ``--log`` and ``--sqrt`` name columns. Two
+    different numbers for every column, or for one column, are an error
+    naming the option: argparse keeps every occurrence, and the last one
+    silently won.
     The dictionaries are keyed by pandas' names of the columns, which the
     estimator sees: the file's may repeat ("x" twice is "x", "x.1") or be
     empty ("Unnamed: 1").
     """
-    from emimpute._cli_table import resolve
-
     names = table.typed.columns
 
     def numeric_names(values, option):
-        positions = resolve(values, table.header, option, args.input)
-        for j in positions:
-            if j not in table.numeric:
-                raise CLIError(
-                    f"{args.input}: {option} names {table.header[j]!r}, which is "
-                    "not a modelled column of numbers"
-                )
-        return [names[j] for j in positions]
+        return [names[j] for j in _numeric_positions(args, table, values, option)]
 
     parameters = {}
     for option, name in (("--min-value", "min_value"), ("--max-value", "max_value")):
@@ -240,11 +261,65 @@ def _support_parameters(args, table):
             parameters[name] = per_column
         elif every is not None:
             parameters[name] = every
-    if args.log:
-        parameters["feature_transforms"] = dict.fromkeys(
-            numeric_names(args.log, "--log"), "log"
-        )
+    transforms = _transforms(args, table)
+    if transforms:
+        parameters["feature_transforms"] = {
+            names[j]: name for j, name in transforms.items()
+        }
     return parameters
+
+
+def _numeric_positions(args, table, values, option):
+    """Positions of the modelled numeric columns that ``option`` names."""
+    from emimpute._cli_table import resolve
+
+    positions = resolve(values, table.header, option, args.input)
+    for j in positions:
+        if j not in table.numeric:
+            raise CLIError(
+                f"{args.input}: {option} names {table.header[j]!r}, which is "
+                "not a modelled column of numbers"
+            )
+    return positions
+
+
+def _transforms(args, table):
+    """``--log`` and ``--sqrt``: {column position: 'log' or 'sqrt'}.
+
+    The observed values are checked here, so that the error names the
+    options and comes before the fit (the estimator names its parameters).
+    """
+    transforms = {}
+    for name in ("log", "sqrt"):
+        named = getattr(args, name) or ()
+        for j in _numeric_positions(args, table, named, f"--{name}"):
+            if transforms.get(j, name) != name:
+                raise CLIError(
+                    f"{args.input}: --log and --sqrt both name "
+                    f"{table.header[j]!r}; give it one of them"
+                )
+            transforms[j] = name
+    for j, name in transforms.items():
+        _check_domain(args, table, j, name)
+    return transforms
+
+
+def _check_domain(args, table, j, name):
+    """Refuse a --log column with a value <= 0, a --sqrt one with one < 0."""
+    import numpy as np
+
+    low = float(np.nanmin(table.numbers(j)))
+    if low > 0 or (name == "sqrt" and low == 0):
+        return
+    needs = "positive" if name == "log" else "non-negative"
+    if name == "log" and low == 0:
+        fix = f"fit it with --sqrt {shlex.quote(table.header[j])} instead, or shift it"
+    else:
+        fix = "shift it first"
+    raise CLIError(
+        f"{args.input}: --{name} {table.header[j]!r} needs {needs} values, but "
+        f"the column's minimum is {low:g}; {fix}"
+    )
 
 
 def _same_number(a, b):
@@ -274,6 +349,99 @@ def _write(path, frame, header, args, table=None):
         )
 
 
+def _write_all(outputs, args, table):
+    """Write every ``(path, frame, header)`` of ``outputs``, stdout's last.
+
+    A reader of stdout that goes away (``| head``) ends the command with a
+    BrokenPipeError, which :func:`main` takes for success: the files must be
+    written by then.
+    """
+    for path, frame, header in sorted(outputs, key=lambda output: output[0] == "-"):
+        _write(path, frame, header, args, table)
+
+
+def _check_outputs(args, outputs, *, input_allowed=()):
+    """Refuse outputs that would clash, or that cannot be written, before the
+    work.
+
+    ``outputs`` are ``(option, path)`` pairs, ``-`` for stdout. At most one
+    may write to stdout, no two the same file, and none the input, except
+    the options of ``input_allowed`` (``impute -o IN.csv`` rewrites the
+    input with its holes filled, which reading it first makes safe).
+    """
+    on_stdout = [option for option, path in outputs if path == "-"]
+    if len(on_stdout) > 1:
+        # -o writes to stdout by default: the user may not have typed "-o -".
+        names = [option if option == "-o" else f"{option} -" for option in on_stdout]
+        args.parser.error(
+            f"{' and '.join(names)} both write to stdout (-o does by default); give "
+            "one of them a file"
+        )
+    files = [(option, path) for option, path in outputs if path != "-"]
+    for k, (option, path) in enumerate(files):
+        for other_option, other in files[:k]:
+            # Output thrown away twice is no clash.
+            if _same_file(path, other) and not _same_file(path, os.devnull):
+                args.parser.error(
+                    f"{other_option} {other} and {option} {path} are the same "
+                    "file; give each output its own"
+                )
+        if args.input != "-" and option not in input_allowed:
+            if _same_file(path, args.input):
+                args.parser.error(
+                    f"{option} {path} is the input file, which it would "
+                    "overwrite; give it another name"
+                )
+    for _, path in files:
+        _check_writable(path)
+
+
+def _same_file(a, b):
+    """Whether two paths name one file: the same once resolved (links
+    followed), or, when both exist, the same file on disk (a hard link)."""
+    a, b = pathlib.Path(a), pathlib.Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _check_writable(output):
+    """Refuse a path that cannot be written, before the work that fills it.
+
+    Its directory must exist and the file be open for writing (a file that
+    is not there is created to try, then removed).
+    """
+    path = pathlib.Path(output)
+    directory = path.resolve().parent
+    if not directory.is_dir():
+        raise CLIError(f"{output}: cannot write: no directory {str(directory)!r}")
+    existed = path.exists()
+    try:
+        # Append mode, to leave a file that is there as it is.
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise CLIError(f"{output}: cannot write: {_one_line(exc)}") from None
+    if not existed:
+        path.unlink()
+
+
+def _impute_outputs(args):
+    """The ``(option, path)`` of every file that ``impute`` writes."""
+    if args.imputations is not None and args.separate:
+        return [
+            ("--separate", str(_numbered(args.output, number)))
+            for number in range(1, args.imputations + 1)
+        ]
+    outputs = [("-o", args.output)]
+    if args.std is not None:
+        outputs.append(("--std", args.std))
+    return outputs
+
+
 def run_impute(args):
     """``emimpute impute``: fill the holes of a table."""
     import numpy as np
@@ -291,6 +459,8 @@ def run_impute(args):
         args.input = passthrough[named[-1]]
         passthrough[named[-1]] = ALL_NON_NUMERIC
     _check_imputation_options(args)
+    _check_table_options(args)
+    _check_outputs(args, _impute_outputs(args), input_allowed=("-o",))
     skip = [name for name in passthrough if name != ALL_NON_NUMERIC]
     columns = ColumnChoice(
         only=tuple(args.columns or ()),
@@ -327,11 +497,12 @@ def run_impute(args):
             imputed, std = imputer.transform(X, return_std=True)
         else:
             imputed = imputer.transform(X)
-    _write(args.output, _filled(args, table, imputed), table.header, args, table)
+    outputs = [(args.output, _filled(args, table, imputed), table.header)]
     if args.std is not None:
         numeric = [table.modelled.index(j) for j in table.numeric]
         std = np.asarray(std, dtype=float)[:, numeric]
-        _write(args.std, std_table(table, std), table.header, args, table)
+        outputs.append((args.std, std_table(table, std), table.header))
+    _write_all(outputs, args, table)
     return 0
 
 
@@ -392,6 +563,17 @@ def _check_imputation_options(args):
         )
 
 
+def _check_table_options(args):
+    """The options that read numbers agree, or a usage error (pandas would
+    take a thousands separator that is the decimal mark, and read nonsense).
+    """
+    if args.thousands is not None and args.thousands == args.decimal:
+        args.parser.error(
+            f"--thousands and --decimal are both {args.decimal!r}, and must "
+            "differ (--decimal , --thousands . reads 1.234,5)"
+        )
+
+
 def _write_imputations(args, table, imputer, X):
     """``impute --imputations M``: proper multiple imputations, stacked or not."""
     import numpy as np
@@ -420,8 +602,7 @@ def _write_imputations(args, table, imputer, X):
             _write(path, frame, table.header, args, table)
         return 0
     if args.with_original:
-        typed = _is_parquet_output(args.output) or table.text is None
-        frames.insert(0, table.typed if typed else table.text)
+        frames.insert(0, _original(args, table))
     first = 0 if args.with_original else 1
     columns = range(len(table.header))
     stacked = pd.concat(
@@ -433,6 +614,39 @@ def _write_imputations(args, table, imputer, X):
     header = [".imp", ".id", *table.header]
     _write(args.output, stacked, header, args, table)
     return 0
+
+
+def _original(args, table):
+    """The input as ``--with-original`` stacks it, ``.imp`` 0.
+
+    Its modelled holes are written :data:`ORIGINAL_MISSING` whatever marker
+    the input used (``null``, ``N/A``...), as R's ``mice::as.mids`` needs
+    them missing; the other cells as in the imputed blocks (observed ones
+    verbatim). A Parquet output keeps the typed table, holes as nulls.
+    """
+    from emimpute._cli_table import format_numbers
+
+    if _is_parquet_output(args.output):
+        return table.typed
+    if table.text is not None:
+        frame = table.text.copy()
+    else:
+        # A typed input: numbers written as the imputed blocks write observed
+        # ones (to_csv's float_format would round them).
+        frame = table.typed.astype(object)
+        for j in range(frame.shape[1]):
+            values = table.typed.iloc[:, j]
+            if values.dtype.kind == "f":
+                text = format_numbers(values, None, table.decimal)
+                text[values.isna().to_numpy()] = None
+                frame.isetitem(j, text)
+    for j in table.modelled:
+        hole = table.missing[:, j]
+        if hole.any():
+            column = frame.iloc[:, j].to_numpy(dtype=object).copy()
+            column[hole] = ORIGINAL_MISSING
+            frame.isetitem(j, column)
+    return frame
 
 
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
@@ -472,6 +686,11 @@ def run_cluster(args):
             " or pass --ignore-non-numeric or --categorical to model them as categories"
         ),
     )
+    _check_table_options(args)
+    outputs = [("-o", args.output)]
+    if args.proba is not None:
+        outputs.append(("--proba", args.proba))
+    _check_outputs(args, outputs)
     table = _read(args, columns)
     mixture = EMMixture(**_em_parameters(args, table), verbose_interval=1)
     X = table.model_input()
@@ -484,13 +703,14 @@ def run_cluster(args):
 
     index, names = index_frame(table)
     frame = pd.concat([index, pd.DataFrame({len(names): labels})], axis=1)
-    _write(args.output, frame, [*names, "label"], args, table)
+    outputs = [(args.output, frame, [*names, "label"])]
     if proba is not None:
         columns = pd.DataFrame(
             proba, columns=range(len(names), len(names) + proba.shape[1])
         )
         header = [*names, *(f"proba_{k}" for k in range(proba.shape[1]))]
-        _write(args.proba, pd.concat([index, columns], axis=1), header, args, table)
+        outputs.append((args.proba, pd.concat([index, columns], axis=1), header))
+    _write_all(outputs, args, table)
     return 0
 
 
@@ -526,11 +746,8 @@ def _check_figure_output(output):
     Its directory must exist, its suffix be a format matplotlib writes (no
     suffix is matplotlib's default, png), and the file be open for writing.
     """
-    path = pathlib.Path(output)
-    directory = path.resolve().parent
-    if not directory.is_dir():
-        raise CLIError(f"{output}: cannot write: no directory {str(directory)!r}")
-    suffix = path.suffix.lower()[1:]
+    _check_writable(output)
+    suffix = pathlib.Path(output).suffix.lower()[1:]
     try:
         from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:
@@ -542,15 +759,6 @@ def _check_figure_output(output):
             f"{output}: cannot write a figure as .{suffix}; give --output one "
             f"of the suffixes {', '.join(f'.{f}' for f in sorted(formats))}"
         )
-    existed = path.exists()
-    try:
-        # Append mode, to leave a file that is there as it is.
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise CLIError(f"{output}: cannot write: {_one_line(exc)}") from None
-    if not existed:
-        path.unlink()  # the demo writes it at the end
 
 
 # --------------------------------------------------------------------------
@@ -593,6 +801,15 @@ def _delimiter(text):
 def _decimal(text):
     if text not in (".", ","):
         raise argparse.ArgumentTypeError(f"expected '.' or ',', got {text!r}")
+    return text
+
+
+def _thousands(text):
+    """``--thousands``: one character that is not part of a number's digits."""
+    if len(text) != 1 or text.isdigit() or text in "+-eE":
+        raise argparse.ArgumentTypeError(
+            f"expected one character such as , . ' or a space, got {text!r}"
+        )
     return text
 
 
@@ -713,6 +930,34 @@ def _add_table_options(parser):
         help="decimal mark of the numbers, . or , (default: .)",
     )
     table.add_argument(
+        "--thousands",
+        type=_thousands,
+        metavar="SEP",
+        help=(
+            "thousands separator of the numbers, e.g. , for 1,234.5 or . with "
+            "--decimal , for 1.234,5 (default: none; a column that reads as "
+            "numbers with one is an error that names it); imputed numbers are "
+            "written without it"
+        ),
+    )
+    table.add_argument(
+        "--na-values",
+        action="append",
+        metavar="VALUE[,VALUE]",
+        help=(
+            "also read these cells of a CSV file as missing, e.g. '?' or -999 "
+            "(as pandas matches them: -999 also matches -999.0); may be repeated"
+        ),
+    )
+    table.add_argument(
+        "--no-default-na",
+        action="store_true",
+        help=(
+            "read only empty cells and those of --na-values as missing, not "
+            "pandas' default markers (keeps a category such as None or NA)"
+        ),
+    )
+    table.add_argument(
         "--index-col",
         action="append",
         default=[],
@@ -792,8 +1037,10 @@ class _Parser(argparse.ArgumentParser):
 FORMATS = (
     "Tables are CSV files with a header row (delimiter sniffed, - for "
     "stdin/stdout) or Parquet files (by their suffix .parquet or .pq; needs "
-    "pyarrow). Empty cells and NA, NaN, N/A, null (pandas' missing values) "
-    "are missing."
+    "pyarrow). Empty cells are missing, and so are, unless --no-default-na, "
+    f"pandas' markers {', '.join(DEFAULT_NA_VALUES)}; --na-values adds others. "
+    "In a CSV file of one column a blank line is a missing cell (elsewhere "
+    "blank lines are skipped)."
 )
 
 
@@ -900,7 +1147,8 @@ def build_parser():
         action="store_true",
         help=(
             "stack the input table, holes and all, first as .imp 0 (the long "
-            "form R's mice::as.mids reads)"
+            "form R's mice::as.mids reads); its holes are written NA, which "
+            "R's read.csv reads as missing in any column"
         ),
     )
     multiple.add_argument(
@@ -935,6 +1183,16 @@ def build_parser():
         help=(
             "fit these positive columns on the log scale, so that their "
             "imputations stay positive; may be repeated"
+        ),
+    )
+    impute.add_argument(
+        "--sqrt",
+        action="append",
+        metavar="COL[,COL]",
+        help=(
+            "fit these non-negative columns on the square-root scale, so that "
+            "their imputations stay non-negative (a column with a 0 cannot "
+            "take --log); may be repeated"
         ),
     )
     impute.add_argument(
@@ -1006,7 +1264,7 @@ def build_parser():
     _add_column_options(cluster, verb="--ignore-non-numeric is given")
     _add_table_options(cluster)
     _add_model_options(cluster, n_components=2)
-    cluster.set_defaults(run=run_cluster)
+    cluster.set_defaults(run=run_cluster, parser=cluster)
 
     demo = subparsers.add_parser(
         "demo",

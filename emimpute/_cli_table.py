@@ -14,6 +14,12 @@ cells are written back from, so they come out byte for byte as they came in.
 Only the imputed cells are formatted from floats. (Text columns that hold
 numbers are read once more, for their missing cells: see
 :func:`_find_missing_text`.)
+
+What is missing, and how numbers are written, are pandas' options too:
+``na_values``/``keep_default_na`` (``--na-values``, ``--no-default-na``),
+``decimal`` and ``thousands``. A column of text that would be numbers under
+another decimal mark or thousands separator is refused with the options
+that read it (:func:`_interpretations`), never modelled as categories.
 """
 
 import bz2
@@ -21,6 +27,8 @@ import csv
 import gzip
 import io
 import lzma
+import re
+import shlex
 import sys
 import tarfile
 import zipfile
@@ -40,6 +48,23 @@ COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # What a damaged archive raises besides OSError (gzip's, bz2's) and EOFError
 # (a truncated stream).
 ARCHIVE_ERRORS = (EOFError, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError)
+# The characters a file may group the digits of thousands with: 1,234.5,
+# 1.234,5, 1 234,5 and 1'234.5. A column of text that reads as numbers with
+# one of them is refused with the option that reads it.
+THOUSANDS_SEPARATORS = (",", ".", " ", "'")
+# Every (decimal mark, thousands separator) a CSV file may be read with.
+READINGS = tuple(
+    (decimal, thousands)
+    for decimal in ".,"
+    for thousands in (None, *THOUSANDS_SEPARATORS)
+    if thousands != decimal
+)
+# Cells a reading parses first, to drop it cheaply when it fails on them.
+SAMPLE = 64
+# What a number may hold under some reading (digits, signs, marks and
+# separators, an exponent, and pandas' inf): one quick regular expression
+# before the readings' parses, slow on a column of a million identifiers.
+MAYBE_NUMBER = r"\s*[+-]?(?=[.,]?\d)[\d.,' ]*(?:e[+-]?\d+)?\s*|\s*[+-]?inf(?:inity)?\s*"
 
 
 class TableError(Exception):
@@ -67,6 +92,9 @@ class Table:
         the index columns (never modelled, written back verbatim).
     sep, decimal : str
         The CSV field separator and decimal mark, kept for the output.
+    thousands : str or None
+        The thousands separator the numbers were read with (imputed numbers
+        are written without one).
     """
 
     source: str
@@ -79,10 +107,16 @@ class Table:
     index: list
     sep: str = ","
     decimal: str = "."
+    thousands: object = None
 
     @property
     def n_rows(self):
         return len(self.typed)
+
+    @property
+    def reading(self):
+        """(decimal mark, thousands separator) the table was read with."""
+        return self.decimal, self.thousands
 
     @property
     def modelled(self):
@@ -115,13 +149,15 @@ class Table:
     def numbers(self, j):
         """Column ``j`` as float64, NaN where missing.
 
-        pd.to_numeric also takes a Parquet column of numbers stored as text.
+        A column of numbers stored as text (Parquet) is read with the
+        table's decimal mark and thousands separator.
         """
         import pandas as pd
 
         column = self.typed.iloc[:, j]
         if not pd.api.types.is_numeric_dtype(column.dtype):
-            column = pd.to_numeric(column, errors="coerce")
+            column = _read_numbers(column.astype(str), *self.reading)
+            column[self.missing[:, j]] = np.nan
         return column.to_numpy(dtype=float, na_value=np.nan)
 
     @property
@@ -143,13 +179,24 @@ def is_parquet(path):
         return False
 
 
-def read_table(path, *, sep=None, decimal=".", index_col=()):
+def read_table(
+    path,
+    *,
+    sep=None,
+    decimal=".",
+    thousands=None,
+    na_values=(),
+    keep_default_na=True,
+    index_col=(),
+):
     """Read a CSV (``-`` for stdin) or Parquet file into a :class:`Table`.
 
     ``sep=None`` sniffs the delimiter among ``, ; tab |`` from the start of
-    the file. An unnamed first column (pandas writes its index so) and the
-    columns of ``index_col`` (names, or positions) are index columns. The
-    kinds of the columns are left to :func:`choose_columns`.
+    the file. ``decimal``, ``thousands``, ``na_values`` and
+    ``keep_default_na`` are pandas' ``read_csv`` options (empty cells are
+    missing either way). An unnamed first column (pandas writes its index
+    so) and the columns of ``index_col`` (names, or positions) are index
+    columns. The kinds of the columns are left to :func:`choose_columns`.
     """
     pd = _pandas()
     try:
@@ -167,7 +214,10 @@ def read_table(path, *, sep=None, decimal=".", index_col=()):
         else:
             data = sys.stdin.buffer.read() if path == "-" else None
             sep = sep or _sniff(path, data)
-            typed, text, header = _read_csv(pd, path, data, sep, decimal)
+            markers = _missing_options(na_values, keep_default_na)
+            typed, text, header = _read_csv(
+                pd, path, data, sep, dict(decimal=decimal, thousands=thousands), markers
+            )
             _check_one_field_header(pd, path, data, header, sep)
     except FileNotFoundError:
         raise TableError(f"{path}: no such file") from None
@@ -203,7 +253,21 @@ def read_table(path, *, sep=None, decimal=".", index_col=()):
         index=index,
         sep=sep or ",",
         decimal=decimal,
+        thousands=thousands,
     )
+
+
+def _missing_options(na_values, keep_default_na):
+    """pandas' ``na_values`` and ``keep_default_na`` for the given markers.
+
+    Without pandas' defaults, pandas would keep an empty cell as the text ''
+    (its default markers are what hold ''): it is named, as empty cells are
+    missing whatever else is.
+    """
+    markers = list(na_values)
+    if not keep_default_na:
+        markers.append("")
+    return dict(na_values=markers, keep_default_na=keep_default_na)
 
 
 def _pandas():
@@ -216,15 +280,24 @@ def _pandas():
     return pd
 
 
-def _read_csv(pd, path, data, sep, decimal):
-    """The typed and the verbatim frames of a CSV file, and its header."""
+def _read_csv(pd, path, data, sep, numbers, markers):
+    """The typed and the verbatim frames of a CSV file, and its header.
+
+    ``numbers`` (``decimal``, ``thousands``) and ``markers`` (``na_values``,
+    ``keep_default_na``) are options of the typed read only.
+    """
 
     def source():
         return path if data is None else io.BytesIO(data)
 
-    options = dict(sep=sep, low_memory=False, encoding="utf-8")
-    typed = pd.read_csv(source(), decimal=decimal, **options)
-    _find_missing_text(pd, typed, source, options)
+    options = dict(
+        sep=sep,
+        low_memory=False,
+        encoding="utf-8",
+        skip_blank_lines=not _blank_lines_are_rows(pd, source, sep),
+    )
+    typed = pd.read_csv(source(), **numbers, **markers, **options)
+    _find_missing_text(pd, typed, source, {**markers, **options})
     # Every cell as the text in the file: na_filter=False keeps "NA" as "NA".
     # (A row with fewer fields than the header has its last cells empty, as
     # pandas and R's read.csv read it; one with more is an error.)
@@ -239,6 +312,33 @@ def _read_csv(pd, path, data, sep, decimal):
     header = text.iloc[0].tolist()
     text = text.iloc[1:].reset_index(drop=True)
     return typed, text, header
+
+
+def _blank_lines_are_rows(pd, source, sep):
+    """Whether the blank lines of a CSV file are data rows.
+
+    They are in a file of one column, where an empty line is the plainest
+    way to write a missing cell: skipping them, as pandas does by default,
+    would drop rows from the output. Every line after the header is then a
+    row, the last one too. In a file of more columns a blank line has too
+    few fields to be a row, and is skipped, as pandas and R's ``read.csv``
+    do. So is a blank line before the header, which pandas reads as no
+    header at all when it keeps them.
+    """
+    try:
+        first = pd.read_csv(
+            source(),
+            sep=sep,
+            header=None,
+            nrows=1,
+            skip_blank_lines=False,
+            dtype=str,
+            na_filter=False,
+            encoding="utf-8",
+        )
+    except pd.errors.EmptyDataError:
+        return False
+    return first.shape[1] == 1
 
 
 def _find_missing_text(pd, typed, source, options):
@@ -453,8 +553,9 @@ def choose_columns(table, columns):
 
     A column pandas reads as numbers is numeric; one of text (or booleans) is
     categorical when ``columns.detect``; one named in ``columns.categorical``
-    is categorical whatever it holds. A column nothing models, or one that
-    mixes numbers and text, raises a :class:`TableError` naming it.
+    is categorical whatever it holds. A column nothing models, one that mixes
+    numbers and text, or one of numbers that another decimal mark or
+    thousands separator reads, raises a :class:`TableError` naming it.
     """
     header, path = table.header, table.source
     skip = set(resolve(columns.skip, header, columns.skip_option, path))
@@ -470,63 +571,37 @@ def choose_columns(table, columns):
         # Once each: --columns may be repeated, and the lists may overlap.
         candidates = dict.fromkeys(resolve(columns.only, header, "--columns", path))
     candidates = [j for j in candidates if j not in skip and j not in table.index]
+    _check_forced(table, forced, candidates)
 
-    numeric, categorical, text, mixed = [], [], [], []
-    # Numbers only under the other decimal mark, by _kind's name for them.
-    other_mark = {"decimal comma": [], "decimal point": []}
+    numeric, categorical, text, mixed, other = [], [], [], [], []
     for j in candidates:
-        kind = _kind(table, j)
         if j in forced:
             categorical.append(j)
-        elif columns.skip_non_numeric and kind != "numeric":
+            continue
+        kind = _kind(table, j)
+        if columns.skip_non_numeric and kind != "numeric":
             continue
         elif kind == "numeric":
             numeric.append(j)
-        elif not columns.detect:
-            text.append(j)
         elif kind == "mixed":
             mixed.append(j)
-        elif kind in other_mark:
-            other_mark[kind].append(j)
+        elif kind == "other reading":
+            other.append(j)
+        elif not columns.detect:
+            text.append(j)
         else:
             categorical.append(j)
 
-    def listing(positions):
-        items = []
-        for j in positions:
-            row, cell = _first_text(table, j)
-            items.append(f"{header[j]!r} ({cell!r} in data row {row + 1})")
-        return items
-
     if text:
-        text = listing(text)
+        text = _listing_cells(table, text)
         raise TableError(
             f"{path}: non-numeric column{_plural(text)} {_listing(text)}; remove "
             f"{_them(text)}{columns.hint}"
         )
     if mixed:
-        mixed = listing(mixed)
-        them = _them(mixed)
-        raise TableError(
-            f"{path}: column{_plural(mixed)} {_listing(mixed)} "
-            f"mix{'es' if len(mixed) == 1 else ''} numbers and text; fix {them}, "
-            f"or name {them} in --categorical to model {them} as categories or "
-            f"in {columns.skip_option} to leave {them} out of the model"
-        )
-    remedies = {
-        "decimal comma": "; pass --decimal , to read them as numbers",
-        "decimal point": ", which --decimal , reads as text; leave out --decimal , "
-        "if '.' is the file's decimal mark, else fix the file",
-    }
-    for mark, positions in other_mark.items():
-        if positions:
-            items = listing(positions)
-            raise TableError(
-                f"{path}: column{_plural(items)} {_listing(items)} "
-                f"{'holds' if len(items) == 1 else 'hold'} numbers written with a "
-                f"{mark}{remedies[mark]}, or name {_them(items)} in --categorical "
-                f"to model {_them(items)} as categories"
-            )
+        raise TableError(_mixed_message(table, mixed, columns.skip_option))
+    if other:
+        raise TableError(_reading_message(table, other))
     if not numeric and not categorical:
         raise TableError(
             f"{path}: no numeric column and no categorical column to work on"
@@ -551,31 +626,60 @@ def choose_columns(table, columns):
             )
 
 
+def _check_forced(table, forced, candidates):
+    """Refuse a column named in --categorical that the model will not see.
+
+    It was ignored, silently: one left out of --columns, or an index column.
+    """
+    header, path = table.header, table.source
+    for j in sorted(forced - set(candidates)):
+        if j in table.index:
+            why = (
+                "an index column (named in --index-col, or the unnamed first "
+                "column), which is never modelled"
+            )
+        else:
+            why = "not among the columns named in --columns; add it there"
+        raise TableError(f"{path}: --categorical names {header[j]!r}, {why}")
+
+
 def _kind(table, j):
-    """A column as pandas read it: 'numeric', 'text', 'mixed', or 'decimal
-    comma' / 'decimal point' (numbers only under the other decimal mark)."""
+    """A column as pandas read it: 'numeric', 'text', 'mixed' (numbers beside
+    text), or 'other reading' (numbers under another decimal mark or thousands
+    separator, see :func:`_interpretations`)."""
     pd = _pandas()
     column = table.typed.iloc[:, j]
     if pd.api.types.is_bool_dtype(column.dtype):
         return "text"
     if pd.api.types.is_numeric_dtype(column.dtype):
         return "numeric"
-    cells = column[~table.missing[:, j]].astype(str)
-    numbers = _numbers(cells, table.decimal).notna()
-    if numbers.all() and len(cells):
-        return "numeric"  # a Parquet column of numbers stored as text
-    if len(cells) and table.decimal == ",":
-        # Every cell a number with "." (a "2" reads either way): the file
-        # uses a decimal point, not a column that mixes numbers and text.
-        if pd.to_numeric(cells, errors="coerce").notna().all():
-            return "decimal point"
-    if numbers.any():
-        return "mixed"
-    if len(cells) and table.decimal != ",":
-        comma = cells.str.replace(",", ".", regex=False)
-        if pd.to_numeric(comma, errors="coerce").notna().all():
-            return "decimal comma"
-    return "text"
+    # Distinct values: few in a column of categories.
+    values = pd.Series(column[~table.missing[:, j]].astype(str).unique())
+    if not len(values):
+        return "text"
+    if _maybe_number(values).all():
+        if _read_numbers(values, *table.reading).notna().all():
+            return "numeric"  # a Parquet column of numbers stored as text
+        if _interpretations(values, table.reading):
+            return "other reading"
+    return "mixed" if _any_number(values).any() else "text"
+
+
+def _read_numbers(cells, decimal, thousands=None):
+    """The numbers of text ``cells`` (NaN where not one) under a decimal mark
+    and a thousands separator.
+
+    Stricter than pandas, so that readings can be told apart: the separator
+    counts only between groups of three digits (pandas with ``thousands=","``
+    reads ``1,5`` as 15).
+    """
+    if thousands is not None:
+        mark, separator = re.escape(decimal), re.escape(thousands)
+        grouped = cells.str.fullmatch(
+            rf"[+-]?\d{{1,3}}(?:{separator}\d{{3}})+(?:{mark}\d+)?"
+        )
+        cells = cells.where(~grouped, cells.str.replace(thousands, "", regex=False))
+    return _numbers(cells, decimal)
 
 
 def _numbers(cells, decimal):
@@ -588,11 +692,197 @@ def _numbers(cells, decimal):
     return _pandas().to_numeric(cells, errors="coerce")
 
 
-def _first_text(table, j):
-    """(row, cell) of the first cell of column ``j`` that is not a number."""
-    column = table.typed.iloc[:, j]
-    values = _numbers(column.astype(str), table.decimal)
-    text = np.flatnonzero(values.isna().to_numpy() & ~table.missing[:, j])
+def _maybe_number(cells):
+    """Where text ``cells`` may be numbers under some reading (a filter)."""
+    return cells.str.fullmatch(MAYBE_NUMBER, case=False).to_numpy(dtype=bool)
+
+
+def _any_number(cells):
+    """Where text ``cells`` are numbers under some reading of :data:`READINGS`."""
+    found = np.zeros(len(cells), dtype=bool)
+    left = np.flatnonzero(_maybe_number(cells))
+    for reading in READINGS:
+        # Each reading parses only the cells that no reading before did.
+        hits = _read_numbers(cells.iloc[left], *reading).notna().to_numpy()
+        found[left[hits]] = True
+        left = left[~hits]
+        if not len(left):
+            break
+    return found
+
+
+def _interpretations(cells, current):
+    """The other readings under which every one of ``cells`` is a number.
+
+    One ``(reading, numbers)`` per distinct result, ``reading`` being the
+    one of fewest changes from ``current`` that gives it: ``1,5`` only reads
+    as 1.5 (with a decimal comma), ``1,234`` as 1.234 or as 1234 (with ','
+    between thousands), ``1.234,5`` as 1234.5 (a decimal comma and '.'
+    between thousands).
+    """
+    found = []
+    if not _maybe_number(cells).all():
+        return found
+    for reading in sorted(READINGS, key=lambda reading: _changes(reading, current)):
+        if reading == current:
+            continue
+        # Without its separator in the cells, a reading is the one without
+        # a separator; most others fail on the first cells.
+        separator = reading[1]
+        if separator and not cells.str.contains(separator, regex=False).any():
+            continue
+        if _read_numbers(cells.iloc[:SAMPLE], *reading).isna().any():
+            continue
+        numbers = _read_numbers(cells, *reading).to_numpy()
+        if np.isnan(numbers).any():
+            continue
+        if not any(np.array_equal(numbers, seen) for _, seen in found):
+            found.append((reading, numbers))
+    return found
+
+
+def _changes(reading, current):
+    """How many options differ between two readings."""
+    return sum(given != now for given, now in zip(reading, current, strict=True))
+
+
+def _reading_message(table, positions):
+    """The error for columns of numbers under other readings.
+
+    Columns that one reading makes numbers are named together with its
+    options; a column that reads several ways is named with each reading of
+    its first cell where they disagree.
+    """
+    path = table.source
+    groups = {}
+    for j in positions:
+        cells = table.typed.iloc[:, j][~table.missing[:, j]].astype(str)
+        found = _interpretations(cells, table.reading)
+        if len(found) > 1:
+            return _ambiguous_message(table, j, cells, found)
+        groups.setdefault(found[0][0], []).append(j)
+    reading, positions = next(iter(groups.items()))
+    items, them = _listing_cells(table, positions), _them(positions)
+    return (
+        f"{path}: column{_plural(items)} {_listing(items)} "
+        f"{'holds' if len(items) == 1 else 'hold'} numbers written with "
+        f"{_described(reading, table.reading)}; "
+        f"{_remedy(reading, table.reading)} to read {them} as numbers, or "
+        f"name {them} in --categorical to model {them} as categories"
+    )
+
+
+def _ambiguous_message(table, j, cells, found):
+    """The error for a column whose numbers read several ways (``1,234``)."""
+    columns = np.column_stack([numbers for _, numbers in found])
+    row = int(np.flatnonzero((columns != columns[:, :1]).any(axis=1))[0])
+    readings = [
+        f"{_shown(numbers[row])} with {_described(reading, table.reading)} "
+        f"({_remedy(reading, table.reading)})"
+        for reading, numbers in found
+    ]
+    count = {2: "two", 3: "three"}.get(len(found), str(len(found)))
+    return (
+        f"{table.source}: column {table.header[j]!r} holds numbers that read "
+        f"{count} ways: {cells.iloc[row]!r} in data row {cells.index[row] + 1} is "
+        f"{' or '.join(readings)}; give the option that fits the file, or name "
+        "it in --categorical to model it as categories"
+    )
+
+
+def _described(reading, current):
+    """How ``reading`` writes numbers, where it differs from ``current``."""
+    (decimal, thousands), parts = reading, []
+    if decimal != current[0]:
+        parts.append("a decimal comma" if decimal == "," else "a decimal point")
+    if thousands is not None and thousands != current[1]:
+        parts.append(f"{thousands!r} between thousands")
+    return " and ".join(parts) or "no thousands separator"
+
+
+def _remedy(reading, current):
+    """The options that go from the ``current`` reading to ``reading``."""
+    give, drop = [], []
+    if reading[0] != current[0]:
+        (give if reading[0] == "," else drop).append("--decimal ,")
+    if reading[1] != current[1]:
+        if reading[1] is None:
+            drop.append(f"--thousands {_shell(current[1])}")
+        else:
+            give.append(f"--thousands {_shell(reading[1])}")
+    steps = [f"leave out {' '.join(drop)}"] if drop else []
+    steps += [f"pass {' '.join(give)}"] if give else []
+    return " and ".join(steps)
+
+
+def _shell(text):
+    """``text`` quoted for a shell where it needs it (a space, a quote)."""
+    return f'"{text}"' if text == "'" else shlex.quote(text)
+
+
+def _shown(number):
+    """A number as a message shows it: 1234, 1.234."""
+    return np.format_float_positional(number, trim="-")
+
+
+def _mixed_message(table, positions, skip_option):
+    """The error for columns that mix numbers and text.
+
+    When the text is one token that recurs (``?``, ``-``, ``n.a.``), it is
+    likely a missing-value marker, and --na-values is offered.
+    """
+    items, them = _listing_cells(table, positions, any_reading=True), _them(positions)
+    marker = _recurring_token(table, positions)
+    if marker is None:
+        fix = f"fix {them}"
+    else:
+        option = f"--na-values {_shell(marker)}"
+        if marker.startswith("-") and marker != "-":
+            option = f"--na-values={_shell(marker)}"  # else argparse takes an option
+        fix = f"if {marker!r} marks a missing value, pass {option}; else fix {them}"
+    return (
+        f"{table.source}: column{_plural(items)} {_listing(items)} "
+        f"mix{'es' if len(items) == 1 else ''} numbers and text; {fix}, or name "
+        f"{them} in --categorical to model {them} as categories or in "
+        f"{skip_option} to leave {them} out of the model"
+    )
+
+
+def _recurring_token(table, positions):
+    """The one text, seen twice or more, beside the numbers of ``positions``."""
+    tokens, count = set(), 0
+    for j in positions:
+        cells = table.typed.iloc[:, j][~table.missing[:, j]].astype(str)
+        text = cells[~_any_number(cells)]
+        tokens.update(text)
+        count += len(text)
+    if len(tokens) != 1 or count < 2:
+        return None
+    token = tokens.pop()
+    # --na-values splits its value at commas and strips the parts.
+    return token if "," not in token and token == token.strip() else None
+
+
+def _listing_cells(table, positions, *, any_reading=False):
+    """``'name' ('cell' in data row n)`` for each column, its first text cell."""
+    items = []
+    for j in positions:
+        row, cell = _first_text(table, j, any_reading=any_reading)
+        items.append(f"{table.header[j]!r} ({cell!r} in data row {row + 1})")
+    return items
+
+
+def _first_text(table, j, *, any_reading=False):
+    """(row, cell) of the first cell of column ``j`` that is not a number
+    under the table's reading; with ``any_reading``, under any reading if
+    there is one (a column may mix 1,5 and 1.5, each a number alone)."""
+    cells = table.typed.iloc[:, j].astype(str)
+    text = []
+    if any_reading:
+        text = np.flatnonzero(~_any_number(cells) & ~table.missing[:, j])
+    if not len(text):
+        number = _read_numbers(cells, *table.reading).notna().to_numpy()
+        text = np.flatnonzero(~number & ~table.missing[:, j])
     row = int(text[0]) if len(text) else 0
     cells = table.text if table.text is not None else table.typed
     return row, str(cells.iloc[row, j])

@@ -614,14 +614,19 @@ def test_numbers_written_with_a_comma_are_refused(capsys, tmp_path):
     assert 1.5 < float(rows[2][1].replace(",", ".")) < 2.25
     # With --decimal , a column of such numbers and one text cell mixes
     # numbers and text, as it does with "." (it was read as categories,
-    # each "1,5" a text, and its hole filled with another row's value); a
-    # "." number is text under ","; and so is a thousands separator.
-    for text in ("n.a.", "1.5", "1.234,5"):
+    # each "1,5" a text, and its hole filled with another row's value); so
+    # does a "." number, text under ","; a thousands separator is named.
+    cases = {
+        "n.a.": "mixes numbers",
+        "1.5": "mixes numbers",
+        "1.234,5": "written with '.' between thousands; pass --thousands . to",
+    }
+    for text, fragment in cases.items():
         path = _write(
             tmp_path / "mixed.csv", f"x;y\n1,5;2,5\n2,5;\n3,5;4,0\n6,0;{text}\n"
         )
         status, _, err = _run(capsys, "impute", path, "--decimal", ",")
-        _assert_one_line_error(status, err, f"'{text}' in data row 4", "mixes numbers")
+        _assert_one_line_error(status, err, f"'{text}' in data row 4", fragment)
 
 
 def test_numbers_written_with_a_point_are_refused_with_decimal_comma(capsys, tmp_path):
@@ -837,3 +842,220 @@ def test_repeated_bounds_that_agree_are_one_bound(capsys, holed):
         capsys, "impute", holed, "--min-value", "60", "--min-value", "height=150"
     )
     assert status == 0, err
+
+
+# Outputs checked before any work
+
+
+def _no_reading(monkeypatch):
+    """Make reading the input fail the test: the checks must come first."""
+    from emimpute import _cli_table
+
+    def read_table(*args, **kwargs):
+        raise AssertionError("the input was read")
+
+    monkeypatch.setattr(_cli_table, "read_table", read_table)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # Each of these exited 0, having written one output over the other,
+        # over the input, or both to stdout.
+        (
+            ["impute", "{in}", "-o", "{same}", "--std", "{same}"],
+            "-o {same} and --std {same} are the same file; give each output its own",
+        ),
+        (
+            ["impute", "{in}", "-o", "{out}", "--std", "{dir}/../{dirname}/same.csv"],
+            None,  # resolved: not the same as out.csv, so allowed
+        ),
+        (
+            ["impute", "{in}", "-o", "{same}", "--std", "{dir}/../{dirname}/same.csv"],
+            "-o {same} and --std {dir}/../{dirname}/same.csv are the same file; "
+            "give each output its own",
+        ),
+        (
+            ["impute", "{in}", "-o", "{out}", "--std", "{in}"],
+            "--std {in} is the input file, which it would overwrite; give it "
+            "another name",
+        ),
+        (
+            ["impute", "{in}", "-o", "{out}", "--std", "{link}"],
+            "--std {link} is the input file, which it would overwrite; give it "
+            "another name",
+        ),
+        (
+            ["impute", "{in}", "--std", "-"],
+            "-o and --std - both write to stdout (-o does by default); give one "
+            "of them a file",
+        ),
+        (
+            ["impute", "{dir}/base_1.csv", "--imputations", "2", "--separate"]
+            + ["-o", "{dir}/base.csv"],
+            "--separate {dir}/base_1.csv is the input file, which it would "
+            "overwrite; give it another name",
+        ),
+        (
+            ["cluster", "{in}", "-o", "{same}", "--proba", "{same}"],
+            "-o {same} and --proba {same} are the same file; give each output its own",
+        ),
+        (
+            ["cluster", "{in}", "-o", "{out}", "--proba", "{in}"],
+            "--proba {in} is the input file, which it would overwrite; give it "
+            "another name",
+        ),
+        (
+            ["cluster", "{in}", "-o", "{in}"],
+            "-o {in} is the input file, which it would overwrite; give it another name",
+        ),
+        (
+            ["cluster", "{in}", "--proba", "-", "-o", "-"],
+            "-o and --proba - both write to stdout (-o does by default); give one "
+            "of them a file",
+        ),
+    ],
+)
+def test_clashing_outputs_are_refused_before_any_work(
+    capsys, tmp_path, monkeypatch, argv, message
+):
+    source = _write(tmp_path / "in.csv", HOLED)
+    _write(tmp_path / "base_1.csv", HOLED)
+    (tmp_path / "link.csv").symlink_to(source)
+    names = {
+        "in": source,
+        "out": tmp_path / "out.csv",
+        "same": tmp_path / "same.csv",
+        "link": tmp_path / "link.csv",
+        "dir": tmp_path,
+        "dirname": tmp_path.name,
+    }
+    argv = [arg.format(**names) for arg in argv]
+    before = sorted(tmp_path.iterdir())
+    _no_reading(monkeypatch)
+    status, out, err = _run(capsys, *argv)
+    if message is None:
+        assert status == 1 and "the input was read" in err
+        return
+    command = argv[0]
+    assert (status, out) == (2, "")
+    assert err == f"emimpute {command}: error: {message.format(**names)} (see --help)\n"
+    assert sorted(tmp_path.iterdir()) == before
+    assert source.read_text(encoding="utf-8") == HOLED
+
+
+def test_impute_may_write_over_its_input(capsys, tmp_path):
+    # Documented: -o IN.csv fills the holes of the file in place.
+    source = _write(tmp_path / "in.csv", HOLED)
+    status, expected, err = _run(capsys, "impute", source, "--passthrough")
+    assert status == 0, err
+    status, out, err = _run(capsys, "impute", source, "--passthrough", "-o", source)
+    assert (status, out) == (0, "")
+    assert source.read_text(encoding="utf-8") == expected
+
+
+@pytest.mark.parametrize(
+    "command, option", [("impute", "-o"), ("impute", "--std"), ("cluster", "--proba")]
+)
+def test_unwritable_output_is_refused_before_any_work(
+    capsys, tmp_path, monkeypatch, holed, command, option
+):
+    # It was found when writing, after the fit.
+    output = tmp_path / "no" / "out.csv"
+    _no_reading(monkeypatch)
+    status, out, err = _run(capsys, command, holed, option, output)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"emimpute: error: {output}: cannot write: no directory "
+        f"{str(tmp_path / 'no')!r}\n"
+    )
+
+
+# --with-original writes missing cells as R reads them
+
+
+def test_with_original_writes_the_holes_as_na(capsys, tmp_path):
+    # The input's own markers (null, N/A, None, '') were written as they
+    # were, which R's read.csv reads as text: mice::as.mids saw no holes.
+    # The passed-through column's cells stay as in the imputed blocks.
+    text = (
+        "x,y,kind,note\n"
+        "1.5,2.0,a,null\n"
+        "null,2.5,b,x\n"
+        "2.5,N/A,None,y\n"
+        "3.0,4.0,a,\n"
+        ",5.0,b,z\n"
+        "4.0,6.5,a,w\n"
+    )
+    path = _write(tmp_path / "in.csv", text)
+    out = tmp_path / "long.csv"
+    status, _, err = _run(
+        capsys,
+        *["impute", path, "--imputations", "2", "--with-original", "-o", out],
+        *["--passthrough", "note"],
+    )
+    assert status == 0, err
+    rows = _read_csv(out)
+    assert rows[1:7] == [
+        ["0", "1", "1.5", "2.0", "a", "null"],
+        ["0", "2", "NA", "2.5", "b", "x"],
+        ["0", "3", "2.5", "NA", "NA", "y"],
+        ["0", "4", "3.0", "4.0", "a", ""],
+        ["0", "5", "NA", "5.0", "b", "z"],
+        ["0", "6", "4.0", "6.5", "a", "w"],
+    ]
+    assert [row[5] for row in rows[7:13]] == ["null", "x", "y", "", "z", "w"]
+
+
+# --log and --sqrt
+
+
+def test_sqrt_fits_a_column_with_a_zero(capsys, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from emimpute import EMImputer
+
+    text = "a,b\n0,1.0\n2,2.5\n,3.0\n5,4.5\n9,\n4,3.5\n1,2.0\n"
+    path = _write(tmp_path / "in.csv", text)
+    status, _, err = _run(capsys, "impute", path, "--log", "a")
+    _assert_one_line_error(status, err)
+    assert err == (
+        f"emimpute: error: {path}: --log 'a' needs positive values, but the "
+        "column's minimum is 0; fit it with --sqrt a instead, or shift it\n"
+    )
+    status, out, err = _run(capsys, "impute", path, "--sqrt", "a")
+    assert status == 0, err
+    frame = pd.read_csv(path)
+    imputer = EMImputer(random_state=0, feature_transforms={"a": "sqrt"})
+    expected = imputer.fit_transform(frame)
+    got = pd.read_csv(io.StringIO(out)).to_numpy()
+    np.testing.assert_array_equal(got, expected)
+    status, _, err = _run(capsys, "impute", path, "--log", "b", "--sqrt", "a,b")
+    assert err == (
+        f"emimpute: error: {path}: --log and --sqrt both name 'b'; give it one "
+        "of them\n"
+    )
+
+
+# --categorical for a column the model does not see
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--columns", "height,weight", "--categorical", "city"],
+            "--categorical names 'city', not among the columns named in "
+            "--columns; add it there",
+        ),
+        (
+            ["--index-col", "id", "--categorical", "id"],
+            "--categorical names 'id', an index column (named in --index-col, or "
+            "the unnamed first column), which is never modelled",
+        ),
+    ],
+)
+def test_categorical_column_left_out_is_refused(capsys, holed, options, message):
+    # It was ignored, silently.
+    status, out, err = _run(capsys, "impute", holed, *options)
+    assert (status, out) == (2, "")
+    assert err == f"emimpute: error: {holed}: {message}\n"

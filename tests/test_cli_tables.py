@@ -314,11 +314,13 @@ def test_help_and_version_import_nothing_heavy():
 
 def test_broken_pipe_ends_quietly(tmp_path):
     # Output far larger than a pipe's buffer, read for one line only, as
-    # "emimpute impute big.csv | head -1" does.
-    path = tmp_path / "big.csv"
+    # "emimpute impute big.csv --std std.csv | head -1" does. The --std file
+    # is written whole all the same (it was never written: stdout came
+    # first, and the closed pipe ended the command).
+    path, std = tmp_path / "big.csv", tmp_path / "std.csv"
     _holed_frame(20000).to_csv(path, index=False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "emimpute", "impute", str(path)],
+        [sys.executable, "-m", "emimpute", "impute", str(path), "--std", str(std)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=ENV,
@@ -329,6 +331,30 @@ def test_broken_pipe_ends_quietly(tmp_path):
     assert process.wait(timeout=300) == 0
     assert first == b"x,y,z\n"
     assert stderr == b""
+    assert pd.read_csv(std).shape == (20000, 3)
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone: every write is a BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    "command, option",
+    [("impute", "--std"), ("cluster", "--proba")],
+)
+def test_side_file_is_written_when_stdout_is_closed(
+    tmp_path, monkeypatch, command, option
+):
+    path, side = tmp_path / "in.csv", tmp_path / "side.csv"
+    _holed_frame(60).to_csv(path, index=False)
+    expected = tmp_path / "expected.csv"
+    assert main([command, str(path), "-o", os.devnull, option, str(expected)]) == 0
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main([command, str(path), option, str(side)]) == 0
+    assert side.read_bytes() == expected.read_bytes()
 
 
 def test_parquet_keeps_the_types_of_columns_without_holes(capsys, tmp_path):
@@ -554,7 +580,11 @@ def test_bounds_and_log_reach_columns_with_repeated_or_no_names(
     [
         (["--log", "w"], "--log names no column 'w'"),
         (["--min-value", "x=a"], "expected a number, or COL=NUMBER"),
-        (["--log", "x"], "'log' on feature 'x' needs positive observed values"),
+        (
+            ["--log", "x"],
+            "--log 'x' needs positive values, but the column's minimum is -2.398; "
+            "shift it first",
+        ),
         (["--min-value", "=5"], "--min-value '' names no column"),
         (["--log", ","], "--log ',' names no column"),
         (["--min-value", "y=nan"], "min_value must not be NaN"),
@@ -810,3 +840,238 @@ def test_an_identifier_column_is_warned_about(tmp_path, capsys):
         capsys, "impute", path, "--categorical", "id", "-o", tmp_path / "out2.csv"
     )
     assert status == 0 and "identifier" not in err
+
+
+# Thousands separators
+
+
+THOUSANDS = 'price,rooms\n"1,234",2\n"2,500",4\n"3,100",\n"4,000",8\n,10\n"1,750",3\n'
+EUROPEAN = "preis;menge\n1.234,50;2\n2.345,00;4\n3.100,25;\n4.000,00;8\n;10\n"
+
+
+@pytest.mark.parametrize(
+    "text, options, message",
+    [
+        # "1,234" is 1234 or 1.234: the message suggested --decimal , only,
+        # and following it imputed 1000 times too small.
+        (
+            THOUSANDS,
+            [],
+            "column 'price' holds numbers that read two ways: '1,234' in data "
+            "row 1 is 1234 with ',' between thousands (pass --thousands ,) or "
+            "1.234 with a decimal comma (pass --decimal ,); give the option that "
+            "fits the file, or name it in --categorical to model it as categories",
+        ),
+        # With --no-categorical too (it was "non-numeric column", no hint).
+        (
+            THOUSANDS,
+            ["--no-categorical"],
+            "column 'price' holds numbers that read two ways: '1,234' in data "
+            "row 1 is 1234 with ',' between thousands (pass --thousands ,) or "
+            "1.234 with a decimal comma (pass --decimal ,); give the option that "
+            "fits the file, or name it in --categorical to model it as categories",
+        ),
+        # Not so when a number has two groups, or a decimal point too.
+        (
+            'a,b\n"1,234,567",1\n"2,000",2\n,3\n"3,100.5",4\n',
+            [],
+            "column 'a' ('1,234,567' in data row 1) holds numbers written with "
+            "',' between thousands; pass --thousands , to read it as numbers, or "
+            "name it in --categorical to model it as categories",
+        ),
+        # European numbers were categories, a hole filled with another
+        # row's text, with or without --decimal ,.
+        (
+            EUROPEAN,
+            [],
+            "column 'preis' ('1.234,50' in data row 1) holds numbers written "
+            "with a decimal comma and '.' between thousands; pass --decimal , "
+            "--thousands . to read it as numbers, or name it in --categorical "
+            "to model it as categories",
+        ),
+        (
+            EUROPEAN,
+            ["--decimal", ","],
+            "column 'preis' ('1.234,50' in data row 1) holds numbers written "
+            "with '.' between thousands; pass --thousands . to read it as "
+            "numbers, or name it in --categorical to model it as categories",
+        ),
+        (
+            "a;b\n1.234;1\n2.000;2\n;3\n3.100;4\n",
+            ["--decimal", ","],
+            "column 'a' holds numbers that read two ways: '1.234' in data row 1 "
+            "is 1.234 with a decimal point (leave out --decimal ,) or 1234 with "
+            "'.' between thousands (pass --thousands .); give the option that "
+            "fits the file, or name it in --categorical to model it as categories",
+        ),
+        (
+            "a;b\n1 234,5;1\n2 000;2\n;3\n3 100;4\n",
+            ["--decimal", ","],
+            "column 'a' ('1 234,5' in data row 1) holds numbers written with "
+            "' ' between thousands; pass --thousands ' ' to read it as numbers, "
+            "or name it in --categorical to model it as categories",
+        ),
+    ],
+)
+def test_numbers_with_a_thousands_separator_are_refused_with_the_options(
+    capsys, tmp_path, text, options, message
+):
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert (status, out) == (2, "")
+    assert err == f"emimpute: error: {path}: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "text, options, reading",
+    [
+        (THOUSANDS, ["--thousands", ","], dict(thousands=",")),
+        (
+            EUROPEAN,
+            ["--decimal", ",", "--thousands", "."],
+            dict(sep=";", decimal=",", thousands="."),
+        ),
+    ],
+)
+def test_thousands_option_reads_the_numbers(capsys, tmp_path, text, options, reading):
+    # Imputed numbers are written without the separator; the observed
+    # cells as they were.
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert status == 0, err
+    sep = reading.get("sep", ",")
+    _assert_observed_verbatim(path, io.StringIO(out), sep=sep)
+    frame = pd.read_csv(path, **reading)
+    expected = np.asarray(EMImputer(random_state=0).fit_transform(frame), float)
+    got = pd.read_csv(io.StringIO(out), **reading).to_numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert expected[4, 0] > 1000  # the price of a house, not of a coffee
+
+
+def test_thousands_separator_must_differ_from_the_decimal_mark(capsys, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(THOUSANDS, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, "--thousands", ".")
+    assert (status, out) == (2, "")
+    assert err == (
+        "emimpute impute: error: --thousands and --decimal are both '.', and must "
+        "differ (--decimal , --thousands . reads 1.234,5) (see --help)\n"
+    )
+
+
+# Missing-value markers
+
+
+def test_help_lists_pandas_default_markers_exactly(capsys):
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from emimpute._cli import DEFAULT_NA_VALUES
+
+    assert sorted(DEFAULT_NA_VALUES) == sorted(STR_NA_VALUES - {""})
+    status, out, _ = _run(capsys, "impute", "--help")
+    assert status == 0
+    assert f"pandas' markers {', '.join(DEFAULT_NA_VALUES)};" in " ".join(out.split())
+
+
+def test_no_default_na_keeps_none_and_na_categories(capsys, tmp_path):
+    # "None" (no alley) and "NA" (Namibia) were missing, and overwritten.
+    text = "alley,x\nNone,1.0\nPaved,2.0\nNone,3.0\nGravel,4.0\nNA,5.0\n,6.0\nNone,\n"
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    alleys = [row.split(",")[0] for row in out.splitlines()[1:]]
+    assert set(alleys) == {"Paved", "Gravel"}
+    status, out, err = _run(capsys, "impute", path, "--no-default-na")
+    assert status == 0, err
+    rows = out.splitlines()
+    assert rows[:6] == text.splitlines()[:6]
+    # Empty cells are still missing: the most frequent category, the mean.
+    assert rows[6] == "None,6.0" and rows[7] == "None,3.5"
+
+
+def test_na_values_add_markers(capsys, tmp_path):
+    # "?", "-" and -999 stopped the run ("mix numbers and text") or were
+    # numbers; repeated, or comma-separated, they are missing.
+    frame = _holed_frame(60)
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    text = path.read_text(encoding="utf-8").splitlines()
+    for row, marker in zip((3, 9, 17, 30), ("?", "-", "-999", "?"), strict=True):
+        cells = text[row].split(",")
+        cells[row % 3] = marker
+        text[row] = ",".join(cells)
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    status, out, err = _run(
+        capsys, "impute", path, "--na-values", "?, -", "--na-values=-999"
+    )
+    assert status == 0, err
+    missing = pd.read_csv(path, na_values=["?", "-", "-999"])
+    _assert_observed_verbatim(path, io.StringIO(out), missing=missing.isna().to_numpy())
+    expected = EMImputer(random_state=0).fit_transform(missing)
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out)), expected)
+    # Only empty cells and these with --no-default-na.
+    status, _, err = _run(
+        capsys, "impute", path, "--no-default-na", "--na-values", "?,-,-999"
+    )
+    assert status == 0, err
+
+
+@pytest.mark.parametrize(
+    "marker, option",
+    [("?", "--na-values '?'"), ("n.a.", "--na-values n.a."), ("-", "--na-values -")],
+)
+def test_a_recurring_text_among_numbers_suggests_na_values(
+    capsys, tmp_path, marker, option
+):
+    path = tmp_path / "in.csv"
+    path.write_text(f"x,y\n0.1,{marker}\n{marker},0.2\n0.3,0.4\n", encoding="utf-8")
+    status, _, err = _run(capsys, "impute", path)
+    assert status == 2
+    assert err == (
+        f"emimpute: error: {path}: columns 'x' ({marker!r} in data row 2), 'y' "
+        f"({marker!r} in data row 1) mix numbers and text; if {marker!r} marks a "
+        f"missing value, pass {option}; else fix them, or name them in "
+        "--categorical to model them as categories or in --passthrough to leave "
+        "them out of the model\n"
+    )
+    status, _, err = _run(capsys, "impute", path, *option.replace("'", "").split())
+    assert status == 0, err
+
+
+# Blank lines
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x\n1.0\n2.0\n\n4.0\n5\n",
+        # The last line too: every line after the header is a row.
+        "x\n1.0\n\n3.0\n\n",
+        "x\r\n1.0\r\n\r\n3.0\r\n",
+    ],
+)
+def test_blank_line_of_a_one_column_file_is_a_missing_cell(capsys, tmp_path, text):
+    # It was skipped, and the output had a row fewer than the input.
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode())
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    lines = text.replace("\r\n", "\n").splitlines()
+    rows = out.splitlines()
+    assert len(rows) == len(lines)
+    observed = np.array([float(line) for line in lines[1:] if line])
+    for line, row in zip(lines, rows, strict=True):
+        assert row == line if line else float(row) == observed.mean()
+
+
+def test_blank_line_of_a_wider_file_is_skipped(capsys, tmp_path):
+    # It has one field where rows have two: no row, as pandas and R read it.
+    path = tmp_path / "in.csv"
+    path.write_text("x,y\n1,2\n\n3,4\n5,\n", encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    assert out.splitlines()[:3] == ["x,y", "1,2", "3,4"]
+    assert len(out.splitlines()) == 4
