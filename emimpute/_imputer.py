@@ -262,10 +262,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         its most probable category given the observed entries of its row
         (a draw with ``sample_posterior=True``); see
         :meth:`predict_category_proba`. A category not seen in fit is an
-        error at transform time. With one component, the categorical
-        features are independent of everything else, so a categorical hole
-        gets its feature's mode: use ``n_components > 1`` to carry
-        dependence between features of both kinds.
+        error at transform time (see ``handle_unknown``). With one
+        component, the categorical features are independent of everything
+        else, so a categorical hole gets its feature's mode: use
+        ``n_components > 1`` to carry dependence between features of both
+        kinds.
 
     category_smoothing : float, default=1.0
         Pseudo-count added to every category of every component in each
@@ -1421,7 +1422,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         ``r_k`` the responsibilities of the components given ``x_O`` and
         ``theta_kj`` the category probabilities of feature ``j`` in
         component ``k``; an observed entry gets probability 1 on its
-        category.
+        category, and an observed entry of a category not seen in fit
+        (``handle_unknown='ignore'``) a row of zeros, as ``OneHotEncoder``
+        encodes it (its ``argmax`` is then the first category: test for
+        the zeros).
 
         Parameters
         ----------

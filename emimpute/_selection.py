@@ -367,6 +367,11 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
     category_smoothing : float, default=1.0
         See :class:`EMMixture`.
 
+    handle_unknown : {'error', 'ignore'}, default='error'
+        See :class:`EMMixture`: passed to every fit of the grid, so that
+        ``best_estimator_`` (and this selector's ``predict``, ``score``...)
+        reads a category not seen in fit as missing with 'ignore'.
+
     Attributes
     ----------
     best_estimator_ : EMMixture
@@ -475,6 +480,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         "category_smoothing": [
             Interval(Real, 0.0, None, closed="left"),
         ],
+        "handle_unknown": [StrOptions({"error", "ignore"})],
     }
 
     def __init__(
@@ -493,6 +499,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         verbose=0,
         categorical_features="from_dtype",
         category_smoothing=1.0,
+        handle_unknown="error",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -507,6 +514,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.categorical_features = categorical_features
         self.category_smoothing = category_smoothing
+        self.handle_unknown = handle_unknown
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -574,6 +582,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             verbose=self.verbose,
             categorical_features=self.categorical_features,
             category_smoothing=self.category_smoothing,
+            handle_unknown=self.handle_unknown,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -1425,10 +1425,11 @@ def _typed_polars_column(name, column, dtype):
         # A Null column (nothing seen in fit) takes the values' own type.
         typed = pl.Series(name, values, dtype=None if dtype == pl.Null else dtype)
     except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-        return pl.Series(name, column)
-    if typed.to_list() == values:
+        return pl.Series(name, values, dtype=pl.Object)
+    # By type too: True is not 1 in a column of codes.
+    if [(type(v), v) for v in typed.to_list()] == [(type(v), v) for v in values]:
         return typed
-    return pl.Series(name, column)
+    return pl.Series(name, values, dtype=pl.Object)
 
 
 def missing_cells(X, columns, *, missing_values=np.nan):
@@ -1498,8 +1499,10 @@ def restore_cells(output, X, columns, cells):
     array of shape ``(n_samples, len(columns))``. ``output`` has ``X``'s
     columns at the same positions and is changed in place where it can be
     (a DataFrame of the caller's own, an ndarray). A pandas ``category``
-    column keeps its categories, with the new values appended; another
-    column keeps its type when that holds the cells, else becomes objects.
+    column (a polars ``Enum``) keeps its categories, with the new values
+    appended after them (after the fitted order, also in an ordered one);
+    another column keeps its type when that holds the cells, else becomes
+    objects (an ndarray of numbers too).
     """
     container = container_of(X)
     kind = container_of(output)
@@ -1514,25 +1517,59 @@ def restore_cells(output, X, columns, cells):
             dtype = current.dtype
             if _pandas_categorical_dtype(dtype):
                 known = list(dtype.categories)
-                new = [v for v in pd.unique(values[rows]) if v not in set(known)]
-                typed = pd.Categorical(
-                    column,
-                    dtype=pd.CategoricalDtype(known + new, ordered=dtype.ordered),
-                )
+                try:
+                    typed = pd.Categorical(
+                        column,
+                        dtype=pd.CategoricalDtype(
+                            known + _new_values(values[rows], known),
+                            ordered=dtype.ordered,
+                        ),
+                    )
+                except ValueError:
+                    # Categories pandas takes for duplicates (True and 1).
+                    typed = column
             else:
                 typed = _typed_pandas_column(column, ~pd.isna(column), dtype)
             output.isetitem(
                 j, pd.Series(typed, index=output.index, dtype=typed.dtype, copy=False)
             )
         elif kind == "polars":
+            pl = sys.modules["polars"]
             name = output.columns[j]
             column = np.asarray(output.to_series(j).to_list(), dtype=object)
             column[rows] = values[rows]
-            typed = _typed_polars_column(name, column, output.schema[name])
+            dtype = output.schema[name]
+            if isinstance(dtype, pl.Enum):
+                known = dtype.categories.to_list()
+                dtype = pl.Enum(known + _new_values(values[rows], known))
+            typed = _typed_polars_column(name, column, dtype)
             output = output.with_columns(typed)
         else:
+            if output.dtype != object:
+                try:
+                    fits = np.array_equal(
+                        values[rows].astype(output.dtype), values[rows]
+                    )
+                except (TypeError, ValueError):
+                    fits = False
+                if not fits:
+                    # Numeric codes given text: the table becomes objects.
+                    output = output.astype(object)
             output[rows, j] = values[rows]
     return output
+
+
+def _new_values(values, known):
+    """The distinct ``values`` not among ``known``, in order of appearance.
+
+    Compared by value and type, so that True is not the category 1.
+    """
+    seen = {(type(v), v) for v in known}
+    new = []
+    for value in dict.fromkeys(values.tolist()):
+        if (type(value), value) not in seen:
+            new.append(value)
+    return new
 
 
 def append_columns(table, values, names):

@@ -841,3 +841,39 @@ def test_handle_unknown_ignore_keeps_the_column_type(container):
     assert np.all(colour[[1, 2, 5]] == "green")
     keep = np.setdiff1d(np.arange(10), [1, 2, 5])
     assert np.array_equal(colour[keep], expected[keep])
+
+
+def test_handle_unknown_ignore_writes_back_values_the_column_type_cannot_hold():
+    # Numeric codes given text, a polars Enum, True beside the category 1:
+    # written back as read, the column (or table) made objects where its
+    # type cannot hold the value (it crashed), an Enum extended as a
+    # pandas category is.
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=40), rng.integers(1, 3, 40).astype(float)])
+    X[::9, 0] = np.nan
+    imputer = EMImputer(categorical_features=[1], handle_unknown="ignore").fit(X)
+    test = X[:4].astype(object)
+    test[1, 1] = "green"
+    test[2, 1] = True
+    out = imputer.transform(test)
+    assert out.dtype == object and out[1, 1] == "green" and out[2, 1] is True
+    np.testing.assert_array_equal(
+        out[[0, 3]].astype(float), imputer.transform(X[[0, 3]])
+    )
+    frame = pl.DataFrame(
+        {"x": [0.1, None, 1.5, 2.0] * 5, "g": ["a", "b", "a", "b"] * 5},
+        schema={"x": pl.Float64, "g": pl.Enum(["a", "b"])},
+    )
+    enum = EMImputer(handle_unknown="ignore").set_output(transform="polars").fit(frame)
+    later = frame.head(3).with_columns(
+        pl.Series("g", ["c", "b", "a"], dtype=pl.Enum(["a", "b", "c"]))
+    )
+    out = enum.transform(later)
+    assert out.schema["g"] == pl.Enum(["a", "b", "c"])
+    assert out["g"].to_list() == ["c", "b", "a"]
+    codes = pd.DataFrame({"x": X[:, 0], "g": pd.Categorical(X[:, 1].astype(int))})
+    coded = EMImputer(handle_unknown="ignore").set_output(transform="pandas").fit(codes)
+    flagged = codes.head(3).astype({"g": object})
+    flagged.loc[1, "g"] = True
+    column = coded.transform(flagged)["g"]
+    assert column.dtype == object and column[1] is True

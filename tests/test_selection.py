@@ -383,3 +383,23 @@ def test_selector_plot_names_two_conjugate_priors_apart():
         "full, prior=ConjugatePrior(shrinkage=10, mean=[0. 1.])",
     ]
     plt.close(fig)
+
+
+def test_selector_passes_handle_unknown_to_its_fits():
+    # Its error message named the option, which it did not take.
+    rng = np.random.default_rng(0)
+    X = np.empty((60, 2), dtype=object)
+    X[:, 0] = rng.normal(size=60)
+    X[:, 1] = rng.choice(["a", "b"], 60)
+    test = X[:3].copy()
+    test[1, 1] = "green"
+    hidden = test.copy()
+    hidden[1, 1] = None
+    selector = EMMixtureSelector(n_components=[1, 2], random_state=0)
+    with pytest.raises(ValueError, match="handle_unknown='ignore'"):
+        selector.fit(X).predict(test)
+    selector.set_params(handle_unknown="ignore").fit(X)
+    assert selector.best_estimator_.handle_unknown == "ignore"
+    np.testing.assert_array_equal(
+        selector.score_samples(test), selector.score_samples(hidden)
+    )
