@@ -258,12 +258,8 @@ class DenseKernel:
             # Nothing observed: the marginal of no coordinates is 1.
             log_density = np.zeros(w.shape[1:])
         else:
-            quadratic = np.einsum("knd,knd->kn", z0, y)
-            maha = quadratic - np.einsum("ikn,ikn->kn", v, v)
+            maha = np.einsum("knd,knd->kn", z0, y) - np.einsum("ikn,ikn->kn", v, v)
             np.maximum(maha, 0.0, out=maha)
-            # A row so far out that its square overflows: inf - inf is NaN,
-            # but its Mahalanobis distance is infinite (density 0).
-            maha[quadratic == np.inf] = np.inf
             log_det = self.log_det[matrices][:, np.newaxis] - 0.5 * log_det_missing
             log_density = -0.5 * ((n_features - r) * _LOG_2PI + maha) + log_det
         means = np.take(self.means[components], block.missing, axis=1) - np.moveaxis(

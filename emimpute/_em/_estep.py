@@ -207,10 +207,17 @@ def check_log_densities(log_density, *, allow_impossible=False):
     ``+inf``, or ``-inf`` under every component is not, unless
     ``allow_impossible``: a row of density 0 then has the log-density
     ``-inf`` (``GaussianMixture.score_samples``' answer for a row far from
-    every component; responsibilities do not exist for it).
+    every component; responsibilities do not exist for it), and so has a
+    NaN, changed in place.
     """
     if np.all(np.isfinite(log_density)):
         return
+    if allow_impossible:
+        # Scoring under fitted (finite) parameters, NaN comes from a row's
+        # squares overflowing (inf - inf in the quadratic form): a row
+        # infinitely far, of density 0. In a fit it stays an error: there
+        # the parameters themselves may have run away.
+        log_density[np.isnan(log_density)] = -np.inf
     if np.any(np.isnan(log_density) | (log_density == np.inf)):
         raise ValueError(_OVERFLOW)
     if allow_impossible:

@@ -891,9 +891,6 @@ def _evaluate(
                     log_density[i, k] = 0.0
                 else:
                     maha = max(quadratic - correction, 0.0)
-                    if quadratic == np.inf:
-                        # Overflowed squares: inf - inf, a distance of inf.
-                        maha = np.inf
                     log_density[i, k] = (
                         -0.5 * (n_observed * LOG_2PI + maha)
                         + log_det_cholesky[j]
@@ -1367,8 +1364,6 @@ def _evaluate_batched(
                             log_density[i, k] = 0.0
                         else:
                             maha = max(quadratic[s, lane] - total[lane], 0.0)
-                            if quadratic[s, lane] == np.inf:
-                                maha = np.inf  # overflowed squares: inf - inf
                             log_density[i, k] = (
                                 -0.5 * (n_observed * LOG_2PI + maha)
                                 + log_det_cholesky[j]
