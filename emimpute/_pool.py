@@ -138,7 +138,9 @@ class WaldTest:
         ``k``, the number of terms.
     df2 : float
         The denominator degrees of freedom of Li, Raghunathan and Rubin
-        (1991) (``inf`` when the imputations agree exactly on the terms).
+        (1991) (``inf`` when the imputations agree exactly on the terms),
+        or, when :func:`pool` was given ``n_samples``, Reiter's (2007)
+        small-sample ones (see :meth:`PooledResult.wald_test`).
     p_value : float
         ``P(F(df1, df2) > statistic)``.
     riv : float
