@@ -1527,7 +1527,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
             scaling=self._scaling,
             allow_impossible=True,
         )
-        return log_prob + self._support.log_jacobian(data.numeric, data.mask)
+        jacobian = self._support.log_jacobian(data.numeric, data.mask)
+        # A row of density 0 stays at -inf beside an infinite log-Jacobian
+        # (an observed 0 of a 'sqrt' feature), where the sum is NaN.
+        with np.errstate(invalid="ignore"):
+            return np.where(log_prob == -np.inf, -np.inf, log_prob + jacobian)
 
     def _chunk_log_likelihood(self, chunk):
         """The summed :meth:`_log_likelihood` of a dask chunk's rows, and

@@ -198,6 +198,8 @@ def test_sqrt_feature_with_an_observed_zero_converges():
     assert imputer.lower_bound_ == imputer.score(X) == np.inf
     reference = EMImputer(feature_transforms={0: "sqrt"}).fit(X[1:])
     assert reference.converged_ and np.isfinite(reference.lower_bound_)
+    # A row of density 0 beside that infinite Jacobian: -inf, not NaN.
+    assert imputer.score(np.array([[0.0, 1e200, 1.0]])) == -np.inf
 
 
 def test_std_of_a_transformed_feature_is_at_the_conditional_mean_when_drawing():
