@@ -284,3 +284,22 @@ def test_a_monitor_watching_moments_needs_the_step():
     monitor = ConvergenceMonitor(tol=1e-3, moment_tol=1e-3)
     with pytest.raises(ValueError, match="moment step"):
         monitor.report(-1.0)
+
+
+def test_convergence_warning_on_a_wide_table_suggests_a_prior():
+    # More features than rows: the 'full' covariance is singular but for
+    # reg_covar and EM crawls; scikit-learn's generic advice did not say so.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 60))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    with pytest.warns(
+        ConvergenceWarning, match=r"30 rows .* fewer than the 61 .*prior='default'"
+    ):
+        EMImputer(max_iter=5).fit(X)
+    # Enough rows, or a prior: the generic message alone.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        EMImputer(max_iter=1).fit(X[:, :10])
+        EMImputer(max_iter=1, prior="default").fit(X)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert messages and not any("fewer than" in m for m in messages)

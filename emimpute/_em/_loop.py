@@ -204,11 +204,35 @@ def run_em(
         warnings.warn(
             "Best performing initialization did not converge. Try different "
             "init parameters, or increase max_iter, tol, or check for "
-            f"degenerate data.{slow}",
+            f"degenerate data.{slow}{_few_rows_hint(data, config)}",
             ConvergenceWarning,
             stacklevel=user_stacklevel(),
         )
     return best
+
+
+def _few_rows_hint(data, config):
+    """What to change when the rows are too few for the covariances.
+
+    Without a prior, fewer rows than a covariance needs (more features
+    than rows, the usual wide table) give a maximum-likelihood estimate
+    that only reg_covar keeps invertible, towards which EM crawls; scikit-
+    learn's generic advice does not say so. Empty when the rows suffice.
+    """
+    if config.prior.conjugate is not None or data.n_numeric == 0:
+        return ""
+    _, in_all = config.form.rows_needed(config.n_components, data.n_numeric)
+    rows = data.summary()[1]
+    if rows >= in_all:
+        return ""
+    return (
+        f" {rows} rows with an observed entry are fewer than the {in_all} "
+        f"that '{config.form.name}' covariances of {data.n_numeric} features "
+        f"need with {config.n_components} component(s): their maximum-"
+        "likelihood estimate is singular but for reg_covar, which EM "
+        "approaches slowly. Fit under a prior (prior='default'), or with "
+        "covariance_type='diag' or fewer components."
+    )
 
 
 def em_steps(data, params, config):
