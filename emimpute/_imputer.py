@@ -327,7 +327,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         restarts it, so repeated calls give the same imputation; give each
         imputation its own seed (or pass a ``RandomState``) to get different
         ones. The fitted attributes and ``predict_category_proba`` and
-        ``score`` keep the maximum-likelihood fit. The imputer then keeps a
+        ``score`` keep the maximum-likelihood fit. With a ``prior``,
+        'bootstrap' refits under it, while 'posterior' draws under its own
+        non-informative prior, not the conjugate one (with fewer rows than
+        features, prefer 'bootstrap'). The imputer then keeps a
         copy of the training data. Requires ``sample_posterior=True``. With
         ``sample_weight``, 'bootstrap' draws a row of weight ``w`` as its
         ``w`` copies would be drawn when every weight is a whole number;

@@ -508,3 +508,28 @@ def test_observed_moments_of_weights_summing_to_one_or_less():
     np.testing.assert_allclose(
         covariance_10[1, 1], w @ centred**2 / (w.sum() - 1.0), rtol=1e-12
     )
+
+
+def test_prior_settings_are_checked_without_numeric_features():
+    # On an all-categorical table the Gaussian part's settings were
+    # dropped unchecked: shrinkage=-5, dof=-3, mean='abc' fitted silently.
+    import pandas as pd
+
+    from emimpute import ConjugatePrior, EMMixture
+
+    frame = pd.DataFrame(
+        {"g": list("abab" * 5), "h": list("xxyy" * 5)}, dtype="category"
+    )
+    for prior, message in [
+        (ConjugatePrior(shrinkage=-5.0), "shrinkage must be >= 0"),
+        (ConjugatePrior(dof=-3.0), "dof must be > 0"),
+        (ConjugatePrior(mean=[0.0]), "mean is given, but the data have no numeric"),
+        (ConjugatePrior(shrinkage=True), "shrinkage must be a real number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            EMMixture(2, prior=prior, random_state=0).fit(frame)
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(
+        ValueError, match=r"prior.mean must be finite, got \[0.0, nan\]"
+    ):
+        EMMixture(prior=ConjugatePrior(mean=[0.0, np.nan])).fit(X)

@@ -214,14 +214,24 @@ scale=2.0, weight_concentration=1.0)
                 f"the weights), got {alpha!r}."
             )
         n_features = data.n_numeric
-        if n_features == 0:
-            return None, alpha
         shrinkage = _real(self.shrinkage, "shrinkage")
         if shrinkage < 0.0:
             raise InvalidParameterError(
                 f"prior.shrinkage must be >= 0 (0: no prior on the means), got "
                 f"{shrinkage!r}."
             )
+        if n_features == 0:
+            # Nothing for the Gaussian part to act on: its settings are
+            # still checked, not silently dropped.
+            if self.dof is not None and not _real(self.dof, "dof") > 0.0:
+                raise InvalidParameterError(f"prior.dof must be > 0, got {self.dof!r}.")
+            given = [n for n in ("mean", "scale") if getattr(self, n) is not None]
+            if given:
+                raise InvalidParameterError(
+                    f"prior.{given[0]} is given, but the data have no numeric "
+                    "feature for it to describe; leave it None."
+                )
+            return None, alpha
         mean = self._mean(data, scaling)
         dof = float(n_features + 2) if self.dof is None else _real(self.dof, "dof")
         lowest = n_features - 1.0 if form.dense else 0.0
@@ -239,10 +249,14 @@ scale=2.0, weight_concentration=1.0)
         if self.mean is None:
             return observed_moments(data)[0]
         mean = _real_array(self.mean, "mean")
-        if mean.shape != (n_features,) or not np.all(np.isfinite(mean)):
+        if mean.shape != (n_features,):
             raise InvalidParameterError(
                 f"prior.mean must be a finite array of shape ({n_features},) "
                 f"(one value per numeric feature), got shape {mean.shape}."
+            )
+        if not np.all(np.isfinite(mean)):
+            raise InvalidParameterError(
+                f"prior.mean must be finite, got {mean.tolist()}."
             )
         if scaling is not None:
             mean = (mean - scaling.centre) / scaling.scale
@@ -297,6 +311,10 @@ scale=2.0, weight_concentration=1.0)
 
 
 def _real(value, name):
+    if isinstance(value, bool):
+        raise InvalidParameterError(
+            f"prior.{name} must be a real number, got {value!r}."
+        )
     try:
         value = float(value)
     except (TypeError, ValueError):
