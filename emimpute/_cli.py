@@ -189,10 +189,17 @@ def _read(args, columns):
 
 
 def _split(values):
-    """The values of a repeatable option that also takes comma-separated
-    lists, stripped, the empty ones dropped."""
-    parts = (part.strip() for value in values or () for part in value.split(","))
-    return [part for part in parts if part]
+    """The markers of ``--na-values``: each value split at its commas, the
+    parts stripped and the empty ones dropped; a value without a comma is
+    kept as it is (``' '`` marks a cell of one space). A marker cannot hold
+    a comma."""
+    markers = []
+    for value in values or ():
+        if "," not in value:
+            markers.append(value)
+            continue
+        markers += [part.strip() for part in value.split(",") if part.strip()]
+    return markers
 
 
 def _em_parameters(args, table):
@@ -356,7 +363,7 @@ def _write_all(outputs, args, table):
     BrokenPipeError, which :func:`main` takes for success: the files must be
     written by then.
     """
-    for path, frame, header in sorted(outputs, key=lambda output: output[0] == "-"):
+    for path, frame, header in sorted(outputs, key=lambda out: _is_stdout(out[0])):
         _write(path, frame, header, args, table)
 
 
@@ -369,15 +376,18 @@ def _check_outputs(args, outputs, *, input_allowed=()):
     the options of ``input_allowed`` (``impute -o IN.csv`` rewrites the
     input with its holes filled, which reading it first makes safe).
     """
-    on_stdout = [option for option, path in outputs if path == "-"]
+    on_stdout = [(option, path) for option, path in outputs if _is_stdout(path)]
     if len(on_stdout) > 1:
         # -o writes to stdout by default: the user may not have typed "-o -".
-        names = [option if option == "-o" else f"{option} -" for option in on_stdout]
+        names = [
+            option if (option, path) == ("-o", "-") else f"{option} {path}"
+            for option, path in on_stdout
+        ]
         args.parser.error(
             f"{' and '.join(names)} both write to stdout (-o does by default); give "
             "one of them a file"
         )
-    files = [(option, path) for option, path in outputs if path != "-"]
+    files = [(option, path) for option, path in outputs if not _is_stdout(path)]
     for k, (option, path) in enumerate(files):
         for other_option, other in files[:k]:
             # Output thrown away twice is no clash.
@@ -396,6 +406,24 @@ def _check_outputs(args, outputs, *, input_allowed=()):
         _check_writable(path)
 
 
+# The names of the command's stdout on Linux and macOS.
+STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def _is_stdout(path):
+    """Whether an output goes to stdout: ``-``, a name of it, or the file
+    that stdout is redirected to (``-o out.csv > out.csv``). /dev/null is
+    not: output thrown away twice is no clash."""
+    if path == "-" or str(path) in STDOUT_NAMES:
+        return True
+    if _same_file(path, os.devnull):
+        return False
+    try:
+        return os.path.samefile(path, "/dev/stdout")
+    except (OSError, ValueError):  # no such path, or no /dev/stdout
+        return False
+
+
 def _same_file(a, b):
     """Whether two paths name one file: the same once resolved (links
     followed), or, when both exist, the same file on disk (a hard link)."""
@@ -411,22 +439,38 @@ def _same_file(a, b):
 def _check_writable(output):
     """Refuse a path that cannot be written, before the work that fills it.
 
-    Its directory must exist and the file be open for writing (a file that
-    is not there is created to try, then removed).
+    Its directory must exist. A regular file is opened for appending, which
+    leaves it as it is; a path with nothing there is created to try, then
+    removed. Anything else is not opened: a named pipe's reader would take
+    the close for the end of the output, and a dangling link would be
+    replaced by a file when removed, its target left empty. Of those, what
+    can be told without opening is checked: a dangling link's directory is
+    writable, a pipe or device is open to us for writing.
     """
     path = pathlib.Path(output)
     directory = path.resolve().parent
     if not directory.is_dir():
         raise CLIError(f"{output}: cannot write: no directory {str(directory)!r}")
-    existed = path.exists()
+    if path.is_file() or path.is_dir():  # a directory fails to open, EISDIR
+        _try_open(output, os.O_WRONLY | os.O_APPEND)
+    elif path.is_symlink() or path.exists():
+        # A dangling link (written through, to its target), a pipe, a device.
+        where = path if path.exists() else directory
+        if not os.access(where, os.W_OK):
+            raise CLIError(f"{output}: cannot write: {str(where)!r} is not writable")
+    else:
+        # O_EXCL creates the file, or fails if something (a link) is there
+        # by now: what is removed is the file just made.
+        _try_open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        path.unlink()
+
+
+def _try_open(output, flags):
+    """Open and close ``output`` with ``flags``, or a one-line error."""
     try:
-        # Append mode, to leave a file that is there as it is.
-        with open(path, "ab"):
-            pass
+        os.close(os.open(output, flags, 0o666))
     except OSError as exc:
         raise CLIError(f"{output}: cannot write: {_one_line(exc)}") from None
-    if not existed:
-        path.unlink()
 
 
 def _impute_outputs(args):
@@ -484,6 +528,8 @@ def run_impute(args):
         verbose_interval=1,
     )
     X = table.model_input()
+    if args.with_original:
+        _check_original_markers(args, table)
     if args.imputations is not None:
         return _write_imputations(args, table, imputer, X)
     with (
@@ -572,6 +618,30 @@ def _check_table_options(args):
             f"--thousands and --decimal are both {args.decimal!r}, and must "
             "differ (--decimal , --thousands . reads 1.234,5)"
         )
+
+
+def _check_original_markers(args, table):
+    """Refuse ``--with-original`` when a modelled column holds the text NA.
+
+    .imp 0 writes its holes NA (:data:`ORIGINAL_MISSING`), which R's
+    read.csv reads as missing: a category NA, kept by --no-default-na, would
+    be read as a hole of .imp 0 too, and R would see holes that the
+    imputed tables fill with NA.
+    """
+    if _is_parquet_output(args.output):
+        return  # holes are nulls there
+    cells = table.text if table.text is not None else table.typed
+    for j in table.modelled:
+        observed = cells.iloc[:, j][~table.missing[:, j]].astype(str)
+        rows = observed.index[observed == ORIGINAL_MISSING]
+        if len(rows):
+            raise CLIError(
+                f"{args.input}: column {table.header[j]!r} holds the value "
+                f"{ORIGINAL_MISSING!r} (data row {rows[0] + 1}), which "
+                f"--with-original writes for the holes of .imp 0, so R would read "
+                f"it as missing too; recode that category (e.g. to "
+                f"'{ORIGINAL_MISSING}_'), or leave out --with-original"
+            )
 
 
 def _write_imputations(args, table, imputer, X):
@@ -805,7 +875,8 @@ def _decimal(text):
 
 
 def _thousands(text):
-    """``--thousands``: one character that is not part of a number's digits."""
+    """``--thousands``: one character that is not part of a number's digits
+    (a no-break space too: the Python parser of pandas reads that)."""
     if len(text) != 1 or text.isdigit() or text in "+-eE":
         raise argparse.ArgumentTypeError(
             f"expected one character such as , . ' or a space, got {text!r}"
@@ -935,9 +1006,10 @@ def _add_table_options(parser):
         metavar="SEP",
         help=(
             "thousands separator of the numbers, e.g. , for 1,234.5 or . with "
-            "--decimal , for 1.234,5 (default: none; a column that reads as "
-            "numbers with one is an error that names it); imputed numbers are "
-            "written without it"
+            "--decimal , for 1.234,5, or a no-break space (default: none; a "
+            "column that reads as numbers with one is an error that names it); "
+            "a cell holding it not between groups of three digits (2,5) is an "
+            "error; imputed numbers are written without it"
         ),
     )
     table.add_argument(
@@ -946,7 +1018,10 @@ def _add_table_options(parser):
         metavar="VALUE[,VALUE]",
         help=(
             "also read these cells of a CSV file as missing, e.g. '?' or -999 "
-            "(as pandas matches them: -999 also matches -999.0); may be repeated"
+            "(as pandas matches them: -999 also matches -999.0); may be "
+            "repeated; a value with commas is split at them and its parts "
+            "stripped, a value without one is taken as it is (' ' marks a cell "
+            "of one space), so a marker cannot hold a comma"
         ),
     )
     table.add_argument(
@@ -1039,8 +1114,9 @@ FORMATS = (
     "stdin/stdout) or Parquet files (by their suffix .parquet or .pq; needs "
     "pyarrow). Empty cells are missing, and so are, unless --no-default-na, "
     f"pandas' markers {', '.join(DEFAULT_NA_VALUES)}; --na-values adds others. "
-    "In a CSV file of one column a blank line is a missing cell (elsewhere "
-    "blank lines are skipped)."
+    "In a CSV file of one column a blank line between rows is a missing cell "
+    "(elsewhere, and before the header or after the last row, blank lines are "
+    "skipped)."
 )
 
 

@@ -49,9 +49,10 @@ COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # (a truncated stream).
 ARCHIVE_ERRORS = (EOFError, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError)
 # The characters a file may group the digits of thousands with: 1,234.5,
-# 1.234,5, 1 234,5 and 1'234.5. A column of text that reads as numbers with
-# one of them is refused with the option that reads it.
-THOUSANDS_SEPARATORS = (",", ".", " ", "'")
+# 1.234,5, 1 234,5 and 1'234.5, and the no-break spaces that spreadsheets
+# and French typography put there (U+00A0, U+202F). A column of text that
+# reads as numbers with one of them is refused with the option that reads it.
+THOUSANDS_SEPARATORS = (",", ".", " ", "'", "\u00a0", "\u202f")
 # Every (decimal mark, thousands separator) a CSV file may be read with.
 READINGS = tuple(
     (decimal, thousands)
@@ -64,7 +65,10 @@ SAMPLE = 64
 # What a number may hold under some reading (digits, signs, marks and
 # separators, an exponent, and pandas' inf): one quick regular expression
 # before the readings' parses, slow on a column of a million identifiers.
-MAYBE_NUMBER = r"\s*[+-]?(?=[.,]?\d)[\d.,' ]*(?:e[+-]?\d+)?\s*|\s*[+-]?inf(?:inity)?\s*"
+MAYBE_NUMBER = (
+    r"\s*[+-]?(?=[.,]?\d)[\d.,' \u00a0\u202f]*(?:e[+-]?\d+)?\s*"
+    r"|\s*[+-]?inf(?:inity)?\s*"
+)
 
 
 class TableError(Exception):
@@ -201,6 +205,7 @@ def read_table(
     pd = _pandas()
     try:
         if is_parquet(path):
+            _check_parquet_markers(path, na_values, keep_default_na)
             typed = pd.read_parquet(path)
             # pandas restores the index it saved: a named one is a column of
             # the file (pyarrow lists it) and comes back as one; an unnamed
@@ -257,6 +262,30 @@ def read_table(
     )
 
 
+def _check_parquet_markers(path, na_values, keep_default_na):
+    """Refuse the options of missing-value markers with a Parquet input.
+
+    A Parquet file holds its missing cells as nulls, and pandas reads it
+    with no markers: ``NA`` there is the text NA, and ``--na-values`` and
+    ``--no-default-na`` would be silently ignored.
+    """
+    given = [
+        option
+        for option, on in (
+            ("--na-values", bool(na_values)),
+            ("--no-default-na", not keep_default_na),
+        )
+        if on
+    ]
+    if given:
+        raise TableError(
+            f"{path}: {' and '.join(given)} read{'s' if len(given) == 1 else ''} "
+            "the text cells of a CSV file; a Parquet file's missing cells are "
+            "nulls, and its text is never read as missing: leave out "
+            f"{' and '.join(given)}, and write the markers as nulls instead"
+        )
+
+
 def _missing_options(na_values, keep_default_na):
     """pandas' ``na_values`` and ``keep_default_na`` for the given markers.
 
@@ -290,14 +319,13 @@ def _read_csv(pd, path, data, sep, numbers, markers):
     def source():
         return path if data is None else io.BytesIO(data)
 
+    blank_rows, skiprows = _blank_lines_are_rows(pd, path, data, sep)
     options = dict(
         sep=sep,
-        low_memory=False,
         encoding="utf-8",
-        skip_blank_lines=not _blank_lines_are_rows(pd, source, sep),
+        skip_blank_lines=not blank_rows,
+        skiprows=skiprows,
     )
-    typed = pd.read_csv(source(), **numbers, **markers, **options)
-    _find_missing_text(pd, typed, source, {**markers, **options})
     # Every cell as the text in the file: na_filter=False keeps "NA" as "NA".
     # (A row with fewer fields than the header has its last cells empty, as
     # pandas and R's read.csv read it; one with more is an error.)
@@ -307,38 +335,62 @@ def _read_csv(pd, path, data, sep, numbers, markers):
         dtype=str,
         keep_default_na=False,
         na_filter=False,
+        low_memory=False,
         **options,
     )
     header = text.iloc[0].tolist()
     text = text.iloc[1:].reset_index(drop=True)
+    if blank_rows:
+        # A line of spaces is as blank as an empty one: a missing cell.
+        blank = text.iloc[:, 0].str.strip() == ""
+        spaces = sorted(set(text.iloc[:, 0][blank]) - {""})
+        markers = {**markers, "na_values": [*markers["na_values"], *spaces]}
+    # pandas' C parser takes a one-byte thousands separator only, and
+    # ignores a longer one (a no-break space is two bytes of UTF-8): its
+    # Python parser reads that.
+    engine = dict(low_memory=False)
+    if numbers["thousands"] is not None and not numbers["thousands"].isascii():
+        engine = dict(engine="python")
+    typed = pd.read_csv(source(), **numbers, **markers, **options, **engine)
+    _find_missing_text(pd, typed, source, {**markers, **options, "low_memory": False})
+    if blank_rows:
+        # Blank lines after the last row end the file, as R's read.csv
+        # reads them (it skips every blank line): only those between rows
+        # are missing cells.
+        filled = np.flatnonzero(~blank.to_numpy())
+        rows = filled[-1] + 1 if len(filled) else 0
+        typed, text = typed.iloc[:rows], text.iloc[:rows]
     return typed, text, header
 
 
-def _blank_lines_are_rows(pd, source, sep):
-    """Whether the blank lines of a CSV file are data rows.
+def _blank_lines_are_rows(pd, path, data, sep):
+    """Whether the blank lines of a CSV file are data rows, and how many
+    blank lines come before the header.
 
-    They are in a file of one column, where an empty line is the plainest
-    way to write a missing cell: skipping them, as pandas does by default,
-    would drop rows from the output. Every line after the header is then a
-    row, the last one too. In a file of more columns a blank line has too
-    few fields to be a row, and is skipped, as pandas and R's ``read.csv``
-    do. So is a blank line before the header, which pandas reads as no
-    header at all when it keeps them.
+    They are in a file of one column, where an empty line (or one of
+    spaces) is the plainest way to write a missing cell: skipping them, as
+    pandas does by default, would drop rows from the output. Every blank
+    line between the header and the last row is then a row. In a file of
+    more columns a blank line has too few fields to be a row, and is
+    skipped, as pandas and R's ``read.csv`` do. So are the blank lines
+    before the header: pandas, keeping blank lines, would read the first one
+    as a header of no column, so they are counted, for ``skiprows``.
     """
-    try:
-        first = pd.read_csv(
-            source(),
-            sep=sep,
-            header=None,
-            nrows=1,
-            skip_blank_lines=False,
-            dtype=str,
-            na_filter=False,
-            encoding="utf-8",
-        )
-    except pd.errors.EmptyDataError:
-        return False
-    return first.shape[1] == 1
+    first = pd.read_csv(
+        path if data is None else io.BytesIO(data),
+        sep=sep,
+        header=None,
+        nrows=1,
+        dtype=str,
+        na_filter=False,
+        encoding="utf-8",
+    )
+    if first.shape[1] != 1:
+        return False, None
+    sample = _sample(path, data)
+    lines = sample.splitlines()
+    leading = next((k for k, line in enumerate(lines) if line.strip()), 0)
+    return True, leading or None
 
 
 def _find_missing_text(pd, typed, source, options):
@@ -367,20 +419,21 @@ def _find_missing_text(pd, typed, source, options):
             typed.isetitem(j, column)
 
 
-def _sniff(path, data):
-    """The delimiter of a CSV file, guessed from its first lines by csv.Sniffer.
-
-    A compressed file is sniffed decompressed, as pandas will read it: its
-    compressed bytes tell nothing of the delimiter.
-    """
-    if data is None:
-        sample = _head(path)
-    else:
-        sample = data[:SNIFF_BYTES]
+def _sample(path, data):
+    """The first lines of a CSV file as text, decompressed as pandas reads
+    it (its compressed bytes tell nothing), cut at a line's end."""
+    sample = _head(path) if data is None else data[:SNIFF_BYTES]
     text = sample.decode("utf-8", errors="replace")
     if len(sample) == SNIFF_BYTES:
         text = text[: text.rfind("\n") + 1] or text
-    first_line = text.split("\n", 1)[0]
+    return text
+
+
+def _sniff(path, data):
+    """The delimiter of a CSV file, guessed from its first lines by csv.Sniffer."""
+    text = _sample(path, data)
+    # The header: the first line that is not blank.
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
     try:
         sep = csv.Sniffer().sniff(text, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -606,6 +659,7 @@ def choose_columns(table, columns):
         raise TableError(
             f"{path}: no numeric column and no categorical column to work on"
         )
+    _check_grouping(table, numeric)
     table.numeric, table.categorical = numeric, categorical
     _check_values(table, columns.skip_option)
     # The estimators' package, imported only when a command runs.
@@ -644,9 +698,10 @@ def _check_forced(table, forced, candidates):
 
 
 def _kind(table, j):
-    """A column as pandas read it: 'numeric', 'text', 'mixed' (numbers beside
-    text), or 'other reading' (numbers under another decimal mark or thousands
-    separator, see :func:`_interpretations`)."""
+    """A column as pandas read it: 'numeric', 'text', 'mixed' (numbers under
+    the table's reading beside text), or 'other reading' (every cell a number
+    under another decimal mark or thousands separator, see
+    :func:`_interpretations`)."""
     pd = _pandas()
     column = table.typed.iloc[:, j]
     if pd.api.types.is_bool_dtype(column.dtype):
@@ -657,12 +712,16 @@ def _kind(table, j):
     values = pd.Series(column[~table.missing[:, j]].astype(str).unique())
     if not len(values):
         return "text"
+    numbers = _read_numbers(values, *table.reading).notna()
     if _maybe_number(values).all():
-        if _read_numbers(values, *table.reading).notna().all():
+        if numbers.all():
             return "numeric"  # a Parquet column of numbers stored as text
         if _interpretations(values, table.reading):
             return "other reading"
-    return "mixed" if _any_number(values).any() else "text"
+    # Mixed under the file's own reading only: a column of categories may
+    # hold one that another reading takes for a number ("1,5" beside "A" and
+    # "B", bins such as "1,2" beside "<1,000", identifiers "732 829 320").
+    return "mixed" if numbers.any() else "text"
 
 
 def _read_numbers(cells, decimal, thousands=None):
@@ -671,15 +730,53 @@ def _read_numbers(cells, decimal, thousands=None):
 
     Stricter than pandas, so that readings can be told apart: the separator
     counts only between groups of three digits (pandas with ``thousands=","``
-    reads ``1,5`` as 15).
+    reads ``1,5`` as 15). Spaces around a cell are left out, as pandas does
+    (padded cells, ``"  1,234"``, are common in exported files).
     """
+    cells = cells.str.strip()
     if thousands is not None:
-        mark, separator = re.escape(decimal), re.escape(thousands)
-        grouped = cells.str.fullmatch(
-            rf"[+-]?\d{{1,3}}(?:{separator}\d{{3}})+(?:{mark}\d+)?"
-        )
+        grouped = cells.str.fullmatch(_grouped(decimal, thousands))
         cells = cells.where(~grouped, cells.str.replace(thousands, "", regex=False))
     return _numbers(cells, decimal)
+
+
+def _grouped(decimal, thousands):
+    """The pattern of a number whose thousands are grouped by ``thousands``:
+    groups of three digits after the first one to three, spaces around."""
+    mark, separator = re.escape(decimal), re.escape(thousands)
+    return rf"\s*[+-]?\d{{1,3}}(?:{separator}\d{{3}})+(?:{mark}\d+)?\s*"
+
+
+def _check_grouping(table, positions):
+    """Refuse a number that ``--thousands`` reads but that is not grouped in
+    threes.
+
+    pandas drops the separator wherever it is, so that ``2,5`` with
+    ``--thousands ,`` is 25, and ``1.5`` with ``--decimal , --thousands .``
+    is 15: a typo, or a column written with another decimal mark, read as a
+    number ten or a thousand times off, silently. The verbatim cells of the
+    columns pandas read as numbers are held to :func:`_grouped`, as the
+    detection of a separator is.
+    """
+    decimal, thousands = table.reading
+    if table.text is None or thousands is None:
+        return
+    pattern = _grouped(decimal, thousands)
+    for j in positions:
+        cells = table.text.iloc[:, j][~table.missing[:, j]]
+        holds = cells.str.strip().str.contains(thousands, regex=False)
+        stray = np.flatnonzero(holds & ~cells.str.fullmatch(pattern))
+        if not len(stray):
+            continue
+        row = int(cells.index[stray[0]])
+        option = f"--thousands {_shell(thousands)}"
+        raise TableError(
+            f"{table.source}: column {table.header[j]!r} ({cells.iloc[stray[0]]!r} "
+            f"in data row {row + 1}) is not a number grouped in threes by "
+            f"{thousands!r}, which {option} would read as "
+            f"{_shown(table.typed.iloc[row, j])}; fix the cell, or leave out "
+            f"{option} if the file does not group thousands so"
+        )
 
 
 def _numbers(cells, decimal):
@@ -816,7 +913,10 @@ def _remedy(reading, current):
 
 
 def _shell(text):
-    """``text`` quoted for a shell where it needs it (a space, a quote)."""
+    """``text`` quoted for a shell where it needs it (a space, a quote); a
+    character that cannot be seen (a no-break space) as bash's ``$'\\u00a0'``."""
+    if len(text) == 1 and not text.isascii():
+        return f"$'\\u{ord(text):04x}'"
     return f'"{text}"' if text == "'" else shlex.quote(text)
 
 
@@ -856,11 +956,11 @@ def _recurring_token(table, positions):
         text = cells[~_any_number(cells)]
         tokens.update(text)
         count += len(text)
-    if len(tokens) != 1 or count < 2:
-        return None
+    if len(tokens) != 1 or count < 2 or table.text is None:
+        return None  # a Parquet file's markers are nulls, not --na-values
     token = tokens.pop()
-    # --na-values splits its value at commas and strips the parts.
-    return token if "," not in token and token == token.strip() else None
+    # --na-values splits a value with commas at them, and strips the parts.
+    return token if "," not in token else None
 
 
 def _listing_cells(table, positions, *, any_reading=False):

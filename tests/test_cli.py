@@ -914,6 +914,17 @@ def _no_reading(monkeypatch):
             "-o and --proba - both write to stdout (-o does by default); give one "
             "of them a file",
         ),
+        # A name of stdout is stdout: these wrote both tables to it.
+        (
+            ["impute", "{in}", "-o", "/dev/stdout", "--std", "-"],
+            "-o /dev/stdout and --std - both write to stdout (-o does by default); "
+            "give one of them a file",
+        ),
+        (
+            ["cluster", "{in}", "--proba", "/dev/fd/1"],
+            "-o and --proba /dev/fd/1 both write to stdout (-o does by default); "
+            "give one of them a file",
+        ),
     ],
 )
 def test_clashing_outputs_are_refused_before_any_work(
@@ -971,7 +982,84 @@ def test_unwritable_output_is_refused_before_any_work(
     )
 
 
+def test_dangling_link_output_is_written_through(capsys, tmp_path):
+    # The check removed the file it had made, through the link: the link
+    # became a regular file and its target was never written.
+    source = _write(tmp_path / "in.csv", HOLED)
+    link, target = tmp_path / "out.csv", tmp_path / "target.csv"
+    link.symlink_to(target.name)
+    status, expected, err = _run(capsys, "impute", source)
+    assert status == 0, err
+    status, out, err = _run(capsys, "impute", source, "-o", link)
+    assert (status, out) == (0, ""), err
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == expected
+
+
+def test_dangling_link_into_a_missing_directory_is_refused(capsys, tmp_path):
+    link = tmp_path / "out.csv"
+    link.symlink_to(tmp_path / "no" / "target.csv")
+    holed = _write(tmp_path / "in.csv", HOLED)
+    status, out, err = _run(capsys, "impute", holed, "-o", link)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"emimpute: error: {link}: cannot write: no directory "
+        f"{str(tmp_path / 'no')!r}\n"
+    )
+    assert link.is_symlink() and not (tmp_path / "no").exists()
+
+
+def test_named_pipe_output_gets_the_whole_table(tmp_path):
+    # The check opened and closed the pipe: its reader took that for the
+    # end, and the write then waited for a reader forever.
+    import threading
+
+    source = _write(tmp_path / "in.csv", HOLED)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(
+        target=lambda: got.append(fifo.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+    command = [sys.executable, "-m", "emimpute", "impute", str(source)]
+    command += ["-o", str(tmp_path / "out.csv"), "--std", str(fifo)]
+    process = subprocess.Popen(command, env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        try:  # let a reader still waiting go (ENXIO: there is none)
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        pytest.fail("the write to the named pipe hung")
+    reader.join(timeout=30)
+    assert process.returncode == 0, err
+    lines = got[0].splitlines()
+    assert lines[0] == HOLED.splitlines()[0] and len(lines) == 9
+
+
 # --with-original writes missing cells as R reads them
+
+
+def test_with_original_refuses_a_category_na(capsys, tmp_path):
+    # .imp 0 writes its holes NA: R read the category NA, kept by
+    # --no-default-na, as holes too.
+    path = _write(tmp_path / "in.csv", "x,country\n1.0,NA\n2.0,FR\n,NA\n4.0,\n5.0,FR\n")
+    out = tmp_path / "long.csv"
+    argv = ["impute", path, "--imputations", "2", "--with-original", "-o", out]
+    status, _, err = _run(capsys, *argv, "--no-default-na")
+    assert status == 2
+    assert err == (
+        f"emimpute: error: {path}: column 'country' holds the value 'NA' (data "
+        "row 1), which --with-original writes for the holes of .imp 0, so R "
+        "would read it as missing too; recode that category (e.g. to 'NA_'), or "
+        "leave out --with-original\n"
+    )
+    assert not out.exists()
+    # Without --no-default-na, NA is a hole: no clash.
+    status, _, err = _run(capsys, *argv)
+    assert status == 0, err
 
 
 def test_with_original_writes_the_holes_as_na(capsys, tmp_path):

@@ -1048,9 +1048,13 @@ def test_a_recurring_text_among_numbers_suggests_na_values(
     "text",
     [
         "x\n1.0\n2.0\n\n4.0\n5\n",
-        # The last line too: every line after the header is a row.
-        "x\n1.0\n\n3.0\n\n",
         "x\r\n1.0\r\n\r\n3.0\r\n",
+        # A line of spaces is blank too (it was an error that --na-values
+        # could not mend).
+        "x\n1.0\n  \n3.0\n\t\n5.0\n",
+        # Blank lines before the header are skipped (they made the blank
+        # rows skipped again).
+        "\n \nx\n1.0\n\n3.0\n",
     ],
 )
 def test_blank_line_of_a_one_column_file_is_a_missing_cell(capsys, tmp_path, text):
@@ -1059,12 +1063,22 @@ def test_blank_line_of_a_one_column_file_is_a_missing_cell(capsys, tmp_path, tex
     path.write_bytes(text.encode())
     status, out, err = _run(capsys, "impute", path)
     assert status == 0, err
-    lines = text.replace("\r\n", "\n").splitlines()
+    lines = text.replace("\r\n", "\n").lstrip("\n ").splitlines()
     rows = out.splitlines()
     assert len(rows) == len(lines)
-    observed = np.array([float(line) for line in lines[1:] if line])
+    observed = np.array([float(line) for line in lines[1:] if line.strip()])
     for line, row in zip(lines, rows, strict=True):
-        assert row == line if line else float(row) == observed.mean()
+        assert row == line if line.strip() else float(row) == observed.mean()
+
+
+@pytest.mark.parametrize("end", ["\n", "\n\n", "\n  \n\n"])
+def test_blank_lines_after_the_last_row_add_no_row(capsys, tmp_path, end):
+    # They were rows, imputed: R's read.csv skips them, and a file's last
+    # newline doubled is no hole.
+    path = tmp_path / "in.csv"
+    path.write_text("x\n1.0\n\n3.0\n4.0" + end, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path)
+    assert (status, out) == (0, "x\n1.0\n2.666666666666667\n3.0\n4.0\n"), err
 
 
 def test_blank_line_of_a_wider_file_is_skipped(capsys, tmp_path):
@@ -1075,3 +1089,172 @@ def test_blank_line_of_a_wider_file_is_skipped(capsys, tmp_path):
     assert status == 0, err
     assert out.splitlines()[:3] == ["x,y", "1,2", "3,4"]
     assert len(out.splitlines()) == 4
+
+
+def test_blank_lines_before_the_header_of_a_wider_file(capsys, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("\n\nx,y\n1,2\n\n3,4\n5,\n", encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    assert out.splitlines()[:3] == ["x,y", "1,2", "3,4"]
+    assert len(out.splitlines()) == 4 and out.splitlines()[3].startswith("5,")
+
+
+# Numbers not grouped in threes under --thousands
+
+
+@pytest.mark.parametrize(
+    "text, options, message",
+    [
+        # pandas dropped the separator wherever it was: 2,5 was 25, exit 0.
+        (
+            'a,b\n"1,234",1\n"2,5",2\n"12,345",\n"1,000",4\n"3,5",5\n',
+            ["--thousands", ","],
+            "column 'a' ('2,5' in data row 2) is not a number grouped in threes "
+            "by ',', which --thousands , would read as 25; fix the cell, or leave "
+            "out --thousands , if the file does not group thousands so",
+        ),
+        # A decimal point under --decimal , --thousands .: 1.5 was 15 (before
+        # --thousands, --decimal , refused it).
+        (
+            "a;b\n1.234,5;1\n1.5;2\n12.345;\n2,25;4\n3;5\n",
+            ["--decimal", ",", "--thousands", "."],
+            "column 'a' ('1.5' in data row 2) is not a number grouped in threes "
+            "by '.', which --thousands . would read as 15; fix the cell, or leave "
+            "out --thousands . if the file does not group thousands so",
+        ),
+    ],
+)
+def test_thousands_separator_outside_groups_of_three_is_refused(
+    capsys, tmp_path, text, options, message
+):
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert (status, out) == (2, "")
+    assert err == f"emimpute: error: {path}: {message}\n"
+
+
+def test_padded_grouped_numbers_read_two_ways(capsys, tmp_path):
+    # "2,500 " was only a decimal comma: the spaces broke the grouping.
+    path = tmp_path / "in.csv"
+    path.write_text('a,b\n"  1,234",1\n"2,500 ",2\n,3\n"3,100",4\n', "utf-8")
+    status, _, err = _run(capsys, "impute", path)
+    assert status == 2
+    assert err == (
+        f"emimpute: error: {path}: column 'a' holds numbers that read two ways: "
+        "'  1,234' in data row 1 is 1234 with ',' between thousands (pass "
+        "--thousands ,) or 1.234 with a decimal comma (pass --decimal ,); give "
+        "the option that fits the file, or name it in --categorical to model it "
+        "as categories\n"
+    )
+    status, out, err = _run(capsys, "impute", path, "--thousands", ",")
+    assert status == 0, err
+    frame = pd.DataFrame({"a": [1234, 2500, np.nan, 3100], "b": [1, 2, 3, 4]})
+    expected = EMImputer(random_state=0).fit_transform(frame)
+    assert out.splitlines()[3] == f"{float(expected[2, 0])!r},3"
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u202f"])
+def test_no_break_space_between_thousands(capsys, tmp_path, space):
+    # Detected, and --thousands with it reads them (pandas' C parser ignored
+    # it: the column stayed text).
+    path = tmp_path / "in.csv"
+    path.write_text(f"b,c\n1{space}234,1\n2{space}000,2\n12,3\n,4\n", "utf-8")
+    status, _, err = _run(capsys, "impute", path)
+    assert status == 2
+    assert err == (
+        f"emimpute: error: {path}: column 'b' ({'1' + space + '234'!r} in data "
+        "row 1) holds "
+        f"numbers written with {space!r} between thousands; pass --thousands "
+        f"$'\\u{ord(space):04x}' to read it as numbers, or name it in "
+        "--categorical to model it as categories\n"
+    )
+    status, out, err = _run(capsys, "impute", path, "--thousands", space)
+    assert status == 0, err
+    expected = EMImputer(random_state=0).fit_transform(
+        pd.DataFrame({"b": [1234, 2000, 12, np.nan], "c": [1, 2, 3, 4]})
+    )
+    assert out.splitlines()[4] == f"{float(expected[3, 0])!r},4"
+
+
+# A category that another reading takes for a number
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["A", "B", "1,5"],
+        ["<1,000", "1,2", "10-20", ">5"],
+        ["732 829 320", "AB 123", "732 829 321"],
+    ],
+)
+def test_a_category_that_reads_as_a_number_elsewhere_is_a_category(
+    capsys, tmp_path, values
+):
+    # These were "mixes numbers and text" since --thousands came.
+    rows = [f'"{value}",{k}.5' for k, value in enumerate(values)]
+    path = tmp_path / "in.csv"
+    path.write_text("kind,x\n" + "\n".join(rows) + "\n,9.5\n", encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    written = pd.read_csv(io.StringIO(out), dtype=str)
+    assert written["kind"].tolist()[:-1] == values
+    assert written["kind"].iloc[-1] in values
+
+
+# Parquet and the missing-value options
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--na-values", "?"], "--na-values reads"),
+        (["--no-default-na"], "--no-default-na reads"),
+        (
+            ["--na-values", "?", "--no-default-na"],
+            "--na-values and --no-default-na read",
+        ),
+    ],
+)
+def test_missing_value_options_are_refused_with_parquet(
+    capsys, tmp_path, options, named
+):
+    # They were ignored silently.
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "in.parquet"
+    pd.DataFrame({"x": [1.0, None, 3.0], "y": ["a", "?", "b"]}).to_parquet(path)
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert (status, out) == (2, "")
+    given = named.rsplit(" ", 1)[0]
+    assert err == (
+        f"emimpute: error: {path}: {named} the text cells of a CSV file; a "
+        "Parquet file's missing cells are nulls, and its text is never read as "
+        f"missing: leave out {given}, and write the markers as nulls instead\n"
+    )
+
+
+def test_parquet_mixed_column_does_not_suggest_na_values(capsys, tmp_path):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "in.parquet"
+    frame = pd.DataFrame({"x": ["1.5", "?", "2.5", "?"], "y": [1.0, 2.0, None, 4]})
+    frame.to_parquet(path)
+    status, _, err = _run(capsys, "impute", path)
+    assert status == 2
+    assert err == (
+        f"emimpute: error: {path}: column 'x' ('?' in data row 2) mixes numbers "
+        "and text; fix it, or name it in --categorical to model it as categories "
+        "or in --passthrough to leave it out of the model\n"
+    )
+
+
+def test_na_values_keeps_a_marker_given_alone_as_it_is(capsys, tmp_path):
+    # ' ' was stripped to nothing and dropped: the column mixed numbers and
+    # text whatever the option said.
+    path = tmp_path / "in.csv"
+    path.write_text("x,y\n1.0, \n2.0,3.0\n3.0,5.0\n", encoding="utf-8")
+    status, out, err = _run(capsys, "impute", path, "--na-values", " ")
+    assert status == 0, err
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [np.nan, 3.0, 5.0]})
+    expected = float(EMImputer(random_state=0).fit_transform(frame)[0, 1])
+    assert out == f"x,y\n1.0,{expected!r}\n2.0,3.0\n3.0,5.0\n"
