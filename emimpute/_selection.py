@@ -32,6 +32,7 @@ from emimpute._em._holdout import (
     one_standard_error_choice,
 )
 from emimpute._em._init import INIT_METHODS
+from emimpute._em._warnings import user_stacklevel
 from emimpute._mixture import EMMixture
 from emimpute._sklearn_compat import (
     Interval,
@@ -282,6 +283,15 @@ def _refuse_collapsed_components(mixture, n_samples, X):
             f"{mixture.reg_covar:.3g}): its rows lie on a line or plane (or "
             "share a value), or are too few once the holes are counted "
             "(mclust's BIC is NA)."
+        )
+
+
+def _reissue(recorded, params):
+    """Warn again each warning a fit of the grid gave, its model named."""
+    cell = ", ".join(f"{key}={value!r}" for key, value in params.items())
+    for record in recorded:
+        warnings.warn(
+            f"{cell}: {record.message}", record.category, stacklevel=user_stacklevel()
         )
 
 
@@ -645,13 +655,23 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             start = time.perf_counter()
             row = {"error": ""}
             try:
+                # Its warnings, with the model named: a grid's
+                # ConvergenceWarnings were identical lines.
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        if lazy:
+                            # EMMixture's out-of-core fit (the one its fit
+                            # makes on X), on the grid's shared data.
+                            mixture._fit(X, None, dask_data=data)
+                        else:
+                            mixture.fit(X)
+                    finally:
+                        recorded = list(caught)
+                _reissue(recorded, params)
                 if lazy:
-                    # EMMixture's out-of-core fit (the one its fit makes on
-                    # X), on the grid's shared data.
-                    mixture._fit(X, None, dask_data=data)
                     n_informative = data.summary()[1]
                 else:
-                    mixture.fit(X)
                     if data is None:
                         data = mixture._validated_data(X)
                         informative = np.ones(len(X), dtype=bool)

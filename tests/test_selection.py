@@ -403,3 +403,17 @@ def test_selector_passes_handle_unknown_to_its_fits():
     np.testing.assert_array_equal(
         selector.score_samples(test), selector.score_samples(hidden)
     )
+
+
+def test_a_grids_warnings_name_their_model_and_the_callers_line():
+    # Every cell's ConvergenceWarning was the same line, naming no model.
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    selector = EMMixtureSelector(
+        n_components=[2, 3], covariance_type="full", max_iter=2, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning) as caught:
+        selector.fit(X)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert messages[0].startswith("n_components=2, covariance_type='full', prior=None:")
+    assert messages[1].startswith("n_components=3, ")
+    assert all(w.filename == __file__ for w in caught)
