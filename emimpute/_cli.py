@@ -504,7 +504,10 @@ def run_impute(args):
         passthrough[named[-1]] = ALL_NON_NUMERIC
     _check_imputation_options(args)
     _check_table_options(args)
-    _check_outputs(args, _impute_outputs(args), input_allowed=("-o",))
+    # Filling the input's holes in place is allowed; replacing it with the
+    # stacked table of --imputations is not.
+    in_place = () if args.imputations is not None else ("-o",)
+    _check_outputs(args, _impute_outputs(args), input_allowed=in_place)
     skip = [name for name in passthrough if name != ALL_NON_NUMERIC]
     columns = ColumnChoice(
         only=tuple(args.columns or ()),

@@ -963,6 +963,12 @@ def test_impute_may_write_over_its_input(capsys, tmp_path):
     status, out, err = _run(capsys, "impute", source, "--passthrough", "-o", source)
     assert (status, out) == (0, "")
     assert source.read_text(encoding="utf-8") == expected
+    # Not with --imputations: the stacked table would replace the input.
+    status, out, err = _run(
+        capsys, "impute", source, "--imputations", "2", "-o", source
+    )
+    assert (status, out) == (2, "") and "is the input file" in err
+    assert source.read_text(encoding="utf-8") == expected
 
 
 @pytest.mark.parametrize(
