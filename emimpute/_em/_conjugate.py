@@ -77,7 +77,12 @@ class ConjugatePrior:
         A number is a multiple of the identity (of the variance for 'diag'
         and 'spherical'); a vector, per-feature variances; a matrix must be
         symmetric positive definite ('diag' takes its diagonal, 'spherical'
-        the mean of its diagonal).
+        the mean of its diagonal). In :class:`EMImputer`, which fits the
+        standardised features, a given scale is converted to their units:
+        for 'spherical' a number stays one variance for every feature
+        (over their mean variance), while a vector or matrix becomes the
+        mean of its standardised diagonal, so ``4.0`` and ``[4, 4, 4]``
+        differ there unless the features have equal variances.
     weight_concentration : float, default=1.0
         ``alpha`` of a symmetric Dirichlet prior on the weights; 1 is flat
         (no prior on the weights, as mclust), larger values pull the
