@@ -611,9 +611,20 @@ def complete_within(
         values are drawn), ``s`` the conditional standard deviation in
         model space.
     """
+    # Drawing, the std is the delta method's at the conditional mean: one
+    # pass of conditional moments below gives both, so the draws need none.
+    moments_apart = (
+        random_state is not None
+        and options.get("return_std", False)
+        and not support.is_identity
+    )
     if completion is None:
         completion = complete(
-            model_data, params, scaling=scaling, random_state=random_state, **options
+            model_data,
+            params,
+            scaling=scaling,
+            random_state=random_state,
+            **{**options, "return_std": False} if moments_apart else options,
         )
     if support.is_identity:
         return completion
@@ -636,13 +647,15 @@ def complete_within(
             still = (support.outside(numeric[bad]) & mask[bad]).any(axis=1)
             bad = bad[still]
     std = completion.std
-    if std is not None:
+    if moments_apart:
         # The delta method's slope at the conditional mean, never at a draw
         # (a draw's slope made the std random: 6.7 times the mean's on a
         # log feature); a draw's completion has no mean, so one more pass.
+        moments = complete(model_data, params, scaling=scaling, return_std=True)
+        centre, std = moments.numeric, moments.std
+    else:
         centre = completion.numeric
-        if random_state is not None:
-            centre = complete(model_data, params, scaling=scaling).numeric
+    if std is not None:
         std = support.spread(centre, std)
         std[mask & ~np.isfinite(std)] = np.inf
         std[~mask] = 0.0
