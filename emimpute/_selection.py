@@ -286,12 +286,18 @@ def _refuse_collapsed_components(mixture, n_samples, X):
         )
 
 
+def _cell(params):
+    """A model of the grid as messages name it: ``n_components=2, ...``."""
+    return ", ".join(f"{key}={value!r}" for key, value in params.items())
+
+
 def _reissue(recorded, params):
     """Warn again each warning a fit of the grid gave, its model named."""
-    cell = ", ".join(f"{key}={value!r}" for key, value in params.items())
     for record in recorded:
         warnings.warn(
-            f"{cell}: {record.message}", record.category, stacklevel=user_stacklevel()
+            f"{_cell(params)}: {record.message}",
+            record.category,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -659,16 +665,13 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                 # ConvergenceWarnings were identical lines.
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    try:
-                        if lazy:
-                            # EMMixture's out-of-core fit (the one its fit
-                            # makes on X), on the grid's shared data.
-                            mixture._fit(X, None, dask_data=data)
-                        else:
-                            mixture.fit(X)
-                    finally:
-                        recorded = list(caught)
-                _reissue(recorded, params)
+                    if lazy:
+                        # EMMixture's out-of-core fit (the one its fit makes
+                        # on X), on the grid's shared data.
+                        mixture._fit(X, None, dask_data=data)
+                    else:
+                        mixture.fit(X)
+                _reissue(caught, params)
                 if lazy:
                     n_informative = data.summary()[1]
                 else:
@@ -701,11 +704,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                 if len(grid) == 1:
                     # No other model to choose: the only one cannot be
                     # scored, which is the user's to change.
-                    cell = ", ".join(
-                        f"{key}={value!r}" for key, value in params.items()
-                    )
                     raise ValueError(
-                        f"The grid's only model ({cell}) cannot be scored: "
+                        f"The grid's only model ({_cell(params)}) cannot be scored: "
                         f"{exc} Give the grid other models (fewer components, "
                         "another covariance_type) or a prior ('default')."
                     ) from exc
