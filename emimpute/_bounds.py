@@ -58,7 +58,7 @@ def _feature_index(key, n_features, feature_names, argument):
 
 
 def _is_series(value):
-    """Whether ``value`` is a labelled 1-d container (pandas or polars-free)."""
+    """Whether ``value`` is a pandas Series (without importing pandas)."""
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(value, pd.Series)
 
