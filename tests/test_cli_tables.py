@@ -34,6 +34,15 @@ def _run(capsys, *argv):
     return status, captured.out, captured.err
 
 
+def _assert_refused(capsys, path, text, command, *options, message):
+    """``text`` written to ``path`` and ``command`` run on it: exit 2,
+    nothing on stdout, ``message`` about the file on stderr."""
+    path.write_text(text, encoding="utf-8")
+    status, out, err = _run(capsys, command, path, *options)
+    assert (status, out) == (2, "")
+    assert err == f"emimpute: error: {path}: {message}\n"
+
+
 def _cells(source, sep=","):
     """Every cell as text (header row first), as pandas' reader splits them."""
     if hasattr(source, "seek"):
@@ -697,10 +706,7 @@ def test_header_read_as_one_field_with_a_delimiter_is_refused(
     # A wrong --sep made every line one text cell with no holes: the table
     # came back unchanged, with exit 0.
     path = tmp_path / "wrong.csv"
-    path.write_text(text, encoding="utf-8")
-    status, out, err = _run(capsys, "impute", path, "--sep", sep)
-    assert status == 2 and out == ""
-    assert err == f"emimpute: error: {path}: {message}\n"
+    _assert_refused(capsys, path, text, "impute", "--sep", sep, message=message)
 
 
 def test_one_column_with_a_quoted_name_holding_a_delimiter(capsys, tmp_path):
@@ -798,10 +804,7 @@ def test_column_with_no_values_names_the_option(
     capsys, tmp_path, command, text, options, message
 ):
     path = tmp_path / "empty.csv"
-    path.write_text(text, encoding="utf-8")
-    status, out, err = _run(capsys, command, path, *options)
-    assert status == 2 and out == ""
-    assert err == f"emimpute: error: {path}: {message}\n"
+    _assert_refused(capsys, path, text, command, *options, message=message)
 
 
 def test_trailing_delimiter_column_left_out_as_the_message_says(capsys, tmp_path):
@@ -917,10 +920,7 @@ def test_numbers_with_a_thousands_separator_are_refused_with_the_options(
     capsys, tmp_path, text, options, message
 ):
     path = tmp_path / "in.csv"
-    path.write_text(text, encoding="utf-8")
-    status, out, err = _run(capsys, "impute", path, *options)
-    assert (status, out) == (2, "")
-    assert err == f"emimpute: error: {path}: {message}\n"
+    _assert_refused(capsys, path, text, "impute", *options, message=message)
 
 
 @pytest.mark.parametrize(
@@ -1129,10 +1129,7 @@ def test_thousands_separator_outside_groups_of_three_is_refused(
     capsys, tmp_path, text, options, message
 ):
     path = tmp_path / "in.csv"
-    path.write_text(text, encoding="utf-8")
-    status, out, err = _run(capsys, "impute", path, *options)
-    assert (status, out) == (2, "")
-    assert err == f"emimpute: error: {path}: {message}\n"
+    _assert_refused(capsys, path, text, "impute", *options, message=message)
 
 
 def test_padded_grouped_numbers_read_two_ways(capsys, tmp_path):
