@@ -46,7 +46,10 @@ from emimpute._em._uncertainty import (
 )
 from emimpute._em._warnings import user_stacklevel
 from emimpute._input import read_input
-from emimpute._selection import select_by_held_out_cells
+from emimpute._selection import (
+    components_the_rows_support,
+    select_by_held_out_cells,
+)
 from emimpute._sklearn_compat import (
     Interval,
     MissingValues,
@@ -159,6 +162,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
         fits under mclust's default prior (as ``prior='default'``), since
         maximum-likelihood mixtures of full covariances overfit tables of a
         few hundred rows; pass a :class:`ConjugatePrior` to change it.
+        Numbers of components whose covariances need more rows than the
+        table has (``K (d + 1)`` for 'full', ``K + d`` for 'tied', ``2 K``
+        for 'diag' and 'spherical', ``d`` the numeric features) are not
+        tried: their covariances would be the prior's, not the data's. The
+        hidden cells are also predicted by each column's own mean (its
+        frequencies if categorical), as :class:`~sklearn.impute.SimpleImputer`
+        would; when that beats the choice by more than one standard error,
+        a UserWarning says so (wide tables of few rows, features that do not
+        predict one another) and suggests ``covariance_type='diag'``.
 
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         Covariance structure of the components, as in
@@ -816,16 +828,47 @@ class EMImputer(TransformerMixin, BaseEstimator):
         # their parameters too, the mixtures that overfit crawl: 2.4 times
         # the time of a choice among 1-9 components on 2000 rows); the one
         # chosen is fit to the imputer's precision.
-        result, table = select_by_held_out_cells(
+        result, table, baseline = select_by_held_out_cells(
             model_data,
-            AUTO_COMPONENTS,
+            components_the_rows_support(
+                AUTO_COMPONENTS, model_data, covariance_form(self.covariance_type)
+            ),
             lambda data, k: fit(data, k, prior, moment_tol=None),
             random_state=check_random_state(self.random_state),
             fraction=AUTO_HELD_OUT_FRACTION,
             refit=lambda data, k: fit(data, k, prior),
         )
         self.held_out_errors_ = {row["n_components"]: row["score"] for row in table}
+        if baseline["better"]:
+            self._warn_columns_impute_better(model_data, baseline, result)
         return result
+
+    def _warn_columns_impute_better(self, data, baseline, result):
+        """'auto' chose a model that imputes worse than the columns' means."""
+        chosen = len(result.params.weights)
+        dof = data.n_numeric + 2
+        remedy = (
+            "covariance_type='diag' imputes each column from its own "
+            "distribution (within each component); a prior that shrinks "
+            "the correlations keeps them: prior=ConjugatePrior(dof="
+            f"{dof}, scale={dof} * variances), variances the features' "
+            "observed ones (in their units; a ridge prior, as Amelia's "
+            "empri)"
+            if covariance_form(self.covariance_type).dense and data.n_numeric > 1
+            else "more rows would tell the components apart"
+        )
+        warnings.warn(
+            "n_components='auto': each column's own mean (frequencies if "
+            "categorical) imputed the held-out cells better than the number "
+            f"of components chosen, {chosen}: mean squared error "
+            f"{baseline['score']:.3g} against {self.held_out_errors_[chosen]:.3g}"
+            " (in units of each column's standard deviation). With "
+            f"{data.n_samples} rows for "
+            f"{data.n_numeric + data.n_categorical} features, the fit is "
+            f"mostly noise: {remedy}.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
     def _store_fitted(self, result, table):
         """The fitted attributes, in the data's units."""

@@ -27,6 +27,7 @@ from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
+    column_baseline_errors,
     held_out_errors,
     held_out_folds,
     one_standard_error_choice,
@@ -1020,6 +1021,50 @@ def _search(candidates, fit, score, patience):
     return best, table
 
 
+def components_the_rows_support(candidates, data, form):
+    """The candidates whose components the rows can all estimate.
+
+    A number of components is kept when the distinct rows of ``data`` that
+    count (an observed entry, a positive weight: copies of a row add no
+    rank) are at least the rows its covariances need in all
+    (``form.rows_needed``: ``K (d + 1)`` for 'full'); one component always
+    is. Beyond that, a conjugate prior sets the components' covariances,
+    not the data: a choice among them compares priors, and each costs
+    ``1 / fraction`` fits on a small table.
+
+    Parameters
+    ----------
+    candidates : iterable of int
+        Increasing.
+    data : EMData
+    form : CovarianceForm
+
+    Returns
+    -------
+    candidates : list of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._forms import covariance_form
+    >>> from emimpute._selection import components_the_rows_support
+    >>> data = EMData.build(np.zeros((60, 30)))
+    >>> components_the_rows_support(range(1, 10), data, covariance_form("full"))
+    [1]
+    >>> components_the_rows_support(range(1, 10), data, covariance_form("diag"))
+    [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+    rows = data.patterns.observed_rows
+    if data.sample_weight is not None:
+        rows = rows[data.sample_weight[rows] > 0]
+    return [
+        k
+        for k in candidates
+        if k == 1 or form.rows_needed(k, data.n_numeric)[1] <= len(rows)
+    ]
+
+
 def select_by_held_out_cells(
     data, candidates, fit, *, random_state, fraction=0.1, patience=2, refit=None
 ):
@@ -1057,6 +1102,12 @@ def select_by_held_out_cells(
     table : list of dict
         ``n_components`` and ``score`` (the mean held-out error) of every
         candidate fit.
+    baseline : dict
+        ``score``, the mean held-out error of each column's observed mean
+        (frequencies for a categorical column,
+        :func:`~emimpute._em._holdout.column_baseline_errors`), and
+        ``better``, whether it beats the choice by more than one standard
+        error of their difference, cell by cell (the rule of the choice).
 
     Notes
     -----
@@ -1089,5 +1140,16 @@ def select_by_held_out_cells(
         return {"score": float(errors[-1] @ weights / total) if total else np.nan}
 
     _, table = _search(candidates, fit_folds, score, patience)
-    chosen = table[one_standard_error_choice(errors, weights)]["n_components"]
-    return (fit if refit is None else refit)(data, chosen), table
+    choice = one_standard_error_choice(errors, weights)
+    chosen = table[choice]["n_components"]
+    # The columns' own means and frequencies, scored on the same cells: a
+    # choice they beat by more than the noise of the cells has fit noise.
+    baseline = np.concatenate([column_baseline_errors(fold) for fold in folds])
+    total = weights.sum()
+    comparison = {
+        "score": float(baseline @ weights / total) if total else np.nan,
+        "better": bool(
+            total and one_standard_error_choice([errors[choice], baseline], weights)
+        ),
+    }
+    return (fit if refit is None else refit)(data, chosen), table, comparison

@@ -13,6 +13,7 @@ from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._data import EMData
 from emimpute._em._holdout import (
     MIN_KEPT_PER_COLUMN,
+    column_baseline_errors,
     held_out_errors,
     held_out_folds,
     one_standard_error_choice,
@@ -167,6 +168,25 @@ def test_errors_equal_a_per_row_reference():
     # rounding of numbers of order 1.
     np.testing.assert_allclose(
         held_out_errors(fold, params), _reference_errors(fold, params), rtol=1e-10
+    )
+
+
+def test_baseline_errors_by_hand_with_weights():
+    # A numeric and a categorical column of 3 levels; fold 0 of 2 at this
+    # seed hides numeric row 0 and categorical rows 1 and 2 (checked).
+    numeric = np.array([[0.0], [2.0], [4.0], [6.0], [np.nan]])
+    codes = np.array([[0], [1], [1], [2], [0]])
+    weights = np.array([1.0, 1.0, 3.0, 1.0, 2.0])
+    data = EMData.build(numeric, np.isnan(numeric), codes, (3,), sample_weight=weights)
+    fold = held_out_folds(data, 0.5, np.random.RandomState(44))[0]
+    assert np.flatnonzero(fold.numeric[:, 0]).tolist() == [0]
+    assert np.flatnonzero(fold.codes[:, 0]).tolist() == [1, 2]
+    # Kept numeric cells 2, 4, 6 weighted 1, 3, 1: mean 4, standard
+    # deviation sqrt((4 + 0 + 4) / 5) = sqrt(1.6); the hidden 0 errs by 4.
+    # Kept codes 0, 2, 0 weighted 1, 1, 2: frequencies (3/4, 0, 1/4); a
+    # hidden 1 scores 1 - 2 * 0 + 9/16 + 1/16 = 1.625.
+    np.testing.assert_allclose(
+        column_baseline_errors(fold), [16 / 1.6, 1.625, 1.625], rtol=1e-14
     )
 
 

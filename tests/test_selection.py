@@ -9,8 +9,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from emimpute import ConjugatePrior, EMImputer, EMMixture, EMMixtureSelector
+from emimpute._em._data import EMData
+from emimpute._em._forms import covariance_form
 from emimpute._em._init import HIERARCHICAL_MAX_ROWS, hierarchical_responsibilities
-from emimpute._selection import _refuse_collapsed_components, information_criteria
+from emimpute._selection import (
+    _refuse_collapsed_components,
+    components_the_rows_support,
+    information_criteria,
+)
 from emimpute.datasets import load_old_faithful
 
 
@@ -255,6 +261,77 @@ def test_imputer_auto_chooses_the_number_of_components():
     X = rng.multivariate_normal([0, 0, 0], [[1, 0.8, 0], [0.8, 1, 0], [0, 0, 1]], 200)
     auto = EMImputer(n_components="auto", random_state=0).fit(_holes(X, rng))
     assert auto.n_components_ == 1
+
+
+def _noise_with_holes(n_samples, n_features, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    X[rng.uniform(size=X.shape) < 0.1] = np.nan
+    return X
+
+
+def test_imputer_auto_warns_when_column_means_impute_better():
+    # 40 rows of 15 features of correlation 0.5: under mclust's default
+    # prior the covariance is mostly noise, and one Gaussian's conditional
+    # means err more than the column means on the held-out cells (1.59
+    # against 1.15 at this seed, a gap of several standard errors).
+    rng = np.random.RandomState(0)
+    cov = np.full((15, 15), 0.5) + 0.5 * np.eye(15)
+    X = rng.multivariate_normal(np.zeros(15), cov, size=40)
+    X[rng.uniform(size=X.shape) < 0.1] = np.nan
+    with pytest.warns(UserWarning, match="each column's own mean") as caught:
+        auto = EMImputer(n_components="auto", random_state=0).fit(X)
+    (message,) = [str(w.message) for w in caught if "own mean" in str(w.message)]
+    chosen = auto.n_components_
+    assert f"against {auto.held_out_errors_[chosen]:.3g}" in message
+    assert "40 rows for 15 features" in message
+    assert "prior=ConjugatePrior(dof=17, scale=17 * variances)" in message
+    # The ridge prior it suggests keeps the correlations and imputes the
+    # held-out cells better than the column means (0.86 here): no warning.
+    ridge = ConjugatePrior(dof=17, scale=17 * np.nanvar(X, axis=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        shrunk = EMImputer(n_components="auto", prior=ridge, random_state=0).fit(X)
+    assert shrunk.held_out_errors_[1] < 0.6 * auto.held_out_errors_[1]
+
+
+def test_imputer_auto_tries_the_components_the_rows_support():
+    # A full covariance needs d + 1 rows per component: 40 rows of 15
+    # features support two components (32 rows), not three (48); 60 rows
+    # of 30 features only one. 'diag' needs 2 rows per component: all 9.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        tried = EMImputer(n_components="auto", random_state=0).fit(
+            _noise_with_holes(40, 15)
+        )
+        assert set(tried.held_out_errors_) <= {1, 2}
+        tried = EMImputer(n_components="auto", random_state=0).fit(
+            _noise_with_holes(60, 30)
+        )
+        assert list(tried.held_out_errors_) == [1]
+    # Rows of weight 0 do not count: 36 rows of positive weight support
+    # two components of 15 features (32 rows) only.
+    data = EMData.build(
+        _noise_with_holes(48, 15), sample_weight=np.r_[np.ones(36), np.zeros(12)]
+    )
+    assert components_the_rows_support(range(1, 10), data, covariance_form("full")) == [
+        1,
+        2,
+    ]
+    assert components_the_rows_support(
+        range(1, 10), data, covariance_form("tied")
+    ) == list(range(1, 10))
+
+
+def test_imputer_auto_does_not_warn_where_the_model_imputes_better():
+    # Three correlated features: the model predicts a hidden cell from the
+    # rest of its row better than the column means do.
+    rng = np.random.RandomState(9)
+    cov = [[1, 0.8, 0], [0.8, 1, 0], [0, 0, 1]]
+    X = _holes(rng.multivariate_normal([0, 0, 0], cov, 200), rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        EMImputer(n_components="auto", random_state=0).fit(X)
 
 
 def test_selector_records_components_collapsed_onto_rows_as_failed():

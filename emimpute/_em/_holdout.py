@@ -40,6 +40,8 @@ class HeldOutCells:
         The hidden categorical cells.
     truth : EMData
         The data before hiding (the hidden cells' values).
+    centre : ndarray of shape (n_numeric,)
+        Each numeric column's observed (weighted) mean in ``data``.
     spread : ndarray of shape (n_numeric,)
         Each numeric column's observed standard deviation in ``data``: the
         unit of the hidden numeric cells' errors.
@@ -49,6 +51,7 @@ class HeldOutCells:
     numeric: np.ndarray
     codes: np.ndarray
     truth: EMData
+    centre: np.ndarray
     spread: np.ndarray
 
     @property
@@ -153,13 +156,15 @@ def held_out_folds(data, fraction, random_state, *, min_cells=MIN_HELD_OUT_CELLS
             data.labels,
             data.sample_weight,
         )
+        scaling = hidden.fit_scaling()
         folds.append(
             HeldOutCells(
                 hidden,
                 hidden_numeric,
                 hidden_codes,
                 data,
-                hidden.fit_scaling().scale,
+                scaling.centre,
+                scaling.scale,
             )
         )
     return folds
@@ -191,17 +196,77 @@ def held_out_errors(held_out, params, *, scaling=None):
     -----
     Cost: one imputation pass (an E-step) over the rows with a hole.
     """
-    data, truth = held_out.data, held_out.truth
+    data = held_out.data
     completion = complete(
         data, params, scaling=scaling, return_proba=data.n_categorical > 0
     )
+    return _errors(held_out, completion.numeric, completion.probabilities)
+
+
+def column_baseline_errors(held_out):
+    """:func:`held_out_errors` of each column's own observed distribution.
+
+    A numeric hidden cell is predicted by its column's observed mean, a
+    categorical one by its column's observed frequencies (both weighted by
+    the sample weights, on the data with the cells hidden): the prediction
+    of a model that knows no relation between the columns, as
+    :class:`~sklearn.impute.SimpleImputer` fills holes. A model that scores
+    worse has fit noise (covariances estimated from too few rows for the
+    features).
+
+    Parameters
+    ----------
+    held_out : HeldOutCells
+
+    Returns
+    -------
+    errors : ndarray of shape (n_hidden,)
+        In the order of ``held_out.cells()``.
+
+    Notes
+    -----
+    Cost: ``O(n d)``, plus ``O(n L)`` for a categorical column of ``L``
+    categories.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._holdout import column_baseline_errors, held_out_folds
+    >>> X = np.array([[0.0], [2.0], [4.0], [6.0]])
+    >>> fold = held_out_folds(EMData.build(X), 0.5, np.random.RandomState(0))[0]
+    >>> fold.numeric.ravel().tolist(), column_baseline_errors(fold).tolist()
+    ([True, False, False, True], [9.0, 9.0])
+    """
+    data = held_out.data
+    numeric = np.broadcast_to(held_out.centre, data.numeric.shape)
+    weights = data.row_weights(slice(None))
+    probabilities = []
+    for j, n_categories in enumerate(data.n_categories):
+        seen = data.codes[:, j] >= 0
+        counts = np.bincount(
+            data.codes[seen, j],
+            weights=None if weights is None else weights[seen, 0],
+            minlength=n_categories,
+        )
+        frequencies = counts / max(counts.sum(), np.finfo(float).tiny)
+        probabilities.append(
+            np.broadcast_to(frequencies, (data.n_samples, n_categories))
+        )
+    return _errors(held_out, numeric, probabilities)
+
+
+def _errors(held_out, numeric, probabilities):
+    """The squared errors of predictions of the hidden cells: ``numeric``
+    values, and each categorical column's ``probabilities`` (per row)."""
+    truth = held_out.truth
     errors = []
     for j, rows, columns in held_out.cells():
         if j is None:
-            residual = (completion.numeric - truth.numeric)[rows, columns]
+            residual = (numeric - truth.numeric)[rows, columns]
             errors.append((residual / held_out.spread[columns]) ** 2)
         else:
-            p = completion.probabilities[j][rows]
+            p = probabilities[j][rows]
             true = p[np.arange(len(rows)), truth.codes[rows, j]]
             errors.append(1.0 - 2.0 * true + (p**2).sum(axis=1))
     return np.concatenate(errors)
