@@ -33,12 +33,14 @@ line by line.
 import itertools
 import math
 import warnings
+from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import special, stats
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC, NuSVC
 from sklearn.utils import check_random_state
@@ -120,6 +122,14 @@ class PoolTable:
         return pd.DataFrame(self.rows, columns=self.columns)
 
 
+# Whose denominator degrees of freedom a WaldTest has.
+LI_DF2, REITER_DF2, BARNARD_RUBIN_DF2 = (
+    "Li et al. 1991",
+    "Reiter 2007",
+    "Barnard-Rubin 1999",
+)
+
+
 @dataclass(frozen=True)
 class WaldTest:
     """A multivariate Wald test of pooled terms, mice's D1.
@@ -146,6 +156,9 @@ class WaldTest:
     riv : float
         ``r1``, the average relative increase in variance due to
         nonresponse over the terms.
+    df2_source : str
+        Whose ``df2``: 'Li et al. 1991', 'Reiter 2007', or 'Barnard-Rubin
+        1999' (Reiter's fallback, see :meth:`PooledResult.wald_test`).
 
     Examples
     --------
@@ -165,12 +178,14 @@ class WaldTest:
     df2: float
     p_value: float
     riv: float
+    df2_source: str = LI_DF2
 
     def __str__(self):
         columns = ["test", "statistic", "df1", "df2", "p.value", "riv"]
         row = ["D1", self.statistic, self.df1, self.df2, self.p_value, self.riv]
-        return f"Wald test of {_listed(self.terms)} (Li et al. 1991, D1)\n" + (
-            _format_table(columns, [row])
+        return (
+            f"Wald test of {_listed(self.terms)} (D1, Li et al. 1991; df2 "
+            f"{self.df2_source})\n" + _format_table(columns, [row])
         )
 
     def __repr__(self):
@@ -522,7 +537,7 @@ class PooledResult:
         ...               names=["g[T.B]", "g[T.C]", "x"])
         >>> test = result.wald_test(["g[T.B]", "g[T.C]"])
         >>> print(test)
-        Wald test of 'g[T.B]', 'g[T.C]' (Li et al. 1991, D1)
+        Wald test of 'g[T.B]', 'g[T.C]' (D1, Li et al. 1991; df2 Li et al. 1991)
         test statistic df1      df2    p.value      riv
           D1  2.971976   2 24.76823 0.06968339 0.586575
         """
@@ -607,8 +622,10 @@ class PooledResult:
         m = self.n_imputations
         riv = (1.0 + 1.0 / m) * np.trace(np.linalg.solve(within, between)) / k
         statistic = deviation @ np.linalg.solve(within, deviation) / (k * (1 + riv))
+        source = LI_DF2
         if np.isfinite(self.n_samples):
             df2, reiter = reiter_df2(k, m, riv, self.n_samples)
+            source = REITER_DF2 if reiter else BARNARD_RUBIN_DF2
             if not reiter:
                 t = k * (m - 1)
                 cause = (
@@ -636,6 +653,7 @@ class PooledResult:
             df2=float(df2),
             p_value=float(p_value),
             riv=float(riv),
+            df2_source=source,
         )
 
     def __str__(self):
@@ -713,7 +731,84 @@ def _as_variances(variances, m, n_terms, scalar):
     scale = np.maximum(np.abs(values).max(), np.finfo(float).tiny)
     if not np.allclose(values, np.swapaxes(values, 1, 2), atol=1e-10 * scale):
         raise ValueError("variances: the covariance matrices must be symmetric.")
+    if form == "covariance":
+        eigenvalues = np.linalg.eigvalsh(values)
+        largest = np.maximum(np.abs(eigenvalues).max(axis=1), np.finfo(float).tiny)
+        # A covariance computed by inverting an information matrix of
+        # condition number c is positive semi-definite up to about c * eps
+        # of its size: 1e-6 leaves c up to 1e10.
+        indefinite = eigenvalues[:, 0] < -PSD_TOLERANCE * largest
+        if indefinite.any():
+            i = int(np.flatnonzero(indefinite)[0])
+            raise ValueError(
+                f"variances: imputation {i}'s covariance matrix is not "
+                f"positive semi-definite (an eigenvalue of "
+                f"{eigenvalues[i, 0]:.3g}): pass each imputation's covariance "
+                "matrix of the terms (statsmodels' cov_params()), or only "
+                "their variances, shape (m, n_terms)."
+            )
     return values, form
+
+
+# The negative eigenvalue, relative to the largest, that refuses a
+# covariance matrix as not positive semi-definite (see _as_variances).
+PSD_TOLERANCE = 1e-6
+# A term's complete-data variance below this share of its largest over the
+# imputations is 0: the term was not estimated there.
+UNESTIMATED_SHARE = 1e-10
+
+
+def _refuse_unestimated_terms(covariances, names):
+    """Refuse a term whose complete-data variance is 0 in some imputations
+    and not in others.
+
+    A completed table where a category is absent gives its dummy an
+    all-zero column: a pseudo-inverse (statsmodels) or a penalty fits it
+    as 0 with variance 0, and pooled with the other tables' estimates that
+    0 would pull the term towards 0 as if it had been estimated.
+    """
+    variances = np.diagonal(covariances, axis1=1, axis2=2)
+    largest = variances.max(axis=0)
+    unestimated = (variances <= UNESTIMATED_SHARE * largest) & (largest > 0.0)
+    if unestimated.any():
+        j = int(np.flatnonzero(unestimated.any(axis=0))[0])
+        where = np.flatnonzero(unestimated[:, j]).tolist()
+        raise ValueError(
+            f"Term {names[j]!r} has a complete-data variance of 0 in "
+            f"imputation{'s' if len(where) > 1 else ''} {where} and not in "
+            "the others: it was not estimated there (a category absent from "
+            "that completed table gives its dummy a column of zeros, which a "
+            "pseudo-inverse or a penalty fits as 0), and pooling that 0 "
+            f"would bias it towards 0. {UNESTIMATED_REMEDY}"
+        )
+
+
+def _renamed(labels, names):
+    """The terms' names: ``names`` when given (renaming the terms in their
+    order), else the estimates' own ``labels`` (None without them).
+
+    Raises
+    ------
+    ValueError
+        If ``names`` lists one of the labels at another position: names
+        rename terms by position, they do not reorder them.
+    """
+    if names is None:
+        return labels
+    names = [str(n) for n in names]
+    if labels is None:
+        return names
+    moved = [n for j, n in enumerate(names) if n in labels and labels.index(n) != j]
+    if moved:
+        raise ValueError(
+            f"names: {_listed(moved)} name{'s' if len(moved) == 1 else ''} "
+            "other terms of the estimates than the ones at "
+            f"{'its' if len(moved) == 1 else 'their'} position (the estimates' "
+            f"terms are {_listed(labels)}). names renames the terms in their "
+            "order, and does not reorder them: leave it out to keep the "
+            "estimates' labels."
+        )
+    return names
 
 
 def _pandas_labels(values):
@@ -815,15 +910,21 @@ def _listed(names, limit=8):
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+# What to do about a level or class that some completed tables lack: its
+# term cannot be estimated from them, whether it is dropped (other terms)
+# or kept as a column of zeros (a variance of 0).
+UNESTIMATED_REMEDY = (
+    "A level (or class) too rare to appear in every completed table cannot "
+    "be estimated from each: merge it with another before imputing, or "
+    "leave its term out of the model (R's lm gives NA there, and mice does "
+    "not pool it)."
+)
 TERMS_DIFFER_REMEDY = (
     "Terms are pooled by name, and a completed table gives other terms when a "
     "category or a class is absent from it (a rare level or class imputed "
     "differently in each table), or when an encoder or a feature selector "
-    "makes other columns from it. Fix the categories so that every table "
-    "gives the same terms (OneHotEncoder(categories=...) or a pandas "
-    "Categorical with fixed categories, with handle_unknown='ignore' for "
-    "levels a table lacks; select features once, not in each table), or "
-    "pool only the terms every imputation shares yourself with pool()."
+    f"makes other columns from it. {UNESTIMATED_REMEDY} Select features once, "
+    "not in each table."
 )
 
 
@@ -977,10 +1078,11 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     ----------
     estimates : array-like of shape (m,) or (m, n_terms)
         The estimate from each of the ``m`` completed tables: a scalar each,
-        or a vector each (a pandas DataFrame's columns name the terms). A
-        list of pandas Series (statsmodels' ``params``) is matched by name:
-        every imputation's terms are taken in the first one's order by
-        their index (an imputation with other terms is refused).
+        or a vector each (a pandas DataFrame's columns name the terms, and
+        its labelled variances are taken by them). A list of pandas Series
+        (statsmodels' ``params``) is matched by name: every imputation's
+        terms are taken in the first one's order by their index (an
+        imputation with other terms is refused).
 
     variances : array-like of shape (m,), (m, n_terms) or (m, n_terms, n_terms), \
             default=None
@@ -1000,12 +1102,15 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         large-sample ones (``nu_com = inf``).
 
     alpha : float, default=0.05
-        The intervals have coverage ``1 - alpha``.
+        The intervals have coverage ``1 - alpha``: the significance level,
+        in ``(0, 0.5]`` (mice's ``conf.level`` is ``1 - alpha``).
 
     names : list of str, default=None
         The terms' names, in the order of the (first imputation's) terms;
         by default the estimates' column names, the first Series' index, or
-        ``x0, x1, ...`` (``x`` for a scalar).
+        ``x0, x1, ...`` (``x`` for a scalar). With labelled estimates it
+        renames their terms in order; a name that is another position's
+        label is refused (names do not reorder terms).
 
     Returns
     -------
@@ -1021,7 +1126,11 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         names the first imputation that differs, its missing and extra
         terms, and the usual causes: a category or class absent from one
         completed table, an encoder or a feature selector making other
-        columns).
+        columns); a term whose variance is 0 in some imputations and not in
+        others (not estimated there: the all-zero dummy of a level absent
+        from a completed table); a covariance matrix that is not positive
+        semi-definite beyond rounding; ``alpha`` outside ``(0, 0.5]``; a
+        dict of estimates; ``names`` that reorder labelled terms.
 
     See Also
     --------
@@ -1063,16 +1172,33 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     term estimate std.error statistic       df      p.value
        x      1.1 0.2720294   4.04368 17.17045 0.0008285564
     """
-    if names is None and hasattr(estimates, "columns"):
-        names = [str(c) for c in estimates.columns]
+    if isinstance(estimates, Mapping):
+        raise ValueError(
+            "estimates: a dict is not taken; pass one estimate per "
+            "imputation, as a list (pandas Series, as statsmodels' params, "
+            "are matched by name) or as a DataFrame with a row per "
+            "imputation and a column per term."
+        )
+    labels = None
+    if hasattr(estimates, "columns"):
+        labels = [str(c) for c in estimates.columns]
+        if hasattr(estimates, "index"):
+            # A pandas DataFrame, a row per imputation: its columns name
+            # the terms, and labelled variances are taken by them.
+            estimates, variances, _ = _align_terms(
+                list(estimates.to_numpy(dtype=float)),
+                variances,
+                [labels] * len(estimates),
+                "estimates[{}]",
+            )
     elif isinstance(estimates, list | tuple):
         # A list of pandas Series (statsmodels' params): their terms are
         # matched by their index.
         term_names = [_pandas_labels(e) for e in estimates]
-        estimates, variances, first = _align_terms(
+        estimates, variances, labels = _align_terms(
             estimates, variances, term_names, "estimates[{}]"
         )
-        names = first if names is None else names
+    names = _renamed(labels, names)
     if hasattr(estimates, "to_numpy"):
         estimates = estimates.to_numpy()
     estimates = list(estimates) if not isinstance(estimates, np.ndarray) else estimates
@@ -1093,8 +1219,11 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     names = [str(n) for n in names]
     if len(names) != n_terms:
         raise ValueError(f"names: {len(names)} names for {n_terms} terms.")
-    if not (isinstance(alpha, Real) and 0.0 < alpha < 1.0):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
+    if not (isinstance(alpha, Real) and 0.0 < alpha <= 0.5):
+        raise ValueError(
+            f"alpha is the intervals' significance level, in (0, 0.5]: 0.05 "
+            f"gives 95% intervals (mice's conf.level = 0.95); got {alpha!r}."
+        )
     if n_samples is None:
         n_samples = np.inf
     elif not (isinstance(n_samples, Real) and n_samples > 0):
@@ -1104,6 +1233,7 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         )
     n_samples = float(n_samples)
     covariances, variance_form = _as_variances(variances, m, n_terms, scalar)
+    _refuse_unestimated_terms(covariances, names)
 
     estimate = values.mean(axis=0)
     within = covariances.mean(axis=0)
@@ -1675,7 +1805,21 @@ def fit_and_pool(
         features: the message names the table and the differing terms); if
         a callable's results have ``df_resid`` 0 and ``n_samples`` is not
         given, or a 2-D ``params`` whose ``cov_params()`` has no (equation,
-        term) labels to order it by.
+        term) labels to order it by; if ``imputations`` is one table, not
+        a list of them; if a classifier's ``target`` holds non-integer
+        values (a 0/1 column imputed as a continuous one: declare it
+        categorical to the imputer). An error raised by a table's fit
+        carries a note naming the table (``imputations[i]``).
+
+    Warns
+    -----
+    UserWarning
+        When the estimator is one of scikit-learn's penalised linear models
+        (``LogisticRegression`` with a finite ``C``, its default 1.0;
+        ``Ridge``, ``Lasso``, a GLM with ``alpha > 0``): its coefficients
+        are shrunk towards 0, and their pooled intervals are not those of
+        maximum likelihood (R's ``glm``, statsmodels). Pass ``C=np.inf``
+        (``alpha=0``) for those.
 
     Examples
     --------
@@ -1695,6 +1839,12 @@ def fit_and_pool(
     >>> bool(result.conf_int[1, 0] < 2.0 < result.conf_int[1, 1])
     True
     """
+    if hasattr(imputations, "columns") or np.ndim(imputations) == 2:
+        raise ValueError(
+            "imputations must be a list of completed tables (multiple_impute's "
+            f"output), got one table ({type(imputations).__name__}); pass "
+            "multiple_impute(X, ...) itself, not one of its tables."
+        )
     if len(imputations) < 2:
         raise ValueError(
             f"imputations: fit_and_pool needs at least 2 completed tables, got "
@@ -1709,7 +1859,8 @@ def fit_and_pool(
             )
         term_names = []
         for index, table in enumerate(imputations):
-            results = model(table)
+            with _naming_the_table(index):
+                results = model(table)
             if not (hasattr(results, "params") and hasattr(results, "cov_params")):
                 raise TypeError(
                     "model(table) must return results with params and "
@@ -1761,10 +1912,15 @@ def fit_and_pool(
             X, target_values = table, np.asarray(y)
         else:
             X, target_values = _split_target(table, target)
-        fitted = clone(model).fit(X, target_values)
+            if is_classifier(model):
+                _refuse_continuous_labels(target_values, target, index)
+        with _naming_the_table(index):
+            fitted = clone(model).fit(X, target_values)
         # A model without coef_ is refused here, at the first table's fit:
         # the earliest a fitted attribute can be seen.
         terms, n_intercept = _coefficients(fitted)
+        if index == 0:
+            _warn_if_penalised(_linear_step(fitted))
         n_rows = len(target_values)
         estimates.append(terms)
         term_names.append(_coefficient_names(fitted, X, len(terms), n_intercept))
@@ -1795,6 +1951,68 @@ def fit_and_pool(
         # The residual degrees of freedom of the complete-data fit.
         n_samples = float(n_rows - n_fitted)
     return pool(estimates, covariances, n_samples=n_samples, alpha=alpha, names=names)
+
+
+@contextmanager
+def _naming_the_table(index):
+    """Add to an error raised while fitting a completed table which one."""
+    try:
+        yield
+    except Exception as error:
+        error.add_note(f"(fit_and_pool: raised by the fit on imputations[{index}])")
+        raise
+
+
+def _refuse_continuous_labels(labels, target, index):
+    """Refuse a classifier's numeric target holding non-integer values: a
+    0/1 column with holes imputed as a continuous one."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind != "f":
+        return
+    fractional = labels[np.isfinite(labels) & (labels != np.round(labels))]
+    if len(fractional):
+        raise ValueError(
+            f"target {target!r} of imputations[{index}] holds non-integer "
+            f"values (such as {fractional[0]:.4g}) for a classifier: its holes "
+            "were imputed as those of a continuous column. Declare it "
+            "categorical to the imputer (a pandas 'category' or bool column, "
+            "or categorical_features=[...]) so that they are imputed as "
+            "classes."
+        )
+
+
+def _warn_if_penalised(step):
+    """Warn that a penalised linear model's coefficients are shrunk: pooled,
+    they are not the maximum-likelihood inference a statistician expects
+    (R's lm and glm, statsmodels)."""
+    params = step.get_params(deep=False)
+    # Only scikit-learn's linear models fit a likelihood (or least squares)
+    # that their penalty shrinks; an SVM's C is no such penalty.
+    if not type(step).__module__.startswith("sklearn.linear_model") or (
+        params.get("penalty", "l2") is None
+    ):
+        return
+    strength = [
+        (name, value, fix)
+        for name, fix, penalised in (
+            ("C", "C=np.inf", lambda c: np.isfinite(c)),
+            ("alpha", "alpha=0, or LinearRegression", lambda a: a > 0),
+        )
+        if isinstance(value := params.get(name), Real)
+        and not isinstance(value, bool)
+        and penalised(value)
+    ]
+    if strength:
+        name, value, fix = strength[0]
+        warnings.warn(
+            f"{type(step).__name__} is penalised ({name}={value!r}): its "
+            "coefficients are shrunk towards 0, so Rubin's rules pool a shrunk "
+            "estimate, and its intervals are not those of maximum likelihood "
+            f"(R's lm and glm, statsmodels). For those, fit it unpenalised "
+            f"({fix}).",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def _take_rows(table, rows):

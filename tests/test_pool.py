@@ -487,8 +487,8 @@ def test_pool_refuses_series_with_other_terms():
         r"The terms differ between imputations: estimates\[2\] lacks "
         r"'g\[T.B\]' and has 'g\[T.C\]' besides, compared with estimates\[0\]"
         r"\. .*category or a class is "
-        r"absent.*encoder or a feature selector.*OneHotEncoder\(categories="
-        r".*Categorical.*handle_unknown.*pool only the terms"
+        r"absent.*encoder or a feature selector.*merge it with another before "
+        r"imputing, or leave its term out"
     )
     with pytest.raises(ValueError, match=message):
         pool([first, first, other])
@@ -1112,6 +1112,10 @@ def test_wald_test_with_n_samples_takes_reiters_small_sample_df2(m):
     df2 = _reiter_as_mitml(2, m, test.riv, 60)
     assert test.df2 == pytest.approx(df2, rel=1e-12)
     assert test.p_value == pytest.approx(stats.f.sf(test.statistic, 2, df2), rel=1e-12)
+    assert (test.df2_source, reference.df2_source) == ("Reiter 2007", "Li et al. 1991")
+    assert str(test).splitlines()[0] == (
+        "Wald test of 'a', 'c' (D1, Li et al. 1991; df2 Reiter 2007)"
+    )
     # Fewer degrees of freedom than Li et al.'s and than the complete
     # data's (v* = 61 * 60 / 63): the p-value rises.
     assert 4 < test.df2 < min(reference.df2, 61 * 60 / 63)
@@ -1313,3 +1317,236 @@ def test_imputations_needed_leaves_out_terms_without_variance():
     assert result.imputations_needed() == 2
     with pytest.raises(ValueError, match="needs the complete-data variances"):
         pool([1.0, 1.4, 1.1]).imputations_needed()
+
+
+def _labelled_inputs(seed=0, m=4):
+    """Estimates of terms a, b, c and each imputation's covariance."""
+    rng = np.random.default_rng(seed)
+    estimates = rng.normal(size=(m, 3))
+    factors = rng.normal(size=(m, 3, 3))
+    covariances = factors @ np.swapaxes(factors, 1, 2) + np.eye(3)
+    return estimates, covariances
+
+
+def test_pool_takes_labelled_variances_of_a_dataframe_of_estimates_by_label():
+    pd = pytest.importorskip("pandas")
+    estimates, covariances = _labelled_inputs()
+    reference = pool(estimates, covariances, names=["a", "b", "c"])
+    frame = pd.DataFrame(estimates, columns=["a", "b", "c"])
+    order = ["c", "a", "b"]
+    # Variances a row per imputation, columns in another order.
+    variances = pd.DataFrame(
+        np.diagonal(covariances, axis1=1, axis2=2), columns=list("abc")
+    )
+    by_label = pool(frame, variances[order])
+    expected = pool(estimates, np.diagonal(covariances, axis1=1, axis2=2))
+    np.testing.assert_array_equal(by_label.std_error, expected.std_error)
+    # Covariance matrices as labelled DataFrames (cov_params()), reordered.
+    matrices = [
+        pd.DataFrame(c, index=list("abc"), columns=list("abc")).loc[order, order]
+        for c in covariances
+    ]
+    result = pool(frame, matrices)
+    assert result.names == ["a", "b", "c"]
+    np.testing.assert_array_equal(result.total, reference.total)
+
+
+def test_pool_names_rename_but_do_not_reorder_labelled_terms():
+    pd = pytest.importorskip("pandas")
+    estimates, covariances = _labelled_inputs()
+    series = [pd.Series(e, index=list("abc")) for e in estimates]
+    renamed = pool(series, covariances, names=["alpha", "beta", "gamma"])
+    assert renamed.names == ["alpha", "beta", "gamma"]
+    np.testing.assert_array_equal(renamed.estimate, estimates.mean(axis=0))
+    message = (
+        r"names: 'c', 'a' name other terms .* terms are 'a', 'b', 'c'\)\. names renames"
+    )
+    with pytest.raises(ValueError, match=message):
+        pool(series, covariances, names=["c", "b", "a"])
+    with pytest.raises(ValueError, match="names: 'c', 'a' name other terms"):
+        pool(pd.DataFrame(estimates, columns=list("abc")), names=["c", "b", "a"])
+
+
+def test_pool_refuses_a_term_not_estimated_in_some_imputations():
+    estimates, covariances = _labelled_inputs(m=5)
+    estimates[[1, 3], 2] = 0.0
+    covariances[[1, 3], 2, :] = covariances[[1, 3], :, 2] = 0.0
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"Term 'c' has a complete-data variance of 0 in "
+            r"imputations \[1, 3\] and not in the others.*merge it "
+            r"with another"
+        ),
+    ):
+        pool(estimates, covariances, names=["a", "b", "c"])
+    # No variance in any imputation (none given, or all zero) is pooled.
+    covariances[:, 2, :] = covariances[:, :, 2] = 0.0
+    assert pool(estimates, covariances).df[2] == 4.0
+
+
+def test_fit_and_pool_refuses_the_zero_dummy_of_a_level_absent_from_a_table():
+    # statsmodels fits the dummy of a level absent from one completed table
+    # (fixed categories) as 0 with variance 0 by its pseudo-inverse: pooled,
+    # that 0 would pull the term towards 0 (a reviewer's 2.05 for a true 3).
+    pd = pytest.importorskip("pandas")
+    smf = pytest.importorskip("statsmodels.formula.api")
+    rng = np.random.default_rng(0)
+    n = 60
+    tables = []
+    for index in range(4):
+        g = np.array(["A", "B"] * (n // 2), dtype=object)
+        if index != 2:
+            g[:3] = "C"
+        x = rng.normal(size=n)
+        y = x + 3.0 * (g == "C") + rng.normal(size=n)
+        tables.append(
+            pd.DataFrame(
+                {"y": y, "x": x, "g": pd.Categorical(g, categories=list("ABC"))}
+            )
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' own rank warning
+        with pytest.raises(
+            ValueError,
+            match=(
+                r"Term 'g\[T.C\]' has a complete-data variance of 0 in "
+                r"imputation \[2\]"
+            ),
+        ):
+            fit_and_pool(lambda d: smf.ols("y ~ x + g", d).fit(), tables)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"alpha": 0.95},
+            (
+                r"alpha is the intervals' significance level, in \(0, "
+                r"0.5\]: 0.05 gives 95% intervals \(mice's conf.level = "
+                r"0.95\); got 0.95"
+            ),
+        ),
+        (
+            {"variances": [[[1.0, 5.0], [5.0, 1.0]]] * 3},
+            (
+                r"variances: imputation 0's covariance matrix is not "
+                r"positive semi-definite \(an eigenvalue of -4\)"
+            ),
+        ),
+    ],
+)
+def test_pool_refuses_confidence_levels_and_indefinite_covariances(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pool([[1.0, 2.0], [1.1, 2.1], [0.9, 2.2]], **kwargs)
+
+
+@pytest.mark.parametrize("smallest, refused", [(-1e-9, False), (-1e-3, True)])
+def test_pool_refuses_covariances_negative_beyond_rounding(smallest, refused):
+    # A covariance computed by inverting an information matrix of condition
+    # number c is positive semi-definite to about c * eps of its size: an
+    # eigenvalue of -1e-9 of the largest is such rounding (c ~ 1e7), one of
+    # -1e-3 is not.
+    rotation = np.array([[0.6, -0.8], [0.8, 0.6]])
+    covariance = rotation @ np.diag([1.0, smallest]) @ rotation.T
+    covariances = [covariance] * 2
+    if refused:
+        with pytest.raises(ValueError, match="not positive semi-definite"):
+            pool([[1.0, 2.0], [1.2, 1.9]], covariances)
+    else:
+        result = pool([[1.0, 2.0], [1.2, 1.9]], covariances)
+        assert np.all(np.isfinite(result.std_error))
+
+
+def test_pool_refuses_a_dict_of_estimates():
+    with pytest.raises(ValueError, match="estimates: a dict is not taken"):
+        pool({"a": [1.0, 2.0]})
+
+
+@dataclasses.dataclass
+class _Results:
+    params: np.ndarray
+    covariance: np.ndarray
+
+    def cov_params(self):
+        return self.covariance
+
+
+def test_fit_and_pool_refuses_one_table_and_names_the_table_a_fit_failed_on():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(1)
+    tables = [
+        pd.DataFrame(rng.normal(size=(20, 2)), columns=["y", "x"]) for _ in range(3)
+    ]
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"imputations must be a list of completed tables "
+            r"\(multiple_impute's output\), got one table "
+            r"\(DataFrame\)"
+        ),
+    ):
+        fit_and_pool(LinearRegression(), tables[0], target="y")
+    with pytest.raises(ValueError, match="got one table \\(ndarray\\)"):
+        fit_and_pool(LinearRegression(), tables[0].to_numpy(), target=0)
+
+    def fails_on_the_second(table):
+        if table is tables[1]:
+            raise np.linalg.LinAlgError("Singular matrix")
+        return _Results(np.array([table["x"].mean()]), np.eye(1))
+
+    with pytest.raises(np.linalg.LinAlgError) as raised:
+        fit_and_pool(fails_on_the_second, tables)
+    assert raised.value.__notes__ == [
+        "(fit_and_pool: raised by the fit on imputations[1])"
+    ]
+
+
+def test_fit_and_pool_says_a_classifier_target_was_imputed_as_continuous():
+    rng = np.random.default_rng(2)
+    tables = [
+        np.column_stack([rng.integers(2, size=30).astype(float), rng.normal(size=30)])
+        for _ in range(3)
+    ]
+    tables[1][4, 0] = 0.057
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"target 0 of imputations\[1\] holds non-integer values "
+            r"\(such as 0.057\) for a classifier.*Declare it "
+            r"categorical"
+        ),
+    ):
+        fit_and_pool(LogisticRegression(C=np.inf), tables, target=0, n_bootstrap=5)
+
+
+def test_fit_and_pool_warns_that_a_penalised_model_is_shrunk():
+    rng = np.random.default_rng(3)
+    tables = []
+    for _ in range(3):
+        x = rng.normal(size=(80, 1))
+        y = (x[:, 0] + rng.logistic(size=80) > 0).astype(int)
+        tables.append(np.column_stack([y, x]))
+    with pytest.warns(
+        UserWarning,
+        match=(
+            r"LogisticRegression is penalised \(C=1.0\): its "
+            r"coefficients are shrunk.*\(C=np.inf\)"
+        ),
+    ):
+        fit_and_pool(
+            LogisticRegression(), tables, target=0, n_bootstrap=5, random_state=0
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit_and_pool(
+            LogisticRegression(C=np.inf),
+            tables,
+            target=0,
+            n_bootstrap=5,
+            random_state=0,
+        )
+        fit_and_pool(
+            LinearRegression(), tables, target=1, n_bootstrap=5, random_state=0
+        )
