@@ -178,6 +178,7 @@ def _read(args, columns):
             na_values=_split(args.na_values),
             keep_default_na=not args.no_default_na,
             index_col=args.index_col,
+            encoding=args.encoding,
         )
         choose_columns(table, columns)
     if args.n_components != "auto" and table.n_rows < args.n_components:
@@ -353,6 +354,8 @@ def _write(path, frame, header, args, table=None):
             sep=table.sep if table is not None else args.sep or ",",
             decimal=args.decimal,
             float_format=args.float_format,
+            encoding=table.encoding if table is not None else args.encoding or "utf-8",
+            lineterminator=table.lineterminator if table is not None else "\n",
         )
 
 
@@ -470,7 +473,40 @@ def _try_open(output, flags):
     try:
         os.close(os.open(output, flags, 0o666))
     except OSError as exc:
-        raise CLIError(f"{output}: cannot write: {_one_line(exc)}") from None
+        raise CLIError(_cannot_write(output, exc)) from None
+
+
+def _cannot_write(path, exc):
+    """``PATH: cannot write: REASON``, the reason of an OSError in words.
+
+    Python's text of the error starts with ``[Errno N]``, a number meant for
+    programs, and repeats the path.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output, as the user named it.
+    exc : OSError
+        What writing it raised.
+
+    Returns
+    -------
+    message : str
+        One line; the file the error names, when it is another (the target
+        of a link), in parentheses.
+
+    Examples
+    --------
+    >>> import errno
+    >>> _cannot_write("out.csv", OSError(errno.ENOSPC, "No space left on device"))
+    'out.csv: cannot write: No space left on device'
+    """
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else None)
+    if reason is None:
+        return f"{path}: cannot write: {_one_line(exc)}"
+    if exc.filename is not None and str(exc.filename) != str(path):
+        reason = f"{reason} ({exc.filename})"
+    return f"{path}: cannot write: {reason}"
 
 
 def _impute_outputs(args):
@@ -508,6 +544,7 @@ def run_impute(args):
     # stacked table of --imputations is not.
     in_place = () if args.imputations is not None else ("-o",)
     _check_outputs(args, _impute_outputs(args), input_allowed=in_place)
+    _check_encoding(args, _impute_outputs(args))
     skip = [name for name in passthrough if name != ALL_NON_NUMERIC]
     columns = ColumnChoice(
         only=tuple(args.columns or ()),
@@ -620,6 +657,26 @@ def _check_table_options(args):
         args.parser.error(
             f"--thousands and --decimal are both {args.decimal!r}, and must "
             "differ (--decimal , --thousands . reads 1.234,5)"
+        )
+
+
+def _check_encoding(args, outputs):
+    """Refuse ``--encoding`` when no CSV file is read or written.
+
+    It is the text encoding of CSV files: a Parquet file stores its text as
+    UTF-8 by its format, so with a Parquet input and only Parquet outputs
+    it would be silently ignored. With a CSV output it says how that is
+    written.
+    """
+    from emimpute._cli_table import is_parquet
+
+    if args.encoding is None or not is_parquet(args.input):
+        return
+    if all(_is_parquet_output(path) for _, path in outputs):
+        raise CLIError(
+            f"{args.input}: --encoding is the text encoding of CSV files, and "
+            "every file here is Parquet, whose text is UTF-8 by its format: "
+            "leave out --encoding"
         )
 
 
@@ -764,6 +821,7 @@ def run_cluster(args):
     if args.proba is not None:
         outputs.append(("--proba", args.proba))
     _check_outputs(args, outputs)
+    _check_encoding(args, outputs)
     table = _read(args, columns)
     mixture = EMMixture(**_em_parameters(args, table), verbose_interval=1)
     X = table.model_input()
@@ -808,7 +866,7 @@ def run_demo(args):
         # The path was checked before the fits, but the disk can still fill
         # up or the directory go away. Only the write is caught: an OSError
         # while drawing would be a bug, shown as one.
-        raise CLIError(f"{args.output}: cannot write: {_one_line(exc)}") from None
+        raise CLIError(_cannot_write(args.output, exc)) from None
     print(f"Figure written to {args.output}")
     return 0
 
@@ -884,6 +942,21 @@ def _thousands(text):
         raise argparse.ArgumentTypeError(
             f"expected one character such as , . ' or a space, got {text!r}"
         )
+    return text
+
+
+def _encoding(text):
+    """``--encoding``: a text encoding that Python knows.
+
+    Checked here, before any work; ``"".encode`` refuses a codec that is
+    not one for text (rot13, base64), which pandas cannot read with either.
+    """
+    try:
+        "".encode(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(
+            f"unknown text encoding {text!r}; give one such as utf-8, cp1252 or latin-1"
+        ) from None
     return text
 
 
@@ -995,6 +1068,16 @@ def _add_table_options(parser):
             "sniffed from the input, decompressed if it is .gz, .bz2, .xz, .zip, "
             ".zst or .tar, among , ; tab |); a header that comes out as one "
             "unquoted field holding another of these is an error"
+        ),
+    )
+    table.add_argument(
+        "--encoding",
+        type=_encoding,
+        metavar="ENC",
+        help=(
+            "text encoding of the CSV files, the input read and the outputs "
+            "written in it, e.g. cp1252 or latin-1 (default: utf-8); a UTF-8 "
+            "byte-order mark that begins the input begins the outputs too"
         ),
     )
     table.add_argument(
@@ -1119,7 +1202,9 @@ FORMATS = (
     f"pandas' markers {', '.join(DEFAULT_NA_VALUES)}; --na-values adds others. "
     "In a CSV file of one column a blank line between rows is a missing cell "
     "(elsewhere, and before the header or after the last row, blank lines are "
-    "skipped)."
+    "skipped). CSV outputs are written as the input is: in its encoding "
+    "(--encoding), with its UTF-8 byte-order mark if it has one, and with CRLF "
+    "line ends if its first line ends so."
 )
 
 

@@ -20,9 +20,14 @@ What is missing, and how numbers are written, are pandas' options too:
 ``decimal`` and ``thousands``. A column of text that would be numbers under
 another decimal mark or thousands separator is refused with the options
 that read it (:func:`_interpretations`), never modelled as categories.
+
+A CSV file is read in ``--encoding`` (UTF-8 by default), and the CSV outputs
+are written as it was (:func:`_output_style`): in its encoding, beginning
+with a UTF-8 byte-order mark if it does, and with its line ends.
 """
 
 import bz2
+import codecs
 import csv
 import gzip
 import io
@@ -36,6 +41,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
+
+from emimpute._cli import _cannot_write
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -69,6 +76,8 @@ MAYBE_NUMBER = (
     r"\s*[+-]?(?=[.,]?\d)[\d.,' \u00a0\u202f]*(?:e[+-]?\d+)?\s*"
     r"|\s*[+-]?inf(?:inity)?\s*"
 )
+# Python's names of UTF-8, which may begin with a byte-order mark.
+UTF8_CODECS = ("utf-8", "utf-8-sig")
 
 
 class TableError(Exception):
@@ -99,6 +108,11 @@ class Table:
     thousands : str or None
         The thousands separator the numbers were read with (imputed numbers
         are written without one).
+    encoding : str
+        The encoding of the CSV outputs: the input's, ``utf-8-sig`` when it
+        began with a UTF-8 byte-order mark, which the outputs then keep.
+    lineterminator : str
+        The line end of the CSV outputs: the input's, ``\\r\\n`` or ``\\n``.
     """
 
     source: str
@@ -112,6 +126,8 @@ class Table:
     sep: str = ","
     decimal: str = "."
     thousands: object = None
+    encoding: str = "utf-8"
+    lineterminator: str = "\n"
 
     @property
     def n_rows(self):
@@ -192,17 +208,21 @@ def read_table(
     na_values=(),
     keep_default_na=True,
     index_col=(),
+    encoding=None,
 ):
     """Read a CSV (``-`` for stdin) or Parquet file into a :class:`Table`.
 
     ``sep=None`` sniffs the delimiter among ``, ; tab |`` from the start of
-    the file. ``decimal``, ``thousands``, ``na_values`` and
-    ``keep_default_na`` are pandas' ``read_csv`` options (empty cells are
-    missing either way). An unnamed first column (pandas writes its index
-    so) and the columns of ``index_col`` (names, or positions) are index
-    columns. The kinds of the columns are left to :func:`choose_columns`.
+    the file. ``decimal``, ``thousands``, ``na_values``,
+    ``keep_default_na`` and ``encoding`` (None: UTF-8) are pandas'
+    ``read_csv`` options (empty cells are missing either way). An unnamed
+    first column (pandas writes its index so) and the columns of
+    ``index_col`` (names, or positions) are index columns. The kinds of the
+    columns are left to :func:`choose_columns`.
     """
     pd = _pandas()
+    given_encoding, encoding = encoding, encoding or "utf-8"
+    style = _output_encoding(encoding, bom=False), "\n"
     try:
         if is_parquet(path):
             _check_parquet_markers(path, na_values, keep_default_na)
@@ -218,18 +238,20 @@ def read_table(
             text = None
         else:
             data = sys.stdin.buffer.read() if path == "-" else None
-            sep = sep or _sniff(path, data)
+            sep = sep or _sniff(path, data, encoding)
             markers = _missing_options(na_values, keep_default_na)
+            numbers = dict(decimal=decimal, thousands=thousands)
             typed, text, header = _read_csv(
-                pd, path, data, sep, dict(decimal=decimal, thousands=thousands), markers
+                pd, path, data, sep, numbers, markers, encoding
             )
-            _check_one_field_header(pd, path, data, header, sep)
+            _check_one_field_header(pd, path, data, header, sep, encoding)
+            style = _output_style(path, data, encoding)
     except FileNotFoundError:
         raise TableError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise TableError(f"{path}: is a directory, not a table") from None
-    except UnicodeDecodeError:
-        raise TableError(f"{path}: not a UTF-8 text file") from None
+    except UnicodeDecodeError as exc:
+        raise TableError(_undecodable(path, given_encoding, exc)) from None
     except pd.errors.EmptyDataError:
         raise TableError(
             f"{path}: empty file, expected a header row and data rows"
@@ -242,7 +264,17 @@ def read_table(
             f"{path}: reading Parquet needs pyarrow: python -m pip install "
             f"'emimpute[parquet]' ({_one_line(exc)})"
         ) from None
-    except (OSError, ValueError, pd.errors.ParserError, *ARCHIVE_ERRORS) as exc:
+    except pd.errors.ParserError as exc:
+        hint = ""
+        if thousands is not None and thousands == sep:
+            # What splits a grouped number is the delimiter, not --thousands;
+            # but this is the option that says the file groups numbers so.
+            hint = (
+                f"; --thousands {_shell(thousands)} is the field delimiter too, "
+                f'so a number grouped by it must be quoted ("1{thousands}234")'
+            )
+        raise TableError(f"{path}: cannot read: {_one_line(exc)}{hint}") from None
+    except (OSError, ValueError, *ARCHIVE_ERRORS) as exc:
         raise TableError(f"{path}: cannot read: {_one_line(exc)}") from None
     if len(typed) == 0:
         raise TableError(f"{path}: no data rows after the header")
@@ -259,7 +291,69 @@ def read_table(
         sep=sep or ",",
         decimal=decimal,
         thousands=thousands,
+        encoding=style[0],
+        lineterminator=style[1],
     )
+
+
+def _undecodable(path, encoding, exc):
+    """The error for a file that ``encoding`` (None: UTF-8) cannot read.
+
+    Parameters
+    ----------
+    path : str
+        The file, ``-`` for stdin.
+    encoding : str or None
+        The ``--encoding`` given, None if it was not.
+    exc : UnicodeDecodeError
+        What decoding the file raised.
+
+    Returns
+    -------
+    message : str
+        The bytes that did not decode, and the option that reads the file:
+        for UTF-8, the encodings of most files that are not.
+    """
+    bad = exc.object[exc.start : exc.end]
+    shown = " ".join(f"0x{byte:02x}" for byte in bad)
+    what = f"byte {shown} is" if len(bad) == 1 else f"bytes {shown} are"
+    if encoding is None or codecs.lookup(encoding).name in UTF8_CODECS:
+        return (
+            f"{path}: not a UTF-8 text file ({what} not UTF-8); pass its "
+            "encoding, e.g. --encoding cp1252 or --encoding latin-1"
+        )
+    return (
+        f"{path}: not a {encoding} text file ({what} not {encoding}); pass its "
+        "encoding with --encoding"
+    )
+
+
+def _output_encoding(encoding, *, bom):
+    """The encoding that CSV outputs are written in, for an input in
+    ``encoding`` that begins (``bom``) or not with a UTF-8 byte-order mark.
+
+    Whatever name of UTF-8 was given, the mark is kept, or not added: pandas
+    reads an input with or without one alike, and ``utf-8-sig`` would write
+    one always.
+    """
+    if codecs.lookup(encoding).name in UTF8_CODECS:
+        return "utf-8-sig" if bom else "utf-8"
+    return encoding
+
+
+def _output_style(path, data, encoding):
+    """The encoding and the line terminator of the CSV outputs: the input's.
+
+    A UTF-8 byte-order mark that begins the input begins the outputs: Excel
+    reads a CSV file as UTF-8 by it, and in the locale's code page without
+    it. The lines end with ``\\r\\n`` if the first line of the input does,
+    as files made on Windows do, and with ``\\n`` otherwise.
+    """
+    head = _prefix(path, data)
+    bom = head.startswith(codecs.BOM_UTF8)
+    first = re.search(r"\r\n|\r|\n", _decoded(head, encoding))
+    ends = "\r\n" if first is not None and first.group() == "\r\n" else "\n"
+    return _output_encoding(encoding, bom=bom), ends
 
 
 def _check_parquet_markers(path, na_values, keep_default_na):
@@ -309,7 +403,7 @@ def _pandas():
     return pd
 
 
-def _read_csv(pd, path, data, sep, numbers, markers):
+def _read_csv(pd, path, data, sep, numbers, markers, encoding):
     """The typed and the verbatim frames of a CSV file, and its header.
 
     ``numbers`` (``decimal``, ``thousands``) and ``markers`` (``na_values``,
@@ -319,10 +413,10 @@ def _read_csv(pd, path, data, sep, numbers, markers):
     def source():
         return path if data is None else io.BytesIO(data)
 
-    blank_rows, skiprows = _blank_lines_are_rows(pd, path, data, sep)
+    blank_rows, skiprows = _blank_lines_are_rows(pd, path, data, sep, encoding)
     options = dict(
         sep=sep,
-        encoding="utf-8",
+        encoding=encoding,
         skip_blank_lines=not blank_rows,
         skiprows=skiprows,
     )
@@ -363,7 +457,7 @@ def _read_csv(pd, path, data, sep, numbers, markers):
     return typed, text, header
 
 
-def _blank_lines_are_rows(pd, path, data, sep):
+def _blank_lines_are_rows(pd, path, data, sep, encoding):
     """Whether the blank lines of a CSV file are data rows, and how many
     blank lines come before the header.
 
@@ -383,11 +477,11 @@ def _blank_lines_are_rows(pd, path, data, sep):
         nrows=1,
         dtype=str,
         na_filter=False,
-        encoding="utf-8",
+        encoding=encoding,
     )
     if first.shape[1] != 1:
         return False, None
-    sample = _sample(path, data)
+    sample = _sample(path, data, encoding)
     lines = sample.splitlines()
     leading = next((k for k, line in enumerate(lines) if line.strip()), 0)
     return True, leading or None
@@ -419,19 +513,34 @@ def _find_missing_text(pd, typed, source, options):
             typed.isetitem(j, column)
 
 
-def _sample(path, data):
-    """The first lines of a CSV file as text, decompressed as pandas reads
-    it (its compressed bytes tell nothing), cut at a line's end."""
-    sample = _head(path) if data is None else data[:SNIFF_BYTES]
-    text = sample.decode("utf-8", errors="replace")
+def _prefix(path, data):
+    """The first bytes of a CSV file, decompressed as pandas reads it (its
+    compressed bytes tell nothing); ``data`` is stdin's, None for a file."""
+    return _head(path) if data is None else data[:SNIFF_BYTES]
+
+
+def _decoded(head, encoding):
+    """The first bytes of a file as text, without a byte-order mark (pandas
+    reads the header's first name without it).
+
+    A character cut at the end of ``head``, or one the file's encoding does
+    not have (an error when pandas reads it), is replaced.
+    """
+    return head.decode(encoding, errors="replace").removeprefix("\ufeff")
+
+
+def _sample(path, data, encoding):
+    """The first lines of a CSV file as text, cut at a line's end."""
+    sample = _prefix(path, data)
+    text = _decoded(sample, encoding)
     if len(sample) == SNIFF_BYTES:
         text = text[: text.rfind("\n") + 1] or text
     return text
 
 
-def _sniff(path, data):
+def _sniff(path, data, encoding):
     """The delimiter of a CSV file, guessed from its first lines by csv.Sniffer."""
-    text = _sample(path, data)
+    text = _sample(path, data, encoding)
     # The header: the first line that is not blank.
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     try:
@@ -479,7 +588,7 @@ def _head(path):
             return file.read(SNIFF_BYTES)
 
 
-def _check_one_field_header(pd, path, data, header, sep):
+def _check_one_field_header(pd, path, data, header, sep, encoding):
     """Refuse a header read as one field that holds a likely delimiter.
 
     That is a file split on the wrong delimiter (a wrong ``--sep``, or one
@@ -502,7 +611,7 @@ def _check_one_field_header(pd, path, data, header, sep):
         dtype=str,
         keep_default_na=False,
         quoting=csv.QUOTE_NONE,
-        encoding="utf-8",
+        encoding=encoding,
     )
     if str(first.iloc[0, 0]).lstrip("\ufeff \t").startswith('"'):
         return
@@ -1150,25 +1259,41 @@ def index_frame(table):
     return frame, [table.header[j] for j in table.index]
 
 
-def write_table(path, frame, header, *, sep=",", decimal=".", float_format=None):
-    """Write ``frame`` to CSV (``-`` for stdout) or Parquet (by suffix)."""
+def write_table(
+    path,
+    frame,
+    header,
+    *,
+    sep=",",
+    decimal=".",
+    float_format=None,
+    encoding="utf-8",
+    lineterminator="\n",
+):
+    """Write ``frame`` to CSV (``-`` for stdout) or Parquet (by suffix).
+
+    A CSV file is written in ``encoding`` (``utf-8-sig`` begins it with a
+    byte-order mark), its lines ended by ``lineterminator``.
+    """
     try:
         if path != "-" and str(path).lower().endswith(PARQUET_SUFFIXES):
             frame = frame.copy()
             frame.columns = _unique(header)
             frame.to_parquet(path, index=False)
             return
-        frame.to_csv(
-            sys.stdout if path == "-" else path,
+        options = dict(
             sep=sep,
             header=list(header),
             index=False,
             na_rep="",
             float_format=float_format,
             decimal=decimal,
-            lineterminator="\n",
-            encoding="utf-8",
+            lineterminator=lineterminator,
         )
+        if path == "-":
+            _to_stdout(frame, encoding, options)
+        else:
+            frame.to_csv(path, encoding=encoding, **options)
     except BrokenPipeError:
         raise
     except ImportError as exc:
@@ -1176,8 +1301,39 @@ def write_table(path, frame, header, *, sep=",", decimal=".", float_format=None)
             f"{path}: writing Parquet needs pyarrow: python -m pip install "
             f"'emimpute[parquet]' ({_one_line(exc)})"
         ) from None
+    except UnicodeEncodeError as exc:
+        # Only text that was not read in it can miss from the encoding: a
+        # Parquet input's, written with --encoding.
+        raise TableError(
+            f"{path}: cannot write {exc.object[exc.start : exc.end]!r} in "
+            f"{encoding}, which has no such character; give an --encoding that "
+            "has it, such as utf-8"
+        ) from None
     except OSError as exc:
-        raise TableError(f"{path}: cannot write: {_one_line(exc)}") from None
+        raise TableError(_cannot_write(path, exc)) from None
+
+
+def _to_stdout(frame, encoding, options):
+    """Write ``frame`` to stdout as CSV in ``encoding``.
+
+    pandas ignores ``encoding`` for a text stream, which stdout is, and it
+    would write in the stream's (the locale's): stdout is switched to
+    ``encoding`` for the table, and back. A ``utf-8-sig`` stream begins
+    with the byte-order mark, unless a file it appends to is not empty.
+    """
+    stdout = sys.stdout
+    reconfigure = getattr(stdout, "reconfigure", None)
+    if reconfigure is None:
+        # Not a file (an io.StringIO put there in-process): it takes text.
+        frame.to_csv(stdout, **options)
+        return
+    stdout.flush()
+    before = dict(encoding=stdout.encoding, errors=stdout.errors)
+    reconfigure(encoding=encoding, errors="strict")
+    try:
+        frame.to_csv(stdout, **options)
+    finally:
+        reconfigure(**before)
 
 
 def _unique(header):

@@ -4,6 +4,7 @@ Observed cells are compared as text: the output must hold them byte for
 byte as the input did, whatever the numbers' spelling.
 """
 
+import codecs
 import io
 import logging
 import os
@@ -1255,3 +1256,225 @@ def test_na_values_keeps_a_marker_given_alone_as_it_is(capsys, tmp_path):
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [np.nan, 3.0, 5.0]})
     expected = float(EMImputer(random_state=0).fit_transform(frame)[0, 1])
     assert out == f"x,y\n1.0,{expected!r}\n2.0,3.0\n3.0,5.0\n"
+
+
+# Encodings, byte-order marks and line ends
+
+# Two columns, a hole in each: the UTF-8 run gives the expected output, the
+# other runs the same text in another encoding.
+COMMUNES = "ville,surface_m²\nCréteil,10\nCréteil,\nBéziers,30\n,40\nCréteil,50\n"
+COMMUNES_IMPUTED = (
+    "ville,surface_m²\nCréteil,10\nCréteil,32.5\nBéziers,30\nCréteil,40\nCréteil,50\n"
+)
+COMMUNES_STD = "ville,surface_m²\n,0.0\n,14.790208627669857\n,0.0\n,0.0\n,0.0\n"
+
+
+def _styled(text, *, bom=False, crlf=False, encoding="utf-8"):
+    """``text`` as bytes, with a UTF-8 byte-order mark and CRLF line ends."""
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    return (codecs.BOM_UTF8 if bom else b"") + text.encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "latin-1", "utf-16"])
+def test_encoding_reads_and_writes_the_files_encoding(capsysbinary, tmp_path, encoding):
+    path, std = tmp_path / "in.csv", tmp_path / "std.csv"
+    path.write_bytes(COMMUNES.encode(encoding))
+    status, out, err = _run(
+        capsysbinary, "impute", path, "--encoding", encoding, "--std", std
+    )
+    assert status == 0, err
+    assert out == COMMUNES_IMPUTED.encode(encoding)
+    assert std.read_bytes() == COMMUNES_STD.encode(encoding)
+    # stdout is switched to the encoding for the table only.
+    assert (sys.stdout.encoding, sys.stdout.errors) == ("UTF-8", "strict")
+
+
+def test_cluster_writes_the_files_encoding(capsys, tmp_path):
+    path, labels = tmp_path / "in.csv", tmp_path / "labels.csv"
+    path.write_bytes(COMMUNES.encode("cp1252"))
+    argv = ["cluster", path, "--encoding", "cp1252", "--n-components", "1"]
+    status, _, err = _run(capsys, *argv, "--index-col", "ville", "-o", labels)
+    assert status == 0, err
+    expected = "ville,label\nCréteil,0\nCréteil,0\nBéziers,0\n,0\nCréteil,0\n"
+    assert labels.read_bytes() == expected.encode("cp1252")
+
+
+@pytest.mark.parametrize("encoding", ["utf-9", "rot13"])
+def test_unknown_encoding_is_refused_before_reading(capsys, tmp_path, encoding):
+    # The input does not exist: the option is refused first.
+    missing = tmp_path / "none.csv"
+    status, out, err = _run(capsys, "impute", missing, "--encoding", encoding)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"emimpute impute: error: argument --encoding: unknown text encoding "
+        f"{encoding!r}; give one such as utf-8, cp1252 or latin-1 (see --help)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "content, options, message",
+    [
+        (
+            COMMUNES.encode("latin-1"),
+            [],
+            "not a UTF-8 text file (byte 0xb2 is not UTF-8); pass its encoding, "
+            "e.g. --encoding cp1252 or --encoding latin-1",
+        ),
+        (
+            COMMUNES.encode("latin-1"),
+            ["--encoding", "UTF8"],
+            "not a UTF-8 text file (byte 0xb2 is not UTF-8); pass its encoding, "
+            "e.g. --encoding cp1252 or --encoding latin-1",
+        ),
+        (
+            b"a,b\n\x81,1\nc,2\n",
+            ["--encoding", "cp1252"],
+            "not a cp1252 text file (byte 0x81 is not cp1252); pass its encoding "
+            "with --encoding",
+        ),
+    ],
+)
+def test_a_file_not_in_its_encoding_suggests_encoding(
+    capsys, tmp_path, content, options, message
+):
+    # The message was "not a UTF-8 text file", with no way out.
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    status, out, err = _run(capsys, "impute", path, *options)
+    assert (status, out) == (2, "")
+    assert err == f"emimpute: error: {path}: {message}\n"
+
+
+def test_the_encoding_the_message_suggests_reads_the_file(capsysbinary, tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(COMMUNES.encode("latin-1"))
+    status, out, err = _run(capsysbinary, "impute", path, "--encoding", "latin-1")
+    assert (status, out) == (0, COMMUNES_IMPUTED.encode("latin-1")), err
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+@pytest.mark.parametrize(
+    "bom, options",
+    [
+        (False, []),
+        (True, []),
+        # utf-8-sig would write a mark always; a name of UTF-8 decides
+        # nothing: the input does.
+        (False, ["--encoding", "utf-8-sig"]),
+        (True, ["--encoding", "utf-8-sig"]),
+        (True, ["--encoding", "UTF8"]),
+    ],
+)
+def test_outputs_keep_the_byte_order_mark_and_line_ends(
+    capsysbinary, tmp_path, bom, options, crlf
+):
+    # Every output was UTF-8 without a mark, its lines ended by LF.
+    path, std = tmp_path / "in.csv", tmp_path / "std.csv"
+    path.write_bytes(_styled(COMMUNES, bom=bom, crlf=crlf))
+    # The first name is "ville", not "\ufeffville": --columns finds it.
+    argv = ["impute", path, "--columns", "ville,surface_m²", "--std", std]
+    status, out, err = _run(capsysbinary, *argv, *options)
+    assert status == 0, err
+    assert out == _styled(COMMUNES_IMPUTED, bom=bom, crlf=crlf)
+    assert std.read_bytes() == _styled(COMMUNES_STD, bom=bom, crlf=crlf)
+    labels = tmp_path / "labels.csv"
+    argv = ["cluster", path, "--n-components", "1", "-o", labels]
+    status, _, err = _run(capsysbinary, *argv, *options)
+    assert status == 0, err
+    expected = "label\n" + "0\n" * 5
+    assert labels.read_bytes() == _styled(expected, bom=bom, crlf=crlf)
+
+
+def test_a_compressed_input_keeps_its_mark_and_line_ends(capsysbinary, tmp_path):
+    # Read from the decompressed bytes, as the delimiter is sniffed.
+    import gzip
+
+    path = tmp_path / "in.csv.gz"
+    path.write_bytes(gzip.compress(_styled(COMMUNES, bom=True, crlf=True)))
+    status, out, err = _run(capsysbinary, "impute", path)
+    assert (status, out) == (0, _styled(COMMUNES_IMPUTED, bom=True, crlf=True)), err
+
+
+@pytest.mark.parametrize(
+    "text, ends",
+    [
+        # The first line break decides.
+        ("x,y\n1,2\r\n,3\r\n4,5\r\n", "\n"),
+        ("x,y\r\n1,2\n,3\n4,5\n", "\r\n"),
+        # A lone CR ends a line for pandas; the outputs end theirs with LF.
+        ("x,y\r1,2\r,3\r4,5\r", "\n"),
+    ],
+)
+def test_the_first_line_break_decides_the_line_ends(capsys, tmp_path, text, ends):
+    path = tmp_path / "in.csv"
+    path.write_text("x,y\n1,2\n,3\n4,5\n", encoding="utf-8")
+    status, plain, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    path.write_bytes(text.encode())
+    status, out, err = _run(capsys, "impute", path)
+    assert (status, out) == (0, plain.replace("\n", ends)), err
+
+
+def test_stdin_keeps_its_mark_and_line_ends(tmp_path):
+    text = _holed_frame(20).to_csv(index=False)
+    plain = _subprocess(["impute", "-"], input=text.encode())
+    assert plain.returncode == 0, plain.stderr
+    styled = _styled(text, bom=True, crlf=True)
+    done = _subprocess(["impute", "-"], input=styled)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == codecs.BOM_UTF8 + plain.stdout.replace(b"\n", b"\r\n")
+
+
+def test_encoding_with_parquet(capsysbinary, tmp_path):
+    # Refused where only Parquet files are read and written (it was an
+    # option that did nothing), the encoding of a CSV output otherwise.
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "in.parquet"
+    pd.DataFrame({"x": [1.0, None, 3.0], "v": ["é", "a", "é"]}).to_parquet(path)
+    output = tmp_path / "out.parquet"
+    argv = ["impute", path, "--encoding", "latin-1"]
+    status, out, err = _run(capsysbinary, *argv, "-o", output)
+    assert (status, out) == (2, b"")
+    assert err.decode() == (
+        f"emimpute: error: {path}: --encoding is the text encoding of CSV files, "
+        "and every file here is Parquet, whose text is UTF-8 by its format: "
+        "leave out --encoding\n"
+    )
+    assert not output.exists()
+    status, out, err = _run(capsysbinary, *argv)
+    assert (status, out) == (0, "x,v\n1.0,é\n2.0,a\n3.0,é\n".encode("latin-1")), err
+    # A character the encoding lacks (only a Parquet input's text can).
+    output = tmp_path / "out.csv"
+    status, _, err = _run(
+        capsysbinary, "impute", path, "--encoding", "ascii", "-o", output
+    )
+    assert status == 2
+    assert err.decode() == (
+        f"emimpute: error: {output}: cannot write 'é' in ascii, which has no "
+        "such character; give an --encoding that has it, such as utf-8\n"
+    )
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_thousands_that_is_the_delimiter_asks_for_quoted_numbers(capsys, tmp_path, sep):
+    # Unquoted, 1,234 is two fields: pandas' error said only that a line
+    # had one field too many. Quoted ("1,234"), the file reads (see
+    # test_thousands_option_reads_the_numbers).
+    text = f"price{sep}rooms\n1{sep}234{sep}2\n2{sep}500{sep}4\n"
+    shown = "," if sep == "," else "';'"
+    _assert_refused(
+        capsys,
+        tmp_path / "in.csv",
+        text,
+        "impute",
+        "--thousands",
+        sep,
+        "--sep",
+        sep,
+        message=(
+            "cannot read: Error tokenizing data. C error: Expected 2 fields in "
+            f"line 2, saw 3; --thousands {shown} is the field delimiter too, so "
+            f'a number grouped by it must be quoted ("1{sep}234")'
+        ),
+    )
