@@ -181,7 +181,7 @@ def _read(args, columns):
             encoding=args.encoding,
         )
         choose_columns(table, columns)
-    if args.n_components != "auto" and table.n_rows < args.n_components:
+    if isinstance(args.n_components, int) and table.n_rows < args.n_components:
         raise CLIError(
             f"{args.input}: {table.n_rows} data row{_plural(table.n_rows)}, fewer "
             f"than --n-components {args.n_components}"
@@ -561,6 +561,8 @@ def run_impute(args):
         ),
     )
     table = _read(args, columns)
+    if args.n_components is None:
+        args.n_components = _default_components(args, table)
     imputer = EMImputer(
         **_em_parameters(args, table),
         **_support_parameters(args, table),
@@ -590,6 +592,18 @@ def run_impute(args):
         outputs.append((args.std, std_table(table, std), table.header))
     _write_all(outputs, args, table)
     return 0
+
+
+def _default_components(args, table):
+    """``impute``'s ``--n-components`` when not given: 'auto' for
+    ``--imputations`` of a table with a hole in a categorical column beside
+    another column, as :func:`~emimpute.multiple_impute` chooses (with one
+    component those holes are drawn independently of the rest of the row,
+    which biases an analysis of their associations towards none); else 1."""
+    if args.imputations is None or len(table.modelled) < 2:
+        return 1
+    holes = table.missing[:, table.categorical]
+    return "auto" if (holes.any(axis=0) & ~holes.all(axis=0)).any() else 1
 
 
 def _skip_option(excluded, other, other_option):
@@ -981,14 +995,17 @@ def _rate(text):
     return value
 
 
-def _add_model_options(parser, *, n_components, auto=None):
-    """The options of the estimator; ``auto`` describes --n-components auto."""
+def _add_model_options(parser, *, n_components, default=None, auto=None):
+    """The options of the estimator; ``default`` describes the default of
+    --n-components (``n_components`` itself if None), ``auto`` describes
+    --n-components auto."""
     model = parser.add_argument_group("model and fit")
     model.add_argument(
         "--n-components",
         type=_positive_int if auto is None else _components,
         default=n_components,
-        help=f"number of mixture components (default: {n_components})"
+        help="number of mixture components (default: "
+        f"{n_components if default is None else default})"
         + ("" if auto is None else f"; auto: {auto}"),
     )
     model.add_argument(
@@ -1375,7 +1392,9 @@ def build_parser():
     _add_table_options(impute)
     _add_model_options(
         impute,
-        n_components=1,
+        n_components=None,
+        default="1; with --imputations, auto when a categorical column has a "
+        "hole, so that its imputations keep its associations",
         auto=(
             "the fewest components (1 to 9, under the default prior) whose "
             "imputations predict observed cells held out within one standard "

@@ -351,7 +351,12 @@ class EMImputer(TransformerMixin, BaseEstimator):
         that the draws, as the fit, do not depend on the weights' scale.
         'posterior' draws the holes of each copy of a row of whole weight
         on their own (the draws are those of the rows repeated), and
-        completes a row of other weight once, weighed by its weight.
+        completes a row of other weight once, weighed by its weight. With
+        one component the draws of a categorical feature's holes follow its
+        frequencies, independent of the other features (see
+        ``categorical_features``), and an analysis of the association with
+        it is biased towards none: take ``n_components='auto'`` (or >= 2),
+        as :func:`multiple_impute` does by default for such tables.
 
     min_value, max_value : float, array-like of shape (n_features,), dict \
             or None, default=-np.inf and np.inf

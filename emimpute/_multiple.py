@@ -14,6 +14,7 @@ bounds), and the chain its own, drawn up front from ``random_state``, so
 the result does not depend on ``n_jobs``.
 """
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -21,8 +22,9 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from emimpute._em._dask import is_dask_array
+from emimpute._em._warnings import user_stacklevel
 from emimpute._imputer import EMImputer
-from emimpute._table import container_of
+from emimpute._table import as_table, categorical_mask, container_of, missing_cells
 
 METHODS = ("bootstrap", "posterior")
 
@@ -61,7 +63,18 @@ def multiple_impute(
     imputer : EMImputer, default=None
         The imputation model, cloned (never fitted in place); its
         ``sample_posterior`` and ``parameter_uncertainty`` are overridden.
-        ``EMImputer()`` by default.
+        ``EMImputer()`` by default, or ``EMImputer(n_components='auto')``
+        when ``X`` has another column beside a categorical one with a hole
+        (categorical as ``EMImputer``'s default
+        ``categorical_features='from_dtype'`` reads it: a pandas
+        ``category``, string, bool or text column, and their polars and
+        numpy kin; a column with nothing observed does not count). With one
+        component the categorical columns are independent of every other
+        one: their holes would be drawn from their column's frequencies,
+        whatever the rest of the row says, and an analysis of an association
+        with such a column would be biased towards none; the components
+        carry that association (see the user guide). Numeric data take
+        ``EMImputer()``, unchanged.
 
     method : {'bootstrap', 'posterior'}, default='bootstrap'
         How the parameters are drawn:
@@ -94,6 +107,14 @@ def multiple_impute(
         ``n_imputations`` completed tables of the input's kind (a numpy
         array, or a pandas or polars DataFrame with the input's columns and
         index), observed entries identical to the input's.
+
+    Warns
+    -----
+    UserWarning
+        When the fitted model has one component (``n_components=1``, or
+        'auto' that chose 1) and a categorical column with a hole beside
+        another column: that column's holes are drawn from its frequencies,
+        independently of the other columns. The warning names the columns.
 
     See Also
     --------
@@ -149,7 +170,12 @@ def multiple_impute(
             "Compute X first (X.compute())."
         )
     if imputer is None:
-        imputer = EMImputer()
+        # Only the column types (and the categorical columns' holes) are
+        # read: numeric data take EMImputer() as they always did, with no
+        # extra pass and no extra fit.
+        imputer = (
+            EMImputer(n_components="auto") if _categorical_holes(X) else EMImputer()
+        )
     elif not isinstance(imputer, EMImputer):
         raise TypeError(
             f"imputer must be an EMImputer, got {type(imputer).__name__}; "
@@ -174,6 +200,7 @@ def multiple_impute(
         # A subclass's own fit is honoured: X is then read again.
         imputer.fit(X)
         training = None
+    _warn_independent_categories(imputer, X, training)
     tables = imputer._proper_imputations(
         X, seeds[1:-1], seeds[-1], n_jobs=n_jobs, training=training
     )
@@ -187,3 +214,77 @@ def multiple_impute(
             names[f"missingindicator_x{j}"] = f"missingindicator_{column}"
         tables = [table.rename(columns=names) for table in tables]
     return tables
+
+
+def _categorical_holes(X):
+    """Whether ``X`` has a categorical column with a hole beside another column.
+
+    Categorical as ``EMImputer()`` reads the columns
+    (``categorical_features='from_dtype'``, NaN, None and ``pd.NA`` the
+    holes), by the functions its fit calls; a column with nothing observed
+    does not count (the fit skips it). A numeric ndarray, which has no
+    categorical column, is not read at all; a DataFrame's numeric columns
+    are judged by their dtype alone.
+    """
+    if isinstance(X, np.ndarray) and X.dtype.kind not in "OUS":
+        return False
+    table = as_table(X)
+    if table.shape[1] < 2:
+        return False
+    columns = np.flatnonzero(
+        categorical_mask(table, "from_dtype", n_features=table.shape[1])
+    )
+    if not len(columns):
+        return False
+    holes = missing_cells(table, columns)
+    return bool((holes.any(axis=0) & ~holes.all(axis=0)).any())
+
+
+def _warn_independent_categories(imputer, X, training):
+    """Warn when one component leaves categorical holes independent of the rest.
+
+    The fitted ``imputer``'s own reading of ``X``: its kept categorical
+    features (``categorical_features_``) and, for their holes, the mask of
+    the training data it kept (``training``), read again only for a
+    subclass's fit and only when there are categorical features. A model of
+    numeric features only returns at once.
+    """
+    categorical = imputer.categorical_features_
+    if imputer.n_components_ != 1 or not len(categorical):
+        return
+    if len(imputer.numeric_features_) + len(categorical) < 2:
+        return  # no other column to be associated with
+    table = training[0] if training is not None else imputer._read(X, reset=False)
+    mask = table.mask
+    holed = categorical[mask[:, categorical].any(axis=0)]
+    if not len(holed):
+        return
+    names = getattr(imputer, "feature_names_in_", None)
+    if names is not None:
+        named = [str(name) for name in names[holed]]
+    elif container_of(X) == "pandas":
+        named = X.columns[holed].tolist()
+    else:
+        named = [int(j) for j in holed]
+    if imputer.n_components == "auto":
+        fix = (
+            "n_components='auto' chose 1: more components did not impute the "
+            "held-out cells better, which a weak association also gives; where "
+            "an analysis is about those columns' associations, pass an imputer "
+            "with n_components >= 2"
+        )
+    else:
+        fix = (
+            "Set n_components='auto' (or >= 2) on the imputer, as in "
+            "imputer=EMImputer(n_components='auto')"
+        )
+    warnings.warn(
+        "multiple_impute: the imputation model has one component, so the holes "
+        f"of the categorical column(s) {named} are drawn from their column's "
+        "frequencies, independently of the other columns: analyses of an "
+        "association with those columns are biased towards none (their "
+        f"effects shrink towards 0). {fix}: the components carry the "
+        "association between the categorical columns and the rest.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )

@@ -706,6 +706,43 @@ def test_cluster_on_a_mixed_table(capsys, tmp_path):
     _assert_one_line_error(status, err, "'kind'", "--ignore-non-numeric")
 
 
+def test_imputations_of_a_categorical_column_with_holes_default_to_auto(
+    capsys, tmp_path
+):
+    # penguins' sex has holes: one component would draw them from its
+    # frequencies, independently of the rest of the row, and warn so;
+    # --imputations then defaults to --n-components auto (which finds more
+    # than one here) and does not warn.
+    status, _, err = _run(
+        capsys,
+        "impute",
+        PENGUINS,
+        "--imputations",
+        "2",
+        "--n-components",
+        "1",
+        "-o",
+        tmp_path / "one.csv",
+    )
+    assert status == 0 and "one component" in err and "['sex']" in err
+    status, _, err = _run(
+        capsys, "impute", PENGUINS, "--imputations", "2", "-o", tmp_path / "auto.csv"
+    )
+    assert status == 0 and "warning" not in err, err
+    # A numeric table keeps one component: the same tables as given 1.
+    numeric = tmp_path / "numeric.csv"
+    numeric.write_text("a,b\n1,2\n2,\n3,5\n,7\n5,9\n6,12\n")
+    outputs = []
+    for extra in ([], ["--n-components", "1"]):
+        out = tmp_path / f"numeric_out{len(extra)}.csv"
+        status, _, err = _run(
+            capsys, "impute", numeric, "--imputations", "2", "-o", out, *extra
+        )
+        assert status == 0, err
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1]
+
+
 def test_imputations_stacked_as_mice_long_form(capsys, tmp_path):
     # --imputations M: M proper imputations stacked, .imp (1..M) and .id
     # (1..n) first; each block equals the estimator's multiple_impute with
@@ -728,7 +765,9 @@ def test_imputations_stacked_as_mice_long_form(capsys, tmp_path):
     assert got[".id"].tolist() == list(range(1, n + 1)) * 4
     original = got[got[".imp"] == 0].drop(columns=[".imp", ".id"])
     pd.testing.assert_frame_equal(original.reset_index(drop=True), frame)
-    imputer = EMImputer(random_state=0)
+    # A categorical column (sex) has holes: --n-components defaults to
+    # auto, as multiple_impute's default model does.
+    imputer = EMImputer(n_components="auto", random_state=0)
     expected = multiple_impute(frame, 3, imputer=imputer, random_state=0)
     observed = frame.notna().to_numpy()
     blocks = []

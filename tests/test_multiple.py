@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from emimpute import EMImputer, EMMixture, multiple_impute
+from emimpute import EMImputer, EMMixture, multiple_impute, pool
 from emimpute._base import em_config
 from emimpute._em import _pattern_sums, _uncertainty
 from emimpute._em._accelerate import anderson_em
@@ -1095,3 +1095,153 @@ def test_a_subclass_fit_is_honoured():
     expected = multiple_impute(X, 2, imputer=EMImputer(random_state=0), random_state=1)
     for table, reference in zip(tables, expected, strict=True):
         np.testing.assert_array_equal(table, reference)
+
+
+def _group_effect_data(n=500, seed=0):
+    # The reviewer's example: y = 1 + x + 2 g + e with x = N(0, 1) + g, the
+    # binary category g missing completely at random in 30% of the rows.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    g = rng.random(n) < 0.5
+    x = rng.normal(size=n) + g
+    y = 1 + x + 2 * g + rng.normal(size=n)
+    frame = pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(np.where(g, "b", "a"))})
+    frame.loc[rng.random(n) < 0.3, "g"] = np.nan
+    return frame
+
+
+def _pooled_group_effect(tables):
+    """The coefficient of g in ols(y ~ x + g), pooled by Rubin's rules."""
+    estimates, covariances = [], []
+    for table in tables:
+        design = np.column_stack(
+            [np.ones(len(table)), table["x"], (table["g"] == "b").astype(float)]
+        )
+        beta, *_ = np.linalg.lstsq(design, table["y"].to_numpy(), rcond=None)
+        residuals = table["y"].to_numpy() - design @ beta
+        sigma2 = residuals @ residuals / (len(table) - 3)
+        estimates.append(beta)
+        covariances.append(sigma2 * np.linalg.inv(design.T @ design))
+    result = pool(estimates, covariances, n_samples=len(tables[0]) - 3)
+    return result.estimate[2], result.std_error[2]
+
+
+def test_default_model_of_categorical_holes_carries_the_association(monkeypatch):
+    # With one component g's holes were drawn from its frequencies, whatever
+    # x and y say: the pooled effect of g was 1.16 (standard error 0.15),
+    # against the true 2. The default takes 'auto' components for a table
+    # with categorical holes, which chose 2 and pool 2.03 (0.12). Tolerance:
+    # 3 pooled standard errors (the estimate's sampling spread and the
+    # imputations' together); one component's estimate is 5.6 of them off.
+    frame = _group_effect_data()
+    fitted = []
+    proper_imputations = EMImputer._proper_imputations
+
+    def recording(self, *args, **kwargs):
+        fitted.append((self.n_components, self.n_components_))
+        return proper_imputations(self, *args, **kwargs)
+
+    monkeypatch.setattr(EMImputer, "_proper_imputations", recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no one-component warning
+        tables = multiple_impute(frame, 20, random_state=0)
+    [(n_components, chosen)] = fitted
+    assert n_components == "auto" and chosen > 1
+    estimate, std_error = _pooled_group_effect(tables)
+    assert abs(estimate - 2.0) < 3 * std_error
+    # The tolerance tells the two models apart: one component fails it.
+    with pytest.warns(UserWarning, match="one component"):
+        tables = multiple_impute(frame, 20, imputer=EMImputer(), random_state=0)
+    estimate, std_error = _pooled_group_effect(tables)
+    assert estimate < 2.0 - 3 * std_error
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_numeric_default_is_one_gaussian_bit_for_bit(method, monkeypatch):
+    # Numeric data take EMImputer() as before: the same tables bit for bit,
+    # one fit, and the data not read by the check for categorical holes (a
+    # numeric array is judged by its dtype, a frame by its columns' dtypes).
+    pd = pytest.importorskip("pandas")
+    import emimpute._multiple as multiple
+
+    X = _data()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    fits = []
+    fit = EMImputer._fit
+
+    def counting(self, *args, **kwargs):
+        fits.append(self.n_components)
+        return fit(self, *args, **kwargs)
+
+    expected = multiple_impute(X, 3, imputer=EMImputer(), method=method, random_state=0)
+    expected_frames = multiple_impute(
+        frame, 3, imputer=EMImputer(), method=method, random_state=0
+    )
+    monkeypatch.setattr(EMImputer, "_fit", counting)
+    with monkeypatch.context() as patch:
+        patch.setattr(multiple, "as_table", None)  # a numeric array: not read
+        tables = multiple_impute(X, 3, method=method, random_state=0)
+    frames = multiple_impute(frame, 3, method=method, random_state=0)
+    assert fits == [1, 1]
+    for table, reference in zip(tables, expected, strict=True):
+        np.testing.assert_array_equal(table, reference)
+    for table, reference in zip(frames, expected_frames, strict=True):
+        pd.testing.assert_frame_equal(table, reference, check_exact=True)
+
+
+def test_one_component_with_categorical_holes_warns_and_names_the_columns():
+    pd = pytest.importorskip("pandas")
+    frame = _group_effect_data(n=120)
+    frame["h"] = pd.Categorical(np.where(frame["x"] > 0, "u", "v"))  # complete
+    with pytest.warns(UserWarning, match=r"categorical column\(s\) \['g'\]") as record:
+        multiple_impute(frame, 2, imputer=EMImputer(n_components=1), random_state=0)
+    [warning] = [w for w in record if "one component" in str(w.message)]
+    assert "n_components='auto'" in str(warning.message)
+    assert "biased towards none" in str(warning.message)
+    assert warning.filename == __file__  # the caller's line
+
+    # Also through a subclass's own fit (the mask read again), and named by
+    # index for an array without names.
+    class Subclass(EMImputer):
+        def fit(self, X, y=None, sample_weight=None):
+            return super().fit(X, y, sample_weight)
+
+    with pytest.warns(UserWarning, match=r"categorical column\(s\) \[2\]"):
+        multiple_impute(frame.to_numpy(), 2, imputer=Subclass(), random_state=0)
+
+
+def test_no_one_component_warning_without_categorical_holes():
+    pd = pytest.importorskip("pandas")
+    frame = _group_effect_data(n=120)
+    complete = frame.assign(g=pd.Categorical(np.where(frame["x"] > 0, "b", "a")))
+    complete.loc[::5, "x"] = np.nan
+    only_category = frame[["g"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        multiple_impute(_data(), 2, imputer=EMImputer(n_components=1), random_state=0)
+        multiple_impute(complete, 2, imputer=EMImputer(n_components=1), random_state=0)
+        # Nothing to be associated with: a lone categorical column.
+        multiple_impute(only_category, 2, random_state=0)
+    # Complete categorical columns keep the default model, bit for bit.
+    default = multiple_impute(complete, 2, random_state=0)
+    expected = multiple_impute(complete, 2, imputer=EMImputer(), random_state=0)
+    for table, reference in zip(default, expected, strict=True):
+        pd.testing.assert_frame_equal(table, reference, check_exact=True)
+
+
+def test_auto_that_chose_one_component_warns():
+    # A category unrelated to the rest: 'auto' keeps one component, and the
+    # warning says so (more components, where the association matters).
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+            "g": pd.Categorical(rng.choice(["a", "b"], size=n)),
+        }
+    )
+    frame.loc[rng.random(n) < 0.3, "g"] = np.nan
+    with pytest.warns(UserWarning, match="'auto' chose 1"):
+        multiple_impute(frame, 2, random_state=0)
