@@ -1512,7 +1512,9 @@ def restore_cells(output, X, columns, cells):
         if kind == "pandas":
             pd = sys.modules["pandas"]
             current = output.iloc[:, j]
-            column = current.to_numpy(dtype=object)
+            # A copy: an object column's own array is read-only under
+            # pandas' copy-on-write.
+            column = current.to_numpy(dtype=object, copy=True)
             column[rows] = values[rows]
             dtype = current.dtype
             if _pandas_categorical_dtype(dtype):

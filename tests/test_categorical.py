@@ -843,6 +843,26 @@ def test_handle_unknown_ignore_keeps_the_column_type(container):
     assert np.array_equal(colour[keep], expected[keep])
 
 
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_handle_unknown_ignore_writes_back_into_a_text_column_of_pandas_output(dtype):
+    # An object column's own array is read-only under pandas' copy-on-write:
+    # writing the unknown value back into it raised (a cross-validation fold
+    # with an unseen level failed with pandas output).
+    train = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, np.nan, 4.0],
+            "c": pd.Series(["a", "b", "a", "b"], dtype=dtype),
+        }
+    )
+    test = pd.DataFrame({"x": [np.nan, 3.0], "c": pd.Series(["z", None], dtype=dtype)})
+    imputer = EMImputer(handle_unknown="ignore").set_output(transform="pandas")
+    out = imputer.fit(train).transform(test)
+    as_array = EMImputer(handle_unknown="ignore").fit(train).transform(test)
+    assert out["c"].tolist() == ["z", as_array[1, 1]] and as_array[0, 1] == "z"
+    np.testing.assert_array_equal(out["x"], as_array[:, 0].astype(float))
+    assert test["c"].tolist()[0] == "z"  # the caller's frame untouched
+
+
 def test_handle_unknown_ignore_writes_back_values_the_column_type_cannot_hold():
     # Numeric codes given text, a polars Enum, True beside the category 1:
     # written back as read, the column (or table) made objects where its
