@@ -136,7 +136,11 @@ class EMImputer(TransformerMixin, BaseEstimator):
         missing (pandas' only spelling of a missing category). A string
         marker (``"NaN"``, ``"?"``) marks cells of text columns (categorical
         features of an object array or a DataFrame); numeric input with a
-        string marker is an error, as in SimpleImputer.
+        string marker is an error, as in SimpleImputer. None marks None
+        cells: of text columns, and of numeric object columns beside them
+        (numeric input alone with None is an error, as in SimpleImputer); a
+        NaN of a numeric column is then an error too, and pandas stores a
+        None of a float column as NaN, so mark pandas' holes with np.nan.
 
     n_components : int or 'auto', default=1
         Number of Gaussian components. 1 fits a multivariate Gaussian (as

@@ -937,11 +937,26 @@ def _float_block(values, kinds, dtype=np.float64):
     )
 
 
+def _stray_in_column(X, container, j, missing_values):
+    """The cells of column ``j`` of a DataFrame that are missing but not
+    ``missing_values``: NaN and ``pd.NA``, and None unless it is the marker
+    (a None object, a polars null)."""
+    values, kinds = _column_kinds(X, container, j, np.nan)
+    stray = kinds == _MISSING
+    if missing_values is None:
+        if container == "polars":
+            stray &= ~X.to_series(j).is_null().to_numpy()
+        elif values.dtype == object:
+            stray &= ~np.equal(values, None)
+    return stray
+
+
 def _refuse_stray_nan(X, container, block, kinds, missing_values, columns):
     """Raise scikit-learn's error for NaN in numeric columns beside a marker.
 
-    With ``missing_values`` other than NaN, a NaN (or None, ``pd.NA``) in a
-    numeric column is neither a value nor the marker: scikit-learn's
+    With ``missing_values`` other than NaN, a NaN (or None, ``pd.NA``; a
+    NaN or ``pd.NA`` when the marker is None) in a numeric column is
+    neither a value nor the marker: scikit-learn's
     imputers refuse it (``Input X contains NaN``), and so does the numeric
     path of the estimators; a table with categorical columns must not
     quietly treat it as missing instead. Text columns keep None and NaN as
@@ -949,13 +964,15 @@ def _refuse_stray_nan(X, container, block, kinds, missing_values, columns):
     looked at a second time (with NaN as the only marker, and the nulls of
     nullable columns) only when a marker is given and some are missing.
     """
-    if _marker(missing_values) is None or not (kinds == _MISSING).any():
+    if _is_nan(missing_values) or not (kinds == _MISSING).any():
         return
     if container == "numpy":
         stray = _cell_kinds(block, np.nan) == _MISSING
+        if missing_values is None and block.dtype == object:
+            stray &= ~np.equal(block, None)
     else:
         stray = np.column_stack(
-            [_column_kinds(X, container, j, np.nan)[1] == _MISSING for j in columns]
+            [_stray_in_column(X, container, j, missing_values) for j in columns]
         )
     if stray.any():
         column = columns[np.flatnonzero(stray.any(axis=0))[0]]
@@ -963,8 +980,16 @@ def _refuse_stray_nan(X, container, block, kinds, missing_values, columns):
             f"Input X contains NaN (first in "
             f"{_describe(column, _feature_names(X, container))}), and "
             f"missing_values={missing_values!r} marks the missing cells: a NaN "
-            "(None, pd.NA) in a numeric column is neither. Replace it with "
-            "the marker, or mark missing cells with missing_values=np.nan."
+            f"({'pd.NA' if missing_values is None else 'None, pd.NA'}) in a "
+            "numeric column is neither"
+            + (
+                " (pandas stores a None of a float column as NaN)"
+                if missing_values is None
+                else ""
+            )
+            + ". Replace it with the marker, or mark missing cells with "
+            "missing_values=np.nan (a None or NaN of a text column is "
+            "missing then too)."
         )
 
 

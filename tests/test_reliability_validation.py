@@ -363,6 +363,39 @@ def test_nan_with_missing_values_marker_is_error():
         imputer.transform(X_TRAIN)
 
 
+def test_none_as_the_marker_beside_categorical_columns():
+    # missing_values=None marks None cells; a NaN in a numeric column is
+    # not one, and is refused as on numbers alone (a reviewer's mixed frame
+    # had it imputed silently, while the numeric frame raised).
+    g = ["a", "b", None, "b", "a", "b"]
+    frame = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0, 5.0, 7.0], "g": g})
+    message = (
+        r"Input X contains NaN \(first in feature 'x' \(column 0\)\), and "
+        r"missing_values=None marks the missing cells: a NaN \(pd.NA\) in a "
+        r"numeric column is neither \(pandas stores a None of a float column "
+        r"as NaN\)\. .*missing_values=np.nan"
+    )
+    with pytest.raises(ValueError, match=message):
+        EMImputer(missing_values=None).fit(frame)
+    # None objects in a numeric column of an object array (or an object
+    # column) are the marker: imputed, as with NaN and missing_values=np.nan.
+    x = [1.0, 2.0, None, 4.0, 5.0, 7.0]
+    as_none = np.array([x, g], dtype=object).T
+    as_nan = np.array([[np.nan if v is None else v for v in x], g], dtype=object).T
+    by_none = EMImputer(missing_values=None).fit_transform(as_none)
+    by_nan = EMImputer().fit_transform(as_nan)
+    np.testing.assert_array_equal(
+        by_none[:, 0].astype(float), by_nan[:, 0].astype(float)
+    )
+    objects = pd.DataFrame({"x": pd.Series(x, dtype=object), "g": g})
+    np.testing.assert_array_equal(
+        EMImputer(missing_values=None).fit_transform(objects)[:, 0].astype(float),
+        by_nan[:, 0].astype(float),
+    )
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        EMImputer(missing_values=None).fit_transform(as_nan)
+
+
 @pytest.mark.parametrize("container", ["object", "pandas", "nullable", "polars"])
 def test_nan_with_a_marker_is_an_error_beside_categorical_columns(container):
     # The same rule as for numbers alone: with missing_values=-1, a NaN,
