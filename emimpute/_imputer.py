@@ -1595,6 +1595,85 @@ class EMImputer(TransformerMixin, BaseEstimator):
             return 0.0, 0
         return float(self._log_likelihood(chunk).sum(dtype=np.float64)), len(chunk)
 
+    def inverse_transform(self, X):
+        """Put the holes back: ``missing_values`` where the indicator says.
+
+        Inverts :meth:`transform`, as
+        :meth:`~sklearn.impute.SimpleImputer.inverse_transform` does: only
+        with ``add_indicator=True``, whose columns tell which entries were
+        missing. A feature with no hole at fit has no indicator, so its
+        imputations (of holes met later) are not inverted; a feature skipped
+        as empty at fit comes back all ``missing_values``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_out)
+            :meth:`transform`'s output: the imputed features, then the
+            indicator's columns (an ndarray, or a pandas or polars
+            DataFrame).
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            The imputed features with ``missing_values`` in the entries the
+            indicator marks (NaN for ``pd.NA``). Of the input's float dtype
+            for numeric data, of objects for a table with categorical
+            features.
+
+        Raises
+        ------
+        ValueError
+            Without ``add_indicator=True``, or when ``X`` has not the width
+            of :meth:`transform`'s output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from emimpute import EMImputer
+        >>> X = np.array([[1.0, 2.0], [np.nan, 4.0], [3.0, np.nan], [4.0, 8.0]])
+        >>> imputer = EMImputer(add_indicator=True).fit(X)
+        >>> Xt = imputer.transform(X)
+        >>> Xt.shape
+        (4, 4)
+        >>> imputer.inverse_transform(Xt)
+        array([[ 1.,  2.],
+               [nan,  4.],
+               [ 3., nan],
+               [ 4.,  8.]])
+        """
+        check_is_fitted(self)
+        if not self.add_indicator:
+            raise ValueError(
+                "'inverse_transform' works only when 'EMImputer' is "
+                "instantiated with 'add_indicator=True'. Got "
+                f"'add_indicator={self.add_indicator}' instead."
+            )
+        if hasattr(X, "to_numpy"):  # a pandas or polars DataFrame
+            X = X.to_numpy()
+        X = np.asarray(X)
+        columns = (
+            np.arange(self.n_features_in_) if self.keep_empty_features else self._kept
+        )
+        holed = self.indicator_.features_
+        width = len(columns) + len(holed)
+        if X.ndim != 2 or X.shape[1] != width:
+            raise ValueError(
+                f"X has shape {X.shape}, but EMImputer's transform outputs "
+                f"{width} columns: {len(columns)} imputed features, then "
+                f"{len(holed)} of the missing indicator."
+            )
+        marker = _engine_marker(self.missing_values)
+        if self._layout is None:
+            original = np.full((len(X), self.n_features_in_), marker, dtype=float)
+            original = original.astype(X.dtype if X.dtype.kind == "f" else float)
+        else:
+            original = np.full((len(X), self.n_features_in_), marker, dtype=object)
+        original[:, columns] = X[:, : len(columns)]
+        holes = np.zeros(original.shape, dtype=bool)
+        holes[:, holed] = X[:, len(columns) :].astype(float) != 0
+        original[holes] = marker
+        return original
+
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.
 

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
-from sklearn.impute import IterativeImputer
+from sklearn.impute import IterativeImputer, SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -436,4 +436,55 @@ def test_one_component_equals_direct_maximum_likelihood(mechanism, n_features, r
         covariances,
         rtol=1e-7,
         atol=1e-7 * np.abs(covariances).max(),
+    )
+
+
+def test_inverse_transform_puts_the_holes_back_as_simple_imputer_does():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 4))
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    X[:, 3] = np.nan  # empty at fit: skipped, and back as all missing
+    X[:, 1] = rng.normal(size=30)  # no hole at fit: no indicator column
+    with pytest.warns(UserWarning, match="Skipping features"):
+        imputer = EMImputer(add_indicator=True).fit(X)
+    reference = SimpleImputer(add_indicator=True).fit(X)
+    test = X.copy()
+    test[0, 1] = np.nan  # a hole of a feature that had none at fit
+    inverted = imputer.inverse_transform(imputer.transform(test))
+    expected = reference.inverse_transform(reference.transform(test))
+    # The same holes as SimpleImputer's inverse (and X's own), the same
+    # observed values; the later hole of feature 1 stays imputed in both.
+    np.testing.assert_array_equal(np.isnan(inverted), np.isnan(expected))
+    np.testing.assert_array_equal(np.isnan(inverted), np.isnan(X))
+    observed = ~np.isnan(test)
+    np.testing.assert_array_equal(inverted[observed], test[observed])
+    kept = EMImputer(add_indicator=True, keep_empty_features=True).fit(X)
+    np.testing.assert_array_equal(
+        np.isnan(kept.inverse_transform(kept.transform(X))), np.isnan(X)
+    )
+    with pytest.raises(ValueError, match="only when 'EMImputer' is instantiated"):
+        EMImputer().fit(X[:, :3]).inverse_transform(X[:, :3])
+    with pytest.raises(
+        ValueError, match="outputs 6 columns: 3 imputed features, then 3 of the missing"
+    ):
+        imputer.inverse_transform(X)
+
+
+def test_inverse_transform_of_a_mixed_dataframe():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, np.nan, 3.0, 4.0, 5.0, 2.0],
+            "g": pd.Series(["a", "b", None, "b", "a", "a"], dtype="category"),
+        }
+    )
+    imputer = EMImputer(add_indicator=True).set_output(transform="pandas")
+    out = imputer.fit_transform(frame)
+    assert list(out.columns) == ["x", "g", "missingindicator_x", "missingindicator_g"]
+    inverted = imputer.inverse_transform(out)
+    assert inverted.dtype == object and inverted.shape == (6, 2)
+    assert np.isnan(inverted[1, 0]) and np.isnan(inverted[2, 1])
+    assert inverted[:, 1].tolist()[:2] == ["a", "b"]
+    np.testing.assert_array_equal(
+        inverted[[0, 2, 3, 4, 5], 0].astype(float), [1, 3, 4, 5, 2]
     )
