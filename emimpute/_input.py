@@ -24,6 +24,7 @@ from emimpute._table import (
     encode,
     first_text_cell,
     fit_layout,
+    refuse_time_columns,
     unlikely_categories,
 )
 
@@ -100,6 +101,7 @@ def read_input(
     -------
     input : TableInput
     """
+    refuse_time_columns(X, type(estimator).__name__)
     if reset:
         table = as_table(X)
         validate_data(estimator, table, skip_check_array=True, reset=True)

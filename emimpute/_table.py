@@ -226,6 +226,46 @@ def container_of(X):
     return "numpy"
 
 
+def refuse_time_columns(X, estimator_name):
+    """Refuse columns of dates, times or durations, naming them and the fix.
+
+    They are neither numbers nor categories: numpy cannot promote them
+    with floats (scikit-learn's validation then raises numpy's
+    ``DTypePromotionError``, which names no column), and as categories
+    every date would be a level of its own.
+    """
+    container = container_of(X)
+    if container == "pandas":
+        timed = [
+            j
+            for j, dtype in enumerate(X.dtypes)
+            if getattr(dtype, "kind", None) in ("m", "M")
+            or type(dtype).__name__ in ("DatetimeTZDtype", "PeriodDtype")
+        ]
+        kinds = [str(X.dtypes.iloc[j]) for j in timed]
+    elif container == "polars":
+        pl = sys.modules["polars"]
+        temporal = (pl.Date, pl.Datetime, pl.Duration, pl.Time)
+        timed = [j for j, dtype in enumerate(X.dtypes) if isinstance(dtype, temporal)]
+        kinds = [str(X.dtypes[j]) for j in timed]
+    else:
+        dtype = getattr(X, "dtype", None)
+        if dtype is None or dtype.kind not in "mM":
+            return
+        timed, kinds = list(range(X.shape[1] if X.ndim == 2 else 0)), [str(dtype)]
+    if not timed:
+        return
+    names = _feature_names(X, container)
+    raise ValueError(
+        f"{estimator_name} models numbers and categories, and "
+        f"{_describe(timed[0], names)} holds dates or times ({kinds[0]})"
+        + (f", as {len(timed) - 1} more column(s) do" if len(timed) > 1 else "")
+        + ": convert them to numbers (days since a date, a day of the week "
+        "as a category...), or leave them out of the estimator (a "
+        "ColumnTransformer passes them through)."
+    )
+
+
 def as_table(X):
     """Return ``X`` as a DataFrame unchanged, or else as a 2-D ndarray.
 

@@ -535,3 +535,28 @@ def test_read_only_input_with_marker_is_imputed_without_writing():
     Xt = EMImputer(missing_values=-1, random_state=0).fit_transform(X)
     assert not np.any(Xt == -1.0)
     assert not X.flags.writeable
+
+
+@pytest.mark.parametrize("container", ["pandas", "pandas-tz", "polars", "numpy"])
+@pytest.mark.parametrize("estimator", [EMImputer(), EMMixture(2)])
+def test_date_columns_are_refused_by_name(container, estimator):
+    # Neither numbers nor categories: scikit-learn's validation raised
+    # numpy's DTypePromotionError, naming no column.
+    dates = pd.to_datetime(["2020-01-01", "2020-02-01", None, "2020-03-01"])
+    frame = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0], "when": dates})
+    if container == "pandas-tz":
+        frame["when"] = frame["when"].dt.tz_localize("UTC")
+    if container == "polars":
+        pl = pytest.importorskip("polars")
+        frame = pl.from_pandas(frame)
+    if container == "numpy":
+        X, described = frame[["when"]].to_numpy(), "column 0"
+    else:
+        X, described = frame, "feature 'when' (column 1)"
+    message = (
+        rf"{type(estimator).__name__} models numbers and categories, and "
+        rf"{re.escape(described)} holds dates or times \(.*\): convert them to "
+        r"numbers"
+    )
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(X)
