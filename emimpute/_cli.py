@@ -766,7 +766,8 @@ def _original(args, table):
     Its modelled holes are written :data:`ORIGINAL_MISSING` whatever marker
     the input used (``null``, ``N/A``...), as R's ``mice::as.mids`` needs
     them missing; the other cells as in the imputed blocks (observed ones
-    verbatim). A Parquet output keeps the typed table, holes as nulls.
+    with their text). A Parquet output keeps the typed table, holes as
+    nulls, and its dtypes, as the imputed blocks do.
     """
     from emimpute._cli_table import format_numbers
 
@@ -1164,7 +1165,7 @@ def _add_table_options(parser):
         help=(
             "printf-style format of the numbers written, e.g. %%.3f (default: "
             "the fewest digits that read back as the computed value); observed "
-            "cells are always written as read"
+            "cells always keep their text"
         ),
     )
 
@@ -1221,7 +1222,9 @@ FORMATS = (
     "(elsewhere, and before the header or after the last row, blank lines are "
     "skipped). CSV outputs are written as the input is: in its encoding "
     "(--encoding), with its UTF-8 byte-order mark if it has one, and with CRLF "
-    "line ends if its first line ends so."
+    "line ends if its first line ends so. A Parquet output keeps the column "
+    "types of a Parquet input (a category column its categories and their "
+    "order), but a column of integers with filled holes becomes float64."
 )
 
 
@@ -1250,8 +1253,8 @@ def build_parser():
             "Fill the missing cells of a table under a Gaussian mixture fit "
             "by EM: a number with its conditional expectation, a category (a "
             "text column, or one named in --categorical) with its most probable "
-            "value. The output has the input's shape and column names, and the "
-            "observed cells verbatim. With one component the categories are "
+            "value. The output has the input's shape and column names, and every "
+            "observed cell keeps its text. With one component the categories are "
             "independent of the other columns and a missing one gets its "
             "column's most frequent value; --n-components 2 or more relates "
             f"them. {FORMATS}"

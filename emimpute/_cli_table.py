@@ -9,11 +9,23 @@ imported here only, and this module only when a command runs, so
 
 A CSV file is read twice by pandas: once typed (numbers as float64, the
 missing cells found by pandas' rules), which is what the model sees, and once
-verbatim (every cell as the text in the file), which is what the observed
-cells are written back from, so they come out byte for byte as they came in.
-Only the imputed cells are formatted from floats. (Text columns that hold
-numbers are read once more, for their missing cells: see
+verbatim (every cell as its text, ``1.50`` as ``1.50``), which is what the
+observed cells are written back from, so each keeps its text. Only the
+imputed cells are formatted from floats. The quotes are the CSV format's,
+not the cell's: pandas' reader takes them off and its writer quotes
+minimally, so ``" Lee "`` and ``"1.50"`` come out unquoted and ``a "q"``
+quoted, each reading back as the same text. (Text columns that hold numbers
+are read once more, for their missing cells: see
 :func:`_find_missing_text`.)
+
+A Parquet file has dtypes, which the outputs keep (:func:`_as_read`): a
+``category`` column keeps its categories, those that no cell holds too, and
+their order, in the table, the stacked imputations and the ``--std`` file;
+float32 stays float32. Only a column of integers (or of numbers stored as
+text) whose holes are imputed changes, to float64: the imputed numbers are
+not integers. A CSV file has no dtypes: written as Parquet, its text columns
+are strings, and its numbers and booleans are as pandas reads them (a
+column of integers with a hole is float64).
 
 What is missing, and how numbers are written, are pandas' options too:
 ``na_values``/``keep_default_na`` (``--na-values``, ``--no-default-na``),
@@ -713,8 +725,9 @@ class ColumnChoice:
 def choose_columns(table, columns):
     """Set ``table.numeric`` and ``table.categorical`` from ``columns``.
 
-    A column pandas reads as numbers is numeric; one of text (or booleans) is
-    categorical when ``columns.detect``; one named in ``columns.categorical``
+    A column pandas reads as numbers is numeric; one of text (or booleans, or
+    a ``category`` column of a Parquet file) is categorical when
+    ``columns.detect``; one named in ``columns.categorical``
     is categorical whatever it holds. A column nothing models, one that mixes
     numbers and text, or one of numbers that another decimal mark or
     thousands separator reads, raises a :class:`TableError` naming it.
@@ -813,6 +826,11 @@ def _kind(table, j):
     :func:`_interpretations`)."""
     pd = _pandas()
     column = table.typed.iloc[:, j]
+    # A category column (a Parquet file's) is one even when its categories
+    # are numbers ("0", "2001"): modelled as numbers, its holes would take
+    # values that are none of them.
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return "text"
     if pd.api.types.is_bool_dtype(column.dtype):
         return "text"
     if pd.api.types.is_numeric_dtype(column.dtype):
@@ -1073,9 +1091,14 @@ def _recurring_token(table, positions):
 
 
 def _listing_cells(table, positions, *, any_reading=False):
-    """``'name' ('cell' in data row n)`` for each column, its first text cell."""
-    items = []
+    """``'name' ('cell' in data row n)`` for each column, its first text
+    cell; ``'name' (category)`` for a category column, whose cells may all
+    be numbers."""
+    pd, items = _pandas(), []
     for j in positions:
+        if isinstance(table.typed.dtypes.iloc[j], pd.CategoricalDtype):
+            items.append(f"{table.header[j]!r} (category)")
+            continue
         row, cell = _first_text(table, j, any_reading=any_reading)
         items.append(f"{table.header[j]!r} ({cell!r} in data row {row + 1})")
     return items
@@ -1139,16 +1162,25 @@ def _check_values(table, skip_option):
 def format_numbers(values, float_format=None, decimal="."):
     """Floats as text: the shortest that reads back the same, or printf-style.
 
+    An array of float32 (a Parquet column's) is written as float32, the
+    shortest text that reads back as that float32, as pandas writes it;
+    anything else as float64.
+
     Examples
     --------
     >>> format_numbers([43.54685717794772, 0.1, 5.0]).tolist()
     ['43.54685717794772', '0.1', '5.0']
     >>> format_numbers([0.125], "%.2f", ",").tolist()
     ['0,12']
+    >>> format_numbers(np.array([0.1], dtype=np.float32)).tolist()
+    ['0.1']
     """
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        values = values.astype(float)
     if float_format is None:
-        # numpy's str of a float64 is its shortest round-trip repr (Ryu/Dragon4).
+        # numpy's str of a float is its shortest round-trip repr (Ryu/Dragon4),
+        # in the float's own precision.
         text = values.astype(str)
     else:
         text = np.char.mod(float_format, values)
@@ -1167,7 +1199,8 @@ def _format_imputed_only(out, table, numbers, float_format):
         values = out.iloc[:, j]
         if values.dtype.kind != "f":
             continue
-        values = values.to_numpy(dtype=float)
+        # In the column's precision: float32 observed cells as float32.
+        values = np.asarray(values)
         text = format_numbers(values, None, table.decimal)
         if j in imputed:
             hole = table.missing[:, j]
@@ -1190,17 +1223,21 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
     typed : bool
         Fill the typed frame (for Parquet output); otherwise the verbatim
         text, with only the imputed cells formatted.
+
+    Notes
+    -----
+    A typed frame (Parquet output, or any output of a Parquet input) keeps
+    the dtype each column was read with, where the filled values fit it
+    (:func:`_as_read`).
     """
     if typed or table.text is None:
         out = table.typed.copy()
         for k, j in enumerate(table.numeric):
             hole = table.missing[:, j]
             if hole.any():
-                # Imputed values are not integers: a column with holes comes
-                # back as floats; one without keeps its values and type.
                 column = np.array(table.numbers(j), copy=True)
                 column[hole] = numbers[hole, k]
-                out.isetitem(j, column)
+                out.isetitem(j, _as_read(column, table.typed.iloc[:, j].dtype))
         for k, j in enumerate(table.categorical):
             column = out.iloc[:, j].to_numpy(dtype=object).copy()
             hole = table.missing[:, j]
@@ -1215,7 +1252,7 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
                 )
                 filled = np.array([typed_value.get(c, c) for c in filled], dtype=object)
             column[hole] = filled
-            out.isetitem(j, column)
+            out.isetitem(j, _as_read(column, table.typed.iloc[:, j].dtype))
         if not typed and float_format is not None:
             _format_imputed_only(out, table, numbers, float_format)
         return out
@@ -1235,17 +1272,61 @@ def filled_table(table, numbers, categories, *, float_format=None, typed=False):
     return out
 
 
+def _as_read(column, dtype):
+    """A filled column in the ``dtype`` it was read with, where it fits.
+
+    A ``category`` column keeps its categories, the declared but unused ones
+    too, and whether they are ordered: an imputed category is an observed
+    one, so one of them. A column of floats keeps its precision (float32,
+    nullable Float64), unless an imputed value overflows it. Imputed numbers
+    are not integers: a column of integers whose holes are imputed comes
+    back as float64, and so does one of numbers stored as text.
+
+    Parameters
+    ----------
+    column : ndarray of shape (n_rows,)
+        The column filled: float64 for a numeric column, object for a
+        categorical one.
+    dtype : dtype
+        pandas' dtype of the column as read.
+
+    Returns
+    -------
+    column : Series or ndarray of shape (n_rows,)
+        ``column`` in ``dtype``, or as it was.
+    """
+    pd = _pandas()
+    if column.dtype == object:
+        return pd.Series(column, dtype=object).astype(dtype)
+    if dtype.kind != "f":
+        return column
+    with np.errstate(over="ignore"):
+        cast = pd.Series(column).astype(dtype)
+    overflow = np.isinf(np.asarray(cast, dtype=float)) & np.isfinite(column)
+    return column if overflow.any() else cast
+
+
 def std_table(table, std):
     """A frame of the conditional std of the numeric columns.
 
     The index columns are copied verbatim, so that a row of stds can be
-    matched by its label; the other columns are empty.
+    matched by its label; the other columns are empty. The index columns
+    and the empty columns of a Parquet input keep their dtypes (a
+    ``category`` one its categories), where that dtype holds nulls, so that
+    the std file has the columns of the imputed one; the others are
+    float64, as the stds are.
     """
     pd = _pandas()
     out = pd.DataFrame(np.full((table.n_rows, len(table.header)), np.nan))
-    cells = table.text if table.text is not None else table.typed
-    for j in table.index:
-        out[j] = cells.iloc[:, j].to_numpy()
+    if table.text is None:
+        for j, dtype in enumerate(table.typed.dtypes):
+            if isinstance(dtype, pd.api.extensions.ExtensionDtype) or dtype.kind == "f":
+                out[j] = out[j].astype(dtype)
+        for j in table.index:
+            out[j] = table.typed.iloc[:, j]
+    else:
+        for j in table.index:
+            out[j] = table.text.iloc[:, j].to_numpy()
     for k, j in enumerate(table.numeric):
         out[j] = std[:, k]
     return out

@@ -1,7 +1,8 @@
 """The command line on real files: pandas tables, pipes, progress, options.
 
-Observed cells are compared as text: the output must hold them byte for
-byte as the input did, whatever the numbers' spelling.
+Observed cells are compared as text: the output must hold each one's text
+as the input did, whatever the numbers' spelling (the quotes around a CSV
+cell are the file's, and pandas writes its own).
 """
 
 import codecs
@@ -10,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -508,6 +510,316 @@ def test_parquet_in_and_out(capsys, tmp_path):
     np.testing.assert_allclose(
         pd.read_parquet(proba).to_numpy(), model.predict_proba(numeric), rtol=1e-12
     )
+
+
+def _category_frame(n=40):
+    """The findings' frame: an ordered category with a declared but unused
+    category and holes, a category of numbers and an index category."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    levels = np.where(x > 0, "hi", "lo").astype(object)
+    levels[::7] = None
+    x[::5] = np.nan
+    codes = np.array([str(k % 3) for k in range(n)], dtype=object)
+    codes[3::10] = None
+    return pd.DataFrame(
+        {
+            "key": pd.Categorical([f"k{k % 4}" for k in range(n)]),
+            "x": x,
+            "c": pd.Categorical(levels, categories=["lo", "hi", "never"], ordered=True),
+            "num": pd.Categorical(codes, categories=["0", "1", "2", "5"]),
+        }
+    )
+
+
+def _assert_same_category(got, expected):
+    assert isinstance(got.dtype, pd.CategoricalDtype), got.dtype
+    assert got.cat.categories.tolist() == expected.cat.categories.tolist()
+    assert got.cat.ordered == expected.cat.ordered
+
+
+def test_parquet_category_columns_keep_their_categories(capsys, tmp_path):
+    # They came back as str: the declared category 'never' and the order
+    # were lost; a category of numbers ("0", "5") was modelled as numbers,
+    # its holes filled with floats such as -0.34.
+    pytest.importorskip("pyarrow")
+    frame = _category_frame()
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    std_path = tmp_path / "std.parquet"
+    frame.to_parquet(source, index=False)
+    status, _, err = _run(
+        capsys, "impute", source, "--index-col", "key", "--n-components", "2",
+        "-o", out, "--std", std_path,
+    )  # fmt: skip
+    assert status == 0, err
+    got = pd.read_parquet(out)
+    assert got.columns.tolist() == ["key", "x", "c", "num"]
+    for name in ("key", "c", "num"):
+        _assert_same_category(got[name], frame[name])
+    assert got["c"].cat.categories.tolist() == ["lo", "hi", "never"]
+    assert got["c"].cat.ordered
+    assert got["key"].tolist() == frame["key"].tolist()
+    plain = frame.drop(columns="key").astype({"c": object, "num": object})
+    plain = plain.where(plain.notna(), None)
+    imputer = EMImputer(
+        n_components=2, random_state=0, categorical_features=["c", "num"]
+    )
+    imputer.fit(plain)
+    expected, expected_std = imputer.transform(plain, return_std=True)
+    assert got["x"].tolist() == expected[:, 0].astype(float).tolist()
+    assert got["c"].astype(object).tolist() == expected[:, 1].tolist()
+    assert got["num"].astype(object).tolist() == expected[:, 2].tolist()
+    assert set(got["num"][frame["num"].isna()]) <= {"0", "1", "2"}
+    for name in ("c", "num"):
+        kept = frame[name].notna()
+        assert got[name][kept].tolist() == frame[name][kept].tolist()
+    # The std file: the index column as read, the categorical ones empty
+    # categories of the same dtype, the numeric one the stds.
+    std = pd.read_parquet(std_path)
+    for name in ("key", "c", "num"):
+        _assert_same_category(std[name], frame[name])
+    assert std["key"].tolist() == frame["key"].tolist()
+    assert std["c"].isna().all() and std["num"].isna().all()
+    assert std["x"].dtype == np.float64
+    assert std["x"].tolist() == np.asarray(expected_std, float)[:, 0].tolist()
+    # cluster's outputs carry the index column as read.
+    labels, proba = tmp_path / "labels.parquet", tmp_path / "proba.parquet"
+    status, _, err = _run(
+        capsys, "cluster", source, "--index-col", "key", "--n-components", "2",
+        "-o", labels, "--proba", proba,
+    )  # fmt: skip
+    assert status == 0, err
+    for path in (labels, proba):
+        written = pd.read_parquet(path)
+        _assert_same_category(written["key"], frame["key"])
+        assert written["key"].tolist() == frame["key"].tolist()
+
+
+def test_parquet_imputations_keep_category_columns(capsys, tmp_path):
+    # --with-original crashed (exit 1, pyarrow's "Expected bytes, got a
+    # 'float' object"): .imp 0 held the categories of numbers as text, the
+    # imputed blocks as floats.
+    pytest.importorskip("pyarrow")
+    frame = _category_frame()
+    source = tmp_path / "in.parquet"
+    frame.to_parquet(source, index=False)
+    options = ["--index-col", "key", "--n-components", "2", "--imputations", "2"]
+    stacked, original = tmp_path / "stacked.parquet", tmp_path / "original.parquet"
+    separate = tmp_path / "separate.parquet"
+    for out, more in ((stacked, []), (original, ["--with-original"])):
+        status, _, err = _run(capsys, "impute", source, *options, *more, "-o", out)
+        assert status == 0, err
+    status, _, err = _run(
+        capsys, "impute", source, *options, "--separate", "-o", separate
+    )
+    assert status == 0, err
+    got = pd.read_parquet(original)
+    assert got.columns.tolist() == [".imp", ".id", "key", "x", "c", "num"]
+    assert got[".imp"].tolist() == [0] * 40 + [1] * 40 + [2] * 40
+    block = got[got[".imp"] == 0].reset_index(drop=True)
+    for name in ("key", "c", "num"):
+        _assert_same_category(got[name], frame[name])
+        # .imp 0 is the input, holes included.
+        assert block[name].isna().tolist() == frame[name].isna().tolist()
+        assert block[name].dropna().tolist() == frame[name].dropna().tolist()
+    imputed = got[got[".imp"] > 0].reset_index(drop=True)
+    assert imputed[["c", "num"]].notna().all().all()
+    without = pd.read_parquet(stacked)
+    assert without[".imp"].tolist() == [1] * 40 + [2] * 40
+    parts = [pd.read_parquet(tmp_path / f"separate_{m}.parquet") for m in (1, 2)]
+    for table in (without, *parts):
+        for name in ("key", "c", "num"):
+            _assert_same_category(table[name], frame[name])
+    # The same draws, stacked or separate.
+    for m, part in enumerate(parts, start=1):
+        block = without[without[".imp"] == m].drop(columns=[".imp", ".id"])
+        pd.testing.assert_frame_equal(block.reset_index(drop=True), part)
+
+
+def test_parquet_penguins_with_category_columns(capsys, tmp_path):
+    # The same table, its text columns as categories or as strings: the
+    # categories stay categories, and the CSV output is the same bytes.
+    pytest.importorskip("pyarrow")
+    frame = pd.read_csv(PENGUINS).drop(columns="year")
+    text_source, category_source = tmp_path / "str.parquet", tmp_path / "cat.parquet"
+    frame.to_parquet(text_source, index=False)
+    categories = {name: "category" for name in ("species", "island", "sex")}
+    frame.astype(categories).to_parquet(category_source, index=False)
+    written = {}
+    for source in (text_source, category_source):
+        for suffix in (".parquet", ".csv"):
+            out = tmp_path / f"{source.stem}_out{suffix}"
+            status, _, err = _run(
+                capsys, "impute", source, "--n-components", "2", "-o", out
+            )
+            assert status == 0, err
+            written[source.stem, suffix] = out
+    got = pd.read_parquet(written["cat", ".parquet"])
+    as_text = pd.read_parquet(written["str", ".parquet"])
+    for name in categories:
+        assert got[name].dtype == pd.CategoricalDtype(
+            sorted(frame[name].dropna().unique())
+        )
+        assert got[name].astype(object).tolist() == as_text[name].tolist()
+        assert pd.api.types.is_string_dtype(as_text[name].dtype)
+    numbers = frame.columns.difference(list(categories))
+    pd.testing.assert_frame_equal(got[numbers], as_text[numbers])
+    assert written["cat", ".csv"].read_bytes() == written["str", ".csv"].read_bytes()
+
+
+def test_a_csv_input_written_as_parquet_has_string_columns(capsys, tmp_path):
+    # A CSV file has no dtypes: its text columns are strings, never
+    # categories, and its numbers as pandas reads them.
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "out.parquet"
+    status, _, err = _run(capsys, "impute", PENGUINS, "--exclude", "year", "-o", out)
+    assert status == 0, err
+    got = pd.read_parquet(out)
+    read = pd.read_csv(PENGUINS)
+    for name in ("species", "island", "sex"):
+        assert pd.api.types.is_string_dtype(got[name].dtype), got[name].dtype
+        assert not isinstance(got[name].dtype, pd.CategoricalDtype)
+    assert got["year"].dtype == np.int64
+    assert got["year"].tolist() == read["year"].tolist()
+    assert (got.dtypes.drop(["species", "island", "sex", "year"]) == "float64").all()
+
+
+def test_a_category_of_numbers_is_not_numeric(capsys, tmp_path):
+    # A category column whose categories are numbers is not numeric: a bare
+    # --passthrough leaves it out of the model, holes and dtype kept, and
+    # --no-categorical refuses it.
+    pytest.importorskip("pyarrow")
+    frame = _category_frame().drop(columns=["key", "c"])
+    frame["y"] = np.linspace(0.0, 1.0, len(frame))
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(source, index=False)
+    status, _, err = _run(capsys, "impute", source, "--passthrough", "-o", out)
+    assert status == 0, err
+    got = pd.read_parquet(out)
+    _assert_same_category(got["num"], frame["num"])
+    assert got["num"].isna().tolist() == frame["num"].isna().tolist()
+    assert got["num"].dropna().tolist() == frame["num"].dropna().tolist()
+    assert got["x"].notna().all()
+    status, _, err = _run(capsys, "impute", source, "--no-categorical", "-o", out)
+    assert status == 2
+    assert err.startswith(
+        f"emimpute: error: {source}: non-numeric column 'num' (category); remove it"
+    )
+
+
+def test_parquet_float32_is_written_with_its_own_digits(capsys, tmp_path):
+    # A float32 column with a hole came back as float64, and its observed
+    # cells were written to CSV with float64's digits (0.1 as
+    # 0.10000000149011612) in the imputed table and in .imp 0.
+    pytest.importorskip("pyarrow")
+    values = np.array([0.1, np.nan, 0.25, 1 / 3, 0.7, np.nan], dtype=np.float32)
+    frame = pd.DataFrame({"a": values, "b": [1.0, 2.0, 3.0, None, 5.0, 6.0]})
+    source = tmp_path / "in.parquet"
+    frame.to_parquet(source, index=False)
+    for options in ([], ["--float-format", "%.2f"]):
+        status, out, err = _run(capsys, "impute", source, *options)
+        assert status == 0, err
+        column = [line.split(",")[0] for line in out.splitlines()]
+        assert [column[k] for k in (0, 1, 3, 4, 5)] == [
+            "a", "0.1", "0.25", "0.33333334", "0.7",
+        ]  # fmt: skip
+    expected = EMImputer(random_state=0).fit_transform(frame.astype(float))
+    assert [column[2], column[6]] == [f"{expected[k, 0]:.2f}" for k in (1, 5)]
+    status, out, err = _run(
+        capsys, "impute", source, "--imputations", "2", "--with-original"
+    )
+    assert status == 0, err
+    rows = [line.split(",") for line in out.splitlines()]
+    assert [row[2] for row in rows[1:7]] == [
+        "0.1", "NA", "0.25", "0.33333334", "0.7", "NA",
+    ]  # fmt: skip
+
+
+def test_parquet_keeps_float_string_and_nullable_dtypes(capsys, tmp_path):
+    # float32, nullable Float64, string and boolean columns with holes came
+    # back as float64, float64, str and bool: they keep their dtype. An
+    # integer column with holes becomes float64 (test above).
+    pytest.importorskip("pyarrow")
+    n = 40
+    rng = np.random.default_rng(1)
+    every = np.arange(n)
+    frame = pd.DataFrame(
+        {
+            "f32": np.where(every % 4 == 2, np.nan, rng.normal(size=n)).astype(
+                np.float32
+            ),
+            "F64": pd.array(
+                [None if k % 6 == 2 else k / 3 for k in every], dtype="Float64"
+            ),
+            "i32": every.astype(np.int32),
+            "s": pd.array(
+                [None if k % 9 == 3 else "ab"[k % 2] for k in every], dtype="string"
+            ),
+            "b": pd.array(
+                [None if k % 8 == 5 else bool(k % 2) for k in every], dtype="boolean"
+            ),
+        }
+    )
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(source, index=False)
+    status, _, err = _run(capsys, "impute", source, "-o", out)
+    assert status == 0, err
+    got = pd.read_parquet(out)
+    assert got.dtypes.to_dict() == frame.dtypes.to_dict()
+    assert not got.isna().any().any()
+    # What the command line gives the model: floats, and objects with None.
+    plain = pd.DataFrame(
+        {
+            **{
+                name: frame[name].to_numpy(float, na_value=np.nan)
+                for name in ("f32", "F64")
+            },
+            "i32": frame["i32"].to_numpy(float),
+            **{
+                name: frame[name].to_numpy(object, na_value=None) for name in ("s", "b")
+            },
+        }
+    )
+    imputer = EMImputer(random_state=0, categorical_features=["s", "b"])
+    expected = imputer.fit_transform(plain)
+    assert got["f32"].tolist() == expected[:, 0].astype(np.float32).tolist()
+    assert got["F64"].tolist() == expected[:, 1].astype(float).tolist()
+    assert got["i32"].tolist() == frame["i32"].tolist()
+    assert got["s"].tolist() == expected[:, 3].tolist()
+    assert got["b"].tolist() == expected[:, 4].tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), pd.Float32Dtype()])
+def test_an_imputed_value_that_overflows_float32_keeps_float64(dtype):
+    from emimpute._cli_table import _as_read
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fits = _as_read(np.array([1.0, 0.1]), dtype)
+        overflows = _as_read(np.array([1.0, 1e39]), dtype)
+    assert fits.dtype == dtype
+    assert fits.tolist() == [1.0, float(np.float32(0.1))]
+    assert overflows.dtype == np.float64
+    assert overflows.tolist() == [1.0, 1e39]
+
+
+def test_quoted_csv_cells_keep_their_values_not_their_quotes(capsys, tmp_path):
+    # The observed cells keep their text; the quotes are the format's:
+    # pandas' writer quotes minimally.
+    path = tmp_path / "quoted.csv"
+    path.write_text(
+        'name,x,y\n" Lee ",1.0,"1.50"\na "q",,2.5\n"b,c",3.0,\n'
+        'd,4.0,1.25\n" Lee ",2.0,3.5\n'
+    )
+    status, out, err = _run(capsys, "impute", path)
+    assert status == 0, err
+    rows = out.splitlines()
+    assert rows[0] == "name,x,y"
+    assert rows[1] == " Lee ,1.0,1.50"
+    assert rows[2].startswith('"a ""q""",')
+    assert rows[3].startswith('"b,c",3.0,')
+    assert rows[4:] == ["d,4.0,1.25", " Lee ,2.0,3.5"]
+    _assert_observed_verbatim(path, io.StringIO(out))
 
 
 @pytest.mark.slow
