@@ -552,6 +552,16 @@ def store_fitted(estimator, result, table, form, dtype=None):
     ``_params`` keeps the engine's float64 parameters, which the estimator
     scores, predicts and warm-starts with.
     """
+    store_run(estimator, result, form, dtype)
+    estimator.numeric_features_ = table.numeric_columns
+    estimator.categorical_features_ = table.categorical_columns
+    estimator.categories_ = [] if table.layout is None else table.layout.categories
+
+
+def store_run(estimator, result, form, dtype=None):
+    """The fitted attributes of :func:`store_fitted` that a run sets: the
+    parameters and the convergence record, not the column split (the same
+    for every run of a fit, which a caller may switch between)."""
     dtype = np.dtype(np.float64) if dtype is None else dtype
     params = result.params
     # The model itself, in float64: float32 attributes are its rounded
@@ -571,9 +581,6 @@ def store_fitted(estimator, result, table, form, dtype=None):
     estimator.precisions_ = as_dtype(
         form.precisions(gaussian.precisions_cholesky), dtype
     )
-    estimator.numeric_features_ = table.numeric_columns
-    estimator.categorical_features_ = table.categorical_columns
-    estimator.categories_ = [] if table.layout is None else table.layout.categories
     estimator.category_probabilities_ = (
         [] if categorical is None else list(categorical.probabilities)
     )

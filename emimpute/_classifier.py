@@ -258,8 +258,11 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
     its covariance by itself (``n_features + 1`` for ``'full'``, 2 for
     ``'diag'`` and ``'spherical'``, per component), however many
     unlabelled rows there are: a class model started from fewer is
-    singular. ``prior='default'`` (or ``covariance_type='tied'``) lifts it,
-    the usual choice with a handful of labels and many unlabelled rows.
+    singular. ``prior='default'`` lifts it, the usual choice with a
+    handful of labels and many unlabelled rows; ``covariance_type='tied'``
+    eases it to ``n_components + n_features`` labelled rows in all (one
+    covariance for every class), still however many unlabelled rows there
+    are.
 
     :meth:`score` is the accuracy on the rows of ``y`` that have a label;
     unlabelled rows (for instance those of a cross-validation fold) are

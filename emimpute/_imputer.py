@@ -1614,7 +1614,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features_in)
             The imputed features with ``missing_values`` in the entries the
             indicator marks (NaN for ``pd.NA``). Of the input's float dtype
             for numeric data, of objects for a table with categorical

@@ -17,8 +17,10 @@ from emimpute._base import (
     fit_em,
     output_dtype,
     store_fitted,
+    store_run,
     validate_with_nan,
 )
+from emimpute._collapse import warn_if_collapsed
 from emimpute._em._dask import (
     DaskData,
     add_counts,
@@ -109,8 +111,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         - 'k-means++': the k-means++ seeds, one row per component.
         - 'random': random responsibilities.
         - 'random_from_data': random rows, one per component.
-        - 'hierarchical': mclust's start, a model-based agglomerative
-          clustering (Ward's criterion, mclust's 'EII') of at most 2000
+        - 'hierarchical': a start in mclust's manner, a model-based
+          agglomerative clustering (Ward's criterion, 'EII'; mclust's
+          default merges by 'VVV', so its partitions differ) of at most 2000
           rows, each missing entry first filled with its conditional mean
           under one Gaussian; the first three of the ``n_init`` runs
           agglomerate three views of the data (whitened principal
@@ -427,7 +430,7 @@ class EMMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        data = self._fit(X, sample_weight)
+        data, _ = self._fit(X, sample_weight)
         if is_dask_array(X):
             return self.predict(X)
         # A final E-step with the kept parameters, so that the labels of
@@ -437,7 +440,9 @@ class EMMixture(DensityMixin, BaseEstimator):
         return weighted_log_prob(data, self._fitted_params()).argmax(axis=1)
 
     def _fit(self, X, sample_weight, dask_data=None):
-        """Fit by EM and store the fitted attributes; the engine's data.
+        """Fit by EM and store the fitted attributes; the engine's data and
+        the engine's result (its ``other_runs`` for a caller that refuses the
+        best run).
 
         ``dask_data``, for a dask ``X``, is its :class:`DaskData` already
         built (``DaskData.build(X)``): fits of one ``X`` that share it make
@@ -476,7 +481,13 @@ class EMMixture(DensityMixin, BaseEstimator):
             precisions_init=precisions,
         )
         store_fitted(self, result, table, form, output_dtype(data))
-        return data
+        return data, result
+
+    def _adopt_run(self, run):
+        """Take another run of the last fit (``EMResult.other_runs``) as the
+        fitted model: its parameters and convergence record, in the fitted
+        attributes' dtype."""
+        store_run(self, run, covariance_form(self.covariance_type), self.weights_.dtype)
 
     def _fitted_params(self):
         """The fitted parameters as the engine's ``MixtureParams`` (float64)."""
@@ -675,9 +686,21 @@ class EMMixture(DensityMixin, BaseEstimator):
         -------
         bic : float
             The lower the better.
+
+        Warns
+        -----
+        UserWarning
+            When a component collapsed (on fewer rows than its covariance
+            needs, or on rows that share a value, so that only
+            ``reg_covar`` keeps it invertible): the likelihood, and the
+            criterion, then grow without bound as ``reg_covar`` shrinks.
+            mclust's BIC is NA there, and :class:`EMMixtureSelector`
+            records such a fit as failed (keeping the best of its
+            ``n_init`` runs that did not collapse).
         """
         n_samples = self._n_samples(X, "bic")
-        score, n_informative = self._score_and_informative_rows(X)
+        score, n_informative, observed = self._score_and_informative_rows(X, "bic")
+        warn_if_collapsed(self, n_informative, X, observed, "bic")
         return -2 * score * n_samples + self._n_parameters() * math.log(
             max(n_informative, 1)
         )
@@ -694,24 +717,34 @@ class EMMixture(DensityMixin, BaseEstimator):
         -------
         aic : float
             The lower the better.
+
+        Warns
+        -----
+        UserWarning
+            When a component collapsed (see :meth:`bic`).
         """
         n_samples = self._n_samples(X, "aic")
-        return -2 * self._score(X, "aic") * n_samples + 2 * self._n_parameters()
+        score, n_informative, observed = self._score_and_informative_rows(X, "aic")
+        warn_if_collapsed(self, n_informative, X, observed, "aic")
+        return -2 * score * n_samples + 2 * self._n_parameters()
 
-    def _score_and_informative_rows(self, X):
-        """:meth:`score` and the number of rows of ``X`` with an observed
-        entry, from one read of ``X`` (a dask ``X``: one pass of tasks, each
-        reading its chunk as in memory; ``X`` checked before it, as for
-        :meth:`score`, and its chunks' sizes known)."""
+    def _score_and_informative_rows(self, X, what):
+        """:meth:`score`, the number of rows of ``X`` with an observed entry
+        and the observed entries of each numeric feature (None for a dask
+        ``X``), from one read of ``X`` (a dask ``X``: one pass of tasks,
+        each reading its chunk as in memory; ``X`` checked before it, as for
+        :meth:`score`, and its chunks' sizes known). ``what``: the method
+        called, as the errors name it."""
         if is_dask_array(X):
-            self._check_lazy_input(X, "bic")
+            self._check_lazy_input(X, what)
             log_likelihood, n_rows, n_informative = map_reduce(
                 X, self._chunk_log_likelihood, add_counts
             )
-            return log_likelihood / n_rows, n_informative
+            return log_likelihood / n_rows, n_informative, None
         data = self._validated_data(X)
         score = float(np.mean(self._posterior_of(data)[0]))
-        return score, data.summary()[1]
+        _, n_informative, observed = data.summary()
+        return score, n_informative, observed
 
     def _chunk_log_likelihood(self, chunk):
         """The summed :meth:`score_samples` of a chunk's rows, its number of

@@ -9,7 +9,6 @@ has no such selector (its ``GaussianMixture`` example loops by hand; issue
 #19338 is open).
 """
 
-import copy
 import math
 import time
 import warnings
@@ -20,7 +19,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
-from emimpute._base import REG_COVAR_SHARE, dask_fit_input
+from emimpute._base import dask_fit_input
+from emimpute._collapse import constant_features, refuse_collapsed_components
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import DaskData, add_counts, is_dask_array, map_reduce
 from emimpute._em._data import EMData
@@ -127,164 +127,36 @@ def dask_information_criteria(mixture, data):
     return _criteria(*sums, mixture._n_parameters())
 
 
-# A component's variance in some direction, less reg_covar, at or below
-# this share of the mixture's variance in that direction is a collapse
-# (rows sharing a value: far below any measurement's resolution).
-COLLAPSED_VARIANCE_SHARE = 1e-9
-# Or reg_covar makes up at least half of it, while the mixture's variance
-# there is above reg_covar / SPIKE_SCALE_SHARE (data at an ordinary scale,
-# not one that reg_covar swamps everywhere; see check_fitted_variances).
-SPIKE_SCALE_SHARE = REG_COVAR_SHARE**2
-# That second case is also a genuinely tight component (100 distinct rows of
-# variance 5e-7 beside a cluster of variance 1e-2: mclust and
-# GaussianMixture score it). A few EM iterations from the fit with
-# reg_covar shrunk tell the two apart: a spike's variance follows reg_covar
-# down (at reg_covar / 100, 5 iterations took it from 4.9e-7 to 1.1e-8 on
-# three rows, one with a hole, and from 3.3e-7 to 4.6e-9 on rows on a line
-# with holes), a tight component's stays where its rows put it.
-SPIKE_PROBE_SHRINK = 100.0
-SPIKE_PROBE_ITERATIONS = 5
-SPIKE_PROBE_DROP = 0.25
+def _keep_a_run_that_did_not_collapse(
+    mixture, result, n_samples, X, observed, constant=None
+):
+    """The fitted ``mixture``'s best run of ``n_init`` whose components did
+    not collapse (:func:`refuse_collapsed_components`), adopted in place of
+    a collapsed best: a spike's likelihood, bounded only by ``reg_covar``,
+    beats every proper fit of the other starts, which mclust would score.
 
-
-def _dense_covariances(gaussian):
-    """Every component's covariance as a ``(K, d, d)`` matrix."""
-    form, n_components = gaussian.form, gaussian.n_components
-    if form.dense:
-        return form.dense_stack(gaussian.covariances, n_components)
-    variances = form.variances(gaussian.covariances, gaussian.n_features)
-    return variances[:, :, np.newaxis] * np.eye(gaussian.n_features)
-
-
-def _spike_directions(gaussian, weights, reg_covar):
-    """Each component's least variance and whether it may be a spike.
-
-    A spike is a direction in which a component's covariance is singular
-    but for ``reg_covar``: its variance there, less ``reg_covar``, is at
-    most ``COLLAPSED_VARIANCE_SHARE`` of the mixture's variance in that
-    direction (``collapsed``: rows sharing a value, or on a line), or at
-    most ``reg_covar`` itself on data whose variance there is of an
-    ordinary scale (``SPIKE_SCALE_SHARE``; ``small``: too few rows once the
-    holes are counted, whose conditional variances keep ``reg_covar`` in
-    the fit, or a genuinely tight component, see
-    :func:`_follows_reg_covar`). Eigenvectors, not the features' axes: a
-    'tied' covariance pooled over components on one row each, or a 'full'
-    one on collinear rows, is singular off the axes. Cost ``O(K d^3)``.
-
-    Returns
-    -------
-    least, excess : ndarray of shape (n_components,)
-        Each component's least variance, and the least of its variances
-        less ``reg_covar`` in the directions of ``small`` (NaN elsewhere).
-    collapsed, small : ndarray of bool of shape (n_components,)
+    Raises
+    ------
+    ValueError
+        The best run's collapse, when every run collapsed.
     """
-    covariances = _dense_covariances(gaussian)
-    centred = gaussian.means - weights @ gaussian.means
-    total = (
-        np.einsum("k,kij->ij", weights, covariances) + (centred.T * weights) @ centred
-    )
-    least, vectors = np.linalg.eigh(covariances)
-    # The mixture's variance along each component's eigenvectors.
-    along = np.einsum("kjd,jl,kld->kd", vectors, total, vectors)
-    excess = least - reg_covar
-    collapsed = excess <= COLLAPSED_VARIANCE_SHARE * along
-    small = (excess <= reg_covar) & (reg_covar <= SPIKE_SCALE_SHARE * along)
-    return (
-        least.min(axis=1),
-        np.where(small, excess, np.inf).min(axis=1, initial=np.inf),
-        collapsed.any(axis=1),
-        small.any(axis=1),
-    )
-
-
-def _follows_reg_covar(mixture, X, components, excess):
-    """Which of ``components`` shrink with ``reg_covar``: spikes.
-
-    ``SPIKE_PROBE_ITERATIONS`` EM iterations continue the fit (a copy)
-    with ``reg_covar / SPIKE_PROBE_SHRINK``; a component whose least
-    variance less ``reg_covar`` falls below ``SPIKE_PROBE_DROP`` of
-    ``excess`` (the fit's) has no variance of its own there. Cost: those
-    iterations, only for fits with such a component (on a dask ``X``,
-    :class:`EMMixture`'s dask warm start: a pass counting the rows, then
-    one per iteration).
-    """
-    probe = copy.deepcopy(mixture).set_params(
-        reg_covar=mixture.reg_covar / SPIKE_PROBE_SHRINK,
-        warm_start=True,
-        max_iter=SPIKE_PROBE_ITERATIONS,
-        tol=0.0,
-        verbose=0,
-    )
-    with warnings.catch_warnings():
-        # An internal refit: the grid's own fit of X said what there is to say.
-        warnings.simplefilter("ignore")
-        probe.fit(X)
-    after = _least_excess(probe)
-    return components[after[components] <= SPIKE_PROBE_DROP * excess[components]]
-
-
-def _least_excess(mixture):
-    """Each component's least variance less ``reg_covar``."""
-    covariances = _dense_covariances(mixture._params.gaussian)
-    return np.linalg.eigvalsh(covariances)[:, 0] - mixture.reg_covar
-
-
-def _refuse_collapsed_components(mixture, n_samples, X):
-    """Raise a ValueError (a failed fit) for a component that collapsed.
-
-    Without a prior, a component on fewer rows (``weights_ * n_samples``)
-    than its covariance needs (``n_features + 1`` for 'full', 2 for 'diag'
-    and 'spherical', see ``rows_needed``), fewer rows in all than the
-    covariances need ('tied': a mean per component and ``n_features``), or
-    a covariance singular but for ``reg_covar`` in some direction
-    (:func:`_spike_directions`: rows sharing a value, or too few rows once
-    the holes are counted), has a maximum-likelihood covariance that only
-    ``reg_covar`` keeps invertible: a spike whose likelihood grows without
-    bound as ``reg_covar`` shrinks, which wins any criterion on small data.
-    mclust's BIC is NA for such a fit; here it is recorded as failed.
-
-    ``X`` (the fit's data) is read only by the probe of a component that
-    may be a spike (:func:`_follows_reg_covar`): a dask ``X`` is refit out
-    of core, by :class:`EMMixture`'s dask fit.
-    """
-    gaussian = mixture._params.gaussian
-    if mixture.prior is not None or gaussian is None:
+    try:
+        refuse_collapsed_components(
+            mixture, n_samples, X, observed=observed, constant=constant
+        )
         return
-    per_component, in_all = gaussian.form.rows_needed(
-        mixture.n_components, gaussian.n_features
-    )
-    weights = mixture._params.weights
-    rows = weights * n_samples
-    covariance = f"its '{mixture.covariance_type}' covariance"
-    if rows.min() < per_component:
-        # Floored, not rounded: 1.9993 rows is not "2 rows, fewer than 2".
-        fewest = math.floor(rows.min() * 1000) / 1000
-        what = f"a component holds {fewest:g} rows, fewer than the {per_component}"
-        raise ValueError(
-            f"{what} {covariance} needs: it is singular but for reg_covar "
-            "(mclust's BIC is NA)."
-        )
-    if n_samples < in_all:
-        raise ValueError(
-            f"{n_samples} rows are fewer than the {in_all} {covariance} needs "
-            f"with {mixture.n_components} components: it is singular but for "
-            "reg_covar (mclust's BIC is NA)."
-        )
-    least, excess, collapsed, small = _spike_directions(
-        gaussian, weights, mixture.reg_covar
-    )
-    spike = np.flatnonzero(collapsed)
-    if not len(spike) and small.any():
-        spike = _follows_reg_covar(mixture, X, np.flatnonzero(small), excess)
-    if len(spike):
-        k = int(spike[0])
-        raise ValueError(
-            f"component {k}'s covariance is singular but for reg_covar in "
-            f"some direction (variance {least[k]:.3g} there, reg_covar "
-            f"{mixture.reg_covar:.3g}): its rows lie on a line or plane (or "
-            "share a value), or are too few once the holes are counted "
-            "(mclust's BIC is NA)."
-        )
+    except ValueError as collapse:
+        first = collapse
+    for run in result.other_runs:
+        mixture._adopt_run(run)
+        try:
+            refuse_collapsed_components(
+                mixture, n_samples, X, observed=observed, constant=constant
+            )
+            return
+        except ValueError:
+            continue
+    raise first
 
 
 def _cell(params):
@@ -669,19 +541,29 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     if lazy:
                         # EMMixture's out-of-core fit (the one its fit makes
                         # on X), on the grid's shared data.
-                        mixture._fit(X, None, dask_data=data)
+                        _, result = mixture._fit(X, None, dask_data=data)
                     else:
-                        mixture.fit(X)
+                        # fit's own validation, then the fit that returns
+                        # the other runs of n_init.
+                        mixture._validate_params()
+                        _, result = mixture._fit(X, None)
                 _reissue(caught, params)
                 if lazy:
-                    n_informative = data.summary()[1]
+                    _, n_informative, observed = data.summary()
+                    # Out of core, no pass for it: a constant feature
+                    # complete collapses anyway; with holes it is scored.
+                    constant = None
                 else:
                     if data is None:
                         data = mixture._validated_data(X)
                         informative = np.ones(len(X), dtype=bool)
                         informative[data.patterns.empty_rows] = False
+                        constant = constant_features(data)
                     n_informative = informative.sum()
-                _refuse_collapsed_components(mixture, n_informative, X)
+                    observed = data.summary()[2]
+                _keep_a_run_that_did_not_collapse(
+                    mixture, result, n_informative, X, observed, constant
+                )
                 if lazy:
                     row.update(dask_information_criteria(mixture, data))
                 else:

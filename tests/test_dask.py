@@ -760,7 +760,10 @@ def test_dask_selector_criteria_equal_the_in_memory_criteria_of_its_fits(
     # (seen: 1.7e-16 at most).
     from emimpute import EMMixtureSelector
     from emimpute._em import _dask
-    from emimpute._selection import information_criteria
+    from emimpute._selection import (
+        _keep_a_run_that_did_not_collapse,
+        information_criteria,
+    )
 
     monkeypatch.setattr(_dask, "INITIALISATION_ROWS", 150)
     X = _separated_clusters()
@@ -776,10 +779,17 @@ def test_dask_selector_criteria_equal_the_in_memory_criteria_of_its_fits(
     informative = ~np.isnan(X).all(axis=1)
     base = selector._base_mixture()
     compared = 0
+    observed = (~np.isnan(X)).sum(axis=0)
     for i, params in enumerate(results["params"]):
         if results["error"][i]:
             continue
-        mixture = clone(base).set_params(**params).fit(lazy)
+        mixture = clone(base).set_params(**params)
+        _, result = mixture._fit(lazy, None)
+        # The selector's run: the best of n_init whose components did not
+        # collapse (full, 4 components: the second run here).
+        _keep_a_run_that_did_not_collapse(
+            mixture, result, int(informative.sum()), lazy, observed
+        )
         expected = information_criteria(
             mixture.score_samples(X),
             mixture.predict_proba(X),
@@ -942,7 +952,7 @@ def test_dask_spike_probe_refits_out_of_core_as_in_memory(client_arrays, synchro
     # iterations with reg_covar shrunk: on a dask X, by EMMixture's dask
     # warm start (X never computed), with the in-memory verdicts: three
     # rows, one with a hole, are a spike; 100 tight rows are a component.
-    from emimpute._selection import _refuse_collapsed_components
+    from emimpute._collapse import refuse_collapsed_components
 
     rng = np.random.RandomState(0)
     tight = np.vstack([rng.normal(0, 7e-4, (100, 2)), rng.normal(1, 0.1, (100, 2))])
@@ -956,9 +966,9 @@ def test_dask_spike_probe_refits_out_of_core_as_in_memory(client_arrays, synchro
             client_arrays.clear()
             if spike:
                 with pytest.raises(ValueError, match="singular but for reg_covar"):
-                    _refuse_collapsed_components(mixture, len(X), data)
+                    refuse_collapsed_components(mixture, len(X), data)
             else:
-                _refuse_collapsed_components(mixture, len(X), data)
+                refuse_collapsed_components(mixture, len(X), data)
             if data is lazy:
                 assert _most_rows(client_arrays) == 0
 

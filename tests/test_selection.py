@@ -9,11 +9,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from emimpute import ConjugatePrior, EMImputer, EMMixture, EMMixtureSelector
+from emimpute._collapse import refuse_collapsed_components
 from emimpute._em._data import EMData
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import HIERARCHICAL_MAX_ROWS, hierarchical_responsibilities
 from emimpute._selection import (
-    _refuse_collapsed_components,
     components_the_rows_support,
     information_criteria,
 )
@@ -382,9 +382,9 @@ def test_a_covariance_singular_off_the_axes_is_a_spike():
     X = np.vstack([line, blob])
     spiked = EMMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="component 1's covariance is singular"):
-        _refuse_collapsed_components(spiked, 46, X)
+        refuse_collapsed_components(spiked, 46, X)
     noisy = np.vstack([line + rng.normal(scale=0.3, size=line.shape), blob])
-    _refuse_collapsed_components(EMMixture(2, random_state=0).fit(noisy), 46, noisy)
+    refuse_collapsed_components(EMMixture(2, random_state=0).fit(noisy), 46, noisy)
 
 
 def test_a_tight_component_is_not_a_spike_but_too_few_rows_with_holes_are():
@@ -399,7 +399,7 @@ def test_a_tight_component_is_not_a_spike_but_too_few_rows_with_holes_are():
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(0, 7e-4, (100, 2)), rng.normal(1, 0.1, (100, 2))])
     tight = EMMixture(2, random_state=0).fit(X)
-    _refuse_collapsed_components(tight, len(X), X)
+    refuse_collapsed_components(tight, len(X), X)
     selector = EMMixtureSelector(n_components=3, covariance_type="full", random_state=0)
     selector.fit(X)
     assert selector.best_params_["n_components"] == 2
@@ -410,7 +410,7 @@ def test_a_tight_component_is_not_a_spike_but_too_few_rows_with_holes_are():
     )
     spiked = EMMixture(2, random_state=0).fit(holes)
     with pytest.raises(ValueError, match="covariance is singular but for reg_covar"):
-        _refuse_collapsed_components(spiked, len(holes), holes)
+        refuse_collapsed_components(spiked, len(holes), holes)
 
 
 def test_refused_row_counts_are_not_rounded_up():
@@ -422,7 +422,7 @@ def test_refused_row_counts_are_not_rounded_up():
         8, covariance_type="diag", init_params="hierarchical", n_init=10, random_state=0
     ).fit(X)
     with pytest.raises(ValueError, match="holds 1.999 rows, fewer than the 2 its"):
-        _refuse_collapsed_components(mixture, len(X), X)
+        refuse_collapsed_components(mixture, len(X), X)
 
 
 def test_missing_feature_names_are_warned_about_once():
@@ -494,3 +494,78 @@ def test_a_grids_warnings_name_their_model_and_the_callers_line():
     assert messages[0].startswith("n_components=2, covariance_type='full', prior=None:")
     assert messages[1].startswith("n_components=3, ")
     assert all(w.filename == __file__ for w in caught)
+
+
+def _iris():
+    from sklearn.datasets import load_iris
+
+    return load_iris(return_X_y=True)[0]
+
+
+def test_selector_keeps_the_best_run_that_did_not_collapse():
+    # Iris, 5 full components: the best of the default n_init runs puts a
+    # component on rows sharing a value (variance reg_covar), and the cell
+    # was NA although other starts gave proper fits, which mclust scores.
+    X = _iris()
+    selector = EMMixtureSelector(
+        n_components=[5], covariance_type="full", random_state=0
+    ).fit(X)
+    assert selector.cv_results_["error"] == [""]
+    best = selector.best_estimator_
+    # Its kept run is a proper fit (every component on at least d + 1 rows,
+    # no variance at reg_covar), of lower likelihood than the spiked best.
+    refuse_collapsed_components(best, len(X), X)
+    spiked = EMMixture(
+        5, init_params="hierarchical", n_init=best.n_init, random_state=0
+    ).fit(X)
+    with pytest.raises(ValueError, match="singular but for reg_covar"):
+        refuse_collapsed_components(spiked, len(X), X)
+    assert best.lower_bound_ < spiked.lower_bound_
+    # Its criteria are those of the kept fit.
+    np.testing.assert_allclose(selector.cv_results_["bic"][0], best.bic(X), rtol=1e-12)
+
+
+def test_bic_warns_when_a_component_collapsed():
+    X = _iris()
+    spiked = EMMixture(5, init_params="hierarchical", n_init=10, random_state=0).fit(X)
+    for criterion in ("bic", "aic"):
+        with pytest.warns(UserWarning, match=rf"{criterion} of a degenerate fit: "):
+            getattr(spiked, criterion)(X)
+    proper = EMMixture(2, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        proper.bic(X), proper.aic(X)
+
+
+def test_a_feature_seen_in_few_rows_sharing_a_value_is_a_spike():
+    # Column 1 observed in 5 of 150 rows, all 3.0: each M-step's reg_covar
+    # comes back through the holes' conditional variances, and the variance
+    # settles at 30 reg_covar, beyond the check's reg_covar before: the fit
+    # was scored. The same column complete and constant fails every cell.
+    X = _iris()
+    X[:, 1] = np.where(np.arange(150) < 5, 3.0, np.nan)
+    selector = EMMixtureSelector(
+        n_components=[1, 2], covariance_type="full", n_init=1, random_state=0
+    )
+    with pytest.raises(ValueError, match="Every fit of the grid failed"):
+        selector.fit(X)
+
+
+def test_spike_test_widens_with_the_holes_inflation():
+    # A component's variance of 20 reg_covar in one direction, where the
+    # mixture's variance is ordinary: with complete data (inflation 1) it
+    # is the component's own, not a candidate spike; with a feature
+    # observed in 1 row of 30 (inflation 30) reg_covar, carried back
+    # through the holes, can make it up, and the probe is to decide.
+    from emimpute._collapse import _spike_directions
+    from emimpute._em._gaussian import GaussianFamily
+
+    reg_covar = 1e-6
+    covariances = np.array([np.diag([1.0, 20 * reg_covar]), np.eye(2)])
+    gaussian = GaussianFamily.from_covariances(
+        covariance_form("full"), np.array([[0.0, 0.0], [3.0, 3.0]]), covariances
+    )
+    weights = np.array([0.5, 0.5])
+    assert not _spike_directions(gaussian, weights, reg_covar)[3][0]
+    assert _spike_directions(gaussian, weights, reg_covar, 30.0)[3][0]
+    assert not _spike_directions(gaussian, weights, reg_covar, 30.0)[3][1]

@@ -1,9 +1,10 @@
 """Initial parameters: k-means, k-means++, random, random rows, hierarchical, or given.
 
-The hierarchical start is mclust's: a model-based agglomerative clustering
-(``hc``) cut at the number of components. It uses scipy's compiled
+The hierarchical start is in mclust's manner: a model-based agglomerative
+clustering (``hc``) cut at the number of components. It uses scipy's compiled
 ``linkage`` (Ward's criterion, which is the classification likelihood of the
-EII model, Fraley 1998), so it costs ``O(m^2)`` time and memory on the
+EII model, Fraley 1998; mclust's default ``hcModelName`` is 'VVV', whose
+merges scipy does not compute), so it costs ``O(m^2)`` time and memory on the
 ``m <= HIERARCHICAL_MAX_ROWS`` rows it agglomerates.
 
 On a mixed table the start clusters the standardised numeric columns beside
@@ -208,8 +209,9 @@ def hierarchical_responsibilities(X, n_components, view, random_state):
     model's (equal spherical covariances: Ward's), computed by scipy's
     ``linkage``, on a ``view`` of the data:
 
-    - 'svd': the principal components scaled to unit variance (mclust's
-      default ``hcUse = "SVD"``: no feature's units decide the merges);
+    - 'svd': the principal components scaled to unit variance (after
+      mclust's default ``hcUse = "SVD"``, which does not scale them all
+      so: no feature's units decide the merges);
     - 'data': the data as given (mclust's ``hcUse = "VARS"``);
     - 'standardised': each feature divided by its standard deviation.
 

@@ -43,6 +43,10 @@ class EMResult:
     moments_moving : bool
         The best run's last iteration met the log-likelihood's rule, not
         ``config.moment_tol`` (see ``ConvergenceMonitor``).
+    other_runs : tuple of EMResult
+        The other runs of ``n_init``, from the highest ``lower_bound`` down:
+        for a caller that refuses the best (a model selector refusing a
+        collapsed component keeps the next run instead).
     """
 
     params: MixtureParams
@@ -52,6 +56,7 @@ class EMResult:
     converged: bool
     scaling: Scaling | None = None
     moments_moving: bool = False
+    other_runs: tuple = ()
 
 
 def run_em(
@@ -136,7 +141,7 @@ def run_em(
     # observed (log-density 0) would dilute every change, and 300 of them
     # beside 120 rows stopped a fit after 3 iterations instead of 25.
     tol = config.tol * data.informative_share
-    best = None
+    best, runs = None, []
     # The rows every run's start is computed on, read once: out of core,
     # a sample whose reading is a pass over the data (n_init of them took
     # most of a selector's passes); the runs differ by their starts' draws.
@@ -181,6 +186,7 @@ def run_em(
             run = replace(
                 run, lower_bound=float(run.lower_bound + offset), scaling=scaling
             )
+            runs.append(run)
             # With max_iter=0 no run is fit, and the last start is kept,
             # as GaussianMixture keeps it.
             if (
@@ -189,6 +195,10 @@ def run_em(
                 or config.max_iter == 0
             ):
                 best = run
+    others = sorted(
+        (run for run in runs if run is not best), key=lambda run: -run.lower_bound
+    )
+    best = replace(best, other_runs=tuple(others))
     # The data's kept blocks served this fit's E-steps (DaskData keeps none).
     release_blocks = getattr(data, "release_blocks", None)
     if release_blocks is not None:
