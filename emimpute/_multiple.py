@@ -37,6 +37,7 @@ def multiple_impute(
     method="bootstrap",
     random_state=None,
     n_jobs=None,
+    sample_weight=None,
 ):
     """Proper multiple imputations of ``X``: a parameter draw for each.
 
@@ -100,6 +101,14 @@ def multiple_impute(
         a :func:`joblib.parallel_backend` context says otherwise; None means
         1 unless in such a context, -1 means all processors. Not used by
         'posterior' (one chain is sequential).
+
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights of the fit and of the parameter draws, as
+        :meth:`EMImputer.fit` takes them: whole numbers count copies of a
+        row ('bootstrap' resamples the copies, 'posterior' draws each copy's
+        holes), other weights (survey weights) count none ('bootstrap'
+        resamples the rows with their weights). Every row is completed, one
+        of weight 0 too.
 
     Returns
     -------
@@ -195,14 +204,19 @@ def multiple_impute(
     # transform_output says (it made DataFrames of a numpy input).
     imputer.set_output(transform=container if container != "numpy" else "default")
     if type(imputer).fit is EMImputer.fit:
-        training = imputer._fit_keeping_data(X)
+        training = imputer._fit_keeping_data(X, sample_weight)
     else:
         # A subclass's own fit is honoured: X is then read again.
-        imputer.fit(X)
+        imputer.fit(X, sample_weight=sample_weight)
         training = None
     _warn_independent_categories(imputer, X, training)
     tables = imputer._proper_imputations(
-        X, seeds[1:-1], seeds[-1], n_jobs=n_jobs, training=training
+        X,
+        seeds[1:-1],
+        seeds[-1],
+        n_jobs=n_jobs,
+        training=training,
+        sample_weight=sample_weight,
     )
     if container == "pandas" and not all(isinstance(c, str) for c in X.columns):
         # scikit-learn names the features of a frame whose column names are
