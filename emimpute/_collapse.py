@@ -149,7 +149,8 @@ def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constan
 
     ``X`` (the fit's data) is read only by the probe of a component that
     may be a spike (:func:`_follows_reg_covar`): a dask ``X`` is refit out
-    of core, by :class:`EMMixture`'s dask fit. ``observed``, the observed
+    of core, by :class:`EMMixture`'s dask fit; None, no probe (such a
+    component passes). ``observed``, the observed
     entries of each numeric feature (in ``n_samples`` rows), widens the
     probe to the variances the holes inflate (see :func:`_spike_directions`).
     ``constant`` (:func:`constant_features`) refuses a feature whose
@@ -194,7 +195,7 @@ def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constan
         gaussian, weights, mixture.reg_covar, inflation
     )
     spike = np.flatnonzero(collapsed)
-    if not len(spike) and small.any():
+    if not len(spike) and small.any() and X is not None:
         spike = _follows_reg_covar(mixture, X, np.flatnonzero(small), excess)
     if len(spike):
         k = int(spike[0])
@@ -207,20 +208,38 @@ def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constan
         )
 
 
-def warn_if_collapsed(mixture, n_samples, X, observed, criterion):
+def training_rows(data):
+    """What :func:`warn_if_collapsed` reads of a fit's in-memory data: its
+    rows with an observed entry, each numeric feature's observed entries
+    and whether its observed values are all equal."""
+    _, n_informative, observed = data.summary()
+    return n_informative, observed, constant_features(data)
+
+
+def warn_if_collapsed(mixture, criterion):
     """Warn that ``criterion`` (``'bic'``, ``'aic'``) scores a collapsed fit.
 
-    :func:`refuse_collapsed_components`, its error made a warning: the
-    criterion is computed (as ``GaussianMixture`` computes it), but is not
-    comparable with other fits'.
+    :func:`refuse_collapsed_components` on the fit's own rows (kept at fit
+    by :func:`training_rows` as ``mixture._training_rows``; a dask fit, or
+    one unpickled from before, keeps none and is not checked), its error
+    made a warning, without the probe that would refit: the criterion is
+    computed (as ``GaussianMixture`` computes it), but is not comparable
+    with other fits'. Whatever data the criterion scores, the collapse is
+    the fit's.
     """
+    rows = getattr(mixture, "_training_rows", None)
+    if rows is None:
+        return
+    n_samples, observed, constant = rows
     try:
-        refuse_collapsed_components(mixture, n_samples, X, observed=observed)
+        refuse_collapsed_components(
+            mixture, n_samples, None, observed=observed, constant=constant
+        )
     except ValueError as exc:
         warnings.warn(
-            f"{criterion} of a degenerate fit: {exc} Its likelihood, and {criterion}, "
-            "grow without bound as reg_covar shrinks, so it wins any "
-            "comparison without being a better model: EMMixtureSelector "
+            f"{criterion} of a degenerate fit: {exc} Its likelihood, and "
+            f"{criterion}, grow without bound as reg_covar shrinks, so it wins "
+            "any comparison without being a better model: EMMixtureSelector "
             "records such a fit as failed. Fit fewer components, another "
             "covariance_type, or under prior='default'.",
             UserWarning,

@@ -137,8 +137,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         marker (``"NaN"``, ``"?"``) marks cells of text columns (categorical
         features of an object array or a DataFrame); numeric input with a
         string marker is an error, as in SimpleImputer. None marks None
-        cells: of text columns, and of numeric object columns beside them
-        (numeric input alone with None is an error, as in SimpleImputer); a
+        cells: of text columns, and of numeric columns beside them (a None
+        object, a polars null, the ``pd.NA`` of a nullable pandas column;
+        numeric input alone with None is an error, as in SimpleImputer); a
         NaN of a numeric column is then an error too, and pandas stores a
         None of a float column as NaN, so mark pandas' holes with np.nan.
 
@@ -172,9 +173,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
         tried: their covariances would be the prior's, not the data's. The
         hidden cells are also predicted by each column's own mean (its
         frequencies if categorical), as :class:`~sklearn.impute.SimpleImputer`
-        would; when that beats the choice by more than one standard error,
-        a UserWarning says so (wide tables of few rows, features that do not
-        predict one another) and suggests ``covariance_type='diag'``.
+        would; when that beats the choice by more than one standard error
+        and by more than 5%, a UserWarning says so (wide tables of few rows,
+        features that do not predict one another) and suggests
+        ``covariance_type='diag'`` or a ridge prior.
 
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
         Covariance structure of the components, as in
@@ -871,10 +873,10 @@ class EMImputer(TransformerMixin, BaseEstimator):
             "categorical) imputed the held-out cells better than the number "
             f"of components chosen, {chosen}: mean squared error "
             f"{baseline['score']:.3g} against {self.held_out_errors_[chosen]:.3g}"
-            " (in units of each column's standard deviation). With "
-            f"{data.n_samples} rows for "
-            f"{data.n_numeric + data.n_categorical} features, the fit is "
-            f"mostly noise: {remedy}.",
+            " (in units of each column's standard deviation). The features "
+            "predict one another too little to pay for the covariances "
+            f"estimated from {data.n_samples} rows of "
+            f"{data.n_numeric + data.n_categorical} features: {remedy}.",
             UserWarning,
             stacklevel=user_stacklevel(),
         )

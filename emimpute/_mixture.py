@@ -20,7 +20,7 @@ from emimpute._base import (
     store_run,
     validate_with_nan,
 )
-from emimpute._collapse import warn_if_collapsed
+from emimpute._collapse import training_rows, warn_if_collapsed
 from emimpute._em._dask import (
     DaskData,
     add_counts,
@@ -481,6 +481,9 @@ class EMMixture(DensityMixin, BaseEstimator):
             precisions_init=precisions,
         )
         store_fitted(self, result, table, form, output_dtype(data))
+        # For bic's and aic's collapse warning: the fit's rows, not those of
+        # the data a criterion scores (none kept out of core).
+        self._training_rows = None if is_dask_array(X) else training_rows(data)
         return data, result
 
     def _adopt_run(self, run):
@@ -699,8 +702,8 @@ class EMMixture(DensityMixin, BaseEstimator):
             ``n_init`` runs that did not collapse).
         """
         n_samples = self._n_samples(X, "bic")
-        score, n_informative, observed = self._score_and_informative_rows(X, "bic")
-        warn_if_collapsed(self, n_informative, X, observed, "bic")
+        score, n_informative = self._score_and_informative_rows(X, "bic")
+        warn_if_collapsed(self, "bic")
         return -2 * score * n_samples + self._n_parameters() * math.log(
             max(n_informative, 1)
         )
@@ -724,15 +727,14 @@ class EMMixture(DensityMixin, BaseEstimator):
             When a component collapsed (see :meth:`bic`).
         """
         n_samples = self._n_samples(X, "aic")
-        score, n_informative, observed = self._score_and_informative_rows(X, "aic")
-        warn_if_collapsed(self, n_informative, X, observed, "aic")
+        score, _ = self._score_and_informative_rows(X, "aic")
+        warn_if_collapsed(self, "aic")
         return -2 * score * n_samples + 2 * self._n_parameters()
 
     def _score_and_informative_rows(self, X, what):
-        """:meth:`score`, the number of rows of ``X`` with an observed entry
-        and the observed entries of each numeric feature (None for a dask
-        ``X``), from one read of ``X`` (a dask ``X``: one pass of tasks,
-        each reading its chunk as in memory; ``X`` checked before it, as for
+        """:meth:`score` and the number of rows of ``X`` with an observed
+        entry, from one read of ``X`` (a dask ``X``: one pass of tasks, each
+        reading its chunk as in memory; ``X`` checked before it, as for
         :meth:`score`, and its chunks' sizes known). ``what``: the method
         called, as the errors name it."""
         if is_dask_array(X):
@@ -740,11 +742,10 @@ class EMMixture(DensityMixin, BaseEstimator):
             log_likelihood, n_rows, n_informative = map_reduce(
                 X, self._chunk_log_likelihood, add_counts
             )
-            return log_likelihood / n_rows, n_informative, None
+            return log_likelihood / n_rows, n_informative
         data = self._validated_data(X)
         score = float(np.mean(self._posterior_of(data)[0]))
-        _, n_informative, observed = data.summary()
-        return score, n_informative, observed
+        return score, data.summary()[1]
 
     def _chunk_log_likelihood(self, chunk):
         """The summed :meth:`score_samples` of a chunk's rows, its number of

@@ -285,12 +285,13 @@ def _warn_independent_categories(imputer, X, training):
             "n_components='auto' chose 1: more components did not impute the "
             "held-out cells better, which a weak association also gives; where "
             "an analysis is about those columns' associations, pass an imputer "
-            "with n_components >= 2"
+            "with n_components >= 2 (on the command line, --n-components 2)"
         )
     else:
         fix = (
             "Set n_components='auto' (or >= 2) on the imputer, as in "
-            "imputer=EMImputer(n_components='auto')"
+            "imputer=EMImputer(n_components='auto') (on the command line, "
+            "--n-components auto)"
         )
     warnings.warn(
         "multiple_impute: the imputation model has one component, so the holes "

@@ -996,7 +996,7 @@ def _by_labels(variance, first, index, source, *, columns=False):
     None for other input. ``columns``: a DataFrame of a row of variances
     per imputation, taken by its columns' labels alone (``index`` None)."""
     if columns:
-        axes = [variance.columns]
+        axes = [list(variance.columns)]
     elif hasattr(variance, "columns") and hasattr(variance, "index"):
         axes = [variance.index, variance.columns]
     elif _pandas_labels(variance) is not None:
@@ -1017,7 +1017,7 @@ def _by_labels(variance, first, index, source, *, columns=False):
             )
         position = {label: j for j, label in enumerate(labels)}
         positions.append([position[name] for name in first])
-    return variance.to_numpy(dtype=float)[np.ix_(*positions)]
+    return np.asarray(variance.to_numpy(), dtype=float)[np.ix_(*positions)]
 
 
 def _align_terms(estimates, variances, term_names, source):
@@ -1046,10 +1046,10 @@ def _align_terms(estimates, variances, term_names, source):
         _reorder(np.asarray(e), order)
         for e, order in zip(estimates, orders, strict=True)
     ]
-    if hasattr(variances, "columns") and hasattr(variances, "index"):
-        # One DataFrame, a row of variances per imputation: pandas lined its
-        # rows up by their labels (the columns) already, so it is taken by
-        # them, not reordered again row by row.
+    if hasattr(variances, "columns"):
+        # One DataFrame (pandas or polars), a row of variances per
+        # imputation: its rows are lined up by their labels (the columns)
+        # already, so it is taken by them, not reordered again row by row.
         return (
             estimates,
             _by_labels(variances, first, None, source, columns=True),
@@ -1181,16 +1181,15 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
         )
     labels = None
     if hasattr(estimates, "columns"):
+        # A pandas or polars DataFrame, a row per imputation: its columns
+        # name the terms, and labelled variances are taken by them.
         labels = [str(c) for c in estimates.columns]
-        if hasattr(estimates, "index"):
-            # A pandas DataFrame, a row per imputation: its columns name
-            # the terms, and labelled variances are taken by them.
-            estimates, variances, _ = _align_terms(
-                list(estimates.to_numpy(dtype=float)),
-                variances,
-                [labels] * len(estimates),
-                "estimates[{}]",
-            )
+        estimates, variances, _ = _align_terms(
+            list(np.asarray(estimates.to_numpy(), dtype=float)),
+            variances,
+            [labels] * len(estimates),
+            "estimates[{}]",
+        )
     elif isinstance(estimates, list | tuple):
         # A list of pandas Series (statsmodels' params): their terms are
         # matched by their index.
@@ -1839,7 +1838,9 @@ def fit_and_pool(
     >>> bool(result.conf_int[1, 0] < 2.0 < result.conf_int[1, 1])
     True
     """
-    if hasattr(imputations, "columns") or np.ndim(imputations) == 2:
+    if hasattr(imputations, "columns") or (
+        isinstance(imputations, np.ndarray) and imputations.ndim == 2
+    ):
         raise ValueError(
             "imputations must be a list of completed tables (multiple_impute's "
             f"output), got one table ({type(imputations).__name__}); pass "

@@ -979,13 +979,18 @@ def _float_block(values, kinds, dtype=np.float64):
 
 def _stray_in_column(X, container, j, missing_values):
     """The cells of column ``j`` of a DataFrame that are missing but not
-    ``missing_values``: NaN and ``pd.NA``, and None unless it is the marker
-    (a None object, a polars null)."""
+    ``missing_values``: NaN and ``pd.NA``, and None, unless the marker is
+    None: then a None object, a polars null and the ``pd.NA`` of a nullable
+    pandas column are the marker, and only NaN is stray."""
     values, kinds = _column_kinds(X, container, j, np.nan)
     stray = kinds == _MISSING
     if missing_values is None:
         if container == "polars":
             stray &= ~X.to_series(j).is_null().to_numpy()
+        elif not isinstance(X.dtypes.iloc[j], np.dtype):
+            # A nullable column's nulls are pd.NA, pandas' None for it (as
+            # a polars null is polars').
+            stray &= ~X.iloc[:, j].isna().to_numpy()
         elif values.dtype == object:
             stray &= ~np.equal(values, None)
     return stray

@@ -1550,3 +1550,36 @@ def test_fit_and_pool_warns_that_a_penalised_model_is_shrunk():
         fit_and_pool(
             LinearRegression(), tables, target=1, n_bootstrap=5, random_state=0
         )
+
+
+def test_pool_takes_polars_variances_by_label():
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    estimates = pd.DataFrame({"a": [1.0, 1.2, 0.9], "b": [2.0, 2.1, 2.3]})
+    variances = pd.DataFrame({"b": [0.1, 0.2, 0.1], "a": [0.01, 0.02, 0.01]})
+    expected = pool(estimates, variances).std_error
+    for frame in (estimates, pl.from_pandas(estimates)):
+        result = pool(frame, pl.from_pandas(variances))
+        np.testing.assert_array_equal(result.std_error, expected)
+        assert result.names == ["a", "b"]
+    with pytest.raises(ValueError, match="The variances are labelled 'zz', 'qq'"):
+        pool(estimates, pl.DataFrame({"zz": [0.1] * 3, "qq": [0.01] * 3}))
+
+
+def test_fit_and_pool_takes_tables_of_different_lengths():
+    # A subgroup analysis: each completed table's rows with x > 0, a few
+    # more or fewer in each. The check that refuses one table for the list
+    # had made the list one array, which numpy refused.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(4)
+    tables = []
+    for n in (106, 106, 105):
+        x = rng.normal(size=n)
+        tables.append(pd.DataFrame({"x": x, "y": 2 * x + rng.normal(size=n)}))
+    result = fit_and_pool(LinearRegression(), tables, target="y", n_bootstrap=20)
+    assert result.names == ["intercept", "x"]
+    np.testing.assert_allclose(
+        result.estimate[1],
+        np.mean([np.polyfit(t["x"], t["y"], 1)[0] for t in tables]),
+        rtol=1e-12,
+    )

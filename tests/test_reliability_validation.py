@@ -394,6 +394,17 @@ def test_none_as_the_marker_beside_categorical_columns():
     )
     with pytest.raises(ValueError, match="Input X contains NaN"):
         EMImputer(missing_values=None).fit_transform(as_nan)
+    # The nulls of a nullable pandas column (pd.NA) and of polars are
+    # pandas' and polars' None: the marker too.
+    pl = pytest.importorskip("polars")
+    nullable = pd.DataFrame(
+        {"x": pd.array([1, 2, None, 4, 5, 7], dtype="Int64"), "g": g}
+    )
+    for X in (nullable, pl.DataFrame({"x": x, "g": g})):
+        completed = EMImputer(missing_values=None).fit_transform(X)
+        np.testing.assert_array_equal(
+            np.asarray(completed[:, 0], dtype=float), by_nan[:, 0].astype(float)
+        )
 
 
 @pytest.mark.parametrize("container", ["object", "pandas", "nullable", "polars"])
