@@ -671,19 +671,25 @@ class EMMixture(DensityMixin, BaseEstimator):
     def _n_parameters(self):
         return self._fitted_params().n_parameters()
 
-    def bic(self, X):
+    def bic(self, X, sample_weight=None):
         """Bayesian information criterion on ``X`` (lower is better).
 
         ``-2 * n_samples * score(X) + n_parameters * log(n)``, as in
         ``GaussianMixture``, with the observed-data likelihood; ``n`` counts
         the rows with an observed entry (a row with nothing observed carries
         no information: it adds 0 to the log-likelihood, and nothing to
-        ``n``).
+        ``n``). With ``sample_weight``, each row's log-density and its count
+        in ``n`` are weighted: a row of weight ``w`` counts as ``w`` copies,
+        as in :meth:`fit`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             NaN marks a missing entry.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (see :meth:`fit`); not for a dask
+            array, which :meth:`fit` takes without weights.
 
         Returns
         -------
@@ -701,20 +707,24 @@ class EMMixture(DensityMixin, BaseEstimator):
             records such a fit as failed (keeping the best of its
             ``n_init`` runs that did not collapse).
         """
-        n_samples = self._n_samples(X, "bic")
-        score, n_informative = self._score_and_informative_rows(X, "bic")
+        log_likelihood, n_informative = self._log_likelihood_and_informative_rows(
+            X, "bic", sample_weight
+        )
         warn_if_collapsed(self, "bic")
-        return -2 * score * n_samples + self._n_parameters() * math.log(
+        return -2 * log_likelihood + self._n_parameters() * math.log(
             max(n_informative, 1)
         )
 
-    def aic(self, X):
+    def aic(self, X, sample_weight=None):
         """Akaike information criterion on ``X`` (lower is better).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             NaN marks a missing entry.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, as in :meth:`bic`.
 
         Returns
         -------
@@ -726,26 +736,43 @@ class EMMixture(DensityMixin, BaseEstimator):
         UserWarning
             When a component collapsed (see :meth:`bic`).
         """
-        n_samples = self._n_samples(X, "aic")
-        score, _ = self._score_and_informative_rows(X, "aic")
+        log_likelihood, _ = self._log_likelihood_and_informative_rows(
+            X, "aic", sample_weight
+        )
         warn_if_collapsed(self, "aic")
-        return -2 * score * n_samples + 2 * self._n_parameters()
+        return -2 * log_likelihood + 2 * self._n_parameters()
 
-    def _score_and_informative_rows(self, X, what):
-        """:meth:`score` and the number of rows of ``X`` with an observed
-        entry, from one read of ``X`` (a dask ``X``: one pass of tasks, each
-        reading its chunk as in memory; ``X`` checked before it, as for
-        :meth:`score`, and its chunks' sizes known). ``what``: the method
-        called, as the errors name it."""
+    def _log_likelihood_and_informative_rows(self, X, what, sample_weight=None):
+        """The summed log-likelihood of ``X``'s rows and the number of them
+        with an observed entry, both weighted by ``sample_weight``, from one
+        read of ``X`` (a dask ``X``: one pass of tasks, each reading its
+        chunk as in memory; ``X`` checked before it, as for :meth:`score`,
+        and its chunks' sizes known). ``what``: the method called, as the
+        errors name it."""
+        n_samples = self._n_samples(X, what)
         if is_dask_array(X):
+            if sample_weight is not None:
+                raise ValueError(
+                    f"{what}: sample_weight is not taken with a dask array "
+                    "(EMMixture fits one without weights)."
+                )
             self._check_lazy_input(X, what)
             log_likelihood, n_rows, n_informative = map_reduce(
                 X, self._chunk_log_likelihood, add_counts
             )
-            return log_likelihood / n_rows, n_informative
+            return log_likelihood / n_rows * n_samples, n_informative
         data = self._validated_data(X)
-        score = float(np.mean(self._posterior_of(data)[0]))
-        return score, data.summary()[1]
+        log_prob = self._posterior_of(data)[0]
+        if sample_weight is None:
+            # As GaussianMixture: the mean times the rows.
+            return float(np.mean(log_prob)) * n_samples, data.summary()[1]
+        weights = check_sample_weight(sample_weight, data.mask)
+        informative = np.ones(n_samples, dtype=bool)
+        informative[data.patterns.empty_rows] = False
+        return (
+            float(np.dot(weights, log_prob.astype(np.float64))),
+            float(weights[informative].sum()),
+        )
 
     def _chunk_log_likelihood(self, chunk):
         """The summed :meth:`score_samples` of a chunk's rows, its number of

@@ -19,7 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
-from emimpute._base import dask_fit_input
+from emimpute._base import check_sample_weight, dask_fit_input
 from emimpute._collapse import constant_features, refuse_collapsed_components
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import DaskData, add_counts, is_dask_array, map_reduce
@@ -47,7 +47,9 @@ from emimpute._sklearn_compat import (
 CRITERIA = ("bic", "icl", "aic")
 
 
-def information_criteria(log_prob, resp, n_parameters, informative=None):
+def information_criteria(
+    log_prob, resp, n_parameters, informative=None, sample_weight=None
+):
     """BIC, ICL and AIC of a fit from its rows' log-densities (lower is better).
 
     ``log_prob`` is each row's observed-data log-density (``score_samples``),
@@ -59,17 +61,21 @@ def information_criteria(log_prob, resp, n_parameters, informative=None):
     classification, as mclust's ``icl``). A row with nothing observed
     carries no information: it adds 0 to ``L`` and nothing to ``n`` or to
     the entropy (its responsibilities are the weights, whatever the data).
-    mclust reports ``-bic`` (higher is better).
+    mclust reports ``-bic`` (higher is better). With ``sample_weight``, a
+    row of weight ``w`` counts as ``w`` copies of it in ``L``, ``n`` and the
+    entropy.
 
     Returns
     -------
     criteria : dict
         ``log_likelihood``, ``n_parameters``, ``bic``, ``icl``, ``aic``.
     """
-    return _criteria(*_criteria_sums(log_prob, resp, informative), n_parameters)
+    return _criteria(
+        *_criteria_sums(log_prob, resp, informative, sample_weight), n_parameters
+    )
 
 
-def _criteria_sums(log_prob, resp, informative=None):
+def _criteria_sums(log_prob, resp, informative=None, sample_weight=None):
     """What the criteria read of some rows, additive over rows.
 
     Returns
@@ -83,9 +89,21 @@ def _criteria_sums(log_prob, resp, informative=None):
     """
     if informative is not None:
         log_prob, resp = log_prob[informative], resp[informative]
+        if sample_weight is not None:
+            sample_weight = sample_weight[informative]
     with np.errstate(divide="ignore"):
-        entropy = -np.log(resp.max(axis=1)).sum()
-    return float(np.sum(log_prob)), len(log_prob), float(entropy)
+        entropies = -np.log(resp.max(axis=1))
+    if sample_weight is None:
+        return float(np.sum(log_prob)), len(log_prob), float(entropies.sum())
+    # A row of weight 0 adds nothing, its entropy (inf at 0 probability)
+    # included.
+    counted = sample_weight > 0
+    weights = sample_weight[counted]
+    return (
+        float(weights @ log_prob[counted]),
+        float(weights.sum()),
+        float(weights @ entropies[counted]),
+    )
 
 
 def _criteria(log_likelihood, n_samples, entropy, n_parameters):
@@ -475,7 +493,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit every mixture of the grid and keep the best.
 
         Parameters
@@ -488,6 +506,13 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
 
         y : Ignored
             Not used, present for API consistency by convention.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights of every fit of the grid (see
+            :meth:`EMMixture.fit`) and of its criteria: a row of weight
+            ``w`` counts as ``w`` copies of it in the log-likelihood, the
+            number of rows ``n`` and the classification entropy. Not taken
+            with a dask array (as :class:`EMMixture`).
 
         Returns
         -------
@@ -516,7 +541,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     prior=next((p for p in priors if p is not None), None)
                 ),
                 X,
-                None,
+                sample_weight,
                 validate,
             )
             # One for every fit of the grid: its summary's pass (the rows,
@@ -527,7 +552,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             # X as the engine reads it, once for every fit of the grid (the
             # same X, so the same columns and categories), and its rows
             # with an observed entry: read after the first fit.
-            data = informative = None
+            data = informative = weights = None
         rows, fits = [], []
         for params in grid:
             mixture = clone(base).set_params(**params)
@@ -546,7 +571,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                         # fit's own validation, then the fit that returns
                         # the other runs of n_init.
                         mixture._validate_params()
-                        _, result = mixture._fit(X, None)
+                        _, result = mixture._fit(X, sample_weight)
                 _reissue(caught, params)
                 if lazy:
                     _, n_informative, observed = data.summary()
@@ -556,11 +581,19 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                 else:
                     if data is None:
                         data = mixture._validated_data(X)
-                        informative = np.ones(len(X), dtype=bool)
+                        informative = np.ones(data.n_samples, dtype=bool)
                         informative[data.patterns.empty_rows] = False
                         constant = constant_features(data)
-                    n_informative = informative.sum()
-                    observed = data.summary()[2]
+                        weights = check_sample_weight(sample_weight, data.mask)
+                        counts = np.ones(data.n_samples) if weights is None else weights
+                        # The rows, and each feature's observed entries, as
+                        # the weighted fit counts them (copies).
+                        n_informative = (
+                            int(informative.sum())
+                            if weights is None
+                            else float(weights[informative].sum())
+                        )
+                        observed = counts @ ~data.mask
                 _keep_a_run_that_did_not_collapse(
                     mixture, result, n_informative, X, observed, constant
                 )
@@ -573,7 +606,11 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     log_prob, resp = posterior(data, mixture._fitted_params())
                     row.update(
                         information_criteria(
-                            log_prob, resp, mixture._n_parameters(), informative
+                            log_prob,
+                            resp,
+                            mixture._n_parameters(),
+                            informative,
+                            weights,
                         )
                     )
                 row.update(converged=mixture.converged_, n_iter=mixture.n_iter_)

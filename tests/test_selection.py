@@ -584,3 +584,37 @@ def test_imputer_auto_does_not_warn_on_independent_features_with_rows_to_spare()
         for seed in range(8):
             X = _noise_with_holes(1000, 3, seed=seed)
             EMImputer(n_components="auto", random_state=seed).fit(X)
+
+
+def test_selector_weights_count_copies():
+    # Whole weights are copies of the rows, in every fit of the grid and in
+    # its criteria (log-likelihood, n and entropy): the same as the repeated
+    # rows, to the fits' convergence (tol=1e-10 on the per-row
+    # log-likelihood: criteria of order 1e3 agree to about 1e-7 relative),
+    # up to the order of the components.
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.normal(c, 1.0, (20, 2)) for c in (0.0, 6.0)])
+    X[rng.uniform(size=X.shape) < 0.15] = np.nan
+    X[rng.uniform(size=X.shape[0]) < 0.05] = np.nan  # rows with nothing
+    weights = rng.randint(0, 4, len(X)).astype(float)
+    repeated = np.repeat(X, weights.astype(int), axis=0)
+    grid = dict(n_components=[1, 2, 3], covariance_type=["full", "diag"], tol=1e-10)
+    weighted = EMMixtureSelector(**grid, random_state=0).fit(X, sample_weight=weights)
+    copies = EMMixtureSelector(**grid, random_state=0).fit(repeated)
+    for name in ("bic", "icl", "aic", "log_likelihood"):
+        np.testing.assert_allclose(
+            weighted.cv_results_[name], copies.cv_results_[name], rtol=1e-7
+        )
+    assert weighted.best_params_ == copies.best_params_
+    np.testing.assert_allclose(
+        np.sort(weighted.best_estimator_.means_, axis=0),
+        np.sort(copies.best_estimator_.means_, axis=0),
+        rtol=1e-6,
+    )
+    # EMMixture's criteria weigh the rows alike.
+    best = weighted.best_estimator_
+    np.testing.assert_allclose(
+        [best.bic(X, sample_weight=weights), best.aic(X, sample_weight=weights)],
+        [best.bic(repeated), best.aic(repeated)],
+        rtol=1e-12,
+    )
