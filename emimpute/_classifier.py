@@ -81,8 +81,16 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
 
     n_init : int, default=1
         Number of initialisations; the fit with the highest likelihood is
-        kept. The start is made from the labelled rows, so restarts differ
-        only when ``n_components_per_class > 1``.
+        kept. The first start is made from the labelled rows. With one
+        component per class and unlabelled rows, each further one starts
+        from a k-means clustering of all the rows into one cluster per
+        class, each cluster matched to the class most of its labelled rows
+        belong to (labelled rows keep their class): with a handful of
+        labels the labelled rows alone can start EM in a poor local
+        maximum (iris, two labels a class, 'diag': 45% accuracy from the
+        labelled rows, 90% as the best of 10 starts). With several
+        components per class, restarts split each class's labelled rows
+        differently.
 
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
             'hierarchical'}, default='kmeans'
