@@ -56,15 +56,18 @@ EM_PARAMETER_CONSTRAINTS = {
 }
 
 
-def check_fit_rows(data, n_components, estimator_name, mask=None, *, dropped=False):
+def check_fit_rows(
+    data, n_components, estimator_name, mask=None, *, dropped=False, min_rows=1
+):
     """Raise a clear error when EM cannot be fit on these rows.
 
-    EM needs at least ``n_components`` rows with something observed and at
-    least one observed value per feature (else no mean or category
-    probability is estimable). ``mask`` is the input's missingness mask, for
-    the features' indices in the message (``data``'s numeric mask by
-    default); ``dropped``, whether rows of weight 0 were left out of
-    ``data``, which the message then says.
+    EM needs at least ``n_components`` rows with something observed (and
+    ``min_rows``: 2 for a mixture, as ``GaussianMixture`` needs two rows,
+    since one row fixes no spread) and at least one observed value per
+    feature (else no mean or category probability is estimable). ``mask``
+    is the input's missingness mask, for the features' indices in the
+    message (``data``'s numeric mask by default); ``dropped``, whether rows
+    of weight 0 were left out of ``data``, which the message then says.
     """
     n_samples, n_informative, observed_counts = data.summary()
     if n_samples < n_components:
@@ -72,11 +75,17 @@ def check_fit_rows(data, n_components, estimator_name, mask=None, *, dropped=Fal
             f"Expected n_samples >= n_components but got n_components = "
             f"{n_components}, n_samples = {n_samples}"
         )
-    if n_informative < n_components:
+    needed = max(n_components, min_rows)
+    if n_informative < needed:
+        reason = (
+            f"n_components = {n_components}"
+            if n_components >= min_rows
+            else "one row fixes no spread"
+        )
         raise ValueError(
-            f"{estimator_name} needs at least n_components = {n_components} rows "
-            f"with an observed value, but only {n_informative} of the "
-            f"{n_samples} rows have one."
+            f"{estimator_name} needs at least {needed} rows with an observed "
+            f"value ({reason}), but only {n_informative} of the {n_samples} "
+            "rows have one."
         )
     empty = observed_counts == 0 if mask is None else mask.all(axis=0)
     empty_features = np.flatnonzero(empty)
@@ -189,6 +198,7 @@ def fit_em(
     prior=None,
     units_offset=0.0,
     moment_tol=None,
+    min_rows=1,
     **initial,
 ):
     """Run EM on ``data`` with the estimator's parameters.
@@ -215,6 +225,9 @@ def fit_em(
     moment_tol : float, default=None
         Stop only when, besides, no moment of the mixture moves by this
         much in an iteration (see ``EMConfig``).
+    min_rows : int, default=1
+        The fewest rows with an observed value the fit takes, whatever the
+        number of components (see :func:`check_fit_rows`).
     **initial
         ``weights_init``, ``means_init``, ``precisions_init``.
 
@@ -240,7 +253,12 @@ def fit_em(
         data = data.take(kept)
         mask = None if mask is None else mask[kept]
     check_fit_rows(
-        data, config.n_components, type(estimator).__name__, mask, dropped=dropped
+        data,
+        config.n_components,
+        type(estimator).__name__,
+        mask,
+        dropped=dropped,
+        min_rows=min_rows,
     )
     if start is not None:
         check_warm_start(start, data, config)

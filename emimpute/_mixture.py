@@ -476,6 +476,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             data,
             start=self._fitted_params() if warm else None,
             mask=None if is_dask_array(X) else table.mask,
+            min_rows=2,
             weights_init=weights,
             means_init=means,
             precisions_init=precisions,

@@ -415,3 +415,17 @@ def test_convergence_warning_is_the_only_warning_on_mnar():
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ConvergenceWarning)
         EMImputer(random_state=0).fit_transform(Xm)
+
+
+def test_a_mixture_needs_two_rows_with_an_observed_value():
+    # As GaussianMixture needs two rows: one informative row fixed no
+    # spread, and the fit gave covariance reg_covar and a BIC of -24 with no
+    # warning. The imputer, which only fills holes, takes that row's values.
+    X = np.array([[np.nan, np.nan], [np.nan, np.nan], [1.0, 2.0]])
+    message = (
+        r"EMMixture needs at least 2 rows with an observed value \(one row "
+        r"fixes no spread\), but only 1 of the 3 rows have one\."
+    )
+    with pytest.raises(ValueError, match=message):
+        EMMixture(1).fit(X)
+    np.testing.assert_array_equal(EMImputer().fit_transform(X), [[1, 2]] * 3)
