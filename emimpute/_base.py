@@ -75,6 +75,9 @@ def check_fit_rows(
             f"Expected n_samples >= n_components but got n_components = "
             f"{n_components}, n_samples = {n_samples}"
         )
+    # One row fixes no spread of a numeric feature; categories' frequencies
+    # need no second row.
+    min_rows = min_rows if data.n_numeric else 1
     needed = max(n_components, min_rows)
     if n_informative < needed:
         reason = (
@@ -82,10 +85,11 @@ def check_fit_rows(
             if n_components >= min_rows
             else "one row fixes no spread"
         )
+        left_out = " of positive sample_weight" if dropped else ""
         raise ValueError(
             f"{estimator_name} needs at least {needed} rows with an observed "
             f"value ({reason}), but only {n_informative} of the {n_samples} "
-            "rows have one."
+            f"rows{left_out} have one."
         )
     empty = observed_counts == 0 if mask is None else mask.all(axis=0)
     empty_features = np.flatnonzero(empty)

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from emimpute._base import REG_COVAR_SHARE
+from emimpute._em._data import weights_as_counts
 from emimpute._em._warnings import user_stacklevel
 
 # A component's variance in some direction, less reg_covar, at or below
@@ -93,7 +94,7 @@ def _spike_directions(gaussian, weights, reg_covar, inflation=1.0):
     )
 
 
-def _follows_reg_covar(mixture, X, components, excess):
+def _follows_reg_covar(mixture, X, components, excess, sample_weight=None):
     """Which of ``components`` shrink with ``reg_covar``: spikes.
 
     ``SPIKE_PROBE_ITERATIONS`` EM iterations continue the fit (a copy)
@@ -114,7 +115,7 @@ def _follows_reg_covar(mixture, X, components, excess):
     with warnings.catch_warnings():
         # An internal refit: the grid's own fit of X said what there is to say.
         warnings.simplefilter("ignore")
-        probe.fit(X)
+        probe.fit(X, sample_weight=sample_weight)
     after = _least_excess(probe)
     return components[after[components] <= SPIKE_PROBE_DROP * excess[components]]
 
@@ -127,13 +128,19 @@ def _least_excess(mixture):
 
 def constant_features(data):
     """Whether each numeric feature's observed values are all equal (True
-    for one with none), from an in-memory :class:`EMData`. Cost ``O(n d)``."""
-    lowest = np.where(data.mask, np.inf, data.numeric).min(axis=0, initial=np.inf)
-    highest = np.where(data.mask, -np.inf, data.numeric).max(axis=0, initial=-np.inf)
+    for one with none), over the rows of positive weight of an in-memory
+    :class:`EMData`. Cost ``O(n d)``."""
+    hidden = data.mask
+    if data.sample_weight is not None:
+        hidden = hidden | (data.sample_weight <= 0)[:, np.newaxis]
+    lowest = np.where(hidden, np.inf, data.numeric).min(axis=0, initial=np.inf)
+    highest = np.where(hidden, -np.inf, data.numeric).max(axis=0, initial=-np.inf)
     return ~(lowest < highest)
 
 
-def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constant=None):
+def refuse_collapsed_components(
+    mixture, n_samples, X, *, observed=None, constant=None, sample_weight=None
+):
     """Raise a ValueError (a failed fit) for a component that collapsed.
 
     Without a prior, a component on fewer rows (``weights_ * n_samples``)
@@ -157,6 +164,7 @@ def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constan
     observed values are all equal: every component's variance of it is
     ``reg_covar``, times the holes' inflation, which the spike test cannot
     tell from data at that scale (complete, such a feature collapses).
+    ``sample_weight``, the fit's, is the probe's too.
     """
     gaussian = mixture._params.gaussian
     if mixture.prior is not None or gaussian is None:
@@ -196,7 +204,9 @@ def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constan
     )
     spike = np.flatnonzero(collapsed)
     if not len(spike) and small.any() and X is not None:
-        spike = _follows_reg_covar(mixture, X, np.flatnonzero(small), excess)
+        spike = _follows_reg_covar(
+            mixture, X, np.flatnonzero(small), excess, sample_weight
+        )
     if len(spike):
         k = int(spike[0])
         raise ValueError(
@@ -209,10 +219,18 @@ def refuse_collapsed_components(mixture, n_samples, X, *, observed=None, constan
 
 
 def training_rows(data):
-    """What :func:`warn_if_collapsed` reads of a fit's in-memory data: its
-    rows with an observed entry, each numeric feature's observed entries
-    and whether its observed values are all equal."""
-    _, n_informative, observed = data.summary()
+    """What the collapse checks read of a fit's in-memory data: its rows
+    with an observed entry, each numeric feature's observed entries (both
+    counted by the sample weights, :func:`weights_as_counts`) and whether
+    its observed values are all equal (:func:`constant_features`)."""
+    weights = weights_as_counts(data.sample_weight)
+    if weights is None:
+        _, n_informative, observed = data.summary()
+    else:
+        informative = np.ones(data.n_samples, dtype=bool)
+        informative[data.patterns.empty_rows] = False
+        n_informative = float(weights[informative].sum())
+        observed = weights @ ~data.mask
     return n_informative, observed, constant_features(data)
 
 

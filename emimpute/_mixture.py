@@ -29,6 +29,7 @@ from emimpute._em._dask import (
     map_reduce,
     map_rows,
 )
+from emimpute._em._data import weights_as_counts
 from emimpute._em._estep import posterior, weighted_log_prob
 from emimpute._em._forms import covariance_form
 from emimpute._em._init import check_initial_params
@@ -689,8 +690,11 @@ class EMMixture(DensityMixin, BaseEstimator):
             NaN marks a missing entry.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights (see :meth:`fit`); not for a dask
-            array, which :meth:`fit` takes without weights.
+            Non-negative row weights (see :meth:`fit`): whole ones count as
+            copies of the rows, others are rescaled to sum to the rows of
+            positive weight (they count no copies, and ``n`` must not come
+            from their scale). Not for a dask array, which :meth:`fit`
+            takes without weights.
 
         Returns
         -------
@@ -763,16 +767,24 @@ class EMMixture(DensityMixin, BaseEstimator):
             )
             return log_likelihood / n_rows * n_samples, n_informative
         data = self._validated_data(X)
-        log_prob = self._posterior_of(data)[0]
         if sample_weight is None:
             # As GaussianMixture: the mean times the rows.
+            log_prob = self._posterior_of(data)[0]
             return float(np.mean(log_prob)) * n_samples, data.summary()[1]
+        # Rows of weight 0 add nothing (and are not scored: a category seen
+        # only in them may have probability 0); the others count by their
+        # weights as rows (whole ones as copies, others rescaled to the
+        # rows: weights_as_counts).
         weights = check_sample_weight(sample_weight, data.mask)
-        informative = np.ones(n_samples, dtype=bool)
+        positive = weights > 0
+        counts = weights_as_counts(weights)[positive]
+        data = data.take(positive)
+        log_prob = self._posterior_of(data)[0]
+        informative = np.ones(data.n_samples, dtype=bool)
         informative[data.patterns.empty_rows] = False
         return (
-            float(np.dot(weights, log_prob.astype(np.float64))),
-            float(weights[informative].sum()),
+            float(np.dot(counts, log_prob.astype(np.float64))),
+            float(counts[informative].sum()),
         )
 
     def _chunk_log_likelihood(self, chunk):

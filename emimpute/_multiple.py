@@ -207,7 +207,9 @@ def multiple_impute(
         training = imputer._fit_keeping_data(X, sample_weight)
     else:
         # A subclass's own fit is honoured: X is then read again.
-        imputer.fit(X, sample_weight=sample_weight)
+        # Weights only when given: a subclass's fit may take none.
+        weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
+        imputer.fit(X, **weighted)
         training = None
     _warn_independent_categories(imputer, X, training)
     tables = imputer._proper_imputations(

@@ -20,10 +20,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from emimpute._base import check_sample_weight, dask_fit_input
-from emimpute._collapse import constant_features, refuse_collapsed_components
+from emimpute._collapse import refuse_collapsed_components
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import DaskData, add_counts, is_dask_array, map_reduce
-from emimpute._em._data import EMData
+from emimpute._em._data import EMData, weights_as_counts
 from emimpute._em._estep import posterior
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
@@ -145,8 +145,25 @@ def dask_information_criteria(mixture, data):
     return _criteria(*sums, mixture._n_parameters())
 
 
+def _criteria_rows(mixture, X, sample_weight):
+    """The rows the criteria score: ``X`` as the fitted ``mixture`` reads it,
+    without its rows of weight 0 (which add nothing, and which a category
+    seen only in them, of probability 0, could not even score), whether each
+    has an observed entry, and their weights as counts of rows
+    (:func:`~emimpute._em._data.weights_as_counts`; None without weights)."""
+    data = mixture._validated_data(X)
+    weights = check_sample_weight(sample_weight, data.mask)
+    if weights is not None:
+        positive = weights > 0
+        weights = weights_as_counts(weights)[positive]
+        data = data.take(positive)
+    informative = np.ones(data.n_samples, dtype=bool)
+    informative[data.patterns.empty_rows] = False
+    return data, informative, weights
+
+
 def _keep_a_run_that_did_not_collapse(
-    mixture, result, n_samples, X, observed, constant=None
+    mixture, result, n_samples, X, observed, constant=None, sample_weight=None
 ):
     """The fitted ``mixture``'s best run of ``n_init`` whose components did
     not collapse (:func:`refuse_collapsed_components`), adopted in place of
@@ -160,7 +177,12 @@ def _keep_a_run_that_did_not_collapse(
     """
     try:
         refuse_collapsed_components(
-            mixture, n_samples, X, observed=observed, constant=constant
+            mixture,
+            n_samples,
+            X,
+            observed=observed,
+            constant=constant,
+            sample_weight=sample_weight,
         )
         return
     except ValueError as collapse:
@@ -169,7 +191,12 @@ def _keep_a_run_that_did_not_collapse(
         mixture._adopt_run(run)
         try:
             refuse_collapsed_components(
-                mixture, n_samples, X, observed=observed, constant=constant
+                mixture,
+                n_samples,
+                X,
+                observed=observed,
+                constant=constant,
+                sample_weight=sample_weight,
             )
             return
         except ValueError:
@@ -509,10 +536,13 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights of every fit of the grid (see
-            :meth:`EMMixture.fit`) and of its criteria: a row of weight
-            ``w`` counts as ``w`` copies of it in the log-likelihood, the
-            number of rows ``n`` and the classification entropy. Not taken
-            with a dask array (as :class:`EMMixture`).
+            :meth:`EMMixture.fit`) and of its criteria: a row of whole
+            weight ``w`` counts as ``w`` copies of it in the log-likelihood,
+            the number of rows ``n`` and the classification entropy; other
+            weights count no copies and are rescaled to sum to the rows of
+            positive weight (``n`` must not come from their scale). Rows of
+            weight 0 add nothing. Not taken with a dask array (as
+            :class:`EMMixture`).
 
         Returns
         -------
@@ -579,23 +609,15 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     # complete collapses anyway; with holes it is scored.
                     constant = None
                 else:
+                    # The fit's rows of positive weight, counted by their
+                    # weights (training_rows, kept by the fit).
+                    n_informative, observed, constant = mixture._training_rows
                     if data is None:
-                        data = mixture._validated_data(X)
-                        informative = np.ones(data.n_samples, dtype=bool)
-                        informative[data.patterns.empty_rows] = False
-                        constant = constant_features(data)
-                        weights = check_sample_weight(sample_weight, data.mask)
-                        counts = np.ones(data.n_samples) if weights is None else weights
-                        # The rows, and each feature's observed entries, as
-                        # the weighted fit counts them (copies).
-                        n_informative = (
-                            int(informative.sum())
-                            if weights is None
-                            else float(weights[informative].sum())
+                        data, informative, weights = _criteria_rows(
+                            mixture, X, sample_weight
                         )
-                        observed = counts @ ~data.mask
                 _keep_a_run_that_did_not_collapse(
-                    mixture, result, n_informative, X, observed, constant
+                    mixture, result, n_informative, X, observed, constant, sample_weight
                 )
                 if lazy:
                     row.update(dask_information_criteria(mixture, data))
@@ -975,7 +997,7 @@ def components_the_rows_support(candidates, data, form):
     Examples
     --------
     >>> import numpy as np
-    >>> from emimpute._em._data import EMData
+    >>> from emimpute._em._data import EMData, weights_as_counts
     >>> from emimpute._em._forms import covariance_form
     >>> from emimpute._selection import components_the_rows_support
     >>> data = EMData.build(np.zeros((60, 30)))

@@ -1283,3 +1283,17 @@ def test_multiple_impute_takes_sample_weights(method):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="sample_weight"):
         multiple_impute(X, 2, random_state=0, sample_weight=weights[:10])
+
+
+def test_multiple_impute_passes_no_weights_to_a_fit_that_takes_none():
+    class NoWeights(EMImputer):
+        def fit(self, X, y=None):
+            return super().fit(X)
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 2))
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    tables = multiple_impute(X, 2, imputer=NoWeights(), random_state=0)
+    expected = multiple_impute(X, 2, random_state=0)
+    for a, b in zip(tables, expected, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -429,3 +429,15 @@ def test_a_mixture_needs_two_rows_with_an_observed_value():
     with pytest.raises(ValueError, match=message):
         EMMixture(1).fit(X)
     np.testing.assert_array_equal(EMImputer().fit_transform(X), [[1, 2]] * 3)
+
+
+def test_the_two_row_minimum_is_for_numeric_spreads_and_counts_weighted_rows():
+    pd = pytest.importorskip("pandas")
+    # Categories need no second row: their frequencies come from one.
+    categories = pd.DataFrame({"g": pd.Categorical(["a", None, None])})
+    mixture = EMMixture(1).fit(categories)
+    np.testing.assert_allclose(mixture.category_probabilities_[0], [[1.0]])
+    # Rows of weight 0 are left out, and the message says so.
+    message = r"only 1 of the 1 rows of positive sample_weight have one"
+    with pytest.raises(ValueError, match=message):
+        EMMixture(1).fit([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], sample_weight=[1, 0, 0])

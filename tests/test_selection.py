@@ -618,3 +618,60 @@ def test_selector_weights_count_copies():
         [best.bic(repeated), best.aic(repeated)],
         rtol=1e-12,
     )
+
+
+def test_selector_weights_rows_of_weight_zero_out_of_every_check():
+    # Feature 1 is 1.0 in every row that counts; 20 rows of weight 0 vary
+    # it. They had kept the grid from refusing the constant feature, as it
+    # refuses those rows alone.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(170, 2))
+    X[:150, 1] = np.where(rng.uniform(size=150) < 0.1, 1.0, np.nan)
+    weights = np.r_[np.ones(150), np.zeros(20)]
+    grid = dict(n_components=[1, 2], covariance_type="full", random_state=0)
+    with pytest.raises(ValueError, match="Every fit of the grid failed"):
+        EMMixtureSelector(**grid).fit(X[:150])
+    with pytest.raises(ValueError, match="Every fit of the grid failed"):
+        EMMixtureSelector(**grid).fit(X, sample_weight=weights)
+
+
+def test_selector_takes_weights_that_count_no_copies_whatever_their_scale():
+    # Weights normalised to sum to 1 count no copies: they are read as
+    # shares of the rows of positive weight, so the criteria (their n, the
+    # rows of a component) do not depend on their scale. Read as copies,
+    # n was 1 and every fit "held fewer than 3 rows".
+    X, rng = _blobs(11, n_per=60)
+    weights = rng.uniform(0.5, 1.5, len(X))
+    grid = dict(n_components=[1, 2, 3, 4], covariance_type="full", random_state=0)
+    shares = EMMixtureSelector(**grid).fit(X, sample_weight=weights / weights.sum())
+    scaled = EMMixtureSelector(**grid).fit(X, sample_weight=weights * 3.7)
+    assert shares.best_params_ == scaled.best_params_
+    assert shares.best_params_["n_components"] == 3
+    np.testing.assert_allclose(
+        shares.cv_results_["bic"], scaled.cv_results_["bic"], rtol=1e-9
+    )
+
+
+def test_criteria_skip_rows_of_weight_zero():
+    # A category seen only in rows of weight 0 has probability 0 under
+    # category_smoothing=0: those rows add nothing to the criteria, and
+    # scoring them had failed every fit of the grid (and bic).
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(1)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=40),
+            "g": pd.Categorical(
+                ["a", "b"] * 18 + ["c"] * 3 + ["a"], categories=["a", "b", "c"]
+            ),
+        }
+    )
+    weights = np.ones(40)
+    weights[36:39] = 0.0
+    grid = dict(n_components=[1, 2], category_smoothing=0.0, random_state=0)
+    selector = EMMixtureSelector(**grid).fit(frame, sample_weight=weights)
+    kept = weights > 0
+    best = selector.best_estimator_
+    np.testing.assert_allclose(
+        best.bic(frame, sample_weight=weights), best.bic(frame[kept]), rtol=1e-12
+    )

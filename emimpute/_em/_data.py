@@ -14,6 +14,30 @@ from emimpute._em._patterns import find_patterns
 WHOLE_WEIGHT_TOLERANCE = 1e-9
 
 
+def weights_as_counts(weights):
+    """Sample weights as the numbers of rows they stand for, for a count of
+    rows (an information criterion's ``n``, a component's rows).
+
+    Whole weights count copies (:func:`weights_count_copies`) and are
+    returned as they are; other weights (survey weights, weights normalised
+    to sum to 1) count no copies, and are rescaled to sum to the number of
+    rows of positive weight, so that such a count does not depend on their
+    scale. None stays None (every row counts once).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emimpute._em._data import weights_as_counts
+    >>> weights_as_counts(np.array([2.0, 0.0, 1.0])).tolist()
+    [2.0, 0.0, 1.0]
+    >>> weights_as_counts(np.array([0.25, 0.0, 0.25])).tolist()
+    [1.0, 0.0, 1.0]
+    """
+    if weights is None or weights_count_copies(weights):
+        return weights
+    return weights * (np.count_nonzero(weights) / weights.sum())
+
+
 def weights_count_copies(weights):
     """Whether sample weights count copies of rows: all whole numbers.
 
