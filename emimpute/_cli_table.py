@@ -415,6 +415,26 @@ def _pandas():
     return pd
 
 
+def _source(path, data):
+    """What pandas reads a CSV file from: ``path``, or the bytes of stdin
+    (``data``) in a new buffer at each read."""
+    return path if data is None else io.BytesIO(data)
+
+
+def _first_row(pd, path, data, sep, encoding, **options):
+    """The first line of a CSV file (its header, or a blank line) as text
+    cells, read by pandas with ``options`` on top."""
+    return pd.read_csv(
+        _source(path, data),
+        sep=sep,
+        header=None,
+        nrows=1,
+        dtype=str,
+        encoding=encoding,
+        **options,
+    )
+
+
 def _read_csv(pd, path, data, sep, numbers, markers, encoding):
     """The typed and the verbatim frames of a CSV file, and its header.
 
@@ -423,7 +443,7 @@ def _read_csv(pd, path, data, sep, numbers, markers, encoding):
     """
 
     def source():
-        return path if data is None else io.BytesIO(data)
+        return _source(path, data)
 
     blank_rows, skiprows = _blank_lines_are_rows(pd, path, data, sep, encoding)
     options = dict(
@@ -482,15 +502,7 @@ def _blank_lines_are_rows(pd, path, data, sep, encoding):
     before the header: pandas, keeping blank lines, would read the first one
     as a header of no column, so they are counted, for ``skiprows``.
     """
-    first = pd.read_csv(
-        path if data is None else io.BytesIO(data),
-        sep=sep,
-        header=None,
-        nrows=1,
-        dtype=str,
-        na_filter=False,
-        encoding=encoding,
-    )
+    first = _first_row(pd, path, data, sep, encoding, na_filter=False)
     if first.shape[1] != 1:
         return False, None
     sample = _sample(path, data, encoding)
@@ -615,15 +627,8 @@ def _check_one_field_header(pd, path, data, header, sep, encoding):
     if not others:
         return
     # The header once more with its quotes kept, to see whether it has any.
-    first = pd.read_csv(
-        path if data is None else io.BytesIO(data),
-        sep=sep,
-        header=None,
-        nrows=1,
-        dtype=str,
-        keep_default_na=False,
-        quoting=csv.QUOTE_NONE,
-        encoding=encoding,
+    first = _first_row(
+        pd, path, data, sep, encoding, keep_default_na=False, quoting=csv.QUOTE_NONE
     )
     if str(first.iloc[0, 0]).lstrip("\ufeff \t").startswith('"'):
         return

@@ -227,9 +227,7 @@ def training_rows(data):
     if weights is None:
         _, n_informative, observed = data.summary()
     else:
-        informative = np.ones(data.n_samples, dtype=bool)
-        informative[data.patterns.empty_rows] = False
-        n_informative = float(weights[informative].sum())
+        n_informative = float(weights[data.patterns.observed_rows].sum())
         observed = weights @ ~data.mask
     return n_informative, observed, constant_features(data)
 

@@ -766,26 +766,30 @@ class EMMixture(DensityMixin, BaseEstimator):
                 X, self._chunk_log_likelihood, add_counts
             )
             return log_likelihood / n_rows * n_samples, n_informative
-        data = self._validated_data(X)
-        if sample_weight is None:
-            # As GaussianMixture: the mean times the rows.
-            log_prob = self._posterior_of(data)[0]
-            return float(np.mean(log_prob)) * n_samples, data.summary()[1]
-        # Rows of weight 0 add nothing (and are not scored: a category seen
-        # only in them may have probability 0); the others count by their
-        # weights as rows (whole ones as copies, others rescaled to the
-        # rows: weights_as_counts).
-        weights = check_sample_weight(sample_weight, data.mask)
-        positive = weights > 0
-        counts = weights_as_counts(weights)[positive]
-        data = data.take(positive)
+        data, counts = self._scored_rows(X, sample_weight)
         log_prob = self._posterior_of(data)[0]
-        informative = np.ones(data.n_samples, dtype=bool)
-        informative[data.patterns.empty_rows] = False
+        if counts is None:
+            # As GaussianMixture: the mean times the rows.
+            return float(np.mean(log_prob)) * n_samples, data.summary()[1]
         return (
             float(np.dot(counts, log_prob.astype(np.float64))),
-            float(counts[informative].sum()),
+            float(counts[data.patterns.observed_rows].sum()),
         )
+
+    def _scored_rows(self, X, sample_weight=None):
+        """``X`` as a criterion scores it (:meth:`bic`, and
+        :class:`EMMixtureSelector`'s): read as at fit, without its rows of
+        weight 0, which add nothing (and which a category seen only in them,
+        of probability 0, could not even score), and the others' weights as
+        counts of rows (whole ones as copies, others rescaled to the rows:
+        :func:`~emimpute._em._data.weights_as_counts`; None without
+        weights)."""
+        data = self._validated_data(X)
+        weights = check_sample_weight(sample_weight, data.mask)
+        if weights is None:
+            return data, None
+        positive = weights > 0
+        return data.take(positive), weights_as_counts(weights)[positive]
 
     def _chunk_log_likelihood(self, chunk):
         """The summed :meth:`score_samples` of a chunk's rows, its number of

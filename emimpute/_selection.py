@@ -19,11 +19,11 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
-from emimpute._base import check_sample_weight, dask_fit_input
+from emimpute._base import dask_fit_input
 from emimpute._collapse import refuse_collapsed_components
 from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import DaskData, add_counts, is_dask_array, map_reduce
-from emimpute._em._data import EMData, weights_as_counts
+from emimpute._em._data import EMData
 from emimpute._em._estep import posterior
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
@@ -145,23 +145,6 @@ def dask_information_criteria(mixture, data):
     return _criteria(*sums, mixture._n_parameters())
 
 
-def _criteria_rows(mixture, X, sample_weight):
-    """The rows the criteria score: ``X`` as the fitted ``mixture`` reads it,
-    without its rows of weight 0 (which add nothing, and which a category
-    seen only in them, of probability 0, could not even score), whether each
-    has an observed entry, and their weights as counts of rows
-    (:func:`~emimpute._em._data.weights_as_counts`; None without weights)."""
-    data = mixture._validated_data(X)
-    weights = check_sample_weight(sample_weight, data.mask)
-    if weights is not None:
-        positive = weights > 0
-        weights = weights_as_counts(weights)[positive]
-        data = data.take(positive)
-    informative = np.ones(data.n_samples, dtype=bool)
-    informative[data.patterns.empty_rows] = False
-    return data, informative, weights
-
-
 def _keep_a_run_that_did_not_collapse(
     mixture, result, n_samples, X, observed, constant=None, sample_weight=None
 ):
@@ -175,20 +158,11 @@ def _keep_a_run_that_did_not_collapse(
     ValueError
         The best run's collapse, when every run collapsed.
     """
-    try:
-        refuse_collapsed_components(
-            mixture,
-            n_samples,
-            X,
-            observed=observed,
-            constant=constant,
-            sample_weight=sample_weight,
-        )
-        return
-    except ValueError as collapse:
-        first = collapse
-    for run in result.other_runs:
-        mixture._adopt_run(run)
+    first = None
+    # The best run first (the fitted one), then the others, best first.
+    for run in (None, *result.other_runs):
+        if run is not None:
+            mixture._adopt_run(run)
         try:
             refuse_collapsed_components(
                 mixture,
@@ -199,8 +173,8 @@ def _keep_a_run_that_did_not_collapse(
                 sample_weight=sample_weight,
             )
             return
-        except ValueError:
-            continue
+        except ValueError as collapse:
+            first = first or collapse
     raise first
 
 
@@ -613,9 +587,9 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     # weights (training_rows, kept by the fit).
                     n_informative, observed, constant = mixture._training_rows
                     if data is None:
-                        data, informative, weights = _criteria_rows(
-                            mixture, X, sample_weight
-                        )
+                        data, weights = mixture._scored_rows(X, sample_weight)
+                        informative = np.ones(data.n_samples, dtype=bool)
+                        informative[data.patterns.empty_rows] = False
                 _keep_a_run_that_did_not_collapse(
                     mixture, result, n_informative, X, observed, constant, sample_weight
                 )
@@ -997,7 +971,7 @@ def components_the_rows_support(candidates, data, form):
     Examples
     --------
     >>> import numpy as np
-    >>> from emimpute._em._data import EMData, weights_as_counts
+    >>> from emimpute._em._data import EMData
     >>> from emimpute._em._forms import covariance_form
     >>> from emimpute._selection import components_the_rows_support
     >>> data = EMData.build(np.zeros((60, 30)))
