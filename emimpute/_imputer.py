@@ -1293,11 +1293,19 @@ class EMImputer(TransformerMixin, BaseEstimator):
             the call).
 
         std : ndarray of shape (n_samples, n_features_out)
-            Conditional standard deviations; only when ``return_std``.
+            Conditional standard deviations; only when ``return_std``. In
+            the container ``set_output`` asks for, as ``Xt``: a DataFrame
+            with ``Xt``'s column names (and, for a pandas ``X``, its index).
+            scikit-learn's wrapper converts only the first element of a
+            returned tuple; the standard deviations of an imputed column
+            are read by its name as often as its values are.
         """
         if is_dask_array(X):
             return self._lazy_transform(X, return_std)
-        return self._transform(X, return_std=return_std)
+        if not return_std:
+            return self._transform(X)
+        Xt, std = self._transform(X, return_std=True)
+        return Xt, _wrap_data_with_container("transform", std, X, self)
 
     def _transform(self, X, return_std=False, random_state=None, params=None):
         """``transform``, drawing from ``random_state`` when given (under

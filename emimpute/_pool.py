@@ -1584,10 +1584,11 @@ BOOTSTRAP_ALTERNATIVES = (
 
 
 def _bootstrap_covariance(
-    model, fitted, names, X, y, n_bootstrap, rng, table_index, *, named
+    model, fitted, names, X, y, n_bootstrap, rng, table_index, *, named, params
 ):
     """The covariance of ``fitted``'s terms (named ``names``) over refits of
-    ``model`` on ``n_bootstrap`` row bootstraps of ``(X, y)``.
+    ``model`` on ``n_bootstrap`` row bootstraps of ``(X, y)``, each fit with
+    ``params`` (those with an entry per row: the resample's entries).
 
     Each resample draws rows uniformly with replacement (the ordinary,
     unconditional case bootstrap: the class counts vary, as they would in
@@ -1628,7 +1629,7 @@ def _bootstrap_covariance(
                     f"undefined. {BOOTSTRAP_ALTERNATIVES}"
                 )
         X_boot = X[rows] if isinstance(X, np.ndarray) else _take_rows(X, rows)
-        refit = clone(model).fit(X_boot, y[rows])
+        refit = clone(model).fit(X_boot, y[rows], **_rows_of(params, rows, n_rows))
         refit_terms, n_intercept = _coefficients(refit)
         if not named:
             if len(refit_terms) != n_terms:
@@ -1692,6 +1693,7 @@ def fit_and_pool(
     n_samples=None,
     alpha=0.05,
     random_state=None,
+    params=None,
 ):
     """Fit a model on every completed table and pool its estimates.
 
@@ -1785,6 +1787,17 @@ def fit_and_pool(
     random_state : int, RandomState instance or None, default=None
         For the bootstrap.
 
+    params : dict, default=None
+        Parameters passed to every fit of an estimator,
+        ``fit(X, y, **params)``, as ``cross_validate``'s ``params``: for
+        instance ``{"sample_weight": w}``, or
+        ``{"logisticregression__sample_weight": w}`` for a pipeline (or
+        the step's own name under metadata routing). A value with one
+        entry per row of a table (an array, list or Series of its length)
+        goes with its rows: each bootstrap refit gets the entries of the
+        rows it resampled, as each fold of ``cross_validate`` gets its own.
+        For a callable ``model``, put them in the callable instead.
+
     Returns
     -------
     result : PooledResult
@@ -1793,7 +1806,8 @@ def fit_and_pool(
     ------
     TypeError
         If ``model`` is neither a callable nor an estimator with ``coef_``
-        after fit (or a pipeline whose final step has it).
+        after fit (or a pipeline whose final step has it); if ``params`` is
+        not a dict, or is given with a callable ``model``.
     ValueError
         If a table's fit has other terms than the first table's (a category
         or a class absent from one completed table, an encoder or a feature
@@ -1852,11 +1866,23 @@ def fit_and_pool(
             f"{len(imputations)}."
         )
     estimates, covariances = [], []
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(
+            f"params must be a dict of fit parameters, such as "
+            f"{{'sample_weight': w}}; got {type(params).__name__}."
+        )
+    params = params or {}
     if not hasattr(model, "fit"):
         if not callable(model):
             raise TypeError(
                 "model must be a scikit-learn estimator or a callable returning "
                 f"results with params and cov_params(); got {type(model).__name__}."
+            )
+        if params:
+            raise TypeError(
+                "params are passed to an estimator's fit; a callable model takes "
+                "its own (for statsmodels' weights, smf.wls(..., weights=...) "
+                "inside the callable)."
             )
         term_names = []
         for index, table in enumerate(imputations):
@@ -1916,7 +1942,7 @@ def fit_and_pool(
             if is_classifier(model):
                 _refuse_continuous_labels(target_values, target, index)
         with _naming_the_table(index):
-            fitted = clone(model).fit(X, target_values)
+            fitted = clone(model).fit(X, target_values, **params)
         # A model without coef_ is refused here, at the first table's fit:
         # the earliest a fitted attribute can be seen.
         terms, n_intercept = _coefficients(fitted)
@@ -1942,6 +1968,7 @@ def fit_and_pool(
                     rng,
                     index,
                     named=_given_feature_names(fitted, X) is not None,
+                    params=params,
                 )
             )
     estimates, covariances, names = _align_terms(
@@ -2014,6 +2041,20 @@ def _warn_if_penalised(step):
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+
+
+def _rows_of(params, rows, n_rows):
+    """``params`` for a fit on ``rows``: a value with an entry per row (of
+    ``n_rows``) taken on those rows, as ``cross_validate`` splits its
+    ``params`` by fold; any other value as given."""
+    return {
+        name: _take_rows(value, rows)
+        if not isinstance(value, str | bytes | dict)
+        and hasattr(value, "__len__")
+        and len(value) == n_rows
+        else value
+        for name, value in params.items()
+    }
 
 
 def _take_rows(table, rows):

@@ -325,6 +325,29 @@ def test_set_output_polars():
     assert out.columns == ["x0", "x1"]
 
 
+@pytest.mark.parametrize("container", ["pandas", "polars"])
+def test_return_std_comes_in_the_set_output_container(container):
+    # scikit-learn's wrapper converts only a tuple's first element; the
+    # standard deviations come as a frame with the same names and index,
+    # equal to the default output's array.
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip(container)
+    rng = np.random.default_rng(3)
+    X, _, _ = _correlated(rng, n=60, d=3)
+    frame = pd.DataFrame(_holes(X, rng), columns=list("abc"), index=range(10, 70))
+    imputer = EMImputer(add_indicator=True).fit(frame)
+    plain, plain_std = imputer.transform(frame, return_std=True)
+    imputer.set_output(transform=container)
+    out, std = imputer.transform(frame, return_std=True)
+    assert type(std) is type(out)
+    names = list(imputer.get_feature_names_out())
+    assert list(std.columns) == list(out.columns) == names
+    if container == "pandas":
+        assert list(std.index) == list(frame.index)
+    np.testing.assert_array_equal(np.asarray(std), plain_std)
+    np.testing.assert_array_equal(np.asarray(out), plain)
+
+
 def test_in_pipelines_column_transformers_and_cross_validation():
     rng = np.random.default_rng(8)
     X, _, _ = _correlated(rng, n=200, d=4)

@@ -1583,3 +1583,49 @@ def test_fit_and_pool_takes_tables_of_different_lengths():
         np.mean([np.polyfit(t["x"], t["y"], 1)[0] for t in tables]),
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("in_pipeline", [False, True])
+def test_fit_and_pool_passes_params_and_resamples_sample_weight(in_pipeline):
+    # The reference repeats fit_and_pool's resampling by hand: one
+    # RandomState, n rows drawn per refit, table after table; a weight
+    # goes with its row. Both sides do the same arithmetic in the same
+    # order, hence 1e-12.
+    tables = _regression_tables(m=2)
+    n = len(tables[0])
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, size=n)
+    model = LinearRegression()
+    params = {"sample_weight": weights}
+    if in_pipeline:
+        model = make_pipeline(StandardScaler(with_mean=False, with_std=False), model)
+        params = {"linearregression__sample_weight": weights}
+    result = fit_and_pool(
+        model, tables, target=0, n_bootstrap=30, random_state=0, params=params
+    )
+    rng = np.random.RandomState(0)
+    estimates, covariances = [], []
+    for table in tables:
+        X, y = table[:, 1:], table[:, 0]
+        fitted = LinearRegression().fit(X, y, sample_weight=weights)
+        estimates.append(np.r_[fitted.intercept_, fitted.coef_])
+        draws = []
+        for _ in range(30):
+            rows = rng.randint(n, size=n)
+            refit = LinearRegression().fit(
+                X[rows], y[rows], sample_weight=weights[rows]
+            )
+            draws.append(np.r_[refit.intercept_, refit.coef_])
+        covariances.append(np.cov(np.asarray(draws), rowvar=False))
+    direct = pool(estimates, covariances, n_samples=n - 3)
+    np.testing.assert_allclose(result.estimate, direct.estimate, rtol=1e-12)
+    np.testing.assert_allclose(result.total, direct.total, rtol=1e-12)
+    unweighted = fit_and_pool(LinearRegression(), tables, target=0, n_bootstrap=2)
+    assert not np.allclose(result.estimate, unweighted.estimate)
+
+
+def test_fit_and_pool_refuses_params_it_cannot_pass():
+    tables = _regression_tables(m=2)
+    with pytest.raises(TypeError, match="params must be a dict"):
+        fit_and_pool(LinearRegression(), tables, target=0, params=[1.0])
+    with pytest.raises(TypeError, match="a callable model takes its own"):
+        fit_and_pool(lambda t: None, tables, params={"sample_weight": 1.0})
