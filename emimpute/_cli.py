@@ -579,8 +579,7 @@ def run_impute(args):
         user_errors("cannot impute"),
     ):
         imputer.fit(X)
-        if args.n_components == "auto":
-            log.info("--n-components auto chose %d", imputer.n_components_)
+        _log_components_chosen(args, imputer)
         if args.std is not None:
             imputed, std = imputer.transform(X, return_std=True)
         else:
@@ -592,6 +591,13 @@ def run_impute(args):
         outputs.append((args.std, std_table(table, std), table.header))
     _write_all(outputs, args, table)
     return 0
+
+
+def _log_components_chosen(args, imputer):
+    """Say what ``--n-components auto`` chose (given, or the default of
+    ``--imputations`` with a categorical hole)."""
+    if args.n_components == "auto":
+        log.info("--n-components auto chose %d", imputer.n_components_)
 
 
 def _default_components(args, table):
@@ -731,14 +737,16 @@ def _write_imputations(args, table, imputer, X):
         step(f"drawing {count} imputations ({method}) of {_shape(table)}"),
         user_errors("cannot impute"),
     ):
-        completed = multiple_impute(
+        completed, fitted = multiple_impute(
             X,
             count,
             imputer=imputer,
             method=method,
             random_state=args.random_state,
             n_jobs=args.n_jobs,
+            return_imputer=True,
         )
+        _log_components_chosen(args, fitted)
     frames = [_filled(args, table, imputed) for imputed in completed]
     if args.separate:
         for number, frame in enumerate(frames, start=1):

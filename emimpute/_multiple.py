@@ -38,6 +38,7 @@ def multiple_impute(
     random_state=None,
     n_jobs=None,
     sample_weight=None,
+    return_imputer=False,
 ):
     """Proper multiple imputations of ``X``: a parameter draw for each.
 
@@ -110,12 +111,23 @@ def multiple_impute(
         resamples the rows with their weights). Every row is completed, one
         of weight 0 too.
 
+    return_imputer : bool, default=False
+        Also return the fitted imputer: the model every parameter draw
+        started from (the full-data fit), with its ``n_components_`` (what
+        'auto' chose), ``means_``, ``covariances_`` and the rest, as R's
+        ``mids`` and ``amelia`` objects keep their imputation model.
+
     Returns
     -------
     imputations : list of ndarray or DataFrame
         ``n_imputations`` completed tables of the input's kind (a numpy
         array, or a pandas or polars DataFrame with the input's columns and
         index), observed entries identical to the input's.
+
+    imputer : EMImputer
+        The fitted clone of ``imputer``; only when ``return_imputer``. Its
+        ``sample_posterior`` is True and its ``parameter_uncertainty`` is
+        ``method``: each ``transform`` draws one more proper imputation.
 
     Warns
     -----
@@ -229,7 +241,7 @@ def multiple_impute(
             names[f"x{j}"] = column
             names[f"missingindicator_x{j}"] = f"missingindicator_{column}"
         tables = [table.rename(columns=names) for table in tables]
-    return tables
+    return (tables, imputer) if return_imputer else tables
 
 
 def _categorical_holes(X):

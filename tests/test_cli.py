@@ -8,6 +8,7 @@ the finer cases call ``main()`` in-process.
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from importlib.resources import files
@@ -726,9 +727,18 @@ def test_imputations_of_a_categorical_column_with_holes_default_to_auto(
     )
     assert status == 0 and "one component" in err and "['sex']" in err
     status, _, err = _run(
-        capsys, "impute", PENGUINS, "--imputations", "2", "-o", tmp_path / "auto.csv"
+        capsys,
+        "impute",
+        PENGUINS,
+        "--imputations",
+        "2",
+        "-o",
+        tmp_path / "auto.csv",
+        "--verbose",
     )
     assert status == 0 and "warning" not in err, err
+    # What auto chose is said, as for one imputation.
+    assert re.search(r"--n-components auto chose [2-9]", err), err
     # A numeric table keeps one component: the same tables as given 1.
     numeric = tmp_path / "numeric.csv"
     numeric.write_text("a,b\n1,2\n2,\n3,5\n,7\n5,9\n6,12\n")

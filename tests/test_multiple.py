@@ -1297,3 +1297,22 @@ def test_multiple_impute_passes_no_weights_to_a_fit_that_takes_none():
     expected = multiple_impute(X, 2, random_state=0)
     for a, b in zip(tables, expected, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "posterior"])
+def test_return_imputer_gives_the_fit_the_draws_started_from(method):
+    # The same tables with and without it; the imputer is the fit on X
+    # (EMImputer's own fit with the seed multiple_impute gave it), set to
+    # draw proper imputations.
+    X = _data()
+    tables = multiple_impute(X, 2, method=method, random_state=3)
+    again, imputer = multiple_impute(
+        X, 2, method=method, random_state=3, return_imputer=True
+    )
+    for table, same in zip(tables, again, strict=True):
+        np.testing.assert_array_equal(table, same)
+    assert imputer.sample_posterior and imputer.parameter_uncertainty == method
+    seed = np.random.RandomState(3).randint(np.iinfo(np.int32).max)
+    fit = EMImputer(random_state=int(seed)).fit(X)
+    np.testing.assert_array_equal(imputer.means_, fit.means_)
+    np.testing.assert_array_equal(imputer.covariances_, fit.covariances_)
