@@ -702,7 +702,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         X = self._check_X(X)
         return self.best_estimator_.predict(X)
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the grid and predict the components of ``X`` by the best fit.
 
         Parameters
@@ -713,12 +713,15 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         y : Ignored
             Not used, present for API consistency by convention.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights of the fits (see :meth:`fit`).
+
         Returns
         -------
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        return self.fit(X).predict(X)
+        return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def predict_proba(self, X):
         """Component probabilities of each row, under the best fit.

@@ -505,9 +505,11 @@ def test_indicator_and_std_on_a_mixed_frame(penguins):
     np.testing.assert_array_equal(
         out[names[7:]].to_numpy(), penguins.iloc[:, 2:].isna().to_numpy()
     )
-    assert std.shape == out.shape
-    # std: NaN for the categorical features, 0 where observed, positive in
-    # the holes of the measurements, 0 for the indicators.
+    # std: a frame like the imputations (set_output's container); NaN for
+    # the categorical features, 0 where observed, positive in the holes of
+    # the measurements, 0 for the indicators.
+    assert list(std.columns) == names and std.index.equals(out.index)
+    std = std.to_numpy()
     assert np.isnan(std[:, [0, 1, 6]]).all()
     measured = penguins.iloc[:, 2:6].notna().to_numpy()
     assert (std[:, 2:6][measured] == 0).all() and (std[:, 2:6][~measured] > 0).all()

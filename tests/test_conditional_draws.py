@@ -133,3 +133,13 @@ def test_singular_covariances_take_a_symmetric_square_root():
             root = noise.T
             assert np.isfinite(root).all()
             assert_close(root @ root.T, covariances[0, entry], TOL, "root")
+    # Only the singular matrix's rows take that root: the regular one's
+    # rows keep its Cholesky factor on both engines, as without the singular
+    # one beside it (the numpy kernel had given every row the root).
+    entries, zero = np.array([0, 1, 1]), np.zeros(3, dtype=np.intp)
+    factor = np.linalg.cholesky(regular)
+    for noise in (
+        packed_cholesky_noise(_pack(covariances), entries, zero, np.eye(3)),
+        cholesky_noise(covariances, zero, entries, np.eye(3)),
+    ):
+        assert_close(noise[1:], factor[:, 1:].T, TOL, "regular rows")

@@ -611,6 +611,11 @@ def test_selector_weights_count_copies():
         np.sort(copies.best_estimator_.means_, axis=0),
         rtol=1e-6,
     )
+    # fit_predict takes the weights as fit does, as EMMixture's does.
+    selector = EMMixtureSelector(**grid, random_state=0)
+    labels = selector.fit_predict(X, sample_weight=weights)
+    np.testing.assert_array_equal(labels, weighted.predict(X))
+    assert selector.best_params_ == weighted.best_params_
     # EMMixture's criteria weigh the rows alike.
     best = weighted.best_estimator_
     np.testing.assert_allclose(

@@ -1,6 +1,8 @@
 """The private EM engine shared by the emimpute estimators.
 
-numpy and scipy only; no estimator state. A mixture component is the
+numpy, scipy and numba (scikit-learn for the k-means start, its
+validation and its warning classes; joblib for threads); no estimator
+state, and no import of an estimator. A mixture component is the
 product of *families* over disjoint column sets: the Gaussian family over
 the numeric columns (``_gaussian``, its covariance type a form object in
 ``_forms``) and the categorical family over the categorical ones

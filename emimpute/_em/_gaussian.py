@@ -60,12 +60,6 @@ class GaussianFamily:
         """
         return cls(form, means, covariances, form.precision_cholesky(covariances))
 
-    @classmethod
-    def from_precisions_cholesky(cls, form, means, precisions_cholesky):
-        return cls(
-            form, means, form.covariances(precisions_cholesky), precisions_cholesky
-        )
-
     @property
     def n_components(self):
         return self.means.shape[0]

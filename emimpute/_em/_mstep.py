@@ -1,9 +1,8 @@
 """M-step: statistics to mixture parameters, family by family."""
 
-# Keeps an empty component from dividing by zero (as scikit-learn does).
 from emimpute._em._conjugate import log_dirichlet
-from emimpute._em._gaussian import NK_FLOOR
 from emimpute._em._params import MixtureParams
+from emimpute._em._stats import NK_FLOOR
 
 
 def m_step(stats, params, prior, classes=None):

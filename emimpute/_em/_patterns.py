@@ -10,6 +10,7 @@ computes that grouping once: rows sorted by ``(r, pattern)``, one
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class MissingPatterns:
     def n_features(self):
         return self.mask.shape[1]
 
-    @property
+    @cached_property
     def informative_groups(self):
         """The groups of rows with at least one observed entry.
 
@@ -87,6 +88,8 @@ class MissingPatterns:
         the observed-data likelihood does not depend on them. A row whose
         numeric entries are all missing is informative when
         ``observed_elsewhere`` flags it (a categorical cell is observed).
+        Made once (``O(n)`` indexing for that group), then kept: the E-step
+        and the pattern sums read it at every pass.
         """
         groups = []
         for group in self.groups:

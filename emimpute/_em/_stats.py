@@ -1,9 +1,11 @@
 """Additive sufficient statistics: the values an E-step returns.
 
 Statistics are additive over rows: those of a data set are the sum of those
-of any split of its rows. That is what lets the E-step run in chunks, and,
-later, on separate processes or machines, and be summed; every statistics
-value here is frozen and has ``__add__``, and no E-step mutates one.
+of any split of its rows. That is what lets the E-step run in chunks, and on
+dask's workers (``_dask``), and be summed; every statistics value here is
+frozen and has ``__add__``, and no E-step mutates one. Adding two costs
+their size: ``O(K d^2)`` for dense Gaussian statistics, ``O(K d)`` for
+diagonal ones, ``O(K C)`` for ``C`` categories in all.
 """
 
 from dataclasses import dataclass
