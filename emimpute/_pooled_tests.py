@@ -23,7 +23,8 @@ from numbers import Real
 
 import numpy as np
 
-from emimpute._pool import _format_table, f_p_value, f_reference
+from emimpute._pool_report import _format_table
+from emimpute._rubin import f_p_value, f_reference
 
 # How each rule is named when printed.
 _TITLES = {

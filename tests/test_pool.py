@@ -1126,7 +1126,7 @@ def test_reiter_df2_limits():
     # Independent of the expansion's terms: with riv = 0 it is v* (every
     # term but 1 / c2 = 1 / (v* - 4) vanishes); as n grows it rises to Li
     # et al.'s df2; in between it stays below both.
-    from emimpute._pool import li_df2, reiter_df2
+    from emimpute._rubin import li_df2, reiter_df2
 
     for n in [10.0, 60.0, 1e4]:
         v_star = (n + 1) / (n + 3) * n
