@@ -18,6 +18,26 @@ the support. Two remedies, as in Amelia (``bounds``, ``logs``, ``sqrts``,
 
 Observed entries are never transformed back and forth: they are copied from
 the input, bit for bit.
+
+Each transformation is a small frozen object, a :class:`Transform`
+(:class:`Log`, :class:`Sqrt`, :class:`Logit`, which holds its feature's
+bounds); the names given in ``feature_transforms`` are parsed into them in
+one place, :func:`parse_transform`, which :class:`FeatureSupport` calls on
+construction. Each acts elementwise on one feature's column:
+
+- ``forward(x)``: data units to the model space EM is fit in;
+- ``inverse(y)``: model space back to data units;
+- ``derivative(y)``: ``d x / d y`` of ``inverse``;
+- ``spread(mean, std)``: a model-space standard deviation ``std`` at the
+  conditional mean ``mean``, in data units;
+- ``check(observed, feature)``: raise a ``ValueError`` naming ``feature``
+  where an observed value lies outside the transformation's domain;
+- ``inside(values, dtype)``: data-unit values in ``dtype``, inside the
+  transformation's support as ``dtype`` represents it.
+
+:class:`FeatureSupport` holds one transformation (or None) per feature and
+applies each to its feature's column: a loop over the transformed features,
+each step vectorised over the rows, O(n * features transformed).
 """
 
 import sys
@@ -29,8 +49,6 @@ from scipy.special import expit, ndtr
 
 from emimpute._em._impute import Completion, complete
 from emimpute._sklearn_compat import is_scalar_nan
-
-TRANSFORMS = ("log", "sqrt", "logit")
 
 # Rejection rounds for draws outside the bounds; each round redraws only the
 # rows still outside, so its cost shrinks geometrically.
@@ -185,6 +203,185 @@ def _open_end(bound, toward, dtype):
     return end
 
 
+class Transform:
+    """A feature's transformation: the protocol of the module docstring.
+
+    A subclass sets ``name`` (its name in ``feature_transforms``) and
+    implements ``forward``, ``inverse``, ``derivative`` and ``check``; the
+    others have defaults here. The values are 1-D arrays of float64, one
+    feature's column; NaN stays NaN.
+    """
+
+    name = None
+
+    @classmethod
+    def of(cls, lower, upper):
+        """The transformation of a feature bounded by ``lower`` and ``upper``."""
+        return cls()
+
+    def spread(self, mean, std):
+        """The delta method's ``|inverse'(mean)| std``."""
+        return std * np.abs(self.derivative(mean))
+
+    def inside(self, values, dtype):
+        """``values`` in ``dtype``, inside the support (:func:`inside_support`)."""
+        dtype = np.dtype(dtype)
+        finite = np.finfo(dtype).max
+        return self._onto_support(np.clip(values, -finite, finite).astype(dtype))
+
+    def _onto_support(self, out):
+        """Finite values of ``out``'s type moved onto the support, in place."""
+        return out
+
+    def _refuse(self, feature, needs):
+        prefix = f"feature_transforms: {self.name!r} on feature {feature}"
+        raise ValueError(f"{prefix} {needs}")
+
+
+@dataclass(frozen=True)
+class Log(Transform):
+    """``y = log(x)``, of a positive feature."""
+
+    name = "log"
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.log(x)
+
+    def inverse(self, y):
+        with np.errstate(over="ignore"):
+            return np.exp(y)
+
+    def derivative(self, y):
+        return self.inverse(y)
+
+    def check(self, observed, feature):
+        if np.any(observed <= 0.0):
+            self._refuse(
+                feature,
+                f"needs positive observed values, but its minimum is "
+                f"{observed.min()}; shift the feature, or use 'sqrt' for a "
+                "non-negative one.",
+            )
+
+    def _onto_support(self, out):
+        # A value that underflowed to 0: the smallest positive one.
+        out[out <= 0.0] = np.nextafter(out.dtype.type(0.0), out.dtype.type(1.0))
+        return out
+
+
+@dataclass(frozen=True)
+class Sqrt(Transform):
+    """``y = sqrt(x)``, of a non-negative feature."""
+
+    name = "sqrt"
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x)
+
+    def inverse(self, y):
+        # A negative value of the square root is below its support's edge:
+        # it maps to 0, not to its square.
+        with np.errstate(over="ignore"):
+            return np.maximum(y, 0.0) ** 2
+
+    def derivative(self, y):
+        with np.errstate(over="ignore"):
+            return 2.0 * np.maximum(y, 0.0)
+
+    def spread(self, mean, std):
+        """The standard deviation of ``max(Y, 0)^2`` itself, ``Y`` Gaussian of
+        mean ``mean`` and standard deviation ``std``, which the draws follow:
+        the delta method's vanishes where ``mean <= 0`` (``inverse`` is flat
+        there), which would read as an observed cell. From the moments of
+        ``Y`` truncated at 0 (:func:`_positive_square_std`)."""
+        return _positive_square_std(mean, std)
+
+    def check(self, observed, feature):
+        if np.any(observed < 0.0):
+            self._refuse(
+                feature,
+                f"needs non-negative observed values, but its minimum is "
+                f"{observed.min()}; shift the feature first.",
+            )
+
+
+@dataclass(frozen=True)
+class Logit(Transform):
+    """``y = logit((x - lower) / (upper - lower))``, of a feature strictly
+    between its ``min_value`` (``lower``) and ``max_value`` (``upper``)."""
+
+    lower: float
+    upper: float
+    name = "logit"
+
+    @classmethod
+    def of(cls, lower, upper):
+        return cls(lower, upper)
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = (x - self.lower) / (self.upper - self.lower)
+            return np.log(p) - np.log1p(-p)
+
+    def inverse(self, y):
+        # From the nearer bound, to the last bit on either side: the
+        # lower + width / (1 + exp(-y)) this replaces rounded to the
+        # upper bound itself for y above 36.7, as 1 - expit(y) would.
+        width = self.upper - self.lower
+        return np.where(
+            y > 0.0, self.upper - width * expit(-y), self.lower + width * expit(y)
+        )
+
+    def derivative(self, y):
+        # p (1 - p) with 1 - p = expit(-y) to the last bit: 1 - p computed
+        # lost all its digits for y above 36.7 (a slope of 0, so a std of 0
+        # and an infinite score for an observed value near the upper bound).
+        return (self.upper - self.lower) * expit(y) * expit(-y)
+
+    def check(self, observed, feature):
+        low, high = self.lower, self.upper
+        if not (np.isfinite(low) and np.isfinite(high)):
+            self._refuse(
+                feature,
+                "maps (min_value, max_value) to the real line and needs both "
+                "finite for that feature, e.g. min_value={feature: 0}, "
+                "max_value={feature: 1}.",
+            )
+        if np.any((observed <= low) | (observed >= high)):
+            self._refuse(
+                feature,
+                f"needs observed values strictly between min_value ({low}) and "
+                f"max_value ({high}); widen the bounds.",
+            )
+
+    def _onto_support(self, out):
+        # A value rounded onto a bound: the nearest one strictly inside.
+        dtype = out.dtype
+        ends = _open_end(self.lower, 1, dtype), _open_end(self.upper, -1, dtype)
+        return np.clip(out, *ends, out=out)
+
+
+KINDS = (Log, Sqrt, Logit)
+TRANSFORMS = tuple(kind.name for kind in KINDS)
+
+
+def parse_transform(name, lower=-np.inf, upper=np.inf):
+    """The :class:`Transform` named ``name`` for a feature's bounds.
+
+    The one place a name of ``feature_transforms`` becomes an object: None
+    and a :class:`Transform` are returned as they are; another name must be
+    one of ``TRANSFORMS`` (:meth:`FeatureSupport.fit` says which are not).
+
+    >>> parse_transform("logit", 0.0, 1.0)
+    Logit(lower=0.0, upper=1.0)
+    """
+    if name is None or isinstance(name, Transform):
+        return name
+    return KINDS[TRANSFORMS.index(name)].of(lower, upper)
+
+
 def inside_support(values, name, lower, upper, dtype):
     """A back-transformed feature's values in ``dtype``, inside its support.
 
@@ -192,8 +389,8 @@ def inside_support(values, name, lower, upper, dtype):
     ----------
     values : ndarray of float64
         The feature's values in the data's units.
-    name : {'log', 'sqrt', 'logit'}
-        Its transformation.
+    name : {'log', 'sqrt', 'logit'} or Transform
+        Its transformation (:func:`parse_transform`).
     lower, upper : float
         Its bounds (those of 'logit'; the others' are not used).
     dtype : numpy dtype
@@ -220,16 +417,7 @@ def inside_support(values, name, lower, upper, dtype):
     >>> inside_support(np.array([0.0, 1e39]), "log", 0.0, np.inf, np.float32)
     array([1.4012985e-45, 3.4028235e+38], dtype=float32)
     """
-    dtype = np.dtype(dtype)
-    finite = np.finfo(dtype).max
-    out = np.clip(values, -finite, finite).astype(dtype)
-    if name == "log":
-        out[out <= 0.0] = np.nextafter(dtype.type(0.0), dtype.type(1.0))
-    elif name == "logit":
-        out = np.clip(
-            out, _open_end(lower, 1, dtype), _open_end(upper, -1, dtype), out=out
-        )
-    return out
+    return parse_transform(name, lower, upper).inside(values, dtype)
 
 
 @dataclass(frozen=True)
@@ -240,8 +428,10 @@ class FeatureSupport:
     ----------
     lower, upper : ndarray of shape (n_numeric,)
         Bounds in the data's units (``-inf``/``inf`` when unbounded).
-    transforms : tuple of str or None
-        One per numeric feature: ``'log'``, ``'sqrt'``, ``'logit'`` or None.
+    transforms : tuple of Transform or None
+        One per numeric feature: a :class:`Transform` or None. Names
+        (``'log'``, ``'sqrt'``, ``'logit'``) given here are parsed
+        (:func:`parse_transform`, a 'logit' with the feature's bounds).
     described : tuple of str
         How messages name each numeric feature (its name or input index).
     """
@@ -250,6 +440,21 @@ class FeatureSupport:
     upper: np.ndarray
     transforms: tuple
     described: tuple = ()
+
+    def __post_init__(self):
+        parsed = tuple(
+            parse_transform(name, low, high)
+            for name, low, high in zip(
+                self.transforms, self.lower, self.upper, strict=True
+            )
+        )
+        object.__setattr__(self, "transforms", parsed)
+
+    def __setstate__(self, state):
+        # A support pickled before transformations were objects holds their
+        # names: parsed as the constructor parses them.
+        self.__dict__.update(state)
+        self.__post_init__()
 
     @classmethod
     def fit(
@@ -372,38 +577,8 @@ class FeatureSupport:
         """Raise a clear error where an observed value lies outside the
         domain of its feature's transformation (at fit and after)."""
         described = self.described or tuple(map(str, range(len(self.transforms))))
-        for j, name in enumerate(self.transforms):
-            if name is None:
-                continue
-            observed = numeric[~mask[:, j], j]
-            if name == "log" and np.any(observed <= 0.0):
-                raise ValueError(
-                    f"feature_transforms: 'log' on feature {described[j]} needs "
-                    f"positive observed values, but its minimum is "
-                    f"{observed.min()}; shift the feature, or use 'sqrt' for a "
-                    "non-negative one."
-                )
-            if name == "sqrt" and np.any(observed < 0.0):
-                raise ValueError(
-                    f"feature_transforms: 'sqrt' on feature {described[j]} needs "
-                    f"non-negative observed values, but its minimum is "
-                    f"{observed.min()}; shift the feature first."
-                )
-            if name == "logit":
-                low, high = self.lower[j], self.upper[j]
-                if not (np.isfinite(low) and np.isfinite(high)):
-                    raise ValueError(
-                        f"feature_transforms: 'logit' on feature {described[j]} "
-                        "maps (min_value, max_value) to the real line and needs "
-                        "both finite for that feature, e.g. "
-                        "min_value={feature: 0}, max_value={feature: 1}."
-                    )
-                if np.any((observed <= low) | (observed >= high)):
-                    raise ValueError(
-                        f"feature_transforms: 'logit' on feature {described[j]} "
-                        f"needs observed values strictly between min_value "
-                        f"({low}) and max_value ({high}); widen the bounds."
-                    )
+        for j, transform in self._transformed():
+            transform.check(numeric[~mask[:, j], j], described[j])
 
     @property
     def transformed(self):
@@ -421,20 +596,15 @@ class FeatureSupport:
         """True when nothing is bounded or transformed."""
         return not self.constrained.any()
 
-    def _columns(self, name):
-        return [j for j, t in enumerate(self.transforms) if t == name]
+    def _transformed(self):
+        """``(j, transform)`` of each transformed feature."""
+        return [(j, t) for j, t in enumerate(self.transforms) if t is not None]
 
     def to_model(self, numeric):
         """The features in the space EM is fit in (NaN stays NaN)."""
         out = np.array(numeric, dtype=float, copy=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for j in self._columns("log"):
-                out[:, j] = np.log(out[:, j])
-            for j in self._columns("sqrt"):
-                out[:, j] = np.sqrt(out[:, j])
-            for j in self._columns("logit"):
-                p = (out[:, j] - self.lower[j]) / (self.upper[j] - self.lower[j])
-                out[:, j] = np.log(p) - np.log1p(-p)
+        for j, transform in self._transformed():
+            out[:, j] = transform.forward(out[:, j])
         return out
 
     def to_data(self, values):
@@ -445,28 +615,8 @@ class FeatureSupport:
         value strictly between its bounds.
         """
         out = np.array(values, dtype=float, copy=True)
-        with np.errstate(over="ignore"):
-            for j in self._columns("log"):
-                out[:, j] = np.exp(out[:, j])
-            for j in self._columns("sqrt"):
-                # A negative value of the square root is below its support's
-                # edge: it maps to 0, not to its square.
-                out[:, j] = np.maximum(out[:, j], 0.0) ** 2
-        for j in self._columns("logit"):
-            # From the nearer bound, to the last bit on either side: the
-            # lower + width / (1 + exp(-y)) this replaces rounded to the
-            # upper bound itself for y above 36.7, as 1 - expit(y) would.
-            y, width = out[:, j], self.upper[j] - self.lower[j]
-            out[:, j] = np.where(
-                y > 0.0,
-                self.upper[j] - width * expit(-y),
-                self.lower[j] + width * expit(y),
-            )
-        for j, name in enumerate(self.transforms):
-            if name is not None:
-                out[:, j] = inside_support(
-                    out[:, j], name, self.lower[j], self.upper[j], np.float64
-                )
+        for j, transform in self._transformed():
+            out[:, j] = transform.inside(transform.inverse(out[:, j]), np.float64)
         return out
 
     def cast(self, numeric, dtype):
@@ -483,44 +633,29 @@ class FeatureSupport:
             return numeric.astype(dtype, copy=False)
         with np.errstate(over="ignore"):  # transformed columns replaced below
             out = numeric.astype(dtype)
-        for j, name in enumerate(self.transforms):
-            if name is not None:
-                out[:, j] = inside_support(
-                    numeric[:, j], name, self.lower[j], self.upper[j], dtype
-                )
+        for j, transform in self._transformed():
+            out[:, j] = transform.inside(numeric[:, j], dtype)
         return out
 
     def derivative(self, values):
         """``d x / d y`` of the back-transformation at model-space ``values``."""
         slope = np.ones_like(values, dtype=float)
-        with np.errstate(over="ignore"):
-            for j in self._columns("log"):
-                slope[:, j] = np.exp(values[:, j])
-            for j in self._columns("sqrt"):
-                slope[:, j] = 2.0 * np.maximum(values[:, j], 0.0)
-        for j in self._columns("logit"):
-            # p (1 - p) with 1 - p = expit(-y) to the last bit: 1 - p
-            # computed lost all its digits for y above 36.7 (a slope of 0,
-            # so a std of 0 and an infinite score for an observed value
-            # near the upper bound).
-            y = values[:, j]
-            slope[:, j] = (self.upper[j] - self.lower[j]) * expit(y) * expit(-y)
+        for j, transform in self._transformed():
+            slope[:, j] = transform.derivative(values[:, j])
         return slope
 
     def spread(self, values, std):
         """The standard deviation in the data's units of model-space ``std``.
 
-        The delta method's ``|g'(m)| s`` at the conditional means
-        ``values`` (``g`` the back-transformation); for 'sqrt', the
-        standard deviation of ``max(Y, 0)^2`` itself, ``Y`` Gaussian of mean
-        ``m`` and standard deviation ``s``, which the draws follow: the
-        first-order term vanishes where ``m <= 0`` (``g`` is flat there),
-        which would read as an observed cell. From the moments of ``Y``
-        truncated at 0 (:func:`_positive_square_std`).
+        Each transformed feature's ``spread`` at the conditional means
+        ``values``: the delta method's ``|g'(m)| s`` (``g`` the
+        back-transformation, :meth:`Transform.spread`); for 'sqrt', the
+        standard deviation of ``max(Y, 0)^2`` itself (:meth:`Sqrt.spread`).
+        The others' ``std`` is unchanged.
         """
-        spread = std * np.abs(self.derivative(values))
-        for j in self._columns("sqrt"):
-            spread[:, j] = _positive_square_std(values[:, j], std[:, j])
+        spread = np.array(std, dtype=float, copy=True)
+        for j, transform in self._transformed():
+            spread[:, j] = transform.spread(values[:, j], std[:, j])
         return spread
 
     def log_jacobian(self, numeric, mask):
