@@ -765,9 +765,17 @@ class EMImputer(TransformerMixin, BaseEstimator):
         self._kept = np.flatnonzero(~empty)
         self.indicator_ = None
         if self.add_indicator:
-            self.indicator_ = MissingIndicator(
-                missing_values=self._indicator_marker, error_on_new=False
-            ).fit(self._indicator_input(table))
+            # Its own output stays an array whatever scikit-learn's global
+            # transform_output says: this imputer puts it in the container
+            # (a frame of its own, indexed 0..n-1, had aligned to X's index
+            # as NaN, and a polars one has no astype).
+            self.indicator_ = (
+                MissingIndicator(
+                    missing_values=self._indicator_marker, error_on_new=False
+                )
+                .set_output(transform="default")
+                .fit(self._indicator_input(table))
+            )
         # Positions of the kept features among the numeric and the
         # categorical ones.
         self._numeric_kept = np.flatnonzero(~empty[table.numeric_columns])

@@ -185,18 +185,25 @@ def _inferred(categorical_features):
     return inferred and categorical_features == "from_dtype"
 
 
+# The words of a failed conversion of text to floats: numpy's, and pandas'
+# for a frame with a nullable (extension) column.
+CONVERSION_FAILURES = ("could not convert string to float", "Cannot cast str dtype")
+
+
 @contextlib.contextmanager
 def _naming_text_in_numbers(X, columns, missing_values):
     """Say which column, on numpy's "could not convert string to float".
 
     A text column read as numeric (``categorical_features`` left it out, or
     it holds numbers and a stray string) fails in numpy's conversion, whose
-    message names neither the column nor the option that decides it.
+    message names neither the column nor the option that decides it; beside
+    a pandas nullable column (``Int64``, ``boolean``) the conversion is
+    pandas', whose words ("Cannot cast str dtype to float64") differ.
     """
     try:
         yield
     except ValueError as exc:
-        if "could not convert string to float" not in str(exc):
+        if not any(words in str(exc) for words in CONVERSION_FAILURES):
             raise
         if columns is None:
             columns = range(np.shape(X)[1]) if np.ndim(X) == 2 else ()

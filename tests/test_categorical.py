@@ -662,6 +662,12 @@ def test_text_read_as_numeric_names_its_column_and_the_option():
     values = frame.to_numpy()
     with pytest.raises(ValueError, match=r"column 1 is read as numeric"):
         EMImputer(categorical_features=[]).fit(values)
+    # Beside a nullable column the conversion is pandas', in other words
+    # ("Cannot cast str dtype to float64"): the same message.
+    for extra in ("Int64", "boolean"):
+        nullable = frame.assign(e=pd.array([1, 0, None, 1], dtype=extra))
+        with pytest.raises(ValueError, match=r"feature 'sex' \(column 1\) is read"):
+            EMImputer(categorical_features=None).fit(nullable)
 
 
 def test_unlikely_categories_are_warned_about():

@@ -511,3 +511,42 @@ def test_inverse_transform_of_a_mixed_dataframe():
     np.testing.assert_array_equal(
         inverted[[0, 2, 3, 4, 5], 0].astype(float), [1, 3, 4, 5, 2]
     )
+
+
+@pytest.mark.parametrize("container", ["pandas", "polars"])
+@pytest.mark.parametrize("mixed", [False, True])
+def test_indicator_under_the_global_output_config(container, mixed):
+    # scikit-learn's global transform_output had reached the internal
+    # MissingIndicator: a pandas frame indexed 0..n-1 aligned to X's index
+    # as NaN (silently, in every cross-validation fold), a polars one had
+    # no astype. The global route gives what set_output gives.
+    import sklearn
+
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip(container)
+    rng = np.random.default_rng(2)
+    X, _, _ = _correlated(rng, n=40, d=2)
+    frame = pd.DataFrame(_holes(X, rng), columns=["a", "b"], index=range(100, 140))
+    if mixed:
+        frame["c"] = pd.Categorical(rng.choice(["x", "y"], 40))
+        frame.loc[[101, 107], "c"] = np.nan
+    expected = (
+        EMImputer(add_indicator=True, random_state=0)
+        .set_output(transform=container)
+        .fit_transform(frame)
+    )
+    with sklearn.config_context(transform_output=container):
+        imputer = EMImputer(add_indicator=True, random_state=0)
+        out = imputer.fit_transform(frame)
+        _, std = imputer.transform(frame, return_std=True)
+    assert list(out.columns) == list(expected.columns)
+    indicators = [name for name in out.columns if name.startswith("missing")]
+    holes = frame.isna().to_numpy()
+    np.testing.assert_array_equal(
+        np.asarray(out[indicators], dtype=float), holes[:, holes.any(axis=0)]
+    )
+    if container == "pandas":
+        pd.testing.assert_frame_equal(out, expected)
+    else:
+        assert out.equals(expected)
+    assert (np.asarray(std[indicators]) == 0).all()

@@ -102,6 +102,11 @@ class ConjugatePrior:
     feature of the input, those of features skipped as empty at fit
     included (they are dropped with the feature), or one per feature kept.
 
+    A prior is an immutable value (frozen, compared by its fields), not an
+    estimator: it has no ``set_params``, so a grid search over its settings
+    lists whole priors, ``{"prior": [ConjugatePrior(shrinkage=s) for s in
+    (0.01, 0.1, 1.0)]}``, rather than ``prior__shrinkage``.
+
     References
     ----------
     Fraley and Raftery (2007), Bayesian regularization for normal mixture
