@@ -1,6 +1,5 @@
 """EMMixture: scikit-learn's GaussianMixture API, with NaN allowed everywhere."""
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,12 +20,11 @@ from emimpute._base import (
     validate_with_nan,
 )
 from emimpute._collapse import training_rows, warn_if_collapsed
+from emimpute._criteria import dask_information_criteria, mixture_criteria
 from emimpute._em._dask import (
     DaskData,
-    add_counts,
     check_known_chunks,
     is_dask_array,
-    map_reduce,
     map_rows,
 )
 from emimpute._em._data import weights_as_counts
@@ -712,13 +710,9 @@ class EMMixture(DensityMixin, BaseEstimator):
             records such a fit as failed (keeping the best of its
             ``n_init`` runs that did not collapse).
         """
-        log_likelihood, n_informative = self._log_likelihood_and_informative_rows(
-            X, "bic", sample_weight
-        )
+        criteria = self._criteria(X, "bic", sample_weight)
         warn_if_collapsed(self, "bic")
-        return -2 * log_likelihood + self._n_parameters() * math.log(
-            max(n_informative, 1)
-        )
+        return criteria["bic"]
 
     def aic(self, X, sample_weight=None):
         """Akaike information criterion on ``X`` (lower is better).
@@ -741,20 +735,18 @@ class EMMixture(DensityMixin, BaseEstimator):
         UserWarning
             When a component collapsed (see :meth:`bic`).
         """
-        log_likelihood, _ = self._log_likelihood_and_informative_rows(
-            X, "aic", sample_weight
-        )
+        criteria = self._criteria(X, "aic", sample_weight)
         warn_if_collapsed(self, "aic")
-        return -2 * log_likelihood + 2 * self._n_parameters()
+        return criteria["aic"]
 
-    def _log_likelihood_and_informative_rows(self, X, what, sample_weight=None):
-        """The summed log-likelihood of ``X``'s rows and the number of them
-        with an observed entry, both weighted by ``sample_weight``, from one
-        read of ``X`` (a dask ``X``: one pass of tasks, each reading its
-        chunk as in memory; ``X`` checked before it, as for :meth:`score`,
-        and its chunks' sizes known). ``what``: the method called, as the
-        errors name it."""
-        n_samples = self._n_samples(X, what)
+    def _criteria(self, X, what, sample_weight=None):
+        """:func:`~emimpute._criteria.information_criteria` of ``X``'s rows
+        (weighted by ``sample_weight``), as :class:`EMMixtureSelector`'s
+        grid scores its fits, from one read of ``X`` (a dask ``X``: one pass
+        of tasks, each reading its chunk as in memory; ``X`` checked before
+        it, as for :meth:`score`, and its chunks' sizes known). ``what``:
+        the method called, as the errors name it."""
+        self._n_samples(X, what)
         if is_dask_array(X):
             if sample_weight is not None:
                 raise ValueError(
@@ -762,19 +754,9 @@ class EMMixture(DensityMixin, BaseEstimator):
                     "(EMMixture fits one without weights)."
                 )
             self._check_lazy_input(X, what)
-            log_likelihood, n_rows, n_informative = map_reduce(
-                X, self._chunk_log_likelihood, add_counts
-            )
-            return log_likelihood / n_rows * n_samples, n_informative
+            return dask_information_criteria(self, X, read=self._validated_data)
         data, counts = self._scored_rows(X, sample_weight)
-        log_prob = self._posterior_of(data)[0]
-        if counts is None:
-            # As GaussianMixture: the mean times the rows.
-            return float(np.mean(log_prob)) * n_samples, data.summary()[1]
-        return (
-            float(np.dot(counts, log_prob.astype(np.float64))),
-            float(counts[data.patterns.observed_rows].sum()),
-        )
+        return mixture_criteria(self, data, counts)
 
     def _scored_rows(self, X, sample_weight=None):
         """``X`` as a criterion scores it (:meth:`bic`, and
@@ -790,15 +772,6 @@ class EMMixture(DensityMixin, BaseEstimator):
             return data, None
         positive = weights > 0
         return data.take(positive), weights_as_counts(weights)[positive]
-
-    def _chunk_log_likelihood(self, chunk):
-        """The summed :meth:`score_samples` of a chunk's rows, its number of
-        rows and of rows with an observed entry (one read of the chunk)."""
-        if len(chunk) == 0:  # boolean indexing leaves empty chunks
-            return 0.0, 0, 0
-        data = self._validated_data(chunk)
-        log_prob = self._posterior_of(data)[0]
-        return float(log_prob.sum(dtype=np.float64)), len(chunk), data.summary()[1]
 
     @staticmethod
     def _n_samples(X, what):

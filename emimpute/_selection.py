@@ -9,7 +9,6 @@ has no such selector (its ``GaussianMixture`` example loops by hand; issue
 #19338 is open).
 """
 
-import math
 import time
 import warnings
 from dataclasses import fields
@@ -21,10 +20,13 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 
 from emimpute._base import dask_fit_input
 from emimpute._collapse import refuse_collapsed_components
+from emimpute._criteria import (
+    CRITERIA,
+    dask_information_criteria,
+    mixture_criteria,
+)
 from emimpute._em._conjugate import ConjugatePrior
-from emimpute._em._dask import DaskData, add_counts, is_dask_array, map_reduce
-from emimpute._em._data import EMData
-from emimpute._em._estep import posterior
+from emimpute._em._dask import DaskData, is_dask_array
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
     column_baseline_errors,
@@ -43,106 +45,6 @@ from emimpute._sklearn_compat import (
     check_is_fitted,
     validate_data,
 )
-
-CRITERIA = ("bic", "icl", "aic")
-
-
-def information_criteria(
-    log_prob, resp, n_parameters, informative=None, sample_weight=None
-):
-    """BIC, ICL and AIC of a fit from its rows' log-densities (lower is better).
-
-    ``log_prob`` is each row's observed-data log-density (``score_samples``),
-    ``resp`` the responsibilities, ``informative`` whether each row has an
-    observed entry. With ``n`` such rows and ``L`` the summed
-    log-likelihood: ``bic = -2 L + p log n``, ``aic = -2 L + 2 p`` and
-    ``icl = bic - 2 sum_i log resp[i, map_i]`` over those rows (Biernacki,
-    Celeux and Govaert 2000: BIC plus twice the entropy of the hard
-    classification, as mclust's ``icl``). A row with nothing observed
-    carries no information: it adds 0 to ``L`` and nothing to ``n`` or to
-    the entropy (its responsibilities are the weights, whatever the data).
-    mclust reports ``-bic`` (higher is better). With ``sample_weight``, a
-    row of weight ``w`` counts as ``w`` copies of it in ``L``, ``n`` and the
-    entropy.
-
-    Returns
-    -------
-    criteria : dict
-        ``log_likelihood``, ``n_parameters``, ``bic``, ``icl``, ``aic``.
-    """
-    return _criteria(
-        *_criteria_sums(log_prob, resp, informative, sample_weight), n_parameters
-    )
-
-
-def _criteria_sums(log_prob, resp, informative=None, sample_weight=None):
-    """What the criteria read of some rows, additive over rows.
-
-    Returns
-    -------
-    log_likelihood : float
-        The summed ``log_prob`` of the ``informative`` rows.
-    n_samples : int
-        Their number.
-    entropy : float
-        Their ``sum_i -log max_k resp[i, k]``.
-    """
-    if informative is not None:
-        log_prob, resp = log_prob[informative], resp[informative]
-        if sample_weight is not None:
-            sample_weight = sample_weight[informative]
-    with np.errstate(divide="ignore"):
-        entropies = -np.log(resp.max(axis=1))
-    if sample_weight is None:
-        return float(np.sum(log_prob)), len(log_prob), float(entropies.sum())
-    # A row of weight 0 adds nothing, its entropy (inf at 0 probability)
-    # included.
-    counted = sample_weight > 0
-    weights = sample_weight[counted]
-    return (
-        float(weights @ log_prob[counted]),
-        float(weights.sum()),
-        float(weights @ entropies[counted]),
-    )
-
-
-def _criteria(log_likelihood, n_samples, entropy, n_parameters):
-    """:func:`information_criteria` from the rows' sums (:func:`_criteria_sums`)."""
-    bic = -2.0 * log_likelihood + n_parameters * math.log(max(n_samples, 1))
-    return {
-        "log_likelihood": log_likelihood,
-        "n_parameters": int(n_parameters),
-        "bic": bic,
-        "icl": bic + 2.0 * entropy,
-        "aic": -2.0 * log_likelihood + 2.0 * n_parameters,
-    }
-
-
-def _chunk_criteria_sums(chunk, params):
-    """:func:`_criteria_sums` of a dask chunk's rows with an observed entry,
-    by the arithmetic of the in-memory criteria (``posterior`` of the
-    chunk's data)."""
-    data = EMData.build(chunk)
-    log_prob, resp = posterior(data, params)
-    informative = np.ones(len(chunk), dtype=bool)
-    informative[data.patterns.empty_rows] = False
-    return _criteria_sums(log_prob, resp, informative)
-
-
-def dask_information_criteria(mixture, data):
-    """:func:`information_criteria` of ``mixture`` on dask data, in one pass.
-
-    One task per row chunk of ``data`` (a :class:`DaskData`) returns the
-    chunk's :func:`_criteria_sums` (three numbers), summed as a tree: the
-    client receives three numbers, never a row. The parameters travel as
-    one key. Equal to the in-memory criteria but for the order of the
-    summation (the chunks' sums added, instead of one sum over all rows).
-    """
-    import dask
-
-    params = dask.delayed(mixture._fitted_params(), pure=True)
-    sums = map_reduce(data.array, _chunk_criteria_sums, add_counts, params)
-    return _criteria(*sums, mixture._n_parameters())
 
 
 def _keep_a_run_that_did_not_collapse(
@@ -556,7 +458,7 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
             # X as the engine reads it, once for every fit of the grid (the
             # same X, so the same columns and categories), and its rows
             # with an observed entry: read after the first fit.
-            data = informative = weights = None
+            data = weights = None
         rows, fits = [], []
         for params in grid:
             mixture = clone(base).set_params(**params)
@@ -588,27 +490,13 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                     n_informative, observed, constant = mixture._training_rows
                     if data is None:
                         data, weights = mixture._scored_rows(X, sample_weight)
-                        informative = np.ones(data.n_samples, dtype=bool)
-                        informative[data.patterns.empty_rows] = False
                 _keep_a_run_that_did_not_collapse(
                     mixture, result, n_informative, X, observed, constant, sample_weight
                 )
                 if lazy:
-                    row.update(dask_information_criteria(mixture, data))
+                    row.update(dask_information_criteria(mixture, data.array))
                 else:
-                    # The float64 posterior, as on dask: float32 data's,
-                    # rounded to float32 and summed so, was ~4e-8 relative
-                    # off (BIC 725772.18 for 725772.21 on 100,000 rows).
-                    log_prob, resp = posterior(data, mixture._fitted_params())
-                    row.update(
-                        information_criteria(
-                            log_prob,
-                            resp,
-                            mixture._n_parameters(),
-                            informative,
-                            weights,
-                        )
-                    )
+                    row.update(mixture_criteria(mixture, data, weights))
                 row.update(converged=mixture.converged_, n_iter=mixture.n_iter_)
             except ValueError as exc:
                 # A model the data cannot support (too many components, a

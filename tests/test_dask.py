@@ -715,18 +715,18 @@ def test_dask_selector_never_computes_x_and_selects_as_in_memory(
     # at most INITIALISATION_ROWS rows (150 here, below the 600 of X, so
     # the starts are not the in-memory ones), and the criteria are summed
     # chunk by chunk.
-    from emimpute import EMMixtureSelector, _selection
+    from emimpute import EMMixtureSelector, _criteria
     from emimpute._em import _dask
 
     monkeypatch.setattr(_dask, "INITIALISATION_ROWS", 150)
     criteria_rows = []
-    chunk_criteria = _selection._chunk_criteria_sums
+    chunk_criteria = _criteria._chunk_criteria_sums
 
-    def counted(chunk, params):
+    def counted(chunk, params, read):
         criteria_rows.append(len(chunk))
-        return chunk_criteria(chunk, params)
+        return chunk_criteria(chunk, params, read)
 
-    monkeypatch.setattr(_selection, "_chunk_criteria_sums", counted)
+    monkeypatch.setattr(_criteria, "_chunk_criteria_sums", counted)
     X = _separated_clusters()
     lazy = da.from_array(X, chunks=(100, 3))
     settings = dict(
@@ -759,11 +759,9 @@ def test_dask_selector_criteria_equal_the_in_memory_criteria_of_its_fits(
     # sum over the rows), ~1e-16 relative per addition: 1e-12 relative
     # (seen: 1.7e-16 at most).
     from emimpute import EMMixtureSelector
+    from emimpute._criteria import information_criteria
     from emimpute._em import _dask
-    from emimpute._selection import (
-        _keep_a_run_that_did_not_collapse,
-        information_criteria,
-    )
+    from emimpute._selection import _keep_a_run_that_did_not_collapse
 
     monkeypatch.setattr(_dask, "INITIALISATION_ROWS", 150)
     X = _separated_clusters()
@@ -813,15 +811,15 @@ def test_dask_information_criteria_equal_in_memory_in_one_pass(rows, synchronous
     # chunks' reads), and the in-memory values to the summation's rounding,
     # with rows of nothing observed (40 to 49, and two more) left out of n,
     # L and the entropy, and a chunk of such rows only.
+    from emimpute._criteria import dask_information_criteria, information_criteria
     from emimpute._em._dask import DaskData
-    from emimpute._selection import dask_information_criteria, information_criteria
 
     X = _data(0.2)
     for covariance_type in COVARIANCE_TYPES:
         mixture = EMMixture(3, covariance_type=covariance_type, random_state=0)
         mixture.fit(X)
         lazy, reads = _counting(da.from_array(X, chunks=(rows, 3)))
-        criteria = dask_information_criteria(mixture, DaskData.build(lazy))
+        criteria = dask_information_criteria(mixture, DaskData.build(lazy).array)
         assert sum(reads) == len(X)
         informative = ~np.isnan(X).all(axis=1)
         assert informative.sum() == 388  # rows 40 to 49, and 2 by chance
