@@ -29,6 +29,7 @@ import warnings
 from contextlib import contextmanager
 
 from emimpute import __version__
+from emimpute._messages import one_line, plural
 
 USER_ERROR = 2
 INTERNAL_ERROR = 1
@@ -151,11 +152,11 @@ def user_errors(what):
         try:
             yield
         except (ValueError, np.linalg.LinAlgError) as exc:
-            raise CLIError(f"{what}: {_one_line(exc)}") from None
+            raise CLIError(f"{what}: {one_line(exc)}") from None
         finally:
             seen = set()
             for warning in caught:
-                message = _one_line(warning.message)
+                message = one_line(warning.message)
                 if message not in seen:
                     seen.add(message)
                     print(f"emimpute: warning: {message}", file=sys.stderr)
@@ -183,7 +184,7 @@ def _read(args, columns):
         choose_columns(table, columns)
     if isinstance(args.n_components, int) and table.n_rows < args.n_components:
         raise CLIError(
-            f"{args.input}: {table.n_rows} data row{_plural(table.n_rows)}, fewer "
+            f"{args.input}: {table.n_rows} data row{plural(table.n_rows)}, fewer "
             f"than --n-components {args.n_components}"
         )
     return table
@@ -503,7 +504,7 @@ def _cannot_write(path, exc):
     """
     reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else None)
     if reason is None:
-        return f"{path}: cannot write: {_one_line(exc)}"
+        return f"{path}: cannot write: {one_line(exc)}"
     if exc.filename is not None and str(exc.filename) != str(path):
         reason = f"{reason} ({exc.filename})"
     return f"{path}: cannot write: {reason}"
@@ -1547,7 +1548,7 @@ def main(argv=None):
         return 130
     except Exception as exc:  # a command line never shows a traceback
         print(
-            f"emimpute: error: unexpected {type(exc).__name__}: {_one_line(exc)}",
+            f"emimpute: error: unexpected {type(exc).__name__}: {one_line(exc)}",
             file=sys.stderr,
         )
         return INTERNAL_ERROR
@@ -1565,16 +1566,3 @@ def _close_stdout():
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # not a real file (pytest's capture)
         pass
-
-
-# --------------------------------------------------------------------------
-# Message helpers
-
-
-def _one_line(exc):
-    lines = str(exc).strip().splitlines()
-    return " ".join(line.strip() for line in lines) if lines else type(exc).__name__
-
-
-def _plural(count):
-    return "" if count == 1 else "s"

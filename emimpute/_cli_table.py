@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emimpute._cli import _cannot_write
+from emimpute._messages import listing, names_of, one_line, plural
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -271,10 +272,10 @@ def read_table(
     except ImportError as exc:
         if not is_parquet(path):
             # pandas needs the zstandard package for a .zst file.
-            raise TableError(f"{path}: cannot read: {_one_line(exc)}") from None
+            raise TableError(f"{path}: cannot read: {one_line(exc)}") from None
         raise TableError(
             f"{path}: reading Parquet needs pyarrow: python -m pip install "
-            f"'emimpute[parquet]' ({_one_line(exc)})"
+            f"'emimpute[parquet]' ({one_line(exc)})"
         ) from None
     except pd.errors.ParserError as exc:
         hint = ""
@@ -285,9 +286,9 @@ def read_table(
                 f"; --thousands {_shell(thousands)} is the field delimiter too, "
                 f'so a number grouped by it must be quoted ("1{thousands}234")'
             )
-        raise TableError(f"{path}: cannot read: {_one_line(exc)}{hint}") from None
+        raise TableError(f"{path}: cannot read: {one_line(exc)}{hint}") from None
     except (OSError, ValueError, *ARCHIVE_ERRORS) as exc:
-        raise TableError(f"{path}: cannot read: {_one_line(exc)}") from None
+        raise TableError(f"{path}: cannot read: {one_line(exc)}") from None
     if len(typed) == 0:
         raise TableError(f"{path}: no data rows after the header")
     index = _index_columns(path, header, index_col)
@@ -743,7 +744,7 @@ def choose_columns(table, columns):
     both = sorted(skip & forced)
     if both:
         raise TableError(
-            f"{path}: column{_plural(both)} {names_of([header[j] for j in both])} "
+            f"{path}: column{plural(both)} {names_of([header[j] for j in both])} "
             f"named in both {columns.skip_option} and --categorical"
         )
     candidates = range(len(header))
@@ -775,7 +776,7 @@ def choose_columns(table, columns):
     if text:
         text = _listing_cells(table, text)
         raise TableError(
-            f"{path}: non-numeric column{_plural(text)} {_listing(text)}; remove "
+            f"{path}: non-numeric column{plural(text)} {listing(text)}; remove "
             f"{_them(text)}{columns.hint}"
         )
     if mixed:
@@ -993,7 +994,7 @@ def _reading_message(table, positions):
     reading, positions = next(iter(groups.items()))
     items, them = _listing_cells(table, positions), _them(positions)
     return (
-        f"{path}: column{_plural(items)} {_listing(items)} "
+        f"{path}: column{plural(items)} {listing(items)} "
         f"{'holds' if len(items) == 1 else 'hold'} numbers written with "
         f"{_described(reading, table.reading)}; "
         f"{_remedy(reading, table.reading)} to read {them} as numbers, or "
@@ -1073,7 +1074,7 @@ def _mixed_message(table, positions, skip_option):
             option = f"--na-values={_shell(marker)}"  # else argparse takes an option
         fix = f"if {marker!r} marks a missing value, pass {option}; else fix {them}"
     return (
-        f"{table.source}: column{_plural(items)} {_listing(items)} "
+        f"{table.source}: column{plural(items)} {listing(items)} "
         f"mix{'es' if len(items) == 1 else ''} numbers and text; {fix}, or name "
         f"{them} in --categorical to model {them} as categories or in "
         f"{skip_option} to leave {them} out of the model"
@@ -1139,7 +1140,7 @@ def _check_values(table, skip_option):
     ]
     if infinite:
         raise TableError(
-            f"{path}: infinite values in column{_plural(infinite)} "
+            f"{path}: infinite values in column{plural(infinite)} "
             f"{names_of(infinite)}; EM needs finite numbers"
         )
     empty = [header[j] for j in table.modelled if table.missing[:, j].all()]
@@ -1154,7 +1155,7 @@ def _check_values(table, skip_option):
                 "(a delimiter at the end of every line makes one)"
             )
         raise TableError(
-            f"{path}: column{_plural(empty)} {names_of(empty)} "
+            f"{path}: column{plural(empty)} {names_of(empty)} "
             f"{'has' if len(empty) == 1 else 'have'} no values; name {them} in "
             f"{skip_option} to leave {them} out of the model{unnamed}"
         )
@@ -1385,7 +1386,7 @@ def write_table(
     except ImportError as exc:
         raise TableError(
             f"{path}: writing Parquet needs pyarrow: python -m pip install "
-            f"'emimpute[parquet]' ({_one_line(exc)})"
+            f"'emimpute[parquet]' ({one_line(exc)})"
         ) from None
     except UnicodeEncodeError as exc:
         # Only text that was not read in it can miss from the encoding: a
@@ -1436,24 +1437,5 @@ def _unique(header):
 # Message helpers
 
 
-def _one_line(exc):
-    lines = str(exc).strip().splitlines()
-    return " ".join(line.strip() for line in lines) if lines else type(exc).__name__
-
-
-def _plural(items):
-    return "" if len(items) == 1 else "s"
-
-
 def _them(items):
     return "it" if len(items) == 1 else "them"
-
-
-def names_of(names):
-    return _listing([repr(name) for name in names])
-
-
-def _listing(items, limit=5):
-    """Join items with commas, cut after ``limit`` so messages stay one line."""
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

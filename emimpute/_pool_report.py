@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special, stats
 
 from emimpute._em._warnings import user_stacklevel
+from emimpute._messages import names_of
 from emimpute._rubin import f_p_value, f_reference, reiter_df2
 
 
@@ -644,5 +645,5 @@ def _variance_form_of(within):
 
 
 def _listed(names, limit=8):
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    """The names as pooling's messages list them (up to 8, each a repr)."""
+    return names_of(names, limit)
