@@ -1,6 +1,5 @@
 """EMImputer: missing values filled from a Gaussian (mixture) fit by EM."""
 
-import contextlib
 import math
 import warnings
 from dataclasses import replace
@@ -8,7 +7,6 @@ from numbers import Integral, Real
 from types import SimpleNamespace
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils import check_random_state
@@ -36,12 +34,9 @@ from emimpute._em._dask import (
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
-from emimpute._em._parallel import serial_engine
-from emimpute._em._streams import seeded
 from emimpute._em._uncertainty import (
     bootstrap_params,
     chain_plan,
-    posterior_chain,
     posterior_params,
 )
 from emimpute._em._warnings import user_stacklevel
@@ -695,8 +690,9 @@ class EMImputer(TransformerMixin, BaseEstimator):
         training : tuple or None
             ``(table, data, model_data)``: ``X`` as read, its engine data
             and that data in model space (``_support.model_data``), as
-            :meth:`_proper_imputations` would read them; None where there is
-            no model (every feature empty) or ``X`` is a dask array.
+            :func:`~emimpute._multiple.proper_imputations` would read them;
+            None where there is no model (every feature empty) or ``X`` is a
+            dask array.
         """
         # Before the data are read, which resets the fitted state: a refused
         # combination also on data with nothing observed (no model to draw).
@@ -1116,136 +1112,6 @@ class EMImputer(TransformerMixin, BaseEstimator):
                 scaling=self._scaling,
             )
         return self._chain_plan
-
-    def _proper_imputations(
-        self, X, seeds, chain_seed, n_jobs=None, training=None, sample_weight=None
-    ):
-        """The tables of :func:`multiple_impute`: one parameter draw each.
-
-        ``X`` is the training data, read, checked and grouped by missingness
-        pattern once for all of them. 'bootstrap': imputation ``i`` draws
-        its refit and its holes from ``_streams.seeded(seeds[i])``, as
-        ``transform`` with that stream would, in parallel over ``n_jobs``
-        joblib workers. 'posterior': the parameters and the holes are the
-        successive draws of one data augmentation chain on the training
-        data, from ``RandomState(chain_seed)`` (``posterior_chain``: the
-        burn-in and thinning of :meth:`_posterior_plan`, 10 and 5 steps
-        unless much information is missing; each imputation is the
-        chain's I-step at its parameter draw), bounded as ``transform``
-        bounds a draw, with any redraw from ``_streams.seeded(seeds[i])``. The
-        chain is sequential: ``n_jobs`` is not used. ``training``: what
-        :meth:`_fit_keeping_data` returned for this ``X``, used instead of
-        reading it again; else ``X`` is read again, with ``sample_weight``
-        (the fit's), which the bootstrap resamples.
-        """
-        check_is_fitted(self)
-        if self._params is None:
-            return [self.transform(X) for _ in seeds]
-        if training is None:
-            table = self._read(X, reset=False)
-            weights = check_sample_weight(sample_weight, table.mask)
-            data = self._engine_data(table, sample_weight=weights)
-            model_data = self._support.model_data(data)
-        else:
-            table, data, model_data = training
-        if self.parameter_uncertainty == "posterior":
-            if training is None and not np.array_equal(
-                model_data.mask, self._fit_data.mask
-            ):
-                raise ValueError(
-                    "Posterior imputations are of the data the imputer was "
-                    "fit on: pass the same X to fit and to this call."
-                )
-            plan = self._posterior_plan()
-            chain = posterior_chain(
-                self._fit_data,
-                plan.start,
-                self._fitted_config().prior,
-                np.random.RandomState(chain_seed),
-                burn_in=plan.burn_in,
-                thin=plan.thin,
-                scaling=self._scaling,
-                unscaled=model_data,
-            )
-            # The seeds' streams only redraw holes drawn out of bounds: none
-            # is made without bounds or transformations.
-            redraws = not self._support.is_identity
-            completions = [
-                self._complete_data(
-                    data,
-                    model_data,
-                    params,
-                    seeded(seed) if redraws else None,
-                    completion=drawn,
-                )
-                # The chain is endless: the seeds say how many draws (zipped
-                # first, so that no draw is made past the last seed).
-                for seed, (params, drawn) in zip(seeds, chain, strict=False)
-            ]
-            chain.close()
-        else:
-            # Every draw completes the same data: standardised once, its row
-            # blocks (and the rows they gather) kept for all of them.
-            options = {"keep_blocks": True}
-            if self._scaling is not None:
-                # The fit's standardised data, where this is its data.
-                options["scaled_data"] = (
-                    self._scaling.apply(model_data)
-                    if training is None
-                    else self._fit_data
-                )
-            # One task per worker, not per imputation, on threads by
-            # default: the refits and draws run compiled with the GIL
-            # released, and threads share the data and what is kept for it
-            # (the per-pattern rows, the row blocks), which processes would
-            # each get pickled and make again (measured, 20 imputations at
-            # 1e4 x 10: 112 ms in one process, 114 in two, 85 on two
-            # threads; at 1e5 x 10, 592, 885 and 414 ms). Each task runs the
-            # engine on one thread: the tasks are the parallelism.
-            n_tasks = max(1, min(len(seeds), effective_n_jobs(n_jobs)))
-            batches = Parallel(n_jobs=n_jobs, prefer="threads")(
-                delayed(self._bootstrap_completions)(
-                    data, model_data, batch, options, serial=n_tasks > 1
-                )
-                for batch in np.array_split(np.asarray(seeds), n_tasks)
-            )
-            completions = [completion for batch in batches for completion in batch]
-            # What the draws kept (row blocks, the compiled pass's rows) goes
-            # with them: the data may be the fit's own, which the imputer
-            # keeps.
-            options.get("scaled_data", model_data).release_blocks()
-        return [
-            _wrap_data_with_container(
-                "transform", self._output(table, completion), X, self
-            )
-            for completion in completions
-        ]
-
-    def _bootstrap_completions(self, data, model_data, seeds, options, serial=False):
-        """Bootstrap parameter draws and the holes under each, a stream per seed.
-
-        ``serial``: the engine on this thread only (one of several tasks).
-        """
-        completions = []
-        config = self._fitted_config()
-        with serial_engine() if serial else contextlib.nullcontext():
-            for seed in seeds:
-                # A Generator, whose seeding and numbers cost less than a
-                # RandomState's (_streams).
-                random_state = seeded(seed)
-                params = bootstrap_params(
-                    self._fit_data,
-                    self._params,
-                    config,
-                    random_state,
-                    scaling=self._scaling,
-                )
-                completions.append(
-                    self._complete_data(
-                        data, model_data, params, random_state, **options
-                    )
-                )
-        return completions
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit to ``X``, then impute it: ``fit(X, **fit_params).transform(X)``.

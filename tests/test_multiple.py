@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from emimpute import EMImputer, EMMixture, multiple_impute, pool
+from emimpute import EMImputer, EMMixture, _multiple, multiple_impute, pool
 from emimpute._base import em_config
 from emimpute._em import _pattern_sums, _uncertainty
 from emimpute._em._accelerate import anderson_em
@@ -1135,13 +1135,13 @@ def test_default_model_of_categorical_holes_carries_the_association(monkeypatch)
     # imputations' together); one component's estimate is 5.6 of them off.
     frame = _group_effect_data()
     fitted = []
-    proper_imputations = EMImputer._proper_imputations
+    proper_imputations = _multiple.proper_imputations
 
-    def recording(self, *args, **kwargs):
-        fitted.append((self.n_components, self.n_components_))
-        return proper_imputations(self, *args, **kwargs)
+    def recording(imputer, *args, **kwargs):
+        fitted.append((imputer.n_components, imputer.n_components_))
+        return proper_imputations(imputer, *args, **kwargs)
 
-    monkeypatch.setattr(EMImputer, "_proper_imputations", recording)
+    monkeypatch.setattr(_multiple, "proper_imputations", recording)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # no one-component warning
         tables = multiple_impute(frame, 20, random_state=0)
