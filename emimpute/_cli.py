@@ -29,7 +29,7 @@ import warnings
 from contextlib import contextmanager
 
 from emimpute import __version__
-from emimpute._messages import one_line, plural
+from emimpute._messages import cannot_write, one_line, plural
 
 USER_ERROR = 2
 INTERNAL_ERROR = 1
@@ -474,40 +474,7 @@ def _try_open(output, flags):
     try:
         os.close(os.open(output, flags, 0o666))
     except OSError as exc:
-        raise CLIError(_cannot_write(output, exc)) from None
-
-
-def _cannot_write(path, exc):
-    """``PATH: cannot write: REASON``, the reason of an OSError in words.
-
-    Python's text of the error starts with ``[Errno N]``, a number meant for
-    programs, and repeats the path.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The output, as the user named it.
-    exc : OSError
-        What writing it raised.
-
-    Returns
-    -------
-    message : str
-        One line; the file the error names, when it is another (the target
-        of a link), in parentheses.
-
-    Examples
-    --------
-    >>> import errno
-    >>> _cannot_write("out.csv", OSError(errno.ENOSPC, "No space left on device"))
-    'out.csv: cannot write: No space left on device'
-    """
-    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else None)
-    if reason is None:
-        return f"{path}: cannot write: {one_line(exc)}"
-    if exc.filename is not None and str(exc.filename) != str(path):
-        reason = f"{reason} ({exc.filename})"
-    return f"{path}: cannot write: {reason}"
+        raise CLIError(cannot_write(output, exc)) from None
 
 
 def _impute_outputs(args):
@@ -890,7 +857,7 @@ def run_demo(args):
         # The path was checked before the fits, but the disk can still fill
         # up or the directory go away. Only the write is caught: an OSError
         # while drawing would be a bug, shown as one.
-        raise CLIError(_cannot_write(args.output, exc)) from None
+        raise CLIError(cannot_write(args.output, exc)) from None
     print(f"Figure written to {args.output}")
     return 0
 

@@ -54,8 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emimpute._cli import _cannot_write
-from emimpute._messages import listing, names_of, one_line, plural
+from emimpute._messages import cannot_write, listing, names_of, one_line, plural
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
@@ -1397,7 +1396,7 @@ def write_table(
             "has it, such as utf-8"
         ) from None
     except OSError as exc:
-        raise TableError(_cannot_write(path, exc)) from None
+        raise TableError(cannot_write(path, exc)) from None
 
 
 def _to_stdout(frame, encoding, options):

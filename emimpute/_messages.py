@@ -4,6 +4,8 @@ One job: the small pieces of wording that the command line and the
 pooling share, so that a list of names reads the same in every message.
 """
 
+import os
+
 
 def one_line(exc):
     """An exception's message on one line (its type's name if it has none)."""
@@ -31,3 +33,37 @@ def listing(items, limit=5):
 def names_of(names, limit=5):
     """:func:`listing` of names, each as its ``repr``."""
     return listing([repr(name) for name in names], limit)
+
+
+def cannot_write(path, exc):
+    """``PATH: cannot write: REASON``, the reason of an OSError in words.
+
+    Python's text of the error starts with ``[Errno N]``, a number meant for
+    programs, and repeats the path.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output, as the user named it.
+    exc : OSError
+        What writing it raised.
+
+    Returns
+    -------
+    message : str
+        One line; the file the error names, when it is another (the target
+        of a link), in parentheses.
+
+    Examples
+    --------
+    >>> import errno
+    >>> from emimpute._messages import cannot_write
+    >>> cannot_write("out.csv", OSError(errno.ENOSPC, "No space left on device"))
+    'out.csv: cannot write: No space left on device'
+    """
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else None)
+    if reason is None:
+        return f"{path}: cannot write: {one_line(exc)}"
+    if exc.filename is not None and str(exc.filename) != str(path):
+        reason = f"{reason} ({exc.filename})"
+    return f"{path}: cannot write: {reason}"

@@ -1054,14 +1054,14 @@ def test_cannot_write_says_why_in_words(capsys, tmp_path, holed, output):
 
 
 def test_cannot_write_names_the_file_that_failed_when_another():
-    from emimpute._cli import _cannot_write
+    from emimpute._messages import cannot_write
 
     error = PermissionError(13, "Permission denied", "/data/target.csv")
-    assert _cannot_write("out.csv", error) == (
+    assert cannot_write("out.csv", error) == (
         "out.csv: cannot write: Permission denied (/data/target.csv)"
     )
     # One without an errno keeps its text.
-    assert _cannot_write("out.csv", OSError("disk gone")) == (
+    assert cannot_write("out.csv", OSError("disk gone")) == (
         "out.csv: cannot write: disk gone"
     )
 
