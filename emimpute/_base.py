@@ -288,11 +288,9 @@ REG_COVAR_SHARE = 0.1
 
 def component_variances(gaussian):
     """Each component's variance of each feature, ``(K, d)``."""
-    form = gaussian.form
-    if form.dense:
-        stack = form.dense_stack(gaussian.covariances, gaussian.n_components)
-        return np.diagonal(stack, axis1=1, axis2=2)
-    return form.variances(gaussian.covariances, gaussian.n_features)
+    return gaussian.form.component_variances(
+        gaussian.covariances, gaussian.n_components, gaussian.n_features
+    )
 
 
 def check_fitted_variances(result, data, reg_covar):

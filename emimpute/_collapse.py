@@ -41,11 +41,9 @@ SPIKE_PROBE_DROP = 0.25
 
 def _dense_covariances(gaussian):
     """Every component's covariance as a ``(K, d, d)`` matrix."""
-    form, n_components = gaussian.form, gaussian.n_components
-    if form.dense:
-        return form.dense_stack(gaussian.covariances, n_components)
-    variances = form.variances(gaussian.covariances, gaussian.n_features)
-    return variances[:, :, np.newaxis] * np.eye(gaussian.n_features)
+    return gaussian.form.full_matrices(
+        gaussian.covariances, gaussian.n_components, gaussian.n_features
+    )
 
 
 def _spike_directions(gaussian, weights, reg_covar, inflation=1.0):

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 from sklearn.impute import SimpleImputer
 
+from emimpute._em._forms import covariance_form
 from emimpute.datasets import load_old_faithful, make_missing
 
 N_COMPONENTS = 2
@@ -185,14 +186,7 @@ def _draw(X, X_missing, X_em, X_mean, mixture, names):
 
 def _full_covariances(mixture):
     """One (n_features, n_features) covariance per component, any type."""
-    covariances = np.asarray(mixture.covariances_)
     n_components, n_features = mixture.means_.shape
-    match mixture.covariance_type:
-        case "full":
-            return covariances
-        case "tied":
-            return np.broadcast_to(covariances, (n_components, n_features, n_features))
-        case "diag":
-            return np.stack([np.diag(c) for c in covariances])
-        case _:
-            return covariances[:, None, None] * np.eye(n_features)
+    return covariance_form(mixture.covariance_type).full_matrices(
+        np.asarray(mixture.covariances_), n_components, n_features
+    )

@@ -13,9 +13,10 @@ from emimpute._em import _impute, _uncertainty
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._config import Prior
 from emimpute._em._data import EMData
+from emimpute._em._gaussian import component_moments
 from emimpute._em._impute import complete
 from emimpute._em._streams import generator, seeded
-from emimpute._em._uncertainty import component_moments, posterior_chain
+from emimpute._em._uncertainty import posterior_chain
 
 pytest.importorskip("numba")
 

@@ -9,13 +9,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 from emimpute import EMImputer, EMMixture, _multiple, multiple_impute, pool
 from emimpute._base import em_config
-from emimpute._em import _pattern_sums, _uncertainty
+from emimpute._em import _gaussian, _pattern_sums, _uncertainty
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._categorical import CategoricalFamily
 from emimpute._em._config import EMConfig, Prior
 from emimpute._em._data import EMData
-from emimpute._em._forms import covariance_form
+from emimpute._em._forms import _bartlett_draws, _inverse_wishart, covariance_form
+from emimpute._em._gaussian import component_moments
 from emimpute._em._impute import complete
 from emimpute._em._loop import run_em
 from emimpute._em._parallel import serial_engine
@@ -23,13 +24,9 @@ from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling
 from emimpute._em._streams import seeded
 from emimpute._em._uncertainty import (
-    _bartlett_draws,
-    _inverse_wishart,
     bootstrap_counts,
     bootstrap_params,
     bootstrap_tol,
-    component_moments,
-    draw_gaussian_from_moments,
     draw_params,
     posterior_chain,
     posterior_params,
@@ -466,11 +463,11 @@ def test_compiled_dense_draw_is_the_numpy_draw(covariance_type, monkeypatch):
 
     def draw():
         stream = np.random.RandomState(3)
-        drawn = draw_gaussian_from_moments(family, *moments, 1e-6, stream)
+        drawn = family.draw_from_moments(*moments, 1e-6, stream)
         return drawn, stream.uniform()
 
     fast, fast_next = draw()
-    monkeypatch.setattr(_uncertainty, "use_fused", lambda engine="auto": False)
+    monkeypatch.setattr(_gaussian, "use_fused", lambda engine="auto": False)
     slow, slow_next = draw()
     assert fast_next == slow_next  # the same numbers taken from the stream
     for name in ("means", "covariances", "precisions_cholesky"):

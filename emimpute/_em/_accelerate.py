@@ -40,8 +40,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from emimpute._em._categorical import CategoricalFamily
-from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._mstep import log_prior, m_step
 from emimpute._em._params import MixtureParams
 
@@ -101,6 +99,8 @@ def flatten(params):
 def unflatten(vector, like):
     """The parameters of ``vector``, in the layout of ``like``; None if invalid.
 
+    The inverse of :func:`flatten`: each family's arrays read in the shapes
+    of its ``estimates()`` and made a family by its ``from_estimates``.
     Invalid: a weight or a probability not positive, or a covariance not
     positive definite.
     """
@@ -118,21 +118,11 @@ def unflatten(vector, like):
         return None
     families = []
     for family in like.families:
-        if isinstance(family, GaussianFamily):
-            means = take(family.means.shape)
-            covariances = take(family.covariances.shape)
-            try:
-                family = GaussianFamily.from_covariances(
-                    family.form, means, covariances
-                )
-            except (ValueError, np.linalg.LinAlgError):
-                return None
-        elif isinstance(family, CategoricalFamily):
-            probabilities = tuple(take(p.shape) for p in family.probabilities)
-            if not all(np.all(p > 0) for p in probabilities):
-                return None
-            family = CategoricalFamily(probabilities)
-        families.append(family)
+        arrays = tuple(take(np.shape(array)) for array in family.estimates())
+        try:
+            families.append(family.from_estimates(arrays))
+        except (ValueError, np.linalg.LinAlgError):
+            return None
     return MixtureParams(weights=weights, families=tuple(families))
 
 

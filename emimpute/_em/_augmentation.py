@@ -8,7 +8,7 @@ count, mean and scatter matrix, so most I-steps need not write a completed
 table at all: this module draws each row's missing part and adds it into
 those sums in one compiled pass over the rows with holes, where
 ``complete`` makes per block of rows a pass of numpy operations and writes
-a table for :func:`~emimpute._em._uncertainty.component_moments` to read
+a table for :func:`~emimpute._em._gaussian.component_moments` to read
 again (at 1e4 x 10 with 20% missing, most of a step's time).
 
 The observed entries' share of the sums never changes along a chain: it is
@@ -228,7 +228,7 @@ class OneGaussianAugmentation:
         -------
         moments : tuple or None
             ``(counts, means, scatter)`` of shapes ``(1,)``, ``(1, d)`` and
-            ``(1, d, d)``, as :func:`~emimpute._em._uncertainty.
+            ``(1, d, d)``, as :func:`~emimpute._em._gaussian.
             component_moments` of the completed rows; None, with no number
             taken from the stream, if the covariance is too ill-conditioned
             for the precision route (as ``_dense`` decides), or, after the

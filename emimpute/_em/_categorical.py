@@ -223,6 +223,20 @@ class CategoricalFamily:
         """The arrays EM estimates: each column's probabilities."""
         return self.probabilities
 
+    def from_estimates(self, arrays):
+        """The family of ``arrays`` laid out as :meth:`estimates` (the inverse
+        of it). Cost ``O(K L)``, ``L`` the categories in all.
+
+        Raises
+        ------
+        ValueError
+            If a probability is not positive.
+        """
+        probabilities = tuple(arrays)
+        if not all(np.all(p > 0) for p in probabilities):
+            raise ValueError("Category probabilities must be positive.")
+        return CategoricalFamily(probabilities)
+
     def marginal_moments(self, weights):
         """Each column's probabilities in the mixture."""
         return tuple(weights @ p for p in self.probabilities)
@@ -254,6 +268,30 @@ class CategoricalFamily:
         """Free parameters: ``K (L_j - 1)`` per column."""
         return int(sum(p.shape[0] * (p.shape[1] - 1) for p in self.probabilities))
 
+    def draw_given_complete(
+        self, numeric, codes, labels, prior, random_state, *, weights=None
+    ):
+        """The P-step's draw of this family given complete rows and their
+        components (``_uncertainty.draw_params``; ``numeric`` is not read).
+
+        Column ``j`` of component ``k`` gets ``Dirichlet(counts_kj + 1 +
+        smoothing)``: the posterior under the Dirichlet prior whose mode the
+        fit uses (``category_smoothing`` pseudo-counts); rows weighted by
+        ``weights`` (copies). Cost ``O(n m + K L)`` for ``m`` columns of
+        ``L`` categories in all.
+        """
+        n_components = self.n_components
+        probabilities = []
+        for j, n in enumerate(self.n_categories):
+            counts = np.zeros((n_components, n))
+            np.add.at(
+                counts, (labels, codes[:, j]), 1.0 if weights is None else weights
+            )
+            probabilities.append(
+                dirichlet_draws(counts + 1.0 + prior.category_smoothing, random_state)
+            )
+        return type(self)(tuple(probabilities))
+
     def sample(self, labels, random_state):
         """One category per column for each label, as codes ``(n, m)``.
 
@@ -272,6 +310,18 @@ class CategoricalFamily:
                 random_state.uniform(size=n_samples),
             )
         return codes
+
+
+def dirichlet_draws(alpha, random_state):
+    """One Dirichlet draw per row of ``alpha``, by normalised gamma draws.
+
+    Over a single category (one component's weight) the draw is 1 whatever
+    the gamma: none is drawn (7 us of a data augmentation step's 0.45 ms).
+    """
+    if alpha.shape[1] == 1:
+        return np.ones(alpha.shape)
+    gammas = random_state.standard_gamma(alpha)
+    return gammas / gammas.sum(axis=1, keepdims=True)
 
 
 def _rows_by_component(labels, n_components):

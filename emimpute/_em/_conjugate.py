@@ -26,7 +26,10 @@ the variants some of mclust's Fortran M-steps use.) In terms of the additive
 statistics these are the maximum-likelihood formulas applied to the
 statistics plus ``kappa`` pseudo-rows at ``mu_P`` and the scatter ``Psi``,
 divided by a larger count (:meth:`GaussianPrior.augment`), so the prior costs
-``O(K d^2)`` per M-step and nothing in the E-step.
+``O(K d^2)`` per M-step and nothing in the E-step. Each covariance form
+(``_forms``) holds its share of the arithmetic: ``prior_update``,
+``log_prior_terms``, ``min_prior_dof``, ``default_prior_scale`` and
+``prior_scale``; this module holds what is common to them.
 
 Missing entries change nothing here: the statistics are the E-step's
 expected ones, and the data-dependent hyperparameters
@@ -36,7 +39,7 @@ expected ones, and the data-dependent hyperparameters
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.special import gammaln, multigammaln
+from scipy.special import gammaln
 
 from emimpute._sklearn_compat import InvalidParameterError
 
@@ -244,7 +247,7 @@ scale=2.0, weight_concentration=1.0)
             return None, alpha
         mean = self._mean(data, scaling)
         dof = float(n_features + 2) if self.dof is None else _real(self.dof, "dof")
-        lowest = n_features - 1.0 if form.dense else 0.0
+        lowest = form.min_prior_dof(n_features)
         if not dof > lowest:
             raise InvalidParameterError(
                 f"prior.dof must be > {lowest:g} (n_features - 1 for a proper "
@@ -276,10 +279,7 @@ scale=2.0, weight_concentration=1.0)
         n_features = data.n_numeric
         if self.scale is None:
             factor = (1.0 / n_components) ** (2.0 / n_features)
-            covariance = observed_moments(data)[1]
-            if form.dense:
-                return factor * covariance
-            return factor * np.full(n_features, np.trace(covariance) / n_features)
+            return form.default_prior_scale(observed_moments(data)[1], factor)
         scale = _real_array(self.scale, "scale")
         if not np.all(np.isfinite(scale)):
             raise InvalidParameterError("prior.scale must be finite.")
@@ -304,20 +304,15 @@ scale=2.0, weight_concentration=1.0)
                 f"prior.scale must be a number, an array of shape ({n_features},) "
                 f"or ({n_features}, {n_features}), got shape {scale.shape}."
             )
+        variance = None
         if scaling is not None:
             matrix = matrix / np.outer(scaling.scale, scaling.scale)
-        if form.dense:
-            return matrix
-        variances = np.diagonal(matrix).copy()
-        if getattr(form, "spherical", False):
-            if number and scaling is not None:
+            if number:
                 # A number in the data's units: one variance for every
-                # feature, relative to the features' mean variance.
-                return np.full(n_features, float(self.scale)) / np.mean(
-                    scaling.scale**2
-                )
-            return np.full(n_features, variances.mean())
-        return variances
+                # feature, relative to the features' mean variance (the
+                # spherical form's scale; the others' come from the matrix).
+                variance = float(self.scale) / np.mean(scaling.scale**2)
+        return form.prior_scale(matrix, variance)
 
 
 def _real(value, name):
@@ -459,31 +454,11 @@ class GaussianPrior:
             Augmented statistics, in the layout of ``stats``.
         divisor : ndarray of shape (n_components,) or float
         """
-        kappa, nu = self.shrinkage, self.dof
-        n_features = stats.s1.shape[1]
-        nk = stats.nk
+        kappa = self.shrinkage
         offset = self.mean - stats.shift
         s1 = stats.s1 + kappa * offset
-        if form.dense and form.shared:
-            # Tied: the shifts of all components are equal.
-            s2 = stats.s2 + (
-                len(nk) * kappa * np.outer(offset[0], offset[0]) + self.scale
-            )
-            divisor = nk.sum() + nu + n_features + len(nk) + 1.0
-        elif form.dense:
-            s2 = stats.s2 + (
-                kappa * offset[:, :, np.newaxis] * offset[:, np.newaxis, :] + self.scale
-            )
-            divisor = nk + nu + n_features + 2.0
-        elif form.spherical:
-            # The form averages the per-feature variances: Psi / d per feature
-            # sums to Psi, and the divisor times d is nu + (nk + 1) d + 2.
-            s2 = stats.s2 + kappa * offset**2 + self.scale / n_features
-            divisor = nk + 1.0 + (nu + 2.0) / n_features
-        else:
-            s2 = stats.s2 + kappa * offset**2 + self.scale
-            divisor = nk + nu + 3.0
-        return nk + kappa, s1, s2, divisor
+        s2, divisor = form.prior_update(self, stats.s2, stats.nk, offset)
+        return stats.nk + kappa, s1, s2, divisor
 
     def log_density(self, family):
         """``log p(means, covariances)`` of a Gaussian family under the prior.
@@ -491,57 +466,21 @@ class GaussianPrior:
         With ``shrinkage = 0`` the prior on the means is the improper
         ``|S_k|^(-1/2)`` (its normalising constant left out).
         """
-        form = family.form
-        kappa, nu = self.shrinkage, self.dof
-        n_components, n_features = family.means.shape
+        kappa = self.shrinkage
+        n_features = family.n_features
         deviations = family.means - self.mean
-        factors = family.precisions_cholesky
-        log_det_factor = form.log_det_cholesky(factors, n_features)
-        if form.dense:
-            stack = form.dense_stack(factors, n_components)
-            whitened = np.einsum("ki,kij->kj", deviations, stack)
-            quadratic = (whitened**2).sum(axis=1)
-            precisions = form.stack(form.precisions(factors))
-            n_matrices = len(precisions)
-            log_det_cov = -2.0 * np.broadcast_to(log_det_factor, (n_matrices,))
-            scale_log_det = np.linalg.slogdet(self.scale)[1]
-            inverse_wishart = (
-                0.5 * nu * scale_log_det
-                - 0.5 * nu * n_features * np.log(2.0)
-                - multigammaln(0.5 * nu, n_features)
-                - 0.5 * (nu + n_features + 1.0) * log_det_cov
-                - 0.5 * np.einsum("ij,kij->k", self.scale, precisions)
-            ).sum()
-            mean_log_det = -2.0 * np.broadcast_to(log_det_factor, (n_components,))
-        else:
-            variances = form.variances(family.covariances, n_features)
-            quadratic = (deviations**2 / variances).sum(axis=1)
-            if form.spherical:
-                shape_, rate = 0.5 * nu, 0.5 * self.scale.mean()
-                var = variances[:, 0]
-                inverse_gamma = (
-                    shape_ * np.log(rate)
-                    - gammaln(shape_)
-                    - (shape_ + 1.0) * np.log(var)
-                    - rate / var
-                ).sum()
-            else:
-                shape_, rate = 0.5 * nu, 0.5 * self.scale
-                inverse_gamma = (
-                    shape_ * np.log(rate)
-                    - gammaln(shape_)
-                    - (shape_ + 1.0) * np.log(variances)
-                    - rate / variances
-                ).sum()
-            inverse_wishart = inverse_gamma
-            mean_log_det = np.log(variances).sum(axis=1)
+        # The form's terms: the quadratic forms of the deviations, the
+        # covariances' log-density, the log-determinants.
+        quadratic, log_covariance_prior, mean_log_det = family.form.log_prior_terms(
+            self, deviations, family.covariances, family.precisions_cholesky
+        )
         log_mean_prior = -0.5 * mean_log_det
         if kappa > 0.0:
             log_mean_prior = log_mean_prior + (
                 0.5 * n_features * np.log(kappa / (2.0 * np.pi))
                 - 0.5 * kappa * quadratic
             )
-        return float(inverse_wishart + log_mean_prior.sum())
+        return float(log_covariance_prior + log_mean_prior.sum())
 
 
 def log_dirichlet(weights, alpha):

@@ -12,8 +12,14 @@ Cost per E-step, for ``n`` rows, ``d`` numeric features and ``K``
 components: ``O(n K d^2)`` for full and tied (plus the per-pattern
 factorisations described in ``_dense``), ``O(n K d)`` for diag and
 spherical; the M-step is ``O(K d^3)`` (one Cholesky per component).
+
+The family's posterior draw given complete rows (the P-step of
+``_uncertainty``'s data augmentation) is here too: the rows'
+:func:`component_moments`, then the form's ``draw_posterior``; one dense
+Gaussian's in one compiled call (``_one_dense_draw``).
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +27,7 @@ import numpy as np
 from emimpute._em._dense import DenseKernel
 from emimpute._em._diagonal import DiagonalKernel
 from emimpute._em._forms import DenseForm, DiagonalForm
-from emimpute._em._fused import use_fused
+from emimpute._em._fused import cholesky, factor_covariance, jit, use_fused
 from emimpute._em._fused_dense import FusedDenseKernel
 from emimpute._em._fused_diagonal import FusedDiagonalKernel
 from emimpute._em._gaussian_block import GaussianBlock
@@ -72,6 +78,19 @@ class GaussianFamily:
         """The arrays EM estimates: the means and the covariances (in the
         form's shape)."""
         return (self.means, self.covariances)
+
+    def from_estimates(self, arrays):
+        """The family of ``arrays`` laid out as :meth:`estimates` (the inverse
+        of it), in this family's form; its covariances factored, ``O(K
+        d^3)``.
+
+        Raises
+        ------
+        ValueError
+            If a covariance is not positive definite.
+        """
+        means, covariances = arrays
+        return GaussianFamily.from_covariances(self.form, means, covariances)
 
     def marginal_moments(self, weights):
         """The mixture's mean of the features and their covariance (see
@@ -137,23 +156,45 @@ class GaussianFamily:
         them), so that the dense forms colour each component's rows with one
         product.
         """
-        n_features = self.n_features
-        noise = random_state.standard_normal(size=(len(labels), n_features))
-        if self.form.dense:
-            X = np.empty_like(noise)
-            covariances = self.form.dense_stack(self.covariances, self.n_components)
-            bounds = np.searchsorted(labels, np.arange(self.n_components + 1))
-            # The SVD factor of numpy's multivariate_normal, which
-            # GaussianMixture.sample calls: the same seed, the same rows.
-            _, spectrum, rotations = np.linalg.svd(covariances)
-            factors = np.sqrt(spectrum)[:, :, np.newaxis] * rotations
-            for k, factor in enumerate(factors):
-                rows = slice(bounds[k], bounds[k + 1])
-                X[rows] = noise[rows] @ factor
-        else:
-            scales = np.sqrt(self.form.variances(self.covariances, n_features))
-            X = noise * scales[labels]
+        noise = random_state.standard_normal(size=(len(labels), self.n_features))
+        X = self.form.colour(noise, labels, self.covariances, self.n_components)
         return X + self.means[labels]
+
+    def draw_given_complete(
+        self, numeric, codes, labels, prior, random_state, *, weights=None
+    ):
+        """The P-step's draw of this family given complete rows and their
+        components (``_uncertainty.draw_params``): means and covariances
+        from their posterior under the non-informative prior of
+        ``_uncertainty``'s module notes, rows weighted by ``weights``
+        (copies); ``codes`` are not read. Cost ``O(n d^2 + K d^3)``.
+        """
+        moments = component_moments(numeric, labels, self.n_components, weights)
+        return self.draw_from_moments(*moments, prior.reg_covar, random_state)
+
+    def draw_from_moments(self, counts, means, scatter, reg_covar, random_state):
+        """:meth:`draw_given_complete` given the rows' :func:`component_moments`.
+
+        ``n_k * reg_covar`` is added to each scatter's diagonal (the
+        counterpart of the fit's ``reg_covar``); one dense Gaussian (the
+        default imputation model) is drawn by a compiled kernel when numba
+        is in use, from the same numbers (``_one_dense_draw``). Cost ``O(K
+        d^3)``.
+        """
+        form = self.form
+        ridge = np.maximum(counts, 1.0) * reg_covar
+        means, covariances, factors = form.draw_posterior(
+            counts,
+            means,
+            scatter,
+            ridge,
+            self,
+            random_state,
+            compiled=_one_dense_draw if use_fused() else None,
+        )
+        if factors is not None:
+            return type(self)(form, means, covariances, factors)
+        return type(self).from_covariances(form, means, covariances)
 
     def scaled(self, centre, scale):
         """Means and covariances of the features mapped to ``x * scale + centre``.
@@ -169,6 +210,127 @@ class GaussianFamily:
         covariances : ndarray
         """
         return self.means * scale + centre, self.form.scaled(self.covariances, scale)
+
+
+def component_moments(values, labels, n_components, weights=None):
+    """Per-component counts, means and scatter matrices of complete rows.
+
+    Rows weighted by ``weights`` (copies), when given.
+
+    Returns
+    -------
+    counts : ndarray of shape (K,)
+    means : ndarray of shape (K, d)
+        0 for an empty component.
+    scatter : ndarray of shape (K, d, d)
+        ``sum_i (x_i - mean_k)(x_i - mean_k)^T`` over the component's rows.
+    """
+    counts = np.bincount(labels, weights=weights, minlength=n_components)
+    counts = counts.astype(float, copy=False)
+    scatter = np.empty((n_components, values.shape[1], values.shape[1]))
+    means = np.empty((n_components, values.shape[1]))
+    # One component at a time (a loop over K, not over rows): each product
+    # is a plain 2-D one; the batched matmul of (K, d, n) strided views it
+    # replaces took 3x longer at n = 10000, d = 10, K = 1 (0.8 ms), and
+    # this runs at every data augmentation step.
+    # Column sums as products with the weights (or ones): a tall array's
+    # column sum is several times slower.
+    row_weights = np.ones(len(values)) if weights is None else weights
+    for k in range(n_components):
+        rows = slice(None) if n_components == 1 else labels == k
+        mine, mine_weights = values[rows], row_weights[rows]
+        means[k] = (mine_weights @ mine) / max(counts[k], 1.0)
+        deviations = mine - means[k]
+        if weights is not None:
+            # D^T W D as (W^1/2 D)^T (W^1/2 D): numpy takes the product of
+            # an array with itself's transpose as one symmetric BLAS call,
+            # 3x faster than that of two arrays (weights are >= 0).
+            deviations *= np.sqrt(mine_weights)[:, np.newaxis]
+        scatter[k] = deviations.T @ deviations
+    return counts, means, scatter
+
+
+def _one_dense_draw(form, means, scatter, ridge, normals, chi2, noise, count):
+    """The dense arithmetic of ``DenseForm.draw_posterior``, compiled.
+
+    One Gaussian with rows (``means`` and ``scatter`` of shapes ``(1, d)``
+    and ``(1, d, d)`` of ``count`` rows, ``ridge`` added to the scatter's
+    diagonal), from the
+    same numbers: the inverse-Wishart draw and its factor, the mean, then
+    the precision's Cholesky factor, in one call instead of some thirty
+    numpy calls on ``d x d`` arrays (at d = 10, 0.19 ms of a data
+    augmentation step's 0.6). ``(means, covariances, precisions_cholesky)``
+    in the form's shapes; None where a factorisation fails or a pivot is
+    below ``_forms``' bound: the numpy arithmetic on the same numbers then
+    raises ``_forms``' error.
+    """
+    n_features = means.shape[1]
+    covariance = np.empty((n_features, n_features))
+    factor = np.empty((n_features, n_features))
+    drawn_mean = np.empty(n_features)
+    ok = _dense_draw(
+        scatter[0],
+        ridge,
+        normals[0],
+        np.sqrt(chi2[0]),
+        noise[0],
+        means[0],
+        1.0 / math.sqrt(max(count, 1.0)),
+        covariance,
+        factor,
+        drawn_mean,
+    )
+    if not ok:
+        return None
+    return (
+        drawn_mean[np.newaxis],
+        form.unstack(covariance[np.newaxis]),
+        form.unstack(factor[np.newaxis]),
+    )
+
+
+@jit
+def _dense_draw(
+    scatter, ridge, normals, roots, noise, mean, shrink, covariance, factor, drawn
+):  # pragma: no cover - compiled; numpy twin: DenseForm.draw_posterior
+    # scale = scatter + ridge I = L L^T; A the Bartlett factor; C^T = A^{-1}
+    # L^T; the draw C C^T, the mean + C noise shrink (shrink = 1 / sqrt(n));
+    # then the precision factor inv(chol(S))^T.
+    d = len(mean)
+    lower = np.empty((1, d, d))
+    reciprocals = np.empty((1, d))
+    lower[0] = scatter
+    for i in range(d):
+        lower[0, i, i] += ridge
+    if not cholesky(lower, reciprocals, 0, d):
+        return False
+    # Forward substitution, A X = L^T, column by column (X = C^T).
+    solved = np.zeros((d, d))
+    for c in range(d):
+        for i in range(d):
+            total = lower[0, c, i] if c >= i else 0.0
+            for p in range(i):
+                total -= normals[i, p] * solved[p, c]
+            solved[i, c] = total / roots[i]
+    for i in range(d):
+        for j in range(i + 1):
+            total = 0.0
+            for p in range(d):
+                total += solved[p, i] * solved[p, j]
+            covariance[i, j] = total
+            covariance[j, i] = total
+        total = 0.0
+        for p in range(d):
+            total += solved[p, i] * noise[p]
+        drawn[i] = mean[i] + total * shrink
+    # The precision's factor, with _forms' rule: U = inv(L_S)^T.
+    inverse = np.empty((d, d))
+    if np.isnan(factor_covariance(covariance, np.empty((d, d)), inverse)):
+        return False
+    for c in range(d):
+        for i in range(d):
+            factor[c, i] = inverse[i, c]
+    return True
 
 
 def complete_data_statistics(X, resp, form, *, chunk_size=8192):

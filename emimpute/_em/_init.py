@@ -830,11 +830,7 @@ def _categories_of_given_start(data, params, prior):
     categorical = params.categorical.m_step(
         observed_counts(data.codes, data.n_categories, resp), prior
     )
-    families = tuple(
-        categorical if isinstance(family, CategoricalFamily) else family
-        for family in params.families
-    )
-    return replace(params, families=families)
+    return params.replaced(params.categorical, categorical)
 
 
 def _conditional_mean_filled(data, rows):

@@ -147,6 +147,11 @@ class LabelFamily:
         """The arrays EM estimates: none, the probabilities are fixed."""
         return ()
 
+    def from_estimates(self, arrays):
+        """The family of ``arrays`` laid out as :meth:`estimates` (none):
+        the family itself. Cost ``O(1)``."""
+        return self
+
     def marginal_moments(self, weights):
         """None: the classes' shares are the weights' sums."""
         return ()
@@ -166,6 +171,12 @@ class LabelFamily:
     def n_parameters(self):
         """No free parameter."""
         return 0
+
+    def draw_given_complete(
+        self, numeric, codes, labels, prior, random_state, *, weights=None
+    ):
+        """Parameter draws are for imputation models only: a ValueError."""
+        raise ValueError("Parameter draws are for imputation models only.")
 
     def sample(self, labels, random_state):
         """The class of each drawn component."""

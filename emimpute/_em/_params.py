@@ -63,13 +63,19 @@ class MixtureParams:
                 return family
         return None
 
-    def replace_gaussian(self, **changes):
-        """These parameters with some of the Gaussian family's replaced."""
-        families = tuple(
-            replace(f, **changes) if isinstance(f, GaussianFamily) else f
-            for f in self.families
-        )
+    def replaced(self, old, new):
+        """These parameters with the family ``old`` (one of ``families``,
+        by identity) replaced by ``new``."""
+        families = tuple(new if f is old else f for f in self.families)
         return replace(self, families=families)
+
+    def replace_gaussian(self, **changes):
+        """These parameters with some of the Gaussian family's replaced
+        (unchanged without one)."""
+        gaussian = self.gaussian
+        if gaussian is None:
+            return self
+        return self.replaced(gaussian, replace(gaussian, **changes))
 
     # The Gaussian family's parameters, for the many places (and tests) that
     # work with Gaussian mixtures.

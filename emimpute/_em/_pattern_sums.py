@@ -52,12 +52,7 @@ import numpy as np
 
 from emimpute._em._accelerate import flatten
 from emimpute._em._data import EMData
-from emimpute._em._forms import (
-    FULL,
-    ILL_DEFINED_COVARIANCE,
-    DenseForm,
-    _cholesky_lower,
-)
+from emimpute._em._forms import FULL, ILL_DEFINED_COVARIANCE, _cholesky_lower
 from emimpute._em._fused import factor_covariance, jit, use_fused
 from emimpute._em._gaussian import GaussianFamily
 from emimpute._em._params import MixtureParams
@@ -336,8 +331,7 @@ class PatternSums:
         mean = family.means[0]
         value, s1, s2 = self.moments(mean, *_precision(family))
         nk = np.array([self.counts.sum()])
-        if not family.form.dense:
-            s2 = np.diagonal(s2).copy()
+        s2 = family.form.second_moments(s2)
         stats = SufficientStats(nk=nk, s1=s1[None], s2=s2[None], shift=mean[None])
         return value, MixtureStats(nk=nk, families=(stats,))
 
@@ -476,8 +470,7 @@ class OneGaussianMap:
             return vector, vector[1 : 1 + d], precision, log_det, inverse
         nk = np.array([self.sums.counts.sum() + NK_FLOOR])
         centred = s1[None] / nk[:, None]
-        if not self.form.dense:
-            s2 = np.diagonal(s2)
+        s2 = self.form.second_moments(s2)
         covariances = self.form.covariances_from_statistics(
             s2[None], nk, centred, self.prior.reg_covar
         )
@@ -497,10 +490,7 @@ class OneGaussianMap:
         if not vector[0] > 0:
             return None
         covariances = vector[1 + d :].reshape(self.form.shape(1, d))
-        if self.form.dense:
-            covariance = self.form.stack(covariances)[0]
-        else:
-            covariance = np.diag(self.form.variances(covariances, d)[0])
+        covariance = self.form.full_matrices(covariances, 1, d)[0]
         precision, inverse = np.empty((d, d)), np.empty((d, d))
         factor = factor_covariance if self.sums.pattern_rows.compiled else _factor_numpy
         log_det = factor(covariance, precision, inverse)
@@ -517,10 +507,7 @@ class OneGaussianMap:
         """
         vector, d, form = point[0], self.n_features, self.form
         covariances = vector[1 + d :].reshape(form.shape(1, d))
-        if form.dense:
-            factors = form.unstack(np.ascontiguousarray(point[4].T)[None])
-        else:
-            factors = form.precision_cholesky(covariances)
+        factors = form.precision_cholesky_of_factored(covariances, point[4])
         family = GaussianFamily(
             form, vector[1 : 1 + d].reshape(1, d), covariances, factors
         )
@@ -804,11 +791,6 @@ def _precision(family):
     form, n_features = family.form, family.n_features
     factors = family.precisions_cholesky
     precisions = np.asarray(form.precisions(factors))
-    if isinstance(form, DenseForm):
-        matrix = precisions if precisions.ndim == 2 else precisions[0]
-    elif precisions.ndim == 1:
-        matrix = precisions[0] * np.eye(n_features)
-    else:
-        matrix = np.diag(precisions[0])
+    matrix = form.full_matrices(precisions, 1, n_features)[0]
     log_det_factor = np.ravel(form.log_det_cholesky(factors, n_features))[0]
     return matrix, -2.0 * float(log_det_factor)

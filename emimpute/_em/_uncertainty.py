@@ -31,6 +31,10 @@ Dirichlet prior whose mode is the fit's ``category_smoothing`` (concentration
 gets ``n_k * reg_covar`` on its diagonal (the counterpart of the fit's
 ``reg_covar``), and a component with fewer than ``d + 1`` rows gets ``d``
 degrees of freedom. An empty component keeps its current parameters.
+Each family draws its own parameters (``draw_given_complete``: the Gaussian
+family's in ``_gaussian``, by its covariance form's ``draw_posterior``;
+the categorical family's in ``_categorical``); this module draws the
+components and the weights.
 
 Cost of a P-step: ``O(n d^2 + K d^3)``, plus ``O(n m K + K L)`` for ``m``
 categorical columns of ``L`` categories in all (the components' posterior,
@@ -57,15 +61,10 @@ from sklearn.exceptions import ConvergenceWarning
 from emimpute._em import _pattern_sums as pattern_sums
 from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._augmentation import OneGaussianAugmentation
+from emimpute._em._categorical import dirichlet_draws
 from emimpute._em._data import EMData, weights_count_copies
 from emimpute._em._estep import posterior
-from emimpute._em._fused import (
-    blas_threads_for,
-    cholesky,
-    factor_covariance,
-    jit,
-    use_fused,
-)
+from emimpute._em._fused import blas_threads_for
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
 from emimpute._em._loop import em_steps
 from emimpute._em._params import MixtureParams
@@ -724,7 +723,9 @@ def draw_params(
     """The P-step: parameters drawn given complete data.
 
     Each row's component is drawn given the complete row, then the weights
-    and each family's parameters given the rows of each component. Sample
+    and each family's parameters given the rows of each component (its
+    ``draw_given_complete``; a family with nothing to draw raises a
+    ValueError: parameter draws are for imputation models only). Sample
     ``weights`` count a row as that many copies of it in every count and
     moment (the copies share the row's drawn holes and component).
 
@@ -752,27 +753,15 @@ def draw_params(
         )
         labels = draw_components(posterior(full, params)[1], random_state)
     counts = np.bincount(labels, weights=weights, minlength=n_components)
-    families = []
-    for family in params.families:
-        if family is params.gaussian:
-            family = draw_gaussian(
-                family, numeric, labels, prior.reg_covar, random_state, weights=weights
-            )
-        elif family is params.categorical:
-            family = draw_categorical(
-                family,
-                codes,
-                labels,
-                prior.category_smoothing,
-                random_state,
-                weights=weights,
-            )
-        else:
-            raise ValueError("Parameter draws are for imputation models only.")
-        families.append(family)
+    families = tuple(
+        family.draw_given_complete(
+            numeric, codes, labels, prior, random_state, weights=weights
+        )
+        for family in params.families
+    )
     return MixtureParams(
-        weights=_dirichlet(counts[np.newaxis] + 1.0, random_state)[0],
-        families=tuple(families),
+        weights=dirichlet_draws(counts[np.newaxis] + 1.0, random_state)[0],
+        families=families,
     )
 
 
@@ -781,263 +770,12 @@ def draw_one_gaussian(params, moments, prior, random_state):
 
     The draws of :func:`draw_params` (the same numbers from the same
     stream, in the same order) when ``moments`` are the
-    :func:`component_moments` of the completed rows with one component:
+    :func:`~emimpute._em._gaussian.component_moments` of the completed rows
+    with one component:
     ``(counts, means, scatter)`` of shapes ``(1,)``, ``(1, d)``, ``(1, d, d)``.
     """
-    family = draw_gaussian_from_moments(
-        params.gaussian, *moments, prior.reg_covar, random_state
-    )
+    family = params.gaussian.draw_from_moments(*moments, prior.reg_covar, random_state)
     return MixtureParams(
-        weights=_dirichlet(moments[0][np.newaxis] + 1.0, random_state)[0],
+        weights=dirichlet_draws(moments[0][np.newaxis] + 1.0, random_state)[0],
         families=(family,),
     )
-
-
-def _dirichlet(alpha, random_state):
-    """One Dirichlet draw per row of ``alpha``, by normalised gamma draws.
-
-    Over a single category (one component's weight) the draw is 1 whatever
-    the gamma: none is drawn (7 us of a data augmentation step's 0.45 ms).
-    """
-    if alpha.shape[1] == 1:
-        return np.ones(alpha.shape)
-    gammas = random_state.standard_gamma(alpha)
-    return gammas / gammas.sum(axis=1, keepdims=True)
-
-
-def _inverse_wishart(scale, normals, chi2):
-    """Inverse-Wishart draws, one per matrix of ``scale`` ``(K, d, d)``.
-
-    From the numbers of :func:`_bartlett_draws`. With ``scale = L L^T``
-    (Cholesky) and ``A`` the Bartlett factor (lower triangular, ``A_ii^2 ~
-    chi2(df_k - i)``, standard normal entries below the diagonal), ``L^{-T}
-    A A^T L^{-1}`` is ``Wishart(df, inv(scale))`` (a Wishart matrix
-    transformed by ``M`` is Wishart with ``M M^T``), so its inverse, the
-    draw, is ``C C^T`` with ``C^T = A^{-1} L^T``: one factorisation and one
-    solve, no inverse of a matrix. Returns the draws and their factors
-    ``C`` (a square root of each: the means' draws use it).
-    """
-    n_features = scale.shape[-1]
-    lower = np.linalg.cholesky(scale)
-    bartlett = np.tril(normals, -1)
-    bartlett[:, np.arange(n_features), np.arange(n_features)] = np.sqrt(chi2)
-    factor_t = np.linalg.solve(bartlett, np.swapaxes(lower, -1, -2))
-    draws = np.swapaxes(factor_t, -1, -2) @ factor_t
-    return 0.5 * (draws + np.swapaxes(draws, -1, -2)), np.swapaxes(factor_t, -1, -2)
-
-
-def _bartlett_draws(df, n_features, random_state):
-    """The numbers of Bartlett factors, one per entry of ``df``, in stream order.
-
-    Standard normals of shape ``(K, d, d)`` (only their strict lower
-    triangles are used), then the chi-squares ``chi2(df_k - i)``, ``(K, d)``.
-    """
-    dfs = np.asarray(df, dtype=float)[:, np.newaxis] - np.arange(n_features)
-    normals = random_state.standard_normal(size=(len(dfs), n_features, n_features))
-    return normals, random_state.chisquare(dfs)
-
-
-def component_moments(values, labels, n_components, weights=None):
-    """Per-component counts, means and scatter matrices of complete rows.
-
-    Rows weighted by ``weights`` (copies), when given.
-
-    Returns
-    -------
-    counts : ndarray of shape (K,)
-    means : ndarray of shape (K, d)
-        0 for an empty component.
-    scatter : ndarray of shape (K, d, d)
-        ``sum_i (x_i - mean_k)(x_i - mean_k)^T`` over the component's rows.
-    """
-    counts = np.bincount(labels, weights=weights, minlength=n_components)
-    counts = counts.astype(float, copy=False)
-    scatter = np.empty((n_components, values.shape[1], values.shape[1]))
-    means = np.empty((n_components, values.shape[1]))
-    # One component at a time (a loop over K, not over rows): each product
-    # is a plain 2-D one; the batched matmul of (K, d, n) strided views it
-    # replaces took 3x longer at n = 10000, d = 10, K = 1 (0.8 ms), and
-    # this runs at every data augmentation step.
-    # Column sums as products with the weights (or ones): a tall array's
-    # column sum is several times slower.
-    row_weights = np.ones(len(values)) if weights is None else weights
-    for k in range(n_components):
-        rows = slice(None) if n_components == 1 else labels == k
-        mine, mine_weights = values[rows], row_weights[rows]
-        means[k] = (mine_weights @ mine) / max(counts[k], 1.0)
-        deviations = mine - means[k]
-        if weights is not None:
-            # D^T W D as (W^1/2 D)^T (W^1/2 D): numpy takes the product of
-            # an array with itself's transpose as one symmetric BLAS call,
-            # 3x faster than that of two arrays (weights are >= 0).
-            deviations *= np.sqrt(mine_weights)[:, np.newaxis]
-        scatter[k] = deviations.T @ deviations
-    return counts, means, scatter
-
-
-def draw_gaussian(family, values, labels, reg_covar, random_state, *, weights=None):
-    """Means and covariances drawn given complete numeric rows and components.
-
-    See the module notes for the prior; rows weighted by ``weights``
-    (copies); returns a ``GaussianFamily`` of the same form.
-    """
-    moments = component_moments(values, labels, family.n_components, weights)
-    return draw_gaussian_from_moments(family, *moments, reg_covar, random_state)
-
-
-def draw_gaussian_from_moments(family, counts, means, scatter, reg_covar, random_state):
-    """:func:`draw_gaussian` given the rows' :func:`component_moments`."""
-    n_components, n_features = family.means.shape
-    form = family.form
-    # The counterpart of the fit's reg_covar (module notes), on the diagonal.
-    ridge = np.maximum(counts, 1.0) * reg_covar
-    variances_of_means = None
-    if form.dense:
-        if form.shared:
-            df = [max(counts.sum() - n_components, n_features)]
-        else:
-            df = np.maximum(counts - 1.0, n_features)
-        normals, chi2 = _bartlett_draws(df, n_features, random_state)
-    else:
-        diagonal = np.diagonal(scatter, axis1=1, axis2=2) + ridge[:, np.newaxis]
-        if form.spherical:
-            df = np.maximum(n_features * (counts - 1.0), 1.0)
-            chi2 = random_state.chisquare(df)
-            covariances = diagonal.sum(axis=1) / chi2
-            variances_of_means = np.repeat(covariances[:, None], n_features, axis=1)
-        else:
-            df = np.maximum(counts - 1.0, 1.0)[:, np.newaxis]
-            covariances = diagonal / random_state.chisquare(
-                np.broadcast_to(df, diagonal.shape)
-            )
-            variances_of_means = covariances
-    noise = random_state.standard_normal(size=(n_components, n_features))
-    if form.dense and n_components == 1 and counts[0] > 0 and use_fused():
-        # One dense Gaussian (the default imputation model), compiled; where
-        # it fails, the numpy arithmetic below on the same numbers raises
-        # _forms' error.
-        drawn = _one_dense_draw(
-            form, means, scatter, ridge[0], normals, chi2, noise, counts[0]
-        )
-        if drawn is not None:
-            return type(family)(form, *drawn)
-    safe_counts = np.maximum(counts, 1.0)[:, np.newaxis]
-    if form.dense:
-        scatter = scatter + ridge[:, None, None] * np.eye(n_features)
-        if form.shared:
-            scatter = scatter.sum(axis=0)[None]
-        covariances, factors = _inverse_wishart(scatter, normals, chi2)
-        factors = np.broadcast_to(factors, (n_components, n_features, n_features))
-        covariances = form.unstack(covariances)
-        offsets = np.einsum("kij,kj->ki", factors, noise)
-    else:
-        offsets = np.sqrt(variances_of_means) * noise
-    drawn_means = means + offsets / np.sqrt(safe_counts)
-    # An empty component has no rows to inform it: it keeps its parameters.
-    empty = counts == 0
-    if empty.any():
-        drawn_means[empty] = family.means[empty]
-        if not form.shared:
-            covariances = covariances.copy()
-            covariances[empty] = family.covariances[empty]
-    return type(family).from_covariances(form, drawn_means, covariances)
-
-
-def _one_dense_draw(form, means, scatter, ridge, normals, chi2, noise, count):
-    """The dense arithmetic of :func:`draw_gaussian_from_moments`, compiled.
-
-    One Gaussian with rows (``means`` and ``scatter`` of shapes ``(1, d)``
-    and ``(1, d, d)`` of ``count`` rows, ``ridge`` added to the scatter's
-    diagonal), from the
-    same numbers: the inverse-Wishart draw and its factor, the mean, then
-    the precision's Cholesky factor, in one call instead of some thirty
-    numpy calls on ``d x d`` arrays (at d = 10, 0.19 ms of a data
-    augmentation step's 0.6). ``(means, covariances, precisions_cholesky)``
-    in the form's shapes; None where a factorisation fails or a pivot is
-    below ``_forms``' bound: the numpy arithmetic on the same numbers then
-    raises ``_forms``' error.
-    """
-    n_features = means.shape[1]
-    covariance = np.empty((n_features, n_features))
-    factor = np.empty((n_features, n_features))
-    drawn_mean = np.empty(n_features)
-    ok = _dense_draw(
-        scatter[0],
-        ridge,
-        normals[0],
-        np.sqrt(chi2[0]),
-        noise[0],
-        means[0],
-        1.0 / math.sqrt(max(count, 1.0)),
-        covariance,
-        factor,
-        drawn_mean,
-    )
-    if not ok:
-        return None
-    return (
-        drawn_mean[np.newaxis],
-        form.unstack(covariance[np.newaxis]),
-        form.unstack(factor[np.newaxis]),
-    )
-
-
-@jit
-def _dense_draw(
-    scatter, ridge, normals, roots, noise, mean, shrink, covariance, factor, drawn
-):  # pragma: no cover - compiled; its numpy twin is draw_gaussian_from_moments
-    # scale = scatter + ridge I = L L^T; A the Bartlett factor; C^T = A^{-1}
-    # L^T; the draw C C^T, the mean + C noise shrink (shrink = 1 / sqrt(n));
-    # then the precision factor inv(chol(S))^T.
-    d = len(mean)
-    lower = np.empty((1, d, d))
-    reciprocals = np.empty((1, d))
-    lower[0] = scatter
-    for i in range(d):
-        lower[0, i, i] += ridge
-    if not cholesky(lower, reciprocals, 0, d):
-        return False
-    # Forward substitution, A X = L^T, column by column (X = C^T).
-    solved = np.zeros((d, d))
-    for c in range(d):
-        for i in range(d):
-            total = lower[0, c, i] if c >= i else 0.0
-            for p in range(i):
-                total -= normals[i, p] * solved[p, c]
-            solved[i, c] = total / roots[i]
-    for i in range(d):
-        for j in range(i + 1):
-            total = 0.0
-            for p in range(d):
-                total += solved[p, i] * solved[p, j]
-            covariance[i, j] = total
-            covariance[j, i] = total
-        total = 0.0
-        for p in range(d):
-            total += solved[p, i] * noise[p]
-        drawn[i] = mean[i] + total * shrink
-    # The precision's factor, with _forms' rule: U = inv(L_S)^T.
-    inverse = np.empty((d, d))
-    if np.isnan(factor_covariance(covariance, np.empty((d, d)), inverse)):
-        return False
-    for c in range(d):
-        for i in range(d):
-            factor[c, i] = inverse[i, c]
-    return True
-
-
-def draw_categorical(family, codes, labels, smoothing, random_state, *, weights=None):
-    """Category probabilities drawn given complete codes and components.
-
-    Column ``j`` of component ``k`` gets ``Dirichlet(counts_kj + 1 +
-    smoothing)``: the posterior under the Dirichlet prior whose mode the fit
-    uses (``category_smoothing`` pseudo-counts); rows weighted by
-    ``weights`` (copies).
-    """
-    n_components = family.n_components
-    probabilities = []
-    for j, n in enumerate(family.n_categories):
-        counts = np.zeros((n_components, n))
-        np.add.at(counts, (labels, codes[:, j]), 1.0 if weights is None else weights)
-        probabilities.append(_dirichlet(counts + 1.0 + smoothing, random_state))
-    return type(family)(tuple(probabilities))
