@@ -62,7 +62,7 @@ from emimpute._em import _pattern_sums as pattern_sums
 from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._augmentation import OneGaussianAugmentation
 from emimpute._em._categorical import dirichlet_draws
-from emimpute._em._data import EMData, weights_count_copies
+from emimpute._em._data import EMData, weights_as_counts, weights_count_copies
 from emimpute._em._estep import posterior
 from emimpute._em._fused import blas_threads_for
 from emimpute._em._impute import Completion, complete, draw_components, in_data_units
@@ -511,7 +511,7 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     -------
     params : MixtureParams
     """
-    data = _drawn_rows_as_copies(data, params)
+    data = _drawn_rows_as_copies(_weights_counting_rows(data), params)
     augmentation = _augmentation(data, params)
     holes = _holes_stream(augmentation, random_state)
     try:
@@ -522,6 +522,19 @@ def posterior_params(data, params, prior, random_state, n_steps=POSTERIOR_STEPS)
     finally:
         data.release_blocks()
     return params
+
+
+def _weights_counting_rows(data):
+    """``data`` with weights that count no copies (survey weights, weights
+    summing to 1) rescaled to the rows of positive weight
+    (:func:`~emimpute._em._data.weights_as_counts`), as the bootstrap counts
+    them: the P-step's draws read the weights' sum as the number of rows, so
+    weights summing to 1 had drawn the parameters as from one row (a pooled
+    standard error twice the unweighted one). ``O(n)``."""
+    weights = data.sample_weight
+    if weights is None or weights_count_copies(weights):
+        return data
+    return replace(data, sample_weight=weights_as_counts(weights))
 
 
 def _drawn_rows_as_copies(data, params):
@@ -604,6 +617,7 @@ def posterior_chain(
         ``data`` completed by a draw of its holes given ``params``, in
         ``data``'s units (the model's), or ``unscaled``'s; new arrays.
     """
+    data = _weights_counting_rows(data)
     output = _Output(data, scaling, unscaled)
     augmentation = _augmentation(data, params)
     holes = _holes_stream(augmentation, random_state)
