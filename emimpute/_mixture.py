@@ -19,7 +19,7 @@ from emimpute._base import (
     store_run,
     validate_with_nan,
 )
-from emimpute._collapse import training_rows, warn_if_collapsed
+from emimpute._collapse import training_rows, warn_if_collapsed, warn_if_empty
 from emimpute._criteria import dask_information_criteria, mixture_criteria
 from emimpute._em._dask import (
     DaskData,
@@ -405,8 +405,16 @@ class EMMixture(DensityMixin, BaseEstimator):
         -------
         self : object
             The fitted mixture.
+
+        Warns
+        -----
+        UserWarning
+            When a component is left with less than one of the rows (by
+            weight): no data estimate its mean and covariance. A warm start
+            from a fit far from these data, or too many components.
         """
         self._fit(X, sample_weight)
+        warn_if_empty(self)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -430,6 +438,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         data, _ = self._fit(X, sample_weight)
+        warn_if_empty(self)
         if is_dask_array(X):
             return self.predict(X)
         # A final E-step with the kept parameters, so that the labels of

@@ -186,3 +186,24 @@ def test_warm_start_refuses_parameters_of_other_settings_or_columns():
             refit.fit(data)
     # The same settings and columns go on.
     mixture.fit(X + 0.01)
+
+
+def test_a_component_left_without_rows_is_warned_about():
+    # A warm start from a fit near 0, on the data moved by 100 with holes:
+    # one component ends with 2e-11 of the weight (1e-9 rows), its mean and
+    # variances far off the data (-674 and 1e5 for data near 100), which had
+    # come silently. A fresh fit of the same data keeps both components.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)) @ rng.normal(size=(3, 3))
+    X[:30] += 3
+    X[rng.random(X.shape) < 0.2] = np.nan
+    mixture = EMMixture(n_components=2, warm_start=True, random_state=0).fit(X)
+    with pytest.warns(UserWarning, match=r"Component 0 holds less than one of the 60"):
+        mixture.fit(X + 100)
+    assert mixture.weights_.min() * 60 < 1
+    with pytest.warns(UserWarning, match="warm_start=False"):
+        mixture.fit_predict(X + 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fresh = EMMixture(n_components=2, random_state=0).fit(X + 100)
+    assert fresh.weights_.min() > 0.3
