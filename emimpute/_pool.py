@@ -211,6 +211,13 @@ def pool(estimates, variances=None, *, n_samples=None, alpha=0.05, names=None):
     _refuse_unestimated_terms(covariances, names)
 
     per_term, matrices, conf_int = rubin_rules(values, covariances, n_samples, alpha)
+    if not np.all(np.isfinite(matrices[2])):
+        raise ValueError(
+            "The pooled variances overflow float64 (estimates or variances "
+            f"as large as {max(np.abs(values).max(), np.abs(covariances).max()):.3g}): "
+            "express the terms in larger units (rescale the variables they "
+            "are estimated from) and pool again."
+        )
     if scalar:
         per_term = [float(a[0]) for a in per_term]
         matrices = [float(a[0, 0]) for a in matrices]

@@ -37,11 +37,13 @@ def rubin_rules(values, covariances, n_samples, alpha):
     conf_int : ndarray of shape (n_terms, 2)
     """
     m = len(values)
-    estimate = values.mean(axis=0)
-    within = covariances.mean(axis=0)
-    deviations = values - estimate
-    between = deviations.T @ deviations / (m - 1)
-    total = within + (1.0 + 1.0 / m) * between
+    # Beyond float64 (estimates of 1e300), an infinity, which pool refuses.
+    with np.errstate(over="ignore", invalid="ignore"):
+        estimate = values.mean(axis=0)
+        within = covariances.mean(axis=0)
+        deviations = values - estimate
+        between = deviations.T @ deviations / (m - 1)
+        total = within + (1.0 + 1.0 / m) * between
     ubar, b, t = (np.diagonal(a).copy() for a in (within, between, total))
     with np.errstate(divide="ignore", invalid="ignore"):
         riv = np.where(b > 0.0, (1.0 + 1.0 / m) * b / ubar, 0.0)

@@ -163,6 +163,8 @@ def test_summary_and_frames_have_mice_columns():
         ({"estimates": [1.0, 2.0], "variances": [0.1, 0.2, 0.3]}, "variances must"),
         ({"estimates": [1.0, 2.0], "n_samples": 0}, "n_samples"),
         ({"estimates": [1.0, np.nan]}, "finite"),
+        # Finite, but their between variance is beyond float64.
+        ({"estimates": [1e300, -1e300], "variances": [1.0, 1.0]}, "larger units"),
     ],
 )
 def test_pool_bad_input(kwargs, message):

@@ -152,6 +152,8 @@ def check_range(data, scaling=None):
         raise ValueError(
             f"The numeric features of X have {what} as large as {reach:.1e}: "
             f"their squares, and so the covariances, overflow {kind} (largest "
-            f"{most:.1e}). Rescale X, for example divide it by {reach:.0e}, "
-            f"and scale the results back{end}"
+            f"{most:.1e}). Rescale X, for example divide it by {reach:.0e} (or, "
+            "for values far from 0 that vary little, subtract their centre and "
+            "divide by their spread, as StandardScaler does; EMImputer does so "
+            f"itself), and scale the results back{end}"
         )
