@@ -578,6 +578,53 @@ def store_fitted(estimator, result, table, form, dtype=None):
     estimator.categories_ = [] if table.layout is None else table.layout.categories
 
 
+def warn_unidentified_covariances(estimator, data):
+    """Warn of numeric features never observed in the same row.
+
+    Their covariance (and correlation) is not identified by the data: the
+    observed-data likelihood is the same whatever it is (within positive
+    definiteness), so the fitted value is where EM started (or the
+    prior's), and each feature's imputations from the other follow it, not
+    the data. Only covariance types with covariances ('full', 'tied'),
+    and in-memory data (the patterns a fit has made; a dask fit is not
+    checked). The fitted ``estimator``'s ``numeric_features_`` name the
+    features of ``data``'s numeric columns. Cost ``O(P d^2)`` for ``P``
+    missingness patterns (:meth:`MissingPatterns.joint_counts`).
+    """
+    gaussian = estimator._params.gaussian
+    if gaussian is None or not gaussian.form.dense or not isinstance(data, EMData):
+        return
+    weights = data.sample_weight
+    counts = data.patterns.joint_counts(
+        None if weights is None else (weights > 0).astype(float)
+    )
+    observed = np.diagonal(counts) > 0
+    apart = (counts == 0) & observed[:, np.newaxis] & observed[np.newaxis, :]
+    first, second = np.nonzero(np.triu(apart, 1))
+    if not len(first):
+        return
+    columns = estimator.numeric_features_
+    names = getattr(estimator, "feature_names_in_", None)
+
+    def named(j):
+        column = columns[j]
+        return repr(str(names[column])) if names is not None else f"{column}"
+
+    pairs = [f"{named(i)} and {named(j)}" for i, j in zip(first, second, strict=True)]
+    shown = "; ".join(pairs[:3]) + (
+        f"; and {len(pairs) - 3} more pairs" if len(pairs) > 3 else ""
+    )
+    warnings.warn(
+        f"Features {shown} are never observed in the same row: the data say "
+        "nothing of their covariance. Its fitted value comes from where EM "
+        "started (or from the prior), and so do the imputations of each from "
+        "the other. Collect rows that observe both, or fit "
+        "covariance_type='diag' (no covariances).",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def store_run(estimator, result, form, dtype=None):
     """The fitted attributes of :func:`store_fitted` that a run sets: the
     parameters and the convergence record, not the column split (the same

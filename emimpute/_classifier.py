@@ -17,6 +17,7 @@ from emimpute._base import (
     fit_em,
     store_fitted,
     validate_with_nan,
+    warn_unidentified_covariances,
 )
 from emimpute._em._forms import covariance_form
 from emimpute._em._labels import Classes, class_log_posterior
@@ -456,6 +457,7 @@ class EMClassifier(ClassifierMixin, BaseEstimator):
         result = fit_em(self, data, start=start, mask=table.mask, classes=classes)
         params = result.params
         store_fitted(self, result, table, form)
+        warn_unidentified_covariances(self, data)
         self.classes_ = class_labels
         self.class_prior_ = classes.class_sums(params.weights[np.newaxis])[0]
         # A final E-step with the kept parameters and the labels: the class

@@ -1,5 +1,6 @@
 """EMImputer: missing values filled from a Gaussian (mixture) fit by EM."""
 
+import copy
 import math
 import warnings
 from dataclasses import replace
@@ -20,6 +21,7 @@ from emimpute._base import (
     engine_data,
     fit_em,
     output_dtype,
+    warn_unidentified_covariances,
 )
 from emimpute._bounds import FeatureSupport, complete_within
 from emimpute._em._conjugate import ConjugatePrior
@@ -729,6 +731,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         data, model_data = self._fit_support(X, table, weights, support, summary)
         result = self._fit_model(model_data)
         self._store_fitted(result, table)
+        warn_unidentified_covariances(self, model_data)
         self.lower_bound_ = result.lower_bound
         # The parameter draws refit to (or augment) the training data, in the
         # units the model was fit in.
@@ -1272,9 +1275,15 @@ class EMImputer(TransformerMixin, BaseEstimator):
                     np.random.RandomState(random_state.randint(np.iinfo(np.int32).max))
                 )
 
+        # The tasks carry the imputer without its training data (kept for
+        # parameter draws, made above): each pickled task had held all of
+        # it (21 MB a task for a fit on 2e5 x 10).
+        shipped = copy.copy(self)
+        shipped._fit_data = None
+
         def completed(chunk, seed=None, return_std=False):
             random_state = None if seed is None else np.random.RandomState(seed)
-            return self._transform(
+            return shipped._transform(
                 chunk, return_std=return_std, random_state=random_state, params=params
             )
 

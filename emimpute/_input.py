@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emimpute._em._dask import refuse_dask_read_in_memory
 from emimpute._em._warnings import user_stacklevel
 from emimpute._sklearn_compat import validate_data
 from emimpute._table import (
@@ -101,6 +102,7 @@ def read_input(
     -------
     input : TableInput
     """
+    refuse_dask_read_in_memory(X, type(estimator).__name__)
     refuse_time_columns(X, type(estimator).__name__)
     if reset:
         table = as_table(X)

@@ -18,6 +18,7 @@ from emimpute._base import (
     store_fitted,
     store_run,
     validate_with_nan,
+    warn_unidentified_covariances,
 )
 from emimpute._collapse import training_rows, warn_if_collapsed, warn_if_empty
 from emimpute._criteria import dask_information_criteria, mixture_criteria
@@ -411,10 +412,13 @@ class EMMixture(DensityMixin, BaseEstimator):
         UserWarning
             When a component is left with less than one of the rows (by
             weight): no data estimate its mean and covariance. A warm start
-            from a fit far from these data, or too many components.
+            from a fit far from these data, or too many components. When two
+            numeric features are never observed in the same row (with
+            'full' or 'tied' covariances): no data estimate their
+            covariance.
         """
-        self._fit(X, sample_weight)
-        warn_if_empty(self)
+        data, _ = self._fit(X, sample_weight)
+        self._warn_of_unestimated_parameters(data)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -438,7 +442,7 @@ class EMMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         data, _ = self._fit(X, sample_weight)
-        warn_if_empty(self)
+        self._warn_of_unestimated_parameters(data)
         if is_dask_array(X):
             return self.predict(X)
         # A final E-step with the kept parameters, so that the labels of
@@ -494,6 +498,12 @@ class EMMixture(DensityMixin, BaseEstimator):
         # the data a criterion scores (none kept out of core).
         self._training_rows = None if is_dask_array(X) else training_rows(data)
         return data, result
+
+    def _warn_of_unestimated_parameters(self, data):
+        """Warn of what the data cannot estimate: an empty component's
+        parameters, the covariance of features never observed together."""
+        warn_if_empty(self)
+        warn_unidentified_covariances(self, data)
 
     def _adopt_run(self, run):
         """Take another run of the last fit (``EMResult.other_runs``) as the

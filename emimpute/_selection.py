@@ -18,7 +18,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, clone
 
-from emimpute._base import dask_fit_input
+from emimpute._base import dask_fit_input, warn_unidentified_covariances
 from emimpute._collapse import refuse_collapsed_components
 from emimpute._criteria import (
     CRITERIA,
@@ -537,6 +537,10 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
         self.best_params_ = grid[self.best_index_]
         self.best_score_ = float(scores[self.best_index_])
         self.best_estimator_ = fits[self.best_index_]
+        if not lazy:
+            # Of the kept fit, once (the grid's fits run without it): the
+            # rows it was scored on, those of positive weight.
+            warn_unidentified_covariances(self.best_estimator_, data)
         # What plot draws: the fit's criterion, not a later set_params'.
         self._criterion = self.criterion
         return self

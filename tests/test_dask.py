@@ -1352,3 +1352,60 @@ def test_dask_restarts_share_one_start_sample(synchronous):
             EMMixture(3, n_init=n_init, max_iter=2, tol=0.0, random_state=0).fit(lazy)
         reads[n_init] = sum(read)
     assert reads[3] - reads[1] == 2 * 2 * len(X)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [EMMixture(), EMImputer(), "selector", "classifier"],
+    ids=lambda e: e if isinstance(e, str) else type(e).__name__,
+)
+def test_dask_collections_read_in_memory_are_refused_with_the_fix(estimator):
+    # A dask DataFrame (every estimator), or a dask array for EMClassifier,
+    # which has no out-of-core path, were computed whole on the client,
+    # twice, silently: out of memory where out of core was meant.
+    from emimpute import EMClassifier, EMMixtureSelector
+
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X = _data(0.1)
+    y = (np.nan_to_num(X[:, 0]) > 0).astype(int)
+    ddf = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=2)
+    if estimator == "classifier":
+        lazy, reads = _counting(da.from_array(X, chunks=(100, 3)))
+        with pytest.raises(TypeError, match=r"dask array.*X\.compute\(\)"):
+            EMClassifier().fit(lazy, y)
+        assert reads == []
+        estimator, args = EMClassifier(), (y,)
+    else:
+        if estimator == "selector":
+            estimator = EMMixtureSelector(n_components=[1, 2])
+        args = ()
+    with pytest.raises(TypeError, match=r"to_dask_array\(lengths=True\).*compute"):
+        clone(estimator).fit(ddf, *args)
+    fitted = clone(estimator).fit(X, *args)
+    method = "transform" if isinstance(fitted, EMImputer) else "predict"
+    with pytest.raises(TypeError, match="dask DataFrame"):
+        getattr(fitted, method)(ddf)
+
+
+def test_dask_transform_tasks_carry_no_training_data():
+    # With parameter_uncertainty the imputer keeps its training data for
+    # the draws; the draw is made at the call, and the tasks need only it:
+    # each had pickled the whole training set with the imputer (21 MB a
+    # task for a fit on 2e5 x 10). Here 20000 x 10 floats, 1.6 MB.
+    cloudpickle = pytest.importorskip("cloudpickle")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 10))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    imputer = EMImputer(
+        sample_posterior=True, parameter_uncertainty="bootstrap", random_state=0
+    ).fit(X)
+    assert imputer._fit_data is not None
+    lazy = da.from_array(X[:200], chunks=(50, 10))
+    out = imputer.transform(lazy)
+    size = len(cloudpickle.dumps(dict(out.__dask_graph__())))
+    assert size < X.nbytes / 10, size
+    assert imputer._fit_data is not None  # the imputer itself keeps it
+    np.testing.assert_array_equal(
+        out.compute()[~np.isnan(X[:200])], X[:200][~np.isnan(X[:200])]
+    )

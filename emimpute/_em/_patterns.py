@@ -166,6 +166,39 @@ class MissingPatterns:
             ),
         )
 
+    def joint_counts(self, row_weights=None):
+        """Rows observing each pair of features: ``(d, d)``, the diagonal each
+        feature's observed rows (each row counted by ``row_weights``).
+
+        From the patterns, not the rows: each pattern's observed indicator
+        weighed by its rows, ``O(P d^2)`` for ``P`` patterns (``O(n)`` more
+        with ``row_weights``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from emimpute._em._patterns import find_patterns
+        >>> mask = np.array([[False, True], [True, False], [False, False]])
+        >>> find_patterns(mask).joint_counts().tolist()
+        [[2.0, 1.0], [1.0, 2.0]]
+        """
+        d = self.n_features
+        counts = np.zeros((d, d))
+        for group in self.groups:
+            n_patterns = len(group.missing)
+            if row_weights is None:
+                rows = np.bincount(group.row_pattern, minlength=n_patterns)
+            else:
+                rows = np.bincount(
+                    group.row_pattern,
+                    weights=row_weights[group.rows],
+                    minlength=n_patterns,
+                )
+            observed = np.ones((n_patterns, d))
+            observed[np.arange(n_patterns)[:, np.newaxis], group.missing] = 0.0
+            counts += (observed * rows[:, np.newaxis]).T @ observed
+        return counts
+
     @property
     def observed_rows(self):
         """Indices of the rows with at least one observed coordinate."""
