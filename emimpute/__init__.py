@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 # imported on first use (PEP 562), so that the command line's --help and
 # --version, which import this package, answer at once.
 _PUBLIC_MODULES = {
-    "ConjugatePrior": "emimpute._em._conjugate",
+    "ConjugatePrior": "emimpute._prior",
     "EMClassifier": "emimpute._classifier",
     "EMImputer": "emimpute._imputer",
     "EMMixture": "emimpute._mixture",

@@ -8,7 +8,6 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from emimpute._em._config import EMConfig, Prior
-from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     check_known_chunks,
     check_numeric_dtype,
@@ -27,6 +26,7 @@ from emimpute._em._init import INIT_METHODS
 from emimpute._em._loop import run_em
 from emimpute._em._warnings import user_stacklevel
 from emimpute._input import TableInput
+from emimpute._prior import ConjugatePrior
 from emimpute._sklearn_compat import (
     Interval,
     StrOptions,

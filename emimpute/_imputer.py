@@ -24,7 +24,6 @@ from emimpute._base import (
     warn_unidentified_covariances,
 )
 from emimpute._bounds import FeatureSupport, complete_within
-from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import (
     DaskData,
     add_counts,
@@ -43,6 +42,7 @@ from emimpute._em._uncertainty import (
 )
 from emimpute._em._warnings import user_stacklevel
 from emimpute._input import read_input
+from emimpute._prior import ConjugatePrior
 from emimpute._selection import (
     components_the_rows_support,
     select_by_held_out_cells,

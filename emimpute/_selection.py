@@ -25,7 +25,6 @@ from emimpute._criteria import (
     dask_information_criteria,
     mixture_criteria,
 )
-from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._dask import DaskData, is_dask_array
 from emimpute._em._forms import COVARIANCE_TYPES
 from emimpute._em._holdout import (
@@ -37,6 +36,7 @@ from emimpute._em._holdout import (
 from emimpute._em._init import INIT_METHODS
 from emimpute._em._warnings import user_stacklevel
 from emimpute._mixture import EMMixture
+from emimpute._prior import ConjugatePrior
 from emimpute._sklearn_compat import (
     Interval,
     InvalidParameterError,

@@ -20,7 +20,6 @@ from _reference import (
 
 from emimpute._em._accelerate import anderson_em, flatten
 from emimpute._em._config import EMConfig
-from emimpute._em._conjugate import ConjugatePrior
 from emimpute._em._data import EMData
 from emimpute._em._forms import FULL, _cholesky_lower, covariance_form
 from emimpute._em._fused import factor_covariance
@@ -33,6 +32,7 @@ from emimpute._em._pattern_sums import (
     supports,
 )
 from emimpute._em._uncertainty import bootstrap_counts, bootstrap_params, bootstrap_tol
+from emimpute._prior import ConjugatePrior
 
 
 def _fit(covariance_type, *, weighted=False, seed=0, n=400, d=4):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, replace
 
-from emimpute._em._conjugate import ConjugatePrior, GaussianPrior
+from emimpute._em._conjugate import GaussianPrior
 from emimpute._em._forms import FULL
 
 
@@ -22,8 +22,11 @@ class Prior:
         ``1 + category_smoothing``); 0 gives maximum likelihood.
     conjugate : ConjugatePrior or None
         The conjugate prior of the Gaussian family and the weights, as the
-        user stated it (None: maximum likelihood). ``run_em`` resolves it to
-        the data being fit (:meth:`resolve`).
+        user stated it (None: maximum likelihood): an object whose
+        ``resolve(data, n_components, form, scaling)`` returns the
+        :class:`GaussianPrior` (or None) and the weights' concentration
+        (``emimpute.ConjugatePrior``, defined outside the engine). ``run_em``
+        resolves it to the data being fit (:meth:`resolve`).
     gaussian : GaussianPrior or None
         The resolved hyperparameters of the Gaussian family (set by
         :meth:`resolve`).
@@ -33,7 +36,7 @@ class Prior:
 
     reg_covar: float = 1e-6
     category_smoothing: float = 1.0
-    conjugate: ConjugatePrior | None = None
+    conjugate: object = None
     gaussian: GaussianPrior | None = None
     weight_concentration: float = 1.0
 
@@ -45,7 +48,7 @@ class Prior:
     def resolve(self, data, n_components, form, scaling=None):
         """This prior with the conjugate hyperparameters fit to ``data``.
 
-        See :meth:`ConjugatePrior.resolve`; without a conjugate prior, the
+        See ``ConjugatePrior.resolve``; without a conjugate prior, the
         prior itself.
         """
         if self.conjugate is None:
