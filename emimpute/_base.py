@@ -328,10 +328,23 @@ def check_fitted_variances(result, data, reg_covar):
         if np.any(fitted <= SINGULAR_PIVOT * data.n_numeric * data_variances):
             raise ValueError(ILL_DEFINED_COVARIANCE)
         return
-    if result.scaling is not None:
-        return
     swamped = reg_covar > REG_COVAR_SHARE * fitted
     if not swamped.any():
+        return
+    if result.scaling is not None:
+        # A standardised fit (EMImputer): reg_covar is in units of the
+        # features' variances, 1 each.
+        swamped &= reg_covar > REG_COVAR_SHARE**2
+        if swamped.any():
+            warnings.warn(
+                f"reg_covar={reg_covar:.3g} is {reg_covar / fitted[swamped].min():.0%} "
+                "of the smallest fitted variance of the standardised features "
+                "(EMImputer fits each feature scaled to variance 1, and adds "
+                "reg_covar to those variances): it shrinks the correlations "
+                "the imputations rest on. Lower it (the default is 1e-6).",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         return
     data_variances = data.fit_scaling().scale ** 2
     swamped &= reg_covar > REG_COVAR_SHARE**2 * data_variances

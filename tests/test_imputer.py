@@ -550,3 +550,17 @@ def test_indicator_under_the_global_output_config(container, mixed):
     else:
         assert out.equals(expected)
     assert (np.asarray(std[indicators]) == 0).all()
+
+
+def test_reg_covar_swamping_the_standardised_variances_is_warned_about():
+    # EMImputer fits standardised features, so reg_covar is in units of
+    # their variances: reg_covar=1 doubled them and halved a correlation of
+    # 0.95, silently (EMMixture warns in the like case in data units).
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.95], [0.95, 1.0]], size=300)
+    X[::5, 1] = np.nan
+    with pytest.warns(UserWarning, match=r"reg_covar=1 is \d+% .* standardised"):
+        EMImputer(reg_covar=1.0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        EMImputer(reg_covar=1e-3).fit(X)
