@@ -22,10 +22,11 @@ from emimpute._em._forms import (
     covariance_form,
 )
 from emimpute._em._gaussian import GaussianFamily
-from emimpute._em._init import INIT_METHODS
+from emimpute._em._init_clusters import INIT_METHODS
 from emimpute._em._loop import run_em
 from emimpute._em._warnings import user_stacklevel
 from emimpute._input import TableInput
+from emimpute._layout import categorical_mask
 from emimpute._prior import ConjugatePrior
 from emimpute._sklearn_compat import (
     Interval,
@@ -33,7 +34,6 @@ from emimpute._sklearn_compat import (
     _check_sample_weight,
     validate_data,
 )
-from emimpute._table import categorical_mask
 
 EM_PARAMETER_CONSTRAINTS = {
     "categorical_features": [
@@ -452,7 +452,7 @@ def refuse_categorical_features(categorical_features, n_features):
 
     A dask fit reads numeric columns only (its data hold no categories), so
     a column named categorical would be fit as a Gaussian feature. The
-    parameter is resolved as in memory (:func:`emimpute._table.categorical_mask`,
+    parameter is resolved as in memory (:func:`emimpute._layout.categorical_mask`,
     whose errors an out-of-range index or a name gets, a dask array having
     no feature names); 'from_dtype' and None name nothing on numeric
     columns (:func:`check_numeric_dtype` refused the others), nor does an
@@ -491,7 +491,7 @@ def check_dask_input(validate, X, *, reset, row=None):
     (of ``X``'s dtype) in every row when it has ``X``'s columns: the
     entries of ``X`` are read only by the chunks' tasks, and a mixed
     table's categorical columns need a valid cell where 0 is no category
-    (:func:`emimpute._table.valid_row`).
+    (:func:`emimpute._encode.valid_row`).
     """
     check_row_chunks(X)
     n_rows, n_columns = X.shape

@@ -790,7 +790,7 @@ def choose_columns(table, columns):
     table.numeric, table.categorical = numeric, categorical
     _check_values(table, columns.skip_option)
     # The estimators' package, imported only when a command runs.
-    from emimpute._table import identifier_message
+    from emimpute._layout import identifier_message
 
     for j in categorical:
         if j in forced:

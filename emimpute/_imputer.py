@@ -24,6 +24,16 @@ from emimpute._base import (
     warn_unidentified_covariances,
 )
 from emimpute._bounds import FeatureSupport, complete_within
+from emimpute._decode import (
+    append_columns,
+    decode,
+    decoded_dtype,
+    keep_observed_cells,
+    restore_cells,
+    select_columns,
+)
+from emimpute._em._bootstrap import bootstrap_params
+from emimpute._em._chain import chain_plan, posterior_params
 from emimpute._em._dask import (
     DaskData,
     add_counts,
@@ -35,12 +45,8 @@ from emimpute._em._dask import (
 )
 from emimpute._em._estep import posterior
 from emimpute._em._forms import covariance_form
-from emimpute._em._uncertainty import (
-    bootstrap_params,
-    chain_plan,
-    posterior_params,
-)
 from emimpute._em._warnings import user_stacklevel
+from emimpute._encode import valid_row
 from emimpute._input import read_input
 from emimpute._prior import ConjugatePrior
 from emimpute._selection import (
@@ -59,17 +65,7 @@ from emimpute._sklearn_compat import (
     is_pandas_na,
     validate_data,
 )
-from emimpute._table import (
-    append_columns,
-    container_of,
-    decode,
-    decoded_dtype,
-    keep_observed_cells,
-    missing_cells,
-    restore_cells,
-    select_columns,
-    valid_row,
-)
+from emimpute._table import container_of, missing_cells
 
 # The candidates of n_components='auto': mclust's default G = 1:9.
 AUTO_COMPONENTS = range(1, 10)

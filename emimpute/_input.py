@@ -2,10 +2,10 @@
 
 Both estimators accept the same inputs: a numeric array (NaN, or
 ``missing_values``, where missing), or a table whose categorical columns
-(chosen by ``categorical_features``, see :func:`emimpute._table.categorical_mask`)
+(chosen by ``categorical_features``, see :func:`emimpute._layout.categorical_mask`)
 hold categories. A numeric input takes scikit-learn's usual validation, as
 before categorical features existed, so its results are unchanged; a mixed
-table is split by ``_table`` into the float block and the category codes the
+table is split by ``_encode`` into the float block and the category codes the
 engine reads.
 """
 
@@ -18,16 +18,10 @@ import numpy as np
 
 from emimpute._em._dask import refuse_dask_read_in_memory
 from emimpute._em._warnings import user_stacklevel
+from emimpute._encode import encode
+from emimpute._layout import categorical_mask, fit_layout, unlikely_categories
 from emimpute._sklearn_compat import validate_data
-from emimpute._table import (
-    as_table,
-    categorical_mask,
-    encode,
-    first_text_cell,
-    fit_layout,
-    refuse_time_columns,
-    unlikely_categories,
-)
+from emimpute._table import as_table, first_text_cell, refuse_time_columns
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from emimpute._base import (
 )
 from emimpute._collapse import training_rows, warn_if_collapsed, warn_if_empty
 from emimpute._criteria import dask_information_criteria, mixture_criteria
+from emimpute._decode import decode
 from emimpute._em._dask import (
     DaskData,
     check_known_chunks,
@@ -39,7 +40,6 @@ from emimpute._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
-from emimpute._table import decode
 
 
 class EMMixture(DensityMixin, BaseEstimator):

@@ -24,14 +24,16 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from emimpute._base import check_sample_weight
+from emimpute._em._bootstrap import bootstrap_params
+from emimpute._em._chain import posterior_chain
 from emimpute._em._dask import is_dask_array
 from emimpute._em._parallel import serial_engine
 from emimpute._em._streams import seeded
-from emimpute._em._uncertainty import bootstrap_params, posterior_chain
 from emimpute._em._warnings import user_stacklevel
 from emimpute._imputer import EMImputer
+from emimpute._layout import categorical_mask
 from emimpute._sklearn_compat import _wrap_data_with_container, check_is_fitted
-from emimpute._table import as_table, categorical_mask, container_of, missing_cells
+from emimpute._table import as_table, container_of, missing_cells
 
 METHODS = ("bootstrap", "posterior")
 

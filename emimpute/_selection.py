@@ -33,7 +33,7 @@ from emimpute._em._holdout import (
     held_out_folds,
     one_standard_error_choice,
 )
-from emimpute._em._init import INIT_METHODS
+from emimpute._em._init_clusters import INIT_METHODS
 from emimpute._em._warnings import user_stacklevel
 from emimpute._mixture import EMMixture
 from emimpute._prior import ConjugatePrior

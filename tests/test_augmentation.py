@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from emimpute import EMImputer
-from emimpute._em import _impute, _uncertainty
+from emimpute._em import _chain, _impute
 from emimpute._em._augmentation import OneGaussianAugmentation
+from emimpute._em._chain import posterior_chain
 from emimpute._em._config import Prior
 from emimpute._em._data import EMData
 from emimpute._em._gaussian import component_moments
 from emimpute._em._impute import complete
 from emimpute._em._streams import generator, seeded
-from emimpute._em._uncertainty import posterior_chain
 
 pytest.importorskip("numba")
 
@@ -268,7 +268,7 @@ def test_summed_step_draws_the_moments_of_the_row_by_row_step(degenerate):
     augmentation = OneGaussianAugmentation(data, params.gaussian.means[0])
     _check_run_factors(augmentation)
     # The summed steps from a numpy Generator, as a chain takes them
-    # (_uncertainty._holes_stream); the row-by-row ones from complete()'s
+    # (_chain._holes_stream); the row-by-row ones from complete()'s
     # RandomState.
     streams = {False: np.random.default_rng(0), True: np.random.RandomState(0)}
     table = np.array(data.numeric, dtype=float, order="C")
@@ -296,7 +296,7 @@ def test_a_chain_draws_its_holes_from_its_own_generator(monkeypatch):
     data, params = _fitted(X)
     summed = OneGaussianAugmentation(data, params.gaussian.means[0])
     stream = np.random.RandomState(4)
-    holes = _uncertainty._holes_stream(summed, stream)
+    holes = _chain._holes_stream(summed, stream)
     expected = np.random.RandomState(4).randint(np.iinfo(np.int64).max, dtype=np.int64)
     np.testing.assert_array_equal(
         holes.standard_normal(5), seeded(expected).standard_normal(5)
@@ -304,10 +304,10 @@ def test_a_chain_draws_its_holes_from_its_own_generator(monkeypatch):
     # A row-by-row chain (complete()'s numbers) has none: each step seeds
     # complete()'s generator.
     row_by_row = OneGaussianAugmentation(data, params.gaussian.means[0], sum_runs=False)
-    assert _uncertainty._holes_stream(row_by_row, stream) is None
-    assert _uncertainty._holes_stream(None, stream) is None
+    assert _chain._holes_stream(row_by_row, stream) is None
+    assert _chain._holes_stream(None, stream) is None
     first, second = (
-        _uncertainty.posterior_params(
+        _chain.posterior_params(
             data, params, Prior(), np.random.RandomState(2), n_steps=3
         )
         for _ in range(2)
@@ -381,7 +381,7 @@ def test_chain_is_the_chain_of_complete(covariance_type, unscaled, monkeypatch):
 
     # Every hole drawn row by row (sum_runs=False): the chain of complete().
     monkeypatch.setattr(
-        _uncertainty,
+        _chain,
         "_augmentation",
         lambda data, params: OneGaussianAugmentation(
             data, params.gaussian.means[0], sum_runs=False
@@ -389,7 +389,7 @@ def test_chain_is_the_chain_of_complete(covariance_type, unscaled, monkeypatch):
     )
     fast = draws()
     # complete()'s block-by-block draws and draw_params' moments instead.
-    monkeypatch.setattr(_uncertainty, "_augmentation", lambda data, params: None)
+    monkeypatch.setattr(_chain, "_augmentation", lambda data, params: None)
     monkeypatch.setattr(_impute.OneGaussianAugmentation, "applies", _never)
     slow = draws()
     for (fast_params, fast_holes), (slow_params, slow_holes) in zip(

@@ -19,6 +19,7 @@ from _reference import (
 )
 
 from emimpute._em._accelerate import anderson_em, flatten
+from emimpute._em._bootstrap import bootstrap_counts, bootstrap_params, bootstrap_tol
 from emimpute._em._config import EMConfig
 from emimpute._em._data import EMData
 from emimpute._em._forms import FULL, _cholesky_lower, covariance_form
@@ -31,7 +32,6 @@ from emimpute._em._pattern_sums import (
     pattern_work,
     supports,
 )
-from emimpute._em._uncertainty import bootstrap_counts, bootstrap_params, bootstrap_tol
 from emimpute._prior import ConjugatePrior
 
 

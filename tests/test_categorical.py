@@ -719,7 +719,7 @@ def test_observed_counts_and_one_component_start_grow_linearly():
     # identifier column (326 MB of peak memory at 6000 rows, now 18 MB).
     # The counts equal the one-hot reference to rounding (sums of the same
     # responsibilities in another order).
-    from emimpute._em import _init
+    from emimpute._em import _init_features
     from emimpute._em._categorical import observed_counts
 
     rng = np.random.default_rng(0)
@@ -734,7 +734,7 @@ def test_observed_counts_and_one_component_start_grow_linearly():
     )
     frame.loc[::4, "x"] = np.nan
     calls = []
-    features = _init._kmeans_features
+    features = _init_features._kmeans_features
 
     def spy(*args, **kwargs):
         calls.append(kwargs.get("one_hot", True))
@@ -742,7 +742,7 @@ def test_observed_counts_and_one_component_start_grow_linearly():
 
     complete = frame.assign(x=frame["x"].fillna(0.5))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_init, "_kmeans_features", spy)
+        patch.setattr(_init_features, "_kmeans_features", spy)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the identifier
             # Numeric holes: the one Gaussian starts from the observed

@@ -1280,7 +1280,7 @@ def test_thousands_separator_must_differ_from_the_decimal_mark(capsys, tmp_path)
 def test_help_lists_pandas_default_markers_exactly(capsys):
     from pandas._libs.parsers import STR_NA_VALUES
 
-    from emimpute._cli import DEFAULT_NA_VALUES
+    from emimpute._cli_parser import DEFAULT_NA_VALUES
 
     assert sorted(DEFAULT_NA_VALUES) == sorted(STR_NA_VALUES - {""})
     status, out, _ = _run(capsys, "impute", "--help")

@@ -72,7 +72,7 @@ def test_complete_rows_leave_out_only_negligible_weights(
 def test_weighing_rows_is_the_fused_kernels_rule():
     # The compiled rank (rows with holes) and the numpy mask (complete rows)
     # keep the same rows, including the row-weight bound.
-    from emimpute._em._fused_dense import _rank_weighing_rows
+    from emimpute._em._fused_weighing import _rank_weighing_rows
 
     resp = np.array(
         [

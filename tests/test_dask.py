@@ -923,18 +923,18 @@ def test_dask_selector_reuses_the_hierarchical_trees(monkeypatch, synchronous):
     # its three trees (one per view) are computed once for the grid, as in
     # memory, although the samples (at most 150 rows of 400) are not X.
     from emimpute import EMMixtureSelector
-    from emimpute._em import _dask, _init
+    from emimpute._em import _dask, _init_hierarchical
 
     monkeypatch.setattr(_dask, "INITIALISATION_ROWS", 150)
-    monkeypatch.setattr(_init, "_TREES", {})
+    monkeypatch.setattr(_init_hierarchical, "_TREES", {})
     trees = []
-    linkage = _init.linkage
+    linkage = _init_hierarchical.linkage
 
     def counted(Z, **kwargs):
         trees.append(len(Z))
         return linkage(Z, **kwargs)
 
-    monkeypatch.setattr(_init, "linkage", counted)
+    monkeypatch.setattr(_init_hierarchical, "linkage", counted)
     EMMixtureSelector(
         n_components=[2, 3, 4],
         covariance_type=["full", "spherical"],

@@ -535,7 +535,7 @@ def test_rank_weighing_rows_packs_them_in_row_order():
     # Rows whose responsibility for k is above its floor and above eps^2 of
     # the row's own weight get consecutive positions in row order; the others
     # -1. The counts are the packed rows of each component's scatter.
-    from emimpute._em._fused_dense import _rank_weighing_rows
+    from emimpute._em._fused_weighing import _rank_weighing_rows
     from emimpute._em._stats import NEGLIGIBLE_WEIGHT
 
     resp = np.array(

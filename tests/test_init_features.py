@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from emimpute._em._data import EMData
-from emimpute._em._init import _kmeans_features, mean_filled
+from emimpute._em._init_features import _kmeans_features, mean_filled
 
 
 def _reference(data, rows):

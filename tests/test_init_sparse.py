@@ -20,7 +20,7 @@ import scipy.sparse
 from scipy.cluster.hierarchy import cut_tree, linkage
 
 from emimpute import EMClassifier, EMImputer, EMMixture
-from emimpute._em import _init, _loop
+from emimpute._em import _init_clusters, _init_features, _init_hierarchical, _loop
 from emimpute._em._data import EMData
 
 
@@ -69,21 +69,21 @@ def _clustered_table(n_samples=400, seed=1):
 def _sparse_starts(monkeypatch):
     """A list that records, for each start's features made, whether sparse."""
     calls = []
-    features = _init._kmeans_features
+    features = _init_features._kmeans_features
 
     def spy(*args, **kw):
         result = features(*args, **kw)
         calls.append(scipy.sparse.issparse(result[0]))
         return result
 
-    monkeypatch.setattr(_init, "_kmeans_features", spy)
+    monkeypatch.setattr(_init_features, "_kmeans_features", spy)
     return calls
 
 
 @pytest.fixture
 def always_sparse(monkeypatch):
     """Every mixed start's features sparse (when that stores fewer values)."""
-    monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
+    monkeypatch.setattr(_init_features, "KMEANS_DENSE_MAX_CELLS", 0)
 
 
 def _start_peaks(monkeypatch):
@@ -136,7 +136,7 @@ def test_identifier_column_features_are_sparse_and_bounded():
     codes = frame["id"].cat.codes.to_numpy().astype(np.intp)[:, np.newaxis]
     numeric = frame[["x", "y"]].to_numpy()
     data = EMData.build(numeric, None, codes, (6000,))
-    features, filled, private = _init._kmeans_features(data, None)
+    features, filled, private = _init_features._kmeans_features(data, None)
     assert scipy.sparse.issparse(features) and private
     assert features.shape == (6000, 2 + 6000)
     assert features.has_canonical_format
@@ -144,7 +144,7 @@ def test_identifier_column_features_are_sparse_and_bounded():
     # MISSING_CATEGORIES_KEPT IDs per missing one (6000 x 6000 holes x IDs
     # are far past MISSING_CATEGORIES_KEPT per row).
     holes = np.count_nonzero(codes < 0)
-    kept = _init.MISSING_CATEGORIES_KEPT
+    kept = _init_features.MISSING_CATEGORIES_KEPT
     assert features.nnz == 6000 * 2 + (6000 - holes) + holes * kept
 
 
@@ -165,14 +165,14 @@ def test_sparse_features_give_the_dense_kmeans_labels(weighted, method):
     data = EMData.build(
         frame[["a", "b", "c"]].to_numpy(), None, codes, (4, 40), sample_weight=weights
     )
-    dense = _init._kmeans_features(data, None)[0]
+    dense = _init_features._kmeans_features(data, None)[0]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
-        sparse = _init._kmeans_features(data, None)[0]
+        patch.setattr(_init_features, "KMEANS_DENSE_MAX_CELLS", 0)
+        sparse = _init_features._kmeans_features(data, None)[0]
     assert isinstance(dense, np.ndarray) and scipy.sparse.issparse(sparse)
     np.testing.assert_array_equal(sparse.toarray(), dense)
     resp = [
-        _init.initial_responsibilities(
+        _init_clusters.initial_responsibilities(
             features,
             3,
             method,
@@ -201,7 +201,7 @@ def test_sparse_start_gives_the_dense_fit(init_params, monkeypatch):
     kwargs = dict(n_components=3, init_params=init_params, random_state=0)
     dense = EMMixture(**kwargs).fit(frame)
     calls = _sparse_starts(monkeypatch)
-    monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
+    monkeypatch.setattr(_init_features, "KMEANS_DENSE_MAX_CELLS", 0)
     sparse = EMMixture(**kwargs).fit(frame)
     # The random start reads only the number of rows: no indicators built.
     assert calls == [init_params != "random"]
@@ -210,7 +210,7 @@ def test_sparse_start_gives_the_dense_fit(init_params, monkeypatch):
 
 
 @pytest.mark.parametrize("max_rows", [None, 150])
-@pytest.mark.parametrize("view", _init.HIERARCHICAL_VIEWS)
+@pytest.mark.parametrize("view", _init_hierarchical.HIERARCHICAL_VIEWS)
 def test_sparse_hierarchical_start_matches_its_definition(view, max_rows):
     # Against the view computed densely: 'data' and 'standardised' are the
     # dense path's views (no centring: distances do not move), 'svd' the
@@ -232,7 +232,7 @@ def test_sparse_hierarchical_start_matches_its_definition(view, max_rows):
         if max_rows is None
         else np.sort(rng.choice(n_samples, max_rows, replace=False))
     )
-    got = _init._sparse_hierarchical_labels(X, subset, 3, view)
+    got = _init_hierarchical._sparse_hierarchical_labels(X, subset, 3, view)
     Z = dense
     if view == "standardised":
         Z = dense / dense.std(axis=0)
@@ -249,19 +249,19 @@ def test_sparse_hierarchical_start_matches_its_definition(view, max_rows):
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("init_params", _init.INIT_METHODS)
+@pytest.mark.parametrize("init_params", _init_clusters.INIT_METHODS)
 def test_every_start_method_fits_above_the_threshold(init_params, monkeypatch):
     # An identifier column, the threshold patched to 0 and the hierarchical
     # start's subset to 500 of the 1200 rows (so that it assigns the rows
     # it did not agglomerate: 2000 of 6000 rows take seconds a view). Three
     # runs: the hierarchical start's three views.
-    monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
-    monkeypatch.setattr(_init, "HIERARCHICAL_MAX_ROWS", 500)
+    monkeypatch.setattr(_init_features, "KMEANS_DENSE_MAX_CELLS", 0)
+    monkeypatch.setattr(_init_hierarchical, "HIERARCHICAL_MAX_ROWS", 500)
     frame, labels = _identifier_table(1200, seed=3)
     calls = _sparse_starts(monkeypatch)
     model = EMMixture(n_components=2, init_params=init_params, n_init=3, max_iter=20)
     predicted = model.set_params(random_state=0).fit_predict(frame)
-    assert calls == [init_params not in _init.RANDOM_METHODS] * 3
+    assert calls == [init_params not in _init_clusters.RANDOM_METHODS] * 3
     assert np.isfinite(model.lower_bound_)
     # The numeric clusters are 4 standard deviations apart: from every start
     # but the random one EM finds them (99% of the rows). From the random
@@ -280,7 +280,7 @@ def test_hierarchical_start_on_sparse_features_finds_the_clusters(always_sparse)
     assert (table.max(axis=0).sum() / len(labels)) > 0.9
 
 
-@pytest.mark.parametrize("init_params", _init.INIT_METHODS)
+@pytest.mark.parametrize("init_params", _init_clusters.INIT_METHODS)
 def test_classifier_labelled_start_on_sparse_features(init_params, monkeypatch):
     # Half the rows labelled, two components per class: each class's
     # labelled rows are split by init_params on their sparse features. With
@@ -292,9 +292,9 @@ def test_classifier_labelled_start_on_sparse_features(init_params, monkeypatch):
     kwargs = dict(n_components_per_class=2, init_params=init_params, random_state=0)
     dense = EMClassifier(**kwargs).fit(frame, y)
     calls = _sparse_starts(monkeypatch)
-    monkeypatch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", 0)
+    monkeypatch.setattr(_init_features, "KMEANS_DENSE_MAX_CELLS", 0)
     sparse = EMClassifier(**kwargs).fit(frame, y)
-    assert calls == [init_params not in _init.RANDOM_METHODS] * 3
+    assert calls == [init_params not in _init_clusters.RANDOM_METHODS] * 3
     assert np.isfinite(sparse.lower_bound_)
     assert np.mean(sparse.transduction_ == labels) > 0.9
     if init_params != "hierarchical":
@@ -314,13 +314,13 @@ def test_missing_cells_keep_the_most_frequent_categories(always_sparse):
     codes[::2, 0] = -1
     codes[::3, 1] = -1
     data = EMData.build(rng.standard_normal((n_samples, 2)), None, codes, (100, 5))
-    sparse = _init._kmeans_features(data, None)[0]
+    sparse = _init_features._kmeans_features(data, None)[0]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_init, "KMEANS_DENSE_MAX_CELLS", np.inf)
-        dense = _init._kmeans_features(data, None)[0]
+        patch.setattr(_init_features, "KMEANS_DENSE_MAX_CELLS", np.inf)
+        dense = _init_features._kmeans_features(data, None)[0]
     assert scipy.sparse.issparse(sparse) and isinstance(dense, np.ndarray)
     as_dense = sparse.toarray()
-    kept = _init.MISSING_CATEGORIES_KEPT
+    kept = _init_features.MISSING_CATEGORIES_KEPT
     block = slice(2, 102)
     missing = codes[:, 0] < 0
     frequencies = dense[missing][0, block]

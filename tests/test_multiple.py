@@ -9,10 +9,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 from emimpute import EMImputer, EMMixture, _multiple, multiple_impute, pool
 from emimpute._base import em_config
-from emimpute._em import _gaussian, _pattern_sums, _uncertainty
+from emimpute._em import _chain, _gaussian, _pattern_sums
 from emimpute._em._accelerate import anderson_em
 from emimpute._em._augmentation import OneGaussianAugmentation
+from emimpute._em._bootstrap import bootstrap_counts, bootstrap_params, bootstrap_tol
 from emimpute._em._categorical import CategoricalFamily
+from emimpute._em._chain import posterior_chain, posterior_params
 from emimpute._em._config import EMConfig, Prior
 from emimpute._em._data import EMData
 from emimpute._em._forms import _bartlett_draws, _inverse_wishart, covariance_form
@@ -23,14 +25,7 @@ from emimpute._em._parallel import serial_engine
 from emimpute._em._params import MixtureParams
 from emimpute._em._scaling import Scaling
 from emimpute._em._streams import seeded
-from emimpute._em._uncertainty import (
-    bootstrap_counts,
-    bootstrap_params,
-    bootstrap_tol,
-    draw_params,
-    posterior_chain,
-    posterior_params,
-)
+from emimpute._em._uncertainty import draw_params
 
 
 def _data(n=150, seed=0, p=0.25):
@@ -286,7 +281,7 @@ def test_posterior_chain_is_one_chain_thinned(monkeypatch):
     # do (a step that records no table sums runs of a pattern in
     # distribution: other numbers from the stream).
     monkeypatch.setattr(
-        _uncertainty,
+        _chain,
         "_augmentation",
         lambda data, params: OneGaussianAugmentation(
             data, params.gaussian.means[0], sum_runs=False
@@ -770,11 +765,11 @@ def test_posterior_draws_with_whole_weights_are_those_of_the_repeated_rows(
     # Weights that count no copies are drawn once per row, unchanged.
     data = weighted._fit_data
     survey = replace(data, sample_weight=data.sample_weight * 0.5)
-    assert _uncertainty._drawn_rows_as_copies(survey, weighted._params) is survey
+    assert _chain._drawn_rows_as_copies(survey, weighted._params) is survey
 
 
 def test_posterior_copies_beyond_memory_warn(monkeypatch):
-    monkeypatch.setattr(_uncertainty, "MAX_COPY_CELLS", 10)
+    monkeypatch.setattr(_chain, "MAX_COPY_CELLS", 10)
     X = np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 0.5], [2.0, 2.5]])
     imputer = EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
     imputer.fit(X, sample_weight=[1, 20, 1, 1])
@@ -875,12 +870,12 @@ def test_em_rate_reads_the_late_ratio_of_gains_above_rounding():
     # rounding of the differences (1e-12 at gains of 1e-6 of the values).
     rate = 0.8
     values = -1.0 - 0.5 * rate ** (2 * np.arange(12))
-    assert _uncertainty.em_rate(values) == pytest.approx(rate, rel=1e-10)
+    assert _chain.em_rate(values) == pytest.approx(rate, rel=1e-10)
     # Gains below RATE_ROUNDING of the objective are skipped, not read.
     flat = np.concatenate([values, values[-1] + np.array([1e-14, 1e-14, 3e-15])])
-    assert _uncertainty.em_rate(flat) == pytest.approx(rate, rel=1e-10)
-    assert _uncertainty.em_rate(values[:2]) is None
-    assert _uncertainty.em_rate(np.full(5, -1.0)) is None
+    assert _chain.em_rate(flat) == pytest.approx(rate, rel=1e-10)
+    assert _chain.em_rate(values[:2]) is None
+    assert _chain.em_rate(np.full(5, -1.0)) is None
 
 
 def _mostly_missing(rate, seed=0, n=200):
@@ -905,13 +900,13 @@ def test_posterior_chain_thins_by_the_fraction_of_missing_information():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         history = EMMixture(1, tol=0.0, max_iter=2000).fit(X).lower_bounds_
-    assert plan.rate == pytest.approx(_uncertainty.em_rate(history), abs=0.01)
+    assert plan.rate == pytest.approx(_chain.em_rate(history), abs=0.01)
     assert plan.rate > 0.9
-    assert plan.rate**plan.thin <= _uncertainty.POSTERIOR_LAG_CORRELATION
+    assert plan.rate**plan.thin <= _chain.POSTERIOR_LAG_CORRELATION
     assert plan.burn_in == plan.thin > 20
     # The draws' neighbours: their correlation, about 0.08 by the plan (its
     # standard error over 300 draws 0.06), was 0.43 five steps apart.
-    chain = _uncertainty.posterior_chain(
+    chain = _chain.posterior_chain(
         imputer._fit_data,
         plan.start,
         imputer._fitted_config().prior,
@@ -932,11 +927,11 @@ def test_posterior_chain_thins_by_the_fraction_of_missing_information():
     few = EMImputer(sample_posterior=True, parameter_uncertainty="posterior")
     plan = few.fit(_mostly_missing(0.2))._chain_plan
     assert (plan.burn_in, plan.thin) == (
-        _uncertainty.POSTERIOR_STEPS,
-        _uncertainty.POSTERIOR_THIN,
+        _chain.POSTERIOR_STEPS,
+        _chain.POSTERIOR_THIN,
     )
     # Read on three steps of EM from the fit (its start), below 0.5.
-    assert plan.rate < _uncertainty.RATE_CHECKED_FROM
+    assert plan.rate < _chain.RATE_CHECKED_FROM
 
 
 @pytest.mark.parametrize("rate_missing", [0.2, 0.85])
@@ -959,15 +954,15 @@ def test_the_rate_probe_on_pattern_sums_is_the_probe_on_rows(rate_missing, monke
         config, prior=config.prior.resolve(data, 1, config.form, imputer._scaling)
     )
     assert _pattern_sums.supports(data, params, config.prior)
-    fast, fast_rate = _uncertainty._late_rate(data, params, config)
+    fast, fast_rate = _chain._late_rate(data, params, config)
     monkeypatch.setattr(_pattern_sums, "supports", lambda *args: False)
-    slow, slow_rate = _uncertainty._late_rate(data, params, config)
+    slow, slow_rate = _chain._late_rate(data, params, config)
     assert fast_rate == pytest.approx(slow_rate, rel=1e-6)
     np.testing.assert_allclose(_vector(fast), _vector(slow), rtol=1e-9, atol=1e-12)
 
 
 def test_a_chain_too_slow_to_thin_warns_and_names_the_bootstrap(monkeypatch):
-    monkeypatch.setattr(_uncertainty, "POSTERIOR_MAX_THIN", 10)
+    monkeypatch.setattr(_chain, "POSTERIOR_MAX_THIN", 10)
     X = _mostly_missing(0.85)
     with pytest.warns(UserWarning, match="method='bootstrap'"):
         tables = multiple_impute(X, 3, method="posterior", random_state=0)
@@ -1001,8 +996,8 @@ def test_a_mixture_chain_keeps_the_fixed_lengths(missing):
         )
     plan = imputer._chain_plan
     assert (plan.burn_in, plan.thin, plan.rate) == (
-        _uncertainty.POSTERIOR_STEPS,
-        _uncertainty.POSTERIOR_THIN,
+        _chain.POSTERIOR_STEPS,
+        _chain.POSTERIOR_THIN,
         None,
     )
     assert plan.start is imputer._params
@@ -1062,7 +1057,7 @@ def test_an_imputer_pickled_before_the_plan_draws_and_pools():
     for name in ("_fit_history", "_chain_plan"):
         del imputer.__dict__[name]
     assert np.isfinite(imputer.transform(X)).all()
-    assert imputer._chain_plan.thin >= _uncertainty.POSTERIOR_THIN
+    assert imputer._chain_plan.thin >= _chain.POSTERIOR_THIN
     from emimpute import pool
 
     covariances = [[[0.04, 0.01], [0.01, 0.02]]] * 3

@@ -13,7 +13,10 @@ from emimpute._collapse import refuse_collapsed_components
 from emimpute._criteria import information_criteria
 from emimpute._em._data import EMData
 from emimpute._em._forms import covariance_form
-from emimpute._em._init import HIERARCHICAL_MAX_ROWS, hierarchical_responsibilities
+from emimpute._em._init_hierarchical import (
+    HIERARCHICAL_MAX_ROWS,
+    hierarchical_responsibilities,
+)
 from emimpute._selection import components_the_rows_support
 from emimpute.datasets import load_old_faithful
 

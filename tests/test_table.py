@@ -12,13 +12,10 @@ import pytest
 from sklearn.preprocessing import OneHotEncoder
 
 import emimpute._table
-from emimpute._table import (
-    categorical_mask,
-    decode,
-    encode,
-    fit_layout,
-    is_missing_cell,
-)
+from emimpute._cells import is_missing_cell
+from emimpute._decode import decode
+from emimpute._encode import encode
+from emimpute._layout import categorical_mask, fit_layout
 
 
 @pytest.fixture
@@ -525,9 +522,14 @@ def test_layout_pickles(pd):
     pd.testing.assert_frame_equal(decode(numeric, codes, clone, like=X), X)
 
 
-def test_pandas_and_polars_are_not_imported_by_the_module():
+@pytest.mark.parametrize(
+    "module", ["_cells", "_table", "_layout", "_encode", "_decode"]
+)
+def test_pandas_and_polars_are_not_imported_by_the_table_modules(module):
+    # A numpy user needs neither: they are imported where a frame is read.
+    path = Path(emimpute.__file__).parent / f"{module}.py"
     imported = set()
-    for node in ast.parse(Path(emimpute._table.__file__).read_text()).body:
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

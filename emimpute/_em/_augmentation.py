@@ -1,6 +1,6 @@
 """Data augmentation of one Gaussian: the I-step's draws summed as they are made.
 
-A posterior chain (``_uncertainty.posterior_chain``) alternates an I-step,
+A posterior chain (``_chain.posterior_chain``) alternates an I-step,
 every hole drawn given the parameters, and a P-step, the parameters drawn
 given the completed data. Under one Gaussian on numeric columns (the default
 imputation model) the P-step reads the completed data only through its
@@ -38,7 +38,7 @@ instead of ``O(n r d)``. Exactly the same distribution of the sums, so of
 the chain; other numbers from the stream, so a chain with summed runs is
 not, draw for draw, the chain of ``complete`` (``sum_runs=False`` is);
 such a chain takes its I-steps' normals from a faster generator of its own
-(``_uncertainty._holes_stream``). Nor need its steps draw with
+(``_chain._holes_stream``). Nor need its steps draw with
 ``complete``'s square root of the conditional covariance, those that write
 a table row by row (the recorded I-steps) included: they take the cheaper
 ``inv(R^T)`` (``_augment``; a run's set-up 0.18 instead of 0.33 us at d =

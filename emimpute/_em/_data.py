@@ -221,7 +221,7 @@ class EMData:
         An estimator may keep its fit data (for parameter draws), which
         should not hold the blocks' memory; they are made again if needed.
         Also drops the rows the bootstrap refits keep sorted by pattern
-        (``_uncertainty._pattern_rows``).
+        (``_bootstrap._pattern_rows``).
         """
         self.__dict__.pop("block_memo", None)
         self.__dict__.pop("_pattern_rows", None)

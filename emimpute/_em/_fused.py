@@ -113,10 +113,10 @@ def use_fused(engine="auto"):
 # behind a zero test; every division in the kernels is guarded.
 # numba's on-disk cache is keyed on each kernel's source file, not on these
 # options: after changing them, the modules that compile with them
-# (_fused, _fused_dense, _fused_diagonal, _fused_categorical,
-# _conditional_draws, _gaussian_block, _pattern_sums, _uncertainty,
-# _augmentation) must change too, or their __pycache__ be
-# cleared, to be compiled again.
+# (_fused, _fused_dense, _fused_runs, _fused_batched, _fused_weighing,
+# _lanes, _fused_diagonal, _fused_categorical, _conditional_draws,
+# _gaussian, _gaussian_block, _pattern_sums, _augmentation) must change
+# too, or their __pycache__ be cleared, to be compiled again.
 _OPTIONS = {
     "cache": True,
     "nogil": True,

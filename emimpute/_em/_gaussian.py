@@ -13,8 +13,8 @@ components: ``O(n K d^2)`` for full and tied (plus the per-pattern
 factorisations described in ``_dense``), ``O(n K d)`` for diag and
 spherical; the M-step is ``O(K d^3)`` (one Cholesky per component).
 
-The family's posterior draw given complete rows (the P-step of
-``_uncertainty``'s data augmentation) is here too: the rows'
+The family's posterior draw given complete rows (the P-step,
+``_uncertainty``, of ``_chain``'s data augmentation) is here too: the rows'
 :func:`component_moments`, then the form's ``draw_posterior``; one dense
 Gaussian's in one compiled call (``_one_dense_draw``).
 """

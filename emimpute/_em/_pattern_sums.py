@@ -23,7 +23,7 @@ These are the same numbers as :func:`~emimpute._em._estep.e_step`'s on the
 weighted rows (to rounding), in ``O(P d^3)`` per E-step (``P`` the distinct
 patterns present), whatever the number of rows, instead of ``O(n d^2)``
 plus a fixed cost per block of rows. A bootstrap refit
-(``_uncertainty.bootstrap_params``) weights the same rows differently at
+(``_bootstrap.bootstrap_params``) weights the same rows differently at
 every draw: its sums cost one pass over the drawn rows (``O(n d^2)``), and
 no rows are taken, regrouped or cut into blocks. Measured at n = 10000, d =
 10, 20% MCAR (598 patterns), one thread: an E-step 0.21-0.25 ms (compiled;
@@ -113,7 +113,7 @@ def pattern_work(data):
 class PatternRows:
     """The informative rows of a data set, sorted by pattern and centred.
 
-    Made once per data set and fit (``_uncertainty._pattern_rows``);
+    Made once per data set and fit (``_bootstrap._pattern_rows``);
     :meth:`weighted` sums them for one set of row weights. Cost ``O(n d)``;
     memory: the informative rows, centred, in float64 (plus their outer
     products' upper triangles, ``n d (d + 1) / 2`` floats, for the numpy

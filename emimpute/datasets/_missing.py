@@ -8,7 +8,8 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.utils import check_array, check_random_state
 
-from emimpute._table import as_table, container_of, is_missing_cell
+from emimpute._cells import is_missing_cell
+from emimpute._table import as_table, container_of
 
 MECHANISMS = ("mcar", "mar")
 
