@@ -481,9 +481,8 @@ class EMMixtureSelector(DensityMixin, BaseEstimator):
                 _reissue(caught, params)
                 if lazy:
                     _, n_informative, observed = data.summary()
-                    # Out of core, no pass for it: a constant feature
-                    # complete collapses anyway; with holes it is scored.
-                    constant = None
+                    # From the summary's pass, as in memory from the rows.
+                    constant = data.constant_features()
                 else:
                     # The fit's rows of positive weight, counted by their
                     # weights (training_rows, kept by the fit).

@@ -1409,3 +1409,29 @@ def test_dask_transform_tasks_carry_no_training_data():
     np.testing.assert_array_equal(
         out.compute()[~np.isnan(X[:200])], X[:200][~np.isnan(X[:200])]
     )
+
+
+def test_dask_selector_refuses_a_constant_feature_as_in_memory(synchronous):
+    # A feature observed in 5 rows, all 3.0, beside holes: every fit of the
+    # grid is singular in it but for reg_covar. In memory the grid refuses
+    # every cell; out of core it had no pass for the features' range and
+    # scored them. The summary's pass now keeps each feature's least and
+    # largest value (no pass of its own).
+    from sklearn.datasets import load_iris
+
+    from emimpute import EMMixtureSelector
+
+    X = load_iris().data.copy()
+    X[:, 1] = np.where(np.arange(150) < 5, 3.0, np.nan)
+    settings = dict(n_components=[1, 2], covariance_type="full", random_state=0)
+    with pytest.raises(ValueError, match="Every fit of the grid failed"):
+        EMMixtureSelector(**settings).fit(X)
+    lazy, reads = _counting(da.from_array(X, chunks=(50, 4)))
+    with pytest.raises(ValueError, match="Every fit of the grid failed"):
+        EMMixtureSelector(**settings).fit(lazy)
+    from emimpute._em._dask import DaskData
+
+    np.testing.assert_array_equal(
+        DaskData.build(da.from_array(X, chunks=(50, 4))).constant_features(),
+        [False, True, False, False],
+    )

@@ -206,14 +206,18 @@ def _add_expectations(*parts):
 def _chunk_summary(chunk):
     missing = np.isnan(chunk)
     informative = int((~missing.all(axis=1)).sum())
-    # The largest magnitude (inf for an infinite entry; NaN skipped by
-    # fmax/fmin without a copy of the chunk; 0 for no number at all).
+    # Each column's least and largest observed value (NaN skipped by
+    # fmin/fmax without a copy of the chunk; inf and -inf for none), and
+    # the largest magnitude from them (inf for an infinite entry; 0 for no
+    # number at all).
+    lowest = np.fmin.reduce(chunk, axis=0, initial=np.inf)
+    highest = np.fmax.reduce(chunk, axis=0, initial=-np.inf)
     reach = max(
-        np.fmax.reduce(chunk, axis=None, initial=-np.inf),
-        -np.fmin.reduce(chunk, axis=None, initial=np.inf),
+        float(np.max(highest, initial=-np.inf)),
+        -float(np.min(lowest, initial=np.inf)),
         0.0,
     )
-    return len(chunk), informative, (~missing).sum(axis=0), float(reach)
+    return len(chunk), informative, (~missing).sum(axis=0), reach, lowest, highest
 
 
 def _add_summaries(*parts):
@@ -222,6 +226,8 @@ def _add_summaries(*parts):
         sum(part[1] for part in parts),
         sum(part[2] for part in parts),
         max(part[3] for part in parts),
+        np.minimum.reduce([part[4] for part in parts]),
+        np.maximum.reduce([part[5] for part in parts]),
     )
 
 
@@ -345,6 +351,14 @@ class DaskData:
     def largest_magnitude(self):
         """The largest absolute value in the data (from the summary's pass)."""
         return self._summary[3]
+
+    def constant_features(self):
+        """Whether each feature's observed values are all equal (True for one
+        with none), from the summary's pass: each chunk's least and largest
+        value, ``O(d)`` numbers a task (``_collapse.constant_features``
+        reads an in-memory fit's)."""
+        _, _, _, _, lowest, highest = self._summary
+        return ~(lowest < highest)
 
     def initialisation_data(self, random_state):
         """The in-memory row sample the start is computed on (module doc)."""
