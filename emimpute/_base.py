@@ -336,12 +336,18 @@ def check_fitted_variances(result, data, reg_covar):
         # features' variances, 1 each.
         swamped &= reg_covar > REG_COVAR_SHARE**2
         if swamped.any():
+            effect = (
+                "shrinks the correlations the imputations rest on"
+                if gaussian.form.dense
+                else "inflates the variances, and so the imputations' standard "
+                "deviations and draws"
+            )
             warnings.warn(
                 f"reg_covar={reg_covar:.3g} is {reg_covar / fitted[swamped].min():.0%} "
                 "of the smallest fitted variance of the standardised features "
                 "(EMImputer fits each feature scaled to variance 1, and adds "
-                "reg_covar to those variances): it shrinks the correlations "
-                "the imputations rest on. Lower it (the default is 1e-6).",
+                f"reg_covar to those variances): it {effect}. Lower it (the "
+                "default is 1e-6).",
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )

@@ -264,13 +264,14 @@ def warn_if_collapsed(mixture, criterion):
 def warn_if_empty(mixture):
     """Warn of a component left with less than one of the fit's rows.
 
-    Its mean and covariance are then estimated from no data (only the
-    floor that keeps the M-step's division finite): arbitrary numbers, far
-    from the data (a warm start on data that moved left one at a mean of
-    -674 for data near 100, silently). scikit-learn's ``GaussianMixture``
-    does not say so; mclust's BIC is NA for such a fit. The fit's rows
-    with an observed entry, counted by their weights, as kept at fit by
-    :func:`training_rows` (none kept out of core: not checked). ``O(K)``.
+    Its mean and covariance are then estimated from no data: without a prior,
+    only the floor that keeps the M-step's division finite, so arbitrary
+    numbers, far from the data (a warm start on data that moved left one at a
+    mean of -674 for data near 100, silently). scikit-learn's
+    ``GaussianMixture`` does not say so; mclust's BIC is NA for such a fit.
+    Under a prior they are the prior's. Every such component is named. The
+    fit's rows with an observed entry, counted by their weights, as kept at fit
+    by :func:`training_rows` (none kept out of core: not checked). ``O(K)``.
     """
     rows = getattr(mixture, "_training_rows", None)
     if rows is None:
@@ -279,7 +280,6 @@ def warn_if_empty(mixture):
     empty = np.flatnonzero(held < 1.0)
     if not len(empty):
         return
-    k = int(empty[0])
     if mixture.warm_start:
         cause = (
             "The fit started from the previous one (warm_start=True), which "
@@ -287,10 +287,12 @@ def warn_if_empty(mixture):
         )
     else:
         cause = "Fit fewer components, or try more starts (n_init)."
+    which = ", ".join(f"{k} ({held[k]:.3g} rows)" for k in empty.tolist())
+    values = "the prior's" if mixture.prior is not None else "arbitrary"
     warnings.warn(
-        f"Component {k} holds less than one of the {rows[0]:g} rows (its weight "
-        f"{mixture._params.weights[k]:.3g} is {held[k]:.3g} rows): no data "
-        f"estimate its mean and covariance, which are arbitrary. {cause}",
+        f"Component(s) {which} hold less than one of the {rows[0]:g} rows: no "
+        f"data estimate their means and covariances, which are {values}. "
+        f"{cause}",
         UserWarning,
         stacklevel=user_stacklevel(),
     )

@@ -508,19 +508,19 @@ def fit_and_pool(
         Bootstrap refits per table.
 
     n_samples : float, default=None
-        The complete-data degrees of freedom (see :func:`pool`). By default
-        a callable's results' ``df_resid`` (a saturated fit, ``df_resid``
-        0, is refused); for an estimator, the rows of a table less its
-        number of terms (``intercept_`` and ``coef_``), the residual degrees
-        of freedom of a linear model, as R's ``pool`` takes them from
-        ``df.residual`` (mice assumes a large sample, with a warning, only
-        when the model has none). A multi-output regressor's outputs are
-        separate regressions: only one output's terms count (statsmodels'
-        ``df_resid`` of each, R's ``df.residual`` of ``lm`` with a matrix
-        response). The terms of every class of a multiclass classifier
-        count (every row of ``coef_``: one per class, or per class pair of
-        a one-vs-one SVC). With no more rows than those terms, a large
-        sample is assumed (``inf``).
+        The complete-data degrees of freedom (see :func:`pool`). By default a
+        callable's results' ``df_resid`` (a saturated fit, ``df_resid`` 0, is
+        refused); for an estimator, the rows of a table less its number of terms
+        (``intercept_`` and ``coef_``), the residual degrees of freedom of a
+        linear model, as R's ``pool`` takes them from ``df.residual`` (mice
+        assumes a large sample, with a warning, only when the model has none);
+        with a ``sample_weight`` in ``params``, the rows of positive weight, as
+        ``lm`` counts them. A multi-output regressor's outputs are separate
+        regressions: only one output's terms count (statsmodels' ``df_resid`` of
+        each, R's ``df.residual`` of ``lm`` with a matrix response). The terms
+        of every class of a multiclass classifier count (every row of ``coef_``:
+        one per class, or per class pair of a one-vs-one SVC). With no more rows
+        than those terms, a large sample is assumed (``inf``).
 
     alpha : float, default=0.05
 
@@ -688,7 +688,7 @@ def fit_and_pool(
         terms, n_intercept = _coefficients(fitted)
         if index == 0:
             _warn_if_penalised(_linear_step(fitted))
-        n_rows = len(target_values)
+        n_rows = _rows_of_positive_weight(params, len(target_values))
         estimates.append(terms)
         term_names.append(_coefficient_names(fitted, X, len(terms), n_intercept))
         # Other terms than the first table's are refused before this table's
@@ -781,6 +781,19 @@ def _warn_if_penalised(step):
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+
+
+def _rows_of_positive_weight(params, n_rows):
+    """The rows a fit counts: those of positive ``sample_weight`` (given as
+    ``sample_weight`` or a pipeline step's ``<step>__sample_weight``), as R's
+    ``lm`` leaves rows of weight 0 out of ``df.residual``; all ``n_rows``
+    without weights."""
+    for name, value in params.items():
+        if name == "sample_weight" or name.endswith("__sample_weight"):
+            weights = np.asarray(value, dtype=float)
+            if weights.shape == (n_rows,):
+                return int(np.count_nonzero(weights > 0))
+    return n_rows
 
 
 def _rows_of(params, rows, n_rows):

@@ -1215,11 +1215,19 @@ class EMImputer(TransformerMixin, BaseEstimator):
             if not self.keep_empty_features:
                 std_out = std_out[:, self._kept]
         if self.indicator_ is not None:
-            indicator = self.indicator_.transform(X).astype(Xt.dtype)
+            indicator = self._indicator_matrix(X).astype(Xt.dtype)
             Xt = np.hstack([Xt, indicator])
             if return_std:
                 std_out = np.hstack([std_out, np.zeros_like(indicator)])
         return (Xt, std_out) if return_std else Xt
+
+    def _indicator_matrix(self, X):
+        """The indicator columns of ``X``, an array whatever the output
+        configuration: an indicator fitted before its own output was fixed
+        to arrays (an older pickle) follows scikit-learn's global
+        ``transform_output``, whose frame would align to ``X``'s index as
+        NaN."""
+        return np.asarray(self.indicator_.transform(X))
 
     def _output_numeric(self, completion, dtype):
         """The completion's numeric features in the output's ``dtype``: each
@@ -1345,7 +1353,7 @@ class EMImputer(TransformerMixin, BaseEstimator):
         output = select_columns(output, columns)
         indicator = None
         if self.indicator_ is not None:
-            indicator = self.indicator_.transform(self._indicator_input(table))
+            indicator = self._indicator_matrix(self._indicator_input(table))
             names = self.indicator_.get_feature_names_out(
                 _check_feature_names_in(self, None)
             )

@@ -190,11 +190,13 @@ def multiple_impute(
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}.")
-    if is_dask_array(X):
+    if type(X).__module__.startswith("dask."):
         # Before the fit, which would refuse parameter_uncertainty, an
-        # option set here and not by the caller.
+        # option set here and not by the caller (or, for a dask DataFrame,
+        # suggest its dask array, which this refuses too).
+        kind = "dask array" if is_dask_array(X) else f"dask {type(X).__name__}"
         raise ValueError(
-            "multiple_impute needs X in memory, not a dask array: its parameter "
+            f"multiple_impute needs X in memory, not a {kind}: its parameter "
             "draws refit (or augment) the training data, which must stay in "
             "memory, and it returns n_imputations completed tables in memory. "
             "Compute X first (X.compute())."

@@ -564,3 +564,51 @@ def test_reg_covar_swamping_the_standardised_variances_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         EMImputer(reg_covar=1e-3).fit(X)
+
+
+def test_indicator_of_an_older_pickle_under_the_global_output_config():
+    # An imputer pickled before its indicator's output was fixed to arrays
+    # (here: that setting removed) follows the global transform_output;
+    # its indicator columns are still the holes, not NaN from an index
+    # alignment.
+    import sklearn
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    X, _, _ = _correlated(rng, n=40, d=2)
+    frame = pd.DataFrame(_holes(X, rng), columns=["a", "b"], index=range(100, 140))
+    frame["c"] = pd.Categorical(rng.choice(["x", "y"], 40))
+    imputer = EMImputer(add_indicator=True, random_state=0).fit(frame)
+    del imputer.indicator_._sklearn_output_config
+    with sklearn.config_context(transform_output="pandas"):
+        out = imputer.transform(frame)
+    indicators = [name for name in out.columns if name.startswith("missing")]
+    holes = frame.isna().to_numpy()
+    np.testing.assert_array_equal(
+        np.asarray(out[indicators], dtype=float), holes[:, holes.any(axis=0)]
+    )
+
+
+def test_reg_covar_warning_of_a_diagonal_model_speaks_of_variances():
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.95], [0.95, 1.0]], size=300)
+    X[::5, 1] = np.nan
+    with pytest.warns(UserWarning, match="inflates the variances") as record:
+        EMImputer(covariance_type="diag", reg_covar=0.5).fit(X)
+    assert not any("correlations" in str(w.message) for w in record)
+
+
+def test_overflow_of_standard_deviations_suggests_dividing_only():
+    # Centring cannot help standard deviations of 1e160 (EMImputer
+    # standardises anyway): the message says to divide, only.
+    rng = np.random.default_rng(0)
+    X = 1e160 * rng.normal(size=(50, 2))
+    with pytest.raises(ValueError, match="standard deviations") as error:
+        EMImputer().fit(X)
+    assert "centre" not in str(error.value)
+    # Values of 1e160 spread by 1e150 (EMMixture fits the data's units):
+    # dividing alone leaves a spread of 1e-10, which reg_covar swamps.
+    from emimpute import EMMixture
+
+    with pytest.raises(ValueError, match="subtract their centre"):
+        EMMixture().fit(1e160 + 1e150 * rng.normal(size=(50, 2)))

@@ -1317,3 +1317,13 @@ def test_return_imputer_gives_the_fit_the_draws_started_from(method):
     fit = EMImputer(random_state=int(seed)).fit(X)
     np.testing.assert_array_equal(imputer.means_, fit.means_)
     np.testing.assert_array_equal(imputer.covariances_, fit.covariances_)
+
+
+def test_a_dask_dataframe_is_refused_with_advice_that_works():
+    # The estimators' advice for a dask DataFrame (its dask array) is
+    # refused here too: only compute() helps.
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    ddf = dd.from_pandas(pd.DataFrame(_data(), columns=list("abc")), npartitions=2)
+    with pytest.raises(ValueError, match=r"not a dask DataFrame.*X\.compute\(\)"):
+        multiple_impute(ddf, 2)

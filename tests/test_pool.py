@@ -1631,3 +1631,28 @@ def test_fit_and_pool_refuses_params_it_cannot_pass():
         fit_and_pool(LinearRegression(), tables, target=0, params=[1.0])
     with pytest.raises(TypeError, match="a callable model takes its own"):
         fit_and_pool(lambda t: None, tables, params={"sample_weight": 1.0})
+
+
+def test_fit_and_pool_default_df_leaves_out_rows_of_weight_zero():
+    # R's lm leaves rows of weight 0 out of df.residual: the default
+    # complete-data df is the rows of positive weight less the terms (it
+    # had counted every row: df 30.2 for 6.75 in the review's case).
+    tables = _regression_tables(m=3, n=40)
+    weights = np.r_[np.ones(12), np.zeros(28)]
+    result = fit_and_pool(
+        LinearRegression(),
+        tables,
+        target=0,
+        variance=_ols_covariance,
+        params={"sample_weight": weights},
+    )
+    estimates, covariances = [], []
+    for table in tables:
+        # The weighted fit is the fit on the 12 rows; the variance function
+        # is given the whole table, as fit_and_pool gives it.
+        fitted = LinearRegression().fit(table[:12, 1:], table[:12, 0])
+        estimates.append(np.r_[fitted.intercept_, fitted.coef_])
+        covariances.append(_ols_covariance(fitted, table[:, 1:], table[:, 0]))
+    direct = pool(estimates, covariances, n_samples=12 - 3)
+    np.testing.assert_allclose(result.estimate, direct.estimate, rtol=1e-10)
+    np.testing.assert_allclose(result.df, direct.df, rtol=1e-10)

@@ -198,7 +198,10 @@ def test_a_component_left_without_rows_is_warned_about():
     X[:30] += 3
     X[rng.random(X.shape) < 0.2] = np.nan
     mixture = EMMixture(n_components=2, warm_start=True, random_state=0).fit(X)
-    with pytest.warns(UserWarning, match=r"Component 0 holds less than one of the 60"):
+    with pytest.warns(
+        UserWarning,
+        match=r"Component\(s\) 0 \(.* rows\) hold less than one of the 60 .*arbitrary",
+    ):
         mixture.fit(X + 100)
     assert mixture.weights_.min() * 60 < 1
     with pytest.warns(UserWarning, match="warm_start=False"):
@@ -207,3 +210,23 @@ def test_a_component_left_without_rows_is_warned_about():
         warnings.simplefilter("error", UserWarning)
         fresh = EMMixture(n_components=2, random_state=0).fit(X + 100)
     assert fresh.weights_.min() > 0.3
+
+
+def test_every_empty_component_is_named_and_a_prior_gives_their_values():
+    # Nine components on iris with holes under a prior: three hold less
+    # than a row, all named, and their means are the prior's (the observed
+    # means), not arbitrary numbers.
+    from sklearn.datasets import load_iris
+
+    from emimpute import ConjugatePrior
+
+    X = load_iris().data.copy()
+    X[np.random.default_rng(0).random(X.shape) < 0.2] = np.nan
+    mixture = EMMixture(9, prior=ConjugatePrior(), random_state=0)
+    with pytest.warns(UserWarning, match="hold less than one") as record:
+        mixture.fit(X)
+    [message] = [str(w.message) for w in record if "hold less" in str(w.message)]
+    empty = np.flatnonzero(mixture.weights_ * len(X) < 1)
+    assert len(empty) > 1
+    assert all(f"{k} (" in message for k in empty)
+    assert "which are the prior's" in message

@@ -144,6 +144,13 @@ def check_range(data, scaling=None):
         limit = np.sqrt(largest / (4 * len(data.numeric)))
         what = "values"
     if reach > min(limit, stored):
+        # Values far from 0 that vary little: dividing alone would leave
+        # their spread to reg_covar.
+        centring = (
+            " (or, for values far from 0 that vary little, subtract their "
+            "centre and divide by their spread, as StandardScaler does; "
+            "EMImputer does so itself)"
+        )
         if reach > limit:
             kind, most, end = "float64", largest, "."
         else:
@@ -152,8 +159,7 @@ def check_range(data, scaling=None):
         raise ValueError(
             f"The numeric features of X have {what} as large as {reach:.1e}: "
             f"their squares, and so the covariances, overflow {kind} (largest "
-            f"{most:.1e}). Rescale X, for example divide it by {reach:.0e} (or, "
-            "for values far from 0 that vary little, subtract their centre and "
-            "divide by their spread, as StandardScaler does; EMImputer does so "
-            f"itself), and scale the results back{end}"
+            f"{most:.1e}). Rescale X, for example divide it by {reach:.0e}"
+            f"{centring if what == 'values' else ''}, and scale the results "
+            f"back{end}"
         )
