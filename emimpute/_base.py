@@ -304,71 +304,63 @@ def check_fitted_variances(result, data, reg_covar):
     single point of complete data gives. Cost ``O(n d)`` for the data's
     variances, computed only when needed.
 
-    With ``reg_covar > 0`` (and the data in its own units): ``reg_covar`` is
-    added to every variance after each M-step, in the squared units of the
-    data; when it makes up more than ``REG_COVAR_SHARE`` (10%) of a fitted
-    component's variance of a feature and more than 1% of that feature's
-    variance in the data (features with no spread in the data left aside:
-    nothing can help them), it decides the fit rather than the data (two
-    clusters at a scale of 1e-8 merge into one). The second condition
-    leaves out a component collapsing onto a few rows of data at an
-    ordinary scale, where ``reg_covar`` is doing its job. The message gives
-    the data's smallest variance and a ``reg_covar`` scaled to it.
+    With ``reg_covar > 0``: ``reg_covar`` is added to every variance after each
+    M-step, in the squared units of the data (of the standardised features,
+    variance 1 each, in EMImputer's fit); when it makes up more than
+    ``REG_COVAR_SHARE`` (10%) of a fitted component's variance of a feature and
+    more than 1% of that feature's variance in the data (features with no
+    spread in the data left aside: nothing can help them), it decides the fit
+    rather than the data (two clusters at a scale of 1e-8 merge into one). The
+    second condition leaves out a component collapsing onto a few rows of data
+    at an ordinary scale, where ``reg_covar`` is doing its job. The message
+    gives the data's smallest variance and a ``reg_covar`` scaled to it.
     """
     gaussian = result.params.gaussian
     if gaussian is None or data.n_numeric == 0:
         return
     fitted = component_variances(gaussian)
     # The data's observed variances (1 for a feature with no spread, and
-    # in the units of a standardised fit).
+    # in the units of a standardised fit: 1 each).
+    standardised = result.scaling is not None
     if reg_covar == 0.0:
-        data_variances = (
-            1.0 if result.scaling is not None else data.fit_scaling().scale ** 2
-        )
+        data_variances = 1.0 if standardised else data.fit_scaling().scale ** 2
         if np.any(fitted <= SINGULAR_PIVOT * data.n_numeric * data_variances):
             raise ValueError(ILL_DEFINED_COVARIANCE)
         return
     swamped = reg_covar > REG_COVAR_SHARE * fitted
     if not swamped.any():
         return
-    if result.scaling is not None:
-        # A standardised fit (EMImputer): reg_covar is in units of the
-        # features' variances, 1 each.
-        swamped &= reg_covar > REG_COVAR_SHARE**2
-        if swamped.any():
-            effect = (
-                "shrinks the correlations the imputations rest on"
-                if gaussian.form.dense
-                else "inflates the variances, and so the imputations' standard "
-                "deviations and draws"
-            )
-            warnings.warn(
-                f"reg_covar={reg_covar:.3g} is {reg_covar / fitted[swamped].min():.0%} "
-                "of the smallest fitted variance of the standardised features "
-                "(EMImputer fits each feature scaled to variance 1, and adds "
-                f"reg_covar to those variances): it {effect}. Lower it (the "
-                "default is 1e-6).",
-                UserWarning,
-                stacklevel=user_stacklevel(),
-            )
-        return
-    data_variances = data.fit_scaling().scale ** 2
+    data_variances = 1.0 if standardised else data.fit_scaling().scale ** 2
     swamped &= reg_covar > REG_COVAR_SHARE**2 * data_variances
     if not swamped.any():
         return
     smallest = fitted[swamped].min()
-    data_scale = data_variances.min()
-    warnings.warn(
-        f"reg_covar={reg_covar:.3g} is {reg_covar / smallest:.0%} of the "
-        f"smallest fitted variance ({smallest:.3g}): it is absolute, in the "
-        "squared units of the data, and here it swamps the data's scale "
-        f"(smallest feature variance {data_scale:.3g}), so components may "
-        "merge. Scale the data (for example with StandardScaler) or set "
-        f"reg_covar to about 1e-6 times the data's variance "
-        f"(reg_covar={1e-6 * data_scale:.3g}).",
-        UserWarning,
-        stacklevel=user_stacklevel(),
-    )
+    if standardised:
+        # EMImputer: reg_covar is in units of the features' variances.
+        effect = (
+            "shrinks the correlations the imputations rest on"
+            if gaussian.form.dense
+            else "inflates the variances, and so the imputations' standard "
+            "deviations and draws"
+        )
+        message = (
+            f"reg_covar={reg_covar:.3g} is {reg_covar / smallest:.0%} of the "
+            "smallest fitted variance of the standardised features (EMImputer "
+            "fits each feature scaled to variance 1, and adds reg_covar to "
+            f"those variances): it {effect}. Lower it (the default is 1e-6)."
+        )
+    else:
+        data_scale = data_variances.min()
+        message = (
+            f"reg_covar={reg_covar:.3g} is {reg_covar / smallest:.0%} of the "
+            f"smallest fitted variance ({smallest:.3g}): it is absolute, in the "
+            "squared units of the data, and here it swamps the data's scale "
+            f"(smallest feature variance {data_scale:.3g}), so components may "
+            "merge. Scale the data (for example with StandardScaler) or set "
+            f"reg_covar to about 1e-6 times the data's variance "
+            f"(reg_covar={1e-6 * data_scale:.3g})."
+        )
+    warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
 
 
 def engine_data(

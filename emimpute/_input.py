@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emimpute._em._dask import refuse_dask_read_in_memory
+from emimpute._em._dask import is_dask_array, is_dask_collection
 from emimpute._em._warnings import user_stacklevel
 from emimpute._encode import encode
 from emimpute._layout import categorical_mask, fit_layout, unlikely_categories
@@ -67,6 +67,33 @@ class TableInput:
         if self.layout is None:
             return np.empty(0, dtype=np.intp)
         return self.layout.categorical
+
+
+def refuse_dask_read_in_memory(X, estimator_name):
+    """Refuse a dask collection that would be read into memory whole.
+
+    The out-of-core paths (``EMMixture``, ``EMImputer`` and
+    ``EMMixtureSelector`` on a row-chunked dask array) branch off before an
+    estimator reads its input in memory; any other dask collection reaching
+    that read (a dask DataFrame, or a dask array for ``EMClassifier``)
+    would be computed whole on the client, twice, silently: out of memory
+    where out of core was meant. The message says what to pass instead.
+    """
+    if not is_dask_collection(X):
+        return
+    if is_dask_array(X):
+        raise TypeError(
+            f"{estimator_name} reads X in memory, and X is a dask array, which "
+            "would be computed whole: pass X.compute() (EMMixture, EMImputer and "
+            "EMMixtureSelector fit row-chunked dask arrays out of core)."
+        )
+    raise TypeError(
+        f"X is a dask {type(X).__name__}, which {estimator_name} would compute "
+        "whole into memory. For a fit out of core, pass its numeric columns as "
+        "a row-chunked dask array, X.to_dask_array(lengths=True) (EMMixture, "
+        "EMImputer, EMMixtureSelector); for an in-memory fit (categorical "
+        "columns need one), pass X.compute()."
+    )
 
 
 def read_input(

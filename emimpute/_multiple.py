@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from emimpute._base import check_sample_weight
 from emimpute._em._bootstrap import bootstrap_params
 from emimpute._em._chain import posterior_chain
-from emimpute._em._dask import is_dask_array
+from emimpute._em._dask import is_dask_array, is_dask_collection
 from emimpute._em._parallel import serial_engine
 from emimpute._em._streams import seeded
 from emimpute._em._warnings import user_stacklevel
@@ -190,7 +190,7 @@ def multiple_impute(
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}.")
-    if type(X).__module__.startswith("dask."):
+    if is_dask_collection(X):
         # Before the fit, which would refuse parameter_uncertainty, an
         # option set here and not by the caller (or, for a dask DataFrame,
         # suggest its dask array, which this refuses too).

@@ -42,37 +42,15 @@ SPLIT_EVERY = 8
 INITIALISATION_ROWS = 100_000
 
 
+def is_dask_collection(X):
+    """Whether ``X`` is a dask collection: an array, a DataFrame, a Series...
+    (without importing Dask)."""
+    return type(X).__module__.startswith("dask.")
+
+
 def is_dask_array(X):
     """Whether ``X`` is a ``dask.array.Array`` (without importing Dask)."""
-    module = type(X).__module__
-    return module.startswith("dask.") and type(X).__name__ == "Array"
-
-
-def refuse_dask_read_in_memory(X, estimator_name):
-    """Refuse a dask collection that would be read into memory whole.
-
-    The out-of-core paths (``EMMixture``, ``EMImputer`` and
-    ``EMMixtureSelector`` on a row-chunked dask array) branch off before an
-    estimator reads its input in memory; any other dask collection reaching
-    that read (a dask DataFrame, or a dask array for ``EMClassifier``)
-    would be computed whole on the client, twice, silently: out of memory
-    where out of core was meant. The message says what to pass instead.
-    """
-    if not type(X).__module__.startswith("dask."):
-        return
-    if is_dask_array(X):
-        raise TypeError(
-            f"{estimator_name} reads X in memory, and X is a dask array, which "
-            "would be computed whole: pass X.compute() (EMMixture, EMImputer and "
-            "EMMixtureSelector fit row-chunked dask arrays out of core)."
-        )
-    raise TypeError(
-        f"X is a dask {type(X).__name__}, which {estimator_name} would compute "
-        "whole into memory. For a fit out of core, pass its numeric columns as "
-        "a row-chunked dask array, X.to_dask_array(lengths=True) (EMMixture, "
-        "EMImputer, EMMixtureSelector); for an in-memory fit (categorical "
-        "columns need one), pass X.compute()."
-    )
+    return is_dask_collection(X) and type(X).__name__ == "Array"
 
 
 def check_row_chunks(X, name="X"):

@@ -649,23 +649,18 @@ class DiagonalForm:
         n_features = deviations.shape[1]
         variances = self.variances(covariances, n_features)
         quadratic = (deviations**2 / variances).sum(axis=1)
+        shape_ = 0.5 * nu
         if self.spherical:
-            shape_, rate = 0.5 * nu, 0.5 * prior.scale.mean()
-            var = variances[:, 0]
-            inverse_gamma = (
-                shape_ * np.log(rate)
-                - gammaln(shape_)
-                - (shape_ + 1.0) * np.log(var)
-                - rate / var
-            ).sum()
+            # One variance per component, under the features' mean scale.
+            rate, var = 0.5 * prior.scale.mean(), variances[:, 0]
         else:
-            shape_, rate = 0.5 * nu, 0.5 * prior.scale
-            inverse_gamma = (
-                shape_ * np.log(rate)
-                - gammaln(shape_)
-                - (shape_ + 1.0) * np.log(variances)
-                - rate / variances
-            ).sum()
+            rate, var = 0.5 * prior.scale, variances
+        inverse_gamma = (
+            shape_ * np.log(rate)
+            - gammaln(shape_)
+            - (shape_ + 1.0) * np.log(var)
+            - rate / var
+        ).sum()
         return quadratic, inverse_gamma, np.log(variances).sum(axis=1)
 
     # Posterior draws given complete data (``_uncertainty``'s P-step).
